@@ -1,0 +1,1 @@
+"""The follow-up database: SQLite by default, PostgreSQL by URL (same code)."""

@@ -1,0 +1,114 @@
+"""Core tables: stations, residents, readings, dead letters.
+
+Readings are keyed by the kiosk's reading UUID: ingest is an idempotent
+upsert. ``payload`` keeps the message as received so a reading can be
+compared field by field with the kiosk's.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from followup.db.base import Base
+
+
+class Station(Base):
+    __tablename__ = "stations"
+
+    id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    group: Mapped[str] = mapped_column(String(63), default="default")
+    name: Mapped[str] = mapped_column(String(200), default="")
+    area: Mapped[str] = mapped_column(String(200), default="")
+    first_seen: Mapped[datetime | None]
+    last_seen: Mapped[datetime | None]
+    online: Mapped[bool] = mapped_column(default=False)
+    status_boot_id: Mapped[str | None] = mapped_column(String(64))
+    status_seq: Mapped[int | None]
+    status: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The last ``hk.status/1`` accepted (newer boot/sequence wins)."""
+
+
+class Resident(Base):
+    __tablename__ = "residents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    id_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """HMAC-SHA256 of the ID number under the follow-up service's key."""
+    id_number: Mapped[str] = mapped_column(String(18))
+    """Shown only when a doctor asks to reveal it (audited)."""
+    id_masked: Mapped[str] = mapped_column(String(18))
+    name: Mapped[str | None] = mapped_column(String(100))
+    sex: Mapped[str] = mapped_column(String(8), default="unknown")
+    birth_date: Mapped[date | None]
+    phone: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(300))
+    area: Mapped[str | None] = mapped_column(String(200))
+    hypertension_programme: Mapped[bool] = mapped_column(default=False)
+    diabetes_programme: Mapped[bool] = mapped_column(default=False)
+    responsible_doctor_id: Mapped[int | None] = mapped_column(index=True)
+    home_station_id: Mapped[str | None] = mapped_column(String(63), index=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    def __repr__(self) -> str:
+        return f"Resident(id={self.id}, {self.id_masked})"
+
+
+class Reading(Base):
+    __tablename__ = "readings"
+
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True)
+    station_id: Mapped[str] = mapped_column(ForeignKey("stations.id"))
+    station_seq: Mapped[int]
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
+    kind: Mapped[str] = mapped_column(String(20))
+    measured_at: Mapped[datetime]
+    device_time: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+
+    systolic_mmhg: Mapped[int | None]
+    diastolic_mmhg: Mapped[int | None]
+    mean_arterial_mmhg: Mapped[int | None]
+    pulse_bpm: Mapped[int | None]
+    irregular_pulse: Mapped[bool] = mapped_column(default=False)
+    glucose_mmol_per_l: Mapped[float | None]
+    meal_context: Mapped[str | None] = mapped_column(String(20))
+    out_of_range: Mapped[str | None] = mapped_column(String(2))
+
+    device_model: Mapped[str] = mapped_column(String(200))
+    device_serial: Mapped[str] = mapped_column(String(100), default="")
+
+    category: Mapped[str] = mapped_column(String(20))
+    """As shown on the kiosk (the message's classification)."""
+    urgent: Mapped[bool]
+    isolated_systolic: Mapped[bool | None]
+    software_version: Mapped[str] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    reviewed_at: Mapped[datetime | None]
+    """Set when a doctor's review covers this reading: it leaves the list."""
+
+    resident: Mapped[Resident] = relationship(lazy="raise")
+
+    __table_args__ = (
+        Index("ix_readings_resident_measured", "resident_id", "measured_at"),
+        Index("ix_readings_station_seq", "station_id", "station_seq"),
+        Index("ix_readings_open", "reviewed_at", "urgent", "category"),
+    )
+
+
+class DeadLetter(Base):
+    """A message ingest refused, kept with its reason and raw bytes."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(index=True)
+    topic: Mapped[str] = mapped_column(String(300))
+    station_id: Mapped[str | None] = mapped_column(String(63))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,3 @@
+from healthkiosk.cli import main
+
+raise SystemExit(main())

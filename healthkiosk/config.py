@@ -1,0 +1,213 @@
+"""Configuration: one TOML file, validated at start.
+
+Search order (the first that exists wins; nothing found means the embedded
+defaults, which run a whole demo on a laptop):
+
+1. ``--config PATH`` on the command line;
+2. the ``HEALTHKIOSK_CONFIG`` environment variable;
+3. ``./healthkiosk.toml`` in the working directory;
+4. ``$XDG_CONFIG_HOME/healthkiosk/config.toml`` (``~/.config/...``);
+5. ``/etc/healthkiosk/config.toml``.
+
+Every error names the dotted key at fault (``mqtt.port: ...``). Unknown keys
+are errors too: a typo must not silently fall back to a default.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from healthkiosk.errors import ConfigError
+
+ENV_VAR = "HEALTHKIOSK_CONFIG"
+STATION_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "healthkiosk"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StationConfig(_Section):
+    id: str = Field(default="demo-station-01", pattern=STATION_ID_PATTERN)
+    group: str = Field(default="default", pattern=STATION_ID_PATTERN)
+    name: str = "Demo health station"
+    area: str = ""
+    data_dir: Path = Field(default_factory=default_data_dir)
+    timezone: str = "Asia/Shanghai"
+
+
+class StoreConfig(_Section):
+    path: Path | None = None
+    """The kiosk's SQLite file; default ``<data_dir>/kiosk.sqlite``."""
+    retention_days: int = Field(default=30, ge=1)
+    """Delivered readings are purged after this many days; undelivered never."""
+    min_free_mb: int = Field(default=200, ge=1)
+    """Below this much free disk, new readings are refused (visibly)."""
+    id_hash_key_file: Path | None = None
+    """Secret for the keyed hash of ID numbers; default ``<data_dir>/id-hash.key``."""
+
+
+class MqttConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=1883, ge=1, le=65535)
+    username: str | None = None
+    password: str | None = None
+    password_file: Path | None = None
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    keepalive_s: int = Field(default=30, ge=5, le=3600)
+    session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    inflight_window: int = Field(default=20, ge=1, le=1000)
+    rate_limit_per_s: float | None = Field(default=None, gt=0)
+    receipt_timeout_s: float = Field(default=60.0, gt=0)
+    reconnect_min_s: float = Field(default=1.0, gt=0)
+    reconnect_max_s: float = Field(default=120.0, gt=0)
+    status_interval_s: float = Field(default=60.0, gt=0)
+
+
+class DeviceConfig(_Section):
+    driver: str
+    port: str | None = None
+    address: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class DevicesConfig(_Section):
+    simulate: bool = True
+    """Use the drivers' emulated devices (``--simulate`` forces it on)."""
+    blood_pressure: DeviceConfig | None = None
+    glucose: DeviceConfig | None = None
+    id_card: DeviceConfig | None = None
+
+
+class KioskConfig(_Section):
+    language: Literal["zh_CN", "en"] = "zh_CN"
+    fullscreen: bool = False
+    panel_width_mm: float = Field(default=154.0, gt=0)
+    panel_height_mm: float = Field(default=86.0, gt=0)
+    resolution: tuple[int, int] = (800, 480)
+    idle_timeout_s: float = Field(default=60.0, gt=0)
+    still_here_s: float = Field(default=20.0, ge=20.0)
+    result_timeout_s: float = Field(default=45.0, gt=0)
+    technician_pin: str = Field(default="2468", pattern=r"^\d{4,8}$")
+    voice_enabled: bool = True
+    voice_volume: float = Field(default=0.8, ge=0.0, le=1.0)
+    voice_pack: Path | None = None
+
+
+class FollowupConfig(_Section):
+    database_url: str | None = None
+    """SQLAlchemy URL; default SQLite at ``<data_dir>/followup.sqlite``."""
+    listen_host: str = "127.0.0.1"
+    listen_port: int = Field(default=8080, ge=1, le=65535)
+    ingest_group: str = "followup"
+    ingest_client_id: str = "followup-ingest-1"
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    secret_key_file: Path | None = None
+    alert_webhook: str | None = None
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class Config(_Section):
+    station: StationConfig = Field(default_factory=StationConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    devices: DevicesConfig = Field(default_factory=DevicesConfig)
+    kiosk: KioskConfig = Field(default_factory=KioskConfig)
+    followup: FollowupConfig = Field(default_factory=FollowupConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    rules: dict[str, Any] = Field(default_factory=dict)
+    """Overrides of the clinical rules' defaults (see ``healthkiosk.rules``)."""
+    source: Path | None = None
+    """The file this configuration was read from (set by the loader)."""
+
+    @property
+    def data_dir(self) -> Path:
+        return self.station.data_dir.expanduser()
+
+    @property
+    def store_path(self) -> Path:
+        return (self.store.path or self.data_dir / "kiosk.sqlite").expanduser()
+
+    @property
+    def id_hash_key_path(self) -> Path:
+        return (self.store.id_hash_key_file or self.data_dir / "id-hash.key").expanduser()
+
+    @property
+    def followup_database_url(self) -> str:
+        if self.followup.database_url:
+            return self.followup.database_url
+        return f"sqlite:///{self.data_dir / 'followup.sqlite'}"
+
+
+def search_paths() -> list[Path]:
+    xdg = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return [
+        Path("healthkiosk.toml"),
+        Path(xdg) / "healthkiosk" / "config.toml",
+        Path("/etc/healthkiosk/config.toml"),
+    ]
+
+
+def find_config(explicit: str | Path | None = None) -> Path | None:
+    """The configuration file to use, by the documented search order."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(ENV_VAR)
+    if env:
+        return Path(env)
+    for candidate in search_paths():
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def from_mapping(data: dict[str, Any], *, source: Path | None = None) -> Config:
+    """Validate a parsed TOML document; errors name the key."""
+    if "source" in data:
+        raise ConfigError("not a configuration key", key="source")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        msg = first["msg"]
+        if first["type"] == "extra_forbidden":
+            msg = "unknown key"
+        extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+        raise ConfigError(f"{msg}{extra}", key=_dotted(first["loc"]) or None) from None
+    return cfg.model_copy(update={"source": source})
+
+
+def load_config(explicit: str | Path | None = None) -> Config:
+    """Find, read and validate the configuration (defaults when none is found)."""
+    path = find_config(explicit)
+    if path is None:
+        return Config()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read configuration {path}: {err.strerror}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    return from_mapping(data, source=path)

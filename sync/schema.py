@@ -1,0 +1,303 @@
+"""The wire schema: versioned JSON messages between kiosks and the doctor's side.
+
+Defined once, validated on both ends. Every message names its schema as
+``"hk.<name>/<major>"``; a major version this software does not know is
+refused with a clear reason. Within a major version fields may be added, so
+unknown fields are ignored, and every known field is checked.
+
+Messages:
+
+- ``hk.reading/1``: one reading (:class:`ReadingMessage`);
+- ``hk.reading-batch/1``: several (:class:`ReadingBatch`);
+- ``hk.receipt/1``: which reading UUIDs the doctor's side stored or rejected;
+- ``hk.status/1``: a station's health, retained, with a boot id and sequence
+  so that a stale retained message never wins over a newer one.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Annotated, Any, Final, Literal, cast
+from uuid import UUID
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from healthkiosk.errors import IdNumberError, SchemaError
+from healthkiosk.idnumber import parse as parse_id_number
+
+READING: Final = "hk.reading/1"
+READING_BATCH: Final = "hk.reading-batch/1"
+RECEIPT: Final = "hk.receipt/1"
+STATUS: Final = "hk.status/1"
+
+SUPPORTED = {
+    "hk.reading": 1,
+    "hk.reading-batch": 1,
+    "hk.receipt": 1,
+    "hk.status": 1,
+}
+
+MAX_BATCH = 500
+StationId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
+Text = Annotated[str, Field(max_length=200)]
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class WireResident(_Wire):
+    id_number: str = Field(repr=False)
+    name: Text | None = None
+    sex: Literal["male", "female", "unknown"] = "unknown"
+    birth_date: date | None = None
+
+    @field_validator("id_number")
+    @classmethod
+    def _valid_id(cls, v: str) -> str:
+        try:
+            return parse_id_number(v).value
+        except IdNumberError as err:
+            # The message names the problem, never the number.
+            raise ValueError(f"resident.id_number: {err}") from None
+
+
+class WireDevice(_Wire):
+    model: Text
+    manufacturer: Text = ""
+    serial: Text = ""
+    firmware: Text = ""
+    transport: Literal["ble", "serial", "emulated"]
+
+
+class WireBpMeasurement(_Wire):
+    """One of the measurements averaged into a blood pressure reading."""
+
+    systolic: int
+    diastolic: int
+    pulse: int | None = None
+    measured_at: AwareDatetime
+    device_time: AwareDatetime | None = None
+    irregular_pulse: bool = False
+
+
+class BloodPressureValues(_Wire):
+    systolic: int = Field(ge=0, le=400)
+    diastolic: int = Field(ge=0, le=300)
+    mean_arterial_pressure: int | None = Field(default=None, ge=0, le=400)
+    pulse: int | None = Field(default=None, ge=0, le=400)
+    unit: Literal["mmHg"] = "mmHg"
+    irregular_pulse: bool = False
+    measurements: list[WireBpMeasurement] = Field(default_factory=list, max_length=10)
+
+
+class GlucoseValues(_Wire):
+    mmol_per_l: float | None = Field(ge=0, le=100)
+    """None only when the meter showed LO or HI (``out_of_range``)."""
+    meal_context: Literal["fasting", "after_meal", "random"] = "random"
+    original_value: float | None = None
+    original_unit: Literal["mmol/L", "mg/dL", "kg/L", "mol/L"] = "mmol/L"
+    out_of_range: Literal["LO", "HI"] | None = None
+
+    @model_validator(mode="after")
+    def _value_or_range(self) -> GlucoseValues:
+        if (self.mmol_per_l is None) == (self.out_of_range is None):
+            raise ValueError("give exactly one of mmol_per_l and out_of_range")
+        return self
+
+
+class WireClassification(_Wire):
+    category: Literal[
+        "low", "normal", "high_normal", "grade_1", "grade_2", "grade_3",
+        "very_low", "impaired_fasting", "above_normal", "high", "very_high",
+    ]  # fmt: skip
+    urgent: bool
+    isolated_systolic: bool | None = None
+    close_to_limit: bool = False
+    rule: Text | None = None
+
+
+class ReadingMessage(_Wire):
+    """``hk.reading/1``: one reading as the kiosk stored and showed it."""
+
+    schema_: Literal["hk.reading/1"] = Field(default=READING, alias="schema")
+    uuid: UUID
+    station_id: StationId
+    station_seq: int = Field(ge=0)
+    """The station's monotonic sequence number: orders readings whatever the clocks say."""
+    resident: WireResident
+    kind: Literal["blood_pressure", "glucose"]
+    measured_at: AwareDatetime
+    """The kiosk's clock when the reading was complete."""
+    device_time: AwareDatetime | None = None
+    """The device's own clock for the same reading, when it has one."""
+    values: BloodPressureValues | GlucoseValues
+    device: WireDevice
+    classification: WireClassification
+    software_version: Text
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _values_by_kind(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("values"), dict):
+            kind = data.get("kind")
+            by_kind: dict[str, type[_Wire]] = {
+                "blood_pressure": BloodPressureValues,
+                "glucose": GlucoseValues,
+            }
+            model = by_kind.get(kind) if isinstance(kind, str) else None
+            if model is not None:
+                data = {**data, "values": model.model_validate(data["values"])}
+        return data
+
+    @model_validator(mode="after")
+    def _kind_matches(self) -> ReadingMessage:
+        expected = BloodPressureValues if self.kind == "blood_pressure" else GlucoseValues
+        if not isinstance(self.values, expected):
+            raise ValueError(f"values do not match kind {self.kind!r}")
+        return self
+
+
+class ReadingBatch(_Wire):
+    schema_: Literal["hk.reading-batch/1"] = Field(default=READING_BATCH, alias="schema")
+    station_id: StationId
+    readings: list[ReadingMessage] = Field(min_length=1, max_length=MAX_BATCH)
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class Rejection(_Wire):
+    uuid: UUID
+    reason: Text
+
+
+class Receipt(_Wire):
+    """``hk.receipt/1``: what the doctor's side committed (or refused for good)."""
+
+    schema_: Literal["hk.receipt/1"] = Field(default=RECEIPT, alias="schema")
+    station_id: StationId
+    accepted: list[UUID] = Field(default_factory=list)
+    rejected: list[Rejection] = Field(default_factory=list)
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class DeviceStatus(_Wire):
+    role: Text
+    model: Text
+    connected: bool
+    battery_percent: int | None = None
+    last_seen: AwareDatetime | None = None
+    last_reading: AwareDatetime | None = None
+
+
+class StatusMessage(_Wire):
+    """``hk.status/1``: retained; the last will sends the same with ``online: false``."""
+
+    schema_: Literal["hk.status/1"] = Field(default=STATUS, alias="schema")
+    station_id: StationId
+    online: bool
+    boot_id: Text
+    seq: int = Field(ge=0)
+    sent_at: AwareDatetime | None = None
+    version: Text | None = None
+    config_version: int | None = None
+    uptime_s: float | None = None
+    backlog: int | None = None
+    oldest_undelivered: AwareDatetime | None = None
+    last_receipt: AwareDatetime | None = None
+    rejected: int | None = None
+    disk_free_mb: float | None = None
+    disk_free_percent: float | None = None
+    store_size_mb: float | None = None
+    cpu_temp_c: float | None = None
+    devices: list[DeviceStatus] = Field(default_factory=list)
+    alerts: list[Text] = Field(default_factory=list)
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+Message = ReadingMessage | ReadingBatch | Receipt | StatusMessage
+_BY_SCHEMA: dict[str, type[BaseModel]] = {
+    READING: ReadingMessage,
+    READING_BATCH: ReadingBatch,
+    RECEIPT: Receipt,
+    STATUS: StatusMessage,
+}
+
+
+def _check_schema_name(value: object) -> str:
+    if not isinstance(value, str) or "/" not in value:
+        raise SchemaError(
+            "no schema name (expected a string like 'hk.reading/1')", reason="schema_missing"
+        )
+    name, _, major = value.partition("/")
+    if name not in SUPPORTED:
+        raise SchemaError(f"unknown message type {name!r}", reason="schema_unknown")
+    if major != str(SUPPORTED[name]):
+        raise SchemaError(
+            f"{value!r} is not supported: this software reads {name}/{SUPPORTED[name]}",
+            reason="schema_version",
+        )
+    return value
+
+
+def _describe(err: ValidationError) -> str:
+    first = err.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(message)"
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def decode(payload: bytes | str) -> Message:
+    """Parse and validate any message; raises :class:`SchemaError` with a reason."""
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SchemaError(f"not JSON: {err}", reason="not_json") from None
+    if not isinstance(data, dict):
+        raise SchemaError("a message is a JSON object", reason="not_object")
+    return from_dict(data)
+
+
+def from_dict(data: dict[str, Any]) -> Message:
+    schema = _check_schema_name(data.get("schema"))
+    model = _BY_SCHEMA[schema]
+    try:
+        msg = model.model_validate(data)
+    except ValidationError as err:
+        raise SchemaError(_describe(err), reason="invalid") from None
+    return cast(Message, msg)
+
+
+def decode_readings(payload: bytes | str) -> list[ReadingMessage]:
+    """A reading or a batch, as a list; anything else is a :class:`SchemaError`."""
+    msg = decode(payload)
+    if isinstance(msg, ReadingMessage):
+        return [msg]
+    if isinstance(msg, ReadingBatch):
+        if any(r.station_id != msg.station_id for r in msg.readings):
+            raise SchemaError("a batch holds readings of one station only", reason="invalid")
+        return list(msg.readings)
+    raise SchemaError(f"expected a reading, got {msg.schema_}", reason="wrong_type")
+
+
+def to_dict(msg: BaseModel) -> dict[str, Any]:
+    out: dict[str, Any] = msg.model_dump(mode="json", by_alias=True)
+    return out
+
+
+def encode(msg: BaseModel) -> bytes:
+    """Compact UTF-8 JSON with the ``schema`` key first."""
+    return json.dumps(to_dict(msg), ensure_ascii=False, separators=(",", ":")).encode()
