@@ -55,7 +55,7 @@ def _run(engine: Engine, *, up: bool, revision: str) -> None:
             raise StoreError("no database connection")
         raw.execute("PRAGMA foreign_keys=OFF")
         try:
-            conn = conn.execution_options(**{IMMEDIATE: True})
+            conn.execution_options(**{IMMEDIATE: True})
             with conn.begin():
                 cfg = alembic_config(conn)
                 if up:
