@@ -10,6 +10,7 @@ second waits, then finds the store already at head.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -20,6 +21,12 @@ from sqlalchemy import Connection, Engine, inspect
 
 from healthkiosk.errors import StoreError
 from sync.store.db import IMMEDIATE
+
+log = logging.getLogger(__name__)
+# Alembic's own INFO lines ("Context impl SQLiteImpl.") on every open are noise;
+# this module logs the upgrades it makes.
+if logging.getLogger("alembic").level == logging.NOTSET:
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 FIRST_REVISION = "0001"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -58,6 +65,7 @@ def _run(engine: Engine, *, up: bool, revision: str) -> None:
             conn.execution_options(**{IMMEDIATE: True})
             with conn.begin():
                 cfg = alembic_config(conn)
+                before = MigrationContext.configure(conn).get_current_revision()
                 if up:
                     _adopt_unversioned(conn, cfg)
                     command.upgrade(cfg, revision)
@@ -69,6 +77,9 @@ def _run(engine: Engine, *, up: bool, revision: str) -> None:
                     raise StoreError(
                         f"migration to {revision} left broken references in {', '.join(tables)}"
                     )
+                after = MigrationContext.configure(conn).get_current_revision()
+                if after != before:
+                    log.info("store schema migrated from %s to %s", before or "empty", after)
         finally:
             raw.execute("PRAGMA foreign_keys=ON")
 
