@@ -12,8 +12,9 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthkiosk.errors import SchemaError
@@ -25,7 +26,7 @@ from sync.store.diskspace import ensure_free_space
 from sync.store.idhash import IdHasher
 from sync.store.models import OutboxEntry, Reading, Resident
 from sync.store.readings import store_path
-from sync.store.residents import upsert_resident
+from sync.store.residents import new_resident, refresh_resident
 
 log = logging.getLogger(__name__)
 
@@ -131,45 +132,60 @@ def _import_chunk(
 ) -> None:
     ensure_free_space(store_path(factory), min_free_mb=min_free_mb)
     now = datetime.now(UTC)
-    with write_session(factory) as session:
+    with write_session(factory) as session, session.no_autoflush:
         uuids = [str(m.uuid) for m in chunk]
         present = set(session.scalars(select(Reading.uuid).where(Reading.uuid.in_(uuids))))
-        seqs = [m.station_seq for m in chunk]
+        incoming: list[tuple[str, wire.WireReading]] = []
+        for msg in chunk:
+            if str(msg.uuid) in present:
+                report.duplicates += 1
+                continue
+            present.add(str(msg.uuid))
+            item = wire.from_message(msg, created_at=now)
+            incoming.append((hasher.hash(item.resident.id_number), item))
+        if not incoming:
+            return
+
+        # Residents: one query for those already here, the others created.
+        digests = {digest for digest, _ in incoming}
+        people = {
+            r.id_hash: r
+            for r in session.scalars(select(Resident).where(Resident.id_hash.in_(digests)))
+        }
+        for digest, item in incoming:
+            at = item.columns["measured_at"]
+            person = people.get(digest)
+            if person is None:
+                person = new_resident(hasher, item.resident, now=at)
+                people[digest] = person
+                session.add(person)
+            else:
+                refresh_resident(person, item.resident, now=at)
+        session.flush()
+
+        seqs = [item.columns["station_seq"] for _, item in incoming]
         taken = set(
             session.scalars(select(Reading.station_seq).where(Reading.station_seq.in_(seqs)))
         )
-        residents: dict[str, Resident] = {}
-        highest = 0
-        fresh: list[Reading] = []
-        for msg in chunk:
-            key = str(msg.uuid)
-            if key in present:
-                report.duplicates += 1
-                continue
-            present.add(key)
-            incoming = wire.from_message(msg, created_at=now)
-            row = incoming.reading
-            digest = hasher.hash(incoming.resident.id_number)
-            person = residents.get(digest)
-            if person is None:
-                person = upsert_resident(session, hasher, incoming.resident, now=row.measured_at)
-                residents[digest] = person
+        keep: list[dict[str, Any]] = []
+        renumber: list[dict[str, Any]] = []
+        for digest, item in incoming:
+            row = {**item.columns, "resident_id": people[digest].id}
+            if row["station_seq"] in taken:
+                renumber.append(row)
             else:
-                person.last_seen = max(person.last_seen, row.measured_at)
-                person.first_seen = min(person.first_seen, row.measured_at)
-            row.resident_id = person.id
-            if row.station_seq in taken:
-                fresh.append(row)
-            else:
-                taken.add(row.station_seq)
-                highest = max(highest, row.station_seq)
-                session.add(row)
-                session.add(OutboxEntry(reading_uuid=row.uuid, enqueued_at=now, attempts=0))
-                report.imported += 1
-        meta.raise_seq_floor(session, highest)
-        for row in fresh:
-            row.station_seq = meta.next_seq(session)
-            session.add(row)
-            session.add(OutboxEntry(reading_uuid=row.uuid, enqueued_at=now, attempts=0))
-            report.imported += 1
-            report.renumbered += 1
+                taken.add(row["station_seq"])
+                keep.append(row)
+        if keep:
+            meta.raise_seq_floor(session, max(r["station_seq"] for r in keep))
+        for row in renumber:
+            row["station_seq"] = meta.next_seq(session)
+        rows = keep + renumber
+        # Core executemany (the ORM's bulk path splits the batch on NULLs).
+        session.execute(insert(Reading.__table__), rows)
+        session.execute(
+            insert(OutboxEntry.__table__),
+            [{"reading_uuid": r["uuid"], "enqueued_at": now, "attempts": 0} for r in rows],
+        )
+        report.imported += len(rows)
+        report.renumbered += len(renumber)

@@ -23,10 +23,6 @@ from healthkiosk.errors import StoreError
 from sync.store.db import IMMEDIATE
 
 log = logging.getLogger(__name__)
-# Alembic's own INFO lines ("Context impl SQLiteImpl.") on every open are noise;
-# this module logs the upgrades it makes.
-if logging.getLogger("alembic").level == logging.NOTSET:
-    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 FIRST_REVISION = "0001"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"

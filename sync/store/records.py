@@ -3,7 +3,7 @@ dataclasses, separate from the ORM rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 from uuid import UUID
@@ -41,20 +41,17 @@ class Classification:
 
 @dataclass(frozen=True, slots=True)
 class ResidentDetails:
-    """Who measured. Sex and birth date default to what the ID number says."""
+    """Who measured, as far as known. :meth:`from_id_number` fills sex and birth
+    date from the number; a received message gives exactly what it carries."""
 
-    id_number: IdNumber = field(repr=True)  # IdNumber's repr is masked
+    id_number: IdNumber  # IdNumber's repr is masked
     name: str | None = None
-    sex: str | None = None
+    sex: str = "unknown"
     birth_date: date | None = None
 
-    @property
-    def resolved_sex(self) -> str:
-        return self.sex or self.id_number.sex.value
-
-    @property
-    def resolved_birth_date(self) -> date:
-        return self.birth_date or self.id_number.birth_date
+    @classmethod
+    def from_id_number(cls, number: IdNumber, *, name: str | None = None) -> ResidentDetails:
+        return cls(id_number=number, name=name, sex=number.sex.value, birth_date=number.birth_date)
 
 
 @dataclass(frozen=True, slots=True)

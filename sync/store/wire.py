@@ -121,12 +121,18 @@ class WireReading:
     """A received message split into who measured and the reading's columns."""
 
     resident: ResidentDetails
-    reading: Reading
-    """A new, unsaved row; its ``resident_id`` is set by whoever stores it."""
+    columns: dict[str, Any]
+    """Every ``readings`` column but ``resident_id`` (set by whoever stores it)."""
+
+    def to_row(self, *, resident_id: int | None = None) -> Reading:
+        row = Reading(**self.columns)
+        if resident_id is not None:
+            row.resident_id = resident_id
+        return row
 
 
 def from_message(msg: ReadingMessage, *, created_at: datetime | None = None) -> WireReading:
-    """The store's view of a message: resident details and a new reading row."""
+    """The store's view of a message: resident details and the reading's columns."""
     r = msg.resident
     resident = ResidentDetails(
         id_number=parse_id_number(r.id_number),
@@ -136,38 +142,53 @@ def from_message(msg: ReadingMessage, *, created_at: datetime | None = None) -> 
     )
     c = msg.classification
     d = msg.device
-    row = Reading(
-        uuid=str(msg.uuid),
-        station_seq=msg.station_seq,
-        kind=msg.kind,
-        measured_at=_utc(msg.measured_at),
-        device_time=_utc(msg.device_time),
-        device_model=d.model,
-        device_manufacturer=d.manufacturer,
-        device_serial=d.serial,
-        device_firmware=d.firmware,
-        device_transport=d.transport,
-        category=c.category,
-        urgent=c.urgent,
-        isolated_systolic=c.isolated_systolic,
-        close_to_limit=c.close_to_limit,
-        rule=c.rule,
-        software_version=msg.software_version,
-        created_at=created_at or datetime.now(UTC),
-        irregular_pulse=False,
-    )
+    columns: dict[str, Any] = {
+        "uuid": str(msg.uuid),
+        "station_seq": msg.station_seq,
+        "visit_id": None,
+        "kind": msg.kind,
+        "measured_at": _utc(msg.measured_at),
+        "device_time": _utc(msg.device_time),
+        "systolic_mmhg": None,
+        "diastolic_mmhg": None,
+        "mean_arterial_mmhg": None,
+        "pulse_bpm": None,
+        "irregular_pulse": False,
+        "measurements": None,
+        "glucose_mmol_per_l": None,
+        "meal_context": None,
+        "original_value": None,
+        "original_unit": None,
+        "out_of_range": None,
+        "device_model": d.model,
+        "device_manufacturer": d.manufacturer,
+        "device_serial": d.serial,
+        "device_firmware": d.firmware,
+        "device_transport": d.transport,
+        "category": c.category,
+        "urgent": c.urgent,
+        "isolated_systolic": c.isolated_systolic,
+        "close_to_limit": c.close_to_limit,
+        "rule": c.rule,
+        "software_version": msg.software_version,
+        "created_at": created_at or datetime.now(UTC),
+    }
     v = msg.values
     if isinstance(v, BloodPressureValues):
-        row.systolic_mmhg = v.systolic
-        row.diastolic_mmhg = v.diastolic
-        row.mean_arterial_mmhg = v.mean_arterial_pressure
-        row.pulse_bpm = v.pulse
-        row.irregular_pulse = v.irregular_pulse
-        row.measurements = [measurement_dict(m) for m in v.measurements]
+        columns.update(
+            systolic_mmhg=v.systolic,
+            diastolic_mmhg=v.diastolic,
+            mean_arterial_mmhg=v.mean_arterial_pressure,
+            pulse_bpm=v.pulse,
+            irregular_pulse=v.irregular_pulse,
+            measurements=[measurement_dict(m) for m in v.measurements],
+        )
     else:
-        row.glucose_mmol_per_l = v.mmol_per_l
-        row.meal_context = v.meal_context
-        row.original_value = v.original_value
-        row.original_unit = v.original_unit
-        row.out_of_range = v.out_of_range
-    return WireReading(resident=resident, reading=row)
+        columns.update(
+            glucose_mmol_per_l=v.mmol_per_l,
+            meal_context=v.meal_context,
+            original_value=v.original_value,
+            original_unit=v.original_unit,
+            out_of_range=v.out_of_range,
+        )
+    return WireReading(resident=resident, columns=columns)

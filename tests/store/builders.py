@@ -55,7 +55,7 @@ def make_id(*, region: str = "110101", born: date = date(1950, 1, 31), seq: int 
 
 
 def resident(number: str | None = None, *, name: str | None = "张三") -> ResidentDetails:
-    return ResidentDetails(id_number=parse(number or make_id()), name=name)
+    return ResidentDetails.from_id_number(parse(number or make_id()), name=name)
 
 
 def bp_average(
@@ -252,12 +252,10 @@ def bulk_fill(
             }
         )
     with factory() as session:
-        session.execute(insert(Resident), people)
-        session.execute(insert(Reading), readings)
-        session.execute(insert(OutboxEntry), outbox)
+        session.execute(insert(Resident.__table__), people)
+        session.execute(insert(Reading.__table__), readings)
+        session.execute(insert(OutboxEntry.__table__), outbox)
         session.execute(
-            Meta.__table__.update()
-            .where(Meta.key == meta.STATION_SEQ)
-            .values(value=str(count))
+            Meta.__table__.update().where(Meta.key == meta.STATION_SEQ).values(value=str(count))
         )
         session.commit()

@@ -20,7 +20,7 @@ from sync.store.db import check_integrity, make_engine, open_store
 from sync.store.idhash import IdHasher
 from sync.store.models import Base, OutboxEntry, Reading, Resident
 from sync.store.readings import save_reading
-from tests.store.builders import BP_CLASS, T0, bp_average, make_id, resident
+from tests.store.builders import BP_CLASS, bp_average, make_id, resident
 
 HEAD = "0002"
 
@@ -79,8 +79,10 @@ def _fill_at_0001(path: Path, hasher: IdHasher) -> None:
         raw.execute(
             "INSERT INTO visits (id, uuid, resident_id, started_at) VALUES (1, 'v-1', 1, ?)", (at,)
         )
-        for seq, uid in ((5, "00000000-0000-4000-8000-000000000005"),
-                         (9, "00000000-0000-4000-8000-000000000009")):  # fmt: skip
+        for seq, uid in (
+            (5, "00000000-0000-4000-8000-000000000005"),
+            (9, "00000000-0000-4000-8000-000000000009"),
+        ):
             raw.execute(
                 "INSERT INTO readings (uuid, station_seq, resident_id, visit_id, kind, measured_at,"
                 " systolic_mmhg, diastolic_mmhg, irregular_pulse, measurements, device_model,"
@@ -106,7 +108,9 @@ def test_upgrade_from_0001_keeps_data_and_seeds_the_counter(
     try:
         assert migrate.current_revision(engine) == HEAD
         with factory() as session:
-            assert session.scalars(select(Reading.station_seq).order_by(Reading.station_seq)).all() == [5, 9]
+            assert session.scalars(
+                select(Reading.station_seq).order_by(Reading.station_seq)
+            ).all() == [5, 9]
             assert session.scalar(select(Resident.name)) == "李四"
             assert len(session.scalars(select(OutboxEntry)).all()) == 2
             assert meta.last_seq(session) == 9
@@ -123,7 +127,12 @@ def test_upgrade_from_0001_keeps_data_and_seeds_the_counter(
         )
         assert saved.station_seq == 10
         with factory() as session:  # the same resident as the old rows: found by hash
-            assert session.scalar(select(Resident.id).where(Resident.id_hash == hasher.hash(make_id()))) == 1
+            assert (
+                session.scalar(
+                    select(Resident.id).where(Resident.id_hash == hasher.hash(make_id()))
+                )
+                == 1
+            )
     finally:
         engine.dispose()
 
@@ -147,14 +156,20 @@ def test_downgrade_then_upgrade_round_trip(
     engine = factory.kw["bind"]
     for _ in range(3):
         save_reading(
-            factory, hasher=hasher, resident=resident(), reading=bp_average(),
-            classification=BP_CLASS, min_free_mb=1,
-        )  # fmt: skip
+            factory,
+            hasher=hasher,
+            resident=resident(),
+            reading=bp_average(),
+            classification=BP_CLASS,
+            min_free_mb=1,
+        )
     with factory() as session:
         store_id = meta.store_id(session)
     migrate.downgrade(engine, "0001")
     assert migrate.current_revision(engine) == "0001"
-    assert "ix_readings_visit_id" not in {ix["name"] for ix in inspect(engine).get_indexes("readings")}
+    assert "ix_readings_visit_id" not in {
+        ix["name"] for ix in inspect(engine).get_indexes("readings")
+    }
     migrate.upgrade(engine)
     assert migrate.current_revision(engine) == HEAD
     with factory() as session:
@@ -187,10 +202,14 @@ def test_corrupt_file_is_moved_aside_never_deleted(
         assert len(main) == 1 and main[0].read_bytes() == junk
         assert main[0].with_name(main[0].name + "-wal").read_bytes() == b"wal bytes"
         stamp = main[0].name.removeprefix("kiosk.sqlite.corrupt-")
-        assert datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) > datetime.now(UTC) - timedelta(minutes=5)
+        assert datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) > datetime.now(
+            UTC
+        ) - timedelta(minutes=5)
         assert migrate.current_revision(factory.kw["bind"]) == HEAD
         assert check_integrity(store_file).ok
-        assert any("integrity check" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+        assert any(
+            "integrity check" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records
+        )
     finally:
         factory.kw["bind"].dispose()
 
@@ -201,9 +220,13 @@ def test_damaged_pages_are_detected_and_the_sequence_continues(
     factory = open_store(store_file)
     for i in range(40):
         save_reading(
-            factory, hasher=hasher, resident=resident(make_id(seq=i)), reading=bp_average(),
-            classification=BP_CLASS, min_free_mb=1,
-        )  # fmt: skip
+            factory,
+            hasher=hasher,
+            resident=resident(make_id(seq=i)),
+            reading=bp_average(),
+            classification=BP_CLASS,
+            min_free_mb=1,
+        )
     factory.kw["bind"].dispose()
     with sqlite3.connect(store_file) as raw:
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -220,9 +243,13 @@ def test_damaged_pages_are_detected_and_the_sequence_continues(
     try:
         assert list(store_file.parent.glob("kiosk.sqlite.corrupt-*"))
         saved = save_reading(
-            factory, hasher=hasher, resident=resident(), reading=bp_average(),
-            classification=BP_CLASS, min_free_mb=1,
-        )  # fmt: skip
+            factory,
+            hasher=hasher,
+            resident=resident(),
+            reading=bp_average(),
+            classification=BP_CLASS,
+            min_free_mb=1,
+        )
         assert saved.station_seq == 41  # carried over from the damaged file
         text = caplog.text
         for i in range(40):

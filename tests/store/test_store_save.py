@@ -21,7 +21,7 @@ from drivers.readings import BloodPressureStatus, MealContext
 from healthkiosk.errors import StoreError, StoreFullError
 from healthkiosk.idnumber import parse
 from sync.store import meta
-from sync.store.devices import get_cursor, record_device_event, recent_device_events, set_cursor
+from sync.store.devices import get_cursor, recent_device_events, record_device_event, set_cursor
 from sync.store.idhash import IdHasher, load_or_create_key
 from sync.store.models import OutboxEntry, Reading, Resident, Visit
 from sync.store.readings import save_reading
@@ -54,9 +54,13 @@ def test_blood_pressure_reading_with_its_outbox_row(
     number = make_id(seq=123)
     avg = bp_average(((142, 91, 70), (150, 95, 74), (146, 93, None)), irregular=True)
     saved = save_reading(
-        factory, hasher=hasher, resident=resident(number), reading=avg,
-        classification=BP_CLASS, min_free_mb=1,
-    )  # fmt: skip
+        factory,
+        hasher=hasher,
+        resident=resident(number),
+        reading=avg,
+        classification=BP_CLASS,
+        min_free_mb=1,
+    )
     assert saved.station_seq == 1
     assert saved.measured_at == T0 + timedelta(seconds=90)  # the last measurement's time
     with factory() as s:
@@ -73,8 +77,17 @@ def test_blood_pressure_reading_with_its_outbox_row(
             "irregular_pulse": True,
         }
         assert row.measurements[2]["pulse"] is None
-        assert (row.device_model, row.device_serial, row.device_transport) == ("BP-7000", "SN123", "ble")
-        assert (row.category, row.urgent, row.isolated_systolic, row.rule) == ("grade_1", False, False, "bp.g1")
+        assert (row.device_model, row.device_serial, row.device_transport) == (
+            "BP-7000",
+            "SN123",
+            "ble",
+        )
+        assert (row.category, row.urgent, row.isolated_systolic, row.rule) == (
+            "grade_1",
+            False,
+            False,
+            "bp.g1",
+        )
         assert row.device_time == T0 + timedelta(seconds=87)
         person = row.resident
         assert person.id_hash == hasher.hash(number) and len(person.id_hash) == 64
@@ -87,18 +100,36 @@ def test_blood_pressure_reading_with_its_outbox_row(
 
 def test_glucose_reading_and_lo_hi(factory: sessionmaker[Session], hasher: IdHasher) -> None:
     a = save_reading(
-        factory, hasher=hasher, resident=resident(), reading=glucose(6.4),
-        classification=GLU_CLASS, min_free_mb=1, measured_at=T0,
-    )  # fmt: skip
+        factory,
+        hasher=hasher,
+        resident=resident(),
+        reading=glucose(6.4),
+        classification=GLU_CLASS,
+        min_free_mb=1,
+        measured_at=T0,
+    )
     b = save_reading(
-        factory, hasher=hasher, resident=resident(), reading=glucose(1.0, meal=None, out_of_range="LO"),
-        classification=Classification(category="very_low", urgent=True), min_free_mb=1,
-    )  # fmt: skip
+        factory,
+        hasher=hasher,
+        resident=resident(),
+        reading=glucose(1.0, meal=None, out_of_range="LO"),
+        classification=Classification(category="very_low", urgent=True),
+        min_free_mb=1,
+    )
     with factory() as s:
         ra, rb = s.get_one(Reading, str(a.uuid)), s.get_one(Reading, str(b.uuid))
-        assert (ra.glucose_mmol_per_l, ra.meal_context, ra.original_unit) == (6.4, "fasting", "mg/dL")
+        assert (ra.glucose_mmol_per_l, ra.meal_context, ra.original_unit) == (
+            6.4,
+            "fasting",
+            "mg/dL",
+        )
         assert ra.original_value == round(6.4 * 18.016, 1) and ra.measured_at == T0
-        assert (rb.glucose_mmol_per_l, rb.out_of_range, rb.meal_context, rb.urgent) == (None, "LO", "random", True)
+        assert (rb.glucose_mmol_per_l, rb.out_of_range, rb.meal_context, rb.urgent) == (
+            None,
+            "LO",
+            "random",
+            True,
+        )
     assert (a.station_seq, b.station_seq) == (1, 2)
     assert _counts(factory) == (1, 2, 2)  # one resident, found again by the hash
 
@@ -122,18 +153,30 @@ def test_a_rules_style_classification_is_accepted_as_is(
     factory: sessionmaker[Session], hasher: IdHasher
 ) -> None:
     c = RulesStyleClassification(
-        kind="glucose", category="high", urgent=False, rule="glucose.fasting.high",
-        threshold="fasting >= 7.0 mmol/L", close_to_limit=True, values={"mmol_per_l": 7.2},
-    )  # fmt: skip
+        kind="glucose",
+        category="high",
+        urgent=False,
+        rule="glucose.fasting.high",
+        threshold="fasting >= 7.0 mmol/L",
+        close_to_limit=True,
+        values={"mmol_per_l": 7.2},
+    )
     saved = save_reading(
-        factory, hasher=hasher, resident=resident(), reading=glucose(7.2),
-        classification=c, min_free_mb=1,
-    )  # fmt: skip
+        factory,
+        hasher=hasher,
+        resident=resident(),
+        reading=glucose(7.2),
+        classification=c,
+        min_free_mb=1,
+    )
     with factory() as s:
         row = s.get_one(Reading, str(saved.uuid))
         assert (row.category, row.rule, row.close_to_limit, row.isolated_systolic) == (
-            "high", "glucose.fasting.high", True, None,
-        )  # fmt: skip
+            "high",
+            "glucose.fasting.high",
+            True,
+            None,
+        )
 
 
 def test_unsendable_reading_is_refused_before_anything_is_written(
@@ -141,42 +184,63 @@ def test_unsendable_reading_is_refused_before_anything_is_written(
 ) -> None:
     with pytest.raises(ValueError, match="category"):
         save_reading(
-            factory, hasher=hasher, resident=resident(), reading=bp_average(),
-            classification=Classification(category="hypertension", urgent=False), min_free_mb=1,
-        )  # fmt: skip
+            factory,
+            hasher=hasher,
+            resident=resident(),
+            reading=bp_average(),
+            classification=Classification(category="hypertension", urgent=False),
+            min_free_mb=1,
+        )
     moved = bp_average()
     bad = BloodPressureAverage(
-        systolic_mmhg=140, diastolic_mmhg=90, pulse_bpm=None,
+        systolic_mmhg=140,
+        diastolic_mmhg=90,
+        pulse_bpm=None,
         measurements=(
             type(moved.measurements[0])(
                 measured_at=T0,
                 value=type(moved.measurements[0].value)(
-                    systolic_mmhg=140, diastolic_mmhg=90, pulse_bpm=None,
+                    systolic_mmhg=140,
+                    diastolic_mmhg=90,
+                    pulse_bpm=None,
                     device=moved.measurements[0].value.device,
                     status=BloodPressureStatus(body_movement=True),
                 ),
             ),
         ),
-    )  # fmt: skip
+    )
     with pytest.raises(ValueError, match="movement"):
         save_reading(
-            factory, hasher=hasher, resident=resident(), reading=bad,
-            classification=BP_CLASS, min_free_mb=1,
-        )  # fmt: skip
+            factory,
+            hasher=hasher,
+            resident=resident(),
+            reading=bad,
+            classification=BP_CLASS,
+            min_free_mb=1,
+        )
     with pytest.raises(ValueError, match="offset"):
         save_reading(
-            factory, hasher=hasher, resident=resident(), reading=glucose(),
-            classification=GLU_CLASS, min_free_mb=1, measured_at=datetime(2026, 1, 1),
-        )  # fmt: skip
+            factory,
+            hasher=hasher,
+            resident=resident(),
+            reading=glucose(),
+            classification=GLU_CLASS,
+            min_free_mb=1,
+            measured_at=datetime(2026, 1, 1),
+        )
     assert _counts(factory) == (0, 0, 0)
 
 
 def test_full_disk_writes_nothing(factory: sessionmaker[Session], hasher: IdHasher) -> None:
     with pytest.raises(StoreFullError) as info:
         save_reading(
-            factory, hasher=hasher, resident=resident(), reading=bp_average(),
-            classification=BP_CLASS, min_free_mb=10**12,
-        )  # fmt: skip
+            factory,
+            hasher=hasher,
+            resident=resident(),
+            reading=bp_average(),
+            classification=BP_CLASS,
+            min_free_mb=10**12,
+        )
     assert info.value.reason == "store_full" and "MB free" in str(info.value)
     assert _counts(factory) == (0, 0, 0)
     with factory() as s:
@@ -232,8 +296,12 @@ def test_two_processes_get_distinct_consecutive_sequence_numbers(
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", _WRITER, str(store_file), str(key), str(w), str(n)],
-            cwd=REPO, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for w in (1, 2)
     ]
     for p in procs:  # both have opened (and migrated) the store: start together
@@ -262,9 +330,14 @@ def test_two_processes_get_distinct_consecutive_sequence_numbers(
 def test_visits(factory: sessionmaker[Session], hasher: IdHasher) -> None:
     visit = start_visit(factory, hasher=hasher, resident=resident(), now=T0)
     saved = save_reading(
-        factory, hasher=hasher, resident=resident(), reading=glucose(),
-        classification=GLU_CLASS, min_free_mb=1, visit_id=visit,
-    )  # fmt: skip
+        factory,
+        hasher=hasher,
+        resident=resident(),
+        reading=glucose(),
+        classification=GLU_CLASS,
+        min_free_mb=1,
+        visit_id=visit,
+    )
     end_visit(factory, visit, outcome="completed", now=T0 + timedelta(minutes=4))
     end_visit(factory, visit, outcome="timeout")  # closing again changes nothing
     with factory() as s:
@@ -276,7 +349,9 @@ def test_visits(factory: sessionmaker[Session], hasher: IdHasher) -> None:
 
 
 def test_device_events_and_cursors(factory: sessionmaker[Session]) -> None:
-    record_device_event(factory, device="GM-55 s/n G9", kind="implausible", detail={"mmol_per_l": 40.2}, at=T0)
+    record_device_event(
+        factory, device="GM-55 s/n G9", kind="implausible", detail={"mmol_per_l": 40.2}, at=T0
+    )
     record_device_event(factory, device="BP-7000", kind="error_code", detail={"code": "E2"})
     events = recent_device_events(factory)
     assert [e.kind for e in events] == ["error_code", "implausible"]
@@ -296,9 +371,14 @@ def test_no_log_line_of_a_save_contains_an_id_number(
     with caplog.at_level(logging.DEBUG):
         visit = start_visit(factory, hasher=hasher, resident=resident(number))
         save_reading(
-            factory, hasher=hasher, resident=resident(number), reading=glucose(meal=MealContext.RANDOM),
-            classification=GLU_CLASS, min_free_mb=1, visit_id=visit,
-        )  # fmt: skip
+            factory,
+            hasher=hasher,
+            resident=resident(number),
+            reading=glucose(meal=MealContext.RANDOM),
+            classification=GLU_CLASS,
+            min_free_mb=1,
+            visit_id=visit,
+        )
         end_visit(factory, visit, outcome="completed")
     assert caplog.records, "saving logs what it did"
     for record in caplog.records:  # raw records, before any masking filter
@@ -312,9 +392,14 @@ def test_times_are_utc_aware(factory: sessionmaker[Session], hasher: IdHasher) -
 
     local = datetime(2026, 3, 1, 16, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
     saved = save_reading(
-        factory, hasher=hasher, resident=resident(), reading=glucose(),
-        classification=GLU_CLASS, min_free_mb=1, measured_at=local,
-    )  # fmt: skip
+        factory,
+        hasher=hasher,
+        resident=resident(),
+        reading=glucose(),
+        classification=GLU_CLASS,
+        min_free_mb=1,
+        measured_at=local,
+    )
     with factory() as s:
         at = s.get_one(Reading, str(saved.uuid)).measured_at
     assert at == datetime(2026, 3, 1, 8, 0, tzinfo=UTC) and at.utcoffset() == timedelta(0)
