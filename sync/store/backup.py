@@ -24,7 +24,7 @@ from sync.store import meta, wire
 from sync.store.db import write_session
 from sync.store.diskspace import ensure_free_space
 from sync.store.idhash import IdHasher
-from sync.store.models import OutboxEntry, Reading, Resident
+from sync.store.models import Base, Reading, Resident
 from sync.store.readings import store_path
 from sync.store.residents import new_resident, refresh_resident
 
@@ -182,9 +182,9 @@ def _import_chunk(
             row["station_seq"] = meta.next_seq(session)
         rows = keep + renumber
         # Core executemany (the ORM's bulk path splits the batch on NULLs).
-        session.execute(insert(Reading.__table__), rows)
+        session.execute(insert(Base.metadata.tables["readings"]), rows)
         session.execute(
-            insert(OutboxEntry.__table__),
+            insert(Base.metadata.tables["outbox"]),
             [{"reading_uuid": r["uuid"], "enqueued_at": now, "attempts": 0} for r in rows],
         )
         report.imported += len(rows)
