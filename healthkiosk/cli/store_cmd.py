@@ -49,7 +49,7 @@ def _parse_since(text: str, timezone: str) -> datetime:
     from datetime import date, datetime
     from zoneinfo import ZoneInfo
 
-    from healthkiosk.errors import ConfigError
+    from healthkiosk.errors import ConfigError, HealthKioskError
 
     try:
         zone = ZoneInfo(timezone)
@@ -61,7 +61,9 @@ def _parse_since(text: str, timezone: str) -> datetime:
             return datetime(day.year, day.month, day.day, tzinfo=zone)
         when = datetime.fromisoformat(text)
     except ValueError:
-        raise SystemExit(f"healthkiosk: --since {text!r} is not an ISO 8601 date or time") from None
+        raise HealthKioskError(
+            f"--since {text!r} is not an ISO 8601 date or time", reason="usage"
+        ) from None
     return when if when.tzinfo else when.replace(tzinfo=zone)
 
 

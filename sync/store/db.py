@@ -17,7 +17,9 @@ failing half-way.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,8 +133,28 @@ def _salvage_last_seq(path: Path) -> int:
     return best
 
 
+@contextmanager
+def _opening_lock(path: Path) -> Iterator[None]:
+    """Serialise check, quarantine and migration between processes opening the
+    same store (the kiosk app and kiosk-sync start together): without it one
+    could move aside the fresh store the other has just created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".open-lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def open_engine(path: Path) -> Engine:
     """Check, (re)create and migrate the store at ``path``; returns its engine."""
+    with _opening_lock(path):
+        return _open_engine(path)
+
+
+def _open_engine(path: Path) -> Engine:
     from sync.store import meta, migrate
 
     report = check_integrity(path)
