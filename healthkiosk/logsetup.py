@@ -33,8 +33,14 @@ class IdNumberMaskFilter(logging.Filter):
         if record.stack_info:
             record.stack_info = mask_in_text(record.stack_info)
         for key, value in list(vars(record).items()):
-            if key not in _STANDARD_ATTRS and isinstance(value, str):
-                setattr(record, key, mask_in_text(value))
+            if key in _STANDARD_ATTRS or value is None or isinstance(value, bool):
+                continue
+            # Strings, and anything whose text shows a number (a dict of fields,
+            # an ID number passed as an int): replaced by the masked text.
+            text = value if isinstance(value, str) else str(value)
+            masked = mask_in_text(text)
+            if masked != text or isinstance(value, str):
+                setattr(record, key, masked)
         return True
 
 

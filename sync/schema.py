@@ -27,6 +27,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -147,19 +148,20 @@ class ReadingMessage(_Wire):
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    @model_validator(mode="before")
+    @field_validator("values", mode="before")
     @classmethod
-    def _values_by_kind(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("values"), dict):
-            kind = data.get("kind")
-            by_kind: dict[str, type[_Wire]] = {
-                "blood_pressure": BloodPressureValues,
-                "glucose": GlucoseValues,
-            }
-            model = by_kind.get(kind) if isinstance(kind, str) else None
-            if model is not None:
-                data = {**data, "values": model.model_validate(data["values"])}
-        return data
+    def _values_by_kind(cls, value: Any, info: ValidationInfo) -> Any:
+        # Validate the values against the model their kind names, so an error
+        # says "values.systolic: ..." rather than trying every model.
+        kind = info.data.get("kind")
+        by_kind: dict[str, type[_Wire]] = {
+            "blood_pressure": BloodPressureValues,
+            "glucose": GlucoseValues,
+        }
+        model = by_kind.get(kind) if isinstance(kind, str) else None
+        if model is not None and isinstance(value, dict):
+            return model.model_validate(value)
+        return value
 
     @model_validator(mode="after")
     def _kind_matches(self) -> ReadingMessage:

@@ -3,40 +3,207 @@
 WAL (the kiosk app and kiosk-sync share the file), ``synchronous=FULL`` (a
 reading the screen called saved survives a power cut), foreign keys on, a
 busy timeout for the other process's write lock.
+
+At open the file's integrity is checked; a corrupt file is moved aside
+(never deleted: it may hold undelivered readings) and a fresh store is
+created in its place. The schema is then brought to the newest Alembic
+revision, so an older store is upgraded in place.
+
+Transactions are begun explicitly: ``BEGIN`` for reads, ``BEGIN IMMEDIATE``
+for writes that must not interleave with the other process's (see
+:func:`write_session`), so a writer waits on the busy timeout instead of
+failing half-way.
 """
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync.store.models import Base
+from healthkiosk.errors import StoreError
+
+log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
+IMMEDIATE = "hk_begin_immediate"
+"""Execution option: begin the transaction with ``BEGIN IMMEDIATE``."""
 
 
 def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    # The driver's own implicit transactions are off; _on_begin emits BEGIN.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     cur.close()
+
+
+def _on_begin(conn: Connection) -> None:
+    immediate = conn.get_execution_options().get(IMMEDIATE, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def make_engine(path: Path) -> Engine:
     """An engine on ``path`` with the pragmas set on every connection."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(f"sqlite:///{path}", future=True)
+    engine = create_engine(f"sqlite:///{path}")
     event.listen(engine, "connect", _on_connect)
+    event.listen(engine, "begin", _on_begin)
+    return engine
+
+
+@dataclass(frozen=True, slots=True)
+class IntegrityReport:
+    ok: bool
+    problems: tuple[str, ...]
+    """What ``PRAGMA integrity_check`` said (at most the first 20 lines), or why
+    the file could not be read as a database at all."""
+
+
+def check_integrity(path: Path) -> IntegrityReport:
+    """Run ``PRAGMA integrity_check`` on the file (read-only; a missing file is fine)."""
+    if not path.exists():
+        return IntegrityReport(ok=True, problems=())
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.Error as err:
+        return IntegrityReport(ok=False, problems=(str(err),))
+    try:
+        rows = conn.execute("PRAGMA integrity_check(20)").fetchall()
+    except sqlite3.DatabaseError as err:
+        return IntegrityReport(ok=False, problems=(str(err),))
+    finally:
+        conn.close()
+    lines = tuple(str(r[0]) for r in rows)
+    return IntegrityReport(ok=lines == ("ok",), problems=() if lines == ("ok",) else lines)
+
+
+def quarantine(path: Path, *, now: datetime | None = None) -> Path:
+    """Move a store (and its ``-wal``/``-shm`` companions) aside under a
+    timestamped name; returns the new path of the main file."""
+    stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(target.with_name(target.name + suffix))
+    path.rename(target)
+    return target
+
+
+def _salvage_last_seq(path: Path) -> int:
+    """Best effort: the highest ``station_seq`` a corrupt store still shows, so
+    the fresh store does not hand out the same numbers again."""
+    best = 0
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return 0
+    try:
+        for sql in (
+            "SELECT max(station_seq) FROM readings",
+            "SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'station_seq'",
+        ):
+            try:
+                row = conn.execute(sql).fetchone()
+            except sqlite3.Error:
+                continue
+            if row and isinstance(row[0], int):
+                best = max(best, row[0])
+    finally:
+        conn.close()
+    return best
+
+
+@contextmanager
+def _opening_lock(path: Path) -> Iterator[None]:
+    """Serialise check, quarantine and migration between processes opening the
+    same store (the kiosk app and kiosk-sync start together): without it one
+    could move aside the fresh store the other has just created."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock_path = path.with_name(path.name + ".open-lock")
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def open_engine(path: Path) -> Engine:
+    """Check, (re)create and migrate the store at ``path``; returns its engine."""
+    with _opening_lock(path):
+        return _open_engine(path)
+
+
+def _open_engine(path: Path) -> Engine:
+    from sync.store import meta, migrate
+
+    report = check_integrity(path)
+    carried_seq = 0
+    if not report.ok:
+        moved = quarantine(path)
+        carried_seq = _salvage_last_seq(moved)
+        # Only SQLite's own words and file names: never row contents.
+        log.error(
+            "store %s failed its integrity check (%s); moved aside to %s, starting a fresh "
+            "store (station_seq continues after %d)",
+            path,
+            "; ".join(report.problems[:3]),
+            moved.name,
+            carried_seq,
+        )
+    engine = make_engine(path)
+    try:
+        migrate.upgrade(engine)
+    except Exception:
+        engine.dispose()
+        raise
+    if carried_seq:
+        with Session(engine.execution_options(**{IMMEDIATE: True})) as session:
+            meta.raise_seq_floor(session, carried_seq)
+            session.commit()
     return engine
 
 
 def open_store(path: Path) -> sessionmaker[Session]:
-    """Open (creating if needed) the store at ``path`` and return a session factory."""
-    engine = make_engine(path)
-    Base.metadata.create_all(engine)
+    """Open (creating or upgrading if needed) the store at ``path`` and return a
+    session factory."""
+    try:
+        engine = open_engine(path)
+    except (OSError, sqlite3.Error, DBAPIError) as err:
+        raise StoreError(f"cannot open the store {path}: {err}") from err
     return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose transaction starts with ``BEGIN IMMEDIATE`` (the write
+    lock is taken first, so two processes never interleave their writes);
+    committed on success, rolled back on error."""
+    with factory() as session:
+        session.connection(execution_options={IMMEDIATE: True})
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

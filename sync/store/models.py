@@ -64,7 +64,7 @@ class Reading(Base):
     station_seq: Mapped[int] = mapped_column(unique=True)
     """Monotonic per station: the order of readings whatever the clocks say."""
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
-    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     """blood_pressure or glucose."""
     measured_at: Mapped[datetime] = mapped_column(index=True)

@@ -1,0 +1,1 @@
+"""Alembic migrations of the kiosk's store (run by :mod:`sync.store.migrate`)."""

@@ -1,0 +1,71 @@
+"""Counts for ``healthkiosk store stats`` and the station's status message."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from sync.store import meta
+from sync.store.models import OutboxEntry, Reading, Resident, Visit
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStats:
+    readings_by_kind: dict[str, int]
+    residents: int
+    visits: int
+    outbox_backlog: int
+    outbox_delivered: int
+    outbox_rejected: int
+    oldest_undelivered: datetime | None
+    """When the oldest reading still waiting for its receipt was measured."""
+    last_station_seq: int
+    store_id: str | None
+
+    @property
+    def readings(self) -> int:
+        return sum(self.readings_by_kind.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["readings"] = self.readings
+        out["oldest_undelivered"] = (
+            self.oldest_undelivered.isoformat() if self.oldest_undelivered else None
+        )
+        return out
+
+
+def store_stats(factory: sessionmaker[Session]) -> StoreStats:
+    with factory() as session:
+        by_kind = {
+            str(kind): int(n)
+            for kind, n in session.execute(
+                select(Reading.kind, func.count()).group_by(Reading.kind).order_by(Reading.kind)
+            )
+        }
+        pending = (OutboxEntry.delivered_at.is_(None)) & (OutboxEntry.rejected_at.is_(None))
+        backlog = session.scalar(select(func.count()).where(pending)) or 0
+        delivered = (
+            session.scalar(select(func.count()).where(OutboxEntry.delivered_at.is_not(None))) or 0
+        )
+        rejected = (
+            session.scalar(select(func.count()).where(OutboxEntry.rejected_at.is_not(None))) or 0
+        )
+        oldest = session.scalar(
+            select(func.min(Reading.measured_at)).join(OutboxEntry).where(pending)
+        )
+        return StoreStats(
+            readings_by_kind=by_kind,
+            residents=session.scalar(select(func.count()).select_from(Resident)) or 0,
+            visits=session.scalar(select(func.count()).select_from(Visit)) or 0,
+            outbox_backlog=backlog,
+            outbox_delivered=delivered,
+            outbox_rejected=rejected,
+            oldest_undelivered=oldest,
+            last_station_seq=meta.last_seq(session),
+            store_id=meta.get(session, meta.STORE_ID),
+        )

@@ -1,0 +1,194 @@
+"""The one place that maps store rows to ``hk.reading/1`` messages and back.
+
+Used by the kiosk when it saves (to check that what enters the outbox can be
+sent), by ``kiosk-sync`` when it publishes, and by ``store export/import``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from healthkiosk.idnumber import parse as parse_id_number
+from sync.schema import (
+    BloodPressureValues,
+    GlucoseValues,
+    ReadingMessage,
+    WireBpMeasurement,
+    WireClassification,
+    WireDevice,
+    WireResident,
+)
+from sync.store.models import Reading, Resident
+from sync.store.records import ResidentDetails
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def measurement_dict(m: WireBpMeasurement) -> dict[str, Any]:
+    """How one averaged measurement is kept in ``readings.measurements``."""
+    normal = m.model_copy(
+        update={"measured_at": _utc(m.measured_at), "device_time": _utc(m.device_time)}
+    )
+    out: dict[str, Any] = normal.model_dump(mode="json")
+    return out
+
+
+def values_of(row: Reading) -> BloodPressureValues | GlucoseValues:
+    if row.kind == "blood_pressure":
+        return BloodPressureValues.model_validate(
+            {
+                "systolic": row.systolic_mmhg,
+                "diastolic": row.diastolic_mmhg,
+                "mean_arterial_pressure": row.mean_arterial_mmhg,
+                "pulse": row.pulse_bpm,
+                "unit": "mmHg",
+                "irregular_pulse": row.irregular_pulse,
+                "measurements": row.measurements or [],
+            }
+        )
+    if row.kind == "glucose":
+        return GlucoseValues.model_validate(
+            {
+                "mmol_per_l": row.glucose_mmol_per_l,
+                "meal_context": row.meal_context or "random",
+                "original_value": row.original_value,
+                "original_unit": row.original_unit or "mmol/L",
+                "out_of_range": row.out_of_range,
+            }
+        )
+    raise ValueError(f"unknown reading kind {row.kind!r}")
+
+
+def device_of(row: Reading) -> WireDevice:
+    return WireDevice.model_validate(
+        {
+            "model": row.device_model,
+            "manufacturer": row.device_manufacturer,
+            "serial": row.device_serial,
+            "firmware": row.device_firmware,
+            "transport": row.device_transport,
+        }
+    )
+
+
+def classification_of(row: Reading) -> WireClassification:
+    return WireClassification.model_validate(
+        {
+            "category": row.category,
+            "urgent": row.urgent,
+            "isolated_systolic": row.isolated_systolic,
+            "close_to_limit": row.close_to_limit,
+            "rule": row.rule,
+        }
+    )
+
+
+def resident_of(resident: Resident) -> WireResident:
+    return WireResident.model_validate(
+        {
+            "id_number": resident.id_number,
+            "name": resident.name,
+            "sex": resident.sex,
+            "birth_date": resident.birth_date,
+        }
+    )
+
+
+def to_message(reading: Reading, station_id: str) -> ReadingMessage:
+    """The ``hk.reading/1`` message for a stored reading (validated)."""
+    return ReadingMessage(
+        uuid=UUID(reading.uuid),
+        station_id=station_id,
+        station_seq=reading.station_seq,
+        resident=resident_of(reading.resident),
+        kind=reading.kind,
+        measured_at=reading.measured_at,
+        device_time=reading.device_time,
+        values=values_of(reading),
+        device=device_of(reading),
+        classification=classification_of(reading),
+        software_version=reading.software_version,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WireReading:
+    """A received message split into who measured and the reading's columns."""
+
+    resident: ResidentDetails
+    columns: dict[str, Any]
+    """Every ``readings`` column but ``resident_id`` (set by whoever stores it)."""
+
+    def to_row(self, *, resident_id: int | None = None) -> Reading:
+        row = Reading(**self.columns)
+        if resident_id is not None:
+            row.resident_id = resident_id
+        return row
+
+
+def from_message(msg: ReadingMessage, *, created_at: datetime | None = None) -> WireReading:
+    """The store's view of a message: resident details and the reading's columns."""
+    r = msg.resident
+    resident = ResidentDetails(
+        id_number=parse_id_number(r.id_number),
+        name=r.name,
+        sex=r.sex,
+        birth_date=r.birth_date,
+    )
+    c = msg.classification
+    d = msg.device
+    columns: dict[str, Any] = {
+        "uuid": str(msg.uuid),
+        "station_seq": msg.station_seq,
+        "visit_id": None,
+        "kind": msg.kind,
+        "measured_at": _utc(msg.measured_at),
+        "device_time": _utc(msg.device_time),
+        "systolic_mmhg": None,
+        "diastolic_mmhg": None,
+        "mean_arterial_mmhg": None,
+        "pulse_bpm": None,
+        "irregular_pulse": False,
+        "measurements": None,
+        "glucose_mmol_per_l": None,
+        "meal_context": None,
+        "original_value": None,
+        "original_unit": None,
+        "out_of_range": None,
+        "device_model": d.model,
+        "device_manufacturer": d.manufacturer,
+        "device_serial": d.serial,
+        "device_firmware": d.firmware,
+        "device_transport": d.transport,
+        "category": c.category,
+        "urgent": c.urgent,
+        "isolated_systolic": c.isolated_systolic,
+        "close_to_limit": c.close_to_limit,
+        "rule": c.rule,
+        "software_version": msg.software_version,
+        "created_at": created_at or datetime.now(UTC),
+    }
+    v = msg.values
+    if isinstance(v, BloodPressureValues):
+        columns.update(
+            systolic_mmhg=v.systolic,
+            diastolic_mmhg=v.diastolic,
+            mean_arterial_mmhg=v.mean_arterial_pressure,
+            pulse_bpm=v.pulse,
+            irregular_pulse=v.irregular_pulse,
+            measurements=[measurement_dict(m) for m in v.measurements],
+        )
+    else:
+        columns.update(
+            glucose_mmol_per_l=v.mmol_per_l,
+            meal_context=v.meal_context,
+            original_value=v.original_value,
+            original_unit=v.original_unit,
+            out_of_range=v.out_of_range,
+        )
+    return WireReading(resident=resident, columns=columns)
