@@ -6,6 +6,7 @@ in-process peripherals."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, Literal
@@ -36,6 +37,9 @@ from drivers.ble.uuids import CLIENT_CHARACTERISTIC_CONFIGURATION
 
 log = logging.getLogger(__name__)
 
+ADVERTISING_INTERVAL_S = 0.02
+"""Fast for tests; real devices advertise every 20 ms to 10 s."""
+
 
 class EmulatedScanner(BaseBleakScanner):
     def __init__(
@@ -47,17 +51,29 @@ class EmulatedScanner(BaseBleakScanner):
     ) -> None:
         super().__init__(detection_callback, service_uuids)
         self._unlisten: Callable[[], None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.seen_devices = {}
         self._unlisten = AIR.listen(self._heard)
-        for peripheral in AIR.advertising():
-            self._heard(peripheral)
+        self._ticker = asyncio.get_running_loop().create_task(self._advertising_events())
+
+    async def _advertising_events(self) -> None:
+        """Peripherals advertise periodically; a scanner hears each event."""
+        while True:
+            await asyncio.sleep(ADVERTISING_INTERVAL_S)
+            for peripheral in AIR.advertising():
+                self._heard(peripheral)
 
     async def stop(self) -> None:
         if self._unlisten is not None:
             self._unlisten()
             self._unlisten = None
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
 
     def _heard(self, peripheral: Peripheral) -> None:
         adv = AdvertisementData(

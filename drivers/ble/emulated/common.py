@@ -90,6 +90,8 @@ class EmulatedDevice:
         self.clock_offset = WRONG_CLOCK_OFFSET if Fault.WRONG_CLOCK in faults else timedelta()
         self.clock_writes = 0
         self.connections = 0
+        self.readvertise = True
+        """Advertise again shortly after a link ends (a device that stays on)."""
         self._tasks: set[asyncio.Task[None]] = set()
         self.dis = Service(
             uuids.DEVICE_INFORMATION_SERVICE,
@@ -116,6 +118,7 @@ class EmulatedDevice:
             advertised_uuids=[self.advertised_service],
             on_connect=self._connected,
             on_subscribe=self.subscribed,
+            on_disconnect=self._disconnected,
         )
 
     # --- to override -----------------------------------------------------------
@@ -150,6 +153,15 @@ class EmulatedDevice:
     def _connected(self, _conn: Connection) -> None:
         self.connections += 1
 
+    def _disconnected(self, _conn: Connection) -> None:
+        if self.readvertise:
+            self.spawn(self._come_back())
+
+    async def _come_back(self) -> None:
+        await asyncio.sleep(0.05)
+        if self.readvertise and self.peripheral.connection is None:
+            self.advertise()
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
@@ -162,6 +174,7 @@ class EmulatedDevice:
         self.advertise()
 
     async def stop(self) -> None:
+        self.readvertise = False
         AIR.remove(self.peripheral)
         for task in list(self._tasks):
             task.cancel()

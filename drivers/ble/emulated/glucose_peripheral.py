@@ -264,16 +264,11 @@ class GlucoseEmulator(EmulatedDevice):
                 and n >= self.drop_after
             ) and context is not None:  # between a measurement and its context
                 self._dropped = True
-                self.peripheral.drop_link()
-                self.spawn(self._come_back())
+                self.peripheral.drop_link()  # and it advertises again
                 return
             if context is not None:
                 await self.peripheral.notify(self.context, encode_context(context))
         await self._respond(op, ResponseCode.SUCCESS)
-
-    async def _come_back(self) -> None:
-        await asyncio.sleep(0.05)
-        self.advertise()
 
     def sent_more_than_once(self) -> list[int]:
         return sorted(s for s, n in self.sent.items() if n > 1)
