@@ -66,6 +66,7 @@ class AndUa651Emulator(BpsEmulator):
             manufacturer="A&D Medical",
             with_current_time=False,
         )
+        self.peripheral.rssi = -71
 
     def profile_services(self) -> list[Service]:
         return [

@@ -79,6 +79,7 @@ class GlucoseEmulator(EmulatedDevice):
             faults=faults,
             seed=seed,
         )
+        self.peripheral.rssi = -63
         self.records: dict[int, tuple[GlucoseRecord, GlucoseContext | None]] = {}
         self.next_sequence = 1
         self.sent: Counter[int] = Counter()
