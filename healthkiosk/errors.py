@@ -8,6 +8,7 @@ messages. Timeouts also inherit :class:`TimeoutError`.
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class HealthKioskError(Exception):
@@ -56,6 +57,18 @@ class DeviceConnectionError(DeviceError):
 
 class DeviceTimeoutError(DeviceError, TimeoutError):
     reason = "device_timeout"
+
+
+class DownloadInterrupted(DeviceConnectionError):
+    """The link was lost during a memory download. ``records`` holds the
+    complete records that arrived (oldest first); download again from the last
+    of them to get the rest — nothing is read twice."""
+
+    reason = "download_interrupted"
+
+    def __init__(self, message: str, *, records: list[Any], device: str = "") -> None:
+        super().__init__(message, device=device)
+        self.records = records
 
 
 class ProtocolError(DeviceError):

@@ -1,0 +1,274 @@
+"""Standard Bluetooth SIG Blood Pressure Service monitor (0x1810).
+
+Contract:
+- scan for a device advertising 0x1810 (the configured address, else the
+  first), connect with the ``BLEDevice`` the scan returned;
+- read Device Information (manufacturer, model, serial, firmware: kept with
+  every reading);
+- set the device clock through Current Time (0x2A2B) when it is writable;
+- subscribe to Intermediate Cuff Pressure (0x2A36) notifications (the live
+  cuff pressure callback) and Blood Pressure Measurement (0x2A35)
+  indications; the first measurement indication is the result;
+- status bits: body movement, cuff too loose, improper position →
+  :class:`MeasurementError` (no reading); irregular pulse and pulse out of
+  range → kept and flagged; a special SFLOAT (NaN, NRes, ±INF, reserved) in
+  systolic/diastolic → ``MeasurementError(no_value)``; in pulse rate or mean
+  arterial pressure → that field is None;
+- a link lost before the result → :class:`DeviceConnectionError`, no reading.
+Firmware seen: none on hardware — verified against the emulated peripheral
+(:mod:`drivers.ble.emulated.bps_peripheral`) built from the GATT specification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from drivers.ble import uuids
+from drivers.ble.bps_codec import (
+    BloodPressureRecord,
+    BpsCodecError,
+    PulseRateRange,
+    decode_measurement,
+)
+from drivers.ble.ieee11073 import Nfloat
+from drivers.ble.link import BleBackend, BleLink, find_device
+from drivers.ble.options import BleOptions
+from drivers.readings import (
+    BloodPressureMeasurement,
+    BloodPressureStatus,
+    CuffPressure,
+    DeviceInfo,
+    PressureUnit,
+    kpa_to_mmhg,
+)
+from healthkiosk.errors import (
+    DeviceError,
+    DeviceTimeoutError,
+    MeasurementError,
+    MeasurementProblem,
+)
+
+log = logging.getLogger(__name__)
+
+DEVICE_LIMIT_MMHG = 400
+"""No oscillometric cuff measures beyond this: a larger value is a device
+fault, not a blood pressure. (Clinical plausibility is healthkiosk.rules'.)"""
+DEVICE_LIMIT_BPM = 400
+
+
+def _mmhg(value: Nfloat, unit: PressureUnit) -> int | None:
+    d = value.decimal
+    if d is None:
+        return None
+    if unit is PressureUnit.KPA:
+        return kpa_to_mmhg(float(d))
+    return int(d.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def record_to_reading(
+    record: BloodPressureRecord, *, device: DeviceInfo, tz: tzinfo
+) -> BloodPressureMeasurement:
+    """A decoded 0x2A35 → the kiosk's reading, or MeasurementError."""
+    label = device.label
+    status = record.status
+    if status is not None:
+        for flag, problem, text in (
+            (status.body_movement, MeasurementProblem.BODY_MOVEMENT, "body movement"),
+            (status.cuff_too_loose, MeasurementProblem.CUFF_FIT, "cuff too loose"),
+            (status.improper_position, MeasurementProblem.IMPROPER_POSITION, "improper position"),
+        ):
+            if flag:
+                raise MeasurementError(f"monitor reports {text}", problem=problem, device=label)
+    systolic = _mmhg(record.systolic, record.unit)
+    diastolic = _mmhg(record.diastolic, record.unit)
+    if systolic is None or diastolic is None:
+        special = str(record.systolic.special or record.diastolic.special or "")
+        raise MeasurementError(
+            f"monitor sent no value ({special})",
+            problem=MeasurementProblem.NO_VALUE,
+            device=label,
+            code=special,
+        )
+    pulse_value = None if record.pulse_rate is None else record.pulse_rate.decimal
+    pulse = None if pulse_value is None else int(pulse_value.quantize(Decimal(1), ROUND_HALF_UP))
+    for name, value, limit in (
+        ("systolic", systolic, DEVICE_LIMIT_MMHG),
+        ("diastolic", diastolic, DEVICE_LIMIT_MMHG),
+        ("pulse", pulse, DEVICE_LIMIT_BPM),
+    ):
+        if value is not None and not 0 < value < limit:
+            raise MeasurementError(
+                f"{name} {value} is outside what a monitor can measure",
+                problem=MeasurementProblem.OUT_OF_RANGE,
+                device=label,
+            )
+    mean = (
+        None
+        if record.mean_arterial_pressure.decimal is None
+        else _mmhg(record.mean_arterial_pressure, record.unit)
+    )
+    flags = BloodPressureStatus(
+        irregular_pulse=bool(status and status.irregular_pulse),
+        pulse_out_of_range=bool(
+            status
+            and status.pulse_rate_range
+            in (PulseRateRange.ABOVE_UPPER_LIMIT, PulseRateRange.BELOW_LOWER_LIMIT)
+        ),
+    )
+    return BloodPressureMeasurement(
+        systolic_mmhg=systolic,
+        diastolic_mmhg=diastolic,
+        pulse_bpm=pulse,
+        device=device,
+        mean_arterial_mmhg=mean,
+        device_time=None if record.timestamp is None else record.timestamp.to_datetime(tz),
+        original_unit=record.unit,
+        status=flags,
+        user_id=record.user_id,
+    )
+
+
+class StandardBpsMonitor:
+    """A :class:`drivers.base.BloodPressureMonitor` over the standard profile."""
+
+    MODEL = "Blood Pressure Service monitor"
+    service_uuid = uuids.BLOOD_PRESSURE_SERVICE
+
+    def __init__(self, *, address: str | None, backend: BleBackend, options: BleOptions) -> None:
+        self.address = address
+        self.backend = backend
+        self.options = options
+        self._info = DeviceInfo(
+            model=self.MODEL, transport=backend.transport, address=address or ""
+        )
+        self._link: BleLink | None = None
+        self.clock_set_at: datetime | None = None
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self._info
+
+    async def connect(self) -> BleLink:
+        device = await find_device(
+            service_uuid=self.service_uuid,
+            address=self.address,
+            backend=self.backend,
+            timeout_s=self.options.scan_timeout_s,
+            label=self.MODEL,
+        )
+        link = BleLink(device, backend=self.backend, label=self.MODEL)
+        self._link = link
+        await link.connect(timeout_s=self.options.connect_timeout_s)
+        self._info = await link.read_device_info(model_fallback=self.MODEL)
+        await self.set_clock(link)
+        return link
+
+    async def set_clock(self, link: BleLink) -> None:
+        if not self.options.set_clock:
+            return
+        now = datetime.now(self.options.tz)
+        if await link.set_current_time(now):
+            self.clock_set_at = now
+
+    async def measure(
+        self,
+        *,
+        on_cuff_pressure: Callable[[CuffPressure], None] | None = None,
+        timeout_s: float = 180.0,
+    ) -> BloodPressureMeasurement:
+        try:
+            async with asyncio.timeout(timeout_s) as deadline:
+                link = await self.connect()
+                try:
+                    raw = await self._wait_for_result(
+                        link, on_cuff_pressure, deadline.when() or 0.0
+                    )
+                finally:
+                    await link.close()
+                    self._link = None
+        except DeviceError:
+            raise
+        except TimeoutError:
+            raise DeviceTimeoutError(
+                f"no result within {timeout_s:.0f} s", device=self._info.label
+            ) from None
+        try:
+            record = decode_measurement(raw)
+        except BpsCodecError as err:
+            err.device = self._info.label
+            raise
+        reading = record_to_reading(record, device=self._info, tz=self.options.tz)
+        log.info(
+            "%s: measured %s/%s", self._info.label, reading.systolic_mmhg, reading.diastolic_mmhg
+        )
+        return reading
+
+    async def _wait_for_result(
+        self,
+        link: BleLink,
+        on_cuff_pressure: Callable[[CuffPressure], None] | None,
+        deadline: float,
+    ) -> bytes:
+        results: asyncio.Queue[bytes] = asyncio.Queue()
+        if link.has(uuids.INTERMEDIATE_CUFF_PRESSURE):
+            await link.subscribe(
+                uuids.INTERMEDIATE_CUFF_PRESSURE,
+                lambda raw: self._cuff(raw, on_cuff_pressure),
+            )
+        await link.subscribe(uuids.BLOOD_PRESSURE_MEASUREMENT, results.put_nowait)
+        remaining = deadline - asyncio.get_running_loop().time()
+        return await link.wait("a blood pressure result", results.get(), timeout_s=remaining)
+
+    def _cuff(self, raw: bytes, callback: Callable[[CuffPressure], None] | None) -> None:
+        if callback is None:
+            return
+        try:
+            record = decode_measurement(raw)
+        except BpsCodecError:
+            log.warning("%s: undecodable cuff pressure %s", self._info.label, raw.hex())
+            return
+        d = record.systolic.decimal
+        if d is None:
+            return
+        mmhg = float(d) if record.unit is PressureUnit.MMHG else kpa_to_mmhg(float(d))
+        callback(CuffPressure(mmhg=float(mmhg)))
+
+    async def close(self) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()
+
+
+@asynccontextmanager
+async def open_device(
+    *,
+    port: str | None = None,
+    address: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    emulate: bool = False,
+) -> AsyncIterator[StandardBpsMonitor]:
+    """The registry's opener (see drivers/registry.py)."""
+    opts = BleOptions.parse(options)
+    if not emulate:
+        monitor = StandardBpsMonitor(address=address, backend=BleBackend(), options=opts)
+        try:
+            yield monitor
+        finally:
+            await monitor.close()
+        return
+    from drivers.ble.emulated.runners import bps_emulator
+
+    async with bps_emulator(opts) as emulator:
+        monitor = StandardBpsMonitor(
+            address=address or emulator.address, backend=BleBackend.emulated(), options=opts
+        )
+        try:
+            yield monitor
+        finally:
+            await monitor.close()

@@ -1,0 +1,208 @@
+"""What every emulated health peripheral shares: Device Information, a device
+clock (optionally wrong) behind the Current Time Service, fault switches, and
+an explicit lifecycle (``async with`` advertises, exit removes it)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Coroutine
+from datetime import datetime, timedelta, tzinfo
+from enum import StrEnum
+from types import TracebackType
+from typing import Any
+
+from drivers.ble import uuids
+from drivers.ble.devinfo import encode_string
+from drivers.ble.emulated.air import AIR
+from drivers.ble.emulated.gatt import (
+    AttError,
+    AttErrorCode,
+    Characteristic,
+    Connection,
+    Peripheral,
+    Service,
+)
+from drivers.ble.gatt_time import (
+    CurrentTime,
+    TimeCodecError,
+    decode_current_time,
+    encode_current_time,
+)
+
+log = logging.getLogger(__name__)
+
+
+class Fault(StrEnum):
+    """Faults an emulated peripheral can inject (``--fault`` on the CLI)."""
+
+    GARBAGE = "garbage"
+    DROP_MID_MEASUREMENT = "drop_mid_measurement"
+    DROP_MID_DOWNLOAD = "drop_mid_download"
+    BODY_MOVEMENT = "body_movement"
+    CUFF_LOOSE = "cuff_loose"
+    IMPROPER_POSITION = "improper_position"
+    IRREGULAR_PULSE = "irregular_pulse"
+    SPECIAL_VALUE = "special_value"
+    OUT_OF_RANGE = "out_of_range"
+    WRONG_CLOCK = "wrong_clock"
+    STRIP_ERROR = "strip_error"
+    RESULT_HIGH = "result_high"
+    RACP_ERROR = "racp_error"
+
+
+WRONG_CLOCK_OFFSET = -timedelta(days=812, hours=5, minutes=17)
+"""How far off a device with the ``wrong_clock`` fault starts (a monitor whose
+batteries were changed and that came back at its firmware's default date)."""
+
+
+def parse_faults(values: Any) -> frozenset[Fault]:
+    if not values:
+        return frozenset()
+    if isinstance(values, str):
+        values = [v.strip() for v in values.split(",") if v.strip()]
+    return frozenset(Fault(v) for v in values)
+
+
+class EmulatedDevice:
+    """Base of the emulated peripherals."""
+
+    advertised_service: str = ""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        address: str,
+        manufacturer: str,
+        model: str,
+        serial: str,
+        firmware: str,
+        tz: tzinfo,
+        faults: frozenset[Fault] = frozenset(),
+        seed: int = 4,
+        with_current_time: bool = True,
+    ) -> None:
+        self.tz = tz
+        self.faults = faults
+        self.rng = random.Random(seed)
+        self.clock_offset = WRONG_CLOCK_OFFSET if Fault.WRONG_CLOCK in faults else timedelta()
+        self.clock_writes = 0
+        self.connections = 0
+        self.readvertise = True
+        """Advertise again shortly after a link ends (a device that stays on)."""
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.dis = Service(
+            uuids.DEVICE_INFORMATION_SERVICE,
+            [
+                Characteristic(uuids.MANUFACTURER_NAME, ("read",), encode_string(manufacturer)),
+                Characteristic(uuids.MODEL_NUMBER, ("read",), encode_string(model)),
+                Characteristic(uuids.SERIAL_NUMBER, ("read",), encode_string(serial)),
+                Characteristic(uuids.FIRMWARE_REVISION, ("read",), encode_string(firmware)),
+            ],
+        )
+        self.current_time = Characteristic(
+            uuids.CURRENT_TIME,
+            ("read", "write", "notify"),
+            on_read=lambda _c: encode_current_time(CurrentTime.from_datetime(self.device_now())),
+            on_write=self._write_current_time,
+        )
+        services = [self.dis, *self.profile_services()]
+        if with_current_time:
+            services.append(Service(uuids.CURRENT_TIME_SERVICE, [self.current_time]))
+        self.peripheral = Peripheral(
+            name=name,
+            address=address,
+            services=services,
+            advertised_uuids=[self.advertised_service],
+            on_connect=self._connected,
+            on_subscribe=self.subscribed,
+            on_disconnect=self._disconnected,
+        )
+
+    # --- to override -----------------------------------------------------------
+    def profile_services(self) -> list[Service]:
+        raise NotImplementedError
+
+    def subscribed(self, conn: Connection, char: Characteristic, value: int) -> None:
+        """A central wrote a CCCD."""
+
+    # --- clock -----------------------------------------------------------------
+    def device_now(self) -> datetime:
+        """The device's wall clock (naive local time, as devices keep it)."""
+        return (datetime.now(self.tz) + self.clock_offset).replace(tzinfo=None)
+
+    def set_device_clock(self, when: datetime) -> None:
+        real = datetime.now(self.tz).replace(tzinfo=None)
+        self.clock_offset = when.replace(tzinfo=None) - real
+        self.clock_writes += 1
+        log.info("%s: clock set to %s", self.peripheral.name, when.isoformat(timespec="seconds"))
+
+    def _write_current_time(self, _conn: Connection, data: bytes) -> None:
+        try:
+            value = decode_current_time(data)
+        except TimeCodecError:
+            raise AttError(AttErrorCode.OUT_OF_RANGE) from None
+        when = value.date_time.to_datetime(self.tz)
+        if when is None:
+            raise AttError(AttErrorCode.OUT_OF_RANGE)
+        self.set_device_clock(when)
+
+    # --- lifecycle -------------------------------------------------------------
+    def _connected(self, _conn: Connection) -> None:
+        self.connections += 1
+
+    def _disconnected(self, _conn: Connection) -> None:
+        if self.readvertise:
+            self.spawn(self._come_back())
+
+    async def _come_back(self) -> None:
+        await asyncio.sleep(0.05)
+        if self.readvertise and self.peripheral.connection is None:
+            self.advertise()
+
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def advertise(self) -> None:
+        AIR.advertise(self.peripheral)
+
+    async def start(self) -> None:
+        self.advertise()
+
+    async def stop(self) -> None:
+        self.readvertise = False
+        AIR.remove(self.peripheral)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def __aenter__(self) -> EmulatedDevice:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def address(self) -> str:
+        return self.peripheral.address
+
+    def describe(self) -> str:
+        lines = [f"{self.peripheral.name} at {self.address}, advertising {self.advertised_service}"]
+        for service in self.peripheral.services:
+            lines.append(f"  service {service.uuid}")
+            for char in service.characteristics:
+                lines.append(f"    {char.uuid} [{', '.join(char.properties)}]")
+        if self.faults:
+            lines.append("  faults: " + ", ".join(sorted(self.faults)))
+        return "\n".join(lines)

@@ -1,0 +1,240 @@
+"""The thin BLE transport every BLE driver uses: find a device by service
+UUID, connect with the ``BLEDevice`` from the scan (never by address string
+alone — that makes bleak scan again and fails far more often), read and write
+with timeouts, subscribe, notice a lost link, and turn bleak's errors into
+ours. No protocol knowledge lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any, TypeVar
+
+from bleak import BleakClient, BleakScanner
+from bleak.backends.client import BaseBleakClient
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import BaseBleakScanner
+from bleak.exc import BleakError
+
+from drivers.ble import uuids
+from drivers.ble.devinfo import DeviceInfoCodecError, decode_string
+from drivers.ble.gatt_time import CurrentTime, encode_current_time
+from drivers.readings import DeviceInfo, Transport
+from healthkiosk.errors import (
+    DeviceConnectionError,
+    DeviceNotFoundError,
+    DeviceTimeoutError,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DEFAULT_IO_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class BleBackend:
+    """Which bleak backend to use: None picks the platform's (BlueZ on a Pi)."""
+
+    scanner: type[BaseBleakScanner] | None = None
+    client: type[BaseBleakClient] | None = None
+    transport: Transport = Transport.BLE
+
+    @classmethod
+    def emulated(cls) -> BleBackend:
+        from drivers.ble.emulated.backend import EmulatedClient, EmulatedScanner
+
+        return cls(EmulatedScanner, EmulatedClient, Transport.EMULATED)
+
+
+async def find_device(
+    *,
+    service_uuid: str,
+    address: str | None,
+    backend: BleBackend,
+    timeout_s: float,
+    label: str,
+) -> BLEDevice:
+    """The first device advertising ``service_uuid`` (and ``address`` when given)."""
+    wanted = address.lower() if address else None
+    try:
+        async with asyncio.timeout(timeout_s):
+            scanner = BleakScanner(service_uuids=[service_uuid], backend=backend.scanner)
+            async with scanner:
+                async for device, _adv in scanner.advertisement_data():
+                    if wanted is None or device.address.lower() == wanted:
+                        log.info("%s: found %s (%s)", label, device.address, device.name)
+                        return device
+    except TimeoutError:
+        raise DeviceNotFoundError(
+            f"no device advertising {service_uuid[4:8]} within {timeout_s:.0f} s"
+            + (f" at {address}" if address else ""),
+            device=label,
+        ) from None
+    except BleakError as err:
+        raise DeviceConnectionError(
+            f"Bluetooth unavailable: {err}", device=label, reason="bluetooth_unavailable"
+        ) from err
+    raise DeviceNotFoundError("scan ended", device=label)  # pragma: no cover
+
+
+class BleLink:
+    """One connection to one peripheral; ``close()`` is idempotent."""
+
+    def __init__(self, device: BLEDevice, *, backend: BleBackend, label: str) -> None:
+        self.device = device
+        self.backend = backend
+        self.label = f"{label} {device.address}"
+        self.lost = asyncio.Event()
+        self._client: BleakClient | None = None
+
+    async def connect(self, *, timeout_s: float = 20.0) -> None:
+        client = BleakClient(
+            self.device,
+            disconnected_callback=lambda _c: self._on_lost(),
+            timeout=timeout_s,
+            backend=self.backend.client,
+        )
+        try:
+            async with asyncio.timeout(timeout_s):
+                await client.connect()
+        except TimeoutError:
+            raise DeviceTimeoutError("connect timed out", device=self.label) from None
+        except BleakError as err:
+            raise DeviceConnectionError(
+                f"connect failed: {err}", device=self.label, reason="connect_failed"
+            ) from err
+        self._client = client
+        log.info("%s: connected", self.label)
+
+    def _on_lost(self) -> None:
+        if not self.lost.is_set():
+            log.warning("%s: link lost", self.label)
+        self.lost.set()
+
+    @property
+    def client(self) -> BleakClient:
+        if self._client is None:
+            raise DeviceConnectionError("not connected", device=self.label)
+        return self._client
+
+    def has(self, uuid: str) -> bool:
+        return self.client.services.get_characteristic(uuid) is not None
+
+    def properties(self, uuid: str) -> list[str]:
+        char = self.client.services.get_characteristic(uuid)
+        return [] if char is None else list(char.properties)
+
+    async def _io(self, what: str, op: Awaitable[T], timeout_s: float) -> T:
+        if self.lost.is_set():
+            raise DeviceConnectionError(f"{what}: link lost", device=self.label)
+        try:
+            async with asyncio.timeout(timeout_s):
+                return await op
+        except TimeoutError:
+            raise DeviceTimeoutError(f"{what} timed out", device=self.label) from None
+        except BleakError as err:
+            if self.lost.is_set() or not self.client.is_connected:
+                raise DeviceConnectionError(f"{what}: link lost", device=self.label) from err
+            raise DeviceConnectionError(
+                f"{what} failed: {err}", device=self.label, reason="gatt_error"
+            ) from err
+
+    async def read(self, uuid: str, *, timeout_s: float = DEFAULT_IO_TIMEOUT_S) -> bytes:
+        return bytes(
+            await self._io(f"read {uuid[4:8]}", self.client.read_gatt_char(uuid), timeout_s)
+        )
+
+    async def write(
+        self,
+        uuid: str,
+        data: bytes,
+        *,
+        response: bool = True,
+        timeout_s: float = DEFAULT_IO_TIMEOUT_S,
+    ) -> None:
+        await self._io(
+            f"write {uuid[4:8]}",
+            self.client.write_gatt_char(uuid, data, response=response),
+            timeout_s,
+        )
+
+    async def subscribe(
+        self,
+        uuid: str,
+        callback: Callable[[bytes], None],
+        *,
+        timeout_s: float = DEFAULT_IO_TIMEOUT_S,
+    ) -> None:
+        def on_value(_char: Any, data: bytearray) -> None:
+            callback(bytes(data))
+
+        await self._io(
+            f"subscribe {uuid[4:8]}", self.client.start_notify(uuid, on_value), timeout_s
+        )
+
+    async def wait(self, what: str, future: Awaitable[T], *, timeout_s: float) -> T:
+        """Wait for ``future`` unless the link is lost or the time runs out."""
+        task: asyncio.Future[T] = asyncio.ensure_future(future)
+        lost: asyncio.Future[Any] = asyncio.ensure_future(self.lost.wait())
+        waiters: set[asyncio.Future[Any]] = {task, lost}
+        try:
+            done, _ = await asyncio.wait(waiters, timeout=timeout_s, return_when="FIRST_COMPLETED")
+        finally:
+            lost.cancel()
+        if task in done:
+            return task.result()
+        task.cancel()
+        if lost in done:
+            raise DeviceConnectionError(f"link lost while waiting for {what}", device=self.label)
+        raise DeviceTimeoutError(f"no {what} within {timeout_s:.0f} s", device=self.label)
+
+    async def read_device_info(self, *, model_fallback: str) -> DeviceInfo:
+        """Device Information (0x180A): manufacturer, model, serial, firmware."""
+        values: dict[str, str] = {}
+        for key, uuid in (
+            ("manufacturer", uuids.MANUFACTURER_NAME),
+            ("model", uuids.MODEL_NUMBER),
+            ("serial", uuids.SERIAL_NUMBER),
+            ("firmware", uuids.FIRMWARE_REVISION),
+        ):
+            if not self.has(uuid) or "read" not in self.properties(uuid):
+                continue
+            raw = await self.read(uuid)
+            try:
+                values[key] = decode_string(raw)
+            except DeviceInfoCodecError:
+                log.warning("%s: unreadable %s string %s", self.label, key, raw.hex())
+        return DeviceInfo(
+            model=values.pop("model", "") or model_fallback,
+            transport=self.backend.transport,
+            address=self.device.address,
+            **values,
+        )
+
+    async def set_current_time(self, now: datetime) -> bool:
+        """Write Current Time (0x2A2B) when the device offers it writable."""
+        if not self.has(uuids.CURRENT_TIME) or "write" not in self.properties(uuids.CURRENT_TIME):
+            return False
+        await self.write(uuids.CURRENT_TIME, encode_current_time(CurrentTime.from_datetime(now)))
+        log.info("%s: clock set to %s", self.label, now.isoformat(timespec="seconds"))
+        return True
+
+    async def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            async with asyncio.timeout(DEFAULT_IO_TIMEOUT_S):
+                await client.disconnect()
+        except (BleakError, TimeoutError) as err:
+            log.warning("%s: disconnect: %s", self.label, err)
+        self.lost.set()
+
+
+def local_now(tz: tzinfo) -> datetime:
+    return datetime.now(tz)

@@ -1,0 +1,49 @@
+"""Options every BLE driver understands (``devices.<role>.options`` in the
+configuration, or the CLI), parsed once."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from healthkiosk.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class BleOptions:
+    scan_timeout_s: float = 30.0
+    connect_timeout_s: float = 20.0
+    set_clock: bool = True
+    tz: tzinfo = field(
+        default_factory=lambda: datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
+    )
+    emulator: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, options: Mapping[str, Any] | None) -> BleOptions:
+        opts = dict(options or {})
+        kwargs: dict[str, Any] = {}
+        try:
+            if "scan_timeout_s" in opts:
+                kwargs["scan_timeout_s"] = float(opts.pop("scan_timeout_s"))
+            if "connect_timeout_s" in opts:
+                kwargs["connect_timeout_s"] = float(opts.pop("connect_timeout_s"))
+            if "set_clock" in opts:
+                kwargs["set_clock"] = bool(opts.pop("set_clock"))
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"invalid BLE option: {err}", key="devices.options") from None
+        if "timezone" in opts:
+            name = str(opts.pop("timezone"))
+            try:
+                kwargs["tz"] = ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(
+                    f"unknown time zone {name!r}", key="devices.options.timezone"
+                ) from None
+        kwargs["emulator"] = dict(opts.pop("emulator", None) or {})
+        kwargs["extra"] = opts
+        return cls(**kwargs)
