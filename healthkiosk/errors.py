@@ -160,3 +160,17 @@ class ImplausibleValueError(HealthKioskError, ValueError):
     """A value outside the plausibility bounds of the clinical rules."""
 
     reason = "implausible"
+
+
+# --- serial devices (appended by the serial drivers) ---------------------------
+
+
+class LinkLostDuringDownload(DeviceConnectionError):
+    """The link dropped mid-download; ``received`` keeps the records that
+    arrived complete and checked, so the next download resumes after them."""
+
+    reason = "link_lost"
+
+    def __init__(self, message: str, *, received: list[object], device: str = "") -> None:
+        super().__init__(message, device=device)
+        self.received = list(received)

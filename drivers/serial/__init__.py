@@ -1,0 +1,21 @@
+"""Serial (RS-232 / USB-serial) glucose meters and blood pressure monitors.
+
+Each model is one module with its docstring as the contract; pure codecs
+(``lifescan_text``, ``lifescan_binary``, ``lineformat``) carry no I/O; the
+transport (``transport``) owns the port; emulated twins live behind a pty.
+"""
+
+from __future__ import annotations
+
+from drivers.registry import DriverSpec
+
+DRIVERS: tuple[DriverSpec, ...] = (
+    DriverSpec(
+        name="onetouch-ultra2",
+        role="glucose",
+        transport="serial",
+        summary="LifeScan OneTouch Ultra 2 (text protocol, 9600 8N1)",
+        opener="drivers.serial.otultra2:open_device",
+        emulator="drivers.serial.otultra2:run_emulator",
+    ),
+)
