@@ -18,4 +18,12 @@ DRIVERS: tuple[DriverSpec, ...] = (
         opener="drivers.serial.otultra2:open_device",
         emulator="drivers.serial.otultra2:run_emulator",
     ),
+    DriverSpec(
+        name="onetouch-ultraeasy",
+        role="glucose",
+        transport="serial",
+        summary="LifeScan OneTouch UltraEasy / UltraMini (binary protocol, 9600 8N1)",
+        opener="drivers.serial.otultraeasy:open_device",
+        emulator="drivers.serial.otultraeasy:run_emulator",
+    ),
 )
