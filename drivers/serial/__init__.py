@@ -26,4 +26,20 @@ DRIVERS: tuple[DriverSpec, ...] = (
         opener="drivers.serial.otultraeasy:open_device",
         emulator="drivers.serial.otultraeasy:run_emulator",
     ),
+    DriverSpec(
+        name="serial-line-bp",
+        role="blood_pressure",
+        transport="serial",
+        summary="blood pressure monitor printing lines in a configured format (options.format)",
+        opener="drivers.serial.linemonitor:open_blood_pressure",
+        emulator="drivers.serial.linemonitor:run_emulator",
+    ),
+    DriverSpec(
+        name="serial-line-glucose",
+        role="glucose",
+        transport="serial",
+        summary="glucose meter printing lines in a configured format (options.format)",
+        opener="drivers.serial.linemonitor:open_glucose",
+        emulator="drivers.serial.linemonitor:run_glucose_emulator",
+    ),
 )
