@@ -137,6 +137,9 @@ class OneTouchUltraEasy:
                 if packet.link.acknowledge == ack:
                     return packet
                 log.debug("%s: unexpected packet skipped", self._info.label)
+            error, self._framer.last_error = self._framer.last_error, None
+            if error is not None:
+                raise error
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DeviceTimeoutError("no answer in time", device=self._info.label)
@@ -144,9 +147,6 @@ class OneTouchUltraEasy:
                 timeout_s=min(self.options.response_timeout_s, remaining)
             )
             self._pending.extend(self._framer.feed(chunk))
-            error, self._framer.last_error = self._framer.last_error, None
-            if error is not None and not self._pending:
-                raise error
 
     async def _request(self, message: bytes) -> bytes:
         await self._send(lb.LinkControl(sequence=self._sent, expect_receive=self._expect), message)
