@@ -7,6 +7,7 @@ messages. Timeouts also inherit :class:`TimeoutError`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 
@@ -171,6 +172,6 @@ class LinkLostDuringDownload(DeviceConnectionError):
 
     reason = "link_lost"
 
-    def __init__(self, message: str, *, received: list[object], device: str = "") -> None:
+    def __init__(self, message: str, *, received: Sequence[object], device: str = "") -> None:
         super().__init__(message, device=device)
         self.received = list(received)

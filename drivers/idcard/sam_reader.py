@@ -108,7 +108,9 @@ class SamIdCardReader:
                 raise error
 
     def _fail(self, response: sf.Response, reason: str) -> DeviceError:
-        return DeviceError(f"the reader says: {response.status}", device=self._info.label, reason=reason)
+        return DeviceError(
+            f"the reader says: {response.status}", device=self._info.label, reason=reason
+        )
 
     async def read_card(self, *, timeout_s: float = 60.0) -> IdCardData:
         await ensure_open(self.link)
@@ -134,7 +136,9 @@ class SamIdCardReader:
             await on_link_error(self.link, err)
             raise
         if read.sw3 != sf.Sw3.SUCCESS:
-            raise self._fail(read, "card_removed" if read.sw3 == sf.Sw3.READ_FAILED else "device_error")
+            raise self._fail(
+                read, "card_removed" if read.sw3 == sf.Sw3.READ_FAILED else "device_error"
+            )
         return to_card_data(tb.decode(base_text(read.data)))
 
 
@@ -178,4 +182,6 @@ async def run_emulator(
 ) -> None:
     from drivers.idcard.emulator import SamReaderEmulator
 
-    await run_emulator_until_cancelled(SamReaderEmulator(EmulatorOptions.from_options(options)), ready)
+    await run_emulator_until_cancelled(
+        SamReaderEmulator(EmulatorOptions.from_options(options)), ready
+    )

@@ -46,7 +46,9 @@ class SerialOptions(BaseModel):
         try:
             return ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(f"unknown time zone {self.timezone!r}", key="options.timezone") from None
+            raise ConfigError(
+                f"unknown time zone {self.timezone!r}", key="options.timezone"
+            ) from None
 
 
 class ClockOptions(SerialOptions):

@@ -156,7 +156,7 @@ class SerialEmulator(ABC):
     async def on_bytes(self, data: bytes) -> None:
         """Bytes from the host."""
 
-    async def tick(self) -> None:
+    async def tick(self) -> None:  # noqa: B027 (optional hook)
         """Called about every 50 ms (measurements completing, and so on)."""
 
     async def serve(self) -> None:

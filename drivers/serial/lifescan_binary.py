@@ -80,7 +80,9 @@ class LinkControl:
     @classmethod
     def from_byte(cls, value: int) -> LinkControl:
         if value & 0xE0:
-            raise LifeScanBinaryError(f"reserved link-control bits set: {value:#04x}", raw=bytes([value]))
+            raise LifeScanBinaryError(
+                f"reserved link-control bits set: {value:#04x}", raw=bytes([value])
+            )
         return cls(
             sequence=bool(value & 1),
             expect_receive=bool(value & 2),
@@ -100,9 +102,7 @@ def encode_packet(packet: Packet) -> bytes:
     if len(packet.message) > 255 - 6:
         raise ValueError("a LifeScan message holds at most 249 bytes")
     body = (
-        bytes([STX, len(packet.message) + 6, packet.link.to_byte()])
-        + packet.message
-        + bytes([ETX])
+        bytes([STX, len(packet.message) + 6, packet.link.to_byte()]) + packet.message + bytes([ETX])
     )
     return body + struct.pack("<H", crc_ccitt(body))
 

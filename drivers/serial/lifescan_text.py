@@ -185,10 +185,7 @@ def parse_datetime(text: str) -> datetime:
 
 
 def format_datetime(value: datetime) -> str:
-    return (
-        f'"{_WEEKDAYS[value.weekday()]}",'
-        f'"{value:%m/%d/%y}","{value:%H:%M:%S}   "'
-    )
+    return f'"{_WEEKDAYS[value.weekday()]}","{value:%m/%d/%y}","{value:%H:%M:%S}   "'
 
 
 def format_set_clock(value: datetime) -> str:
@@ -313,8 +310,10 @@ def parse_record(body: str) -> Ultra2Record:
 def format_record(record: Ultra2Record) -> str:
     if not 0 <= record.mg_dl <= 999:
         raise ValueError("an Ultra 2 record holds 0-999 mg/dL")
+    control = "C" if record.control else " "
+    parity = "?" if record.parity_error else " "
     return (
         f"P {format_datetime(record.when)},"
-        f'"{"C" if record.control else " "} {record.mg_dl:03d}{"?" if record.parity_error else " "}",'
+        f'"{control} {record.mg_dl:03d}{parity}",'
         f'"{record.meal}","{record.comment}", 00'
     )

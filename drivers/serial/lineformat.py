@@ -10,7 +10,8 @@ such a line so a station's monitor is added without code (worked examples in
     unit = "mmHg"                    # kPa; glucose: mmol/L or mg/dL
     encoding = "ascii"
     terminator = "\\r\\n"
-    pattern = '^(?P<systolic>\\d{3}),(?P<diastolic>\\d{3}),(?P<pulse>\\d{3})\\*(?P<checksum>[0-9A-F]{2})$'
+    pattern = '^(?P<systolic>\\d{3}),(?P<diastolic>\\d{3}),(?P<pulse>\\d{3})'
+              '\\*(?P<checksum>[0-9A-F]{2})$'    # (one line in the file)
     # or: delimiter = ","  and  fields = ["systolic", "diastolic", "pulse", "checksum"]
     template = "{systolic:03d},{diastolic:03d},{pulse:03d}*{checksum}"   # for the emulator
     error_pattern = '^ERR (?P<code>E\\d)$'
@@ -34,6 +35,7 @@ as ``LO``/``HI``); ``sequence``; ``datetime`` (with ``datetime_format``);
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -55,7 +57,16 @@ FORMATS_DIR = Path(__file__).with_name("formats")
 MAX_LINE = 512
 
 KNOWN_FIELDS = frozenset(
-    {"systolic", "diastolic", "pulse", "mean_arterial", "glucose", "sequence", "datetime", "checksum"}
+    {
+        "systolic",
+        "diastolic",
+        "pulse",
+        "mean_arterial",
+        "glucose",
+        "sequence",
+        "datetime",
+        "checksum",
+    }
 )
 
 
@@ -210,7 +221,9 @@ def load_format(source: str | Path | dict[str, Any]) -> LineFormat:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             known = ", ".join(sorted(p.stem for p in FORMATS_DIR.glob("*.toml")))
-            raise ConfigError(f"no line format {source!r} (shipped: {known})", key="options.format") from None
+            raise ConfigError(
+                f"no line format {source!r} (shipped: {known})", key="options.format"
+            ) from None
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{path} is not valid TOML: {err}", key="options.format") from None
         where = str(path)
@@ -219,7 +232,9 @@ def load_format(source: str | Path | dict[str, Any]) -> LineFormat:
     except ValidationError as err:
         first = err.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{first['msg']} ({where})", key=f"format.{loc}" if loc else "format") from None
+        raise ConfigError(
+            f"{first['msg']} ({where})", key=f"format.{loc}" if loc else "format"
+        ) from None
 
 
 def shipped_formats() -> list[str]:
@@ -300,7 +315,9 @@ class LineCodec:
 
     def _error_from(self, match: re.Match[str], line: bytes) -> LineDeviceError:
         code = match.groupdict().get("code") or match.group(0)
-        return LineDeviceError(code, self.fmt.error_codes.get(code, MeasurementProblem.DEVICE_ERROR))
+        return LineDeviceError(
+            code, self.fmt.error_codes.get(code, MeasurementProblem.DEVICE_ERROR)
+        )
 
     def _cuff_from(self, match: re.Match[str], line: bytes) -> CuffLine:
         return CuffLine(self._number("pressure", match.group("pressure"), line))
@@ -322,7 +339,7 @@ class LineCodec:
             value = float(text.strip())
         except ValueError:
             raise LineFormatError(f"{name} is not a number", raw=line) from None
-        if value != value or value in (float("inf"), float("-inf")):
+        if not math.isfinite(value):
             raise LineFormatError(f"{name} is not a number", raw=line)
         return value * self.fmt.field_ranges.get(name, FieldRange()).scale
 
@@ -372,7 +389,11 @@ class LineCodec:
             prefix = head.format(**values).encode(self.fmt.encoding)
             covered = prefix[rule.skip_leading : len(prefix) - rule.exclude_trailing]
             mark = checksum_hex(rule.kind, compute_checksum(rule.kind, covered))
-            body = prefix + mark.encode(self.fmt.encoding) + tail.format(**values).encode(self.fmt.encoding)
+            body = (
+                prefix
+                + mark.encode(self.fmt.encoding)
+                + tail.format(**values).encode(self.fmt.encoding)
+            )
         else:
             body = template.format(**values).encode(self.fmt.encoding)
         return body + self.fmt.terminator_bytes

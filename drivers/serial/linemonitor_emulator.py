@@ -38,7 +38,11 @@ class LineEmulator(SerialEmulator):
 
     async def line(self, values: dict[str, Any], *, data: bool = True) -> None:
         raw = self.codec.encode(values)
-        if data and self.fault is Fault.CHECKSUM and self.fmt.checksum.kind is not lf.ChecksumKind.NONE:
+        if (
+            data
+            and self.fault is Fault.CHECKSUM
+            and self.fmt.checksum.kind is not lf.ChecksumKind.NONE
+        ):
             raw = _corrupt(raw, self.fmt)
         if self.fault is Fault.GARBAGE:
             junk = bytes(b for b in self.garbage() if b not in self.fmt.terminator_bytes)

@@ -136,13 +136,15 @@ class OneTouchUltra2:
     async def _command(self, command: str) -> str:
         await self.link.discard_input()
         await self.link.write(lt.encode_command(command))
-        return await self._line(lt.LineFramer(), [], time.monotonic() + self.options.response_limit_s)
+        return await self._line(
+            lt.LineFramer(), [], time.monotonic() + self.options.response_limit_s
+        )
 
     async def _dump(self) -> list[lt.Ultra2Record]:
         """The whole memory, newest first."""
         await self.link.discard_input()
         await self.link.write(lt.encode_command("DMP"))
-        framer, pending = lt.LineFramer(), []
+        framer, pending = lt.LineFramer(), list[bytes]()
         deadline = time.monotonic() + self.options.response_limit_s
         header = lt.parse_dump_header(await self._line(framer, pending, deadline))
         records = []
@@ -206,6 +208,7 @@ class OneTouchUltra2:
 
     async def measure(self, *, timeout_s: float = 180.0) -> GlucoseMeasurement:
         """The next test the elder makes (the memory is polled for it)."""
+
         async def wait() -> GlucoseMeasurement:
             first = await self._records()
             baseline = first[0][1] if first else None  # the dump is newest first

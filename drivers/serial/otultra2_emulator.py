@@ -7,7 +7,6 @@ from datetime import timedelta
 from drivers.serial import lifescan_text as lt
 from drivers.serial.emulator_base import EmulatorOptions, Fault, SerialEmulator
 
-
 MEMORY_SIZE = 500
 """The meter keeps 500 tests (and the dump header has three digits)."""
 
@@ -83,11 +82,7 @@ class Ultra2Emulator(SerialEmulator):
         # Unknown commands get no answer, as on the meter.
 
     async def dump(self) -> None:
-        if (
-            self.fault is Fault.DROP_MEASUREMENT
-            and self.measured
-            and not self.measure_dropped
-        ):
+        if self.fault is Fault.DROP_MEASUREMENT and self.measured and not self.measure_dropped:
             self.measure_dropped = True
             self.unplug()
             return

@@ -46,7 +46,9 @@ class UltraEasyEmulator(SerialEmulator):
         self.memory.insert(0, lb.EasyRecord(self.clock(), value))
         del self.memory[MEMORY_SIZE:]
 
-    async def packet(self, link: lb.LinkControl, message: bytes = b"", *, corrupt: bool = False) -> None:
+    async def packet(
+        self, link: lb.LinkControl, message: bytes = b"", *, corrupt: bool = False
+    ) -> None:
         raw = lb.encode_packet(lb.Packet(link, message))
         if corrupt:
             raw = raw[:-2] + bytes([raw[-2] ^ 0xFF, raw[-1]])

@@ -102,9 +102,7 @@ class SerialLink:
         if not os.path.exists(self.path):
             raise DeviceNotFoundError(f"no serial port at {self.path}", device=self.device)
         try:
-            return serial.Serial(
-                self.path, baudrate=self.baudrate, timeout=SLICE_S, exclusive=True
-            )
+            return serial.Serial(self.path, baudrate=self.baudrate, timeout=SLICE_S, exclusive=True)
         except (serial.SerialException, OSError) as err:
             raise DeviceConnectionError(
                 f"cannot open {self.path}: {err}", device=self.device, reason="open_failed"
@@ -210,9 +208,7 @@ class SerialLink:
                     f"no data from {self.path} within {timeout_s:g} s", device=self.device
                 )
             try:
-                chunk = await asyncio.to_thread(
-                    self._read_blocking, ser, min(SLICE_S, remaining)
-                )
+                chunk = await asyncio.to_thread(self._read_blocking, ser, min(SLICE_S, remaining))
             except Exception as err:
                 raise self._lost(err) from err
             if chunk:

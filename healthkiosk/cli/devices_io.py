@@ -27,7 +27,11 @@ def _lineparse(args: argparse.Namespace) -> int:
     from drivers.serial import lineformat as lf
 
     fmt = lf.load_format(args.format)
-    raw = bytes.fromhex(args.line[4:]) if args.line.startswith("hex:") else args.line.encode(fmt.encoding)
+    raw = (
+        bytes.fromhex(args.line[4:])
+        if args.line.startswith("hex:")
+        else args.line.encode(fmt.encoding)
+    )
     try:
         event = lf.LineCodec(fmt).decode(raw)
     except lf.LineFormatError as err:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date, datetime
 
 import pytest
@@ -89,10 +90,8 @@ def test_ultra2_record_round_trip(record: lt.Ultra2Record) -> None:
 @given(st.binary(max_size=300))
 def test_ultra2_arbitrary_bytes_raise_only_codec_errors(data: bytes) -> None:
     for line in lt.LineFramer().feed(data + b"\n"):
-        try:
+        with contextlib.suppress(lt.UltraTextError):
             lt.parse_record(lt.parse_line(line))
-        except lt.UltraTextError:
-            pass
 
 
 # --- OneTouch UltraEasy: glucometerutils support/tests/test_lifescan.py, ----------
@@ -158,10 +157,8 @@ def test_lifescan_record_round_trip(seconds: int, value: int) -> None:
 def test_lifescan_arbitrary_bytes_raise_only_codec_errors(data: bytes) -> None:
     for parser in (lb.decode_packet, lb.parse_record, lb.parse_count, lb.parse_version,
                    lb.parse_clock, lb.parse_unit, lb.parse_serial):  # fmt: skip
-        try:
+        with contextlib.suppress(lb.LifeScanBinaryError):
             parser(data)
-        except lb.LifeScanBinaryError:
-            pass
 
 
 # --- SAM ID card frames: published in vendors' SDK notes, e.g. IDCardDemo's README
@@ -184,7 +181,9 @@ def test_sam_commands_published_bytes() -> None:
 
 
 def test_sam_responses_published_bytes() -> None:
-    assert sf.decode_response(bytes.fromhex(PUBLISHED["find_ok"])) == sf.Response(0, 0, 0x9F, bytes(4))
+    assert sf.decode_response(bytes.fromhex(PUBLISHED["find_ok"])) == sf.Response(
+        0, 0, 0x9F, bytes(4)
+    )
     assert sf.decode_response(bytes.fromhex(PUBLISHED["find_fail"])).status == "no card found"
     assert sf.decode_response(bytes.fromhex(PUBLISHED["select_ok"])).sw3 == sf.Sw3.SUCCESS
 
@@ -213,10 +212,8 @@ def test_sam_response_round_trip(sw1: int, sw2: int, sw3: int, data: bytes) -> N
 
 @given(st.binary(max_size=64))
 def test_sam_arbitrary_bytes_raise_only_codec_errors(data: bytes) -> None:
-    try:
+    with contextlib.suppress(sf.SamError):
         sf.decode_response(sf.PREAMBLE + data)
-    except sf.SamError:
-        pass
 
 
 def test_text_block_sample_card() -> None:
@@ -241,10 +238,14 @@ cjk = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5)
     name=cjk.filter(lambda s: len(s) <= 15),
     sex=st.sampled_from(sorted(tb.SEX)),
     nation=st.sampled_from(sorted(NATIONS)),
-    address=st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5), max_size=35),
+    address=st.text(
+        alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5), max_size=35
+    ),
     born=st.dates(min_value=date(1000, 1, 1)),
 )
-def test_text_block_round_trip(name: str, sex: str, nation: str, address: str, born: object) -> None:
+def test_text_block_round_trip(
+    name: str, sex: str, nation: str, address: str, born: object
+) -> None:
     card = tb.CardText(
         name=name, sex_code=sex, nation_code=nation, birth_date=f"{born:%Y%m%d}",
         address=address, id_number="11010119500307123X", issuing_authority="某市公安局",
@@ -256,16 +257,17 @@ def test_text_block_round_trip(name: str, sex: str, nation: str, address: str, b
 @given(st.binary(min_size=256, max_size=256))
 @settings(max_examples=200)
 def test_text_block_arbitrary_bytes(data: bytes) -> None:
-    try:
+    with contextlib.suppress(tb.CardTextError):
         tb.decode(data)
-    except tb.CardTextError:
-        pass
 
 
 # --- line formats: each shipped example ------------------------------------------------
 
 EXAMPLES = {
-    "bp-csv-sum8": (b"128,082,071,202611250930*B0", lf.LineRecord(128, 82, 71, when=datetime(2026, 11, 25, 9, 30))),
+    "bp-csv-sum8": (
+        b"128,082,071,202611250930*B0",
+        lf.LineRecord(128, 82, 71, when=datetime(2026, 11, 25, 9, 30)),
+    ),
     "bp-stx-xor": (b"\x02S128D082P071X70", lf.LineRecord(128, 82, 71)),
     "bp-semicolon-kpa": (b"16.0;10.7;071;6B6F", lf.LineRecord(16.0, 10.7, 71)),
     "glucose-seq-crc16": (
@@ -318,9 +320,29 @@ def test_inline_format_without_code() -> None:
 @pytest.mark.parametrize(
     ("data", "key"),
     [
-        ({"name": "x", "kind": "blood_pressure", "unit": "mmHg", "pattern": "^(?P<systolic>\\d+)$"}, "format"),
-        ({"name": "x", "kind": "glucose", "unit": "mmHg", "pattern": "^(?P<glucose>\\d+)$"}, "format"),
-        ({"name": "x", "kind": "glucose", "unit": "mmol/L", "pattern": "^(?P<glucose>\\d+)$", "bogus": 1}, "format.bogus"),
+        (
+            {
+                "name": "x",
+                "kind": "blood_pressure",
+                "unit": "mmHg",
+                "pattern": "^(?P<systolic>\\d+)$",
+            },
+            "format",
+        ),
+        (
+            {"name": "x", "kind": "glucose", "unit": "mmHg", "pattern": "^(?P<glucose>\\d+)$"},
+            "format",
+        ),
+        (
+            {
+                "name": "x",
+                "kind": "glucose",
+                "unit": "mmol/L",
+                "pattern": "^(?P<glucose>\\d+)$",
+                "bogus": 1,
+            },
+            "format.bogus",
+        ),
     ],
 )
 def test_bad_formats_are_config_errors(data: dict[str, object], key: str) -> None:
@@ -336,10 +358,8 @@ def test_bad_formats_are_config_errors(data: dict[str, object], key: str) -> Non
 @settings(max_examples=60)
 def test_line_formats_arbitrary_bytes(name: str, data: bytes) -> None:
     codec = lf.LineCodec(lf.load_format(name))
-    try:
+    with contextlib.suppress(lf.LineFormatError):
         codec.decode(data)
-    except lf.LineFormatError:
-        pass
 
 
 @given(
@@ -356,7 +376,13 @@ def test_csv_round_trip(sys: int, dia: int, pulse: int, when: datetime) -> None:
 
 
 def test_every_codec_error_is_a_protocol_error() -> None:
-    for cls in (lt.UltraTextError, lb.LifeScanBinaryError, sf.SamError, tb.CardTextError, lf.LineFormatError):
+    for cls in (
+        lt.UltraTextError,
+        lb.LifeScanBinaryError,
+        sf.SamError,
+        tb.CardTextError,
+        lf.LineFormatError,
+    ):
         assert issubclass(cls, ProtocolError)
     for cls in (lt.UltraTextChecksum, lb.LifeScanChecksum, sf.SamChecksum, lf.LineChecksumError):
         assert issubclass(cls, InvalidChecksum)

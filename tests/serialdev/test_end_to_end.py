@@ -67,7 +67,9 @@ async def test_meter_measure_full_and_incremental_download(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(METERS))
 async def test_meter_full_memory_of_500(name: str) -> None:
-    async with METERS[name](options=opts({"records": 500, "measure_after_s": None}), emulate=True) as m:
+    async with METERS[name](
+        options=opts({"records": 500, "measure_after_s": None}), emulate=True
+    ) as m:
         records = await m.download()
         assert len(records) == 500
 
@@ -153,7 +155,9 @@ BP_FORMATS = ["bp-csv-sum8", "bp-stx-xor", "bp-semicolon-kpa"]
 async def test_line_bp_measurement(fmt: str) -> None:
     cuff: list[int] = []
     async with open_blood_pressure(options=lopts(format=fmt), emulate=True) as monitor:
-        reading = await monitor.measure(timeout_s=10, on_cuff_pressure=lambda c: cuff.append(int(c.mmhg)))
+        reading = await monitor.measure(
+            timeout_s=10, on_cuff_pressure=lambda c: cuff.append(int(c.mmhg))
+        )
     assert (reading.systolic_mmhg, reading.diastolic_mmhg, reading.pulse_bpm) == (128, 82, 71)
     assert reading.original_unit == ("kPa" if "kpa" in fmt else "mmHg")
     if fmt == "bp-csv-sum8":
@@ -186,9 +190,13 @@ async def test_line_bp_faults(fmt: str, fault: str, error: type[Exception], prob
         assert info.value.problem is problem  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("fmt", "problem"), [("bp-csv-sum8", "cuff_fit"), ("bp-stx-xor", "cuff_fit")])
+@pytest.mark.parametrize(
+    ("fmt", "problem"), [("bp-csv-sum8", "cuff_fit"), ("bp-stx-xor", "cuff_fit")]
+)
 async def test_line_bp_device_error_code(fmt: str, problem: str) -> None:
-    async with open_blood_pressure(options=lopts({"fault": "device_error"}, format=fmt), emulate=True) as m:
+    async with open_blood_pressure(
+        options=lopts({"fault": "device_error"}, format=fmt), emulate=True
+    ) as m:
         with pytest.raises(MeasurementError) as info:
             await m.measure(timeout_s=5)
     assert info.value.problem.value == problem and info.value.code
@@ -240,7 +248,12 @@ async def test_line_glucose_drop_mid_download_keeps_the_oldest() -> None:
 async def test_idcard_read() -> None:
     async with open_idcard(options={"emulator": {}}, emulate=True) as reader:
         card = await reader.read_card(timeout_s=5)
-    assert (card.name, card.sex, card.nation, card.birth_date) == ("王小明", "male", "汉", "1950-03-07")
+    assert (card.name, card.sex, card.nation, card.birth_date) == (
+        "王小明",
+        "male",
+        "汉",
+        "1950-03-07",
+    )
     assert card.valid_to == "长期" and card.id_number.startswith("110101")
     assert card.id_number not in repr(card)
 
