@@ -131,12 +131,11 @@ class SerialEmulator(ABC):
         await self.link.write(data)
 
     async def send_noise(self) -> None:
-        """The ``noise`` fault: one megabyte (by default) of seeded random bytes."""
-        remaining = self.options.noise_bytes
-        while remaining > 0:
-            chunk = self.rng.randbytes(min(4096, remaining))
+        """The ``noise`` fault: one stream of ``noise_bytes`` (one megabyte by
+        default) of seeded random bytes, continued by later calls until spent."""
+        while self.noise_sent < self.options.noise_bytes:
+            chunk = self.rng.randbytes(min(4096, self.options.noise_bytes - self.noise_sent))
             await self.link.write(chunk)
-            remaining -= len(chunk)
             self.noise_sent += len(chunk)
 
     def unplug(self) -> None:

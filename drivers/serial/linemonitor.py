@@ -209,8 +209,14 @@ class LineGlucoseMeter(LineDevice):
     def _glucose(self, record: lf.LineRecord, *, live: bool) -> GlucoseMeasurement:
         unit = GlucoseUnit(self.fmt.unit)
         if record.out_of_range is not None:
+            # Not a number: the value carried is the meter's limit (its range in
+            # the format, else 0), and ``out_of_range`` says LO or HI.
+            limits = self.fmt.field_ranges.get("glucose", lf.FieldRange())
+            limit = limits.min if record.out_of_range == "LO" else limits.max
+            value = 0.0 if limit is None else limit
+            mmol = mg_per_dl_to_mmol_per_l(value) if unit is GlucoseUnit.MG_PER_DL else value
             return GlucoseMeasurement(
-                mmol_per_l=0.0, original_value=0.0, original_unit=unit, device=self._info,
+                mmol_per_l=mmol, original_value=value, original_unit=unit, device=self._info,
                 device_time=self._device_time(record, live=live),
                 sequence_number=record.sequence, out_of_range=record.out_of_range,
             )  # fmt: skip
@@ -293,7 +299,7 @@ async def _open(
     emulate: bool,
 ) -> AsyncIterator[Any]:
     opts = LineOptions.parse(options)
-    fmt = lf.load_format(opts.format)
+    fmt = await asyncio.to_thread(lf.load_format, opts.format)  # reads a file
     async with contextlib.AsyncExitStack() as stack:
         if emulate:
             from drivers.serial.linemonitor_emulator import LineEmulator
@@ -340,7 +346,7 @@ async def run_emulator(
 ) -> None:
     from drivers.serial.linemonitor_emulator import LineEmulator
 
-    fmt = lf.load_format(LineOptions.parse(options).format)
+    fmt = await asyncio.to_thread(lf.load_format, LineOptions.parse(options).format)
     await run_emulator_until_cancelled(
         LineEmulator(EmulatorOptions.from_options(options), fmt), ready
     )
@@ -350,6 +356,3 @@ async def run_glucose_emulator(
     *, options: Mapping[str, Any] | None = None, ready: Callable[[str], Any] | None = None
 ) -> None:
     await run_emulator(options={"format": "glucose-seq-crc16", **dict(options or {})}, ready=ready)
-
-
-_ = asyncio  # the module's waits go through the transport

@@ -349,29 +349,123 @@ def test_megabyte_through_every_framer() -> None:
                 assert not isinstance(event, lf.LineRecord), (name, line)
 
 
-NOISE_DRIVERS = {
-    "onetouch-ultra2": lambda o: open_ultra2(options=o, emulate=True),
-    "onetouch-ultraeasy": lambda o: open_ultraeasy(options=o, emulate=True),
-    "sam-idcard": lambda o: open_idcard(options=o, emulate=True),
+def _emulator(name: str, emu: dict[str, Any]) -> Any:
+    from drivers.idcard.emulator import SamReaderEmulator
+    from drivers.serial.emulator_base import EmulatorOptions
+    from drivers.serial.linemonitor_emulator import LineEmulator
+    from drivers.serial.otultra2_emulator import Ultra2Emulator
+    from drivers.serial.otultraeasy_emulator import UltraEasyEmulator
+
+    options = EmulatorOptions.model_validate(emu)
+    if name.startswith(("bp-", "glucose-")):
+        return LineEmulator(options, lf.load_format(name))
+    return {
+        "onetouch-ultra2": Ultra2Emulator,
+        "onetouch-ultraeasy": UltraEasyEmulator,
+        "sam-idcard": SamReaderEmulator,
+    }[name](options)
+
+
+OPENERS: dict[str, Any] = {
+    "onetouch-ultra2": open_ultra2,
+    "onetouch-ultraeasy": open_ultraeasy,
+    "sam-idcard": open_idcard,
 }
 
 
-@pytest.mark.parametrize("name", sorted(NOISE_DRIVERS))
+@pytest.mark.parametrize("name", sorted(OPENERS))
 async def test_megabyte_of_noise_through_driver(name: str) -> None:
-    print(f"noise seed {SEED}")
-    o = {"response_timeout_s": 1.0, "emulator": {"fault": "noise", "seed": SEED}}
-    with pytest.raises((DeviceTimeoutError, InvalidChecksum, DeviceError)):
-        async with NOISE_DRIVERS[name](o) as device:
-            await device.read_card(timeout_s=5)  # only the reader gets here
+    """The device answers with one stream of 1 MiB of random bytes: the driver
+    tries again after each clear error until the whole stream has gone
+    through it, and never makes a reading."""
+    print(f"noise seed {SEED} (set HK_FUZZ_SEED to repeat)")
+    emulator = _emulator(name, {"fault": "noise", "seed": SEED})
+    errors: list[str] = []
+    async with emulator.running() as port:
+        while emulator.noise_sent < MEGABYTE or not errors:
+            with pytest.raises((DeviceTimeoutError, DeviceError)) as info:
+                async with OPENERS[name](port=port, options={"response_timeout_s": 1.0}) as device:
+                    await device.read_card(timeout_s=5)  # only the reader gets this far
+            errors.append(type(info.value).__name__)
+            assert len(errors) < 200
+    assert emulator.noise_sent == MEGABYTE
+    print(f"{name}: {len(errors)} attempts, errors {sorted(set(errors))}")
 
 
 @pytest.mark.parametrize("fmt", [*BP_FORMATS, "glucose-seq-crc16"])
 async def test_megabyte_of_noise_through_line_driver(fmt: str) -> None:
-    o = {"format": fmt, "emulator": {"fault": "noise", "seed": SEED, "measure_after_s": 0}}
+    print(f"noise seed {SEED} (set HK_FUZZ_SEED to repeat)")
+    emulator = _emulator(fmt, {"fault": "noise", "seed": SEED, "measure_after_s": 0})
     opener = open_glucose if fmt.startswith("glucose") else open_blood_pressure
-    async with opener(options=o, emulate=True) as device:
+    async with emulator.running() as port, opener(port=port, options={"format": fmt}) as device:
         with pytest.raises((DeviceTimeoutError, InvalidChecksum)):
-            await device.measure(timeout_s=2)
+            await device.measure(timeout_s=3)
+    assert emulator.noise_sent == MEGABYTE
 
 
-_ = asyncio
+# --- reconnect, timeouts, privacy ---------------------------------------------------------
+
+
+async def test_line_bp_reconnects_after_replug() -> None:
+    emu = {"fault": "drop_measurement", "replug_after_s": 0.3, "measure_after_s": 0.2}
+    emulator = _emulator("bp-csv-sum8", emu)
+    async with emulator.running() as port, open_blood_pressure(port=port, options=lopts()) as m:
+        with pytest.raises(DeviceConnectionError):
+            await m.measure(timeout_s=5)
+        assert not m.link.is_open
+        for _ in range(100):
+            if emulator.link.plugged:
+                break
+            await asyncio.sleep(0.02)
+        emulator.measured = False  # the elder measures again on the re-plugged monitor
+        emulator.started = asyncio.get_running_loop().time()
+        reading = await m.measure(timeout_s=5)
+        assert reading.systolic_mmhg == 128 and m.link.is_open
+
+
+async def test_idcard_reconnects_after_replug() -> None:
+    emulator = _emulator("sam-idcard", {"fault": "drop_measurement", "replug_after_s": 0.2})
+    async with emulator.running() as port, open_idcard(port=port) as reader:
+        with pytest.raises(DeviceConnectionError):
+            await reader.read_card(timeout_s=5)
+        assert (await reader.read_card(timeout_s=5)).name == "王小明"
+
+
+async def test_adapter_that_never_comes_back() -> None:
+    emulator = _emulator("sam-idcard", {"fault": "drop_measurement"})
+    async with (
+        emulator.running() as port,
+        open_idcard(port=port, options={"reconnect_max_s": 0.5}) as reader,
+    ):
+        with pytest.raises(DeviceConnectionError):
+            await reader.read_card(timeout_s=5)
+        with pytest.raises(DeviceConnectionError) as info:
+            await reader.read_card(timeout_s=5)
+        assert info.value.reason == "reconnect_failed"
+
+
+async def test_short_read_is_a_timeout_never_data() -> None:
+    emulator = _emulator("onetouch-ultra2", {"measure_after_s": None})
+    async with emulator.running() as port, SerialLink(port) as link:
+        with pytest.raises(DeviceTimeoutError):
+            await link.read_some(timeout_s=0.3)
+
+
+async def test_card_with_a_bad_number_is_refused_and_never_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import dataclasses
+    import logging
+
+    from drivers.idcard.emulator import SAMPLE_CARD
+    from healthkiosk.errors import IdNumberError
+
+    bad = SAMPLE_CARD.id_number[:-1] + ("0" if SAMPLE_CARD.id_number[-1] != "0" else "1")
+    emulator = _emulator("sam-idcard", {})
+    emulator.card = dataclasses.replace(SAMPLE_CARD, id_number=bad)
+    caplog.set_level(logging.DEBUG)
+    async with emulator.running() as port, open_idcard(port=port) as reader:
+        with pytest.raises(IdNumberError) as info:
+            await reader.read_card(timeout_s=5)
+    assert info.value.reason == "id_check_digit"
+    assert bad not in str(info.value) and bad not in caplog.text
