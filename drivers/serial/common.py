@@ -1,0 +1,101 @@
+"""Pieces the serial drivers share: options, clocks, the reconnect rule."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, Self, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from drivers.serial.transport import SerialLink
+from healthkiosk.errors import ConfigError, DeviceConnectionError, DeviceTimeoutError
+
+T = TypeVar("T", bound="SerialOptions")
+
+
+class SerialOptions(BaseModel):
+    """``options`` of a serial device's configuration; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    baudrate: int = Field(default=9600, gt=0)
+    timezone: str = "Asia/Shanghai"
+    """The zone the device's own clock is set in (devices keep local time)."""
+    response_timeout_s: float = Field(default=2.0, gt=0)
+    """Longest silence while a response is due."""
+    response_limit_s: float = Field(default=60.0, gt=0)
+    """Longest a single response may take, however busy the line."""
+    reconnect_max_s: float = Field(default=10.0, ge=0)
+    emulator: dict[str, Any] = Field(default_factory=dict)
+    """Settings of the emulated twin (used only with ``emulate``)."""
+
+    @classmethod
+    def parse(cls, options: Mapping[str, Any] | None) -> Self:
+        try:
+            return cls.model_validate(dict(options or {}))
+        except ValidationError as err:
+            first = err.errors()[0]
+            msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
+            key = "options." + ".".join(str(p) for p in first["loc"])
+            raise ConfigError(msg, key=key) from None
+
+    def zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"unknown time zone {self.timezone!r}", key="options.timezone"
+            ) from None
+
+
+class ClockOptions(SerialOptions):
+    set_clock: bool = True
+    """Set the device clock at connect when it is off by more than the tolerance."""
+    clock_tolerance_s: float = Field(default=120.0, ge=0)
+
+
+class PollingOptions(ClockOptions):
+    poll_interval_s: float = Field(default=2.0, gt=0)
+    """How often a meter that cannot push is asked for a new record."""
+
+
+def aware(value: datetime, zone: ZoneInfo) -> datetime:
+    """A device's naive local time as a timezone-aware datetime."""
+    return value.replace(tzinfo=zone)
+
+
+def local_now(zone: ZoneInfo) -> datetime:
+    return datetime.now(zone).replace(tzinfo=None, microsecond=0)
+
+
+class Deadline:
+    """An idle timeout that restarts with each arrival, under an overall limit."""
+
+    def __init__(self, *, idle_s: float, limit_s: float) -> None:
+        self.idle_s = idle_s
+        self._limit = time.monotonic() + limit_s
+        self.limit_s = limit_s
+
+    def next_wait(self, device: str) -> float:
+        remaining = self._limit - time.monotonic()
+        if remaining <= 0:
+            raise DeviceTimeoutError(
+                f"response not complete within {self.limit_s:g} s", device=device
+            )
+        return min(self.idle_s, remaining)
+
+
+async def ensure_open(link: SerialLink) -> None:
+    """Open the port, or wait for a re-plugged adapter with back-off."""
+    if link.is_open:
+        return
+    await link.reopen()
+
+
+async def on_link_error(link: SerialLink, err: BaseException) -> None:
+    """After a lost link, close the port so the next call re-opens it."""
+    if isinstance(err, DeviceConnectionError):
+        await link.close()

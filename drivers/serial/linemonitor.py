@@ -1,0 +1,358 @@
+"""Blood pressure monitors and glucose meters that print lines in a configured format.
+
+Contract:
+
+* Features: one measurement per printed line (a blood pressure monitor or a
+  glucose meter), live cuff pressure when the format has a ``cuff_pattern``,
+  the device's own error codes mapped per format (``error_codes``), the
+  device's measuring range per field (``ranges``: outside → no reading), a
+  memory dump when the format has a ``dump_command`` (glucose), incremental
+  by the format's ``sequence`` field or by time. The clock cannot be set
+  (line formats have no command for it): a live measurement whose device
+  time is off by more than ``clock_tolerance_s`` gets ``device_time=None`` so
+  the kiosk stamps it with its own clock.
+* Connection: whatever the monitor's manual says (``baudrate`` in the
+  format, overridable in ``options``); ``/dev/ttyUSB0`` or a
+  ``/dev/serial/by-id`` link.
+* Configuration: ``options.format`` is the name of a shipped format
+  (``drivers/serial/formats/<name>.toml``), a path to a TOML file, or an
+  inline table. See :mod:`drivers.serial.lineformat`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from pydantic import Field
+
+from drivers.readings import (
+    BloodPressureMeasurement,
+    CuffPressure,
+    DeviceInfo,
+    GlucoseMeasurement,
+    GlucoseUnit,
+    PressureUnit,
+    Transport,
+    kpa_to_mmhg,
+    mg_per_dl_to_mmol_per_l,
+)
+from drivers.serial import lineformat as lf
+from drivers.serial.common import ClockOptions, aware, ensure_open, local_now, on_link_error
+from drivers.serial.emulator_base import EmulatorOptions, run_emulator_until_cancelled
+from drivers.serial.transport import SerialLink
+from healthkiosk.errors import (
+    ConfigError,
+    DeviceConnectionError,
+    DeviceError,
+    DeviceTimeoutError,
+    LinkLostDuringDownload,
+    MeasurementError,
+    MeasurementProblem,
+)
+
+log = logging.getLogger(__name__)
+
+
+class LineOptions(ClockOptions):
+    format: str | dict[str, Any] = "bp-csv-sum8"
+    baudrate: int | None = Field(default=None, gt=0)  # type: ignore[assignment]
+    dump_timeout_s: float = Field(default=120.0, gt=0)
+
+
+class LineDevice:
+    """Shared by :class:`LineBloodPressureMonitor` and :class:`LineGlucoseMeter`."""
+
+    kind = "blood_pressure"
+
+    def __init__(self, *, port: str, options: LineOptions, fmt: lf.LineFormat) -> None:
+        if fmt.kind != self.kind:
+            raise ConfigError(f"format {fmt.name!r} is for {fmt.kind}", key="options.format")
+        self.options = options
+        self.fmt = fmt
+        self.codec = lf.LineCodec(fmt)
+        self.zone = options.zone()
+        model = fmt.model or f"line format {fmt.name}"
+        self.link = SerialLink(
+            port, baudrate=options.baudrate or fmt.baudrate, device=f"{model} at {port}",
+            reconnect_max_s=options.reconnect_max_s,
+        )  # fmt: skip
+        self._info = DeviceInfo(
+            model=model, transport=Transport.SERIAL, manufacturer=fmt.manufacturer,
+            firmware=f"format {fmt.name}", address=port,
+        )  # fmt: skip
+        self._framer = lf.LineFramer(fmt.terminator_bytes)
+        self._pending: list[bytes] = []
+        self.skipped_lines = 0
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self._info
+
+    async def open(self) -> None:
+        await self.link.open()
+
+    async def close(self) -> None:
+        await self.link.close()
+
+    async def _event(self, deadline: float) -> lf.LineEvent:
+        """The next line that decodes; lines that match nothing are noise."""
+        while True:
+            while self._pending:
+                line = self._pending.pop(0)
+                try:
+                    return self.codec.decode(line)
+                except lf.LineChecksumError:
+                    raise
+                except lf.LineFormatError:
+                    self.skipped_lines += 1
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeviceTimeoutError("no complete line in time", device=self._info.label)
+            try:
+                chunk = await self.link.read_some(timeout_s=min(1.0, remaining))
+            except DeviceTimeoutError:
+                continue
+            self._pending.extend(self._framer.feed(chunk))
+
+    def _device_time(self, record: lf.LineRecord, *, live: bool) -> datetime | None:
+        if record.when is None:
+            return None
+        if live:
+            skew = (record.when - local_now(self.zone)).total_seconds()
+            if abs(skew) > self.options.clock_tolerance_s:
+                log.warning("%s: device clock %+.0f s off; time not used", self._info.label, skew)
+                return None
+        return aware(record.when, self.zone)
+
+    def _check_range(self, record: lf.LineRecord) -> None:
+        field = self.codec.out_of_range_field(record)
+        if field is not None:
+            raise MeasurementError(
+                f"{field} outside the device's measuring range",
+                problem=MeasurementProblem.OUT_OF_RANGE, device=self._info.label, code=field,
+            )  # fmt: skip
+
+    def _raise_device_error(self, event: lf.LineDeviceError) -> None:
+        raise MeasurementError(
+            f"the device reported {event.code}", problem=event.problem,
+            device=self._info.label, code=event.code,
+        )  # fmt: skip
+
+    async def _next_record(
+        self, timeout_s: float, on_cuff: Callable[[CuffPressure], None] | None = None
+    ) -> lf.LineRecord:
+        await ensure_open(self.link)
+        if self.fmt.measure_command:
+            await self.link.write(self.fmt.measure_command.encode(self.fmt.encoding))
+        deadline = time.monotonic() + timeout_s
+        try:
+            while True:
+                event = await self._event(deadline)
+                if isinstance(event, lf.LineRecord):
+                    return event
+                if isinstance(event, lf.LineDeviceError):
+                    self._raise_device_error(event)
+                if isinstance(event, lf.CuffLine) and on_cuff is not None:
+                    on_cuff(CuffPressure(mmhg=self._mmhg(event.pressure)))
+        except DeviceConnectionError as err:
+            self._framer = lf.LineFramer(self.fmt.terminator_bytes)
+            self._pending.clear()
+            await on_link_error(self.link, err)
+            raise
+
+    def _mmhg(self, value: float) -> int:
+        return kpa_to_mmhg(value) if self.fmt.unit == "kPa" else int(value + 0.5)
+
+
+class LineBloodPressureMonitor(LineDevice):
+    """A :class:`drivers.base.BloodPressureMonitor` over a configured line format."""
+
+    kind = "blood_pressure"
+
+    async def measure(
+        self,
+        *,
+        on_cuff_pressure: Callable[[CuffPressure], None] | None = None,
+        timeout_s: float = 180.0,
+    ) -> BloodPressureMeasurement:
+        record = await self._next_record(timeout_s, on_cuff_pressure)
+        self._check_range(record)
+        if record.systolic is None or record.diastolic is None:
+            raise MeasurementError(
+                "no pressure in the line", problem=MeasurementProblem.NO_VALUE,
+                device=self._info.label,
+            )  # fmt: skip
+        return BloodPressureMeasurement(
+            systolic_mmhg=self._mmhg(record.systolic),
+            diastolic_mmhg=self._mmhg(record.diastolic),
+            pulse_bpm=None if record.pulse is None else int(record.pulse + 0.5),
+            mean_arterial_mmhg=(
+                None if record.mean_arterial is None else self._mmhg(record.mean_arterial)
+            ),
+            device=self._info,
+            device_time=self._device_time(record, live=True),
+            original_unit=PressureUnit(self.fmt.unit),
+        )
+
+
+class LineGlucoseMeter(LineDevice):
+    """A :class:`drivers.base.GlucoseMeter` over a configured line format."""
+
+    kind = "glucose"
+
+    def _glucose(self, record: lf.LineRecord, *, live: bool) -> GlucoseMeasurement:
+        unit = GlucoseUnit(self.fmt.unit)
+        if record.out_of_range is not None:
+            # Not a number: the value carried is the meter's limit (its range in
+            # the format, else 0), and ``out_of_range`` says LO or HI.
+            limits = self.fmt.field_ranges.get("glucose", lf.FieldRange())
+            limit = limits.min if record.out_of_range == "LO" else limits.max
+            value = 0.0 if limit is None else limit
+            mmol = mg_per_dl_to_mmol_per_l(value) if unit is GlucoseUnit.MG_PER_DL else value
+            return GlucoseMeasurement(
+                mmol_per_l=mmol, original_value=value, original_unit=unit, device=self._info,
+                device_time=self._device_time(record, live=live),
+                sequence_number=record.sequence, out_of_range=record.out_of_range,
+            )  # fmt: skip
+        self._check_range(record)
+        if record.glucose is None:
+            raise MeasurementError(
+                "no glucose value in the line", problem=MeasurementProblem.NO_VALUE,
+                device=self._info.label,
+            )  # fmt: skip
+        value = record.glucose
+        mmol = mg_per_dl_to_mmol_per_l(value) if unit is GlucoseUnit.MG_PER_DL else round(value, 1)
+        return GlucoseMeasurement(
+            mmol_per_l=mmol, original_value=value, original_unit=unit, device=self._info,
+            device_time=self._device_time(record, live=live), sequence_number=record.sequence,
+        )  # fmt: skip
+
+    async def measure(self, *, timeout_s: float = 180.0) -> GlucoseMeasurement:
+        return self._glucose(await self._next_record(timeout_s), live=True)
+
+    async def download(
+        self,
+        *,
+        after_sequence: int | None = None,
+        after_time: datetime | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[GlucoseMeasurement]:
+        """The memory dump (the format's ``dump_command``), oldest first."""
+        if not self.fmt.dump_command:
+            raise DeviceError(
+                f"format {self.fmt.name!r} has no dump_command", device=self._info.label,
+                reason="not_supported",
+            )  # fmt: skip
+        await ensure_open(self.link)
+        received: list[GlucoseMeasurement] = []
+        try:
+            await self.link.discard_input()
+            self._pending.clear()
+            await self.link.write(self.fmt.dump_command.encode(self.fmt.encoding))
+            deadline = time.monotonic() + self.options.dump_timeout_s
+            while True:
+                event = await self._event(deadline)
+                if isinstance(event, lf.DumpEnd):
+                    break
+                if not isinstance(event, lf.LineRecord):
+                    continue
+                try:
+                    reading = self._glucose(event, live=False)
+                except MeasurementError as err:
+                    log.warning("%s: stored record skipped: %s", self._info.label, err)
+                    continue
+                received.append(reading)
+                if on_progress is not None:
+                    on_progress(len(received), 0)
+        except DeviceConnectionError as err:
+            await on_link_error(self.link, err)
+            kept = sorted(received, key=_order)
+            raise LinkLostDuringDownload(
+                f"link lost after {len(received)} records", received=kept,
+                device=self._info.label,
+            ) from err  # fmt: skip
+        chosen = [
+            r for r in sorted(received, key=_order)
+            if (after_sequence is None or (r.sequence_number or 0) > after_sequence)
+            and (after_time is None or r.device_time is None or r.device_time > after_time)
+        ]  # fmt: skip
+        return chosen
+
+
+def _order(reading: GlucoseMeasurement) -> tuple[int, float]:
+    seq = reading.sequence_number if reading.sequence_number is not None else -1
+    when = reading.device_time.timestamp() if reading.device_time else 0.0
+    return (seq, when)
+
+
+@contextlib.asynccontextmanager
+async def _open(
+    cls: type[LineDevice],
+    port: str | None,
+    options: Mapping[str, Any] | None,
+    emulate: bool,
+) -> AsyncIterator[Any]:
+    opts = LineOptions.parse(options)
+    fmt = await asyncio.to_thread(lf.load_format, opts.format)  # reads a file
+    async with contextlib.AsyncExitStack() as stack:
+        if emulate:
+            from drivers.serial.linemonitor_emulator import LineEmulator
+
+            emulator = LineEmulator(EmulatorOptions.from_options(options), fmt)
+            port = await stack.enter_async_context(emulator.running())
+        if not port:
+            raise ConfigError("a serial port is required", key="port")
+        device = cls(port=port, options=opts, fmt=fmt)
+        await device.open()
+        stack.push_async_callback(device.close)
+        yield device
+
+
+@contextlib.asynccontextmanager
+async def open_blood_pressure(
+    *,
+    port: str | None = None,
+    address: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    emulate: bool = False,
+) -> AsyncIterator[LineBloodPressureMonitor]:
+    """Opener of ``serial-line-bp`` (``options.format``: default ``bp-csv-sum8``)."""
+    async with _open(LineBloodPressureMonitor, port, options, emulate) as device:
+        yield device
+
+
+@contextlib.asynccontextmanager
+async def open_glucose(
+    *,
+    port: str | None = None,
+    address: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    emulate: bool = False,
+) -> AsyncIterator[LineGlucoseMeter]:
+    """Opener of ``serial-line-glucose`` (default format ``glucose-seq-crc16``)."""
+    merged = {"format": "glucose-seq-crc16", **dict(options or {})}
+    async with _open(LineGlucoseMeter, port, merged, emulate) as device:
+        yield device
+
+
+async def run_emulator(
+    *, options: Mapping[str, Any] | None = None, ready: Callable[[str], Any] | None = None
+) -> None:
+    from drivers.serial.linemonitor_emulator import LineEmulator
+
+    fmt = await asyncio.to_thread(lf.load_format, LineOptions.parse(options).format)
+    await run_emulator_until_cancelled(
+        LineEmulator(EmulatorOptions.from_options(options), fmt), ready
+    )
+
+
+async def run_glucose_emulator(
+    *, options: Mapping[str, Any] | None = None, ready: Callable[[str], Any] | None = None
+) -> None:
+    await run_emulator(options={"format": "glucose-seq-crc16", **dict(options or {})}, ready=ready)

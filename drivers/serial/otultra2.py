@@ -1,0 +1,273 @@
+"""LifeScan OneTouch Ultra 2 glucose meter (serial, LifeScan text protocol).
+
+Contract:
+
+* Features: memory download (all records, or only those after a sequence
+  number or a time already stored), waiting for a new test (the meter cannot
+  push: its memory is polled), reading and setting the clock, serial number
+  and software version. Control-solution tests are never readings. Values
+  arrive in mg/dL (the meter's storage unit) and are converted to mmol/L.
+* Sequence numbers: the meter has none; the driver numbers records from the
+  oldest (0) upward. The memory holds 500 tests; once it is full the oldest
+  drop out, so after that use ``after_time`` for incremental downloads.
+* A dump is sent newest first: if the link drops mid-dump nothing is kept
+  (keeping the newest part would make the next incremental download skip the
+  older records that never arrived).
+* Connection: the meter's 2.5 mm jack to a LifeScan cable (PL2303,
+  ``067b:2303``), 9600 8N1, ``/dev/ttyUSB0`` or a udev ``/dev/serial/by-id``
+  link. The meter answers only while its display shows "PC".
+* Firmware seen: ``P02.00.00 30/08/06`` (glucometerutils' example); the
+  emulator reports the same.
+* Protocol: :mod:`drivers.serial.lifescan_text`; notes in
+  ``docs/protocols/onetouch-ultra2.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+from drivers.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit, Transport
+from drivers.readings import mg_per_dl_to_mmol_per_l as to_mmol
+from drivers.serial import lifescan_text as lt
+from drivers.serial.common import PollingOptions, aware, ensure_open, local_now, on_link_error
+from drivers.serial.emulator_base import EmulatorOptions, run_emulator_until_cancelled
+from drivers.serial.transport import SerialLink
+from healthkiosk.errors import (
+    ConfigError,
+    DeviceConnectionError,
+    DeviceTimeoutError,
+    LinkLostDuringDownload,
+    MeasurementError,
+    MeasurementProblem,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL = "OneTouch Ultra 2"
+MANUFACTURER = "LifeScan"
+MEMORY_SIZE = 500
+
+
+class OneTouchUltra2:
+    """A :class:`drivers.base.GlucoseMeter` for the OneTouch Ultra 2."""
+
+    def __init__(self, *, port: str, options: PollingOptions) -> None:
+        self.options = options
+        self.zone = options.zone()
+        self.link = SerialLink(
+            port, baudrate=options.baudrate, device=f"{MODEL} at {port}",
+            reconnect_max_s=options.reconnect_max_s,
+        )  # fmt: skip
+        self._info = DeviceInfo(
+            model=MODEL, transport=Transport.SERIAL, manufacturer=MANUFACTURER, address=port
+        )
+        self.clock_was_set = False
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self._info
+
+    # --- lifecycle -------------------------------------------------------------
+
+    async def open(self) -> None:
+        await self.link.open()
+        try:
+            await self._identify()
+        except BaseException:
+            await self.link.close()
+            raise
+
+    async def close(self) -> None:
+        await self.link.close()
+
+    async def _identify(self) -> None:
+        version = lt.parse_version(await self._command("DM?"))
+        serial = lt.parse_serial(await self._command("DM@"))
+        self._info = DeviceInfo(
+            model=MODEL, transport=Transport.SERIAL, manufacturer=MANUFACTURER,
+            serial=serial, firmware=version, address=self.link.path,
+        )  # fmt: skip
+        await self._check_clock()
+
+    async def _check_clock(self) -> None:
+        meter = lt.parse_clock_response(await self._command("DMF"), prefix="F")
+        now = local_now(self.zone)
+        skew = (meter - now).total_seconds()
+        if abs(skew) <= self.options.clock_tolerance_s:
+            return
+        log.warning("%s: clock is %+.0f s off", self._info.label, skew)
+        if not self.options.set_clock:
+            return
+        set_to = lt.parse_clock_response(await self._command(lt.format_set_clock(now)), prefix="T")
+        if abs((set_to - now).total_seconds()) > self.options.clock_tolerance_s:
+            raise DeviceConnectionError(
+                "the meter did not take the new time", device=self._info.label,
+                reason="clock_not_set",
+            )  # fmt: skip
+        self.clock_was_set = True
+
+    # --- wire --------------------------------------------------------------------
+
+    async def _line(self, framer: lt.LineFramer, pending: list[bytes], deadline: float) -> str:
+        """The next checksummed line; lines without a checksum are noise."""
+        while True:
+            while pending:
+                line = pending.pop(0)
+                try:
+                    return lt.parse_line(line)
+                except lt.UltraTextChecksum:
+                    raise
+                except lt.UltraTextError:
+                    log.debug("%s: skipped a line without a checksum", self._info.label)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise DeviceTimeoutError("response not complete in time", device=self._info.label)
+            chunk = await self.link.read_some(
+                timeout_s=min(self.options.response_timeout_s, remaining)
+            )
+            pending.extend(framer.feed(chunk))
+
+    async def _command(self, command: str) -> str:
+        await self.link.discard_input()
+        await self.link.write(lt.encode_command(command))
+        return await self._line(
+            lt.LineFramer(), [], time.monotonic() + self.options.response_limit_s
+        )
+
+    async def _dump(self) -> list[lt.Ultra2Record]:
+        """The whole memory, newest first."""
+        await self.link.discard_input()
+        await self.link.write(lt.encode_command("DMP"))
+        framer, pending = lt.LineFramer(), list[bytes]()
+        deadline = time.monotonic() + self.options.response_limit_s
+        header = lt.parse_dump_header(await self._line(framer, pending, deadline))
+        records = []
+        for _ in range(header.count):
+            records.append(lt.parse_record(await self._line(framer, pending, deadline)))
+        return records
+
+    # --- the GlucoseMeter interface ------------------------------------------------
+
+    def _measurement(self, record: lt.Ultra2Record, sequence: int) -> GlucoseMeasurement:
+        flag = record.out_of_range
+        mg_dl = min(max(record.mg_dl, lt.RANGE_MG_DL[0]), lt.RANGE_MG_DL[1])
+        return GlucoseMeasurement(
+            mmol_per_l=to_mmol(mg_dl),
+            original_value=float(record.mg_dl),
+            original_unit=GlucoseUnit.MG_PER_DL,
+            device=self._info,
+            device_time=aware(record.when, self.zone),
+            sequence_number=sequence,
+            out_of_range=flag,
+        )
+
+    async def _records(self) -> list[tuple[int, lt.Ultra2Record]]:
+        await ensure_open(self.link)
+        try:
+            newest_first = await self._dump()
+        except DeviceConnectionError as err:
+            await on_link_error(self.link, err)
+            raise
+        n = len(newest_first)
+        return [(n - 1 - i, r) for i, r in enumerate(newest_first)]
+
+    async def download(
+        self,
+        *,
+        after_sequence: int | None = None,
+        after_time: datetime | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[GlucoseMeasurement]:
+        """Stored records newer than ``after_sequence``/``after_time``, oldest
+        first; control-solution tests and records with a parity error skipped."""
+        try:
+            numbered = await self._records()
+        except DeviceConnectionError as err:
+            raise LinkLostDuringDownload(
+                "link lost during the memory dump; nothing kept (the dump is newest first)",
+                received=[], device=self._info.label,
+            ) from err  # fmt: skip
+        chosen = []
+        for sequence, record in reversed(numbered):
+            if record.control or record.parity_error:
+                continue
+            if after_sequence is not None and sequence <= after_sequence:
+                continue
+            if after_time is not None and aware(record.when, self.zone) <= after_time:
+                continue
+            chosen.append(self._measurement(record, sequence))
+        if on_progress is not None:
+            on_progress(len(numbered), len(numbered))
+        return chosen
+
+    async def measure(self, *, timeout_s: float = 180.0) -> GlucoseMeasurement:
+        """The next test the elder makes (the memory is polled for it)."""
+
+        async def wait() -> GlucoseMeasurement:
+            first = await self._records()
+            baseline = first[0][1] if first else None  # the dump is newest first
+            while True:
+                await asyncio.sleep(self.options.poll_interval_s)
+                numbered = await self._records()
+                if not numbered:
+                    continue
+                sequence, newest = numbered[0]
+                if newest == baseline:
+                    continue
+                baseline = newest
+                if newest.control:
+                    log.info("%s: control-solution test ignored", self._info.label)
+                    continue
+                if newest.parity_error:
+                    raise MeasurementError(
+                        "the meter flagged the test as corrupt (parity error)",
+                        problem=MeasurementProblem.DEVICE_ERROR, device=self._info.label,
+                        code="parity",
+                    )  # fmt: skip
+                return self._measurement(newest, sequence)
+
+        try:
+            return await asyncio.wait_for(wait(), timeout=timeout_s)
+        except TimeoutError:
+            raise DeviceTimeoutError(
+                f"no new test within {timeout_s:g} s", device=self._info.label
+            ) from None
+
+
+@contextlib.asynccontextmanager
+async def open_device(
+    *,
+    port: str | None = None,
+    address: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    emulate: bool = False,
+) -> AsyncIterator[OneTouchUltra2]:
+    """The registry's opener: the meter on ``port``, or its emulated twin."""
+    opts = PollingOptions.parse(options)
+    async with contextlib.AsyncExitStack() as stack:
+        if emulate:
+            from drivers.serial.otultra2_emulator import Ultra2Emulator
+
+            emulator = Ultra2Emulator(EmulatorOptions.from_options(options))
+            port = await stack.enter_async_context(emulator.running())
+        if not port:
+            raise ConfigError("a serial port is required", key="port")
+        meter = OneTouchUltra2(port=port, options=opts)
+        await meter.open()
+        stack.push_async_callback(meter.close)
+        yield meter
+
+
+async def run_emulator(
+    *, options: Mapping[str, Any] | None = None, ready: Callable[[str], Any] | None = None
+) -> None:
+    """``healthkiosk devices emulate onetouch-ultra2``: ``ready(port)``, then serve."""
+    from drivers.serial.otultra2_emulator import Ultra2Emulator
+
+    await run_emulator_until_cancelled(Ultra2Emulator(EmulatorOptions.from_options(options)), ready)
