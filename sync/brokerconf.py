@@ -101,6 +101,7 @@ def render_conf(d: Deployment, *, passwd: Path, acl: Path) -> str:
         "autosave_interval 60",
         "max_queued_messages 100000",
         "max_inflight_messages 100",
+        "set_tcp_nodelay true",
         f"log_dest {d.log_dest}",
         "log_type error",
         "log_type warning",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
@@ -210,6 +211,9 @@ class Connection:
         if sock is None:
             raise ConnectionLostError("the socket closed during connect")
         self._sock = sock
+        with contextlib.suppress(OSError, AttributeError):
+            # Small packets both ways (PUBACKs, receipts): Nagle would hold them back.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.on_socket_close = self._on_socket_close
         c.on_socket_register_write = self._on_register_write
         c.on_socket_unregister_write = self._on_unregister_write

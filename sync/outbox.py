@@ -62,7 +62,10 @@ class Outbox:
         return (
             select(Reading)
             .join(OutboxEntry, OutboxEntry.reading_uuid == Reading.uuid)
-            .where(OutboxEntry.delivered_at.is_(None), OutboxEntry.rejected_at.is_(None))
+            # One expression, not two column tests: the pending index must not be
+            # used here, so SQLite walks readings by station_seq (no sort of
+            # the whole backlog for each page).
+            .where(func.coalesce(OutboxEntry.delivered_at, OutboxEntry.rejected_at).is_(None))
         )
 
     def fetch_after(self, after_seq: int, limit: int) -> list[Pending]:
@@ -119,8 +122,7 @@ class Outbox:
                 update(OutboxEntry)
                 .where(
                     OutboxEntry.reading_uuid.in_(ids),
-                    OutboxEntry.delivered_at.is_(None),
-                    OutboxEntry.rejected_at.is_(None),
+                    func.coalesce(OutboxEntry.delivered_at, OutboxEntry.rejected_at).is_(None),
                 )
                 .values(delivered_at=at, last_error=None)
             )
