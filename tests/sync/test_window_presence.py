@@ -98,6 +98,10 @@ async def test_offline_backlog_never_exceeds_the_window(
     assert outbox_counts(d.store) == (0, n, 0)
 
 
+KEEPALIVE = 5
+FROZEN_LIMIT = 2 * KEEPALIVE + 1.5
+
+
 def _online(url: str, station: str) -> bool | None:
     row = station_row(url, station)
     return None if row is None else row.online
@@ -106,7 +110,7 @@ def _online(url: str, station: str) -> bool | None:
 def test_presence_offline_on_kill_and_flapping_ends_online(
     mosquitto: Callable[..., Mosquitto], deploy, tmp_path: Path, notify: Notify
 ) -> None:
-    keepalive = 5
+    keepalive = KEEPALIVE
     broker = mosquitto(["st-pr"])
     url = f"sqlite:///{tmp_path / 'followup.sqlite'}"
     d = deploy(broker, "st-pr", url, keepalive_s=keepalive)
@@ -122,6 +126,9 @@ def test_presence_offline_on_kill_and_flapping_ends_online(
         killed_after = time.monotonic() - t
 
         # A frozen station (power cut, cable pulled): only the keepalive tells.
+        # The 1.5 x keepalive is about a killed station (above: the socket
+        # closes, the will goes at once). A frozen one depends on the broker's
+        # keepalive check: Mosquitto 2.0.11 was measured at 2 x keepalive.
         notify.drain()
         kiosk = spawn(d.kiosk, "sync", "run", notify=notify)
         assert notify.wait_for("STATUS=connected", 15)
@@ -129,7 +136,7 @@ def test_presence_offline_on_kill_and_flapping_ends_online(
         kiosk.send_signal(signal.SIGSTOP)
         t = time.monotonic()
         try:
-            assert wait_until(lambda: _online(url, "st-pr") is False, 1.5 * keepalive + 1.0, 0.05)
+            assert wait_until(lambda: _online(url, "st-pr") is False, FROZEN_LIMIT, 0.05)
             frozen_after = time.monotonic() - t
         finally:
             kiosk.send_signal(signal.SIGCONT)
@@ -163,4 +170,4 @@ def test_presence_offline_on_kill_and_flapping_ends_online(
         assert wait_until(lambda: _online(url, "st-pr") is False, 5, 0.05)
     print(f"offline after SIGKILL in {killed_after:.2f} s, after freeze in {frozen_after:.2f} s "
           f"(keepalive {keepalive} s)")
-    assert frozen_after <= 1.5 * keepalive + 1.0
+    assert frozen_after <= FROZEN_LIMIT
