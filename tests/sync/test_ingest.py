@@ -15,7 +15,7 @@ import pytest
 from flowcheck import followup_count, wait_until
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from synckit import Mosquitto, fill_store, running, spawn, stop
+from synckit import Mosquitto, Notify, fill_store, running, spawn, stop
 
 from followup.db.engine import make_engine
 from followup.db.models import DeadLetter, Reading, Resident
@@ -66,7 +66,8 @@ async def _collect_receipts(conn: Connection, accepted: set[str], rejected: dict
 
 @pytest.mark.slow
 async def test_every_message_replayed_1_to_3_times_shuffled(
-    mosquitto: Callable[..., Mosquitto], deploy, tmp_path: Path, followup_url: str
+    mosquitto: Callable[..., Mosquitto], deploy, tmp_path: Path, followup_url: str,
+    notify: Notify,
 ) -> None:
     station = "st-rp"
     broker = mosquitto([station])
@@ -85,7 +86,8 @@ async def test_every_message_replayed_1_to_3_times_shuffled(
         payloads += [body] * rng.randint(1, 3)
     rng.shuffle(payloads)
     accepted: set[str] = set()
-    with running(spawn(d.followup, "followup", "ingest")) as ing:
+    with running(spawn(d.followup, "followup", "ingest", notify=notify)) as ing:
+        assert notify.wait_for("STATUS=connected", 15)
         async with connect(_station_settings(broker, station)) as conn:
             await conn.subscribe([(f"hk/v1/st/{station}/receipts", 1)], timeout=5)
             await _publish_all(conn, f"hk/v1/st/{station}/readings", payloads)
@@ -151,7 +153,8 @@ def _bad_payloads(good: ReadingMessage, rng: random.Random, station: str) -> lis
 
 @pytest.mark.slow
 async def test_1000_bad_payloads_interleaved_with_good_readings(
-    mosquitto: Callable[..., Mosquitto], deploy, tmp_path: Path, followup_url: str
+    mosquitto: Callable[..., Mosquitto], deploy, tmp_path: Path, followup_url: str,
+    notify: Notify,
 ) -> None:
     station = "st-bad"
     broker = mosquitto([station])
@@ -166,7 +169,8 @@ async def test_1000_bad_payloads_interleaved_with_good_readings(
     accepted: set[str] = set()
     rejected: dict[str, str] = {}
     want_rejected = {u: r for _b, r, u in bad if u}
-    with running(spawn(d.followup, "followup", "ingest")) as ing:
+    with running(spawn(d.followup, "followup", "ingest", notify=notify)) as ing:
+        assert notify.wait_for("STATUS=connected", 15)
         async with connect(_station_settings(broker, station)) as conn:
             await conn.subscribe([(f"hk/v1/st/{station}/receipts", 1)], timeout=5)
             await _publish_all(conn, f"hk/v1/st/{station}/readings", stream)
