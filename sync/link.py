@@ -375,11 +375,15 @@ class Link:
                 log.warning("ignoring a receipt for station %s", decoded.station_id)
                 return
             await self._apply_receipt(decoded)
-        elif isinstance(decoded, StatusMessage) and msg.topic == topic(self.station_id, "status"):
+        elif (
+            isinstance(decoded, StatusMessage)
+            and msg.topic == topic(self.station_id, "status")
+            and not decoded.online
+            and conn.connected
+        ):
             # Our own retained status: if an old connection's will overwrote it, say
             # again that we are online (the doctor's side orders by boot and seq).
-            if not decoded.online and conn.connected:
-                await self._publish_status(conn)
+            await self._publish_status(conn)
 
     async def _apply_receipt(self, receipt: Receipt) -> None:
         now = _now()

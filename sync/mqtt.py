@@ -28,7 +28,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
@@ -162,7 +162,7 @@ class Connection:
             c.will_set(
                 self._will.topic, self._will.payload, qos=self._will.qos, retain=self._will.retain
             )
-        props = Properties(PacketTypes.CONNECT)
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = s.session_expiry_s
         props.ReceiveMaximum = s.receive_maximum
         c.on_connect = self._on_connect
@@ -213,7 +213,7 @@ class Connection:
         self._sock = sock
         with contextlib.suppress(OSError, AttributeError):
             # Small packets both ways (PUBACKs, receipts): Nagle would hold them back.
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            cast(socket.socket, sock).setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.on_socket_close = self._on_socket_close
         c.on_socket_register_write = self._on_register_write
         c.on_socket_unregister_write = self._on_unregister_write
@@ -222,7 +222,7 @@ class Connection:
             self._loop.add_writer(sock, self._writable)
         self._misc_task = self._loop.create_task(self._misc())
 
-    async def close(self, *, timeout: float = 2.0) -> None:
+    async def close(self, *, timeout: float = 2.0) -> None:  # noqa: ASYNC109
         """Send DISCONNECT (normal: the broker does not publish the will) and
         release everything. Idempotent."""
         if self._closed.is_set():
@@ -232,7 +232,7 @@ class Connection:
                 self._client.disconnect()
                 # Give the DISCONNECT a moment to be written.
                 deadline = self._loop.time() + timeout
-                while self._client.want_write() and self._loop.time() < deadline:
+                while self._client.want_write() and self._loop.time() < deadline:  # noqa: ASYNC110
                     await asyncio.sleep(0.01)
         self._teardown("closed by us")
 
@@ -400,12 +400,18 @@ class Connection:
         return fut
 
     async def publish(
-        self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False, timeout: float
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+        timeout: float,  # noqa: ASYNC109
     ) -> None:
         fut = self.start_publish(topic, payload, qos=qos, retain=retain)
         await wait(fut, timeout=timeout, what=f"PUBACK for {topic}")
 
-    async def subscribe(self, topics: list[tuple[str, int]], *, timeout: float) -> None:
+    async def subscribe(self, topics: list[tuple[str, int]], *, timeout: float) -> None:  # noqa: ASYNC109
         """Subscribe; any failure reason code in the SUBACK raises
         :class:`SubscribeRefusedError`."""
         self._check_open()
@@ -455,7 +461,7 @@ class Connection:
             out.append(msg)
         return out
 
-    async def next_message(self, *, timeout: float) -> Message:
+    async def next_message(self, *, timeout: float) -> Message:  # noqa: ASYNC109
         msg = await wait(self._messages.get(), timeout=timeout, what="a message")
         if msg is None:
             self._messages.put_nowait(None)
@@ -463,7 +469,7 @@ class Connection:
         return msg
 
 
-async def wait(aw: Awaitable[T], *, timeout: float, what: str) -> T:
+async def wait(aw: Awaitable[T], *, timeout: float, what: str) -> T:  # noqa: ASYNC109
     """Await with a timeout that becomes :class:`SyncTimeoutError`."""
     try:
         result: T = await asyncio.wait_for(aw, timeout=timeout)

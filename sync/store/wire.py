@@ -64,10 +64,10 @@ def to_message(reading: Reading, station_id: str) -> ReadingMessage:
                 manufacturer=reading.device_manufacturer,
                 serial=reading.device_serial,
                 firmware=reading.device_firmware,
-                transport=reading.device_transport,  # type: ignore[arg-type]
+                transport=reading.device_transport,
             ),
             "classification": WireClassification(
-                category=reading.category,  # type: ignore[arg-type]
+                category=reading.category,
                 urgent=reading.urgent,
                 isolated_systolic=reading.isolated_systolic,
                 close_to_limit=reading.close_to_limit,

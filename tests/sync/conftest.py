@@ -74,8 +74,9 @@ def notify(tmp_path: Path) -> Iterator[Notify]:
 class Deploy:
     """Config files for one station and the follow-up service on one broker."""
 
-    def __init__(self, tmp: Path, broker: Mosquitto, station: str, followup_url: str,
-                 **mqtt: Any) -> None:
+    def __init__(
+        self, tmp: Path, broker: Mosquitto, station: str, followup_url: str, **mqtt: Any
+    ) -> None:
         self.tmp = tmp
         self.broker = broker
         self.station = station

@@ -77,7 +77,9 @@ def assert_same_readings(store: Path, url: str, station: str, expected: int) -> 
                 msg_values = want["values"]
                 if k.kind == "blood_pressure":
                     assert (r.systolic_mmhg, r.diastolic_mmhg, r.pulse_bpm) == (
-                        k.systolic_mmhg, k.diastolic_mmhg, k.pulse_bpm
+                        k.systolic_mmhg,
+                        k.diastolic_mmhg,
+                        k.pulse_bpm,
                     )
                     assert r.mean_arterial_mmhg == k.mean_arterial_mmhg
                     assert r.irregular_pulse == k.irregular_pulse
@@ -86,10 +88,14 @@ def assert_same_readings(store: Path, url: str, station: str, expected: int) -> 
                     assert r.glucose_mmol_per_l == k.glucose_mmol_per_l
                     assert r.meal_context == k.meal_context
                 assert (r.category, r.urgent, r.isolated_systolic) == (
-                    k.category, k.urgent, k.isolated_systolic
+                    k.category,
+                    k.urgent,
+                    k.isolated_systolic,
                 )
                 assert (r.device_model, r.device_serial, r.software_version) == (
-                    k.device_model, k.device_serial, k.software_version
+                    k.device_model,
+                    k.device_serial,
+                    k.software_version,
                 )
     finally:
         sessions.kw["bind"].dispose()

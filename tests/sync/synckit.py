@@ -81,9 +81,15 @@ def make_tls(directory: Path) -> Tls:
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, content_commitment=False, key_encipherment=False,
-                data_encipherment=False, key_agreement=False, key_cert_sign=True,
-                crl_sign=True, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -111,9 +117,7 @@ def make_tls(directory: Path) -> Tls:
     tls.ca.write_bytes(ca.public_bytes(pem))
     tls.cert.write_bytes(cert.public_bytes(pem))
     tls.key.write_bytes(
-        key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return tls
 
@@ -207,7 +211,9 @@ class Mosquitto:
         except FileNotFoundError:
             return 0
         return sum(
-            1 for ln in body.splitlines() if "New client connected" in ln and f" as {client_id} " in ln
+            1
+            for ln in body.splitlines()
+            if "New client connected" in ln and f" as {client_id} " in ln
         )
 
 
@@ -229,23 +235,47 @@ class PgCluster:
         self.port = free_port()
         self.user_prefix: list[str] = []
         if os.geteuid() == 0:
-            self.user_prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-                                "--"]
+            self.user_prefix = [
+                "setpriv",
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "--",
+            ]
             shutil.chown(self.dir, "nobody", "nogroup")
         self.data = self.dir / "data"
 
     def _run(self, *args: str) -> None:
         subprocess.run(
-            [*self.user_prefix, *args], check=True, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, cwd=self.dir, env={**os.environ, "HOME": str(self.dir)},
+            [*self.user_prefix, *args],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=self.dir,
+            env={**os.environ, "HOME": str(self.dir)},
         )
 
     def start(self) -> str:
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
-                  "--auth=trust", "-E", "UTF8", "--no-sync")
         self._run(
-            str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.dir / "log"), "-w",
-            "-o", f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            str(self.bin / "initdb"),
+            "-D",
+            str(self.data),
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        self._run(
+            str(self.bin / "pg_ctl"),
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
             "start",
         )
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
@@ -258,13 +288,16 @@ class PgCluster:
 
 def create_database(admin_url: str, name: str) -> str:
     import psycopg
-
     from sqlalchemy.engine import make_url
 
     u = make_url(admin_url)
     with psycopg.connect(
-        host=u.host, port=u.port, user=u.username, password=u.password,
-        dbname=u.database or "postgres", autocommit=True,
+        host=u.host,
+        port=u.port,
+        user=u.username,
+        password=u.password,
+        dbname=u.database or "postgres",
+        autocommit=True,
     ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
     return u.set(database=name).render_as_string(hide_password=False)
@@ -325,8 +358,12 @@ def fill_store(path: Path, n: int, *, seed: int = 1, start_seq: int = 0) -> list
                 "irregular_pulse": bp and rng.random() < 0.1,
                 "measurements": (
                     [
-                        {"systolic": 130 + j, "diastolic": 80 + j, "pulse": 70,
-                         "measured_at": (at - timedelta(seconds=60 * j)).isoformat()}
+                        {
+                            "systolic": 130 + j,
+                            "diastolic": 80 + j,
+                            "pulse": 70,
+                            "measured_at": (at - timedelta(seconds=60 * j)).isoformat(),
+                        }
                         for j in range(2)
                     ]
                     if bp
@@ -438,8 +475,9 @@ class Notify:
             self.path.unlink()
 
 
-def spawn(config: Path, *args: str, notify: Notify | None = None,
-          log: Path | None = None) -> subprocess.Popen[bytes]:
+def spawn(
+    config: Path, *args: str, notify: Notify | None = None, log: Path | None = None
+) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}
     if notify is not None:
         env["NOTIFY_SOCKET"] = str(notify.path)
@@ -447,7 +485,10 @@ def spawn(config: Path, *args: str, notify: Notify | None = None,
     try:
         return subprocess.Popen(
             [sys.executable, "-m", "healthkiosk", "--config", str(config), *args],
-            cwd=REPO, env=env, stdout=out, stderr=out if log else subprocess.DEVNULL,
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=out if log else subprocess.DEVNULL,
         )
     finally:
         if log:

@@ -24,8 +24,14 @@ from sync.brokerconf import check_password, hash_password
 from sync.mqtt import MqttSettings, connect
 
 
-def _settings(broker: Mosquitto, user: str | None, *, client_id: str, tls: Tls | None = None,
-              password: str | None = None) -> MqttSettings:
+def _settings(
+    broker: Mosquitto,
+    user: str | None,
+    *,
+    client_id: str,
+    tls: Tls | None = None,
+    password: str | None = None,
+) -> MqttSettings:
     return MqttSettings(
         host="127.0.0.1",
         port=broker.tls_port if tls else broker.port,  # type: ignore[arg-type]
@@ -45,7 +51,9 @@ def test_password_hash_is_mosquitto_format() -> None:
     assert check_password("secret", h)
     assert not check_password("Secret", h)
     # mosquitto_passwd's own file is read by our checker too.
-    tmp = Path(subprocess.run(["mktemp"], capture_output=True, text=True).stdout.strip())
+    tmp = Path(
+        subprocess.run(["mktemp"], capture_output=True, text=True, check=True).stdout.strip()
+    )
     try:
         subprocess.run(["mosquitto_passwd", "-b", str(tmp), "alice", "pw1"], check=True)
         stored = tmp.read_text().strip().split(":", 1)[1]
@@ -56,10 +64,29 @@ def test_password_hash_is_mosquitto_format() -> None:
 
 def test_cli_writes_a_deployment(tmp_path: Path, tls_material: Tls) -> None:
     out = tmp_path / "broker"
-    args = [sys.executable, "-m", "healthkiosk", "broker", "config", "--out", str(out),
-            "--station", "st-1:north", "--station", "st-2", "--tls-cert", str(tls_material.cert),
-            "--tls-key", str(tls_material.key), "--tls-ca", str(tls_material.ca),
-            "--plain-port", "11883", "--persistence-dir", str(tmp_path / "p")]
+    args = [
+        sys.executable,
+        "-m",
+        "healthkiosk",
+        "broker",
+        "config",
+        "--out",
+        str(out),
+        "--station",
+        "st-1:north",
+        "--station",
+        "st-2",
+        "--tls-cert",
+        str(tls_material.cert),
+        "--tls-key",
+        str(tls_material.key),
+        "--tls-ca",
+        str(tls_material.ca),
+        "--plain-port",
+        "11883",
+        "--persistence-dir",
+        str(tmp_path / "p"),
+    ]
     r = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     first = (out / "credentials" / "st-1.password").read_text()
@@ -75,8 +102,9 @@ def test_cli_writes_a_deployment(tmp_path: Path, tls_material: Tls) -> None:
     # Again: the same passwords (credentials handed out stay valid).
     assert subprocess.run(args, cwd=REPO, capture_output=True, check=False).returncode == 0
     assert (out / "credentials" / "st-1.password").read_text() == first
-    bad = subprocess.run([*args[:7], "--station", "BAD_ID"], cwd=REPO, capture_output=True,
-                         text=True, check=False)
+    bad = subprocess.run(
+        [*args[:7], "--station", "BAD_ID"], cwd=REPO, capture_output=True, text=True, check=False
+    )
     assert bad.returncode == 2 and "not a valid" in bad.stderr
 
 
@@ -87,8 +115,7 @@ async def test_acl_tls_and_anonymous(
     # TLS with the deployment's CA, per-station credentials.
     async with connect(_settings(broker, "st-a", client_id="st-a", tls=tls_material)) as a:
         await a.publish("hk/v1/st/st-a/readings", b"{}", timeout=5)
-        await a.subscribe([("hk/v1/st/st-a/receipts", 1), ("hk/v1/grp/g1/config", 1)],
-                          timeout=5)
+        await a.subscribe([("hk/v1/st/st-a/receipts", 1), ("hk/v1/grp/g1/config", 1)], timeout=5)
         # Another station's topics: the broker refuses (v5 reason codes).
         with pytest.raises(PublishRefusedError) as pub:
             await a.publish("hk/v1/st/st-b/readings", b"{}", timeout=5)
@@ -123,8 +150,9 @@ async def test_acl_tls_and_anonymous(
             pass
     # The follow-up service may read every station and write receipts.
     async with connect(_settings(broker, "followup", client_id="f", tls=tls_material)) as f:
-        await f.subscribe([("$share/followup/hk/v1/st/+/readings", 1),
-                           ("hk/v1/st/+/status", 1)], timeout=5)
+        await f.subscribe(
+            [("$share/followup/hk/v1/st/+/readings", 1), ("hk/v1/st/+/status", 1)], timeout=5
+        )
         await f.publish("hk/v1/st/st-b/receipts", b"{}", timeout=5)
 
 
@@ -139,9 +167,22 @@ def test_refused_publish_stays_in_outbox_with_an_alert(
     fill_store(d.store, 30)
 
     def status() -> dict[str, object]:
-        r = subprocess.run([sys.executable, "-m", "healthkiosk", "--config", str(d.kiosk),
-                            "sync", "status", "--json"], cwd=REPO, capture_output=True,
-                           text=True, check=True)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "healthkiosk",
+                "--config",
+                str(d.kiosk),
+                "sync",
+                "status",
+                "--json",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return dict(json.loads(r.stdout))
 
     with running(spawn(d.kiosk, "sync", "run")) as kiosk:

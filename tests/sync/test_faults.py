@@ -62,8 +62,10 @@ def test_kiosk_sync_sigkilled_200_times(
         for i in range(N_KILLS):
             _kill_at_random(d.kiosk, ("sync", "run"), notify, rng, i)
         during = outbox_counts(d.store)
-        print(f"after {N_KILLS} kills: undelivered/delivered/rejected = {during}, "
-              f"{time.monotonic() - t0:.1f} s")
+        print(
+            f"after {N_KILLS} kills: undelivered/delivered/rejected = {during}, "
+            f"{time.monotonic() - t0:.1f} s"
+        )
         assert integrity_ok(d.store)
         with running(spawn(d.kiosk, "sync", "run")) as final:
             _finish(d.store, 120)
@@ -89,8 +91,10 @@ def test_ingest_sigkilled_200_times(
         for i in range(N_KILLS):
             _kill_at_random(d.followup, ("followup", "ingest"), notify, rng, i)
         during = outbox_counts(d.store)
-        print(f"after {N_KILLS} kills: undelivered/delivered/rejected = {during}, "
-              f"{time.monotonic() - t0:.1f} s")
+        print(
+            f"after {N_KILLS} kills: undelivered/delivered/rejected = {during}, "
+            f"{time.monotonic() - t0:.1f} s"
+        )
         with running(spawn(d.followup, "followup", "ingest")) as final:
             _finish(d.store, 120)
             assert stop(final) == 0
@@ -113,9 +117,10 @@ def test_broker_killed_and_restarted_without_persistence(
     fill_store(d.store, N_READINGS, seed=rng.randrange(1 << 30))
     t0 = time.monotonic()
     kills = 0
-    with running(spawn(d.followup, "followup", "ingest")) as ing, running(
-        spawn(d.kiosk, "sync", "run")
-    ) as kiosk:
+    with (
+        running(spawn(d.followup, "followup", "ingest")) as ing,
+        running(spawn(d.kiosk, "sync", "run")) as kiosk,
+    ):
         while outbox_counts(d.store)[0] > 0 and kills < 10:
             time.sleep(rng.uniform(0.3, 1.5))
             broker.kill()
@@ -126,8 +131,10 @@ def test_broker_killed_and_restarted_without_persistence(
         _finish(d.store, 120)
         assert kiosk.poll() is None and ing.poll() is None
         assert stop(kiosk) == 0 and stop(ing) == 0
-    print(f"{kills} broker kills; undelivered after them {during[0]}; "
-          f"total {time.monotonic() - t0:.1f} s")
+    print(
+        f"{kills} broker kills; undelivered after them {during[0]}; "
+        f"total {time.monotonic() - t0:.1f} s"
+    )
     assert kills >= 5
     assert integrity_ok(d.store)
     assert outbox_counts(d.store) == (0, N_READINGS, 0)
@@ -135,7 +142,10 @@ def test_broker_killed_and_restarted_without_persistence(
 
 
 def test_two_ingest_workers_one_killed_mid_batch(
-    mosquitto: Callable[..., Mosquitto], deploy, tmp_path: Path, followup_url: str,
+    mosquitto: Callable[..., Mosquitto],
+    deploy,
+    tmp_path: Path,
+    followup_url: str,
     notify: Notify,
 ) -> None:
     rng = random.Random(_seed())

@@ -27,8 +27,13 @@ from sync.store.db import open_store
 
 def _station_settings(broker: Mosquitto, station: str) -> MqttSettings:
     return MqttSettings(
-        host="127.0.0.1", port=broker.port, client_id=f"{station}-probe", username=station,
-        password=broker.password(station), clean_start=True, session_expiry_s=0,
+        host="127.0.0.1",
+        port=broker.port,
+        client_id=f"{station}-probe",
+        username=station,
+        password=broker.password(station),
+        clean_start=True,
+        session_expiry_s=0,
         receive_maximum=1000,
     )
 
@@ -49,9 +54,14 @@ async def _publish_all(conn: Connection, topic: str, payloads: list[bytes]) -> N
     await asyncio.wait_for(asyncio.gather(*pending), 30)
 
 
-async def _collect_receipts(conn: Connection, accepted: set[str], rejected: dict[str, str],
-                            until: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
+async def _collect_receipts(
+    conn: Connection,
+    accepted: set[str],
+    rejected: dict[str, str],
+    until: Callable[[], bool],
+    within: float,
+) -> None:
+    deadline = time.monotonic() + within
     while not until() and time.monotonic() < deadline:
         try:
             msg = await conn.next_message(timeout=0.5)
@@ -66,7 +76,10 @@ async def _collect_receipts(conn: Connection, accepted: set[str], rejected: dict
 
 @pytest.mark.slow
 async def test_every_message_replayed_1_to_3_times_shuffled(
-    mosquitto: Callable[..., Mosquitto], deploy, tmp_path: Path, followup_url: str,
+    mosquitto: Callable[..., Mosquitto],
+    deploy,
+    tmp_path: Path,
+    followup_url: str,
     notify: Notify,
 ) -> None:
     station = "st-rp"
@@ -80,8 +93,10 @@ async def test_every_message_replayed_1_to_3_times_shuffled(
         k = rng.choice([1, 1, 3, 12])
         chunk = msgs[i : i + k]
         i += k
-        body = encode(chunk[0]) if len(chunk) == 1 else encode(
-            ReadingBatch(station_id=station, readings=chunk)
+        body = (
+            encode(chunk[0])
+            if len(chunk) == 1
+            else encode(ReadingBatch(station_id=station, readings=chunk))
         )
         payloads += [body] * rng.randint(1, 3)
     rng.shuffle(payloads)
@@ -106,8 +121,9 @@ async def test_every_message_replayed_1_to_3_times_shuffled(
     assert residents == len({m.resident.id_number for m in msgs})
 
 
-def _bad_payloads(good: ReadingMessage, rng: random.Random, station: str) -> list[
-        tuple[bytes, str, str | None]]:
+def _bad_payloads(
+    good: ReadingMessage, rng: random.Random, station: str
+) -> list[tuple[bytes, str, str | None]]:
     """(payload, expected reason prefix, uuid to be receipted as rejected or None)."""
     d = to_dict(good)
     out: list[tuple[bytes, str, str | None]] = []
@@ -121,8 +137,9 @@ def _bad_payloads(good: ReadingMessage, rng: random.Random, station: str) -> lis
     for i in range(1000):
         kind = i % 10
         if kind == 0:
-            out.append((bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64))),
-                        "not_json", None))
+            out.append(
+                (bytes(rng.getrandbits(8) for _ in range(rng.randint(1, 64))), "not_json", None)
+            )
         elif kind == 1:
             out.append((b"[1, 2, 3]", "not_object", None))
         elif kind == 2:
@@ -153,7 +170,10 @@ def _bad_payloads(good: ReadingMessage, rng: random.Random, station: str) -> lis
 
 @pytest.mark.slow
 async def test_1000_bad_payloads_interleaved_with_good_readings(
-    mosquitto: Callable[..., Mosquitto], deploy, tmp_path: Path, followup_url: str,
+    mosquitto: Callable[..., Mosquitto],
+    deploy,
+    tmp_path: Path,
+    followup_url: str,
     notify: Notify,
 ) -> None:
     station = "st-bad"
@@ -175,16 +195,20 @@ async def test_1000_bad_payloads_interleaved_with_good_readings(
             await conn.subscribe([(f"hk/v1/st/{station}/receipts", 1)], timeout=5)
             await _publish_all(conn, f"hk/v1/st/{station}/readings", stream)
             await _collect_receipts(
-                conn, accepted, rejected,
-                lambda: len(accepted) == len(good) and len(rejected) == len(want_rejected), 60,
+                conn,
+                accepted,
+                rejected,
+                lambda: len(accepted) == len(good) and len(rejected) == len(want_rejected),
+                60,
             )
             assert ing.poll() is None  # still running after all of it
             # ...and still working.
             late = _messages(tmp_path / "late.sqlite", station, 1)[0]
             late = late.model_copy(update={"uuid": uuidlib.uuid4()})
             await conn.publish(f"hk/v1/st/{station}/readings", encode(late), timeout=5)
-            await _collect_receipts(conn, accepted, rejected,
-                                    lambda: str(late.uuid) in accepted, 20)
+            await _collect_receipts(
+                conn, accepted, rejected, lambda: str(late.uuid) in accepted, 20
+            )
         assert stop(ing) == 0
     assert accepted == {str(m.uuid) for m in good} | {str(late.uuid)}
     assert set(rejected) == set(want_rejected)

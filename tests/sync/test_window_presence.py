@@ -41,8 +41,14 @@ async def test_offline_backlog_never_exceeds_the_window(
     station never disconnects."""
     window = 20
     broker = mosquitto(["st-win"], start=False)
-    d = deploy(broker, "st-win", f"sqlite:///{tmp_path / 'unused.sqlite'}",
-               inflight_window=window, receipt_timeout_s=60.0, reconnect_max_s=2.0)
+    d = deploy(
+        broker,
+        "st-win",
+        f"sqlite:///{tmp_path / 'unused.sqlite'}",
+        inflight_window=window,
+        receipt_timeout_s=60.0,
+        reconnect_max_s=2.0,
+    )
     n = 10_000
     fill_store(d.store, n)
     rng = random.Random(5)
@@ -90,8 +96,10 @@ async def test_offline_backlog_never_exceeds_the_window(
         assert wait_until(lambda: outbox_counts(d.store)[0] == 0, 30)
         assert kiosk.poll() is None
         assert stop(kiosk) == 0
-    print(f"max outstanding {max_outstanding} (window {window}), {rounds} receipt rounds, "
-          f"{time.monotonic() - t0:.1f} s")
+    print(
+        f"max outstanding {max_outstanding} (window {window}), {rounds} receipt rounds, "
+        f"{time.monotonic() - t0:.1f} s"
+    )
     assert max_outstanding <= window
     assert max_outstanding == window  # the window is used, not just respected
     assert broker.connections("st-win") == 1  # no disconnects
@@ -168,6 +176,8 @@ def test_presence_offline_on_kill_and_flapping_ends_online(
             assert stop(last) == 0
         # A clean stop says offline.
         assert wait_until(lambda: _online(url, "st-pr") is False, 5, 0.05)
-    print(f"offline after SIGKILL in {killed_after:.2f} s, after freeze in {frozen_after:.2f} s "
-          f"(keepalive {keepalive} s)")
+    print(
+        f"offline after SIGKILL in {killed_after:.2f} s, after freeze in {frozen_after:.2f} s "
+        f"(keepalive {keepalive} s)"
+    )
     assert frozen_after <= FROZEN_LIMIT
