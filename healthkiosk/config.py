@@ -74,6 +74,11 @@ class MqttConfig(_Section):
     reconnect_min_s: float = Field(default=1.0, gt=0)
     reconnect_max_s: float = Field(default=120.0, gt=0)
     status_interval_s: float = Field(default=60.0, gt=0)
+    batch_size: int = Field(default=10, ge=1, le=500)
+    """Readings per message on the wire (``hk.reading-batch/1`` when > 1); never
+    more than the in-flight window."""
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    """How often the link looks for new readings when the outbox ran dry."""
 
 
 class DeviceConfig(_Section):
@@ -116,6 +121,11 @@ class FollowupConfig(_Section):
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
     secret_key_file: Path | None = None
     alert_webhook: str | None = None
+    id_hash_key_file: Path | None = None
+    """Key of the keyed hash that finds residents by ID number; default
+    ``<data_dir>/followup-id-hash.key`` (created on first use)."""
+    max_payload_bytes: int = Field(default=512 * 1024, ge=1024)
+    """Larger reading messages are refused (dead-lettered) unparsed."""
 
 
 class LoggingConfig(_Section):
@@ -153,6 +163,11 @@ class Config(_Section):
         if self.followup.database_url:
             return self.followup.database_url
         return f"sqlite:///{self.data_dir / 'followup.sqlite'}"
+
+    @property
+    def followup_id_hash_key_path(self) -> Path:
+        default = self.data_dir / "followup-id-hash.key"
+        return (self.followup.id_hash_key_file or default).expanduser()
 
 
 def search_paths() -> list[Path]:

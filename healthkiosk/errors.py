@@ -188,3 +188,49 @@ class LinkLostDuringDownload(DeviceConnectionError):
     def __init__(self, message: str, *, received: Sequence[object], device: str = "") -> None:
         super().__init__(message, device=device)
         self.received = list(received)
+
+
+class ConnectionLostError(BrokerUnavailableError):
+    """The broker connection dropped while something waited on it."""
+
+    reason = "connection_lost"
+
+
+class ConnectRefusedError(BrokerUnavailableError):
+    """The broker answered CONNECT with a failure reason code (v5)."""
+
+    reason = "connect_refused"
+
+    def __init__(self, message: str, *, reason_code: int, reason_name: str = "") -> None:
+        super().__init__(message)
+        self.reason_code = reason_code
+        self.reason_name = reason_name
+
+
+class PublishRefusedError(SyncError):
+    """The broker acknowledged a publish with a failure reason code (v5), e.g.
+    0x87 not authorized or 0x97 quota exceeded: the message was NOT accepted."""
+
+    reason = "publish_refused"
+
+    def __init__(
+        self, message: str, *, topic: str, reason_code: int, reason_name: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.reason_code = reason_code
+        self.reason_name = reason_name
+
+
+class SubscribeRefusedError(SyncError):
+    """The broker refused a subscription (SUBACK failure reason code)."""
+
+    reason = "subscribe_refused"
+
+    def __init__(
+        self, message: str, *, topic: str, reason_code: int, reason_name: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.reason_code = reason_code
+        self.reason_name = reason_name

@@ -1,0 +1,213 @@
+"""The doctor's side MQTT ingest worker (``healthkiosk followup ingest``).
+
+Subscribes to ``$share/<group>/hk/v1/st/+/readings`` (an MQTT v5 shared
+subscription: several workers share the load) with a persistent session
+(fixed client id, clean start off, session expiry) so nothing published while
+a worker is down is lost, and to ``hk/v1/st/+/status`` (not shared: retained
+statuses are not delivered to shared subscriptions).
+
+For each batch of messages at hand: check (schema, station in topic = station
+in payload), store everything in one transaction, then publish the receipts
+(``hk.receipt/1``: accepted UUIDs, including duplicates, and rejected ones
+with their reason), then acknowledge the MQTT messages. A worker killed before
+its commit leaves the messages unacknowledged: the broker delivers them again.
+No payload stops the worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError
+
+from followup.ingest_check import Checked, Rejection, check_readings, check_status, station_of
+from followup.ingest_store import DeadLetterIn, IngestStore
+from healthkiosk.config import Config
+from healthkiosk.errors import (
+    BrokerUnavailableError,
+    PublishRefusedError,
+    SubscribeRefusedError,
+    SyncTimeoutError,
+)
+from sync.link import Backoff, settings_from, topic
+from sync.mqtt import Connection, Message, connect, wait
+from sync.notify import Notifier
+from sync.schema import Receipt, encode
+from sync.schema import Rejection as WireRejection
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGES_PER_TRANSACTION = 50
+RECEIVE_MAXIMUM = 100
+
+
+class IngestWorker:
+    def __init__(
+        self,
+        cfg: Config,
+        engine: Engine,
+        *,
+        key: bytes,
+        client_id: str | None = None,
+        group: str | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.store = IngestStore(engine, key=key)
+        self.client_id = client_id or cfg.followup.ingest_client_id
+        self.group = group or cfg.followup.ingest_group
+        self.notifier = notifier or Notifier()
+        self.max_bytes = cfg.followup.max_payload_bytes
+        m = cfg.followup.mqtt
+        self.backoff = Backoff(m.reconnect_min_s, m.reconnect_max_s)
+        self.stored = 0
+        self.rejected = 0
+
+    @property
+    def readings_filter(self) -> str:
+        return f"$share/{self.group}/hk/v1/st/+/readings"
+
+    async def run(self) -> None:
+        settings = settings_from(
+            self.cfg.followup.mqtt, client_id=self.client_id, receive_maximum=RECEIVE_MAXIMUM
+        )
+        self.notifier.ready()
+        while True:
+            try:
+                async with connect(settings) as conn:
+                    await conn.subscribe(
+                        [(self.readings_filter, 1), ("hk/v1/st/+/status", 1)], timeout=10.0
+                    )
+                    self.backoff.reset()
+                    log.info(
+                        "ingest %s connected (session present: %s)",
+                        self.client_id,
+                        conn.session_present,
+                    )
+                    self.notifier.status(f"connected as {self.client_id}")
+                    await self._consume(conn)
+            except (BrokerUnavailableError, SyncTimeoutError, SubscribeRefusedError) as err:
+                log.warning("ingest link: %s", err)
+            self.notifier.status("disconnected")
+            await asyncio.sleep(self.backoff.next_delay())
+
+    async def _consume(self, conn: Connection) -> None:
+        while True:
+            first = await conn.next_message(timeout=3600.0 * 24)
+            batch = [first, *conn.drain(MAX_MESSAGES_PER_TRANSACTION - 1)]
+            await self.handle(conn, batch)
+
+    async def handle(self, conn: Connection, batch: list[Message]) -> None:
+        now = datetime.now(UTC)
+        statuses = [m for m in batch if m.topic.endswith("/status")]
+        readings = [m for m in batch if not m.topic.endswith("/status")]
+        if readings:
+            await self._readings(conn, readings, now)
+        for m in statuses:
+            await self._status(m, now)
+        for m in batch:
+            conn.ack(m)
+
+    async def _readings(self, conn: Connection, msgs: list[Message], now: datetime) -> None:
+        checked: list[tuple[Message, Checked]] = [
+            (m, check_readings(m.topic, m.payload, max_bytes=self.max_bytes)) for m in msgs
+        ]
+        good = [r for _m, c in checked for r in c.readings]
+        dead = [
+            DeadLetterIn(
+                topic=m.topic,
+                station_id=c.station_id,
+                reason="; ".join(sorted({r.reason for r in c.rejections}))[:2000],
+                payload=m.payload,
+            )
+            for m, c in checked
+            if c.rejections
+        ]
+        try:
+            await asyncio.to_thread(self.store.store, good, dead, received_at=now)
+        except (IntegrityError, DataError):
+            # Committed nothing: one message at a time, so one poison message
+            # (e.g. a value the database refuses) cannot block the others.
+            if len(msgs) > 1:
+                for m in msgs:
+                    await self._readings(conn, [m], now)
+                return
+            m, c = checked[0]
+            log.exception("could not store the message on %s", m.topic)
+            reason = "store_failed: the database refused this message"
+            c = Checked(
+                c.station_id,
+                rejections=[*c.rejections, *(Rejection(reason, str(r.uuid)) for r in c.readings)],
+            )
+            checked = [(m, c)]
+            good = []
+            dlq = [DeadLetterIn(m.topic, c.station_id, reason, m.payload)]
+            await asyncio.to_thread(self.store.store, [], dlq, received_at=now)
+        self.stored += len(good)
+        # Receipts only after the commit, one per station.
+        accepted: dict[str, list[UUID]] = defaultdict(list)
+        rejected: dict[str, list[WireRejection]] = defaultdict(list)
+        for _m, c in checked:
+            if c.station_id is None:
+                continue
+            accepted[c.station_id].extend(r.uuid for r in c.readings)
+            for rej in c.rejections:
+                self.rejected += 1
+                if rej.uuid is not None:
+                    rejected[c.station_id].append(
+                        WireRejection(uuid=UUID(rej.uuid), reason=rej.reason[:200])
+                    )
+        futures = []
+        for station in sorted(set(accepted) | set(rejected)):
+            if not accepted[station] and not rejected[station]:
+                continue
+            receipt = Receipt(
+                station_id=station, accepted=accepted[station], rejected=rejected[station]
+            )
+            futures.append(conn.start_publish(topic(station, "receipts"), encode(receipt)))
+        for fut in futures:
+            try:
+                await wait(fut, timeout=10.0, what="PUBACK of a receipt")
+            except PublishRefusedError as err:
+                # The kiosk will resend; we will receipt again (duplicates are free).
+                log.error("receipt refused by the broker: %s", err)
+
+    async def _status(self, m: Message, now: datetime) -> None:
+        result = check_status(m.topic, m.payload)
+        if result is None:
+            return
+        if isinstance(result, Rejection):
+            station, _leaf = station_of(m.topic)
+            await asyncio.to_thread(
+                self.store.store,
+                [],
+                [DeadLetterIn(m.topic, station, result.reason, m.payload)],
+                received_at=now,
+            )
+            return
+        applied = await asyncio.to_thread(self.store.apply_status, result, received_at=now)
+        if applied:
+            log.info("station %s %s", result.station_id, "online" if result.online else "offline")
+
+
+async def run_until_signalled(worker: IngestWorker) -> None:
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    if task is None:  # pragma: no cover
+        raise RuntimeError("no task")
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await worker.run()
+    except asyncio.CancelledError:
+        log.info("ingest stopping")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,190 @@
+"""Writing checked messages into the follow-up database (synchronous).
+
+Readings are inserted by UUID with ``INSERT .. ON CONFLICT DO NOTHING`` (the
+same statement on SQLite and PostgreSQL): a duplicate changes nothing.
+Residents are created from the first reading that names them, found by a
+keyed hash of the ID number. One call is one transaction; the caller publishes
+receipts only after it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from followup.db.models import DeadLetter, Reading, Resident, Station
+from healthkiosk.idnumber import mask
+from sync import presence
+from sync.schema import BloodPressureValues, ReadingMessage, StatusMessage, to_dict
+
+MAX_DEAD_LETTER_BYTES = 64 * 1024
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The follow-up service's secret for keyed hashes (32 random bytes, 0600)."""
+    try:
+        key = path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, key)
+        finally:
+            os.close(fd)
+        return key
+    if len(key) < 16:
+        from healthkiosk.errors import ConfigError
+
+        raise ConfigError(f"{path}: the key is too short", key="followup.id_hash_key_file")
+    return key
+
+
+def id_hash(key: bytes, id_number: str) -> str:
+    return hmac.new(key, id_number.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterIn:
+    topic: str
+    station_id: str | None
+    reason: str
+    payload: bytes
+
+
+class IngestStore:
+    def __init__(self, engine: Engine, *, key: bytes) -> None:
+        self.engine = engine
+        self.key = key
+        self._insert: Any = (
+            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        )
+
+    def store(
+        self,
+        readings: Sequence[ReadingMessage],
+        dead_letters: Sequence[DeadLetterIn],
+        *,
+        received_at: datetime,
+    ) -> None:
+        """Upsert ``readings`` and add ``dead_letters`` in one transaction."""
+        with Session(self.engine) as s, s.begin():
+            if readings:
+                self._stations(s, {r.station_id for r in readings}, received_at)
+                resident_ids = self._residents(s, readings, received_at)
+                rows = [
+                    self._row(r, resident_ids[id_hash(self.key, r.resident.id_number)], received_at)
+                    for r in readings
+                ]
+                stmt = self._insert(Reading).on_conflict_do_nothing(index_elements=["uuid"])
+                s.execute(stmt, rows)
+            if dead_letters:
+                s.add_all(
+                    DeadLetter(
+                        received_at=received_at,
+                        topic=d.topic[:300],
+                        station_id=d.station_id,
+                        reason=d.reason,
+                        payload=d.payload[:MAX_DEAD_LETTER_BYTES],
+                    )
+                    for d in dead_letters
+                )
+
+    def _stations(self, s: Session, ids: Iterable[str], at: datetime) -> None:
+        ids = sorted(ids)
+        s.execute(
+            self._insert(Station).on_conflict_do_nothing(index_elements=["id"]),
+            [{"id": i, "first_seen": at, "last_seen": at} for i in ids],
+        )
+        s.execute(update(Station).where(Station.id.in_(ids)).values(last_seen=at))
+
+    def _residents(
+        self, s: Session, readings: Sequence[ReadingMessage], at: datetime
+    ) -> dict[str, int]:
+        first: dict[str, dict[str, Any]] = {}
+        for r in readings:
+            h = id_hash(self.key, r.resident.id_number)
+            if h not in first:
+                first[h] = {
+                    "id_hash": h,
+                    "id_number": r.resident.id_number,
+                    "id_masked": mask(r.resident.id_number),
+                    "name": r.resident.name,
+                    "sex": r.resident.sex,
+                    "birth_date": r.resident.birth_date,
+                    "home_station_id": r.station_id,
+                    "created_at": at,
+                    "updated_at": at,
+                }
+        s.execute(
+            self._insert(Resident).on_conflict_do_nothing(index_elements=["id_hash"]),
+            list(first.values()),
+        )
+        found = s.execute(select(Resident.id_hash, Resident.id).where(Resident.id_hash.in_(first)))
+        return {h: i for h, i in found}
+
+    @staticmethod
+    def _row(r: ReadingMessage, resident_id: int, received_at: datetime) -> dict[str, Any]:
+        v = r.values
+        bp = isinstance(v, BloodPressureValues)
+        return {
+            "uuid": str(r.uuid),
+            "station_id": r.station_id,
+            "station_seq": r.station_seq,
+            "resident_id": resident_id,
+            "kind": r.kind,
+            "measured_at": r.measured_at,
+            "device_time": r.device_time,
+            "received_at": received_at,
+            "systolic_mmhg": v.systolic if isinstance(v, BloodPressureValues) else None,
+            "diastolic_mmhg": v.diastolic if isinstance(v, BloodPressureValues) else None,
+            "mean_arterial_mmhg": (
+                v.mean_arterial_pressure if isinstance(v, BloodPressureValues) else None
+            ),
+            "pulse_bpm": v.pulse if isinstance(v, BloodPressureValues) else None,
+            "irregular_pulse": v.irregular_pulse if isinstance(v, BloodPressureValues) else False,
+            "glucose_mmol_per_l": None if bp else v.mmol_per_l,  # type: ignore[union-attr]
+            "meal_context": None if bp else v.meal_context,  # type: ignore[union-attr]
+            "out_of_range": None if bp else v.out_of_range,  # type: ignore[union-attr]
+            "device_model": r.device.model,
+            "device_serial": r.device.serial,
+            "category": r.classification.category,
+            "urgent": r.classification.urgent,
+            "isolated_systolic": r.classification.isolated_systolic,
+            "software_version": r.software_version,
+            "payload": to_dict(r),
+            "reviewed_at": None,
+        }
+
+    def apply_status(self, msg: StatusMessage, *, received_at: datetime) -> bool:
+        """Record a station's status if it is newer than the one kept (by boot
+        number, then sequence); True when it was applied."""
+        with Session(self.engine) as s, s.begin():
+            s.execute(
+                self._insert(Station).on_conflict_do_nothing(index_elements=["id"]),
+                [{"id": msg.station_id, "first_seen": received_at, "last_seen": received_at}],
+            )
+            st = s.scalars(
+                select(Station).where(Station.id == msg.station_id).with_for_update()
+            ).one()
+            if not presence.is_newer(
+                msg.boot_id, msg.seq, than_boot=st.status_boot_id, than_seq=st.status_seq
+            ):
+                return False
+            st.online = msg.online
+            st.status_boot_id = msg.boot_id
+            st.status_seq = msg.seq
+            st.status = to_dict(msg)
+            st.last_seen = received_at
+            return True

@@ -1,0 +1,68 @@
+"""``healthkiosk broker ...``: the Mosquitto broker of a deployment."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("broker", help="admin: Mosquitto configuration for a deployment")
+    bsub = p.add_subparsers(dest="broker_command", metavar="ACTION", required=True)
+    q = bsub.add_parser(
+        "config", help="write mosquitto.conf, passwd, acl and per-station credentials"
+    )
+    q.add_argument("--out", required=True, help="directory to write into")
+    q.add_argument(
+        "--station",
+        action="append",
+        default=[],
+        metavar="ID[:GROUP]",
+        help="a station (repeat); username = station id",
+    )
+    q.add_argument("--stations-file", help="a file with one ID[:GROUP] per line")
+    q.add_argument("--followup-user", default="followup")
+    q.add_argument("--ingest-group", default="followup")
+    q.add_argument("--tls-port", type=int, default=8883, help="0 for no TLS listener")
+    q.add_argument("--tls-bind", default="0.0.0.0")  # noqa: S104
+    q.add_argument("--tls-cert")
+    q.add_argument("--tls-key")
+    q.add_argument("--tls-ca")
+    q.add_argument("--require-client-cert", action="store_true")
+    q.add_argument("--plain-port", type=int, help="also a plain listener on 127.0.0.1")
+    q.add_argument("--persistence-dir", default="/var/lib/mosquitto/")
+    q.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="LINE",
+        help="an extra mosquitto.conf line (repeat)",
+    )
+    q.set_defaults(handler=_config)
+
+
+def _config(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sync.brokerconf import Deployment, parse_station, write_deployment
+
+    specs = list(args.station)
+    if args.stations_file:
+        text = Path(args.stations_file).read_text(encoding="utf-8")
+        specs += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
+    d = Deployment(
+        stations=[parse_station(s) for s in specs],
+        followup_user=args.followup_user,
+        ingest_group=args.ingest_group,
+        tls_port=args.tls_port or None,
+        tls_bind=args.tls_bind,
+        tls_cert=Path(args.tls_cert).resolve() if args.tls_cert else None,
+        tls_key=Path(args.tls_key).resolve() if args.tls_key else None,
+        tls_ca=Path(args.tls_ca).resolve() if args.tls_ca else None,
+        require_client_cert=args.require_client_cert,
+        plain_port=args.plain_port,
+        persistence_dir=Path(args.persistence_dir),
+        extra=list(args.extra),
+    )
+    w = write_deployment(d, Path(args.out))
+    print(f"wrote {w.conf}, {w.passwd}, {w.acl}; passwords in {w.credentials}/")
+    return 0

@@ -1,0 +1,512 @@
+"""The kiosk's MQTT link (``healthkiosk sync run``, systemd unit ``kiosk-sync``).
+
+Publishes the outbox in ``station_seq`` order with a bounded window of readings
+sent and not yet receipted; a reading leaves the outbox only when the doctor's
+side's ``hk.receipt/1`` names it (end to end, not the broker's PUBACK); a
+reading without a receipt after ``mqtt.receipt_timeout_s`` is sent again; a
+rejection is kept with its reason and never resent; a publish the broker
+refuses (v5 reason code) stays in the outbox and raises an alert.
+
+Presence: a retained ``hk.status/1`` on ``hk/v1/st/{station}/status`` on
+connect and every ``status_interval_s``, and a last will saying
+``online: false``; ordering by boot number and sequence (see
+:mod:`sync.presence`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from healthkiosk import __version__
+from healthkiosk.config import Config, MqttConfig
+from healthkiosk.errors import (
+    BrokerUnavailableError,
+    PublishRefusedError,
+    SchemaError,
+    SubscribeRefusedError,
+    SyncError,
+    SyncTimeoutError,
+)
+from sync import presence, statusfile
+from sync.mqtt import Connection, Message, MqttSettings, Will, connect, read_password_file, wait
+from sync.notify import Notifier
+from sync.outbox import Outbox, Pending
+from sync.schema import ReadingBatch, Receipt, StatusMessage, decode, encode
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_INTERVAL_S = 3600.0
+MAX_ALERTS = 20
+
+
+def topic(station_id: str, leaf: str) -> str:
+    return f"hk/v1/st/{station_id}/{leaf}"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _iso(dt: datetime | None) -> str | None:
+    return dt.isoformat() if dt else None
+
+
+def settings_from(m: MqttConfig, *, client_id: str, receive_maximum: int = 20) -> MqttSettings:
+    password = m.password
+    if password is None and m.password_file is not None:
+        password = read_password_file(m.password_file.expanduser())
+    return MqttSettings(
+        host=m.host,
+        port=m.port,
+        client_id=client_id,
+        username=m.username,
+        password=password,
+        tls_ca=m.tls_ca,
+        tls_cert=m.tls_cert,
+        tls_key=m.tls_key,
+        keepalive_s=m.keepalive_s,
+        session_expiry_s=m.session_expiry_s,
+        clean_start=False,
+        receive_maximum=receive_maximum,
+    )
+
+
+class Backoff:
+    """Exponential back-off with full jitter between ``low`` and ``high``."""
+
+    def __init__(self, low: float, high: float, rng: random.Random | None = None) -> None:
+        self.low, self.high = low, max(low, high)
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        cap = min(self.high, self.low * (2**self.attempt))
+        self.attempt += 1
+        return self._rng.uniform(self.low / 2, cap)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class RateLimiter:
+    """A token bucket: at most ``rate`` readings per second on average."""
+
+    def __init__(self, rate: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.capacity = max(1.0, rate or 1.0)
+        self._tokens = self.capacity
+        self._clock = clock
+        self._last = clock()
+
+    def max_batch(self, wanted: int) -> int:
+        return wanted if self.rate is None else max(1, min(wanted, int(self.capacity)))
+
+    async def take(self, n: int) -> None:
+        if self.rate is None:
+            return
+        while True:
+            now = self._clock()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= n:
+                self._tokens -= n
+                return
+            await asyncio.sleep((n - self._tokens) / self.rate)
+
+
+@dataclass(slots=True)
+class _InFlight:
+    deadline: float
+    seq: int
+
+
+class Link:
+    """One station's sync link; :meth:`run` until cancelled."""
+
+    def __init__(
+        self,
+        cfg: Config,
+        sessions: sessionmaker[Session],
+        *,
+        notifier: Notifier | None = None,
+        status_path: Path | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.station_id = cfg.station.id
+        self.outbox = Outbox(sessions, station_id=self.station_id)
+        self.notifier = notifier or Notifier()
+        self.status_path = status_path or statusfile.path_for(cfg.data_dir)
+        m = cfg.mqtt
+        self.window = m.inflight_window
+        self.batch_size = min(m.batch_size, m.inflight_window)
+        self.receipt_timeout_s = m.receipt_timeout_s
+        self.rate = RateLimiter(m.rate_limit_per_s)
+        self.backoff = Backoff(m.reconnect_min_s, m.reconnect_max_s)
+        self.inflight: dict[str, _InFlight] = {}
+        self.max_inflight_seen = 0
+        self._resend: deque[str] = deque()
+        self._cursor = -1
+        self._wake = asyncio.Event()
+        self._conn_no = 0
+        self._status_k = 0
+        self._started = time.monotonic()
+        self._boot_id = ""
+        self._state: statusfile.LinkState | None = None
+        self._state_dirty = asyncio.Event()
+        self._alerts: deque[str] = deque(maxlen=MAX_ALERTS)
+
+    # --- status -------------------------------------------------------------------
+
+    def _alert(self, text: str) -> None:
+        log.warning("alert: %s", text)
+        stamped = f"{_now().isoformat(timespec='seconds')} {text}"
+        self._alerts.append(stamped)
+        if self._state is not None:
+            self._state.alerts = list(self._alerts)
+        self._state_dirty.set()
+
+    def _set(self, **changes: object) -> None:
+        if self._state is None:
+            return
+        for key, value in changes.items():
+            setattr(self._state, key, value)
+        self._state_dirty.set()
+
+    async def _state_writer(self) -> None:
+        while True:
+            await self._state_dirty.wait()
+            self._state_dirty.clear()
+            if self._state is not None:
+                self._state.in_flight = len(self.inflight)
+                self._state.updated_at = _now().isoformat()
+                await asyncio.to_thread(statusfile.write, self.status_path, self._state)
+            await asyncio.sleep(0.5)
+
+    def _flush_state(self) -> None:
+        if self._state is not None:
+            self._state.in_flight = len(self.inflight)
+            self._state.updated_at = _now().isoformat()
+            with contextlib.suppress(OSError):
+                statusfile.write(self.status_path, self._state)
+
+    async def _status_message(self, *, online: bool, seq: int) -> StatusMessage:
+        summary = await asyncio.to_thread(self.outbox.summary)
+        return StatusMessage(
+            station_id=self.station_id,
+            online=online,
+            boot_id=self._boot_id,
+            seq=seq,
+            sent_at=_now(),
+            version=__version__,
+            uptime_s=round(time.monotonic() - self._started, 1),
+            backlog=summary.backlog,
+            oldest_undelivered=summary.oldest_undelivered,
+            last_receipt=(
+                datetime.fromisoformat(self._state.last_receipt)
+                if self._state and self._state.last_receipt
+                else None
+            ),
+            rejected=summary.rejected,
+            alerts=[a[:200] for a in self._alerts],
+        )
+
+    def _next_status_seq(self) -> int:
+        self._status_k = min(self._status_k + 1, presence.WILL_OFFSET - 1)
+        return self._conn_no * presence.CONNECTION_STRIDE + self._status_k
+
+    def _will(self) -> Will:
+        msg = StatusMessage(
+            station_id=self.station_id,
+            online=False,
+            boot_id=self._boot_id,
+            seq=self._conn_no * presence.CONNECTION_STRIDE + presence.WILL_OFFSET,
+            version=__version__,
+        )
+        return Will(topic=topic(self.station_id, "status"), payload=encode(msg), retain=True)
+
+    async def _publish_status(self, conn: Connection, *, online: bool = True) -> None:
+        msg = await self._status_message(online=online, seq=self._next_status_seq())
+        await conn.publish(topic(self.station_id, "status"), encode(msg), retain=True, timeout=10.0)
+
+    # --- main loop ------------------------------------------------------------------
+
+    async def run(self) -> None:
+        boot = await asyncio.to_thread(self.outbox.next_boot)
+        self._boot_id = presence.new_boot_id(boot)
+        self._state = statusfile.LinkState(
+            pid=os.getpid(), boot_id=self._boot_id, started_at=_now().isoformat()
+        )
+        self._set(broker=f"{self.cfg.mqtt.host}:{self.cfg.mqtt.port}")
+        self._flush_state()
+        self.notifier.ready()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._state_writer())
+                tg.create_task(self._housekeeping())
+                wd = Notifier.watchdog_interval_s()
+                if wd is not None and self.notifier.enabled:
+                    tg.create_task(self._watchdog(wd))
+                tg.create_task(self._connection_loop())
+        finally:
+            self._set(connected=False)
+            self._flush_state()
+            self.notifier.stopping()
+
+    async def _watchdog(self, interval: float) -> None:
+        while True:
+            self.notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            try:
+                n = await asyncio.to_thread(
+                    self.outbox.purge_delivered,
+                    now=_now(),
+                    retention_days=self.cfg.store.retention_days,
+                )
+                if n:
+                    log.info(
+                        "purged %d delivered readings older than %d days",
+                        n,
+                        self.cfg.store.retention_days,
+                    )
+            except Exception as err:  # keep delivering even if a purge fails
+                log.error("purge failed: %s", err)
+            await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
+
+    async def _connection_loop(self) -> None:
+        settings = settings_from(self.cfg.mqtt, client_id=self.station_id)
+        while True:
+            self._conn_no += 1
+            self._status_k = 0
+            try:
+                async with connect(settings, will=self._will()) as conn:
+                    self.backoff.reset()
+                    try:
+                        await self._on_connected(conn)
+                    except asyncio.CancelledError:
+                        await self._say_offline(conn)
+                        raise
+            except* (
+                BrokerUnavailableError,
+                SyncTimeoutError,
+                SubscribeRefusedError,
+                PublishRefusedError,
+            ) as group:
+                err = group.exceptions[0]
+                self._set(connected=False, last_error=str(err))
+                if isinstance(err, SubscribeRefusedError | PublishRefusedError):
+                    self._alert(str(err))
+                log.warning("broker link: %s", err)
+            finally:
+                self.inflight.clear()
+                self._resend.clear()
+                self._cursor = -1
+            self._set(connected=False)
+            self.notifier.status("disconnected")
+            await asyncio.sleep(self.backoff.next_delay())
+
+    async def _say_offline(self, conn: Connection) -> None:
+        """A clean stop says offline itself (a normal DISCONNECT sends no will)."""
+        if not conn.connected:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.shield(
+                asyncio.wait_for(self._publish_status(conn, online=False), timeout=2.0)
+            )
+
+    async def _on_connected(self, conn: Connection) -> None:
+        await conn.subscribe(
+            [(topic(self.station_id, "receipts"), 1), (topic(self.station_id, "status"), 1)],
+            timeout=10.0,
+        )
+        await self._publish_status(conn)
+        self._set(connected=True, connected_since=_now().isoformat(), last_error=None)
+        self.notifier.status(f"connected to {conn.settings.host}:{conn.settings.port}")
+        log.info(
+            "connected to %s:%d (session present: %s)",
+            conn.settings.host,
+            conn.settings.port,
+            conn.session_present,
+        )
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._receiver(conn))
+            tg.create_task(self._sender(conn, tg))
+            tg.create_task(self._heartbeat(conn))
+
+    async def _heartbeat(self, conn: Connection) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.mqtt.status_interval_s)
+            await self._publish_status(conn)
+
+    # --- receipts ---------------------------------------------------------------------
+
+    async def _receiver(self, conn: Connection) -> None:
+        async for msg in conn.messages():
+            try:
+                await self._handle(conn, msg)
+            except SyncError:
+                raise
+            except Exception as err:  # a bad receipt never stops the link
+                log.error("could not handle message on %s: %s", msg.topic, err)
+            conn.ack(msg)
+
+    async def _handle(self, conn: Connection, msg: Message) -> None:
+        try:
+            decoded = decode(msg.payload)
+        except SchemaError as err:
+            log.warning("ignoring invalid message on %s: %s", msg.topic, err)
+            return
+        if isinstance(decoded, Receipt) and msg.topic == topic(self.station_id, "receipts"):
+            if decoded.station_id != self.station_id:
+                log.warning("ignoring a receipt for station %s", decoded.station_id)
+                return
+            await self._apply_receipt(decoded)
+        elif (
+            isinstance(decoded, StatusMessage)
+            and msg.topic == topic(self.station_id, "status")
+            and not decoded.online
+            and conn.connected
+        ):
+            # Our own retained status: if an old connection's will overwrote it, say
+            # again that we are online (the doctor's side orders by boot and seq).
+            await self._publish_status(conn)
+
+    async def _apply_receipt(self, receipt: Receipt) -> None:
+        now = _now()
+        accepted = [str(u) for u in receipt.accepted]
+        rejected = [(str(r.uuid), r.reason) for r in receipt.rejected]
+        delivered = await asyncio.to_thread(self.outbox.mark_delivered, accepted, at=now)
+        n_rej = (
+            await asyncio.to_thread(self.outbox.mark_rejected, rejected, at=now) if rejected else 0
+        )
+        for u in accepted:
+            self.inflight.pop(u, None)
+        for u, reason in rejected:
+            self.inflight.pop(u, None)
+            log.warning("reading %s rejected by the doctor's side: %s", u, reason)
+        if n_rej:
+            self._alert(f"{n_rej} reading(s) rejected by the doctor's side")
+        assert self._state is not None
+        self._set(last_receipt=now.isoformat(), delivered=self._state.delivered + delivered)
+        self._wake.set()
+
+    # --- sending ------------------------------------------------------------------------
+
+    def _expire(self, now: float) -> float | None:
+        """Move timed-out readings to the resend queue; the next deadline."""
+        nearest: float | None = None
+        for uuid, entry in list(self.inflight.items()):
+            if entry.deadline <= now:
+                del self.inflight[uuid]
+                self._resend.append(uuid)
+            elif nearest is None or entry.deadline < nearest:
+                nearest = entry.deadline
+        return nearest
+
+    async def _next_items(self, free: int) -> tuple[list[Pending], bool]:
+        """Up to ``free`` readings to send: timed-out ones first, then new ones.
+        The flag says whether the outbox ran dry."""
+        items: list[Pending] = []
+        if self._resend:
+            take = [self._resend.popleft() for _ in range(min(free, len(self._resend)))]
+            items = await asyncio.to_thread(self.outbox.fetch_uuids, take)
+        dry = False
+        if len(items) < free:
+            more = await asyncio.to_thread(self.outbox.fetch_after, self._cursor, free - len(items))
+            fresh = [p for p in more if p.uuid not in self.inflight]
+            if more:
+                self._cursor = max(self._cursor, more[-1].station_seq)
+            dry = len(more) < free - len(items)
+            items.extend(fresh)
+        return items, dry
+
+    async def _sender(self, conn: Connection, tg: asyncio.TaskGroup) -> None:
+        loop = asyncio.get_running_loop()
+        poll = self.cfg.mqtt.poll_interval_s
+        next_poll = 0.0
+        while True:
+            now = loop.time()
+            nearest = self._expire(now)
+            free = self.window - len(self.inflight)
+            want = self.rate.max_batch(self.batch_size)
+            can_send = free >= min(want, self.window) or (free > 0 and not self.inflight)
+            if can_send and (self._resend or now >= next_poll):
+                items, dry = await self._next_items(min(free, want))
+                if dry and not self._resend:
+                    next_poll = loop.time() + poll
+                if items:
+                    await self.rate.take(len(items))
+                    self._send(conn, tg, items)
+                    continue
+            timeout = poll
+            if nearest is not None:
+                timeout = min(timeout, max(0.0, nearest - loop.time()))
+            if not can_send or not self._resend:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.01))
+                if self._wake.is_set():
+                    next_poll = 0.0
+
+    def _send(self, conn: Connection, tg: asyncio.TaskGroup, items: list[Pending]) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.receipt_timeout_s
+        for p in items:
+            self.inflight[p.uuid] = _InFlight(deadline=deadline, seq=p.station_seq)
+        self.max_inflight_seen = max(self.max_inflight_seen, len(self.inflight))
+        if len(items) == 1:
+            payload = encode(items[0].message)
+        else:
+            payload = encode(
+                ReadingBatch(station_id=self.station_id, readings=[p.message for p in items])
+            )
+        fut = conn.start_publish(topic(self.station_id, "readings"), payload, qos=1)
+        assert self._state is not None
+        self._state.sent += len(items)
+        tg.create_task(self._await_puback(fut, [p.uuid for p in items]))
+
+    async def _await_puback(self, fut: asyncio.Future[None], uuids: list[str]) -> None:
+        now = _now()
+        try:
+            await wait(fut, timeout=self.receipt_timeout_s, what="PUBACK")
+        except PublishRefusedError as err:
+            # Not sent: the rows stay and are tried again after the receipt timeout.
+            self._alert(
+                f"broker refused {len(uuids)} reading(s): {err.reason_name} "
+                f"({err.reason_code:#04x})"
+            )
+            await asyncio.to_thread(self.outbox.record_attempt, uuids, at=now, error=str(err))
+            return
+        await asyncio.to_thread(self.outbox.record_attempt, uuids, at=now)
+
+
+async def run_until_signalled(link: Link) -> None:
+    """Run the link; SIGTERM and SIGINT cancel it cleanly."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await link.run()
+    except asyncio.CancelledError:
+        log.info("stopping")
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,57 @@
+"""The running link's state, written atomically for ``healthkiosk sync status``."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FILENAME = "sync-status.json"
+
+
+@dataclass(slots=True)
+class LinkState:
+    pid: int
+    boot_id: str
+    started_at: str
+    connected: bool = False
+    broker: str = ""
+    connected_since: str | None = None
+    last_error: str | None = None
+    last_receipt: str | None = None
+    in_flight: int = 0
+    sent: int = 0
+    delivered: int = 0
+    alerts: list[str] = field(default_factory=list)
+    updated_at: str | None = None
+
+
+def path_for(data_dir: Path) -> Path:
+    return data_dir / FILENAME
+
+
+def write(path: Path, state: LinkState) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(asdict(state), indent=1), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
