@@ -120,8 +120,9 @@ def classify_reading(reading: ReadingFacts, rules: RulesConfig) -> Classificatio
         )
     if reading.glucose_mmol_per_l is None:
         raise ImplausibleValueError("glucose without a value", reason="missing_values")
-    meal = "fasting" if reading.meal == "fasting" else "random"
-    return classify_glucose(reading.glucose_mmol_per_l, meal, rules.glucose)
+    if reading.meal == "fasting":
+        return classify_glucose(reading.glucose_mmol_per_l, "fasting", rules.glucose)
+    return classify_glucose(reading.glucose_mmol_per_l, "random", rules.glucose)
 
 
 def assess_reading(
