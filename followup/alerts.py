@@ -54,16 +54,24 @@ def alert_payload(reading: Reading, *, raised_at: datetime) -> dict[str, Any]:
 
 
 def record_alerts(
-    session: Session, uuids: Iterable[str], *, now: datetime
+    session: Session,
+    uuids: Iterable[str],
+    *,
+    now: datetime,
+    measured_after: datetime | None = None,
 ) -> list[tuple[Alert, Reading]]:
-    """Insert an alert for each urgent reading not yet alerted (idempotent)."""
+    """Insert an alert for each urgent reading not yet alerted (idempotent).
+
+    Readings measured before ``measured_after`` (a backlog delivered late) are
+    on the list as urgent but raise no alert.
+    """
     wanted = sorted(set(uuids))
     if not wanted:
         return []
     have = set(session.scalars(select(Alert.reading_uuid).where(Alert.reading_uuid.in_(wanted))))
     new: list[tuple[Alert, Reading]] = []
     for r in session.scalars(select(Reading).where(Reading.uuid.in_(wanted))):
-        if r.uuid in have:
+        if r.uuid in have or (measured_after is not None and r.measured_at < measured_after):
             continue
         a = Alert(
             reading_uuid=r.uuid,

@@ -89,14 +89,10 @@ async def refresh_once(hk: AppState, publish: Publish | None) -> int:
     def work() -> list[dict[str, Any]]:
         with hk.sessions.begin() as session:
             refreshed, seen = catch_up(session, rules=hk.rules, now=at)
-            fresh = [
-                u
-                for r in refreshed
-                for u in r.urgent_readings
-                if u in seen and at - seen[u] <= max_age
-            ]
+            fresh = [u for r in refreshed for u in r.urgent_readings if u in seen]
             return [
-                alert_payload(r, raised_at=at) for _a, r in record_alerts(session, fresh, now=at)
+                alert_payload(r, raised_at=at)
+                for _a, r in record_alerts(session, fresh, measured_after=at - max_age, now=at)
             ]
 
     payloads = await asyncio.to_thread(work)
