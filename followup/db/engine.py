@@ -1,11 +1,12 @@
 """The follow-up database engine: SQLite (WAL) by default, PostgreSQL by URL.
 
-Made in the composition root (the CLI), never at import. ``create_all`` until
-the follow-up side gets its own migrations.
+Made in the composition root (the CLI), never at import. Tables are created
+if missing (``create_all``) until the follow-up side gets its own migrations.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -34,26 +35,36 @@ def _begin_immediate(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
+def make_engine(url: str, *, create: bool = True, echo: bool = False) -> Engine:
+    """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``);
+    with ``create`` every follow-up table is created if missing."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
             Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(u, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(
+            u,
+            echo=echo,
+            connect_args={"timeout": BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         # Several ingest processes may share the file: take the write lock at
         # BEGIN (waiting on busy_timeout) instead of failing on upgrade later.
         event.listen(engine, "connect", _no_autobegin)
         event.listen(engine, "begin", _begin_immediate)
-        return engine
-    if u.get_backend_name() == "postgresql" and u.drivername == "postgresql":
-        u = u.set(drivername="postgresql+psycopg")
-    return create_engine(u, pool_pre_ping=True)
+    else:
+        if u.get_backend_name() == "postgresql" and u.drivername == "postgresql":
+            u = u.set(drivername="postgresql+psycopg")
+        engine = create_engine(u, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    if create:
+        create_all(engine)
+    return engine
 
 
 def create_all(engine: Engine) -> None:
     """Create every table the follow-up modules define (idempotent)."""
     import followup.db.models  # noqa: F401  (registers the core tables)
 
+    if importlib.util.find_spec("followup.db.tables") is not None:
+        import followup.db.tables  # noqa: F401  (registers every other table module)
     Base.metadata.create_all(engine)

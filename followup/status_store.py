@@ -1,0 +1,223 @@
+"""Keeping ``resident_status`` current from readings, reviews and residents.
+
+The rules themselves are :mod:`healthkiosk.rules.status` (pure); this module
+reads the facts from the database, applies them and stores the result.
+:func:`catch_up` follows ``readings.received_at`` so it works whoever wrote
+the readings (the MQTT ingest workers, a test, the benchmark): the web app
+runs it every few seconds. An ingest may also call :func:`refresh_residents`
+in its own transaction for zero delay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from followup.db.models import Reading, Resident
+from followup.db.reviews import Review
+from followup.db.status import ResidentStatusRow, StatusWatermark
+from healthkiosk.rules import RulesConfig
+from healthkiosk.rules.status import (
+    ContactFacts,
+    ReadingFacts,
+    ResidentFacts,
+    ResidentStatus,
+    age_on,
+    assess_reading,
+    resident_status,
+)
+
+CHUNK = 500
+LEVELS = {"urgent": 2, "abnormal": 1, "overdue": 0, "fine": 0}
+
+
+@dataclass(frozen=True, slots=True)
+class Refreshed:
+    resident_id: int
+    status: ResidentStatus
+    urgent_readings: tuple[str, ...]
+    """UUIDs of unreviewed readings that are urgent under the rules."""
+
+
+def summarise(  # noqa: PLR0917  (one reading's columns, in order)
+    kind: str,
+    systolic: int | None,
+    diastolic: int | None,
+    glucose: float | None,
+    meal: str | None,
+    out_of_range: str | None,
+) -> str:
+    """A reading in a few words, as the list and the alerts show it."""
+    if kind == "blood_pressure":
+        return f"BP {systolic}/{diastolic} mmHg"
+    if out_of_range:
+        return f"glucose {out_of_range} ({meal or 'random'})"
+    return f"glucose {glucose:.1f} mmol/L ({meal or 'random'})"
+
+
+def resident_facts(resident: Resident, today: date) -> ResidentFacts:
+    return ResidentFacts(
+        age=age_on(resident.birth_date, today),
+        hypertension_programme=resident.hypertension_programme,
+        diabetes_programme=resident.diabetes_programme,
+    )
+
+
+def refresh_residents(
+    session: Session, resident_ids: Iterable[int], *, rules: RulesConfig, now: datetime
+) -> list[Refreshed]:
+    """Recompute and store the status of these residents (in the caller's transaction)."""
+    ids = sorted(set(resident_ids))
+    out: list[Refreshed] = []
+    for i in range(0, len(ids), CHUNK):
+        out.extend(_refresh_chunk(session, ids[i : i + CHUNK], rules=rules, now=now))
+    return out
+
+
+def _refresh_chunk(
+    session: Session, ids: Sequence[int], *, rules: RulesConfig, now: datetime
+) -> list[Refreshed]:
+    today = now.date()
+    residents = {r.id: r for r in session.scalars(select(Resident).where(Resident.id.in_(ids)))}
+    spans: dict[tuple[int, str], tuple[datetime, datetime]] = {}
+    for rid, kind, first, last in session.execute(
+        select(
+            Reading.resident_id,
+            Reading.kind,
+            func.min(Reading.measured_at),
+            func.max(Reading.measured_at),
+        )
+        .where(Reading.resident_id.in_(ids))
+        .group_by(Reading.resident_id, Reading.kind)
+    ):
+        spans[(rid, kind)] = (_aware(first), _aware(last))
+    open_rows = session.execute(
+        select(
+            Reading.uuid,
+            Reading.resident_id,
+            Reading.kind,
+            Reading.measured_at,
+            Reading.systolic_mmhg,
+            Reading.diastolic_mmhg,
+            Reading.glucose_mmol_per_l,
+            Reading.meal_context,
+            Reading.out_of_range,
+            Reading.station_id,
+        ).where(Reading.resident_id.in_(ids), Reading.reviewed_at.is_(None))
+    ).all()
+    open_by: dict[int, list[ReadingFacts]] = {}
+    info: dict[str, tuple[str, str]] = {}
+    for u, rid, kind, at, s, d, g, meal, oor, station in open_rows:
+        first_at = spans.get((rid, kind), (at, at))[0]
+        open_by.setdefault(rid, []).append(
+            ReadingFacts(
+                uuid=u,
+                kind=kind,
+                measured_at=at,
+                systolic=s,
+                diastolic=d,
+                glucose_mmol_per_l=g,
+                meal=meal,
+                out_of_range=oor,
+                first_of_kind=at <= first_at,
+            )
+        )
+        info[u] = (summarise(kind, s, d, g, meal, oor), station)
+    latest_review: dict[int, Review] = {}
+    for rev in session.scalars(
+        select(Review).where(Review.resident_id.in_(ids)).order_by(Review.created_at, Review.id)
+    ):
+        latest_review[rev.resident_id] = rev
+    existing = {
+        row.resident_id: row
+        for row in session.scalars(
+            select(ResidentStatusRow).where(ResidentStatusRow.resident_id.in_(ids))
+        )
+    }
+    out: list[Refreshed] = []
+    for rid in ids:
+        resident = residents.get(rid)
+        if resident is None:
+            continue
+        facts = resident_facts(resident, today)
+        last_reading = max((v[1] for k, v in spans.items() if k[0] == rid), default=None)
+        rev = latest_review.get(rid)
+        contacts = ContactFacts(
+            last_reading_at=last_reading,
+            last_review_at=rev.created_at if rev else None,
+            next_follow_up_on=rev.next_follow_up_on if rev else None,
+            removed=bool(rev and rev.outcome == "removed"),
+        )
+        readings = open_by.get(rid, [])
+        st = resident_status(facts, readings, contacts, today=today, rules=rules)
+        row = existing.get(rid)
+        if row is None:
+            row = ResidentStatusRow(resident_id=rid, updated_at=now)
+            session.add(row)
+        trig = st.trigger
+        row.level = LEVELS[st.status]
+        row.trigger_uuid = trig.uuid if trig else None
+        row.trigger_at = st.trigger_measured_at
+        row.trigger_kind = next((r.kind for r in readings if trig and r.uuid == trig.uuid), None)
+        row.trigger_summary = info[trig.uuid][0] if trig else None
+        row.trigger_station_id = info[trig.uuid][1] if trig else resident.home_station_id
+        row.rule = trig.rule if trig else None
+        row.reason = trig.reason if trig else None
+        row.screening = bool(trig and trig.screening)
+        row.review_due_on = st.review_due_on
+        row.due_on = st.due_on
+        row.updated_at = now
+        urgent = tuple(
+            r.uuid for r in readings if assess_reading(r, facts, rules).level == "urgent"
+        )
+        out.append(Refreshed(rid, st, urgent))
+    session.flush()
+    return out
+
+
+def _aware(value: datetime) -> datetime:
+    from datetime import UTC
+
+    if isinstance(value, str):  # SQLite aggregates bypass the column type
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def catch_up(
+    session: Session,
+    *,
+    rules: RulesConfig,
+    now: datetime,
+    overlap: timedelta = timedelta(seconds=30),
+) -> tuple[list[Refreshed], dict[str, datetime]]:
+    """Refresh every resident with readings received since the watermark.
+
+    Returns the refreshed statuses and the readings received in this window
+    (UUID → received_at) (the caller raises alerts for the urgent ones). ``overlap`` re-reads
+    a little of the past so a transaction that committed late is not missed;
+    refreshing is idempotent.
+    """
+    wm = session.get(StatusWatermark, 1)
+    if wm is None:
+        wm = StatusWatermark(id=1, received_at=None)
+        session.add(wm)
+    q = select(Reading.uuid, Reading.resident_id, Reading.received_at)
+    if wm.received_at is not None:
+        q = q.where(Reading.received_at > wm.received_at - overlap)
+    seen: dict[str, datetime] = {}
+    ids: set[int] = set()
+    newest = wm.received_at
+    for u, rid, received_raw in session.execute(q):
+        received = _aware(received_raw)
+        seen[u] = received
+        ids.add(rid)
+        if newest is None or received > newest:
+            newest = received
+    refreshed = refresh_residents(session, ids, rules=rules, now=now) if ids else []
+    if newest is not None and newest != wm.received_at:
+        wm.received_at = newest
+    return refreshed, seen

@@ -1,0 +1,174 @@
+"""The follow-up web app: routes, security headers, sessions, and the status refresher.
+
+:func:`create_app` is the composition root's call (``healthkiosk followup
+serve`` or a test): it is given the engine, the rules and the settings and
+makes nothing at import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from followup.alerts import Publish, alert_payload, deliver, record_alerts
+from followup.db.alerts import Alert
+from followup.status_store import catch_up
+from followup.web import views_admin, views_auth, views_list, views_resident
+from followup.web.common import AppState, WebSettings, make_templates
+from healthkiosk.rules import RulesConfig
+
+log = logging.getLogger(__name__)
+
+
+class SecurityHeaders(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        nonce = secrets.token_urlsafe(16)
+        request.state.nonce = nonce
+        response = await call_next(request)
+        response.headers["Content-Security-Policy"] = (
+            f"default-src 'self'; script-src 'nonce-{nonce}'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        )
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness for the service manager: no data, no session."""
+    return PlainTextResponse("ok")
+
+
+ROUTES = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/login", views_auth.login_page, methods=["GET"]),
+    Route("/login", views_auth.login, methods=["POST"]),
+    Route("/logout", views_auth.logout, methods=["POST"]),
+    Route("/", views_auth.home, methods=["GET"]),
+    Route("/list", views_list.list_page, methods=["GET"]),
+    Route("/list/rows", views_list.list_rows, methods=["GET"]),
+    Route("/list/print", views_list.list_print, methods=["GET"]),
+    Route("/list.csv", views_list.list_csv, methods=["GET"]),
+    Route("/residents/{rid:int}", views_resident.resident_page, methods=["GET"]),
+    Route("/residents/{rid:int}/edit", views_resident.edit, methods=["POST"]),
+    Route("/residents/{rid:int}/reveal", views_resident.reveal, methods=["POST"]),
+    Route("/residents/{rid:int}/reviews", views_resident.review, methods=["POST"]),
+    Route("/residents/{rid:int}/ack", views_resident.ack, methods=["POST"]),
+    Route("/residents/{rid:int}/fhir.json", views_resident.fhir, methods=["GET"]),
+    Route("/admin", views_admin.admin_page, methods=["GET"]),
+    Route("/admin/users", views_admin.admin_add_user, methods=["POST"]),
+    Route("/admin/users/{uid:int}/active", views_admin.admin_set_active, methods=["POST"]),
+    Route("/admin/audit", views_admin.admin_audit, methods=["GET"]),
+]
+PUBLIC_PATHS = {"/healthz", "/login", "/logout"}
+"""Reachable without a session (``/logout`` still needs its CSRF token)."""
+
+
+async def refresh_once(hk: AppState, publish: Publish | None) -> int:
+    """Follow new readings: refresh statuses, raise and deliver alerts; returns alerts raised."""
+    at = hk.clock()
+    max_age = timedelta(seconds=hk.settings.alert_max_age_s)
+
+    def work() -> list[dict[str, Any]]:
+        with hk.sessions.begin() as session:
+            refreshed, seen = catch_up(session, rules=hk.rules, now=at)
+            fresh = [u for r in refreshed for u in r.urgent_readings if u in seen]
+            return [
+                alert_payload(r, raised_at=at)
+                for _a, r in record_alerts(session, fresh, measured_after=at - max_age, now=at)
+            ]
+
+    payloads = await asyncio.to_thread(work)
+    for p in payloads:
+        published, hook, err = await deliver(
+            p, publish=publish, webhook_url=hk.settings.webhook_url
+        )
+
+        def mark(
+            p: dict[str, Any] = p,
+            published: bool = published,
+            hook: str | None = hook,
+            err: str | None = err,
+        ) -> None:
+            with hk.sessions.begin() as session:
+                a = session.get(Alert, p["reading_uuid"])
+                if a is not None:
+                    a.mqtt_published_at = hk.clock() if published else None
+                    a.webhook_status = hook
+                    a.delivery_error = err
+
+        await asyncio.to_thread(mark)
+    return len(payloads)
+
+
+def create_app(
+    engine: Engine,
+    rules: RulesConfig,
+    settings: WebSettings,
+    *,
+    publish: Publish | None = None,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    run_refresher: bool = True,
+) -> Starlette:
+    hk = AppState(
+        engine=engine,
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        rules=rules,
+        settings=settings,
+        templates=make_templates(),
+        clock=clock,
+    )
+
+    async def refresher() -> None:
+        while True:
+            try:
+                await refresh_once(hk, publish)
+            except Exception:  # a bad row must not stop the list from updating
+                log.exception("status refresh failed")
+            await asyncio.sleep(settings.refresh_interval_s)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(refresher()) if run_refresher else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret_key,
+                session_cookie="hk_session",
+                max_age=settings.session_max_age_s,
+                same_site="strict",
+                https_only=settings.https_only,
+            ),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.hk = hk
+    return app

@@ -1,0 +1,183 @@
+"""Trend charts as server-side SVG (no JavaScript), with the rules' threshold bands."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from xml.sax.saxutils import escape
+
+from healthkiosk.rules import RulesConfig
+
+W, H = 760, 230
+LEFT, RIGHT, TOP, BOTTOM = 48, 12, 14, 28
+BAND_FILL = {
+    "high_normal": "#fff7d6",
+    "grade_1": "#ffe6bf",
+    "grade_2": "#ffd0b0",
+    "grade_3": "#ffb8b8",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    at: datetime
+    systolic: int | None = None
+    diastolic: int | None = None
+    glucose: float | None = None
+    fasting: bool = False
+
+
+def _x(at: datetime, t0: datetime, t1: datetime) -> float:
+    span = (t1 - t0).total_seconds()
+    if span <= 0:
+        return LEFT + (W - LEFT - RIGHT) / 2
+    return LEFT + (at - t0).total_seconds() / span * (W - LEFT - RIGHT)
+
+
+def _y(v: float, lo: float, hi: float) -> float:
+    v = min(max(v, lo), hi)
+    return TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM)
+
+
+def _frame(  # noqa: PLR0917
+    title: str, lo: float, hi: float, ticks: Sequence[float], t0: datetime, t1: datetime, unit: str
+) -> list[str]:
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" role="img" '
+        f'class="chart" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="{LEFT}" y="{TOP}" width="{W - LEFT - RIGHT}" height="{H - TOP - BOTTOM}" '
+        'fill="#fbfbfb" stroke="#999"/>',
+    ]
+    for t in ticks:
+        y = _y(t, lo, hi)
+        out.append(
+            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{t:g}</text>'
+        )
+    out.append(f'<text x="4" y="{TOP + 8}" font-size="11">{escape(unit)}</text>')
+    out.append(
+        f'<text x="{LEFT}" y="{H - 8}" font-size="11">{t0:%Y-%m-%d}</text>'
+        f'<text x="{W - RIGHT}" y="{H - 8}" font-size="11" text-anchor="end">{t1:%Y-%m-%d}</text>'
+    )
+    return out
+
+
+def _band(  # noqa: PLR0917
+    lo_v: float, hi_v: float, lo: float, hi: float, fill: str, label: str
+) -> str:
+    y1, y2 = _y(hi_v, lo, hi), _y(lo_v, lo, hi)
+    return (
+        f'<rect x="{LEFT}" y="{y1:.1f}" width="{W - LEFT - RIGHT}" height="{max(y2 - y1, 0):.1f}"'
+        f' fill="{fill}"><title>{escape(label)}</title></rect>'
+    )
+
+
+def _hline(v: float, lo: float, hi: float, color: str, label: str) -> str:
+    y = _y(v, lo, hi)
+    return (
+        f'<line x1="{LEFT}" x2="{W - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="{color}" '
+        f'stroke-dasharray="4 3"><title>{escape(label)}</title></line>'
+        f'<text x="{W - RIGHT - 2}" y="{y - 2:.1f}" font-size="10" text-anchor="end" '
+        f'fill="{color}">{escape(label)}</text>'
+    )
+
+
+def _polyline(pts: list[tuple[float, float]], color: str, label: str) -> list[str]:
+    if not pts:
+        return []
+    coords = " ".join(f"{x:.1f},{y:.1f}" for x, y in pts)
+    out = [f'<polyline points="{coords}" fill="none" stroke="{color}" stroke-width="1.5"/>']
+    out += [f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{color}"/>' for x, y in pts]
+    out.append(f"<desc>{escape(label)}</desc>")
+    return out
+
+
+def blood_pressure_svg(points: Sequence[Point], rules: RulesConfig) -> str:
+    bp = [p for p in points if p.systolic is not None and p.diastolic is not None]
+    if not bp:
+        return ""
+    lo, hi = 40.0, 220.0
+    t0, t1 = min(p.at for p in bp), max(p.at for p in bp)
+    out = _frame(
+        "Blood pressure trend", lo, hi, (60, 80, 100, 120, 140, 160, 180, 200), t0, t1, "mmHg"
+    )
+    bands = rules.blood_pressure.active_bands
+    for i, band in enumerate(bands):
+        if band.systolic_min is None:
+            continue
+        top = bands[i + 1].systolic_min if i + 1 < len(bands) else None
+        out.insert(
+            3,
+            _band(
+                band.systolic_min,
+                float(top) if top else hi,
+                lo,
+                hi,
+                BAND_FILL.get(band.category, "#eee"),
+                f"systolic {band.category} from {band.systolic_min} mmHg",
+            ),
+        )
+        if band.diastolic_min is not None:
+            out.append(
+                _hline(
+                    band.diastolic_min,
+                    lo,
+                    hi,
+                    "#5577aa",
+                    f"diastolic {band.category} {band.diastolic_min}",
+                )
+            )
+    out += _polyline(
+        [(_x(p.at, t0, t1), _y(float(p.systolic or 0), lo, hi)) for p in bp],
+        "#b00020",
+        "systolic",
+    )
+    out += _polyline(
+        [(_x(p.at, t0, t1), _y(float(p.diastolic or 0), lo, hi)) for p in bp],
+        "#1d4ed8",
+        "diastolic",
+    )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def glucose_svg(points: Sequence[Point], rules: RulesConfig) -> str:
+    gl = [p for p in points if p.glucose is not None]
+    if not gl:
+        return ""
+    g = rules.glucose
+    lo, hi = 0.0, max(25.0, g.very_high_min + 3)
+    t0, t1 = min(p.at for p in gl), max(p.at for p in gl)
+    out = _frame("Blood glucose trend", lo, hi, (0, 3.9, 7, 11.1, 16.7, 25), t0, t1, "mmol/L")
+    out.insert(3, _band(lo, g.very_low_max, lo, hi, "#ffb8b8", f"very low <= {g.very_low_max}"))
+    out.insert(3, _band(g.very_high_min, hi, lo, hi, "#ffb8b8", f"very high >= {g.very_high_min}"))
+    out.insert(
+        3,
+        _band(
+            g.fasting_high_min,
+            g.very_high_min,
+            lo,
+            hi,
+            "#ffe6bf",
+            f"fasting high >= {g.fasting_high_min}",
+        ),
+    )
+    out.append(
+        _hline(
+            g.fasting_impaired_min, lo, hi, "#a16207", f"fasting impaired {g.fasting_impaired_min}"
+        )
+    )
+    out.append(_hline(g.random_high_min, lo, hi, "#a16207", f"random high {g.random_high_min}"))
+    pts = [(_x(p.at, t0, t1), _y(p.glucose or 0.0, lo, hi), p.fasting) for p in gl]
+    if pts:
+        coords = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in pts)
+        out.append(f'<polyline points="{coords}" fill="none" stroke="#047857" stroke-width="1"/>')
+        for x, y, fasting in pts:
+            fill = "#047857" if fasting else "#ffffff"
+            out.append(
+                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{fill}" stroke="#047857">'
+                f"<title>{'fasting' if fasting else 'random'}</title></circle>"
+            )
+    out.append("</svg>")
+    return "".join(out)

@@ -1,0 +1,279 @@
+"""The follow-up list: sections, filters and counts, from ``resident_status``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from followup.db.alerts import Alert
+from followup.db.models import Resident
+from followup.db.status import ResidentStatusRow
+from healthkiosk.rules import RulesConfig
+from healthkiosk.rules.status import age_on
+
+SECTIONS = ("urgent", "abnormal", "overdue", "overdue_long")
+SECTION_TITLES = {
+    "urgent": "Urgent — contact today",
+    "abnormal": "Abnormal — review",
+    "overdue": "Overdue",
+    "overdue_long": "Overdue more than a year",
+}
+KINDS = ("blood_pressure", "glucose")
+STATUSES = ("urgent", "abnormal", "overdue")
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilters:
+    station: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    doctor: str | None = None
+    """A user id, or "none" for residents without a responsible doctor."""
+
+    @classmethod
+    def from_query(cls, q: Mapping[str, str]) -> tuple[ListFilters, list[str]]:
+        errors: list[str] = []
+
+        def pick(name: str, allowed: tuple[str, ...] | None = None) -> str | None:
+            v = (q.get(name) or "").strip()[:63]
+            if not v:
+                return None
+            if allowed is not None and v not in allowed:
+                errors.append(f"{name}: not one of {', '.join(allowed)}")
+                return None
+            return v
+
+        def day(name: str) -> date | None:
+            v = (q.get(name) or "").strip()
+            if not v:
+                return None
+            try:
+                return date.fromisoformat(v)
+            except ValueError:
+                errors.append(f"{name}: not a date (YYYY-MM-DD)")
+                return None
+
+        doctor = pick("doctor")
+        if doctor is not None and doctor != "none" and not doctor.isdigit():
+            errors.append("doctor: unknown")
+            doctor = None
+        return (
+            cls(
+                station=pick("station"),
+                kind=pick("kind", KINDS),
+                status=pick("status", STATUSES),
+                date_from=day("from"),
+                date_to=day("to"),
+                doctor=doctor,
+            ),
+            errors,
+        )
+
+    def query_string(self) -> dict[str, str]:
+        out = {
+            "station": self.station or "",
+            "kind": self.kind or "",
+            "status": self.status or "",
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "doctor": self.doctor or "",
+        }
+        return {k: v for k, v in out.items() if v}
+
+    def wants(self, section: str) -> bool:
+        if self.status is None:
+            return True
+        return section.startswith(self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    section: str
+    resident_id: int
+    name: str
+    sex: str
+    age: int | None
+    area: str
+    phone: str
+    station_id: str
+    doctor_id: int | None
+    trigger_summary: str
+    trigger_at: datetime | None
+    reason: str
+    rule: str
+    screening: bool
+    review_due_on: date | None
+    due_on: date | None
+    days_overdue: int | None
+    alert_raised_at: datetime | None = None
+    alert_acknowledged_at: datetime | None = None
+
+
+@dataclass
+class ListResult:
+    sections: dict[str, list[ListRow]] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _section_query(
+    section: str, f: ListFilters, *, today: date, rules: RulesConfig, columns: Any
+) -> Select[Any]:
+    long_before = today - timedelta(days=rules.followup.long_overdue_days)
+    S, R = ResidentStatusRow, Resident
+    q = select(*columns).select_from(S).join(R, R.id == S.resident_id)
+    if section == "urgent":
+        q = q.where(S.level == 2)
+    elif section == "abnormal":
+        q = q.where(S.level == 1)
+    elif section == "overdue":
+        q = q.where(S.level == 0, S.due_on < today, S.due_on >= long_before)
+    else:
+        q = q.where(S.level == 0, S.due_on < long_before)
+    trig = section in ("urgent", "abnormal")
+    if f.station:
+        q = q.where(S.trigger_station_id == f.station)
+    if f.kind:
+        if trig:
+            q = q.where(S.trigger_kind == f.kind)
+        elif f.kind == "blood_pressure":
+            q = q.where(R.hypertension_programme.is_(True))
+        else:
+            q = q.where(R.diabetes_programme.is_(True))
+    if f.date_from:
+        q = (
+            q.where(S.trigger_at >= _start(f.date_from))
+            if trig
+            else q.where(S.due_on >= f.date_from)
+        )
+    if f.date_to:
+        q = (
+            q.where(S.trigger_at < _start(f.date_to + timedelta(days=1)))
+            if trig
+            else q.where(S.due_on <= f.date_to)
+        )
+    if f.doctor == "none":
+        q = q.where(R.responsible_doctor_id.is_(None))
+    elif f.doctor:
+        q = q.where(R.responsible_doctor_id == int(f.doctor))
+    return q
+
+
+def _start(d: date) -> datetime:
+    from datetime import UTC
+
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+def fetch_list(
+    session: Session,
+    f: ListFilters,
+    *,
+    now: datetime,
+    rules: RulesConfig,
+    limit: int | None = 100,
+) -> ListResult:
+    today = now.date()
+    result = ListResult()
+    S, R = ResidentStatusRow, Resident
+    for section in SECTIONS:
+        if not f.wants(section):
+            continue
+        result.counts[section] = int(
+            session.scalar(
+                _section_query(section, f, today=today, rules=rules, columns=[func.count()])
+            )
+            or 0
+        )
+        q = _section_query(section, f, today=today, rules=rules, columns=[S, R])
+        if section in ("urgent", "abnormal"):
+            q = q.order_by(S.trigger_at.desc(), S.resident_id)
+        else:
+            q = q.order_by(S.due_on, S.resident_id)
+        if limit is not None:
+            q = q.limit(limit)
+        rows: list[ListRow] = []
+        for st, res in session.execute(q):
+            days = (today - st.due_on).days if st.due_on and section.startswith("overdue") else None
+            rows.append(
+                ListRow(
+                    section=section,
+                    resident_id=res.id,
+                    name=res.name or "",
+                    sex=res.sex,
+                    age=age_on(res.birth_date, today),
+                    area=res.area or "",
+                    phone=res.phone or "",
+                    station_id=st.trigger_station_id or "",
+                    doctor_id=res.responsible_doctor_id,
+                    trigger_summary=st.trigger_summary or "",
+                    trigger_at=st.trigger_at,
+                    reason=st.reason or "",
+                    rule=st.rule or "",
+                    screening=st.screening,
+                    review_due_on=st.review_due_on,
+                    due_on=st.due_on,
+                    days_overdue=days,
+                )
+            )
+        result.sections[section] = rows
+    urgent = result.sections.get("urgent", [])
+    if urgent:
+        alerts = {
+            a.reading_uuid: a
+            for a in session.scalars(
+                select(Alert).where(Alert.resident_id.in_([r.resident_id for r in urgent]))
+            )
+        }
+        trig = {
+            st.resident_id: st.trigger_uuid
+            for st in session.scalars(
+                select(S).where(S.resident_id.in_([r.resident_id for r in urgent]))
+            )
+        }
+        enriched = []
+        for row in urgent:
+            a = alerts.get(trig.get(row.resident_id) or "")
+            enriched.append(_with_alert(row, a) if a is not None else row)
+        result.sections["urgent"] = enriched
+    return result
+
+
+def _with_alert(row: ListRow, a: Alert) -> ListRow:
+    from dataclasses import replace
+
+    return replace(row, alert_raised_at=a.raised_at, alert_acknowledged_at=a.acknowledged_at)
+
+
+def human_ago(then: datetime | None, now: datetime) -> str:
+    if then is None:
+        return ""
+    s = int((now - then).total_seconds())
+    if s < 0:
+        return "in the future"
+    if s < 90:
+        return f"{s} s ago"
+    if s < 90 * 60:
+        return f"{s // 60} min ago"
+    if s < 36 * 3600:
+        return f"{s // 3600} h ago"
+    return f"{s // 86400} d ago"
+
+
+def human_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    s = int(seconds)
+    if s < 120:
+        return f"{s} s"
+    if s < 120 * 60:
+        return f"{s // 60} min"
+    if s < 48 * 3600:
+        return f"{s // 3600} h {(s % 3600) // 60} min"
+    return f"{s // 86400} d"

@@ -1,0 +1,131 @@
+"""Administrator pages: accounts and the audit log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from followup.accounts import AccountError, add_user
+from followup.audit_log import audit
+from followup.db.audit import AuditEvent
+from followup.db.auth import ROLES, User
+from followup.web.common import db, error, now, remote, render, require
+
+AUDIT_PAGE = 200
+
+
+def _users(session: Session) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": u.id,
+            "username": u.username,
+            "display_name": u.display_name,
+            "role": u.role,
+            "active": u.active,
+            "created_at": u.created_at,
+            "locked_until": u.locked_until,
+        }
+        for u in session.scalars(select(User).order_by(User.username))
+    ]
+
+
+@require("admin")
+async def admin_page(request: Request) -> Response:
+    users = await db(request, _users)
+    return render(request, "admin_users.html", {"users": users, "roles": ROLES, "errors": []})
+
+
+@require("admin")
+async def admin_add_user(request: Request) -> Response:
+    form = await request.form()
+    admin = request.state.user
+    at = now(request)
+    username = str(form.get("username") or "")
+    role = str(form.get("role") or "")
+
+    def work(session: Session) -> str | None:
+        try:
+            u = add_user(
+                session,
+                username=username,
+                password=str(form.get("password") or ""),
+                role=role,
+                display_name=str(form.get("display_name") or ""),
+                now=at,
+            )
+        except AccountError as err:
+            return str(err)
+        audit(
+            session,
+            action="user_add",
+            now=at,
+            user_id=admin.id,
+            username=admin.username,
+            target=f"user:{u.id}",
+            detail={"username": u.username, "role": u.role},
+            remote=remote(request),
+        )
+        return None
+
+    problem = await db(request, work)
+    if problem:
+        users = await db(request, _users)
+        return render(
+            request, "admin_users.html", {"users": users, "roles": ROLES, "errors": [problem]}, 400
+        )
+    request.session["flash"] = "Account created."
+    return RedirectResponse("/admin", status_code=303)
+
+
+@require("admin")
+async def admin_set_active(request: Request) -> Response:
+    uid: int = request.path_params["uid"]
+    form = await request.form()
+    admin = request.state.user
+    at = now(request)
+    active = form.get("active") == "1"
+    if uid == admin.id and not active:
+        return error(request, 400, "You cannot disable your own account.")
+
+    def work(session: Session) -> bool:
+        u = session.get(User, uid)
+        if u is None:
+            return False
+        u.active = active
+        if active:
+            u.locked_until = None
+            u.failed_logins = 0
+        audit(
+            session,
+            action="user_enable" if active else "user_disable",
+            now=at,
+            user_id=admin.id,
+            username=admin.username,
+            target=f"user:{uid}",
+            remote=remote(request),
+        )
+        return True
+
+    if not await db(request, work):
+        return error(request, 404, "No such account.")
+    return RedirectResponse("/admin", status_code=303)
+
+
+@require("admin")
+async def admin_audit(request: Request) -> Response:
+    action = (request.query_params.get("action") or "").strip()[:40]
+
+    def work(session: Session) -> list[AuditEvent]:
+        q = select(AuditEvent).order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        if action:
+            q = q.where(AuditEvent.action == action)
+        events = list(session.scalars(q.limit(AUDIT_PAGE)))
+        session.expunge_all()
+        return events
+
+    events = await db(request, work)
+    return render(request, "admin_audit.html", {"events": events, "action": action})

@@ -1,0 +1,403 @@
+"""A resident: identity, contacts, programmes, readings, trend, reviews; edits and exports."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from followup.alerts import acknowledge
+from followup.audit_log import audit
+from followup.db.alerts import Alert
+from followup.db.auth import User
+from followup.db.models import Reading, Resident, Station
+from followup.db.reviews import METHODS, OUTCOMES, REMOVE_REASONS, Review
+from followup.db.status import ResidentStatusRow
+from followup.fhir_export import readings_bundle
+from followup.status_store import refresh_residents
+from followup.web.chart import Point, blood_pressure_svg, glucose_svg
+from followup.web.common import db, error, now, remote, render, require, state
+from healthkiosk.rules.status import age_on
+
+MAX_READINGS_SHOWN = 2000
+REMIND_DAYS = (1, 3, 7, 14, 30)
+
+
+class NotFound(Exception):
+    pass
+
+
+def _resident_id(request: Request) -> int:
+    rid: int = request.path_params["rid"]
+    return rid
+
+
+def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str, Any]:
+    res = session.get(Resident, rid)
+    if res is None:
+        raise NotFound
+    readings = list(
+        session.scalars(
+            select(Reading)
+            .where(Reading.resident_id == rid)
+            .order_by(Reading.measured_at.desc())
+            .limit(MAX_READINGS_SHOWN)
+        )
+    )
+    reviews = list(
+        session.scalars(
+            select(Review).where(Review.resident_id == rid).order_by(Review.created_at.desc())
+        )
+    )
+    users = {u.id: u.display_name or u.username for u in session.scalars(select(User))}
+    doctors = [
+        (u.id, u.display_name or u.username)
+        for u in session.scalars(
+            select(User).where(User.role == "doctor", User.active.is_(True)).order_by(User.username)
+        )
+    ]
+    alerts = list(
+        session.scalars(select(Alert).where(Alert.resident_id == rid).order_by(Alert.raised_at))
+    )
+    status = session.get(ResidentStatusRow, rid)
+    stations = {s.id: s.name or s.id for s in session.scalars(select(Station))}
+    points = [
+        Point(
+            r.measured_at,
+            r.systolic_mmhg,
+            r.diastolic_mmhg,
+            r.glucose_mmol_per_l,
+            r.meal_context == "fasting",
+        )
+        for r in reversed(readings)
+    ]
+    latest_received = max((r.received_at for r in readings), default=None)
+    return {
+        "resident": res,
+        "age": age_on(res.birth_date, at.date()),
+        "readings": readings,
+        "reviews": reviews,
+        "users": users,
+        "doctors": doctors,
+        "alerts": alerts,
+        "status": status,
+        "stations": stations,
+        "bp_svg": blood_pressure_svg(points, rules),
+        "glucose_svg": glucose_svg(points, rules),
+        "seen_until": latest_received.isoformat() if latest_received else "",
+        "open_count": sum(1 for r in readings if r.reviewed_at is None),
+        "default_next": (at.date() + timedelta(days=rules.followup.next_follow_up_days)),
+        "outcomes": OUTCOMES,
+        "remove_reasons": REMOVE_REASONS,
+        "methods": METHODS,
+        "remind_days": REMIND_DAYS,
+    }
+
+
+async def _show(
+    request: Request,
+    *,
+    revealed: str | None = None,
+    errors: list[str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    st = state(request)
+    at = now(request)
+    try:
+        data = await db(request, _page_data, _resident_id(request), at, st.rules)
+    except NotFound:
+        return error(request, 404, "No such resident.")
+    data["revealed"] = revealed
+    data["errors"] = errors or []
+    return render(request, "resident.html", data, status_code)
+
+
+@require("doctor")
+async def resident_page(request: Request) -> Response:
+    return await _show(request)
+
+
+@require("doctor")
+async def reveal(request: Request) -> Response:
+    rid = _resident_id(request)
+    user = request.state.user
+    at = now(request)
+
+    def work(session: Session) -> str | None:
+        res = session.get(Resident, rid)
+        if res is None:
+            return None
+        audit(
+            session,
+            action="reveal_id",
+            now=at,
+            user_id=user.id,
+            username=user.username,
+            target=f"resident:{rid}",
+            remote=remote(request),
+        )
+        return res.id_number
+
+    id_number = await db(request, work)
+    if id_number is None:
+        return error(request, 404, "No such resident.")
+    return await _show(request, revealed=id_number)
+
+
+@require("doctor")
+async def edit(request: Request) -> Response:
+    rid = _resident_id(request)
+    form = await request.form()
+    user = request.state.user
+    at = now(request)
+    st = state(request)
+    errors: list[str] = []
+    phone = str(form.get("phone") or "").strip()
+    address = str(form.get("address") or "").strip()
+    area = str(form.get("area") or "").strip()
+    if len(phone) > 40:
+        errors.append("phone: at most 40 characters")
+    if len(address) > 300:
+        errors.append("address: at most 300 characters")
+    if len(area) > 200:
+        errors.append("area: at most 200 characters")
+    doctor_raw = str(form.get("responsible_doctor") or "").strip()
+    doctor_id: int | None = None
+    if doctor_raw:
+        if not doctor_raw.isdigit():
+            errors.append("responsible doctor: unknown")
+        else:
+            doctor_id = int(doctor_raw)
+    if errors:
+        return await _show(request, errors=errors, status_code=400)
+
+    def work(session: Session) -> str | None:
+        res = session.get(Resident, rid)
+        if res is None:
+            return "missing"
+        if doctor_id is not None:
+            d = session.get(User, doctor_id)
+            if d is None or d.role != "doctor" or not d.active:
+                return "responsible doctor: unknown"
+        new = {
+            "phone": phone or None,
+            "address": address or None,
+            "area": area or None,
+            "hypertension_programme": form.get("hypertension") == "on",
+            "diabetes_programme": form.get("diabetes") == "on",
+            "responsible_doctor_id": doctor_id,
+        }
+        changed = [k for k, v in new.items() if getattr(res, k) != v]
+        for k in changed:
+            setattr(res, k, new[k])
+        res.updated_at = at
+        audit(
+            session,
+            action="resident_edit",
+            now=at,
+            user_id=user.id,
+            username=user.username,
+            target=f"resident:{rid}",
+            detail={"fields": changed},
+            remote=remote(request),
+        )
+        session.flush()
+        refresh_residents(session, [rid], rules=st.rules, now=at)
+        return None
+
+    problem = await db(request, work)
+    if problem == "missing":
+        return error(request, 404, "No such resident.")
+    if problem:
+        return await _show(request, errors=[problem], status_code=400)
+    request.session["flash"] = "Resident details saved."
+    return RedirectResponse(f"/residents/{rid}", status_code=303)
+
+
+def _parse_review(
+    form: Any, today: date, next_default_days: int
+) -> tuple[dict[str, Any], list[str]]:
+    errors: list[str] = []
+    method = str(form.get("method") or "phone")
+    outcome = str(form.get("outcome") or "")
+    reason = str(form.get("remove_reason") or "") or None
+    note = str(form.get("note") or "").strip()
+    if method not in METHODS:
+        errors.append("method: choose one of the list")
+    if outcome not in OUTCOMES:
+        errors.append("outcome: choose one of the list")
+    if outcome == "removed":
+        if reason not in REMOVE_REASONS:
+            errors.append("remove: choose a reason")
+    else:
+        reason = None
+    if len(note) > 2000:
+        errors.append("note: at most 2000 characters")
+    next_on: date | None = None
+    if outcome == "remind_later":
+        raw = str(form.get("remind_days") or "")
+        if not raw.isdigit() or not 1 <= int(raw) <= 365:
+            errors.append("remind later: choose the number of days")
+        else:
+            next_on = today + timedelta(days=int(raw))
+    elif outcome != "removed":
+        raw = str(form.get("next_follow_up_on") or "").strip()
+        if raw:
+            try:
+                next_on = date.fromisoformat(raw)
+            except ValueError:
+                errors.append("next follow-up: not a date (YYYY-MM-DD)")
+            else:
+                if next_on < today:
+                    errors.append("next follow-up: must not be in the past")
+        else:
+            next_on = today + timedelta(days=next_default_days)
+    seen_raw = str(form.get("seen_until") or "")
+    seen_until: datetime | None = None
+    if seen_raw:
+        try:
+            seen_until = datetime.fromisoformat(seen_raw)
+        except ValueError:
+            errors.append("the page is out of date: reload it")
+        else:
+            if seen_until.tzinfo is None:
+                errors.append("the page is out of date: reload it")
+    return {
+        "method": method,
+        "outcome": outcome,
+        "remove_reason": reason,
+        "note": note,
+        "next_follow_up_on": next_on,
+        "seen_until": seen_until,
+    }, errors
+
+
+@require("doctor")
+async def review(request: Request) -> Response:
+    rid = _resident_id(request)
+    form = await request.form()
+    user = request.state.user
+    at = now(request)
+    st = state(request)
+    fields, errors = _parse_review(form, at.date(), st.rules.followup.next_follow_up_days)
+    if errors:
+        return await _show(request, errors=errors, status_code=400)
+    seen_until = fields.pop("seen_until")
+
+    def work(session: Session) -> str | None:
+        res = session.get(Resident, rid)
+        if res is None:
+            return None
+        covered: list[str] = []
+        if seen_until is not None:
+            covered = list(
+                session.scalars(
+                    select(Reading.uuid).where(
+                        Reading.resident_id == rid,
+                        Reading.reviewed_at.is_(None),
+                        Reading.received_at <= seen_until,
+                    )
+                )
+            )
+            if covered:
+                session.execute(
+                    update(Reading).where(Reading.uuid.in_(covered)).values(reviewed_at=at)
+                )
+        rev = Review(resident_id=rid, doctor_id=user.id, created_at=at, readings=covered, **fields)
+        session.add(rev)
+        acked = acknowledge(session, rid, user_id=user.id, now=at)
+        session.flush()
+        audit(
+            session,
+            action="review",
+            now=at,
+            user_id=user.id,
+            username=user.username,
+            target=f"resident:{rid}",
+            detail={
+                "review": rev.id,
+                "outcome": rev.outcome,
+                "readings": len(covered),
+                "alerts_acknowledged": [a.reading_uuid for a in acked],
+            },
+            remote=remote(request),
+        )
+        refresh_residents(session, [rid], rules=st.rules, now=at)
+        return res.name or f"resident {rid}"
+
+    name = await db(request, work)
+    if name is None:
+        return error(request, 404, "No such resident.")
+    request.session["flash"] = f"Review saved for {name}."
+    return RedirectResponse("/list", status_code=303)
+
+
+@require("doctor")
+async def ack(request: Request) -> Response:
+    """Acknowledge a resident's urgent alert from the list (the review follows)."""
+    rid = _resident_id(request)
+    user = request.state.user
+    at = now(request)
+
+    def work(session: Session) -> int:
+        acked = acknowledge(session, rid, user_id=user.id, now=at)
+        audit(
+            session,
+            action="alert_ack",
+            now=at,
+            user_id=user.id,
+            username=user.username,
+            target=f"resident:{rid}",
+            detail={"alerts": [a.reading_uuid for a in acked]},
+            remote=remote(request),
+        )
+        return len(acked)
+
+    n = await db(request, work)
+    request.session["flash"] = f"{n} alert(s) acknowledged."
+    return RedirectResponse("/list", status_code=303)
+
+
+@require("doctor")
+async def fhir(request: Request) -> Response:
+    rid = _resident_id(request)
+    user = request.state.user
+    at = now(request)
+    st = state(request)
+
+    def work(session: Session) -> dict[str, Any] | None:
+        res = session.get(Resident, rid)
+        if res is None:
+            return None
+        readings = list(
+            session.scalars(
+                select(Reading).where(Reading.resident_id == rid).order_by(Reading.measured_at)
+            )
+        )
+        stations = {s.id: s for s in session.scalars(select(Station))}
+        bundle = readings_bundle(res, readings, stations, rules=st.rules, now=at)
+        audit(
+            session,
+            action="export_fhir",
+            now=at,
+            user_id=user.id,
+            username=user.username,
+            target=f"resident:{rid}",
+            detail={"observations": len(readings)},
+            remote=remote(request),
+        )
+        return bundle
+
+    bundle = await db(request, work)
+    if bundle is None:
+        return error(request, 404, "No such resident.")
+    return Response(
+        json.dumps(bundle, ensure_ascii=False, indent=1),
+        media_type="application/fhir+json",
+        headers={"Content-Disposition": f'attachment; filename="resident-{rid}-fhir.json"'},
+    )

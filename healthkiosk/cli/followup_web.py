@@ -1,0 +1,174 @@
+"""The web app's actions in the ``healthkiosk followup`` group: serve, user add, rebuild-status.
+
+``healthkiosk/cli/followup_cmd.py`` calls :func:`register` with its sub-parsers.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(fsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    s = fsub.add_parser("serve", help="serve the doctor's follow-up web app")
+    s.add_argument("--host", help="listen address (default: followup.listen_host)")
+    s.add_argument("--port", type=int, help="listen port (default: followup.listen_port)")
+    s.add_argument("--database-url", help="SQLAlchemy URL (default: followup.database_url)")
+    s.add_argument(
+        "--no-mqtt-alerts", action="store_true", help="do not publish urgent alerts to MQTT"
+    )
+    s.add_argument(
+        "--https-only",
+        action="store_true",
+        help="mark the session cookie Secure (behind a TLS proxy)",
+    )
+    s.set_defaults(handler=_serve)
+
+    u = fsub.add_parser("user", help="accounts of the follow-up web app")
+    usub = u.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    a = usub.add_parser("add", help="create an account (password from a prompt or stdin)")
+    a.add_argument("username")
+    a.add_argument("--role", choices=["doctor", "admin"], required=True)
+    a.add_argument("--display-name", default="")
+    a.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin",
+    )
+    a.add_argument("--database-url")
+    a.set_defaults(handler=_user_add)
+
+    r = fsub.add_parser(
+        "rebuild-status", help="recompute every resident's follow-up status (after a rules change)"
+    )
+    r.add_argument("--database-url")
+    r.set_defaults(handler=_rebuild)
+
+
+def _url(args: argparse.Namespace, cfg: object) -> str:
+    from healthkiosk.config import Config
+
+    assert isinstance(cfg, Config)
+    url: str = args.database_url or cfg.followup_database_url
+    if url.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    return url
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from followup.db.engine import make_engine
+    from followup.mqtt_publish import make_publisher
+    from followup.web.app import create_app
+    from followup.web.common import WebSettings
+    from followup.web.secret import load_or_create_secret
+    from healthkiosk.cli.common import load
+    from healthkiosk.rules import load_rules
+
+    cfg = load(args)
+    rules = load_rules(cfg.rules)
+    engine = make_engine(_url(args, cfg))
+    key_path = cfg.followup.secret_key_file or cfg.data_dir / "followup-secret.key"
+    settings = WebSettings(
+        secret_key=load_or_create_secret(key_path),
+        https_only=args.https_only,
+        webhook_url=cfg.followup.alert_webhook,
+    )
+    publish = (
+        None
+        if args.no_mqtt_alerts
+        else make_publisher(cfg.followup.mqtt, client_id=f"{cfg.followup.ingest_client_id}-alerts")
+    )
+    app = create_app(engine, rules, settings, publish=publish)
+    uvicorn.run(
+        app,
+        host=args.host or cfg.followup.listen_host,
+        port=args.port or cfg.followup.listen_port,
+        log_level=cfg.logging.level.lower(),
+        proxy_headers=False,
+        server_header=False,
+    )
+    return 0
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    import getpass
+    import sys
+
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != first:
+        print("healthkiosk: the passwords differ", file=sys.stderr)
+        return None
+    return first
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from followup.accounts import add_user
+    from followup.audit_log import audit
+    from followup.db.engine import make_engine
+    from healthkiosk.cli.common import load
+
+    cfg = load(args)
+    password = _read_password(args)
+    if password is None:
+        return 2
+    engine = make_engine(_url(args, cfg))
+    now = datetime.now(UTC)
+    try:
+        with Session(engine) as session, session.begin():
+            user = add_user(
+                session,
+                username=args.username,
+                password=password,
+                role=args.role,
+                display_name=args.display_name,
+                now=now,
+            )
+            audit(
+                session,
+                action="user_add",
+                now=now,
+                user_id=None,
+                username="cli",
+                target=f"user:{user.id}",
+                detail={"username": user.username, "role": user.role},
+            )
+            print(f"created {user.role} {user.username!r} (id {user.id})")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _rebuild(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from followup.db.engine import make_engine
+    from followup.db.models import Resident
+    from followup.status_store import refresh_residents
+    from healthkiosk.cli.common import load
+    from healthkiosk.rules import load_rules
+
+    cfg = load(args)
+    rules = load_rules(cfg.rules)
+    engine = make_engine(_url(args, cfg))
+    try:
+        with Session(engine) as session:
+            ids = list(session.scalars(select(Resident.id)))
+        for i in range(0, len(ids), 5000):
+            with Session(engine) as session, session.begin():
+                refresh_residents(session, ids[i : i + 5000], rules=rules, now=datetime.now(UTC))
+        print(f"refreshed {len(ids)} residents")
+    finally:
+        engine.dispose()
+    return 0
