@@ -165,10 +165,12 @@ class VisitFlow:
         """Stop :meth:`run` (idempotent)."""
         self._closed.set()
 
-    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+    def _spawn(self, make: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run ``make()`` as a task of the flow (created only when the task starts)."""
+
         async def guarded() -> None:
             try:
-                await coro
+                await make()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -268,7 +270,7 @@ class VisitFlow:
         reader = self._devices.id_card is not None
         self._update(screen=Screen.CHECKIN, card_reader=reader)
         if reader:
-            self._spawn(self._read_cards(), "read-card")
+            self._spawn(self._read_cards, "read-card")
 
     async def _read_cards(self) -> None:
         reader = self._devices.id_card
@@ -292,7 +294,7 @@ class VisitFlow:
             number = parse(card.id_number, today=self._clock.now().date())
         except IdNumberError:
             self._update(keypad_error="card_unreadable")
-            self._spawn(self._read_cards(), "read-card")
+            self._spawn(self._read_cards, "read-card")
             return
         self._identity = ResidentIdentity(
             id_number=number.value,
@@ -338,7 +340,7 @@ class VisitFlow:
             return
         self.touch()
         number = parse(st.keypad, today=self._clock.now().date())
-        self._spawn(self._submit(number.value), "known-name")
+        self._spawn(lambda: self._submit(number.value), "known-name")
 
     async def _submit(self, id_number: str) -> None:
         name = await asyncio.wait_for(self._recorder.known_name(id_number), 10.0)
@@ -437,7 +439,7 @@ class VisitFlow:
             countdown_s=None,
             error=None,
         )
-        self._spawn(self._bp_task(), "measure-bp")
+        self._spawn(self._bp_task, "measure-bp")
 
     def _on_cuff(self, pressure: CuffPressure) -> None:
         if self._state.screen is Screen.MEASURE_BP:
@@ -576,7 +578,7 @@ class VisitFlow:
     def _measure_glucose(self) -> None:
         self._update(screen=Screen.MEASURE_GLUCOSE, error=None)
         self._start_countdown(self._cfg.measure_timeout_s, lambda: None)
-        self._spawn(self._glucose_task(), "measure-glucose")
+        self._spawn(self._glucose_task, "measure-glucose")
 
     async def _glucose_task(self) -> None:
         meter = self._devices.glucose
@@ -795,7 +797,9 @@ class VisitFlow:
     def _end_visit(self, outcome: str) -> None:
         if self._saved_any and self._visit_uuid is not None:
             visit, at = self._visit_uuid, self._clock.now()
-            self._spawn(self._recorder.end_visit(visit, outcome=outcome, at=at), "end-visit")
+            self._spawn(
+                lambda: self._recorder.end_visit(visit, outcome=outcome, at=at), "end-visit"
+            )
         self._identity = None
         self._visit_uuid = None
         self._saved_any = False
@@ -847,7 +851,7 @@ class VisitFlow:
             self._update(pin_length=0, pin_error=True)
             return
         self._update(screen=Screen.TECHNICIAN, pin_length=0, pin_error=False)
-        self._spawn(self._refresh_tech(), "tech-status")
+        self._spawn(self._refresh_tech, "tech-status")
 
     async def _refresh_tech(self) -> None:
         status = await asyncio.wait_for(self._recorder.status(), 10.0)
@@ -865,7 +869,7 @@ class VisitFlow:
     def tech_refresh(self) -> None:
         if self._state.screen is Screen.TECHNICIAN:
             self.touch()
-            self._spawn(self._refresh_tech(), "tech-status")
+            self._spawn(self._refresh_tech, "tech-status")
 
     def tech_restart(self) -> None:
         """Ask the app to exit so its service manager starts it again."""
