@@ -96,6 +96,9 @@ class SimulatedBloodPressureMonitor:
         self.script: deque[BpOutcome] = deque()
         self.state = "ready"
         self.measurements_started = 0
+        self.gate: asyncio.Event | None = None
+        """When set to an un-set event, the cuff holds its pressure until it is set
+        (lets a demo or a screenshot catch the measuring screen)."""
         self.on_result: Callable[[BloodPressureMeasurement], None] | None = None
         """Called just before a result is returned (benchmarks time from here)."""
         self._info = _info("Simulated upper-arm BP monitor", "SIM-BP-0001")
@@ -146,6 +149,8 @@ class SimulatedBloodPressureMonitor:
             if on_cuff:
                 on_cuff(CuffPressure(mmhg=pressure))
             await self._clock.sleep(step)
+        if self.gate is not None:
+            await self.gate.wait()
         bottom = max(outcome.diastolic - 10, 20)
         while pressure > bottom:
             pressure = max(bottom, pressure - DEFLATE_MMHG_PER_S * CUFF_STEP_S)
@@ -191,6 +196,8 @@ class SimulatedGlucoseMeter:
         self.script: deque[GlucoseOutcome] = deque()
         self.state = "ready"
         self.memory: list[GlucoseMeasurement] = []
+        self.gate: asyncio.Event | None = None
+        """When set to an un-set event, the meter holds its countdown until it is set."""
         self._info = _info("Simulated glucose meter", "SIM-GL-0001")
 
     @property
@@ -213,6 +220,8 @@ class SimulatedGlucoseMeter:
         await self._clock.sleep(self._apply_delay_s / self._speed)
         if outcome.error is not None:
             raise outcome.error
+        if self.gate is not None:
+            await self.gate.wait()
         await self._clock.sleep(self._countdown_s / self._speed)
         value = outcome.mmol_per_l
         m = GlucoseMeasurement(
