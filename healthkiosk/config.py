@@ -109,6 +109,10 @@ class KioskConfig(_Section):
     voice_enabled: bool = True
     voice_volume: float = Field(default=0.8, ge=0.0, le=1.0)
     voice_pack: Path | None = None
+    done_s: float = Field(default=8.0, gt=0)
+    """The thank-you screen stays this long before the attract screen."""
+    measure_timeout_s: float = Field(default=180.0, gt=0)
+    """How long the kiosk waits for a device's measurement (shown as a countdown)."""
 
 
 class FollowupConfig(_Section):

@@ -1,0 +1,178 @@
+"""The Kivy app: a thin renderer over :class:`~kiosk.flow.visit.VisitFlow`.
+
+One asyncio loop runs everything: ``App.async_run("asyncio")`` beside the
+flow's task group (device tasks, timers) and the voice subprocesses. No
+callback blocks: database work is in worker threads inside the recorder.
+
+Exit codes: 0 closed normally, 3 restart requested from the technician
+screen (the service manager starts the kiosk again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from healthkiosk import __version__
+from healthkiosk.config import Config
+from healthkiosk.rules import load_rules
+from kiosk.app.boot import configure_kivy
+from kiosk.compose import SimulationSpeed, open_devices, open_recorder
+from kiosk.flow.clock import RealClock
+from kiosk.flow.ports import Devices
+from kiosk.flow.state import State
+from kiosk.flow.visit import VisitFlow
+from kiosk.prompts import prompt_for
+from kiosk.voice import Voice
+
+log = logging.getLogger(__name__)
+
+EXIT_RESTART = 3
+
+
+@dataclass
+class Running:
+    """What a test driver or benchmark gets beside the running app."""
+
+    app: Any
+    flow: VisitFlow
+    devices: Devices
+    voice: Voice
+    first_frame_at: asyncio.Future[float]
+
+
+Extra = Callable[[Running], Awaitable[None]]
+
+
+def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
+    """Create the Kivy App (imports Kivy: call :func:`configure_kivy` first)."""
+    from kivy.app import App
+    from kivy.core.window import Window
+    from kivy.graphics import Color, Rectangle
+    from kivy.uix.floatlayout import FloatLayout
+
+    from kiosk.app import theme
+    from kiosk.app.fonts import register_default_font
+    from kiosk.app.metrics import Metrics, measure_cap_ratio
+    from kiosk.app.screens import Renderer
+
+    class Root(FloatLayout):  # type: ignore[misc]
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            with self.canvas.before:
+                Color(*theme.BACKGROUND)
+                self._bg = Rectangle(pos=self.pos, size=self.size)
+            self.bind(size=self._sync, pos=self._sync)
+
+        def _sync(self, *_: Any) -> None:
+            self._bg.pos, self._bg.size = self.pos, self.size
+
+        def on_touch_down(self, touch: Any) -> bool:
+            flow.touch()
+            return bool(super().on_touch_down(touch))
+
+    class KioskApp(App):  # type: ignore[misc]
+        title = "healthkiosk"
+
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self.exit_code = 0
+            self.renderer: Renderer | None = None
+            self._cue: tuple[object, ...] | None = None
+            self.font_path = None
+
+        def build(self) -> Any:
+            self.font_path = register_default_font()
+            if self.font_path is None:
+                log.warning("no Simplified-Chinese font found: install fonts-wqy-microhei")
+            Window.clearcolor = theme.BACKGROUND
+            metrics = Metrics(
+                px_per_mm=Window.width / config.kiosk.panel_width_mm,
+                cap_ratio=measure_cap_ratio(),
+            )
+            self.metrics = metrics
+            root = Root()
+            self.renderer = Renderer(root, flow, metrics)
+            flow.subscribe(self._on_state)
+            return root
+
+        def _on_state(self, state: State) -> None:
+            assert self.renderer is not None
+            self.renderer.render(state)
+            cue, parts = prompt_for(state)
+            if cue != self._cue:
+                self._cue = cue
+                voice.say(parts, state.language)
+            if state.tech is not None and state.tech.restart_requested and not self.exit_code:
+                log.info("restart requested from the technician screen")
+                self.exit_code = EXIT_RESTART
+                self.stop()
+
+    return KioskApp()
+
+
+async def run_kiosk(
+    config: Config,
+    *,
+    simulate: bool,
+    fullscreen: bool,
+    sim: SimulationSpeed | None = None,
+    extra: Extra | None = None,
+) -> int:
+    """Run the kiosk until its window closes; returns the exit code."""
+    configure_kivy(size=config.kiosk.resolution, fullscreen=fullscreen)
+    clock = RealClock()
+    recorder = open_recorder(config)
+    voice = Voice(
+        enabled=config.kiosk.voice_enabled,
+        volume=config.kiosk.voice_volume,
+        pack=config.kiosk.voice_pack,
+    )
+    rules = load_rules(config.rules)
+    async with open_devices(config, simulate=simulate, clock=clock, sim=sim) as devices:
+        flow = VisitFlow(
+            config=config.kiosk,
+            rules=rules,
+            devices=devices,
+            recorder=recorder,
+            clock=clock,
+            version=__version__,
+        )
+        app = build_app(flow, config, voice)
+        loop = asyncio.get_running_loop()
+        first_frame: asyncio.Future[float] = loop.create_future()
+
+        def on_flip(*_: Any) -> None:
+            if not first_frame.done():
+                first_frame.set_result(time.time())
+
+        def on_start(*_: Any) -> None:
+            from kivy.core.window import Window
+
+            Window.bind(on_flip=on_flip)
+
+        app.bind(on_start=on_start)
+        running = Running(app, flow, devices, voice, first_frame)
+        async with asyncio.TaskGroup() as tg:
+            flow_task = tg.create_task(flow.run(), name="visit-flow")
+            extra_task = tg.create_task(_guard_extra(extra, running), name="extra") if extra else None
+            try:
+                await app.async_run(async_lib="asyncio")
+            finally:
+                flow.close()
+                if extra_task is not None and not extra_task.done():
+                    extra_task.cancel()
+                await voice.close()
+            await flow_task
+        return int(app.exit_code)
+
+
+async def _guard_extra(extra: Extra, running: Running) -> None:
+    try:
+        await extra(running)
+    finally:
+        running.app.stop()

@@ -1,0 +1,612 @@
+"""One builder per flow screen: the flow's state in, widgets out.
+
+The renderer rebuilds a screen when anything but the live values changes
+(cuff pressure, countdowns), which it updates in place. Every button calls
+one flow event; nothing here decides anything about the visit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.floatlayout import FloatLayout
+from kivy.uix.widget import Widget
+
+from kiosk.app import theme
+from kiosk.app.i18n import text
+from kiosk.app.metrics import Metrics
+from kiosk.app.widgets import Btn, CategoryIcon, Gauge, TrendChart, Txt
+from kiosk.flow.state import Screen, State
+from kiosk.flow.visit import VisitFlow
+
+Updater = Callable[[State], None]
+
+
+def _live(state: State) -> State:
+    """The state without the values updated in place."""
+    return replace(state, cuff_mmhg=None, countdown_s=None, still_here_s=None)
+
+
+def fmt_time(language: str, seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    if seconds >= 60:
+        return text(language, "time.mm_ss", minutes=seconds // 60, seconds=seconds % 60)
+    return text(language, "time.seconds", seconds=seconds)
+
+
+class Renderer:
+    def __init__(self, root: FloatLayout, flow: VisitFlow, metrics: Metrics) -> None:
+        self.root = root
+        self.flow = flow
+        self.m = metrics
+        self._shown: State | None = None
+        self._overlay_shown: bool = False
+        self._page: Widget | None = None
+        self._overlay: Widget | None = None
+        self._updaters: list[Updater] = []
+        self.on_rendered: Callable[[State], None] | None = None
+
+    # --- entry -----------------------------------------------------------------
+
+    def render(self, state: State) -> None:
+        static = _live(state)
+        if self._shown is None or static != self._shown:
+            self._build(state)
+            self._shown = static
+        for update in self._updaters:
+            update(state)
+        self._render_overlay(state)
+        if self.on_rendered is not None:
+            self.on_rendered(state)
+
+    def _build(self, state: State) -> None:
+        if self._page is not None:
+            self.root.remove_widget(self._page)
+        self._updaters = []
+        builder = getattr(self, f"_screen_{state.screen.value}")
+        page: Widget = builder(state)
+        self._page = page
+        self.root.add_widget(page, index=len(self.root.children))
+
+    # --- helpers ---------------------------------------------------------------
+
+    def t(self, state: State, key: str, **params: Any) -> str:
+        return text(state.language, key, **params)
+
+    def txt(self, state: State, key: str, *, tid: str = "", lines: float = 1, **p: Any) -> Txt:
+        return self.label(self.t(state, key, **p), tid=tid or key, lines=lines)
+
+    def label(self, words: str, *, tid: str, lines: float = 1, size: float | None = None) -> Txt:
+        font = size or self.m.body
+        return Txt(
+            words, font_size=font, tid=tid, size_hint_y=None, height=font * 1.25 * lines
+        )
+
+    def button(
+        self,
+        state: State,
+        key: str,
+        on_tap: Callable[[], None] | None,
+        *,
+        tid: str = "",
+        primary: bool = True,
+        width_mm: float | None = None,
+        **p: Any,
+    ) -> Btn:
+        kw: dict[str, Any] = {"size_hint_y": None, "height": self.m.button}
+        if width_mm is not None:
+            kw.update(size_hint_x=None, width=self.m.mm(width_mm))
+        return Btn(
+            self.t(state, key, **p),
+            font_size=self.m.body,
+            tid=tid or key,
+            on_tap=on_tap,
+            primary=primary,
+            **kw,
+        )
+
+    def lang_button(self, state: State) -> Btn:
+        other = "en" if state.language == "zh_CN" else "zh_CN"
+        return self.button(
+            state,
+            "lang.switch",
+            lambda: self.flow.set_language(other),  # type: ignore[arg-type]
+            tid="btn.lang",
+            primary=False,
+            width_mm=36,
+        )
+
+    def page(
+        self,
+        state: State,
+        *,
+        title: str,
+        body: list[Widget],
+        actions: list[Btn] | None = None,
+        back: bool = True,
+    ) -> BoxLayout:
+        m = self.m
+        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2.5))
+        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        if back:
+            top.add_widget(
+                self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30)
+            )
+        top.add_widget(self.txt(state, title, tid="title", lines=1) if title else Widget())
+        top.children[0].size_hint_y = 1
+        top.add_widget(self.lang_button(state))
+        col.add_widget(top)
+        mid = BoxLayout(orientation="vertical", spacing=m.mm(1.5))
+        for w in body:
+            mid.add_widget(w)
+        mid.add_widget(Widget())
+        col.add_widget(mid)
+        if actions:
+            row = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+            for b in actions:
+                row.add_widget(b)
+            col.add_widget(row)
+        return col
+
+    def _render_overlay(self, state: State) -> None:
+        show = state.still_here_s is not None
+        if show and self._overlay is None:
+            self._overlay = self._still_here(state)
+            self.root.add_widget(self._overlay)
+        if not show and self._overlay is not None:
+            self.root.remove_widget(self._overlay)
+            self._overlay = None
+        if show and self._overlay is not None:
+            label = self._overlay.ids_countdown  # type: ignore[attr-defined]
+            label.text = self.t(state, "still_here.countdown", seconds=state.still_here_s)
+
+    def _still_here(self, state: State) -> Widget:
+        m = self.m
+        box = _Panel(
+            orientation="vertical", padding=m.mm(4), spacing=m.mm(3), bg=theme.NOTICE_BG
+        )
+        box.add_widget(self.txt(state, "still_here.title", tid="still_here.title"))
+        countdown = self.label("", tid="still_here.countdown")
+        box.add_widget(countdown)
+        box.add_widget(Widget())
+        btn = self.button(state, "btn.still_here", self.flow.still_here, tid="btn.still_here")
+        btn.height = m.mm(22)
+        box.add_widget(btn)
+        box.ids_countdown = countdown
+        return box
+
+    # --- screens ---------------------------------------------------------------
+
+    def _screen_attract(self, state: State) -> Widget:
+        m = self.m
+        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.gap)
+        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        top.add_widget(
+            self.button(
+                state, "attract.tech", self.flow.open_technician, primary=False, width_mm=40
+            )
+        )
+        top.add_widget(Widget())
+        top.add_widget(self.lang_button(state))
+        col.add_widget(top)
+        col.add_widget(
+            self.label(self.t(state, "attract.title"), tid="attract.title", size=m.body * 1.6)
+        )
+        col.add_widget(self.txt(state, "attract.body", lines=2))
+        col.add_widget(Widget())
+        start = self.button(state, "attract.start", self.flow.start_checkin)
+        start.height = m.mm(22)
+        col.add_widget(start)
+        return col
+
+    def _screen_checkin(self, state: State) -> Widget:
+        m = self.m
+        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2.5))
+        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        top.add_widget(self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30))
+        top.add_widget(Widget())
+        top.add_widget(self.lang_button(state))
+        col.add_widget(top)
+        row = BoxLayout(spacing=m.gap)
+        left = BoxLayout(orientation="vertical", spacing=m.mm(1.5))
+        prompt = "checkin.card" if state.card_reader else "checkin.type"
+        left.add_widget(self.txt(state, prompt, tid="checkin.prompt", lines=2))
+        typed = state.keypad
+        shown = f"{typed[:9]}\n{typed[9:]}" if len(typed) > 9 else typed or "_"
+        left.add_widget(self.label(shown, tid="checkin.number", lines=2))
+        if state.keypad_error:
+            left.add_widget(self.txt(state, state.keypad_error, tid="checkin.error", lines=2))
+        left.add_widget(Widget())
+        left.add_widget(
+            self.button(
+                state,
+                "checkin.ok",
+                self.flow.submit_id if state.keypad_valid else None,
+                tid="btn.ok",
+            )
+        )
+        row.add_widget(left)
+        keys = BoxLayout(
+            orientation="vertical",
+            spacing=m.gap,
+            size_hint_x=None,
+            width=4 * m.button + 3 * m.gap,
+        )
+        for line in ("1234", "5678", "90X<"):
+            r = BoxLayout(spacing=m.gap, size_hint_y=None, height=m.button)
+            for ch in line:
+                if ch == "<":
+                    b = Btn(
+                        "⌫",
+                        font_size=m.body,
+                        tid="key.back",
+                        on_tap=self.flow.backspace,
+                        primary=False,
+                    )
+                else:
+                    b = Btn(
+                        ch,
+                        font_size=m.body,
+                        tid=f"key.{ch}",
+                        on_tap=lambda c=ch: self.flow.key(c),
+                        primary=False,
+                    )
+                r.add_widget(b)
+            keys.add_widget(r)
+        keys.add_widget(Widget())
+        row.add_widget(keys)
+        col.add_widget(row)
+        return col
+
+    def _screen_confirm(self, state: State) -> Widget:
+        res = state.resident
+        assert res is not None
+        name = res.name or self.t(state, "confirm.unknown_name")
+        body: list[Widget] = [
+            self.label(name, tid="confirm.name", size=self.m.body * 1.3),
+            self.label(res.masked_id, tid="confirm.id"),
+        ]
+        if res.birth_year:
+            body.append(self.txt(state, "confirm.born", tid="confirm.born", year=res.birth_year))
+        return self.page(
+            state,
+            title="confirm.title",
+            body=body,
+            actions=[
+                self.button(state, "confirm.no", self.flow.not_me, primary=False),
+                self.button(state, "confirm.yes", self.flow.confirm),
+            ],
+        )
+
+    def _screen_choose(self, state: State) -> Widget:
+        body: list[Widget] = []
+        stack = BoxLayout(orientation="vertical", spacing=self.m.gap, size_hint_y=None)
+        stack.height = 3 * self.m.button + 2 * self.m.gap
+        for choice, key in (("bp", "choose.bp"), ("glucose", "choose.glucose"), ("both", "choose.both")):
+            stack.add_widget(
+                self.button(state, key, lambda c=choice: self.flow.choose(c), tid=f"btn.{choice}")
+            )
+        body.append(stack)
+        return self.page(state, title="choose.title", body=body)
+
+    def _countdown_label(self, state: State, key: str, tid: str) -> Txt:
+        label = self.label("", tid=tid)
+
+        def update(s: State) -> None:
+            label.text = self.t(s, key, time=fmt_time(s.language, s.countdown_s))
+
+        self._updaters.append(update)
+        return label
+
+    def _screen_prep_bp(self, state: State) -> Widget:
+        body: list[Widget] = [self.txt(state, "prep_bp.body", tid="prep_bp.body", lines=3)]
+        if state.ready:
+            body.append(self.txt(state, "prep_bp.ready", tid="prep_bp.ready"))
+        else:
+            body.append(self._countdown_label(state, "prep_bp.rest", "prep_bp.rest"))
+        start = self.button(
+            state, "prep_bp.start", self.flow.start_bp if state.ready else None, tid="btn.start_bp"
+        )
+        return self.page(state, title="prep_bp.title", body=body, actions=[start])
+
+    def _screen_measure_bp(self, state: State) -> Widget:
+        m = self.m
+        row = BoxLayout(spacing=m.gap, size_hint_y=None, height=m.mm(44))
+        gauge = Gauge(
+            maximum=300, font_size=m.body, tid="gauge", size_hint_x=None, width=m.mm(44)
+        )
+        self._updaters.append(lambda s: gauge.set_value(s.cuff_mmhg))
+        row.add_widget(gauge)
+        words = BoxLayout(orientation="vertical")
+        if state.notice:
+            words.add_widget(self.txt(state, "measure_bp.again", tid="measure_bp.again"))
+        words.add_widget(self.txt(state, "measure_bp.body", tid="measure_bp.body", lines=3))
+        words.add_widget(Widget())
+        row.add_widget(words)
+        return self._measure_page(state, row)
+
+    def _measure_page(self, state: State, row: Widget) -> Widget:
+        m = self.m
+        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2.5))
+        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        top.add_widget(
+            self.label(
+                self.t(
+                    state,
+                    "measure_bp.title",
+                    n=state.bp_reading_no,
+                    total=state.bp_readings_needed,
+                ),
+                tid="title",
+            )
+        )
+        top.children[0].size_hint_y = 1
+        top.add_widget(self.lang_button(state))
+        col.add_widget(top)
+        col.add_widget(row)
+        col.add_widget(Widget())
+        col.add_widget(self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel"))
+        return col
+
+    def _screen_bp_pause(self, state: State) -> Widget:
+        taken = "  ".join(f"{s}/{d}" for s, d, _ in state.bp_taken)
+        body: list[Widget] = [
+            self._countdown_label(state, "bp_pause.body", "bp_pause.body"),
+            self.txt(state, "bp_pause.taken", tid="bp_pause.taken", readings=taken),
+        ]
+        if state.bp_readings_needed > 2 and len(state.bp_taken) == 2:
+            body.append(self.txt(state, "bp_pause.third", tid="bp_pause.third", lines=2))
+        return self.page(
+            state,
+            title="bp_pause.title",
+            body=body,
+            actions=[self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel")],
+            back=False,
+        )
+
+    def _screen_glucose_meal(self, state: State) -> Widget:
+        m = self.m
+        stack = BoxLayout(orientation="vertical", spacing=m.gap, size_hint_y=None)
+        stack.height = 3 * m.button + 2 * m.gap
+        for answer, key in (
+            ("fasting", "glucose_meal.fasting"),
+            ("after_meal", "glucose_meal.after_meal"),
+            (None, "glucose_meal.unsure"),
+        ):
+            stack.add_widget(
+                self.button(
+                    state,
+                    key,
+                    lambda a=answer: self.flow.answer_meal(a),
+                    tid=f"btn.meal.{answer or 'unsure'}",
+                    primary=answer is not None,
+                )
+            )
+        return self.page(state, title="glucose_meal.title", body=[stack])
+
+    def _screen_prep_glucose(self, state: State) -> Widget:
+        return self.page(
+            state,
+            title="prep_glucose.title",
+            body=[self.txt(state, "prep_glucose.body", tid="prep_glucose.body", lines=3)],
+            actions=[
+                self.button(
+                    state, "prep_glucose.ready", self.flow.start_glucose, tid="btn.glucose_ready"
+                )
+            ],
+        )
+
+    def _screen_measure_glucose(self, state: State) -> Widget:
+        body: list[Widget] = [
+            self.txt(state, "measure_glucose.body", tid="measure_glucose.body", lines=2),
+            self._countdown_label(state, "measure_glucose.wait", "measure_glucose.wait"),
+        ]
+        return self.page(
+            state,
+            title="measure_glucose.title",
+            body=body,
+            actions=[self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel")],
+            back=False,
+        )
+
+    def _screen_saving(self, state: State) -> Widget:
+        return self.page(state, title="saving.title", body=[], back=False)
+
+    def _screen_result(self, state: State) -> Widget:
+        m = self.m
+        lang = state.language
+        g, bp = state.glucose_result, state.bp_result
+        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2))
+        top = BoxLayout(size_hint_y=None, height=m.font_for_cap(15.0) * 1.15, spacing=m.mm(3))
+        if g is not None:
+            digits = g.shown or f"{g.mmol_per_l:.1f}"
+            unit = self.t(state, "result.glucose_unit")
+            kind, category, urgent = "glucose", g.category, g.urgent
+            explanation, advice = g.explanation, g.advice
+            notes = ["result.close_to_limit"] if g.close_to_limit else []
+            series = [[p.values[0] for p in state.trend if p.kind == "glucose"]]
+        else:
+            assert bp is not None
+            digits = f"{bp.systolic}/{bp.diastolic}"
+            unit = self.t(state, "result.bp_unit")
+            kind, category, urgent = "bp", bp.category, bp.urgent
+            explanation, advice = bp.explanation, bp.advice
+            notes = ["result.irregular"] if bp.irregular_pulse else []
+            pts = [p for p in state.trend if p.kind == "blood_pressure"]
+            series = [[p.values[0] for p in pts], [p.values[1] for p in pts]]
+        big = Txt(digits, font_size=m.result, tid="result.value", size_hint_x=None)
+        big.texture_update()
+        big.width = big.texture_size[0] + 4
+        top.add_widget(big)
+        side = BoxLayout(orientation="vertical", spacing=m.mm(1))
+        cat_row = BoxLayout(spacing=m.mm(2), size_hint_y=None, height=m.body * 1.3)
+        style = theme.category_style(kind, category, urgent)
+        cat_row.add_widget(
+            CategoryIcon(
+                shape=style.shape,
+                colour=style.colour,
+                tid="result.icon",
+                size_hint_x=None,
+                width=m.body * 1.2,
+            )
+        )
+        cat_row.add_widget(
+            self.label(self.t(state, f"cat.{kind}.{category}"), tid="result.category")
+        )
+        side.add_widget(cat_row)
+        side.add_widget(self.label(unit, tid="result.unit"))
+        top.add_widget(side)
+        col.add_widget(top)
+        mid = BoxLayout(spacing=m.mm(3))
+        words = BoxLayout(orientation="vertical", spacing=m.mm(1))
+        if urgent:
+            banner = _Panel(orientation="vertical", bg=theme.NOTICE_BG, size_hint_y=None)
+            banner.add_widget(self.txt(state, "result.urgent", tid="result.urgent"))
+            banner.height = m.body * 1.25
+            words.add_widget(banner)
+        sentence = text(lang, explanation.key, **explanation.as_dict())
+        words.add_widget(self.label(sentence, tid="result.explanation", lines=1))
+        words.add_widget(self.txt(state, advice, tid="result.advice", lines=1))
+        for note in notes:
+            words.add_widget(self.txt(state, note, tid="result.note", lines=2))
+        words.add_widget(Widget())
+        mid.add_widget(words)
+        if any(len(s) >= 2 for s in series):
+            mid.add_widget(
+                TrendChart(series=series, tid="result.trend", size_hint_x=None, width=m.mm(40))
+            )
+        col.add_widget(mid)
+        actions = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        actions.add_widget(self.lang_button(state))
+        if self.flow.glucose_pending:
+            actions.add_widget(
+                self.button(state, "result.next_glucose", self.flow.next_glucose, tid="btn.next")
+            )
+        actions.add_widget(
+            self.button(state, "btn.finish", self.flow.finish, tid="btn.finish", primary=False)
+        )
+        col.add_widget(actions)
+        return col
+
+    def _screen_done(self, state: State) -> Widget:
+        return self.page(
+            state,
+            title="done.title",
+            body=[self.txt(state, "done.body", tid="done.body", lines=2)],
+            back=False,
+        )
+
+    def _screen_error(self, state: State) -> Widget:
+        err = state.error
+        assert err is not None
+        icon_row = BoxLayout(spacing=self.m.mm(3), size_hint_y=None, height=self.m.body * 2.6)
+        icon_row.add_widget(
+            CategoryIcon(
+                shape="triangle",
+                colour=theme.OKABE_ITO["orange"],
+                tid="error.icon",
+                size_hint_x=None,
+                width=self.m.body * 1.6,
+            )
+        )
+        icon_row.add_widget(self.txt(state, f"error.{err.key}", tid="error.message", lines=2))
+        actions = []
+        if "retry" in err.actions:
+            actions.append(self.button(state, "btn.retry", self.flow.retry, tid="btn.retry"))
+        actions.append(
+            self.button(state, "btn.finish", self.flow.finish, tid="btn.finish", primary=False)
+        )
+        return self.page(
+            state,
+            title="error.title",
+            body=[icon_row],
+            actions=actions,
+            back="choose" in err.actions,
+        )
+
+    def _screen_tech_pin(self, state: State) -> Widget:
+        m = self.m
+        body: list[Widget] = [self.label("●" * state.pin_length or "_", tid="pin.dots")]
+        if state.pin_error:
+            body.append(self.txt(state, "tech_pin.wrong", tid="pin.wrong"))
+        keys = BoxLayout(orientation="vertical", spacing=m.mm(3), size_hint_y=None)
+        keys.height = 2 * m.button + m.mm(3)
+        for line in ("12345", "67890"):
+            r = BoxLayout(spacing=m.mm(3), size_hint_y=None, height=m.button)
+            for ch in line:
+                r.add_widget(
+                    Btn(ch, font_size=m.body, tid=f"pin.{ch}",
+                        on_tap=lambda c=ch: self.flow.pin_key(c), primary=False)  # fmt: skip
+                )
+            keys.add_widget(r)
+        body.append(keys)
+        return self.page(
+            state,
+            title="tech_pin.title",
+            body=body,
+            actions=[
+                self.button(state, "checkin.delete", self.flow.pin_backspace, primary=False),
+                self.button(state, "checkin.ok", self.flow.pin_submit, tid="pin.ok"),
+            ],
+        )
+
+    def _screen_technician(self, state: State) -> Widget:
+        tech = state.tech
+        small = self.m.body * 0.8  # staff screen: not for residents
+        body: list[Widget] = []
+        if tech is not None:
+            for d in tech.devices:
+                words = (
+                    f"{self.t(state, 'device.' + d.role)}: "
+                    f"{self.t(state, 'device.state.' + d.state)} {d.model}"
+                )
+                body.append(self.label(words, tid=f"tech.device.{d.role}", size=small))
+            body.append(
+                self.label(
+                    self.t(state, "tech.sync", pending=tech.pending, delivered=tech.delivered),
+                    tid="tech.sync",
+                    size=small,
+                )
+            )
+            body.append(
+                self.label(
+                    self.t(state, "tech.version", version=tech.version),
+                    tid="tech.version",
+                    size=small,
+                )
+            )
+            if tech.restart_requested:
+                body.append(self.txt(state, "tech.restarting", tid="tech.restarting"))
+        return self.page(
+            state,
+            title="tech.title",
+            body=body,
+            actions=[
+                self.button(state, "tech.refresh", self.flow.tech_refresh, primary=False),
+                self.button(state, "tech.restart", self.flow.tech_restart, tid="btn.restart"),
+            ],
+        )
+
+
+class _Panel(BoxLayout):  # type: ignore[misc]
+    """A box with a solid background."""
+
+    def __init__(self, *, bg: theme.RGBA, **kw: Any) -> None:
+        super().__init__(**kw)
+        from kivy.graphics import Color, Rectangle
+
+        with self.canvas.before:
+            Color(*bg)
+            self._rect = Rectangle(pos=self.pos, size=self.size)
+        self.bind(pos=self._sync, size=self._sync)
+
+    def _sync(self, *_: Any) -> None:
+        self._rect.pos = self.pos
+        self._rect.size = self.size
+
+
+SCREENS = tuple(s.value for s in Screen)

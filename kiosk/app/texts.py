@@ -1,0 +1,170 @@
+"""Every word the kiosk shows or speaks, by stable key (English source text).
+
+The English strings are gettext message ids (extracted by Babel with the
+``N_`` keyword); the Simplified Chinese catalog is
+``kiosk/locale/zh_CN/LC_MESSAGES/kiosk.po``. Placeholders are named
+(``{value}``, ``{threshold}``) and filled from the rules the classification
+used, so words and numbers never disagree.
+"""
+
+from __future__ import annotations
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction; translated at render time."""
+    return message
+
+
+TEXTS: dict[str, str] = {
+    # common
+    "lang.switch": N_("中文"),
+    "btn.back": N_("Back"),
+    "btn.finish": N_("Finish"),
+    "btn.cancel": N_("Stop"),
+    "btn.retry": N_("Try again"),
+    "btn.choose": N_("Choose again"),
+    "btn.still_here": N_("I'm still here"),
+    "still_here.title": N_("Are you still here?"),
+    "still_here.countdown": N_("The screen resets in {seconds} s"),
+    # attract
+    "attract.title": N_("Health check"),
+    "attract.body": N_("Blood pressure and blood sugar, free"),
+    "attract.start": N_("Start"),
+    "attract.tech": N_("Staff"),
+    # check-in
+    "checkin.title": N_("Who are you?"),
+    "checkin.card": N_("Put your ID card on the reader, or type your ID number"),
+    "checkin.type": N_("Type your ID number"),
+    "checkin.ok": N_("OK"),
+    "checkin.delete": N_("Delete"),
+    "id_check_digit": N_("The last digit is wrong. Check the number"),
+    "id_x_position": N_("X can only be the last character"),
+    "id_format": N_("That is not an ID number"),
+    "id_region": N_("The first digits are wrong"),
+    "id_birth_date": N_("The birth date in the number is wrong"),
+    "id_length": N_("An ID number has 18 characters"),
+    "card_unreadable": N_("The card could not be read. Try again or type the number"),
+    # confirm
+    "confirm.title": N_("Is this you?"),
+    "confirm.unknown_name": N_("(new here)"),
+    "confirm.born": N_("Born {year}"),
+    "confirm.yes": N_("Yes, that is me"),
+    "confirm.no": N_("No"),
+    # choose
+    "choose.title": N_("What do you want to measure?"),
+    "choose.bp": N_("Blood pressure"),
+    "choose.glucose": N_("Blood sugar"),
+    "choose.both": N_("Both"),
+    # prepare blood pressure
+    "prep_bp.title": N_("Get ready: blood pressure"),
+    "prep_bp.body": N_(
+        "Sit with your back supported, feet flat. Cuff on the bare left arm, at heart level. "
+        "Do not talk."
+    ),
+    "prep_bp.rest": N_("Rest quietly: {time}"),
+    "prep_bp.ready": N_("Rest is over. Press start"),
+    "prep_bp.start": N_("Start"),
+    # measuring blood pressure
+    "measure_bp.title": N_("Measuring {n} of {total}"),
+    "measure_bp.body": N_("Press START on the monitor. Sit still, do not talk"),
+    "measure_bp.again": N_("Measuring again"),
+    "bp_pause.title": N_("Next measurement soon"),
+    "bp_pause.body": N_("Stay seated and relaxed: {time}"),
+    "bp_pause.taken": N_("Measured: {readings}"),
+    "bp_pause.third": N_("The two readings differ: one more"),
+    # glucose
+    "glucose_meal.title": N_("Have you eaten in the last 8 hours?"),
+    "glucose_meal.fasting": N_("No, nothing"),
+    "glucose_meal.after_meal": N_("Yes, I ate"),
+    "glucose_meal.unsure": N_("Not sure"),
+    "prep_glucose.title": N_("Get ready: blood sugar"),
+    "prep_glucose.body": N_("Wash and dry your hands. Put a new strip in the meter"),
+    "prep_glucose.ready": N_("Ready"),
+    "measure_glucose.title": N_("Measuring blood sugar"),
+    "measure_glucose.body": N_("Put a drop of blood on the strip"),
+    "measure_glucose.wait": N_("Waiting {time}"),
+    "saving.title": N_("Saving your result"),
+    # result
+    "result.title": N_("Your result"),
+    "result.bp_unit": N_("mmHg"),
+    "result.pulse": N_("Pulse {pulse}"),
+    "result.glucose_unit": N_("mmol/L"),
+    "result.saved": N_("Saved"),
+    "result.next_glucose": N_("Now blood sugar"),
+    "result.irregular": N_("Irregular pulse: ask the doctor to check your heartbeat"),
+    "result.close_to_limit": N_("Close to the limit: measure again another day"),
+    "result.trend": N_("Your last readings"),
+    "result.urgent": N_("Please see the doctor now"),
+    "cat.bp.low": N_("Low"),
+    "cat.bp.normal": N_("Normal"),
+    "cat.bp.high_normal": N_("A little high"),
+    "cat.bp.grade_1": N_("Higher than normal"),
+    "cat.bp.grade_2": N_("High"),
+    "cat.bp.grade_3": N_("Very high"),
+    "cat.glucose.very_low": N_("Very low"),
+    "cat.glucose.normal": N_("Normal"),
+    "cat.glucose.impaired_fasting": N_("A little high (fasting)"),
+    "cat.glucose.above_normal": N_("Higher than normal"),
+    "cat.glucose.high": N_("High"),
+    "cat.glucose.very_high": N_("Very high"),
+    "explain.bp.normal": N_("Below {sys}/{dia} mmHg."),
+    "explain.bp.systolic_min": N_("Upper number {value}: {threshold} or more."),
+    "explain.bp.diastolic_min": N_("Lower number {value}: {threshold} or more."),
+    "explain.bp.low_systolic": N_("Upper number {value}: below {threshold}."),
+    "explain.bp.low_diastolic": N_("Lower number {value}: below {threshold}."),
+    "explain.glucose.very_low": N_("{value}: {threshold} or less."),
+    "explain.glucose.normal": N_("{value}: between {low} and {high}."),
+    "explain.glucose.at_least": N_("{value}: {threshold} or more."),
+    "explain.glucose.meter_lo": N_("The meter shows LO: below {threshold}."),
+    "explain.glucose.meter_hi": N_("The meter shows HI: above {threshold}."),
+    "advice.bp.low": N_("Sit down. Tell the staff if you feel dizzy."),
+    "advice.bp.normal": N_("Keep it up."),
+    "advice.bp.high_normal": N_("Eat less salt, move more."),
+    "advice.bp.grade_1": N_("Please see your doctor."),
+    "advice.bp.grade_2": N_("Please see your doctor soon."),
+    "advice.bp.urgent": N_("Please see the doctor now."),
+    "advice.glucose.very_low": N_("Eat something sweet. See the doctor now."),
+    "advice.glucose.normal": N_("Keep it up."),
+    "advice.glucose.impaired_fasting": N_("Please see your doctor."),
+    "advice.glucose.above_normal": N_("Please see your doctor."),
+    "advice.glucose.high": N_("Please see your doctor soon."),
+    "advice.glucose.very_high": N_("Please see the doctor now."),
+    # done
+    "done.title": N_("Thank you"),
+    "done.body": N_("Take care. Goodbye"),
+    # errors
+    "error.title": N_("Something went wrong"),
+    "error.device_not_found": N_("The device is not found. Please tell the staff"),
+    "error.not_paired": N_("The device is not connected. Please tell the staff"),
+    "error.bluetooth_off": N_("Bluetooth is off. Please tell the staff"),
+    "error.link_lost": N_("The device lost its connection. Try again"),
+    "error.device_timeout": N_("No result came. Try again"),
+    "error.body_movement": N_("You moved. Sit still and try again"),
+    "error.cuff_fit": N_("The cuff is loose. Put it on snugly and try again"),
+    "error.improper_position": N_("Put the cuff at heart level and try again"),
+    "error.strip_error": N_("Strip problem. Use a new strip and try again"),
+    "error.out_of_range": N_("The meter cannot measure this. Please tell the staff"),
+    "error.implausible": N_("The reading looks wrong. Please try again"),
+    "error.device_error": N_("The device reported a problem. Try again"),
+    "error.store_full": N_("The result could not be saved. Please tell the staff"),
+    "error.store_error": N_("The result could not be saved. Please tell the staff"),
+    # technician
+    "tech_pin.title": N_("Staff PIN"),
+    "tech_pin.wrong": N_("Wrong PIN"),
+    "tech.title": N_("Technician"),
+    "tech.devices": N_("Devices"),
+    "tech.sync": N_("Waiting to send: {pending}  Sent: {delivered}"),
+    "tech.version": N_("Version {version}"),
+    "tech.restart": N_("Restart"),
+    "tech.refresh": N_("Refresh"),
+    "tech.restarting": N_("Restarting"),
+    "device.blood_pressure": N_("BP monitor"),
+    "device.glucose": N_("Glucose meter"),
+    "device.id_card": N_("Card reader"),
+    "device.state.ready": N_("ready"),
+    "device.state.missing": N_("missing"),
+    "device.state.error": N_("error"),
+    "device.state.closed": N_("closed"),
+    "time.mm_ss": N_("{minutes}:{seconds:02d}"),
+    "time.seconds": N_("{seconds} s"),
+}

@@ -1,0 +1,111 @@
+"""The composition root: devices, recorder and clock for the visit flow.
+
+Two seams live here and only here:
+
+- :func:`open_devices` — with ``simulate`` it currently builds the kiosk's
+  own :mod:`kiosk.simulated` devices. When the drivers' emulated twins are
+  merged, replace the body of :func:`_simulated` by opening each configured
+  driver through :mod:`drivers.registry` with ``emulate=True`` (exactly as
+  :func:`_real` does with ``emulate=False``).
+- :func:`open_recorder` — builds :class:`kiosk.recorder.StoreRecorder` on
+  :mod:`sync.store.db`. When the store helper's ``save_reading`` is merged,
+  make ``StoreRecorder.save`` call it (same transaction contract).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from healthkiosk.config import Config, DeviceConfig
+from healthkiosk.errors import DeviceError
+from kiosk.flow.clock import Clock, RealClock
+from kiosk.flow.ports import Devices
+from kiosk.recorder import StoreRecorder, load_or_create_key
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationSpeed:
+    """How fast the kiosk's simulated devices run (1.0 = like real devices)."""
+
+    speed: float = 1.0
+    start_delay_s: float = 2.0
+
+
+@asynccontextmanager
+async def open_devices(
+    cfg: Config,
+    *,
+    simulate: bool,
+    clock: Clock | None = None,
+    sim: SimulationSpeed | None = None,
+) -> AsyncIterator[Devices]:
+    """The devices for one kiosk run, closed on exit."""
+    async with AsyncExitStack() as stack:
+        if simulate:
+            devices = _simulated(clock or RealClock(), sim or SimulationSpeed())
+            for dev in (devices.blood_pressure, devices.glucose, devices.id_card):
+                if dev is not None:
+                    stack.push_async_callback(dev.close)
+        else:
+            devices = await _real(cfg, stack)
+        yield devices
+
+
+def _simulated(clock: Clock, sim: SimulationSpeed) -> Devices:
+    from kiosk.simulated import (
+        SimulatedBloodPressureMonitor,
+        SimulatedGlucoseMeter,
+        SimulatedIdCardReader,
+    )
+
+    return Devices(
+        blood_pressure=SimulatedBloodPressureMonitor(
+            clock=clock, speed=sim.speed, start_delay_s=sim.start_delay_s
+        ),
+        glucose=SimulatedGlucoseMeter(clock=clock, speed=sim.speed),
+        id_card=SimulatedIdCardReader(clock=clock),
+    )
+
+
+async def _open(stack: AsyncExitStack, role: str, dc: DeviceConfig | None) -> Any:
+    if dc is None:
+        return None
+    from drivers.registry import get_driver
+
+    spec = get_driver(dc.driver)
+    opener = spec.load_opener()
+    try:
+        return await stack.enter_async_context(
+            opener(port=dc.port, address=dc.address, options=dict(dc.options), emulate=False)
+        )
+    except DeviceError as err:
+        # The kiosk still starts: measuring shows "device not found" in plain words.
+        log.warning("%s device %s not available: %s", role, dc.driver, err.reason)
+        return None
+
+
+async def _real(cfg: Config, stack: AsyncExitStack) -> Devices:
+    d = cfg.devices
+    return Devices(
+        blood_pressure=await _open(stack, "blood_pressure", d.blood_pressure),
+        glucose=await _open(stack, "glucose", d.glucose),
+        id_card=await _open(stack, "id_card", d.id_card),
+    )
+
+
+def open_recorder(cfg: Config) -> StoreRecorder:
+    from sync.store.db import open_store
+
+    sessions = open_store(cfg.store_path)
+    return StoreRecorder(
+        sessions,
+        key=load_or_create_key(cfg.id_hash_key_path),
+        store_path=cfg.store_path,
+        min_free_mb=cfg.store.min_free_mb,
+    )

@@ -1,0 +1,92 @@
+"""Device and store errors → the plain-words error state's key and ways forward.
+
+The kiosk never shows an exception: each error maps to a message key (the
+app translates it) and the actions the elder can take next.
+"""
+
+from __future__ import annotations
+
+from healthkiosk.errors import (
+    DeviceConnectionError,
+    DeviceError,
+    DeviceNotFoundError,
+    DeviceTimeoutError,
+    HealthKioskError,
+    ImplausibleValueError,
+    MeasurementError,
+    MeasurementProblem,
+    StoreError,
+    StoreFullError,
+)
+
+RETRY_ACTIONS = ("retry", "choose", "finish")
+DEVICE_MISSING_ACTIONS = ("retry", "finish")
+FINISH_ONLY = ("finish",)
+
+ERROR_KEYS = (
+    "device_not_found",
+    "not_paired",
+    "bluetooth_off",
+    "link_lost",
+    "device_timeout",
+    "body_movement",
+    "cuff_fit",
+    "improper_position",
+    "strip_error",
+    "out_of_range",
+    "implausible",
+    "device_error",
+    "store_full",
+    "store_error",
+)
+
+_PROBLEMS = {
+    MeasurementProblem.BODY_MOVEMENT: "body_movement",
+    MeasurementProblem.CUFF_FIT: "cuff_fit",
+    MeasurementProblem.IMPROPER_POSITION: "improper_position",
+    MeasurementProblem.STRIP_ERROR: "strip_error",
+    MeasurementProblem.OUT_OF_RANGE: "out_of_range",
+    MeasurementProblem.IMPLAUSIBLE: "implausible",
+    MeasurementProblem.DEVICE_ERROR: "device_error",
+    MeasurementProblem.NO_VALUE: "device_error",
+}
+
+# Reasons a driver may put on a DeviceError for the radio itself.
+_RADIO_REASONS = {
+    "bluetooth_off": "bluetooth_off",
+    "adapter_off": "bluetooth_off",
+    "adapter_missing": "bluetooth_off",
+    "not_paired": "not_paired",
+    "pairing_failed": "not_paired",
+}
+
+
+def error_key(err: HealthKioskError) -> str:
+    """The message key for an error the kiosk must show."""
+    if err.reason in _RADIO_REASONS:
+        return _RADIO_REASONS[err.reason]
+    if isinstance(err, MeasurementError):
+        return _PROBLEMS.get(err.problem, "device_error")
+    if isinstance(err, ImplausibleValueError):
+        return "implausible"
+    if isinstance(err, StoreFullError):
+        return "store_full"
+    if isinstance(err, StoreError):
+        return "store_error"
+    if isinstance(err, DeviceNotFoundError):
+        return "device_not_found"
+    if isinstance(err, DeviceTimeoutError):
+        return "device_timeout"
+    if isinstance(err, DeviceConnectionError):
+        return "link_lost"
+    if isinstance(err, DeviceError):
+        return "device_error"
+    return "device_error"
+
+
+def error_actions(key: str) -> tuple[str, ...]:
+    if key in ("store_full", "store_error"):
+        return FINISH_ONLY
+    if key in ("device_not_found", "not_paired", "bluetooth_off"):
+        return DEVICE_MISSING_ACTIONS
+    return RETRY_ACTIONS

@@ -1,0 +1,123 @@
+"""What the flow needs from outside, injected by the composition root.
+
+- :class:`Devices`: objects implementing :mod:`drivers.base`'s protocols
+  (real drivers, their emulated twins, or :mod:`kiosk.simulated`).
+- :class:`Recorder`: saves a completed reading (reading + outbox row in one
+  transaction) and returns only once it is committed; raises
+  :class:`~healthkiosk.errors.StoreFullError` when it cannot take it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Literal, Protocol
+
+from drivers.base import BloodPressureMonitor, GlucoseMeter, IdCardReader
+from drivers.readings import DeviceInfo
+from kiosk.flow.state import DeviceStatus, MealAnswer, TrendPoint
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentIdentity:
+    """Who is measured. ``id_number`` goes to the store only, never to a screen."""
+
+    id_number: str = field(repr=False)
+    masked_id: str
+    name: str | None
+    sex: str
+    birth_date: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class BpValues:
+    systolic: int
+    diastolic: int
+    pulse: int | None
+    mean_arterial: int | None
+    irregular_pulse: bool
+    measurements: tuple[dict[str, Any], ...]
+    """Each individual measurement averaged into the reading."""
+
+
+@dataclass(frozen=True, slots=True)
+class GlucoseValues:
+    mmol_per_l: float | None
+    meal: MealAnswer
+    original_value: float | None
+    original_unit: str | None
+    out_of_range: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedReading:
+    """A reading the flow has finished: classified, ready to be stored and sent."""
+
+    uuid: str
+    visit_uuid: str
+    kind: Literal["blood_pressure", "glucose"]
+    measured_at: datetime
+    device_time: datetime | None
+    resident: ResidentIdentity
+    device: DeviceInfo
+    values: BpValues | GlucoseValues
+    category: str
+    urgent: bool
+    isolated_systolic: bool | None
+    close_to_limit: bool
+    rule: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreStatus:
+    pending: int
+    delivered: int
+    last_delivered: datetime | None
+
+
+class Recorder(Protocol):
+    async def save(self, reading: CompletedReading) -> None:
+        """Store the reading and its outbox row in one transaction; return when committed."""
+        ...
+
+    async def end_visit(self, visit_uuid: str, *, outcome: str, at: datetime) -> None:
+        """Mark a visit that saved something as completed/abandoned/timeout."""
+        ...
+
+    async def recent(self, resident: ResidentIdentity, *, limit: int) -> list[TrendPoint]:
+        """The resident's last readings, oldest first (for the trend chart)."""
+        ...
+
+    async def known_name(self, id_number: str) -> str | None:
+        """The name stored for a typed ID number (a card gave it before), if any."""
+        ...
+
+    async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:
+        """Keep something a device said that is not a valid reading."""
+        ...
+
+    async def status(self) -> StoreStatus: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Devices:
+    blood_pressure: BloodPressureMonitor | None = None
+    glucose: GlucoseMeter | None = None
+    id_card: IdCardReader | None = None
+
+    def statuses(self) -> tuple[DeviceStatus, ...]:
+        out = []
+        for role, dev in (
+            ("blood_pressure", self.blood_pressure),
+            ("glucose", self.glucose),
+            ("id_card", self.id_card),
+        ):
+            if dev is None:
+                out.append(DeviceStatus(role=role, model="", state="missing"))
+            else:
+                out.append(_status(role, dev.info, getattr(dev, "state", "ready")))
+        return tuple(out)
+
+
+def _status(role: str, info: DeviceInfo, state: object) -> DeviceStatus:
+    return DeviceStatus(role=role, model=info.label, state=str(state))

@@ -1,0 +1,176 @@
+"""The visit's state: an immutable snapshot the screen renders.
+
+Nothing here is personal beyond what the screen may show: the resident's
+name and *masked* ID number. The full ID number stays inside the flow.
+Two snapshots compare equal when the screen would show the same thing, so
+flow tests and GUI tests compare snapshots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+Language = Literal["zh_CN", "en"]
+Choice = Literal["bp", "glucose", "both"]
+MealAnswer = Literal["fasting", "after_meal", "random"]
+
+
+class Screen(StrEnum):
+    ATTRACT = "attract"
+    CHECKIN = "checkin"
+    CONFIRM = "confirm"
+    CHOOSE = "choose"
+    PREP_BP = "prep_bp"
+    MEASURE_BP = "measure_bp"
+    BP_PAUSE = "bp_pause"
+    GLUCOSE_MEAL = "glucose_meal"
+    PREP_GLUCOSE = "prep_glucose"
+    MEASURE_GLUCOSE = "measure_glucose"
+    SAVING = "saving"
+    RESULT = "result"
+    DONE = "done"
+    ERROR = "error"
+    TECH_PIN = "tech_pin"
+    TECHNICIAN = "technician"
+
+
+BUSY_SCREENS = frozenset({Screen.MEASURE_BP, Screen.BP_PAUSE, Screen.MEASURE_GLUCOSE, Screen.SAVING})
+"""A measurement runs: never interrupted by the inactivity timeout."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentView:
+    """What the screen may show about the resident."""
+
+    masked_id: str
+    name: str | None
+    birth_year: int
+    sex: str
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """A result sentence keyed by the deciding rule, with its numbers."""
+
+    key: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def as_dict(self) -> dict[str, str]:
+        return dict(self.params)
+
+
+@dataclass(frozen=True, slots=True)
+class BpResult:
+    systolic: int
+    diastolic: int
+    pulse: int | None
+    irregular_pulse: bool
+    readings: tuple[tuple[int, int, int | None], ...]
+    category: str
+    urgent: bool
+    isolated_systolic: bool
+    rule: str
+    explanation: Explanation
+    advice: str
+    saved: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GlucoseResult:
+    mmol_per_l: float | None
+    shown: str | None
+    """``LO``/``HI`` when the meter showed that instead of a number."""
+    meal: MealAnswer
+    category: str
+    urgent: bool
+    close_to_limit: bool
+    rule: str
+    explanation: Explanation
+    advice: str
+    saved: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TrendPoint:
+    at: datetime
+    kind: Literal["blood_pressure", "glucose"]
+    values: tuple[float, ...]
+    """(systolic, diastolic) or (mmol/L,)."""
+    category: str
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorView:
+    key: str
+    """Plain-words message key: ``device_not_found``, ``link_lost``, ``store_full``..."""
+    actions: tuple[str, ...]
+    """Ways forward, in order: ``retry``, ``choose``, ``finish``."""
+    device: str = ""
+    """Which device (model), for the staff; never personal."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    role: str
+    model: str
+    state: str
+    """``ready``, ``missing``, ``error``: as last seen."""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TechView:
+    devices: tuple[DeviceStatus, ...]
+    pending: int
+    delivered: int
+    last_delivered: datetime | None
+    version: str
+    restart_requested: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    screen: Screen = Screen.ATTRACT
+    language: Language = "zh_CN"
+    # check-in
+    keypad: str = ""
+    keypad_error: str | None = None
+    """``id_check_digit``, ``id_format``, ``id_region``, ``id_birth_date`` as typed."""
+    keypad_valid: bool = False
+    card_reader: bool = False
+    """A card reader is waiting for a card on the check-in screen."""
+    resident: ResidentView | None = None
+    choice: Choice | None = None
+    # preparation and measuring
+    countdown_s: int | None = None
+    ready: bool = False
+    cuff_mmhg: int | None = None
+    bp_reading_no: int = 0
+    bp_readings_needed: int = 0
+    bp_taken: tuple[tuple[int, int, int | None], ...] = ()
+    notice: str | None = None
+    """A discarded reading: ``body_movement``, ``cuff_fit``, ``improper_position``."""
+    meal: MealAnswer | None = None
+    # results
+    bp_result: BpResult | None = None
+    glucose_result: GlucoseResult | None = None
+    trend: tuple[TrendPoint, ...] = ()
+    error: ErrorView | None = None
+    # inactivity
+    still_here_s: int | None = None
+    # technician
+    pin_length: int = 0
+    pin_error: bool = False
+    tech: TechView | None = None
+    history: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    """Screens visited in this visit (diagnostics only, not compared)."""
+
+    @property
+    def personal(self) -> bool:
+        """Whether anything about a resident is in this snapshot."""
+        return bool(
+            self.resident or self.bp_result or self.glucose_result or self.trend or self.keypad
+        )

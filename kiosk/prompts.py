@@ -1,0 +1,58 @@
+"""What the kiosk says on each screen (keys of :mod:`kiosk.app.texts`).
+
+:func:`prompt_for` returns a *cue* (the utterance changes only when the cue
+does, so countdown ticks are not repeated aloud) and the parts to speak.
+"""
+
+from __future__ import annotations
+
+from kiosk.flow.state import Screen, State
+from kiosk.voice import Number, Part, Say
+
+_SIMPLE = {
+    Screen.CONFIRM: ["confirm.title"],
+    Screen.CHOOSE: ["choose.title"],
+    Screen.MEASURE_BP: ["measure_bp.body"],
+    Screen.BP_PAUSE: ["bp_pause.title"],
+    Screen.GLUCOSE_MEAL: ["glucose_meal.title"],
+    Screen.PREP_GLUCOSE: ["prep_glucose.body"],
+    Screen.MEASURE_GLUCOSE: ["measure_glucose.body"],
+    Screen.DONE: ["done.title", "done.body"],
+    Screen.TECH_PIN: [],
+    Screen.TECHNICIAN: [],
+    Screen.SAVING: [],
+    Screen.ATTRACT: [],
+}
+
+
+def prompt_for(state: State) -> tuple[tuple[object, ...], list[Part]]:
+    s = state.screen
+    if state.still_here_s is not None:
+        return (s, "still_here", state.language), [Say("still_here.title")]
+    cue: tuple[object, ...] = (s, state.language)
+    if s is Screen.CHECKIN:
+        return cue, [Say("checkin.card" if state.card_reader else "checkin.type")]
+    if s is Screen.PREP_BP:
+        return (*cue, state.ready), [Say("prep_bp.ready" if state.ready else "prep_bp.body")]
+    if s is Screen.ERROR and state.error is not None:
+        return (*cue, state.error.key), [Say(f"error.{state.error.key}")]
+    if s is Screen.RESULT:
+        return (*cue, state.bp_result, state.glucose_result), _result(state)
+    return cue, [Say(k) for k in _SIMPLE.get(s, [])]
+
+
+def _result(state: State) -> list[Part]:
+    parts: list[Part] = [Say("result.title")]
+    g, bp = state.glucose_result, state.bp_result
+    if g is not None:
+        if g.mmol_per_l is not None:
+            parts += [Number(g.mmol_per_l, 1), Say("result.glucose_unit")]
+        parts.append(Say(f"cat.glucose.{g.category}"))
+        parts.append(Say(g.advice))
+    elif bp is not None:
+        parts += [Number(bp.systolic), Number(bp.diastolic), Say("result.bp_unit")]
+        parts.append(Say(f"cat.bp.{bp.category}"))
+        parts.append(Say(bp.advice))
+        if bp.irregular_pulse:
+            parts.append(Say("result.irregular"))
+    return parts

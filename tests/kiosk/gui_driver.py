@@ -1,0 +1,338 @@
+"""Drives the real kiosk app by touch events (run in its own process under Xvfb).
+
+    python tests/kiosk/gui_driver.py SCENARIO --config FILE --report FILE --shots DIR
+
+The app runs exactly as ``healthkiosk run --simulate`` does; beside it, a
+scenario coroutine finds widgets by their test id, synthesises touch
+events at their position on the window (Kivy MotionEvents posted to the
+event loop, as the input providers do), waits for what should appear,
+records every label's text and whether it overflows its box, and saves a
+screenshot of each screen in both languages. It never calls the flow's
+methods: the flow state is read only to name the screenshots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from healthkiosk.config import load_config  # noqa: E402
+from kiosk.compose import SimulationSpeed  # noqa: E402
+from kiosk.simulated import BpOutcome, GlucoseOutcome, demo_card  # noqa: E402
+
+_ids = itertools.count(1000)
+
+
+class Driver:
+    def __init__(self, running: Any, shots: Path, tag: str) -> None:
+        self.r = running
+        self.shots = shots
+        self.tag = tag
+        self.steps: list[dict[str, Any]] = []
+        self.overflows: list[dict[str, Any]] = []
+        self.shot_files: list[str] = []
+
+    # --- looking ---------------------------------------------------------------
+
+    def widgets(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        root = self.r.app.root
+        for w in root.walk(restrict=True):
+            tid = getattr(w, "tid", "")
+            if tid and tid not in found:
+                found[tid] = w
+        return found
+
+    def texts(self) -> dict[str, str]:
+        from kivy.uix.label import Label
+
+        return {
+            tid: w.text
+            for tid, w in self.widgets().items()
+            if isinstance(w, Label) and w.get_root_window() is not None
+        }
+
+    def check_overflow(self, name: str) -> None:
+        from kivy.uix.label import Label
+
+        from kiosk.app.widgets import overflows
+
+        for w in self.r.app.root.walk(restrict=True):
+            if isinstance(w, Label) and w.text and overflows(w):
+                self.overflows.append(
+                    {
+                        "step": name,
+                        "tid": getattr(w, "tid", ""),
+                        "text": w.text,
+                        "box": [round(w.width), round(w.height)],
+                        "texture": list(w.texture_size),
+                    }
+                )
+
+    async def frame(self, n: int = 2) -> None:
+        for _ in range(n):
+            await asyncio.sleep(1 / 30)
+
+    async def wait_for(self, tid: str, *, text: str | None = None, timeout: float = 20.0) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            w = self.widgets().get(tid)
+            if w is not None and (text is None or text in getattr(w, "text", "")):
+                await self.frame()
+                return w
+            await asyncio.sleep(0.02)
+        raise AssertionError(
+            f"{tid!r} (text {text!r}) not on screen; on screen: {sorted(self.texts().items())}"
+        )
+
+    async def gone(self, tid: str, *, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if tid not in self.widgets():
+                await self.frame()
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{tid!r} still on screen")
+
+    # --- touching --------------------------------------------------------------
+
+    async def tap(self, tid: str, *, timeout: float = 20.0) -> None:
+        from kivy.base import EventLoop
+        from kivy.input.motionevent import MotionEvent
+
+        w = await self.wait_for(tid, timeout=timeout)
+        assert not getattr(w, "disabled", False), f"{tid} is disabled"
+        x, y = w.to_window(*w.center)
+        win = EventLoop.window
+
+        class Touch(MotionEvent):  # type: ignore[misc]
+            def depack(self, args: dict[str, float]) -> None:
+                self.sx, self.sy = args["sx"], args["sy"]
+                self.profile = ["pos"]
+                super().depack(args)
+
+        touch = Touch(
+            "gui-driver", next(_ids), {"sx": x / win.width, "sy": y / win.height},
+            is_touch=True, type_id="touch",
+        )  # fmt: skip
+        EventLoop.post_dispatch_input("begin", touch)
+        await self.frame(1)
+        touch.update_time_end()
+        EventLoop.post_dispatch_input("end", touch)
+        await self.frame(2)
+
+    # --- recording -------------------------------------------------------------
+
+    async def record(self, name: str, *, both_languages: bool = True) -> dict[str, Any]:
+        await self.frame(3)
+        lang = self.r.flow.state.language
+        step = {"name": name, "screen": self.r.flow.state.screen.value, "texts": {}}
+        langs = [lang]
+        if both_languages:
+            langs.append("en" if lang == "zh_CN" else "zh_CN")
+        for i, language in enumerate(langs):
+            if i:
+                await self.tap("btn.lang")
+                await self.frame(3)
+            step["texts"][language] = self.texts()
+            self.check_overflow(f"{name}/{language}")
+            self.screenshot(f"{name}-{language}")
+        if both_languages:
+            await self.tap("btn.lang")  # back to where we were
+            await self.frame(2)
+        self.steps.append(step)
+        return step
+
+    def screenshot(self, name: str) -> None:
+        path = self.shots / f"{self.tag}-{name}.png"
+        self.r.app.root.export_to_png(str(path))
+        self.shot_files.append(path.name)
+
+
+async def visit_both(d: Driver) -> None:
+    """Keypad check-in, blood pressure (urgent, irregular, a third reading) then glucose."""
+    from drivers.readings import BloodPressureStatus
+
+    bp, gl = d.r.devices.blood_pressure, d.r.devices.glucose
+    bp.queue(
+        BpOutcome(176, 104, 88, BloodPressureStatus(irregular_pulse=True)),
+        BpOutcome(190, 114, 90),
+        BpOutcome(186, 112, 90),
+    )
+    gl.queue(GlucoseOutcome(6.4))
+    await d.wait_for("attract.start")
+    await d.record("attract")
+    await d.tap("attract.start")
+    await d.wait_for("key.1")
+    number = demo_card().id_number
+    for ch in number[:17]:
+        await d.tap(f"key.{ch}")
+    wrong = "1" if number[17] != "1" else "2"
+    await d.tap(f"key.{wrong}")
+    await d.wait_for("checkin.error")
+    await d.record("checkin-wrong-digit")
+    await d.tap("key.back")
+    await d.gone("checkin.error")
+    await d.tap(f"key.{number[17]}")
+    await d.record("checkin-typed")
+    await d.tap("btn.ok")
+    await d.wait_for("confirm.id")
+    await d.record("confirm")
+    await d.tap("confirm.yes")
+    await d.wait_for("btn.both")
+    await d.record("choose")
+    bp.gate = asyncio.Event()
+    await d.tap("btn.both")
+    await d.wait_for("prep_bp.rest")
+    await d.record("prep_bp-resting")
+    await d.wait_for("prep_bp.ready")
+    await d.record("prep_bp-ready")
+    await d.tap("btn.start_bp")
+    await d.wait_for("gauge")
+    while int(d.texts().get("gauge.value") or 0) < 150:
+        await asyncio.sleep(0.02)
+    await d.record("measure_bp")
+    bp.gate.set()
+    await d.wait_for("bp_pause.taken", timeout=30)
+    await d.record("bp_pause")
+    await d.wait_for("bp_pause.third", timeout=30)
+    await d.record("bp_pause-third")
+    await d.wait_for("result.value", timeout=60)
+    await d.record("result-bp")
+    await d.tap("btn.next")
+    await d.wait_for("btn.meal.fasting")
+    await d.record("glucose_meal")
+    await d.tap("btn.meal.fasting")
+    await d.wait_for("btn.glucose_ready")
+    await d.record("prep_glucose")
+    gl.gate = asyncio.Event()
+    await d.tap("btn.glucose_ready")
+    await d.wait_for("measure_glucose.wait")
+    await d.record("measure_glucose")
+    gl.gate.set()
+    await d.wait_for("result.value", text="6.4", timeout=30)
+    await d.record("result-glucose")
+    await d.tap("btn.finish")
+    await d.wait_for("done.body")
+    await d.record("done")
+    await d.wait_for("attract.start", timeout=30)
+    d.steps.append({"name": "back-to-attract", "screen": "attract", "texts": {"any": d.texts()}})
+
+
+async def visit_errors(d: Driver) -> None:
+    """Card check-in, a movement error, retry, normal result; still-here; technician."""
+    from drivers.readings import BloodPressureStatus
+
+    bp = d.r.devices.blood_pressure
+    bp.queue(
+        BpOutcome(150, 90, 70, BloodPressureStatus(body_movement=True)),
+        BpOutcome(118, 76, 64),
+        BpOutcome(116, 74, 62),
+    )
+    await d.tap("attract.start")
+    await d.wait_for("checkin.prompt")
+    d.r.devices.id_card.present(demo_card())
+    await d.wait_for("confirm.name", text="王秀英")
+    await d.tap("confirm.yes")
+    # Walk away: the "still here?" question comes after idle_timeout_s.
+    await d.wait_for("btn.still_here", timeout=30)
+    await d.record("still_here", both_languages=False)
+    await d.tap("btn.still_here")
+    await d.gone("btn.still_here")
+    await d.tap("btn.bp")
+    await d.wait_for("prep_bp.ready", timeout=30)
+    await d.tap("btn.start_bp")
+    await d.wait_for("error.message", timeout=30)
+    await d.record("error-body_movement")
+    await d.tap("btn.retry")
+    await d.wait_for("result.value", text="117/75", timeout=60)
+    await d.record("result-normal")
+    await d.tap("btn.finish")
+    await d.wait_for("attract.tech", timeout=30)
+    await d.tap("attract.tech")
+    await d.wait_for("pin.1")
+    for ch in "2468":
+        await d.tap(f"pin.{ch}")
+    await d.record("tech_pin")
+    await d.tap("pin.ok")
+    await d.wait_for("tech.sync")
+    await d.record("technician")
+    await d.tap("btn.back")
+    await d.wait_for("attract.start")
+
+
+SCENARIOS = {"visit_both": visit_both, "visit_errors": visit_errors}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--report", required=True)
+    ap.add_argument("--shots", required=True)
+    ap.add_argument("--tag", required=True)
+    a = ap.parse_args()
+    cfg = load_config(a.config)
+    shots = Path(a.shots)
+    shots.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"scenario": a.scenario, "ok": False}
+
+    async def scenario(running: Any) -> None:
+        d = Driver(running, shots, a.tag)
+        report["driver"] = d
+        await running.first_frame_at
+        await SCENARIOS[a.scenario](d)
+        report["ok"] = True
+
+    from kiosk.app.main import run_kiosk
+
+    error = None
+    try:
+        code = asyncio.run(
+            run_kiosk(
+                cfg,
+                simulate=True,
+                fullscreen=False,
+                sim=SimulationSpeed(speed=20.0, start_delay_s=4.0),
+                extra=scenario,
+            )
+        )
+    except BaseException as err:  # report it, with what was seen so far
+        import traceback
+
+        error = "".join(traceback.format_exception(err))
+        code = 1
+    d = report.pop("driver", None)
+    if d is not None:
+        report.update(steps=d.steps, overflows=d.overflows, shots=d.shot_files)
+        report["font"] = _font_info()
+        report["spoken"] = d.r.voice.spoken
+        report["body_font_px"] = d.r.app.metrics.body
+        report["px_per_mm"] = d.r.app.metrics.px_per_mm
+        report["cap_ratio"] = d.r.app.metrics.cap_ratio
+    report["error"] = error
+    report["exit_code"] = code
+    Path(a.report).write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str))
+    return 0 if report["ok"] and error is None else 1
+
+
+def _font_info() -> dict[str, str]:
+    from kivy.core.text import DEFAULT_FONT, LabelBase
+
+    from kiosk.app.fonts import face_name
+
+    path = LabelBase._fonts[DEFAULT_FONT][0]
+    return {"path": path, "family": face_name(Path(path))}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
