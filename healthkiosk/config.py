@@ -137,6 +137,31 @@ class LoggingConfig(_Section):
     format: Literal["text", "json"] = "text"
 
 
+class UpdateConfig(_Section):
+    """The station updater (``sync.updater``); see docs/updates.md."""
+
+    root: Path = Path("/opt/healthkiosk")
+    """Holds ``releases/<release>-<version>/``, the ``current`` symlink and the state."""
+    server_url: str | None = None
+    """Where releases are published, e.g. ``http://followup.local:8080/releases``."""
+    trusted_keys: list[Path] = Field(default_factory=list)
+    """Public fleet keys (PEM) whose signatures this station accepts."""
+    restart_command: list[str] = Field(
+        default_factory=lambda: ["systemctl", "restart", "kiosk-sync.service", "kiosk.service"]
+    )
+    health_units: list[str] = Field(default_factory=lambda: ["kiosk-sync", "kiosk"])
+    health_dir: Path | None = None
+    """Default ``<data_dir>/health``."""
+    visit_lock: Path | None = None
+    """Default ``<data_dir>/visit.lock``."""
+    ready_timeout_s: float = Field(default=120.0, gt=0)
+    stability_window_s: float = Field(default=60.0, ge=0)
+    max_start_tries: int = Field(default=3, ge=1, le=10)
+    download_deadline_s: float = Field(default=1800.0, gt=0)
+    read_timeout_s: float = Field(default=20.0, gt=0)
+    visit_wait_s: float = Field(default=4 * 3600.0, gt=0)
+
+
 class Config(_Section):
     station: StationConfig = Field(default_factory=StationConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -147,6 +172,7 @@ class Config(_Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     rules: dict[str, Any] = Field(default_factory=dict)
     """Overrides of the clinical rules' defaults (see ``healthkiosk.rules``)."""
+    update: UpdateConfig = Field(default_factory=UpdateConfig)
     source: Path | None = None
     """The file this configuration was read from (set by the loader)."""
 

@@ -234,3 +234,34 @@ class SubscribeRefusedError(SyncError):
         self.topic = topic
         self.reason_code = reason_code
         self.reason_name = reason_name
+
+
+# --- software updates ------------------------------------------------------------
+
+
+class UpdateError(HealthKioskError):
+    """A software update could not be carried out (the station keeps its version)."""
+
+    reason = "update_error"
+
+
+class UpdateRefusedError(UpdateError):
+    """A release was refused before it touched the installation.
+
+    ``reason`` is one of :class:`sync.updater.manifest.Refusal`'s values
+    (``unsigned``, ``bad_signature``, ``unknown_key``, ``expired``, ``downgrade``,
+    ``hash_mismatch``, ``too_long``, ``deadline``, ...); ``release`` is the
+    release number the manifest claimed, when it could be read.
+    """
+
+    reason = "update_refused"
+
+    def __init__(self, message: str, *, reason: str, release: int | None = None) -> None:
+        super().__init__(message, reason=reason)
+        self.release = release
+
+
+class UpdateHealthError(UpdateError):
+    """The new release failed its health check and was switched back."""
+
+    reason = "health_check_failed"

@@ -1,0 +1,52 @@
+"""Signing a bundle: the manifest that lists every file with its hash and length."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from healthkiosk.release.bundle import BuildError, bundle_files, read_info
+from sync.updater import keys, manifest
+from sync.updater.manifest import FileEntry
+
+
+def file_entry(bundle: Path, path: Path) -> FileEntry:
+    digest = hashlib.sha256()
+    length = 0
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+            length += len(chunk)
+    return FileEntry(path.relative_to(bundle).as_posix(), digest.hexdigest(), length)
+
+
+def sign_bundle(
+    bundle: Path,
+    *,
+    key_path: Path,
+    release: int,
+    expires_in: timedelta = timedelta(days=30),
+    rollback: bool = False,
+    now: datetime | None = None,
+) -> Path:
+    """Write ``<bundle>/manifest.json`` signed with the fleet key; returns its path."""
+    info = read_info(bundle)
+    name, version, requirement = info.get("name"), info.get("version"), info.get("requirement")
+    if not (isinstance(name, str) and isinstance(version, str) and isinstance(requirement, str)):
+        raise BuildError(f"{bundle}: bundle.json lacks name/version/requirement")
+    private = keys.load_private(key_path)
+    created = now or datetime.now(UTC)
+    signed = manifest.build_signed(
+        name=name,
+        release=release,
+        version=version,
+        files=[file_entry(bundle, p) for p in bundle_files(bundle)],
+        expires=created + expires_in,
+        created=created,
+        requirement=requirement,
+        rollback=rollback,
+    )
+    out = bundle / manifest.MANIFEST_NAME
+    out.write_bytes(manifest.sign(signed, private))
+    return out

@@ -1,0 +1,112 @@
+"""Installing a verified bundle into its own directory, and switching to it.
+
+Each release lives in ``<root>/releases/<release>-<version>/``, a virtual
+environment of its own filled with ``pip install --no-index --find-links``
+from the verified wheels only (pip's configuration files are ignored, so no
+index or extra wheel directory can slip in). A release directory is complete
+only once its ``.installed`` marker exists; an incomplete one (a killed
+install) is removed and made again. ``<root>/current`` is a symlink to the
+running release, switched atomically: a new symlink under a temporary name,
+then :func:`os.replace` over the old one.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from healthkiosk.errors import UpdateError
+
+MARKER = ".installed"
+CURRENT = "current"
+
+
+def is_installed(release_dir: Path) -> bool:
+    return (release_dir / MARKER).is_file()
+
+
+def install(
+    release_dir: Path,
+    *,
+    wheels: Path,
+    requirement: str,
+    python: str = sys.executable,
+    timeout_s: float = 900.0,
+    midway: Callable[[], None] | None = None,
+) -> None:
+    """Create ``release_dir`` as a venv and install ``requirement`` from ``wheels``."""
+    if is_installed(release_dir):
+        return
+    if release_dir.exists() or release_dir.is_symlink():
+        shutil.rmtree(release_dir)
+    release_dir.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    for key in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
+        env.pop(key, None)
+    _run([python, "-m", "venv", "--without-pip", str(release_dir)], env=env, timeout_s=timeout_s)
+    if midway is not None:
+        midway()
+    _run(
+        [
+            python, "-m", "pip", "--python", str(release_dir / "bin" / "python"),
+            "install", "--no-index", "--no-cache-dir", "--find-links", str(wheels),
+            "--only-binary=:all:", requirement,
+        ],
+        env=env,
+        timeout_s=timeout_s,
+    )  # fmt: skip
+    fd = os.open(release_dir / MARKER, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, requirement.encode("utf-8") + b"\n")
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(release_dir)
+
+
+def _run(cmd: list[str], *, env: dict[str, str], timeout_s: float) -> None:
+    try:
+        proc = subprocess.run(
+            cmd, check=False, env=env, capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired:
+        raise UpdateError(
+            f"{cmd[2]} took longer than {timeout_s:g} s", reason="install_failed"
+        ) from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+        raise UpdateError(f"install failed: {' | '.join(tail)}", reason="install_failed")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def current_target(root: Path) -> str | None:
+    """The directory name ``current`` points to, or None."""
+    link = root / CURRENT
+    if not link.is_symlink():
+        return None
+    return Path(os.readlink(link)).name
+
+
+def switch(root: Path, release_dir_name: str, *, midway: Callable[[], None] | None = None) -> None:
+    """Point ``<root>/current`` at ``releases/<name>`` atomically."""
+    target = Path("releases") / release_dir_name
+    if not is_installed(root / target):
+        raise UpdateError(f"{target} is not a complete installation", reason="install_incomplete")
+    tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
+    tmp.unlink(missing_ok=True)
+    os.symlink(target, tmp)
+    if midway is not None:
+        midway()
+    os.replace(tmp, root / CURRENT)
+    _fsync_dir(root)

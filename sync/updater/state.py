@@ -1,0 +1,118 @@
+"""The updater's persistent state: one small JSON file, replaced atomically.
+
+Written with write-to-temp, ``fsync``, :func:`os.replace` and an ``fsync`` of
+the directory, so after a power cut or a SIGKILL the file is either the old
+state or the new one, never a torn mix. Each step of an update is recorded
+*before* it starts, which is what lets a restarted updater resume or roll back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+STATE_NAME = "updater-state.json"
+
+
+class Step(StrEnum):
+    """The steps of one update, in order; progress is reported per step."""
+
+    WAIT_VISIT = "wait_visit"
+    DOWNLOAD = "download"
+    VERIFY = "verify"
+    INSTALL = "install"
+    SWITCH = "switch"
+    FIRST_START = "first_start"
+    STABILITY = "stability"
+    ROLLBACK = "rollback"
+    DONE = "done"
+
+
+@dataclass(slots=True)
+class Installed:
+    release: int
+    version: str
+    dir: str
+    """Directory name under ``<root>/releases/``."""
+
+
+@dataclass(slots=True)
+class Pending:
+    release: int
+    version: str
+    dir: str
+    manifest_url: str
+    step: str
+    previous: Installed | None
+    rollback: bool = False
+    rollback_reason: str = ""
+
+
+@dataclass(slots=True)
+class Outcome:
+    release: int
+    version: str
+    outcome: str
+    """``installed``, ``rolled_back`` or ``refused``."""
+    reason: str = ""
+    detail: str = ""
+
+
+@dataclass(slots=True)
+class UpdaterState:
+    current: Installed | None = None
+    pending: Pending | None = None
+    last: Outcome | None = None
+    highest_release: int = 0
+    """The highest release ever installed here: downgrade protection compares with it."""
+    bad_releases: list[int] = field(default_factory=list)
+    """Releases that failed their health check here: not tried again."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> UpdaterState:
+        def installed(v: Any) -> Installed | None:
+            return Installed(**v) if isinstance(v, dict) else None
+
+        pending = data.get("pending")
+        last = data.get("last")
+        return cls(
+            current=installed(data.get("current")),
+            pending=Pending(**{**pending, "previous": installed(pending.get("previous"))})
+            if isinstance(pending, dict)
+            else None,
+            last=Outcome(**last) if isinstance(last, dict) else None,
+            highest_release=int(data.get("highest_release", 0)),
+            bad_releases=[int(r) for r in data.get("bad_releases", [])],
+        )
+
+
+def load(path: Path) -> UpdaterState:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return UpdaterState()
+    return UpdaterState.from_json(data)
+
+
+def save(path: Path, state: UpdaterState) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode("utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
