@@ -1,0 +1,30 @@
+"""``healthkiosk demo``: the whole system on embedded defaults."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "demo", help="run everything on this machine: broker, follow-up, sync, kiosk (emulated)"
+    )
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="no kiosk window: a scripted visitor measures every little while",
+    )
+    p.add_argument("--data-dir", help="demo folder (default ~/.local/share/healthkiosk-demo)")
+    p.add_argument("--web-port", type=int, help="port of the follow-up web app (default: free)")
+    p.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from healthkiosk.demo import default_demo_dir, run_demo
+    from healthkiosk.logsetup import setup_logging
+
+    setup_logging(level=args.log_level or "INFO", fmt=args.log_format or "text")
+    root = Path(args.data_dir) if args.data_dir else default_demo_dir()
+    return run_demo(root=root, headless=args.headless, web_port=args.web_port)

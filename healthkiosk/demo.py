@@ -1,0 +1,204 @@
+"""``healthkiosk demo``: the whole system on one machine, on embedded defaults.
+
+It starts, as child processes under one :class:`~healthkiosk.supervise.Supervisor`:
+
+1. a Mosquitto broker on a free loopback port (its own configuration and
+   persistence in the demo folder);
+2. the follow-up ingest worker and web app on SQLite, with a demo doctor
+   account whose password is printed (and kept in the demo folder);
+3. ``kiosk-sync`` (the station's MQTT link);
+4. the kiosk with emulated devices: a window, or with ``--headless`` a
+   scripted visitor that walks through a visit every little while.
+
+Ctrl-C stops everything; children die with the demo even if it is killed.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from healthkiosk.errors import HealthKioskError
+from healthkiosk.supervise import Child, Supervisor
+
+DEMO_STATION = "demo-station-01"
+DEMO_DOCTOR = "doctor"
+
+
+class DemoError(HealthKioskError):
+    reason = "demo_failed"
+
+
+def default_demo_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "healthkiosk-demo"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def find_mosquitto() -> str:
+    for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise DemoError(
+        "the demo needs the Mosquitto broker: ./scripts/demo installs it "
+        "(or run: apt-get install mosquitto)"
+    )
+
+
+@dataclass(frozen=True)
+class DemoLayout:
+    root: Path
+    broker_port: int
+    web_port: int
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "healthkiosk.toml"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+
+def write_files(layout: DemoLayout) -> None:
+    root = layout.root
+    (root / "broker").mkdir(parents=True, exist_ok=True)
+    (root / "broker" / "mosquitto.conf").write_text(
+        f"# healthkiosk demo broker: loopback only, anonymous, persistent\n"
+        f"listener {layout.broker_port} 127.0.0.1\n"
+        f"allow_anonymous true\n"
+        f"persistence true\n"
+        f"persistence_location {root / 'broker'}/\n"
+        f"log_dest stderr\n"
+        f"log_type error\nlog_type warning\nlog_type notice\n",
+        encoding="utf-8",
+    )
+    layout.config_path.write_text(
+        f"""# healthkiosk demo configuration (written by `healthkiosk demo`)
+[station]
+id = "{DEMO_STATION}"
+name = "Demo health station"
+area = "Demo community"
+data_dir = "{root / "station"}"
+
+[mqtt]
+host = "127.0.0.1"
+port = {layout.broker_port}
+receipt_timeout_s = 10
+status_interval_s = 15
+
+[devices]
+simulate = true
+
+[kiosk]
+language = "zh_CN"
+
+[followup]
+database_url = "sqlite:///{root / "followup.sqlite"}"
+listen_host = "127.0.0.1"
+listen_port = {layout.web_port}
+secret_key_file = "{root / "followup-secret.key"}"
+
+[followup.mqtt]
+host = "127.0.0.1"
+port = {layout.broker_port}
+""",
+        encoding="utf-8",
+    )
+
+
+def hk(*args: str) -> list[str]:
+    return [sys.executable, "-m", "healthkiosk", *args]
+
+
+def ensure_doctor(layout: DemoLayout) -> str:
+    """The demo doctor's password: made once, kept in the demo folder."""
+    pw_file = layout.root / "doctor-password.txt"
+    if pw_file.is_file():
+        return pw_file.read_text(encoding="utf-8").strip()
+    password = secrets.token_urlsafe(9)
+    proc = subprocess.run(
+        hk("--config", str(layout.config_path), "followup", "user", "add", DEMO_DOCTOR,
+           "--role", "doctor", "--display-name", "Demo doctor", "--password-stdin"),
+        input=password + "\n", capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise DemoError(f"could not create the demo doctor: {proc.stderr.strip()}")
+    pw_file.write_text(password + "\n", encoding="utf-8")
+    pw_file.chmod(0o600)
+    return password
+
+
+def wait_http(url: str, *, timeout_s: float, sup: Supervisor) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback URL we built
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except OSError:
+            time.sleep(0.3)
+        for child in sup.children:
+            if not child.running():
+                raise DemoError(f"{child.name} stopped while starting: see {child.log_path}")
+    raise DemoError(f"the web app did not answer at {url} within {timeout_s:.0f} s")
+
+
+def run_demo(*, root: Path, headless: bool, web_port: int | None = None) -> int:
+    mosquitto = find_mosquitto()
+    root = root.expanduser().resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    layout = DemoLayout(root=root, broker_port=free_port(), web_port=web_port or free_port())
+    write_files(layout)
+    cfg = ["--config", str(layout.config_path)]
+    password = ensure_doctor(layout)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    with Supervisor() as sup:
+        sup.start(Child("broker", [mosquitto, "-c", str(root / "broker" / "mosquitto.conf")],
+                        layout.logs / "broker.log"))  # fmt: skip
+        sup.start(Child("ingest", hk(*cfg, "followup", "ingest"), layout.logs / "ingest.log", env))
+        sup.start(Child("web", hk(*cfg, "followup", "serve"), layout.logs / "web.log", env))
+        sup.start(Child("kiosk-sync", hk(*cfg, "sync", "run"), layout.logs / "sync.log", env))
+        url = f"http://127.0.0.1:{layout.web_port}/"
+        wait_http(url + "login", timeout_s=60, sup=sup)
+        # Headless: the kiosk's visit flow driven by a scripted visitor, no window.
+        kiosk = (
+            [sys.executable, "-m", "kiosk.visitor", *cfg]
+            if headless
+            else hk(*cfg, "run", "--simulate", "--window")
+        )
+        sup.start(Child("kiosk", kiosk, layout.logs / "kiosk.log", env))
+        print(
+            f"\nhealthkiosk demo is running (data in {root})\n"
+            f"  follow-up list:  {url}\n"
+            f"  doctor login:    {DEMO_DOCTOR} / {password}\n"
+            f"  kiosk:           {'scripted visits, no window' if headless else 'the window'}\n"
+            f"  logs:            {layout.logs}/\n"
+            f"Ctrl-C stops everything.\n",
+            flush=True,
+        )
+        try:
+            stopped = sup.watch()
+        except KeyboardInterrupt:
+            print("\nstopping ...", flush=True)
+            return 0
+        if stopped == "kiosk" and not headless:
+            print("the kiosk window was closed: stopping the demo", flush=True)
+            return 0
+        raise DemoError(f"{stopped} stopped unexpectedly: see {layout.logs}/{stopped}.log")
