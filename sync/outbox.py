@@ -8,10 +8,12 @@ purged after the retention period, undelivered ones never.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from pydantic import ValidationError
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +22,7 @@ from sync.store.models import Meta, OutboxEntry, Reading
 from sync.store.wire import to_message
 
 BOOT_KEY = "sync.boot"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,7 @@ class Outbox:
         q = q.order_by(Reading.station_seq).limit(limit)
         with self._sessions() as s:
             rows = s.scalars(q).unique().all()
-            return [self._pending(r) for r in rows]
+        return self._build(rows)
 
     def fetch_uuids(self, uuids: Sequence[str]) -> list[Pending]:
         """Those of ``uuids`` still undelivered, in order."""
@@ -83,12 +86,25 @@ class Outbox:
         q = self._pending_query().where(Reading.uuid.in_(list(uuids)))  # type: ignore[attr-defined]
         with self._sessions() as s:
             rows = s.scalars(q.order_by(Reading.station_seq)).unique().all()
-            return [self._pending(r) for r in rows]
+        return self._build(rows)
 
-    def _pending(self, r: Reading) -> Pending:
-        return Pending(
-            uuid=r.uuid, station_seq=r.station_seq, message=to_message(r, self.station_id)
-        )
+    def _build(self, rows: Sequence[Reading]) -> list[Pending]:
+        """Messages for ``rows``; a row that cannot become a valid message (a bug
+        or a corrupted row) is marked rejected here, with the reason, so it is
+        kept and shown, never sent, and never blocks the rows behind it."""
+        out: list[Pending] = []
+        bad: list[tuple[str, str]] = []
+        for r in rows:
+            try:
+                msg = to_message(r, self.station_id)
+            except (ValidationError, ValueError) as err:
+                bad.append((r.uuid, f"invalid locally: {str(err).splitlines()[0][:150]}"))
+                continue
+            out.append(Pending(uuid=r.uuid, station_seq=r.station_seq, message=msg))
+        if bad:
+            log.error("%d reading(s) cannot be sent and were marked rejected", len(bad))
+            self.mark_rejected(bad, at=datetime.now(UTC))
+        return out
 
     def record_attempt(
         self, uuids: Iterable[str], *, at: datetime, error: str | None = None
