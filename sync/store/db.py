@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthkiosk.errors import StoreError
+from healthkiosk.errors import StoreError, StoreFullError
 
 log = logging.getLogger(__name__)
 
@@ -194,16 +194,42 @@ def open_store(path: Path) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def store_path(factory: sessionmaker[Session]) -> Path:
+    """The SQLite file behind a session factory made by ``open_store``."""
+    bind = factory.kw.get("bind")
+    database = getattr(getattr(bind, "url", None), "database", None)
+    if not database:
+        raise ValueError("the session factory is not bound to a SQLite file")
+    return Path(database)
+
+
 @contextmanager
 def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose transaction starts with ``BEGIN IMMEDIATE`` (the write
     lock is taken first, so two processes never interleave their writes);
-    committed on success, rolled back on error."""
+    committed on success, rolled back on error. SQLite's "disk full" becomes
+    :class:`StoreFullError`, a lock held past the busy timeout a
+    :class:`StoreError` with reason ``busy``."""
     with factory() as session:
-        session.connection(execution_options={IMMEDIATE: True})
         try:
+            session.connection(execution_options={IMMEDIATE: True})
             yield session
             session.commit()
+        except OperationalError as err:
+            session.rollback()
+            raise _store_error(err) from err
         except BaseException:
             session.rollback()
             raise
+
+
+def _store_error(err: OperationalError) -> StoreError:
+    """SQLite's "disk full" and "still locked after the busy timeout" as ours."""
+    name = getattr(err.orig, "sqlite_errorname", "")
+    if name == "SQLITE_FULL":
+        return StoreFullError("the store's disk is full: nothing was written")
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+        return StoreError(
+            f"the store stayed locked by another process for {BUSY_TIMEOUT_MS} ms", reason="busy"
+        )
+    return StoreError(f"the store failed: {err.orig}")
