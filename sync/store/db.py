@@ -74,18 +74,31 @@ class IntegrityReport:
     the file could not be read as a database at all."""
 
 
+# What SQLite says when the file itself is damaged (anything else, such as a
+# lock held too long or a failing SD card read, must not move a store aside).
+_CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
 def check_integrity(path: Path) -> IntegrityReport:
-    """Run ``PRAGMA integrity_check`` on the file (read-only; a missing file is fine)."""
+    """Run ``PRAGMA integrity_check`` on the file (a missing file is fine).
+
+    Raises :class:`StoreError` when the check cannot run for a reason other
+    than damage (locked past the busy timeout, I/O error): the caller must not
+    take that for corruption."""
     if not path.exists():
         return IntegrityReport(ok=True, problems=())
     try:
+        # Read-only: the check must never change a file that may be moved aside
+        # as evidence (a read-write close would checkpoint and delete its WAL).
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     except sqlite3.Error as err:
-        return IntegrityReport(ok=False, problems=(str(err),))
+        raise StoreError(f"cannot open the store {path}: {err}") from err
     try:
         rows = conn.execute("PRAGMA integrity_check(20)").fetchall()
     except sqlite3.DatabaseError as err:
-        return IntegrityReport(ok=False, problems=(str(err),))
+        if getattr(err, "sqlite_errorname", "") in _CORRUPT:
+            return IntegrityReport(ok=False, problems=(str(err),))
+        raise StoreError(f"cannot check the store {path}: {err}") from err
     finally:
         conn.close()
     lines = tuple(str(r[0]) for r in rows)

@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthkiosk.errors import StoreError
 from sync.store import meta, migrate
 from sync.store.db import check_integrity, make_engine, open_store
 from sync.store.idhash import IdHasher
@@ -307,3 +308,32 @@ def test_opening_waits_for_another_process_opening_the_same_store(store_file: Pa
         len([p for p in store_file.parent.glob("kiosk.sqlite.corrupt-*") if p.name.endswith("Z")])
         == 1
     )
+
+
+def test_a_locked_store_is_not_taken_for_a_corrupt_one(
+    store_file: Path, hasher: IdHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = open_store(store_file)
+    save_reading(
+        factory,
+        hasher=hasher,
+        resident=resident(),
+        reading=bp_average(),
+        classification=BP_CLASS,
+        min_free_mb=1,
+    )
+    factory.kw["bind"].dispose()
+    monkeypatch.setattr("sync.store.db.BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(store_file, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")  # another process holding the file
+        with pytest.raises(StoreError, match="cannot"):
+            open_store(store_file)
+    finally:
+        holder.close()
+    assert not list(store_file.parent.glob("kiosk.sqlite.corrupt-*"))  # nothing moved
+    factory = open_store(store_file)
+    with factory() as session:
+        assert session.scalar(select(Reading.station_seq)) == 1
+    factory.kw["bind"].dispose()
