@@ -142,6 +142,11 @@ def _stats(args: argparse.Namespace) -> int:
     print(f"outbox rejected:     {stats.outbox_rejected}")
     print(f"oldest undelivered:  {oldest}")
     print(f"last station_seq:    {stats.last_station_seq}")
+    print(f"store size:          {stats.store_size_mb:.1f} MB")
+    print(
+        f"disk free:           {stats.disk_free_mb:.0f} MB (readings refused below "
+        f"{cfg.store.min_free_mb} MB)"
+    )
     return 0
 
 

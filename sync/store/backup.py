@@ -21,11 +21,10 @@ from healthkiosk.errors import SchemaError
 from healthkiosk.idnumber import mask_in_text
 from sync.schema import ReadingMessage, decode, encode
 from sync.store import meta, wire
-from sync.store.db import write_session
+from sync.store.db import store_path, write_session
 from sync.store.diskspace import ensure_free_space
 from sync.store.idhash import IdHasher
 from sync.store.models import Base, Reading, Resident
-from sync.store.readings import store_path
 from sync.store.residents import new_resident, refresh_resident
 
 log = logging.getLogger(__name__)

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthkiosk.errors import StoreError
+from healthkiosk.errors import StoreError, StoreFullError
 
 log = logging.getLogger(__name__)
 
@@ -74,18 +74,31 @@ class IntegrityReport:
     the file could not be read as a database at all."""
 
 
+# What SQLite says when the file itself is damaged (anything else, such as a
+# lock held too long or a failing SD card read, must not move a store aside).
+_CORRUPT = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
 def check_integrity(path: Path) -> IntegrityReport:
-    """Run ``PRAGMA integrity_check`` on the file (read-only; a missing file is fine)."""
+    """Run ``PRAGMA integrity_check`` on the file (a missing file is fine).
+
+    Raises :class:`StoreError` when the check cannot run for a reason other
+    than damage (locked past the busy timeout, I/O error): the caller must not
+    take that for corruption."""
     if not path.exists():
         return IntegrityReport(ok=True, problems=())
     try:
+        # Read-only: the check must never change a file that may be moved aside
+        # as evidence (a read-write close would checkpoint and delete its WAL).
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000)
     except sqlite3.Error as err:
-        return IntegrityReport(ok=False, problems=(str(err),))
+        raise StoreError(f"cannot open the store {path}: {err}") from err
     try:
         rows = conn.execute("PRAGMA integrity_check(20)").fetchall()
     except sqlite3.DatabaseError as err:
-        return IntegrityReport(ok=False, problems=(str(err),))
+        if getattr(err, "sqlite_errorname", "") in _CORRUPT:
+            return IntegrityReport(ok=False, problems=(str(err),))
+        raise StoreError(f"cannot check the store {path}: {err}") from err
     finally:
         conn.close()
     lines = tuple(str(r[0]) for r in rows)
@@ -194,16 +207,42 @@ def open_store(path: Path) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
 
 
+def store_path(factory: sessionmaker[Session]) -> Path:
+    """The SQLite file behind a session factory made by ``open_store``."""
+    bind = factory.kw.get("bind")
+    database = getattr(getattr(bind, "url", None), "database", None)
+    if not database:
+        raise ValueError("the session factory is not bound to a SQLite file")
+    return Path(database)
+
+
 @contextmanager
 def write_session(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose transaction starts with ``BEGIN IMMEDIATE`` (the write
     lock is taken first, so two processes never interleave their writes);
-    committed on success, rolled back on error."""
+    committed on success, rolled back on error. SQLite's "disk full" becomes
+    :class:`StoreFullError`, a lock held past the busy timeout a
+    :class:`StoreError` with reason ``busy``."""
     with factory() as session:
-        session.connection(execution_options={IMMEDIATE: True})
         try:
+            session.connection(execution_options={IMMEDIATE: True})
             yield session
             session.commit()
+        except OperationalError as err:
+            session.rollback()
+            raise _store_error(err) from err
         except BaseException:
             session.rollback()
             raise
+
+
+def _store_error(err: OperationalError) -> StoreError:
+    """SQLite's "disk full" and "still locked after the busy timeout" as ours."""
+    name = getattr(err.orig, "sqlite_errorname", "")
+    if name == "SQLITE_FULL":
+        return StoreFullError("the store's disk is full: nothing was written")
+    if name.startswith("SQLITE_BUSY") or name.startswith("SQLITE_LOCKED"):
+        return StoreError(
+            f"the store stayed locked by another process for {BUSY_TIMEOUT_MS} ms", reason="busy"
+        )
+    return StoreError(f"the store failed: {err.orig}")

@@ -3,12 +3,14 @@ far each meter's memory has been downloaded."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthkiosk.idnumber import mask_in_text
 from sync.store.db import write_session
 from sync.store.models import DeviceCursor, DeviceEvent
 
@@ -23,6 +25,9 @@ def record_device_event(
 ) -> int:
     """Keep something a device reported that is not a valid reading
     (implausible values, error codes, status bits); returns the event's id."""
+    if detail is not None:
+        # A card reader's error may carry what it read: never keep an ID number.
+        detail = json.loads(mask_in_text(json.dumps(detail, ensure_ascii=False)))
     with write_session(factory) as session:
         event = DeviceEvent(at=at or datetime.now(UTC), device=device, kind=kind, detail=detail)
         session.add(event)

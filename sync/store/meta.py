@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Integer, Text, cast, select, update
+from sqlalchemy import Integer, Text, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from healthkiosk.errors import StoreError
-from sync.store.models import Meta
+from sync.store.models import Meta, Reading
 
 STORE_ID = "store_id"
 STATION_SEQ = "station_seq"
@@ -36,13 +36,17 @@ def last_seq(session: Session) -> int:
 
 
 def next_seq(session: Session) -> int:
-    """Hand out the next station sequence number. The update comes first, so
+    """Hand out the next station sequence number: one more than both the
+    counter and the highest number in ``readings``. The update comes first, so
     it takes the write lock before the value is read back: two processes never
     get the same number."""
+    # Also above any number already in the readings, so a writer that did not
+    # go through this counter (an older tool, a restored copy) is never collided with.
+    highest = select(func.coalesce(func.max(Reading.station_seq), 0)).scalar_subquery()
     result = session.execute(
         update(Meta)
         .where(Meta.key == STATION_SEQ)
-        .values(value=cast(cast(Meta.value, Integer) + 1, Text))
+        .values(value=cast(func.max(cast(Meta.value, Integer), highest) + 1, Text))
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]

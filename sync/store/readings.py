@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 from uuid import UUID, uuid4
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,7 +18,7 @@ from drivers.readings import GlucoseMeasurement
 from healthkiosk import __version__
 from sync.schema import WireBpMeasurement
 from sync.store import meta, wire
-from sync.store.db import write_session
+from sync.store.db import store_path, write_session
 from sync.store.diskspace import ensure_free_space
 from sync.store.idhash import IdHasher
 from sync.store.models import OutboxEntry, Reading
@@ -32,15 +31,6 @@ from sync.store.records import (
 from sync.store.residents import upsert_resident
 
 log = logging.getLogger(__name__)
-
-
-def store_path(factory: sessionmaker[Session]) -> Path:
-    """The SQLite file behind a session factory made by ``open_store``."""
-    bind = factory.kw.get("bind")
-    database = getattr(getattr(bind, "url", None), "database", None)
-    if not database:
-        raise ValueError("the session factory is not bound to a SQLite file")
-    return Path(database)
 
 
 def _aware(value: datetime, what: str) -> datetime:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store import meta
+from sync.store.db import store_path
+from sync.store.diskspace import MB, free_mb
 from sync.store.models import OutboxEntry, Reading, Resident, Visit
 
 
@@ -25,6 +28,9 @@ class StoreStats:
     """When the oldest reading still waiting for its receipt was measured."""
     last_station_seq: int
     store_id: str | None
+    store_size_mb: float
+    """The file and its write-ahead log."""
+    disk_free_mb: float
 
     @property
     def readings(self) -> int:
@@ -40,6 +46,7 @@ class StoreStats:
 
 
 def store_stats(factory: sessionmaker[Session]) -> StoreStats:
+    path = store_path(factory)
     with factory() as session:
         by_kind = {
             str(kind): int(n)
@@ -68,4 +75,13 @@ def store_stats(factory: sessionmaker[Session]) -> StoreStats:
             oldest_undelivered=oldest,
             last_station_seq=meta.last_seq(session),
             store_id=meta.get(session, meta.STORE_ID),
+            store_size_mb=round(_size(path) + _size(path.with_name(path.name + "-wal")), 2),
+            disk_free_mb=round(free_mb(path), 1),
         )
+
+
+def _size(path: Path) -> float:
+    try:
+        return path.stat().st_size / MB
+    except FileNotFoundError:
+        return 0.0

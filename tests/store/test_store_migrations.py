@@ -15,6 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthkiosk.errors import StoreError
 from sync.store import meta, migrate
 from sync.store.db import check_integrity, make_engine, open_store
 from sync.store.idhash import IdHasher
@@ -262,45 +263,11 @@ _OPENER = """
 import sys
 from pathlib import Path
 from sync.store.db import open_store
-from sync.store.readings import save_reading
 sys.stdin.readline()
 factory = open_store(Path(sys.argv[1]))
 with factory() as s:
     print(s.connection().exec_driver_sql("SELECT value FROM meta WHERE key='store_id'").scalar())
 """
-
-
-def test_two_processes_opening_a_corrupt_store_agree(store_file: Path) -> None:
-    import os
-    import subprocess
-    import sys
-
-    from tests.store.builders import REPO
-
-    store_file.parent.mkdir(parents=True)
-    store_file.write_bytes(b"\x00garbage" * 4096)
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", _OPENER, str(store_file)],
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
-    for p in procs:
-        assert p.stdin is not None
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    outs = [p.communicate(timeout=60) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in outs]
-    assert len({out.strip() for out, _ in outs}) == 1  # all on the same fresh store
-    moved = [p for p in store_file.parent.glob("kiosk.sqlite.corrupt-*") if p.name.endswith("Z")]
-    assert len(moved) == 1 and moved[0].read_bytes() == b"\x00garbage" * 4096
 
 
 def test_opening_waits_for_another_process_opening_the_same_store(store_file: Path) -> None:
@@ -341,3 +308,32 @@ def test_opening_waits_for_another_process_opening_the_same_store(store_file: Pa
         len([p for p in store_file.parent.glob("kiosk.sqlite.corrupt-*") if p.name.endswith("Z")])
         == 1
     )
+
+
+def test_a_locked_store_is_not_taken_for_a_corrupt_one(
+    store_file: Path, hasher: IdHasher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    factory = open_store(store_file)
+    save_reading(
+        factory,
+        hasher=hasher,
+        resident=resident(),
+        reading=bp_average(),
+        classification=BP_CLASS,
+        min_free_mb=1,
+    )
+    factory.kw["bind"].dispose()
+    monkeypatch.setattr("sync.store.db.BUSY_TIMEOUT_MS", 200)
+    holder = sqlite3.connect(store_file, isolation_level=None)
+    try:
+        holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+        holder.execute("BEGIN EXCLUSIVE")  # another process holding the file
+        with pytest.raises(StoreError, match="cannot"):
+            open_store(store_file)
+    finally:
+        holder.close()
+    assert not list(store_file.parent.glob("kiosk.sqlite.corrupt-*"))  # nothing moved
+    factory = open_store(store_file)
+    with factory() as session:
+        assert session.scalar(select(Reading.station_seq)) == 1
+    factory.kw["bind"].dispose()

@@ -403,3 +403,40 @@ def test_times_are_utc_aware(factory: sessionmaker[Session], hasher: IdHasher) -
     with factory() as s:
         at = s.get_one(Reading, str(saved.uuid)).measured_at
     assert at == datetime(2026, 3, 1, 8, 0, tzinfo=UTC) and at.utcoffset() == timedelta(0)
+
+
+def test_numbers_written_by_another_writer_are_never_reused(
+    factory: sessionmaker[Session], hasher: IdHasher
+) -> None:
+    first = save_reading(
+        factory,
+        hasher=hasher,
+        resident=resident(),
+        reading=glucose(),
+        classification=GLU_CLASS,
+        min_free_mb=1,
+    )
+    with factory() as s:  # a writer that took max(station_seq)+1 style numbers itself
+        row = s.get_one(Reading, str(first.uuid))
+        clone = Reading(
+            **{
+                c.key: getattr(row, c.key)
+                for c in Reading.__table__.columns
+                if c.key not in {"uuid", "station_seq"}
+            },
+            uuid="00000000-0000-4000-8000-000000000050",
+            station_seq=50,
+        )
+        s.add(clone)
+        s.commit()
+    nxt = save_reading(
+        factory,
+        hasher=hasher,
+        resident=resident(),
+        reading=glucose(),
+        classification=GLU_CLASS,
+        min_free_mb=1,
+    )
+    assert (first.station_seq, nxt.station_seq) == (1, 51)
+    with factory() as s:
+        assert meta.last_seq(s) == 51
