@@ -146,11 +146,11 @@ async def open_device(
         finally:
             await monitor.close()
         return
-    from drivers.ble.emulated.runners import and_emulator
+    from drivers.ble.emulated.runners import and_emulator, backend_for
 
     async with and_emulator(opts) as emulator:
         monitor = AndUa651Monitor(
-            address=address or emulator.address, backend=BleBackend.emulated(), options=opts
+            address=address or emulator.address, backend=backend_for(opts), options=opts
         )
         try:
             yield monitor

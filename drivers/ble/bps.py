@@ -262,11 +262,11 @@ async def open_device(
         finally:
             await monitor.close()
         return
-    from drivers.ble.emulated.runners import bps_emulator
+    from drivers.ble.emulated.runners import backend_for, bps_emulator
 
     async with bps_emulator(opts) as emulator:
         monitor = StandardBpsMonitor(
-            address=address or emulator.address, backend=BleBackend.emulated(), options=opts
+            address=address or emulator.address, backend=backend_for(opts), options=opts
         )
         try:
             yield monitor

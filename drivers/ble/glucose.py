@@ -480,11 +480,11 @@ async def open_device(
         finally:
             await meter.close()
         return
-    from drivers.ble.emulated.runners import glucose_emulator
+    from drivers.ble.emulated.runners import backend_for, glucose_emulator
 
     async with glucose_emulator(opts) as emulator:
         meter = StandardGlucoseMeter(
-            address=address or emulator.address, backend=BleBackend.emulated(), options=opts
+            address=address or emulator.address, backend=backend_for(opts), options=opts
         )
         try:
             yield meter

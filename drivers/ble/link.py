@@ -50,6 +50,13 @@ class BleBackend:
 
         return cls(EmulatedScanner, EmulatedClient, Transport.EMULATED)
 
+    @classmethod
+    def bumble(cls) -> BleBackend:
+        """bleak on bumble's in-process link (real ATT, emulated controllers)."""
+        from drivers.ble.emulated.bumble_backend import BumbleClient, BumbleScanner
+
+        return cls(BumbleScanner, BumbleClient, Transport.EMULATED)
+
 
 async def find_device(
     *,

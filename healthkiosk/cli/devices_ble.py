@@ -237,18 +237,25 @@ def _emulate(args: argparse.Namespace) -> int:
         raise ConfigError(f"driver {spec.name} has no emulator")
     options = _options(argparse.Namespace(option=[], fault=args.fault), {})
 
-    def ready(description: Any) -> None:
-        print(f"emulating {spec.name}: {description}", flush=True)
-
     async def main() -> None:
+        started = asyncio.Event()
+
+        def ready(description: Any) -> None:
+            print(f"emulating {spec.name}: {description}", flush=True)
+            started.set()
+
         task = asyncio.ensure_future(run(options=options, ready=ready))
         try:
             if args.duration is None:
                 await task
-            else:
-                done, _ = await asyncio.wait({task}, timeout=args.duration)
-                if task in done:
-                    task.result()
+                return
+            waiting = asyncio.ensure_future(started.wait())
+            await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if not task.done():
+                await asyncio.wait({task}, timeout=args.duration)
+            if task.done():
+                task.result()
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -285,14 +292,18 @@ async def _scan_async(args: argparse.Namespace) -> list[str]:
     backend: type[Any] | None = None
     async with contextlib.AsyncExitStack() as stack:
         if args.emulate:
-            from drivers.ble.emulated.backend import EmulatedScanner
-            from drivers.ble.emulated.runners import make_and, make_bps, make_glucose
+            from drivers.ble.emulated.runners import (
+                backend_for,
+                make_and,
+                make_bps,
+                make_glucose,
+            )
             from drivers.ble.options import BleOptions
 
             opts = BleOptions.parse({})
             for make in (make_bps, make_glucose, make_and):
                 await stack.enter_async_context(make(opts))
-            backend = EmulatedScanner
+            backend = backend_for(opts).scanner
         try:
             if backend is None:
                 found = await BleakScanner.discover(

@@ -17,9 +17,16 @@ def tz() -> ZoneInfo:
     return TZ
 
 
+@pytest.fixture(params=["model", "bumble"])
+def radio(request: pytest.FixtureRequest) -> str:
+    """Every driver test runs on both emulated stacks: the in-process GATT
+    model and bumble's in-process link (real ATT)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def backend() -> BleBackend:
-    return BleBackend.emulated()
+def backend(radio: str) -> BleBackend:
+    return BleBackend.bumble() if radio == "bumble" else BleBackend.emulated()
 
 
 def fast_options(**extra: object) -> BleOptions:

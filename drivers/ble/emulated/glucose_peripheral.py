@@ -59,6 +59,7 @@ class GlucoseEmulator(EmulatedDevice):
         drop_after: int | None = None,
         racp_response: ResponseCode = ResponseCode.PROCEDURE_NOT_COMPLETED,
         new_record_after_s: float | None = None,
+        radio: str = "model",
     ) -> None:
         self.measurement = Characteristic(uuids.GLUCOSE_MEASUREMENT, ("notify",))
         self.context = Characteristic(uuids.GLUCOSE_MEASUREMENT_CONTEXT, ("notify",))
@@ -78,6 +79,7 @@ class GlucoseEmulator(EmulatedDevice):
             tz=tz,
             faults=faults,
             seed=seed,
+            radio=radio,
         )
         self.peripheral.rssi = -63
         self.records: dict[int, tuple[GlucoseRecord, GlucoseContext | None]] = {}
@@ -88,6 +90,7 @@ class GlucoseEmulator(EmulatedDevice):
         self.racp_response = racp_response
         self.new_record_after_s = new_record_after_s
         self._dropped = False
+        self.racp_requests = 0
         self._procedure: asyncio.Task[None] | None = None
         self.fill_memory(memory)
 
@@ -175,6 +178,7 @@ class GlucoseEmulator(EmulatedDevice):
         return [s for s in seqs if low <= s <= high]
 
     def _racp_write(self, conn: Connection, data: bytes) -> None:
+        self.racp_requests += 1
         if not conn.subscribed(self.racp, INDICATE_BIT):
             raise AttError(AttErrorCode.CCCD_IMPROPERLY_CONFIGURED)
         busy = self._procedure is not None and not self._procedure.done()
