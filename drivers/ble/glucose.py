@@ -299,6 +299,24 @@ class StandardGlucoseMeter:
     ) -> list[Pair]:
         self._drain()
         await link.write(uuids.RECORD_ACCESS_CONTROL_POINT, racp.encode(request))
+        try:
+            return await self._collect(link, request, total=total, on_progress=on_progress)
+        except asyncio.CancelledError:
+            # The kiosk gave up (the elder walked away): stop the meter sending.
+            await asyncio.shield(self._abort_quietly(link))
+            raise
+
+    async def _collect(
+        self,
+        link: BleLink,
+        request: RacpRequest,
+        *,
+        total: int,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> list[Pair]:
+        lowest = (
+            request.operand[0] if request.operator is racp.Operator.GREATER_THAN_OR_EQUAL else 0
+        )
         pending: dict[int, GlucoseRecord] = {}
         complete: dict[int, Pair] = {}
         received = 0
@@ -314,6 +332,8 @@ class StandardGlucoseMeter:
                     err.device = self._info.label
                     await self._abort_quietly(link)
                     raise
+                if record.sequence_number < lowest:
+                    continue  # late from an aborted procedure
                 received += 1
                 if record.context_follows:
                     pending[record.sequence_number] = record
@@ -351,10 +371,12 @@ class StandardGlucoseMeter:
                 return [complete[s] for s in sorted(complete)]
 
     async def _abort_quietly(self, link: BleLink) -> None:
+        if link.lost.is_set():
+            return
         try:
             await link.write(uuids.RECORD_ACCESS_CONTROL_POINT, racp.encode(racp.abort()))
         except DeviceError as err:
-            log.info("%s: abort after bad record: %s", self._info.label, err)
+            log.info("%s: abort: %s", self._info.label, err)
 
     def _readings(self, pairs: list[Pair]) -> list[GlucoseMeasurement]:
         readings = []

@@ -226,3 +226,25 @@ def test_unknown_driver() -> None:
     result = run("devices", "read", "no-such-driver", "--emulate")
     assert result.returncode == 2
     assert "unknown driver" in result.stderr
+
+
+def test_read_json_masks_an_id_number() -> None:
+    # `devices read` is generic: an ID card reader's result goes through the
+    # same JSON conversion, and the ID number never leaves unmasked.
+    from drivers.readings import IdCardData
+    from healthkiosk.cli.devices_ble import _jsonable
+
+    card = IdCardData(
+        name="张三",
+        sex="男",
+        nation="汉",
+        birth_date="1990-01-01",
+        address="某省某市",
+        id_number="11010519491231002X",
+        issuing_authority="某公安局",
+        valid_from="2020-01-01",
+        valid_to="2040-01-01",
+    )
+    out = _jsonable(card)
+    assert out["id_number"] == "110***********002X"
+    assert "11010519491231002X" not in json.dumps(out, ensure_ascii=False)

@@ -159,6 +159,35 @@ async def test_abort(tz: ZoneInfo, backend: BleBackend, radio: str) -> None:
         assert await gm.count() == 5
         await gm.abort()  # nothing running: the meter still confirms success
         await gm.close()
+    assert em.aborts == 1
+
+
+async def test_cancelled_download_aborts_the_procedure(
+    tz: ZoneInfo, backend: BleBackend, radio: str
+) -> None:
+    async with GlucoseEmulator(radio=radio, tz=tz, memory=MEMORY) as em:
+        gm = meter(em, backend)
+        half = asyncio.Event()
+
+        def progress(done: int, total: int) -> None:
+            if done >= 100:
+                half.set()
+
+        task = asyncio.ensure_future(gm.download(on_progress=progress))
+        await asyncio.wait_for(half.wait(), 10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        sent_when_cancelled = sum(em.sent.values())
+        # The meter stopped sending; the next request works on the same link.
+        assert await gm.download(after_sequence=MEMORY - 2) != []
+        await gm.close()
+    assert em.aborts == 1
+    # Nothing was sent after the abort but the two records asked for next.
+    assert sum(em.sent.values()) == sent_when_cancelled + 2
+    if radio == "model":  # bumble's controller had buffered the lot already
+        assert sent_when_cancelled < MEMORY
+    assert em.connections == 1
 
 
 @pytest.mark.parametrize(

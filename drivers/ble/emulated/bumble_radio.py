@@ -101,6 +101,7 @@ class _BumbleConnection(Connection):
         self.link = link
 
     async def deliver(self, char: Characteristic, value: bytes, bit: int) -> bool:
+        self._check()
         if not self.subscribed(char, bit):
             return False
         bchar = self.host.characteristics[char.handle]

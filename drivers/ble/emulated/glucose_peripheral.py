@@ -91,6 +91,7 @@ class GlucoseEmulator(EmulatedDevice):
         self.new_record_after_s = new_record_after_s
         self._dropped = False
         self.racp_requests = 0
+        self.aborts = 0
         self._procedure: asyncio.Task[None] | None = None
         self.fill_memory(memory)
 
@@ -195,6 +196,7 @@ class GlucoseEmulator(EmulatedDevice):
             )
             return
         if request.op_code is OpCode.ABORT_OPERATION:
+            self.aborts += 1
             if busy and self._procedure is not None:
                 self._procedure.cancel()
             self.spawn(self._respond(OpCode.ABORT_OPERATION, ResponseCode.SUCCESS))
