@@ -70,6 +70,13 @@ CONTROL_SOLUTION_TYPE, CONTROL_SOLUTION_LOCATION = 10, 4
 MAX_SEQUENCE = 0xFFFF
 
 Pair = tuple[GlucoseRecord, GlucoseContext | None]
+UNKNOWN_TOTAL = -1
+"""The meter cannot count records: the progress total grows with what arrives."""
+_COUNT_UNSUPPORTED = (
+    ResponseCode.OP_CODE_NOT_SUPPORTED,
+    ResponseCode.OPERATOR_NOT_SUPPORTED,
+    ResponseCode.OPERAND_NOT_SUPPORTED,
+)
 
 
 class RacpFailed(DeviceError):
@@ -403,9 +410,15 @@ class StandardGlucoseMeter:
         async with self._lock:
             self.skipped = []
             link = await self._ensure()
-            total = await self._count(link, after_sequence)
+            try:
+                total = await self._count(link, after_sequence)
+            except RacpFailed as err:
+                if err.code not in _COUNT_UNSUPPORTED:
+                    raise
+                log.info("%s: cannot count records (%s)", self._info.label, err.code.name)
+                total = UNKNOWN_TOTAL
             if on_progress is not None:
-                on_progress(0, total)
+                on_progress(0, max(total, 0))
             if total == 0:
                 return []
             request = (

@@ -82,9 +82,12 @@ async def find_device(
             + (f" at {address}" if address else ""),
             device=label,
         ) from None
-    except BleakError as err:
+    except (BleakError, OSError) as err:
+        # OSError: no D-Bus system bus / no BlueZ on this machine.
         raise DeviceConnectionError(
-            f"Bluetooth unavailable: {err}", device=label, reason="bluetooth_unavailable"
+            f"Bluetooth unavailable: {err or type(err).__name__}",
+            device=label,
+            reason="bluetooth_unavailable",
         ) from err
     raise DeviceNotFoundError("scan ended", device=label)  # pragma: no cover
 
@@ -111,9 +114,11 @@ class BleLink:
                 await client.connect()
         except TimeoutError:
             raise DeviceTimeoutError("connect timed out", device=self.label) from None
-        except BleakError as err:
+        except (BleakError, OSError) as err:
             raise DeviceConnectionError(
-                f"connect failed: {err}", device=self.label, reason="connect_failed"
+                f"connect failed: {err or type(err).__name__}",
+                device=self.label,
+                reason="connect_failed",
             ) from err
         self._client = client
         log.info("%s: connected", self.label)

@@ -216,6 +216,22 @@ def test_scan_without_bluetooth_is_one_line() -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_read_without_bluetooth_is_one_line() -> None:
+    result = run(
+        "--log-level",
+        "ERROR",
+        "devices",
+        "read",
+        "ble-bp-standard",
+        "--timeout",
+        "5",
+        env={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/healthkiosk-test"},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Bluetooth unavailable" in lines[0]
+
+
 def test_emulate_runs_until_stopped() -> None:
     result = run("devices", "emulate", "ble-glucose-standard", "--for", "0.3")
     assert result.returncode == 0, result.stderr

@@ -267,6 +267,17 @@ async def test_racp_error_codes(
     assert err.value.reason == f"racp_{code.name.lower()}"
 
 
+async def test_meter_that_cannot_count(tz: ZoneInfo, backend: BleBackend, radio: str) -> None:
+    async with GlucoseEmulator(radio=radio, tz=tz, memory=30) as em:
+        em.counts_records = False
+        gm = meter(em, backend)
+        progress: list[tuple[int, int]] = []
+        records = await gm.download(on_progress=lambda d, t: progress.append((d, t)))
+        await gm.close()
+    assert len(records) == 30
+    assert progress[0] == (0, 0) and progress[-1] == (30, 30)
+
+
 async def test_empty_memory(tz: ZoneInfo, backend: BleBackend, radio: str) -> None:
     async with GlucoseEmulator(radio=radio, tz=tz, memory=0) as em:
         gm = meter(em, backend)

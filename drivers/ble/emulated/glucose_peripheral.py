@@ -91,6 +91,8 @@ class GlucoseEmulator(EmulatedDevice):
         self.new_record_after_s = new_record_after_s
         self._dropped = False
         self.racp_requests = 0
+        self.counts_records = True
+        """False: answers "op code not supported" to report-number requests."""
         self.aborts = 0
         self._procedure: asyncio.Task[None] | None = None
         self.fill_memory(memory)
@@ -237,6 +239,9 @@ class GlucoseEmulator(EmulatedDevice):
         op = request.op_code
         if Fault.RACP_ERROR in self.faults and op is OpCode.REPORT_STORED_RECORDS:
             await self._respond(op, self.racp_response)
+            return
+        if op is OpCode.REPORT_NUMBER_OF_STORED_RECORDS and not self.counts_records:
+            await self._respond(op, ResponseCode.OP_CODE_NOT_SUPPORTED)
             return
         seqs = self._select(request)
         if op is OpCode.REPORT_NUMBER_OF_STORED_RECORDS:
