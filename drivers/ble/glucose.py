@@ -48,7 +48,7 @@ from drivers.ble.glucose_codec import (
     decode_measurement,
     meal_context,
 )
-from drivers.ble.link import BleBackend, BleLink, find_device
+from drivers.ble.link import BleBackend, BleLink, find_device, naming
 from drivers.ble.options import BleOptions
 from drivers.ble.racp import OpCode, RacpRequest, RacpResponse, ResponseCode
 from drivers.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit
@@ -68,6 +68,7 @@ DEVICE_LIMIT_MMOL_PER_L = 100.0
 glucose. (Clinical plausibility is healthkiosk.rules'.)"""
 CONTROL_SOLUTION_TYPE, CONTROL_SOLUTION_LOCATION = 10, 4
 MAX_SEQUENCE = 0xFFFF
+DEFAULT_SCAN_TIMEOUT_S = 30.0
 
 Pair = tuple[GlucoseRecord, GlucoseContext | None]
 UNKNOWN_TOTAL = -1
@@ -214,7 +215,7 @@ class StandardGlucoseMeter:
             service_uuid=uuids.GLUCOSE_SERVICE,
             address=self.address,
             backend=self.backend,
-            timeout_s=self.options.scan_timeout_s,
+            timeout_s=self.options.scan_timeout_s or DEFAULT_SCAN_TIMEOUT_S,
             label=self.MODEL,
         )
         link = BleLink(device, backend=self.backend, label=self.MODEL)
@@ -262,8 +263,7 @@ class StandardGlucoseMeter:
         try:
             value = racp.decode(raw)
         except racp.RacpError as err:
-            err.device = self._info.label
-            raise
+            raise naming(err, self._info.label) from None
         if not isinstance(value, RacpResponse):
             raise racp.RacpError(
                 "meter sent a request on the RACP", raw=raw, device=self._info.label
@@ -336,9 +336,8 @@ class StandardGlucoseMeter:
                 try:
                     record = decode_measurement(raw)
                 except GlucoseCodecError as err:
-                    err.device = self._info.label
                     await self._abort_quietly(link)
-                    raise
+                    raise naming(err, self._info.label) from None
                 if record.sequence_number < lowest:
                     continue  # late from an aborted procedure
                 received += 1
@@ -352,9 +351,8 @@ class StandardGlucoseMeter:
                 try:
                     context = decode_context(raw)
                 except GlucoseCodecError as err:
-                    err.device = self._info.label
                     await self._abort_quietly(link)
-                    raise
+                    raise naming(err, self._info.label) from None
                 found = pending.pop(context.sequence_number, None)
                 if found is None:
                     log.warning(

@@ -28,6 +28,7 @@ from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceNotFoundError,
     DeviceTimeoutError,
+    ProtocolError,
 )
 
 log = logging.getLogger(__name__)
@@ -250,3 +251,11 @@ class BleLink:
 
 def local_now(tz: tzinfo) -> datetime:
     return datetime.now(tz)
+
+
+E = TypeVar("E", bound=ProtocolError)
+
+
+def naming(err: E, device: str) -> E:
+    """The same codec error, its message and ``device`` naming the device."""
+    return type(err)(str(err), raw=err.raw, device=device)

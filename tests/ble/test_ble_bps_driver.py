@@ -3,6 +3,7 @@ through the custom bleak backend (the driver code is unchanged)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -170,3 +171,18 @@ async def test_two_measurements_in_one_session(
         await bpm.close()  # idempotent
     assert (first.systolic_mmhg, second.systolic_mmhg) == (128, 141)
     assert em.connections == 2
+
+
+async def test_monitor_that_appears_later_is_found(
+    tz: ZoneInfo, backend: BleBackend, radio: str
+) -> None:
+    # Most monitors advertise only once the elder has pressed start: the
+    # driver keeps looking for the whole measurement time.
+    em = BpsEmulator(radio=radio, tz=tz, step_s=0.001)
+    bpm = StandardBpsMonitor(address=em.address, backend=backend, options=BleOptions(tz=tz))
+    task = asyncio.ensure_future(bpm.measure(timeout_s=10))
+    await asyncio.sleep(0.5)
+    assert not task.done()
+    async with em:
+        reading = await task
+    assert reading.systolic_mmhg == 128
