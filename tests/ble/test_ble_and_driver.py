@@ -15,7 +15,7 @@ from drivers.ble.emulated.and_peripheral import AndUa651Emulator
 from drivers.ble.emulated.common import Fault
 from drivers.ble.link import BleBackend
 from healthkiosk.errors import DeviceConnectionError, MeasurementError, MeasurementProblem
-from tests.ble.conftest import fast_options
+from tests.ble.helpers import fast_options
 
 
 def monitor(em: AndUa651Emulator, backend: BleBackend) -> AndUa651Monitor:

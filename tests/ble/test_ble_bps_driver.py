@@ -23,7 +23,7 @@ from healthkiosk.errors import (
     MeasurementError,
     MeasurementProblem,
 )
-from tests.ble.conftest import fast_options
+from tests.ble.helpers import fast_options
 
 
 def monitor(emulator: BpsEmulator | None, backend: BleBackend) -> StandardBpsMonitor:

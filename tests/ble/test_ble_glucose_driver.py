@@ -27,7 +27,7 @@ from healthkiosk.errors import (
     MeasurementError,
     MeasurementProblem,
 )
-from tests.ble.conftest import fast_options
+from tests.ble.helpers import fast_options
 
 MEMORY = 1000  # the memory size
 

@@ -57,6 +57,11 @@ class Radio:
     _by_loop: dict[int, Radio] = {}  # noqa: RUF012
 
     def __init__(self) -> None:
+        # bumble's emulated controller warns about every packet still queued for
+        # a link an injected fault has just dropped: noise for a technician.
+        bumble_log = logging.getLogger("bumble")
+        if bumble_log.level == logging.NOTSET:
+            bumble_log.setLevel(logging.ERROR)
         self.link = LocalLink()  # type: ignore[no-untyped-call]
         controller = Controller("central", link=self.link, public_address=CENTRAL_ADDRESS)
         self.central = Device(
