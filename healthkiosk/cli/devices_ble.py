@@ -188,6 +188,7 @@ def _read(args: argparse.Namespace) -> int:
 async def _read_async(
     spec: Any, *, port: str | None, address: str | None, options: dict[str, Any], args: Any
 ) -> Any:
+    import json
     import sys
 
     from healthkiosk.errors import ConfigError, DownloadInterrupted
@@ -202,10 +203,8 @@ async def _read_async(
                 records = await dev.download(after_sequence=args.after, on_progress=progress)
             except DownloadInterrupted as err:
                 progress.end()
-                print(
-                    f"healthkiosk: {err} ({len(err.records)} complete records kept)",
-                    file=sys.stderr,
-                )
+                # What arrived is kept: print it, then the error line (exit 2).
+                print(json.dumps(_jsonable(err.records), ensure_ascii=False))
                 raise
             progress.end()
             return records

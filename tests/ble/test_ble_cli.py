@@ -164,6 +164,28 @@ def test_read_memory_download_with_progress() -> None:
     assert [r["sequence_number"] for r in json.loads(after.stdout)] == [16, 17, 18, 19, 20]
 
 
+def test_read_memory_interrupted_prints_what_arrived() -> None:
+    result = run(
+        "--log-level",
+        "ERROR",
+        "devices",
+        "read",
+        "ble-glucose-standard",
+        "--emulate",
+        "--memory",
+        "--fault",
+        "drop_mid_download",
+        "--option",
+        'emulator={"memory": 1000}',
+    )
+    assert result.returncode == 2
+    kept = json.loads(result.stdout)
+    assert 0 < len(kept) < 1000
+    assert [r["sequence_number"] for r in kept] == list(range(1, len(kept) + 1))
+    errors = [line for line in result.stderr.splitlines() if line.startswith("healthkiosk:")]
+    assert len(errors) == 1 and f"after sequence {len(kept)} to resume" in errors[0]
+
+
 @pytest.mark.parametrize(
     ("driver", "fault", "words"),
     [
