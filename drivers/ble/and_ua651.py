@@ -30,7 +30,7 @@ from drivers.ble import and_custom, uuids
 from drivers.ble.bps import StandardBpsMonitor, record_to_reading
 from drivers.ble.bps_codec import BpsCodecError, decode_measurement
 from drivers.ble.gatt_time import DateTime, encode_date_time
-from drivers.ble.link import BleBackend, BleLink
+from drivers.ble.link import BleBackend, BleLink, naming
 from drivers.ble.options import BleOptions
 from drivers.readings import BloodPressureMeasurement, CuffPressure
 from healthkiosk.errors import (
@@ -42,6 +42,8 @@ from healthkiosk.errors import (
 
 log = logging.getLogger(__name__)
 
+FIRST_RECORD_S = 30.0
+"""After connecting, the monitor sends its buffer at once; this is generous."""
 QUIET_S = 1.0
 """After the last indication, how long without another means the buffer is done."""
 
@@ -72,7 +74,7 @@ class AndUa651Monitor(StandardBpsMonitor):
     ) -> BloodPressureMeasurement:
         try:
             async with asyncio.timeout(timeout_s):
-                link = await self.connect()
+                link = await self.connect(scan_timeout_s=timeout_s)
                 try:
                     raws = await self._collect(link)
                 finally:
@@ -90,8 +92,7 @@ class AndUa651Monitor(StandardBpsMonitor):
             try:
                 record = decode_measurement(raw)
             except BpsCodecError as err:
-                err.device = self.info.label
-                raise
+                raise naming(err, self.info.label) from None
             try:
                 readings.append(record_to_reading(record, device=self.info, tz=self.options.tz))
             except MeasurementError as err:
@@ -106,9 +107,7 @@ class AndUa651Monitor(StandardBpsMonitor):
         received: asyncio.Queue[bytes] = asyncio.Queue()
         await link.subscribe(uuids.BLOOD_PRESSURE_MEASUREMENT, received.put_nowait)
         await self._write_date_time(link)
-        raws = [
-            await link.wait("a measurement", received.get(), timeout_s=self.options.scan_timeout_s)
-        ]
+        raws = [await link.wait("a measurement", received.get(), timeout_s=FIRST_RECORD_S)]
         while True:
             try:
                 raws.append(await link.wait("more", received.get(), timeout_s=self.quiet_s))
@@ -146,11 +145,11 @@ async def open_device(
         finally:
             await monitor.close()
         return
-    from drivers.ble.emulated.runners import and_emulator
+    from drivers.ble.emulated.runners import and_emulator, backend_for
 
     async with and_emulator(opts) as emulator:
         monitor = AndUa651Monitor(
-            address=address or emulator.address, backend=BleBackend.emulated(), options=opts
+            address=address or emulator.address, backend=backend_for(opts), options=opts
         )
         try:
             yield monitor

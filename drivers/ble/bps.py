@@ -37,7 +37,7 @@ from drivers.ble.bps_codec import (
     decode_measurement,
 )
 from drivers.ble.ieee11073 import Nfloat
-from drivers.ble.link import BleBackend, BleLink, find_device
+from drivers.ble.link import BleBackend, BleLink, find_device, naming
 from drivers.ble.options import BleOptions
 from drivers.readings import (
     BloodPressureMeasurement,
@@ -154,12 +154,12 @@ class StandardBpsMonitor:
     def info(self) -> DeviceInfo:
         return self._info
 
-    async def connect(self) -> BleLink:
+    async def connect(self, *, scan_timeout_s: float) -> BleLink:
         device = await find_device(
             service_uuid=self.service_uuid,
             address=self.address,
             backend=self.backend,
-            timeout_s=self.options.scan_timeout_s,
+            timeout_s=self.options.scan_timeout_s or scan_timeout_s,
             label=self.MODEL,
         )
         link = BleLink(device, backend=self.backend, label=self.MODEL)
@@ -184,7 +184,7 @@ class StandardBpsMonitor:
     ) -> BloodPressureMeasurement:
         try:
             async with asyncio.timeout(timeout_s) as deadline:
-                link = await self.connect()
+                link = await self.connect(scan_timeout_s=timeout_s)
                 try:
                     raw = await self._wait_for_result(
                         link, on_cuff_pressure, deadline.when() or 0.0
@@ -201,8 +201,7 @@ class StandardBpsMonitor:
         try:
             record = decode_measurement(raw)
         except BpsCodecError as err:
-            err.device = self._info.label
-            raise
+            raise naming(err, self._info.label) from None
         reading = record_to_reading(record, device=self._info, tz=self.options.tz)
         log.info(
             "%s: measured %s/%s", self._info.label, reading.systolic_mmhg, reading.diastolic_mmhg
@@ -262,11 +261,11 @@ async def open_device(
         finally:
             await monitor.close()
         return
-    from drivers.ble.emulated.runners import bps_emulator
+    from drivers.ble.emulated.runners import backend_for, bps_emulator
 
     async with bps_emulator(opts) as emulator:
         monitor = StandardBpsMonitor(
-            address=address or emulator.address, backend=BleBackend.emulated(), options=opts
+            address=address or emulator.address, backend=backend_for(opts), options=opts
         )
         try:
             yield monitor

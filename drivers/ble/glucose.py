@@ -48,7 +48,7 @@ from drivers.ble.glucose_codec import (
     decode_measurement,
     meal_context,
 )
-from drivers.ble.link import BleBackend, BleLink, find_device
+from drivers.ble.link import BleBackend, BleLink, find_device, naming
 from drivers.ble.options import BleOptions
 from drivers.ble.racp import OpCode, RacpRequest, RacpResponse, ResponseCode
 from drivers.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit
@@ -68,8 +68,16 @@ DEVICE_LIMIT_MMOL_PER_L = 100.0
 glucose. (Clinical plausibility is healthkiosk.rules'.)"""
 CONTROL_SOLUTION_TYPE, CONTROL_SOLUTION_LOCATION = 10, 4
 MAX_SEQUENCE = 0xFFFF
+DEFAULT_SCAN_TIMEOUT_S = 30.0
 
 Pair = tuple[GlucoseRecord, GlucoseContext | None]
+UNKNOWN_TOTAL = -1
+"""The meter cannot count records: the progress total grows with what arrives."""
+_COUNT_UNSUPPORTED = (
+    ResponseCode.OP_CODE_NOT_SUPPORTED,
+    ResponseCode.OPERATOR_NOT_SUPPORTED,
+    ResponseCode.OPERAND_NOT_SUPPORTED,
+)
 
 
 class RacpFailed(DeviceError):
@@ -207,7 +215,7 @@ class StandardGlucoseMeter:
             service_uuid=uuids.GLUCOSE_SERVICE,
             address=self.address,
             backend=self.backend,
-            timeout_s=self.options.scan_timeout_s,
+            timeout_s=self.options.scan_timeout_s or DEFAULT_SCAN_TIMEOUT_S,
             label=self.MODEL,
         )
         link = BleLink(device, backend=self.backend, label=self.MODEL)
@@ -255,8 +263,7 @@ class StandardGlucoseMeter:
         try:
             value = racp.decode(raw)
         except racp.RacpError as err:
-            err.device = self._info.label
-            raise
+            raise naming(err, self._info.label) from None
         if not isinstance(value, RacpResponse):
             raise racp.RacpError(
                 "meter sent a request on the RACP", raw=raw, device=self._info.label
@@ -299,6 +306,24 @@ class StandardGlucoseMeter:
     ) -> list[Pair]:
         self._drain()
         await link.write(uuids.RECORD_ACCESS_CONTROL_POINT, racp.encode(request))
+        try:
+            return await self._collect(link, request, total=total, on_progress=on_progress)
+        except asyncio.CancelledError:
+            # The kiosk gave up (the elder walked away): stop the meter sending.
+            await asyncio.shield(self._abort_quietly(link))
+            raise
+
+    async def _collect(
+        self,
+        link: BleLink,
+        request: RacpRequest,
+        *,
+        total: int,
+        on_progress: Callable[[int, int], None] | None,
+    ) -> list[Pair]:
+        lowest = (
+            request.operand[0] if request.operator is racp.Operator.GREATER_THAN_OR_EQUAL else 0
+        )
         pending: dict[int, GlucoseRecord] = {}
         complete: dict[int, Pair] = {}
         received = 0
@@ -311,9 +336,10 @@ class StandardGlucoseMeter:
                 try:
                     record = decode_measurement(raw)
                 except GlucoseCodecError as err:
-                    err.device = self._info.label
                     await self._abort_quietly(link)
-                    raise
+                    raise naming(err, self._info.label) from None
+                if record.sequence_number < lowest:
+                    continue  # late from an aborted procedure
                 received += 1
                 if record.context_follows:
                     pending[record.sequence_number] = record
@@ -325,9 +351,8 @@ class StandardGlucoseMeter:
                 try:
                     context = decode_context(raw)
                 except GlucoseCodecError as err:
-                    err.device = self._info.label
                     await self._abort_quietly(link)
-                    raise
+                    raise naming(err, self._info.label) from None
                 found = pending.pop(context.sequence_number, None)
                 if found is None:
                     log.warning(
@@ -351,10 +376,12 @@ class StandardGlucoseMeter:
                 return [complete[s] for s in sorted(complete)]
 
     async def _abort_quietly(self, link: BleLink) -> None:
+        if link.lost.is_set():
+            return
         try:
             await link.write(uuids.RECORD_ACCESS_CONTROL_POINT, racp.encode(racp.abort()))
         except DeviceError as err:
-            log.info("%s: abort after bad record: %s", self._info.label, err)
+            log.info("%s: abort: %s", self._info.label, err)
 
     def _readings(self, pairs: list[Pair]) -> list[GlucoseMeasurement]:
         readings = []
@@ -381,9 +408,15 @@ class StandardGlucoseMeter:
         async with self._lock:
             self.skipped = []
             link = await self._ensure()
-            total = await self._count(link, after_sequence)
+            try:
+                total = await self._count(link, after_sequence)
+            except RacpFailed as err:
+                if err.code not in _COUNT_UNSUPPORTED:
+                    raise
+                log.info("%s: cannot count records (%s)", self._info.label, err.code.name)
+                total = UNKNOWN_TOTAL
             if on_progress is not None:
-                on_progress(0, total)
+                on_progress(0, max(total, 0))
             if total == 0:
                 return []
             request = (
@@ -480,11 +513,11 @@ async def open_device(
         finally:
             await meter.close()
         return
-    from drivers.ble.emulated.runners import glucose_emulator
+    from drivers.ble.emulated.runners import backend_for, glucose_emulator
 
     async with glucose_emulator(opts) as emulator:
         meter = StandardGlucoseMeter(
-            address=address or emulator.address, backend=BleBackend.emulated(), options=opts
+            address=address or emulator.address, backend=backend_for(opts), options=opts
         )
         try:
             yield meter

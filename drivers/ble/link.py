@@ -28,6 +28,7 @@ from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceNotFoundError,
     DeviceTimeoutError,
+    ProtocolError,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,13 @@ class BleBackend:
         from drivers.ble.emulated.backend import EmulatedClient, EmulatedScanner
 
         return cls(EmulatedScanner, EmulatedClient, Transport.EMULATED)
+
+    @classmethod
+    def bumble(cls) -> BleBackend:
+        """bleak on bumble's in-process link (real ATT, emulated controllers)."""
+        from drivers.ble.emulated.bumble_backend import BumbleClient, BumbleScanner
+
+        return cls(BumbleScanner, BumbleClient, Transport.EMULATED)
 
 
 async def find_device(
@@ -75,9 +83,12 @@ async def find_device(
             + (f" at {address}" if address else ""),
             device=label,
         ) from None
-    except BleakError as err:
+    except (BleakError, OSError) as err:
+        # OSError: no D-Bus system bus / no BlueZ on this machine.
         raise DeviceConnectionError(
-            f"Bluetooth unavailable: {err}", device=label, reason="bluetooth_unavailable"
+            f"Bluetooth unavailable: {err or type(err).__name__}",
+            device=label,
+            reason="bluetooth_unavailable",
         ) from err
     raise DeviceNotFoundError("scan ended", device=label)  # pragma: no cover
 
@@ -104,9 +115,11 @@ class BleLink:
                 await client.connect()
         except TimeoutError:
             raise DeviceTimeoutError("connect timed out", device=self.label) from None
-        except BleakError as err:
+        except (BleakError, OSError) as err:
             raise DeviceConnectionError(
-                f"connect failed: {err}", device=self.label, reason="connect_failed"
+                f"connect failed: {err or type(err).__name__}",
+                device=self.label,
+                reason="connect_failed",
             ) from err
         self._client = client
         log.info("%s: connected", self.label)
@@ -238,3 +251,11 @@ class BleLink:
 
 def local_now(tz: tzinfo) -> datetime:
     return datetime.now(tz)
+
+
+E = TypeVar("E", bound=ProtocolError)
+
+
+def naming(err: E, device: str) -> E:
+    """The same codec error, its message and ``device`` naming the device."""
+    return type(err)(str(err), raw=err.raw, device=device)

@@ -14,7 +14,10 @@ from healthkiosk.errors import ConfigError
 
 @dataclass(frozen=True, slots=True)
 class BleOptions:
-    scan_timeout_s: float = 30.0
+    scan_timeout_s: float | None = None
+    """How long to look for the device; None: the driver decides (a blood
+    pressure monitor is looked for during the whole measurement, because most
+    advertise only once the elder has measured; a glucose meter for 30 s)."""
     connect_timeout_s: float = 20.0
     set_clock: bool = True
     tz: tzinfo = field(

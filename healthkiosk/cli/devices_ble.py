@@ -188,6 +188,7 @@ def _read(args: argparse.Namespace) -> int:
 async def _read_async(
     spec: Any, *, port: str | None, address: str | None, options: dict[str, Any], args: Any
 ) -> Any:
+    import json
     import sys
 
     from healthkiosk.errors import ConfigError, DownloadInterrupted
@@ -202,10 +203,8 @@ async def _read_async(
                 records = await dev.download(after_sequence=args.after, on_progress=progress)
             except DownloadInterrupted as err:
                 progress.end()
-                print(
-                    f"healthkiosk: {err} ({len(err.records)} complete records kept)",
-                    file=sys.stderr,
-                )
+                # What arrived is kept: print it, then the error line (exit 2).
+                print(json.dumps(_jsonable(err.records), ensure_ascii=False))
                 raise
             progress.end()
             return records
@@ -237,18 +236,25 @@ def _emulate(args: argparse.Namespace) -> int:
         raise ConfigError(f"driver {spec.name} has no emulator")
     options = _options(argparse.Namespace(option=[], fault=args.fault), {})
 
-    def ready(description: Any) -> None:
-        print(f"emulating {spec.name}: {description}", flush=True)
-
     async def main() -> None:
+        started = asyncio.Event()
+
+        def ready(description: Any) -> None:
+            print(f"emulating {spec.name}: {description}", flush=True)
+            started.set()
+
         task = asyncio.ensure_future(run(options=options, ready=ready))
         try:
             if args.duration is None:
                 await task
-            else:
-                done, _ = await asyncio.wait({task}, timeout=args.duration)
-                if task in done:
-                    task.result()
+                return
+            waiting = asyncio.ensure_future(started.wait())
+            await asyncio.wait({task, waiting}, return_when=asyncio.FIRST_COMPLETED)
+            waiting.cancel()
+            if not task.done():
+                await asyncio.wait({task}, timeout=args.duration)
+            if task.done():
+                task.result()
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -285,14 +291,18 @@ async def _scan_async(args: argparse.Namespace) -> list[str]:
     backend: type[Any] | None = None
     async with contextlib.AsyncExitStack() as stack:
         if args.emulate:
-            from drivers.ble.emulated.backend import EmulatedScanner
-            from drivers.ble.emulated.runners import make_and, make_bps, make_glucose
+            from drivers.ble.emulated.runners import (
+                backend_for,
+                make_and,
+                make_bps,
+                make_glucose,
+            )
             from drivers.ble.options import BleOptions
 
             opts = BleOptions.parse({})
             for make in (make_bps, make_glucose, make_and):
                 await stack.enter_async_context(make(opts))
-            backend = EmulatedScanner
+            backend = backend_for(opts).scanner
         try:
             if backend is None:
                 found = await BleakScanner.discover(

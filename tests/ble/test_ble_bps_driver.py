@@ -3,6 +3,7 @@ through the custom bleak backend (the driver code is unchanged)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -22,7 +23,7 @@ from healthkiosk.errors import (
     MeasurementError,
     MeasurementProblem,
 )
-from tests.ble.conftest import fast_options
+from tests.ble.helpers import fast_options
 
 
 def monitor(emulator: BpsEmulator | None, backend: BleBackend) -> StandardBpsMonitor:
@@ -33,8 +34,10 @@ def monitor(emulator: BpsEmulator | None, backend: BleBackend) -> StandardBpsMon
     )
 
 
-async def test_measurement_with_live_cuff_pressure(tz: ZoneInfo, backend: BleBackend) -> None:
-    async with BpsEmulator(tz=tz, step_s=0.001) as em:
+async def test_measurement_with_live_cuff_pressure(
+    tz: ZoneInfo, backend: BleBackend, radio: str
+) -> None:
+    async with BpsEmulator(radio=radio, tz=tz, step_s=0.001) as em:
         bpm = monitor(em, backend)
         cuff: list[CuffPressure] = []
         reading = await bpm.measure(on_cuff_pressure=cuff.append, timeout_s=10)
@@ -56,8 +59,10 @@ async def test_measurement_with_live_cuff_pressure(tz: ZoneInfo, backend: BleBac
     assert em.peripheral.connection is None  # the driver closed the link
 
 
-async def test_wrong_device_clock_is_set(tz: ZoneInfo, backend: BleBackend) -> None:
-    async with BpsEmulator(tz=tz, step_s=0.001, faults=frozenset({Fault.WRONG_CLOCK})) as em:
+async def test_wrong_device_clock_is_set(tz: ZoneInfo, backend: BleBackend, radio: str) -> None:
+    async with BpsEmulator(
+        radio=radio, tz=tz, step_s=0.001, faults=frozenset({Fault.WRONG_CLOCK})
+    ) as em:
         before = em.device_now()
         assert abs(before - datetime.now(tz).replace(tzinfo=None)) > timedelta(days=800)
         reading = await monitor(em, backend).measure(timeout_s=10)
@@ -67,16 +72,22 @@ async def test_wrong_device_clock_is_set(tz: ZoneInfo, backend: BleBackend) -> N
     assert abs(reading.device_time - datetime.now(tz)) < timedelta(seconds=5)
 
 
-async def test_kpa_monitor_converted_to_whole_mmhg(tz: ZoneInfo, backend: BleBackend) -> None:
-    async with BpsEmulator(tz=tz, step_s=0.001, unit=PressureUnit.KPA) as em:
+async def test_kpa_monitor_converted_to_whole_mmhg(
+    tz: ZoneInfo, backend: BleBackend, radio: str
+) -> None:
+    async with BpsEmulator(radio=radio, tz=tz, step_s=0.001, unit=PressureUnit.KPA) as em:
         reading = await monitor(em, backend).measure(timeout_s=10)
     # 128 mmHg → 17.1 kPa on the wire → 128 mmHg; 82 → 10.9 kPa → 82 mmHg
     assert reading.original_unit is PressureUnit.KPA
     assert (reading.systolic_mmhg, reading.diastolic_mmhg) == (128, 82)
 
 
-async def test_irregular_pulse_is_kept_and_flagged(tz: ZoneInfo, backend: BleBackend) -> None:
-    async with BpsEmulator(tz=tz, step_s=0.001, faults=frozenset({Fault.IRREGULAR_PULSE})) as em:
+async def test_irregular_pulse_is_kept_and_flagged(
+    tz: ZoneInfo, backend: BleBackend, radio: str
+) -> None:
+    async with BpsEmulator(
+        radio=radio, tz=tz, step_s=0.001, faults=frozenset({Fault.IRREGULAR_PULSE})
+    ) as em:
         reading = await monitor(em, backend).measure(timeout_s=10)
     assert reading.status.irregular_pulse
     assert reading.systolic_mmhg == 128
@@ -93,9 +104,9 @@ async def test_irregular_pulse_is_kept_and_flagged(tz: ZoneInfo, backend: BleBac
     ],
 )
 async def test_device_status_faults_give_no_reading(
-    tz: ZoneInfo, backend: BleBackend, fault: Fault, problem: MeasurementProblem
+    tz: ZoneInfo, backend: BleBackend, radio: str, fault: Fault, problem: MeasurementProblem
 ) -> None:
-    async with BpsEmulator(tz=tz, step_s=0.001, faults=frozenset({fault})) as em:
+    async with BpsEmulator(radio=radio, tz=tz, step_s=0.001, faults=frozenset({fault})) as em:
         with pytest.raises(MeasurementError) as err:
             await monitor(em, backend).measure(timeout_s=10)
     assert err.value.problem is problem
@@ -103,25 +114,31 @@ async def test_device_status_faults_give_no_reading(
     assert em.address in str(err.value)
 
 
-async def test_special_value_reason_names_the_special(tz: ZoneInfo, backend: BleBackend) -> None:
-    async with BpsEmulator(tz=tz, step_s=0.001, faults=frozenset({Fault.SPECIAL_VALUE})) as em:
+async def test_special_value_reason_names_the_special(
+    tz: ZoneInfo, backend: BleBackend, radio: str
+) -> None:
+    async with BpsEmulator(
+        radio=radio, tz=tz, step_s=0.001, faults=frozenset({Fault.SPECIAL_VALUE})
+    ) as em:
         with pytest.raises(MeasurementError) as err:
             await monitor(em, backend).measure(timeout_s=10)
     assert err.value.code == "nan"
 
 
 async def test_garbage_result_is_a_protocol_error_with_the_bytes(
-    tz: ZoneInfo, backend: BleBackend
+    tz: ZoneInfo, backend: BleBackend, radio: str
 ) -> None:
-    async with BpsEmulator(tz=tz, step_s=0.001, faults=frozenset({Fault.GARBAGE})) as em:
+    async with BpsEmulator(
+        radio=radio, tz=tz, step_s=0.001, faults=frozenset({Fault.GARBAGE})
+    ) as em:
         with pytest.raises(BpsCodecError) as err:
             await monitor(em, backend).measure(timeout_s=10)
     assert err.value.raw[:1] == b"\x1f" and len(err.value.raw) > 6
 
 
-async def test_link_dropped_mid_measurement(tz: ZoneInfo, backend: BleBackend) -> None:
+async def test_link_dropped_mid_measurement(tz: ZoneInfo, backend: BleBackend, radio: str) -> None:
     async with BpsEmulator(
-        tz=tz, step_s=0.001, faults=frozenset({Fault.DROP_MID_MEASUREMENT})
+        radio=radio, tz=tz, step_s=0.001, faults=frozenset({Fault.DROP_MID_MEASUREMENT})
     ) as em:
         cuff: list[CuffPressure] = []
         with pytest.raises(DeviceConnectionError) as err:
@@ -131,7 +148,7 @@ async def test_link_dropped_mid_measurement(tz: ZoneInfo, backend: BleBackend) -
     assert em.measurements_sent == 0
 
 
-async def test_no_device_advertising(tz: ZoneInfo, backend: BleBackend) -> None:
+async def test_no_device_advertising(tz: ZoneInfo, backend: BleBackend, radio: str) -> None:
     assert AIR.advertising() == []
     bpm = StandardBpsMonitor(
         address=None,
@@ -142,8 +159,10 @@ async def test_no_device_advertising(tz: ZoneInfo, backend: BleBackend) -> None:
         await bpm.measure(timeout_s=5)
 
 
-async def test_two_measurements_in_one_session(tz: ZoneInfo, backend: BleBackend) -> None:
-    async with BpsEmulator(tz=tz, step_s=0.001) as em:
+async def test_two_measurements_in_one_session(
+    tz: ZoneInfo, backend: BleBackend, radio: str
+) -> None:
+    async with BpsEmulator(radio=radio, tz=tz, step_s=0.001) as em:
         bpm = monitor(em, backend)
         first = await bpm.measure(timeout_s=10)
         em.systolic = 141
@@ -152,3 +171,18 @@ async def test_two_measurements_in_one_session(tz: ZoneInfo, backend: BleBackend
         await bpm.close()  # idempotent
     assert (first.systolic_mmhg, second.systolic_mmhg) == (128, 141)
     assert em.connections == 2
+
+
+async def test_monitor_that_appears_later_is_found(
+    tz: ZoneInfo, backend: BleBackend, radio: str
+) -> None:
+    # Most monitors advertise only once the elder has pressed start: the
+    # driver keeps looking for the whole measurement time.
+    em = BpsEmulator(radio=radio, tz=tz, step_s=0.001)
+    bpm = StandardBpsMonitor(address=em.address, backend=backend, options=BleOptions(tz=tz))
+    task = asyncio.ensure_future(bpm.measure(timeout_s=10))
+    await asyncio.sleep(0.5)
+    assert not task.done()
+    async with em:
+        reading = await task
+    assert reading.systolic_mmhg == 128

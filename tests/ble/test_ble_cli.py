@@ -164,6 +164,28 @@ def test_read_memory_download_with_progress() -> None:
     assert [r["sequence_number"] for r in json.loads(after.stdout)] == [16, 17, 18, 19, 20]
 
 
+def test_read_memory_interrupted_prints_what_arrived() -> None:
+    result = run(
+        "--log-level",
+        "ERROR",
+        "devices",
+        "read",
+        "ble-glucose-standard",
+        "--emulate",
+        "--memory",
+        "--fault",
+        "drop_mid_download",
+        "--option",
+        'emulator={"memory": 1000}',
+    )
+    assert result.returncode == 2
+    kept = json.loads(result.stdout)
+    assert 0 < len(kept) < 1000
+    assert [r["sequence_number"] for r in kept] == list(range(1, len(kept) + 1))
+    errors = [line for line in result.stderr.splitlines() if line.startswith("healthkiosk:")]
+    assert len(errors) == 1 and f"after sequence {len(kept)} to resume" in errors[0]
+
+
 @pytest.mark.parametrize(
     ("driver", "fault", "words"),
     [
@@ -216,6 +238,22 @@ def test_scan_without_bluetooth_is_one_line() -> None:
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_read_without_bluetooth_is_one_line() -> None:
+    result = run(
+        "--log-level",
+        "ERROR",
+        "devices",
+        "read",
+        "ble-bp-standard",
+        "--timeout",
+        "5",
+        env={"DBUS_SYSTEM_BUS_ADDRESS": "unix:path=/nonexistent/healthkiosk-test"},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Bluetooth unavailable" in lines[0]
+
+
 def test_emulate_runs_until_stopped() -> None:
     result = run("devices", "emulate", "ble-glucose-standard", "--for", "0.3")
     assert result.returncode == 0, result.stderr
@@ -226,3 +264,25 @@ def test_unknown_driver() -> None:
     result = run("devices", "read", "no-such-driver", "--emulate")
     assert result.returncode == 2
     assert "unknown driver" in result.stderr
+
+
+def test_read_json_masks_an_id_number() -> None:
+    # `devices read` is generic: an ID card reader's result goes through the
+    # same JSON conversion, and the ID number never leaves unmasked.
+    from drivers.readings import IdCardData
+    from healthkiosk.cli.devices_ble import _jsonable
+
+    card = IdCardData(
+        name="张三",
+        sex="男",
+        nation="汉",
+        birth_date="1990-01-01",
+        address="某省某市",
+        id_number="11010519491231002X",
+        issuing_authority="某公安局",
+        valid_from="2020-01-01",
+        valid_to="2040-01-01",
+    )
+    out = _jsonable(card)
+    assert out["id_number"] == "110***********002X"
+    assert "11010519491231002X" not in json.dumps(out, ensure_ascii=False)

@@ -40,6 +40,7 @@ class AndUa651Emulator(BpsEmulator):
         stored: int = 2,
         time_window_s: float = 5.0,
         hang_up_s: float = 2.0,
+        radio: str = "model",
     ) -> None:
         self.date_time = Characteristic(
             uuids.DATE_TIME, ("read", "write"), on_write=self._write_date_time
@@ -65,6 +66,7 @@ class AndUa651Emulator(BpsEmulator):
             model="UA-651BLE",
             manufacturer="A&D Medical",
             with_current_time=False,
+            radio=radio,
         )
         self.peripheral.rssi = -71
 

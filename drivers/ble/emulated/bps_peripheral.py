@@ -52,6 +52,7 @@ class BpsEmulator(EmulatedDevice):
         model: str = "BPS-EMU-1",
         manufacturer: str = "healthkiosk emulator",
         with_current_time: bool = True,
+        radio: str = "model",
     ) -> None:
         self.systolic, self.diastolic, self.pulse = systolic, diastolic, pulse
         self.unit = unit
@@ -76,6 +77,7 @@ class BpsEmulator(EmulatedDevice):
             faults=faults,
             seed=seed,
             with_current_time=with_current_time,
+            radio=radio,
         )
 
     def profile_services(self) -> list[Service]:

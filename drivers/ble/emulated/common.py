@@ -52,6 +52,10 @@ class Fault(StrEnum):
     RACP_ERROR = "racp_error"
 
 
+RADIOS = ("model", "bumble")
+"""``model``: the in-process GATT model behind :mod:`.backend`; ``bumble``: the
+same peripherals on bumble's in-process link behind :mod:`.bumble_backend`."""
+
 WRONG_CLOCK_OFFSET = -timedelta(days=812, hours=5, minutes=17)
 """How far off a device with the ``wrong_clock`` fault starts (a monitor whose
 batteries were changed and that came back at its firmware's default date)."""
@@ -83,7 +87,12 @@ class EmulatedDevice:
         faults: frozenset[Fault] = frozenset(),
         seed: int = 4,
         with_current_time: bool = True,
+        radio: str = "model",
     ) -> None:
+        if radio not in RADIOS:
+            raise ValueError(f"radio must be one of {RADIOS}")
+        self.radio = radio
+        self._bumble: Any = None
         self.tz = tz
         self.faults = faults
         self.rng = random.Random(seed)
@@ -160,22 +169,36 @@ class EmulatedDevice:
     async def _come_back(self) -> None:
         await asyncio.sleep(0.05)
         if self.readvertise and self.peripheral.connection is None:
-            self.advertise()
+            await self.advertise()
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def advertise(self) -> None:
-        AIR.advertise(self.peripheral)
+    async def advertise(self) -> None:
+        if self._bumble is not None:
+            await self._bumble.advertise()
+        else:
+            AIR.advertise(self.peripheral)
 
     async def start(self) -> None:
-        self.advertise()
+        if self.radio == "bumble":
+            from drivers.ble.emulated.bumble_radio import BumblePeripheral
+
+            self._bumble = BumblePeripheral(self.peripheral, self.spawn)
+            await self._bumble.power_on()
+        await self.advertise()
 
     async def stop(self) -> None:
         self.readvertise = False
-        AIR.remove(self.peripheral)
+        if self._bumble is not None:
+            self.peripheral.drop_link()
+            self.peripheral.advertising = False
+            await self._bumble.close()
+            self._bumble = None
+        else:
+            AIR.remove(self.peripheral)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

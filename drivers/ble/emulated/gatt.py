@@ -125,13 +125,14 @@ class Peripheral:
         except KeyError:
             raise AttError(AttErrorCode.INVALID_HANDLE) from None
 
-    def accept(self, on_lost: Callable[[], None]) -> Connection:
+    def accept(self, on_lost: Callable[[], None], *, conn: Connection | None = None) -> Connection:
+        """A central connects (``conn``: a connection carried by another stack)."""
         if not self.advertising:
             raise LinkDown(f"{self.name} is not advertising")
         if self.connection is not None:
             raise LinkDown(f"{self.name} already has a connection")
         self.advertising = False  # a connected peripheral stops advertising
-        conn = Connection(self, on_lost)
+        conn = conn or Connection(self, on_lost)
         self.connection = conn
         log.debug("%s: connected", self.name)
         if self.on_connect:

@@ -59,6 +59,7 @@ class GlucoseEmulator(EmulatedDevice):
         drop_after: int | None = None,
         racp_response: ResponseCode = ResponseCode.PROCEDURE_NOT_COMPLETED,
         new_record_after_s: float | None = None,
+        radio: str = "model",
     ) -> None:
         self.measurement = Characteristic(uuids.GLUCOSE_MEASUREMENT, ("notify",))
         self.context = Characteristic(uuids.GLUCOSE_MEASUREMENT_CONTEXT, ("notify",))
@@ -78,6 +79,7 @@ class GlucoseEmulator(EmulatedDevice):
             tz=tz,
             faults=faults,
             seed=seed,
+            radio=radio,
         )
         self.peripheral.rssi = -63
         self.records: dict[int, tuple[GlucoseRecord, GlucoseContext | None]] = {}
@@ -88,6 +90,10 @@ class GlucoseEmulator(EmulatedDevice):
         self.racp_response = racp_response
         self.new_record_after_s = new_record_after_s
         self._dropped = False
+        self.racp_requests = 0
+        self.counts_records = True
+        """False: answers "op code not supported" to report-number requests."""
+        self.aborts = 0
         self._procedure: asyncio.Task[None] | None = None
         self.fill_memory(memory)
 
@@ -175,6 +181,7 @@ class GlucoseEmulator(EmulatedDevice):
         return [s for s in seqs if low <= s <= high]
 
     def _racp_write(self, conn: Connection, data: bytes) -> None:
+        self.racp_requests += 1
         if not conn.subscribed(self.racp, INDICATE_BIT):
             raise AttError(AttErrorCode.CCCD_IMPROPERLY_CONFIGURED)
         busy = self._procedure is not None and not self._procedure.done()
@@ -191,6 +198,7 @@ class GlucoseEmulator(EmulatedDevice):
             )
             return
         if request.op_code is OpCode.ABORT_OPERATION:
+            self.aborts += 1
             if busy and self._procedure is not None:
                 self._procedure.cancel()
             self.spawn(self._respond(OpCode.ABORT_OPERATION, ResponseCode.SUCCESS))
@@ -231,6 +239,9 @@ class GlucoseEmulator(EmulatedDevice):
         op = request.op_code
         if Fault.RACP_ERROR in self.faults and op is OpCode.REPORT_STORED_RECORDS:
             await self._respond(op, self.racp_response)
+            return
+        if op is OpCode.REPORT_NUMBER_OF_STORED_RECORDS and not self.counts_records:
+            await self._respond(op, ResponseCode.OP_CODE_NOT_SUPPORTED)
             return
         seqs = self._select(request)
         if op is OpCode.REPORT_NUMBER_OF_STORED_RECORDS:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from decimal import Decimal
 from typing import Any
 
 from drivers.ble.emulated.and_peripheral import AndUa651Emulator
 from drivers.ble.emulated.bps_peripheral import BpsEmulator
-from drivers.ble.emulated.common import EmulatedDevice, parse_faults
+from drivers.ble.emulated.common import RADIOS, EmulatedDevice, parse_faults
 from drivers.ble.emulated.glucose_peripheral import GlucoseEmulator
+from drivers.ble.link import BleBackend
 from drivers.ble.options import BleOptions
 from drivers.readings import PressureUnit
 from healthkiosk.errors import ConfigError
@@ -32,9 +32,25 @@ def _faults(em: Mapping[str, Any]) -> Any:
         raise ConfigError(f"unknown fault: {err}", key="emulator.faults") from None
 
 
+DEFAULT_RADIO = "bumble"
+
+
+def radio_of(opts: BleOptions) -> str:
+    """Which emulated stack: ``bumble`` (default) or ``model``."""
+    radio = str(opts.emulator.get("radio", DEFAULT_RADIO))
+    if radio not in RADIOS:
+        raise ConfigError(f"emulator radio must be one of {RADIOS}", key="emulator.radio")
+    return radio
+
+
+def backend_for(opts: BleOptions) -> BleBackend:
+    return BleBackend.bumble() if radio_of(opts) == "bumble" else BleBackend.emulated()
+
+
 def make_bps(opts: BleOptions) -> BpsEmulator:
     em = opts.emulator
     return BpsEmulator(
+        radio=radio_of(opts),
         tz=opts.tz,
         faults=_faults(em),
         systolic=_get(em, "systolic", int, 128),
@@ -48,6 +64,7 @@ def make_bps(opts: BleOptions) -> BpsEmulator:
 def make_glucose(opts: BleOptions) -> GlucoseEmulator:
     em = opts.emulator
     return GlucoseEmulator(
+        radio=radio_of(opts),
         tz=opts.tz,
         faults=_faults(em),
         memory=_get(em, "memory", int, 20),
@@ -58,6 +75,7 @@ def make_glucose(opts: BleOptions) -> GlucoseEmulator:
 def make_and(opts: BleOptions) -> AndUa651Emulator:
     em = opts.emulator
     return AndUa651Emulator(
+        radio=radio_of(opts),
         tz=opts.tz,
         faults=_faults(em),
         systolic=_get(em, "systolic", int, 131),
@@ -103,6 +121,3 @@ async def run_glucose(*, options: Mapping[str, Any] | None = None, ready: Any = 
 
 async def run_and(*, options: Mapping[str, Any] | None = None, ready: Any = None) -> None:
     await _serve(make_and(BleOptions.parse(options)), ready)
-
-
-__all__ = ["Decimal", "and_emulator", "bps_emulator", "glucose_emulator"]

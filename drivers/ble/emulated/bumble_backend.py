@@ -1,0 +1,256 @@
+"""A bleak backend over bumble's central on the in-process link: pass
+:class:`BumbleScanner` / :class:`BumbleClient` as ``backend=`` and the driver
+code talks real ATT to the emulated peripherals (:mod:`.bumble_radio`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Literal
+
+from bleak.args import SizedBuffer
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.client import BaseBleakClient, NotifyCallback
+from bleak.backends.descriptor import BleakGATTDescriptor
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import (
+    AdvertisementData,
+    AdvertisementDataCallback,
+    BaseBleakScanner,
+)
+from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
+from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
+from bleak.uuids import normalize_uuid_str
+from bumble import gatt as bgatt
+from bumble.core import UUID, AdvertisingData, BaseBumbleError, ProtocolError
+from bumble.device import Advertisement, Device, Peer
+from bumble.device import Connection as BumbleConnection
+from bumble.hci import Address
+
+from drivers.ble.emulated.bumble_radio import Radio
+
+log = logging.getLogger(__name__)
+
+_NAMES = {
+    bgatt.Characteristic.Properties.READ: "read",
+    bgatt.Characteristic.Properties.WRITE: "write",
+    bgatt.Characteristic.Properties.WRITE_WITHOUT_RESPONSE: "write-without-response",
+    bgatt.Characteristic.Properties.NOTIFY: "notify",
+    bgatt.Characteristic.Properties.INDICATE: "indicate",
+}
+_UUID_LISTS = (
+    AdvertisingData.COMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+    AdvertisingData.INCOMPLETE_LIST_OF_16_BIT_SERVICE_CLASS_UUIDS,
+    AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+    AdvertisingData.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
+)
+
+
+def _reraise_if_cancelled() -> None:
+    """bumble cancels the pending GATT request when the link goes down; only a
+    cancellation of our own task is a real cancellation."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def _uuid(value: UUID) -> str:
+    return normalize_uuid_str(value.to_hex_str("-"))
+
+
+class BumbleScanner(BaseBleakScanner):
+    def __init__(
+        self,
+        detection_callback: AdvertisementDataCallback | None,
+        service_uuids: list[str] | None,
+        scanning_mode: Literal["active", "passive"] = "active",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(detection_callback, service_uuids)
+        self._central: Device | None = None
+
+    async def start(self) -> None:
+        self.seen_devices = {}
+        central = await Radio.current().ready()
+        self._central = central
+        central.on("advertisement", self._heard)
+        await central.start_scanning(filter_duplicates=False)
+
+    async def stop(self) -> None:
+        central, self._central = self._central, None
+        if central is None:
+            return
+        central.remove_listener("advertisement", self._heard)
+        with contextlib.suppress(BaseBumbleError, asyncio.InvalidStateError):
+            await central.stop_scanning()
+
+    def _heard(self, advertisement: Advertisement) -> None:
+        data = advertisement.data
+        uuids: list[str] = []
+        for kind in _UUID_LISTS:
+            for value in data.get_all(kind) or []:
+                items = value if isinstance(value, list) else [value]
+                uuids.extend(_uuid(u) for u in items if isinstance(u, UUID))
+        name = data.get(AdvertisingData.COMPLETE_LOCAL_NAME)
+        local_name = name if isinstance(name, str) else None
+        adv = AdvertisementData(
+            local_name=local_name,
+            manufacturer_data={},
+            service_data={},
+            service_uuids=uuids,
+            tx_power=None,
+            rssi=advertisement.rssi,
+            platform_data=(advertisement,),
+        )
+        if not self.is_allowed_uuid(uuids):
+            return
+        address = advertisement.address.to_string(False)
+        device = self.create_or_update_device(
+            address, address, local_name, advertisement.address, adv
+        )
+        self.call_detection_callbacks(device, adv)
+
+
+class BumbleClient(BaseBleakClient):
+    def __init__(
+        self,
+        address_or_ble_device: BLEDevice | str,
+        *,
+        disconnected_callback: Callable[[], None] | None = None,
+        timeout: float = 10.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            address_or_ble_device, disconnected_callback=disconnected_callback, timeout=timeout
+        )
+        details = getattr(address_or_ble_device, "details", None)
+        self._target: Address = details if isinstance(details, Address) else Address(self.address)
+        self._link: BumbleConnection | None = None
+        self._closing = False
+        self._peer: Peer | None = None
+
+    @property
+    def name(self) -> str:
+        return self.address
+
+    @property
+    def mtu_size(self) -> int:
+        return self._link.att_mtu if self._link is not None else 23
+
+    @property
+    def is_connected(self) -> bool:
+        return self._link is not None
+
+    async def connect(self, pair: bool, **kwargs: Any) -> None:
+        central = await Radio.current().ready()
+        try:
+            link = await central.connect(self._target, timeout=self._timeout)
+        except BaseBumbleError as err:
+            raise BleakDeviceNotFoundError(self.address, f"connect failed: {err}") from err
+        self._link = link
+        self._closing = False
+        link.on("disconnection", self._lost)
+        peer = Peer(link)
+        self._peer = peer
+        try:
+            self.services = await self._discover(peer)
+        except asyncio.CancelledError:
+            _reraise_if_cancelled()
+            raise BleakError("link went down during service discovery") from None
+        except BaseBumbleError as err:
+            raise BleakError(f"service discovery failed: {err}") from err
+
+    async def _discover(self, peer: Peer) -> BleakGATTServiceCollection:
+        collection = BleakGATTServiceCollection()
+        await peer.discover_services()
+        for svc in peer.services:
+            service = BleakGATTService(svc, svc.handle, _uuid(svc.uuid))
+            collection.add_service(service)
+            await svc.discover_characteristics()
+            for char in svc.characteristics:
+                props = [name for flag, name in _NAMES.items() if char.properties & flag]
+                bchar = BleakGATTCharacteristic(
+                    char,
+                    char.handle,
+                    _uuid(char.uuid),
+                    props,  # type: ignore[arg-type]
+                    lambda: self.mtu_size - 3,
+                    service,
+                )
+                collection.add_characteristic(bchar)
+                await char.discover_descriptors()
+                for desc in char.descriptors:
+                    collection.add_descriptor(
+                        BleakGATTDescriptor(desc, desc.handle, _uuid(desc.type), bchar)
+                    )
+        return collection
+
+    def _lost(self, _reason: int) -> None:
+        self._link = None
+        if not self._closing and self._disconnected_callback is not None:
+            asyncio.get_running_loop().call_soon(self._disconnected_callback)
+
+    async def disconnect(self) -> None:
+        link = self._link
+        if link is None:
+            return
+        self._closing = True
+        with contextlib.suppress(BaseBumbleError, asyncio.InvalidStateError):
+            await link.disconnect()
+        self._link = None
+
+    async def pair(self, *args: Any, **kwargs: Any) -> None:
+        log.debug("bumble link: pairing not used by the emulated devices")
+
+    async def unpair(self) -> None:
+        log.debug("bumble link: unpair is a no-op")
+
+    def _require(self) -> None:
+        if self._link is None:
+            raise BleakError("Not connected")
+
+    async def _call(self, op: Any) -> Any:
+        self._require()
+        try:
+            return await op
+        except asyncio.CancelledError:
+            _reraise_if_cancelled()
+            raise BleakError("Not connected: the link went down during the request") from None
+        except ProtocolError as err:
+            code = err.error_code if isinstance(err.error_code, int) else 0x0E
+            raise BleakGATTProtocolError(code) from err
+        except BaseBumbleError as err:
+            raise BleakError(f"{err}") from err
+
+    async def read_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, *, use_cached: bool = False, **kwargs: Any
+    ) -> bytearray:
+        return bytearray(await self._call(characteristic.obj.read_value()))
+
+    async def read_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, *, use_cached: bool = False, **kwargs: Any
+    ) -> bytearray:
+        return bytearray(await self._call(descriptor.obj.read_value()))
+
+    async def write_gatt_char(
+        self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool
+    ) -> None:
+        await self._call(characteristic.obj.write_value(bytes(data), with_response=response))
+
+    async def write_gatt_descriptor(
+        self, descriptor: BleakGATTDescriptor, data: SizedBuffer
+    ) -> None:
+        await self._call(descriptor.obj.write_value(bytes(data), with_response=True))
+
+    async def start_notify(
+        self, characteristic: BleakGATTCharacteristic, callback: NotifyCallback, **kwargs: Any
+    ) -> None:
+        def on_value(value: bytes) -> None:
+            callback(bytearray(value))
+
+        await self._call(characteristic.obj.subscribe(on_value, prefer_notify=True))
+
+    async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
+        await self._call(characteristic.obj.unsubscribe())
