@@ -32,13 +32,13 @@ def is_installed(release_dir: Path) -> bool:
 def install(
     release_dir: Path,
     *,
-    wheels: Path,
+    wheels: list[Path],
     requirement: str,
     python: str = sys.executable,
     timeout_s: float = 900.0,
     midway: Callable[[], None] | None = None,
 ) -> None:
-    """Create ``release_dir`` as a venv and install ``requirement`` from ``wheels``."""
+    """Create ``release_dir`` as a venv and install ``requirement`` from the ``wheels`` dirs."""
     if is_installed(release_dir):
         return
     if release_dir.exists() or release_dir.is_symlink():
@@ -53,8 +53,9 @@ def install(
     _run(
         [
             python, "-m", "pip", "--python", str(release_dir / "bin" / "python"),
-            "install", "--no-index", "--no-cache-dir", "--find-links", str(wheels),
-            "--only-binary=:all:", requirement,
+            "install", "--no-index", "--no-cache-dir", "--only-binary=:all:",
+            *(arg for d in wheels for arg in ("--find-links", str(d))),
+            requirement,
         ],
         env=env,
         timeout_s=timeout_s,

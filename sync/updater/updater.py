@@ -208,7 +208,10 @@ class Updater:
                 self._set_step(st, Step.INSTALL)
                 install.install(
                     release_dir,
-                    wheels=staging / "files",
+                    wheels=sorted(
+                        {(staging / "files" / f.path).parent for f in man.files
+                         if f.path.endswith(".whl")}
+                    ),  # fmt: skip
                     requirement=man.requirement,
                     python=self.s.python,
                     timeout_s=self.s.install_timeout_s,
@@ -318,7 +321,11 @@ class Updater:
         self._report(Step.VERIFY, man.release, f"{len(man.files)} files match the signed manifest")
 
     def _restart(self, release: int | None) -> None:
-        env = {**os.environ, "HEALTHKIOSK_ROOT": str(self.s.root)}
+        env = {
+            **os.environ,
+            "HEALTHKIOSK_ROOT": str(self.s.root),
+            health.ENV_HEALTH_DIR: str(self.s.health_dir),
+        }
         try:
             proc = subprocess.run(
                 list(self.s.restart_command),

@@ -30,7 +30,7 @@ class ReleaseServer:
         self.directory = directory
         self.server = make_server(directory)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def manifest_url(self, rel: str) -> str:
         return f"{self.url}/{rel}"
