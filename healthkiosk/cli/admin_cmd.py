@@ -254,6 +254,7 @@ def _updater(args: argparse.Namespace, *, drill_step: str | None = None) -> tupl
     u = cfg.update
     settings = UpdaterSettings(
         root=u.root,
+        name=u.name,
         trusted_keys=keys.load_trusted(list(u.trusted_keys)),
         restart_command=tuple(u.restart_command),
         health_dir=u.health_dir or cfg.data_dir / "health",

@@ -53,7 +53,9 @@ def release_server(tmp_path: Path) -> Iterator[ReleaseServer]:
 def station(tmp_path: Path, fleet_key: tuple[Path, Path]) -> Iterator[Station]:
     restart = tmp_path / "fake_restart.py"
     restart.write_text(RESTART_SCRIPT)
-    st = Station(root=tmp_path / "opt", data=tmp_path / "data", pubkey=fleet_key[1], restart=restart)
+    st = Station(
+        root=tmp_path / "opt", data=tmp_path / "data", pubkey=fleet_key[1], restart=restart
+    )
     st.root.mkdir()
     st.data.mkdir()
     try:
