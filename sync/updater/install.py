@@ -23,6 +23,8 @@ from healthkiosk.errors import UpdateError
 
 MARKER = ".installed"
 CURRENT = "current"
+STABLE = "stable"
+"""The last release that passed its health check: the updater's own units run from it."""
 
 
 def is_installed(release_dir: Path) -> bool:
@@ -91,23 +93,29 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def current_target(root: Path) -> str | None:
-    """The directory name ``current`` points to, or None."""
-    link = root / CURRENT
-    if not link.is_symlink():
+def current_target(root: Path, *, link: str = CURRENT) -> str | None:
+    """The directory name ``<root>/<link>`` points to, or None."""
+    path = root / link
+    if not path.is_symlink():
         return None
-    return Path(os.readlink(link)).name
+    return Path(os.readlink(path)).name
 
 
-def switch(root: Path, release_dir_name: str, *, midway: Callable[[], None] | None = None) -> None:
-    """Point ``<root>/current`` at ``releases/<name>`` atomically."""
+def switch(
+    root: Path,
+    release_dir_name: str,
+    *,
+    link: str = CURRENT,
+    midway: Callable[[], None] | None = None,
+) -> None:
+    """Point ``<root>/<link>`` (``current``) at ``releases/<name>`` atomically."""
     target = Path("releases") / release_dir_name
     if not is_installed(root / target):
         raise UpdateError(f"{target} is not a complete installation", reason="install_incomplete")
-    tmp = root / f".{CURRENT}.{os.getpid()}.tmp"
+    tmp = root / f".{link}.{os.getpid()}.tmp"
     tmp.unlink(missing_ok=True)
     os.symlink(target, tmp)
     if midway is not None:
         midway()
-    os.replace(tmp, root / CURRENT)
+    os.replace(tmp, root / link)
     _fsync_dir(root)

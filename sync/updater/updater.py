@@ -209,9 +209,12 @@ class Updater:
                 install.install(
                     release_dir,
                     wheels=sorted(
-                        {(staging / "files" / f.path).parent for f in man.files
-                         if f.path.endswith(".whl")}
-                    ),  # fmt: skip
+                        {
+                            (staging / "files" / f.path).parent
+                            for f in man.files
+                            if f.path.endswith(".whl")
+                        }
+                    ),
                     requirement=man.requirement,
                     python=self.s.python,
                     timeout_s=self.s.install_timeout_s,
@@ -423,6 +426,7 @@ class Updater:
         st.pending = None
         st.last = Outcome(p.release, p.version, "installed")
         self._save(st)
+        install.switch(self.s.root, p.dir, link=install.STABLE)
         self._cleanup(st, previous=p.previous)
         self._report(Step.DONE, p.release, f"release {p.release} ({p.version}) installed")
         return Result("installed", p.release, p.version)
@@ -436,6 +440,9 @@ class Updater:
 
     def _cleanup(self, st: UpdaterState, *, previous: Installed | None) -> None:
         keep = {d.dir for d in (st.current, previous) if d is not None}
+        stable = install.current_target(self.s.root, link=install.STABLE)
+        if stable is not None:
+            keep.add(stable)
         shutil.rmtree(self.s.root / DOWNLOADS, ignore_errors=True)
         releases = self.s.root / RELEASES
         if releases.is_dir():
