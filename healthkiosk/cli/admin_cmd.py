@@ -294,9 +294,13 @@ def _print_result(result: Result) -> int:
     if result.detail:
         line += f": {result.detail}"
     print(line, flush=True)
-    return {"installed": 0, "nothing_pending": 0, "rolled_back": 1, "refused": 3}.get(
-        result.outcome, 1
-    )
+    return {
+        "installed": 0,
+        "up_to_date": 0,
+        "nothing_pending": 0,
+        "rolled_back": 1,
+        "refused": 3,
+    }.get(result.outcome, 1)
 
 
 def _update_apply(args: argparse.Namespace) -> int:

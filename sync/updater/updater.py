@@ -98,7 +98,7 @@ class UpdaterSettings:
 @dataclass(frozen=True, slots=True)
 class Result:
     outcome: str
-    """``installed``, ``rolled_back``, ``refused`` or ``nothing_pending``."""
+    """``installed``, ``up_to_date``, ``rolled_back``, ``refused`` or ``nothing_pending``."""
     release: int | None
     version: str = ""
     reason: str = ""
@@ -144,6 +144,14 @@ class Updater:
                 )
                 man = self._verify_manifest(raw, st)
             except UpdateRefusedError as err:
+                if (
+                    err.reason == Refusal.DOWNGRADE
+                    and st.current is not None
+                    and err.release == st.current.release
+                ):
+                    # A fresh (unexpired) signature for what runs here: nothing to do.
+                    self._report(Step.DONE, err.release, "up to date")
+                    return Result("up_to_date", err.release, st.current.version)
                 return self._refused(st, err)
             staging = self._staging(man)
             staging.mkdir(parents=True, exist_ok=True)

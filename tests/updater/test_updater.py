@@ -274,3 +274,24 @@ def _assert_serving(st: Station, version: str) -> None:
     assert health.pid_alive(rep.pid)
     assert rep.prefix == str((st.root / "current").resolve())
     assert st.current_runs() == version
+
+
+def test_the_running_release_is_up_to_date_until_its_signature_expires(
+    tmp_path: Path, on_release_1: Station, release_server: ReleaseServer,
+    fleet_key: tuple[Path, Path],
+) -> None:  # fmt: skip
+    st = on_release_1
+    url1 = release_server.manifest_url("1-1.0.0/manifest.json")
+    result = updater(st).apply(url1)
+    assert (result.outcome, result.release) == ("up_to_date", 1)
+    # A frozen mirror keeps serving release 1's manifest after it expired.
+    shutil.rmtree(release_server.directory / "1-1.0.0")
+    url = release(
+        tmp_path / "frozen", release_server, fleet_key[0], 1, "1.0.0",
+        now=datetime.now(UTC) - timedelta(days=31), expires_in=timedelta(days=30),
+    )  # fmt: skip
+    assert url == url1
+    result = updater(st).apply(url1)
+    assert (result.outcome, result.reason) == ("refused", "expired")
+    assert "cannot confirm freshness" in result.detail
+    assert st.current_runs() == "1.0.0"
