@@ -62,3 +62,44 @@ def station(tmp_path: Path, fleet_key: tuple[Path, Path]) -> Iterator[Station]:
         yield st
     finally:
         st.stop_app()
+
+
+@pytest.fixture(scope="session")
+def release1_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Release 1 of the stand-in app installed once (a venv), copied into each station."""
+    from sync.updater import install
+    from tests.updater.fakes import bundle
+
+    d = tmp_path_factory.mktemp("release1")
+    b = bundle(d / "bundle", version="1.0.0")
+    target = d / "1-1.0.0"
+    install.install(target, wheels=[b / "wheels"], requirement="hkfakeapp==1.0.0")
+    return target
+
+
+def put_on_release_1(station: Station, template: Path) -> None:
+    """A station that already runs release 1 (as a previous update left it)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from sync.updater import health, install, state
+    from tests.updater.fakes import REPO
+
+    shutil.copytree(template, station.root / "releases" / template.name, symlinks=True)
+    install.switch(station.root, template.name)
+    install.switch(station.root, template.name, link=install.STABLE)
+    st = state.UpdaterState(current=state.Installed(1, "1.0.0", template.name), highest_release=1)
+    state.save(station.root / state.STATE_NAME, st)
+    env = {
+        **os.environ,
+        "HK_REPO": str(REPO),
+        "HEALTHKIOSK_ROOT": str(station.root),
+        health.ENV_HEALTH_DIR: str(station.health),
+    }
+    subprocess.run([sys.executable, str(station.restart)], env=env, check=True, timeout=30)
+    result, _, detail = health.wait_ready(
+        station.health, ["kiosk"], prefix=station.root / "current", timeout_s=10
+    )
+    assert result is health.StartResult.READY, detail

@@ -7,6 +7,7 @@ offered a release that is good, hostile or broken.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -20,7 +21,7 @@ from sync.updater import keys
 from sync.updater.state import Step
 from sync.updater.updater import ProgressEvent, Result, Updater, UpdaterSettings
 from sync.updater.visitlock import VisitLock
-from tests.updater.conftest import ReleaseServer
+from tests.updater.conftest import ReleaseServer, put_on_release_1
 from tests.updater.fakes import Station, signed_bundle
 
 
@@ -72,13 +73,29 @@ def release(
 
 @pytest.fixture
 def on_release_1(
-    tmp_path: Path, station: Station, release_server: ReleaseServer, fleet_key: tuple[Path, Path]
+    tmp_path: Path,
+    station: Station,
+    release_server: ReleaseServer,
+    fleet_key: tuple[Path, Path],
+    release1_template: Path,
 ) -> Station:
-    url = release(tmp_path, release_server, fleet_key[0], 1, "1.0.0")
-    result = updater(station, window=0.3).apply(url)
-    assert result.outcome == "installed", result
+    """Release 1 is published, installed and running (installed once per session)."""
+    release(tmp_path, release_server, fleet_key[0], 1, "1.0.0")
+    put_on_release_1(station, release1_template)
     assert station.current() == "releases/1-1.0.0"
     return station
+
+
+def test_a_first_release_installs_on_an_empty_station(
+    tmp_path: Path, station: Station, release_server: ReleaseServer,
+    fleet_key: tuple[Path, Path],
+) -> None:  # fmt: skip
+    url = release(tmp_path, release_server, fleet_key[0], 1, "1.0.0")
+    result = updater(station, window=0.3).apply(url)
+    assert (result.outcome, result.release) == ("installed", 1)
+    assert station.current() == "releases/1-1.0.0"
+    assert os.readlink(station.root / "stable") == "releases/1-1.0.0"
+    _assert_serving(station, "1.0.0")
 
 
 def assert_still_on_1(station: Station, result: Result, reason: str) -> None:

@@ -23,9 +23,8 @@ import pytest
 
 from healthkiosk.release.publish import publish
 from sync.updater import health
-from tests.updater.conftest import ReleaseServer
+from tests.updater.conftest import ReleaseServer, put_on_release_1
 from tests.updater.fakes import REPO, Station, signed_bundle
-from tests.updater.test_updater import updater
 
 
 def _stopped(pid: int) -> bool:
@@ -73,6 +72,7 @@ def test_sigkill_at_each_step_leaves_a_working_version(
     station: Station,
     release_server: ReleaseServer,
     fleet_key: tuple[Path, Path],
+    release1_template: Path,
     monkeypatch: pytest.MonkeyPatch,
     step: str,
     mode: str,
@@ -80,10 +80,7 @@ def test_sigkill_at_each_step_leaves_a_working_version(
     outcome: str,
 ) -> None:
     monkeypatch.setenv("HK_REPO", str(REPO))
-    b1 = signed_bundle(tmp_path / "b1", key=fleet_key[0], release=1, version="1.0.0")
-    assert updater(station, window=0.2).apply(
-        release_server.manifest_url(publish(b1, release_server.directory))
-    ).outcome == "installed"  # fmt: skip
+    put_on_release_1(station, release1_template)
     b2 = signed_bundle(
         tmp_path / "b2", key=fleet_key[0], release=2, version="2.0.0", mode=mode,
         padding=300_000,
