@@ -300,6 +300,7 @@ def _print_result(result: Result) -> int:
         "nothing_pending": 0,
         "rolled_back": 1,
         "refused": 3,
+        "interrupted": 4,
     }.get(result.outcome, 1)
 
 

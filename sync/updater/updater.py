@@ -98,7 +98,9 @@ class UpdaterSettings:
 @dataclass(frozen=True, slots=True)
 class Result:
     outcome: str
-    """``installed``, ``up_to_date``, ``rolled_back``, ``refused`` or ``nothing_pending``."""
+    """``installed``, ``up_to_date``, ``rolled_back``, ``refused``, ``interrupted``
+    (download cut short or too slow: partial files kept, the next run resumes) or
+    ``nothing_pending``."""
     release: int | None
     version: str = ""
     reason: str = ""
@@ -133,7 +135,7 @@ class Updater:
     def apply(self, manifest_url: str) -> Result:
         """Bring the station to the release ``manifest_url`` describes, or refuse."""
         with self._exclusive():
-            self._resume_locked()
+            resumed = self._resume_locked()
             st = self.status()
             self._report(Step.WAIT_VISIT, None, "waiting for no visit in progress")
             visitlock.wait_for_no_visit(self.s.visit_lock, timeout_s=self.s.visit_wait_s).end()
@@ -144,6 +146,8 @@ class Updater:
                 )
                 man = self._verify_manifest(raw, st)
             except UpdateRefusedError as err:
+                if resumed.outcome != "nothing_pending" and resumed.release == err.release:
+                    return resumed  # resuming an interrupted run just finished this release
                 if (
                     err.reason == Refusal.DOWNGRADE
                     and st.current is not None
@@ -230,6 +234,12 @@ class Updater:
                 )
                 self._set_step(st, Step.SWITCH)
         except UpdateRefusedError as err:
+            if err.reason in (Refusal.UNAVAILABLE, Refusal.DEADLINE):
+                # Keep the partial files and the pending record: the next run resumes.
+                st.last = Outcome(p.release, p.version, "interrupted", err.reason, str(err))
+                self._save(st)
+                self._report(Step.DONE, p.release, f"interrupted ({err.reason}): {err}")
+                return Result("interrupted", p.release, p.version, err.reason, str(err))
             st.pending = None
             shutil.rmtree(staging, ignore_errors=True)
             return self._refused(st, err)

@@ -312,3 +312,23 @@ def test_the_running_release_is_up_to_date_until_its_signature_expires(
     assert (result.outcome, result.reason) == ("refused", "expired")
     assert "cannot confirm freshness" in result.detail
     assert st.current_runs() == "1.0.0"
+
+
+def test_a_dropped_download_is_kept_and_resumed_by_the_next_run(
+    tmp_path: Path, on_release_1: Station, release_server: ReleaseServer,
+    fleet_key: tuple[Path, Path],
+) -> None:  # fmt: skip
+    st = on_release_1
+    url = release(tmp_path, release_server, fleet_key[0], 2, "2.0.0", padding=300_000)
+    wheel = next((release_server.directory / "2-2.0.0" / "wheels").glob("hkfakeapp-*.whl"))
+    whole = wheel.read_bytes()
+    wheel.write_bytes(whole[: len(whole) // 2])  # the server has only half of it for now
+    result = updater(st).apply(url)
+    assert (result.outcome, result.reason) == ("interrupted", "unavailable")
+    part = st.root / "downloads" / "2-2.0.0" / "files" / "wheels" / (wheel.name + ".part")
+    assert part.stat().st_size == len(whole) // 2
+    assert st.current() == "releases/1-1.0.0"
+    wheel.write_bytes(whole)
+    result = updater(st, window=0.3).apply(url)
+    assert (result.outcome, result.release) == ("installed", 2)
+    assert st.current_runs() == "2.0.0"
