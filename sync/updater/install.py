@@ -3,11 +3,14 @@
 Each release lives in ``<root>/releases/<release>-<version>/``, a virtual
 environment of its own filled with ``pip install --no-index --find-links``
 from the verified wheels only (pip's configuration files are ignored, so no
-index or extra wheel directory can slip in). A release directory is complete
-only once its ``.installed`` marker exists; an incomplete one (a killed
-install) is removed and made again. ``<root>/current`` is a symlink to the
-running release, switched atomically: a new symlink under a temporary name,
-then :func:`os.replace` over the old one.
+index or extra wheel directory can slip in). Bundles carry a pip wheel; the new
+venv's interpreter runs pip from that wheel and installs pip too, so the
+updater running from any release venv can install the next one (without a pip
+wheel, the updater's own ``python -m pip --python <new venv>`` is used).
+A release directory is complete only once its ``.installed`` marker exists;
+an incomplete one (a killed install) is removed and made again.
+``<root>/current`` is a symlink to the running release, switched atomically:
+a new symlink under a temporary name, then :func:`os.replace` over the old one.
 """
 
 from __future__ import annotations
@@ -52,16 +55,19 @@ def install(
     _run([python, "-m", "venv", "--without-pip", str(release_dir)], env=env, timeout_s=timeout_s)
     if midway is not None:
         midway()
-    _run(
-        [
-            python, "-m", "pip", "--python", str(release_dir / "bin" / "python"),
-            "install", "--no-index", "--no-cache-dir", "--only-binary=:all:",
-            *(arg for d in wheels for arg in ("--find-links", str(d))),
-            requirement,
-        ],
-        env=env,
-        timeout_s=timeout_s,
-    )  # fmt: skip
+    new_python = str(release_dir / "bin" / "python")
+    options = [
+        "install", "--no-index", "--no-cache-dir", "--only-binary=:all:",
+        *(arg for d in wheels for arg in ("--find-links", str(d))),
+    ]  # fmt: skip
+    pip_wheels = sorted(p for d in wheels for p in d.glob("pip-*-py3-none-any.whl"))
+    if pip_wheels:
+        # The bundle's own pip, run from its wheel by the new interpreter, installs
+        # the release and itself: every release venv can install the next one.
+        cmd = [new_python, f"{pip_wheels[-1]}/pip", *options, requirement, "pip"]
+    else:
+        cmd = [python, "-m", "pip", "--python", new_python, *options, requirement]
+    _run(cmd, env=env, timeout_s=timeout_s)
     fd = os.open(release_dir / MARKER, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.write(fd, requirement.encode("utf-8") + b"\n")

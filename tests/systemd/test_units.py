@@ -136,3 +136,31 @@ def test_the_updater_runs_from_the_proven_release() -> None:
                  "healthkiosk-rollback@.service"):  # fmt: skip
         execs = [v for k, vs in settings(UNITS / name).items() if k == "ExecStart" for v in vs]
         assert execs and all("/opt/healthkiosk/stable/bin/healthkiosk" in v for v in execs)
+
+
+def test_the_udev_rule_is_well_formed() -> None:
+    token = re.compile(r'^(SUBSYSTEM|ATTRS\{\w+\}|ENV\{\w+\}|GROUP|MODE|SYMLINK)(==|\+=|=)"[^"]*"$')
+    rules = [
+        line
+        for line in (UNITS / "99-healthkiosk-serial.rules").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert len(rules) >= 5
+    for rule in rules:
+        parts = rule.split(", ")
+        assert all(token.match(p) for p in parts), rule
+        assert parts[0] == 'SUBSYSTEM=="tty"'
+
+
+def test_the_install_script_parses_and_installs_every_kiosk_unit() -> None:
+    script = UNITS / "install-pi.sh"
+    assert script.stat().st_mode & 0o111
+    subprocess.run(["bash", "-n", str(script)], check=True, timeout=30)
+    text = script.read_text()
+    for unit in ("kiosk.service", "kiosk-sync.service", "healthkiosk-update.service",
+                 "healthkiosk-update.timer", "healthkiosk-update-resume.service",
+                 "healthkiosk-rollback@.service", "followup.service",
+                 "followup-ingest@.service"):  # fmt: skip
+        assert unit in text and (UNITS / unit).is_file(), unit
+    assert "99-healthkiosk-serial.rules" in text
+    assert "usermod -aG" in text and "bluetooth" in text

@@ -44,14 +44,18 @@ def test_build_sign_publish_with_a_local_dependency(tmp_path: Path) -> None:
     keys.generate(priv, pub)
     deps = tmp_path / "deps"
     make_wheel(deps, "hkfakedep", "1.0", {"hkfakedep/__init__.py": "ANSWER = 42\n"})
+    # Bundles carry pip; offline, a stand-in satisfies the download (never installed here).
+    make_wheel(deps, "pip", "99.0", {"pip/__init__.py": ""})
     app = make_wheel(tmp_path / "app", "hkfakeapp", "2.1.0", {"hkfakeapp/__init__.py": ""},
                      requires=("hkfakedep>=1",))  # fmt: skip
     out = tmp_path / "bundle"
     hk("admin", "release", "build", "--here", "--wheel", str(app), "--extra", "",
        "--no-index", "--find-links", str(deps), "--out", str(out))  # fmt: skip
     assert sorted(p.name for p in (out / "wheels").iterdir()) == [
-        "hkfakeapp-2.1.0-py3-none-any.whl", "hkfakedep-1.0-py3-none-any.whl"
-    ]  # fmt: skip
+        "hkfakeapp-2.1.0-py3-none-any.whl",
+        "hkfakedep-1.0-py3-none-any.whl",
+        "pip-99.0-py3-none-any.whl",
+    ]
     hk("admin", "release", "sign", str(out), "--key", str(priv), "--release", "4")
     raw = (out / "manifest.json").read_bytes()
     m = manifest.verify(raw, trusted_keys=keys.load_trusted([pub]), now=datetime.now(UTC),
@@ -82,6 +86,10 @@ def test_a_bundle_of_the_real_project_installs_offline(tmp_path: Path) -> None:
     version = subprocess.run([str(venv / "bin" / "healthkiosk"), "--version"],
                              capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
     assert version.stdout.strip() == "healthkiosk 0.1.0"
+    # The bundle's pip went in too: this release can install the next one by itself.
+    pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "--version"],
+                         capture_output=True, text=True, timeout=60, check=True)  # fmt: skip
+    assert str(venv) in pip.stdout
 
 
 def test_stations_are_registered_in_the_followup_database(tmp_path: Path) -> None:
