@@ -99,8 +99,8 @@ class UpdaterSettings:
 class Result:
     outcome: str
     """``installed``, ``up_to_date``, ``rolled_back``, ``refused``, ``interrupted``
-    (download cut short or too slow: partial files kept, the next run resumes) or
-    ``nothing_pending``."""
+    (download cut short or too slow: partial files kept, the next run resumes),
+    ``abandoned`` (a pending update whose downloads vanished) or ``nothing_pending``."""
     release: int | None
     version: str = ""
     reason: str = ""
@@ -209,8 +209,17 @@ class Updater:
         assert p is not None
         staging = self.s.root / DOWNLOADS / p.dir
         release_dir = self.s.root / RELEASES / p.dir
+        before_switch = p.step in (Step.DOWNLOAD, Step.VERIFY, Step.INSTALL, Step.WAIT_VISIT)
+        if p.step == Step.SWITCH and not install.is_installed(release_dir):
+            before_switch = True  # killed between the marker check and the switch record
+        if before_switch and not (staging / manifest.MANIFEST_NAME).is_file():
+            # The downloads are gone (cleaned by hand?): nothing was switched, start afresh.
+            st.pending = None
+            st.last = Outcome(p.release, p.version, "abandoned", "", "downloads missing")
+            self._save(st)
+            return Result("abandoned", p.release, p.version, detail="downloads missing")
         try:
-            if p.step in (Step.DOWNLOAD, Step.VERIFY, Step.INSTALL, Step.WAIT_VISIT):
+            if before_switch:
                 man = self._verify_manifest((staging / manifest.MANIFEST_NAME).read_bytes(), st)
                 self._set_step(st, Step.DOWNLOAD)
                 self._download(man, p.manifest_url, staging, limits)
