@@ -332,3 +332,16 @@ def test_a_dropped_download_is_kept_and_resumed_by_the_next_run(
     result = updater(st, window=0.3).apply(url)
     assert (result.outcome, result.release) == ("installed", 2)
     assert st.current_runs() == "2.0.0"
+
+
+def test_a_pending_update_whose_downloads_vanished_is_abandoned(on_release_1: Station) -> None:
+    from sync.updater import state
+
+    st = state.load(on_release_1.root / state.STATE_NAME)
+    st.pending = state.Pending(2, "2.0.0", "2-2.0.0", "http://x/2-2.0.0/manifest.json",
+                               "download", st.current)  # fmt: skip
+    state.save(on_release_1.root / state.STATE_NAME, st)
+    result = updater(on_release_1).resume()
+    assert (result.outcome, result.release) == ("abandoned", 2)
+    assert state.load(on_release_1.root / state.STATE_NAME).pending is None
+    assert on_release_1.current_runs() == "1.0.0"

@@ -119,3 +119,42 @@ def test_sigkill_at_each_step_leaves_a_working_version(
     rep = health.read(station.health, "kiosk")
     assert rep is not None and rep.state == "ready" and health.pid_alive(rep.pid)
     assert rep.prefix == str((station.root / "current").resolve())
+
+
+def test_onfailure_rolls_back_an_unproven_update(
+    tmp_path: Path,
+    station: Station,
+    release_server: ReleaseServer,
+    fleet_key: tuple[Path, Path],
+    release1_template: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``healthkiosk-rollback@kiosk.service`` after the updater died in the window."""
+    monkeypatch.setenv("HK_REPO", str(REPO))
+    put_on_release_1(station, release1_template)
+    b2 = signed_bundle(tmp_path / "b2", key=fleet_key[0], release=2, version="2.0.0")
+    url2 = release_server.manifest_url(publish(b2, release_server.directory))
+    config = tmp_path / "station.toml"
+    config.write_text(station.config_toml(window=30))
+    proc = _cli(station, config, "apply", "--manifest-url", url2, "--drill-stop-at", "stability")
+    deadline = time.monotonic() + 60
+    while not _stopped(proc.pid):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    # While the updater is alive (holding its lock) the OnFailure unit leaves it be.
+    busy = _cli(station, config, "rollback", "--reason", "kiosk.service failed")
+    assert "the updater is running and watches" in busy.communicate(timeout=60)[0]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
+    out, _ = _cli(station, config, "rollback", "--reason", "kiosk.service failed").communicate(
+        timeout=60
+    )
+    assert "rolled_back: release 2 (kiosk.service failed): back on release 1" in out, out
+    assert _assert_working(station) == "1.0.0"
+    status, _ = _cli(station, config, "status").communicate(timeout=60)
+    data = json.loads(status)
+    assert data["current"]["release"] == 1 and data["bad_releases"] == [2]
+    assert data["last"]["outcome"] == "rolled_back"
+    # Nothing unproven left: a second failure finds nothing to roll back.
+    again, _ = _cli(station, config, "rollback").communicate(timeout=60)
+    assert again.startswith("nothing_pending")
