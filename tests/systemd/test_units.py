@@ -113,7 +113,9 @@ def test_crash_loops_are_paced_and_never_stop_for_good(name: str) -> None:
 
 def test_kiosk_runs_as_the_single_app_of_cage() -> None:
     s = settings(UNITS / "kiosk.service")
-    assert s["ExecStart"][0].startswith("/usr/bin/cage -s -- /opt/healthkiosk/current/bin/")
+    assert s["ExecStart"][0].startswith(
+        "/usr/bin/env -u WATCHDOG_PID /usr/bin/cage -s -- /opt/healthkiosk/current/bin/"
+    )
     assert s["Restart"] == ["always"]
     assert s["NotifyAccess"] == ["all"]  # the app is cage's child
 
