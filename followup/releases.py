@@ -15,15 +15,18 @@ The follow-up web app can mount the same directory with Starlette's
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
+import sys
 from functools import partial
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import BinaryIO
 
+log = logging.getLogger(__name__)
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -110,9 +113,21 @@ class ReleaseRequestHandler(SimpleHTTPRequestHandler):
         pass
 
 
+class ReleaseServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A station that goes away mid-download is normal (it resumes later)."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionResetError, BrokenPipeError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address, exc)
+            return
+        log.exception("error serving %s", client_address)
+
+
 def make_server(directory: Path, host: str = "127.0.0.1", port: int = 0) -> ThreadingHTTPServer:
     handler = partial(ReleaseRequestHandler, directory=str(directory))
-    server = ThreadingHTTPServer((host, port), handler)
+    server = ReleaseServer((host, port), handler)
     server.daemon_threads = True
     return server
 

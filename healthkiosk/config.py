@@ -140,6 +140,8 @@ class LoggingConfig(_Section):
 class UpdateConfig(_Section):
     """The station updater (``sync.updater``); see docs/updates.md."""
 
+    name: str = "healthkiosk"
+    """The project name a release's manifest must carry."""
     root: Path = Path("/opt/healthkiosk")
     """Holds ``releases/<release>-<version>/``, the ``current`` symlink and the state."""
     server_url: str | None = None

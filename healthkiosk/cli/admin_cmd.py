@@ -254,6 +254,7 @@ def _updater(args: argparse.Namespace, *, drill_step: str | None = None) -> tupl
     u = cfg.update
     settings = UpdaterSettings(
         root=u.root,
+        name=u.name,
         trusted_keys=keys.load_trusted(list(u.trusted_keys)),
         restart_command=tuple(u.restart_command),
         health_dir=u.health_dir or cfg.data_dir / "health",
@@ -293,9 +294,14 @@ def _print_result(result: Result) -> int:
     if result.detail:
         line += f": {result.detail}"
     print(line, flush=True)
-    return {"installed": 0, "nothing_pending": 0, "rolled_back": 1, "refused": 3}.get(
-        result.outcome, 1
-    )
+    return {
+        "installed": 0,
+        "up_to_date": 0,
+        "nothing_pending": 0,
+        "rolled_back": 1,
+        "refused": 3,
+        "interrupted": 4,
+    }.get(result.outcome, 1)
 
 
 def _update_apply(args: argparse.Namespace) -> int:

@@ -3,7 +3,7 @@
 A bundle is a directory::
 
     <out>/bundle.json        name, version, requirement, platforms (unsigned notes)
-    <out>/wheels/*.whl       the project's wheel and every dependency's wheel
+    <out>/wheels/*.whl       the project's wheel, every dependency's wheel, and pip's
 
 The project's wheel is built with ``pip wheel --no-deps`` (or taken as given);
 its dependencies come from ``pip download --only-binary=:all:`` for the target
@@ -112,7 +112,8 @@ def build(
         args.append("--no-index")
     for link in (*find_links, wheels):
         args += ["--find-links", str(link)]
-    args.append(requirement)
+    # pip itself, so each release venv can install the next release offline.
+    args += [requirement, "pip"]
     env_note = "this machine" if here else f"CPython {python_version} on {platforms[-1]}"
     _pip(args, timeout_s=timeout_s)
 

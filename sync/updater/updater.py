@@ -98,7 +98,9 @@ class UpdaterSettings:
 @dataclass(frozen=True, slots=True)
 class Result:
     outcome: str
-    """``installed``, ``rolled_back``, ``refused`` or ``nothing_pending``."""
+    """``installed``, ``up_to_date``, ``rolled_back``, ``refused``, ``interrupted``
+    (download cut short or too slow: partial files kept, the next run resumes),
+    ``abandoned`` (a pending update whose downloads vanished) or ``nothing_pending``."""
     release: int | None
     version: str = ""
     reason: str = ""
@@ -133,7 +135,7 @@ class Updater:
     def apply(self, manifest_url: str) -> Result:
         """Bring the station to the release ``manifest_url`` describes, or refuse."""
         with self._exclusive():
-            self._resume_locked()
+            resumed = self._resume_locked()
             st = self.status()
             self._report(Step.WAIT_VISIT, None, "waiting for no visit in progress")
             visitlock.wait_for_no_visit(self.s.visit_lock, timeout_s=self.s.visit_wait_s).end()
@@ -144,6 +146,16 @@ class Updater:
                 )
                 man = self._verify_manifest(raw, st)
             except UpdateRefusedError as err:
+                if resumed.outcome != "nothing_pending" and resumed.release == err.release:
+                    return resumed  # resuming an interrupted run just finished this release
+                if (
+                    err.reason == Refusal.DOWNGRADE
+                    and st.current is not None
+                    and err.release == st.current.release
+                ):
+                    # A fresh (unexpired) signature for what runs here: nothing to do.
+                    self._report(Step.DONE, err.release, "up to date")
+                    return Result("up_to_date", err.release, st.current.version)
                 return self._refused(st, err)
             staging = self._staging(man)
             staging.mkdir(parents=True, exist_ok=True)
@@ -197,8 +209,17 @@ class Updater:
         assert p is not None
         staging = self.s.root / DOWNLOADS / p.dir
         release_dir = self.s.root / RELEASES / p.dir
+        before_switch = p.step in (Step.DOWNLOAD, Step.VERIFY, Step.INSTALL, Step.WAIT_VISIT)
+        if p.step == Step.SWITCH and not install.is_installed(release_dir):
+            before_switch = True  # killed between the marker check and the switch record
+        if before_switch and not (staging / manifest.MANIFEST_NAME).is_file():
+            # The downloads are gone (cleaned by hand?): nothing was switched, start afresh.
+            st.pending = None
+            st.last = Outcome(p.release, p.version, "abandoned", "", "downloads missing")
+            self._save(st)
+            return Result("abandoned", p.release, p.version, detail="downloads missing")
         try:
-            if p.step in (Step.DOWNLOAD, Step.VERIFY, Step.INSTALL, Step.WAIT_VISIT):
+            if before_switch:
                 man = self._verify_manifest((staging / manifest.MANIFEST_NAME).read_bytes(), st)
                 self._set_step(st, Step.DOWNLOAD)
                 self._download(man, p.manifest_url, staging, limits)
@@ -208,7 +229,13 @@ class Updater:
                 self._set_step(st, Step.INSTALL)
                 install.install(
                     release_dir,
-                    wheels=staging / "files",
+                    wheels=sorted(
+                        {
+                            (staging / "files" / f.path).parent
+                            for f in man.files
+                            if f.path.endswith(".whl")
+                        }
+                    ),
                     requirement=man.requirement,
                     python=self.s.python,
                     timeout_s=self.s.install_timeout_s,
@@ -216,6 +243,12 @@ class Updater:
                 )
                 self._set_step(st, Step.SWITCH)
         except UpdateRefusedError as err:
+            if err.reason in (Refusal.UNAVAILABLE, Refusal.DEADLINE):
+                # Keep the partial files and the pending record: the next run resumes.
+                st.last = Outcome(p.release, p.version, "interrupted", err.reason, str(err))
+                self._save(st)
+                self._report(Step.DONE, p.release, f"interrupted ({err.reason}): {err}")
+                return Result("interrupted", p.release, p.version, err.reason, str(err))
             st.pending = None
             shutil.rmtree(staging, ignore_errors=True)
             return self._refused(st, err)
@@ -318,7 +351,11 @@ class Updater:
         self._report(Step.VERIFY, man.release, f"{len(man.files)} files match the signed manifest")
 
     def _restart(self, release: int | None) -> None:
-        env = {**os.environ, "HEALTHKIOSK_ROOT": str(self.s.root)}
+        env = {
+            **os.environ,
+            "HEALTHKIOSK_ROOT": str(self.s.root),
+            health.ENV_HEALTH_DIR: str(self.s.health_dir),
+        }
         try:
             proc = subprocess.run(
                 list(self.s.restart_command),
@@ -416,6 +453,7 @@ class Updater:
         st.pending = None
         st.last = Outcome(p.release, p.version, "installed")
         self._save(st)
+        install.switch(self.s.root, p.dir, link=install.STABLE)
         self._cleanup(st, previous=p.previous)
         self._report(Step.DONE, p.release, f"release {p.release} ({p.version}) installed")
         return Result("installed", p.release, p.version)
@@ -429,6 +467,9 @@ class Updater:
 
     def _cleanup(self, st: UpdaterState, *, previous: Installed | None) -> None:
         keep = {d.dir for d in (st.current, previous) if d is not None}
+        stable = install.current_target(self.s.root, link=install.STABLE)
+        if stable is not None:
+            keep.add(stable)
         shutil.rmtree(self.s.root / DOWNLOADS, ignore_errors=True)
         releases = self.s.root / RELEASES
         if releases.is_dir():

@@ -30,7 +30,7 @@ class ReleaseServer:
         self.directory = directory
         self.server = make_server(directory)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     def manifest_url(self, rel: str) -> str:
         return f"{self.url}/{rel}"
@@ -53,10 +53,53 @@ def release_server(tmp_path: Path) -> Iterator[ReleaseServer]:
 def station(tmp_path: Path, fleet_key: tuple[Path, Path]) -> Iterator[Station]:
     restart = tmp_path / "fake_restart.py"
     restart.write_text(RESTART_SCRIPT)
-    st = Station(root=tmp_path / "opt", data=tmp_path / "data", pubkey=fleet_key[1], restart=restart)
+    st = Station(
+        root=tmp_path / "opt", data=tmp_path / "data", pubkey=fleet_key[1], restart=restart
+    )
     st.root.mkdir()
     st.data.mkdir()
     try:
         yield st
     finally:
         st.stop_app()
+
+
+@pytest.fixture(scope="session")
+def release1_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Release 1 of the stand-in app installed once (a venv), copied into each station."""
+    from sync.updater import install
+    from tests.updater.fakes import bundle
+
+    d = tmp_path_factory.mktemp("release1")
+    b = bundle(d / "bundle", version="1.0.0")
+    target = d / "1-1.0.0"
+    install.install(target, wheels=[b / "wheels"], requirement="hkfakeapp==1.0.0")
+    return target
+
+
+def put_on_release_1(station: Station, template: Path) -> None:
+    """A station that already runs release 1 (as a previous update left it)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from sync.updater import health, install, state
+    from tests.updater.fakes import REPO
+
+    shutil.copytree(template, station.root / "releases" / template.name, symlinks=True)
+    install.switch(station.root, template.name)
+    install.switch(station.root, template.name, link=install.STABLE)
+    st = state.UpdaterState(current=state.Installed(1, "1.0.0", template.name), highest_release=1)
+    state.save(station.root / state.STATE_NAME, st)
+    env = {
+        **os.environ,
+        "HK_REPO": str(REPO),
+        "HEALTHKIOSK_ROOT": str(station.root),
+        health.ENV_HEALTH_DIR: str(station.health),
+    }
+    subprocess.run([sys.executable, str(station.restart)], env=env, check=True, timeout=30)
+    result, _, detail = health.wait_ready(
+        station.health, ["kiosk"], prefix=station.root / "current", timeout_s=10
+    )
+    assert result is health.StartResult.READY, detail

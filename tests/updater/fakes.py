@@ -62,7 +62,7 @@ def make_wheel(
     return out
 
 
-APP_MAIN = '''\
+APP_MAIN = """\
 import os, sys, time
 sys.path.append(os.environ["HK_REPO"])
 import hkfakedep
@@ -82,7 +82,7 @@ if MODE == "die_in_window":
     sys.exit(4)
 while True:
     time.sleep(1)
-'''
+"""
 
 
 def bundle(
@@ -134,7 +134,7 @@ def signed_bundle(
     return out
 
 
-RESTART_SCRIPT = '''\
+RESTART_SCRIPT = """\
 import os, signal, subprocess, sys, time
 root = os.environ["HEALTHKIOSK_ROOT"]
 pidfile = os.path.join(root, "app.pid")
@@ -152,7 +152,7 @@ proc = subprocess.Popen(
     stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
 )
 open(pidfile, "w").write(str(proc.pid))
-'''
+"""
 
 
 @dataclass
@@ -180,6 +180,7 @@ class Station:
     ) -> str:
         return (
             f'[station]\ndata_dir = "{self.data}"\n\n[update]\nroot = "{self.root}"\n'
+            'name = "hkfakeapp"\n'
             f'server_url = "{server}"\ntrusted_keys = ["{self.pubkey}"]\n'
             f'restart_command = ["{sys.executable}", "{self.restart}"]\n'
             f'health_units = ["kiosk"]\nready_timeout_s = {ready}\n'

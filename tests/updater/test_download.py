@@ -58,7 +58,7 @@ def hostile() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
     server.daemon_threads = True
     server.paths = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", server.paths  # type: ignore[attr-defined]
@@ -73,7 +73,7 @@ def files(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     (root / "wheels").mkdir(parents=True)
     (root / "wheels" / "x.whl").write_bytes(DATA)
     server = make_server(root)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}", root

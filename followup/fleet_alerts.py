@@ -1,0 +1,97 @@
+"""Which stations need a visit: alerts from a station's last status (pure).
+
+The fleet page lists them; the rules are the issue's: offline for more than an
+hour, a backlog of more than 100 readings, less than 10 % disk free, a device
+not seen for a day. Inputs are what the follow-up database keeps per station
+(online flag, last seen, the last ``hk.status/1``); nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sync.schema import StatusMessage
+
+
+class AlertKind(StrEnum):
+    OFFLINE = "offline"
+    NEVER_SEEN = "never_seen"
+    BACKLOG = "backlog"
+    DISK = "disk"
+    DEVICE_UNSEEN = "device_unseen"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRules:
+    offline_after: timedelta = timedelta(hours=1)
+    backlog_over: int = 100
+    disk_free_below_percent: float = 10.0
+    device_unseen_after: timedelta = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    station_id: str
+    kind: AlertKind
+    detail: str
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StationView:
+    """What the fleet page knows of one station."""
+
+    station_id: str
+    online: bool
+    last_seen: datetime | None
+    status: StatusMessage | None
+
+
+def station_alerts(
+    view: StationView, *, now: datetime, rules: AlertRules | None = None
+) -> list[Alert]:
+    rules = rules or AlertRules()
+    sid = view.station_id
+    alerts: list[Alert] = []
+    if view.last_seen is None:
+        alerts.append(Alert(sid, AlertKind.NEVER_SEEN, "never reported a status"))
+    elif not view.online and now - view.last_seen > rules.offline_after:
+        hours = (now - view.last_seen).total_seconds() / 3600
+        alerts.append(
+            Alert(sid, AlertKind.OFFLINE, f"offline for {hours:.1f} h", since=view.last_seen)
+        )
+    st = view.status
+    if st is None:
+        return alerts
+    if st.backlog is not None and st.backlog > rules.backlog_over:
+        alerts.append(
+            Alert(
+                sid,
+                AlertKind.BACKLOG,
+                f"{st.backlog} readings not yet delivered",
+                since=st.oldest_undelivered,
+            )
+        )
+    if st.disk_free_percent is not None and st.disk_free_percent < rules.disk_free_below_percent:
+        alerts.append(Alert(sid, AlertKind.DISK, f"{st.disk_free_percent:.1f} % disk free"))
+    for device in st.devices:
+        seen = device.last_seen
+        if seen is None or now - seen > rules.device_unseen_after:
+            what = "never seen" if seen is None else f"not seen since {seen.isoformat()}"
+            alerts.append(
+                Alert(sid, AlertKind.DEVICE_UNSEEN, f"{device.role} {device.model}: {what}", seen)
+            )
+    return alerts
+
+
+def fleet_alerts(
+    views: Iterable[StationView], *, now: datetime, rules: AlertRules | None = None
+) -> list[Alert]:
+    """Every station's alerts, stations in id order."""
+    out: list[Alert] = []
+    for view in sorted(views, key=lambda v: v.station_id):
+        out.extend(station_alerts(view, now=now, rules=rules))
+    return out

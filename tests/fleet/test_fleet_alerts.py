@@ -1,0 +1,57 @@
+"""Fleet alerts: offline > 1 h, backlog > 100, disk < 10 %, device unseen for a day."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from followup.fleet_alerts import AlertKind, StationView, fleet_alerts, station_alerts
+from sync.schema import StatusMessage
+
+NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def status(**fields: object) -> StatusMessage:
+    base: dict[str, object] = {"schema": "hk.status/1", "station_id": "st-01", "online": True,
+                               "boot_id": "b1", "seq": 3}  # fmt: skip
+    return StatusMessage.model_validate({**base, **fields})
+
+
+def kinds(view: StationView) -> list[AlertKind]:
+    return [a.kind for a in station_alerts(view, now=NOW)]
+
+
+def test_a_healthy_station_has_no_alerts() -> None:
+    s = status(backlog=100, disk_free_percent=10.0, devices=[
+        {"role": "blood_pressure", "model": "UA-651BLE", "connected": True,
+         "last_seen": (NOW - timedelta(hours=23)).isoformat()},
+    ])  # fmt: skip
+    assert kinds(StationView("st-01", True, NOW - timedelta(minutes=1), s)) == []
+
+
+def test_offline_for_more_than_an_hour() -> None:
+    assert kinds(StationView("st-01", False, NOW - timedelta(minutes=59), None)) == []
+    alerts = station_alerts(StationView("st-01", False, NOW - timedelta(minutes=90), None), now=NOW)
+    assert [(a.kind, a.detail) for a in alerts] == [(AlertKind.OFFLINE, "offline for 1.5 h")]
+    assert kinds(StationView("st-01", False, None, None)) == [AlertKind.NEVER_SEEN]
+
+
+def test_backlog_disk_and_devices() -> None:
+    s = status(backlog=101, disk_free_percent=9.5, devices=[
+        {"role": "glucose", "model": "Contour", "connected": False,
+         "last_seen": (NOW - timedelta(hours=25)).isoformat()},
+        {"role": "id_card", "model": "CVR-100", "connected": False},
+    ])  # fmt: skip
+    alerts = station_alerts(StationView("st-01", True, NOW, s), now=NOW)
+    expected = [AlertKind.BACKLOG, AlertKind.DISK, AlertKind.DEVICE_UNSEEN, AlertKind.DEVICE_UNSEEN]
+    assert [a.kind for a in alerts] == expected
+    assert alerts[0].detail == "101 readings not yet delivered"
+    assert alerts[1].detail == "9.5 % disk free"
+    assert alerts[3].detail == "id_card CVR-100: never seen"
+
+
+def test_fleet_alerts_are_in_station_order() -> None:
+    views = [StationView("st-02", False, NOW - timedelta(hours=2), None),
+             StationView("st-01", False, None, None)]  # fmt: skip
+    assert [(a.station_id, a.kind) for a in fleet_alerts(views, now=NOW)] == [
+        ("st-01", AlertKind.NEVER_SEEN), ("st-02", AlertKind.OFFLINE)
+    ]  # fmt: skip
