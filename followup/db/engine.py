@@ -6,11 +6,12 @@ if missing (``create_all``) until the follow-up side gets its own migrations.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from followup.db.base import Base
@@ -61,10 +62,22 @@ def make_engine(url: str, *, create: bool = True, echo: bool = False) -> Engine:
     return engine
 
 
-def create_all(engine: Engine) -> None:
-    """Create every table the follow-up modules define (idempotent)."""
-    import followup.db.models  # noqa: F401  (registers the core tables)
+# pg_advisory_xact_lock key: "hkfu" — serialises schema creation across workers.
+SCHEMA_LOCK_KEY = 0x686B6675
 
+
+def create_all(engine: Engine) -> None:
+    """Create every table the follow-up modules define (idempotent).
+
+    Several ingest workers and the web app may start at the same moment: on
+    PostgreSQL concurrent ``CREATE TABLE`` races fail, so schema creation
+    holds an advisory lock for its transaction (SQLite's ``BEGIN IMMEDIATE``
+    already serialises it).
+    """
+    importlib.import_module("followup.db.models")  # registers the core tables
     if importlib.util.find_spec("followup.db.tables") is not None:
-        import followup.db.tables  # noqa: F401  (registers every other table module)
-    Base.metadata.create_all(engine)
+        importlib.import_module("followup.db.tables")  # and every other table module
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
+        Base.metadata.create_all(conn)
