@@ -37,7 +37,8 @@ from healthkiosk.errors import DeviceError, DeviceTimeoutError
 from healthkiosk.idnumber import check_character
 from kiosk.flow.clock import Clock, RealClock
 
-CUFF_STEP_S = 0.1
+CUFF_STEP_S = 0.25
+"""Intermediate cuff pressures arrive about four times a second (as from BLE monitors)."""
 INFLATE_MMHG_PER_S = 20.0
 DEFLATE_MMHG_PER_S = 5.0
 INFLATE_ABOVE_SYSTOLIC = 30.0

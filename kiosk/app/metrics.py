@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 BODY_CAP_MM = 6.2
 """Body text cap height (≥ 6 mm, with a little margin for pixel rounding)."""
-RESULT_CAP_MM = 15.0
+RESULT_CAP_MM = 12.5
 """Result digits: far larger than body text."""
 BUTTON_MM = 15.0
 """Primary buttons at least this tall and wide."""

@@ -83,7 +83,7 @@ class Renderer:
     def label(self, words: str, *, tid: str, lines: float = 1, size: float | None = None) -> Txt:
         font = size or self.m.body
         return Txt(
-            words, font_size=font, tid=tid, size_hint_y=None, height=font * 1.25 * lines
+            words, font_size=font, tid=tid, size_hint_y=None, height=font * 1.2 * lines
         )
 
     def button(
@@ -117,7 +117,7 @@ class Renderer:
             lambda: self.flow.set_language(other),  # type: ignore[arg-type]
             tid="btn.lang",
             primary=False,
-            width_mm=36,
+            width_mm=34,
         )
 
     def page(
@@ -208,13 +208,14 @@ class Renderer:
         col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2.5))
         top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
         top.add_widget(self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30))
-        top.add_widget(Widget())
+        prompt = "checkin.card" if state.card_reader else "checkin.type"
+        title = self.txt(state, prompt, tid="checkin.prompt")
+        title.size_hint_y = 1
+        top.add_widget(title)
         top.add_widget(self.lang_button(state))
         col.add_widget(top)
         row = BoxLayout(spacing=m.gap)
         left = BoxLayout(orientation="vertical", spacing=m.mm(1.5))
-        prompt = "checkin.card" if state.card_reader else "checkin.type"
-        left.add_widget(self.txt(state, prompt, tid="checkin.prompt", lines=2))
         typed = state.keypad
         shown = f"{typed[:9]}\n{typed[9:]}" if len(typed) > 9 else typed or "_"
         left.add_widget(self.label(shown, tid="checkin.number", lines=2))
@@ -241,7 +242,7 @@ class Renderer:
             for ch in line:
                 if ch == "<":
                     b = Btn(
-                        "⌫",
+                        "←",
                         font_size=m.body,
                         tid="key.back",
                         on_tap=self.flow.backspace,
@@ -369,24 +370,26 @@ class Renderer:
         )
 
     def _screen_glucose_meal(self, state: State) -> Widget:
-        m = self.m
-        stack = BoxLayout(orientation="vertical", spacing=m.gap, size_hint_y=None)
-        stack.height = 3 * m.button + 2 * m.gap
-        for answer, key in (
-            ("fasting", "glucose_meal.fasting"),
-            ("after_meal", "glucose_meal.after_meal"),
-            (None, "glucose_meal.unsure"),
-        ):
-            stack.add_widget(
-                self.button(
-                    state,
-                    key,
-                    lambda a=answer: self.flow.answer_meal(a),
-                    tid=f"btn.meal.{answer or 'unsure'}",
-                    primary=answer is not None,
-                )
+        actions = [
+            self.button(
+                state,
+                key,
+                lambda a=answer: self.flow.answer_meal(a),
+                tid=f"btn.meal.{answer or 'unsure'}",
+                primary=answer is not None,
             )
-        return self.page(state, title="glucose_meal.title", body=[stack])
+            for answer, key in (
+                ("fasting", "glucose_meal.fasting"),
+                ("after_meal", "glucose_meal.after_meal"),
+                (None, "glucose_meal.unsure"),
+            )
+        ]
+        return self.page(
+            state,
+            title="glucose_meal.title",
+            body=[self.txt(state, "glucose_meal.question", tid="glucose_meal.question", lines=2)],
+            actions=actions,
+        )
 
     def _screen_prep_glucose(self, state: State) -> Widget:
         return self.page(
@@ -420,8 +423,8 @@ class Renderer:
         m = self.m
         lang = state.language
         g, bp = state.glucose_result, state.bp_result
-        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2))
-        top = BoxLayout(size_hint_y=None, height=m.font_for_cap(15.0) * 1.15, spacing=m.mm(3))
+        gap = m.mm(1)
+        col = BoxLayout(orientation="vertical", padding=m.mm(1.5), spacing=gap)
         if g is not None:
             digits = g.shown or f"{g.mmol_per_l:.1f}"
             unit = self.t(state, "result.glucose_unit")
@@ -438,12 +441,15 @@ class Renderer:
             notes = ["result.irregular"] if bp.irregular_pulse else []
             pts = [p for p in state.trend if p.kind == "blood_pressure"]
             series = [[p.values[0] for p in pts], [p.values[1] for p in pts]]
-        big = Txt(digits, font_size=m.result, tid="result.value", size_hint_x=None)
+        top = BoxLayout(size_hint_y=None, height=m.result * 1.2, spacing=m.mm(3))
+        big = Txt(digits, font_size=m.result, tid="result.value", size_hint_x=None, wrap=False)
         big.texture_update()
         big.width = big.texture_size[0] + 4
         top.add_widget(big)
-        side = BoxLayout(orientation="vertical", spacing=m.mm(1))
-        cat_row = BoxLayout(spacing=m.mm(2), size_hint_y=None, height=m.body * 1.3)
+        unit_label = Txt(unit, font_size=m.body, tid="result.unit")
+        top.add_widget(unit_label)
+        col.add_widget(top)
+        cat_row = BoxLayout(spacing=m.mm(2), size_hint_y=None, height=m.body * 1.2)
         style = theme.category_style(kind, category, urgent)
         cat_row.add_widget(
             CategoryIcon(
@@ -454,32 +460,35 @@ class Renderer:
                 width=m.body * 1.2,
             )
         )
-        cat_row.add_widget(
-            self.label(self.t(state, f"cat.{kind}.{category}"), tid="result.category")
+        cat_label = Txt(
+            self.t(state, f"cat.{kind}.{category}"),
+            font_size=m.body,
+            tid="result.category",
+            size_hint_x=None,
+            wrap=False,
         )
-        side.add_widget(cat_row)
-        side.add_widget(self.label(unit, tid="result.unit"))
-        top.add_widget(side)
-        col.add_widget(top)
-        mid = BoxLayout(spacing=m.mm(3))
-        words = BoxLayout(orientation="vertical", spacing=m.mm(1))
+        cat_label.texture_update()
+        cat_label.width = cat_label.texture_size[0] + 4
+        cat_row.add_widget(cat_label)
+        if any(len(s) >= 2 for s in series):
+            cat_row.add_widget(TrendChart(series=series, tid="result.trend"))
+        else:
+            cat_row.add_widget(Widget())
+        col.add_widget(cat_row)
+        advice_label = self.txt(state, advice, tid="result.advice")
         if urgent:
             banner = _Panel(orientation="vertical", bg=theme.NOTICE_BG, size_hint_y=None)
-            banner.add_widget(self.txt(state, "result.urgent", tid="result.urgent"))
-            banner.height = m.body * 1.25
-            words.add_widget(banner)
+            banner.height = advice_label.height
+            advice_label.tid = "result.urgent"
+            banner.add_widget(advice_label)
+            col.add_widget(banner)
+        else:
+            col.add_widget(advice_label)
         sentence = text(lang, explanation.key, **explanation.as_dict())
-        words.add_widget(self.label(sentence, tid="result.explanation", lines=1))
-        words.add_widget(self.txt(state, advice, tid="result.advice", lines=1))
+        col.add_widget(self.label(sentence, tid="result.explanation"))
         for note in notes:
-            words.add_widget(self.txt(state, note, tid="result.note", lines=2))
-        words.add_widget(Widget())
-        mid.add_widget(words)
-        if any(len(s) >= 2 for s in series):
-            mid.add_widget(
-                TrendChart(series=series, tid="result.trend", size_hint_x=None, width=m.mm(40))
-            )
-        col.add_widget(mid)
+            col.add_widget(self.txt(state, note, tid="result.note"))
+        col.add_widget(Widget())
         actions = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
         actions.add_widget(self.lang_button(state))
         if self.flow.glucose_pending:
@@ -556,7 +565,7 @@ class Renderer:
 
     def _screen_technician(self, state: State) -> Widget:
         tech = state.tech
-        small = self.m.body * 0.8  # staff screen: not for residents
+        small = self.m.body * 0.6  # the staff's screen, not the residents'
         body: list[Widget] = []
         if tech is not None:
             for d in tech.devices:

@@ -34,8 +34,10 @@ class Txt(Label):  # type: ignore[misc]
         tid: str = "",
         halign: str = "left",
         color: RGBA = theme.TEXT,
+        wrap: bool = True,
         **kw: Any,
     ) -> None:
+        self._wraps = wrap
         super().__init__(
             text=text,
             font_size=font_size,
@@ -49,7 +51,7 @@ class Txt(Label):  # type: ignore[misc]
         self._wrap()
 
     def _wrap(self, *_: Any) -> None:
-        self.text_size = (max(1.0, self.width), None)
+        self.text_size = (max(1.0, self.width), None) if self._wraps else (None, None)
 
 
 class Btn(Button):  # type: ignore[misc]

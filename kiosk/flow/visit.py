@@ -414,6 +414,7 @@ class VisitFlow:
             bp_reading_no=0,
             bp_readings_needed=protocol.readings,
             cuff_mmhg=None,
+            error=None,
         )
         self._start_countdown(protocol.rest_s, self._rest_over)
 
@@ -729,7 +730,6 @@ class VisitFlow:
             return
         self.touch()
         again, self._retry = self._retry, None
-        self._update(error=None)
         again()
 
     # --- leaving ---------------------------------------------------------------

@@ -30,6 +30,7 @@ from kiosk.compose import SimulationSpeed  # noqa: E402
 from kiosk.simulated import BpOutcome, GlucoseOutcome, demo_card  # noqa: E402
 
 _ids = itertools.count(1000)
+T0 = time.monotonic()
 
 
 class Driver:
@@ -80,14 +81,14 @@ class Driver:
 
     async def frame(self, n: int = 2) -> None:
         for _ in range(n):
-            await asyncio.sleep(1 / 30)
+            await asyncio.sleep(1 / 60)
 
     async def wait_for(self, tid: str, *, text: str | None = None, timeout: float = 20.0) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             w = self.widgets().get(tid)
             if w is not None and (text is None or text in getattr(w, "text", "")):
-                await self.frame()
+                await self.frame(1)
                 return w
             await asyncio.sleep(0.02)
         raise AssertionError(
@@ -128,14 +129,19 @@ class Driver:
         await self.frame(1)
         touch.update_time_end()
         EventLoop.post_dispatch_input("end", touch)
-        await self.frame(2)
+        await self.frame(1)
 
     # --- recording -------------------------------------------------------------
 
     async def record(self, name: str, *, both_languages: bool = True) -> dict[str, Any]:
         await self.frame(3)
         lang = self.r.flow.state.language
-        step = {"name": name, "screen": self.r.flow.state.screen.value, "texts": {}}
+        step: dict[str, Any] = {
+            "name": name,
+            "screen": self.r.flow.state.screen.value,
+            "texts": {},
+            "t": round(time.monotonic() - T0, 2),
+        }
         langs = [lang]
         if both_languages:
             langs.append("en" if lang == "zh_CN" else "zh_CN")
@@ -154,7 +160,9 @@ class Driver:
 
     def screenshot(self, name: str) -> None:
         path = self.shots / f"{self.tag}-{name}.png"
+        t = time.monotonic()
         self.r.app.root.export_to_png(str(path))
+        self.shot_seconds = getattr(self, "shot_seconds", 0.0) + time.monotonic() - t
         self.shot_files.append(path.name)
 
 
@@ -302,7 +310,7 @@ def main() -> int:
                 cfg,
                 simulate=True,
                 fullscreen=False,
-                sim=SimulationSpeed(speed=20.0, start_delay_s=4.0),
+                sim=SimulationSpeed(speed=40.0, start_delay_s=8.0),
                 extra=scenario,
             )
         )
@@ -314,6 +322,7 @@ def main() -> int:
     d = report.pop("driver", None)
     if d is not None:
         report.update(steps=d.steps, overflows=d.overflows, shots=d.shot_files)
+        report["shot_seconds"] = round(getattr(d, "shot_seconds", 0.0), 2)
         report["font"] = _font_info()
         report["spoken"] = d.r.voice.spoken
         report["body_font_px"] = d.r.app.metrics.body

@@ -86,7 +86,7 @@ voice_enabled = true
 voice_volume = 0.05
 [rules.blood_pressure.protocol]
 rest_s = 1.5
-pause_s = 4
+pause_s = 2.5
 """,
         encoding="utf-8",
     )
@@ -128,7 +128,7 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     assert report["body_font_px"] * report["cap_ratio"] / report["px_per_mm"] >= 6.0
     wrong = step(report, "checkin-wrong-digit")["texts"]
     assert wrong["zh_CN"]["checkin.error"] == "最后一位不对，请核对号码"
-    assert wrong["en"]["checkin.error"] == "The last digit is wrong. Check the number"
+    assert wrong["en"]["checkin.error"] == "Last digit is wrong"
     confirm = step(report, "confirm")["texts"]["zh_CN"]
     assert confirm["confirm.id"].startswith("110") and "*" * 11 in confirm["confirm.id"]
     result = step(report, "result-bp")["texts"]
