@@ -91,7 +91,8 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
                 log.warning("no Simplified-Chinese font found: install fonts-wqy-microhei")
             Window.clearcolor = theme.BACKGROUND
             metrics = Metrics(
-                px_per_mm=Window.width / config.kiosk.panel_width_mm,
+                px_per_mm_x=Window.width / config.kiosk.panel_width_mm,
+                px_per_mm_y=Window.height / config.kiosk.panel_height_mm,
                 cap_ratio=measure_cap_ratio(),
             )
             self.metrics = metrics

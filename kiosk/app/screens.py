@@ -97,9 +97,9 @@ class Renderer:
         width_mm: float | None = None,
         **p: Any,
     ) -> Btn:
-        kw: dict[str, Any] = {"size_hint_y": None, "height": self.m.button}
+        kw: dict[str, Any] = {"size_hint_y": None, "height": self.m.button_h}
         if width_mm is not None:
-            kw.update(size_hint_x=None, width=self.m.mm(width_mm))
+            kw.update(size_hint_x=None, width=self.m.x(width_mm))
         return Btn(
             self.t(state, key, **p),
             font_size=self.m.body,
@@ -130,8 +130,8 @@ class Renderer:
         back: bool = True,
     ) -> BoxLayout:
         m = self.m
-        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2.5))
-        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2.5))
+        top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         if back:
             top.add_widget(
                 self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30)
@@ -140,13 +140,13 @@ class Renderer:
         top.children[0].size_hint_y = 1
         top.add_widget(self.lang_button(state))
         col.add_widget(top)
-        mid = BoxLayout(orientation="vertical", spacing=m.mm(1.5))
+        mid = BoxLayout(orientation="vertical", spacing=m.y(1.5))
         for w in body:
             mid.add_widget(w)
         mid.add_widget(Widget())
         col.add_widget(mid)
         if actions:
-            row = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+            row = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
             for b in actions:
                 row.add_widget(b)
             col.add_widget(row)
@@ -167,14 +167,14 @@ class Renderer:
     def _still_here(self, state: State) -> Widget:
         m = self.m
         box = _Panel(
-            orientation="vertical", padding=m.mm(4), spacing=m.mm(3), bg=theme.NOTICE_BG
+            orientation="vertical", padding=m.pad(4), spacing=m.y(3), bg=theme.NOTICE_BG
         )
         box.add_widget(self.txt(state, "still_here.title", tid="still_here.title"))
         countdown = self.label("", tid="still_here.countdown")
         box.add_widget(countdown)
         box.add_widget(Widget())
         btn = self.button(state, "btn.still_here", self.flow.still_here, tid="btn.still_here")
-        btn.height = m.mm(22)
+        btn.height = m.y(22)
         box.add_widget(btn)
         box.ids_countdown = countdown
         return box
@@ -183,8 +183,8 @@ class Renderer:
 
     def _screen_attract(self, state: State) -> Widget:
         m = self.m
-        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.gap)
-        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.gap_y)
+        top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         top.add_widget(
             self.button(
                 state, "attract.tech", self.flow.open_technician, primary=False, width_mm=40
@@ -199,14 +199,15 @@ class Renderer:
         col.add_widget(self.txt(state, "attract.body", lines=2))
         col.add_widget(Widget())
         start = self.button(state, "attract.start", self.flow.start_checkin)
-        start.height = m.mm(22)
+        start.height = m.y(22)
         col.add_widget(start)
         return col
 
     def _screen_checkin(self, state: State) -> Widget:
         m = self.m
-        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2.5))
-        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        # Keys are buttons too: 8 mm between every key and the top bar.
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5, 0.5), spacing=m.gap_y)
+        top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         top.add_widget(self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30))
         prompt = "checkin.card" if state.card_reader else "checkin.type"
         title = self.txt(state, prompt, tid="checkin.prompt")
@@ -214,8 +215,8 @@ class Renderer:
         top.add_widget(title)
         top.add_widget(self.lang_button(state))
         col.add_widget(top)
-        row = BoxLayout(spacing=m.gap)
-        left = BoxLayout(orientation="vertical", spacing=m.mm(1.5))
+        row = BoxLayout(spacing=m.gap_x)
+        left = BoxLayout(orientation="vertical", spacing=m.y(1.5))
         typed = state.keypad
         shown = f"{typed[:9]}\n{typed[9:]}" if len(typed) > 9 else typed or "_"
         left.add_widget(self.label(shown, tid="checkin.number", lines=2))
@@ -233,12 +234,12 @@ class Renderer:
         row.add_widget(left)
         keys = BoxLayout(
             orientation="vertical",
-            spacing=m.gap,
+            spacing=m.gap_y,
             size_hint_x=None,
-            width=4 * m.button + 3 * m.gap,
+            width=4 * m.button_w + 3 * m.gap_x,
         )
         for line in ("1234", "5678", "90X<"):
-            r = BoxLayout(spacing=m.gap, size_hint_y=None, height=m.button)
+            r = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.button_h)
             for ch in line:
                 if ch == "<":
                     b = Btn(
@@ -258,7 +259,6 @@ class Renderer:
                     )
                 r.add_widget(b)
             keys.add_widget(r)
-        keys.add_widget(Widget())
         row.add_widget(keys)
         col.add_widget(row)
         return col
@@ -284,15 +284,14 @@ class Renderer:
         )
 
     def _screen_choose(self, state: State) -> Widget:
-        body: list[Widget] = []
-        stack = BoxLayout(orientation="vertical", spacing=self.m.gap, size_hint_y=None)
-        stack.height = 3 * self.m.button + 2 * self.m.gap
+        m = self.m
+        row = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.y(30))
         for choice, key in (("bp", "choose.bp"), ("glucose", "choose.glucose"), ("both", "choose.both")):
-            stack.add_widget(
-                self.button(state, key, lambda c=choice: self.flow.choose(c), tid=f"btn.{choice}")
-            )
-        body.append(stack)
-        return self.page(state, title="choose.title", body=body)
+            b = self.button(state, key, lambda c=choice: self.flow.choose(c), tid=f"btn.{choice}")
+            b.height = m.y(30)
+            row.add_widget(b)
+        spacer = Widget(size_hint_y=None, height=m.y(5.5))
+        return self.page(state, title="choose.title", body=[spacer, row])
 
     def _countdown_label(self, state: State, key: str, tid: str) -> Txt:
         label = self.label("", tid=tid)
@@ -316,9 +315,9 @@ class Renderer:
 
     def _screen_measure_bp(self, state: State) -> Widget:
         m = self.m
-        row = BoxLayout(spacing=m.gap, size_hint_y=None, height=m.mm(44))
+        row = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.y(44))
         gauge = Gauge(
-            maximum=300, font_size=m.body, tid="gauge", size_hint_x=None, width=m.mm(44)
+            maximum=300, font_size=m.body, tid="gauge", size_hint_x=None, width=m.y(44)
         )
         self._updaters.append(lambda s: gauge.set_value(s.cuff_mmhg))
         row.add_widget(gauge)
@@ -332,8 +331,8 @@ class Renderer:
 
     def _measure_page(self, state: State, row: Widget) -> Widget:
         m = self.m
-        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2.5))
-        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2.5))
+        top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         top.add_widget(
             self.label(
                 self.t(
@@ -423,8 +422,7 @@ class Renderer:
         m = self.m
         lang = state.language
         g, bp = state.glucose_result, state.bp_result
-        gap = m.mm(1)
-        col = BoxLayout(orientation="vertical", padding=m.mm(1.5), spacing=gap)
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5, 1), spacing=m.y(1))
         if g is not None:
             digits = g.shown or f"{g.mmol_per_l:.1f}"
             unit = self.t(state, "result.glucose_unit")
@@ -441,7 +439,7 @@ class Renderer:
             notes = ["result.irregular"] if bp.irregular_pulse else []
             pts = [p for p in state.trend if p.kind == "blood_pressure"]
             series = [[p.values[0] for p in pts], [p.values[1] for p in pts]]
-        top = BoxLayout(size_hint_y=None, height=m.result * 1.2, spacing=m.mm(3))
+        top = BoxLayout(size_hint_y=None, height=m.result * 1.2, spacing=m.x(3))
         big = Txt(digits, font_size=m.result, tid="result.value", size_hint_x=None, wrap=False)
         big.texture_update()
         big.width = big.texture_size[0] + 4
@@ -449,7 +447,7 @@ class Renderer:
         unit_label = Txt(unit, font_size=m.body, tid="result.unit")
         top.add_widget(unit_label)
         col.add_widget(top)
-        cat_row = BoxLayout(spacing=m.mm(2), size_hint_y=None, height=m.body * 1.2)
+        cat_row = BoxLayout(spacing=m.x(2), size_hint_y=None, height=m.body * 1.2)
         style = theme.category_style(kind, category, urgent)
         cat_row.add_widget(
             CategoryIcon(
@@ -489,7 +487,7 @@ class Renderer:
         for note in notes:
             col.add_widget(self.txt(state, note, tid="result.note"))
         col.add_widget(Widget())
-        actions = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        actions = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         actions.add_widget(self.lang_button(state))
         if self.flow.glucose_pending:
             actions.add_widget(
@@ -512,7 +510,7 @@ class Renderer:
     def _screen_error(self, state: State) -> Widget:
         err = state.error
         assert err is not None
-        icon_row = BoxLayout(spacing=self.m.mm(3), size_hint_y=None, height=self.m.body * 2.6)
+        icon_row = BoxLayout(spacing=self.m.x(3), size_hint_y=None, height=self.m.body * 2.6)
         icon_row.add_widget(
             CategoryIcon(
                 shape="triangle",
@@ -542,10 +540,10 @@ class Renderer:
         body: list[Widget] = [self.label("●" * state.pin_length or "_", tid="pin.dots")]
         if state.pin_error:
             body.append(self.txt(state, "tech_pin.wrong", tid="pin.wrong"))
-        keys = BoxLayout(orientation="vertical", spacing=m.mm(3), size_hint_y=None)
-        keys.height = 2 * m.button + m.mm(3)
+        keys = BoxLayout(orientation="vertical", spacing=m.y(3), size_hint_y=None)
+        keys.height = 2 * m.button_h + m.y(3)
         for line in ("12345", "67890"):
-            r = BoxLayout(spacing=m.mm(3), size_hint_y=None, height=m.button)
+            r = BoxLayout(spacing=m.x(3), size_hint_y=None, height=m.button_h)
             for ch in line:
                 r.add_widget(
                     Btn(ch, font_size=m.body, tid=f"pin.{ch}",

@@ -62,6 +62,17 @@ class Driver:
             if isinstance(w, Label) and w.get_root_window() is not None
         }
 
+    def buttons(self) -> list[dict[str, Any]]:
+        from kivy.uix.button import Button
+
+        out = []
+        top_layer = self.r.app.root.children[0]  # the "still here?" panel when it shows
+        for w in top_layer.walk(restrict=True):
+            if isinstance(w, Button) and w.get_root_window() is not None:
+                x, y = w.to_window(w.x, w.y)
+                out.append({"tid": getattr(w, "tid", ""), "rect": [x, y, w.width, w.height]})
+        return out
+
     def check_overflow(self, name: str) -> None:
         from kivy.uix.label import Label
 
@@ -150,6 +161,7 @@ class Driver:
                 await self.tap("btn.lang")
                 await self.frame(3)
             step["texts"][language] = self.texts()
+            step.setdefault("buttons", self.buttons())
             self.check_overflow(f"{name}/{language}")
             self.screenshot(f"{name}-{language}")
         if both_languages:
@@ -326,7 +338,7 @@ def main() -> int:
         report["font"] = _font_info()
         report["spoken"] = d.r.voice.spoken
         report["body_font_px"] = d.r.app.metrics.body
-        report["px_per_mm"] = d.r.app.metrics.px_per_mm
+        report["px_per_mm"] = [d.r.app.metrics.px_per_mm_x, d.r.app.metrics.px_per_mm_y]
         report["cap_ratio"] = d.r.app.metrics.cap_ratio
     report["error"] = error
     report["exit_code"] = code

@@ -115,6 +115,23 @@ pause_s = 2.5
     return result, data / "kiosk.sqlite"
 
 
+def check_buttons(report: dict) -> None:
+    """Buttons at least 15 mm each way and at least 8 mm apart (the staff's PIN pad excepted)."""
+    px_x, px_y = report["px_per_mm"]
+    for st in report["steps"]:
+        buttons = [b for b in st.get("buttons", []) if not b["tid"].startswith("pin.")]
+        for b in buttons:
+            _, _, w, h = b["rect"]
+            assert w >= 15 * px_x - 1 and h >= 15 * px_y - 1, (st["name"], b)
+        for i, a in enumerate(buttons):
+            for b in buttons[i + 1 :]:
+                ax, ay, aw, ah = a["rect"]
+                bx, by, bw, bh = b["rect"]
+                gap_x = max(bx - (ax + aw), ax - (bx + bw)) / px_x
+                gap_y = max(by - (ay + ah), ay - (by + bh)) / px_y
+                assert max(gap_x, gap_y) >= 8 - 0.2, (st["name"], a["tid"], b["tid"])
+
+
 def step(report: dict, name: str) -> dict:
     return next(s for s in report["steps"] if s["name"] == name)
 
@@ -125,7 +142,8 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     assert report["overflows"] == []
     assert report["font"]["family"] == "WenQuanYi Micro Hei"
     # Body text is at least 6 mm tall (cap height) on this panel.
-    assert report["body_font_px"] * report["cap_ratio"] / report["px_per_mm"] >= 6.0
+    assert report["body_font_px"] * report["cap_ratio"] / report["px_per_mm"][1] >= 6.0
+    check_buttons(report)
     wrong = step(report, "checkin-wrong-digit")["texts"]
     assert wrong["zh_CN"]["checkin.error"] == "最后一位不对，请核对号码"
     assert wrong["en"]["checkin.error"] == "Last digit is wrong"
@@ -177,6 +195,7 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
 def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     report, store = run_scenario(xvfb, tmp_path, "visit_errors", panel, idle_s=2)
     assert report["overflows"] == []
+    check_buttons(report)
     err = step(report, "error-body_movement")["texts"]
     assert err["zh_CN"]["error.message"] == "您动了。请坐好别动，再试一次"
     assert err["en"]["error.message"] == "You moved. Sit still and try again"
