@@ -162,6 +162,7 @@ class Driver:
                 await self.frame(3)
             step["texts"][language] = self.texts()
             step.setdefault("buttons", self.buttons())
+            step.setdefault("widgets", sorted(self.widgets()))
             self.check_overflow(f"{name}/{language}")
             self.screenshot(f"{name}-{language}")
         if both_languages:

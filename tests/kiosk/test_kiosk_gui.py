@@ -60,8 +60,33 @@ def xvfb() -> Iterator[str]:
     proc.wait(10)
 
 
+def seed_earlier_readings(cfg_path: Path) -> None:
+    """Two earlier blood pressure readings of the demo card's resident (for the trend)."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from drivers.readings import DeviceInfo, Transport
+    from healthkiosk.config import load_config
+    from kiosk.compose import open_recorder
+    from kiosk.flow.ports import BpValues, CompletedReading, ResidentIdentity
+    from kiosk.simulated import demo_card
+
+    card = demo_card()
+    who = ResidentIdentity(card.id_number, "110***", card.name, "female", None)
+    recorder = open_recorder(load_config(cfg_path))
+    dev = DeviceInfo(model="Earlier monitor", transport=Transport.BLE)
+    for i, (sys_, dia) in enumerate([(132, 86), (126, 82)]):
+        at = datetime.now(UTC) - timedelta(days=30 - 10 * i)
+        values = BpValues(sys_, dia, 70, None, False, ())
+        asyncio.run(recorder.save(CompletedReading(
+            f"00000000-0000-4000-8000-00000000000{i}", f"10000000-0000-4000-8000-00000000000{i}",
+            "blood_pressure", at, None, who, dev, values, "high_normal", False, False, False,
+            "bp.high_normal.systolic",
+        )))  # fmt: skip
+
+
 def run_scenario(
-    xvfb: str, tmp_path: Path, scenario: str, panel: str, *, idle_s: float = 60
+    xvfb: str, tmp_path: Path, scenario: str, panel: str, *, idle_s: float = 60, seed: bool = False
 ) -> tuple[dict, Path]:
     (w, h), (wmm, hmm) = PANELS[panel]
     data = tmp_path / "data"
@@ -90,6 +115,8 @@ pause_s = 2.5
 """,
         encoding="utf-8",
     )
+    if seed:
+        seed_earlier_readings(cfg)
     report = tmp_path / "report.json"
     kivy_home = tmp_path / "kivy"
     kivy_home.mkdir()
@@ -193,7 +220,7 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
 
 @pytest.mark.parametrize("panel", sorted(PANELS))
 def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
-    report, store = run_scenario(xvfb, tmp_path, "visit_errors", panel, idle_s=2)
+    report, store = run_scenario(xvfb, tmp_path, "visit_errors", panel, idle_s=2, seed=True)
     assert report["overflows"] == []
     check_buttons(report)
     err = step(report, "error-body_movement")["texts"]
@@ -202,11 +229,14 @@ def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: s
     assert step(report, "still_here")["texts"]["zh_CN"]["still_here.title"] == "您还在吗？"
     result = step(report, "result-normal")["texts"]
     assert result["en"]["result.category"] == "Normal"
+    assert "result.trend" in {b for b in step(report, "result-normal")["widgets"]}
     tech = step(report, "technician")["texts"]["en"]
     assert tech["tech.version"].startswith("Version ")
-    assert tech["tech.sync"] == "Waiting to send: 1  Sent: 0"
+    assert tech["tech.sync"] == "Waiting to send: 3  Sent: 0"
     with sqlite3.connect(store) as db:
-        readings = db.execute("SELECT systolic_mmhg, diastolic_mmhg FROM readings").fetchall()
+        readings = db.execute(
+            "SELECT systolic_mmhg, diastolic_mmhg FROM readings WHERE device_model LIKE 'Sim%'"
+        ).fetchall()
         events = db.execute("SELECT kind FROM device_events").fetchall()
         names = db.execute("SELECT name FROM residents").fetchall()
     assert readings == [(117, 75)]
