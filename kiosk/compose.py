@@ -18,13 +18,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthkiosk.config import Config, DeviceConfig
 from healthkiosk.errors import DeviceError
 from kiosk.flow.clock import Clock, RealClock
 from kiosk.flow.ports import Devices
-from kiosk.recorder import StoreRecorder, load_or_create_key
+
+if TYPE_CHECKING:
+    from kiosk.recorder import StoreRecorder
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,12 @@ async def _real(cfg: Config, stack: AsyncExitStack) -> Devices:
 
 
 def open_recorder(cfg: Config) -> StoreRecorder:
+    """The store recorder (blocking: imports SQLAlchemy and opens SQLite).
+
+    The app opens it through :class:`kiosk.deferred.DeferredRecorder`, off the
+    start-up path.
+    """
+    from kiosk.recorder import StoreRecorder, load_or_create_key
     from sync.store.db import open_store
 
     sessions = open_store(cfg.store_path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from healthkiosk.config import Config
 from healthkiosk.rules import load_rules
 from kiosk.app.boot import configure_kivy
 from kiosk.compose import SimulationSpeed, open_devices, open_recorder
+from kiosk.deferred import DeferredRecorder
 from kiosk.flow.clock import RealClock
 from kiosk.flow.ports import Devices
 from kiosk.flow.state import State
@@ -32,6 +34,7 @@ from kiosk.voice import Voice
 log = logging.getLogger(__name__)
 
 EXIT_RESTART = 3
+SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass
@@ -51,6 +54,7 @@ Extra = Callable[[Running], Awaitable[None]]
 def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
     """Create the Kivy App (imports Kivy: call :func:`configure_kivy` first)."""
     from kivy.app import App
+    from kivy.clock import Clock
     from kivy.core.window import Window
     from kivy.graphics import Color, Rectangle
     from kivy.uix.floatlayout import FloatLayout
@@ -83,6 +87,7 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
             self.exit_code = 0
             self.renderer: Renderer | None = None
             self._cue: tuple[object, ...] | None = None
+            self._pending: State | None = None
             self.font_path = None
 
         def build(self) -> Any:
@@ -102,6 +107,18 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
             return root
 
         def _on_state(self, state: State) -> None:
+            # Render once per frame, just before it is drawn: the flow's call
+            # (a device task about to save a reading) is never held up by
+            # widget building, and bursts of cuff pressures coalesce.
+            first = self._pending is None
+            self._pending = state
+            if first:
+                Clock.schedule_once(self._apply, -1)
+
+        def _apply(self, *_: Any) -> None:
+            state, self._pending = self._pending, None
+            if state is None:
+                return
             assert self.renderer is not None
             self.renderer.render(state)
             cue, parts = prompt_for(state)
@@ -126,8 +143,12 @@ async def run_kiosk(
 ) -> int:
     """Run the kiosk until its window closes; returns the exit code."""
     configure_kivy(size=config.kiosk.resolution, fullscreen=fullscreen)
+    # Database work runs in worker threads while the UI thread draws frames;
+    # a short GIL switch interval lets a reading's commit through between
+    # frames instead of waiting 5 ms at every SQLite call.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     clock = RealClock()
-    recorder = open_recorder(config)
+    recorder = DeferredRecorder(lambda: open_recorder(config))
     voice = Voice(
         enabled=config.kiosk.voice_enabled,
         volume=config.kiosk.voice_volume,
@@ -150,6 +171,7 @@ async def run_kiosk(
         def on_flip(*_: Any) -> None:
             if not first_frame.done():
                 first_frame.set_result(time.time())
+                recorder.open_soon()
 
         def on_start(*_: Any) -> None:
             from kivy.core.window import Window

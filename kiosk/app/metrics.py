@@ -83,12 +83,8 @@ def measure_cap_ratio(font_size: int = 200) -> float:
     label.refresh()
     texture = label.texture
     w, h = texture.size
-    pixels = texture.pixels
-    rows = [
-        y
-        for y in range(h)
-        if any(pixels[(y * w + x) * 4 + 3] > 127 for x in range(0, w))
-    ]
+    alpha = texture.pixels[3::4]
+    rows = [y for y in range(h) if max(alpha[y * w : (y + 1) * w]) > 127]
     if not rows:
         return 0.72
     return (max(rows) - min(rows) + 1) / font_size
