@@ -95,6 +95,14 @@ def child_kiosk(out: Path, visits: int) -> None:
     )
     result: dict[str, Any] = {}
 
+    async def on_screen(flow: Any, screen: Screen) -> None:
+        reached = asyncio.Event()
+        stop = flow.subscribe(lambda s: reached.set() if s.screen is screen else None)
+        try:
+            await asyncio.wait_for(reached.wait(), 30)
+        finally:
+            stop()
+
     async def scenario(r: Running) -> None:
         from kivy.core.window import Window
 
@@ -127,15 +135,13 @@ def child_kiosk(out: Path, visits: int) -> None:
             shown.clear()
             flow.start_checkin()
             r.devices.id_card.present(demo_card())
-            while flow.state.screen is not Screen.CONFIRM:
-                await asyncio.sleep(0.002)
+            await on_screen(flow, Screen.CONFIRM)
             flow.confirm()
             flow.choose("bp")
             flow.start_bp()
             await asyncio.wait_for(shown.wait(), 30)
             flow.finish()
-            while flow.state.screen is not Screen.ATTRACT:
-                await asyncio.sleep(0.002)
+            await on_screen(flow, Screen.ATTRACT)
         result["latency_s"] = samples
         result["rss_after_mb"] = rss_mb()
 
@@ -187,7 +193,7 @@ def run_child(kind: str, visits: int) -> dict[str, Any]:
         start = time.time()
         proc = subprocess.run(
             [sys.executable, __file__, "--child", kind, "--out", str(out), "--visits", str(visits)],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
         )  # fmt: skip
         if not out.exists():
             raise SystemExit(f"{kind} child failed:\n{proc.stderr[-3000:]}")

@@ -165,7 +165,9 @@ class SimulatedBloodPressureMonitor:
             diastolic_mmhg=outcome.diastolic,
             pulse_bpm=outcome.pulse,
             device=self._info,
-            mean_arterial_mmhg=round(outcome.diastolic + (outcome.systolic - outcome.diastolic) / 3),
+            mean_arterial_mmhg=round(
+                outcome.diastolic + (outcome.systolic - outcome.diastolic) / 3
+            ),
             device_time=self._clock.now(),
             status=outcome.status,
         )
@@ -253,7 +255,9 @@ class SimulatedGlucoseMeter:
         self.state = "closed"
 
 
-def demo_card(*, name: str = "王秀英", region: str = "110105", born: date | None = None) -> IdCardData:
+def demo_card(
+    *, name: str = "王秀英", region: str = "110105", born: date | None = None
+) -> IdCardData:
     """A made-up but valid card (correct check digit) for demos and tests."""
     born = born or date(1948, 6, 12)
     first17 = f"{region}{born:%Y%m%d}042"

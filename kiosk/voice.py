@@ -184,7 +184,9 @@ class Voice:
             clips = self.clips(parts, language)
             if clips and self._player:
                 for clip in clips:
-                    await self._run([self._player, "-q", "-"], scale_wav(clip.read_bytes(), self.volume))
+                    await self._run(
+                        [self._player, "-q", "-"], scale_wav(clip.read_bytes(), self.volume)
+                    )
                 return
             if self._espeak is None:
                 self._warn_once("espeak", "espeak-ng not found: prompts are not spoken")

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from healthkiosk import __version__
@@ -88,7 +89,7 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
             self.renderer: Renderer | None = None
             self._cue: tuple[object, ...] | None = None
             self._pending: State | None = None
-            self.font_path = None
+            self.font_path: Path | None = None
 
         def build(self) -> Any:
             self.font_path = register_default_font()
@@ -182,7 +183,9 @@ async def run_kiosk(
         running = Running(app, flow, devices, voice, first_frame)
         async with asyncio.TaskGroup() as tg:
             flow_task = tg.create_task(flow.run(), name="visit-flow")
-            extra_task = tg.create_task(_guard_extra(extra, running), name="extra") if extra else None
+            extra_task = (
+                tg.create_task(_guard_extra(extra, running), name="extra") if extra else None
+            )
             try:
                 await app.async_run(async_lib="asyncio")
             finally:

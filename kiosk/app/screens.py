@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from kivy.uix.boxlayout import BoxLayout
@@ -19,7 +20,7 @@ from kiosk.app import theme
 from kiosk.app.i18n import text
 from kiosk.app.metrics import Metrics
 from kiosk.app.widgets import Btn, CategoryIcon, Gauge, TrendChart, Txt
-from kiosk.flow.state import Screen, State
+from kiosk.flow.state import Choice, MealAnswer, Screen, State
 from kiosk.flow.visit import VisitFlow
 
 Updater = Callable[[State], None]
@@ -82,9 +83,7 @@ class Renderer:
 
     def label(self, words: str, *, tid: str, lines: float = 1, size: float | None = None) -> Txt:
         font = size or self.m.body
-        return Txt(
-            words, font_size=font, tid=tid, size_hint_y=None, height=font * 1.2 * lines
-        )
+        return Txt(words, font_size=font, tid=tid, size_hint_y=None, height=font * 1.2 * lines)
 
     def button(
         self,
@@ -161,14 +160,12 @@ class Renderer:
             self.root.remove_widget(self._overlay)
             self._overlay = None
         if show and self._overlay is not None:
-            label = self._overlay.ids_countdown  # type: ignore[attr-defined]
+            label = self._overlay.ids_countdown
             label.text = self.t(state, "still_here.countdown", seconds=state.still_here_s)
 
     def _still_here(self, state: State) -> Widget:
         m = self.m
-        box = _Panel(
-            orientation="vertical", padding=m.pad(4), spacing=m.y(3), bg=theme.NOTICE_BG
-        )
+        box = _Panel(orientation="vertical", padding=m.pad(4), spacing=m.y(3), bg=theme.NOTICE_BG)
         box.add_widget(self.txt(state, "still_here.title", tid="still_here.title"))
         countdown = self.label("", tid="still_here.countdown")
         box.add_widget(countdown)
@@ -254,7 +251,7 @@ class Renderer:
                         ch,
                         font_size=m.body,
                         tid=f"key.{ch}",
-                        on_tap=lambda c=ch: self.flow.key(c),
+                        on_tap=partial(self.flow.key, ch),
                         primary=False,
                     )
                 r.add_widget(b)
@@ -286,8 +283,13 @@ class Renderer:
     def _screen_choose(self, state: State) -> Widget:
         m = self.m
         row = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.y(30))
-        for choice, key in (("bp", "choose.bp"), ("glucose", "choose.glucose"), ("both", "choose.both")):
-            b = self.button(state, key, lambda c=choice: self.flow.choose(c), tid=f"btn.{choice}")
+        choices: tuple[tuple[Choice, str], ...] = (
+            ("bp", "choose.bp"),
+            ("glucose", "choose.glucose"),
+            ("both", "choose.both"),
+        )
+        for choice, key in choices:
+            b = self.button(state, key, partial(self.flow.choose, choice), tid=f"btn.{choice}")
             b.height = m.y(30)
             row.add_widget(b)
         spacer = Widget(size_hint_y=None, height=m.y(5.5))
@@ -316,9 +318,7 @@ class Renderer:
     def _screen_measure_bp(self, state: State) -> Widget:
         m = self.m
         row = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.y(44))
-        gauge = Gauge(
-            maximum=300, font_size=m.body, tid="gauge", size_hint_x=None, width=m.y(44)
-        )
+        gauge = Gauge(maximum=300, font_size=m.body, tid="gauge", size_hint_x=None, width=m.y(44))
         self._updaters.append(lambda s: gauge.set_value(s.cuff_mmhg))
         row.add_widget(gauge)
         words = BoxLayout(orientation="vertical")
@@ -369,19 +369,20 @@ class Renderer:
         )
 
     def _screen_glucose_meal(self, state: State) -> Widget:
+        answers: tuple[tuple[MealAnswer | None, str], ...] = (
+            ("fasting", "glucose_meal.fasting"),
+            ("after_meal", "glucose_meal.after_meal"),
+            (None, "glucose_meal.unsure"),
+        )
         actions = [
             self.button(
                 state,
                 key,
-                lambda a=answer: self.flow.answer_meal(a),
+                partial(self.flow.answer_meal, answer),
                 tid=f"btn.meal.{answer or 'unsure'}",
                 primary=answer is not None,
             )
-            for answer, key in (
-                ("fasting", "glucose_meal.fasting"),
-                ("after_meal", "glucose_meal.after_meal"),
-                (None, "glucose_meal.unsure"),
-            )
+            for answer, key in answers
         ]
         return self.page(
             state,
@@ -546,8 +547,13 @@ class Renderer:
             r = BoxLayout(spacing=m.x(3), size_hint_y=None, height=m.button_h)
             for ch in line:
                 r.add_widget(
-                    Btn(ch, font_size=m.body, tid=f"pin.{ch}",
-                        on_tap=lambda c=ch: self.flow.pin_key(c), primary=False)  # fmt: skip
+                    Btn(
+                        ch,
+                        font_size=m.body,
+                        tid=f"pin.{ch}",
+                        on_tap=partial(self.flow.pin_key, ch),
+                        primary=False,
+                    )
                 )
             keys.add_widget(r)
         body.append(keys)

@@ -150,6 +150,7 @@ class CategoryIcon(Widget):  # type: ignore[misc]
 
 
 def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]]:
+    angles: list[float]
     if shape == "triangle":
         angles = [90, 210, 330]
     elif shape == "down":
@@ -158,7 +159,9 @@ def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
         angles = [90, 180, 270, 0]
     else:  # octagon
         angles = [22.5 + 45 * i for i in range(8)]
-    return [(cx + r * math.cos(math.radians(a)), cy + r * math.sin(math.radians(a))) for a in angles]
+    return [
+        (cx + r * math.cos(math.radians(a)), cy + r * math.sin(math.radians(a))) for a in angles
+    ]
 
 
 class Gauge(Widget):  # type: ignore[misc]

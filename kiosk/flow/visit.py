@@ -474,9 +474,7 @@ class VisitFlow:
             return
         bp_rules = self._rules.blood_pressure
         try:
-            check_blood_pressure_plausible(
-                m.systolic_mmhg, m.diastolic_mmhg, m.pulse_bpm, bp_rules
-            )
+            check_blood_pressure_plausible(m.systolic_mmhg, m.diastolic_mmhg, m.pulse_bpm, bp_rules)
         except ImplausibleValueError as err:
             await self._event(m.device.label, "implausible", {**_bp_detail(m), "why": err.reason})
             self._show_error("implausible", device=m.device.model, retry=self._measure_bp)
@@ -900,4 +898,3 @@ def _glucose_detail(m: GlucoseMeasurement) -> dict[str, Any]:
         "original_unit": m.original_unit.value,
         "sequence_number": m.sequence_number,
     }
-

@@ -94,8 +94,8 @@ class Driver:
         for _ in range(n):
             await asyncio.sleep(1 / 60)
 
-    async def wait_for(self, tid: str, *, text: str | None = None, timeout: float = 20.0) -> Any:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, tid: str, *, text: str | None = None, within: float = 20.0) -> Any:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             w = self.widgets().get(tid)
             if w is not None and (text is None or text in getattr(w, "text", "")):
@@ -106,8 +106,8 @@ class Driver:
             f"{tid!r} (text {text!r}) not on screen; on screen: {sorted(self.texts().items())}"
         )
 
-    async def gone(self, tid: str, *, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def gone(self, tid: str, *, within: float = 20.0) -> None:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if tid not in self.widgets():
                 await self.frame()
@@ -117,11 +117,11 @@ class Driver:
 
     # --- touching --------------------------------------------------------------
 
-    async def tap(self, tid: str, *, timeout: float = 20.0) -> None:
+    async def tap(self, tid: str, *, within: float = 20.0) -> None:
         from kivy.base import EventLoop
         from kivy.input.motionevent import MotionEvent
 
-        w = await self.wait_for(tid, timeout=timeout)
+        w = await self.wait_for(tid, within=within)
         assert not getattr(w, "disabled", False), f"{tid} is disabled"
         x, y = w.to_window(*w.center)
         win = EventLoop.window
@@ -219,15 +219,17 @@ async def visit_both(d: Driver) -> None:
     await d.record("prep_bp-ready")
     await d.tap("btn.start_bp")
     await d.wait_for("gauge")
-    while int(d.texts().get("gauge.value") or 0) < 150:
+    for _ in range(1000):  # the cuff holds at the top while the gate is closed
+        if int(d.texts().get("gauge.value") or 0) >= 150:
+            break
         await asyncio.sleep(0.02)
     await d.record("measure_bp")
     bp.gate.set()
-    await d.wait_for("bp_pause.taken", timeout=30)
+    await d.wait_for("bp_pause.taken", within=30)
     await d.record("bp_pause")
-    await d.wait_for("bp_pause.third", timeout=30)
+    await d.wait_for("bp_pause.third", within=30)
     await d.record("bp_pause-third")
-    await d.wait_for("result.value", timeout=60)
+    await d.wait_for("result.value", within=60)
     await d.record("result-bp")
     await d.tap("btn.next")
     await d.wait_for("btn.meal.fasting")
@@ -240,12 +242,12 @@ async def visit_both(d: Driver) -> None:
     await d.wait_for("measure_glucose.wait")
     await d.record("measure_glucose")
     gl.gate.set()
-    await d.wait_for("result.value", text="6.4", timeout=30)
+    await d.wait_for("result.value", text="6.4", within=30)
     await d.record("result-glucose")
     await d.tap("btn.finish")
     await d.wait_for("done.body")
     await d.record("done")
-    await d.wait_for("attract.start", timeout=30)
+    await d.wait_for("attract.start", within=30)
     d.steps.append({"name": "back-to-attract", "screen": "attract", "texts": {"any": d.texts()}})
 
 
@@ -265,20 +267,20 @@ async def visit_errors(d: Driver) -> None:
     await d.wait_for("confirm.name", text="王秀英")
     await d.tap("confirm.yes")
     # Walk away: the "still here?" question comes after idle_timeout_s.
-    await d.wait_for("btn.still_here", timeout=30)
+    await d.wait_for("btn.still_here", within=30)
     await d.record("still_here", both_languages=False)
     await d.tap("btn.still_here")
     await d.gone("btn.still_here")
     await d.tap("btn.bp")
-    await d.wait_for("prep_bp.ready", timeout=30)
+    await d.wait_for("prep_bp.ready", within=30)
     await d.tap("btn.start_bp")
-    await d.wait_for("error.message", timeout=30)
+    await d.wait_for("error.message", within=30)
     await d.record("error-body_movement")
     await d.tap("btn.retry")
-    await d.wait_for("result.value", text="117/75", timeout=60)
+    await d.wait_for("result.value", text="117/75", within=60)
     await d.record("result-normal")
     await d.tap("btn.finish")
-    await d.wait_for("attract.tech", timeout=30)
+    await d.wait_for("attract.tech", within=30)
     await d.tap("attract.tech")
     await d.wait_for("pin.1")
     for ch in "2468":

@@ -17,12 +17,16 @@ from kiosk.simulated import demo_card
 from sync.store.db import open_store
 
 CARD = demo_card()
-WHO = ResidentIdentity(CARD.id_number, "110***********" + CARD.id_number[-4:], "王秀英", "female", None)
+WHO = ResidentIdentity(
+    CARD.id_number, "110***********" + CARD.id_number[-4:], "王秀英", "female", None
+)
 DEV = DeviceInfo(model="M1", transport=Transport.BLE, manufacturer="Acme", serial="S1")
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
-def reading(n: int, *, kind: str = "blood_pressure", who: ResidentIdentity = WHO) -> CompletedReading:
+def reading(
+    n: int, *, kind: str = "blood_pressure", who: ResidentIdentity = WHO
+) -> CompletedReading:
     values: BpValues | GlucoseValues
     if kind == "blood_pressure":
         values = BpValues(120 + n, 80, 70, 93, n % 2 == 1, ({"systolic_mmhg": 120 + n},))
@@ -53,14 +57,17 @@ def recorder(tmp_path: Path) -> StoreRecorder:
     )
 
 
-async def test_reading_and_outbox_in_one_transaction(recorder: StoreRecorder, tmp_path: Path) -> None:
+async def test_reading_and_outbox_in_one_transaction(
+    recorder: StoreRecorder, tmp_path: Path
+) -> None:
     await recorder.save(reading(1))
     await recorder.save(reading(2, kind="glucose"))
     with sqlite3.connect(tmp_path / "kiosk.sqlite") as db:
         rows = db.execute(
             "SELECT r.station_seq, r.kind, r.systolic_mmhg, r.glucose_mmol_per_l, r.device_serial,"
             " p.id_masked, p.name, o.reading_uuid IS NOT NULL FROM readings r"
-            " JOIN residents p ON p.id = r.resident_id LEFT JOIN outbox o ON o.reading_uuid = r.uuid"
+            " JOIN residents p ON p.id = r.resident_id"
+            " LEFT JOIN outbox o ON o.reading_uuid = r.uuid"
             " ORDER BY r.station_seq"
         ).fetchall()
         ids = db.execute("SELECT id_hash, id_number FROM residents").fetchall()

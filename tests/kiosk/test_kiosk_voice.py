@@ -98,7 +98,7 @@ async def test_espeak_fallback_runs(tmp_path: Path) -> None:
         pytest.fail("espeak-ng is a system dependency of the kiosk (apt install espeak-ng)")
     log = tmp_path / "argv"
     fake = tmp_path / "espeak-ng"
-    fake.write_text(f"#!/bin/sh\necho \"$@\" > {log}\n")
+    fake.write_text(f'#!/bin/sh\necho "$@" > {log}\n')
     fake.chmod(0o755)
     v = Voice(enabled=True, volume=0.5, pack=None, espeak=str(fake))
     v.say([Say("done.title")], "zh_CN")
