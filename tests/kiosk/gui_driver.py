@@ -339,6 +339,9 @@ def main() -> int:
         report.update(steps=d.steps, overflows=d.overflows, shots=d.shot_files)
         report["shot_seconds"] = round(getattr(d, "shot_seconds", 0.0), 2)
         report["font"] = _font_info()
+        from kivy.config import Config
+
+        report["kivy_input"] = dict(Config.items("input"))
         report["spoken"] = d.r.voice.spoken
         report["body_font_px"] = d.r.app.metrics.body
         report["px_per_mm"] = [d.r.app.metrics.px_per_mm_x, d.r.app.metrics.px_per_mm_y]

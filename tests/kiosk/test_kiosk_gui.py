@@ -168,6 +168,8 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     report, store = run_scenario(xvfb, tmp_path, "visit_both", panel)
     assert report["overflows"] == []
     assert report["font"]["family"] == "WenQuanYi Micro Hei"
+    # The pinned input configuration: one provider, so a tap registers once.
+    assert report["kivy_input"] == {"mouse": "mouse,disable_multitouch"}
     # Body text is at least 6 mm tall (cap height) on this panel.
     assert report["body_font_px"] * report["cap_ratio"] / report["px_per_mm"][1] >= 6.0
     check_buttons(report)
