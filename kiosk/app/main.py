@@ -27,7 +27,7 @@ from kiosk.compose import SimulationSpeed, open_devices, open_recorder
 from kiosk.deferred import DeferredRecorder
 from kiosk.flow.clock import RealClock
 from kiosk.flow.ports import Devices
-from kiosk.flow.state import State
+from kiosk.flow.state import Screen, State
 from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import prompt_for
 from kiosk.voice import Voice
@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 EXIT_RESTART = 3
 SWITCH_INTERVAL_S = 0.0005
+SAVING_SHOWN_AFTER_S = 0.3
 
 
 @dataclass
@@ -89,6 +90,7 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
             self.renderer: Renderer | None = None
             self._cue: tuple[object, ...] | None = None
             self._pending: State | None = None
+            self._scheduled = False
             self.font_path: Path | None = None
 
         def build(self) -> Any:
@@ -110,13 +112,18 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
         def _on_state(self, state: State) -> None:
             # Render once per frame, just before it is drawn: the flow's call
             # (a device task about to save a reading) is never held up by
-            # widget building, and bursts of cuff pressures coalesce.
-            first = self._pending is None
+            # widget building, and bursts of cuff pressures coalesce. The
+            # "saving" screen only shows if saving takes noticeably long, so
+            # the UI thread leaves the commit alone.
             self._pending = state
-            if first:
+            if state.screen is Screen.SAVING:
+                Clock.schedule_once(self._apply, SAVING_SHOWN_AFTER_S)
+            elif not self._scheduled:
+                self._scheduled = True
                 Clock.schedule_once(self._apply, -1)
 
         def _apply(self, *_: Any) -> None:
+            self._scheduled = False
             state, self._pending = self._pending, None
             if state is None:
                 return
