@@ -342,7 +342,7 @@ def main() -> int:
         from kivy.config import Config
 
         report["kivy_input"] = dict(Config.items("input"))
-        report["spoken"] = d.r.voice.spoken
+        report["spoken"] = list(d.r.voice.spoken)
         report["body_font_px"] = d.r.app.metrics.body
         report["px_per_mm"] = [d.r.app.metrics.px_per_mm_x, d.r.app.metrics.px_per_mm_y]
         report["cap_ratio"] = d.r.app.metrics.cap_ratio

@@ -85,7 +85,7 @@ async def test_missing_engine_is_a_warning_not_a_crash(caplog: pytest.LogCapture
         v.say([Say("done.body")], "en")
         await asyncio.sleep(0.05)
     await v.close()
-    assert v.spoken == [("zh_CN", "谢谢"), ("en", "Take care. Goodbye")]
+    assert list(v.spoken) == [("zh_CN", "谢谢"), ("en", "Take care. Goodbye")]
     assert [r.message for r in caplog.records].count(
         "espeak-ng not found: prompts are not spoken"
     ) == 1
@@ -113,4 +113,4 @@ async def test_espeak_fallback_runs(tmp_path: Path) -> None:
 def test_voice_off() -> None:
     v = Voice(enabled=False, volume=1.0, pack=None)
     v.say([Say("done.title")], "zh_CN")
-    assert v.spoken == []
+    assert list(v.spoken) == []
