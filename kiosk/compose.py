@@ -5,8 +5,9 @@ Two seams live here and only here:
 - :func:`open_devices` — with ``simulate`` it currently builds the kiosk's
   own :mod:`kiosk.simulated` devices. When the drivers' emulated twins are
   merged, replace the body of :func:`_simulated` by opening each configured
-  driver through :mod:`drivers.registry` with ``emulate=True`` (exactly as
-  :func:`_real` does with ``emulate=False``).
+  driver through :mod:`drivers.registry` with ``emulate=True``: call
+  :func:`_reconnecting` with ``emulate=True`` exactly as :func:`_real` does
+  with ``emulate=False``.
 - :func:`open_recorder` — builds :class:`kiosk.recorder.StoreRecorder` on
   :mod:`sync.store.db`. When the store helper's ``save_reading`` is merged,
   make ``StoreRecorder.save`` call it (same transaction contract).
@@ -18,13 +19,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from healthkiosk.config import Config, DeviceConfig
-from healthkiosk.errors import DeviceError
 from kiosk.flow.clock import Clock, RealClock
 from kiosk.flow.ports import Devices
-from kiosk.recorder import StoreRecorder, load_or_create_key
+
+if TYPE_CHECKING:
+    from kiosk.recorder import StoreRecorder
 
 log = logging.getLogger(__name__)
 
@@ -73,33 +75,53 @@ def _simulated(clock: Clock, sim: SimulationSpeed) -> Devices:
     )
 
 
-async def _open(stack: AsyncExitStack, role: str, dc: DeviceConfig | None) -> Any:
+def _reconnecting(role: str, dc: DeviceConfig | None, *, emulate: bool) -> Any:
+    """A device opened through the registry on first use, reopened after a lost link."""
     if dc is None:
         return None
     from drivers.registry import get_driver
+    from kiosk.reconnect import (
+        ReconnectingBloodPressureMonitor,
+        ReconnectingGlucoseMeter,
+        ReconnectingIdCardReader,
+    )
 
     spec = get_driver(dc.driver)
-    opener = spec.load_opener()
-    try:
-        return await stack.enter_async_context(
-            opener(port=dc.port, address=dc.address, options=dict(dc.options), emulate=False)
+    open_device = spec.load_opener()
+
+    def opener() -> Any:
+        return open_device(
+            port=dc.port, address=dc.address, options=dict(dc.options), emulate=emulate
         )
-    except DeviceError as err:
-        # The kiosk still starts: measuring shows "device not found" in plain words.
-        log.warning("%s device %s not available: %s", role, dc.driver, err.reason)
-        return None
+
+    cls = {
+        "blood_pressure": ReconnectingBloodPressureMonitor,
+        "glucose": ReconnectingGlucoseMeter,
+        "id_card": ReconnectingIdCardReader,
+    }[role]
+    return cls(opener, name=spec.name, transport=spec.transport)
 
 
 async def _real(cfg: Config, stack: AsyncExitStack) -> Devices:
     d = cfg.devices
-    return Devices(
-        blood_pressure=await _open(stack, "blood_pressure", d.blood_pressure),
-        glucose=await _open(stack, "glucose", d.glucose),
-        id_card=await _open(stack, "id_card", d.id_card),
+    devices = Devices(
+        blood_pressure=_reconnecting("blood_pressure", d.blood_pressure, emulate=False),
+        glucose=_reconnecting("glucose", d.glucose, emulate=False),
+        id_card=_reconnecting("id_card", d.id_card, emulate=False),
     )
+    for dev in (devices.blood_pressure, devices.glucose, devices.id_card):
+        if dev is not None:
+            stack.push_async_callback(dev.close)
+    return devices
 
 
 def open_recorder(cfg: Config) -> StoreRecorder:
+    """The store recorder (blocking: imports SQLAlchemy and opens SQLite).
+
+    The app opens it through :class:`kiosk.deferred.DeferredRecorder`, off the
+    start-up path.
+    """
+    from kiosk.recorder import StoreRecorder, load_or_create_key
     from sync.store.db import open_store
 
     sessions = open_store(cfg.store_path)

@@ -205,7 +205,9 @@ class StoreRecorder:
                         float(row.systolic_mmhg or 0),
                         float(row.diastolic_mmhg or 0),
                     )
-                    points.append(TrendPoint(row.measured_at, "blood_pressure", values, row.category))
+                    points.append(
+                        TrendPoint(row.measured_at, "blood_pressure", values, row.category)
+                    )
                 elif row.glucose_mmol_per_l is not None:
                     points.append(
                         TrendPoint(

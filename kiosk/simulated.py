@@ -37,7 +37,8 @@ from healthkiosk.errors import DeviceError, DeviceTimeoutError
 from healthkiosk.idnumber import check_character
 from kiosk.flow.clock import Clock, RealClock
 
-CUFF_STEP_S = 0.1
+CUFF_STEP_S = 0.25
+"""Intermediate cuff pressures arrive about four times a second (as from BLE monitors)."""
 INFLATE_MMHG_PER_S = 20.0
 DEFLATE_MMHG_PER_S = 5.0
 INFLATE_ABOVE_SYSTOLIC = 30.0
@@ -164,7 +165,9 @@ class SimulatedBloodPressureMonitor:
             diastolic_mmhg=outcome.diastolic,
             pulse_bpm=outcome.pulse,
             device=self._info,
-            mean_arterial_mmhg=round(outcome.diastolic + (outcome.systolic - outcome.diastolic) / 3),
+            mean_arterial_mmhg=round(
+                outcome.diastolic + (outcome.systolic - outcome.diastolic) / 3
+            ),
             device_time=self._clock.now(),
             status=outcome.status,
         )
@@ -252,7 +255,9 @@ class SimulatedGlucoseMeter:
         self.state = "closed"
 
 
-def demo_card(*, name: str = "王秀英", region: str = "110105", born: date | None = None) -> IdCardData:
+def demo_card(
+    *, name: str = "王秀英", region: str = "110105", born: date | None = None
+) -> IdCardData:
     """A made-up but valid card (correct check digit) for demos and tests."""
     born = born or date(1948, 6, 12)
     first17 = f"{region}{born:%Y%m%d}042"

@@ -25,12 +25,14 @@ import logging
 import shutil
 import wave
 from array import array
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 ESPEAK_VOICES = {"zh_CN": "cmn", "en": "en"}
+SPOKEN_KEPT = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +143,8 @@ class Voice:
         self._player = shutil.which(player)
         self._task: asyncio.Task[None] | None = None
         self._warned: set[str] = set()
-        self.spoken: list[tuple[str, str]] = []
-        """(language, words) of each utterance, for tests and the technician."""
+        self.spoken: deque[tuple[str, str]] = deque(maxlen=SPOKEN_KEPT)
+        """(language, words) of the last utterances, for tests and the technician."""
 
     def _warn_once(self, what: str, message: str) -> None:
         if what not in self._warned:
@@ -184,7 +186,9 @@ class Voice:
             clips = self.clips(parts, language)
             if clips and self._player:
                 for clip in clips:
-                    await self._run([self._player, "-q", "-"], scale_wav(clip.read_bytes(), self.volume))
+                    await self._run(
+                        [self._player, "-q", "-"], scale_wav(clip.read_bytes(), self.volume)
+                    )
                 return
             if self._espeak is None:
                 self._warn_once("espeak", "espeak-ng not found: prompts are not spoken")

@@ -28,10 +28,14 @@ def _run(args: argparse.Namespace) -> int:
     from kiosk.app.main import run_kiosk
 
     cfg = load(args)
-    fullscreen = bool(args.fullscreen or cfg.kiosk.fullscreen or (on_raspberry_pi() and not args.window))
+    fullscreen = bool(
+        args.fullscreen or cfg.kiosk.fullscreen or (on_raspberry_pi() and not args.window)
+    )
     simulate = bool(args.simulate)
     return asyncio.run(
-        run_kiosk(cfg, simulate=simulate, fullscreen=fullscreen, extra=_demo_keys if simulate else None)
+        run_kiosk(
+            cfg, simulate=simulate, fullscreen=fullscreen, extra=_demo_keys if simulate else None
+        )
     )
 
 
@@ -45,7 +49,9 @@ async def _demo_keys(running: object) -> None:
 
     reader = getattr(running, "devices").id_card  # noqa: B009
 
-    def on_key(_window: object, _key: int, _scancode: int, codepoint: str | None, _mods: object) -> bool:
+    def on_key(
+        _window: object, _key: int, _scancode: int, codepoint: str | None, _mods: object
+    ) -> bool:
         if codepoint == "c" and isinstance(reader, SimulatedIdCardReader):
             reader.present(demo_card())
             return True

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from healthkiosk import __version__
@@ -22,9 +24,10 @@ from healthkiosk.config import Config
 from healthkiosk.rules import load_rules
 from kiosk.app.boot import configure_kivy
 from kiosk.compose import SimulationSpeed, open_devices, open_recorder
+from kiosk.deferred import DeferredRecorder
 from kiosk.flow.clock import RealClock
 from kiosk.flow.ports import Devices
-from kiosk.flow.state import State
+from kiosk.flow.state import Screen, State
 from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import prompt_for
 from kiosk.voice import Voice
@@ -32,6 +35,8 @@ from kiosk.voice import Voice
 log = logging.getLogger(__name__)
 
 EXIT_RESTART = 3
+SWITCH_INTERVAL_S = 0.0005
+SAVING_SHOWN_AFTER_S = 0.3
 
 
 @dataclass
@@ -51,6 +56,7 @@ Extra = Callable[[Running], Awaitable[None]]
 def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
     """Create the Kivy App (imports Kivy: call :func:`configure_kivy` first)."""
     from kivy.app import App
+    from kivy.clock import Clock
     from kivy.core.window import Window
     from kivy.graphics import Color, Rectangle
     from kivy.uix.floatlayout import FloatLayout
@@ -83,7 +89,9 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
             self.exit_code = 0
             self.renderer: Renderer | None = None
             self._cue: tuple[object, ...] | None = None
-            self.font_path = None
+            self._pending: State | None = None
+            self._scheduled = False
+            self.font_path: Path | None = None
 
         def build(self) -> Any:
             self.font_path = register_default_font()
@@ -91,7 +99,8 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
                 log.warning("no Simplified-Chinese font found: install fonts-wqy-microhei")
             Window.clearcolor = theme.BACKGROUND
             metrics = Metrics(
-                px_per_mm=Window.width / config.kiosk.panel_width_mm,
+                px_per_mm_x=Window.width / config.kiosk.panel_width_mm,
+                px_per_mm_y=Window.height / config.kiosk.panel_height_mm,
                 cap_ratio=measure_cap_ratio(),
             )
             self.metrics = metrics
@@ -101,6 +110,23 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
             return root
 
         def _on_state(self, state: State) -> None:
+            # Render once per frame, just before it is drawn: the flow's call
+            # (a device task about to save a reading) is never held up by
+            # widget building, and bursts of cuff pressures coalesce. The
+            # "saving" screen only shows if saving takes noticeably long, so
+            # the UI thread leaves the commit alone.
+            self._pending = state
+            if state.screen is Screen.SAVING:
+                Clock.schedule_once(self._apply, SAVING_SHOWN_AFTER_S)
+            elif not self._scheduled:
+                self._scheduled = True
+                Clock.schedule_once(self._apply, -1)
+
+        def _apply(self, *_: Any) -> None:
+            self._scheduled = False
+            state, self._pending = self._pending, None
+            if state is None:
+                return
             assert self.renderer is not None
             self.renderer.render(state)
             cue, parts = prompt_for(state)
@@ -125,8 +151,12 @@ async def run_kiosk(
 ) -> int:
     """Run the kiosk until its window closes; returns the exit code."""
     configure_kivy(size=config.kiosk.resolution, fullscreen=fullscreen)
+    # Database work runs in worker threads while the UI thread draws frames;
+    # a short GIL switch interval lets a reading's commit through between
+    # frames instead of waiting 5 ms at every SQLite call.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     clock = RealClock()
-    recorder = open_recorder(config)
+    recorder = DeferredRecorder(lambda: open_recorder(config))
     voice = Voice(
         enabled=config.kiosk.voice_enabled,
         volume=config.kiosk.voice_volume,
@@ -149,6 +179,7 @@ async def run_kiosk(
         def on_flip(*_: Any) -> None:
             if not first_frame.done():
                 first_frame.set_result(time.time())
+                recorder.open_soon()
 
         def on_start(*_: Any) -> None:
             from kivy.core.window import Window
@@ -159,7 +190,9 @@ async def run_kiosk(
         running = Running(app, flow, devices, voice, first_frame)
         async with asyncio.TaskGroup() as tg:
             flow_task = tg.create_task(flow.run(), name="visit-flow")
-            extra_task = tg.create_task(_guard_extra(extra, running), name="extra") if extra else None
+            extra_task = (
+                tg.create_task(_guard_extra(extra, running), name="extra") if extra else None
+            )
             try:
                 await app.async_run(async_lib="asyncio")
             finally:

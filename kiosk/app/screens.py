@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from kivy.uix.boxlayout import BoxLayout
@@ -19,7 +20,7 @@ from kiosk.app import theme
 from kiosk.app.i18n import text
 from kiosk.app.metrics import Metrics
 from kiosk.app.widgets import Btn, CategoryIcon, Gauge, TrendChart, Txt
-from kiosk.flow.state import Screen, State
+from kiosk.flow.state import Choice, MealAnswer, Screen, State
 from kiosk.flow.visit import VisitFlow
 
 Updater = Callable[[State], None]
@@ -82,9 +83,7 @@ class Renderer:
 
     def label(self, words: str, *, tid: str, lines: float = 1, size: float | None = None) -> Txt:
         font = size or self.m.body
-        return Txt(
-            words, font_size=font, tid=tid, size_hint_y=None, height=font * 1.25 * lines
-        )
+        return Txt(words, font_size=font, tid=tid, size_hint_y=None, height=font * 1.2 * lines)
 
     def button(
         self,
@@ -97,9 +96,9 @@ class Renderer:
         width_mm: float | None = None,
         **p: Any,
     ) -> Btn:
-        kw: dict[str, Any] = {"size_hint_y": None, "height": self.m.button}
+        kw: dict[str, Any] = {"size_hint_y": None, "height": self.m.button_h}
         if width_mm is not None:
-            kw.update(size_hint_x=None, width=self.m.mm(width_mm))
+            kw.update(size_hint_x=None, width=self.m.x(width_mm))
         return Btn(
             self.t(state, key, **p),
             font_size=self.m.body,
@@ -117,7 +116,7 @@ class Renderer:
             lambda: self.flow.set_language(other),  # type: ignore[arg-type]
             tid="btn.lang",
             primary=False,
-            width_mm=36,
+            width_mm=34,
         )
 
     def page(
@@ -130,8 +129,8 @@ class Renderer:
         back: bool = True,
     ) -> BoxLayout:
         m = self.m
-        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2.5))
-        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2.5))
+        top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         if back:
             top.add_widget(
                 self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30)
@@ -140,13 +139,13 @@ class Renderer:
         top.children[0].size_hint_y = 1
         top.add_widget(self.lang_button(state))
         col.add_widget(top)
-        mid = BoxLayout(orientation="vertical", spacing=m.mm(1.5))
+        mid = BoxLayout(orientation="vertical", spacing=m.y(1.5))
         for w in body:
             mid.add_widget(w)
         mid.add_widget(Widget())
         col.add_widget(mid)
         if actions:
-            row = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+            row = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
             for b in actions:
                 row.add_widget(b)
             col.add_widget(row)
@@ -161,20 +160,18 @@ class Renderer:
             self.root.remove_widget(self._overlay)
             self._overlay = None
         if show and self._overlay is not None:
-            label = self._overlay.ids_countdown  # type: ignore[attr-defined]
+            label = self._overlay.ids_countdown
             label.text = self.t(state, "still_here.countdown", seconds=state.still_here_s)
 
     def _still_here(self, state: State) -> Widget:
         m = self.m
-        box = _Panel(
-            orientation="vertical", padding=m.mm(4), spacing=m.mm(3), bg=theme.NOTICE_BG
-        )
+        box = _Panel(orientation="vertical", padding=m.pad(4), spacing=m.y(3), bg=theme.NOTICE_BG)
         box.add_widget(self.txt(state, "still_here.title", tid="still_here.title"))
         countdown = self.label("", tid="still_here.countdown")
         box.add_widget(countdown)
         box.add_widget(Widget())
         btn = self.button(state, "btn.still_here", self.flow.still_here, tid="btn.still_here")
-        btn.height = m.mm(22)
+        btn.height = m.y(22)
         box.add_widget(btn)
         box.ids_countdown = countdown
         return box
@@ -183,8 +180,8 @@ class Renderer:
 
     def _screen_attract(self, state: State) -> Widget:
         m = self.m
-        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.gap)
-        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.gap_y)
+        top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         top.add_widget(
             self.button(
                 state, "attract.tech", self.flow.open_technician, primary=False, width_mm=40
@@ -199,22 +196,24 @@ class Renderer:
         col.add_widget(self.txt(state, "attract.body", lines=2))
         col.add_widget(Widget())
         start = self.button(state, "attract.start", self.flow.start_checkin)
-        start.height = m.mm(22)
+        start.height = m.y(22)
         col.add_widget(start)
         return col
 
     def _screen_checkin(self, state: State) -> Widget:
         m = self.m
-        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2.5))
-        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        # Keys are buttons too: 8 mm between every key and the top bar.
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5, 0.5), spacing=m.gap_y)
+        top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         top.add_widget(self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30))
-        top.add_widget(Widget())
+        prompt = "checkin.card" if state.card_reader else "checkin.type"
+        title = self.txt(state, prompt, tid="checkin.prompt")
+        title.size_hint_y = 1
+        top.add_widget(title)
         top.add_widget(self.lang_button(state))
         col.add_widget(top)
-        row = BoxLayout(spacing=m.gap)
-        left = BoxLayout(orientation="vertical", spacing=m.mm(1.5))
-        prompt = "checkin.card" if state.card_reader else "checkin.type"
-        left.add_widget(self.txt(state, prompt, tid="checkin.prompt", lines=2))
+        row = BoxLayout(spacing=m.gap_x)
+        left = BoxLayout(orientation="vertical", spacing=m.y(1.5))
         typed = state.keypad
         shown = f"{typed[:9]}\n{typed[9:]}" if len(typed) > 9 else typed or "_"
         left.add_widget(self.label(shown, tid="checkin.number", lines=2))
@@ -232,16 +231,16 @@ class Renderer:
         row.add_widget(left)
         keys = BoxLayout(
             orientation="vertical",
-            spacing=m.gap,
+            spacing=m.gap_y,
             size_hint_x=None,
-            width=4 * m.button + 3 * m.gap,
+            width=4 * m.button_w + 3 * m.gap_x,
         )
         for line in ("1234", "5678", "90X<"):
-            r = BoxLayout(spacing=m.gap, size_hint_y=None, height=m.button)
+            r = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.button_h)
             for ch in line:
                 if ch == "<":
                     b = Btn(
-                        "⌫",
+                        "←",
                         font_size=m.body,
                         tid="key.back",
                         on_tap=self.flow.backspace,
@@ -252,12 +251,11 @@ class Renderer:
                         ch,
                         font_size=m.body,
                         tid=f"key.{ch}",
-                        on_tap=lambda c=ch: self.flow.key(c),
+                        on_tap=partial(self.flow.key, ch),
                         primary=False,
                     )
                 r.add_widget(b)
             keys.add_widget(r)
-        keys.add_widget(Widget())
         row.add_widget(keys)
         col.add_widget(row)
         return col
@@ -283,15 +281,19 @@ class Renderer:
         )
 
     def _screen_choose(self, state: State) -> Widget:
-        body: list[Widget] = []
-        stack = BoxLayout(orientation="vertical", spacing=self.m.gap, size_hint_y=None)
-        stack.height = 3 * self.m.button + 2 * self.m.gap
-        for choice, key in (("bp", "choose.bp"), ("glucose", "choose.glucose"), ("both", "choose.both")):
-            stack.add_widget(
-                self.button(state, key, lambda c=choice: self.flow.choose(c), tid=f"btn.{choice}")
-            )
-        body.append(stack)
-        return self.page(state, title="choose.title", body=body)
+        m = self.m
+        row = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.y(30))
+        choices: tuple[tuple[Choice, str], ...] = (
+            ("bp", "choose.bp"),
+            ("glucose", "choose.glucose"),
+            ("both", "choose.both"),
+        )
+        for choice, key in choices:
+            b = self.button(state, key, partial(self.flow.choose, choice), tid=f"btn.{choice}")
+            b.height = m.y(30)
+            row.add_widget(b)
+        spacer = Widget(size_hint_y=None, height=m.y(5.5))
+        return self.page(state, title="choose.title", body=[spacer, row])
 
     def _countdown_label(self, state: State, key: str, tid: str) -> Txt:
         label = self.label("", tid=tid)
@@ -315,10 +317,8 @@ class Renderer:
 
     def _screen_measure_bp(self, state: State) -> Widget:
         m = self.m
-        row = BoxLayout(spacing=m.gap, size_hint_y=None, height=m.mm(44))
-        gauge = Gauge(
-            maximum=300, font_size=m.body, tid="gauge", size_hint_x=None, width=m.mm(44)
-        )
+        row = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.y(44))
+        gauge = Gauge(maximum=300, font_size=m.body, tid="gauge", size_hint_x=None, width=m.y(44))
         self._updaters.append(lambda s: gauge.set_value(s.cuff_mmhg))
         row.add_widget(gauge)
         words = BoxLayout(orientation="vertical")
@@ -331,8 +331,8 @@ class Renderer:
 
     def _measure_page(self, state: State, row: Widget) -> Widget:
         m = self.m
-        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2.5))
-        top = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2.5))
+        top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         top.add_widget(
             self.label(
                 self.t(
@@ -369,24 +369,27 @@ class Renderer:
         )
 
     def _screen_glucose_meal(self, state: State) -> Widget:
-        m = self.m
-        stack = BoxLayout(orientation="vertical", spacing=m.gap, size_hint_y=None)
-        stack.height = 3 * m.button + 2 * m.gap
-        for answer, key in (
+        answers: tuple[tuple[MealAnswer | None, str], ...] = (
             ("fasting", "glucose_meal.fasting"),
             ("after_meal", "glucose_meal.after_meal"),
             (None, "glucose_meal.unsure"),
-        ):
-            stack.add_widget(
-                self.button(
-                    state,
-                    key,
-                    lambda a=answer: self.flow.answer_meal(a),
-                    tid=f"btn.meal.{answer or 'unsure'}",
-                    primary=answer is not None,
-                )
+        )
+        actions = [
+            self.button(
+                state,
+                key,
+                partial(self.flow.answer_meal, answer),
+                tid=f"btn.meal.{answer or 'unsure'}",
+                primary=answer is not None,
             )
-        return self.page(state, title="glucose_meal.title", body=[stack])
+            for answer, key in answers
+        ]
+        return self.page(
+            state,
+            title="glucose_meal.title",
+            body=[self.txt(state, "glucose_meal.question", tid="glucose_meal.question", lines=2)],
+            actions=actions,
+        )
 
     def _screen_prep_glucose(self, state: State) -> Widget:
         return self.page(
@@ -420,8 +423,7 @@ class Renderer:
         m = self.m
         lang = state.language
         g, bp = state.glucose_result, state.bp_result
-        col = BoxLayout(orientation="vertical", padding=m.margin, spacing=m.mm(2))
-        top = BoxLayout(size_hint_y=None, height=m.font_for_cap(15.0) * 1.15, spacing=m.mm(3))
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5, 1), spacing=m.y(1))
         if g is not None:
             digits = g.shown or f"{g.mmol_per_l:.1f}"
             unit = self.t(state, "result.glucose_unit")
@@ -438,12 +440,15 @@ class Renderer:
             notes = ["result.irregular"] if bp.irregular_pulse else []
             pts = [p for p in state.trend if p.kind == "blood_pressure"]
             series = [[p.values[0] for p in pts], [p.values[1] for p in pts]]
-        big = Txt(digits, font_size=m.result, tid="result.value", size_hint_x=None)
+        top = BoxLayout(size_hint_y=None, height=m.result * 1.2, spacing=m.x(3))
+        big = Txt(digits, font_size=m.result, tid="result.value", size_hint_x=None, wrap=False)
         big.texture_update()
         big.width = big.texture_size[0] + 4
         top.add_widget(big)
-        side = BoxLayout(orientation="vertical", spacing=m.mm(1))
-        cat_row = BoxLayout(spacing=m.mm(2), size_hint_y=None, height=m.body * 1.3)
+        unit_label = Txt(unit, font_size=m.body, tid="result.unit")
+        top.add_widget(unit_label)
+        col.add_widget(top)
+        cat_row = BoxLayout(spacing=m.x(2), size_hint_y=None, height=m.body * 1.2)
         style = theme.category_style(kind, category, urgent)
         cat_row.add_widget(
             CategoryIcon(
@@ -454,33 +459,36 @@ class Renderer:
                 width=m.body * 1.2,
             )
         )
-        cat_row.add_widget(
-            self.label(self.t(state, f"cat.{kind}.{category}"), tid="result.category")
+        cat_label = Txt(
+            self.t(state, f"cat.{kind}.{category}"),
+            font_size=m.body,
+            tid="result.category",
+            size_hint_x=None,
+            wrap=False,
         )
-        side.add_widget(cat_row)
-        side.add_widget(self.label(unit, tid="result.unit"))
-        top.add_widget(side)
-        col.add_widget(top)
-        mid = BoxLayout(spacing=m.mm(3))
-        words = BoxLayout(orientation="vertical", spacing=m.mm(1))
+        cat_label.texture_update()
+        cat_label.width = cat_label.texture_size[0] + 4
+        cat_row.add_widget(cat_label)
+        if any(len(s) >= 2 for s in series):
+            cat_row.add_widget(TrendChart(series=series, tid="result.trend"))
+        else:
+            cat_row.add_widget(Widget())
+        col.add_widget(cat_row)
+        advice_label = self.txt(state, advice, tid="result.advice")
         if urgent:
             banner = _Panel(orientation="vertical", bg=theme.NOTICE_BG, size_hint_y=None)
-            banner.add_widget(self.txt(state, "result.urgent", tid="result.urgent"))
-            banner.height = m.body * 1.25
-            words.add_widget(banner)
+            banner.height = advice_label.height
+            advice_label.tid = "result.urgent"
+            banner.add_widget(advice_label)
+            col.add_widget(banner)
+        else:
+            col.add_widget(advice_label)
         sentence = text(lang, explanation.key, **explanation.as_dict())
-        words.add_widget(self.label(sentence, tid="result.explanation", lines=1))
-        words.add_widget(self.txt(state, advice, tid="result.advice", lines=1))
+        col.add_widget(self.label(sentence, tid="result.explanation"))
         for note in notes:
-            words.add_widget(self.txt(state, note, tid="result.note", lines=2))
-        words.add_widget(Widget())
-        mid.add_widget(words)
-        if any(len(s) >= 2 for s in series):
-            mid.add_widget(
-                TrendChart(series=series, tid="result.trend", size_hint_x=None, width=m.mm(40))
-            )
-        col.add_widget(mid)
-        actions = BoxLayout(size_hint_y=None, height=m.button, spacing=m.gap)
+            col.add_widget(self.txt(state, note, tid="result.note"))
+        col.add_widget(Widget())
+        actions = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         actions.add_widget(self.lang_button(state))
         if self.flow.glucose_pending:
             actions.add_widget(
@@ -503,7 +511,7 @@ class Renderer:
     def _screen_error(self, state: State) -> Widget:
         err = state.error
         assert err is not None
-        icon_row = BoxLayout(spacing=self.m.mm(3), size_hint_y=None, height=self.m.body * 2.6)
+        icon_row = BoxLayout(spacing=self.m.x(3), size_hint_y=None, height=self.m.body * 2.6)
         icon_row.add_widget(
             CategoryIcon(
                 shape="triangle",
@@ -533,14 +541,19 @@ class Renderer:
         body: list[Widget] = [self.label("●" * state.pin_length or "_", tid="pin.dots")]
         if state.pin_error:
             body.append(self.txt(state, "tech_pin.wrong", tid="pin.wrong"))
-        keys = BoxLayout(orientation="vertical", spacing=m.mm(3), size_hint_y=None)
-        keys.height = 2 * m.button + m.mm(3)
+        keys = BoxLayout(orientation="vertical", spacing=m.y(3), size_hint_y=None)
+        keys.height = 2 * m.button_h + m.y(3)
         for line in ("12345", "67890"):
-            r = BoxLayout(spacing=m.mm(3), size_hint_y=None, height=m.button)
+            r = BoxLayout(spacing=m.x(3), size_hint_y=None, height=m.button_h)
             for ch in line:
                 r.add_widget(
-                    Btn(ch, font_size=m.body, tid=f"pin.{ch}",
-                        on_tap=lambda c=ch: self.flow.pin_key(c), primary=False)  # fmt: skip
+                    Btn(
+                        ch,
+                        font_size=m.body,
+                        tid=f"pin.{ch}",
+                        on_tap=partial(self.flow.pin_key, ch),
+                        primary=False,
+                    )
                 )
             keys.add_widget(r)
         body.append(keys)
@@ -556,7 +569,7 @@ class Renderer:
 
     def _screen_technician(self, state: State) -> Widget:
         tech = state.tech
-        small = self.m.body * 0.8  # staff screen: not for residents
+        small = self.m.body * 0.6  # the staff's screen, not the residents'
         body: list[Widget] = []
         if tech is not None:
             for d in tech.devices:

@@ -34,8 +34,10 @@ class Txt(Label):  # type: ignore[misc]
         tid: str = "",
         halign: str = "left",
         color: RGBA = theme.TEXT,
+        wrap: bool = True,
         **kw: Any,
     ) -> None:
+        self._wraps = wrap
         super().__init__(
             text=text,
             font_size=font_size,
@@ -49,7 +51,7 @@ class Txt(Label):  # type: ignore[misc]
         self._wrap()
 
     def _wrap(self, *_: Any) -> None:
-        self.text_size = (max(1.0, self.width), None)
+        self.text_size = (max(1.0, self.width), None) if self._wraps else (None, None)
 
 
 class Btn(Button):  # type: ignore[misc]
@@ -148,6 +150,7 @@ class CategoryIcon(Widget):  # type: ignore[misc]
 
 
 def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, float]]:
+    angles: list[float]
     if shape == "triangle":
         angles = [90, 210, 330]
     elif shape == "down":
@@ -156,7 +159,9 @@ def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
         angles = [90, 180, 270, 0]
     else:  # octagon
         angles = [22.5 + 45 * i for i in range(8)]
-    return [(cx + r * math.cos(math.radians(a)), cy + r * math.sin(math.radians(a))) for a in angles]
+    return [
+        (cx + r * math.cos(math.radians(a)), cy + r * math.sin(math.radians(a))) for a in angles
+    ]
 
 
 class Gauge(Widget):  # type: ignore[misc]

@@ -120,4 +120,4 @@ class Devices:
 
 
 def _status(role: str, info: DeviceInfo, state: object) -> DeviceStatus:
-    return DeviceStatus(role=role, model=info.label, state=str(state))
+    return DeviceStatus(role=role, model=info.model, state=str(state), detail=info.label)

@@ -37,7 +37,9 @@ class Screen(StrEnum):
     TECHNICIAN = "technician"
 
 
-BUSY_SCREENS = frozenset({Screen.MEASURE_BP, Screen.BP_PAUSE, Screen.MEASURE_GLUCOSE, Screen.SAVING})
+BUSY_SCREENS = frozenset(
+    {Screen.MEASURE_BP, Screen.BP_PAUSE, Screen.MEASURE_GLUCOSE, Screen.SAVING}
+)
 """A measurement runs: never interrupted by the inactivity timeout."""
 
 

@@ -75,6 +75,7 @@ from kiosk.flow.state import (
     Screen,
     State,
     TechView,
+    TrendPoint,
 )
 
 log = logging.getLogger(__name__)
@@ -123,6 +124,7 @@ class VisitFlow:
         self._retry: Callable[[], None] | None = None
         self._glucose_pending = False
         self._pin = ""
+        self._history: list[TrendPoint] | None = None
 
     # --- observing -----------------------------------------------------------
 
@@ -377,6 +379,8 @@ class VisitFlow:
             return
         self.touch()
         self._visit_uuid = str(uuid.uuid4())
+        self._history = None
+        self._spawn(self._prefetch_history, "trend-history")
         self._update(screen=Screen.CHOOSE)
 
     def not_me(self) -> None:
@@ -414,6 +418,7 @@ class VisitFlow:
             bp_reading_no=0,
             bp_readings_needed=protocol.readings,
             cuff_mmhg=None,
+            error=None,
         )
         self._start_countdown(protocol.rest_s, self._rest_over)
 
@@ -473,9 +478,7 @@ class VisitFlow:
             return
         bp_rules = self._rules.blood_pressure
         try:
-            check_blood_pressure_plausible(
-                m.systolic_mmhg, m.diastolic_mmhg, m.pulse_bpm, bp_rules
-            )
+            check_blood_pressure_plausible(m.systolic_mmhg, m.diastolic_mmhg, m.pulse_bpm, bp_rules)
         except ImplausibleValueError as err:
             await self._event(m.device.label, "implausible", {**_bp_detail(m), "why": err.reason})
             self._show_error("implausible", device=m.device.model, retry=self._measure_bp)
@@ -544,7 +547,7 @@ class VisitFlow:
         self._update(screen=Screen.SAVING, cuff_mmhg=None)
         if await self._save(reading):
             self._glucose_pending = self._state.choice == "both"
-            await self._show_result(bp_result=replace(result, saved=True))
+            await self._show_result(reading, bp_result=replace(result, saved=True))
 
     # --- glucose ---------------------------------------------------------------
 
@@ -645,7 +648,7 @@ class VisitFlow:
         )
         self._update(screen=Screen.SAVING)
         if await self._save(reading):
-            await self._show_result(glucose_result=replace(result, saved=True))
+            await self._show_result(reading, glucose_result=replace(result, saved=True))
 
     # --- saving and results ----------------------------------------------------
 
@@ -664,25 +667,39 @@ class VisitFlow:
         return True
 
     async def _show_result(
-        self, *, bp_result: BpResult | None = None, glucose_result: GlucoseResult | None = None
+        self,
+        reading: CompletedReading,
+        *,
+        bp_result: BpResult | None = None,
+        glucose_result: GlucoseResult | None = None,
     ) -> None:
-        assert self._identity is not None
-        try:
-            trend = tuple(
-                await asyncio.wait_for(
-                    self._recorder.recent(self._identity, limit=TREND_LIMIT), 10.0
-                )
-            )
-        except (HealthKioskError, TimeoutError):
-            trend = ()
+        """The result screen, with the trend: the history fetched at confirmation
+        plus this reading (no database round trip between saving and showing)."""
+        if self._history is None:
+            self._history = await self._fetch_history()
+        self._history = [*self._history, _trend_point(reading)][-TREND_LIMIT:]
         self._last_touch = self._clock.monotonic()
         self._update(
             screen=Screen.RESULT,
             bp_result=bp_result or self._state.bp_result,
             glucose_result=glucose_result or self._state.glucose_result,
-            trend=trend,
+            trend=tuple(self._history),
             countdown_s=None,
         )
+
+    async def _fetch_history(self) -> list[TrendPoint]:
+        assert self._identity is not None
+        try:
+            return list(
+                await asyncio.wait_for(
+                    self._recorder.recent(self._identity, limit=TREND_LIMIT), 10.0
+                )
+            )
+        except (HealthKioskError, TimeoutError):
+            return []
+
+    async def _prefetch_history(self) -> None:
+        self._history = await self._fetch_history()
 
     @property
     def glucose_pending(self) -> bool:
@@ -729,7 +746,6 @@ class VisitFlow:
             return
         self.touch()
         again, self._retry = self._retry, None
-        self._update(error=None)
         again()
 
     # --- leaving ---------------------------------------------------------------
@@ -806,6 +822,7 @@ class VisitFlow:
         self._bp = []
         self._retry = None
         self._glucose_pending = False
+        self._history = None
 
     def _reset(self, *, outcome: str = "abandoned") -> None:
         """Back to the attract screen with nothing personal left."""
@@ -893,6 +910,15 @@ def _bp_detail(m: BloodPressureMeasurement) -> dict[str, Any]:
     }
 
 
+def _trend_point(r: CompletedReading) -> TrendPoint:
+    v = r.values
+    if isinstance(v, BpValues):
+        return TrendPoint(
+            r.measured_at, "blood_pressure", (float(v.systolic), float(v.diastolic)), r.category
+        )
+    return TrendPoint(r.measured_at, "glucose", (float(v.mmol_per_l or 0.0),), r.category)
+
+
 def _glucose_detail(m: GlucoseMeasurement) -> dict[str, Any]:
     return {
         "mmol_per_l": m.mmol_per_l,
@@ -900,4 +926,3 @@ def _glucose_detail(m: GlucoseMeasurement) -> dict[str, Any]:
         "original_unit": m.original_unit.value,
         "sequence_number": m.sequence_number,
     }
-

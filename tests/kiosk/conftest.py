@@ -142,6 +142,24 @@ async def harness(kiosk_config: KioskConfig, rules: RulesConfig) -> AsyncIterato
     flow.close()
     await clock.advance(1)
     await asyncio.wait_for(task, 5)
+    for st in states:
+        check_invariants(st)
+
+
+def check_invariants(st: State) -> None:
+    """What every snapshot the screen may receive must satisfy."""
+    if st.screen is Screen.ERROR:
+        assert st.error is not None, st
+    if st.screen is Screen.RESULT:
+        assert st.bp_result is not None or st.glucose_result is not None, st
+        for r in (st.bp_result, st.glucose_result):
+            assert r is None or r.saved, st
+    if st.screen is Screen.CONFIRM:
+        assert st.resident is not None, st
+    if st.screen in (Screen.ATTRACT, Screen.DONE):
+        assert not st.personal, st
+    if st.screen in (Screen.MEASURE_BP, Screen.BP_PAUSE, Screen.SAVING):
+        assert st.still_here_s is None, st
 
 
 @pytest.fixture

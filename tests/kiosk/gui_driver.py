@@ -30,6 +30,7 @@ from kiosk.compose import SimulationSpeed  # noqa: E402
 from kiosk.simulated import BpOutcome, GlucoseOutcome, demo_card  # noqa: E402
 
 _ids = itertools.count(1000)
+T0 = time.monotonic()
 
 
 class Driver:
@@ -61,6 +62,17 @@ class Driver:
             if isinstance(w, Label) and w.get_root_window() is not None
         }
 
+    def buttons(self) -> list[dict[str, Any]]:
+        from kivy.uix.button import Button
+
+        out = []
+        top_layer = self.r.app.root.children[0]  # the "still here?" panel when it shows
+        for w in top_layer.walk(restrict=True):
+            if isinstance(w, Button) and w.get_root_window() is not None:
+                x, y = w.to_window(w.x, w.y)
+                out.append({"tid": getattr(w, "tid", ""), "rect": [x, y, w.width, w.height]})
+        return out
+
     def check_overflow(self, name: str) -> None:
         from kivy.uix.label import Label
 
@@ -80,22 +92,22 @@ class Driver:
 
     async def frame(self, n: int = 2) -> None:
         for _ in range(n):
-            await asyncio.sleep(1 / 30)
+            await asyncio.sleep(1 / 60)
 
-    async def wait_for(self, tid: str, *, text: str | None = None, timeout: float = 20.0) -> Any:
-        deadline = time.monotonic() + timeout
+    async def wait_for(self, tid: str, *, text: str | None = None, within: float = 20.0) -> Any:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             w = self.widgets().get(tid)
             if w is not None and (text is None or text in getattr(w, "text", "")):
-                await self.frame()
+                await self.frame(1)
                 return w
             await asyncio.sleep(0.02)
         raise AssertionError(
             f"{tid!r} (text {text!r}) not on screen; on screen: {sorted(self.texts().items())}"
         )
 
-    async def gone(self, tid: str, *, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def gone(self, tid: str, *, within: float = 20.0) -> None:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if tid not in self.widgets():
                 await self.frame()
@@ -105,11 +117,11 @@ class Driver:
 
     # --- touching --------------------------------------------------------------
 
-    async def tap(self, tid: str, *, timeout: float = 20.0) -> None:
+    async def tap(self, tid: str, *, within: float = 20.0) -> None:
         from kivy.base import EventLoop
         from kivy.input.motionevent import MotionEvent
 
-        w = await self.wait_for(tid, timeout=timeout)
+        w = await self.wait_for(tid, within=within)
         assert not getattr(w, "disabled", False), f"{tid} is disabled"
         x, y = w.to_window(*w.center)
         win = EventLoop.window
@@ -128,14 +140,19 @@ class Driver:
         await self.frame(1)
         touch.update_time_end()
         EventLoop.post_dispatch_input("end", touch)
-        await self.frame(2)
+        await self.frame(1)
 
     # --- recording -------------------------------------------------------------
 
     async def record(self, name: str, *, both_languages: bool = True) -> dict[str, Any]:
         await self.frame(3)
         lang = self.r.flow.state.language
-        step = {"name": name, "screen": self.r.flow.state.screen.value, "texts": {}}
+        step: dict[str, Any] = {
+            "name": name,
+            "screen": self.r.flow.state.screen.value,
+            "texts": {},
+            "t": round(time.monotonic() - T0, 2),
+        }
         langs = [lang]
         if both_languages:
             langs.append("en" if lang == "zh_CN" else "zh_CN")
@@ -144,6 +161,8 @@ class Driver:
                 await self.tap("btn.lang")
                 await self.frame(3)
             step["texts"][language] = self.texts()
+            step.setdefault("buttons", self.buttons())
+            step.setdefault("widgets", sorted(self.widgets()))
             self.check_overflow(f"{name}/{language}")
             self.screenshot(f"{name}-{language}")
         if both_languages:
@@ -154,7 +173,9 @@ class Driver:
 
     def screenshot(self, name: str) -> None:
         path = self.shots / f"{self.tag}-{name}.png"
+        t = time.monotonic()
         self.r.app.root.export_to_png(str(path))
+        self.shot_seconds = getattr(self, "shot_seconds", 0.0) + time.monotonic() - t
         self.shot_files.append(path.name)
 
 
@@ -198,15 +219,17 @@ async def visit_both(d: Driver) -> None:
     await d.record("prep_bp-ready")
     await d.tap("btn.start_bp")
     await d.wait_for("gauge")
-    while int(d.texts().get("gauge.value") or 0) < 150:
+    for _ in range(1000):  # the cuff holds at the top while the gate is closed
+        if int(d.texts().get("gauge.value") or 0) >= 150:
+            break
         await asyncio.sleep(0.02)
     await d.record("measure_bp")
     bp.gate.set()
-    await d.wait_for("bp_pause.taken", timeout=30)
+    await d.wait_for("bp_pause.taken", within=30)
     await d.record("bp_pause")
-    await d.wait_for("bp_pause.third", timeout=30)
+    await d.wait_for("bp_pause.third", within=30)
     await d.record("bp_pause-third")
-    await d.wait_for("result.value", timeout=60)
+    await d.wait_for("result.value", within=60)
     await d.record("result-bp")
     await d.tap("btn.next")
     await d.wait_for("btn.meal.fasting")
@@ -219,12 +242,12 @@ async def visit_both(d: Driver) -> None:
     await d.wait_for("measure_glucose.wait")
     await d.record("measure_glucose")
     gl.gate.set()
-    await d.wait_for("result.value", text="6.4", timeout=30)
+    await d.wait_for("result.value", text="6.4", within=30)
     await d.record("result-glucose")
     await d.tap("btn.finish")
     await d.wait_for("done.body")
     await d.record("done")
-    await d.wait_for("attract.start", timeout=30)
+    await d.wait_for("attract.start", within=30)
     d.steps.append({"name": "back-to-attract", "screen": "attract", "texts": {"any": d.texts()}})
 
 
@@ -244,20 +267,20 @@ async def visit_errors(d: Driver) -> None:
     await d.wait_for("confirm.name", text="王秀英")
     await d.tap("confirm.yes")
     # Walk away: the "still here?" question comes after idle_timeout_s.
-    await d.wait_for("btn.still_here", timeout=30)
+    await d.wait_for("btn.still_here", within=30)
     await d.record("still_here", both_languages=False)
     await d.tap("btn.still_here")
     await d.gone("btn.still_here")
     await d.tap("btn.bp")
-    await d.wait_for("prep_bp.ready", timeout=30)
+    await d.wait_for("prep_bp.ready", within=30)
     await d.tap("btn.start_bp")
-    await d.wait_for("error.message", timeout=30)
+    await d.wait_for("error.message", within=30)
     await d.record("error-body_movement")
     await d.tap("btn.retry")
-    await d.wait_for("result.value", text="117/75", timeout=60)
+    await d.wait_for("result.value", text="117/75", within=60)
     await d.record("result-normal")
     await d.tap("btn.finish")
-    await d.wait_for("attract.tech", timeout=30)
+    await d.wait_for("attract.tech", within=30)
     await d.tap("attract.tech")
     await d.wait_for("pin.1")
     for ch in "2468":
@@ -302,7 +325,7 @@ def main() -> int:
                 cfg,
                 simulate=True,
                 fullscreen=False,
-                sim=SimulationSpeed(speed=20.0, start_delay_s=4.0),
+                sim=SimulationSpeed(speed=40.0, start_delay_s=8.0),
                 extra=scenario,
             )
         )
@@ -314,10 +337,14 @@ def main() -> int:
     d = report.pop("driver", None)
     if d is not None:
         report.update(steps=d.steps, overflows=d.overflows, shots=d.shot_files)
+        report["shot_seconds"] = round(getattr(d, "shot_seconds", 0.0), 2)
         report["font"] = _font_info()
-        report["spoken"] = d.r.voice.spoken
+        from kivy.config import Config
+
+        report["kivy_input"] = dict(Config.items("input"))
+        report["spoken"] = list(d.r.voice.spoken)
         report["body_font_px"] = d.r.app.metrics.body
-        report["px_per_mm"] = d.r.app.metrics.px_per_mm
+        report["px_per_mm"] = [d.r.app.metrics.px_per_mm_x, d.r.app.metrics.px_per_mm_y]
         report["cap_ratio"] = d.r.app.metrics.cap_ratio
     report["error"] = error
     report["exit_code"] = code

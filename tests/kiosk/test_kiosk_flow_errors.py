@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import Harness
 
 from drivers.readings import BloodPressureStatus
 from healthkiosk.errors import (
@@ -17,8 +18,6 @@ from kiosk.flow import Devices
 from kiosk.flow.state import Screen
 from kiosk.flow.visit import VisitFlow
 from kiosk.simulated import BpOutcome, GlucoseOutcome, demo_card
-
-from conftest import Harness
 
 
 async def ready_to_choose(h: Harness) -> None:
@@ -91,10 +90,25 @@ async def test_implausible_reading_is_a_device_event_not_a_reading(
 @pytest.mark.parametrize(
     ("error", "at", "key", "actions"),
     [
-        (DeviceConnectionError("link lost"), "deflating", "link_lost", ("retry", "choose", "finish")),
+        (
+            DeviceConnectionError("link lost"),
+            "deflating",
+            "link_lost",
+            ("retry", "choose", "finish"),
+        ),
         (DeviceNotFoundError("no monitor"), "start", "device_not_found", ("retry", "finish")),
-        (DeviceError("radio off", reason="bluetooth_off"), "start", "bluetooth_off", ("retry", "finish")),
-        (DeviceNotFoundError("not paired", reason="not_paired"), "start", "not_paired", ("retry", "finish")),
+        (
+            DeviceError("radio off", reason="bluetooth_off"),
+            "start",
+            "bluetooth_off",
+            ("retry", "finish"),
+        ),
+        (
+            DeviceNotFoundError("not paired", reason="not_paired"),
+            "start",
+            "not_paired",
+            ("retry", "finish"),
+        ),
         (
             MeasurementError("E2", problem=MeasurementProblem.CUFF_FIT),
             "deflating",
@@ -107,7 +121,12 @@ async def test_implausible_reading_is_a_device_event_not_a_reading(
             "body_movement",
             ("retry", "choose", "finish"),
         ),
-        (ProtocolError("garbage", raw=b"\x00"), "deflating", "device_error", ("retry", "choose", "finish")),
+        (
+            ProtocolError("garbage", raw=b"\x00"),
+            "deflating",
+            "device_error",
+            ("retry", "choose", "finish"),
+        ),
     ],
 )
 async def test_blood_pressure_device_errors(
@@ -137,8 +156,14 @@ async def test_monitor_never_started_times_out(h: Harness) -> None:
 @pytest.mark.parametrize(
     ("outcome", "key"),
     [
-        (GlucoseOutcome(error=MeasurementError("E-3", problem=MeasurementProblem.STRIP_ERROR)), "strip_error"),
-        (GlucoseOutcome(error=MeasurementError("temp", problem=MeasurementProblem.OUT_OF_RANGE)), "out_of_range"),
+        (
+            GlucoseOutcome(error=MeasurementError("E-3", problem=MeasurementProblem.STRIP_ERROR)),
+            "strip_error",
+        ),
+        (
+            GlucoseOutcome(error=MeasurementError("temp", problem=MeasurementProblem.OUT_OF_RANGE)),
+            "out_of_range",
+        ),
         (GlucoseOutcome(error=DeviceConnectionError("gone")), "link_lost"),
         (GlucoseOutcome(40.0), "implausible"),
         (GlucoseOutcome(never_applied=True), "device_timeout"),

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from conftest import Harness, make_rules
 
 from healthkiosk.config import KioskConfig
 from kiosk.flow.state import Screen
 from kiosk.simulated import BpOutcome, GlucoseOutcome, demo_card
-
-from conftest import Harness, make_rules
 
 
 async def checked_in(h: Harness) -> None:

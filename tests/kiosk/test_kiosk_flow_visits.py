@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from conftest import Harness, make_rules
 
 from drivers.readings import BloodPressureStatus
 from healthkiosk.idnumber import check_character
@@ -12,8 +13,6 @@ from healthkiosk.rules import average_blood_pressure
 from kiosk.flow.ports import BpValues, GlucoseValues
 from kiosk.flow.state import Screen
 from kiosk.simulated import BpOutcome, GlucoseOutcome, demo_card
-
-from conftest import Harness, make_rules
 
 
 def valid_number(region: str = "110105", born: str = "19500101", seq: str = "023") -> str:
@@ -212,7 +211,14 @@ async def test_bad_card_asks_again(h: Harness) -> None:
     card = demo_card()
     from dataclasses import replace
 
-    h.reader.present(replace(card, id_number=card.id_number[:-1] + "0" if card.id_number[-1] != "0" else card.id_number[:-1] + "1"))
+    h.reader.present(
+        replace(
+            card,
+            id_number=card.id_number[:-1] + "0"
+            if card.id_number[-1] != "0"
+            else card.id_number[:-1] + "1",
+        )
+    )
     await h.clock.advance(0.2)
     assert h.state.screen is Screen.CHECKIN and h.state.keypad_error == "card_unreadable"
     h.reader.present(card)

@@ -60,8 +60,33 @@ def xvfb() -> Iterator[str]:
     proc.wait(10)
 
 
+def seed_earlier_readings(cfg_path: Path) -> None:
+    """Two earlier blood pressure readings of the demo card's resident (for the trend)."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from drivers.readings import DeviceInfo, Transport
+    from healthkiosk.config import load_config
+    from kiosk.compose import open_recorder
+    from kiosk.flow.ports import BpValues, CompletedReading, ResidentIdentity
+    from kiosk.simulated import demo_card
+
+    card = demo_card()
+    who = ResidentIdentity(card.id_number, "110***", card.name, "female", None)
+    recorder = open_recorder(load_config(cfg_path))
+    dev = DeviceInfo(model="Earlier monitor", transport=Transport.BLE)
+    for i, (sys_, dia) in enumerate([(132, 86), (126, 82)]):
+        at = datetime.now(UTC) - timedelta(days=30 - 10 * i)
+        values = BpValues(sys_, dia, 70, None, False, ())
+        asyncio.run(recorder.save(CompletedReading(
+            f"00000000-0000-4000-8000-00000000000{i}", f"10000000-0000-4000-8000-00000000000{i}",
+            "blood_pressure", at, None, who, dev, values, "high_normal", False, False, False,
+            "bp.high_normal.systolic",
+        )))  # fmt: skip
+
+
 def run_scenario(
-    xvfb: str, tmp_path: Path, scenario: str, panel: str, *, idle_s: float = 60
+    xvfb: str, tmp_path: Path, scenario: str, panel: str, *, idle_s: float = 60, seed: bool = False
 ) -> tuple[dict, Path]:
     (w, h), (wmm, hmm) = PANELS[panel]
     data = tmp_path / "data"
@@ -86,10 +111,12 @@ voice_enabled = true
 voice_volume = 0.05
 [rules.blood_pressure.protocol]
 rest_s = 1.5
-pause_s = 4
+pause_s = 2.5
 """,
         encoding="utf-8",
     )
+    if seed:
+        seed_earlier_readings(cfg)
     report = tmp_path / "report.json"
     kivy_home = tmp_path / "kivy"
     kivy_home.mkdir()
@@ -106,13 +133,30 @@ pause_s = 4
     proc = subprocess.run(
         [sys.executable, str(DRIVER), scenario, "--config", str(cfg), "--report", str(report),
          "--shots", str(SHOTS / panel), "--tag", scenario],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert report.exists(), proc.stderr[-4000:]
     result = json.loads(report.read_text(encoding="utf-8"))
     assert result["error"] is None, result["error"] + "\n" + proc.stderr[-3000:]
     assert proc.returncode == 0, proc.stderr[-3000:]
     return result, data / "kiosk.sqlite"
+
+
+def check_buttons(report: dict) -> None:
+    """Buttons at least 15 mm each way and at least 8 mm apart (the staff's PIN pad excepted)."""
+    px_x, px_y = report["px_per_mm"]
+    for st in report["steps"]:
+        buttons = [b for b in st.get("buttons", []) if not b["tid"].startswith("pin.")]
+        for b in buttons:
+            _, _, w, h = b["rect"]
+            assert w >= 15 * px_x - 1 and h >= 15 * px_y - 1, (st["name"], b)
+        for i, a in enumerate(buttons):
+            for b in buttons[i + 1 :]:
+                ax, ay, aw, ah = a["rect"]
+                bx, by, bw, bh = b["rect"]
+                gap_x = max(bx - (ax + aw), ax - (bx + bw)) / px_x
+                gap_y = max(by - (ay + ah), ay - (by + bh)) / px_y
+                assert max(gap_x, gap_y) >= 8 - 0.2, (st["name"], a["tid"], b["tid"])
 
 
 def step(report: dict, name: str) -> dict:
@@ -124,11 +168,14 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     report, store = run_scenario(xvfb, tmp_path, "visit_both", panel)
     assert report["overflows"] == []
     assert report["font"]["family"] == "WenQuanYi Micro Hei"
+    # The pinned input configuration: one provider, so a tap registers once.
+    assert report["kivy_input"] == {"mouse": "mouse,disable_multitouch"}
     # Body text is at least 6 mm tall (cap height) on this panel.
-    assert report["body_font_px"] * report["cap_ratio"] / report["px_per_mm"] >= 6.0
+    assert report["body_font_px"] * report["cap_ratio"] / report["px_per_mm"][1] >= 6.0
+    check_buttons(report)
     wrong = step(report, "checkin-wrong-digit")["texts"]
     assert wrong["zh_CN"]["checkin.error"] == "最后一位不对，请核对号码"
-    assert wrong["en"]["checkin.error"] == "The last digit is wrong. Check the number"
+    assert wrong["en"]["checkin.error"] == "Last digit is wrong"
     confirm = step(report, "confirm")["texts"]["zh_CN"]
     assert confirm["confirm.id"].startswith("110") and "*" * 11 in confirm["confirm.id"]
     result = step(report, "result-bp")["texts"]
@@ -148,8 +195,9 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     assert any("mmHg" in words or "血压" in words for _, words in report["spoken"])
     # Screenshots of every screen in both languages.
     screens = {s["screen"] for s in report["steps"]}
-    assert {"attract", "checkin", "confirm", "choose", "prep_bp", "measure_bp", "bp_pause",
-            "result", "glucose_meal", "prep_glucose", "measure_glucose", "done"} <= screens  # fmt: skip
+    expected = {"attract", "checkin", "confirm", "choose", "prep_bp", "measure_bp", "bp_pause",
+                "result", "glucose_meal", "prep_glucose", "measure_glucose", "done"}  # fmt: skip
+    assert expected <= screens
     for name in report["shots"]:
         assert (SHOTS / panel / name).stat().st_size > 1000
     # The readings are in the store and the outbox, with the right resident and device.
@@ -175,19 +223,23 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
 
 @pytest.mark.parametrize("panel", sorted(PANELS))
 def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
-    report, store = run_scenario(xvfb, tmp_path, "visit_errors", panel, idle_s=2)
+    report, store = run_scenario(xvfb, tmp_path, "visit_errors", panel, idle_s=2, seed=True)
     assert report["overflows"] == []
+    check_buttons(report)
     err = step(report, "error-body_movement")["texts"]
     assert err["zh_CN"]["error.message"] == "您动了。请坐好别动，再试一次"
     assert err["en"]["error.message"] == "You moved. Sit still and try again"
     assert step(report, "still_here")["texts"]["zh_CN"]["still_here.title"] == "您还在吗？"
     result = step(report, "result-normal")["texts"]
     assert result["en"]["result.category"] == "Normal"
+    assert "result.trend" in {b for b in step(report, "result-normal")["widgets"]}
     tech = step(report, "technician")["texts"]["en"]
     assert tech["tech.version"].startswith("Version ")
-    assert tech["tech.sync"] == "Waiting to send: 1  Sent: 0"
+    assert tech["tech.sync"] == "Waiting to send: 3  Sent: 0"
     with sqlite3.connect(store) as db:
-        readings = db.execute("SELECT systolic_mmhg, diastolic_mmhg FROM readings").fetchall()
+        readings = db.execute(
+            "SELECT systolic_mmhg, diastolic_mmhg FROM readings WHERE device_model LIKE 'Sim%'"
+        ).fetchall()
         events = db.execute("SELECT kind FROM device_events").fetchall()
         names = db.execute("SELECT name FROM residents").fetchall()
     assert readings == [(117, 75)]

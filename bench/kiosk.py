@@ -1,0 +1,253 @@
+"""Kiosk benchmark: start-up time, memory, and notification-to-screen latency.
+
+    python bench/kiosk.py [--runs 3] [--visits 200]
+
+Prints, in one run:
+
+- time from process start to the first frame drawn, and RSS once started,
+  for the kiosk (``--simulate``) and for a bare Kivy app (one Label), with
+  the ratio (target: time ≤ 1.5× bare, RSS ≤ bare + 80 MB);
+- the latency from a simulated monitor's measurement notification (the
+  moment the device hands its result over) to the first frame that shows
+  the result screen, over many visits: p50, p99, max (target p99 ≤ 50 ms).
+  The path measured includes classification, the SQLite commit of the
+  reading and its outbox row (``synchronous=FULL``), the trend query and
+  rendering.
+
+Needs an X display; without ``DISPLAY`` it starts its own Xvfb.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SIZE = (800, 480)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# --- children ------------------------------------------------------------------
+
+
+def child_bare(out: Path) -> None:
+    os.environ.setdefault("KIVY_NO_ARGS", "1")
+    from kivy.config import Config
+
+    Config.set("graphics", "width", str(SIZE[0]))
+    Config.set("graphics", "height", str(SIZE[1]))
+    from kivy.app import App
+    from kivy.clock import Clock
+    from kivy.core.window import Window
+    from kivy.uix.label import Label
+
+    result: dict[str, Any] = {}
+
+    class Bare(App):  # type: ignore[misc]
+        def build(self) -> Any:
+            Window.bind(on_flip=self._flip)
+            return Label(text="Hello")
+
+        def _flip(self, *_: Any) -> None:
+            if "first_frame" not in result:
+                result["first_frame"] = time.time()
+                Clock.schedule_once(self._done, 2.0)
+
+        def _done(self, *_: Any) -> None:
+            result["rss_mb"] = rss_mb()
+            out.write_text(json.dumps(result))
+            self.stop()
+
+    Bare().run()
+
+
+def child_kiosk(out: Path, visits: int) -> None:
+    sys.path.insert(0, str(ROOT))
+    from healthkiosk.config import from_mapping
+    from kiosk.app.main import Running, run_kiosk
+    from kiosk.compose import SimulationSpeed
+    from kiosk.flow.state import Screen, State
+    from kiosk.simulated import demo_card
+
+    data = Path(tempfile.mkdtemp(prefix="hk-bench-"))
+    cfg = from_mapping(
+        {
+            "station": {"data_dir": str(data)},
+            "store": {"min_free_mb": 1},
+            "kiosk": {"resolution": list(SIZE), "voice_enabled": False, "done_s": 0.05},
+            "rules": {"blood_pressure": {"protocol": {"readings": 1, "rest_s": 0, "pause_s": 0}}},
+        }
+    )
+    result: dict[str, Any] = {}
+
+    async def on_screen(flow: Any, screen: Screen) -> None:
+        reached = asyncio.Event()
+        stop = flow.subscribe(lambda s: reached.set() if s.screen is screen else None)
+        try:
+            await asyncio.wait_for(reached.wait(), 30)
+        finally:
+            stop()
+
+    async def scenario(r: Running) -> None:
+        from kivy.core.window import Window
+
+        result["first_frame"] = await r.first_frame_at
+        await asyncio.sleep(2.0)
+        result["rss_mb"] = rss_mb()
+        flow, bp = r.flow, r.devices.blood_pressure
+        samples: list[float] = []
+        notified: list[float] = []
+        shown = asyncio.Event()
+        waiting = {"result": False}
+
+        def on_result(_m: object) -> None:
+            notified.append(time.perf_counter())
+
+        def on_rendered(state: State) -> None:
+            if state.screen is Screen.RESULT and notified:
+                waiting["result"] = True
+
+        def on_flip(*_: Any) -> None:
+            if waiting["result"]:
+                waiting["result"] = False
+                samples.append(time.perf_counter() - notified.pop())
+                shown.set()
+
+        bp.on_result = on_result
+        r.app.renderer.on_rendered = on_rendered
+        Window.bind(on_flip=on_flip)
+        for _ in range(visits):
+            shown.clear()
+            flow.start_checkin()
+            r.devices.id_card.present(demo_card())
+            await on_screen(flow, Screen.CONFIRM)
+            flow.confirm()
+            flow.choose("bp")
+            flow.start_bp()
+            await asyncio.wait_for(shown.wait(), 30)
+            flow.finish()
+            await on_screen(flow, Screen.ATTRACT)
+        result["latency_s"] = samples
+        result["rss_after_mb"] = rss_mb()
+
+    asyncio.run(
+        run_kiosk(
+            cfg,
+            simulate=True,
+            fullscreen=False,
+            sim=SimulationSpeed(speed=400.0, start_delay_s=0.0),
+            extra=scenario,
+        )
+    )
+    out.write_text(json.dumps(result))
+
+
+# --- parent --------------------------------------------------------------------
+
+
+def start_xvfb() -> subprocess.Popen[bytes] | None:
+    if os.environ.get("DISPLAY"):
+        return None
+    for n in range(120, 200):
+        if not Path(f"/tmp/.X11-unix/X{n}").exists() and not Path(f"/tmp/.X{n}-lock").exists():
+            proc = subprocess.Popen(
+                ["Xvfb", f":{n}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(200):
+                if Path(f"/tmp/.X11-unix/X{n}").exists():
+                    break
+                time.sleep(0.05)
+            os.environ["DISPLAY"] = f":{n}"
+            return proc
+    raise SystemExit("no free X display")
+
+
+def run_child(kind: str, visits: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        env = {
+            **os.environ,
+            "KIVY_HOME": str(Path(tmp) / "kivy"),
+            "KIVY_NO_ARGS": "1",
+            "KIVY_NO_CONSOLELOG": "1",
+            "KIVY_NO_FILELOG": "1",
+            "SDL_AUDIODRIVER": "dummy",
+        }
+        start = time.time()
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child", kind, "--out", str(out), "--visits", str(visits)],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+        )  # fmt: skip
+        if not out.exists():
+            raise SystemExit(f"{kind} child failed:\n{proc.stderr[-3000:]}")
+        result: dict[str, Any] = json.loads(out.read_text())
+        result["startup_s"] = result["first_frame"] - start
+        return result
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * len(ordered) + 0.5) - 1))
+    return ordered[k]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--visits", type=int, default=200)
+    ap.add_argument("--child", choices=["bare", "kiosk"])
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    if a.child == "bare":
+        child_bare(Path(a.out))
+        return 0
+    if a.child == "kiosk":
+        child_kiosk(Path(a.out), a.visits)
+        return 0
+    xvfb = start_xvfb()
+    try:
+        bare = [run_child("bare", 0) for _ in range(a.runs)]
+        kiosk = [run_child("kiosk", 0) for _ in range(a.runs - 1)]
+        kiosk.append(run_child("kiosk", a.visits))
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+    t_bare = statistics.median(r["startup_s"] for r in bare)
+    t_kiosk = statistics.median(r["startup_s"] for r in kiosk)
+    m_bare = statistics.median(r["rss_mb"] for r in bare)
+    m_kiosk = statistics.median(r["rss_mb"] for r in kiosk)
+    lat = [s * 1000 for s in kiosk[-1]["latency_s"]]
+    ok_t, ok_m = t_kiosk <= 1.5 * t_bare, m_kiosk <= m_bare + 80
+    ok_l = bool(lat) and pct(lat, 99) <= 50
+    print(f"runs: {a.runs} each, window {SIZE[0]}x{SIZE[1]}, DISPLAY {os.environ.get('DISPLAY')}")
+    print(f"start-up to first frame: bare {t_bare:.2f} s, kiosk {t_kiosk:.2f} s, "
+          f"ratio {t_kiosk / t_bare:.2f} (target <= 1.5) {'OK' if ok_t else 'MISSED'}")  # fmt: skip
+    print(f"RSS once started: bare {m_bare:.0f} MB, kiosk {m_kiosk:.0f} MB, "
+          f"+{m_kiosk - m_bare:.0f} MB (target <= +80) {'OK' if ok_m else 'MISSED'}")  # fmt: skip
+    print(f"RSS after {len(lat)} visits: {kiosk[-1]['rss_after_mb']:.0f} MB")
+    if lat:
+        print(f"notification -> result on screen over {len(lat)} visits: "
+              f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms "
+              f"(target p99 <= 50) {'OK' if ok_l else 'MISSED'}")  # fmt: skip
+    return 0 if ok_t and ok_m and ok_l else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,109 @@
+"""Devices that (re)connect when asked to measure.
+
+A monitor that is switched off when the kiosk starts, or whose BLE link
+drops, must not need a kiosk restart. These wrappers hold a driver's opener
+(``drivers.registry``: an async context manager yielding the device), open
+it on the first call and close it after a connection error, so the next
+"try again" connects afresh. The error itself still reaches the flow (and
+the elder sees "device not found" / "link lost").
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any
+
+from drivers.readings import (
+    BloodPressureMeasurement,
+    CuffPressure,
+    DeviceInfo,
+    GlucoseMeasurement,
+    IdCardData,
+    Transport,
+)
+from healthkiosk.errors import DeviceConnectionError, DeviceNotFoundError
+
+Opener = Callable[[], AbstractAsyncContextManager[Any]]
+
+
+class _Reconnecting:
+    def __init__(self, opener: Opener, *, name: str, transport: str) -> None:
+        self._opener = opener
+        self._stack: AsyncExitStack | None = None
+        self._device: Any = None
+        self._lock = asyncio.Lock()
+        self._placeholder = DeviceInfo(model=name, transport=Transport(transport))
+        self.state = "closed"
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self._device.info if self._device is not None else self._placeholder
+
+    async def _get(self) -> Any:
+        async with self._lock:
+            if self._device is None:
+                stack = AsyncExitStack()
+                try:
+                    self._device = await stack.enter_async_context(self._opener())
+                except BaseException:
+                    await stack.aclose()
+                    self.state = "missing"
+                    raise
+                self._stack = stack
+                self.state = "ready"
+            return self._device
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        device = await self._get()
+        try:
+            return await getattr(device, method)(**kwargs)
+        except (DeviceConnectionError, DeviceNotFoundError):
+            self.state = "error"
+            await self.close()
+            self.state = "error"
+            raise
+
+    async def close(self) -> None:
+        async with self._lock:
+            stack, self._stack, self._device = self._stack, None, None
+            if stack is not None:
+                await stack.aclose()
+            self.state = "closed"
+
+
+class ReconnectingBloodPressureMonitor(_Reconnecting):
+    async def measure(
+        self,
+        *,
+        on_cuff_pressure: Callable[[CuffPressure], None] | None = None,
+        timeout_s: float = 180.0,
+    ) -> BloodPressureMeasurement:
+        result: BloodPressureMeasurement = await self._call(
+            "measure", on_cuff_pressure=on_cuff_pressure, timeout_s=timeout_s
+        )
+        return result
+
+
+class ReconnectingGlucoseMeter(_Reconnecting):
+    async def measure(self, *, timeout_s: float = 180.0) -> GlucoseMeasurement:
+        result: GlucoseMeasurement = await self._call("measure", timeout_s=timeout_s)
+        return result
+
+    async def download(
+        self,
+        *,
+        after_sequence: int | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> list[GlucoseMeasurement]:
+        result: list[GlucoseMeasurement] = await self._call(
+            "download", after_sequence=after_sequence, on_progress=on_progress
+        )
+        return result
+
+
+class ReconnectingIdCardReader(_Reconnecting):
+    async def read_card(self, *, timeout_s: float = 60.0) -> IdCardData:
+        result: IdCardData = await self._call("read_card", timeout_s=timeout_s)
+        return result

@@ -1,0 +1,119 @@
+"""The kiosk's recorder on a real SQLite store: one transaction per reading."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from drivers.readings import DeviceInfo, Transport
+from healthkiosk.errors import StoreFullError
+from kiosk.flow.ports import BpValues, CompletedReading, GlucoseValues, ResidentIdentity
+from kiosk.recorder import StoreRecorder, id_hash, load_or_create_key
+from kiosk.simulated import demo_card
+from sync.store.db import open_store
+
+CARD = demo_card()
+WHO = ResidentIdentity(
+    CARD.id_number, "110***********" + CARD.id_number[-4:], "王秀英", "female", None
+)
+DEV = DeviceInfo(model="M1", transport=Transport.BLE, manufacturer="Acme", serial="S1")
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def reading(
+    n: int, *, kind: str = "blood_pressure", who: ResidentIdentity = WHO
+) -> CompletedReading:
+    values: BpValues | GlucoseValues
+    if kind == "blood_pressure":
+        values = BpValues(120 + n, 80, 70, 93, n % 2 == 1, ({"systolic_mmhg": 120 + n},))
+    else:
+        values = GlucoseValues(5.0 + n / 10, "fasting", 90.0, "mg/dL", None)
+    return CompletedReading(
+        uuid=f"00000000-0000-4000-8000-{n:012d}",
+        visit_uuid="10000000-0000-4000-8000-000000000001",
+        kind=kind,  # type: ignore[arg-type]
+        measured_at=T0 + timedelta(minutes=n),
+        device_time=None,
+        resident=who,
+        device=DEV,
+        values=values,
+        category="high_normal",
+        urgent=False,
+        isolated_systolic=False if kind == "blood_pressure" else None,
+        close_to_limit=False,
+        rule="bp.high_normal.systolic",
+    )
+
+
+@pytest.fixture
+def recorder(tmp_path: Path) -> StoreRecorder:
+    path = tmp_path / "kiosk.sqlite"
+    return StoreRecorder(
+        open_store(path), key=load_or_create_key(tmp_path / "key"), store_path=path, min_free_mb=1
+    )
+
+
+async def test_reading_and_outbox_in_one_transaction(
+    recorder: StoreRecorder, tmp_path: Path
+) -> None:
+    await recorder.save(reading(1))
+    await recorder.save(reading(2, kind="glucose"))
+    with sqlite3.connect(tmp_path / "kiosk.sqlite") as db:
+        rows = db.execute(
+            "SELECT r.station_seq, r.kind, r.systolic_mmhg, r.glucose_mmol_per_l, r.device_serial,"
+            " p.id_masked, p.name, o.reading_uuid IS NOT NULL FROM readings r"
+            " JOIN residents p ON p.id = r.resident_id"
+            " LEFT JOIN outbox o ON o.reading_uuid = r.uuid"
+            " ORDER BY r.station_seq"
+        ).fetchall()
+        ids = db.execute("SELECT id_hash, id_number FROM residents").fetchall()
+    assert rows == [
+        (1, "blood_pressure", 121, None, "S1", WHO.masked_id, "王秀英", 1),
+        (2, "glucose", None, 5.2, "S1", WHO.masked_id, "王秀英", 1),
+    ]
+    key = (tmp_path / "key").read_bytes()
+    assert ids == [(id_hash(key, CARD.id_number), CARD.id_number)]
+    assert oct((tmp_path / "key").stat().st_mode & 0o777) == "0o600"
+
+
+async def test_a_failed_save_leaves_nothing(recorder: StoreRecorder, tmp_path: Path) -> None:
+    await recorder.save(reading(1))
+    with pytest.raises(Exception, match="UNIQUE"):
+        await recorder.save(reading(1))  # same UUID: the whole transaction rolls back
+    with sqlite3.connect(tmp_path / "kiosk.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM readings").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM outbox").fetchone() == (1,)
+        assert db.execute("SELECT count(*) FROM residents").fetchone() == (1,)
+
+
+async def test_store_full_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "kiosk.sqlite"
+    free_mb = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize // 2**20
+    rec = StoreRecorder(
+        open_store(path), key=load_or_create_key(tmp_path / "key"), store_path=path,
+        min_free_mb=free_mb + 1024,
+    )  # fmt: skip
+    with pytest.raises(StoreFullError):
+        await rec.save(reading(1))
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM readings").fetchone() == (0,)
+
+
+async def test_trend_names_visits_events_and_status(recorder: StoreRecorder) -> None:
+    other = ResidentIdentity("11010519500101023X", "110***", None, "male", None)
+    for n in range(1, 11):
+        await recorder.save(reading(n))
+    await recorder.save(reading(11, kind="glucose"))
+    trend = await recorder.recent(WHO, limit=8)
+    assert len(trend) == 8 and trend[0].values == (124.0, 80.0) and trend[-1].kind == "glucose"
+    assert await recorder.recent(other, limit=8) == []
+    assert await recorder.known_name(CARD.id_number) == "王秀英"
+    assert await recorder.known_name(other.id_number) is None
+    await recorder.end_visit("10000000-0000-4000-8000-000000000001", outcome="timeout", at=T0)
+    await recorder.record_event(device="M1", kind="body_movement", detail={"systolic_mmhg": 150})
+    status = await recorder.status()
+    assert (status.pending, status.delivered, status.last_delivered) == (11, 0, None)
