@@ -6,8 +6,9 @@ outbox row. :meth:`StoreRecorder.save` returns only after the commit, so the
 screen says "saved" only for a reading that survives a power cut
 (``synchronous=FULL``).
 
-This module is the one place to swap for the store helper's
-``save_reading`` when that is merged (see :func:`kiosk.compose.open_recorder`).
+The transaction, the station sequence number, the free-space check, the
+keyed hash and the resident upsert are the store's own (:mod:`sync.store`),
+so the kiosk and ``store import`` number and find residents the same way.
 Database work runs in a worker thread (``asyncio.to_thread``), never on the
 loop.
 """
@@ -15,46 +16,36 @@ loop.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
-import os
-import secrets
-import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthkiosk import __version__
-from healthkiosk.errors import StoreError, StoreFullError
+from healthkiosk.idnumber import parse as parse_id_number
 from kiosk.flow.ports import BpValues, CompletedReading, ResidentIdentity, StoreStatus
 from kiosk.flow.state import TrendPoint
+from sync.store import idhash, wire
+from sync.store.db import write_session
+from sync.store.diskspace import ensure_free_space
+from sync.store.meta import next_seq
 from sync.store.models import DeviceEvent, OutboxEntry, Reading, Resident, Visit
+from sync.store.records import ResidentDetails
+from sync.store.residents import upsert_resident
 
 log = logging.getLogger(__name__)
 
 
 def load_or_create_key(path: Path) -> bytes:
-    """The station's secret for hashing ID numbers (created once, mode 0600)."""
-    if path.exists():
-        key = path.read_bytes()
-        if len(key) < 32:
-            raise StoreError(f"ID hash key {path} is too short")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    return key
+    """The station's secret for hashing ID numbers (the store's, created once, 0600)."""
+    return idhash.load_or_create_key(path)
 
 
 def id_hash(key: bytes, id_number: str) -> str:
-    return hmac.new(key, id_number.encode("ascii"), hashlib.sha256).hexdigest()
+    return idhash.IdHasher(key).hash(id_number)
 
 
 class StoreRecorder:
@@ -70,6 +61,7 @@ class StoreRecorder:
     ) -> None:
         self._sessions = sessions
         self._key = key
+        self._hasher = idhash.IdHasher(key)
         self._store_path = store_path
         self._min_free_mb = min_free_mb
 
@@ -95,91 +87,64 @@ class StoreRecorder:
 
     # --- in the worker thread ----------------------------------------------------
 
-    def _check_space(self) -> None:
-        where = self._store_path.parent
-        free_mb = shutil.disk_usage(where).free // (1024 * 1024)
-        if free_mb < self._min_free_mb:
-            raise StoreFullError(
-                f"only {free_mb} MB free under {where} (need {self._min_free_mb} MB)"
-            )
-
     def _save(self, r: CompletedReading) -> None:
-        self._check_space()
-        try:
-            with self._sessions.begin() as s:
-                resident = self._upsert_resident(s, r.resident, r.measured_at)
-                visit = s.scalar(select(Visit).where(Visit.uuid == r.visit_uuid))
-                if visit is None:
-                    visit = Visit(
-                        uuid=r.visit_uuid, resident_id=resident.id, started_at=r.measured_at
-                    )
-                    s.add(visit)
-                    s.flush()
-                seq = (s.scalar(select(func.max(Reading.station_seq))) or 0) + 1
-                row = Reading(
-                    uuid=r.uuid,
-                    station_seq=seq,
-                    resident_id=resident.id,
-                    visit_id=visit.id,
-                    kind=r.kind,
-                    measured_at=r.measured_at,
-                    device_time=r.device_time,
-                    device_model=r.device.model,
-                    device_manufacturer=r.device.manufacturer,
-                    device_serial=r.device.serial,
-                    device_firmware=r.device.firmware,
-                    device_transport=r.device.transport.value,
-                    category=r.category,
-                    urgent=r.urgent,
-                    isolated_systolic=r.isolated_systolic,
-                    close_to_limit=r.close_to_limit,
-                    rule=r.rule,
-                    software_version=__version__,
-                    created_at=r.measured_at,
-                )
-                v = r.values
-                if isinstance(v, BpValues):
-                    row.systolic_mmhg = v.systolic
-                    row.diastolic_mmhg = v.diastolic
-                    row.pulse_bpm = v.pulse
-                    row.mean_arterial_mmhg = v.mean_arterial
-                    row.irregular_pulse = v.irregular_pulse
-                    row.measurements = [dict(m) for m in v.measurements]
-                else:
-                    row.glucose_mmol_per_l = v.mmol_per_l
-                    row.meal_context = v.meal
-                    row.original_value = v.original_value
-                    row.original_unit = v.original_unit
-                    row.out_of_range = v.out_of_range
-                s.add(row)
-                s.add(OutboxEntry(reading_uuid=r.uuid, enqueued_at=r.measured_at))
-        except OperationalError as err:
-            if "full" in str(err.orig).lower():
-                raise StoreFullError("the store's disk is full") from err
-            raise StoreError(f"reading not stored: {err.orig}") from err
-        log.info("reading %s stored (%s, %s)", r.uuid, r.kind, r.device.label)
-
-    def _upsert_resident(self, s: Session, ident: ResidentIdentity, at: datetime) -> Resident:
-        key = id_hash(self._key, ident.id_number)
-        resident = s.scalar(select(Resident).where(Resident.id_hash == key))
-        if resident is None:
-            resident = Resident(
-                id_hash=key,
-                id_number=ident.id_number,
-                id_masked=ident.masked_id,
-                name=ident.name,
-                sex=ident.sex,
-                birth_date=ident.birth_date,
-                first_seen=at,
-                last_seen=at,
+        ensure_free_space(self._store_path, min_free_mb=self._min_free_mb)
+        with write_session(self._sessions) as s:
+            details = ResidentDetails(
+                id_number=parse_id_number(r.resident.id_number),
+                name=r.resident.name,
+                sex=r.resident.sex,
+                birth_date=r.resident.birth_date,
             )
-            s.add(resident)
-            s.flush()
-            return resident
-        resident.last_seen = at
-        if ident.name:
-            resident.name = ident.name
-        return resident
+            resident = upsert_resident(s, self._hasher, details, now=r.measured_at)
+            visit = s.scalar(select(Visit).where(Visit.uuid == r.visit_uuid))
+            if visit is None:
+                visit = Visit(uuid=r.visit_uuid, resident_id=resident.id, started_at=r.measured_at)
+                s.add(visit)
+                s.flush()
+            row = Reading(
+                uuid=r.uuid,
+                station_seq=next_seq(s),
+                resident_id=resident.id,
+                visit_id=visit.id,
+                kind=r.kind,
+                measured_at=r.measured_at,
+                device_time=r.device_time,
+                device_model=r.device.model,
+                device_manufacturer=r.device.manufacturer,
+                device_serial=r.device.serial,
+                device_firmware=r.device.firmware,
+                device_transport=r.device.transport.value,
+                category=r.category,
+                urgent=r.urgent,
+                isolated_systolic=r.isolated_systolic,
+                close_to_limit=r.close_to_limit,
+                rule=r.rule,
+                software_version=__version__,
+                created_at=r.measured_at,
+            )
+            v = r.values
+            if isinstance(v, BpValues):
+                row.systolic_mmhg = v.systolic
+                row.diastolic_mmhg = v.diastolic
+                row.pulse_bpm = v.pulse
+                row.mean_arterial_mmhg = v.mean_arterial
+                row.irregular_pulse = v.irregular_pulse
+                row.measurements = [dict(m) for m in v.measurements]
+            else:
+                row.glucose_mmol_per_l = v.mmol_per_l
+                row.meal_context = v.meal
+                row.original_value = v.original_value
+                row.original_unit = v.original_unit
+                row.out_of_range = v.out_of_range
+            # What enters the outbox must be sendable: checked now, while
+            # the elder is still at the screen, not at publish time.
+            wire.values_of(row)
+            wire.device_of(row)
+            wire.classification_of(row)
+            s.add(row)
+            s.add(OutboxEntry(reading_uuid=r.uuid, enqueued_at=r.measured_at))
+        log.info("reading %s stored (%s, %s)", r.uuid, r.kind, r.device.label)
 
     def _end_visit(self, visit_uuid: str, outcome: str, at: datetime) -> None:
         with self._sessions.begin() as s:
@@ -189,7 +154,7 @@ class StoreRecorder:
                 visit.outcome = outcome
 
     def _recent(self, id_number: str, limit: int) -> list[TrendPoint]:
-        key = id_hash(self._key, id_number)
+        key = self._hasher.hash(id_number)
         with self._sessions() as s:
             rows = s.scalars(
                 select(Reading)
@@ -217,7 +182,7 @@ class StoreRecorder:
             return points
 
     def _known_name(self, id_number: str) -> str | None:
-        key = id_hash(self._key, id_number)
+        key = self._hasher.hash(id_number)
         with self._sessions() as s:
             return s.scalar(select(Resident.name).where(Resident.id_hash == key))
 

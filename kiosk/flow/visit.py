@@ -20,6 +20,7 @@ import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from drivers.readings import (
@@ -121,6 +122,8 @@ class VisitFlow:
         self._visit_uuid: str | None = None
         self._saved_any = False
         self._bp: list[BloodPressureMeasurement] = []
+        self._bp_at: list[datetime] = []
+        """The kiosk's clock when each of ``_bp`` arrived."""
         self._retry: Callable[[], None] | None = None
         self._glucose_pending = False
         self._pin = ""
@@ -410,6 +413,7 @@ class VisitFlow:
             self._show_error("device_not_found", retry=self._to_prep_bp)
             return
         self._bp = []
+        self._bp_at = []
         protocol = self._rules.blood_pressure.protocol
         self._update(
             screen=Screen.PREP_BP,
@@ -484,6 +488,7 @@ class VisitFlow:
             self._show_error("implausible", device=m.device.model, retry=self._measure_bp)
             return
         self._bp.append(m)
+        self._bp_at.append(self._clock.now())
         taken = tuple((r.systolic_mmhg, r.diastolic_mmhg, r.pulse_bpm) for r in self._bp)
         needed = self._state.bp_readings_needed
         if (
@@ -522,7 +527,9 @@ class VisitFlow:
                 pulse=pulse,
                 mean_arterial=round(sum(maps) / len(maps)) if maps else None,
                 irregular_pulse=irregular,
-                measurements=tuple(_bp_detail(r) for r in self._bp),
+                measurements=tuple(
+                    _bp_measurement(r, at) for r, at in zip(self._bp, self._bp_at, strict=True)
+                ),
             ),
             category=c.category,
             urgent=c.urgent,
@@ -893,6 +900,19 @@ class VisitFlow:
         st = self._state
         if st.screen is Screen.TECHNICIAN and st.tech is not None:
             self._update(tech=replace(st.tech, restart_requested=True))
+
+
+def _bp_measurement(m: BloodPressureMeasurement, at: datetime) -> dict[str, Any]:
+    """One measurement averaged into a reading, in the wire schema's shape
+    (``hk.reading/1`` ``values.measurements``)."""
+    return {
+        "systolic": m.systolic_mmhg,
+        "diastolic": m.diastolic_mmhg,
+        "pulse": m.pulse_bpm,
+        "measured_at": at.isoformat(),
+        "device_time": m.device_time.isoformat() if m.device_time else None,
+        "irregular_pulse": m.status.irregular_pulse,
+    }
 
 
 def _bp_detail(m: BloodPressureMeasurement) -> dict[str, Any]:

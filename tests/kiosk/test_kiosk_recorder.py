@@ -29,7 +29,15 @@ def reading(
 ) -> CompletedReading:
     values: BpValues | GlucoseValues
     if kind == "blood_pressure":
-        values = BpValues(120 + n, 80, 70, 93, n % 2 == 1, ({"systolic_mmhg": 120 + n},))
+        one = {
+            "systolic": 120 + n,
+            "diastolic": 80,
+            "pulse": 70,
+            "measured_at": (T0 + timedelta(minutes=n)).isoformat(),
+            "device_time": None,
+            "irregular_pulse": n % 2 == 1,
+        }
+        values = BpValues(120 + n, 80, 70, 93, n % 2 == 1, (one,))
     else:
         values = GlucoseValues(5.0 + n / 10, "fasting", 90.0, "mg/dL", None)
     return CompletedReading(
@@ -117,3 +125,27 @@ async def test_trend_names_visits_events_and_status(recorder: StoreRecorder) -> 
     await recorder.record_event(device="M1", kind="body_movement", detail={"systolic_mmhg": 150})
     status = await recorder.status()
     assert (status.pending, status.delivered, status.last_delivered) == (11, 0, None)
+
+
+async def test_what_the_kiosk_saves_is_sendable_as_hk_reading(tmp_path: Path) -> None:
+    """The outbox row leaves as hk.reading/1 with every measurement averaged into it."""
+    from sqlalchemy import select
+
+    from sync.schema import BloodPressureValues, decode_readings, encode
+    from sync.store.models import Reading
+    from sync.store.wire import to_message
+
+    path = tmp_path / "kiosk.sqlite"
+    sessions = open_store(path)
+    rec = StoreRecorder(
+        sessions, key=load_or_create_key(tmp_path / "key"), store_path=path, min_free_mb=1
+    )
+    await rec.save(reading(3))
+    with sessions() as s:
+        row = s.scalars(select(Reading)).one()
+        msg = decode_readings(encode(to_message(row, "st-1")))[0]
+    assert isinstance(msg.values, BloodPressureValues)
+    assert (msg.values.systolic, msg.values.diastolic) == (123, 80)
+    [m] = msg.values.measurements
+    assert (m.systolic, m.measured_at, m.irregular_pulse) == (123, T0 + timedelta(minutes=3), True)
+    assert msg.resident.id_number == CARD.id_number
