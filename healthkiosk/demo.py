@@ -105,6 +105,13 @@ status_interval_s = 15
 [devices]
 simulate = true
 
+# The real BLE driver code against the drivers' emulated peripherals.
+[devices.blood_pressure]
+driver = "ble-bp-standard"
+
+[devices.glucose]
+driver = "ble-glucose-standard"
+
 [kiosk]
 language = "zh_CN"
 

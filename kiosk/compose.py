@@ -2,15 +2,14 @@
 
 Two seams live here and only here:
 
-- :func:`open_devices` — with ``simulate`` it currently builds the kiosk's
-  own :mod:`kiosk.simulated` devices. When the drivers' emulated twins are
-  merged, replace the body of :func:`_simulated` by opening each configured
-  driver through :mod:`drivers.registry` with ``emulate=True``: call
-  :func:`_reconnecting` with ``emulate=True`` exactly as :func:`_real` does
-  with ``emulate=False``.
+- :func:`open_devices` — without ``simulate``, each configured device through
+  :mod:`drivers.registry`. With ``simulate``, a role configured under
+  ``[devices.*]`` runs the real driver code against the driver's emulated
+  twin (``emulate=True``: an in-process BLE peripheral, a pty for serial);
+  a role not configured gets the kiosk's own :mod:`kiosk.simulated` device
+  (scriptable: the flow and GUI tests queue outcomes on it).
 - :func:`open_recorder` — builds :class:`kiosk.recorder.StoreRecorder` on
-  :mod:`sync.store.db`. When the store helper's ``save_reading`` is merged,
-  make ``StoreRecorder.save`` call it (same transaction contract).
+  :mod:`sync.store`.
 """
 
 from __future__ import annotations
@@ -50,7 +49,14 @@ async def open_devices(
     """The devices for one kiosk run, closed on exit."""
     async with AsyncExitStack() as stack:
         if simulate:
-            devices = _simulated(clock or RealClock(), sim or SimulationSpeed())
+            fallback = _simulated(clock or RealClock(), sim or SimulationSpeed())
+            d = cfg.devices
+            devices = Devices(
+                blood_pressure=_reconnecting("blood_pressure", d.blood_pressure, emulate=True)
+                or fallback.blood_pressure,
+                glucose=_reconnecting("glucose", d.glucose, emulate=True) or fallback.glucose,
+                id_card=_reconnecting("id_card", d.id_card, emulate=True) or fallback.id_card,
+            )
             for dev in (devices.blood_pressure, devices.glucose, devices.id_card):
                 if dev is not None:
                     stack.push_async_callback(dev.close)

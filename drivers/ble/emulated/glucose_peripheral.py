@@ -89,6 +89,7 @@ class GlucoseEmulator(EmulatedDevice):
         self.drop_after = drop_after if drop_after is not None else memory * 2 // 5
         self.racp_response = racp_response
         self.new_record_after_s = new_record_after_s
+        self._strip_pending = False
         self._dropped = False
         self.racp_requests = 0
         self.counts_records = True
@@ -157,12 +158,22 @@ class GlucoseEmulator(EmulatedDevice):
 
     # --- sessions ----------------------------------------------------------------
     def subscribed(self, conn: Connection, char: Characteristic, value: int) -> None:
-        if char is self.racp and value & INDICATE_BIT and self.new_record_after_s is not None:
+        if char is self.racp and value & INDICATE_BIT:
+            self._strip_soon()
+
+    def _strip_soon(self) -> None:
+        """A strip measured ``new_record_after_s`` from now (one at a time), as
+        when an elder inserts a strip while the kiosk waits for it."""
+        if self.new_record_after_s is not None and not self._strip_pending:
+            self._strip_pending = True
             self.spawn(self._strip_later(self.new_record_after_s))
 
     async def _strip_later(self, delay_s: float) -> None:
-        await asyncio.sleep(delay_s)
-        self.add_record(Decimal("6.4"), meal=Meal.FASTING)
+        try:
+            await asyncio.sleep(delay_s)
+            self.add_record(Decimal("6.4"), meal=Meal.FASTING)
+        finally:
+            self._strip_pending = False
 
     def _select(self, request: RacpRequest) -> list[int]:
         seqs = sorted(self.records)
@@ -255,6 +266,10 @@ class GlucoseEmulator(EmulatedDevice):
             )
             return
         if not seqs:
+            if op is OpCode.REPORT_STORED_RECORDS and request.operator is (
+                Operator.GREATER_THAN_OR_EQUAL
+            ):
+                self._strip_soon()  # the kiosk waits for a new strip
             await self._respond(op, ResponseCode.NO_RECORDS_FOUND)
             return
         if op is OpCode.DELETE_STORED_RECORDS:
