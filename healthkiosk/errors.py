@@ -7,8 +7,8 @@ messages. Timeouts also inherit :class:`TimeoutError`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import StrEnum
+from typing import Any
 
 
 class HealthKioskError(Exception):
@@ -57,6 +57,18 @@ class DeviceConnectionError(DeviceError):
 
 class DeviceTimeoutError(DeviceError, TimeoutError):
     reason = "device_timeout"
+
+
+class DownloadInterrupted(DeviceConnectionError):
+    """The link was lost during a memory download. ``records`` holds the
+    complete records that arrived (oldest first); download again from the last
+    of them to get the rest — nothing is read twice."""
+
+    reason = "download_interrupted"
+
+    def __init__(self, message: str, *, records: list[Any], device: str = "") -> None:
+        super().__init__(message, device=device)
+        self.records = records
 
 
 class ProtocolError(DeviceError):
@@ -161,17 +173,3 @@ class ImplausibleValueError(HealthKioskError, ValueError):
     """A value outside the plausibility bounds of the clinical rules."""
 
     reason = "implausible"
-
-
-# --- serial devices (appended by the serial drivers) ---------------------------
-
-
-class LinkLostDuringDownload(DeviceConnectionError):
-    """The link dropped mid-download; ``received`` keeps the records that
-    arrived complete and checked, so the next download resumes after them."""
-
-    reason = "link_lost"
-
-    def __init__(self, message: str, *, received: Sequence[object], device: str = "") -> None:
-        super().__init__(message, device=device)
-        self.received = list(received)

@@ -66,6 +66,8 @@ class EmulatorOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     fault: Fault = Fault.NONE
+    faults: list[Fault] = Field(default_factory=list)
+    """Several faults at once (``devices read --emulate --fault NAME``, repeatable)."""
     records: int = Field(default=5, ge=0, le=10_000)
     """Records already in the device's memory when it starts."""
     seed: int = 1
@@ -78,6 +80,9 @@ class EmulatorOptions(BaseModel):
     noise_bytes: int = Field(default=1 << 20, ge=1)
     out_of_range: Literal["LO", "HI"] = "LO"
     timezone: str = "Asia/Shanghai"
+
+    def all_faults(self) -> frozenset[Fault]:
+        return frozenset({self.fault, *self.faults} - {Fault.NONE})
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> EmulatorOptions:
@@ -97,13 +102,13 @@ class SerialEmulator(ABC):
 
     def __init__(self, options: EmulatorOptions) -> None:
         self.options = options
-        self.fault = options.fault
+        self.faults: frozenset[Fault] = options.all_faults()
         self.tz = ZoneInfo(options.timezone)
         self.rng = random.Random(options.seed)
         self.link = PtyLink()
         self.started = asyncio.get_running_loop().time()
         self.clock_offset = timedelta(
-            seconds=options.clock_offset_s if self.fault is Fault.WRONG_CLOCK else 0.0
+            seconds=options.clock_offset_s if Fault.WRONG_CLOCK in self.faults else 0.0
         )
         self.noise_sent = 0
         self._replugged = asyncio.Event()
@@ -147,7 +152,7 @@ class SerialEmulator(ABC):
 
     def _replug(self) -> None:
         self.link.replug()
-        self.fault = Fault.NONE  # a re-plugged device behaves
+        self.faults = frozenset()  # a re-plugged device behaves
         self._replugged.set()
         log.info("emulator %s: plugged back in", self.model)
 

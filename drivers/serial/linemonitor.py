@@ -51,7 +51,7 @@ from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
     DeviceTimeoutError,
-    LinkLostDuringDownload,
+    DownloadInterrupted,
     MeasurementError,
     MeasurementProblem,
 )
@@ -273,8 +273,8 @@ class LineGlucoseMeter(LineDevice):
         except DeviceConnectionError as err:
             await on_link_error(self.link, err)
             kept = sorted(received, key=_order)
-            raise LinkLostDuringDownload(
-                f"link lost after {len(received)} records", received=kept,
+            raise DownloadInterrupted(
+                f"link lost after {len(received)} records", records=kept,
                 device=self._info.label,
             ) from err  # fmt: skip
         chosen = [

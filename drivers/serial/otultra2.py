@@ -42,7 +42,7 @@ from healthkiosk.errors import (
     ConfigError,
     DeviceConnectionError,
     DeviceTimeoutError,
-    LinkLostDuringDownload,
+    DownloadInterrupted,
     MeasurementError,
     MeasurementProblem,
 )
@@ -189,9 +189,9 @@ class OneTouchUltra2:
         try:
             numbered = await self._records()
         except DeviceConnectionError as err:
-            raise LinkLostDuringDownload(
+            raise DownloadInterrupted(
                 "link lost during the memory dump; nothing kept (the dump is newest first)",
-                received=[], device=self._info.label,
+                records=[], device=self._info.label,
             ) from err  # fmt: skip
         chosen = []
         for sequence, record in reversed(numbered):

@@ -12,7 +12,7 @@ Contract:
   memory (500 tests on the real meter) is full the oldest drop out and the
   numbering shifts: use ``after_time`` for incremental downloads then.
 * A link lost mid-download raises
-  :class:`~healthkiosk.errors.LinkLostDuringDownload` with the records that
+  :class:`~healthkiosk.errors.DownloadInterrupted` with the records that
   arrived (oldest first), so storing them and downloading again after the
   last one resumes without a gap.
 * Connection: the meter's 2.5 mm jack to a LifeScan cable (PL2303,
@@ -43,7 +43,7 @@ from healthkiosk.errors import (
     ConfigError,
     DeviceConnectionError,
     DeviceTimeoutError,
-    LinkLostDuringDownload,
+    DownloadInterrupted,
 )
 
 log = logging.getLogger(__name__)
@@ -214,9 +214,9 @@ class OneTouchUltraEasy:
                 if on_progress is not None:
                     on_progress(done, len(indices))
         except DeviceConnectionError as err:
-            raise LinkLostDuringDownload(
+            raise DownloadInterrupted(
                 f"link lost after {len(received)} of {len(indices)} records",
-                received=list(received), device=self._info.label,
+                records=list(received), device=self._info.label,
             ) from err  # fmt: skip
         return received
 

@@ -23,8 +23,8 @@ from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
     DeviceTimeoutError,
+    DownloadInterrupted,
     InvalidChecksum,
-    LinkLostDuringDownload,
     MeasurementError,
     MeasurementProblem,
 )
@@ -128,9 +128,9 @@ async def test_meter_drop_mid_measurement(name: str) -> None:
 async def test_ultraeasy_drop_mid_download_keeps_and_resumes_after_replug() -> None:
     emu = {"fault": "drop_download", "records": 20, "replug_after_s": 0.3, "measure_after_s": None}
     async with open_ultraeasy(options=opts(emu, reconnect_max_s=5), emulate=True) as meter:
-        with pytest.raises(LinkLostDuringDownload) as info:
+        with pytest.raises(DownloadInterrupted) as info:
             await meter.download()
-        kept = info.value.received
+        kept = info.value.records
         assert 0 < len(kept) < 20
         assert [r.sequence_number for r in kept] == list(range(len(kept)))  # type: ignore[attr-defined]
         rest = await meter.download(after_sequence=kept[-1].sequence_number)  # type: ignore[attr-defined]
@@ -140,9 +140,9 @@ async def test_ultraeasy_drop_mid_download_keeps_and_resumes_after_replug() -> N
 async def test_ultra2_drop_mid_download_keeps_nothing_then_reconnects() -> None:
     emu = {"fault": "drop_download", "records": 20, "replug_after_s": 0.3, "measure_after_s": None}
     async with open_ultra2(options=opts(emu, reconnect_max_s=5), emulate=True) as meter:
-        with pytest.raises(LinkLostDuringDownload) as info:
+        with pytest.raises(DownloadInterrupted) as info:
             await meter.download()
-        assert info.value.received == []
+        assert info.value.records == []
         assert len(await meter.download()) == 20
 
 
@@ -235,9 +235,9 @@ async def test_line_glucose_device_error() -> None:
 async def test_line_glucose_drop_mid_download_keeps_the_oldest() -> None:
     emu = {"fault": "drop_download", "records": 50, "measure_after_s": None}
     async with open_glucose(options=lopts(emu), emulate=True) as meter:
-        with pytest.raises(LinkLostDuringDownload) as info:
+        with pytest.raises(DownloadInterrupted) as info:
             await meter.download()
-    kept = [r.sequence_number for r in info.value.received]  # type: ignore[attr-defined]
+    kept = [r.sequence_number for r in info.value.records]  # type: ignore[attr-defined]
     # bytes still in flight when the adapter goes are lost: a gap-free oldest-first prefix
     assert 0 < len(kept) <= 25 and kept == list(range(1, len(kept) + 1))
 
