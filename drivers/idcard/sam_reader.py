@@ -32,7 +32,7 @@ from pydantic import Field
 from drivers.idcard import sam_frame as sf
 from drivers.idcard import text_block as tb
 from drivers.readings import DeviceInfo, IdCardData, Transport
-from drivers.serial.common import SerialOptions, ensure_open, on_link_error
+from drivers.serial.common import SerialOptions, ensure_open, named, on_link_error
 from drivers.serial.emulator_base import EmulatorOptions, run_emulator_until_cancelled
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import ConfigError, DeviceConnectionError, DeviceError, DeviceTimeoutError
@@ -105,7 +105,7 @@ class SamIdCardReader:
                 return sf.decode_response(frames[0])
             error, self._framer.last_error = self._framer.last_error, None
             if error is not None:
-                raise error
+                raise named(error, self._info.label)
 
     def _fail(self, response: sf.Response, reason: str) -> DeviceError:
         return DeviceError(

@@ -36,7 +36,14 @@ from typing import Any
 from drivers.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit, Transport
 from drivers.readings import mg_per_dl_to_mmol_per_l as to_mmol
 from drivers.serial import lifescan_binary as lb
-from drivers.serial.common import PollingOptions, aware, ensure_open, local_now, on_link_error
+from drivers.serial.common import (
+    PollingOptions,
+    aware,
+    ensure_open,
+    local_now,
+    named,
+    on_link_error,
+)
 from drivers.serial.emulator_base import EmulatorOptions, run_emulator_until_cancelled
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import (
@@ -139,7 +146,7 @@ class OneTouchUltraEasy:
                 log.debug("%s: unexpected packet skipped", self._info.label)
             error, self._framer.last_error = self._framer.last_error, None
             if error is not None:
-                raise error
+                raise named(error, self._info.label)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DeviceTimeoutError("no answer in time", device=self._info.label)

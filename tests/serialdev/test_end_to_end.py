@@ -95,8 +95,9 @@ async def test_meter_lo_hi(name: str, which: str, flag: str) -> None:
 @pytest.mark.parametrize("name", sorted(METERS))
 async def test_meter_checksum_fault(name: str) -> None:
     async with METERS[name](options=opts({"fault": "checksum"}), emulate=True) as meter:
-        with pytest.raises(InvalidChecksum):
+        with pytest.raises(InvalidChecksum) as info:
             await meter.download()
+        assert info.value.device == meter.info.label and info.value.wire != info.value.calculated
 
 
 @pytest.mark.parametrize("name", sorted(METERS))
@@ -188,6 +189,8 @@ async def test_line_bp_faults(fmt: str, fault: str, error: type[Exception], prob
             await monitor.measure(timeout_s=2)
     if problem is not None:
         assert info.value.problem is problem  # type: ignore[attr-defined]
+    if fault == "checksum":
+        assert info.value.device == monitor.info.label  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
