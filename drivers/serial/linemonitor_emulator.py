@@ -96,6 +96,7 @@ class LineEmulator(SerialEmulator):
     async def dump(self) -> None:
         for i, values in enumerate(list(self.memory)):
             if Fault.DROP_DOWNLOAD in self.faults and i == len(self.memory) // 2:
+                await self.link.drain()  # what was sent arrives; the rest is cut off
                 self.unplug()
                 return
             await self.line(values)
