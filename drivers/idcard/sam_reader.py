@@ -53,6 +53,10 @@ def _iso(text: str) -> str:
 def to_card_data(card: tb.CardText, *, today: date | None = None) -> IdCardData:
     """The kiosk's view of a card: the number checked, dates ISO 8601."""
     number = parse_id_number(card.id_number, today=today)
+    if number.birth_date.strftime("%Y%m%d") != card.birth_date:
+        raise tb.CardTextError("the card's birth date and its ID number disagree")
+    if card.sex in ("male", "female") and number.sex.value != card.sex:
+        raise tb.CardTextError("the card's sex and its ID number disagree")
     return IdCardData(
         name=card.name,
         sex=card.sex,

@@ -427,3 +427,16 @@ def test_every_shipped_format_round_trips(data: st.DataObject, name: str) -> Non
     line = codec.encode(values)
     [framed] = lf.LineFramer(fmt.terminator_bytes).feed(line)
     assert codec.decode(framed) == expected
+
+
+def test_card_fields_must_agree_with_the_number() -> None:
+    import dataclasses
+
+    from drivers.idcard.sam_reader import to_card_data
+
+    assert to_card_data(SAMPLE_CARD).birth_date == "1950-03-07"
+    with pytest.raises(tb.CardTextError):
+        to_card_data(dataclasses.replace(SAMPLE_CARD, birth_date="19500308"))
+    with pytest.raises(tb.CardTextError) as info:
+        to_card_data(dataclasses.replace(SAMPLE_CARD, sex_code="2"))
+    assert SAMPLE_CARD.id_number not in str(info.value)
