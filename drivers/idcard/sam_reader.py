@@ -149,7 +149,7 @@ class SamIdCardReader:
 def base_text(data: bytes) -> bytes:
     """The text block out of a read-base-information reply (photo dropped)."""
     if len(data) < 4:
-        raise sf.SamError("read reply too short", raw=data)
+        raise sf.SamError("read reply too short", raw=data[:4])
     text_len = int.from_bytes(data[:2], "big")
     photo_len = int.from_bytes(data[2:4], "big")
     if text_len != tb.TEXT_SIZE or len(data) != 4 + text_len + photo_len:

@@ -440,3 +440,19 @@ def test_card_fields_must_agree_with_the_number() -> None:
     with pytest.raises(tb.CardTextError) as info:
         to_card_data(dataclasses.replace(SAMPLE_CARD, sex_code="2"))
     assert SAMPLE_CARD.id_number not in str(info.value)
+
+
+def test_id_codec_errors_never_carry_the_text_block() -> None:
+    text = tb.encode(SAMPLE_CARD)
+    data = (256).to_bytes(2, "big") + (1024).to_bytes(2, "big") + text + bytes(1024)
+    frame = bytearray(sf.encode_response(sf.Response(0, 0, 0x90, data)))
+    frame[-1] ^= 0xFF
+    with pytest.raises(sf.SamChecksum) as info:
+        sf.decode_response(bytes(frame))
+    assert SAMPLE_CARD.id_number.encode("utf-16-le") not in info.value.raw
+    assert len(info.value.raw) == sf.PRIVATE_AFTER
+    broken = bytearray(text)
+    broken[30:32] = "7".encode("utf-16-le")  # sex code 7 does not exist
+    with pytest.raises(tb.CardTextError) as err:
+        tb.decode(bytes(broken))
+    assert err.value.raw == b""

@@ -472,4 +472,5 @@ async def test_card_with_a_bad_number_is_refused_and_never_logged(
         with pytest.raises(IdNumberError) as info:
             await reader.read_card(timeout_s=5)
     assert info.value.reason == "id_check_digit"
+    assert not hasattr(info.value, "raw") or bad.encode("utf-16-le") not in info.value.raw
     assert bad not in str(info.value) and bad not in caplog.text
