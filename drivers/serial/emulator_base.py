@@ -73,6 +73,8 @@ class EmulatorOptions(BaseModel):
     seed: int = 1
     measure_after_s: float | None = Field(default=0.3, ge=0)
     """A new measurement completes this long after start (None: never)."""
+    repeat_after_s: float | None = Field(default=None, gt=0)
+    """Then another every this many seconds (for ``--simulate`` and the demo)."""
     clock_offset_s: float = 3 * 24 * 3600.0
     """How wrong the clock is under the ``wrong_clock`` fault."""
     replug_after_s: float | None = Field(default=None, ge=0)
@@ -111,6 +113,7 @@ class SerialEmulator(ABC):
             seconds=options.clock_offset_s if Fault.WRONG_CLOCK in self.faults else 0.0
         )
         self.noise_sent = 0
+        self._next_measure_at: float | None = options.measure_after_s
         self._replugged = asyncio.Event()
 
     @property
@@ -125,6 +128,20 @@ class SerialEmulator(ABC):
     def set_clock(self, value: datetime) -> None:
         now = datetime.now(self.tz).replace(tzinfo=None, microsecond=0)
         self.clock_offset = value - now
+
+    def measurement_due(self) -> bool:
+        """True once per scheduled measurement (at ``measure_after_s``, then
+        every ``repeat_after_s``)."""
+        due = self._next_measure_at
+        if due is None or self.elapsed() < due:
+            return False
+        repeat = self.options.repeat_after_s
+        self._next_measure_at = None if repeat is None else due + repeat
+        return True
+
+    def schedule_measurement(self, after_s: float) -> None:
+        """Another measurement ``after_s`` from now (the elder measures again)."""
+        self._next_measure_at = self.elapsed() + after_s
 
     def elapsed(self) -> float:
         return asyncio.get_running_loop().time() - self.started

@@ -50,8 +50,7 @@ class LineEmulator(SerialEmulator):
         await self.send(raw)
 
     async def tick(self) -> None:
-        after = self.options.measure_after_s
-        if self.measured or after is None or self.elapsed() < after:
+        if not self.measurement_due():
             return
         self.measured = True
         if Fault.NOISE in self.faults:

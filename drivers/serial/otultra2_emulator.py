@@ -34,8 +34,7 @@ class Ultra2Emulator(SerialEmulator):
         self.measure_dropped = False
 
     async def tick(self) -> None:
-        after = self.options.measure_after_s
-        if self.measured or after is None or self.elapsed() < after:
+        if not self.measurement_due():
             return
         self.measured = True
         value = self.new_value_mg_dl

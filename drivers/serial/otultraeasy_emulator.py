@@ -36,8 +36,7 @@ class UltraEasyEmulator(SerialEmulator):
         self.records_sent = 0
 
     async def tick(self) -> None:
-        after = self.options.measure_after_s
-        if self.measured or after is None or self.elapsed() < after:
+        if not self.measurement_due():
             return
         self.measured = True
         value = self.new_value_mg_dl

@@ -221,6 +221,19 @@ async def test_line_glucose_1000_records_full_and_incremental() -> None:
         assert newer[0].mmol_per_l == reading.mmol_per_l
 
 
+async def test_emulators_repeat_measurements_for_the_demo() -> None:
+    emu = {"measure_after_s": 0.5, "repeat_after_s": 0.5, "records": 3}
+    async with open_ultraeasy(options=opts(emu), emulate=True) as meter:
+        first = await meter.measure(timeout_s=5)
+        second = await meter.measure(timeout_s=5)
+    assert first.sequence_number is not None and first.sequence_number >= 3
+    # each measure() returns a test newer than any stored when it started
+    assert second.sequence_number is not None and second.sequence_number > first.sequence_number
+    async with open_blood_pressure(options=lopts(emu), emulate=True) as monitor:
+        assert (await monitor.measure(timeout_s=5)).systolic_mmhg == 128
+        assert (await monitor.measure(timeout_s=5)).systolic_mmhg == 128
+
+
 @pytest.mark.parametrize("which", ["LO", "HI"])
 async def test_line_glucose_lo_hi(which: str) -> None:
     emu = {"fault": "out_of_range", "out_of_range": which}
@@ -421,8 +434,7 @@ async def test_line_bp_reconnects_after_replug() -> None:
             if emulator.link.plugged:
                 break
             await asyncio.sleep(0.02)
-        emulator.measured = False  # the elder measures again on the re-plugged monitor
-        emulator.started = asyncio.get_running_loop().time()
+        emulator.schedule_measurement(0.2)  # the elder measures again on the re-plugged monitor
         reading = await m.measure(timeout_s=5)
         assert reading.systolic_mmhg == 128 and m.link.is_open
 
