@@ -7,7 +7,6 @@ messages. Timeouts also inherit :class:`TimeoutError`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -174,20 +173,6 @@ class ImplausibleValueError(HealthKioskError, ValueError):
     """A value outside the plausibility bounds of the clinical rules."""
 
     reason = "implausible"
-
-
-# --- serial devices (appended by the serial drivers) ---------------------------
-
-
-class LinkLostDuringDownload(DeviceConnectionError):
-    """The link dropped mid-download; ``received`` keeps the records that
-    arrived complete and checked, so the next download resumes after them."""
-
-    reason = "link_lost"
-
-    def __init__(self, message: str, *, received: Sequence[object], device: str = "") -> None:
-        super().__init__(message, device=device)
-        self.received = list(received)
 
 
 class ConnectionLostError(BrokerUnavailableError):

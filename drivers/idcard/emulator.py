@@ -33,26 +33,26 @@ class SamReaderEmulator(SerialEmulator):
 
     def card_present(self) -> bool:
         after = self.options.measure_after_s
-        return self.fault is not Fault.NO_CARD and after is not None and self.elapsed() >= after
+        return Fault.NO_CARD not in self.faults and after is not None and self.elapsed() >= after
 
     async def reply(self, sw3: int, data: bytes = b"", *, corrupt: bool = False) -> None:
         raw = sf.encode_response(sf.Response(0, 0, sw3, data))
         if corrupt:
             raw = raw[:-1] + bytes([raw[-1] ^ 0x5A])
-        if self.fault is Fault.GARBAGE:
+        if Fault.GARBAGE in self.faults:
             await self.send(self.garbage())
         await self.send(raw)
 
     async def on_bytes(self, data: bytes) -> None:
         for frame in self.framer.feed(data):
-            if self.fault is Fault.NOISE:
+            if Fault.NOISE in self.faults:
                 await self.send_noise()
                 continue
             await self.on_command(sf.decode_command(frame).command)
 
     async def on_command(self, command: int) -> None:
         if command == sf.Command.FIND_CARD:
-            if self.fault is Fault.DEVICE_ERROR:
+            if Fault.DEVICE_ERROR in self.faults:
                 await self.reply(0x60)
             elif self.card_present():
                 await self.reply(sf.Sw3.FIND_SUCCESS, bytes(4))
@@ -65,17 +65,17 @@ class SamReaderEmulator(SerialEmulator):
                 await self.reply(sf.Sw3.SELECT_FAILED)
         elif command == sf.Command.READ_BASE:
             self.reads += 1
-            if self.fault is Fault.CARD_REMOVED or not self.card_present():
+            if Fault.CARD_REMOVED in self.faults or not self.card_present():
                 await self.reply(sf.Sw3.READ_FAILED)
                 return
             text = tb.encode(self.card)
             photo = self.rng.randbytes(1024)
             data = (256).to_bytes(2, "big") + (1024).to_bytes(2, "big") + text + photo
-            if self.fault in (Fault.DROP_MEASUREMENT, Fault.DROP_DOWNLOAD):
+            if self.faults & {Fault.DROP_MEASUREMENT, Fault.DROP_DOWNLOAD}:
                 raw = sf.encode_response(sf.Response(0, 0, sf.Sw3.SUCCESS, data))
                 await self.send(raw[: len(raw) // 2])
                 self.unplug()
                 return
-            await self.reply(sf.Sw3.SUCCESS, data, corrupt=self.fault is Fault.CHECKSUM)
+            await self.reply(sf.Sw3.SUCCESS, data, corrupt=Fault.CHECKSUM in self.faults)
         else:
             await self.reply(sf.Sw3.COMMAND_UNKNOWN)

@@ -114,18 +114,28 @@ class CommandFrame:
     data: bytes = b""
 
 
+PRIVATE_AFTER = 14
+"""Error ``raw`` bytes stop here: a read reply's text block holds a resident's
+name and ID number, which must never reach a log (preamble, length, status and
+the two block lengths are kept)."""
+
+
+def _safe(frame: bytes) -> bytes:
+    return frame[:PRIVATE_AFTER]
+
+
 def _check(frame: bytes, minimum: int) -> bytes:
     if not frame.startswith(PREAMBLE):
-        raise SamError("frame does not start with the preamble", raw=frame)
+        raise SamError("frame does not start with the preamble", raw=_safe(frame))
     if len(frame) < 7:
-        raise SamError("frame too short", raw=frame)
+        raise SamError("frame too short", raw=_safe(frame))
     length = int.from_bytes(frame[5:7], "big")
     if length < minimum or len(frame) != 7 + length:
-        raise SamError("frame length does not match", raw=frame)
+        raise SamError("frame length does not match", raw=_safe(frame))
     body = frame[5:-1]
     calculated = xor(body)
     if frame[-1] != calculated:
-        raise SamChecksum(wire=frame[-1], calculated=calculated, raw=frame)
+        raise SamChecksum(wire=frame[-1], calculated=calculated, raw=_safe(frame))
     return frame[7:-1]
 
 

@@ -32,7 +32,7 @@ from pydantic import Field
 from drivers.idcard import sam_frame as sf
 from drivers.idcard import text_block as tb
 from drivers.readings import DeviceInfo, IdCardData, Transport
-from drivers.serial.common import SerialOptions, ensure_open, on_link_error
+from drivers.serial.common import SerialOptions, ensure_open, named, on_link_error
 from drivers.serial.emulator_base import EmulatorOptions, run_emulator_until_cancelled
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import ConfigError, DeviceConnectionError, DeviceError, DeviceTimeoutError
@@ -53,6 +53,10 @@ def _iso(text: str) -> str:
 def to_card_data(card: tb.CardText, *, today: date | None = None) -> IdCardData:
     """The kiosk's view of a card: the number checked, dates ISO 8601."""
     number = parse_id_number(card.id_number, today=today)
+    if number.birth_date.strftime("%Y%m%d") != card.birth_date:
+        raise tb.CardTextError("the card's birth date and its ID number disagree")
+    if card.sex in ("male", "female") and number.sex.value != card.sex:
+        raise tb.CardTextError("the card's sex and its ID number disagree")
     return IdCardData(
         name=card.name,
         sex=card.sex,
@@ -105,7 +109,7 @@ class SamIdCardReader:
                 return sf.decode_response(frames[0])
             error, self._framer.last_error = self._framer.last_error, None
             if error is not None:
-                raise error
+                raise named(error, self._info.label)
 
     def _fail(self, response: sf.Response, reason: str) -> DeviceError:
         return DeviceError(
@@ -145,7 +149,7 @@ class SamIdCardReader:
 def base_text(data: bytes) -> bytes:
     """The text block out of a read-base-information reply (photo dropped)."""
     if len(data) < 4:
-        raise sf.SamError("read reply too short", raw=data)
+        raise sf.SamError("read reply too short", raw=data[:4])
     text_len = int.from_bytes(data[:2], "big")
     photo_len = int.from_bytes(data[2:4], "big")
     if text_len != tb.TEXT_SIZE or len(data) != 4 + text_len + photo_len:

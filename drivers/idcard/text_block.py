@@ -48,7 +48,10 @@ NO_END = "长期"
 
 
 class CardTextError(ProtocolError):
-    """A text block that does not follow the card layout."""
+    """A text block that does not follow the card layout.
+
+    It never carries the block (``raw`` is empty): the block holds a
+    resident's name and ID number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,18 +77,18 @@ class CardText:
         return NATIONS[self.nation_code]
 
 
-def _date(text: str, name: str, raw: bytes) -> None:
+def _date(text: str, name: str) -> None:
     if len(text) != 8 or not text.isdigit():
-        raise CardTextError(f"{name} is not YYYYMMDD", raw=raw)
+        raise CardTextError(f"{name} is not YYYYMMDD")
     try:
         date(int(text[:4]), int(text[4:6]), int(text[6:]))
     except ValueError:
-        raise CardTextError(f"{name} is not a date", raw=raw) from None
+        raise CardTextError(f"{name} is not a date") from None
 
 
 def decode(block: bytes) -> CardText:
     if len(block) != TEXT_SIZE:
-        raise CardTextError(f"text block is {len(block)} bytes, not 256", raw=block)
+        raise CardTextError(f"text block is {len(block)} bytes, not 256")
     values: dict[str, str] = {}
     at = 0
     for name, size in LAYOUT:
@@ -94,18 +97,18 @@ def decode(block: bytes) -> CardText:
         try:
             text = chunk.decode("utf-16-le")
         except UnicodeDecodeError:
-            raise CardTextError(f"{name} is not UCS-2", raw=block) from None
+            raise CardTextError(f"{name} is not UCS-2") from None
         values[name] = text.rstrip(" \x00")
     if values["sex_code"] not in SEX:
-        raise CardTextError("unknown sex code", raw=block)
+        raise CardTextError("unknown sex code")
     if values["nation_code"] not in NATIONS:
-        raise CardTextError("unknown nation code", raw=block)
+        raise CardTextError("unknown nation code")
     for name in ("birth_date", "valid_from"):
-        _date(values[name], name, block)
+        _date(values[name], name)
     if values["valid_to"] != NO_END:
-        _date(values["valid_to"], "valid_to", block)
+        _date(values["valid_to"], "valid_to")
     if not values["name"]:
-        raise CardTextError("the name is empty", raw=block)
+        raise CardTextError("the name is empty")
     return CardText(**values)
 
 

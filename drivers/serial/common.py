@@ -11,7 +11,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from drivers.serial.transport import SerialLink
-from healthkiosk.errors import ConfigError, DeviceConnectionError, DeviceTimeoutError
+from healthkiosk.errors import (
+    ConfigError,
+    DeviceConnectionError,
+    DeviceTimeoutError,
+    ProtocolError,
+)
 
 T = TypeVar("T", bound="SerialOptions")
 
@@ -86,6 +91,14 @@ class Deadline:
                 f"response not complete within {self.limit_s:g} s", device=device
             )
         return min(self.idle_s, remaining)
+
+
+def named(err: ProtocolError, device: str) -> ProtocolError:
+    """A codec's error (raised without knowing the device), now naming it."""
+    if not err.device:
+        err.device = device
+        err.args = (f"{device}: {err.args[0]}" if err.args else device, *err.args[1:])
+    return err
 
 
 async def ensure_open(link: SerialLink) -> None:

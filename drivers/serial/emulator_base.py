@@ -66,11 +66,15 @@ class EmulatorOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     fault: Fault = Fault.NONE
+    faults: list[Fault] = Field(default_factory=list)
+    """Several faults at once (``devices read --emulate --fault NAME``, repeatable)."""
     records: int = Field(default=5, ge=0, le=10_000)
     """Records already in the device's memory when it starts."""
     seed: int = 1
     measure_after_s: float | None = Field(default=0.3, ge=0)
     """A new measurement completes this long after start (None: never)."""
+    repeat_after_s: float | None = Field(default=None, gt=0)
+    """Then another every this many seconds (for ``--simulate`` and the demo)."""
     clock_offset_s: float = 3 * 24 * 3600.0
     """How wrong the clock is under the ``wrong_clock`` fault."""
     replug_after_s: float | None = Field(default=None, ge=0)
@@ -78,6 +82,9 @@ class EmulatorOptions(BaseModel):
     noise_bytes: int = Field(default=1 << 20, ge=1)
     out_of_range: Literal["LO", "HI"] = "LO"
     timezone: str = "Asia/Shanghai"
+
+    def all_faults(self) -> frozenset[Fault]:
+        return frozenset({self.fault, *self.faults} - {Fault.NONE})
 
     @classmethod
     def from_options(cls, options: Mapping[str, Any] | None) -> EmulatorOptions:
@@ -97,15 +104,16 @@ class SerialEmulator(ABC):
 
     def __init__(self, options: EmulatorOptions) -> None:
         self.options = options
-        self.fault = options.fault
+        self.faults: frozenset[Fault] = options.all_faults()
         self.tz = ZoneInfo(options.timezone)
         self.rng = random.Random(options.seed)
         self.link = PtyLink()
         self.started = asyncio.get_running_loop().time()
         self.clock_offset = timedelta(
-            seconds=options.clock_offset_s if self.fault is Fault.WRONG_CLOCK else 0.0
+            seconds=options.clock_offset_s if Fault.WRONG_CLOCK in self.faults else 0.0
         )
         self.noise_sent = 0
+        self._next_measure_at: float | None = options.measure_after_s
         self._replugged = asyncio.Event()
 
     @property
@@ -120,6 +128,20 @@ class SerialEmulator(ABC):
     def set_clock(self, value: datetime) -> None:
         now = datetime.now(self.tz).replace(tzinfo=None, microsecond=0)
         self.clock_offset = value - now
+
+    def measurement_due(self) -> bool:
+        """True once per scheduled measurement (at ``measure_after_s``, then
+        every ``repeat_after_s``)."""
+        due = self._next_measure_at
+        if due is None or self.elapsed() < due:
+            return False
+        repeat = self.options.repeat_after_s
+        self._next_measure_at = None if repeat is None else due + repeat
+        return True
+
+    def schedule_measurement(self, after_s: float) -> None:
+        """Another measurement ``after_s`` from now (the elder measures again)."""
+        self._next_measure_at = self.elapsed() + after_s
 
     def elapsed(self) -> float:
         return asyncio.get_running_loop().time() - self.started
@@ -147,7 +169,7 @@ class SerialEmulator(ABC):
 
     def _replug(self) -> None:
         self.link.replug()
-        self.fault = Fault.NONE  # a re-plugged device behaves
+        self.faults = frozenset()  # a re-plugged device behaves
         self._replugged.set()
         log.info("emulator %s: plugged back in", self.model)
 

@@ -43,7 +43,7 @@ from drivers.readings import (
     mg_per_dl_to_mmol_per_l,
 )
 from drivers.serial import lineformat as lf
-from drivers.serial.common import ClockOptions, aware, ensure_open, local_now, on_link_error
+from drivers.serial.common import ClockOptions, aware, ensure_open, local_now, named, on_link_error
 from drivers.serial.emulator_base import EmulatorOptions, run_emulator_until_cancelled
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import (
@@ -51,7 +51,7 @@ from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
     DeviceTimeoutError,
-    LinkLostDuringDownload,
+    DownloadInterrupted,
     MeasurementError,
     MeasurementProblem,
 )
@@ -107,8 +107,8 @@ class LineDevice:
                 line = self._pending.pop(0)
                 try:
                     return self.codec.decode(line)
-                except lf.LineChecksumError:
-                    raise
+                except lf.LineChecksumError as err:
+                    raise named(err, self._info.label) from None
                 except lf.LineFormatError:
                     self.skipped_lines += 1
             remaining = deadline - time.monotonic()
@@ -268,13 +268,13 @@ class LineGlucoseMeter(LineDevice):
                     log.warning("%s: stored record skipped: %s", self._info.label, err)
                     continue
                 received.append(reading)
-                if on_progress is not None:
-                    on_progress(len(received), 0)
+                if on_progress is not None:  # the total is not known before the end
+                    on_progress(len(received), len(received))
         except DeviceConnectionError as err:
             await on_link_error(self.link, err)
             kept = sorted(received, key=_order)
-            raise LinkLostDuringDownload(
-                f"link lost after {len(received)} records", received=kept,
+            raise DownloadInterrupted(
+                f"link lost after {len(received)} records", records=kept,
                 device=self._info.label,
             ) from err  # fmt: skip
         chosen = [

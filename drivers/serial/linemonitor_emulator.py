@@ -40,29 +40,28 @@ class LineEmulator(SerialEmulator):
         raw = self.codec.encode(values)
         if (
             data
-            and self.fault is Fault.CHECKSUM
+            and Fault.CHECKSUM in self.faults
             and self.fmt.checksum.kind is not lf.ChecksumKind.NONE
         ):
             raw = _corrupt(raw, self.fmt)
-        if self.fault is Fault.GARBAGE:
+        if Fault.GARBAGE in self.faults:
             junk = bytes(b for b in self.garbage() if b not in self.fmt.terminator_bytes)
             await self.send(junk + self.fmt.terminator_bytes)
         await self.send(raw)
 
     async def tick(self) -> None:
-        after = self.options.measure_after_s
-        if self.measured or after is None or self.elapsed() < after:
+        if not self.measurement_due():
             return
         self.measured = True
-        if self.fault is Fault.NOISE:
+        if Fault.NOISE in self.faults:
             await self.send_noise()
             return
         values = self.values(self.clock(), len(self.memory) + 1)
-        if self.fault is Fault.DEVICE_ERROR and self.fmt.error_pattern:
+        if Fault.DEVICE_ERROR in self.faults and self.fmt.error_pattern:
             code = next(iter(self.fmt.error_codes), "E1")
             await self.send(self._error_line(code))
             return
-        if self.fault is Fault.OUT_OF_RANGE:
+        if Fault.OUT_OF_RANGE in self.faults:
             if self.fmt.kind == "glucose" and self.fmt.out_of_range_words:
                 wanted = self.options.out_of_range
                 word = next(w for w, f in self.fmt.out_of_range_words.items() if f == wanted)
@@ -72,7 +71,7 @@ class LineEmulator(SerialEmulator):
         if self.fmt.cuff_pattern:
             for pressure in (40, 120, 160, 140, 100):
                 await self.send(f"CUFF,{pressure:03d}".encode() + self.fmt.terminator_bytes)
-        if self.fault is Fault.DROP_MEASUREMENT:
+        if Fault.DROP_MEASUREMENT in self.faults:
             raw = self.codec.encode(values)
             await self.send(raw[: len(raw) // 2])
             self.unplug()
@@ -95,7 +94,8 @@ class LineEmulator(SerialEmulator):
 
     async def dump(self) -> None:
         for i, values in enumerate(list(self.memory)):
-            if self.fault is Fault.DROP_DOWNLOAD and i == len(self.memory) // 2:
+            if Fault.DROP_DOWNLOAD in self.faults and i == len(self.memory) // 2:
+                await self.link.drain()  # what was sent arrives; the rest is cut off
                 self.unplug()
                 return
             await self.line(values)

@@ -35,14 +35,21 @@ from typing import Any
 from drivers.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit, Transport
 from drivers.readings import mg_per_dl_to_mmol_per_l as to_mmol
 from drivers.serial import lifescan_text as lt
-from drivers.serial.common import PollingOptions, aware, ensure_open, local_now, on_link_error
+from drivers.serial.common import (
+    PollingOptions,
+    aware,
+    ensure_open,
+    local_now,
+    named,
+    on_link_error,
+)
 from drivers.serial.emulator_base import EmulatorOptions, run_emulator_until_cancelled
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import (
     ConfigError,
     DeviceConnectionError,
     DeviceTimeoutError,
-    LinkLostDuringDownload,
+    DownloadInterrupted,
     MeasurementError,
     MeasurementProblem,
 )
@@ -121,8 +128,8 @@ class OneTouchUltra2:
                 line = pending.pop(0)
                 try:
                     return lt.parse_line(line)
-                except lt.UltraTextChecksum:
-                    raise
+                except lt.UltraTextChecksum as err:
+                    raise named(err, self._info.label) from None
                 except lt.UltraTextError:
                     log.debug("%s: skipped a line without a checksum", self._info.label)
             remaining = deadline - time.monotonic()
@@ -140,7 +147,9 @@ class OneTouchUltra2:
             lt.LineFramer(), [], time.monotonic() + self.options.response_limit_s
         )
 
-    async def _dump(self) -> list[lt.Ultra2Record]:
+    async def _dump(
+        self, on_progress: Callable[[int, int], None] | None = None
+    ) -> list[lt.Ultra2Record]:
         """The whole memory, newest first."""
         await self.link.discard_input()
         await self.link.write(lt.encode_command("DMP"))
@@ -150,6 +159,8 @@ class OneTouchUltra2:
         records = []
         for _ in range(header.count):
             records.append(lt.parse_record(await self._line(framer, pending, deadline)))
+            if on_progress is not None:
+                on_progress(len(records), header.count)
         return records
 
     # --- the GlucoseMeter interface ------------------------------------------------
@@ -167,10 +178,12 @@ class OneTouchUltra2:
             out_of_range=flag,
         )
 
-    async def _records(self) -> list[tuple[int, lt.Ultra2Record]]:
+    async def _records(
+        self, on_progress: Callable[[int, int], None] | None = None
+    ) -> list[tuple[int, lt.Ultra2Record]]:
         await ensure_open(self.link)
         try:
-            newest_first = await self._dump()
+            newest_first = await self._dump(on_progress)
         except DeviceConnectionError as err:
             await on_link_error(self.link, err)
             raise
@@ -187,11 +200,11 @@ class OneTouchUltra2:
         """Stored records newer than ``after_sequence``/``after_time``, oldest
         first; control-solution tests and records with a parity error skipped."""
         try:
-            numbered = await self._records()
+            numbered = await self._records(on_progress)
         except DeviceConnectionError as err:
-            raise LinkLostDuringDownload(
+            raise DownloadInterrupted(
                 "link lost during the memory dump; nothing kept (the dump is newest first)",
-                received=[], device=self._info.label,
+                records=[], device=self._info.label,
             ) from err  # fmt: skip
         chosen = []
         for sequence, record in reversed(numbered):
@@ -202,8 +215,6 @@ class OneTouchUltra2:
             if after_time is not None and aware(record.when, self.zone) <= after_time:
                 continue
             chosen.append(self._measurement(record, sequence))
-        if on_progress is not None:
-            on_progress(len(numbered), len(numbered))
         return chosen
 
     async def measure(self, *, timeout_s: float = 180.0) -> GlucoseMeasurement:

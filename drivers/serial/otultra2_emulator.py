@@ -34,17 +34,16 @@ class Ultra2Emulator(SerialEmulator):
         self.measure_dropped = False
 
     async def tick(self) -> None:
-        after = self.options.measure_after_s
-        if self.measured or after is None or self.elapsed() < after:
+        if not self.measurement_due():
             return
         self.measured = True
         value = self.new_value_mg_dl
-        if self.fault is Fault.OUT_OF_RANGE:
+        if Fault.OUT_OF_RANGE in self.faults:
             value = 10 if self.options.out_of_range == "LO" else 700
         record = lt.Ultra2Record(
             when=self.clock(),
             mg_dl=value,
-            parity_error=self.fault is Fault.DEVICE_ERROR,
+            parity_error=Fault.DEVICE_ERROR in self.faults,
             meal="N",
         )
         self.memory.insert(0, record)
@@ -52,15 +51,15 @@ class Ultra2Emulator(SerialEmulator):
 
     async def respond(self, body: str, *, data: bool = False) -> None:
         line = lt.encode_line(body)
-        if data and self.fault is Fault.CHECKSUM:
+        if data and Fault.CHECKSUM in self.faults:
             line = line[:-6] + b"%04X\r\n" % ((lt.checksum(body.encode()) + 1) & 0xFFFF)
-        if self.fault is Fault.GARBAGE:
+        if Fault.GARBAGE in self.faults:
             await self.send(bytes(b for b in self.garbage() if b != 0x0A) + b"\r\n")
         await self.send(line)
 
     async def on_bytes(self, data: bytes) -> None:
         for command in self.framer.feed(data):
-            if self.fault is Fault.NOISE:
+            if Fault.NOISE in self.faults:
                 await self.send_noise()
                 continue
             await self.on_command(command)
@@ -82,7 +81,7 @@ class Ultra2Emulator(SerialEmulator):
         # Unknown commands get no answer, as on the meter.
 
     async def dump(self) -> None:
-        if self.fault is Fault.DROP_MEASUREMENT and self.measured and not self.measure_dropped:
+        if Fault.DROP_MEASUREMENT in self.faults and self.measured and not self.measure_dropped:
             self.measure_dropped = True
             self.unplug()
             return
@@ -90,7 +89,7 @@ class Ultra2Emulator(SerialEmulator):
         header = lt.DumpHeader(len(records), self.serial, "mmol/L")
         await self.respond(lt.format_dump_header(header))
         for i, record in enumerate(records):
-            if self.fault is Fault.DROP_DOWNLOAD and i == len(records) // 2:
+            if Fault.DROP_DOWNLOAD in self.faults and i == len(records) // 2:
                 self.unplug()
                 return
             await self.respond(lt.format_record(record), data=True)

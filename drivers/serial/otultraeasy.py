@@ -12,7 +12,7 @@ Contract:
   memory (500 tests on the real meter) is full the oldest drop out and the
   numbering shifts: use ``after_time`` for incremental downloads then.
 * A link lost mid-download raises
-  :class:`~healthkiosk.errors.LinkLostDuringDownload` with the records that
+  :class:`~healthkiosk.errors.DownloadInterrupted` with the records that
   arrived (oldest first), so storing them and downloading again after the
   last one resumes without a gap.
 * Connection: the meter's 2.5 mm jack to a LifeScan cable (PL2303,
@@ -36,14 +36,21 @@ from typing import Any
 from drivers.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit, Transport
 from drivers.readings import mg_per_dl_to_mmol_per_l as to_mmol
 from drivers.serial import lifescan_binary as lb
-from drivers.serial.common import PollingOptions, aware, ensure_open, local_now, on_link_error
+from drivers.serial.common import (
+    PollingOptions,
+    aware,
+    ensure_open,
+    local_now,
+    named,
+    on_link_error,
+)
 from drivers.serial.emulator_base import EmulatorOptions, run_emulator_until_cancelled
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import (
     ConfigError,
     DeviceConnectionError,
     DeviceTimeoutError,
-    LinkLostDuringDownload,
+    DownloadInterrupted,
 )
 
 log = logging.getLogger(__name__)
@@ -139,7 +146,7 @@ class OneTouchUltraEasy:
                 log.debug("%s: unexpected packet skipped", self._info.label)
             error, self._framer.last_error = self._framer.last_error, None
             if error is not None:
-                raise error
+                raise named(error, self._info.label)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise DeviceTimeoutError("no answer in time", device=self._info.label)
@@ -214,9 +221,9 @@ class OneTouchUltraEasy:
                 if on_progress is not None:
                     on_progress(done, len(indices))
         except DeviceConnectionError as err:
-            raise LinkLostDuringDownload(
+            raise DownloadInterrupted(
                 f"link lost after {len(received)} of {len(indices)} records",
-                received=list(received), device=self._info.label,
+                records=list(received), device=self._info.label,
             ) from err  # fmt: skip
         return received
 

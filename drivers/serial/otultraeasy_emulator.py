@@ -36,12 +36,11 @@ class UltraEasyEmulator(SerialEmulator):
         self.records_sent = 0
 
     async def tick(self) -> None:
-        after = self.options.measure_after_s
-        if self.measured or after is None or self.elapsed() < after:
+        if not self.measurement_due():
             return
         self.measured = True
         value = self.new_value_mg_dl
-        if self.fault is Fault.OUT_OF_RANGE:
+        if Fault.OUT_OF_RANGE in self.faults:
             value = 10 if self.options.out_of_range == "LO" else 700
         self.memory.insert(0, lb.EasyRecord(self.clock(), value))
         del self.memory[MEMORY_SIZE:]
@@ -52,12 +51,12 @@ class UltraEasyEmulator(SerialEmulator):
         raw = lb.encode_packet(lb.Packet(link, message))
         if corrupt:
             raw = raw[:-2] + bytes([raw[-2] ^ 0xFF, raw[-1]])
-        if self.fault is Fault.GARBAGE:
+        if Fault.GARBAGE in self.faults:
             await self.send(self.garbage())
         await self.send(raw)
 
     async def on_bytes(self, data: bytes) -> None:
-        if self.fault is Fault.NOISE:
+        if Fault.NOISE in self.faults:
             await self.send_noise()
             return
         for packet in self.framer.feed(data):
@@ -81,7 +80,7 @@ class UltraEasyEmulator(SerialEmulator):
         await self.packet(
             lb.LinkControl(sequence=self.seq, expect_receive=host_next),
             reply,
-            corrupt=data and self.fault is Fault.CHECKSUM,
+            corrupt=data and Fault.CHECKSUM in self.faults,
         )
         self.seq = not self.seq
 
@@ -101,7 +100,7 @@ class UltraEasyEmulator(SerialEmulator):
             index = int.from_bytes(message[2:], "little")
             if index == lb.COUNT_RECORD:
                 if (
-                    self.fault is Fault.DROP_MEASUREMENT
+                    Fault.DROP_MEASUREMENT in self.faults
                     and self.measured
                     and not self.measure_dropped
                 ):
@@ -109,9 +108,9 @@ class UltraEasyEmulator(SerialEmulator):
                     self.unplug()
                     return None, False
                 return lb.encode_count(len(self.memory)), False
-            if self.fault is Fault.DEVICE_ERROR or index >= len(self.memory):
+            if Fault.DEVICE_ERROR in self.faults or index >= len(self.memory):
                 return REFUSED, False
-            if self.fault is Fault.DROP_DOWNLOAD and self.records_sent == len(self.memory) // 2:
+            if Fault.DROP_DOWNLOAD in self.faults and self.records_sent == len(self.memory) // 2:
                 self.unplug()
                 return None, False
             self.records_sent += 1

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
+import struct
 import tempfile
+import termios
 import tty
 from pathlib import Path
 from types import TracebackType
@@ -81,6 +84,24 @@ class PtyLink:
             data = b""
         if data:
             self._incoming.put_nowait(data)
+
+    def pending_for_driver(self) -> int:
+        """Bytes written by the device and not yet read by the driver."""
+        if self._slave is None:
+            return 0
+        raw = fcntl.ioctl(self._slave, termios.FIONREAD, b"\0\0\0\0")
+        return int(struct.unpack("i", raw)[0])
+
+    async def drain(self, *, timeout_s: float = 2.0) -> None:
+        """Wait until the driver has read everything written so far (the
+        queue seen empty five times in a row: the kernel moves bytes from the
+        master to the slave's queue asynchronously)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        empty_checks = 0
+        while empty_checks < 5 and loop.time() < deadline:
+            empty_checks = 0 if self.pending_for_driver() else empty_checks + 1
+            await asyncio.sleep(0.02)
 
     def unplug(self) -> None:
         """The adapter is pulled out: the port path vanishes, the driver's

@@ -80,6 +80,7 @@ ultra2_records = st.builds(
 )
 
 
+@settings(deadline=None)
 @given(ultra2_records)
 def test_ultra2_record_round_trip(record: lt.Ultra2Record) -> None:
     line = lt.encode_line(lt.format_record(record))
@@ -87,6 +88,7 @@ def test_ultra2_record_round_trip(record: lt.Ultra2Record) -> None:
     assert [lt.parse_record(lt.parse_line(x)) for x in framed] == [record]
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=300))
 def test_ultra2_arbitrary_bytes_raise_only_codec_errors(data: bytes) -> None:
     for line in lt.LineFramer().feed(data + b"\n"):
@@ -136,6 +138,7 @@ def test_lifescan_every_truncation_yields_nothing() -> None:
             lb.decode_packet(packet[:n])
 
 
+@settings(deadline=None)
 @given(
     st.builds(
         lb.LinkControl, st.booleans(), st.booleans(), st.booleans(), st.booleans(), st.booleans()
@@ -147,12 +150,14 @@ def test_lifescan_packet_round_trip(link: lb.LinkControl, message: bytes) -> Non
     assert lb.PacketFramer().feed(lb.encode_packet(packet)) == [packet]
 
 
+@settings(deadline=None)
 @given(st.integers(0, 2**31), st.integers(0, 2**32 - 1))
 def test_lifescan_record_round_trip(seconds: int, value: int) -> None:
     record = lb.EasyRecord(lb.from_meter_seconds(seconds), value)
     assert lb.parse_record(lb.encode_record(record)) == record
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=64))
 def test_lifescan_arbitrary_bytes_raise_only_codec_errors(data: bytes) -> None:
     for parser in (lb.decode_packet, lb.parse_record, lb.parse_count, lb.parse_version,
@@ -203,6 +208,7 @@ def test_sam_bad_checksum_states_both() -> None:
     assert (info.value.wire, info.value.calculated) == (0x96, 0x97)
 
 
+@settings(deadline=None)
 @given(st.integers(0, 255), st.integers(0, 255), st.integers(0, 255), st.binary(max_size=1300))
 def test_sam_response_round_trip(sw1: int, sw2: int, sw3: int, data: bytes) -> None:
     response = sf.Response(sw1, sw2, sw3, data)
@@ -210,6 +216,7 @@ def test_sam_response_round_trip(sw1: int, sw2: int, sw3: int, data: bytes) -> N
     assert [sf.decode_response(f) for f in frames] == [response]
 
 
+@settings(deadline=None)
 @given(st.binary(max_size=64))
 def test_sam_arbitrary_bytes_raise_only_codec_errors(data: bytes) -> None:
     with contextlib.suppress(sf.SamError):
@@ -234,6 +241,7 @@ def test_nation_table() -> None:
 cjk = st.text(alphabet=st.characters(min_codepoint=0x4E00, max_codepoint=0x9FA5), min_size=1)
 
 
+@settings(deadline=None)
 @given(
     name=cjk.filter(lambda s: len(s) <= 15),
     sex=st.sampled_from(sorted(tb.SEX)),
@@ -255,7 +263,7 @@ def test_text_block_round_trip(
 
 
 @given(st.binary(min_size=256, max_size=256))
-@settings(max_examples=200)
+@settings(deadline=None, max_examples=200)
 def test_text_block_arbitrary_bytes(data: bytes) -> None:
     with contextlib.suppress(tb.CardTextError):
         tb.decode(data)
@@ -355,13 +363,14 @@ def test_bad_formats_are_config_errors(data: dict[str, object], key: str) -> Non
 
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 @given(data=st.binary(max_size=120))
-@settings(max_examples=60)
+@settings(deadline=None, max_examples=60)
 def test_line_formats_arbitrary_bytes(name: str, data: bytes) -> None:
     codec = lf.LineCodec(lf.load_format(name))
     with contextlib.suppress(lf.LineFormatError):
         codec.decode(data)
 
 
+@settings(deadline=None)
 @given(
     st.integers(40, 299), st.integers(20, 199), st.integers(30, 220),
     st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)).map(
@@ -386,3 +395,64 @@ def test_every_codec_error_is_a_protocol_error() -> None:
         assert issubclass(cls, ProtocolError)
     for cls in (lt.UltraTextChecksum, lb.LifeScanChecksum, sf.SamChecksum, lf.LineChecksumError):
         assert issubclass(cls, InvalidChecksum)
+
+
+@settings(deadline=None)
+@given(
+    data=st.data(),
+    name=st.sampled_from(sorted(EXAMPLES)),
+)
+def test_every_shipped_format_round_trips(data: st.DataObject, name: str) -> None:
+    fmt = lf.load_format(name)
+    codec = lf.LineCodec(fmt)
+    when = data.draw(
+        st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 1, 1)).map(
+            lambda d: d.replace(second=0, microsecond=0)
+        )
+    )
+    if fmt.kind == "glucose":
+        tenths = data.draw(st.integers(11, 333))
+        sequence = data.draw(st.integers(0, 9999))
+        values = {"glucose": f"{tenths / 10:04.1f}", "sequence": sequence, "datetime": when}
+        expected = lf.LineRecord(glucose=tenths / 10, sequence=sequence, when=when)
+    elif fmt.unit == "kPa":
+        sys_t, dia_t = data.draw(st.integers(53, 373)), data.draw(st.integers(27, 267))
+        pulse = data.draw(st.integers(30, 220))
+        values = {"systolic": sys_t / 10, "diastolic": dia_t / 10, "pulse": pulse}
+        expected = lf.LineRecord(sys_t / 10, dia_t / 10, pulse)
+    else:
+        sys, dia, pulse = (data.draw(st.integers(40, 299)) for _ in range(3))
+        values = {"systolic": sys, "diastolic": dia, "pulse": pulse, "datetime": when}
+        expected = lf.LineRecord(sys, dia, pulse, when=when if "datetime" in fmt.pattern else None)  # type: ignore[operator]
+    line = codec.encode(values)
+    [framed] = lf.LineFramer(fmt.terminator_bytes).feed(line)
+    assert codec.decode(framed) == expected
+
+
+def test_card_fields_must_agree_with_the_number() -> None:
+    import dataclasses
+
+    from drivers.idcard.sam_reader import to_card_data
+
+    assert to_card_data(SAMPLE_CARD).birth_date == "1950-03-07"
+    with pytest.raises(tb.CardTextError):
+        to_card_data(dataclasses.replace(SAMPLE_CARD, birth_date="19500308"))
+    with pytest.raises(tb.CardTextError) as info:
+        to_card_data(dataclasses.replace(SAMPLE_CARD, sex_code="2"))
+    assert SAMPLE_CARD.id_number not in str(info.value)
+
+
+def test_id_codec_errors_never_carry_the_text_block() -> None:
+    text = tb.encode(SAMPLE_CARD)
+    data = (256).to_bytes(2, "big") + (1024).to_bytes(2, "big") + text + bytes(1024)
+    frame = bytearray(sf.encode_response(sf.Response(0, 0, 0x90, data)))
+    frame[-1] ^= 0xFF
+    with pytest.raises(sf.SamChecksum) as info:
+        sf.decode_response(bytes(frame))
+    assert SAMPLE_CARD.id_number.encode("utf-16-le") not in info.value.raw
+    assert len(info.value.raw) == sf.PRIVATE_AFTER
+    broken = bytearray(text)
+    broken[30:32] = "7".encode("utf-16-le")  # sex code 7 does not exist
+    with pytest.raises(tb.CardTextError) as err:
+        tb.decode(bytes(broken))
+    assert err.value.raw == b""
