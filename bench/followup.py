@@ -22,17 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import insert, select  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
-from starlette.testclient import TestClient  # noqa: E402
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 
-from followup.accounts import add_user  # noqa: E402
-from followup.db.engine import make_engine  # noqa: E402
-from followup.db.models import Reading, Resident, Station  # noqa: E402
-from followup.status_store import refresh_residents  # noqa: E402
-from followup.web.app import create_app  # noqa: E402
-from followup.web.common import WebSettings  # noqa: E402
-from healthkiosk.rules import load_rules  # noqa: E402
+from followup.accounts import add_user
+from followup.db.engine import make_engine
+from followup.db.models import Reading, Resident, Station
+from followup.status_store import refresh_residents
+from followup.web.app import create_app
+from followup.web.common import WebSettings
+from healthkiosk.rules import load_rules
 
 CHUNK = 20_000
 
@@ -129,7 +129,7 @@ def generate(url: str, residents: int, readings: int, seed: int) -> None:
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 def measure(url: str, n: int) -> None:
@@ -153,7 +153,8 @@ def measure(url: str, n: int) -> None:
                 times.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200
             print(
-                f"{name:9s} p50 {statistics.median(times):7.1f} ms  p95 {pct(times, 95):7.1f} ms  (n={n})"
+                f"{name:9s} p50 {statistics.median(times):7.1f} ms"
+                f"  p95 {pct(times, 95):7.1f} ms  (n={n})"
             )
     engine.dispose()
 
