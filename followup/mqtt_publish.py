@@ -40,8 +40,8 @@ def make_publisher(cfg: MqttConfig, *, client_id: str = "", timeout: float = 10.
             port=cfg.port,
             client_id=client_id,
             keepalive=cfg.keepalive_s,
-            auth=auth,
-            tls=tls,
+            auth=auth,  # type: ignore[arg-type]
+            tls=tls,  # type: ignore[arg-type]
         )
 
     async def _publish(topic: str, payload: bytes) -> None:

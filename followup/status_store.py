@@ -116,7 +116,7 @@ def _refresh_chunk(
         open_by.setdefault(rid, []).append(
             ReadingFacts(
                 uuid=u,
-                kind=kind,
+                kind="glucose" if kind == "glucose" else "blood_pressure",
                 measured_at=at,
                 systolic=s,
                 diastolic=d,
@@ -145,12 +145,12 @@ def _refresh_chunk(
             continue
         facts = resident_facts(resident, today)
         last_reading = max((v[1] for k, v in spans.items() if k[0] == rid), default=None)
-        rev = latest_review.get(rid)
+        last_rev: Review | None = latest_review.get(rid)
         contacts = ContactFacts(
             last_reading_at=last_reading,
-            last_review_at=rev.created_at if rev else None,
-            next_follow_up_on=rev.next_follow_up_on if rev else None,
-            removed=bool(rev and rev.outcome == "removed"),
+            last_review_at=last_rev.created_at if last_rev else None,
+            next_follow_up_on=last_rev.next_follow_up_on if last_rev else None,
+            removed=bool(last_rev and last_rev.outcome == "removed"),
         )
         readings = open_by.get(rid, [])
         st = resident_status(facts, readings, contacts, today=today, rules=rules)

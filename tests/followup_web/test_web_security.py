@@ -14,15 +14,11 @@ from followup.db.audit import AuditEvent
 from followup.db.models import Resident
 from followup.db.reviews import Review
 from followup.web.app import PUBLIC_PATHS, ROUTES
-from tests.followup_web_fixtures import (  # noqa: F401  (fixtures)
+from tests.followup_web.webhelp import (
     PASSWORD,
     World,
-    admin,
-    client,
     csrf,
-    doctor,
     login,
-    world,
 )
 
 PARAMS = re.compile(r"\{(\w+):int\}")
@@ -56,8 +52,9 @@ def test_every_route_refuses_the_unauthenticated(
         r = client.get(path, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
     else:
-        r = client.post(path, data={"csrf": token, "note": "x", "outcome": "removed"},
-                        follow_redirects=False)  # fmt: skip
+        r = client.post(
+            path, data={"csrf": token, "note": "x", "outcome": "removed"}, follow_redirects=False
+        )
         assert r.status_code == 401
     assert "Zhang Wei" not in r.text and "186/104" not in r.text
 
@@ -74,9 +71,17 @@ def test_doctor_cannot_reach_admin_pages(doctor: TestClient, method: str, path: 
     if method == "GET":
         r = doctor.get(path, follow_redirects=False)
     else:
-        r = doctor.post(path, data={"csrf": token, "username": "mallory", "role": "admin",
-                                    "password": "0123456789ab", "active": "0"},
-                        follow_redirects=False)  # fmt: skip
+        r = doctor.post(
+            path,
+            data={
+                "csrf": token,
+                "username": "mallory",
+                "role": "admin",
+                "password": "0123456789ab",
+                "active": "0",
+            },
+            follow_redirects=False,
+        )
     assert r.status_code == 403
     assert "mallory" not in doctor.get("/list").text
 
@@ -103,8 +108,16 @@ def test_forms_without_their_csrf_token_are_refused(
     user = "admin" if path.startswith("/admin") else "dr.wang"
     if path != "/login":
         login(client, user)
-    data = {"username": "dr.wang", "password": PASSWORD, "outcome": "agreed_to_visit",
-            "method": "phone", "note": "csrf", "phone": "1", "role": "doctor", "active": "0"}  # fmt: skip
+    data = {
+        "username": "dr.wang",
+        "password": PASSWORD,
+        "outcome": "agreed_to_visit",
+        "method": "phone",
+        "note": "csrf",
+        "phone": "1",
+        "role": "doctor",
+        "active": "0",
+    }
     if token:
         data["csrf"] = token
     r = client.post(path, data=data, follow_redirects=False)
@@ -117,8 +130,9 @@ def test_forms_without_their_csrf_token_are_refused(
 def test_lockout_after_repeated_failures(client: TestClient, world: World) -> None:
     for _ in range(5):
         token = csrf(client)
-        r = client.post("/login", data={"username": "dr.wang", "password": "wrong password!",
-                                        "csrf": token})  # fmt: skip
+        r = client.post(
+            "/login", data={"username": "dr.wang", "password": "wrong password!", "csrf": token}
+        )
         assert r.status_code == 401
     assert "locked" in r.text
     token = csrf(client)
@@ -146,8 +160,11 @@ def test_unknown_user_and_wrong_password_read_the_same(client: TestClient) -> No
 
 def test_session_cookie_is_signed_httponly_samesite(client: TestClient) -> None:
     token = csrf(client)
-    r = client.post("/login", data={"username": "dr.wang", "password": PASSWORD, "csrf": token},
-                    follow_redirects=False)  # fmt: skip
+    r = client.post(
+        "/login",
+        data={"username": "dr.wang", "password": PASSWORD, "csrf": token},
+        follow_redirects=False,
+    )
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
     client.cookies.set("hk_session", "eyJ1aWQiOiAxfQ==.forged.signature")
@@ -165,8 +182,16 @@ def test_security_headers(doctor: TestClient) -> None:
 
 def test_open_redirect_refused(client: TestClient) -> None:
     token = csrf(client)
-    r = client.post("/login", data={"username": "dr.wang", "password": PASSWORD, "csrf": token,
-                                    "next": "//evil.example/"}, follow_redirects=False)  # fmt: skip
+    r = client.post(
+        "/login",
+        data={
+            "username": "dr.wang",
+            "password": PASSWORD,
+            "csrf": token,
+            "next": "//evil.example/",
+        },
+        follow_redirects=False,
+    )
     assert r.headers["location"] == "/list"
 
 
@@ -191,9 +216,16 @@ def test_injection_strings_in_every_field_are_stored_and_shown_inert(
 ) -> None:
     rid = world.urgent_id
     token = csrf(doctor, f"/residents/{rid}")
-    r = doctor.post(f"/residents/{rid}/edit",
-                    data={"csrf": token, "phone": evil[:40], "address": evil, "area": evil,
-                          "hypertension": "on"})  # fmt: skip
+    r = doctor.post(
+        f"/residents/{rid}/edit",
+        data={
+            "csrf": token,
+            "phone": evil[:40],
+            "address": evil,
+            "area": evil,
+            "hypertension": "on",
+        },
+    )
     assert r.status_code == 200, r.text
     page = doctor.get(f"/residents/{rid}").text
     for v in (evil[:40], evil):
@@ -212,9 +244,16 @@ def test_injection_strings_in_every_field_are_stored_and_shown_inert(
     # the review note and the call history
     token = csrf(doctor, f"/residents/{rid}")
     seen = re.search(r'name="seen_until" value="([^"]*)"', doctor.get(f"/residents/{rid}").text)
-    doctor.post(f"/residents/{rid}/reviews",
-                data={"csrf": token, "outcome": "agreed_to_visit", "method": "phone",
-                      "note": evil, "seen_until": seen.group(1) if seen else ""})  # fmt: skip
+    doctor.post(
+        f"/residents/{rid}/reviews",
+        data={
+            "csrf": token,
+            "outcome": "agreed_to_visit",
+            "method": "phone",
+            "note": evil,
+            "seen_until": seen.group(1) if seen else "",
+        },
+    )
     _inert(doctor.get(f"/residents/{rid}").text, evil)
     with Session(world.engine) as s:
         assert s.scalar(select(Review.note)) == evil
@@ -228,11 +267,27 @@ def test_injection_strings_in_every_field_are_stored_and_shown_inert(
 @pytest.mark.parametrize("evil", EVIL[:2])
 def test_injection_in_admin_fields_and_login(admin: TestClient, world: World, evil: str) -> None:
     token = csrf(admin, "/admin")
-    r = admin.post("/admin/users", data={"csrf": token, "username": evil, "role": "doctor",
-                                         "password": "long enough pw", "display_name": evil})  # fmt: skip
+    r = admin.post(
+        "/admin/users",
+        data={
+            "csrf": token,
+            "username": evil,
+            "role": "doctor",
+            "password": "long enough pw",
+            "display_name": evil,
+        },
+    )
     assert r.status_code == 400  # usernames are a-z 0-9 . _ -
-    r = admin.post("/admin/users", data={"csrf": token, "username": "dr.li", "role": "doctor",
-                                         "password": "long enough pw", "display_name": evil})  # fmt: skip
+    r = admin.post(
+        "/admin/users",
+        data={
+            "csrf": token,
+            "username": "dr.li",
+            "role": "doctor",
+            "password": "long enough pw",
+            "display_name": evil,
+        },
+    )
     assert r.status_code == 200
     _inert(r.text, evil)
     # a failed login with the string as username is audited and shown inert

@@ -33,13 +33,10 @@ from followup.status_store import refresh_residents
 from followup.web.app import refresh_once
 from followup.web.common import AppState, WebSettings, make_templates
 from healthkiosk.rules import load_rules
-from tests.followup_factory import add_reading, add_resident
-from tests.followup_web_fixtures import (  # noqa: F401  (fixtures)
+from tests.followup_web.factory import add_reading, add_resident
+from tests.followup_web.webhelp import (
     World,
-    client,
     csrf,
-    doctor,
-    world,
 )
 
 
@@ -58,8 +55,12 @@ def _actions(world: World, action: str) -> list[AuditEvent]:
 def _review(c: TestClient, rid: int, **fields: str) -> Any:
     page = c.get(f"/residents/{rid}").text
     seen = re.search(r'name="seen_until" value="([^"]*)"', page)
-    data = {"csrf": csrf(c, f"/residents/{rid}"), "method": "phone",
-            "seen_until": seen.group(1) if seen else "", **fields}  # fmt: skip
+    data = {
+        "csrf": csrf(c, f"/residents/{rid}"),
+        "method": "phone",
+        "seen_until": seen.group(1) if seen else "",
+        **fields,
+    }
     return c.post(f"/residents/{rid}/reviews", data=data, follow_redirects=False)
 
 
@@ -70,8 +71,10 @@ def test_list_orders_urgent_abnormal_overdue_with_counts(doctor: TestClient, wor
     assert s["abnormal"] == [str(world.abnormal_id)]
     assert s["overdue"] == [str(world.overdue_id)]
     assert s["overdue_long"] == []
-    assert page.index("section-urgent") < page.index("section-abnormal") < page.index(
-        "section-overdue"
+    assert (
+        page.index("section-urgent")
+        < page.index("section-abnormal")
+        < page.index("section-overdue")
     )
     assert "BP 186/104 mmHg" in page and "60 min ago" in page
     assert "Zhang Wei" in page and "13800000000" in page and "Village A" in page
@@ -85,8 +88,12 @@ def test_filters(doctor: TestClient, world: World) -> None:
     def ids(**q: str) -> dict[str, list[str]]:
         return _sections(doctor.get("/list", params=q).text)
 
-    assert ids(station="st-002") == {"urgent": [], "abnormal": [str(world.abnormal_id)],
-                                     "overdue": [], "overdue_long": []}  # fmt: skip
+    assert ids(station="st-002") == {
+        "urgent": [],
+        "abnormal": [str(world.abnormal_id)],
+        "overdue": [],
+        "overdue_long": [],
+    }
     assert ids(kind="glucose")["urgent"] == [] and ids(kind="glucose")["overdue"] == [
         str(world.overdue_id)
     ]
@@ -107,8 +114,13 @@ def test_review_removes_the_reading_and_a_missed_date_puts_back(
     doctor: TestClient, world: World
 ) -> None:
     rid = world.urgent_id
-    r = _review(doctor, rid, outcome="agreed_to_visit", note="will come Monday",
-                next_follow_up_on=(world.now.date() + timedelta(days=3)).isoformat())  # fmt: skip
+    r = _review(
+        doctor,
+        rid,
+        outcome="agreed_to_visit",
+        note="will come Monday",
+        next_follow_up_on=(world.now.date() + timedelta(days=3)).isoformat(),
+    )
     assert r.status_code == 303 and r.headers["location"] == "/list"
     page = doctor.get("/list").text
     assert "Review saved for Zhang Wei" in page
@@ -165,12 +177,24 @@ def test_review_does_not_cover_a_reading_that_arrived_after_the_page(
     with Session(world.engine) as s, s.begin():
         res = s.get(Resident, rid)
         assert res is not None
-        late = add_reading(s, res, measured_at=world.now, systolic=190, diastolic=100,
-                           received_at=datetime.now(UTC) + timedelta(seconds=5))  # fmt: skip
+        late = add_reading(
+            s,
+            res,
+            measured_at=world.now,
+            systolic=190,
+            diastolic=100,
+            received_at=datetime.now(UTC) + timedelta(seconds=5),
+        )
         late_uuid = late.uuid
-    doctor.post(f"/residents/{rid}/reviews",
-                data={"csrf": csrf(doctor, "/list"), "outcome": "referred", "method": "phone",
-                      "seen_until": seen})  # fmt: skip
+    doctor.post(
+        f"/residents/{rid}/reviews",
+        data={
+            "csrf": csrf(doctor, "/list"),
+            "outcome": "referred",
+            "method": "phone",
+            "seen_until": seen,
+        },
+    )
     with Session(world.engine) as s:
         assert s.get(Reading, late_uuid).reviewed_at is None  # type: ignore[union-attr]
 
@@ -187,16 +211,26 @@ def test_id_masked_until_revealed_and_audited(doctor: TestClient, world: World) 
     r = doctor.post(f"/residents/{rid}/reveal", data={"csrf": csrf(doctor, "/list")})
     assert r.status_code == 200 and full in r.text
     ev = _actions(world, "reveal_id")
-    assert len(ev) == 1 and ev[0].target == f"resident:{rid}" and full not in json.dumps(ev[0].detail)
+    assert (
+        len(ev) == 1 and ev[0].target == f"resident:{rid}" and full not in json.dumps(ev[0].detail)
+    )
     assert full not in doctor.get(f"/residents/{rid}").text
 
 
 def test_doctor_edits_contact_programmes_and_doctor(doctor: TestClient, world: World) -> None:
     rid = world.abnormal_id
-    r = doctor.post(f"/residents/{rid}/edit",
-                    data={"csrf": csrf(doctor, "/list"), "phone": "021-5555", "address": "1 Road",
-                          "area": "Village B", "diabetes": "on",
-                          "responsible_doctor": str(world.doctor_id)}, follow_redirects=False)  # fmt: skip
+    r = doctor.post(
+        f"/residents/{rid}/edit",
+        data={
+            "csrf": csrf(doctor, "/list"),
+            "phone": "021-5555",
+            "address": "1 Road",
+            "area": "Village B",
+            "diabetes": "on",
+            "responsible_doctor": str(world.doctor_id),
+        },
+        follow_redirects=False,
+    )
     assert r.status_code == 303
     with Session(world.engine) as s:
         res = s.get(Resident, rid)
@@ -204,8 +238,9 @@ def test_doctor_edits_contact_programmes_and_doctor(doctor: TestClient, world: W
         assert res.responsible_doctor_id == world.doctor_id
     ev = _actions(world, "resident_edit")
     assert set(ev[0].detail["fields"]) >= {"phone", "diabetes_programme", "responsible_doctor_id"}
-    r = doctor.post(f"/residents/{rid}/edit",
-                    data={"csrf": csrf(doctor, "/list"), "responsible_doctor": "999"})  # fmt: skip
+    r = doctor.post(
+        f"/residents/{rid}/edit", data={"csrf": csrf(doctor, "/list"), "responsible_doctor": "999"}
+    )
     assert r.status_code == 400
 
 
@@ -248,8 +283,12 @@ def test_fhir_bundle_is_valid_r4_with_loinc_codes(doctor: TestClient, world: Wor
     assert "14770-2" in codes and "14743-9" in codes
     bp = next(o for o in obs if o["code"]["coding"][0]["code"] == "85354-9")
     comp = {c["code"]["coding"][0]["code"]: c["valueQuantity"] for c in bp["component"]}
-    assert comp["8480-6"] == {"value": 186, "unit": "mmHg", "system": "http://unitsofmeasure.org",
-                              "code": "mm[Hg]"}  # fmt: skip
+    assert comp["8480-6"] == {
+        "value": 186,
+        "unit": "mmHg",
+        "system": "http://unitsofmeasure.org",
+        "code": "mm[Hg]",
+    }
     assert comp["8462-4"]["value"] == 104
     with Session(world.engine) as s:
         uuid = s.scalar(select(Reading.uuid).where(Reading.systolic_mmhg == 186))
@@ -281,8 +320,9 @@ def mosquitto(tmp_path: Path) -> Iterator[int]:
     port = _free_port()
     conf = tmp_path / "mosquitto.conf"
     conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
-    proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [exe, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -310,9 +350,7 @@ class _Hook(BaseHTTPRequestHandler):
         pass
 
 
-def test_urgent_reading_raises_one_alert_on_mqtt_and_webhook(
-    world: World, mosquitto: int
-) -> None:
+def test_urgent_reading_raises_one_alert_on_mqtt_and_webhook(world: World, mosquitto: int) -> None:
     import paho.mqtt.client as mqtt
 
     from followup.mqtt_publish import make_publisher
@@ -331,12 +369,15 @@ def test_urgent_reading_raises_one_alert_on_mqtt_and_webhook(
     try:
         time.sleep(0.3)
         hk = AppState(
-            engine=world.engine, sessions=sessionmaker(world.engine, expire_on_commit=False),
+            engine=world.engine,
+            sessions=sessionmaker(world.engine, expire_on_commit=False),
             rules=load_rules(),
-            settings=WebSettings(secret_key="k" * 40,
-                                 webhook_url=f"http://127.0.0.1:{hook.server_port}/sms"),
-            templates=make_templates(), clock=lambda: datetime.now(UTC),
-        )  # fmt: skip
+            settings=WebSettings(
+                secret_key="k" * 40, webhook_url=f"http://127.0.0.1:{hook.server_port}/sms"
+            ),
+            templates=make_templates(),
+            clock=lambda: datetime.now(UTC),
+        )
         publish = make_publisher(MqttConfig(host="127.0.0.1", port=mosquitto), client_id="t-pub")
         assert asyncio.run(refresh_once(hk, publish)) == 1  # the fixture's urgent reading
         assert asyncio.run(refresh_once(hk, publish)) == 0  # idempotent
@@ -398,27 +439,61 @@ def test_old_urgent_backlog_raises_no_alert(doctor: TestClient, world: World) ->
 def test_user_add_cli(tmp_path: Path) -> None:
     import sys
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     url = f"sqlite:///{tmp_path / 'f.sqlite'}"
-    cmd = [sys.executable, "-m", "healthkiosk", "followup", "user", "add", "dr.zhao", "--role",
-           "doctor", "--password-stdin", "--database-url", url]  # fmt: skip
-    r = subprocess.run(cmd, input="a long password\n", cwd=root, capture_output=True, text=True,
-                       timeout=60, check=False)  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "healthkiosk",
+        "followup",
+        "user",
+        "add",
+        "dr.zhao",
+        "--role",
+        "doctor",
+        "--password-stdin",
+        "--database-url",
+        url,
+    ]
+    r = subprocess.run(
+        cmd,
+        input="a long password\n",
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
     assert "created doctor 'dr.zhao'" in r.stdout
-    r = subprocess.run(cmd, input="a long password\n", cwd=root, capture_output=True, text=True,
-                       timeout=60, check=False)  # fmt: skip
+    r = subprocess.run(
+        cmd,
+        input="a long password\n",
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 2 and "exists" in r.stderr
-    r = subprocess.run([*cmd[:6], "dr.x", *cmd[7:]], input="short\n", cwd=root,
-                       capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    r = subprocess.run(
+        [*cmd[:6], "dr.x", *cmd[7:]],
+        input="short\n",
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert r.returncode == 2 and "at least 10" in r.stderr
     from followup.accounts import check_login
     from followup.db.engine import make_engine
 
     engine = make_engine(url)
     with Session(engine) as s, s.begin():
-        user, reason = check_login(s, username="dr.zhao", password="a long password",
-                                   now=datetime.now(UTC))  # fmt: skip
+        user, reason = check_login(
+            s, username="dr.zhao", password="a long password", now=datetime.now(UTC)
+        )
         assert user is not None and user.role == "doctor" and reason == "ok"
         stored = s.scalar(select(AuditEvent.action))
         assert stored == "user_add"

@@ -2,54 +2,20 @@
 
 from __future__ import annotations
 
-import re
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from followup.accounts import Lockout, add_user
+from followup.accounts import add_user
 from followup.db.engine import make_engine
-from followup.web.app import create_app
-from followup.web.common import WebSettings
-from healthkiosk.rules import load_rules
-from tests.followup_factory import add_reading, add_resident, add_station
-
-PASSWORD = "correct horse battery"
-CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-@dataclass
-class World:
-    engine: Engine
-    now: datetime
-    urgent_id: int
-    abnormal_id: int
-    overdue_id: int
-    doctor_id: int
-    admin_id: int
-
-
-def csrf(client: TestClient, path: str = "/login") -> str:
-    page = client.get(path)
-    m = CSRF_RE.search(page.text)
-    assert m, f"no CSRF token on {path}: {page.status_code}"
-    return m.group(1)
-
-
-def login(client: TestClient, username: str, password: str = PASSWORD) -> None:
-    token = csrf(client)
-    r = client.post(
-        "/login",
-        data={"username": username, "password": password, "csrf": token, "next": "/"},
-        follow_redirects=False,
-    )
-    assert r.status_code == 303, r.text
+from followup.db.status import ResidentStatusRow
+from tests.followup_web.factory import add_reading, add_resident, add_station
+from tests.followup_web.webhelp import PASSWORD, World, login, make_client
 
 
 @pytest.fixture
@@ -59,25 +25,21 @@ def world(tmp_path: Path) -> Iterator[World]:
     with Session(engine) as s, s.begin():
         add_station(s)
         add_station(s, "st-002", "West station")
-        doctor = add_user(s, username="dr.wang", password=PASSWORD, role="doctor", now=now,
-                          display_name="Dr Wang")  # fmt: skip
+        doctor = add_user(
+            s, username="dr.wang", password=PASSWORD, role="doctor", now=now, display_name="Dr Wang"
+        )
         admin = add_user(s, username="admin", password=PASSWORD, role="admin", now=now)
         u = add_resident(s, name="Zhang Wei", hypertension=True)
         add_reading(s, u, measured_at=now - timedelta(hours=1), systolic=186, diastolic=104)
         a = add_resident(s, name="Li Na", birth=datetime(1980, 2, 3).date())
-        add_reading(s, a, measured_at=now - timedelta(days=1), glucose=7.4, meal="fasting",
-                    station="st-002")  # fmt: skip
+        add_reading(
+            s, a, measured_at=now - timedelta(days=1), glucose=7.4, meal="fasting", station="st-002"
+        )
         o = add_resident(s, name="Chen Jie", diabetes=True)
         add_reading(s, o, measured_at=now - timedelta(days=120), glucose=5.5, meal="fasting")
         ids = (u.id, a.id, o.id, doctor.id, admin.id)
     yield World(engine, now, *ids)
     engine.dispose()
-
-
-def make_client(world: World, **settings: object) -> TestClient:
-    s = WebSettings(secret_key="k" * 64, lockout=Lockout(max_failures=5), **settings)  # type: ignore[arg-type]
-    app = create_app(world.engine, load_rules(), s)
-    return TestClient(app, base_url="http://testserver")
 
 
 @pytest.fixture
@@ -89,10 +51,6 @@ def client(world: World) -> Iterator[TestClient]:
 
 def _wait_refreshed(c: TestClient) -> None:
     """The app's refresher has processed the readings (first pass at start)."""
-    import time
-
-    from followup.db.status import ResidentStatusRow
-
     engine = c.app.state.hk.engine  # type: ignore[attr-defined]
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

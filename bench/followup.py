@@ -1,0 +1,183 @@
+"""Follow-up list benchmark: generate residents and readings, time the list and a resident page.
+
+    python bench/followup.py sqlite:///tmp/bench.sqlite --residents 2000 --readings 40000
+    python bench/followup.py postgresql+psycopg://postgres@127.0.0.1:5432/hk_bench \\
+        --residents 100000 --readings 5000000
+
+Prints p50/p95 in-process server time (ASGI request to response, no network).
+Ingest throughput with two workers on the shared subscription belongs to the
+ingest (sync branch): hook it in as ``bench_ingest(url)`` here once it lands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
+
+from followup.accounts import add_user
+from followup.db.engine import make_engine
+from followup.db.models import Reading, Resident, Station
+from followup.status_store import refresh_residents
+from followup.web.app import create_app
+from followup.web.common import WebSettings
+from healthkiosk.rules import load_rules
+
+CHUNK = 20_000
+
+
+def generate(url: str, residents: int, readings: int, seed: int) -> None:
+    rng = random.Random(seed)
+    engine = make_engine(url)
+    now = datetime.now(UTC)
+    with engine.begin() as c:
+        c.execute(
+            insert(Station),
+            [
+                {
+                    "id": f"st-{i:03d}",
+                    "name": f"Station {i}",
+                    "area": "A",
+                    "group": "default",
+                    "online": True,
+                }
+                for i in range(20)
+            ],
+        )
+    rows = []
+    for i in range(1, residents + 1):
+        rows.append(
+            {
+                "id": i,
+                "id_hash": f"{i:064x}",
+                "id_number": f"110101{i:012d}",
+                "id_masked": "110*******" + f"{i:08d}"[-4:],
+                "name": f"Resident {i}",
+                "sex": "female",
+                "birth_date": date(1940 + i % 50, 1 + i % 12, 1),
+                "phone": "138",
+                "area": f"Village {i % 50}",
+                "hypertension_programme": i % 3 == 0,
+                "diabetes_programme": i % 5 == 0,
+                "home_station_id": f"st-{i % 20:03d}",
+                "created_at": now,
+                "updated_at": now,
+            }
+        )
+        if len(rows) >= CHUNK:
+            with engine.begin() as c:
+                c.execute(insert(Resident), rows)
+            rows = []
+    if rows:
+        with engine.begin() as c:
+            c.execute(insert(Resident), rows)
+    batch = []
+    for n in range(readings):
+        rid = rng.randint(1, residents)
+        at = now - timedelta(minutes=rng.randint(1, 3 * 365 * 24 * 60))
+        bp = rng.random() < 0.7
+        s_, d_ = rng.randint(95, 190), rng.randint(55, 115)
+        batch.append(
+            {
+                "uuid": str(uuid.UUID(int=rng.getrandbits(128))),
+                "station_id": f"st-{rid % 20:03d}",
+                "station_seq": n,
+                "resident_id": rid,
+                "kind": "blood_pressure" if bp else "glucose",
+                "measured_at": at,
+                "received_at": at,
+                "systolic_mmhg": max(s_, d_ + 10) if bp else None,
+                "diastolic_mmhg": d_ if bp else None,
+                "pulse_bpm": 70 if bp else None,
+                "glucose_mmol_per_l": None if bp else round(rng.uniform(3.0, 20.0), 1),
+                "meal_context": None if bp else rng.choice(["fasting", "random"]),
+                "device_model": "bench",
+                "device_serial": "",
+                "category": "normal",
+                "urgent": False,
+                "software_version": "bench",
+                "payload": {},
+                "reviewed_at": at if rng.random() < 0.9 else None,
+            }
+        )
+        if len(batch) >= CHUNK:
+            with engine.begin() as c:
+                c.execute(insert(Reading), batch)
+            batch = []
+    if batch:
+        with engine.begin() as c:
+            c.execute(insert(Reading), batch)
+    rules = load_rules()
+    for i in range(1, residents + 1, 5000):
+        with Session(engine) as s, s.begin():
+            refresh_residents(s, range(i, min(i + 5000, residents + 1)), rules=rules, now=now)
+    with Session(engine) as s, s.begin():
+        add_user(s, username="bench", password="bench password", role="doctor", now=now)
+    engine.dispose()
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
+
+
+def measure(url: str, n: int) -> None:
+    import re
+
+    engine = make_engine(url, create=False)
+    app = create_app(engine, load_rules(), WebSettings(secret_key="b" * 64), run_refresher=False)
+    with TestClient(app) as c:
+        tok = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text).group(1)  # type: ignore[union-attr]
+        c.post("/login", data={"username": "bench", "password": "bench password", "csrf": tok})
+        with Session(engine) as s:
+            ids = list(s.scalars(select(Resident.id).limit(2000)))
+        for name, path in (
+            ("list", lambda: "/list"),
+            ("resident", lambda: f"/residents/{random.choice(ids)}"),
+        ):
+            times = []
+            for _ in range(n):
+                t = time.perf_counter()
+                r = c.get(path())
+                times.append((time.perf_counter() - t) * 1000)
+                assert r.status_code == 200
+            print(
+                f"{name:9s} p50 {statistics.median(times):7.1f} ms"
+                f"  p95 {pct(times, 95):7.1f} ms  (n={n})"
+            )
+    engine.dispose()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("url")
+    ap.add_argument("--residents", type=int, default=100_000)
+    ap.add_argument("--readings", type=int, default=5_000_000)
+    ap.add_argument("--requests", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--skip-generate", action="store_true")
+    a = ap.parse_args()
+    if not a.skip_generate:
+        t = time.perf_counter()
+        generate(a.url, a.residents, a.readings, a.seed)
+        print(
+            f"generated {a.residents} residents, {a.readings} readings in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
+    measure(a.url, a.requests)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
