@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 3600.0
 MAX_ALERTS = 20
+PREFETCH = 100
+ATTEMPT_FLUSH_S = 5.0
 
 
 def topic(station_id: str, leaf: str) -> str:
@@ -157,6 +159,8 @@ class Link:
         self.inflight: dict[str, _InFlight] = {}
         self.max_inflight_seen = 0
         self._resend: deque[str] = deque()
+        self._buffer: deque[Pending] = deque()
+        self._attempted: list[str] = []
         self._cursor = -1
         self._wake = asyncio.Event()
         self._conn_no = 0
@@ -255,6 +259,7 @@ class Link:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._state_writer())
                 tg.create_task(self._housekeeping())
+                tg.create_task(self._attempt_flusher())
                 wd = Notifier.watchdog_interval_s()
                 if wd is not None and self.notifier.enabled:
                     tg.create_task(self._watchdog(wd))
@@ -314,6 +319,7 @@ class Link:
             finally:
                 self.inflight.clear()
                 self._resend.clear()
+                self._buffer.clear()
                 self._cursor = -1
             self._set(connected=False)
             self.notifier.status("disconnected")
@@ -389,9 +395,9 @@ class Link:
         now = _now()
         accepted = [str(u) for u in receipt.accepted]
         rejected = [(str(r.uuid), r.reason) for r in receipt.rejected]
-        delivered = await asyncio.to_thread(self.outbox.mark_delivered, accepted, at=now)
-        n_rej = (
-            await asyncio.to_thread(self.outbox.mark_rejected, rejected, at=now) if rejected else 0
+        attempted, self._attempted = self._attempted, []
+        delivered, n_rej = await asyncio.to_thread(
+            self.outbox.apply_receipt, accepted, rejected, attempted=attempted, at=now
         )
         for u in accepted:
             self.inflight.pop(u, None)
@@ -425,13 +431,21 @@ class Link:
             take = [self._resend.popleft() for _ in range(min(free, len(self._resend)))]
             items = await asyncio.to_thread(self.outbox.fetch_uuids, take)
         dry = False
-        if len(items) < free:
-            more = await asyncio.to_thread(self.outbox.fetch_after, self._cursor, free - len(items))
-            fresh = [p for p in more if p.uuid not in self.inflight]
+        need = free - len(items)
+        if need > 0 and len(self._buffer) < need:
+            # Read ahead: one query for several batches keeps the database off the
+            # path between a receipt and the next send.
+            more = await asyncio.to_thread(
+                self.outbox.fetch_after, self._cursor, max(PREFETCH, need)
+            )
             if more:
                 self._cursor = max(self._cursor, more[-1].station_seq)
-            dry = len(more) < free - len(items)
-            items.extend(fresh)
+            self._buffer.extend(more)
+            dry = len(more) < max(PREFETCH, need)
+        while self._buffer and len(items) < free:
+            p = self._buffer.popleft()
+            if p.uuid not in self.inflight:
+                items.append(p)
         return items, dry
 
     async def _sender(self, conn: Connection, tg: asyncio.TaskGroup) -> None:
@@ -491,7 +505,16 @@ class Link:
             )
             await asyncio.to_thread(self.outbox.record_attempt, uuids, at=now, error=str(err))
             return
-        await asyncio.to_thread(self.outbox.record_attempt, uuids, at=now)
+        # Counted with the next receipt's transaction (or by the flusher): no
+        # extra commit on the path of every batch.
+        self._attempted.extend(uuids)
+
+    async def _attempt_flusher(self) -> None:
+        while True:
+            await asyncio.sleep(ATTEMPT_FLUSH_S)
+            if self._attempted:
+                attempted, self._attempted = self._attempted, []
+                await asyncio.to_thread(self.outbox.record_attempt, attempted, at=_now())
 
 
 async def run_until_signalled(link: Link) -> None:

@@ -160,6 +160,47 @@ class Outbox:
                 n += int(res.rowcount)  # type: ignore[attr-defined]
         return n
 
+    def apply_receipt(
+        self,
+        accepted: Sequence[str],
+        rejected: Sequence[tuple[str, str]],
+        *,
+        attempted: Sequence[str] = (),
+        at: datetime,
+    ) -> tuple[int, int]:
+        """One transaction: count send attempts, mark delivered, mark rejected.
+        Returns (newly delivered, newly rejected)."""
+        pending = func.coalesce(OutboxEntry.delivered_at, OutboxEntry.rejected_at).is_(None)
+        delivered = n_rej = 0
+        with self._sessions.begin() as s:
+            counts: dict[str, int] = {}
+            for u in attempted:
+                counts[u] = counts.get(u, 0) + 1
+            by_n: dict[int, list[str]] = {}
+            for u, n in counts.items():
+                by_n.setdefault(n, []).append(u)
+            for n, ids in by_n.items():
+                s.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.reading_uuid.in_(ids))
+                    .values(attempts=OutboxEntry.attempts + n, last_attempt_at=at)
+                )
+            if accepted:
+                res = s.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.reading_uuid.in_(list(accepted)), pending)
+                    .values(delivered_at=at, last_error=None)
+                )
+                delivered = int(res.rowcount)  # type: ignore[attr-defined]
+            for uuid, reason in rejected:
+                res = s.execute(
+                    update(OutboxEntry)
+                    .where(OutboxEntry.reading_uuid == uuid, pending)
+                    .values(rejected_at=at, rejected_reason=reason)
+                )
+                n_rej += int(res.rowcount)  # type: ignore[attr-defined]
+        return delivered, n_rej
+
     def summary(self) -> OutboxSummary:
         with self._sessions() as s:
             undelivered = (OutboxEntry.delivered_at.is_(None), OutboxEntry.rejected_at.is_(None))
