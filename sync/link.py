@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 HOUSEKEEPING_INTERVAL_S = 3600.0
 MAX_ALERTS = 20
 PREFETCH = 100
+RECEIPTS_PER_TRANSACTION = 50
 ATTEMPT_FLUSH_S = 5.0
 
 
@@ -361,27 +362,42 @@ class Link:
     # --- receipts ---------------------------------------------------------------------
 
     async def _receiver(self, conn: Connection) -> None:
-        async for msg in conn.messages():
-            try:
-                await self._handle(conn, msg)
-            except SyncError:
-                raise
-            except Exception as err:  # a bad receipt never stops the link
-                log.error("could not handle message on %s: %s", msg.topic, err)
-            conn.ack(msg)
+        async for first in conn.messages():
+            # Every receipt at hand is applied in one transaction; then acked.
+            batch = [first, *conn.drain(RECEIPTS_PER_TRANSACTION - 1)]
+            receipts: list[Receipt] = []
+            for msg in batch:
+                try:
+                    decoded = await self._handle(conn, msg)
+                except SyncError:
+                    raise
+                except Exception as err:  # a bad message never stops the link
+                    log.error("could not handle message on %s: %s", msg.topic, err)
+                    continue
+                if decoded is not None:
+                    receipts.append(decoded)
+            if receipts:
+                try:
+                    await self._apply_receipts(receipts)
+                except SyncError:
+                    raise
+                except Exception as err:
+                    log.error("could not apply receipts: %s", err)
+            for msg in batch:
+                conn.ack(msg)
 
-    async def _handle(self, conn: Connection, msg: Message) -> None:
+    async def _handle(self, conn: Connection, msg: Message) -> Receipt | None:
         try:
             decoded = decode(msg.payload)
         except SchemaError as err:
             log.warning("ignoring invalid message on %s: %s", msg.topic, err)
-            return
+            return None
         if isinstance(decoded, Receipt) and msg.topic == topic(self.station_id, "receipts"):
             if decoded.station_id != self.station_id:
                 log.warning("ignoring a receipt for station %s", decoded.station_id)
-                return
-            await self._apply_receipt(decoded)
-        elif (
+                return None
+            return decoded
+        if (
             isinstance(decoded, StatusMessage)
             and msg.topic == topic(self.station_id, "status")
             and not decoded.online
@@ -390,20 +406,31 @@ class Link:
             # Our own retained status: if an old connection's will overwrote it, say
             # again that we are online (the doctor's side orders by boot and seq).
             await self._publish_status(conn)
+        return None
 
-    async def _apply_receipt(self, receipt: Receipt) -> None:
+    async def _apply_receipts(self, receipts: list[Receipt]) -> None:
         now = _now()
-        accepted = [str(u) for u in receipt.accepted]
-        rejected = [(str(r.uuid), r.reason) for r in receipt.rejected]
-        attempted, self._attempted = self._attempted, []
-        delivered, n_rej = await asyncio.to_thread(
-            self.outbox.apply_receipt, accepted, rejected, attempted=attempted, at=now
-        )
+        accepted = [str(u) for r in receipts for u in r.accepted]
+        rejected = [(str(x.uuid), x.reason) for r in receipts for x in r.rejected]
+        # The doctor's side has them: their window slots are free now; the
+        # commit below runs while the next batch goes out.
         for u in accepted:
             self.inflight.pop(u, None)
         for u, reason in rejected:
             self.inflight.pop(u, None)
             log.warning("reading %s rejected by the doctor's side: %s", u, reason)
+        self._wake.set()
+        attempted, self._attempted = self._attempted, []
+        try:
+            delivered, n_rej = await asyncio.to_thread(
+                self.outbox.apply_receipt, accepted, rejected, attempted=attempted, at=now
+            )
+        except Exception:
+            # Not recorded: send them again (the doctor's side will receipt again).
+            self._resend.extend(accepted)
+            self._resend.extend(u for u, _r in rejected)
+            self._wake.set()
+            raise
         if n_rej:
             self._alert(f"{n_rej} reading(s) rejected by the doctor's side")
         assert self._state is not None
