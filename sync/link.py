@@ -161,6 +161,7 @@ class Link:
         self.max_inflight_seen = 0
         self._resend: deque[str] = deque()
         self._buffer: deque[Pending] = deque()
+        self._warm = False
         self._attempted: list[str] = []
         self._cursor = -1
         self._wake = asyncio.Event()
@@ -321,6 +322,7 @@ class Link:
                 self.inflight.clear()
                 self._resend.clear()
                 self._buffer.clear()
+                self._warm = False
                 self._cursor = -1
             self._set(connected=False)
             self.notifier.status("disconnected")
@@ -461,14 +463,15 @@ class Link:
         need = free - len(items)
         if need > 0 and len(self._buffer) < need:
             # Read ahead: one query for several batches keeps the database off the
-            # path between a receipt and the next send.
-            more = await asyncio.to_thread(
-                self.outbox.fetch_after, self._cursor, max(PREFETCH, need)
-            )
+            # path between a receipt and the next send (but the first send of a
+            # connection waits for no more than it needs).
+            size = max(PREFETCH, need) if self._warm else need
+            self._warm = True
+            more = await asyncio.to_thread(self.outbox.fetch_after, self._cursor, size)
             if more:
                 self._cursor = max(self._cursor, more[-1].station_seq)
             self._buffer.extend(more)
-            dry = len(more) < max(PREFETCH, need)
+            dry = len(more) < size
         while self._buffer and len(items) < free:
             p = self._buffer.popleft()
             if p.uuid not in self.inflight:
@@ -485,7 +488,7 @@ class Link:
             free = self.window - len(self.inflight)
             want = self.rate.max_batch(self.batch_size)
             can_send = free >= min(want, self.window) or (free > 0 and not self.inflight)
-            if can_send and (self._resend or now >= next_poll):
+            if can_send and (self._resend or self._buffer or now >= next_poll):
                 items, dry = await self._next_items(min(free, want))
                 if dry and not self._resend:
                     next_poll = loop.time() + poll
@@ -496,7 +499,7 @@ class Link:
             timeout = poll
             if nearest is not None:
                 timeout = min(timeout, max(0.0, nearest - loop.time()))
-            if not can_send or not self._resend:
+            if not can_send or not (self._resend or self._buffer):
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.01))
