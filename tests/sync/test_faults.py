@@ -39,7 +39,7 @@ def _kill_at_random(
     proc = spawn(cfg, *args, notify=notify)
     if i % 2:
         notify.wait_for("STATUS=connected", 15.0)
-        time.sleep(rng.uniform(0.0, 0.25))
+        time.sleep(rng.uniform(0.0, 0.4))
     else:
         time.sleep(rng.uniform(0.02, 0.6))
     stop(proc, kill=True)
