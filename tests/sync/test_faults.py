@@ -67,7 +67,9 @@ def test_kiosk_sync_sigkilled_200_times(
             f"{time.monotonic() - t0:.1f} s"
         )
         assert integrity_ok(d.store)
-        with running(spawn(d.kiosk, "sync", "run")) as final:
+        notify.drain()
+        with running(spawn(d.kiosk, "sync", "run", notify=notify)) as final:
+            assert notify.wait_for("STATUS=connected", 15)
             _finish(d.store, 120)
             assert stop(final) == 0
     print(f"total {time.monotonic() - t0:.1f} s")
@@ -95,7 +97,11 @@ def test_ingest_sigkilled_200_times(
             f"after {N_KILLS} kills: undelivered/delivered/rejected = {during}, "
             f"{time.monotonic() - t0:.1f} s"
         )
-        with running(spawn(d.followup, "followup", "ingest")) as final:
+        notify.drain()
+        with running(spawn(d.followup, "followup", "ingest", notify=notify)) as final:
+            # Up and subscribed before the clean stop (SIGTERM while Python is still
+            # importing is the default action, not our handler).
+            assert notify.wait_for("STATUS=connected", 15)
             _finish(d.store, 120)
             assert stop(final) == 0
         assert kiosk.poll() is None
