@@ -180,7 +180,9 @@ def test_two_ingest_workers_one_killed_mid_batch(
             # Restarted for good (systemd would): Mosquitto keeps routing a share of
             # the group's messages to a dead member's persistent session, and the
             # member takes them when it is back.
-            with running(spawn(d.followup, *w2)) as again:
+            notify.drain()
+            with running(spawn(d.followup, *w2, notify=notify)) as again:
+                assert notify.wait_for("STATUS=connected", 15)
                 _finish(d.store, 120)
                 assert stop(again) == 0
             assert first.poll() is None
