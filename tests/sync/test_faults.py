@@ -163,7 +163,8 @@ def test_two_ingest_workers_one_killed_mid_batch(
     kills = 0
     w1 = ("followup", "ingest", "--client-id", "ingest-w1")
     w2 = ("followup", "ingest", "--client-id", "ingest-w2")
-    with running(spawn(d.followup, *w1)) as first:
+    w1_log = tmp_path / "w1.log"
+    with running(spawn(d.followup, *w1, log=w1_log)) as first:
         notify.drain()
         with running(spawn(d.followup, *w2, notify=notify)) as second:
             assert notify.wait_for("STATUS=connected", 15)
@@ -185,7 +186,7 @@ def test_two_ingest_workers_one_killed_mid_batch(
                 assert notify.wait_for("STATUS=connected", 15)
                 _finish(d.store, 120)
                 assert stop(again) == 0
-            assert first.poll() is None
+            assert first.poll() is None, w1_log.read_text()[-3000:]
             assert stop(kiosk) == 0
         assert stop(first) == 0
     print(f"second worker killed {kills} times; total {time.monotonic() - t0:.1f} s")
