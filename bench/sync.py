@@ -46,8 +46,13 @@ WINDOW = 20
 
 async def raw_throughput(broker: Mosquitto, payloads: list[bytes]) -> float:
     settings = MqttSettings(
-        host="127.0.0.1", port=broker.port, client_id="bench-st", username="bench-st",
-        password=broker.password("bench-st"), clean_start=True, session_expiry_s=0,
+        host="127.0.0.1",
+        port=broker.port,
+        client_id="bench-st",
+        username="bench-st",
+        password=broker.password("bench-st"),
+        clean_start=True,
+        session_expiry_s=0,
     )
     async with connect(settings) as conn:
         t = time.perf_counter()
@@ -94,8 +99,9 @@ def main() -> None:
     try:
         src = tmp / "src.sqlite"
         fill_store(src, N_RAW)
-        payloads = [p.payload for p in Outbox(open_store(src), station_id="bench-st")
-                    .fetch_after(-1, N_RAW)]
+        payloads = [
+            p.payload for p in Outbox(open_store(src), station_id="bench-st").fetch_after(-1, N_RAW)
+        ]
         raw = asyncio.run(raw_throughput(broker, payloads))
 
         url = f"sqlite:///{tmp / 'followup.sqlite'}"

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from uuid import UUID
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
 from followup.ingest_check import Checked, Rejection, check_readings, check_status, station_of
 from followup.ingest_store import DeadLetterIn, IngestStore
@@ -93,6 +93,11 @@ class IngestWorker:
                     await self._consume(conn)
             except (BrokerUnavailableError, SyncTimeoutError, SubscribeRefusedError) as err:
                 log.warning("ingest link: %s", err)
+            except OperationalError as err:
+                # The database failed for a moment (deadlock, restart, lost
+                # connection): nothing was acknowledged, so reconnecting gets
+                # the same messages again from our persistent session.
+                log.error("database error, reconnecting: %s", str(err).splitlines()[0])
             self.notifier.status("disconnected")
             await asyncio.sleep(self.backoff.next_delay())
 

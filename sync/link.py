@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 3600.0
 MAX_ALERTS = 20
+PREFETCH = 100
+RECEIPTS_PER_TRANSACTION = 50
+ATTEMPT_FLUSH_S = 5.0
 
 
 def topic(station_id: str, leaf: str) -> str:
@@ -157,6 +160,9 @@ class Link:
         self.inflight: dict[str, _InFlight] = {}
         self.max_inflight_seen = 0
         self._resend: deque[str] = deque()
+        self._buffer: deque[Pending] = deque()
+        self._warm = False
+        self._attempted: list[str] = []
         self._cursor = -1
         self._wake = asyncio.Event()
         self._conn_no = 0
@@ -255,6 +261,7 @@ class Link:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._state_writer())
                 tg.create_task(self._housekeeping())
+                tg.create_task(self._attempt_flusher())
                 wd = Notifier.watchdog_interval_s()
                 if wd is not None and self.notifier.enabled:
                     tg.create_task(self._watchdog(wd))
@@ -314,6 +321,8 @@ class Link:
             finally:
                 self.inflight.clear()
                 self._resend.clear()
+                self._buffer.clear()
+                self._warm = False
                 self._cursor = -1
             self._set(connected=False)
             self.notifier.status("disconnected")
@@ -355,27 +364,42 @@ class Link:
     # --- receipts ---------------------------------------------------------------------
 
     async def _receiver(self, conn: Connection) -> None:
-        async for msg in conn.messages():
-            try:
-                await self._handle(conn, msg)
-            except SyncError:
-                raise
-            except Exception as err:  # a bad receipt never stops the link
-                log.error("could not handle message on %s: %s", msg.topic, err)
-            conn.ack(msg)
+        async for first in conn.messages():
+            # Every receipt at hand is applied in one transaction; then acked.
+            batch = [first, *conn.drain(RECEIPTS_PER_TRANSACTION - 1)]
+            receipts: list[Receipt] = []
+            for msg in batch:
+                try:
+                    decoded = await self._handle(conn, msg)
+                except SyncError:
+                    raise
+                except Exception as err:  # a bad message never stops the link
+                    log.error("could not handle message on %s: %s", msg.topic, err)
+                    continue
+                if decoded is not None:
+                    receipts.append(decoded)
+            if receipts:
+                try:
+                    await self._apply_receipts(receipts)
+                except SyncError:
+                    raise
+                except Exception as err:
+                    log.error("could not apply receipts: %s", err)
+            for msg in batch:
+                conn.ack(msg)
 
-    async def _handle(self, conn: Connection, msg: Message) -> None:
+    async def _handle(self, conn: Connection, msg: Message) -> Receipt | None:
         try:
             decoded = decode(msg.payload)
         except SchemaError as err:
             log.warning("ignoring invalid message on %s: %s", msg.topic, err)
-            return
+            return None
         if isinstance(decoded, Receipt) and msg.topic == topic(self.station_id, "receipts"):
             if decoded.station_id != self.station_id:
                 log.warning("ignoring a receipt for station %s", decoded.station_id)
-                return
-            await self._apply_receipt(decoded)
-        elif (
+                return None
+            return decoded
+        if (
             isinstance(decoded, StatusMessage)
             and msg.topic == topic(self.station_id, "status")
             and not decoded.online
@@ -384,20 +408,31 @@ class Link:
             # Our own retained status: if an old connection's will overwrote it, say
             # again that we are online (the doctor's side orders by boot and seq).
             await self._publish_status(conn)
+        return None
 
-    async def _apply_receipt(self, receipt: Receipt) -> None:
+    async def _apply_receipts(self, receipts: list[Receipt]) -> None:
         now = _now()
-        accepted = [str(u) for u in receipt.accepted]
-        rejected = [(str(r.uuid), r.reason) for r in receipt.rejected]
-        delivered = await asyncio.to_thread(self.outbox.mark_delivered, accepted, at=now)
-        n_rej = (
-            await asyncio.to_thread(self.outbox.mark_rejected, rejected, at=now) if rejected else 0
-        )
+        accepted = [str(u) for r in receipts for u in r.accepted]
+        rejected = [(str(x.uuid), x.reason) for r in receipts for x in r.rejected]
+        # The doctor's side has them: their window slots are free now; the
+        # commit below runs while the next batch goes out.
         for u in accepted:
             self.inflight.pop(u, None)
         for u, reason in rejected:
             self.inflight.pop(u, None)
             log.warning("reading %s rejected by the doctor's side: %s", u, reason)
+        self._wake.set()
+        attempted, self._attempted = self._attempted, []
+        try:
+            delivered, n_rej = await asyncio.to_thread(
+                self.outbox.apply_receipt, accepted, rejected, attempted=attempted, at=now
+            )
+        except Exception:
+            # Not recorded: send them again (the doctor's side will receipt again).
+            self._resend.extend(accepted)
+            self._resend.extend(u for u, _r in rejected)
+            self._wake.set()
+            raise
         if n_rej:
             self._alert(f"{n_rej} reading(s) rejected by the doctor's side")
         assert self._state is not None
@@ -425,13 +460,22 @@ class Link:
             take = [self._resend.popleft() for _ in range(min(free, len(self._resend)))]
             items = await asyncio.to_thread(self.outbox.fetch_uuids, take)
         dry = False
-        if len(items) < free:
-            more = await asyncio.to_thread(self.outbox.fetch_after, self._cursor, free - len(items))
-            fresh = [p for p in more if p.uuid not in self.inflight]
+        need = free - len(items)
+        if need > 0 and len(self._buffer) < need:
+            # Read ahead: one query for several batches keeps the database off the
+            # path between a receipt and the next send (but the first send of a
+            # connection waits for no more than it needs).
+            size = max(PREFETCH, need) if self._warm else need
+            self._warm = True
+            more = await asyncio.to_thread(self.outbox.fetch_after, self._cursor, size)
             if more:
                 self._cursor = max(self._cursor, more[-1].station_seq)
-            dry = len(more) < free - len(items)
-            items.extend(fresh)
+            self._buffer.extend(more)
+            dry = len(more) < size
+        while self._buffer and len(items) < free:
+            p = self._buffer.popleft()
+            if p.uuid not in self.inflight:
+                items.append(p)
         return items, dry
 
     async def _sender(self, conn: Connection, tg: asyncio.TaskGroup) -> None:
@@ -444,7 +488,7 @@ class Link:
             free = self.window - len(self.inflight)
             want = self.rate.max_batch(self.batch_size)
             can_send = free >= min(want, self.window) or (free > 0 and not self.inflight)
-            if can_send and (self._resend or now >= next_poll):
+            if can_send and (self._resend or self._buffer or now >= next_poll):
                 items, dry = await self._next_items(min(free, want))
                 if dry and not self._resend:
                     next_poll = loop.time() + poll
@@ -455,7 +499,7 @@ class Link:
             timeout = poll
             if nearest is not None:
                 timeout = min(timeout, max(0.0, nearest - loop.time()))
-            if not can_send or not self._resend:
+            if not can_send or not (self._resend or self._buffer):
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=max(timeout, 0.01))
@@ -491,7 +535,16 @@ class Link:
             )
             await asyncio.to_thread(self.outbox.record_attempt, uuids, at=now, error=str(err))
             return
-        await asyncio.to_thread(self.outbox.record_attempt, uuids, at=now)
+        # Counted with the next receipt's transaction (or by the flusher): no
+        # extra commit on the path of every batch.
+        self._attempted.extend(uuids)
+
+    async def _attempt_flusher(self) -> None:
+        while True:
+            await asyncio.sleep(ATTEMPT_FLUSH_S)
+            if self._attempted:
+                attempted, self._attempted = self._attempted, []
+                await asyncio.to_thread(self.outbox.record_attempt, attempted, at=_now())
 
 
 async def run_until_signalled(link: Link) -> None:

@@ -8,20 +8,38 @@ purged after the retention period, undelivered ones never.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from healthkiosk.dbtypes import UtcDateTime
 from sync.schema import ReadingMessage, encode
 from sync.store.models import Meta, OutboxEntry, Reading
 from sync.store.wire import to_message
 
 BOOT_KEY = "sync.boot"
+
+# The receipt path runs for every batch: plain statements, the UUIDs as one JSON
+# array parameter (compiled once, index lookups by primary key).
+_ATTEMPTS = text(
+    "UPDATE outbox SET attempts = attempts + :n, last_attempt_at = :at"
+    " WHERE reading_uuid IN (SELECT value FROM json_each(:ids))"
+).bindparams(bindparam("at", type_=UtcDateTime()))
+_DELIVERED = text(
+    "UPDATE outbox SET delivered_at = :at, last_error = NULL"
+    " WHERE reading_uuid IN (SELECT value FROM json_each(:ids))"
+    " AND coalesce(delivered_at, rejected_at) IS NULL"
+).bindparams(bindparam("at", type_=UtcDateTime()))
+_REJECTED = text(
+    "UPDATE outbox SET rejected_at = :at, rejected_reason = :reason"
+    " WHERE reading_uuid = :uuid AND coalesce(delivered_at, rejected_at) IS NULL"
+).bindparams(bindparam("at", type_=UtcDateTime()))
 log = logging.getLogger(__name__)
 
 
@@ -159,6 +177,34 @@ class Outbox:
                 )
                 n += int(res.rowcount)  # type: ignore[attr-defined]
         return n
+
+    def apply_receipt(
+        self,
+        accepted: Sequence[str],
+        rejected: Sequence[tuple[str, str]],
+        *,
+        attempted: Sequence[str] = (),
+        at: datetime,
+    ) -> tuple[int, int]:
+        """One transaction: count send attempts, mark delivered, mark rejected.
+        Returns (newly delivered, newly rejected)."""
+        delivered = n_rej = 0
+        with self._sessions.begin() as s:
+            counts: dict[str, int] = {}
+            for u in attempted:
+                counts[u] = counts.get(u, 0) + 1
+            by_n: dict[int, list[str]] = {}
+            for u, n in counts.items():
+                by_n.setdefault(n, []).append(u)
+            for n, ids in by_n.items():
+                s.execute(_ATTEMPTS, {"n": n, "at": at, "ids": json.dumps(ids)})
+            if accepted:
+                res = s.execute(_DELIVERED, {"at": at, "ids": json.dumps(list(accepted))})
+                delivered = int(res.rowcount)  # type: ignore[attr-defined]
+            for uuid, reason in rejected:
+                res = s.execute(_REJECTED, {"at": at, "uuid": uuid, "reason": reason})
+                n_rej += int(res.rowcount)  # type: ignore[attr-defined]
+        return delivered, n_rej
 
     def summary(self) -> OutboxSummary:
         with self._sessions() as s:

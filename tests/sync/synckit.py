@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 
 from healthkiosk.idnumber import check_character
 from sync.brokerconf import Deployment, StationEntry, write_deployment
@@ -397,16 +397,14 @@ def fill_store(path: Path, n: int, *, seed: int = 1, start_seq: int = 0) -> list
 
 
 def outbox_counts(path: Path) -> tuple[int, int, int]:
-    """(undelivered, delivered, rejected)."""
-    sessions = open_store(path)
-    with sessions() as s:
-        und, dlv, rej = s.execute(
-            text(
-                "SELECT sum(delivered_at IS NULL AND rejected_at IS NULL),"
-                " sum(delivered_at IS NOT NULL), sum(rejected_at IS NOT NULL) FROM outbox"
-            )
-        ).one()
-    sessions.kw["bind"].dispose()
+    """(undelivered, delivered, rejected), read with plain sqlite3 (cheap to poll)."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)) as c:
+        und, dlv, rej = c.execute(
+            "SELECT sum(delivered_at IS NULL AND rejected_at IS NULL),"
+            " sum(delivered_at IS NOT NULL), sum(rejected_at IS NOT NULL) FROM outbox"
+        ).fetchone()
     return int(und or 0), int(dlv or 0), int(rej or 0)
 
 
