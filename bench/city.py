@@ -47,8 +47,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "sync")]
 
 from synckit import Mosquitto, PgCluster, create_database, id_number, write_config  # noqa: E402
 
+from healthkiosk.mqtt import MqttSettings, connect  # noqa: E402
 from healthkiosk.rules import classify_blood_pressure, classify_glucose, load_rules  # noqa: E402
-from sync.mqtt import MqttSettings, connect  # noqa: E402
 
 RULES = load_rules()
 

@@ -34,7 +34,7 @@ from synckit import (  # noqa: E402
     stop,
 )
 
-from sync.mqtt import MqttSettings, connect  # noqa: E402
+from healthkiosk.mqtt import MqttSettings, connect  # noqa: E402
 from sync.outbox import Outbox  # noqa: E402
 from sync.store.db import open_store  # noqa: E402
 

@@ -34,10 +34,9 @@ from healthkiosk.errors import (
     SubscribeRefusedError,
     SyncTimeoutError,
 )
-from sync.link import Backoff, settings_from, topic
-from sync.mqtt import Connection, Message, connect, wait
-from sync.notify import Notifier
-from sync.schema import Receipt, encode
+from healthkiosk.mqtt import Backoff, Connection, Message, connect, settings_from, wait
+from healthkiosk.sdnotify import Notifier
+from sync.schema import Receipt, encode, topic
 from sync.schema import Rejection as WireRejection
 
 log = logging.getLogger(__name__)

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from followup.db.models import DeadLetter, Reading, Resident, Station
 from healthkiosk.idnumber import mask
-from sync import presence
+from sync import schema
 from sync.schema import BloodPressureValues, ReadingMessage, StatusMessage, to_dict
 
 MAX_DEAD_LETTER_BYTES = 64 * 1024
@@ -178,7 +178,7 @@ class IngestStore:
             st = s.scalars(
                 select(Station).where(Station.id == msg.station_id).with_for_update()
             ).one()
-            if not presence.is_newer(
+            if not schema.is_newer(
                 msg.boot_id, msg.seq, than_boot=st.status_boot_id, than_seq=st.status_seq
             ):
                 return False

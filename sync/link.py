@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,7 +29,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthkiosk import __version__
-from healthkiosk.config import Config, MqttConfig
+from healthkiosk.config import Config
 from healthkiosk.errors import (
     BrokerUnavailableError,
     PublishRefusedError,
@@ -39,11 +38,19 @@ from healthkiosk.errors import (
     SyncError,
     SyncTimeoutError,
 )
-from sync import presence, statusfile
-from sync.mqtt import Connection, Message, MqttSettings, Will, connect, read_password_file, wait
-from sync.notify import Notifier
+from healthkiosk.mqtt import (
+    Backoff,
+    Connection,
+    Message,
+    Will,
+    connect,
+    settings_from,
+    wait,
+)
+from healthkiosk.sdnotify import Notifier
+from sync import schema, statusfile
 from sync.outbox import Outbox, Pending
-from sync.schema import ReadingBatch, Receipt, StatusMessage, decode, encode
+from sync.schema import ReadingBatch, Receipt, StatusMessage, decode, encode, topic
 
 log = logging.getLogger(__name__)
 
@@ -54,53 +61,12 @@ RECEIPTS_PER_TRANSACTION = 50
 ATTEMPT_FLUSH_S = 5.0
 
 
-def topic(station_id: str, leaf: str) -> str:
-    return f"hk/v1/st/{station_id}/{leaf}"
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
 def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt else None
-
-
-def settings_from(m: MqttConfig, *, client_id: str, receive_maximum: int = 20) -> MqttSettings:
-    password = m.password
-    if password is None and m.password_file is not None:
-        password = read_password_file(m.password_file.expanduser())
-    return MqttSettings(
-        host=m.host,
-        port=m.port,
-        client_id=client_id,
-        username=m.username,
-        password=password,
-        tls_ca=m.tls_ca,
-        tls_cert=m.tls_cert,
-        tls_key=m.tls_key,
-        keepalive_s=m.keepalive_s,
-        session_expiry_s=m.session_expiry_s,
-        clean_start=False,
-        receive_maximum=receive_maximum,
-    )
-
-
-class Backoff:
-    """Exponential back-off with full jitter between ``low`` and ``high``."""
-
-    def __init__(self, low: float, high: float, rng: random.Random | None = None) -> None:
-        self.low, self.high = low, max(low, high)
-        self.attempt = 0
-        self._rng = rng or random.Random()
-
-    def next_delay(self) -> float:
-        cap = min(self.high, self.low * (2**self.attempt))
-        self.attempt += 1
-        return self._rng.uniform(self.low / 2, cap)
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 class RateLimiter:
@@ -229,15 +195,15 @@ class Link:
         )
 
     def _next_status_seq(self) -> int:
-        self._status_k = min(self._status_k + 1, presence.WILL_OFFSET - 1)
-        return self._conn_no * presence.CONNECTION_STRIDE + self._status_k
+        self._status_k = min(self._status_k + 1, schema.WILL_OFFSET - 1)
+        return self._conn_no * schema.CONNECTION_STRIDE + self._status_k
 
     def _will(self) -> Will:
         msg = StatusMessage(
             station_id=self.station_id,
             online=False,
             boot_id=self._boot_id,
-            seq=self._conn_no * presence.CONNECTION_STRIDE + presence.WILL_OFFSET,
+            seq=self._conn_no * schema.CONNECTION_STRIDE + schema.WILL_OFFSET,
             version=__version__,
         )
         return Will(topic=topic(self.station_id, "status"), payload=encode(msg), retain=True)
@@ -250,7 +216,7 @@ class Link:
 
     async def run(self) -> None:
         boot = await asyncio.to_thread(self.outbox.next_boot)
-        self._boot_id = presence.new_boot_id(boot)
+        self._boot_id = schema.new_boot_id(boot)
         self._state = statusfile.LinkState(
             pid=os.getpid(), boot_id=self._boot_id, started_at=_now().isoformat()
         )

@@ -20,8 +20,8 @@ from healthkiosk.errors import (
     SubscribeRefusedError,
     SyncTimeoutError,
 )
+from healthkiosk.mqtt import MqttSettings, connect
 from sync.brokerconf import check_password, hash_password
-from sync.mqtt import MqttSettings, connect
 
 
 def _settings(

@@ -19,7 +19,7 @@ from synckit import Mosquitto, Notify, fill_store, running, spawn, stop
 
 from followup.db.engine import make_engine
 from followup.db.models import DeadLetter, Reading, Resident
-from sync.mqtt import Connection, MqttSettings, connect
+from healthkiosk.mqtt import Connection, MqttSettings, connect
 from sync.outbox import Outbox
 from sync.schema import ReadingBatch, ReadingMessage, Receipt, decode, encode, to_dict
 from sync.store.db import open_store

@@ -22,10 +22,10 @@ from pathlib import Path
 import pytest
 from synckit import REPO, Mosquitto, Notify, fill_store, outbox_counts, running, spawn, stop
 
-from sync import presence
-from sync.link import Backoff, RateLimiter
-from sync.mqtt import MqttSettings, connect
-from sync.notify import Notifier
+from healthkiosk.mqtt import Backoff, MqttSettings, connect
+from healthkiosk.sdnotify import Notifier
+from sync import schema
+from sync.link import RateLimiter
 from sync.outbox import Outbox
 from sync.schema import Receipt, Rejection, StatusMessage, decode, decode_readings, encode
 from sync.store.db import open_store
@@ -202,18 +202,18 @@ def test_notifier_without_socket_does_nothing(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_presence_order() -> None:
-    a = presence.new_boot_id(7)
-    b = presence.new_boot_id(8)
-    assert presence.boot_number(a) == 7
-    will_1 = presence.CONNECTION_STRIDE + presence.WILL_OFFSET
+    a = schema.new_boot_id(7)
+    b = schema.new_boot_id(8)
+    assert schema.boot_number(a) == 7
+    will_1 = schema.CONNECTION_STRIDE + schema.WILL_OFFSET
     # Within a boot: a connection's will beats its statuses, the next connection beats it.
-    assert presence.is_newer(a, will_1, than_boot=a, than_seq=presence.CONNECTION_STRIDE + 5)
-    assert presence.is_newer(a, 2 * presence.CONNECTION_STRIDE + 1, than_boot=a, than_seq=will_1)
+    assert schema.is_newer(a, will_1, than_boot=a, than_seq=schema.CONNECTION_STRIDE + 5)
+    assert schema.is_newer(a, 2 * schema.CONNECTION_STRIDE + 1, than_boot=a, than_seq=will_1)
     # A later boot always wins, whatever its sequence; a stale one never does.
-    assert presence.is_newer(b, presence.CONNECTION_STRIDE + 1, than_boot=a, than_seq=will_1)
-    assert not presence.is_newer(a, will_1, than_boot=b, than_seq=presence.CONNECTION_STRIDE)
-    assert presence.is_newer(a, 1, than_boot=None, than_seq=None)
-    assert not presence.is_newer("garbage", 10**9, than_boot=a, than_seq=0)
+    assert schema.is_newer(b, schema.CONNECTION_STRIDE + 1, than_boot=a, than_seq=will_1)
+    assert not schema.is_newer(a, will_1, than_boot=b, than_seq=schema.CONNECTION_STRIDE)
+    assert schema.is_newer(a, 1, than_boot=None, than_seq=None)
+    assert not schema.is_newer("garbage", 10**9, than_boot=a, than_seq=0)
 
 
 def test_backoff_grows_with_jitter_and_resets() -> None:
@@ -268,7 +268,7 @@ def test_boot_number_grows(tmp_path: Path) -> None:
 def test_link_waits_are_bounded() -> None:
     """The transport turns a missing acknowledgement into our timeout error."""
     from healthkiosk.errors import SyncTimeoutError
-    from sync.mqtt import wait
+    from healthkiosk.mqtt import wait
 
     async def go() -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()

@@ -14,7 +14,7 @@ import pytest
 from flowcheck import station_row, wait_until
 from synckit import Mosquitto, Notify, fill_store, outbox_counts, running, spawn, stop
 
-from sync.mqtt import MqttSettings, connect
+from healthkiosk.mqtt import MqttSettings, connect
 from sync.schema import Receipt, decode, decode_readings, encode
 
 pytestmark = pytest.mark.slow

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable
@@ -36,6 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from healthkiosk.config import MqttConfig
 from healthkiosk.errors import (
     BrokerUnavailableError,
     ConnectionLostError,
@@ -487,3 +489,40 @@ async def connect(settings: MqttSettings, *, will: Will | None = None) -> AsyncI
         yield conn
     finally:
         await asyncio.shield(conn.close())
+
+
+def settings_from(m: MqttConfig, *, client_id: str, receive_maximum: int = 20) -> MqttSettings:
+    password = m.password
+    if password is None and m.password_file is not None:
+        password = read_password_file(m.password_file.expanduser())
+    return MqttSettings(
+        host=m.host,
+        port=m.port,
+        client_id=client_id,
+        username=m.username,
+        password=password,
+        tls_ca=m.tls_ca,
+        tls_cert=m.tls_cert,
+        tls_key=m.tls_key,
+        keepalive_s=m.keepalive_s,
+        session_expiry_s=m.session_expiry_s,
+        clean_start=False,
+        receive_maximum=receive_maximum,
+    )
+
+
+class Backoff:
+    """Exponential back-off with full jitter between ``low`` and ``high``."""
+
+    def __init__(self, low: float, high: float, rng: random.Random | None = None) -> None:
+        self.low, self.high = low, max(low, high)
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        cap = min(self.high, self.low * (2**self.attempt))
+        self.attempt += 1
+        return self._rng.uniform(self.low / 2, cap)
+
+    def reset(self) -> None:
+        self.attempt = 0
