@@ -34,7 +34,7 @@ from healthkiosk.errors import (
     SubscribeRefusedError,
     SyncTimeoutError,
 )
-from healthkiosk.mqtt import Backoff, Connection, Message, connect, settings_from, wait
+from healthkiosk.mqtt import Backoff, Connection, Message, connect, settings_from
 from healthkiosk.sdnotify import Notifier
 from sync.schema import Receipt, encode, topic
 from sync.schema import Rejection as WireRejection
@@ -166,20 +166,17 @@ class IngestWorker:
                     rejected[c.station_id].append(
                         WireRejection(uuid=UUID(rej.uuid), reason=rej.reason[:200])
                     )
-        futures = []
         for station in sorted(set(accepted) | set(rejected)):
             if not accepted[station] and not rejected[station]:
                 continue
             receipt = Receipt(
                 station_id=station, accepted=accepted[station], rejected=rejected[station]
             )
-            futures.append(conn.start_publish(topic(station, "receipts"), encode(receipt)))
-        for fut in futures:
-            try:
-                await wait(fut, timeout=10.0, what="PUBACK of a receipt")
-            except PublishRefusedError as err:
-                # The kiosk will resend; we will receipt again (duplicates are free).
-                log.error("receipt refused by the broker: %s", err)
+            fut = conn.start_publish(topic(station, "receipts"), encode(receipt))
+            # Not awaited here: the next batch need not wait for the broker's
+            # PUBACK. A receipt lost with the connection costs only a resend by
+            # the kiosk, which we receipt again (duplicates change nothing).
+            fut.add_done_callback(_log_receipt_failure)
 
     async def _status(self, m: Message, now: datetime) -> None:
         result = check_status(m.topic, m.payload)
@@ -197,6 +194,16 @@ class IngestWorker:
         applied = await asyncio.to_thread(self.store.apply_status, result, received_at=now)
         if applied:
             log.info("station %s %s", result.station_id, "online" if result.online else "offline")
+
+
+def _log_receipt_failure(fut: asyncio.Future[None]) -> None:
+    if fut.cancelled():
+        return
+    err = fut.exception()
+    if isinstance(err, PublishRefusedError):
+        log.error("receipt refused by the broker: %s", err)
+    elif err is not None:
+        log.warning("receipt not confirmed: %s", err)
 
 
 async def run_until_signalled(worker: IngestWorker) -> None:

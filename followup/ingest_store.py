@@ -15,12 +15,13 @@ import os
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from followup.db.models import DeadLetter, Reading, Resident, Station
@@ -29,6 +30,9 @@ from sync import schema
 from sync.schema import BloodPressureValues, ReadingMessage, StatusMessage, to_dict
 
 MAX_DEAD_LETTER_BYTES = 64 * 1024
+LAST_SEEN_EVERY = timedelta(seconds=30)
+"""How often a station's ``last_seen`` is refreshed by its readings."""
+RESIDENT_CACHE_SIZE = 500_000
 
 
 def load_or_create_key(path: Path) -> bytes:
@@ -67,6 +71,10 @@ class IngestStore:
     def __init__(self, engine: Engine, *, key: bytes) -> None:
         self.engine = engine
         self.key = key
+        # Facts that never change once committed, so a batch need not ask again:
+        # which stations exist (and when we last wrote last_seen), residents' ids.
+        self._seen: dict[str, datetime] = {}
+        self._resident_ids: dict[str, int] = {}
         self._insert: Any = (
             postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         )
@@ -79,43 +87,81 @@ class IngestStore:
         received_at: datetime,
     ) -> None:
         """Upsert ``readings`` and add ``dead_letters`` in one transaction."""
-        with Session(self.engine) as s, s.begin():
-            if readings:
-                self._stations(s, {r.station_id for r in readings}, received_at)
-                resident_ids = self._residents(s, readings, received_at)
-                rows = [
-                    self._row(r, resident_ids[id_hash(self.key, r.resident.id_number)], received_at)
-                    for r in readings
-                ]
-                stmt = self._insert(Reading).on_conflict_do_nothing(index_elements=["uuid"])
-                s.execute(stmt, rows)
-            if dead_letters:
-                s.add_all(
-                    DeadLetter(
-                        received_at=received_at,
-                        topic=d.topic[:300],
-                        station_id=d.station_id,
-                        reason=d.reason,
-                        payload=d.payload[:MAX_DEAD_LETTER_BYTES],
-                    )
-                    for d in dead_letters
+        with Session(self.engine) as s:
+            try:
+                with s.begin():
+                    self._store(s, readings, dead_letters, received_at=received_at)
+            except IntegrityError:
+                # Nothing committed. Were a cached id ever stale, the caller's
+                # one-message-at-a-time retry must not reuse it.
+                self._seen.clear()
+                self._resident_ids.clear()
+                raise
+            # Committed: remember what now surely exists.
+            self._seen.update(s.info.get("seen", ()))
+            if len(self._resident_ids) > RESIDENT_CACHE_SIZE:
+                self._resident_ids.clear()
+            self._resident_ids.update(s.info.get("residents", {}))
+
+    def _store(
+        self,
+        s: Session,
+        readings: Sequence[ReadingMessage],
+        dead_letters: Sequence[DeadLetterIn],
+        *,
+        received_at: datetime,
+    ) -> None:
+        if readings:
+            self._stations(s, {r.station_id for r in readings}, received_at)
+            resident_ids = self._residents(s, readings, received_at)
+            rows = [
+                self._row(r, resident_ids[id_hash(self.key, r.resident.id_number)], received_at)
+                for r in readings
+            ]
+            s.execute(
+                self._insert(Reading.__table__).on_conflict_do_nothing(index_elements=["uuid"]),
+                rows,
+            )
+        if dead_letters:
+            s.add_all(
+                DeadLetter(
+                    received_at=received_at,
+                    topic=d.topic[:300],
+                    station_id=d.station_id,
+                    reason=d.reason,
+                    payload=d.payload[:MAX_DEAD_LETTER_BYTES],
                 )
+                for d in dead_letters
+            )
 
     def _stations(self, s: Session, ids: Iterable[str], at: datetime) -> None:
-        ids = sorted(ids)
+        """Make sure the stations exist and refresh ``last_seen`` at most every
+        :data:`LAST_SEEN_EVERY`: a row lock per station per batch would make
+        parallel workers queue behind each other."""
+        stale = sorted(
+            i for i in ids
+            if (seen := self._seen.get(i)) is None or at - seen >= LAST_SEEN_EVERY
+        )  # fmt: skip
+        if not stale:
+            return
         s.execute(
-            self._insert(Station).on_conflict_do_nothing(index_elements=["id"]),
-            [{"id": i, "first_seen": at, "last_seen": at} for i in ids],
+            self._insert(Station.__table__).on_conflict_do_nothing(index_elements=["id"]),
+            [{"id": i, "first_seen": at, "last_seen": at} for i in stale],
         )
-        s.execute(update(Station).where(Station.id.in_(ids)).values(last_seen=at))
+        s.execute(update(Station).where(Station.id.in_(stale)).values(last_seen=at))
+        s.info.setdefault("seen", []).extend((i, at) for i in stale)
 
     def _residents(
         self, s: Session, readings: Sequence[ReadingMessage], at: datetime
     ) -> dict[str, int]:
+        ids: dict[str, int] = {}
         first: dict[str, dict[str, Any]] = {}
         for r in readings:
             h = id_hash(self.key, r.resident.id_number)
-            if h not in first:
+            known = self._resident_ids.get(h)
+            if known is not None:
+                ids[h] = known
+            elif h not in first:
                 first[h] = {
                     "id_hash": h,
                     "id_number": r.resident.id_number,
@@ -127,12 +173,21 @@ class IngestStore:
                     "created_at": at,
                     "updated_at": at,
                 }
-        s.execute(
-            self._insert(Resident).on_conflict_do_nothing(index_elements=["id_hash"]),
-            list(first.values()),
-        )
-        found = s.execute(select(Resident.id_hash, Resident.id).where(Resident.id_hash.in_(first)))
-        return {h: i for h, i in found}
+        if first:
+            s.execute(
+                self._insert(Resident.__table__).on_conflict_do_nothing(index_elements=["id_hash"]),
+                list(first.values()),
+            )
+            # (a Result has .keys(), so dict() would take it for a mapping)
+            found = {
+                h: rid
+                for h, rid in s.execute(
+                    select(Resident.id_hash, Resident.id).where(Resident.id_hash.in_(first))
+                )
+            }
+            ids.update(found)
+            s.info.setdefault("residents", {}).update(found)
+        return ids
 
     @staticmethod
     def _row(r: ReadingMessage, resident_id: int, received_at: datetime) -> dict[str, Any]:
