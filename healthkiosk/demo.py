@@ -115,6 +115,12 @@ driver = "ble-glucose-standard"
 [kiosk]
 language = "zh_CN"
 
+# Demo only: the guideline's 5-minute rest and 45 s pause (the defaults) made
+# short so a visit takes a minute. A station keeps the defaults.
+[rules.blood_pressure.protocol]
+rest_s = 15
+pause_s = 5
+
 [followup]
 database_url = "sqlite:///{root / "followup.sqlite"}"
 listen_host = "127.0.0.1"

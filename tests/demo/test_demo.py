@@ -1,0 +1,76 @@
+"""`healthkiosk demo --headless`: the whole system on embedded defaults.
+
+A real Mosquitto, the ingest worker, the web app, kiosk-sync and the kiosk's
+visit flow with the BLE drivers against their emulated peripherals: a
+scripted visit reaches the doctor's database, Ctrl-C stops everything, and
+nothing is left running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _readings(db: Path) -> list[tuple[str, str]]:
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db, timeout=1) as c:
+            return list(c.execute("SELECT kind, category FROM readings"))
+    except sqlite3.Error:
+        return []
+
+
+def _leftovers(marker: str) -> list[str]:
+    out = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if marker in cmd:
+            out.append(cmd)
+    return out
+
+
+def test_headless_demo_reaches_the_doctors_database_and_stops_cleanly(tmp_path: Path) -> None:
+    data = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "healthkiosk", "demo", "--headless", "--data-dir", str(data)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 240
+        rows: list[tuple[str, str]] = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            rows = _readings(data / "followup.sqlite")
+            if {k for k, _ in rows} >= {"blood_pressure", "glucose"}:
+                break
+            time.sleep(1)
+        assert proc.poll() is None, "the demo stopped by itself"
+        assert {k for k, _ in rows} >= {"blood_pressure", "glucose"}, rows
+        assert all(c for _k, c in rows)  # classified on the kiosk, stored as shown
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = out.decode(errors="replace")
+    assert proc.returncode == 0, text[-2000:]
+    assert "doctor login:" in text
+    time.sleep(1)
+    assert _leftovers(str(data)) == []
