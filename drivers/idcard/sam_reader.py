@@ -33,9 +33,14 @@ from drivers.idcard import sam_frame as sf
 from drivers.idcard import text_block as tb
 from drivers.readings import DeviceInfo, IdCardData, Transport
 from drivers.serial.common import SerialOptions, ensure_open, named, on_link_error
-from drivers.serial.emulator_base import EmulatorOptions, run_emulator_until_cancelled
+from drivers.serial.emulator_base import (
+    EmulatorOptions,
+    SerialEmulator,
+    open_on_port,
+    run_emulator_until_cancelled,
+)
 from drivers.serial.transport import SerialLink
-from healthkiosk.errors import ConfigError, DeviceConnectionError, DeviceError, DeviceTimeoutError
+from healthkiosk.errors import DeviceConnectionError, DeviceError, DeviceTimeoutError
 from healthkiosk.idnumber import parse as parse_id_number
 
 MODEL = "SAM ID card reader"
@@ -167,17 +172,17 @@ async def open_device(
 ) -> AsyncIterator[SamIdCardReader]:
     """The registry's opener: the reader on ``port``, or its emulated twin."""
     opts = ReaderOptions.parse(options)
-    async with contextlib.AsyncExitStack() as stack:
-        if emulate:
-            from drivers.idcard.emulator import SamReaderEmulator
 
-            emulator = SamReaderEmulator(EmulatorOptions.from_options(options))
-            port = await stack.enter_async_context(emulator.running())
-        if not port:
-            raise ConfigError("a serial port is required", key="port")
-        reader = SamIdCardReader(port=port, options=opts)
-        await reader.open()
-        stack.push_async_callback(reader.close)
+    def twin() -> SerialEmulator:
+        from drivers.idcard.emulator import SamReaderEmulator
+
+        return SamReaderEmulator(EmulatorOptions.from_options(options))
+
+    async with open_on_port(
+        lambda p: SamIdCardReader(port=p, options=opts),
+        port=port,
+        emulator=twin if emulate else None,
+    ) as reader:
         yield reader
 
 

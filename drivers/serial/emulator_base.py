@@ -35,7 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -230,3 +230,33 @@ async def run_emulator_until_cancelled(
         if ready is not None:
             ready(port)
         await asyncio.Event().wait()
+
+
+class PortDevice(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+D = TypeVar("D", bound=PortDevice)
+
+
+@contextlib.asynccontextmanager
+async def open_on_port(
+    make_device: Callable[[str], D],
+    *,
+    port: str | None,
+    emulator: Callable[[], SerialEmulator] | None = None,
+) -> AsyncIterator[D]:
+    """The body of every serial driver's opener: the device on ``port``, or,
+    with ``emulator``, on the pty of its emulated twin; opened, and closed on
+    exit."""
+    async with contextlib.AsyncExitStack() as stack:
+        if emulator is not None:
+            port = await stack.enter_async_context(emulator().running())
+        if not port:
+            raise ConfigError("a serial port is required", key="port")
+        device = make_device(port)
+        await device.open()
+        stack.push_async_callback(device.close)
+        yield device

@@ -44,7 +44,12 @@ from drivers.readings import (
 )
 from drivers.serial import lineformat as lf
 from drivers.serial.common import ClockOptions, aware, ensure_open, local_now, named, on_link_error
-from drivers.serial.emulator_base import EmulatorOptions, run_emulator_until_cancelled
+from drivers.serial.emulator_base import (
+    EmulatorOptions,
+    SerialEmulator,
+    open_on_port,
+    run_emulator_until_cancelled,
+)
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import (
     ConfigError,
@@ -300,17 +305,17 @@ async def _open(
 ) -> AsyncIterator[Any]:
     opts = LineOptions.parse(options)
     fmt = await asyncio.to_thread(lf.load_format, opts.format)  # reads a file
-    async with contextlib.AsyncExitStack() as stack:
-        if emulate:
-            from drivers.serial.linemonitor_emulator import LineEmulator
 
-            emulator = LineEmulator(EmulatorOptions.from_options(options), fmt)
-            port = await stack.enter_async_context(emulator.running())
-        if not port:
-            raise ConfigError("a serial port is required", key="port")
-        device = cls(port=port, options=opts, fmt=fmt)
-        await device.open()
-        stack.push_async_callback(device.close)
+    def twin() -> SerialEmulator:
+        from drivers.serial.linemonitor_emulator import LineEmulator
+
+        return LineEmulator(EmulatorOptions.from_options(options), fmt)
+
+    async with open_on_port(
+        lambda p: cls(port=p, options=opts, fmt=fmt),
+        port=port,
+        emulator=twin if emulate else None,
+    ) as device:
         yield device
 
 

@@ -43,10 +43,14 @@ from drivers.serial.common import (
     named,
     on_link_error,
 )
-from drivers.serial.emulator_base import EmulatorOptions, run_emulator_until_cancelled
+from drivers.serial.emulator_base import (
+    EmulatorOptions,
+    SerialEmulator,
+    open_on_port,
+    run_emulator_until_cancelled,
+)
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import (
-    ConfigError,
     DeviceConnectionError,
     DeviceTimeoutError,
     DownloadInterrupted,
@@ -261,17 +265,17 @@ async def open_device(
 ) -> AsyncIterator[OneTouchUltra2]:
     """The registry's opener: the meter on ``port``, or its emulated twin."""
     opts = PollingOptions.parse(options)
-    async with contextlib.AsyncExitStack() as stack:
-        if emulate:
-            from drivers.serial.otultra2_emulator import Ultra2Emulator
 
-            emulator = Ultra2Emulator(EmulatorOptions.from_options(options))
-            port = await stack.enter_async_context(emulator.running())
-        if not port:
-            raise ConfigError("a serial port is required", key="port")
-        meter = OneTouchUltra2(port=port, options=opts)
-        await meter.open()
-        stack.push_async_callback(meter.close)
+    def twin() -> SerialEmulator:
+        from drivers.serial.otultra2_emulator import Ultra2Emulator
+
+        return Ultra2Emulator(EmulatorOptions.from_options(options))
+
+    async with open_on_port(
+        lambda p: OneTouchUltra2(port=p, options=opts),
+        port=port,
+        emulator=twin if emulate else None,
+    ) as meter:
         yield meter
 
 
