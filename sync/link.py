@@ -10,7 +10,7 @@ refuses (v5 reason code) stays in the outbox and raises an alert.
 Presence: a retained ``hk.status/1`` on ``hk/v1/st/{station}/status`` on
 connect and every ``status_interval_s``, and a last will saying
 ``online: false``; ordering by boot number and sequence (see
-:mod:`sync.presence`).
+:mod:`sync.schema`, status ordering).
 """
 
 from __future__ import annotations
