@@ -56,4 +56,13 @@ def create_all(engine: Engine) -> None:
     """Create every table the follow-up modules define (idempotent)."""
     import followup.db.models  # noqa: F401  (registers the core tables)
 
+    if engine.dialect.name == "postgresql":
+        # Several workers may start at once: PostgreSQL's CREATE TABLE races
+        # (duplicate pg_type rows) unless they take turns.
+        from sqlalchemy import text
+
+        with engine.begin() as conn:
+            conn.execute(text("SELECT pg_advisory_xact_lock(4711)"))
+            Base.metadata.create_all(conn)
+        return
     Base.metadata.create_all(engine)
