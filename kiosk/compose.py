@@ -49,13 +49,21 @@ async def open_devices(
     """The devices for one kiosk run, closed on exit."""
     async with AsyncExitStack() as stack:
         if simulate:
-            fallback = _simulated(clock or RealClock(), sim or SimulationSpeed())
             d = cfg.devices
+            twins = {
+                role: _reconnecting(role, getattr(d, role), emulate=True)
+                for role in ("blood_pressure", "glucose", "id_card")
+            }
+            fallback = (
+                _simulated(clock or RealClock(), sim or SimulationSpeed())
+                if None in twins.values()
+                else None
+            )
             devices = Devices(
-                blood_pressure=_reconnecting("blood_pressure", d.blood_pressure, emulate=True)
-                or fallback.blood_pressure,
-                glucose=_reconnecting("glucose", d.glucose, emulate=True) or fallback.glucose,
-                id_card=_reconnecting("id_card", d.id_card, emulate=True) or fallback.id_card,
+                **{
+                    role: twin if twin is not None else getattr(fallback, role)
+                    for role, twin in twins.items()
+                }
             )
             for dev in (devices.blood_pressure, devices.glucose, devices.id_card):
                 if dev is not None:
