@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Harness
+from flowkit import Harness
 
 from drivers.readings import BloodPressureStatus
 from healthkiosk.errors import (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Harness, make_rules
+from flowkit import Harness, make_rules
 
 from healthkiosk.config import KioskConfig
 from kiosk.flow.state import Screen

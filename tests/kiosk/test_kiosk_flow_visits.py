@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from conftest import Harness, make_rules
+from flowkit import Harness, make_rules
 
 from drivers.readings import BloodPressureStatus
 from healthkiosk.idnumber import check_character
