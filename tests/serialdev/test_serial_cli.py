@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -112,13 +111,6 @@ async def test_every_emulator_runs_until_cancelled() -> None:
         assert not os.path.exists(ports[0])  # noqa: ASYNC240
 
 
-HAS_GENERIC_READ = importlib.util.find_spec("healthkiosk.cli.devices_ble") is not None
-
-
-@pytest.mark.skipif(
-    not HAS_GENERIC_READ,
-    reason="the generic `devices read` comes from the BLE branch (healthkiosk/cli/devices_ble.py)",
-)
 @pytest.mark.parametrize("name", SERIAL_DRIVERS)
 def test_devices_read_emulate_from_the_command_line(name: str) -> None:
     result = run("devices", "read", name, "--emulate", timeout=90)
