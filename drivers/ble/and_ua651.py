@@ -30,7 +30,7 @@ from drivers.ble import and_custom, uuids
 from drivers.ble.bps import StandardBpsMonitor, record_to_reading
 from drivers.ble.bps_codec import BpsCodecError, decode_measurement
 from drivers.ble.gatt_time import DateTime, encode_date_time
-from drivers.ble.link import BleBackend, BleLink, naming
+from drivers.ble.link import BleBackend, BleLink, naming, open_on_link
 from drivers.ble.options import BleOptions
 from drivers.readings import BloodPressureMeasurement, CuffPressure
 from healthkiosk.errors import (
@@ -138,20 +138,10 @@ async def open_device(
     emulate: bool = False,
 ) -> AsyncIterator[AndUa651Monitor]:
     opts = BleOptions.parse(options)
-    if not emulate:
-        monitor = AndUa651Monitor(address=address, backend=BleBackend(), options=opts)
-        try:
-            yield monitor
-        finally:
-            await monitor.close()
-        return
-    from drivers.ble.emulated.runners import and_emulator, backend_for
-
-    async with and_emulator(opts) as emulator:
-        monitor = AndUa651Monitor(
-            address=address or emulator.address, backend=backend_for(opts), options=opts
-        )
-        try:
-            yield monitor
-        finally:
-            await monitor.close()
+    async with open_on_link(
+        lambda addr, backend: AndUa651Monitor(address=addr, backend=backend, options=opts),
+        address=address,
+        opts=opts,
+        twin="and_emulator" if emulate else None,
+    ) as device:
+        yield device

@@ -37,7 +37,7 @@ from drivers.ble.bps_codec import (
     decode_measurement,
 )
 from drivers.ble.ieee11073 import Nfloat
-from drivers.ble.link import BleBackend, BleLink, find_device, naming
+from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
 from drivers.ble.options import BleOptions
 from drivers.readings import (
     BloodPressureMeasurement,
@@ -254,20 +254,10 @@ async def open_device(
 ) -> AsyncIterator[StandardBpsMonitor]:
     """The registry's opener (see drivers/registry.py)."""
     opts = BleOptions.parse(options)
-    if not emulate:
-        monitor = StandardBpsMonitor(address=address, backend=BleBackend(), options=opts)
-        try:
-            yield monitor
-        finally:
-            await monitor.close()
-        return
-    from drivers.ble.emulated.runners import backend_for, bps_emulator
-
-    async with bps_emulator(opts) as emulator:
-        monitor = StandardBpsMonitor(
-            address=address or emulator.address, backend=backend_for(opts), options=opts
-        )
-        try:
-            yield monitor
-        finally:
-            await monitor.close()
+    async with open_on_link(
+        lambda addr, backend: StandardBpsMonitor(address=addr, backend=backend, options=opts),
+        address=address,
+        opts=opts,
+        twin="bps_emulator" if emulate else None,
+    ) as device:
+        yield device

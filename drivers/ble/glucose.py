@@ -48,7 +48,7 @@ from drivers.ble.glucose_codec import (
     decode_measurement,
     meal_context,
 )
-from drivers.ble.link import BleBackend, BleLink, find_device, naming
+from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
 from drivers.ble.options import BleOptions
 from drivers.ble.racp import OpCode, RacpRequest, RacpResponse, ResponseCode
 from drivers.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit
@@ -506,20 +506,10 @@ async def open_device(
 ) -> AsyncIterator[StandardGlucoseMeter]:
     """The registry's opener (see drivers/registry.py)."""
     opts = BleOptions.parse(options)
-    if not emulate:
-        meter = StandardGlucoseMeter(address=address, backend=BleBackend(), options=opts)
-        try:
-            yield meter
-        finally:
-            await meter.close()
-        return
-    from drivers.ble.emulated.runners import backend_for, glucose_emulator
-
-    async with glucose_emulator(opts) as emulator:
-        meter = StandardGlucoseMeter(
-            address=address or emulator.address, backend=backend_for(opts), options=opts
-        )
-        try:
-            yield meter
-        finally:
-            await meter.close()
+    async with open_on_link(
+        lambda addr, backend: StandardGlucoseMeter(address=addr, backend=backend, options=opts),
+        address=address,
+        opts=opts,
+        twin="glucose_emulator" if emulate else None,
+    ) as device:
+        yield device

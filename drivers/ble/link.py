@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.client import BaseBleakClient
@@ -23,6 +24,7 @@ from bleak.exc import BleakError
 from drivers.ble import uuids
 from drivers.ble.devinfo import DeviceInfoCodecError, decode_string
 from drivers.ble.gatt_time import CurrentTime, encode_current_time
+from drivers.ble.options import BleOptions
 from drivers.readings import DeviceInfo, Transport
 from healthkiosk.errors import (
     DeviceConnectionError,
@@ -259,3 +261,35 @@ E = TypeVar("E", bound=ProtocolError)
 def naming(err: E, device: str) -> E:
     """The same codec error, its message and ``device`` naming the device."""
     return type(err)(str(err), raw=err.raw, device=device)
+
+
+class _Closable(Protocol):
+    async def close(self) -> None: ...
+
+
+_D = TypeVar("_D", bound=_Closable)
+Twin = Literal["bps_emulator", "glucose_emulator", "and_emulator"]
+
+
+@asynccontextmanager
+async def open_on_link(
+    make: Callable[[str | None, BleBackend], _D],
+    *,
+    address: str | None,
+    opts: BleOptions,
+    twin: Twin | None = None,
+) -> AsyncIterator[_D]:
+    """The body of every BLE driver's opener: the device at ``address`` over the
+    platform's Bluetooth, or, with ``twin`` (a runner in
+    :mod:`drivers.ble.emulated.runners`), over the in-process backend to its
+    emulated peripheral. Closed on exit."""
+    async with AsyncExitStack() as stack:
+        if twin is None:
+            device = make(address, BleBackend())
+        else:
+            from drivers.ble.emulated import runners
+
+            emulator = await stack.enter_async_context(getattr(runners, twin)(opts))
+            device = make(address or emulator.address, runners.backend_for(opts))
+        stack.push_async_callback(device.close)
+        yield device
