@@ -12,6 +12,17 @@ Messages:
 - ``hk.receipt/1``: which reading UUIDs the doctor's side stored or rejected;
 - ``hk.status/1``: a station's health, retained, with a boot id and sequence
   so that a stale retained message never wins over a newer one.
+
+Fleet management (administrators → stations, and the stations' answers):
+
+- ``hk.config/1``: desired configuration for a group or one station, retained,
+  versioned (:class:`DesiredConfig`); the station answers with
+  ``hk.config-report/1`` (:class:`ConfigReport`): applied, rejected or reverted;
+- ``hk.update-order/1``: the release a group or station should run, retained
+  (:class:`UpdateOrder`); the station reports every step with
+  ``hk.update-report/1`` (:class:`UpdateReport`);
+- ``hk.command/1``: a remote command (:class:`Command`), answered by
+  ``hk.command-result/1`` (:class:`CommandResult`).
 """
 
 from __future__ import annotations
@@ -40,12 +51,24 @@ READING: Final = "hk.reading/1"
 READING_BATCH: Final = "hk.reading-batch/1"
 RECEIPT: Final = "hk.receipt/1"
 STATUS: Final = "hk.status/1"
+CONFIG: Final = "hk.config/1"
+CONFIG_REPORT: Final = "hk.config-report/1"
+UPDATE_ORDER: Final = "hk.update-order/1"
+UPDATE_REPORT: Final = "hk.update-report/1"
+COMMAND: Final = "hk.command/1"
+COMMAND_RESULT: Final = "hk.command-result/1"
 
 SUPPORTED = {
     "hk.reading": 1,
     "hk.reading-batch": 1,
     "hk.receipt": 1,
     "hk.status": 1,
+    "hk.config": 1,
+    "hk.config-report": 1,
+    "hk.update-order": 1,
+    "hk.update-report": 1,
+    "hk.command": 1,
+    "hk.command-result": 1,
 }
 
 MAX_BATCH = 500
@@ -231,12 +254,153 @@ class StatusMessage(_Wire):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
-Message = ReadingMessage | ReadingBatch | Receipt | StatusMessage
+# --- fleet management ----------------------------------------------------------------
+
+Scope = Literal["group", "station"]
+
+
+class DesiredConfig(_Wire):
+    """``hk.config/1``: retained on ``hk/v1/grp/<group>/config`` or ``hk/v1/st/<id>/config``.
+
+    ``settings`` is a partial station configuration (the TOML tables as a JSON
+    object, e.g. ``{"kiosk": {"rest_s": 300}}``). The station's effective
+    configuration is its local file, then its group's settings, then its own;
+    ``version`` grows with every change of one scope's document. An empty
+    retained payload clears a scope.
+    """
+
+    schema_: Literal["hk.config/1"] = Field(default=CONFIG, alias="schema")
+    scope: Scope
+    target: StationId
+    version: int = Field(ge=1)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    issued_at: AwareDatetime
+    issued_by: Text = ""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+ConfigOutcome = Literal["applied", "rejected", "reverted"]
+
+
+class ConfigReport(_Wire):
+    """``hk.config-report/1`` on ``hk/v1/st/<id>/config-report`` (retained).
+
+    ``group_version``/``station_version`` name the documents the outcome is
+    about; after ``rejected`` or ``reverted`` the station runs on
+    ``running_group_version``/``running_station_version`` (the old ones).
+    """
+
+    schema_: Literal["hk.config-report/1"] = Field(default=CONFIG_REPORT, alias="schema")
+    station_id: StationId
+    outcome: ConfigOutcome
+    group_version: int | None = None
+    station_version: int | None = None
+    running_group_version: int | None = None
+    running_station_version: int | None = None
+    reason: Annotated[str, Field(max_length=2000)] = ""
+    restart_needed: bool = False
+    at: AwareDatetime
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class UpdateOrder(_Wire):
+    """``hk.update-order/1``: retained on ``hk/v1/grp/<group>/update`` or ``.../st/<id>/update``.
+
+    The station's own order wins over its group's. ``release`` is the signed
+    manifest's release number; the station still verifies everything itself.
+    """
+
+    schema_: Literal["hk.update-order/1"] = Field(default=UPDATE_ORDER, alias="schema")
+    scope: Scope
+    target: StationId
+    release: int = Field(ge=1)
+    manifest_url: Annotated[str, Field(max_length=2000)]
+    rollout_id: Text = ""
+    issued_at: AwareDatetime
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+UpdateOutcome = Literal["waiting", "in_progress", "succeeded", "failed", "rolled_back", "refused"]
+
+
+class UpdateReport(_Wire):
+    """``hk.update-report/1`` on ``hk/v1/st/<id>/update-report`` (retained: the latest step)."""
+
+    schema_: Literal["hk.update-report/1"] = Field(default=UPDATE_REPORT, alias="schema")
+    station_id: StationId
+    rollout_id: Text = ""
+    release: int | None = None
+    running_release: int | None = None
+    step: Text
+    outcome: UpdateOutcome
+    reason: Annotated[str, Field(max_length=2000)] = ""
+    at: AwareDatetime
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+CommandName = Literal["logs", "resync", "restart", "repair"]
+
+
+class Command(_Wire):
+    """``hk.command/1`` on ``hk/v1/st/<id>/cmd`` (QoS 1, not retained).
+
+    ``args``: ``logs`` takes ``lines``; ``repair`` takes ``role``. A command
+    past ``expires_at`` is answered with ``ok: false`` and not run.
+    """
+
+    schema_: Literal["hk.command/1"] = Field(default=COMMAND, alias="schema")
+    id: UUID
+    command: CommandName
+    args: dict[str, Any] = Field(default_factory=dict)
+    issued_at: AwareDatetime
+    expires_at: AwareDatetime
+    issued_by: Text = ""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class CommandResult(_Wire):
+    """``hk.command-result/1`` on ``hk/v1/st/<id>/cmd-result``; ``output`` is masked."""
+
+    schema_: Literal["hk.command-result/1"] = Field(default=COMMAND_RESULT, alias="schema")
+    station_id: StationId
+    id: UUID
+    command: CommandName
+    ok: bool
+    detail: Annotated[str, Field(max_length=2000)] = ""
+    output: Annotated[str, Field(max_length=200_000)] = ""
+    at: AwareDatetime
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+Message = (
+    ReadingMessage
+    | ReadingBatch
+    | Receipt
+    | StatusMessage
+    | DesiredConfig
+    | ConfigReport
+    | UpdateOrder
+    | UpdateReport
+    | Command
+    | CommandResult
+)
 _BY_SCHEMA: dict[str, type[BaseModel]] = {
     READING: ReadingMessage,
     READING_BATCH: ReadingBatch,
     RECEIPT: Receipt,
     STATUS: StatusMessage,
+    CONFIG: DesiredConfig,
+    CONFIG_REPORT: ConfigReport,
+    UPDATE_ORDER: UpdateOrder,
+    UPDATE_REPORT: UpdateReport,
+    COMMAND: Command,
+    COMMAND_RESULT: CommandResult,
 }
 
 
@@ -310,8 +474,17 @@ def encode(msg: BaseModel) -> bytes:
 
 
 def topic(station_id: str, leaf: str) -> str:
-    """``hk/v1/st/<station>/<leaf>`` (leaf: readings, receipts, status, config, cmd)."""
+    """``hk/v1/st/<station>/<leaf>``.
+
+    Leaves: readings, receipts, status, config, config-report, update,
+    update-report, cmd, cmd-result.
+    """
     return f"hk/v1/st/{station_id}/{leaf}"
+
+
+def group_topic(group: str, leaf: str) -> str:
+    """``hk/v1/grp/<group>/<leaf>`` (leaf: config, update)."""
+    return f"hk/v1/grp/{group}/{leaf}"
 
 
 # --- hk.status/1 ordering ---------------------------------------------------------------
