@@ -23,6 +23,7 @@ from healthkiosk import __version__
 from healthkiosk.config import Config
 from healthkiosk.rules import load_rules
 from kiosk.app.boot import configure_kivy
+from kiosk.app.gcpolicy import collect_when_idle
 from kiosk.compose import SimulationSpeed, open_devices, open_recorder
 from kiosk.deferred import DeferredRecorder
 from kiosk.flow.clock import RealClock
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 EXIT_RESTART = 3
 SWITCH_INTERVAL_S = 0.0005
 SAVING_SHOWN_AFTER_S = 0.3
+IDLE_GC_AFTER_S = 0.5
 
 
 @dataclass
@@ -91,6 +93,7 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
             self._cue: tuple[object, ...] | None = None
             self._pending: State | None = None
             self._scheduled = False
+            self._idle = False
             self.font_path: Path | None = None
 
         def build(self) -> Any:
@@ -128,7 +131,13 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
             if state is None:
                 return
             assert self.renderer is not None
+            was_idle = self._idle
             self.renderer.render(state)
+            self._idle = state.screen is Screen.ATTRACT
+            if self._idle and not was_idle:
+                # The visit is over and the attract screen is drawn: the one
+                # moment a full collection keeps nobody waiting.
+                Clock.schedule_once(lambda _dt: collect_when_idle(), IDLE_GC_AFTER_S)
             cue, parts = prompt_for(state)
             if cue != self._cue:
                 self._cue = cue
