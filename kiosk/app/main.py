@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from healthkiosk import __version__
+from healthkiosk import __version__, sdnotify
 from healthkiosk.config import Config
 from healthkiosk.rules import load_rules
 from kiosk.app.boot import configure_kivy
@@ -32,6 +33,7 @@ from kiosk.flow.state import Screen, State
 from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import prompt_for
 from kiosk.voice import Voice
+from sync.updater import health
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,7 @@ EXIT_RESTART = 3
 SWITCH_INTERVAL_S = 0.0005
 SAVING_SHOWN_AFTER_S = 0.3
 IDLE_GC_AFTER_S = 0.5
+HEALTH_UNIT = "kiosk"
 
 
 @dataclass
@@ -189,6 +192,9 @@ async def run_kiosk(
             if not first_frame.done():
                 first_frame.set_result(time.time())
                 recorder.open_soon()
+                # The first frame is on screen: READY=1 to systemd and the
+                # health file the updater waits for after a switch.
+                health.report("ready", unit=HEALTH_UNIT, health_dir=health_dir(config))
 
         def on_start(*_: Any) -> None:
             from kivy.core.window import Window
@@ -199,6 +205,9 @@ async def run_kiosk(
         running = Running(app, flow, devices, voice, first_frame)
         async with asyncio.TaskGroup() as tg:
             flow_task = tg.create_task(flow.run(), name="visit-flow")
+            # Pinged from the loop that also draws the frames: a frozen UI
+            # stops the pings and systemd restarts the kiosk (WatchdogSec=).
+            watchdog = tg.create_task(sdnotify.watchdog_loop(), name="watchdog")
             extra_task = (
                 tg.create_task(_guard_extra(extra, running), name="extra") if extra else None
             )
@@ -206,11 +215,21 @@ async def run_kiosk(
                 await app.async_run(async_lib="asyncio")
             finally:
                 flow.close()
+                watchdog.cancel()
                 if extra_task is not None and not extra_task.done():
                     extra_task.cancel()
                 await voice.close()
             await flow_task
         return int(app.exit_code)
+
+
+def health_dir(config: Config) -> Path:
+    """Where this release's processes report health: the updater's directory."""
+    if config.update.health_dir is not None:
+        return config.update.health_dir
+    if health.ENV_HEALTH_DIR in os.environ:
+        return Path(os.environ[health.ENV_HEALTH_DIR])
+    return config.data_dir / "health"
 
 
 async def _guard_extra(extra: Extra, running: Running) -> None:
