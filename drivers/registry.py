@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from healthkiosk.errors import ConfigError
 
-Role = Literal["blood_pressure", "glucose", "id_card"]
-FAMILIES = ("drivers.ble", "drivers.serial", "drivers.idcard")
+Role = Literal["blood_pressure", "glucose", "id_card", "qr_code"]
+FAMILIES = ("drivers.ble", "drivers.serial", "drivers.idcard", "drivers.qrcode")
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ SERIAL_DRIVERS = [
     "serial-line-bp",
     "serial-line-glucose",
     "sam-idcard",
+    "serial-qr",
 ]
 
 
@@ -86,6 +87,8 @@ async def test_every_opener_follows_the_registry_contract() -> None:
         async with opener(port=None, address=None, options={}, emulate=True) as device:
             if spec.role == "id_card":
                 assert (await device.read_card(timeout_s=10)).name
+            elif spec.role == "qr_code":
+                assert (await device.read_card(timeout_s=10)).birth_date
             else:
                 assert await device.measure(timeout_s=10) is not None
 
