@@ -94,6 +94,8 @@ class DevicesConfig(_Section):
     blood_pressure: DeviceConfig | None = None
     glucose: DeviceConfig | None = None
     id_card: DeviceConfig | None = None
+    qr_code: DeviceConfig | None = None
+    """A QR-code scanner for check-in with an elder service card (``serial-qr``)."""
 
 
 class KioskConfig(_Section):

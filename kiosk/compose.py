@@ -38,6 +38,11 @@ class SimulationSpeed:
     start_delay_s: float = 2.0
 
 
+ROLES = ("blood_pressure", "glucose", "id_card", "qr_code")
+SIMULATED_ROLES = ("blood_pressure", "glucose", "id_card")
+"""Roles kiosk/simulated.py stands in for; a QR scanner is used only where configured."""
+
+
 @asynccontextmanager
 async def open_devices(
     cfg: Config,
@@ -50,22 +55,19 @@ async def open_devices(
     async with AsyncExitStack() as stack:
         if simulate:
             d = cfg.devices
-            twins = {
-                role: _reconnecting(role, getattr(d, role), emulate=True)
-                for role in ("blood_pressure", "glucose", "id_card")
-            }
+            twins = {role: _reconnecting(role, getattr(d, role), emulate=True) for role in ROLES}
             fallback = (
                 _simulated(clock or RealClock(), sim or SimulationSpeed())
-                if None in twins.values()
+                if any(twins[role] is None for role in SIMULATED_ROLES)
                 else None
             )
             devices = Devices(
                 **{
-                    role: twin if twin is not None else getattr(fallback, role)
+                    role: twin if twin is not None else getattr(fallback, role, None)
                     for role, twin in twins.items()
                 }
             )
-            for dev in (devices.blood_pressure, devices.glucose, devices.id_card):
+            for dev in _all(devices):
                 if dev is not None:
                     stack.push_async_callback(dev.close)
         else:
@@ -112,18 +114,21 @@ def _reconnecting(role: str, dc: DeviceConfig | None, *, emulate: bool) -> Any:
         "blood_pressure": ReconnectingBloodPressureMonitor,
         "glucose": ReconnectingGlucoseMeter,
         "id_card": ReconnectingIdCardReader,
+        "qr_code": ReconnectingIdCardReader,
     }[role]
     return cls(opener, name=spec.name, transport=spec.transport)
+
+
+def _all(devices: Devices) -> list[Any]:
+    return [getattr(devices, role) for role in ROLES if getattr(devices, role) is not None]
 
 
 async def _real(cfg: Config, stack: AsyncExitStack) -> Devices:
     d = cfg.devices
     devices = Devices(
-        blood_pressure=_reconnecting("blood_pressure", d.blood_pressure, emulate=False),
-        glucose=_reconnecting("glucose", d.glucose, emulate=False),
-        id_card=_reconnecting("id_card", d.id_card, emulate=False),
+        **{role: _reconnecting(role, getattr(d, role), emulate=False) for role in ROLES}
     )
-    for dev in (devices.blood_pressure, devices.glucose, devices.id_card):
+    for dev in _all(devices):
         if dev is not None:
             stack.push_async_callback(dev.close)
     return devices

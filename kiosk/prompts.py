@@ -31,7 +31,7 @@ def prompt_for(state: State) -> tuple[tuple[object, ...], list[Part]]:
         return (s, "still_here", state.language), [Say("still_here.title")]
     cue: tuple[object, ...] = (s, state.language)
     if s is Screen.CHECKIN:
-        return cue, [Say("checkin.card" if state.card_reader else "checkin.type")]
+        return cue, [Say(checkin_key(state))]
     if s is Screen.PREP_BP:
         return (*cue, state.ready), [Say("prep_bp.ready" if state.ready else "prep_bp.body")]
     if s is Screen.ERROR and state.error is not None:
@@ -56,3 +56,10 @@ def _result(state: State) -> list[Part]:
         if bp.irregular_pulse:
             parts.append(Say("result.irregular"))
     return parts
+
+
+def checkin_key(state: State) -> str:
+    """The check-in title (shown and spoken) names every way in that is waiting."""
+    if state.qr_reader:
+        return "checkin.qr"
+    return "checkin.card" if state.card_reader else "checkin.type"

@@ -22,6 +22,7 @@ from kiosk.app.metrics import Metrics
 from kiosk.app.widgets import Btn, CategoryIcon, Gauge, TrendChart, Txt
 from kiosk.flow.state import Choice, MealAnswer, Screen, State
 from kiosk.flow.visit import VisitFlow
+from kiosk.prompts import checkin_key
 
 Updater = Callable[[State], None]
 
@@ -206,7 +207,7 @@ class Renderer:
         col = BoxLayout(orientation="vertical", padding=m.pad(1.5, 0.5), spacing=m.gap_y)
         top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         top.add_widget(self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30))
-        prompt = "checkin.card" if state.card_reader else "checkin.type"
+        prompt = checkin_key(state)
         title = self.txt(state, prompt, tid="checkin.prompt")
         title.size_hint_y = 1
         top.add_widget(title)

@@ -35,6 +35,7 @@ TEXTS: dict[str, str] = {
     "checkin.title": N_("Who are you?"),
     "checkin.card": N_("Card or number"),
     "checkin.type": N_("Type ID number"),
+    "checkin.qr": N_("Card, code or number"),
     "checkin.ok": N_("OK"),
     "checkin.delete": N_("Delete"),
     "id_check_digit": N_("Last digit is wrong"),
@@ -44,6 +45,7 @@ TEXTS: dict[str, str] = {
     "id_birth_date": N_("Birth date wrong"),
     "id_length": N_("It has 18 characters"),
     "card_unreadable": N_("Card not read. Try again"),
+    "code_unreadable": N_("Code not read. Show your service card"),
     # confirm
     "confirm.title": N_("Is this you?"),
     "confirm.unknown_name": N_("(new here)"),
@@ -162,6 +164,7 @@ TEXTS: dict[str, str] = {
     "device.blood_pressure": N_("BP monitor"),
     "device.glucose": N_("Glucose meter"),
     "device.id_card": N_("Card reader"),
+    "device.qr_code": N_("QR scanner"),
     "device.state.ready": N_("ready"),
     "device.state.missing": N_("missing"),
     "device.state.error": N_("error"),

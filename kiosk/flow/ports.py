@@ -104,6 +104,8 @@ class Devices:
     blood_pressure: BloodPressureMonitor | None = None
     glucose: GlucoseMeter | None = None
     id_card: IdCardReader | None = None
+    qr_code: IdCardReader | None = None
+    """Optional: a QR-code scanner (an elder service card); reads like a card reader."""
 
     def statuses(self) -> tuple[DeviceStatus, ...]:
         out = []
@@ -111,7 +113,10 @@ class Devices:
             ("blood_pressure", self.blood_pressure),
             ("glucose", self.glucose),
             ("id_card", self.id_card),
+            ("qr_code", self.qr_code),
         ):
+            if dev is None and role == "qr_code":
+                continue  # optional: a station without a scanner lacks nothing
             if dev is None:
                 out.append(DeviceStatus(role=role, model="", state="missing"))
             else:

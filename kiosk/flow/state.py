@@ -144,6 +144,8 @@ class State:
     keypad_valid: bool = False
     card_reader: bool = False
     """A card reader is waiting for a card on the check-in screen."""
+    qr_reader: bool = False
+    """A QR-code scanner is waiting for an elder service card's code."""
     resident: ResidentView | None = None
     choice: Choice | None = None
     # preparation and measuring

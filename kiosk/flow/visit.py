@@ -272,10 +272,13 @@ class VisitFlow:
         if self._state.screen is not Screen.ATTRACT:
             return
         self._last_touch = self._clock.monotonic()
-        reader = self._devices.id_card is not None
-        self._update(screen=Screen.CHECKIN, card_reader=reader)
-        if reader:
+        card = self._devices.id_card is not None
+        qr = self._devices.qr_code is not None
+        self._update(screen=Screen.CHECKIN, card_reader=card, qr_reader=qr)
+        if card:
             self._spawn(self._read_cards, "read-card")
+        if qr:
+            self._spawn(self._read_codes, "read-qr")
 
     async def _read_cards(self) -> None:
         reader = self._devices.id_card
@@ -292,6 +295,32 @@ class VisitFlow:
             if self._state.screen is not Screen.CHECKIN:
                 return
             self._card_read(card)
+            return
+
+    async def _read_codes(self) -> None:
+        """The QR scanner: a code without a valid ID number says so and waits again."""
+        scanner = self._devices.qr_code
+        assert scanner is not None
+        while self._state.screen is Screen.CHECKIN:
+            try:
+                card = await scanner.read_card(timeout_s=CARD_WAIT_S)
+            except DeviceTimeoutError:
+                continue
+            except IdNumberError as err:
+                log.info("a scanned code was refused: %s", err.reason)
+                if self._state.screen is Screen.CHECKIN:
+                    self._update(keypad_error="code_unreadable")
+                continue
+            except DeviceError as err:
+                log.warning("QR scanner unavailable: %s (%s)", err.reason, scanner.info.label)
+                self._update(qr_reader=False)
+                return
+            if self._state.screen is not Screen.CHECKIN:
+                return
+            self.touch()
+            # A code carries the number only: the name, if known, is the store's.
+            number = parse(card.id_number, today=self._clock.now().date())
+            await self._submit(number.value)
             return
 
     def _card_read(self, card: IdCardData) -> None:
@@ -369,6 +398,7 @@ class VisitFlow:
             keypad_error=None,
             keypad_valid=False,
             card_reader=False,
+            qr_reader=False,
             resident=ResidentView(
                 masked_id=ident.masked_id,
                 name=ident.name,
