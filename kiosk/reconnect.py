@@ -65,6 +65,17 @@ class _Reconnecting:
             self.state = "error"
             raise
 
+    async def check(self) -> DeviceInfo:
+        """The technician's test: connect afresh and return who answered.
+
+        The old link is closed first, so a device that went away is found
+        missing now rather than at the next elder's measurement.
+        """
+        await self.close()
+        device = await self._get()
+        info: DeviceInfo = device.info
+        return info
+
     async def close(self) -> None:
         async with self._lock:
             stack, self._stack, self._device = self._stack, None, None

@@ -79,7 +79,19 @@ def _info(model: str, serial: str) -> DeviceInfo:
     )
 
 
-class SimulatedBloodPressureMonitor:
+class _Checkable:
+    """The technician's test on a simulated device: ``check_error`` makes it fail."""
+
+    check_error: DeviceError | None = None
+    _info: DeviceInfo
+
+    async def check(self) -> DeviceInfo:
+        if self.check_error is not None:
+            raise self.check_error
+        return self._info
+
+
+class SimulatedBloodPressureMonitor(_Checkable):
     """An upper-arm monitor: start pressed, cuff inflates, deflates, result."""
 
     def __init__(
@@ -179,7 +191,7 @@ class SimulatedBloodPressureMonitor:
         self.state = "closed"
 
 
-class SimulatedGlucoseMeter:
+class SimulatedGlucoseMeter(_Checkable):
     """A meter with a strip in: blood applied after a moment, 5 s countdown, result."""
 
     def __init__(
@@ -275,7 +287,7 @@ def demo_card(
     )
 
 
-class SimulatedIdCardReader:
+class SimulatedIdCardReader(_Checkable):
     """A card reader: :meth:`present` puts a card on it."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:

@@ -576,7 +576,8 @@ class Renderer:
             for d in tech.devices:
                 words = (
                     f"{self.t(state, 'device.' + d.role)}: "
-                    f"{self.t(state, 'device.state.' + d.state)} {d.model}"
+                    f"{self.t(state, 'device.state.' + d.state)} "
+                    f"{d.detail if d.state in ('ok', 'failed') else d.model}"
                 )
                 body.append(self.label(words, tid=f"tech.device.{d.role}", size=small))
             body.append(
@@ -601,6 +602,13 @@ class Renderer:
             body=body,
             actions=[
                 self.button(state, "tech.refresh", self.flow.tech_refresh, primary=False),
+                self.button(
+                    state,
+                    "tech.test",
+                    None if tech is None or tech.testing else self.flow.tech_test,
+                    tid="btn.test",
+                    primary=False,
+                ),
                 self.button(state, "tech.restart", self.flow.tech_restart, tid="btn.restart"),
             ],
         )

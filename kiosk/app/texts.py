@@ -160,6 +160,7 @@ TEXTS: dict[str, str] = {
     "tech.version": N_("Version {version}"),
     "tech.restart": N_("Restart"),
     "tech.refresh": N_("Refresh"),
+    "tech.test": N_("Test"),
     "tech.restarting": N_("Restarting"),
     "device.blood_pressure": N_("BP monitor"),
     "device.glucose": N_("Glucose meter"),
@@ -169,6 +170,9 @@ TEXTS: dict[str, str] = {
     "device.state.missing": N_("missing"),
     "device.state.error": N_("error"),
     "device.state.closed": N_("closed"),
+    "device.state.testing": N_("testing"),
+    "device.state.ok": N_("works"),
+    "device.state.failed": N_("failed"),
     "time.mm_ss": N_("{minutes}:{seconds:02d}"),
     "time.seconds": N_("{seconds} s"),
 }

@@ -119,7 +119,9 @@ class DeviceStatus:
     role: str
     model: str
     state: str
-    """``ready``, ``missing``, ``error``: as last seen."""
+    """``ready``, ``missing``, ``error``, ``closed``: as last seen; after the
+    technician's test ``testing``, ``ok`` or ``failed`` (``detail``: who
+    answered, or the error's reason)."""
     detail: str = ""
 
 
@@ -131,6 +133,7 @@ class TechView:
     last_delivered: datetime | None
     version: str
     restart_requested: bool = False
+    testing: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,8 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.2
 CARD_WAIT_S = 30.0
+DEVICE_TEST_S = 30.0
+"""The technician's test waits this long for each device to answer."""
 """One wait for a card; the reader is asked again while the check-in screen shows."""
 TREND_LIMIT = 8
 ID_LENGTH = 18
@@ -924,6 +926,41 @@ class VisitFlow:
         if self._state.screen is Screen.TECHNICIAN:
             self.touch()
             self._spawn(self._refresh_tech, "tech-status")
+
+    def tech_test(self) -> None:
+        """Test every device: connect afresh and show who answered (or why not)."""
+        st = self._state
+        if st.screen is Screen.TECHNICIAN and st.tech is not None and not st.tech.testing:
+            self.touch()
+            self._spawn(self._test_devices, "tech-test")
+
+    async def _test_devices(self) -> None:
+        tech = self._state.tech
+        assert tech is not None
+        results = {d.role: replace(d, state="testing", detail="") for d in tech.devices}
+        self._update(tech=replace(tech, devices=tuple(results.values()), testing=True))
+        for role, status in list(results.items()):
+            device = getattr(self._devices, role, None)
+            check = getattr(device, "check", None)
+            if check is None:
+                results[role] = replace(status, state="missing" if device is None else "ready")
+            else:
+                try:
+                    info = await asyncio.wait_for(check(), DEVICE_TEST_S)
+                    who = f"s/n {info.serial}" if info.serial else info.model
+                    results[role] = replace(status, state="ok", model=info.model, detail=who)
+                except TimeoutError:
+                    results[role] = replace(status, state="failed", detail="device_timeout")
+                except HealthKioskError as err:
+                    log.warning("technician test: %s failed: %s", role, err.reason)
+                    results[role] = replace(status, state="failed", detail=err.reason)
+            current = self._state.tech
+            if self._state.screen is not Screen.TECHNICIAN or current is None:
+                return
+            self._update(tech=replace(current, devices=tuple(results.values())))
+        current = self._state.tech
+        if current is not None:
+            self._update(tech=replace(current, testing=False))
 
     def tech_restart(self) -> None:
         """Ask the app to exit so its service manager starts it again."""

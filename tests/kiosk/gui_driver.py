@@ -289,6 +289,9 @@ async def visit_errors(d: Driver) -> None:
     await d.tap("pin.ok")
     await d.wait_for("tech.sync")
     await d.record("technician")
+    await d.tap("btn.test")
+    await d.wait_for("tech.device.blood_pressure", text="SIM-BP-0001")
+    await d.record("technician-tested")
     await d.tap("btn.back")
     await d.wait_for("attract.start")
 

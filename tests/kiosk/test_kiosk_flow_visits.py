@@ -370,6 +370,56 @@ async def test_technician_screen_behind_pin(h: Harness) -> None:
     assert h.state.screen is Screen.ATTRACT and h.state.tech is None
 
 
+async def test_technician_tests_every_device_and_shows_who_answered(h: Harness) -> None:
+    from healthkiosk.errors import DeviceNotFoundError
+
+    h.glucose.check_error = DeviceNotFoundError("no meter in range", device="meter")
+    h.flow.open_technician()
+    for d in "2468":
+        h.flow.pin_key(d)
+    h.flow.pin_submit()
+    await h.settle()
+    h.flow.tech_test()
+    await h.settle()
+    tech = h.state.tech
+    assert tech is not None and not tech.testing
+    seen = {d.role: (d.state, d.detail) for d in tech.devices}
+    assert seen["blood_pressure"] == ("ok", "s/n SIM-BP-0001")
+    assert seen["glucose"] == ("failed", "device_not_found")
+    assert seen["id_card"][0] == "ok"
+    assert any(s.tech is not None and s.tech.testing for s in h.states)
+
+
+async def test_technician_test_against_a_driver_that_reconnects() -> None:
+    """The reconnecting wrapper's test closes the old link and opens a new one."""
+    from contextlib import asynccontextmanager
+
+    from drivers.readings import DeviceInfo, Transport
+    from healthkiosk.errors import DeviceNotFoundError
+    from kiosk.reconnect import ReconnectingGlucoseMeter
+
+    opened: list[int] = []
+    present = [True]
+
+    class Meter:
+        info = DeviceInfo(model="Meter", transport=Transport.BLE, serial="S1")
+
+    @asynccontextmanager
+    async def opener():  # type: ignore[no-untyped-def]
+        if not present[0]:
+            raise DeviceNotFoundError("not in range")
+        opened.append(1)
+        yield Meter()
+
+    meter = ReconnectingGlucoseMeter(opener, name="ble-glucose-standard", transport="ble")
+    assert (await meter.check()).serial == "S1"
+    assert (await meter.check()).serial == "S1" and len(opened) == 2
+    present[0] = False
+    with pytest.raises(DeviceNotFoundError):
+        await meter.check()
+    assert meter.state == "missing"
+
+
 def test_valid_number_helper() -> None:
     from healthkiosk.idnumber import parse
 

@@ -236,6 +236,9 @@ def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: s
     tech = step(report, "technician")["texts"]["en"]
     assert tech["tech.version"].startswith("Version ")
     assert tech["tech.sync"] == "Waiting to send: 3  Sent: 0"
+    tested = step(report, "technician-tested")["texts"]
+    assert tested["en"]["tech.device.glucose"].startswith("Glucose meter: works ")
+    assert tested["zh_CN"]["tech.device.glucose"].startswith("血糖仪: 正常 ")
     with sqlite3.connect(store) as db:
         readings = db.execute(
             "SELECT systolic_mmhg, diastolic_mmhg FROM readings WHERE device_model LIKE 'Sim%'"
