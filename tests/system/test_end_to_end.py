@@ -29,6 +29,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -63,11 +64,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def free_display() -> int:
-    for n in range(140, 240):
-        if not Path(f"/tmp/.X{n}-lock").exists() and not Path(f"/tmp/.X11-unix/X{n}").exists():
-            return n
-    raise RuntimeError("no free X display number")
+def _display_number(log: Path) -> str | None:
+    try:
+        first = log.read_text(errors="replace").split("\n", 1)
+    except OSError:
+        return None
+    return first[0].strip() if len(first) == 2 and first[0].strip().isdigit() else None
 
 
 def wait(what: str, probe: Callable[[], T | None], *, within: float, sup: Supervisor) -> T:
@@ -316,15 +318,12 @@ def system(tmp: Path) -> Iterator[tuple[Supervisor, Path, str, str]]:
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     logs = tmp / "logs"
-    n = free_display()
-    display = f":{n}"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HEALTHKIOSK_CONFIG", None)
     kivy_home = tmp / "kivy"
     kivy_home.mkdir()
     kiosk_env = {
         **env,
-        "DISPLAY": display,
         "KIVY_HOME": str(kivy_home),
         "KIVY_NO_ARGS": "1",
         "KIVY_NO_FILELOG": "1",
@@ -332,21 +331,27 @@ def system(tmp: Path) -> Iterator[tuple[Supervisor, Path, str, str]]:
         "HEALTHKIOSK_KIOSK_PROBE": str(tmp / "probe.json"),
     }
     with Supervisor() as sup:
-        sup.start(Child("xvfb", ["Xvfb", display, "-screen", "0", f"{SIZE[0]}x{SIZE[1]}x24",
-                                 "-nolisten", "tcp"], logs / "xvfb.log"))  # fmt: skip
+        # Xvfb picks a free display number itself and writes it to its stdout (the log).
+        xvfb = sup.start(Child("xvfb", ["Xvfb", "-displayfd", "1", "-screen", "0",
+                                        f"{SIZE[0]}x{SIZE[1]}x24", "-nolisten", "tcp"],
+                               logs / "xvfb.log"))  # fmt: skip
         sup.start(Child("broker", [mosquitto, "-c", str(tmp / "mosquitto.conf")],
                         logs / "broker.log"))  # fmt: skip
         sup.start(Child("ingest", hk(cfg, "followup", "ingest"), logs / "ingest.log", env))
         sup.start(Child("web", hk(cfg, "followup", "serve"), logs / "web.log", env))
         sup.start(Child("kiosk-sync", hk(cfg, "sync", "run"), logs / "sync.log", env))
+        n = wait("Xvfb's display number", lambda: _display_number(xvfb.log_path), within=10,
+                 sup=sup)  # fmt: skip
+        display = f":{n}"
         wait("Xvfb", lambda: Path(f"/tmp/.X11-unix/X{n}").exists(), within=10, sup=sup)
+        kiosk_env["DISPLAY"] = display
         sup.start(Child("kiosk", hk(cfg, "run", "--simulate", "--window"),
                         logs / "kiosk.log", kiosk_env))  # fmt: skip
         url = f"http://127.0.0.1:{web_port}"
 
         def answers() -> bool:
             try:
-                with urllib.request.urlopen(f"{url}/login", timeout=2):  # noqa: S310 - loopback
+                with urllib.request.urlopen(f"{url}/login", timeout=2):
                     return True
             except urllib.error.HTTPError:
                 return True
@@ -372,6 +377,7 @@ def test_a_visit_by_touch_reaches_the_doctors_list_and_a_review_clears_it(tmp_pa
     kiosk_db = tmp_path / "station" / "kiosk.sqlite"
     followup_db = tmp_path / "followup.sqlite"
     with system(tmp_path) as (sup, _cfg, display, url):
+        pids = [c.proc.pid for c in sup.children if c.proc is not None]
         t_up = time.monotonic() - t0
         k = Kiosk(tmp_path / "probe.json", display, sup)
         seen = visit(k)
@@ -419,6 +425,10 @@ def test_a_visit_by_touch_reaches_the_doctors_list_and_a_review_clears_it(tmp_pa
         assert {r[0]: r[4] for r in stored} == kiosk_categories
         assert {r[6] for r in stored} == {STATION}
         (resident,) = {r[7] for r in stored}
+        lags = [
+            (datetime.fromisoformat(got) - datetime.fromisoformat(measured)).total_seconds()
+            for measured, got in query(followup_db, "SELECT measured_at, received_at FROM readings")
+        ]
 
         # A doctor, in headless Chromium, sees the resident on the list, reviews, and
         # the resident leaves the list.
@@ -437,18 +447,33 @@ def test_a_visit_by_touch_reaches_the_doctors_list_and_a_review_clears_it(tmp_pa
                 row.wait_for(timeout=30_000)
                 words = row.inner_text()
                 page.screenshot(path=str(SHOTS / "web-01-list.png"), full_page=True)
+                heading = page.locator("#section-urgent h2").inner_text()
+                assert heading.startswith("Urgent — contact today"), heading
                 assert f"BP {SYSTOLIC}/{DIASTOLIC} mmHg" in words, words
-                print(words)
+                assert "systolic >= 180 mmHg" in words, words  # why: the rule that fired
                 row.locator("a").first.click()
                 page.wait_for_url(f"{url}/residents/{resident}")
-                history = page.locator("body").inner_text()
-                assert "6.4" in history, history
+                readings = {
+                    tr.get_attribute("data-uuid"): tr.inner_text()
+                    for tr in page.locator("#readings tbody tr").all()
+                }
+                assert len(readings) == 2, readings
+                bp_row, glucose_row = sorted(readings.values(), key=lambda t: "glucose" in t)
+                for expected in (f"{SYSTOLIC}/{DIASTOLIC} mmHg, pulse {PULSE}", "grade 3",
+                                 "urgent", "BPS-EMU-1", "open"):  # fmt: skip
+                    assert expected in bp_row, (expected, bp_row)
+                for expected in ("glucose 6.4 mmol/L (fasting)", "impaired fasting", "GLS-EMU-1"):
+                    assert expected in glucose_row, (expected, glucose_row)
                 page.screenshot(path=str(SHOTS / "web-02-resident.png"), full_page=True)
                 page.check("input[name=outcome][value=agreed_to_visit]")
                 page.fill("textarea[name=note]", "End-to-end: called, will come to the clinic")
                 page.click("#review button[type=submit]")
                 page.wait_for_url(f"{url}/list")
+                assert "Review saved" in page.locator(".flash").inner_text()
                 assert page.locator(f"tr[data-resident='{resident}']").count() == 0
+                counts = page.locator("#counts").inner_text()
+                assert "Urgent — contact today: 0" in counts, counts
+                assert "Abnormal — review: 0" in counts, counts
                 page.screenshot(path=str(SHOTS / "web-03-list-after-review.png"), full_page=True)
                 assert errors == []
             finally:
@@ -457,7 +482,9 @@ def test_a_visit_by_touch_reaches_the_doctors_list_and_a_review_clears_it(tmp_pa
         assert reviewed == [(0,)]
         t_total = time.monotonic() - t0
     time.sleep(0.5)
-    assert leftovers([str(tmp_path), f"Xvfb {display}"]) == []
+    assert leftovers([str(tmp_path)]) == []
+    assert [pid for pid in pids if Path(f"/proc/{pid}").exists()] == []
     assert not Path(f"/tmp/.X11-unix/X{display[1:]}").exists()
     print(f"\nup {t_up:.1f} s, visit {t_visit:.1f} s, receipts +{t_receipt:.1f} s, "
-          f"total {t_total:.1f} s; {len(k.shots)} kiosk screenshots; urgent row: {words!r}")  # fmt: skip
+          f"total {t_total:.1f} s; measured->followup DB {max(lags):.2f} s at most; "
+          f"{len(k.shots)} kiosk screenshots")  # fmt: skip

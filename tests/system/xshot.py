@@ -18,7 +18,7 @@ _ALL_PLANES = ctypes.c_ulong(0xFFFFFFFFFFFFFFFF)
 
 
 class _XImage(ctypes.Structure):
-    _fields_ = [  # noqa: RUF012 - the ctypes layout of Xlib's XImage (first fields)
+    _fields_ = [
         ("width", ctypes.c_int),
         ("height", ctypes.c_int),
         ("xoffset", ctypes.c_int),
