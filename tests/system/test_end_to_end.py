@@ -116,6 +116,7 @@ driver = "ble-bp-standard"
 systolic = {SYSTOLIC}
 diastolic = {DIASTOLIC}
 pulse = {PULSE}
+step_s = 0.1  # cuff pressure every 0.1 s: the measuring screen shows for about 1.5 s
 
 [devices.glucose]
 driver = "ble-glucose-standard"
@@ -318,7 +319,8 @@ def system(tmp: Path) -> Iterator[tuple[Supervisor, Path, str, str]]:
     )  # fmt: skip
     assert added.returncode == 0, added.stderr
     logs = tmp / "logs"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    pythonpath = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath}
     env.pop("HEALTHKIOSK_CONFIG", None)
     kivy_home = tmp / "kivy"
     kivy_home.mkdir()
