@@ -186,7 +186,7 @@ async def run_kiosk(
             from kivy.core.window import Window
 
             Window.bind(on_flip=on_flip)
-            install_probe(app, flow)  # only when HEALTHKIOSK_KIOSK_PROBE is set (tests)
+            install_probe(app)  # only when HEALTHKIOSK_KIOSK_PROBE is set (tests)
 
         app.bind(on_start=on_start)
         running = Running(app, flow, devices, voice, first_frame)

@@ -1,11 +1,11 @@
 """A test probe: what the kiosk shows, as a JSON file, for tests that drive it from outside.
 
 Off unless ``HEALTHKIOSK_KIOSK_PROBE`` names a file. Then, every 50 ms, the
-app writes there (atomically: a temporary file renamed) the flow's screen and
-language and every on-screen widget that carries a test id (``tid``): its
-box in X window coordinates (left, top, width, height: origin top left, as
-``xdotool mousemove --window`` takes them), its text and whether it is
-disabled. The end-to-end test (``tests/system``) reads it to find where to
+app writes there (atomically: a temporary file renamed) the screen the
+renderer last drew, its language and every on-screen widget that carries a
+test id (``tid``): its box in X window coordinates (left, top, width,
+height: origin top left, as ``xdotool mousemove --window`` takes them), its
+text and whether it is disabled. The end-to-end test (``tests/system``) reads it to find where to
 click with real X pointer events. The file is rewritten only when something
 changed; ``seq`` counts the changes.
 
@@ -40,8 +40,9 @@ def _masked(text: str) -> str:
     return text
 
 
-def snapshot(root: Any, flow: Any, window: Any) -> dict[str, Any]:
-    """The screen and the boxes of the widgets with a test id (call on the UI thread)."""
+def snapshot(root: Any, state: Any, window: Any) -> dict[str, Any]:
+    """The rendered state's screen and the boxes of the widgets with a test id
+    (call on the UI thread)."""
     widgets = []
     height = window.height
     for w in root.walk(restrict=True):
@@ -58,7 +59,6 @@ def snapshot(root: Any, flow: Any, window: Any) -> dict[str, Any]:
                 "disabled": bool(getattr(w, "disabled", False)),
             }
         )
-    state = flow.state
     return {
         "screen": state.screen.value,
         "language": state.language,
@@ -67,11 +67,26 @@ def snapshot(root: Any, flow: Any, window: Any) -> dict[str, Any]:
     }
 
 
-def install(app: Any, flow: Any) -> bool:
-    """Start writing the probe file if the environment asks for it; True if it does."""
+def install(app: Any) -> bool:
+    """Start writing the probe file if the environment asks for it; True if it does.
+
+    The screen written is the one the renderer last drew (not the flow's
+    state, which runs ahead of the widgets by up to a frame).
+    """
     target = os.environ.get(PROBE_ENV)
     if not target:
         return False
+    renderer = app.renderer
+    shown: Any = None
+    chained = renderer.on_rendered
+
+    def rendered(state: Any) -> None:
+        nonlocal shown
+        shown = state
+        if chained is not None:
+            chained(state)
+
+    renderer.on_rendered = rendered
     from kivy.clock import Clock
     from kivy.core.window import Window
 
@@ -82,9 +97,9 @@ def install(app: Any, flow: Any) -> bool:
 
     def dump(_dt: float) -> None:
         nonlocal last, seq
-        if app.root is None:
+        if app.root is None or shown is None:
             return
-        doc = snapshot(app.root, flow, Window)
+        doc = snapshot(app.root, shown, Window)
         if doc == last:
             return
         last, seq = doc, seq + 1

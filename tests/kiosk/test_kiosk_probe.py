@@ -41,11 +41,6 @@ class W:
 
 
 @dataclass
-class Flow:
-    state: Any
-
-
-@dataclass
 class St:
     screen: Screen = Screen.CHECKIN
     language: str = "zh_CN"
@@ -65,7 +60,7 @@ def test_boxes_are_in_x_coordinates_and_id_digits_never_whole() -> None:
         W("hidden", 0, 0, 1, 1, text="x", shown=False),
         W("", 0, 0, 10, 10, text="no test id"),
     ])  # fmt: skip
-    doc = snapshot(root, Flow(St()), Win())
+    doc = snapshot(root, St(), Win())
     assert doc["screen"] == "checkin" and doc["window"] == [800, 480]
     by = {w["tid"]: w for w in doc["widgets"]}
     assert set(by) == {"btn.ok", "checkin.number", "key.7"}
@@ -81,10 +76,10 @@ def test_boxes_are_in_x_coordinates_and_id_digits_never_whole() -> None:
 )
 def test_partial_numbers_are_masked_from_eight_characters(shown: str, written: str) -> None:
     root = W("", 0, 0, 800, 480, kids=[W("checkin.number", 0, 0, 10, 10, text=shown)])
-    (w,) = snapshot(root, Flow(St()), Win())["widgets"]
+    (w,) = snapshot(root, St(), Win())["widgets"]
     assert w["text"] == written
 
 
 def test_off_unless_the_environment_names_a_file(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(PROBE_ENV, raising=False)
-    assert install(object(), object()) is False
+    assert install(object()) is False
