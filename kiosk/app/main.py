@@ -25,6 +25,7 @@ from healthkiosk.config import Config
 from healthkiosk.rules import load_rules
 from kiosk.app.boot import configure_kivy
 from kiosk.app.gcpolicy import collect_when_idle
+from kiosk.app.probe import install as install_probe
 from kiosk.compose import SimulationSpeed, open_devices, open_recorder
 from kiosk.deferred import DeferredRecorder
 from kiosk.flow.clock import RealClock
@@ -200,6 +201,7 @@ async def run_kiosk(
             from kivy.core.window import Window
 
             Window.bind(on_flip=on_flip)
+            install_probe(app)  # only when HEALTHKIOSK_KIOSK_PROBE is set (tests)
 
         app.bind(on_start=on_start)
         running = Running(app, flow, devices, voice, first_frame)
