@@ -181,7 +181,10 @@ class Renderer:
 
     def _screen_attract(self, state: State) -> Widget:
         m = self.m
-        col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.gap_y)
+        # Texts, not buttons, lie between the top bar and the start button, so
+        # a small spacing keeps the whole page on a 7" panel (86 mm tall) while
+        # the buttons stay far more than 8 mm apart.
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2))
         top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         top.add_widget(
             self.button(
@@ -197,7 +200,7 @@ class Renderer:
         col.add_widget(self.txt(state, "attract.body", lines=2))
         col.add_widget(Widget())
         start = self.button(state, "attract.start", self.flow.start_checkin)
-        start.height = m.y(22)
+        start.height = m.y(18)
         col.add_widget(start)
         return col
 

@@ -142,10 +142,15 @@ pause_s = 2.5
     return result, data / "kiosk.sqlite"
 
 
-def check_buttons(report: dict) -> None:
-    """Buttons at least 15 mm each way and at least 8 mm apart (the staff's PIN pad excepted)."""
+def check_buttons(report: dict, panel: str) -> None:
+    """Buttons on the panel, at least 15 mm each way and at least 8 mm apart
+    (the staff's PIN pad excepted from the sizes)."""
     px_x, px_y = report["px_per_mm"]
+    (width, height), _ = PANELS[panel]
     for st in report["steps"]:
+        for b in st.get("buttons", []):
+            x, y, w, h = b["rect"]
+            assert x >= 0 and y >= 0 and x + w <= width + 1 and y + h <= height + 1, (st["name"], b)
         buttons = [b for b in st.get("buttons", []) if not b["tid"].startswith("pin.")]
         for b in buttons:
             _, _, w, h = b["rect"]
@@ -172,7 +177,7 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     assert report["kivy_input"] == {"mouse": "mouse,disable_multitouch"}
     # Body text is at least 6 mm tall (cap height) on this panel.
     assert report["body_font_px"] * report["cap_ratio"] / report["px_per_mm"][1] >= 6.0
-    check_buttons(report)
+    check_buttons(report, panel)
     wrong = step(report, "checkin-wrong-digit")["texts"]
     assert wrong["zh_CN"]["checkin.error"] == "最后一位不对，请核对号码"
     assert wrong["en"]["checkin.error"] == "Last digit is wrong"
@@ -225,7 +230,7 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
 def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     report, store = run_scenario(xvfb, tmp_path, "visit_errors", panel, idle_s=2, seed=True)
     assert report["overflows"] == []
-    check_buttons(report)
+    check_buttons(report, panel)
     err = step(report, "error-body_movement")["texts"]
     assert err["zh_CN"]["error.message"] == "您动了。请坐好别动，再试一次"
     assert err["en"]["error.message"] == "You moved. Sit still and try again"
