@@ -35,6 +35,7 @@ from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import prompt_for
 from kiosk.voice import Voice
 from sync.updater import health
+from sync.updater.visitlock import VisitLock
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +185,7 @@ async def run_kiosk(
             recorder=recorder,
             clock=clock,
             version=__version__,
+            visit_gate=VisitLock(config.update.visit_lock or config.data_dir / "visit.lock"),
         )
         app = build_app(flow, config, voice)
         loop = asyncio.get_running_loop()

@@ -151,6 +151,7 @@ TEXTS: dict[str, str] = {
     "error.device_error": N_("The device reported a problem. Try again"),
     "error.store_full": N_("The result could not be saved. Please tell the staff"),
     "error.store_error": N_("The result could not be saved. Please tell the staff"),
+    "error.updating": N_("The kiosk is updating. Please wait a minute"),
     # technician
     "tech_pin.title": N_("Staff PIN"),
     "tech_pin.wrong": N_("Wrong PIN"),

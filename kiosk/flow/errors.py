@@ -38,6 +38,7 @@ ERROR_KEYS = (
     "device_error",
     "store_full",
     "store_error",
+    "updating",
 )
 
 _PROBLEMS = {
@@ -85,7 +86,7 @@ def error_key(err: HealthKioskError) -> str:
 
 
 def error_actions(key: str) -> tuple[str, ...]:
-    if key in ("store_full", "store_error"):
+    if key in ("store_full", "store_error", "updating"):
         return FINISH_ONLY
     if key in ("device_not_found", "not_paired", "bluetooth_off"):
         return DEVICE_MISSING_ACTIONS

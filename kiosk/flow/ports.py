@@ -126,3 +126,24 @@ class Devices:
 
 def _status(role: str, info: DeviceInfo, state: object) -> DeviceStatus:
     return DeviceStatus(role=role, model=info.model, state=str(state), detail=info.label)
+
+
+class VisitGate(Protocol):
+    """Held from check-in to the end of a visit, so no update starts meanwhile
+    (:class:`sync.updater.visitlock.VisitLock` fits)."""
+
+    def begin(self, *, wait: bool = False) -> bool:
+        """Take it; False when the updater holds it (an update is switching)."""
+        ...
+
+    def end(self) -> None: ...
+
+
+class OpenGate:
+    """No updater on this machine (tests, a laptop): every visit may begin."""
+
+    def begin(self, *, wait: bool = False) -> bool:
+        return True
+
+    def end(self) -> None:
+        pass

@@ -61,8 +61,10 @@ from kiosk.flow.ports import (
     CompletedReading,
     Devices,
     GlucoseValues,
+    OpenGate,
     Recorder,
     ResidentIdentity,
+    VisitGate,
 )
 from kiosk.flow.state import (
     BUSY_SCREENS,
@@ -103,7 +105,9 @@ class VisitFlow:
         recorder: Recorder,
         clock: Clock,
         version: str = "",
+        visit_gate: VisitGate | None = None,
     ) -> None:
+        self._gate: VisitGate = visit_gate or OpenGate()
         self._cfg = config
         self._rules = rules
         self._devices = devices
@@ -274,6 +278,11 @@ class VisitFlow:
         if self._state.screen is not Screen.ATTRACT:
             return
         self._last_touch = self._clock.monotonic()
+        if not self._gate.begin(wait=False):
+            # The updater is switching releases: the kiosk restarts in a moment.
+            log.info("visit not started: an update is being installed")
+            self._show_error("updating")
+            return
         card = self._devices.id_card is not None
         qr = self._devices.qr_code is not None
         self._update(screen=Screen.CHECKIN, card_reader=card, qr_reader=qr)
@@ -855,6 +864,7 @@ class VisitFlow:
             self._spawn(
                 lambda: self._recorder.end_visit(visit, outcome=outcome, at=at), "end-visit"
             )
+        self._gate.end()
         self._identity = None
         self._visit_uuid = None
         self._saved_any = False
