@@ -352,4 +352,3 @@ def load_config(explicit: str | Path | None = None, *, overlay: bool = True) -> 
             "remote configuration ignored, the file alone is used: %s", err
         )
         return local
-
