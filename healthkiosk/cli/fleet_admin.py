@@ -167,7 +167,8 @@ def _config_set(args: argparse.Namespace) -> int:
                 try:
                     prev = decode(old)
                 except SchemaError as err:
-                    raise ConfigError(f"the retained document on {name} is unreadable: {err}") from None
+                    why = f"the retained document on {name} is unreadable: {err}"
+                    raise ConfigError(why) from None
                 if isinstance(prev, DesiredConfig):
                     version, base = prev.version, dict(prev.settings)
             doc = DesiredConfig(
