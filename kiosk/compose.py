@@ -26,6 +26,7 @@ from kiosk.flow.ports import Devices
 
 if TYPE_CHECKING:
     from kiosk.recorder import StoreRecorder
+    from sync.devicestatus import DeviceBook
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ async def open_devices(
     async with AsyncExitStack() as stack:
         if simulate:
             d = cfg.devices
+            book = _device_book(cfg)
             twins = {
-                role: _reconnecting(role, getattr(d, role), emulate=True)
+                role: _reconnecting(role, getattr(d, role), emulate=True, book=book)
                 for role in ("blood_pressure", "glucose", "id_card")
             }
             fallback = (
@@ -89,7 +91,15 @@ def _simulated(clock: Clock, sim: SimulationSpeed) -> Devices:
     )
 
 
-def _reconnecting(role: str, dc: DeviceConfig | None, *, emulate: bool) -> Any:
+def _device_book(cfg: Config) -> DeviceBook:
+    from sync.devicestatus import DeviceBook, path_for
+
+    return DeviceBook(path_for(cfg.data_dir))
+
+
+def _reconnecting(
+    role: str, dc: DeviceConfig | None, *, emulate: bool, book: DeviceBook | None = None
+) -> Any:
     """A device opened through the registry on first use, reopened after a lost link."""
     if dc is None:
         return None
@@ -113,15 +123,16 @@ def _reconnecting(role: str, dc: DeviceConfig | None, *, emulate: bool) -> Any:
         "glucose": ReconnectingGlucoseMeter,
         "id_card": ReconnectingIdCardReader,
     }[role]
-    return cls(opener, name=spec.name, transport=spec.transport)
+    return cls(opener, name=spec.name, transport=spec.transport, role=role, book=book)
 
 
 async def _real(cfg: Config, stack: AsyncExitStack) -> Devices:
     d = cfg.devices
+    book = _device_book(cfg)
     devices = Devices(
-        blood_pressure=_reconnecting("blood_pressure", d.blood_pressure, emulate=False),
-        glucose=_reconnecting("glucose", d.glucose, emulate=False),
-        id_card=_reconnecting("id_card", d.id_card, emulate=False),
+        blood_pressure=_reconnecting("blood_pressure", d.blood_pressure, emulate=False, book=book),
+        glucose=_reconnecting("glucose", d.glucose, emulate=False, book=book),
+        id_card=_reconnecting("id_card", d.id_card, emulate=False, book=book),
     )
     for dev in (devices.blood_pressure, devices.glucose, devices.id_card):
         if dev is not None:
