@@ -80,12 +80,13 @@ status interval, reconnect back-off, log level, retention)."""
 
 
 def flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"kiosk": {"done_s": 5}}`` → ``{"kiosk.done_s": 5}`` (tables only)."""
+    """``{"kiosk": {"done_s": 5}}`` → ``{"kiosk.done_s": 5}`` (tables only; lists
+    are values)."""
     out: dict[str, Any] = {}
     for key, value in settings.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            out.update(flatten(value, f"{dotted}."))
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{dotted}."))  # an empty table sets nothing
         else:
             out[dotted] = value
     return out
