@@ -227,3 +227,123 @@ def test_station_health(tmp_path: Path) -> None:
     assert h.store_size_mb == 1.5
     assert h.disk_free_mb is not None and 0 < (h.disk_free_percent or 0) <= 100
     assert stationhealth.cpu_temp_c(tmp_path / "absent") is None
+
+
+# --- the revert guard, with a fake link ------------------------------------------------
+
+
+class FakeConn:
+    connected = True
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bool]] = []
+
+    async def publish(self, name: str, payload: bytes, *, retain: bool, timeout: float) -> None:
+        self.sent.append((name, payload, retain))
+
+
+class FakeLink:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.generation = 0
+        self.applied: list[Config] = []
+        self.reconnects = 0
+
+    def apply_config(self, cfg: Config) -> int:
+        self.cfg = cfg
+        self.applied.append(cfg)
+        self.generation += 1
+        return self.generation
+
+    def request_reconnect(self) -> None:
+        self.reconnects += 1
+
+    async def resync(self) -> int:
+        return 0
+
+    def last_error(self) -> str | None:
+        return "cannot connect to 127.0.0.1:9: refused"
+
+
+def _station(tmp_path: Path) -> FakeLink:
+    conf = tmp_path / "station.toml"
+    conf.write_text(
+        f'[station]\nid = "st-a"\ngroup = "g1"\ndata_dir = "{tmp_path}"\n'
+        "[fleet]\nrevert_after_s = 0.3\nrestart_command = []\n",
+        encoding="utf-8",
+    )
+    return FakeLink(load_config(conf))
+
+
+def _doc(version: int, settings: dict[str, Any]) -> bytes:
+    from sync.schema import DesiredConfig, encode
+
+    return encode(
+        DesiredConfig(
+            scope="station",
+            target="st-a",
+            version=version,
+            settings=settings,
+            issued_at=datetime.now(UTC),
+        )
+    )
+
+
+def _reports(conn: FakeConn) -> list[dict[str, Any]]:
+    return [json.loads(p) for n, p, _r in conn.sent if n.endswith("/config-report")]
+
+
+def test_a_broker_change_not_confirmed_in_time_is_reverted(tmp_path: Path) -> None:
+    from healthkiosk.mqtt import Message
+    from sync.fleet import Fleet
+    from sync.schema import topic
+
+    link = _station(tmp_path)
+    fleet = Fleet(link)
+
+    async def go() -> FakeConn:
+        msg = Message(topic("st-a", "config"), _doc(1, {"mqtt": {"port": 9}}), 1, True, 1)
+        fleet.on_message(msg)
+        work = fleet._queue.get_nowait()
+        await fleet._on_config(work)  # type: ignore[arg-type]
+        conn = FakeConn()
+        await fleet.connected(conn, link.generation)  # type: ignore[arg-type]
+        return conn
+
+    conn = asyncio.run(go())
+    assert [c.mqtt.port for c in link.applied] == [9, 1883]
+    assert link.reconnects == 2
+    (report,) = _reports(conn)
+    assert report["outcome"] == "reverted" and "127.0.0.1:9 not reached" in report["reason"]
+    assert report["station_version"] == 1 and report["running_station_version"] is None
+    state = OverlayState.load(tmp_path)
+    assert state.applied["station"] is None and state.previous is None
+    assert state.refused == {"station": 1}
+
+
+def test_a_broker_change_confirmed_in_time_is_kept(tmp_path: Path) -> None:
+    from healthkiosk.mqtt import Message
+    from sync.fleet import Fleet
+    from sync.schema import topic
+
+    link = _station(tmp_path)
+    fleet = Fleet(link)
+    conn = FakeConn()
+
+    async def go() -> None:
+        msg = Message(topic("st-a", "config"), _doc(1, {"mqtt": {"keepalive_s": 20}}), 1, True, 1)
+        fleet.on_message(msg)
+        work = fleet._queue.get_nowait()
+        task = asyncio.create_task(fleet._on_config(work))  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        state = OverlayState.load(tmp_path)
+        assert state.previous is not None  # on probation, persisted
+        await fleet.connected(conn, link.generation)  # type: ignore[arg-type]
+        await task
+
+    asyncio.run(go())
+    assert [c.mqtt.keepalive_s for c in link.applied] == [20]
+    (report,) = _reports(conn)
+    assert report["outcome"] == "applied" and report["station_version"] == 1
+    state = OverlayState.load(tmp_path)
+    assert state.versions()["station"] == 1 and state.previous is None
