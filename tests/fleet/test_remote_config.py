@@ -238,7 +238,7 @@ class FakeConn:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bool]] = []
 
-    async def publish(self, name: str, payload: bytes, *, retain: bool, timeout: float) -> None:
+    async def publish(self, name: str, payload: bytes, *, retain: bool, timeout: float) -> None:  # noqa: ASYNC109
         self.sent.append((name, payload, retain))
 
 
