@@ -307,7 +307,7 @@ def _cmd(name: str, **args: Any) -> Command:
     now = datetime.now(UTC)
     return Command(
         id=uuid.uuid4(),
-        command=name,  # type: ignore[arg-type]
+        command=name,
         args=args,
         issued_at=now,
         expires_at=now + timedelta(minutes=1),

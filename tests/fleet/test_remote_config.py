@@ -39,7 +39,7 @@ def running(tmp_path: Path, state: OverlayState | None = None) -> Config:
 
 
 def test_merge_is_deep_and_later_layers_win() -> None:
-    base = {"kiosk": {"done_s": 8.0, "language": "en"}, "rules": {"a": [1, 2]}}
+    base: dict[str, Any] = {"kiosk": {"done_s": 8.0, "language": "en"}, "rules": {"a": [1, 2]}}
     out = merge(base, {"kiosk": {"done_s": 5.0}, "rules": {"a": [3]}})
     assert out == {"kiosk": {"done_s": 5.0, "language": "en"}, "rules": {"a": [3]}}
     assert base["kiosk"]["done_s"] == 8.0  # not modified
@@ -62,7 +62,7 @@ def test_group_then_station_over_the_file(tmp_path: Path) -> None:
 
 def test_an_invalid_document_is_rejected_naming_the_key(tmp_path: Path) -> None:
     state = OverlayState()
-    for settings, key in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"kiosk": {"done_s": -1}}, "kiosk.done_s"),
         ({"kiosk": {"no_such_key": 1}}, "kiosk.no_such_key"),
         ({"mqtt": {"port": 70000}}, "mqtt.port"),
@@ -70,7 +70,8 @@ def test_an_invalid_document_is_rejected_naming_the_key(tmp_path: Path) -> None:
         ({"fleet": {"restart_command": ["rm", "-rf", "/"]}}, "fleet.restart_command"),
         ({"station": {"id": "other"}}, "station.id"),
         ({"station": {"data_dir": "/tmp"}}, "station.data_dir"),
-    ]:
+    ]
+    for settings, key in cases:
         d = decide(
             state,
             scope="group",
@@ -195,7 +196,7 @@ def test_logs_are_masked_and_bounded(tmp_path: Path) -> None:
 
 
 def test_logs_without_a_source_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(commands.shutil, "which", lambda _n: None)
+    monkeypatch.setattr("sync.commands.shutil.which", lambda _n: None)
     cfg = from_mapping({"station": {"data_dir": str(tmp_path)}})
     with pytest.raises(FileNotFoundError):
         asyncio.run(commands.recent_logs(cfg, 10))
