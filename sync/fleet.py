@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from healthkiosk.config import Config
 from healthkiosk.errors import ConfigError, HealthKioskError, SchemaError
+from healthkiosk.logsetup import setup_logging
 from healthkiosk.mqtt import Connection, Message
 from sync import commands, devicestatus, stationhealth
 from sync.remote_config import (
@@ -285,8 +286,9 @@ class Fleet:
             self.state.probation_scope = scope
         self.state.applied = accepted.overlay
         await asyncio.to_thread(self.state.save, self.data_dir)
+        before = self.link.cfg
         gen = self.link.apply_config(accepted.config)
-        self._live_logging(accepted.config)
+        self._live_logging(before, accepted.config)
         log.info(
             "configuration %s v%s: %d key(s) changed (live in sync: %s; kiosk restart: %s)",
             scope,
@@ -345,15 +347,23 @@ class Fleet:
         except ConfigError as err:  # the file changed under us: keep going on it
             log.error("previous configuration no longer valid: %s", err)
             old = self.link.cfg
+        before = self.link.cfg
         self.link.apply_config(old)
-        self._live_logging(old)
+        self._live_logging(before, old)
         self.link.request_reconnect()
         log.warning("configuration %s v%s reverted: %s", sc, version, why)
         await self._report("reverted", scope=sc, version=version, reason=why)
         return False
 
-    def _live_logging(self, cfg: Config) -> None:
-        logging.getLogger().setLevel(cfg.logging.level)
+    def _live_logging(self, before: Config, after: Config) -> None:
+        """``logging.*`` live in this process (the kiosk app takes it at its next start)."""
+        if before.logging == after.logging:
+            return
+        root = logging.getLogger()
+        if any(getattr(h, "_healthkiosk", False) for h in root.handlers):
+            setup_logging(level=after.logging.level, fmt=after.logging.format)
+        else:
+            root.setLevel(after.logging.level)
 
     async def _restart_for_config(self, scope: Scope, version: int | None) -> None:
         ok, detail = await self.restart_kiosk("configuration change")

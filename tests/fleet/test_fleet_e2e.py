@@ -22,6 +22,7 @@ import pytest
 from healthkiosk.config import load_config
 from healthkiosk.idnumber import mask
 from healthkiosk.mqtt import MqttSettings, connect
+from sync.devicestatus import DeviceBook, path_for
 from sync.remote_config import OverlayState
 from sync.schema import Command, encode, topic
 from tests.sync.synckit import REPO, Mosquitto, fill_store, free_port, spawn, stop
@@ -232,6 +233,14 @@ def test_a_group_config_is_applied_and_reported_by_both_stations(fleet: Fleet) -
     for sid in STATIONS:
         r = fleet.report(sid, lambda m: m["outcome"] == "applied" and m["group_version"] == 1)
         assert r["running_group_version"] == 1
+    # The kiosk app's device book reaches the status.
+    book = DeviceBook(path_for(fleet.stations["st-a"].dir))
+    book.update("blood_pressure", model="UA-651BLE", connected=True, battery_percent=77)
+    book.update("blood_pressure", model="UA-651BLE", connected=True, reading=True)
+    status = fleet.wait_retained(topic("st-a", "status"), lambda m: bool(m["devices"]), 10.0)
+    (dev,) = status["devices"]
+    assert dev["role"] == "blood_pressure" and dev["battery_percent"] == 77
+    assert dev["last_reading"] is not None and dev["connected"] is True
     for st in fleet.stations.values():
         # kiosk.done_s is the kiosk app's: restarted (at an idle moment) through the hook.
         deadline = time.monotonic() + 10
