@@ -143,6 +143,7 @@ class Link:
         """Grows with every configuration applied (:meth:`apply_config`)."""
         self._reconnect_now = asyncio.Event()
         self._conn: Connection | None = None
+        self._closing: set[asyncio.Task[None]] = set()
         self.fleet = Fleet(self)
 
     def _retune(self) -> None:
@@ -168,7 +169,9 @@ class Link:
         self._reconnect_now.set()
         conn = self._conn
         if conn is not None:
-            asyncio.get_running_loop().create_task(conn.close())
+            task = asyncio.get_running_loop().create_task(conn.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def last_error(self) -> str | None:
         return self._state.last_error if self._state else None

@@ -348,3 +348,33 @@ def test_a_broker_change_confirmed_in_time_is_kept(tmp_path: Path) -> None:
     assert report["outcome"] == "applied" and report["station_version"] == 1
     state = OverlayState.load(tmp_path)
     assert state.versions()["station"] == 1 and state.previous is None
+
+
+def test_a_probation_left_by_a_crash_is_finished_at_the_next_start(tmp_path: Path) -> None:
+    """Stopped (killed) between applying new broker settings and reaching the
+    broker: the next start runs on them, and reverts when they do not work."""
+    from sync.fleet import Fleet
+
+    state = OverlayState()
+    state.applied["station"] = Doc(2, {"mqtt": {"port": 9}})
+    state.previous = {"group": None, "station": Doc(1, {"kiosk": {"done_s": 5.0}})}
+    state.probation_scope = "station"
+    state.save(tmp_path)
+    link = _station(tmp_path)
+    assert link.cfg.mqtt.port == 9  # the loader took the overlay on probation
+
+    async def go() -> FakeConn:
+        fleet = Fleet(link)
+        task = asyncio.create_task(fleet.run())
+        await asyncio.sleep(0.6)  # > revert_after_s
+        conn = FakeConn()
+        await fleet.connected(conn, link.generation)  # type: ignore[arg-type]
+        task.cancel()
+        return conn
+
+    conn = asyncio.run(go())
+    assert link.cfg.mqtt.port == 1883 and link.cfg.kiosk.done_s == 5.0
+    (report,) = _reports(conn)
+    assert report["outcome"] == "reverted" and report["running_station_version"] == 1
+    state = OverlayState.load(tmp_path)
+    assert state.versions()["station"] == 1 and state.refused == {"station": 2}
