@@ -11,10 +11,20 @@ defaults, which run a whole demo on a laptop):
 
 Every error names the dotted key at fault (``mqtt.port: ...``). Unknown keys
 are errors too: a typo must not silently fall back to a default.
+
+Remote configuration (see :mod:`sync.remote_config`): after the file is read,
+the overlay the station accepted from its administrators
+(``<data_dir>/remote-config.json``, key ``applied``) is merged over it, the
+group's settings first, then the station's own. The file alone must be valid;
+if the merged result is not (say an older release does not know a key the
+overlay sets), the overlay is ignored with a warning and the file alone is
+used. ``load_config(..., overlay=False)`` reads the file alone.
 """
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import tomllib
 from pathlib import Path
@@ -25,6 +35,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from healthkiosk.errors import ConfigError
 
 ENV_VAR = "HEALTHKIOSK_CONFIG"
+OVERLAY_FILENAME = "remote-config.json"
+OVERLAY_SCOPES = ("group", "station")
+"""The order in which the accepted overlay's documents are merged over the file."""
 STATION_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 
@@ -166,6 +179,30 @@ class UpdateConfig(_Section):
     visit_wait_s: float = Field(default=4 * 3600.0, gt=0)
 
 
+class FleetConfig(_Section):
+    """Remote configuration and commands in ``kiosk-sync`` (docs/guides/administrator.md).
+
+    None of these can be set remotely (they name commands this station runs)."""
+
+    restart_command: list[str] = Field(
+        default_factory=lambda: ["systemctl", "restart", "kiosk.service"]
+    )
+    """Restarts the kiosk app (at an idle moment: no visit in progress)."""
+    unpair_command: list[str] = Field(
+        default_factory=lambda: ["bluetoothctl", "remove", "{address}"]
+    )
+    """Forgets a BLE device's bond (``{address}`` is replaced) for ``repair``."""
+    revert_after_s: float = Field(default=30.0, gt=0)
+    """A configuration after which the broker is not reached again within this
+    many seconds is reverted by the station itself."""
+    idle_wait_s: float = Field(default=3600.0, gt=0)
+    """How long a restart waits for a visit to end before giving up."""
+    log_files: list[Path] = Field(default_factory=list)
+    """Log files the ``logs`` command reads; default ``<data_dir>/kiosk.log`` and
+    ``<data_dir>/kiosk-sync.log`` (those present), else journald."""
+    journal_units: list[str] = Field(default_factory=lambda: ["kiosk-sync", "kiosk"])
+
+
 class Config(_Section):
     station: StationConfig = Field(default_factory=StationConfig)
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -177,6 +214,7 @@ class Config(_Section):
     rules: dict[str, Any] = Field(default_factory=dict)
     """Overrides of the clinical rules' defaults (see ``healthkiosk.rules``)."""
     update: UpdateConfig = Field(default_factory=UpdateConfig)
+    fleet: FleetConfig = Field(default_factory=FleetConfig)
     source: Path | None = None
     """The file this configuration was read from (set by the loader)."""
 
@@ -246,17 +284,73 @@ def from_mapping(data: dict[str, Any], *, source: Path | None = None) -> Config:
     return cfg.model_copy(update={"source": source})
 
 
-def load_config(explicit: str | Path | None = None) -> Config:
-    """Find, read and validate the configuration (defaults when none is found)."""
-    path = find_config(explicit)
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` merged into a copy of ``base``: tables merge key by key, any
+    other value (lists too) replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def overlay_path(data_dir: Path) -> Path:
+    return data_dir.expanduser() / OVERLAY_FILENAME
+
+
+def read_overlay(data_dir: Path) -> list[dict[str, Any]]:
+    """The accepted remote settings, in merge order (group, then station)."""
+    try:
+        state = json.loads(overlay_path(data_dir).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as err:
+        logging.getLogger(__name__).warning("remote configuration ignored: %s", err)
+        return []
+    applied = state.get("applied") if isinstance(state, dict) else None
+    if not isinstance(applied, dict):
+        return []
+    out: list[dict[str, Any]] = []
+    for scope in OVERLAY_SCOPES:
+        doc = applied.get(scope)
+        if isinstance(doc, dict) and isinstance(doc.get("settings"), dict):
+            out.append(doc["settings"])
+    return out
+
+
+def read_mapping(path: Path | None) -> dict[str, Any]:
+    """A configuration file as a mapping (``{}`` for None: the defaults)."""
     if path is None:
-        return Config()
+        return {}
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read configuration {path}: {err.strerror}") from None
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path} is not valid TOML: {err}") from None
-    return from_mapping(data, source=path)
+
+
+def load_config(explicit: str | Path | None = None, *, overlay: bool = True) -> Config:
+    """Find, read and validate the configuration (defaults when none is found),
+    then apply the accepted remote overlay (see the module's docstring)."""
+    path = find_config(explicit)
+    data = read_mapping(path)
+    local = from_mapping(data, source=path)
+    layers = read_overlay(local.data_dir) if overlay else []
+    if not layers:
+        return local
+    merged = data
+    for layer in layers:
+        merged = merge(merged, layer)
+    try:
+        return from_mapping(merged, source=path)
+    except ConfigError as err:
+        logging.getLogger(__name__).warning(
+            "remote configuration ignored, the file alone is used: %s", err
+        )
+        return local

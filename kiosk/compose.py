@@ -26,6 +26,7 @@ from kiosk.flow.ports import Devices
 
 if TYPE_CHECKING:
     from kiosk.recorder import StoreRecorder
+    from sync.devicestatus import DeviceBook
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,11 @@ async def open_devices(
     async with AsyncExitStack() as stack:
         if simulate:
             d = cfg.devices
-            twins = {role: _reconnecting(role, getattr(d, role), emulate=True) for role in ROLES}
+            book = _device_book(cfg)
+            twins = {
+                role: _reconnecting(role, getattr(d, role), emulate=True, book=book)
+                for role in ROLES
+            }
             fallback = (
                 _simulated(clock or RealClock(), sim or SimulationSpeed())
                 if any(twins[role] is None for role in SIMULATED_ROLES)
@@ -91,7 +96,15 @@ def _simulated(clock: Clock, sim: SimulationSpeed) -> Devices:
     )
 
 
-def _reconnecting(role: str, dc: DeviceConfig | None, *, emulate: bool) -> Any:
+def _device_book(cfg: Config) -> DeviceBook:
+    from sync.devicestatus import DeviceBook, path_for
+
+    return DeviceBook(path_for(cfg.data_dir))
+
+
+def _reconnecting(
+    role: str, dc: DeviceConfig | None, *, emulate: bool, book: DeviceBook | None = None
+) -> Any:
     """A device opened through the registry on first use, reopened after a lost link."""
     if dc is None:
         return None
@@ -116,7 +129,7 @@ def _reconnecting(role: str, dc: DeviceConfig | None, *, emulate: bool) -> Any:
         "id_card": ReconnectingIdCardReader,
         "qr_code": ReconnectingIdCardReader,
     }[role]
-    return cls(opener, name=spec.name, transport=spec.transport)
+    return cls(opener, name=spec.name, transport=spec.transport, role=role, book=book)
 
 
 def _all(devices: Devices) -> list[Any]:
@@ -125,8 +138,9 @@ def _all(devices: Devices) -> list[Any]:
 
 async def _real(cfg: Config, stack: AsyncExitStack) -> Devices:
     d = cfg.devices
+    book = _device_book(cfg)
     devices = Devices(
-        **{role: _reconnecting(role, getattr(d, role), emulate=False) for role in ROLES}
+        **{role: _reconnecting(role, getattr(d, role), emulate=False, book=book) for role in ROLES}
     )
     for dev in _all(devices):
         if dev is not None:

@@ -6,6 +6,10 @@ drops, must not need a kiosk restart. These wrappers hold a driver's opener
 it on the first call and close it after a connection error, so the next
 "try again" connects afresh. The error itself still reaches the flow (and
 the elder sees "device not found" / "link lost").
+
+Each wrapper given a :class:`sync.devicestatus.DeviceBook` records there
+whether its device is connected, when it was last seen and when it last gave
+a reading (read by ``kiosk-sync`` for the station's status).
 """
 
 from __future__ import annotations
@@ -24,13 +28,24 @@ from drivers.readings import (
     Transport,
 )
 from healthkiosk.errors import DeviceConnectionError, DeviceNotFoundError
+from sync.devicestatus import DeviceBook
 
 Opener = Callable[[], AbstractAsyncContextManager[Any]]
 
 
 class _Reconnecting:
-    def __init__(self, opener: Opener, *, name: str, transport: str) -> None:
+    def __init__(
+        self,
+        opener: Opener,
+        *,
+        name: str,
+        transport: str,
+        role: str = "",
+        book: DeviceBook | None = None,
+    ) -> None:
         self._opener = opener
+        self._role = role
+        self._book = book
         self._stack: AsyncExitStack | None = None
         self._device: Any = None
         self._lock = asyncio.Lock()
@@ -41,6 +56,18 @@ class _Reconnecting:
     def info(self) -> DeviceInfo:
         return self._device.info if self._device is not None else self._placeholder
 
+    def _record(self, *, connected: bool, reading: bool = False) -> None:
+        if self._book is None or not self._role:
+            return
+        battery = getattr(self._device, "battery_percent", None)
+        self._book.update(
+            self._role,
+            model=self.info.model,
+            connected=connected,
+            battery_percent=battery if isinstance(battery, int) else None,
+            reading=reading,
+        )
+
     async def _get(self) -> Any:
         async with self._lock:
             if self._device is None:
@@ -50,20 +77,25 @@ class _Reconnecting:
                 except BaseException:
                     await stack.aclose()
                     self.state = "missing"
+                    self._record(connected=False)
                     raise
                 self._stack = stack
                 self.state = "ready"
+                self._record(connected=True)
             return self._device
 
     async def _call(self, method: str, **kwargs: Any) -> Any:
         device = await self._get()
         try:
-            return await getattr(device, method)(**kwargs)
+            result = await getattr(device, method)(**kwargs)
         except (DeviceConnectionError, DeviceNotFoundError):
             self.state = "error"
+            self._record(connected=False)
             await self.close()
             self.state = "error"
             raise
+        self._record(connected=True, reading=True)
+        return result
 
     async def check(self) -> DeviceInfo:
         """The technician's test: connect afresh and return who answered.

@@ -11,6 +11,11 @@ Presence: a retained ``hk.status/1`` on ``hk/v1/st/{station}/status`` on
 connect and every ``status_interval_s``, and a last will saying
 ``online: false``; ordering by boot number and sequence (see
 :mod:`sync.schema`, status ordering).
+
+Fleet management (remote configuration and commands, the station figures of
+the status) lives in :mod:`sync.fleet`; the link subscribes to its topics,
+hands it their messages, and takes a new configuration from it
+(:meth:`Link.apply_config`, :meth:`Link.request_reconnect`).
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ from healthkiosk.mqtt import (
 )
 from healthkiosk.sdnotify import Notifier
 from sync import schema, statusfile
+from sync.fleet import Fleet
 from sync.outbox import Outbox, Pending
 from sync.schema import ReadingBatch, Receipt, StatusMessage, decode, encode, topic
 
@@ -117,12 +123,7 @@ class Link:
         self.outbox = Outbox(sessions, station_id=self.station_id)
         self.notifier = notifier or Notifier()
         self.status_path = status_path or statusfile.path_for(cfg.data_dir)
-        m = cfg.mqtt
-        self.window = m.inflight_window
-        self.batch_size = min(m.batch_size, m.inflight_window)
-        self.receipt_timeout_s = m.receipt_timeout_s
-        self.rate = RateLimiter(m.rate_limit_per_s)
-        self.backoff = Backoff(m.reconnect_min_s, m.reconnect_max_s)
+        self._retune()
         self.inflight: dict[str, _InFlight] = {}
         self.max_inflight_seen = 0
         self._resend: deque[str] = deque()
@@ -138,6 +139,53 @@ class Link:
         self._state: statusfile.LinkState | None = None
         self._state_dirty = asyncio.Event()
         self._alerts: deque[str] = deque(maxlen=MAX_ALERTS)
+        self.generation = 0
+        """Grows with every configuration applied (:meth:`apply_config`)."""
+        self._reconnect_now = asyncio.Event()
+        self._conn: Connection | None = None
+        self._closing: set[asyncio.Task[None]] = set()
+        self.fleet = Fleet(self)
+
+    def _retune(self) -> None:
+        m = self.cfg.mqtt
+        self.window = m.inflight_window
+        self.batch_size = min(m.batch_size, m.inflight_window)
+        self.receipt_timeout_s = m.receipt_timeout_s
+        self.rate = RateLimiter(m.rate_limit_per_s)
+        self.backoff = Backoff(m.reconnect_min_s, m.reconnect_max_s)
+
+    # --- fleet management's side ----------------------------------------------------
+
+    def apply_config(self, cfg: Config) -> int:
+        """Run with ``cfg`` from now on (the link's tunables at once, the broker
+        settings at the next connection); returns the new generation."""
+        self.cfg = cfg
+        self._retune()
+        self.generation += 1
+        return self.generation
+
+    def request_reconnect(self) -> None:
+        """Drop the connection (cleanly) and connect again with the current settings."""
+        self._reconnect_now.set()
+        conn = self._conn
+        if conn is not None:
+            task = asyncio.get_running_loop().create_task(conn.close())
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    def last_error(self) -> str | None:
+        return self._state.last_error if self._state else None
+
+    async def resync(self) -> int:
+        """Send every unreceipted reading again now; how many there are."""
+        self.inflight.clear()
+        self._resend.clear()
+        self._buffer.clear()
+        self._warm = False
+        self._cursor = -1
+        self._wake.set()
+        summary = await asyncio.to_thread(self.outbox.summary)
+        return summary.backlog
 
     # --- status -------------------------------------------------------------------
 
@@ -175,6 +223,7 @@ class Link:
 
     async def _status_message(self, *, online: bool, seq: int) -> StatusMessage:
         summary = await asyncio.to_thread(self.outbox.summary)
+        extra = await asyncio.to_thread(self.fleet.status_fields)
         return StatusMessage(
             station_id=self.station_id,
             online=online,
@@ -192,6 +241,7 @@ class Link:
             ),
             rejected=summary.rejected,
             alerts=[a[:200] for a in self._alerts],
+            **extra,
         )
 
     def _next_status_seq(self) -> int:
@@ -232,6 +282,7 @@ class Link:
                 if wd is not None and self.notifier.enabled:
                     tg.create_task(self._watchdog(wd))
                 tg.create_task(self._connection_loop())
+                tg.create_task(self.fleet.run())
         finally:
             self._set(connected=False)
             self._flush_state()
@@ -261,18 +312,28 @@ class Link:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL_S)
 
     async def _connection_loop(self) -> None:
-        settings = settings_from(self.cfg.mqtt, client_id=self.station_id)
         while True:
             self._conn_no += 1
             self._status_k = 0
+            self._reconnect_now.clear()
+            generation = self.generation
+            self._set(broker=f"{self.cfg.mqtt.host}:{self.cfg.mqtt.port}")
             try:
+                try:
+                    settings = settings_from(self.cfg.mqtt, client_id=self.station_id)
+                except OSError as pw_err:  # the password file
+                    raise BrokerUnavailableError(f"mqtt.password_file: {pw_err}") from pw_err
                 async with connect(settings, will=self._will()) as conn:
                     self.backoff.reset()
+                    self._conn = conn
                     try:
-                        await self._on_connected(conn)
+                        await self._on_connected(conn, generation)
                     except asyncio.CancelledError:
                         await self._say_offline(conn)
                         raise
+                    finally:
+                        self._conn = None
+                        self.fleet.disconnected()
             except* (
                 BrokerUnavailableError,
                 SyncTimeoutError,
@@ -292,7 +353,11 @@ class Link:
                 self._cursor = -1
             self._set(connected=False)
             self.notifier.status("disconnected")
-            await asyncio.sleep(self.backoff.next_delay())
+            fresh = self._reconnect_now.is_set() or generation != self.generation
+            delay = 0.0 if fresh else self.backoff.next_delay()
+            with contextlib.suppress(TimeoutError):
+                # A new configuration cuts the back-off short.
+                await asyncio.wait_for(self._reconnect_now.wait(), timeout=delay)
 
     async def _say_offline(self, conn: Connection) -> None:
         """A clean stop says offline itself (a normal DISCONNECT sends no will)."""
@@ -303,12 +368,19 @@ class Link:
                 asyncio.wait_for(self._publish_status(conn, online=False), timeout=2.0)
             )
 
-    async def _on_connected(self, conn: Connection) -> None:
+    async def _on_connected(self, conn: Connection, generation: int) -> None:
+        if generation != self.generation:
+            return  # the configuration changed while connecting: connect again
         await conn.subscribe(
-            [(topic(self.station_id, "receipts"), 1), (topic(self.station_id, "status"), 1)],
+            [
+                (topic(self.station_id, "receipts"), 1),
+                (topic(self.station_id, "status"), 1),
+                *self.fleet.topics(),
+            ],
             timeout=10.0,
         )
         await self._publish_status(conn)
+        await self.fleet.connected(conn, generation)
         self._set(connected=True, connected_since=_now().isoformat(), last_error=None)
         self.notifier.status(f"connected to {conn.settings.host}:{conn.settings.port}")
         log.info(
@@ -355,6 +427,9 @@ class Link:
                 conn.ack(msg)
 
     async def _handle(self, conn: Connection, msg: Message) -> Receipt | None:
+        if self.fleet.handles(msg.topic):
+            self.fleet.on_message(msg)  # queued: decided in order by the fleet task
+            return None
         try:
             decoded = decode(msg.payload)
         except SchemaError as err:

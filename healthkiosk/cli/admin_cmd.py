@@ -1,7 +1,9 @@
 """``healthkiosk admin ...``: fleet keys, releases, stations, and the station updater.
 
 Administrator's side: ``keygen``, ``release build|sign|publish|serve``,
-``station add|list``. Station side (run by the updater's systemd units):
+``station add|list``, ``config set|show|clear`` and ``command`` (remote
+configuration and commands, in :mod:`healthkiosk.cli.fleet_admin`).
+Station side (run by the updater's systemd units):
 ``update apply|resume|rollback|status``.
 """
 
@@ -31,6 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_release(asub)
     _register_station(asub)
     _register_update(asub)
+
+    from healthkiosk.cli import fleet_admin
+
+    fleet_admin.register(asub)
 
 
 def _register_release(asub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,0 +1,291 @@
+"""``healthkiosk admin config ...`` and ``admin command ...``: remote configuration
+and remote commands, over the broker with the follow-up service's credentials
+(``[followup.mqtt]``).
+
+- ``admin config set (--group G | --station S) KEY=VALUE... [--file partial.toml]``
+  reads the scope's retained ``hk.config/1``, merges the new settings into it
+  (``--replace``: start from nothing) and publishes it retained with version + 1;
+- ``admin config show (--group G | --station S)``: the retained document (and a
+  station's last ``hk.config-report/1``);
+- ``admin config clear (--group G | --station S)``: removes the retained document;
+- ``admin command STATION logs|resync|restart|repair [--role R] [--wait S]``
+  publishes an ``hk.command/1`` and prints the ``hk.command-result/1`` as JSON
+  (exit 1 when the station answered ``ok: false``, 3 when no answer came).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from healthkiosk.mqtt import Connection, MqttSettings
+
+
+def register(asub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    c = asub.add_parser("config", help="remote configuration of groups and stations")
+    csub = c.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+
+    def scope(q: argparse.ArgumentParser) -> None:
+        where = q.add_mutually_exclusive_group(required=True)
+        where.add_argument("--group", help="the configuration of a group of stations")
+        where.add_argument("--station", help="the configuration of one station")
+
+    q = csub.add_parser("set", help="publish settings (retained, version + 1)")
+    scope(q)
+    q.add_argument("pairs", nargs="*", metavar="KEY=VALUE", help="e.g. kiosk.done_s=5")
+    q.add_argument("--file", type=Path, help="a partial configuration (TOML)")
+    q.add_argument("--replace", action="store_true", help="drop the settings published before")
+    q.add_argument(
+        "--no-check",
+        action="store_true",
+        help="publish even if the settings do not validate here (the station decides)",
+    )
+    q.add_argument("--by", default="", help="who issues it (kept in the document)")
+    q.set_defaults(handler=_config_set)
+
+    q = csub.add_parser("show", help="the retained configuration (and a station's report)")
+    scope(q)
+    q.set_defaults(handler=_config_show)
+
+    q = csub.add_parser("clear", help="remove a scope's retained configuration")
+    scope(q)
+    q.set_defaults(handler=_config_clear)
+
+    q = asub.add_parser("command", help="run a remote command on a station, print its result")
+    q.add_argument("station")
+    q.add_argument("command", choices=["logs", "resync", "restart", "repair"])
+    q.add_argument("--role", choices=["blood_pressure", "glucose", "id_card"], help="repair")
+    q.add_argument("--lines", type=int, default=200, help="logs: how many lines")
+    q.add_argument("--wait", type=float, default=30.0, help="seconds to wait for the result")
+    q.add_argument("--expires", type=float, default=300.0, help="the command's lifetime (s)")
+    q.add_argument("--by", default="")
+    q.set_defaults(handler=_command)
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """A TOML value (``5``, ``true``, ``"x"``, ``[1, 2]``), else the text as a string."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def settings_from_pairs(pairs: list[str]) -> dict[str, Any]:
+    from healthkiosk.config import merge
+    from healthkiosk.errors import ConfigError
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"expected KEY=VALUE, got {pair!r}")
+        parts = key.strip().split(".")
+        nested: dict[str, Any] = {parts[-1]: parse_value(value.strip())}
+        for part in reversed(parts[:-1]):
+            nested = {part: nested}
+        out = merge(out, nested)
+    return out
+
+
+def _settings(args: argparse.Namespace) -> MqttSettings:
+    import dataclasses
+    import secrets
+
+    from healthkiosk.cli.common import load
+    from healthkiosk.mqtt import settings_from
+
+    cfg = load(args, log=False)
+    s = settings_from(cfg.followup.mqtt, client_id=f"hk-admin-{secrets.token_hex(4)}")
+    return dataclasses.replace(s, clean_start=True, session_expiry_s=0, manual_ack=False)
+
+
+def _target(args: argparse.Namespace) -> tuple[str, str, str]:
+    """(scope, target, topic)."""
+    import re
+
+    from healthkiosk.config import STATION_ID_PATTERN
+    from healthkiosk.errors import ConfigError
+    from sync.schema import group_topic, topic
+
+    scope, target = ("group", args.group) if args.group else ("station", args.station)
+    if not re.match(STATION_ID_PATTERN, target):
+        raise ConfigError(f"{scope} {target!r} must match {STATION_ID_PATTERN}")
+    name = group_topic(target, "config") if scope == "group" else topic(target, "config")
+    return scope, target, name
+
+
+async def _retained(conn: Connection, name: str, *, wait_s: float = 1.0) -> bytes | None:
+    """The retained payload on ``name`` (None when there is none)."""
+    from healthkiosk.errors import SyncTimeoutError
+
+    await conn.subscribe([(name, 1)], timeout=10.0)
+    try:
+        while True:
+            msg = await conn.next_message(timeout=wait_s)
+            if msg.topic == name and msg.retain:
+                return msg.payload
+    except SyncTimeoutError:
+        return None
+
+
+# --- handlers ----------------------------------------------------------------------------
+
+
+def _config_set(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+    from datetime import UTC, datetime
+
+    from healthkiosk.config import from_mapping, merge, read_mapping
+    from healthkiosk.errors import ConfigError, SchemaError
+    from healthkiosk.mqtt import connect
+    from sync.remote_config import check_remote_keys
+    from sync.schema import DesiredConfig, decode, encode
+
+    scope, target, name = _target(args)
+    new: dict[str, Any] = read_mapping(args.file) if args.file else {}
+    new = merge(new, settings_from_pairs(args.pairs))
+    if not new and not args.replace:
+        raise ConfigError("nothing to set: give KEY=VALUE pairs or --file")
+    if not args.no_check:
+        check_remote_keys(new)
+        from_mapping(new)  # the types and ranges (the station checks again on its file)
+    settings = _settings(args)
+
+    async def go() -> DesiredConfig:
+        async with connect(settings) as conn:
+            old = await _retained(conn, name)
+            version, base = 0, {}
+            if old:
+                try:
+                    prev = decode(old)
+                except SchemaError as err:
+                    why = f"the retained document on {name} is unreadable: {err}"
+                    raise ConfigError(why) from None
+                if isinstance(prev, DesiredConfig):
+                    version, base = prev.version, dict(prev.settings)
+            doc = DesiredConfig(
+                scope="group" if scope == "group" else "station",
+                target=target,
+                version=version + 1,
+                settings=new if args.replace else merge(base, new),
+                issued_at=datetime.now(UTC),
+                issued_by=args.by,
+            )
+            await conn.publish(name, encode(doc), retain=True, timeout=10.0)
+            return doc
+
+    doc = asyncio.run(go())
+    print(json.dumps({"topic": name, "version": doc.version, "settings": doc.settings}))
+    return 0
+
+
+def _config_show(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from healthkiosk.mqtt import connect
+    from sync.schema import topic
+
+    scope, target, name = _target(args)
+    settings = _settings(args)
+
+    async def go() -> dict[str, Any]:
+        async with connect(settings) as conn:
+            out: dict[str, Any] = {"topic": name, "document": None}
+            raw = await _retained(conn, name)
+            if raw:
+                out["document"] = json.loads(raw)
+            if scope == "station":
+                rep = await _retained(conn, topic(target, "config-report"))
+                out["report"] = json.loads(rep) if rep else None
+            return out
+
+    print(json.dumps(asyncio.run(go()), indent=1, ensure_ascii=False))
+    return 0
+
+
+def _config_clear(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from healthkiosk.mqtt import connect
+
+    _scope, _target_id, name = _target(args)
+    settings = _settings(args)
+
+    async def go() -> None:
+        async with connect(settings) as conn:
+            await conn.publish(name, b"", retain=True, timeout=10.0)
+
+    asyncio.run(go())
+    print(f"cleared {name}")
+    return 0
+
+
+def _command(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+    import sys
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from healthkiosk.errors import SchemaError, SyncTimeoutError
+    from healthkiosk.mqtt import connect
+    from sync.schema import Command, CommandResult, decode, encode, to_dict, topic
+
+    cmd_args: dict[str, Any] = {}
+    if args.command == "repair":
+        if not args.role:
+            print("healthkiosk: repair needs --role", file=sys.stderr)
+            return 2
+        cmd_args["role"] = args.role
+    if args.command == "logs":
+        cmd_args["lines"] = args.lines
+    now = datetime.now(UTC)
+    cmd = Command(
+        id=uuid.uuid4(),
+        command=args.command,
+        args=cmd_args,
+        issued_at=now,
+        expires_at=now + timedelta(seconds=args.expires),
+        issued_by=args.by,
+    )
+    settings = _settings(args)
+    result_topic = topic(args.station, "cmd-result")
+
+    async def go() -> CommandResult | None:
+        async with connect(settings) as conn:
+            await conn.subscribe([(result_topic, 1)], timeout=10.0)
+            await conn.publish(topic(args.station, "cmd"), encode(cmd), timeout=10.0)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + args.wait
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    return None
+                try:
+                    msg = await conn.next_message(timeout=left)
+                except SyncTimeoutError:
+                    return None
+                try:
+                    res = decode(msg.payload)
+                except SchemaError:
+                    continue
+                if isinstance(res, CommandResult) and res.id == cmd.id:
+                    return res
+
+    result = asyncio.run(go())
+    if result is None:
+        print(
+            json.dumps({"id": str(cmd.id), "ok": False, "detail": f"no result in {args.wait:g} s"})
+        )
+        return 3
+    print(json.dumps(to_dict(result), ensure_ascii=False))
+    return 0 if result.ok else 1

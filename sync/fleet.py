@@ -1,0 +1,502 @@
+"""Fleet management inside ``kiosk-sync``: remote configuration, remote
+commands, and the station figures of ``hk.status/1``.
+
+:class:`Fleet` is owned by :class:`sync.link.Link`, which subscribes to the
+topics of :meth:`Fleet.topics` on every connection, hands their messages to
+:meth:`Fleet.on_message` and tells it when a connection is up
+(:meth:`Fleet.connected`). Work runs in :meth:`Fleet.run`, one item at a
+time, so configuration documents are decided in the order they arrive;
+restarts (which wait for an idle moment) run beside it.
+
+Configuration: see :mod:`sync.remote_config` for the rules. Reports
+(``hk.config-report/1``) are retained on ``hk/v1/st/<id>/config-report``.
+
+Commands (``hk.command/1`` on ``.../cmd``, answered with
+``hk.command-result/1`` on ``.../cmd-result``): ``logs`` (``lines``, masked),
+``resync``, ``restart``, ``repair`` (``role``). A command past its
+``expires_at`` is answered ``ok: false`` and not run; a command id is answered
+once (ids kept in ``<data_dir>/commands-seen.json``). Answers that cannot be
+sent wait for the next connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from healthkiosk.config import Config
+from healthkiosk.errors import ConfigError, HealthKioskError, SchemaError
+from healthkiosk.logsetup import setup_logging
+from healthkiosk.mqtt import Connection, Message
+from sync import commands, devicestatus, stationhealth
+from sync.remote_config import (
+    Accepted,
+    Doc,
+    OverlayState,
+    Rejected,
+    Scope,
+    Stale,
+    decide,
+    local_mapping,
+)
+from sync.schema import (
+    Command,
+    CommandResult,
+    ConfigOutcome,
+    ConfigReport,
+    DesiredConfig,
+    decode,
+    encode,
+    group_topic,
+    topic,
+)
+from sync.updater import visitlock
+
+log = logging.getLogger(__name__)
+
+ROLES = ("blood_pressure", "glucose", "id_card")
+PUBLISH_TIMEOUT_S = 10.0
+
+
+class LinkPort(Protocol):
+    """What :class:`Fleet` needs from the link."""
+
+    cfg: Config
+    generation: int
+
+    def apply_config(self, cfg: Config) -> int: ...
+
+    def request_reconnect(self) -> None: ...
+
+    async def resync(self) -> int: ...
+
+    def last_error(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _ConfigWork:
+    scope: Scope
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _CommandWork:
+    payload: bytes
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Fleet:
+    def __init__(self, link: LinkPort, *, clock: Callable[[], datetime] = _now) -> None:
+        self.link = link
+        cfg = link.cfg
+        self.station_id = cfg.station.id
+        self.group = cfg.station.group
+        self.data_dir = cfg.data_dir
+        self.state = OverlayState.load(self.data_dir)
+        self.seen = commands.SeenCommands(self.data_dir)
+        self.devices_path = devicestatus.path_for(self.data_dir)
+        self._clock = clock
+        self._queue: asyncio.Queue[_ConfigWork | _CommandWork] = asyncio.Queue()
+        self._conn: Connection | None = None
+        self._connected_gen = -1
+        self._gen_changed = asyncio.Event()
+        self._pending: list[tuple[str, bytes, bool]] = []
+        self._restart_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- the link's side ---------------------------------------------------------------
+
+    def topics(self) -> list[tuple[str, int]]:
+        return [
+            (group_topic(self.group, "config"), 1),
+            (topic(self.station_id, "config"), 1),
+            (topic(self.station_id, "cmd"), 1),
+        ]
+
+    def handles(self, name: str) -> bool:
+        return name in {t for t, _q in self.topics()}
+
+    def on_message(self, msg: Message) -> None:
+        if msg.topic == topic(self.station_id, "cmd"):
+            self._queue.put_nowait(_CommandWork(msg.payload))
+        elif msg.topic == topic(self.station_id, "config"):
+            self._queue.put_nowait(_ConfigWork("station", msg.payload))
+        elif msg.topic == group_topic(self.group, "config"):
+            self._queue.put_nowait(_ConfigWork("group", msg.payload))
+
+    async def connected(self, conn: Connection, generation: int) -> None:
+        """A connection made with the configuration of ``generation`` is up."""
+        self._conn = conn
+        self._connected_gen = generation
+        self._gen_changed.set()
+        pending, self._pending = self._pending, []
+        for i, (name, payload, retain) in enumerate(pending):
+            try:
+                await conn.publish(name, payload, retain=retain, timeout=PUBLISH_TIMEOUT_S)
+            except HealthKioskError:
+                self._pending = pending[i:] + self._pending
+                raise
+
+    def disconnected(self) -> None:
+        self._conn = None
+
+    def status_fields(self) -> dict[str, Any]:
+        """The station's figures for ``hk.status/1`` (blocking: call in a thread)."""
+        cfg = self.link.cfg
+        health = stationhealth.measure(self.data_dir, cfg.store_path)
+        return {
+            "config_version": self.state.config_version(),
+            "disk_free_mb": health.disk_free_mb,
+            "disk_free_percent": health.disk_free_percent,
+            "store_size_mb": health.store_size_mb,
+            "cpu_temp_c": health.cpu_temp_c,
+            "devices": devicestatus.read(self.devices_path),
+        }
+
+    # --- the work loop -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        if self.state.previous is not None:
+            # A new configuration was on probation when we stopped: finish it.
+            scope = self.state.probation_scope or "station"
+            doc = self.state.applied.get(scope)
+            log.warning("configuration %s v%s still on probation", scope, doc and doc.version)
+            await self._probation(scope, doc.version if doc else None, self.link.generation)
+        while True:
+            work = await self._queue.get()
+            try:
+                if isinstance(work, _ConfigWork):
+                    await self._on_config(work)
+                else:
+                    await self._on_command(work)
+            except (HealthKioskError, OSError) as err:
+                log.error("fleet: could not handle %s: %s", type(work).__name__, err)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _publish(self, name: str, payload: bytes, *, retain: bool) -> None:
+        conn = self._conn
+        if conn is not None and conn.connected:
+            try:
+                await conn.publish(name, payload, retain=retain, timeout=PUBLISH_TIMEOUT_S)
+                return
+            except HealthKioskError as err:
+                log.warning("fleet: publish to %s failed, kept for later: %s", name, err)
+        if retain:
+            self._pending = [p for p in self._pending if p[0] != name]
+        self._pending.append((name, payload, retain))
+
+    # --- configuration ---------------------------------------------------------------------
+
+    async def _report(
+        self,
+        outcome: ConfigOutcome,
+        *,
+        scope: Scope | None,
+        version: int | None,
+        reason: str = "",
+        restart_needed: bool = False,
+    ) -> None:
+        running = self.state.versions()
+        about = dict(running)
+        if scope is not None:
+            about[scope] = version
+        report = ConfigReport(
+            station_id=self.station_id,
+            outcome=outcome,
+            group_version=about["group"],
+            station_version=about["station"],
+            running_group_version=running["group"],
+            running_station_version=running["station"],
+            reason=reason[:2000],
+            restart_needed=restart_needed,
+            at=self._clock(),
+        )
+        log.info(
+            "configuration %s: %s v%s%s", outcome, scope, version, f" ({reason})" if reason else ""
+        )
+        await self._publish(topic(self.station_id, "config-report"), encode(report), retain=True)
+
+    def _parse_config(self, work: _ConfigWork) -> Doc | None:
+        """The document (None: the scope was cleared); :class:`ConfigError` if unusable."""
+        if not work.payload.strip():
+            return None
+        try:
+            msg = decode(work.payload)
+        except SchemaError as err:
+            raise ConfigError(f"not a configuration document: {err}") from None
+        if not isinstance(msg, DesiredConfig):
+            raise ConfigError(f"expected hk.config/1, got {msg.schema_}")
+        expected = self.group if work.scope == "group" else self.station_id
+        if msg.scope != work.scope or msg.target != expected:
+            raise ConfigError(
+                f"document for {msg.scope} {msg.target!r} on the topic of {work.scope} {expected!r}"
+            )
+        return Doc(
+            version=msg.version,
+            settings=dict(msg.settings),
+            issued_at=msg.issued_at.isoformat(),
+            issued_by=msg.issued_by,
+        )
+
+    async def _on_config(self, work: _ConfigWork) -> None:
+        try:
+            doc = self._parse_config(work)
+        except ConfigError as err:
+            await self._report("rejected", scope=work.scope, version=None, reason=str(err))
+            return
+        running = self.link.cfg
+        try:
+            local = await asyncio.to_thread(local_mapping, running)
+        except ConfigError as err:
+            await self._report("rejected", scope=work.scope, version=None, reason=str(err))
+            return
+        version = doc.version if doc else None
+        decision = decide(self.state, scope=work.scope, doc=doc, local=local, running=running)
+        if isinstance(decision, Stale):
+            log.debug("configuration %s v%s ignored: %s", work.scope, version, decision.why)
+            return
+        if isinstance(decision, Rejected):
+            if version is not None:
+                self.state.refused[work.scope] = version
+                await asyncio.to_thread(self.state.save, self.data_dir)
+            await self._report(
+                "rejected", scope=work.scope, version=version, reason=decision.reason
+            )
+            return
+        await self._apply(work.scope, version, decision)
+
+    async def _apply(self, scope: Scope, version: int | None, accepted: Accepted) -> None:
+        p = accepted.plan
+        if p.reconnect:
+            self.state.previous = dict(self.state.applied)
+            self.state.probation_scope = scope
+        self.state.applied = accepted.overlay
+        await asyncio.to_thread(self.state.save, self.data_dir)
+        before = self.link.cfg
+        gen = self.link.apply_config(accepted.config)
+        self._live_logging(before, accepted.config)
+        log.info(
+            "configuration %s v%s: %d key(s) changed (live in sync: %s; kiosk restart: %s)",
+            scope,
+            version,
+            len(p.changed),
+            ", ".join(sorted(p.sync_live)) or "-",
+            ", ".join(sorted(p.kiosk_restart)) or "-",
+        )
+        if p.reconnect:
+            self.link.request_reconnect()
+            if not await self._probation(scope, version, gen):
+                return
+        else:
+            await self._report(
+                "applied", scope=scope, version=version, restart_needed=p.restart_needed
+            )
+        if p.restart_needed:
+            self._spawn(self._restart_for_config(scope, version))
+
+    async def _probation(self, scope: str, version: int | None, gen: int) -> bool:
+        """Wait for a connection made with ``gen``'s settings; revert when none
+        comes within ``fleet.revert_after_s``. True when the new one holds."""
+        limit = self.link.cfg.fleet.revert_after_s
+        deadline = time.monotonic() + limit
+        sc: Scope = "group" if scope == "group" else "station"
+        while self._connected_gen < gen:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._gen_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gen_changed.wait(), timeout=left)
+        if self._connected_gen >= gen:
+            self.state.previous = None
+            self.state.probation_scope = None
+            await asyncio.to_thread(self.state.save, self.data_dir)
+            await self._report("applied", scope=sc, version=version)
+            return True
+        m = self.link.cfg.mqtt
+        why = (
+            f"broker {m.host}:{m.port} not reached within {limit:g} s "
+            f"(last error: {self.link.last_error() or 'none'}); went back to the previous "
+            "configuration"
+        )
+        if self.state.previous is not None:
+            self.state.applied = dict(self.state.previous)
+        self.state.previous = None
+        self.state.probation_scope = None
+        if version is not None:
+            self.state.refused[sc] = version
+        await asyncio.to_thread(self.state.save, self.data_dir)
+        try:
+            old = await asyncio.to_thread(
+                lambda: _effective_now(self.link.cfg, self.state),
+            )
+        except ConfigError as err:  # the file changed under us: keep going on it
+            log.error("previous configuration no longer valid: %s", err)
+            old = self.link.cfg
+        before = self.link.cfg
+        self.link.apply_config(old)
+        self._live_logging(before, old)
+        self.link.request_reconnect()
+        log.warning("configuration %s v%s reverted: %s", sc, version, why)
+        await self._report("reverted", scope=sc, version=version, reason=why)
+        return False
+
+    def _live_logging(self, before: Config, after: Config) -> None:
+        """``logging.*`` live in this process (the kiosk app takes it at its next start)."""
+        if before.logging == after.logging:
+            return
+        root = logging.getLogger()
+        if any(getattr(h, "_healthkiosk", False) for h in root.handlers):
+            setup_logging(level=after.logging.level, fmt=after.logging.format)
+        else:
+            root.setLevel(after.logging.level)
+
+    async def _restart_for_config(self, scope: Scope, version: int | None) -> None:
+        ok, detail = await self.restart_kiosk("configuration change")
+        if ok:
+            await self._report("applied", scope=scope, version=version, restart_needed=False)
+        else:
+            log.error("kiosk restart for configuration %s v%s failed: %s", scope, version, detail)
+
+    # --- restarts ------------------------------------------------------------------------------
+
+    def _visit_lock_path(self) -> Path:
+        cfg = self.link.cfg
+        return (cfg.update.visit_lock or cfg.data_dir / "visit.lock").expanduser()
+
+    async def restart_kiosk(self, why: str) -> tuple[bool, str]:
+        """Run the restart hook at an idle moment (no visit in progress; the visit
+        lock is held meanwhile so none begins). (ok, detail)."""
+        cfg = self.link.cfg
+        argv = list(cfg.fleet.restart_command)
+        if not argv:
+            return False, "fleet.restart_command is empty"
+        async with self._restart_lock:
+            started = time.monotonic()
+            try:
+                lock = await asyncio.to_thread(
+                    visitlock.wait_for_no_visit,
+                    self._visit_lock_path(),
+                    timeout_s=cfg.fleet.idle_wait_s,
+                )
+            except HealthKioskError as err:
+                return False, f"not restarted: {err}"
+            waited = time.monotonic() - started
+            try:
+                code, out = await commands.run_hook(argv)
+            finally:
+                lock.end()
+        log.info("kiosk app restarted (%s): exit %d", why, code)
+        if code != 0:
+            return False, f"restart command exited {code}: {out[-500:]}"
+        return True, f"kiosk app restarted after {waited:.1f} s waiting for an idle moment"
+
+    # --- commands ------------------------------------------------------------------------------
+
+    async def _on_command(self, work: _CommandWork) -> None:
+        try:
+            msg = decode(work.payload)
+        except SchemaError as err:
+            log.warning("ignoring an invalid command: %s", err)
+            return
+        if not isinstance(msg, Command):
+            log.warning("ignoring %s on the command topic", msg.schema_)
+            return
+        cid = str(msg.id)
+        if cid in self.seen:
+            log.info("command %s (%s) seen before: not run again", cid, msg.command)
+            return
+        await asyncio.to_thread(self.seen.add, cid)
+        now = self._clock()
+        if msg.expires_at <= now:
+            await self._answer(msg, False, f"expired at {msg.expires_at.isoformat()}: not run")
+            return
+        log.info("command %s: %s %s", cid, msg.command, msg.args)
+        if msg.command in ("restart", "repair"):
+            self._spawn(self._run_command(msg))  # waits for an idle moment
+        else:
+            await self._run_command(msg)
+
+    async def _run_command(self, msg: Command) -> None:
+        output = ""
+        try:
+            if msg.command == "logs":
+                source, output = await commands.recent_logs(
+                    self.link.cfg, int(msg.args.get("lines", commands.DEFAULT_LINES))
+                )
+                n_lines = output.count("\n") + 1 if output else 0
+                ok, detail = True, f"{n_lines} lines from {source}"
+            elif msg.command == "resync":
+                n = await self.link.resync()
+                ok, detail = True, f"{n} unreceipted reading(s) queued to send again"
+            elif msg.command == "restart":
+                ok, detail = await self.restart_kiosk("remote command")
+            else:
+                ok, detail = await self._repair(msg.args.get("role"))
+        except (HealthKioskError, OSError, ValueError, TypeError) as err:
+            ok, detail = False, f"{type(err).__name__}: {err}"
+        await self._answer(msg, ok, detail, output)
+
+    async def _answer(self, msg: Command, ok: bool, detail: str, output: str = "") -> None:
+        result = CommandResult(
+            station_id=self.station_id,
+            id=msg.id,
+            command=msg.command,
+            ok=ok,
+            detail=commands.mask_line(detail)[:2000],
+            output=output,
+            at=self._clock(),
+        )
+        await self._publish(topic(self.station_id, "cmd-result"), encode(result), retain=False)
+
+    async def _repair(self, role: Any) -> tuple[bool, str]:
+        """Forget what pairs the kiosk with the device of ``role``, then restart the
+        kiosk app at an idle moment so it scans and pairs again.
+
+        The kiosk stores no pairing of its own: a BLE device is found by its
+        service (and the configured ``address``); the operating system (BlueZ)
+        keeps the bond. So: with an address, ``fleet.unpair_command`` removes
+        BlueZ's bond; without one there is no bond to name and the restart
+        alone makes the kiosk scan afresh. Serial devices have no pairing."""
+        if role not in ROLES:
+            return False, f"give args.role, one of {', '.join(ROLES)}"
+        dc = getattr(self.link.cfg.devices, role)
+        if dc is None:
+            return False, f"no device configured for {role} (devices.{role})"
+        if dc.port and not dc.address:
+            return False, (
+                f"{role} is a serial device on {dc.port}: there is no pairing to forget "
+                "(the kiosk reopens the port at the next measurement)"
+            )
+        notes: list[str] = []
+        if dc.address:
+            argv = [a.replace("{address}", dc.address) for a in self.link.cfg.fleet.unpair_command]
+            code, out = await commands.run_hook(argv) if argv else (0, "no unpair command")
+            if code == 0:
+                notes.append(f"bond with {dc.address} removed")
+            else:
+                notes.append(f"no bond removed for {dc.address} (exit {code}: {out[-200:]})")
+        else:
+            notes.append("no address configured: no bond to forget, the kiosk scans afresh")
+        ok, detail = await self.restart_kiosk(f"repair {role}")
+        return ok, "; ".join([*notes, detail])
+
+
+def _effective_now(cfg: Config, state: OverlayState) -> Config:
+    from sync.remote_config import effective
+
+    return effective(local_mapping(cfg), state.layers(), source=cfg.source)

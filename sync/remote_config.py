@@ -1,0 +1,309 @@
+"""Remote configuration on the station: decide, persist, revert (no MQTT here).
+
+The administrators publish ``hk.config/1`` documents (:class:`sync.schema.DesiredConfig`),
+retained, one for the station's group and one for the station itself. The
+effective configuration is the local file, then the group's settings, then the
+station's (:func:`healthkiosk.config.merge`), validated with the same pydantic
+:class:`~healthkiosk.config.Config` as the file:
+
+- a document whose version is not newer than the one applied (or than one
+  already refused) is stale: ignored, nothing reported;
+- a document that sets a key that cannot be set remotely (:data:`FORBIDDEN`)
+  or makes the configuration invalid is **rejected**, the reason naming the
+  key; the running configuration stays;
+- otherwise it is **applied**: the overlay (the accepted documents) is written
+  atomically to ``<data_dir>/remote-config.json``, which the loader merges at
+  the next start. Keys of :data:`RECONNECT_KEYS` need a new broker connection:
+  the previous overlay is kept in the file as ``previous`` until the broker is
+  reached with the new settings; if that does not happen within
+  ``fleet.revert_after_s`` the station goes back to it (**reverted**).
+
+:func:`plan` says what applying needs: a reconnect, a kiosk app restart, or
+nothing more than re-reading the configuration in ``kiosk-sync``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from healthkiosk.config import (
+    OVERLAY_SCOPES,
+    Config,
+    from_mapping,
+    merge,
+    overlay_path,
+    read_mapping,
+)
+from healthkiosk.errors import ConfigError
+
+Scope = Literal["group", "station"]
+
+FORBIDDEN: tuple[str, ...] = (
+    "station.id",
+    "station.group",
+    "station.data_dir",
+    "store.path",
+    "store.id_hash_key_file",
+    "update",
+    "fleet",
+    "followup",
+    "source",
+)
+"""Keys (and tables) only the local file may set: the station's identity and
+where its data lives, the updater's trust (keys, commands), the commands this
+module runs, and the doctor's side's section."""
+
+RECONNECT_KEYS: frozenset[str] = frozenset(
+    f"mqtt.{k}"
+    for k in (
+        "host",
+        "port",
+        "username",
+        "password",
+        "password_file",
+        "tls_ca",
+        "tls_cert",
+        "tls_key",
+        "keepalive_s",
+        "session_expiry_s",
+    )
+)
+"""Applied by reconnecting to the broker, under the revert guard."""
+
+SYNC_LIVE_PREFIXES: tuple[str, ...] = ("mqtt.", "logging.", "store.retention_days")
+"""Read again by ``kiosk-sync`` at once (the link's window, batch, timeouts,
+status interval, reconnect back-off, log level, retention)."""
+
+
+def flatten(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"kiosk": {"done_s": 5}}`` → ``{"kiosk.done_s": 5}`` (tables only; lists
+    are values)."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{dotted}."))  # an empty table sets nothing
+        else:
+            out[dotted] = value
+    return out
+
+
+def check_remote_keys(settings: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` naming the first key remote settings may not set."""
+    for dotted in flatten(settings):
+        for forbidden in FORBIDDEN:
+            if dotted == forbidden or dotted.startswith(f"{forbidden}."):
+                raise ConfigError("cannot be set remotely (local file only)", key=dotted)
+
+
+def effective(
+    local: dict[str, Any], layers: list[dict[str, Any]], *, source: Path | None = None
+) -> Config:
+    """The local file's mapping with each layer merged over it, validated."""
+    merged = local
+    for layer in layers:
+        merged = merge(merged, layer)
+    return from_mapping(merged, source=source)
+
+
+def changed_keys(old: Config, new: Config) -> set[str]:
+    a = flatten(old.model_dump(mode="json", exclude={"source"}))
+    b = flatten(new.model_dump(mode="json", exclude={"source"}))
+    return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    changed: frozenset[str]
+    reconnect: bool
+    sync_live: frozenset[str]
+    kiosk_restart: frozenset[str]
+
+    @property
+    def restart_needed(self) -> bool:
+        return bool(self.kiosk_restart)
+
+
+def plan(old: Config, new: Config) -> Plan:
+    changed = changed_keys(old, new)
+    live = {k for k in changed if k.startswith(SYNC_LIVE_PREFIXES)}
+    return Plan(
+        changed=frozenset(changed),
+        reconnect=bool(changed & RECONNECT_KEYS),
+        sync_live=frozenset(live),
+        kiosk_restart=frozenset(changed - live),
+    )
+
+
+# --- the persisted overlay ----------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Doc:
+    version: int
+    settings: dict[str, Any]
+    issued_at: str = ""
+    issued_by: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "settings": self.settings,
+            "issued_at": self.issued_at,
+            "issued_by": self.issued_by,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Doc | None:
+        if not isinstance(data, dict) or not isinstance(data.get("settings"), dict):
+            return None
+        return cls(
+            version=int(data.get("version", 0)),
+            settings=data["settings"],
+            issued_at=str(data.get("issued_at", "")),
+            issued_by=str(data.get("issued_by", "")),
+        )
+
+
+Overlay = dict[str, Doc | None]
+
+
+def _overlay_json(o: Overlay) -> dict[str, Any]:
+    return {s: (d.to_json() if (d := o.get(s)) else None) for s in OVERLAY_SCOPES}
+
+
+def _overlay_from(data: Any) -> Overlay:
+    data = data if isinstance(data, dict) else {}
+    return {s: Doc.from_json(data.get(s)) for s in OVERLAY_SCOPES}
+
+
+@dataclass(slots=True)
+class OverlayState:
+    """``<data_dir>/remote-config.json``: what the loader merges (``applied``),
+    the overlay to go back to while a new one is on probation (``previous``),
+    and the last version refused per scope (never tried again)."""
+
+    applied: Overlay = field(default_factory=lambda: {s: None for s in OVERLAY_SCOPES})
+    previous: Overlay | None = None
+    probation_scope: str | None = None
+    refused: dict[str, int] = field(default_factory=dict)
+
+    def versions(self, overlay: Overlay | None = None) -> dict[str, int | None]:
+        o = self.applied if overlay is None else overlay
+        return {s: (d.version if (d := o.get(s)) else None) for s in OVERLAY_SCOPES}
+
+    def layers(self, overlay: Overlay | None = None) -> list[dict[str, Any]]:
+        o = self.applied if overlay is None else overlay
+        return [d.settings for s in OVERLAY_SCOPES if (d := o.get(s)) is not None]
+
+    def config_version(self) -> int | None:
+        """One number for the status: the sum of the applied documents' versions
+        (grows with every change that reaches the station)."""
+        vs = [v for v in self.versions().values() if v is not None]
+        return sum(vs) if vs else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "applied": _overlay_json(self.applied),
+            "previous": _overlay_json(self.previous) if self.previous is not None else None,
+            "probation_scope": self.probation_scope,
+            "refused": dict(self.refused),
+        }
+
+    @classmethod
+    def load(cls, data_dir: Path) -> OverlayState:
+        try:
+            data = json.loads(overlay_path(data_dir).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        if not isinstance(data, dict):
+            return cls()
+        refused = data.get("refused")
+        return cls(
+            applied=_overlay_from(data.get("applied")),
+            previous=_overlay_from(data["previous"]) if data.get("previous") else None,
+            probation_scope=data.get("probation_scope"),
+            refused={str(k): int(v) for k, v in (refused or {}).items()},
+        )
+
+    def save(self, data_dir: Path) -> None:
+        """Atomically: a temporary file, fsync, rename, fsync of the directory."""
+        path = overlay_path(data_dir)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(self.to_json(), fh, ensure_ascii=False, indent=1)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# --- decisions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Stale:
+    """Not newer than what is applied or was refused: ignored silently."""
+
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    config: Config
+    overlay: Overlay
+    plan: Plan
+
+
+Decision = Stale | Rejected | Accepted
+
+
+def decide(
+    state: OverlayState,
+    *,
+    scope: Scope,
+    doc: Doc | None,
+    local: dict[str, Any],
+    running: Config,
+) -> Decision:
+    """What to do with a new document for ``scope`` (None: the scope was cleared)."""
+    current = state.applied.get(scope)
+    if doc is None:
+        if current is None:
+            return Stale("already clear")
+    else:
+        if current is not None and doc.version <= current.version:
+            return Stale(f"version {doc.version} is not newer than {current.version}")
+        refused = state.refused.get(scope)
+        if refused is not None and doc.version <= refused:
+            return Stale(f"version {doc.version} was refused before")
+        try:
+            check_remote_keys(doc.settings)
+        except ConfigError as err:
+            return Rejected(str(err))
+    overlay: Overlay = dict(state.applied)
+    overlay[scope] = doc
+    try:
+        new = effective(local, state.layers(overlay), source=running.source)
+    except ConfigError as err:
+        return Rejected(str(err))
+    return Accepted(config=new, overlay=overlay, plan=plan(running, new))
+
+
+def local_mapping(cfg: Config) -> dict[str, Any]:
+    """The station's own file (what remote settings are merged over)."""
+    return read_mapping(cfg.source)

@@ -1,0 +1,380 @@
+"""Remote configuration on the station, as plain Python: merge, validate,
+refuse, ignore stale documents, persist atomically, revert; the loader's
+overlay; and the small pieces of the commands and the status."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from healthkiosk.config import Config, from_mapping, load_config, merge, overlay_path
+from healthkiosk.errors import ConfigError
+from sync import commands, devicestatus, stationhealth
+from sync.remote_config import (
+    Accepted,
+    Doc,
+    OverlayState,
+    Rejected,
+    Stale,
+    check_remote_keys,
+    decide,
+    plan,
+)
+
+
+def local(tmp_path: Path) -> dict[str, Any]:
+    return {"station": {"id": "st-a", "group": "g1", "data_dir": str(tmp_path)}}
+
+
+def running(tmp_path: Path, state: OverlayState | None = None) -> Config:
+    data = local(tmp_path)
+    for layer in (state or OverlayState()).layers():
+        data = merge(data, layer)
+    return from_mapping(data)
+
+
+def test_merge_is_deep_and_later_layers_win() -> None:
+    base: dict[str, Any] = {"kiosk": {"done_s": 8.0, "language": "en"}, "rules": {"a": [1, 2]}}
+    out = merge(base, {"kiosk": {"done_s": 5.0}, "rules": {"a": [3]}})
+    assert out == {"kiosk": {"done_s": 5.0, "language": "en"}, "rules": {"a": [3]}}
+    assert base["kiosk"]["done_s"] == 8.0  # not modified
+
+
+def test_group_then_station_over_the_file(tmp_path: Path) -> None:
+    state = OverlayState()
+    group = Doc(1, {"kiosk": {"done_s": 5.0, "idle_timeout_s": 90.0}})
+    d = decide(state, scope="group", doc=group, local=local(tmp_path), running=running(tmp_path))
+    assert isinstance(d, Accepted)
+    state.applied = d.overlay
+    station = Doc(1, {"kiosk": {"done_s": 6.0}})
+    d = decide(state, scope="station", doc=station, local=local(tmp_path), running=d.config)
+    assert isinstance(d, Accepted)
+    assert d.config.kiosk.done_s == 6.0  # the station's own wins
+    assert d.config.kiosk.idle_timeout_s == 90.0  # the group's stays
+    assert d.config.station.id == "st-a"  # the file's stays
+    assert d.plan.kiosk_restart == {"kiosk.done_s"} and not d.plan.reconnect
+
+
+def test_an_invalid_document_is_rejected_naming_the_key(tmp_path: Path) -> None:
+    state = OverlayState()
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"kiosk": {"done_s": -1}}, "kiosk.done_s"),
+        ({"kiosk": {"no_such_key": 1}}, "kiosk.no_such_key"),
+        ({"mqtt": {"port": 70000}}, "mqtt.port"),
+        ({"update": {"trusted_keys": ["/tmp/evil.pem"]}}, "update.trusted_keys"),
+        ({"fleet": {"restart_command": ["rm", "-rf", "/"]}}, "fleet.restart_command"),
+        ({"station": {"id": "other"}}, "station.id"),
+        ({"station": {"data_dir": "/tmp"}}, "station.data_dir"),
+    ]
+    for settings, key in cases:
+        d = decide(
+            state,
+            scope="group",
+            doc=Doc(1, settings),
+            local=local(tmp_path),
+            running=running(tmp_path),
+        )
+        assert isinstance(d, Rejected), settings
+        assert d.reason.startswith(f"{key}:"), d.reason
+
+
+def test_stale_and_replayed_documents_are_ignored(tmp_path: Path) -> None:
+    state = OverlayState()
+    state.applied["group"] = Doc(3, {"kiosk": {"done_s": 5.0}})
+    state.refused["station"] = 4
+    cfg = running(tmp_path, state)
+    for scope, version in [("group", 3), ("group", 2), ("station", 4), ("station", 1)]:
+        d = decide(
+            state,
+            scope=scope,  # type: ignore[arg-type]
+            doc=Doc(version, {"kiosk": {"done_s": 9.0}}),
+            local=local(tmp_path),
+            running=cfg,
+        )
+        assert isinstance(d, Stale), (scope, version)
+    d = decide(state, scope="station", doc=Doc(5, {}), local=local(tmp_path), running=cfg)
+    assert isinstance(d, Accepted)
+
+
+def test_clearing_a_scope_goes_back_to_the_file(tmp_path: Path) -> None:
+    state = OverlayState()
+    state.applied["group"] = Doc(3, {"kiosk": {"done_s": 5.0}})
+    d = decide(
+        state, scope="group", doc=None, local=local(tmp_path), running=running(tmp_path, state)
+    )
+    assert isinstance(d, Accepted)
+    assert d.config.kiosk.done_s == Config().kiosk.done_s
+    assert d.overlay["group"] is None
+    empty = OverlayState()
+    assert isinstance(
+        decide(empty, scope="group", doc=None, local=local(tmp_path), running=running(tmp_path)),
+        Stale,
+    )
+
+
+def test_plan_says_what_is_live_and_what_restarts() -> None:
+    old = Config()
+    new = from_mapping(
+        {
+            "mqtt": {"port": 1884, "status_interval_s": 10.0},
+            "logging": {"level": "DEBUG"},
+            "rules": {"x": 1},
+            "devices": {"simulate": False},
+        }
+    )
+    p = plan(old, new)
+    assert p.reconnect
+    assert p.sync_live == {"mqtt.port", "mqtt.status_interval_s", "logging.level"}
+    assert p.kiosk_restart == {"rules.x", "devices.simulate"}
+    p2 = plan(old, from_mapping({"mqtt": {"batch_size": 5}}))
+    assert not p2.reconnect and not p2.restart_needed
+
+
+def test_forbidden_keys_checked_before_publishing() -> None:
+    check_remote_keys({"kiosk": {"done_s": 5}, "mqtt": {"host": "x"}})
+    with pytest.raises(ConfigError) as err:
+        check_remote_keys({"station": {"group": "other"}})
+    assert err.value.key == "station.group"
+
+
+def test_the_overlay_is_saved_atomically_and_the_loader_applies_it(tmp_path: Path) -> None:
+    conf = tmp_path / "station.toml"
+    conf.write_text(
+        f'[station]\nid = "st-a"\ngroup = "g1"\ndata_dir = "{tmp_path}"\n[kiosk]\ndone_s = 8.0\n',
+        encoding="utf-8",
+    )
+    state = OverlayState()
+    state.applied["group"] = Doc(2, {"kiosk": {"done_s": 5.0, "idle_timeout_s": 90.0}})
+    state.applied["station"] = Doc(1, {"kiosk": {"done_s": 6.0}})
+    state.save(tmp_path)
+    assert not list(tmp_path.glob(".remote-config.json.tmp*"))
+    cfg = load_config(conf)
+    assert cfg.kiosk.done_s == 6.0 and cfg.kiosk.idle_timeout_s == 90.0
+    assert load_config(conf, overlay=False).kiosk.done_s == 8.0
+    again = OverlayState.load(tmp_path)
+    assert again.versions() == {"group": 2, "station": 1}
+    assert again.config_version() == 3
+
+
+def test_an_overlay_this_release_cannot_read_is_ignored_not_fatal(tmp_path: Path) -> None:
+    conf = tmp_path / "station.toml"
+    conf.write_text(f'[station]\nid = "st-a"\ndata_dir = "{tmp_path}"\n', encoding="utf-8")
+    overlay_path(tmp_path).write_text(
+        json.dumps({"applied": {"group": {"version": 1, "settings": {"kiosk": {"new": 1}}}}}),
+        encoding="utf-8",
+    )
+    assert load_config(conf).kiosk == Config().kiosk
+    overlay_path(tmp_path).write_text("{not json", encoding="utf-8")
+    assert load_config(conf).station.id == "st-a"
+
+
+def test_seen_commands_survive_a_restart_and_stay_bounded(tmp_path: Path) -> None:
+    seen = commands.SeenCommands(tmp_path)
+    for i in range(commands.SEEN_KEEP + 5):
+        seen.add(f"id-{i}")
+    again = commands.SeenCommands(tmp_path)
+    assert "id-0" not in again and f"id-{commands.SEEN_KEEP + 4}" in again
+
+
+def test_logs_are_masked_and_bounded(tmp_path: Path) -> None:
+    cfg = from_mapping({"station": {"data_dir": str(tmp_path)}})
+    log = tmp_path / "kiosk-sync.log"
+    lines = [f"line {i}" for i in range(5000)] + ["resident 11010519491231002X checked in"]
+    log.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    source, text = asyncio.run(commands.recent_logs(cfg, 100))
+    assert "kiosk-sync.log" in source
+    out = text.splitlines()
+    assert out[0] == "==> kiosk-sync.log <==" and len(out) == 101
+    assert "11010519491231002X" not in text and "resident " in out[-1]
+    _, big = asyncio.run(commands.recent_logs(cfg, 10**6))
+    assert len(big.splitlines()) == commands.MAX_LINES + 1
+
+
+def test_logs_without_a_source_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sync.commands.shutil.which", lambda _n: None)
+    cfg = from_mapping({"station": {"data_dir": str(tmp_path)}})
+    with pytest.raises(FileNotFoundError):
+        asyncio.run(commands.recent_logs(cfg, 10))
+
+
+def test_device_book_round_trip(tmp_path: Path) -> None:
+    path = devicestatus.path_for(tmp_path)
+    book = devicestatus.DeviceBook(path)
+    at = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+    book.update("blood_pressure", model="UA-651BLE", connected=True, battery_percent=80, at=at)
+    book.update("blood_pressure", model="UA-651BLE", connected=True, reading=True, at=at)
+    book.update("glucose", model="GA-3", connected=False, at=at)
+    got = {d.role: d for d in devicestatus.read(path)}
+    assert got["blood_pressure"].battery_percent == 80
+    assert got["blood_pressure"].last_reading == at
+    assert got["glucose"].connected is False and got["glucose"].last_seen is None
+    path.write_text('[{"role": 1}]', encoding="utf-8")
+    assert devicestatus.read(path) == []
+
+
+def test_station_health(tmp_path: Path) -> None:
+    zone = tmp_path / "temp"
+    zone.write_text("48312\n")
+    store = tmp_path / "kiosk.sqlite"
+    store.write_bytes(b"x" * 1024 * 1024)
+    (tmp_path / "kiosk.sqlite-wal").write_bytes(b"x" * 512 * 1024)
+    h = stationhealth.measure(tmp_path, store, thermal=zone)
+    assert h.cpu_temp_c == 48.3
+    assert h.store_size_mb == 1.5
+    assert h.disk_free_mb is not None and 0 < (h.disk_free_percent or 0) <= 100
+    assert stationhealth.cpu_temp_c(tmp_path / "absent") is None
+
+
+# --- the revert guard, with a fake link ------------------------------------------------
+
+
+class FakeConn:
+    connected = True
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes, bool]] = []
+
+    async def publish(self, name: str, payload: bytes, *, retain: bool, timeout: float) -> None:  # noqa: ASYNC109
+        self.sent.append((name, payload, retain))
+
+
+class FakeLink:
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.generation = 0
+        self.applied: list[Config] = []
+        self.reconnects = 0
+
+    def apply_config(self, cfg: Config) -> int:
+        self.cfg = cfg
+        self.applied.append(cfg)
+        self.generation += 1
+        return self.generation
+
+    def request_reconnect(self) -> None:
+        self.reconnects += 1
+
+    async def resync(self) -> int:
+        return 0
+
+    def last_error(self) -> str | None:
+        return "cannot connect to 127.0.0.1:9: refused"
+
+
+def _station(tmp_path: Path) -> FakeLink:
+    conf = tmp_path / "station.toml"
+    conf.write_text(
+        f'[station]\nid = "st-a"\ngroup = "g1"\ndata_dir = "{tmp_path}"\n'
+        "[fleet]\nrevert_after_s = 0.3\nrestart_command = []\n",
+        encoding="utf-8",
+    )
+    return FakeLink(load_config(conf))
+
+
+def _doc(version: int, settings: dict[str, Any]) -> bytes:
+    from sync.schema import DesiredConfig, encode
+
+    return encode(
+        DesiredConfig(
+            scope="station",
+            target="st-a",
+            version=version,
+            settings=settings,
+            issued_at=datetime.now(UTC),
+        )
+    )
+
+
+def _reports(conn: FakeConn) -> list[dict[str, Any]]:
+    return [json.loads(p) for n, p, _r in conn.sent if n.endswith("/config-report")]
+
+
+def test_a_broker_change_not_confirmed_in_time_is_reverted(tmp_path: Path) -> None:
+    from healthkiosk.mqtt import Message
+    from sync.fleet import Fleet
+    from sync.schema import topic
+
+    link = _station(tmp_path)
+    fleet = Fleet(link)
+
+    async def go() -> FakeConn:
+        msg = Message(topic("st-a", "config"), _doc(1, {"mqtt": {"port": 9}}), 1, True, 1)
+        fleet.on_message(msg)
+        work = fleet._queue.get_nowait()
+        await fleet._on_config(work)  # type: ignore[arg-type]
+        conn = FakeConn()
+        await fleet.connected(conn, link.generation)  # type: ignore[arg-type]
+        return conn
+
+    conn = asyncio.run(go())
+    assert [c.mqtt.port for c in link.applied] == [9, 1883]
+    assert link.reconnects == 2
+    (report,) = _reports(conn)
+    assert report["outcome"] == "reverted" and "127.0.0.1:9 not reached" in report["reason"]
+    assert report["station_version"] == 1 and report["running_station_version"] is None
+    state = OverlayState.load(tmp_path)
+    assert state.applied["station"] is None and state.previous is None
+    assert state.refused == {"station": 1}
+
+
+def test_a_broker_change_confirmed_in_time_is_kept(tmp_path: Path) -> None:
+    from healthkiosk.mqtt import Message
+    from sync.fleet import Fleet
+    from sync.schema import topic
+
+    link = _station(tmp_path)
+    fleet = Fleet(link)
+    conn = FakeConn()
+
+    async def go() -> None:
+        msg = Message(topic("st-a", "config"), _doc(1, {"mqtt": {"keepalive_s": 20}}), 1, True, 1)
+        fleet.on_message(msg)
+        work = fleet._queue.get_nowait()
+        task = asyncio.create_task(fleet._on_config(work))  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        state = OverlayState.load(tmp_path)
+        assert state.previous is not None  # on probation, persisted
+        await fleet.connected(conn, link.generation)  # type: ignore[arg-type]
+        await task
+
+    asyncio.run(go())
+    assert [c.mqtt.keepalive_s for c in link.applied] == [20]
+    (report,) = _reports(conn)
+    assert report["outcome"] == "applied" and report["station_version"] == 1
+    state = OverlayState.load(tmp_path)
+    assert state.versions()["station"] == 1 and state.previous is None
+
+
+def test_a_probation_left_by_a_crash_is_finished_at_the_next_start(tmp_path: Path) -> None:
+    """Stopped (killed) between applying new broker settings and reaching the
+    broker: the next start runs on them, and reverts when they do not work."""
+    from sync.fleet import Fleet
+
+    state = OverlayState()
+    state.applied["station"] = Doc(2, {"mqtt": {"port": 9}})
+    state.previous = {"group": None, "station": Doc(1, {"kiosk": {"done_s": 5.0}})}
+    state.probation_scope = "station"
+    state.save(tmp_path)
+    link = _station(tmp_path)
+    assert link.cfg.mqtt.port == 9  # the loader took the overlay on probation
+
+    async def go() -> FakeConn:
+        fleet = Fleet(link)
+        task = asyncio.create_task(fleet.run())
+        await asyncio.sleep(0.6)  # > revert_after_s
+        conn = FakeConn()
+        await fleet.connected(conn, link.generation)  # type: ignore[arg-type]
+        task.cancel()
+        return conn
+
+    conn = asyncio.run(go())
+    assert link.cfg.mqtt.port == 1883 and link.cfg.kiosk.done_s == 5.0
+    (report,) = _reports(conn)
+    assert report["outcome"] == "reverted" and report["running_station_version"] == 1
+    state = OverlayState.load(tmp_path)
+    assert state.versions()["station"] == 1 and state.refused == {"station": 2}
