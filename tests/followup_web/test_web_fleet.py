@@ -233,7 +233,7 @@ def test_a_refused_publish_is_recorded_and_said(
     admin_c: TestClient, fleet: World, published: Recorder
 ) -> None:
     published.fail = PublishRefusedError(
-        "not authorized", topic="hk/v1/st/st-001/cmd", reason_code=0x87, reason_name="Not authorized"
+        "not authorized", topic="hk/v1/st/st-001/cmd", reason_code=0x87
     )
     token = csrf(admin_c, "/admin/fleet/st-001")
     page = admin_c.post(
@@ -251,7 +251,8 @@ def test_without_mqtt_commands_are_not_sent(fleet: World) -> None:
         page = c.get("/admin/fleet/st-001").text
         assert "no MQTT connection" in page and "disabled" in page
         token = csrf(c, "/admin/fleet/st-001")
-        page = c.post("/admin/fleet/st-001/commands", data={"command": "resync", "csrf": token}).text
+        data = {"command": "resync", "csrf": token}
+        page = c.post("/admin/fleet/st-001/commands", data=data).text
     assert "Not sent" in page
     [row] = _commands(fleet)
     assert row.publish_error and row.published_at is None
