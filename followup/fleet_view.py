@@ -128,8 +128,17 @@ class CommandView:
 class RolloutSummary:
     rollout_id: str
     release: str
+    """The release number, with its version when known."""
     state: str
     detail: str = ""
+    """Why it stopped, when it did."""
+    group: str = ""
+    stage: str = ""
+    """e.g. "2 of 3"."""
+    succeeded: int = 0
+    failed: int = 0
+    pending: int = 0
+    updated_at: datetime | None = None
 
 
 class RolloutSource(Protocol):

@@ -27,7 +27,8 @@ from starlette.routing import Route
 
 from followup.alerts import Publish, alert_payload, deliver, record_alerts
 from followup.db.alerts import Alert
-from followup.fleet_view import NoRollouts, RolloutSource
+from followup.fleet_rollouts import RolloutTables
+from followup.fleet_view import RolloutSource
 from followup.status_store import catch_up
 from followup.web import views_admin, views_auth, views_fleet, views_list, views_resident
 from followup.web.common import AppState, WebSettings, make_templates
@@ -136,7 +137,7 @@ def create_app(
 ) -> Starlette:
     """``publish`` delivers urgent-reading alerts; ``commands`` publishes the fleet
     page's ``hk.command/1`` (None: the page refuses to send); ``rollouts`` is
-    where the fleet page reads rollouts (none by default)."""
+    where the fleet page reads rollouts (by default the rollout tables)."""
     hk = AppState(
         engine=engine,
         sessions=sessionmaker(engine, expire_on_commit=False),
@@ -183,7 +184,7 @@ def create_app(
     app.state.hk = hk
     app.state.fleet = views_fleet.FleetState(
         commands=commands,
-        rollouts=rollouts or NoRollouts(),
+        rollouts=rollouts or RolloutTables(),
         poll_interval_s=min(settings.poll_interval_s, 2.0),
     )
     return app

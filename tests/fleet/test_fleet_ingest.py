@@ -17,7 +17,7 @@ from followup.db.models import DeadLetter
 from followup.fleet_ingest import Rejection, check_report
 from healthkiosk.mqtt import connect
 from sync.schema import CommandResult, ConfigReport, UpdateReport, encode, topic
-from tests.fleet.fleetkit import followup_config, ingest_process, station_settings, wait_until
+from tests.fleet.reportkit import followup_config, ingest_process, station_settings, wait_until
 from tests.sync.synckit import Mosquitto
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

@@ -9,7 +9,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import (
+    JSON,
+    Column,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+)  # fmt: skip
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
@@ -19,6 +30,7 @@ from followup.fleet_ingest import FleetStore
 from followup.fleet_view import RolloutSummary
 from followup.web.app import create_app
 from followup.web.common import WebSettings
+from healthkiosk.dbtypes import UtcDateTime
 from healthkiosk.errors import PublishRefusedError
 from healthkiosk.rules import load_rules
 from sync.schema import CommandResult, decode
@@ -137,6 +149,81 @@ def test_rollouts_section_reads_from_its_source(fleet: World) -> None:
         login(c, "admin")
         page = c.get("/admin/fleet").text
     assert "stage 1 of 3" in page and "No rollouts." not in page
+
+
+def _rollout_tables(engine: Engine) -> tuple[Table, Table]:
+    """The rollout module's two tables as its ``followup/db/rollouts.py`` documents
+    them (every column, so the rows fit whether or not that module made them)."""
+    md = MetaData()
+    rollouts = Table(
+        "rollouts", md,
+        Column("id", String(40), primary_key=True), Column("release", Integer),
+        Column("version", String(63)), Column("manifest_url", Text),
+        Column("group", String(63)), Column("state", String(16)),
+        Column("current_stage", Integer), Column("stages", JSON),
+        Column("success_threshold", Float), Column("error_threshold", Float),
+        Column("reason", Text), Column("created_by", String(64)),
+        Column("created_at", UtcDateTime()), Column("updated_at", UtcDateTime()),
+        Column("orders_cleared_at", UtcDateTime()), Column("extra", JSON),
+    )  # fmt: skip
+    stations = Table(
+        "rollout_stations", md,
+        Column("rollout_id", String(40), primary_key=True),
+        Column("station_id", String(63), primary_key=True),
+        Column("stage", Integer), Column("position", Integer),
+        Column("ordered_at", UtcDateTime()), Column("step", String(40)),
+        Column("outcome", String(16)), Column("reason", Text),
+        Column("running_release", Integer), Column("reported_at", UtcDateTime()),
+        Column("finished_at", UtcDateTime()),
+    )  # fmt: skip
+    md.create_all(engine, checkfirst=True)
+    return rollouts, stations
+
+
+def test_rollouts_section_reads_the_rollout_tables(fleet: World) -> None:
+    with _client(fleet, None) as c:
+        login(c, "admin")
+        assert "No rollouts." in c.get("/admin/fleet").text  # tables not there, or empty
+        rollouts, members = _rollout_tables(fleet.engine)
+        at = fleet.now
+        common = {
+            "manifest_url": "http://followup/releases/7/manifest.json", "stages": [0.5, 0.5],
+            "success_threshold": 0.95, "error_threshold": 0.1, "created_by": "admin",
+            "created_at": at, "orders_cleared_at": None, "extra": {},
+        }  # fmt: skip
+        with fleet.engine.begin() as conn:
+            conn.execute(rollouts.insert(), [
+                {**common, "id": "r7-a", "release": 7, "version": "0.4.0", "group": "east",
+                 "state": "running", "current_stage": 1, "reason": "", "updated_at": at},
+                {**common, "id": "r6-a", "release": 6, "version": "0.3.9", "group": None,
+                 "state": "stopped", "current_stage": 0,
+                 "reason": "stage 1: 1 of 1 failed (error threshold 10 %)",
+                 "updated_at": at - timedelta(days=3)},
+            ])  # fmt: skip
+            conn.execute(members.insert(), [
+                {"rollout_id": rid, "station_id": sid, "stage": stage, "position": pos,
+                 "ordered_at": at, "step": "", "outcome": outcome, "reason": "",
+                 "running_release": None, "reported_at": None, "finished_at": None}
+                for rid, sid, stage, pos, outcome in [
+                    ("r7-a", "st-001", 0, 0, "succeeded"), ("r7-a", "st-002", 1, 1, None),
+                    ("r6-a", "st-001", 0, 0, "rolled_back"),
+                ]
+            ])  # fmt: skip
+        page = c.get("/admin/fleet").text
+    section = page.split('id="rollouts"')[1].split("</section>")[0]
+    running = _cells(section, "r7-a")
+    assert running == ["r7-a", "7 (0.4.0)", "east", "running", "2 of 2", "1", "0", "1",
+                       "0 s ago", ""]  # fmt: skip
+    stopped = _cells(section, "r6-a")
+    assert stopped[2:8] == ["all stations", "stopped", "1 of 2", "0", "1", "0"]
+    assert "error threshold 10 %" in stopped[9]
+    assert section.index("r7-a") < section.index("r6-a")  # active first
+
+
+def _cells(html: str, rollout: str) -> list[str]:
+    m = re.search(rf'<tr data-rollout="{rollout}">(.*?)</tr>', html, re.S)
+    assert m, rollout
+    return [re.sub(r"\s+", " ", c).strip() for c in re.findall(r"<td>(.*?)</td>", m.group(1), re.S)]
 
 
 def test_station_page_shows_status_reports_and_history(admin_c: TestClient) -> None:

@@ -31,7 +31,7 @@ from healthkiosk.errors import SyncTimeoutError
 from healthkiosk.mqtt import connect
 from healthkiosk.rules import load_rules
 from sync.schema import Command, CommandResult, decode, encode, topic
-from tests.fleet.fleetkit import followup_config, ingest_process, station_settings
+from tests.fleet.reportkit import followup_config, ingest_process, station_settings
 from tests.followup_web.fleetdata import seed_fleet, seed_reports
 from tests.followup_web.test_web_browser import ARGS, CHROMIUM, Console, _free_port, _login, _shot
 from tests.followup_web.webhelp import World
