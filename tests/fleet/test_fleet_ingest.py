@@ -4,21 +4,26 @@ database, by the real ingest process: stored once, malformed ones dead-lettered.
 from __future__ import annotations
 
 import json
+import os
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from followup.db.engine import make_engine
 from followup.db.fleet import StationCommand, StationConfigReport, StationUpdateReport
-from followup.db.models import DeadLetter
-from followup.fleet_ingest import Rejection, check_report
+from followup.db.models import DeadLetter, Station
+from followup.fleet_ingest import FleetStore, Rejection, check_report
+from followup.fleet_rollouts import RolloutTables
+from followup.fleet_view import load_commands, load_fleet, load_station
 from healthkiosk.mqtt import connect
 from sync.schema import CommandResult, ConfigReport, UpdateReport, encode, topic
 from tests.fleet.reportkit import followup_config, ingest_process, station_settings, wait_until
-from tests.sync.synckit import Mosquitto
+from tests.sync.synckit import Mosquitto, PgCluster, create_database
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -157,3 +162,73 @@ async def test_reports_and_results_stored_once_and_bad_ones_dead_lettered(
 def test_payload_roundtrip_is_json() -> None:
     body = encode(UpdateReport(station_id="st-a", step="download", outcome="waiting", at=AT))
     assert json.loads(body)["schema"] == "hk.update-report/1"
+
+
+# --- the store and the fleet view on SQLite and PostgreSQL -----------------------------
+
+
+@pytest.fixture(scope="module")
+def pg_admin() -> Iterator[str]:
+    url = os.environ.get("HEALTHKIOSK_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    cluster = PgCluster()
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'followup.sqlite'}"
+    admin = str(request.getfixturevalue("pg_admin"))
+    return create_database(admin, f"hk_fleet_{uuid.uuid4().hex[:12]}")
+
+
+def test_store_and_view_on_both_databases(database_url: str) -> None:
+    engine = make_engine(database_url)
+    store = FleetStore(engine)
+    now = AT + timedelta(hours=2)
+    with Session(engine) as s, s.begin():
+        s.add_all([Station(id="st-a", group="g1", online=True, last_seen=now),
+                   Station(id="st-b", group="g2", online=False, last_seen=AT)])  # fmt: skip
+    reports = [
+        ConfigReport(station_id="st-a", outcome="applied", station_version=1, at=AT),
+        ConfigReport(station_id="st-a", outcome="reverted", station_version=2,
+                     running_station_version=1, reason="no broker within 30 s",
+                     at=AT + timedelta(minutes=5)),
+        ConfigReport(station_id="st-b", outcome="applied", group_version=4, at=AT),
+        UpdateReport(station_id="st-a", release=3, step="download", outcome="in_progress", at=AT),
+        UpdateReport(station_id="st-a", release=3, step="done", outcome="succeeded",
+                     at=AT + timedelta(minutes=1)),
+    ]  # fmt: skip
+    assert [store.apply(r, received_at=now) for r in reports] == [True] * 5
+    assert [store.apply(r, received_at=now) for r in reports] == [False] * 5
+    cid = uuid.uuid4()
+    result = CommandResult(station_id="st-b", id=cid, command="restart", ok=False,
+                           detail="a visit is in progress", at=AT)  # fmt: skip
+    assert store.apply(result, received_at=now) is True
+    stolen = result.model_copy(update={"station_id": "st-a"})
+    assert isinstance(store.apply(stolen, received_at=now), Rejection)
+    with Session(engine) as s:
+        fleet = load_fleet(s, now=now)
+        detail = load_station(s, "st-a", now=now)
+        assert load_station(s, "st-x", now=now) is None
+        assert RolloutTables().rollouts(s) == []  # the rollout tables are another module's
+    rows = {r.station_id: r for r in fleet.rows}
+    assert rows["st-a"].config is not None and rows["st-a"].config.outcome == "reverted"
+    assert rows["st-a"].update is not None and rows["st-a"].update.outcome == "succeeded"
+    assert rows["st-b"].config is not None and rows["st-b"].config.group_version == 4
+    assert [a.kind for a in rows["st-b"].alerts] == ["offline"]
+    assert (fleet.total, fleet.online, fleet.offline, fleet.alerting) == (2, 1, 1, 1)
+    assert [g.group for g in fleet.groups] == ["g1", "g2"]
+    assert detail is not None
+    assert [c.outcome for c in detail.configs] == ["reverted", "applied"]
+    assert [u.step for u in detail.updates] == ["done", "download"]
+    with Session(engine) as s:
+        [cmd] = load_commands(s, "st-b")
+    assert cmd.state(now) == "failed" and cmd.result_detail == "a visit is in progress"
+    engine.dispose()

@@ -354,3 +354,16 @@ def test_unknown_result_kept_and_first_result_wins(fleet: World) -> None:
     assert store.apply(ok.model_copy(update={"ok": False}), received_at=at) is False
     [row] = _commands(fleet)
     assert row.result_ok is True and row.issued_by == ""
+
+
+def test_an_unanswered_command_says_so_once_expired(fleet: World, published: Recorder) -> None:
+    with _client(fleet, published) as c:
+        login(c, "admin")
+        token = csrf(c, "/admin/fleet/st-002")
+        c.post("/admin/fleet/st-002/commands", data={"command": "restart", "csrf": token})
+        assert 'data-state="waiting"' in c.get("/admin/fleet/st-002/commands").text
+    later = World(**{**fleet.__dict__, "now": fleet.now + timedelta(minutes=6)})
+    with _client(later, published) as c:
+        login(c, "admin")
+        fragment = c.get("/admin/fleet/st-002/commands").text
+    assert 'data-state="no answer"' in fragment and 'data-pending="0"' in fragment
