@@ -9,7 +9,10 @@ delivered to shared subscriptions) and hands those messages here.
   :class:`Rejection` with its reason, or None for an empty retained payload.
 - :class:`FleetStore` writes one checked message in one transaction,
   idempotently: the same report delivered again (after every reconnect, or to
-  each of several workers) adds nothing; a command's first result wins.
+  each of several workers) adds nothing; a command's first result wins. Text
+  from the station (log output, reasons) is masked again before it is kept:
+  no whole ID number reaches the database or the page even if a station
+  failed to mask it.
 - :class:`FleetIngest` ties them together for the worker and counts what it
   stored and refused; a malformed message is dead-lettered with its reason and
   logged, and never stops the worker.
@@ -35,6 +38,7 @@ from sqlalchemy.orm import Session
 from followup.db.fleet import StationCommand, StationConfigReport, StationUpdateReport
 from followup.db.models import DeadLetter
 from healthkiosk.errors import SchemaError
+from healthkiosk.idnumber import mask_in_text
 from sync.schema import CommandResult, ConfigReport, UpdateReport, from_dict, to_dict
 
 log = logging.getLogger(__name__)
@@ -136,7 +140,7 @@ class FleetStore:
             "station_id": msg.station_id,
             "at": msg.at,
             "outcome": msg.outcome,
-            "reason": msg.reason,
+            "reason": mask_in_text(msg.reason),
             "received_at": received_at,
             "dedup_key": _dedup_key(msg),
         }
@@ -187,8 +191,9 @@ class FleetStore:
         if cmd.result_received_at is not None:
             return False
         cmd.result_ok = msg.ok
-        cmd.result_detail = msg.detail
-        cmd.result_output = msg.output
+        # The station masks its logs; masked again here, in case one did not.
+        cmd.result_detail = mask_in_text(msg.detail)
+        cmd.result_output = mask_in_text(msg.output)
         cmd.result_at = msg.at
         cmd.result_received_at = received_at
         return True

@@ -345,6 +345,23 @@ def test_without_mqtt_commands_are_not_sent(fleet: World) -> None:
     assert row.publish_error and row.published_at is None
 
 
+def test_an_unmasked_id_number_in_a_result_is_masked_before_it_is_kept(
+    admin_c: TestClient, fleet: World
+) -> None:
+    cid = uuid.uuid4()
+    result = CommandResult(
+        station_id="st-001", id=cid, command="logs", ok=True, detail="for 110101195505011234",
+        output="visit of 11010119550501123X ended", at=fleet.now,
+    )  # fmt: skip
+    assert FleetStore(fleet.engine).apply(result, received_at=fleet.now) is True
+    page = admin_c.get("/admin/fleet/st-001/commands").text
+    assert "11010119550501123X" not in page and "110***********123X" in page
+    assert "110101195505011234" not in page
+    with Session(fleet.engine) as s:
+        row = s.get(StationCommand, str(cid))
+        assert row is not None and "11010119550501123X" not in (row.result_output or "")
+
+
 def test_unknown_result_kept_and_first_result_wins(fleet: World) -> None:
     store = FleetStore(fleet.engine)
     cid = uuid.uuid4()
