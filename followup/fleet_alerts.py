@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sync.schema import StatusMessage
@@ -80,7 +80,11 @@ def station_alerts(
     for device in st.devices:
         seen = device.last_seen
         if seen is None or now - seen > rules.device_unseen_after:
-            what = "never seen" if seen is None else f"not seen since {seen.isoformat()}"
+            what = (
+                "never seen"
+                if seen is None
+                else f"not seen since {seen.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+            )
             alerts.append(
                 Alert(sid, AlertKind.DEVICE_UNSEEN, f"{device.role} {device.model}: {what}", seen)
             )

@@ -4,7 +4,9 @@ Subscribes to ``$share/<group>/hk/v1/st/+/readings`` (an MQTT v5 shared
 subscription: several workers share the load) with a persistent session
 (fixed client id, clean start off, session expiry) so nothing published while
 a worker is down is lost, and to ``hk/v1/st/+/status`` (not shared: retained
-statuses are not delivered to shared subscriptions).
+statuses are not delivered to shared subscriptions), and likewise to the
+stations' fleet reports (config, update and command results; stored by
+:mod:`followup.fleet_ingest`).
 
 For each batch of messages at hand: check (schema, station in topic = station
 in payload), store everything in one transaction, then publish the receipts
@@ -25,6 +27,8 @@ from uuid import UUID
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
+from followup.fleet_ingest import FILTERS as FLEET_FILTERS
+from followup.fleet_ingest import FleetIngest, is_fleet_topic
 from followup.ingest_check import Checked, Rejection, check_readings, check_status, station_of
 from followup.ingest_store import DeadLetterIn, IngestStore
 from healthkiosk.config import Config
@@ -58,6 +62,7 @@ class IngestWorker:
     ) -> None:
         self.cfg = cfg
         self.store = IngestStore(engine, key=key)
+        self.fleet = FleetIngest(engine)
         self.client_id = client_id or cfg.followup.ingest_client_id
         self.group = group or cfg.followup.ingest_group
         self.notifier = notifier or Notifier()
@@ -80,7 +85,12 @@ class IngestWorker:
             try:
                 async with connect(settings) as conn:
                     await conn.subscribe(
-                        [(self.readings_filter, 1), ("hk/v1/st/+/status", 1)], timeout=10.0
+                        [
+                            (self.readings_filter, 1),
+                            ("hk/v1/st/+/status", 1),
+                            *((f, 1) for f in FLEET_FILTERS),
+                        ],
+                        timeout=10.0,
                     )
                     self.backoff.reset()
                     log.info(
@@ -109,11 +119,15 @@ class IngestWorker:
     async def handle(self, conn: Connection, batch: list[Message]) -> None:
         now = datetime.now(UTC)
         statuses = [m for m in batch if m.topic.endswith("/status")]
-        readings = [m for m in batch if not m.topic.endswith("/status")]
+        fleet = [m for m in batch if is_fleet_topic(m.topic)]
+        readings = [
+            m for m in batch if not m.topic.endswith("/status") and not is_fleet_topic(m.topic)
+        ]
         if readings:
             await self._readings(conn, readings, now)
         for m in statuses:
             await self._status(m, now)
+        await self.fleet.handle([(m.topic, m.payload) for m in fleet], now=now)
         for m in batch:
             conn.ack(m)
 

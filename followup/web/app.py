@@ -27,8 +27,10 @@ from starlette.routing import Route
 
 from followup.alerts import Publish, alert_payload, deliver, record_alerts
 from followup.db.alerts import Alert
+from followup.fleet_rollouts import RolloutTables
+from followup.fleet_view import RolloutSource
 from followup.status_store import catch_up
-from followup.web import views_admin, views_auth, views_list, views_resident
+from followup.web import views_admin, views_auth, views_fleet, views_list, views_resident
 from followup.web.common import AppState, WebSettings, make_templates
 from healthkiosk.rules import RulesConfig
 
@@ -76,6 +78,10 @@ ROUTES = [
     Route("/admin/users", views_admin.admin_add_user, methods=["POST"]),
     Route("/admin/users/{uid:int}/active", views_admin.admin_set_active, methods=["POST"]),
     Route("/admin/audit", views_admin.admin_audit, methods=["GET"]),
+    Route("/admin/fleet", views_fleet.fleet_page, methods=["GET"]),
+    Route("/admin/fleet/{station}", views_fleet.station_page, methods=["GET"]),
+    Route("/admin/fleet/{station}/commands", views_fleet.station_commands, methods=["GET"]),
+    Route("/admin/fleet/{station}/commands", views_fleet.send_command, methods=["POST"]),
 ]
 PUBLIC_PATHS = {"/healthz", "/login", "/logout"}
 """Reachable without a session (``/logout`` still needs its CSRF token)."""
@@ -124,9 +130,14 @@ def create_app(
     settings: WebSettings,
     *,
     publish: Publish | None = None,
+    commands: Publish | None = None,
+    rollouts: RolloutSource | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     run_refresher: bool = True,
 ) -> Starlette:
+    """``publish`` delivers urgent-reading alerts; ``commands`` publishes the fleet
+    page's ``hk.command/1`` (None: the page refuses to send); ``rollouts`` is
+    where the fleet page reads rollouts (by default the rollout tables)."""
     hk = AppState(
         engine=engine,
         sessions=sessionmaker(engine, expire_on_commit=False),
@@ -171,4 +182,9 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.hk = hk
+    app.state.fleet = views_fleet.FleetState(
+        commands=commands,
+        rollouts=rollouts or RolloutTables(),
+        poll_interval_s=min(settings.poll_interval_s, 2.0),
+    )
     return app

@@ -60,6 +60,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from followup.db.engine import make_engine
+    from followup.fleet_commands import make_command_publisher
     from followup.mqtt_publish import make_publisher
     from followup.web.app import create_app
     from followup.web.common import WebSettings
@@ -81,7 +82,10 @@ def _serve(args: argparse.Namespace) -> int:
         if args.no_mqtt_alerts
         else make_publisher(cfg.followup.mqtt, client_id=f"{cfg.followup.ingest_client_id}-alerts")
     )
-    app = create_app(engine, rules, settings, publish=publish)
+    commands = make_command_publisher(
+        cfg.followup.mqtt, client_id=f"{cfg.followup.ingest_client_id}-cmd"
+    )
+    app = create_app(engine, rules, settings, publish=publish, commands=commands)
     uvicorn.run(
         app,
         host=args.host or cfg.followup.listen_host,

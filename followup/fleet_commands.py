@@ -1,0 +1,88 @@
+"""Remote commands from the fleet page: checking the form, the ``hk.command/1``, publishing.
+
+The web view records the command (and its audit entry) first, then publishes
+it on ``hk/v1/st/<station>/cmd`` at QoS 1 through :mod:`healthkiosk.mqtt`,
+then records whether the broker took it. The station's
+``hk.command-result/1`` arrives through the ingest
+(:mod:`followup.fleet_ingest`) and the page shows it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sync.schema import Command, CommandName
+
+if TYPE_CHECKING:
+    from healthkiosk.config import MqttConfig
+
+Publish = Callable[[str, bytes], Awaitable[None]]
+
+COMMANDS: dict[CommandName, str] = {
+    "logs": "Fetch recent logs",
+    "resync": "Force a re-sync",
+    "restart": "Restart the kiosk app",
+    "repair": "Re-pair a device",
+}
+DEVICE_ROLES = ("blood_pressure", "glucose", "id_card")
+LOG_LINES = (50, 200, 1000)
+TTL = timedelta(minutes=5)
+"""A command not run within this time is answered "expired" by the station."""
+
+
+def command_from_form(
+    form: Mapping[str, Any], *, issued_by: str, now: datetime, ttl: timedelta = TTL
+) -> Command | str:
+    """The command the form asks for, or what is wrong with the form."""
+    name = str(form.get("command") or "")
+    args: dict[str, Any] = {}
+    if name == "logs":
+        try:
+            lines = int(str(form.get("lines") or LOG_LINES[0]))
+        except ValueError:
+            return "The number of log lines must be a number."
+        if lines not in LOG_LINES:
+            return f"The number of log lines must be one of {', '.join(map(str, LOG_LINES))}."
+        args["lines"] = lines
+    elif name == "repair":
+        role = str(form.get("role") or "")
+        if role not in DEVICE_ROLES:
+            return "Choose which device to re-pair."
+        args["role"] = role
+    elif name not in COMMANDS:
+        return "Unknown command."
+    return Command.model_validate(
+        {
+            "schema": "hk.command/1",
+            "id": uuid.uuid4(),
+            "command": name,
+            "args": args,
+            "issued_at": now,
+            "expires_at": now + ttl,
+            "issued_by": issued_by,
+        }
+    )
+
+
+def make_command_publisher(cfg: MqttConfig, *, client_id: str, timeout: float = 10.0) -> Publish:
+    """An async ``publish(topic, payload)``: one short connection per command (QoS 1,
+    waiting for the PUBACK and its reason code), each with its own client id so
+    two administrators' commands never take over each other's connection."""
+
+    async def _publish(topic: str, payload: bytes) -> None:
+        from healthkiosk.mqtt import connect, settings_from
+
+        settings = dataclasses.replace(
+            settings_from(cfg, client_id=f"{client_id}-{uuid.uuid4().hex[:8]}"),
+            clean_start=True,
+            session_expiry_s=0,
+            connect_timeout_s=timeout,
+        )
+        async with connect(settings) as conn:
+            await conn.publish(topic, payload, qos=1, timeout=timeout)
+
+    return _publish
