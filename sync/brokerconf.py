@@ -140,6 +140,9 @@ def render_acl(d: Deployment) -> str:
         "topic write hk/v1/st/+/config",
         "topic write hk/v1/st/+/cmd",
         "topic write hk/v1/grp/+/config",
+        "topic write hk/v1/st/+/update",
+        "topic write hk/v1/grp/+/update",
+        "topic read hk/v1/st/+/update-report",
         "",
     ]
     for s in d.stations:
@@ -153,6 +156,9 @@ def render_acl(d: Deployment) -> str:
             f"topic read {base}/config",
             f"topic read {base}/cmd",
             f"topic read hk/v1/grp/{s.group}/config",
+            f"topic read {base}/update",
+            f"topic read hk/v1/grp/{s.group}/update",
+            f"topic write {base}/update-report",
             "",
         ]
     return "\n".join(lines)

@@ -48,7 +48,7 @@ from healthkiosk.mqtt import (
     wait,
 )
 from healthkiosk.sdnotify import Notifier
-from sync import schema, statusfile
+from sync import schema, statusfile, update_orders
 from sync.outbox import Outbox, Pending
 from sync.schema import ReadingBatch, Receipt, StatusMessage, decode, encode, topic
 
@@ -232,6 +232,8 @@ class Link:
                 if wd is not None and self.notifier.enabled:
                     tg.create_task(self._watchdog(wd))
                 tg.create_task(self._connection_loop())
+                if update_orders.enabled(self.cfg):
+                    tg.create_task(update_orders.UpdateOrders(self.cfg).run())
         finally:
             self._set(connected=False)
             self._flush_state()
