@@ -31,6 +31,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_release(asub)
     _register_station(asub)
     _register_update(asub)
+    from healthkiosk.cli import admin_rollout
+
+    admin_rollout.register(asub)
 
 
 def _register_release(asub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
