@@ -42,6 +42,7 @@ import json
 import logging
 import os
 import subprocess
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -69,6 +70,7 @@ ORDER_FILE = "update-order.json"
 PROGRESS_FILE = "update-progress.jsonl"
 STATE_FILE = "update-orders-state.json"
 POLL_S = 0.25
+RETRY_S = 5.0
 PROGRESS_EVERY_S = 1.0
 """Download progress is reported at most this often (every step change at once)."""
 
@@ -252,18 +254,18 @@ class _Following:
     relaunched: bool = False
     last_step: str = ""
     last_sent: float = 0.0
-    skip_to_latest: bool = False
 
 
 @dataclass(slots=True)
 class _Outbox:
     """Reports not yet PUBACKed by the broker, in order (retained: the last one stands)."""
 
-    items: deque[UpdateReport] = field(default_factory=lambda: deque(maxlen=200))
+    items: deque[tuple[UpdateReport, int | None]] = field(default_factory=lambda: deque(maxlen=200))
+    """Each report with the progress file offset just past the line it stands for."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def put(self, report: UpdateReport) -> None:
-        self.items.append(report)
+    def put(self, report: UpdateReport, offset: int | None = None) -> None:
+        self.items.append((report, offset))
         self.wake.set()
 
 
@@ -287,6 +289,7 @@ class UpdateOrders:
         self.book = OrderBook()
         self._changed = asyncio.Event()
         self._out = _Outbox()
+        self._save_lock = threading.Lock()
         self._children: list[subprocess.Popen[bytes]] = []
         self._spawn = spawn or self._spawn_detached
         self.backoff = Backoff(cfg.mqtt.reconnect_min_s, cfg.mqtt.reconnect_max_s)
@@ -297,9 +300,10 @@ class UpdateOrders:
         return _read_json(self.state_path) or {}
 
     def _save(self, **changes: Any) -> None:
-        data = {**self._load(), **changes}
-        self.state_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.state_path, data)
+        with self._save_lock:  # called from worker threads
+            data = {**self._load(), **changes}
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(self.state_path, data)
 
     def running_release(self) -> int | None:
         st = state.load(self.cfg.update.root / state.STATE_NAME)
@@ -314,9 +318,16 @@ class UpdateOrders:
     # --- main -------------------------------------------------------------------------
 
     async def run(self) -> None:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._connection_loop())
-            tg.create_task(self._worker())
+        """Until cancelled; a failure here is logged and retried, and never stops
+        the link it runs beside (readings come first)."""
+        while True:
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self._connection_loop())
+                    tg.create_task(self._worker())
+            except Exception:
+                log.exception("update orders failed; starting again in %g s", RETRY_S)
+            await asyncio.sleep(RETRY_S)
 
     async def _connection_loop(self) -> None:
         settings = settings_from(self.cfg.mqtt, client_id=f"{self.station_id}.updates")
@@ -383,23 +394,29 @@ class UpdateOrders:
         where = topic(self.station_id, "update-report")
         while True:
             while self._out.items:
-                report = self._out.items[0]
+                item = self._out.items[0]
+                report, offset = item
                 await conn.publish(where, schema.encode(report), qos=1, retain=True, timeout=10.0)
-                if self._out.items and self._out.items[0] is report:
+                if self._out.items and self._out.items[0] is item:
                     self._out.items.popleft()
                 if report.outcome not in ("waiting", "in_progress"):
                     await asyncio.to_thread(self._save, final_sent=True)
+                elif offset is not None:
+                    # A restarted kiosk-sync goes on from the first line not yet published.
+                    await asyncio.to_thread(self._save, reported_offset=offset)
             self._out.wake.clear()
             await self._out.wake.wait()
 
-    def _report(self, report: UpdateReport, *, final: bool = False) -> None:
+    def _report(
+        self, report: UpdateReport, *, final: bool = False, offset: int | None = None
+    ) -> None:
         log.info(
             "update report: release %s %s %s %s",
             report.release, report.step, report.outcome, report.reason[:200],
         )  # fmt: skip
         if final:
             self._save(final=schema.to_dict(report), final_sent=False)
-        self._out.put(report)
+        self._out.put(report, offset)
 
     # --- the worker ---------------------------------------------------------------------
 
@@ -418,8 +435,9 @@ class UpdateOrders:
                 key=str(launched["key"]),
                 order=UpdateOrder.model_validate(launched["order"]),
                 launched_at=time.monotonic(),
-                skip_to_latest=True,
+                offset=int(saved.get("reported_offset") or 0),
             )
+            f.pid = await asyncio.to_thread(self._runner_pid, f.key)
             await self._follow(f)
         while True:
             effective = self.book.effective()
@@ -462,46 +480,47 @@ class UpdateOrders:
 
     def _launch(self, key: str, order: UpdateOrder) -> None:
         self.progress_path.unlink(missing_ok=True)
-        self._save(launched={"key": key, "order": schema.to_dict(order)})
+        self._save(launched={"key": key, "order": schema.to_dict(order)}, reported_offset=0)
         _write_atomic(self.order_path, {"key": key, "order": schema.to_dict(order)})
         command = list(self.cfg.update.order_command)
         if command:
             self._spawn(command, self.cfg.data_dir / "update-runner.log")
         log.info("update to release %s handed to the updater", order.release)
 
-    def _read_lines(self, f: _Following) -> list[dict[str, Any]]:
+    def _read_lines(self, f: _Following) -> list[tuple[dict[str, Any], int]]:
+        lines, f.offset = self._lines_from(f.key, f.offset)
+        return lines
+
+    def _lines_from(self, key: str, offset: int) -> tuple[list[tuple[dict[str, Any], int]], int]:
+        """New complete lines of order ``key`` after ``offset``, each with the
+        offset just past it; and the offset after the last complete line."""
         try:
             with self.progress_path.open("rb") as fh:
-                fh.seek(f.offset)
+                fh.seek(offset)
                 chunk = fh.read()
         except FileNotFoundError:
-            return []
-        end = chunk.rfind(b"\n")
-        if end < 0:
-            return []
-        f.offset += end + 1
+            return [], offset
         out = []
-        for raw in chunk[: end + 1].splitlines():
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
+            raw, start = chunk[start:end], end + 1
             with contextlib.suppress(json.JSONDecodeError):
                 item = json.loads(raw)
-                if isinstance(item, dict) and item.get("key") == f.key:
-                    out.append(item)
-        return out
+                if isinstance(item, dict) and item.get("key") == key:
+                    out.append((item, offset + start))
+        return out, offset + start
+
+    def _runner_pid(self, key: str) -> int | None:
+        lines, _ = self._lines_from(key, 0)
+        starts = [ln for ln, _ in lines if ln.get("event") == "start"]
+        return int(starts[-1].get("pid", 0)) if starts else None
 
     async def _follow(self, f: _Following) -> None:
         timeout = self.cfg.update.order_start_timeout_s
         while True:
             lines = await asyncio.to_thread(self._read_lines, f)
-            if f.skip_to_latest and lines:
-                # After a restart the steps before it were reported by the old
-                # process: take the runner's pid, report only the latest line.
-                starts = [ln for ln in lines if ln.get("event") == "start"]
-                if starts:
-                    f.pid = int(starts[-1].get("pid", 0))
-                lines = lines[-1:]
-            f.skip_to_latest = False
             running = await asyncio.to_thread(self.running_release)
-            for ln in lines:
+            for ln, offset in lines:
                 if ln.get("event") == "start":
                     f.pid = int(ln.get("pid", 0))
                 report = report_for(ln, station=self.station_id, order=f.order, running=running)
@@ -513,7 +532,7 @@ class UpdateOrders:
                 now = time.monotonic()
                 if report.step != f.last_step or now - f.last_sent >= PROGRESS_EVERY_S:
                     f.last_step, f.last_sent = report.step, now
-                    self._report(report)
+                    self._report(report, offset=offset)
             if f.pid is not None and not _pid_alive(f.pid):
                 await asyncio.sleep(POLL_S)  # its last lines may still be on the way
                 if await asyncio.to_thread(self._read_lines_peek, f):
