@@ -5,7 +5,15 @@ units is a stand-in (tests/fleet/fleetkit.py)."""
 
 from __future__ import annotations
 
-from tests.fleet.conftest import Fleet
+import contextlib
+import json
+import time
+
+from sync.updater import health
+from sync.updater.visitlock import VisitLock
+from tests.fleet.conftest import STATIONS, Fleet
+from tests.fleet.fleetkit import wait_until
+from tests.sync.synckit import fill_store, outbox_counts, spawn
 
 
 def test_a_release_goes_to_the_canary_then_to_the_group(fleet: Fleet) -> None:
@@ -32,3 +40,132 @@ def test_a_release_goes_to_the_canary_then_to_the_group(fleet: Fleet) -> None:
         assert st.current() == "releases/2-2.0.0" and st.current_runs() == "2.0.0"
         # The update restarted kiosk-sync itself; the new process reported the end.
         assert st.sync_pid() != sync_pids[sid]
+
+
+def test_a_downgrade_refused_at_the_canary_stops_before_the_group(fleet: Fleet) -> None:
+    url2 = fleet.release(2, "2.0.0")
+    rid2 = fleet.start_rollout(2, url2, "--stages", "100")
+    fleet.wait_state(rid2, "completed", timeout=90)
+    # Release 1 again, not signed as a rollback: each station must refuse it.
+    url1 = fleet.server.manifest_url("1-1.0.0/manifest.json")
+    rid = fleet.start_rollout(1, url1, "--stages", "50,50", "--canary", "st-a")
+    info = fleet.wait_state(rid, "stopped")
+    assert info["reason"].startswith("stage 1: 1 of 1 stations failed")
+    final = fleet.reports.final("st-a", rid)
+    assert final is not None and final.outcome == "refused"
+    assert final.reason.startswith("downgrade:"), final.reason
+    assert final.running_release == 2
+    assert fleet.member(rid, "st-a")["outcome"] == "refused"
+    # The group never got the order.
+    time.sleep(1.0)
+    assert fleet.member(rid, "st-b")["ordered"] is False
+    assert fleet.reports.of("st-b", rid) == []
+    for st in fleet.stations.values():
+        assert st.current_runs() == "2.0.0"
+
+
+def test_tampered_and_unsigned_bundles_are_refused_with_the_reason(fleet: Fleet) -> None:
+    url = fleet.release(2, "2.0.0")
+    wheel = next((fleet.server.directory / "2-2.0.0" / "wheels").glob("hkfakeapp-*.whl"))
+    data = bytearray(wheel.read_bytes())
+    data[100] ^= 0xFF
+    wheel.write_bytes(bytes(data))
+    rid = fleet.start_rollout(2, url, "--stages", "100", "--error-threshold", "0.9")
+    fleet.wait_state(rid, "stopped")
+    for sid in STATIONS:
+        final = fleet.reports.final(sid, rid)
+        assert final is not None and final.outcome == "refused"
+        assert final.reason.startswith("hash_mismatch:"), final.reason
+        assert fleet.member(rid, sid)["outcome"] == "refused"
+
+    url3 = fleet.release(3, "3.0.0")
+    man = fleet.server.directory / "3-3.0.0" / "manifest.json"
+    doc = json.loads(man.read_text())
+    doc["signatures"] = []
+    man.write_text(json.dumps(doc))
+    rid3 = fleet.start_rollout(3, url3, "--stages", "100", "--error-threshold", "0.9")
+    fleet.wait_state(rid3, "stopped")
+    for sid, st in fleet.stations.items():
+        final = fleet.reports.final(sid, rid3)
+        assert final is not None and final.outcome == "refused"
+        assert final.reason.startswith("unsigned:"), final.reason
+        assert st.current() == "releases/1-1.0.0" and st.current_runs() == "1.0.0"
+
+
+def test_a_release_failing_its_health_check_rolls_back_and_both_stations_serve(
+    fleet: Fleet,
+) -> None:
+    url = fleet.release(2, "2.0.0", mode="crash")
+    rid = fleet.start_rollout(2, url, "--stages", "100", "--error-threshold", "0.9")
+    info = fleet.wait_state(rid, "stopped", timeout=120)
+    assert info["reason"].startswith("stage 1: 2 of 2 stations failed")
+    for sid, st in fleet.stations.items():
+        final = fleet.reports.final(sid, rid)
+        assert final is not None and final.outcome == "rolled_back"
+        assert final.reason.startswith("crashed on start 3 times"), final.reason
+        assert final.running_release == 1
+        steps = {r.step for r in fleet.reports.of(sid, rid)}
+        assert {"first_start", "rollback"} <= steps
+        assert st.current() == "releases/1-1.0.0" and st.current_runs() == "1.0.0"
+        rep = health.read(st.health, "kiosk")
+        assert rep is not None and rep.state == "ready" and health.pid_alive(rep.pid)
+    # Both still deliver readings through their (restarted) kiosk-sync.
+    fleet.procs.append(
+        spawn(fleet.followup_config, "followup", "ingest", log=fleet.tmp / "ingest.log")
+    )
+    for st in fleet.stations.values():
+        fill_store(st.store, 1, seed=hash(st.id) % 1000)
+    for st in fleet.stations.values():
+        wait_until(lambda s=st: outbox_counts(s.store)[1] == 1, 30, f"{st.id} delivered")
+
+
+def test_an_update_arriving_during_a_visit_waits_until_it_ends(fleet: Fleet) -> None:
+    a = fleet.stations["st-a"]
+    visit = VisitLock(a.visit_lock)
+    assert visit.begin()  # an elder checked in at st-a
+    try:
+        url = fleet.release(2, "2.0.0")
+        rid = fleet.start_rollout(2, url, "--stages", "100")
+        wait_until(lambda: fleet.reports.final("st-b", rid) is not None, 60, "st-b done")
+        reps = fleet.reports.of("st-a", rid)
+        assert [(r.step, r.outcome) for r in reps] == [("wait_visit", "waiting")]
+        assert fleet.member(rid, "st-a")["outcome"] == "waiting"
+        assert a.current() == "releases/1-1.0.0"
+        time.sleep(1.0)
+        assert len(fleet.reports.of("st-a", rid)) == 1  # still waiting, nothing started
+    finally:
+        visit.end()  # the visit ends
+    fleet.wait_state(rid, "completed", timeout=60)
+    final = fleet.reports.final("st-a", rid)
+    assert final is not None and final.outcome == "succeeded"
+    assert a.current_runs() == "2.0.0"
+
+
+def test_an_aborted_rollout_withdraws_the_orders_of_stations_not_started(fleet: Fleet) -> None:
+    a = fleet.stations["st-a"]
+    visit = VisitLock(a.visit_lock)
+    assert visit.begin()
+    try:
+        url = fleet.release(2, "2.0.0")
+        rid = fleet.start_rollout(2, url, "--stages", "50,50", "--canary", "st-a")
+        wait_until(lambda: fleet.reports.of("st-a", rid), 30, "st-a waiting")
+        assert fleet.cli("admin", "rollout", "abort").stdout.strip() == f"rollout {rid}: aborted"
+        wait_until(
+            lambda: fleet.status(rid).get("stations") and _cleared(fleet, rid), 30, "cleared"
+        )
+    finally:
+        visit.end()
+    time.sleep(2.0)
+    assert [r.outcome for r in fleet.reports.of("st-a", rid)] == ["waiting"]
+    assert fleet.reports.of("st-b", rid) == []
+    assert a.current_runs() == "1.0.0"
+    assert fleet.status(rid)["state"] == "aborted"
+
+
+def _cleared(fleet: Fleet, rid: str) -> bool:
+    import sqlite3
+
+    path = fleet.database_url.removeprefix("sqlite:///")
+    with contextlib.closing(sqlite3.connect(path)) as c:
+        row = c.execute("SELECT orders_cleared_at FROM rollouts WHERE id = ?", (rid,)).fetchone()
+    return bool(row and row[0])
