@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 
 from sync.updater import health
 from sync.updater.visitlock import VisitLock
 from tests.fleet.conftest import STATIONS, Fleet
-from tests.fleet.fleetkit import wait_until
+from tests.fleet.fleetkit import REPO, FleetStation, wait_until
 from tests.sync.synckit import fill_store, outbox_counts, spawn
 
 
@@ -77,6 +80,14 @@ def test_tampered_and_unsigned_bundles_are_refused_with_the_reason(fleet: Fleet)
         assert final is not None and final.outcome == "refused"
         assert final.reason.startswith("hash_mismatch:"), final.reason
         assert fleet.member(rid, sid)["outcome"] == "refused"
+    # A handled order is not run again when kiosk-sync restarts and the broker
+    # hands it the retained order once more.
+    a = fleet.stations["st-a"]
+    before = len(fleet.reports.of("st-a", rid))
+    restart_units(a)
+    wait_until(lambda: fleet.broker.connections("st-a.updates") >= 2, 15, "st-a reconnected")
+    time.sleep(3.0)  # a run would have reported "start" by now
+    assert len(fleet.reports.of("st-a", rid)) == before
 
     url3 = fleet.release(3, "3.0.0")
     man = fleet.server.directory / "3-3.0.0" / "manifest.json"
@@ -160,6 +171,13 @@ def test_an_aborted_rollout_withdraws_the_orders_of_stations_not_started(fleet: 
     assert fleet.reports.of("st-b", rid) == []
     assert a.current_runs() == "1.0.0"
     assert fleet.status(rid)["state"] == "aborted"
+
+
+def restart_units(st: FleetStation) -> None:
+    """What ``systemctl restart kiosk-sync kiosk`` does (the fleet's restart stand-in)."""
+    env = {**os.environ, "HK_REPO": str(REPO), "HEALTHKIOSK_ROOT": str(st.root),
+           health.ENV_HEALTH_DIR: str(st.health)}  # fmt: skip
+    subprocess.run([sys.executable, str(st.restart)], env=env, check=True, timeout=30)
 
 
 def _cleared(fleet: Fleet, rid: str) -> bool:
