@@ -112,7 +112,11 @@ def _pid_alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True  # the runner is root's; we may not signal it, but it exists
-    return True
+    try:  # a zombie is dead (Linux)
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
 # --- choosing the order (pure) ----------------------------------------------------------
@@ -533,7 +537,7 @@ class UpdateOrders:
                 if report.step != f.last_step or now - f.last_sent >= PROGRESS_EVERY_S:
                     f.last_step, f.last_sent = report.step, now
                     self._report(report, offset=offset)
-            if f.pid is not None and not _pid_alive(f.pid):
+            if f.pid is not None and not self._runner_alive(f.pid):
                 await asyncio.sleep(POLL_S)  # its last lines may still be on the way
                 if await asyncio.to_thread(self._read_lines_peek, f):
                     continue
@@ -562,6 +566,12 @@ class UpdateOrders:
         command = list(self.cfg.update.order_command)
         if command:
             self._spawn(command, self.cfg.data_dir / "update-runner.log")
+
+    def _runner_alive(self, pid: int) -> bool:
+        for child in self._children:
+            if child.pid == pid:
+                return child.poll() is None  # and reaps it
+        return _pid_alive(pid)
 
     def _spawn_detached(self, command: list[str], log_path: Path) -> None:
         """Start the runner in a session of its own: it outlives this process."""

@@ -273,3 +273,19 @@ def wait_until(predicate: Callable[[], object], timeout: float, what: str = "") 
 
 
 __all__ = ["REPO", "FleetStation", "ReportLog", "make_station", "wait_until", "write_toml"]
+
+
+def publish_retained(port: int, password_file: Path, where: str, payload: bytes) -> None:
+    """Publish one retained message as the follow-up side (its credentials)."""
+
+    settings = MqttSettings(
+        host="127.0.0.1", port=port, client_id=f"test-admin-{uuid.uuid4().hex[:8]}",
+        username="followup", password=password_file.read_text().strip(),
+        clean_start=True, session_expiry_s=0,
+    )  # fmt: skip
+
+    async def run() -> None:
+        async with connect(settings) as conn:
+            await conn.publish(where, payload, qos=1, retain=True, timeout=10)
+
+    asyncio.run(run())

@@ -8,14 +8,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
+from sync.schema import UpdateOrder, encode, group_topic, topic
 from sync.updater import health
 from sync.updater.visitlock import VisitLock
 from tests.fleet.conftest import STATIONS, Fleet
-from tests.fleet.fleetkit import REPO, FleetStation, wait_until
+from tests.fleet.fleetkit import REPO, FleetStation, publish_retained, runner_pids, wait_until
 from tests.sync.synckit import fill_store, outbox_counts, spawn
 
 
@@ -187,3 +190,47 @@ def _cleared(fleet: Fleet, rid: str) -> bool:
     with contextlib.closing(sqlite3.connect(path)) as c:
         row = c.execute("SELECT orders_cleared_at FROM rollouts WHERE id = ?", (rid,)).fetchone()
     return bool(row and row[0])
+
+
+def test_a_stations_own_order_wins_over_its_groups(fleet: Fleet) -> None:
+    url = fleet.release(2, "2.0.0")
+    now = datetime.now(UTC)
+    group = UpdateOrder(scope="group", target="g1", release=2, manifest_url=url,
+                        rollout_id="manual-g1", issued_at=now)  # fmt: skip
+    own = UpdateOrder(scope="station", target="st-b", release=1, rollout_id="manual-st-b",
+                      manifest_url=fleet.server.manifest_url("1-1.0.0/manifest.json"),
+                      issued_at=now)  # fmt: skip
+    port, pw = fleet.broker.port, fleet.broker.password_file("followup")
+    publish_retained(port, pw, topic("st-b", "update"), encode(own))
+    publish_retained(port, pw, group_topic("g1", "update"), encode(group))
+    wait_until(lambda: fleet.reports.final("st-a", "manual-g1"), 60, "st-a done")
+    wait_until(lambda: fleet.reports.final("st-b", "manual-st-b"), 30, "st-b done")
+    a = fleet.reports.final("st-a", "manual-g1")
+    b = fleet.reports.final("st-b", "manual-st-b")
+    assert a is not None and (a.outcome, a.running_release) == ("succeeded", 2)
+    assert b is not None and b.outcome == "succeeded"
+    assert b.reason == "already running release 1"
+    assert fleet.reports.of("st-b", "manual-g1") == []
+    assert fleet.stations["st-b"].current_runs() == "1.0.0"
+    # The station's own order withdrawn: the group's applies to it now.
+    publish_retained(port, pw, topic("st-b", "update"), b"")
+    wait_until(lambda: fleet.reports.final("st-b", "manual-g1"), 60, "st-b follows the group")
+    assert fleet.stations["st-b"].current_runs() == "2.0.0"
+
+
+def test_a_runner_killed_mid_update_is_started_again_and_finishes(fleet: Fleet) -> None:
+    a = fleet.stations["st-a"]
+    url = fleet.release(2, "2.0.0")
+    rid = fleet.start_rollout(2, url, "--stages", "100")
+    wait_until(lambda: any(r.step == "install" for r in fleet.reports.of("st-a", rid)), 60,
+               "st-a installing")  # fmt: skip
+    killed = runner_pids(a.config)
+    assert killed
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    fleet.wait_state(rid, "completed", timeout=90)
+    final = fleet.reports.final("st-a", rid)
+    assert final is not None and final.outcome == "succeeded"
+    starts = [r for r in fleet.reports.of("st-a", rid) if r.step == "start"]
+    assert len(starts) == 2  # the second runner resumed the pending update
+    assert a.current_runs() == "2.0.0"
