@@ -264,12 +264,14 @@ class _Following:
 class _Outbox:
     """Reports not yet PUBACKed by the broker, in order (retained: the last one stands)."""
 
-    items: deque[tuple[UpdateReport, int | None]] = field(default_factory=lambda: deque(maxlen=200))
-    """Each report with the progress file offset just past the line it stands for."""
+    items: deque[tuple[UpdateReport, tuple[str, int] | None]] = field(
+        default_factory=lambda: deque(maxlen=200)
+    )
+    """Each report with (order key, progress file offset just past its line)."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    def put(self, report: UpdateReport, offset: int | None = None) -> None:
-        self.items.append((report, offset))
+    def put(self, report: UpdateReport, where: tuple[str, int] | None = None) -> None:
+        self.items.append((report, where))
         self.wake.set()
 
 
@@ -399,28 +401,26 @@ class UpdateOrders:
         while True:
             while self._out.items:
                 item = self._out.items[0]
-                report, offset = item
+                report, where_in_file = item
                 await conn.publish(where, schema.encode(report), qos=1, retain=True, timeout=10.0)
                 if self._out.items and self._out.items[0] is item:
                     self._out.items.popleft()
                 if report.outcome not in ("waiting", "in_progress"):
                     await asyncio.to_thread(self._save, final_sent=True)
-                elif offset is not None:
+                elif where_in_file is not None:
                     # A restarted kiosk-sync goes on from the first line not yet published.
-                    await asyncio.to_thread(self._save, reported_offset=offset)
+                    key, offset = where_in_file
+                    await asyncio.to_thread(self._save, reported={"key": key, "offset": offset})
             self._out.wake.clear()
             await self._out.wake.wait()
 
-    def _report(
-        self, report: UpdateReport, *, final: bool = False, offset: int | None = None
-    ) -> None:
+    def _report(self, report: UpdateReport, *, where: tuple[str, int] | None = None) -> None:
+        """Queue a report for the broker (on the event loop)."""
         log.info(
             "update report: release %s %s %s %s",
             report.release, report.step, report.outcome, report.reason[:200],
         )  # fmt: skip
-        if final:
-            self._save(final=schema.to_dict(report), final_sent=False)
-        self._out.put(report, offset)
+        self._out.put(report, where)
 
     # --- the worker ---------------------------------------------------------------------
 
@@ -439,7 +439,7 @@ class UpdateOrders:
                 key=str(launched["key"]),
                 order=UpdateOrder.model_validate(launched["order"]),
                 launched_at=time.monotonic(),
-                offset=int(saved.get("reported_offset") or 0),
+                offset=_reported_offset(saved, str(launched["key"])),
             )
             f.pid = await asyncio.to_thread(self._runner_pid, f.key)
             await self._follow(f)
@@ -484,7 +484,7 @@ class UpdateOrders:
 
     def _launch(self, key: str, order: UpdateOrder) -> None:
         self.progress_path.unlink(missing_ok=True)
-        self._save(launched={"key": key, "order": schema.to_dict(order)}, reported_offset=0)
+        self._save(launched={"key": key, "order": schema.to_dict(order)})
         _write_atomic(self.order_path, {"key": key, "order": schema.to_dict(order)})
         command = list(self.cfg.update.order_command)
         if command:
@@ -536,7 +536,7 @@ class UpdateOrders:
                 now = time.monotonic()
                 if report.step != f.last_step or now - f.last_sent >= PROGRESS_EVERY_S:
                     f.last_step, f.last_sent = report.step, now
-                    self._report(report, offset=offset)
+                    self._report(report, where=(f.key, offset))
             if f.pid is not None and not self._runner_alive(f.pid):
                 await asyncio.sleep(POLL_S)  # its last lines may still be on the way
                 if await asyncio.to_thread(self._read_lines_peek, f):
@@ -601,9 +601,21 @@ class UpdateOrders:
         )  # fmt: skip
 
     async def _finish(self, key: str, report: UpdateReport) -> None:
-        await asyncio.to_thread(self._save, handled=key, launched=None)
-        await asyncio.to_thread(self._report, report, final=True)
+        """The order is handled: remembered (with its outcome, until the broker
+        has it) before the report goes out, so a restart neither reruns it nor
+        loses the outcome."""
+        await asyncio.to_thread(
+            self._save, handled=key, launched=None, final=schema.to_dict(report), final_sent=False
+        )
+        self._report(report)
         self._changed.set()
+
+
+def _reported_offset(saved: dict[str, Any], key: str) -> int:
+    reported = saved.get("reported")
+    if isinstance(reported, dict) and reported.get("key") == key:
+        return int(reported.get("offset") or 0)
+    return 0
 
 
 def enabled(cfg: Config) -> bool:
