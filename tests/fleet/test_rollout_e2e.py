@@ -46,6 +46,9 @@ def test_a_release_goes_to_the_canary_then_to_the_group(fleet: Fleet) -> None:
         assert st.current() == "releases/2-2.0.0" and st.current_runs() == "2.0.0"
         # The update restarted kiosk-sync itself; the new process reported the end.
         assert st.sync_pid() != sync_pids[sid]
+        # ... and told the health check it reached the broker.
+        rep = health.read(st.health, "kiosk-sync")
+        assert rep is not None and rep.state == "ready" and rep.pid == st.sync_pid()
 
 
 def test_a_downgrade_refused_at_the_canary_stops_before_the_group(fleet: Fleet) -> None:
