@@ -125,6 +125,13 @@ def _pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
 
 
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
 # --- choosing the order (pure) ----------------------------------------------------------
 
 
@@ -182,7 +189,7 @@ def run_order(cfg: Config) -> int:
             visit=visit,
         )
 
-    line("start", pid=os.getpid())
+    line("start", pid=os.getpid(), boot=_boot_id())
     try:
         result = Updater(settings, progress=progress).apply(order.manifest_url)
     except UpdateError as err:
@@ -529,7 +536,11 @@ class UpdateOrders:
     def _runner_pid(self, key: str) -> int | None:
         lines, _ = self._lines_from(key, 0)
         starts = [ln for ln, _ in lines if ln.get("event") == "start"]
-        return int(starts[-1].get("pid", 0)) if starts else None
+        if not starts:
+            return None
+        if starts[-1].get("boot") != _boot_id():
+            return 0  # started before a reboot: long gone (its pid may be reused)
+        return int(starts[-1].get("pid", 0))
 
     async def _follow(self, f: _Following) -> None:
         timeout = self.cfg.update.order_start_timeout_s
@@ -538,7 +549,8 @@ class UpdateOrders:
             running = await asyncio.to_thread(self.running_release)
             for ln, offset in lines:
                 if ln.get("event") == "start":
-                    f.pid = int(ln.get("pid", 0))
+                    same_boot = ln.get("boot") == _boot_id()
+                    f.pid = int(ln.get("pid", 0)) if same_boot else 0
                 report = report_for(ln, station=self.station_id, order=f.order, running=running)
                 if report is None:
                     continue

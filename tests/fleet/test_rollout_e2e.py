@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sync.schema import UpdateOrder, encode, group_topic, topic
 from sync.updater import health
@@ -73,7 +73,7 @@ def test_a_downgrade_refused_at_the_canary_stops_before_the_group(fleet: Fleet) 
         assert st.current_runs() == "2.0.0"
 
 
-def test_tampered_and_unsigned_bundles_are_refused_with_the_reason(fleet: Fleet) -> None:
+def test_tampered_unsigned_and_expired_bundles_are_refused_with_the_reason(fleet: Fleet) -> None:
     url = fleet.release(2, "2.0.0")
     wheel = next((fleet.server.directory / "2-2.0.0" / "wheels").glob("hkfakeapp-*.whl"))
     data = bytearray(wheel.read_bytes())
@@ -107,6 +107,16 @@ def test_tampered_and_unsigned_bundles_are_refused_with_the_reason(fleet: Fleet)
         assert final is not None and final.outcome == "refused"
         assert final.reason.startswith("unsigned:"), final.reason
         assert st.current() == "releases/1-1.0.0" and st.current_runs() == "1.0.0"
+
+    # A frozen (expired) manifest: "cannot confirm freshness", never trusted.
+    url4 = fleet.release(4, "4.0.0", now=datetime.now(UTC) - timedelta(days=40),
+                         expires_in=timedelta(days=30))  # fmt: skip
+    rid4 = fleet.start_rollout(4, url4, "--stages", "100", "--error-threshold", "0.9")
+    fleet.wait_state(rid4, "stopped")
+    for sid in STATIONS:
+        final = fleet.reports.final(sid, rid4)
+        assert final is not None and final.outcome == "refused"
+        assert final.reason.startswith("expired:") and "cannot confirm freshness" in final.reason
 
 
 def test_a_release_failing_its_health_check_rolls_back_and_both_stations_serve(
