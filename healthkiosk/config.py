@@ -177,6 +177,13 @@ class UpdateConfig(_Section):
     download_deadline_s: float = Field(default=1800.0, gt=0)
     read_timeout_s: float = Field(default=20.0, gt=0)
     visit_wait_s: float = Field(default=4 * 3600.0, gt=0)
+    order_command: list[str] = Field(default_factory=list)
+    """How ``kiosk-sync`` starts ``healthkiosk admin update run-order`` for an
+    update order received over MQTT, outside its own cgroup (the update restarts
+    ``kiosk-sync``). Empty (the default): only write ``<data_dir>/update-order.json``,
+    which ``healthkiosk-update-order.path`` watches."""
+    order_start_timeout_s: float = Field(default=300.0, gt=0)
+    """An order whose updater has not started after this long is reported failed."""
 
 
 class FleetConfig(_Section):

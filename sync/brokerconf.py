@@ -142,6 +142,8 @@ def render_acl(d: Deployment) -> str:
         "topic readwrite hk/v1/st/+/config",
         "topic write hk/v1/st/+/cmd",
         "topic readwrite hk/v1/grp/+/config",
+        "topic write hk/v1/st/+/update",
+        "topic write hk/v1/grp/+/update",
         "",
     ]
     for s in d.stations:
@@ -157,6 +159,8 @@ def render_acl(d: Deployment) -> str:
             f"topic read {base}/config",
             f"topic read {base}/cmd",
             f"topic read hk/v1/grp/{s.group}/config",
+            f"topic read {base}/update",
+            f"topic read hk/v1/grp/{s.group}/update",
             "",
         ]
     return "\n".join(lines)

@@ -53,7 +53,7 @@ from healthkiosk.mqtt import (
     wait,
 )
 from healthkiosk.sdnotify import Notifier
-from sync import schema, statusfile
+from sync import schema, statusfile, update_orders
 from sync.fleet import Fleet
 from sync.outbox import Outbox, Pending
 from sync.schema import ReadingBatch, Receipt, StatusMessage, decode, encode, topic
@@ -283,6 +283,8 @@ class Link:
                     tg.create_task(self._watchdog(wd))
                 tg.create_task(self._connection_loop())
                 tg.create_task(self.fleet.run())
+                if update_orders.enabled(self.cfg):
+                    tg.create_task(update_orders.UpdateOrders(self.cfg).run())
         finally:
             self._set(connected=False)
             self._flush_state()

@@ -71,8 +71,11 @@ udevadm trigger --subsystem-match=tty || true
 
 echo "== systemd units"
 UNITS=(kiosk.service kiosk-sync.service healthkiosk-update.service healthkiosk-update.timer
-       healthkiosk-update-resume.service healthkiosk-rollback@.service)
-if [ "$FOLLOWUP" = 1 ]; then UNITS+=(followup.service followup-ingest@.service); fi
+       healthkiosk-update-resume.service healthkiosk-rollback@.service
+       healthkiosk-update-order.path healthkiosk-update-order.service)
+if [ "$FOLLOWUP" = 1 ]; then
+    UNITS+=(followup.service followup-ingest@.service followup-rollout.service)
+fi
 for unit in "${UNITS[@]}"; do
     install -m 0644 "$HERE/$unit" "/etc/systemd/system/$unit"
 done
@@ -90,13 +93,14 @@ PORT=48081
 "$BOOT/venv/bin/healthkiosk" admin release serve --dir "$(dirname "$(readlink -f "$BUNDLE")")" --port "$PORT" &
 SERVER_PID=$!
 sleep 2
-systemctl enable kiosk-sync.service kiosk.service healthkiosk-update.timer healthkiosk-update-resume.service
+systemctl enable kiosk-sync.service kiosk.service healthkiosk-update.timer healthkiosk-update-resume.service \
+    healthkiosk-update-order.path
 systemctl disable getty@tty1.service || true
 "$BOOT/venv/bin/healthkiosk" --config "$ETC/config.toml" admin update apply \
     --manifest-url "http://127.0.0.1:$PORT/$(basename "$(readlink -f "$BUNDLE")")/manifest.json"
 
 if [ "$FOLLOWUP" = 1 ]; then
-    systemctl enable --now followup.service followup-ingest@1.service
+    systemctl enable --now followup.service followup-ingest@1.service followup-rollout.service
 fi
 systemctl start healthkiosk-update.timer
 echo "== done: $(readlink "$ROOT/current") is current"

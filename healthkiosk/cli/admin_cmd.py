@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _register_release(asub)
     _register_station(asub)
     _register_update(asub)
+    from healthkiosk.cli import admin_rollout
+
+    admin_rollout.register(asub)
 
     from healthkiosk.cli import fleet_admin
 
@@ -119,6 +122,10 @@ def _register_update(asub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q.set_defaults(handler=_update_rollback)
     q = usub.add_parser("status", help="installed release, pending step, last outcome")
     q.set_defaults(handler=_update_status)
+    q = usub.add_parser(
+        "run-order", help="apply the update order kiosk-sync received over MQTT (its unit)"
+    )
+    q.set_defaults(handler=_update_run_order)
 
 
 # --- handlers ----------------------------------------------------------------
@@ -253,26 +260,11 @@ def _updater(args: argparse.Namespace, *, drill_step: str | None = None) -> tupl
     import signal
 
     from healthkiosk.cli.common import load
-    from sync.updater import keys
-    from sync.updater.updater import ProgressEvent, Updater, UpdaterSettings
+    from sync.updater.settings import from_config
+    from sync.updater.updater import ProgressEvent, Updater
 
     cfg = load(args)
-    u = cfg.update
-    settings = UpdaterSettings(
-        root=u.root,
-        name=u.name,
-        trusted_keys=keys.load_trusted(list(u.trusted_keys)),
-        restart_command=tuple(u.restart_command),
-        health_dir=u.health_dir or cfg.data_dir / "health",
-        health_units=tuple(u.health_units),
-        visit_lock=u.visit_lock or cfg.data_dir / "visit.lock",
-        ready_timeout_s=u.ready_timeout_s,
-        stability_window_s=u.stability_window_s,
-        max_start_tries=u.max_start_tries,
-        download_deadline_s=u.download_deadline_s,
-        read_timeout_s=u.read_timeout_s,
-        visit_wait_s=u.visit_wait_s,
-    )
+    settings = from_config(cfg)
     last_shown: dict[str, int] = {}
 
     def progress(ev: ProgressEvent) -> None:
@@ -344,3 +336,10 @@ def _update_status(args: argparse.Namespace) -> int:
     updater, _ = _updater(args)
     print(json.dumps(updater.status().to_json(), indent=2, sort_keys=True))
     return 0
+
+
+def _update_run_order(args: argparse.Namespace) -> int:
+    from healthkiosk.cli.common import load
+    from sync.update_orders import run_order
+
+    return run_order(load(args))

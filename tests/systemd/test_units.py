@@ -162,7 +162,8 @@ def test_the_install_script_parses_and_installs_every_kiosk_unit() -> None:
     for unit in ("kiosk.service", "kiosk-sync.service", "healthkiosk-update.service",
                  "healthkiosk-update.timer", "healthkiosk-update-resume.service",
                  "healthkiosk-rollback@.service", "followup.service",
-                 "followup-ingest@.service"):  # fmt: skip
+                 "followup-ingest@.service", "healthkiosk-update-order.path",
+                 "healthkiosk-update-order.service", "followup-rollout.service"):  # fmt: skip
         assert unit in text and (UNITS / unit).is_file(), unit
     assert "99-healthkiosk-serial.rules" in text
     assert "usermod -aG" in text and "bluetooth" in text

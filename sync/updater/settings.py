@@ -1,0 +1,26 @@
+"""The updater's settings from the station's configuration (``[update]``)."""
+
+from __future__ import annotations
+
+from healthkiosk.config import Config
+from sync.updater import keys
+from sync.updater.updater import UpdaterSettings
+
+
+def from_config(cfg: Config) -> UpdaterSettings:
+    u = cfg.update
+    return UpdaterSettings(
+        root=u.root,
+        name=u.name,
+        trusted_keys=keys.load_trusted(list(u.trusted_keys)),
+        restart_command=tuple(u.restart_command),
+        health_dir=u.health_dir or cfg.data_dir / "health",
+        health_units=tuple(u.health_units),
+        visit_lock=u.visit_lock or cfg.data_dir / "visit.lock",
+        ready_timeout_s=u.ready_timeout_s,
+        stability_window_s=u.stability_window_s,
+        max_start_tries=u.max_start_tries,
+        download_deadline_s=u.download_deadline_s,
+        read_timeout_s=u.read_timeout_s,
+        visit_wait_s=u.visit_wait_s,
+    )
