@@ -384,6 +384,9 @@ class Link:
         await self._publish_status(conn)
         await self.fleet.connected(conn, generation)
         self._set(connected=True, connected_since=_now().isoformat(), last_error=None)
+        # The status file says "connected" before systemd hears it (the writer
+        # task would otherwise lag by up to its 0.5 s pace).
+        await asyncio.to_thread(self._flush_state)
         self.notifier.status(f"connected to {conn.settings.host}:{conn.settings.port}")
         log.info(
             "connected to %s:%d (session present: %s)",
