@@ -69,6 +69,10 @@ install -m 0644 "$HERE/99-healthkiosk-serial.rules" /etc/udev/rules.d/99-healthk
 udevadm control --reload
 udevadm trigger --subsystem-match=tty || true
 
+echo "== polkit: kiosk-sync may restart kiosk.service (remote config, restart, repair)"
+install -d -m 0755 /etc/polkit-1/rules.d
+install -m 0644 "$HERE/50-healthkiosk.rules" /etc/polkit-1/rules.d/50-healthkiosk.rules
+
 echo "== systemd units"
 UNITS=(kiosk.service kiosk-sync.service healthkiosk-update.service healthkiosk-update.timer
        healthkiosk-update-resume.service healthkiosk-rollback@.service

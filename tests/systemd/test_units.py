@@ -166,4 +166,5 @@ def test_the_install_script_parses_and_installs_every_kiosk_unit() -> None:
                  "healthkiosk-update-order.service", "followup-rollout.service"):  # fmt: skip
         assert unit in text and (UNITS / unit).is_file(), unit
     assert "99-healthkiosk-serial.rules" in text
+    assert "50-healthkiosk.rules" in text and (UNITS / "50-healthkiosk.rules").is_file()
     assert "usermod -aG" in text and "bluetooth" in text
