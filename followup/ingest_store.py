@@ -67,7 +67,7 @@ def id_hash(key: bytes, id_number: str) -> str:
 _READING_COLUMNS = [c.name for c in Reading.__table__.columns]
 _RESIDENT_COLUMNS = [c.name for c in Resident.__table__.columns if c.name != "id"]
 _RESIDENT_DEFAULTS = {
-    c.name: c.default.arg  # type: ignore[attr-defined]
+    c.name: c.default.arg
     for c in Resident.__table__.columns
     if c.default is not None and c.default.is_scalar
 }
