@@ -148,6 +148,14 @@ def rss_mb(pid: int, field: str = "VmHWM") -> float:
     return float("nan")
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process (from /proc)."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return float("nan")
+
+
 def pct(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -247,6 +255,7 @@ async def run(args: argparse.Namespace, tmp: Path, db_url: str) -> int:
         mem = {"broker": rss_mb(broker.proc.pid) if broker.proc else float("nan")}
         for i, w in enumerate(workers):
             mem[f"ingest-{i}"] = rss_mb(w.pid)
+        worker_cpu = sum(cpu_s(w.pid) for w in workers)
     finally:
         for w in workers:
             w.terminate()
@@ -303,6 +312,12 @@ async def run(args: argparse.Namespace, tmp: Path, db_url: str) -> int:
     if dupes or len(rows) != sum(len(r[1]) for r in results):
         ok = False
     print("peak RSS: " + ", ".join(f"{k} {v:.0f} MB" for k, v in mem.items()))
+    # Throughput here depends on what else the machine runs; the workers' own
+    # CPU time per reading does much less (the database server's is not in it).
+    print(
+        f"ingest workers' CPU: {worker_cpu:.1f} s in all, "
+        f"{worker_cpu * 1000 / max(len(rows), 1):.2f} ms per stored reading"
+    )
     print("RESULT: " + ("nothing lost, nothing duplicated" if ok else "FAILED"))
     return 0 if ok else 1
 

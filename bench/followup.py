@@ -5,8 +5,9 @@
         --residents 100000 --readings 5000000
 
 Prints p50/p95 in-process server time (ASGI request to response, no network).
-Ingest throughput with two workers on the shared subscription belongs to the
-ingest (sync branch): hook it in as ``bench_ingest(url)`` here once it lands.
+With ``--ingest`` it then prints the ingest throughput with two workers on the
+shared subscription, from ``bench/city.py`` (100 stations, a burst of 100
+readings each, a fresh database on the same server; on SQLite, a SQLite file).
 """
 
 from __future__ import annotations
@@ -167,6 +168,9 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=50)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--skip-generate", action="store_true")
+    ap.add_argument(
+        "--ingest", action="store_true", help="also measure ingest throughput (bench/city.py)"
+    )
     a = ap.parse_args()
     if not a.skip_generate:
         t = time.perf_counter()
@@ -176,7 +180,32 @@ def main() -> int:
             f"{time.perf_counter() - t:.1f} s"
         )
     measure(a.url, a.requests)
+    if a.ingest:
+        return bench_ingest(a.url)
     return 0
+
+
+def bench_ingest(url: str) -> int:
+    """Two ingest workers on the shared subscription, through a real broker."""
+    import subprocess
+
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    where = (
+        ["--sqlite"]
+        if u.get_backend_name() == "sqlite"
+        else ["--database-url", u.set(database="postgres").render_as_string(hide_password=False)]
+    )
+    cmd = [sys.executable, str(Path(__file__).with_name("city.py")), "--stations", "100"]
+    cmd += ["--readings", "0", "--burst", "100", "--workers", "2", *where]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    for line in out.stdout.splitlines():
+        if line.startswith(("[burst]", "RESULT", "rows in database")):
+            print(f"ingest    {line}")
+    if out.returncode != 0:
+        print(out.stderr[-2000:], file=sys.stderr)
+    return out.returncode
 
 
 if __name__ == "__main__":

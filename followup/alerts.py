@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from followup.db.alerts import Alert
 from followup.db.models import Reading
 from followup.status_store import summarise
+from healthkiosk.errors import HealthKioskError
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,8 @@ async def deliver(
         try:
             await asyncio.wait_for(publish(ALERT_TOPIC, body), timeout_s)
             published = True
-        except (TimeoutError, OSError, RuntimeError) as err:
+        except (TimeoutError, OSError, RuntimeError, HealthKioskError) as err:
+            # HealthKioskError: e.g. PublishRefusedError (0x87, an ACL without the alert topic)
             error = f"mqtt: {err!r}"
             log.warning("alert %s not published: %r", payload["reading_uuid"], err)
     if webhook_url:

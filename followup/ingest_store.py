@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -59,6 +60,43 @@ def id_hash(key: bytes, id_number: str) -> str:
     return hmac.new(key, id_number.encode(), hashlib.sha256).hexdigest()
 
 
+# On PostgreSQL a batch's rows go as ONE parameter, a JSON array, expanded by
+# the server (json_populate_recordset): one short statement whatever the batch
+# size, so the driver neither parses a long multi-row INSERT nor sends one
+# statement per row (executemany), and the server can keep it prepared.
+_READING_COLUMNS = [c.name for c in Reading.__table__.columns]
+_RESIDENT_COLUMNS = [c.name for c in Resident.__table__.columns if c.name != "id"]
+_RESIDENT_DEFAULTS = {
+    c.name: c.default.arg
+    for c in Resident.__table__.columns
+    if c.default is not None and c.default.is_scalar
+}
+"""The models' Python-side defaults, which the server does not know."""
+
+
+def _populate(table: str, columns: list[str], conflict: str, returning: str = "") -> Any:
+    cols = ", ".join(columns)
+    return text(
+        f"INSERT INTO {table} ({cols}) SELECT {cols} "  # noqa: S608  (our own names)
+        f"FROM json_populate_recordset(NULL::{table}, CAST(:rows AS json)) "
+        f"ON CONFLICT ({conflict}) DO NOTHING{returning}"
+    )
+
+
+_PG_READINGS = _populate("readings", _READING_COLUMNS, "uuid")
+_PG_RESIDENTS = _populate("residents", _RESIDENT_COLUMNS, "id_hash", " RETURNING id_hash, id")
+
+
+def _json_default(v: object) -> str:
+    if isinstance(v, datetime | date):
+        return v.isoformat()
+    raise TypeError(f"not JSON: {type(v).__name__}")
+
+
+def _json_rows(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, ensure_ascii=False, default=_json_default, separators=(",", ":"))
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetterIn:
     topic: str
@@ -75,9 +113,8 @@ class IngestStore:
         # which stations exist (and when we last wrote last_seen), residents' ids.
         self._seen: dict[str, datetime] = {}
         self._resident_ids: dict[str, int] = {}
-        self._insert: Any = (
-            postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        )
+        self._pg = engine.dialect.name == "postgresql"
+        self._insert: Any = postgresql.insert if self._pg else sqlite.insert
 
     def store(
         self,
@@ -118,10 +155,13 @@ class IngestStore:
                 self._row(r, resident_ids[id_hash(self.key, r.resident.id_number)], received_at)
                 for r in readings
             ]
-            s.execute(
-                self._insert(Reading.__table__).on_conflict_do_nothing(index_elements=["uuid"]),
-                rows,
-            )
+            if self._pg:
+                s.execute(_PG_READINGS, {"rows": _json_rows(rows)})
+            else:
+                s.execute(
+                    self._insert(Reading.__table__).on_conflict_do_nothing(index_elements=["uuid"]),
+                    rows,
+                )
         if dead_letters:
             s.add_all(
                 DeadLetter(
@@ -174,17 +214,33 @@ class IngestStore:
                     "updated_at": at,
                 }
         if first:
-            s.execute(
-                self._insert(Resident.__table__).on_conflict_do_nothing(index_elements=["id_hash"]),
-                list(first.values()),
-            )
-            # (a Result has .keys(), so dict() would take it for a mapping)
-            found = {
-                h: rid
-                for h, rid in s.execute(
-                    select(Resident.id_hash, Resident.id).where(Resident.id_hash.in_(first))
+            found: dict[str, int] = {}
+            if self._pg:
+                # New residents come back from RETURNING; only those already
+                # there (or inserted by another worker) need the SELECT below.
+                found.update(
+                    (h, rid)
+                    for h, rid in s.execute(
+                        _PG_RESIDENTS,
+                        {"rows": _json_rows([_RESIDENT_DEFAULTS | r for r in first.values()])},
+                    )
                 )
-            }
+            else:
+                s.execute(
+                    self._insert(Resident.__table__).on_conflict_do_nothing(
+                        index_elements=["id_hash"]
+                    ),
+                    list(first.values()),
+                )
+            missing = [h for h in first if h not in found]
+            if missing:
+                # (a Result has .keys(), so dict() would take it for a mapping)
+                found.update(
+                    (h, rid)
+                    for h, rid in s.execute(
+                        select(Resident.id_hash, Resident.id).where(Resident.id_hash.in_(missing))
+                    )
+                )
             ids.update(found)
             s.info.setdefault("residents", {}).update(found)
         return ids

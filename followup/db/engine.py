@@ -81,3 +81,8 @@ def create_all(engine: Engine) -> None:
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
         Base.metadata.create_all(conn)
+        # create_all adds the indexes of new tables only: add those a newer
+        # version defines on tables that already exist.
+        for table in Base.metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)

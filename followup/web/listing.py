@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from followup.db.alerts import Alert
@@ -122,47 +122,76 @@ class ListResult:
     counts: dict[str, int] = field(default_factory=dict)
 
 
+def _section_where(
+    section: str, f: ListFilters, *, today: date, rules: RulesConfig
+) -> tuple[list[ColumnElement[bool]], bool]:
+    """The conditions of one section under the filters, and whether they read ``residents``."""
+    long_before = today - timedelta(days=rules.followup.long_overdue_days)
+    S, R = ResidentStatusRow, Resident
+    w: list[ColumnElement[bool]] = []
+    needs_resident = False
+    if section == "urgent":
+        w.append(S.level == 2)
+    elif section == "abnormal":
+        w.append(S.level == 1)
+    elif section == "overdue":
+        w += [S.level == 0, S.due_on < today, S.due_on >= long_before]
+    else:
+        w += [S.level == 0, S.due_on < long_before]
+    trig = section in ("urgent", "abnormal")
+    if f.station:
+        w.append(S.trigger_station_id == f.station)
+    if f.kind:
+        if trig:
+            w.append(S.trigger_kind == f.kind)
+        else:
+            needs_resident = True
+            w.append(
+                R.hypertension_programme.is_(True)
+                if f.kind == "blood_pressure"
+                else R.diabetes_programme.is_(True)
+            )
+    if f.date_from:
+        w.append(S.trigger_at >= _start(f.date_from) if trig else S.due_on >= f.date_from)
+    if f.date_to:
+        w.append(
+            S.trigger_at < _start(f.date_to + timedelta(days=1)) if trig else S.due_on <= f.date_to
+        )
+    if f.doctor == "none":
+        needs_resident = True
+        w.append(R.responsible_doctor_id.is_(None))
+    elif f.doctor:
+        needs_resident = True
+        w.append(R.responsible_doctor_id == int(f.doctor))
+    return w, needs_resident
+
+
 def _section_query(
     section: str, f: ListFilters, *, today: date, rules: RulesConfig, columns: Any
 ) -> Select[Any]:
-    long_before = today - timedelta(days=rules.followup.long_overdue_days)
     S, R = ResidentStatusRow, Resident
-    q = select(*columns).select_from(S).join(R, R.id == S.resident_id)
-    if section == "urgent":
-        q = q.where(S.level == 2)
-    elif section == "abnormal":
-        q = q.where(S.level == 1)
-    elif section == "overdue":
-        q = q.where(S.level == 0, S.due_on < today, S.due_on >= long_before)
-    else:
-        q = q.where(S.level == 0, S.due_on < long_before)
-    trig = section in ("urgent", "abnormal")
-    if f.station:
-        q = q.where(S.trigger_station_id == f.station)
-    if f.kind:
-        if trig:
-            q = q.where(S.trigger_kind == f.kind)
-        elif f.kind == "blood_pressure":
-            q = q.where(R.hypertension_programme.is_(True))
-        else:
-            q = q.where(R.diabetes_programme.is_(True))
-    if f.date_from:
-        q = (
-            q.where(S.trigger_at >= _start(f.date_from))
-            if trig
-            else q.where(S.due_on >= f.date_from)
-        )
-    if f.date_to:
-        q = (
-            q.where(S.trigger_at < _start(f.date_to + timedelta(days=1)))
-            if trig
-            else q.where(S.due_on <= f.date_to)
-        )
-    if f.doctor == "none":
-        q = q.where(R.responsible_doctor_id.is_(None))
-    elif f.doctor:
-        q = q.where(R.responsible_doctor_id == int(f.doctor))
-    return q
+    where, _ = _section_where(section, f, today=today, rules=rules)
+    return select(*columns).select_from(S).join(R, R.id == S.resident_id).where(*where)
+
+
+def count_sections(
+    session: Session, f: ListFilters, *, today: date, rules: RulesConfig
+) -> dict[str, int]:
+    """Every wanted section's count in one query (one scan of the status rows that
+    are on the list at all, instead of one query per section)."""
+    S, R = ResidentStatusRow, Resident
+    wanted = [s for s in SECTIONS if f.wants(s)]
+    if not wanted:
+        return {}
+    conds = {s: _section_where(s, f, today=today, rules=rules) for s in wanted}
+    each = {s: and_(*w) for s, (w, _) in conds.items()}
+    q = select(*(func.count().filter(c) for c in each.values())).select_from(S)
+    if any(needs for _w, needs in conds.values()):
+        q = q.join(R, R.id == S.resident_id)
+    # Only rows on some section: urgent, abnormal or past due (the indexes serve this).
+    q = q.where(or_(S.level > 0, S.due_on < today))
+    row = session.execute(q).one()
+    return {s: int(n or 0) for s, n in zip(each, row, strict=True)}
 
 
 def _start(d: date) -> datetime:
@@ -182,15 +211,10 @@ def fetch_list(
     today = now.date()
     result = ListResult()
     S, R = ResidentStatusRow, Resident
+    result.counts = count_sections(session, f, today=today, rules=rules)
     for section in SECTIONS:
         if not f.wants(section):
             continue
-        result.counts[section] = int(
-            session.scalar(
-                _section_query(section, f, today=today, rules=rules, columns=[func.count()])
-            )
-            or 0
-        )
         q = _section_query(section, f, today=today, rules=rules, columns=[S, R])
         if section in ("urgent", "abnormal"):
             q = q.order_by(S.trigger_at.desc(), S.resident_id)
