@@ -31,6 +31,7 @@ from followup.fleet_ingest import FILTERS as FLEET_FILTERS
 from followup.fleet_ingest import FleetIngest, is_fleet_topic
 from followup.ingest_check import Checked, Rejection, check_readings, check_status, station_of
 from followup.ingest_store import DeadLetterIn, IngestStore
+from healthkiosk import signals
 from healthkiosk.config import Config
 from healthkiosk.errors import (
     BrokerUnavailableError,
@@ -223,18 +224,4 @@ def _log_receipt_failure(fut: asyncio.Future[None]) -> None:
 
 
 async def run_until_signalled(worker: IngestWorker) -> None:
-    import signal
-
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    if task is None:  # pragma: no cover
-        raise RuntimeError("no task")
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await worker.run()
-    except asyncio.CancelledError:
-        log.info("ingest stopping")
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+    await signals.run_until_signalled(worker.run(), name="ingest")

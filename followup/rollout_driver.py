@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from followup import rollout_store
+from healthkiosk import signals
 from healthkiosk.config import Config
 from healthkiosk.errors import (
     BrokerUnavailableError,
@@ -155,17 +156,4 @@ class RolloutDriver:
 
 
 async def run_until_signalled(driver: RolloutDriver) -> None:
-    import signal
-
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await driver.run()
-    except asyncio.CancelledError:
-        log.info("stopping")
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+    await signals.run_until_signalled(driver.run(), name="rollout driver")

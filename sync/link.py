@@ -33,7 +33,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthkiosk import __version__
+from healthkiosk import __version__, signals
 from healthkiosk.config import Config
 from healthkiosk.errors import (
     BrokerUnavailableError,
@@ -595,17 +595,4 @@ class Link:
 
 async def run_until_signalled(link: Link) -> None:
     """Run the link; SIGTERM and SIGINT cancel it cleanly."""
-    import signal
-
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await link.run()
-    except asyncio.CancelledError:
-        log.info("stopping")
-    finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+    await signals.run_until_signalled(link.run(), name="kiosk-sync")
