@@ -9,12 +9,12 @@ then records whether the broker took it. The station's
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from followup.mqtt_publish import make_publisher
 from sync.schema import Command, CommandName
 
 if TYPE_CHECKING:
@@ -74,15 +74,7 @@ def make_command_publisher(cfg: MqttConfig, *, client_id: str, timeout: float = 
     two administrators' commands never take over each other's connection."""
 
     async def _publish(topic: str, payload: bytes) -> None:
-        from healthkiosk.mqtt import connect, settings_from
-
-        settings = dataclasses.replace(
-            settings_from(cfg, client_id=f"{client_id}-{uuid.uuid4().hex[:8]}"),
-            clean_start=True,
-            session_expiry_s=0,
-            connect_timeout_s=timeout,
-        )
-        async with connect(settings) as conn:
-            await conn.publish(topic, payload, qos=1, timeout=timeout)
+        fresh = f"{client_id}-{uuid.uuid4().hex[:8]}"
+        await make_publisher(cfg, client_id=fresh, timeout=timeout)(topic, payload)
 
     return _publish
