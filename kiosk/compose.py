@@ -18,11 +18,13 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from healthkiosk.config import Config, DeviceConfig
 from kiosk.flow.clock import Clock, RealClock
 from kiosk.flow.ports import Devices
+from sync import pairings
 
 if TYPE_CHECKING:
     from kiosk.recorder import StoreRecorder
@@ -58,7 +60,9 @@ async def open_devices(
             d = cfg.devices
             book = _device_book(cfg)
             twins = {
-                role: _reconnecting(role, getattr(d, role), emulate=True, book=book)
+                role: _reconnecting(
+                    role, getattr(d, role), emulate=True, book=book, data_dir=cfg.data_dir
+                )
                 for role in ROLES
             }
             fallback = (
@@ -103,7 +107,12 @@ def _device_book(cfg: Config) -> DeviceBook:
 
 
 def _reconnecting(
-    role: str, dc: DeviceConfig | None, *, emulate: bool, book: DeviceBook | None = None
+    role: str,
+    dc: DeviceConfig | None,
+    *,
+    emulate: bool,
+    book: DeviceBook | None = None,
+    data_dir: Path | None = None,
 ) -> Any:
     """A device opened through the registry on first use, reopened after a lost link."""
     if dc is None:
@@ -117,11 +126,16 @@ def _reconnecting(
 
     spec = get_driver(dc.driver)
     open_device = spec.load_opener()
+    pairable = spec.transport == "ble" and not dc.address
 
-    def opener() -> Any:
-        return open_device(
-            port=dc.port, address=dc.address, options=dict(dc.options), emulate=emulate
-        )
+    def opener(*, any_device: bool = False) -> Any:
+        # The configured address wins; else the device the technician paired
+        # (read at every open, so a remote "repair" takes effect at once);
+        # ``any_device`` is the technician's Pair: whichever device answers.
+        address = dc.address
+        if address is None and data_dir is not None and not any_device:
+            address = pairings.address_for(data_dir, role)
+        return open_device(port=dc.port, address=address, options=dict(dc.options), emulate=emulate)
 
     cls = {
         "blood_pressure": ReconnectingBloodPressureMonitor,
@@ -129,7 +143,14 @@ def _reconnecting(
         "id_card": ReconnectingIdCardReader,
         "qr_code": ReconnectingIdCardReader,
     }[role]
-    return cls(opener, name=spec.name, transport=spec.transport, role=role, book=book)
+    return cls(
+        opener,
+        name=spec.name,
+        transport=spec.transport,
+        role=role,
+        book=book,
+        pairing=(lambda a: pairings.pin(data_dir, role, a)) if pairable and data_dir else None,
+    )
 
 
 def _all(devices: Devices) -> list[Any]:
@@ -140,7 +161,12 @@ async def _real(cfg: Config, stack: AsyncExitStack) -> Devices:
     d = cfg.devices
     book = _device_book(cfg)
     devices = Devices(
-        **{role: _reconnecting(role, getattr(d, role), emulate=False, book=book) for role in ROLES}
+        **{
+            role: _reconnecting(
+                role, getattr(d, role), emulate=False, book=book, data_dir=cfg.data_dir
+            )
+            for role in ROLES
+        }
     )
     for dev in _all(devices):
         if dev is not None:

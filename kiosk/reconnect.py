@@ -27,10 +27,12 @@ from drivers.readings import (
     IdCardData,
     Transport,
 )
-from healthkiosk.errors import DeviceConnectionError, DeviceNotFoundError
+from healthkiosk.errors import DeviceConnectionError, DeviceError, DeviceNotFoundError
 from sync.devicestatus import DeviceBook
 
-Opener = Callable[[], AbstractAsyncContextManager[Any]]
+Opener = Callable[..., AbstractAsyncContextManager[Any]]
+"""``opener()`` opens the role's device; ``opener(any_device=True)`` whichever
+device of its kind answers (the technician's Pair)."""
 
 
 class _Reconnecting:
@@ -42,8 +44,10 @@ class _Reconnecting:
         transport: str,
         role: str = "",
         book: DeviceBook | None = None,
+        pairing: Callable[[str], None] | None = None,
     ) -> None:
         self._opener = opener
+        self._pairing = pairing
         self._role = role
         self._book = book
         self._stack: AsyncExitStack | None = None
@@ -68,12 +72,17 @@ class _Reconnecting:
             reading=reading,
         )
 
-    async def _get(self) -> Any:
+    @property
+    def pairable(self) -> bool:
+        return self._pairing is not None
+
+    async def _get(self, *, any_device: bool = False) -> Any:
         async with self._lock:
             if self._device is None:
                 stack = AsyncExitStack()
+                opening = self._opener(any_device=True) if any_device else self._opener()
                 try:
-                    self._device = await stack.enter_async_context(self._opener())
+                    self._device = await stack.enter_async_context(opening)
                 except BaseException:
                     await stack.aclose()
                     self.state = "missing"
@@ -106,6 +115,21 @@ class _Reconnecting:
         await self.close()
         device = await self._get()
         info: DeviceInfo = device.info
+        return info
+
+    async def pair(self) -> DeviceInfo:
+        """The technician's Pair: connect to the device of this kind that answers
+        (the one switched on in front of the kiosk) and keep its address, so the
+        kiosk connects to that device only from now on."""
+        if self._pairing is None:
+            raise DeviceError("this device is not paired (serial, or its address is configured)",
+                              reason="not_pairable")  # fmt: skip
+        await self.close()
+        device = await self._get(any_device=True)
+        info: DeviceInfo = device.info
+        if not info.address:
+            raise DeviceError("the device did not say its address", reason="not_pairable")
+        self._pairing(info.address)
         return info
 
     async def close(self) -> None:

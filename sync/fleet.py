@@ -35,7 +35,7 @@ from healthkiosk.config import Config
 from healthkiosk.errors import ConfigError, HealthKioskError, SchemaError
 from healthkiosk.logsetup import setup_logging
 from healthkiosk.mqtt import Connection, Message
-from sync import commands, devicestatus, stationhealth
+from sync import commands, devicestatus, pairings, stationhealth
 from sync.remote_config import (
     Accepted,
     Doc,
@@ -467,11 +467,12 @@ class Fleet:
         """Forget what pairs the kiosk with the device of ``role``, then restart the
         kiosk app at an idle moment so it scans and pairs again.
 
-        The kiosk stores no pairing of its own: a BLE device is found by its
-        service (and the configured ``address``); the operating system (BlueZ)
-        keeps the bond. So: with an address, ``fleet.unpair_command`` removes
-        BlueZ's bond; without one there is no bond to name and the restart
-        alone makes the kiosk scan afresh. Serial devices have no pairing."""
+        A BLE device is found by its service and an address: the configured
+        ``address``, else the one the technician paired (:mod:`sync.pairings`,
+        forgotten here); the operating system (BlueZ) keeps the bond. So:
+        with an address, ``fleet.unpair_command`` removes BlueZ's bond; without
+        one there is no bond to name and the restart alone makes the kiosk scan
+        afresh. Serial devices have no pairing."""
         if role not in ROLES:
             return False, f"give args.role, one of {', '.join(ROLES)}"
         dc = getattr(self.link.cfg.devices, role)
@@ -483,13 +484,17 @@ class Fleet:
                 "(the kiosk reopens the port at the next measurement)"
             )
         notes: list[str] = []
-        if dc.address:
-            argv = [a.replace("{address}", dc.address) for a in self.link.cfg.fleet.unpair_command]
+        data_dir = self.link.cfg.data_dir
+        address = dc.address or pairings.address_for(data_dir, role)
+        if not dc.address and pairings.forget(data_dir, role):
+            notes.append(f"paired device {address} forgotten")
+        if address:
+            argv = [a.replace("{address}", address) for a in self.link.cfg.fleet.unpair_command]
             code, out = await commands.run_hook(argv) if argv else (0, "no unpair command")
             if code == 0:
-                notes.append(f"bond with {dc.address} removed")
+                notes.append(f"bond with {address} removed")
             else:
-                notes.append(f"no bond removed for {dc.address} (exit {code}: {out[-200:]})")
+                notes.append(f"no bond removed for {address} (exit {code}: {out[-200:]})")
         else:
             notes.append("no address configured: no bond to forget, the kiosk scans afresh")
         ok, detail = await self.restart_kiosk(f"repair {role}")

@@ -580,7 +580,7 @@ class Renderer:
                 words = (
                     f"{self.t(state, 'device.' + d.role)}: "
                     f"{self.t(state, 'device.state.' + d.state)} "
-                    f"{d.detail if d.state in ('ok', 'failed') else d.model}"
+                    f"{d.detail if d.state in ('ok', 'failed', 'paired') else d.model}"
                 )
                 body.append(self.label(words, tid=f"tech.device.{d.role}", size=small))
             body.append(
@@ -604,12 +604,18 @@ class Renderer:
             title="tech.title",
             body=body,
             actions=[
-                self.button(state, "tech.refresh", self.flow.tech_refresh, primary=False),
                 self.button(
                     state,
                     "tech.test",
                     None if tech is None or tech.testing else self.flow.tech_test,
                     tid="btn.test",
+                    primary=False,
+                ),
+                self.button(
+                    state,
+                    "tech.pair",
+                    None if tech is None or tech.testing else self.flow.tech_pair,
+                    tid="btn.pair",
                     primary=False,
                 ),
                 self.button(state, "tech.restart", self.flow.tech_restart, tid="btn.restart"),

@@ -160,8 +160,8 @@ TEXTS: dict[str, str] = {
     "tech.sync": N_("Waiting to send: {pending}  Sent: {delivered}"),
     "tech.version": N_("Version {version}"),
     "tech.restart": N_("Restart"),
-    "tech.refresh": N_("Refresh"),
     "tech.test": N_("Test"),
+    "tech.pair": N_("Pair"),
     "tech.restarting": N_("Restarting"),
     "device.blood_pressure": N_("BP monitor"),
     "device.glucose": N_("Glucose meter"),
@@ -174,6 +174,8 @@ TEXTS: dict[str, str] = {
     "device.state.testing": N_("testing"),
     "device.state.ok": N_("works"),
     "device.state.failed": N_("failed"),
+    "device.state.paired": N_("paired"),
+    "device.state.not_pairable": N_("no pairing"),
     "time.mm_ss": N_("{minutes}:{seconds:02d}"),
     "time.seconds": N_("{seconds} s"),
 }

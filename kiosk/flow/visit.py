@@ -26,6 +26,7 @@ from typing import Any
 from drivers.readings import (
     BloodPressureMeasurement,
     CuffPressure,
+    DeviceInfo,
     GlucoseMeasurement,
     IdCardData,
 )
@@ -70,6 +71,7 @@ from kiosk.flow.state import (
     BUSY_SCREENS,
     BpResult,
     Choice,
+    DeviceStatus,
     ErrorView,
     GlucoseResult,
     Language,
@@ -85,9 +87,9 @@ log = logging.getLogger(__name__)
 
 TICK_S = 0.2
 CARD_WAIT_S = 30.0
-DEVICE_TEST_S = 30.0
-"""The technician's test waits this long for each device to answer."""
 """One wait for a card; the reader is asked again while the check-in screen shows."""
+DEVICE_TEST_S = 30.0
+"""The technician's test (or pairing) waits this long for each device to answer."""
 TREND_LIMIT = 8
 ID_LENGTH = 18
 KEYPAD_CHARS = frozenset("0123456789X")
@@ -932,11 +934,6 @@ class VisitFlow:
                 )
             )
 
-    def tech_refresh(self) -> None:
-        if self._state.screen is Screen.TECHNICIAN:
-            self.touch()
-            self._spawn(self._refresh_tech, "tech-status")
-
     def tech_test(self) -> None:
         """Test every device: connect afresh and show who answered (or why not)."""
         st = self._state
@@ -944,26 +941,29 @@ class VisitFlow:
             self.touch()
             self._spawn(self._test_devices, "tech-test")
 
-    async def _test_devices(self) -> None:
+    def tech_pair(self) -> None:
+        """Pair every BLE device without a configured address with the one that
+        answers now (switched on in front of the kiosk), and keep its address."""
+        st = self._state
+        if st.screen is Screen.TECHNICIAN and st.tech is not None and not st.tech.testing:
+            self.touch()
+            self._spawn(lambda: self._test_devices(pairing=True), "tech-pair")
+
+    async def _test_devices(self, *, pairing: bool = False) -> None:
+        await self._refresh_tech()  # the sync counts too: one button for "look again"
         tech = self._state.tech
         assert tech is not None
         results = {d.role: replace(d, state="testing", detail="") for d in tech.devices}
         self._update(tech=replace(tech, devices=tuple(results.values()), testing=True))
         for role, status in list(results.items()):
             device = getattr(self._devices, role, None)
-            check = getattr(device, "check", None)
-            if check is None:
+            check = getattr(device, "pair" if pairing else "check", None)
+            if pairing and device is not None and not getattr(device, "pairable", False):
+                results[role] = replace(status, state="not_pairable", detail=status.model)
+            elif check is None:
                 results[role] = replace(status, state="missing" if device is None else "ready")
             else:
-                try:
-                    info = await asyncio.wait_for(check(), DEVICE_TEST_S)
-                    who = f"s/n {info.serial}" if info.serial else info.model
-                    results[role] = replace(status, state="ok", model=info.model, detail=who)
-                except TimeoutError:
-                    results[role] = replace(status, state="failed", detail="device_timeout")
-                except HealthKioskError as err:
-                    log.warning("technician test: %s failed: %s", role, err.reason)
-                    results[role] = replace(status, state="failed", detail=err.reason)
+                results[role] = await self._check_one(status, check, pairing=pairing)
             current = self._state.tech
             if self._state.screen is not Screen.TECHNICIAN or current is None:
                 return
@@ -971,6 +971,22 @@ class VisitFlow:
         current = self._state.tech
         if current is not None:
             self._update(tech=replace(current, testing=False))
+
+    async def _check_one(
+        self, status: DeviceStatus, check: Callable[[], Awaitable[DeviceInfo]], *, pairing: bool
+    ) -> DeviceStatus:
+        try:
+            info = await asyncio.wait_for(check(), DEVICE_TEST_S)
+        except TimeoutError:
+            return replace(status, state="failed", detail="device_timeout")
+        except HealthKioskError as err:
+            log.warning("technician %s: %s failed: %s", "pair" if pairing else "test",
+                        status.role, err.reason)  # fmt: skip
+            return replace(status, state="failed", detail=err.reason)
+        who = f"s/n {info.serial}" if info.serial else info.model
+        if pairing:
+            return replace(status, state="paired", model=info.model, detail=f"{info.address} {who}")
+        return replace(status, state="ok", model=info.model, detail=who)
 
     def tech_restart(self) -> None:
         """Ask the app to exit so its service manager starts it again."""

@@ -292,6 +292,9 @@ async def visit_errors(d: Driver) -> None:
     await d.tap("btn.test")
     await d.wait_for("tech.device.blood_pressure", text="SIM-BP-0001")
     await d.record("technician-tested")
+    await d.tap("btn.pair")  # simulated devices: none needs pairing, and it says so
+    await d.wait_for("tech.device.glucose", text="无需配对")
+    await d.record("technician-paired")
     await d.tap("btn.back")
     await d.wait_for("attract.start")
 

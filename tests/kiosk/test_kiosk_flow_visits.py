@@ -370,6 +370,11 @@ async def test_technician_screen_behind_pin(h: Harness) -> None:
     assert h.state.screen is Screen.ATTRACT and h.state.tech is None
 
 
+def _tested(h: Harness) -> bool:
+    """The technician's test (or pairing) has started: some snapshot says testing."""
+    return any(st.tech is not None and st.tech.testing for st in h.states)
+
+
 async def test_technician_tests_every_device_and_shows_who_answered(h: Harness) -> None:
     from healthkiosk.errors import DeviceNotFoundError
 
@@ -380,7 +385,7 @@ async def test_technician_tests_every_device_and_shows_who_answered(h: Harness) 
     h.flow.pin_submit()
     await h.settle()
     h.flow.tech_test()
-    await h.settle()
+    await h.until(lambda s: _tested(h) and s.tech is not None and not s.tech.testing, max_s=5)
     tech = h.state.tech
     assert tech is not None and not tech.testing
     seen = {d.role: (d.state, d.detail) for d in tech.devices}
@@ -388,6 +393,35 @@ async def test_technician_tests_every_device_and_shows_who_answered(h: Harness) 
     assert seen["glucose"] == ("failed", "device_not_found")
     assert seen["id_card"][0] == "ok"
     assert any(s.tech is not None and s.tech.testing for s in h.states)
+
+
+async def test_technician_pair_pins_ble_devices_and_says_which_need_none(h: Harness) -> None:
+    from drivers.readings import DeviceInfo, Transport
+
+    paired: list[str] = []
+
+    class Monitor:  # a reconnecting BLE monitor without a configured address
+        pairable = True
+        info = DeviceInfo(model="BPS", transport=Transport.BLE, address="AA:BB:CC:DD:EE:07")
+
+        async def pair(self) -> DeviceInfo:
+            paired.append(self.info.address or "")
+            return self.info
+
+    object.__setattr__(h.flow._devices, "blood_pressure", Monitor())  # type: ignore[attr-defined]
+    h.flow.open_technician()
+    for d in "2468":
+        h.flow.pin_key(d)
+    h.flow.pin_submit()
+    await h.settle()
+    h.flow.tech_pair()
+    await h.until(lambda s: _tested(h) and s.tech is not None and not s.tech.testing, max_s=5)
+    tech = h.state.tech
+    assert tech is not None and not tech.testing
+    seen = {d.role: (d.state, d.detail) for d in tech.devices}
+    assert seen["blood_pressure"] == ("paired", "AA:BB:CC:DD:EE:07 BPS")
+    assert seen["glucose"][0] == "not_pairable" and seen["id_card"][0] == "not_pairable"
+    assert paired == ["AA:BB:CC:DD:EE:07"]
 
 
 async def test_technician_test_against_a_driver_that_reconnects() -> None:

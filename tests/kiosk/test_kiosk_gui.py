@@ -244,6 +244,8 @@ def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: s
     tested = step(report, "technician-tested")["texts"]
     assert tested["en"]["tech.device.glucose"].startswith("Glucose meter: works ")
     assert tested["zh_CN"]["tech.device.glucose"].startswith("血糖仪: 正常 ")
+    paired = step(report, "technician-paired")["texts"]["en"]
+    assert paired["tech.device.blood_pressure"].startswith("BP monitor: no pairing ")
     with sqlite3.connect(store) as db:
         readings = db.execute(
             "SELECT systolic_mmhg, diastolic_mmhg FROM readings WHERE device_model LIKE 'Sim%'"

@@ -1,0 +1,60 @@
+"""Which device each role is paired with: ``<data_dir>/pairings.json``.
+
+A BLE monitor or meter is found by the service it advertises; a station
+with no ``address`` in ``[devices.<role>]`` would take whichever monitor
+advertises first, a neighbour's included. The technician's **Pair** (the
+kiosk's technician screen) connects to the device in front of the kiosk and
+pins its address here; from then on the kiosk connects to that device only.
+The configured ``address`` still wins over a pinned one. The remote
+``repair`` command (:mod:`sync.fleet`) forgets the pin, so the kiosk pairs
+again. Written atomically; a damaged file counts as no pairings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+FILENAME = "pairings.json"
+
+
+def path_for(data_dir: Path) -> Path:
+    return data_dir / FILENAME
+
+
+def read(data_dir: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path_for(data_dir).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): str(v) for k, v in data.items() if isinstance(v, str) and v}
+
+
+def address_for(data_dir: Path, role: str) -> str | None:
+    return read(data_dir).get(role)
+
+
+def pin(data_dir: Path, role: str, address: str) -> None:
+    _write(data_dir, {**read(data_dir), role: address})
+
+
+def forget(data_dir: Path, role: str) -> bool:
+    """Forget the role's pinned device; True if there was one."""
+    current = read(data_dir)
+    if role not in current:
+        return False
+    del current[role]
+    _write(data_dir, current)
+    return True
+
+
+def _write(data_dir: Path, pairings: dict[str, str]) -> None:
+    path = path_for(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
+    tmp.write_text(json.dumps(pairings, indent=1, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, path)
