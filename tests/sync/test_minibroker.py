@@ -373,3 +373,28 @@ def test_200_readings_through_sync_and_ingest_with_the_ingest_killed_midway(
     assert followup_count(url) == n
     assert_same_readings(d.store, url, "st-mb", n)
     assert embedded.proc is not None and embedded.proc.poll() is None
+
+
+async def test_keepalive_expiry_publishes_the_will_and_empty_retained_clears(
+    mb: Running,
+) -> None:
+    async with connect(mb.settings("watch")) as w:
+        await w.subscribe([("st/+/status", 1)], timeout=2)
+        # A raw client with keepalive 1 s and a will, then silent (a frozen station).
+        will_props = codec.encode_props([])
+        body = codec.encode_str("MQTT") + bytes([5, 0x02 | 0x04 | 0x08 | 0x20])
+        body += struct.pack("!H", 1) + codec.encode_props([]) + codec.encode_str("frozen")
+        body += will_props + codec.encode_str("st/frozen/status") + codec.encode_bin(b"lost")
+        _reader, writer = await asyncio.open_connection("127.0.0.1", mb.port)
+        writer.write(codec.packet(codec.CONNECT, 0, body))
+        t0 = time.monotonic()
+        m = await w.next_message(timeout=4)
+        waited = time.monotonic() - t0
+        w.ack(m)
+        writer.close()
+        assert m.payload == b"lost"
+        assert 1.3 < waited < 2.5, waited  # 1.5 x keepalive
+        assert "st/frozen/status" in mb.broker.retained
+        # An empty retained publish clears it.
+        await w.publish("st/frozen/status", b"", retain=True, timeout=2)
+        assert "st/frozen/status" not in mb.broker.retained
