@@ -33,6 +33,4 @@ def _demo(args: argparse.Namespace) -> int:
 
     setup_logging(level=args.log_level or "INFO", fmt=args.log_format or "text")
     root = Path(args.data_dir) if args.data_dir else default_demo_dir()
-    return run_demo(
-        root=root, headless=args.headless, web_port=args.web_port, broker=args.broker
-    )
+    return run_demo(root=root, headless=args.headless, web_port=args.web_port, broker=args.broker)
