@@ -31,8 +31,9 @@ from healthkiosk.minibroker.codec import Props, Publish
 
 log = logging.getLogger(__name__)
 
-MAX_PACKET = 1 << 20
-"""Largest packet accepted (1 MiB); bigger ones close the connection (0x95)."""
+MAX_PACKET = 8 << 20
+"""Largest packet accepted (8 MiB; a reading batch is at most 512 KiB); bigger
+ones close the connection (0x95)."""
 
 
 @dataclass(slots=True)
@@ -175,6 +176,8 @@ class Broker:
             log.info("minibroker: %s keepalive expired", peer)
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
             pass
+        except Exception:  # a bug here must not take the broker down
+            log.exception("minibroker: closing %s after an internal error", peer)
         finally:
             self._closed(conn, clean)
 
@@ -377,6 +380,8 @@ class Broker:
     def _deliver(
         self, session: Session, msg: Message, qos: int, group: str | None, *, retain: bool = False
     ) -> None:
+        if msg.expires_at is not None and msg.expires_at <= time.monotonic():
+            return
         out = Outgoing(msg, min(qos, msg.qos), retain, group)
         if out.qos == 0:
             if session.conn is not None:
