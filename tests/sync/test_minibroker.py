@@ -17,7 +17,17 @@ from pathlib import Path
 
 import pytest
 from flowcheck import assert_same_readings, followup_count, wait_until
-from synckit import REPO, fill_store, free_port, outbox_counts, running, spawn, stop, wait_port
+from synckit import (
+    REPO,
+    Notify,
+    fill_store,
+    free_port,
+    outbox_counts,
+    running,
+    spawn,
+    stop,
+    wait_port,
+)
 
 from healthkiosk.errors import MqttProtocolError
 from healthkiosk.minibroker import codec
@@ -398,3 +408,45 @@ async def test_keepalive_expiry_publishes_the_will_and_empty_retained_clears(
         # An empty retained publish clears it.
         await w.publish("st/frozen/status", b"", retain=True, timeout=2)
         assert "st/frozen/status" not in mb.broker.retained
+
+
+def test_two_ingest_workers_one_killed_repeatedly_loses_nothing(
+    embedded: Embedded, deploy, tmp_path: Path, notify: Notify
+) -> None:
+    """The shared subscription under SIGKILLs: a dead member's persistent
+    session keeps its share and hands it over when the member is back."""
+    n = 5000
+    url = f"sqlite:///{tmp_path / 'followup.sqlite'}"
+    d = deploy(embedded, "st-sh", url)
+    fill_store(d.store, n, seed=random.randrange(1 << 30))
+    rng = random.Random()
+    t0 = time.monotonic()
+    kills = 0
+    w1 = ("followup", "ingest", "--client-id", "ingest-w1")
+    w2 = ("followup", "ingest", "--client-id", "ingest-w2")
+    with (
+        running(spawn(d.followup, *w1)) as first,
+        running(spawn(d.kiosk, "sync", "run")) as kiosk,
+    ):
+        while outbox_counts(d.store)[0] > 0 and kills < 15:
+            notify.drain()
+            w = spawn(d.followup, *w2, notify=notify)
+            notify.wait_for("STATUS=connected", 15)
+            time.sleep(rng.uniform(0.02, 0.4))
+            stop(w, kill=True)
+            kills += 1
+        notify.drain()
+        with running(spawn(d.followup, *w2, notify=notify)) as again:
+            assert notify.wait_for("STATUS=connected", 15)
+            assert wait_until(lambda: outbox_counts(d.store)[0] == 0, 120, 0.25), (
+                outbox_counts(d.store),
+                embedded.log.read_text()[-3000:],
+            )
+            assert stop(again) == 0
+        assert stop(kiosk) == 0
+        assert stop(first) == 0
+    print(f"second worker killed {kills} times; {n} readings in {time.monotonic() - t0:.1f} s")
+    assert kills >= 3
+    assert outbox_counts(d.store) == (0, n, 0)
+    assert followup_count(url) == n
+    assert_same_readings(d.store, url, "st-sh", n)
