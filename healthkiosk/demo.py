@@ -73,9 +73,11 @@ def broker_command(choice: str, layout: DemoLayout) -> tuple[str, list[str]]:
     if choice == "mosquitto" or (choice == "auto" and _has_mosquitto()):
         conf = str(layout.root / "broker" / "mosquitto.conf")
         return "Mosquitto", [find_mosquitto(), "-c", conf]
+    port = str(layout.broker_port)
     return (
         "embedded demo broker (Mosquitto not used: in memory, loopback only)",
-        hk("broker", "embedded", "--port", str(layout.broker_port)),
+        # --config only marks the process as this demo's (the broker reads no config).
+        hk("--config", str(layout.config_path), "broker", "embedded", "--port", port),
     )
 
 

@@ -98,5 +98,6 @@ def test_auto_falls_back_to_the_embedded_broker_without_mosquitto(
     name, argv = demo.broker_command("auto", layout)
     assert name.startswith("embedded demo broker")
     assert argv[-4:] == ["broker", "embedded", "--port", "18830"]
+    assert str(tmp_path) in " ".join(argv)  # the leftover check can find it
     with pytest.raises(demo.DemoError, match="--broker embedded"):
         demo.broker_command("mosquitto", layout)
