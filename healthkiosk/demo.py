@@ -2,8 +2,10 @@
 
 It starts, as child processes under one :class:`~healthkiosk.supervise.Supervisor`:
 
-1. a Mosquitto broker on a free loopback port (its own configuration and
-   persistence in the demo folder);
+1. a broker on a free loopback port: Mosquitto when installed (its own
+   configuration and persistence in the demo folder), otherwise the embedded
+   demo broker ``healthkiosk broker embedded`` (:mod:`healthkiosk.minibroker`:
+   in memory, loopback only); ``--broker`` chooses;
 2. the follow-up ingest worker and web app on SQLite, with a demo doctor
    account whose password is printed (and kept in the demo folder);
 3. ``kiosk-sync`` (the station's MQTT link);
@@ -50,14 +52,41 @@ def free_port() -> int:
         return port
 
 
+BROKER_CHOICES = ("auto", "mosquitto", "embedded")
+
+
 def find_mosquitto() -> str:
     for candidate in (shutil.which("mosquitto"), "/usr/sbin/mosquitto"):
         if candidate and Path(candidate).is_file():
             return candidate
     raise DemoError(
-        "the demo needs the Mosquitto broker: ./scripts/demo installs it "
-        "(or run: apt-get install mosquitto)"
+        "--broker mosquitto: Mosquitto is not installed (apt-get install mosquitto), "
+        "or use --broker embedded"
     )
+
+
+def broker_command(choice: str, layout: DemoLayout) -> tuple[str, list[str]]:
+    """(description, command line) of the demo's broker: Mosquitto when asked
+    for or installed, otherwise the embedded demo broker."""
+    if choice not in BROKER_CHOICES:
+        raise DemoError(f"unknown broker {choice!r}: one of {', '.join(BROKER_CHOICES)}")
+    if choice == "mosquitto" or (choice == "auto" and _has_mosquitto()):
+        conf = str(layout.root / "broker" / "mosquitto.conf")
+        return "Mosquitto", [find_mosquitto(), "-c", conf]
+    port = str(layout.broker_port)
+    return (
+        "embedded demo broker (Mosquitto not used: in memory, loopback only)",
+        # --config only marks the process as this demo's (the broker reads no config).
+        hk("--config", str(layout.config_path), "broker", "embedded", "--port", port),
+    )
+
+
+def _has_mosquitto() -> bool:
+    try:
+        find_mosquitto()
+    except DemoError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -157,6 +186,20 @@ def ensure_doctor(layout: DemoLayout) -> str:
     return password
 
 
+def wait_port(port: int, *, timeout_s: float, sup: Supervisor) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+        for child in sup.children:
+            if not child.running():
+                raise DemoError(f"{child.name} stopped while starting: see {child.log_path}")
+    raise DemoError(f"the broker did not listen on port {port} within {timeout_s:.0f} s")
+
+
 def wait_http(url: str, *, timeout_s: float, sup: Supervisor) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -173,18 +216,21 @@ def wait_http(url: str, *, timeout_s: float, sup: Supervisor) -> None:
     raise DemoError(f"the web app did not answer at {url} within {timeout_s:.0f} s")
 
 
-def run_demo(*, root: Path, headless: bool, web_port: int | None = None) -> int:
-    mosquitto = find_mosquitto()
+def run_demo(
+    *, root: Path, headless: bool, web_port: int | None = None, broker: str = "auto"
+) -> int:
     root = root.expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     layout = DemoLayout(root=root, broker_port=free_port(), web_port=web_port or free_port())
+    broker_name, broker_cmd = broker_command(broker, layout)
     write_files(layout)
     cfg = ["--config", str(layout.config_path)]
     password = ensure_doctor(layout)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     with Supervisor() as sup:
-        sup.start(Child("broker", [mosquitto, "-c", str(root / "broker" / "mosquitto.conf")],
-                        layout.logs / "broker.log"))  # fmt: skip
+        print(f"broker: {broker_name} on 127.0.0.1:{layout.broker_port}", flush=True)
+        sup.start(Child("broker", broker_cmd, layout.logs / "broker.log", env))
+        wait_port(layout.broker_port, timeout_s=15, sup=sup)
         sup.start(Child("ingest", hk(*cfg, "followup", "ingest"), layout.logs / "ingest.log", env))
         sup.start(Child("web", hk(*cfg, "followup", "serve"), layout.logs / "web.log", env))
         sup.start(Child("kiosk-sync", hk(*cfg, "sync", "run"), layout.logs / "sync.log", env))
@@ -201,6 +247,7 @@ def run_demo(*, root: Path, headless: bool, web_port: int | None = None) -> int:
             f"\nhealthkiosk demo is running (data in {root})\n"
             f"  follow-up list:  {url}\n"
             f"  doctor login:    {DEMO_DOCTOR} / {password}\n"
+            f"  broker:          {broker_name}\n"
             f"  kiosk:           {'scripted visits, no window' if headless else 'the window'}\n"
             f"  logs:            {layout.logs}/\n"
             f"Ctrl-C stops everything.\n",

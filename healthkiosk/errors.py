@@ -257,3 +257,14 @@ class RolloutError(HealthKioskError):
     running, no stations, a manifest that does not match); nothing was changed."""
 
     reason = "rollout_error"
+
+
+class MqttProtocolError(HealthKioskError):
+    """A malformed or unsupported MQTT packet reached the embedded demo broker;
+    ``code`` is the MQTT v5 reason code it answers with (0x81 malformed, ...)."""
+
+    reason = "mqtt_protocol_error"
+
+    def __init__(self, message: str, *, code: int = 0x81) -> None:
+        super().__init__(message)
+        self.code = code

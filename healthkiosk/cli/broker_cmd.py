@@ -38,6 +38,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="an extra mosquitto.conf line (repeat)",
     )
     q.set_defaults(handler=_config)
+    e = bsub.add_parser(
+        "embedded",
+        help="DEMO ONLY: a small in-memory MQTT v5 broker on 127.0.0.1 (no TLS, no ACL)",
+    )
+    e.add_argument("--port", type=int, default=1883)
+    e.set_defaults(handler=_embedded)
+
+
+def _embedded(args: argparse.Namespace) -> int:
+    import asyncio
+    import contextlib
+
+    from healthkiosk.logsetup import setup_logging
+    from healthkiosk.minibroker.broker import serve
+
+    setup_logging(level=args.log_level or "INFO", fmt=args.log_format or "text")
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.port))
+    return 0
 
 
 def _config(args: argparse.Namespace) -> int:

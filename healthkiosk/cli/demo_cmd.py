@@ -16,6 +16,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--data-dir", help="demo folder (default ~/.local/share/healthkiosk-demo)")
     p.add_argument("--web-port", type=int, help="port of the follow-up web app (default: free)")
+    p.add_argument(
+        "--broker",
+        choices=("auto", "mosquitto", "embedded"),
+        default="auto",
+        help="auto (default): Mosquitto when installed, else the embedded demo broker",
+    )
     p.set_defaults(handler=_demo)
 
 
@@ -27,4 +33,4 @@ def _demo(args: argparse.Namespace) -> int:
 
     setup_logging(level=args.log_level or "INFO", fmt=args.log_format or "text")
     root = Path(args.data_dir) if args.data_dir else default_demo_dir()
-    return run_demo(root=root, headless=args.headless, web_port=args.web_port)
+    return run_demo(root=root, headless=args.headless, web_port=args.web_port, broker=args.broker)

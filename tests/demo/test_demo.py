@@ -1,9 +1,9 @@
 """`healthkiosk demo --headless`: the whole system on embedded defaults.
 
-A real Mosquitto, the ingest worker, the web app, kiosk-sync and the kiosk's
-visit flow with the BLE drivers against their emulated peripherals: a
-scripted visit reaches the doctor's database, Ctrl-C stops everything, and
-nothing is left running.
+A real Mosquitto (or, with ``--broker embedded``, the embedded demo broker),
+the ingest worker, the web app, kiosk-sync and the kiosk's visit flow with
+the BLE drivers against their emulated peripherals: a scripted visit reaches
+the doctor's database, Ctrl-C stops everything, and nothing is left running.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -43,10 +45,14 @@ def _leftovers(marker: str) -> list[str]:
     return out
 
 
-def test_headless_demo_reaches_the_doctors_database_and_stops_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("broker", ["auto", "embedded"])
+def test_headless_demo_reaches_the_doctors_database_and_stops_cleanly(
+    tmp_path: Path, broker: str
+) -> None:
     data = tmp_path / "demo"
+    argv = ["demo", "--headless", "--data-dir", str(data), "--broker", broker]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "healthkiosk", "demo", "--headless", "--data-dir", str(data)],
+        [sys.executable, "-m", "healthkiosk", *argv],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -72,5 +78,26 @@ def test_headless_demo_reaches_the_doctors_database_and_stops_cleanly(tmp_path: 
     text = out.decode(errors="replace")
     assert proc.returncode == 0, text[-2000:]
     assert "doctor login:" in text
+    expected = "embedded demo broker" if broker == "embedded" else "broker: Mosquitto"
+    assert expected in text, text[-2000:]
     time.sleep(1)
     assert _leftovers(str(data)) == []
+
+
+def test_auto_falls_back_to_the_embedded_broker_without_mosquitto(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from healthkiosk import demo
+
+    layout = demo.DemoLayout(root=tmp_path, broker_port=18830, web_port=18080)
+    name, argv = demo.broker_command("auto", layout)
+    if demo._has_mosquitto():
+        assert (name, argv[-2]) == ("Mosquitto", "-c")
+    monkeypatch.setattr(demo.shutil, "which", lambda _name: None)
+    monkeypatch.setattr(demo.Path, "is_file", lambda _self: False)
+    name, argv = demo.broker_command("auto", layout)
+    assert name.startswith("embedded demo broker")
+    assert argv[-4:] == ["broker", "embedded", "--port", "18830"]
+    assert str(tmp_path) in " ".join(argv)  # the leftover check can find it
+    with pytest.raises(demo.DemoError, match="--broker embedded"):
+        demo.broker_command("mosquitto", layout)
