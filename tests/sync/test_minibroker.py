@@ -410,6 +410,9 @@ async def test_keepalive_expiry_publishes_the_will_and_empty_retained_clears(
         assert "st/frozen/status" not in mb.broker.retained
 
 
+KILLS = 5
+
+
 def test_two_ingest_workers_one_killed_repeatedly_loses_nothing(
     embedded: Embedded, deploy, tmp_path: Path, notify: Notify
 ) -> None:
@@ -428,12 +431,15 @@ def test_two_ingest_workers_one_killed_repeatedly_loses_nothing(
         running(spawn(d.followup, *w1)) as first,
         running(spawn(d.kiosk, "sync", "run")) as kiosk,
     ):
-        while outbox_counts(d.store)[0] > 0 and kills < 15:
+        pending_at_first_kill = -1
+        for _ in range(KILLS):
             notify.drain()
             w = spawn(d.followup, *w2, notify=notify)
             notify.wait_for("STATUS=connected", 15)
             time.sleep(rng.uniform(0.02, 0.4))
             stop(w, kill=True)
+            if kills == 0:
+                pending_at_first_kill = outbox_counts(d.store)[0]
             kills += 1
         notify.drain()
         with running(spawn(d.followup, *w2, notify=notify)) as again:
@@ -446,7 +452,7 @@ def test_two_ingest_workers_one_killed_repeatedly_loses_nothing(
         assert stop(kiosk) == 0
         assert stop(first) == 0
     print(f"second worker killed {kills} times; {n} readings in {time.monotonic() - t0:.1f} s")
-    assert kills >= 3
+    assert kills == KILLS and pending_at_first_kill > 0  # killed while readings flowed
     assert outbox_counts(d.store) == (0, n, 0)
     assert followup_count(url) == n
     assert_same_readings(d.store, url, "st-sh", n)
