@@ -57,11 +57,13 @@ from sync import schema, statusfile, update_orders
 from sync.fleet import Fleet
 from sync.outbox import Outbox, Pending
 from sync.schema import ReadingBatch, Receipt, StatusMessage, decode, encode, topic
+from sync.updater import health
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 3600.0
 MAX_ALERTS = 20
+HEALTH_UNIT = "kiosk-sync"
 PREFETCH = 100
 RECEIPTS_PER_TRANSACTION = 50
 ATTEMPT_FLUSH_S = 5.0
@@ -139,6 +141,7 @@ class Link:
         self._state: statusfile.LinkState | None = None
         self._state_dirty = asyncio.Event()
         self._alerts: deque[str] = deque(maxlen=MAX_ALERTS)
+        self._reported_ready = False
         self.generation = 0
         """Grows with every configuration applied (:meth:`apply_config`)."""
         self._reconnect_now = asyncio.Event()
@@ -387,6 +390,13 @@ class Link:
         # The status file says "connected" before systemd hears it (the writer
         # task would otherwise lag by up to its 0.5 s pace).
         await asyncio.to_thread(self._flush_state)
+        if not self._reported_ready:
+            # kiosk-sync's part of the updater's health check after a switch:
+            # this release's process reached the broker.
+            await asyncio.to_thread(
+                health.report, "ready", unit=HEALTH_UNIT, health_dir=health.dir_for(self.cfg)
+            )
+            self._reported_ready = True
         self.notifier.status(f"connected to {conn.settings.host}:{conn.settings.port}")
         log.info(
             "connected to %s:%d (session present: %s)",

@@ -27,10 +27,10 @@ whole cgroup, children included. So the order is handed over through files:
   refused, rolled back, failed): it is not run again on every reconnect. A new
   order — even for the same release — has a new ``issued_at`` and is run.
 
-Once this connection reaches the broker, ``kiosk-sync`` reports itself
-``ready`` to the updater's health check (:mod:`sync.updater.health`, unit
-``kiosk-sync``): a new release's ``kiosk-sync`` that cannot reach the broker
-is rolled back.
+When the link's own connection first reaches the broker, ``kiosk-sync``
+reports itself ``ready`` to the updater's health check
+(:mod:`sync.updater.health`, unit ``kiosk-sync``; :mod:`sync.link`): a new
+release's ``kiosk-sync`` that cannot reach the broker is rolled back.
 
 Before launching, the station waits while a visit is in progress (the visit
 lock), reporting ``waiting``; an order cleared meanwhile (rollout aborted) is
@@ -67,7 +67,7 @@ from healthkiosk.errors import (
 from healthkiosk.mqtt import Backoff, Connection, connect, settings_from
 from sync import schema
 from sync.schema import UpdateOrder, UpdateOutcome, UpdateReport, group_topic, topic
-from sync.updater import health, install, state, visitlock
+from sync.updater import install, state, visitlock
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,6 @@ ORDER_FILE = "update-order.json"
 PROGRESS_FILE = "update-progress.jsonl"
 STATE_FILE = "update-orders-state.json"
 POLL_S = 0.25
-HEALTH_UNIT = "kiosk-sync"
 RETRY_S = 5.0
 PROGRESS_EVERY_S = 1.0
 """Download progress is reported at most this often (every step change at once)."""
@@ -312,7 +311,6 @@ class UpdateOrders:
         self._children: list[subprocess.Popen[bytes]] = []
         self._spawn = spawn or self._spawn_detached
         self.backoff = Backoff(cfg.mqtt.reconnect_min_s, cfg.mqtt.reconnect_max_s)
-        self._reported_ready = False
 
     # --- persistent memory --------------------------------------------------------------
 
@@ -362,11 +360,6 @@ class UpdateOrders:
                         ],
                         timeout=10.0,
                     )
-                    if not self._reported_ready:
-                        # kiosk-sync's part of the updater's health check: this
-                        # release's process reached the broker.
-                        await asyncio.to_thread(health.report, "ready", unit=HEALTH_UNIT)
-                        self._reported_ready = True
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._receiver(conn))
                         tg.create_task(self._publisher(conn))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -197,7 +196,7 @@ async def run_kiosk(
                 recorder.open_soon()
                 # The first frame is on screen: READY=1 to systemd and the
                 # health file the updater waits for after a switch.
-                health.report("ready", unit=HEALTH_UNIT, health_dir=health_dir(config))
+                health.report("ready", unit=HEALTH_UNIT, health_dir=health.dir_for(config))
 
         def on_start(*_: Any) -> None:
             from kivy.core.window import Window
@@ -225,15 +224,6 @@ async def run_kiosk(
                 await voice.close()
             await flow_task
         return int(app.exit_code)
-
-
-def health_dir(config: Config) -> Path:
-    """Where this release's processes report health: the updater's directory."""
-    if config.update.health_dir is not None:
-        return config.update.health_dir
-    if health.ENV_HEALTH_DIR in os.environ:
-        return Path(os.environ[health.ENV_HEALTH_DIR])
-    return config.data_dir / "health"
 
 
 async def _guard_extra(extra: Extra, running: Running) -> None:

@@ -25,11 +25,21 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from healthkiosk import sdnotify
 
+if TYPE_CHECKING:  # a started release imports this module first: keep it light
+    from healthkiosk.config import Config
+
 ENV_HEALTH_DIR = "HEALTHKIOSK_HEALTH_DIR"
 _PREFIX = str(Path(sys.prefix).resolve())
+
+
+def dir_for(config: Config) -> Path:
+    """The health directory of a station: where its processes report and the
+    updater looks (``update.health_dir``, default ``<data_dir>/health``)."""
+    return config.update.health_dir or config.data_dir / "health"
 
 
 def report(state: str, *, unit: str, health_dir: Path | None = None) -> Path | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from healthkiosk.config import Config
-from sync.updater import keys
+from sync.updater import health, keys
 from sync.updater.updater import UpdaterSettings
 
 
@@ -14,7 +14,7 @@ def from_config(cfg: Config) -> UpdaterSettings:
         name=u.name,
         trusted_keys=keys.load_trusted(list(u.trusted_keys)),
         restart_command=tuple(u.restart_command),
-        health_dir=u.health_dir or cfg.data_dir / "health",
+        health_dir=health.dir_for(cfg),
         health_units=tuple(u.health_units),
         visit_lock=u.visit_lock or cfg.data_dir / "visit.lock",
         ready_timeout_s=u.ready_timeout_s,
