@@ -66,6 +66,7 @@ class IngestWorker:
         self.cfg = cfg
         self.store = IngestStore(engine, key=key)
         self.fleet = FleetIngest(engine)
+        self._online: dict[str, bool] = {}
         self.client_id = client_id or cfg.followup.ingest_client_id
         self.group = group or cfg.followup.ingest_group
         self.notifier = notifier or Notifier()
@@ -210,7 +211,15 @@ class IngestWorker:
             return
         applied = await asyncio.to_thread(self.store.apply_status, result, received_at=now)
         if applied:
-            log.info("station %s %s", result.station_id, "online" if result.online else "offline")
+            # A status arrives every minute from every station: only a change is news.
+            was = self._online.get(result.station_id)
+            self._online[result.station_id] = result.online
+            log.log(
+                logging.DEBUG if was == result.online else logging.INFO,
+                "station %s %s",
+                result.station_id,
+                "online" if result.online else "offline",
+            )
 
 
 def _log_receipt_failure(fut: asyncio.Future[None]) -> None:
