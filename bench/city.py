@@ -45,7 +45,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "sync")]
 
-from synckit import Mosquitto, PgCluster, create_database, id_number, write_config  # noqa: E402
+from synckit import (  # noqa: E402
+    Mosquitto,
+    PgCluster,
+    create_database,
+    drop_database,
+    id_number,
+    write_config,
+)
 
 from healthkiosk.mqtt import MqttSettings, connect  # noqa: E402
 from healthkiosk.rules import classify_blood_pressure, classify_glucose, load_rules  # noqa: E402
@@ -332,6 +339,9 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2, choices=[1, 2, 3, 4])
     ap.add_argument("--database-url", help="PostgreSQL URL of a server to create a database on")
     ap.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
+    ap.add_argument(
+        "--keep-database", action="store_true", help="keep the PostgreSQL database it made"
+    )
     ap.add_argument("--timeout", type=float, default=300.0, help="wait for receipts (s)")
     ap.add_argument("--seed", type=int, default=int(os.environ.get("HK_BENCH_SEED", "1")))
     args = ap.parse_args()
@@ -343,6 +353,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="hk-city-") as d:
         tmp = Path(d)
         cluster = None
+        admin: str | None = None
+        db_name = ""
         try:
             if args.sqlite:
                 db_url = f"sqlite:///{tmp / 'followup.sqlite'}"
@@ -351,9 +363,12 @@ def main() -> int:
                 if admin is None:
                     cluster = PgCluster()
                     admin = cluster.start()
-                db_url = create_database(admin, f"hk_city_{uuid.uuid4().hex[:8]}")
+                db_name = f"hk_city_{uuid.uuid4().hex[:8]}"
+                db_url = create_database(admin, db_name)
             return asyncio.run(run(args, tmp, db_url))
         finally:
+            if admin is not None and db_name and not args.keep_database:
+                drop_database(admin, db_name)
             if cluster is not None:
                 cluster.stop()
 

@@ -23,7 +23,7 @@ from followup.fleet_view import load_commands, load_fleet, load_station
 from healthkiosk.mqtt import connect
 from sync.schema import CommandResult, ConfigReport, UpdateReport, encode, topic
 from tests.fleet.reportkit import followup_config, ingest_process, station_settings, wait_until
-from tests.sync.synckit import Mosquitto, PgCluster, create_database
+from tests.sync.synckit import Mosquitto, PgCluster, create_database, drop_database
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -181,11 +181,14 @@ def pg_admin() -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'followup.sqlite'}"
+        yield f"sqlite:///{tmp_path / 'followup.sqlite'}"
+        return
     admin = str(request.getfixturevalue("pg_admin"))
-    return create_database(admin, f"hk_fleet_{uuid.uuid4().hex[:12]}")
+    name = f"hk_fleet_{uuid.uuid4().hex[:12]}"
+    yield create_database(admin, name)
+    drop_database(admin, name)
 
 
 def test_store_and_view_on_both_databases(database_url: str) -> None:

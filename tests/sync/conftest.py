@@ -9,7 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from synckit import Mosquitto, Notify, PgCluster, Tls, create_database, make_tls, write_config
+from synckit import (
+    Mosquitto,
+    Notify,
+    PgCluster,
+    Tls,
+    create_database,
+    drop_database,
+    make_tls,
+    write_config,
+)
 
 PG_ENV = "HEALTHKIOSK_TEST_POSTGRES_URL"
 
@@ -52,9 +61,11 @@ def pg_admin_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_url(pg_admin_url: str) -> str:
-    """A fresh database for this test."""
-    return create_database(pg_admin_url, f"hk_test_{uuid.uuid4().hex[:12]}")
+def postgres_url(pg_admin_url: str) -> Iterator[str]:
+    """A fresh database for this test, dropped after it."""
+    name = f"hk_test_{uuid.uuid4().hex[:12]}"
+    yield create_database(pg_admin_url, name)
+    drop_database(pg_admin_url, name)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

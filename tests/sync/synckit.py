@@ -286,7 +286,7 @@ class PgCluster:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def create_database(admin_url: str, name: str) -> str:
+def _admin_execute(admin_url: str, statement: str) -> None:
     import psycopg
     from sqlalchemy.engine import make_url
 
@@ -299,8 +299,19 @@ def create_database(admin_url: str, name: str) -> str:
         dbname=u.database or "postgres",
         autocommit=True,
     ) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type]
-    return u.set(database=name).render_as_string(hide_password=False)
+        conn.execute(statement)  # type: ignore[arg-type]
+
+
+def create_database(admin_url: str, name: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    _admin_execute(admin_url, f'CREATE DATABASE "{name}"')
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop a database made by :func:`create_database`, its sessions too (PG 13+)."""
+    _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- kiosk store with readings --------------------------------------------------------------
