@@ -355,11 +355,12 @@ def embedded(tmp_path: Path) -> Iterator[Embedded]:
 
 
 def test_200_readings_through_sync_and_ingest_with_the_ingest_killed_midway(
-    embedded: Embedded, deploy, tmp_path: Path
+    embedded: Embedded, deploy, tmp_path: Path, notify: Notify
 ) -> None:
     n = 200
     url = f"sqlite:///{tmp_path / 'followup.sqlite'}"
-    d = deploy(embedded, "st-mb", url)
+    # 100 readings/s: the kill lands midway however fast the machine is.
+    d = deploy(embedded, "st-mb", url, rate_limit_per_s=100)
     fill_store(d.store, n, seed=random.randrange(1 << 30))
     t0 = time.monotonic()
     ingest = ("followup", "ingest", "--client-id", "ingest-mb")
@@ -370,7 +371,8 @@ def test_200_readings_through_sync_and_ingest_with_the_ingest_killed_midway(
         assert wait_until(lambda: followup_count(url) > 0, 30, 0.05)
         stop(first, kill=True)
         mid = followup_count(url)
-        with running(spawn(d.followup, *ingest)) as again:
+        with running(spawn(d.followup, *ingest, notify=notify)) as again:
+            assert notify.wait_for("STATUS=connected", 15)
             assert wait_until(lambda: outbox_counts(d.store)[0] == 0, 60, 0.2), (
                 outbox_counts(d.store),
                 embedded.log.read_text()[-2000:],
