@@ -375,8 +375,7 @@ class Fleet:
     # --- restarts ------------------------------------------------------------------------------
 
     def _visit_lock_path(self) -> Path:
-        cfg = self.link.cfg
-        return (cfg.update.visit_lock or cfg.data_dir / "visit.lock").expanduser()
+        return visitlock.path_for(self.link.cfg)
 
     async def restart_kiosk(self, why: str) -> tuple[bool, str]:
         """Run the restart hook at an idle moment (no visit in progress; the visit

@@ -303,7 +303,7 @@ class UpdateOrders:
         self.order_path = d / ORDER_FILE
         self.progress_path = d / PROGRESS_FILE
         self.state_path = d / STATE_FILE
-        self.visit_lock = cfg.update.visit_lock or d / "visit.lock"
+        self.visit_lock = visitlock.path_for(cfg)
         self.book = OrderBook()
         self._changed = asyncio.Event()
         self._out = _Outbox()

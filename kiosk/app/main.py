@@ -33,7 +33,7 @@ from kiosk.flow.state import Screen, State
 from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import prompt_for
 from kiosk.voice import Voice
-from sync.updater import health
+from sync.updater import health, visitlock
 from sync.updater.visitlock import VisitLock
 
 log = logging.getLogger(__name__)
@@ -184,7 +184,7 @@ async def run_kiosk(
             recorder=recorder,
             clock=clock,
             version=__version__,
-            visit_gate=VisitLock(config.update.visit_lock or config.data_dir / "visit.lock"),
+            visit_gate=VisitLock(visitlock.path_for(config)),
         )
         app = build_app(flow, config, voice)
         loop = asyncio.get_running_loop()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from healthkiosk.config import Config
-from sync.updater import health, keys
+from sync.updater import health, keys, visitlock
 from sync.updater.updater import UpdaterSettings
 
 
@@ -16,7 +16,7 @@ def from_config(cfg: Config) -> UpdaterSettings:
         restart_command=tuple(u.restart_command),
         health_dir=health.dir_for(cfg),
         health_units=tuple(u.health_units),
-        visit_lock=u.visit_lock or cfg.data_dir / "visit.lock",
+        visit_lock=visitlock.path_for(cfg),
         ready_timeout_s=u.ready_timeout_s,
         stability_window_s=u.stability_window_s,
         max_start_tries=u.max_start_tries,

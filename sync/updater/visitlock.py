@@ -22,8 +22,18 @@ import os
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from healthkiosk.errors import UpdateError
+
+if TYPE_CHECKING:
+    from healthkiosk.config import Config
+
+
+def path_for(config: Config) -> Path:
+    """The station's visit lock file (``update.visit_lock``, default
+    ``<data_dir>/visit.lock``): the kiosk, the updater and kiosk-sync agree."""
+    return (config.update.visit_lock or config.data_dir / "visit.lock").expanduser()
 
 
 class VisitLock:
