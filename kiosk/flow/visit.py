@@ -23,6 +23,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from drivers.base import IdCardReader
 from drivers.readings import (
     BloodPressureMeasurement,
     CuffPressure,
@@ -296,45 +297,45 @@ class VisitFlow:
     async def _read_cards(self) -> None:
         reader = self._devices.id_card
         assert reader is not None
+        card = await self._wait_for_id(
+            reader, flag="card_reader", unreadable="card_unreadable", what="ID card reader"
+        )
+        if card is not None:
+            self._card_read(card)
+
+    async def _read_codes(self) -> None:
+        scanner = self._devices.qr_code
+        assert scanner is not None
+        card = await self._wait_for_id(
+            scanner, flag="qr_reader", unreadable="code_unreadable", what="QR scanner"
+        )
+        if card is not None:
+            self.touch()
+            # A code carries the number only: the name, if known, is the store's.
+            await self._submit(card.id_number)
+
+    async def _wait_for_id(
+        self, reader: IdCardReader, *, flag: str, unreadable: str, what: str
+    ) -> IdCardData | None:
+        """A card (or code) read while the check-in screen shows; None once the
+        screen has moved on or the reader failed (its ``flag`` then cleared). A
+        card or code without a valid ID number says ``unreadable`` and waits again."""
         while self._state.screen is Screen.CHECKIN:
             try:
                 card = await reader.read_card(timeout_s=CARD_WAIT_S)
             except DeviceTimeoutError:
                 continue
-            except DeviceError as err:
-                log.warning("ID card reader unavailable: %s (%s)", err.reason, reader.info.label)
-                self._update(card_reader=False)
-                return
-            if self._state.screen is not Screen.CHECKIN:
-                return
-            self._card_read(card)
-            return
-
-    async def _read_codes(self) -> None:
-        """The QR scanner: a code without a valid ID number says so and waits again."""
-        scanner = self._devices.qr_code
-        assert scanner is not None
-        while self._state.screen is Screen.CHECKIN:
-            try:
-                card = await scanner.read_card(timeout_s=CARD_WAIT_S)
-            except DeviceTimeoutError:
-                continue
             except IdNumberError as err:
-                log.info("a scanned code was refused: %s", err.reason)
+                log.info("%s: refused: %s", what, err.reason)
                 if self._state.screen is Screen.CHECKIN:
-                    self._update(keypad_error="code_unreadable")
+                    self._update(keypad_error=unreadable)
                 continue
             except DeviceError as err:
-                log.warning("QR scanner unavailable: %s (%s)", err.reason, scanner.info.label)
-                self._update(qr_reader=False)
-                return
-            if self._state.screen is not Screen.CHECKIN:
-                return
-            self.touch()
-            # A code carries the number only: the name, if known, is the store's.
-            number = parse(card.id_number, today=self._clock.now().date())
-            await self._submit(number.value)
-            return
+                log.warning("%s unavailable: %s (%s)", what, err.reason, reader.info.label)
+                self._update(**{flag: False})
+                return None
+            return card if self._state.screen is Screen.CHECKIN else None
+        return None
 
     def _card_read(self, card: IdCardData) -> None:
         try:
