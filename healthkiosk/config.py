@@ -176,6 +176,10 @@ class UpdateConfig(_Section):
     max_start_tries: int = Field(default=3, ge=1, le=10)
     download_deadline_s: float = Field(default=1800.0, gt=0)
     read_timeout_s: float = Field(default=20.0, gt=0)
+    download_retries: int = Field(default=5, ge=0, le=50)
+    """Further attempts after a transient network failure, resuming the partial file."""
+    retry_backoff_s: float = Field(default=2.0, ge=0)
+    """Wait before the first retry, doubled each time (at most 60 s)."""
     visit_wait_s: float = Field(default=4 * 3600.0, gt=0)
     order_command: list[str] = Field(default_factory=list)
     """How ``kiosk-sync`` starts ``healthkiosk admin update run-order`` for an

@@ -22,5 +22,7 @@ def from_config(cfg: Config) -> UpdaterSettings:
         max_start_tries=u.max_start_tries,
         download_deadline_s=u.download_deadline_s,
         read_timeout_s=u.read_timeout_s,
+        download_retries=u.download_retries,
+        retry_backoff_s=u.retry_backoff_s,
         visit_wait_s=u.visit_wait_s,
     )

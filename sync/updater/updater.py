@@ -84,6 +84,8 @@ class UpdaterSettings:
     max_start_tries: int = 3
     download_deadline_s: float = 1800.0
     read_timeout_s: float = 20.0
+    download_retries: int = 5
+    retry_backoff_s: float = 2.0
     visit_wait_s: float = 4 * 3600.0
     restart_timeout_s: float = 120.0
     install_timeout_s: float = 900.0
@@ -142,7 +144,10 @@ class Updater:
             limits = self._limits()
             try:
                 raw = download.fetch_bytes(
-                    manifest_url, max_bytes=manifest.MAX_MANIFEST_BYTES, limits=limits
+                    manifest_url,
+                    max_bytes=manifest.MAX_MANIFEST_BYTES,
+                    limits=limits,
+                    on_retry=self._retrying(None),
                 )
                 man = self._verify_manifest(raw, st)
             except UpdateRefusedError as err:
@@ -323,6 +328,7 @@ class Updater:
                 entry,
                 limits=limits,
                 progress=progress,
+                on_retry=self._retrying(man.release),
             )
             done += entry.length
         self._report(Step.DOWNLOAD, man.release, "all files in", total, total)
@@ -483,6 +489,8 @@ class Updater:
         return download.Limits(
             deadline=time.monotonic() + self.s.download_deadline_s,
             read_timeout_s=self.s.read_timeout_s,
+            retries=self.s.download_retries,
+            backoff_s=self.s.retry_backoff_s,
         )
 
     def _staging(self, man: Manifest) -> Path:
@@ -508,6 +516,16 @@ class Updater:
     ) -> None:
         if self._progress is not None:
             self._progress(ProgressEvent(step, release, detail, done, total))
+
+    def _retrying(self, release: int | None) -> download.Retrying:
+        def report(attempt: int, wait_s: float, err: UpdateRefusedError) -> None:
+            self._report(
+                Step.DOWNLOAD,
+                release,
+                f"{err}; attempt {attempt} of {self.s.download_retries + 1} in {wait_s:g} s",
+            )
+
+        return report
 
     def _mid(self, step: Step) -> None:
         if self._drill is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -20,8 +22,15 @@ DATA = hashlib.shake_256(b"bundle").digest(300_000)
 ENTRY = FileEntry("wheels/x.whl", hashlib.sha256(DATA).hexdigest(), len(DATA))
 
 
-def limits(seconds: float = 10.0, read_timeout: float = 5.0) -> download.Limits:
-    return download.Limits(deadline=time.monotonic() + seconds, read_timeout_s=read_timeout)
+def limits(
+    seconds: float = 10.0, read_timeout: float = 5.0, retries: int = 0, backoff: float = 0.01
+) -> download.Limits:
+    return download.Limits(
+        deadline=time.monotonic() + seconds,
+        read_timeout_s=read_timeout,
+        retries=retries,
+        backoff_s=backoff,
+    )
 
 
 class Hostile(BaseHTTPRequestHandler):
@@ -58,6 +67,54 @@ def hostile() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
     server.daemon_threads = True
     server.paths = []  # type: ignore[attr-defined]
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", server.paths  # type: ignore[attr-defined]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Flaky(BaseHTTPRequestHandler):
+    """A release server on a bad link, by path: ``/drop/N`` cuts the first N
+    answers after a third of what was asked, ``/busy/N`` answers the first N
+    with 503, ``/gone`` is a 404; afterwards each serves ``DATA`` with ranges."""
+
+    protocol_version = "HTTP/1.0"
+
+    def do_GET(self) -> None:
+        srv = self.server
+        srv.paths.append((self.path, self.headers.get("Range")))  # type: ignore[attr-defined]
+        kind, _, count = self.path.strip("/").partition("/")
+        seen = srv.seen.setdefault(self.path, 0)  # type: ignore[attr-defined]
+        srv.seen[self.path] = seen + 1  # type: ignore[attr-defined]
+        bad = seen < int(count or 0)
+        if kind == "gone" or (kind == "busy" and bad):
+            self.send_response(404 if kind == "gone" else 503)
+            self.end_headers()
+            return
+        asked = self.headers.get("Range")
+        start = parse_range(asked, len(DATA))[0] if asked else 0  # type: ignore[index]
+        body = DATA[start:]
+        self.send_response(206 if start else 200)
+        if start:
+            self.send_header("Content-Range", f"bytes {start}-{len(DATA) - 1}/{len(DATA)}")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body[: len(body) // 3] if kind == "drop" and bad else body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def flaky() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    server.daemon_threads = True
+    server.paths = []  # type: ignore[attr-defined]
+    server.seen = {}  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
@@ -215,3 +272,72 @@ def test_the_release_server_answers_ranges(files: tuple[str, Path]) -> None:
     resp = conn.getresponse()
     assert resp.status == 404
     conn.close()
+
+
+def test_a_dropped_connection_is_retried_from_where_it_stopped(
+    flaky: tuple[str, list[tuple[str, str | None]]], tmp_path: Path
+) -> None:
+    url, paths = flaky
+    dest = tmp_path / "x.whl"
+    retries: list[tuple[int, float, str]] = []
+    download.fetch_file(
+        f"{url}/drop/2",
+        dest,
+        ENTRY,
+        limits=limits(retries=3),
+        on_retry=lambda n, wait, err: retries.append((n, wait, err.reason)),
+    )
+    assert dest.read_bytes() == DATA
+    first = len(DATA) // 3
+    second = first + (len(DATA) - first) // 3
+    assert [r for _, r in paths] == [None, f"bytes={first}-", f"bytes={second}-"]
+    assert retries == [(2, 0.01, "unavailable"), (3, 0.02, "unavailable")]
+
+
+def test_a_busy_server_is_retried_and_a_missing_file_is_not(
+    flaky: tuple[str, list[tuple[str, str | None]]], tmp_path: Path
+) -> None:
+    url, paths = flaky
+    download.fetch_file(f"{url}/busy/2", tmp_path / "x.whl", ENTRY, limits=limits(retries=2))
+    assert (tmp_path / "x.whl").read_bytes() == DATA
+    with pytest.raises(UpdateRefusedError) as info:
+        download.fetch_file(f"{url}/gone", tmp_path / "y.whl", ENTRY, limits=limits(retries=5))
+    assert info.value.reason == Refusal.UNAVAILABLE and "HTTP 404" in str(info.value)
+    assert [p for p, _ in paths].count("/gone") == 1
+
+
+def test_retries_run_out_and_the_partial_file_is_kept(
+    flaky: tuple[str, list[tuple[str, str | None]]], tmp_path: Path
+) -> None:
+    url, paths = flaky
+    dest = tmp_path / "x.whl"
+    with pytest.raises(UpdateRefusedError) as info:
+        download.fetch_file(f"{url}/drop/9", dest, ENTRY, limits=limits(retries=2))
+    assert info.value.reason == Refusal.UNAVAILABLE
+    assert len(paths) == 3
+    part = dest.with_name("x.whl.part").read_bytes()
+    assert 0 < len(part) < len(DATA) and DATA.startswith(part)
+
+
+def test_a_retry_never_waits_past_the_deadline(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed when the block ends: connections refused
+    t0 = time.monotonic()
+    with pytest.raises(UpdateRefusedError) as info:
+        download.fetch_file(
+            f"http://127.0.0.1:{port}/x.whl",
+            tmp_path / "x.whl",
+            ENTRY,
+            limits=limits(seconds=1.0, retries=10, backoff=0.4),
+        )
+    assert info.value.reason == Refusal.UNAVAILABLE
+    assert time.monotonic() - t0 < 1.0  # 0.4 + 0.8 would pass the deadline: no second wait
+
+
+def test_the_manifest_is_retried_too(
+    flaky: tuple[str, list[tuple[str, str | None]]],
+) -> None:
+    url, _ = flaky
+    got = download.fetch_bytes(f"{url}/busy/1", max_bytes=1 << 20, limits=limits(retries=1))
+    assert got == DATA

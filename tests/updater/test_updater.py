@@ -45,6 +45,7 @@ def updater(
         stability_window_s=window,
         download_deadline_s=deadline,
         read_timeout_s=5.0,
+        retry_backoff_s=0.05,
     )
     return Updater(settings, progress=events.append if events is not None else None)
 
@@ -323,8 +324,12 @@ def test_a_dropped_download_is_kept_and_resumed_by_the_next_run(
     wheel = next((release_server.directory / "2-2.0.0" / "wheels").glob("hkfakeapp-*.whl"))
     whole = wheel.read_bytes()
     wheel.write_bytes(whole[: len(whole) // 2])  # the server has only half of it for now
-    result = updater(st).apply(url)
+    events: list[ProgressEvent] = []
+    result = updater(st, events).apply(url)
     assert (result.outcome, result.reason) == ("interrupted", "unavailable")
+    # The cut was retried at once with a Range the short file cannot answer (416: no retry).
+    retried = [e.detail for e in events if "attempt 2 of 6" in e.detail]
+    assert len(retried) == 1 and "server closed after" in retried[0]
     part = st.root / "downloads" / "2-2.0.0" / "files" / "wheels" / (wheel.name + ".part")
     assert part.stat().st_size == len(whole) // 2
     assert st.current() == "releases/1-1.0.0"
