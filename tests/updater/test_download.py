@@ -62,18 +62,32 @@ class Hostile(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def hostile() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
+@contextlib.contextmanager
+def serving(server: ThreadingHTTPServer) -> Iterator[str]:
+    """Run ``server`` on a thread; yield its base URL."""
     server.daemon_threads = True
-    server.paths = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", server.paths  # type: ignore[attr-defined]
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def recording(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
+    """A server whose requests are kept as (path, Range) in ``server.paths``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.paths = []  # type: ignore[attr-defined]
+    server.seen = {}  # type: ignore[attr-defined]
+    return server
+
+
+@pytest.fixture
+def hostile() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
+    server = recording(Hostile)
+    with serving(server) as url:
+        yield url, server.paths  # type: ignore[attr-defined]
 
 
 class Flaky(BaseHTTPRequestHandler):
@@ -111,17 +125,9 @@ class Flaky(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def flaky() -> Iterator[tuple[str, list[tuple[str, str | None]]]]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
-    server.daemon_threads = True
-    server.paths = []  # type: ignore[attr-defined]
-    server.seen = {}  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", server.paths  # type: ignore[attr-defined]
-    finally:
-        server.shutdown()
-        server.server_close()
+    server = recording(Flaky)
+    with serving(server) as url:
+        yield url, server.paths  # type: ignore[attr-defined]
 
 
 @pytest.fixture
@@ -129,14 +135,8 @@ def files(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "srv"
     (root / "wheels").mkdir(parents=True)
     (root / "wheels" / "x.whl").write_bytes(DATA)
-    server = make_server(root)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(make_server(root)) as url:
+        yield url, root
 
 
 def test_download_checks_hash_and_length(files: tuple[str, Path], tmp_path: Path) -> None:
