@@ -5,6 +5,9 @@ Contract:
   first), connect with the ``BLEDevice`` the scan returned;
 - read Device Information (manufacturer, model, serial, firmware: kept with
   every reading);
+- read Battery Level (0x2A19) when the device has a Battery Service
+  (0x180F, optional): ``battery_percent``, None without one or when the read
+  fails (logged; never an error), updated by its notifications;
 - set the device clock through Current Time (0x2A2B) when it is writable;
 - subscribe to Intermediate Cuff Pressure (0x2A36) notifications (the live
   cuff pressure callback) and Blood Pressure Measurement (0x2A35)
@@ -149,6 +152,8 @@ class StandardBpsMonitor:
         )
         self._link: BleLink | None = None
         self.clock_set_at: datetime | None = None
+        self.battery_percent: int | None = None
+        """Battery Level at the last connection (and since, by notification)."""
 
     @property
     def info(self) -> DeviceInfo:
@@ -166,8 +171,12 @@ class StandardBpsMonitor:
         self._link = link
         await link.connect(timeout_s=self.options.connect_timeout_s)
         self._info = await link.read_device_info(model_fallback=self.MODEL)
+        self.battery_percent = await link.read_battery_level(on_change=self._battery_changed)
         await self.set_clock(link)
         return link
+
+    def _battery_changed(self, percent: int) -> None:
+        self.battery_percent = percent
 
     async def set_clock(self, link: BleLink) -> None:
         if not self.options.set_clock:
