@@ -244,7 +244,11 @@ class BleLink:
         a battery level never stops a measurement). With ``on_change``, also
         subscribe to its notifications when the device offers them."""
         uuid = uuids.BATTERY_LEVEL
-        if not self.has(uuid):
+        try:
+            if not self.has(uuid):
+                return None
+        except BleakError:  # one Battery Service per battery: which is "the" level?
+            log.warning("%s: several battery levels; none read", self.label)
             return None
         level: int | None = None
         if "read" in self.properties(uuid):

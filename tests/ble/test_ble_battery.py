@@ -18,13 +18,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.ble import and_ua651, bps, glucose
+from drivers.ble import and_ua651, bps, glucose, uuids
 from drivers.ble.and_ua651 import AndUa651Monitor
 from drivers.ble.battery import BatteryCodecError, decode_level, encode_level
 from drivers.ble.bps import StandardBpsMonitor
 from drivers.ble.emulated.and_peripheral import AndUa651Emulator
 from drivers.ble.emulated.bps_peripheral import BpsEmulator
-from drivers.ble.emulated.gatt import AttError, AttErrorCode, Connection
+from drivers.ble.emulated.common import EmulatedDevice
+from drivers.ble.emulated.gatt import (
+    AttError,
+    AttErrorCode,
+    Characteristic,
+    Connection,
+    Service,
+)
 from drivers.ble.emulated.glucose_peripheral import GlucoseEmulator
 from drivers.ble.glucose import StandardGlucoseMeter
 from drivers.ble.link import BleBackend
@@ -92,14 +99,32 @@ def bps_monitor(em: BpsEmulator, backend: BleBackend) -> StandardBpsMonitor:
     return StandardBpsMonitor(address=em.address, backend=backend, options=fast_options())
 
 
+def subscriptions(em: EmulatedDevice) -> list[str]:
+    """The UUIDs whose CCCD the central writes, from now on."""
+    seen: list[str] = []
+    original = em.peripheral.on_subscribe
+    assert original is not None
+
+    def record(conn: Connection, char: Characteristic, value: int) -> None:
+        seen.append(char.uuid)
+        original(conn, char, value)
+
+    em.peripheral.on_subscribe = record
+    return seen
+
+
 async def test_bps_monitor_reads_the_battery_level(backend: BleBackend, radio: str) -> None:
     async with BpsEmulator(radio=radio, tz=TZ, step_s=0.001, battery_percent=37) as em:
+        subscribed = subscriptions(em)
         bpm = bps_monitor(em, backend)
         assert bpm.battery_percent is None  # not connected yet
         reading = await bpm.measure(timeout_s=10)
         await bpm.close()
     assert bpm.battery_percent == 37
     assert reading.systolic_mmhg == 128
+    # Read only: a monitor's short link gets no extra CCCD write for its battery.
+    assert uuids.BATTERY_LEVEL not in subscribed
+    assert uuids.BLOOD_PRESSURE_MEASUREMENT in subscribed
 
 
 async def test_twin_defaults_to_80_percent(backend: BleBackend, radio: str) -> None:
@@ -153,6 +178,26 @@ async def test_a_level_above_100_is_none_and_logged_and_the_reading_comes(
     assert any("battery level 200 % is above 100 %" in m and "(c8)" in m for m in warnings)
 
 
+class TwoBatteries(BpsEmulator):
+    """Battery Service 1.1 allows one instance per battery."""
+
+    def profile_services(self) -> list[Service]:
+        second = Characteristic(uuids.BATTERY_LEVEL, ("read",), encode_level(10))
+        return [*super().profile_services(), Service(uuids.BATTERY_SERVICE, [second])]
+
+
+async def test_several_battery_services_are_none_and_logged_and_the_reading_comes(
+    backend: BleBackend, radio: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with TwoBatteries(radio=radio, tz=TZ, step_s=0.001) as em:
+        bpm = bps_monitor(em, backend)
+        with caplog.at_level(logging.WARNING, logger="drivers.ble.link"):
+            reading = await bpm.measure(timeout_s=10)
+    assert bpm.battery_percent is None
+    assert reading.systolic_mmhg == 128
+    assert any("several battery levels" in r.getMessage() for r in caplog.records)
+
+
 async def test_each_connection_reads_the_level_afresh(backend: BleBackend, radio: str) -> None:
     async with BpsEmulator(radio=radio, tz=TZ, step_s=0.001, battery_percent=61) as em:
         bpm = bps_monitor(em, backend)
@@ -168,10 +213,12 @@ async def test_glucose_meter_reads_it_and_follows_notifications(
     backend: BleBackend, radio: str
 ) -> None:
     async with GlucoseEmulator(radio=radio, tz=TZ, memory=3, battery_percent=90) as em:
+        subscribed = subscriptions(em)
         gm = StandardGlucoseMeter(address=em.address, backend=backend, options=fast_options())
         records = await gm.download()
         assert len(records) == 3
         assert gm.battery_percent == 90
+        assert uuids.BATTERY_LEVEL in subscribed
         # The meter's link stays up between calls: its notifications keep the level current.
         await em.set_battery_level(9)
         await until(lambda: gm.battery_percent == 9)
