@@ -2,7 +2,8 @@
 
 The fleet page lists them; the rules are the issue's: offline for more than an
 hour, a backlog of more than 100 readings, less than 10 % disk free, a device
-not seen for a day. Inputs are what the follow-up database keeps per station
+not seen for a day; and a device whose battery (when it reports one) is below
+20 %. Inputs are what the follow-up database keeps per station
 (online flag, last seen, the last ``hk.status/1``); nothing here does I/O.
 """
 
@@ -22,6 +23,7 @@ class AlertKind(StrEnum):
     BACKLOG = "backlog"
     DISK = "disk"
     DEVICE_UNSEEN = "device_unseen"
+    DEVICE_BATTERY = "device_battery"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +32,7 @@ class AlertRules:
     backlog_over: int = 100
     disk_free_below_percent: float = 10.0
     device_unseen_after: timedelta = timedelta(days=1)
+    device_battery_below_percent: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,15 @@ def station_alerts(
             )
             alerts.append(
                 Alert(sid, AlertKind.DEVICE_UNSEEN, f"{device.role} {device.model}: {what}", seen)
+            )
+        battery = device.battery_percent
+        if battery is not None and battery < rules.device_battery_below_percent:
+            alerts.append(
+                Alert(
+                    sid,
+                    AlertKind.DEVICE_BATTERY,
+                    f"{device.role} {device.model}: battery {battery} %",
+                )
             )
     return alerts
 

@@ -42,6 +42,7 @@ CUFF_STEP_S = 0.25
 INFLATE_MMHG_PER_S = 20.0
 DEFLATE_MMHG_PER_S = 5.0
 INFLATE_ABOVE_SYSTOLIC = 30.0
+SIMULATED_BATTERY_PERCENT = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +116,8 @@ class SimulatedBloodPressureMonitor(_Checkable):
         self.on_result: Callable[[BloodPressureMeasurement], None] | None = None
         """Called just before a result is returned (benchmarks time from here)."""
         self._info = _info("Simulated upper-arm BP monitor", "SIM-BP-0001")
+        self.battery_percent: int | None = SIMULATED_BATTERY_PERCENT
+        """As a BLE driver reports its device's Battery Service (None: unknown)."""
 
     @property
     def info(self) -> DeviceInfo:
@@ -214,6 +217,7 @@ class SimulatedGlucoseMeter(_Checkable):
         self.gate: asyncio.Event | None = None
         """When set to an un-set event, the meter holds its countdown until it is set."""
         self._info = _info("Simulated glucose meter", "SIM-GL-0001")
+        self.battery_percent: int | None = SIMULATED_BATTERY_PERCENT
 
     @property
     def info(self) -> DeviceInfo:

@@ -69,6 +69,27 @@ install -m 0644 "$HERE/99-healthkiosk-serial.rules" /etc/udev/rules.d/99-healthk
 udevadm control --reload
 udevadm trigger --subsystem-match=tty || true
 
+echo "== bluetoothd without its battery plugin"
+# BlueZ's battery plugin (5.48+) takes the Battery Service (0x180F) for itself
+# and hides it from GATT clients, so the drivers could never read a monitor's
+# battery level. -P battery leaves the service to us (bleak issue #393).
+BLUETOOTHD=""
+for candidate in /usr/libexec/bluetooth/bluetoothd /usr/lib/bluetooth/bluetoothd; do
+    if [ -x "$candidate" ]; then BLUETOOTHD="$candidate"; break; fi
+done
+if [ -n "$BLUETOOTHD" ]; then
+    DROPIN=/etc/systemd/system/bluetooth.service.d/healthkiosk.conf
+    WANTED="$(printf '[Service]\nExecStart=\nExecStart=%s -P battery\n' "$BLUETOOTHD")"
+    if [ "$(cat "$DROPIN" 2>/dev/null)" != "$WANTED" ]; then
+        install -d -m 0755 "$(dirname "$DROPIN")"
+        printf '%s\n' "$WANTED" >"$DROPIN"
+        systemctl daemon-reload
+        systemctl try-restart bluetooth.service || true
+    fi
+else
+    echo "install-pi: bluetoothd not found; battery levels may stay unknown" >&2
+fi
+
 echo "== polkit: kiosk-sync may restart kiosk.service (remote config, restart, repair)"
 install -d -m 0755 /etc/polkit-1/rules.d
 install -m 0644 "$HERE/50-healthkiosk.rules" /etc/polkit-1/rules.d/50-healthkiosk.rules

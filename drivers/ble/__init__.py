@@ -2,8 +2,8 @@
 
 Each driver's module docstring is its contract. Codecs (pure) live beside
 them: :mod:`.ieee11073`, :mod:`.bps_codec`, :mod:`.glucose_codec`,
-:mod:`.racp`, :mod:`.gatt_time`, :mod:`.devinfo`, :mod:`.and_custom`; the
-transport is :mod:`.link`; emulated peripherals and the bleak backend that
+:mod:`.racp`, :mod:`.gatt_time`, :mod:`.devinfo`, :mod:`.battery`,
+:mod:`.and_custom`; the transport is :mod:`.link`; emulated peripherals and the bleak backend that
 reaches them are in :mod:`.emulated`.
 """
 

@@ -5,6 +5,10 @@ Contract:
   first), connect with the ``BLEDevice`` the scan returned;
 - read Device Information (manufacturer, model, serial, firmware: kept with
   every reading);
+- read Battery Level (0x2A19) when the device has a Battery Service
+  (0x180F, optional): ``battery_percent``, None without one or when the read
+  fails (logged; never an error). Not subscribed: the link lasts one
+  measurement, and a monitor that hangs up soon gets no extra writes;
 - set the device clock through Current Time (0x2A2B) when it is writable;
 - subscribe to Intermediate Cuff Pressure (0x2A36) notifications (the live
   cuff pressure callback) and Blood Pressure Measurement (0x2A35)
@@ -149,6 +153,8 @@ class StandardBpsMonitor:
         )
         self._link: BleLink | None = None
         self.clock_set_at: datetime | None = None
+        self.battery_percent: int | None = None
+        """Battery Level read at the last connection."""
 
     @property
     def info(self) -> DeviceInfo:
@@ -166,6 +172,7 @@ class StandardBpsMonitor:
         self._link = link
         await link.connect(timeout_s=self.options.connect_timeout_s)
         self._info = await link.read_device_info(model_fallback=self.MODEL)
+        self.battery_percent = await link.read_battery_level()
         await self.set_clock(link)
         return link
 

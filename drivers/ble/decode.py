@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from drivers.ble import bps_codec, gatt_time, glucose_codec, racp
+from drivers.ble import battery, bps_codec, gatt_time, glucose_codec, racp
 from drivers.ble.gatt_time import DateTime
 from drivers.ble.ieee11073 import Nfloat, decode_float, decode_sfloat
 
@@ -120,6 +120,7 @@ DECODERS: dict[str, Callable[[bytes], dict[str, Any]]] = {
     "sfloat": lambda data: _nfloat(decode_sfloat(data)),
     "float": lambda data: _nfloat(decode_float(data)),
     "cts": _cts,
+    "battery": lambda data: {"battery_percent": battery.decode_level(data)},
 }
 KINDS = tuple(DECODERS)
 

@@ -3,10 +3,13 @@ Access Control Point (0x2A52).
 
 Contract:
 - scan for 0x1808 (the configured address, else the first), connect with the
-  scanned ``BLEDevice``, read Device Information, set Current Time when it is
-  writable, subscribe to Glucose Measurement (0x2A18) and Measurement Context
-  (0x2A34) notifications and RACP indications; the link stays up between
-  calls and is made again when lost;
+  scanned ``BLEDevice``, read Device Information, read Battery Level into
+  ``battery_percent`` when there is a Battery Service (optional: None without
+  one or when the read fails; its notifications keep it current while the
+  link stays up), set Current Time when it is writable, subscribe to Glucose
+  Measurement (0x2A18) and Measurement Context (0x2A34) notifications and
+  RACP indications; the link stays up between calls and is made again when
+  lost;
 - ``download(after_sequence=n)`` asks for the number of records ≥ n+1 (for
   the progress bar), then for the records ≥ n+1 — a meter's memory is read
   incrementally, never twice; ``after_sequence=None`` reads everything;
@@ -200,6 +203,8 @@ class StandardGlucoseMeter:
         self.skipped: list[tuple[int, MeasurementError]] = []
         """Records of the last download that gave no reading, with why."""
         self.clock_set_at: datetime | None = None
+        self.battery_percent: int | None = None
+        """Battery Level at the last connection (and since, by notification)."""
 
     @property
     def info(self) -> DeviceInfo:
@@ -222,6 +227,7 @@ class StandardGlucoseMeter:
         self._link = link
         await link.connect(timeout_s=self.options.connect_timeout_s)
         self._info = await link.read_device_info(model_fallback=self.MODEL)
+        self.battery_percent = await link.read_battery_level(on_change=self._battery_changed)
         if self.options.set_clock:
             now = datetime.now(self.options.tz)
             if await link.set_current_time(now):
@@ -237,6 +243,9 @@ class StandardGlucoseMeter:
             uuids.RECORD_ACCESS_CONTROL_POINT, lambda raw: events.put_nowait(("r", raw))
         )
         return link
+
+    def _battery_changed(self, percent: int) -> None:
+        self.battery_percent = percent
 
     def _drain(self) -> None:
         while not self._events.empty():

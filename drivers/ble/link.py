@@ -22,12 +22,14 @@ from bleak.backends.scanner import BaseBleakScanner
 from bleak.exc import BleakError
 
 from drivers.ble import uuids
+from drivers.ble.battery import BatteryCodecError, decode_level
 from drivers.ble.devinfo import DeviceInfoCodecError, decode_string
 from drivers.ble.gatt_time import CurrentTime, encode_current_time
 from drivers.ble.options import BleOptions
 from drivers.readings import DeviceInfo, Transport
 from healthkiosk.errors import (
     DeviceConnectionError,
+    DeviceError,
     DeviceNotFoundError,
     DeviceTimeoutError,
     ProtocolError,
@@ -37,6 +39,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_IO_TIMEOUT_S = 10.0
+BATTERY_TIMEOUT_S = 3.0
+"""The battery level is a nicety: a device slow to give it must not eat the
+time an elder's measurement has."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +235,48 @@ class BleLink:
             address=self.device.address,
             **values,
         )
+
+    async def read_battery_level(
+        self, *, on_change: Callable[[int], None] | None = None
+    ) -> int | None:
+        """Battery Level (0x2A19) in percent, or None: no Battery Service
+        (0x180F is optional), or a read that failed or made no sense (logged;
+        a battery level never stops a measurement). With ``on_change``, also
+        subscribe to its notifications when the device offers them."""
+        uuid = uuids.BATTERY_LEVEL
+        try:
+            if not self.has(uuid):
+                return None
+        except BleakError:  # one Battery Service per battery: which is "the" level?
+            log.warning("%s: several battery levels; none read", self.label)
+            return None
+        level: int | None = None
+        if "read" in self.properties(uuid):
+            try:
+                level = self._battery(await self.read(uuid, timeout_s=BATTERY_TIMEOUT_S))
+            except DeviceError as err:
+                log.warning("%s: battery level not read: %s", self.label, err)
+        if on_change is not None and "notify" in self.properties(uuid):
+
+            def changed(raw: bytes) -> None:
+                value = self._battery(raw)
+                if value is not None:
+                    on_change(value)
+
+            try:
+                await self.subscribe(uuid, changed, timeout_s=BATTERY_TIMEOUT_S)
+            except DeviceError as err:
+                log.warning("%s: battery notifications not enabled: %s", self.label, err)
+        if level is not None:
+            log.info("%s: battery %d %%", self.label, level)
+        return level
+
+    def _battery(self, raw: bytes) -> int | None:
+        try:
+            return decode_level(raw)
+        except BatteryCodecError as err:
+            log.warning("%s: %s (%s)", self.label, err, raw.hex())
+            return None
 
     async def set_current_time(self, now: datetime) -> bool:
         """Write Current Time (0x2A2B) when the device offers it writable."""

@@ -28,6 +28,9 @@ MODEL_NUMBER = uuid16(0x2A24)
 SERIAL_NUMBER = uuid16(0x2A25)
 FIRMWARE_REVISION = uuid16(0x2A26)
 
+BATTERY_SERVICE = uuid16(0x180F)
+BATTERY_LEVEL = uuid16(0x2A19)
+
 CLIENT_CHARACTERISTIC_CONFIGURATION = uuid16(0x2902)
 
 # A&D Medical's custom service on the UA-651BLE (see docs/protocols/and-ua-651ble.md).

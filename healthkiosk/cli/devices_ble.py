@@ -19,6 +19,7 @@ DECODE_KINDS = (
     "sfloat",
     "float",
     "cts",
+    "battery",
 )
 
 

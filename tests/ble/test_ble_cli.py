@@ -115,11 +115,18 @@ def test_decode_every_kind() -> None:
     assert context["meal"] == "fasting" and context["sequence_number"] == 5
     cts = decode("cts", "e2 07 0b 19 08 1e 00 07 80 01")
     assert cts["date_time"] == "2018-11-25T08:30:00"
+    assert decode("battery", "50") == {"battery_percent": 80}
 
 
 @pytest.mark.parametrize(
     ("kind", "hex_text"),
-    [("bpm", "1e 8a 00"), ("racp", "06 00 01 0a"), ("sfloat", "ff"), ("glucose", "zz")],
+    [
+        ("bpm", "1e 8a 00"),
+        ("racp", "06 00 01 0a"),
+        ("sfloat", "ff"),
+        ("glucose", "zz"),
+        ("battery", "65"),
+    ],
 )
 def test_decode_errors_are_one_line_exit_2(kind: str, hex_text: str) -> None:
     result = run("devices", "decode", kind, hex_text)

@@ -1,4 +1,5 @@
-"""Fleet alerts: offline > 1 h, backlog > 100, disk < 10 %, device unseen for a day."""
+"""Fleet alerts: offline > 1 h, backlog > 100, disk < 10 %, device unseen for a day,
+device battery < 20 %."""
 
 from __future__ import annotations
 
@@ -55,3 +56,18 @@ def test_fleet_alerts_are_in_station_order() -> None:
     assert [(a.station_id, a.kind) for a in fleet_alerts(views, now=NOW)] == [
         ("st-01", AlertKind.NEVER_SEEN), ("st-02", AlertKind.OFFLINE)
     ]  # fmt: skip
+
+
+def test_a_device_battery_below_20_percent() -> None:
+    seen = (NOW - timedelta(minutes=5)).isoformat()
+    s = status(devices=[
+        {"role": "blood_pressure", "model": "UA-651BLE", "connected": True,
+         "battery_percent": 19, "last_seen": seen},
+        {"role": "glucose", "model": "GA-3", "connected": True, "battery_percent": 20,
+         "last_seen": seen},
+        {"role": "id_card", "model": "CVR-100", "connected": True, "last_seen": seen},
+    ])  # fmt: skip
+    alerts = station_alerts(StationView("st-01", True, NOW, s), now=NOW)
+    assert [(a.kind, a.detail) for a in alerts] == [
+        (AlertKind.DEVICE_BATTERY, "blood_pressure UA-651BLE: battery 19 %")
+    ]

@@ -1,15 +1,22 @@
-"""Real devices through the registry's opener: opened on demand, reopened after a lost link."""
+"""Real devices through the registry's opener: opened on demand, reopened after a lost
+link, and what they report (battery included) recorded in the station's DeviceBook."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 
+from healthkiosk.config import from_mapping
 from healthkiosk.errors import DeviceConnectionError, DeviceNotFoundError
-from kiosk.reconnect import ReconnectingBloodPressureMonitor
+from kiosk.compose import open_devices
+from kiosk.reconnect import ReconnectingBloodPressureMonitor, ReconnectingGlucoseMeter
 from kiosk.simulated import BpOutcome, SimulatedBloodPressureMonitor
+from sync import devicestatus
+from sync.devicestatus import DeviceBook
+from sync.schema import StatusMessage
 
 
 async def test_opens_on_demand_and_reopens_after_a_lost_link() -> None:
@@ -47,3 +54,61 @@ async def test_opens_on_demand_and_reopens_after_a_lost_link() -> None:
     await monitor.close()
     await monitor.close()  # idempotent
     assert closed == [1, 2]
+
+
+async def test_battery_percent_reaches_the_station_status(tmp_path: Path) -> None:
+    """`run --simulate` with the BLE drivers' twins: the monitor's Battery Service
+    level (64 %) lands in the DeviceBook's entry and so in ``hk.status/1``; the
+    meter's twin has no Battery Service, so its entry has no battery."""
+    twin = {"radio": "model", "step_s": 0.001}
+    options = {"timezone": "Asia/Shanghai", "scan_timeout_s": 5, "connect_timeout_s": 5}
+    cfg = from_mapping(
+        {
+            "station": {"data_dir": str(tmp_path)},
+            "devices": {
+                "blood_pressure": {
+                    "driver": "ble-bp-standard",
+                    "options": {**options, "emulator": {**twin, "battery": 64}},
+                },
+                "glucose": {
+                    "driver": "ble-glucose-standard",
+                    "options": {**options, "emulator": {**twin, "battery": False, "memory": 2}},
+                },
+            },
+        }
+    )
+    async with open_devices(cfg, simulate=True) as devices:
+        assert isinstance(devices.blood_pressure, ReconnectingBloodPressureMonitor)
+        assert isinstance(devices.glucose, ReconnectingGlucoseMeter)
+        reading = await devices.blood_pressure.measure(timeout_s=30)
+        assert len(await devices.glucose.download()) == 2
+    entries = {d.role: d for d in devicestatus.read(devicestatus.path_for(tmp_path))}
+    bp = entries["blood_pressure"]
+    assert bp.battery_percent == 64
+    assert bp.model == reading.device.model == "BPS-EMU-1"
+    assert bp.connected and bp.last_reading is not None
+    assert entries["glucose"].battery_percent is None
+    assert entries["glucose"].last_reading is not None
+    status = StatusMessage(
+        station_id="st-1", online=True, boot_id="b", seq=1, devices=list(entries.values())
+    )
+    wire = {d["role"]: d for d in status.model_dump(mode="json")["devices"]}
+    assert wire["blood_pressure"]["battery_percent"] == 64
+    assert wire["glucose"]["battery_percent"] is None
+
+
+async def test_a_simulated_monitor_reports_its_battery_through_the_book(tmp_path: Path) -> None:
+    @asynccontextmanager
+    async def opener() -> AsyncIterator[SimulatedBloodPressureMonitor]:
+        dev = SimulatedBloodPressureMonitor(speed=1000, start_delay_s=0)
+        dev.battery_percent = 23
+        yield dev
+
+    book = DeviceBook(devicestatus.path_for(tmp_path))
+    monitor = ReconnectingBloodPressureMonitor(
+        opener, name="sim", transport="emulated", role="blood_pressure", book=book
+    )
+    await monitor.measure()
+    await monitor.close()
+    (entry,) = devicestatus.read(devicestatus.path_for(tmp_path))
+    assert (entry.role, entry.battery_percent) == ("blood_pressure", 23)

@@ -168,3 +168,5 @@ def test_the_install_script_parses_and_installs_every_kiosk_unit() -> None:
     assert "99-healthkiosk-serial.rules" in text
     assert "50-healthkiosk.rules" in text and (UNITS / "50-healthkiosk.rules").is_file()
     assert "usermod -aG" in text and "bluetooth" in text
+    # BlueZ's battery plugin would hide the Battery Service from the drivers.
+    assert "-P battery" in text and "bluetooth.service.d" in text

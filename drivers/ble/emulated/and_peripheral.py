@@ -15,7 +15,7 @@ from datetime import timedelta, tzinfo
 from drivers.ble import and_custom, uuids
 from drivers.ble.bps_codec import encode_measurement
 from drivers.ble.emulated.bps_peripheral import BpsEmulator
-from drivers.ble.emulated.common import Fault
+from drivers.ble.emulated.common import DEFAULT_BATTERY_PERCENT, Fault
 from drivers.ble.emulated.gatt import (
     INDICATE_BIT,
     AttError,
@@ -40,6 +40,7 @@ class AndUa651Emulator(BpsEmulator):
         stored: int = 2,
         time_window_s: float = 5.0,
         hang_up_s: float = 2.0,
+        battery_percent: int | None = DEFAULT_BATTERY_PERCENT,
         radio: str = "model",
     ) -> None:
         self.date_time = Characteristic(
@@ -66,6 +67,7 @@ class AndUa651Emulator(BpsEmulator):
             model="UA-651BLE",
             manufacturer="A&D Medical",
             with_current_time=False,
+            battery_percent=battery_percent,
             radio=radio,
         )
         self.peripheral.rssi = -71

@@ -18,7 +18,7 @@ from drivers.ble.bps_codec import (
     encode_feature,
     encode_measurement,
 )
-from drivers.ble.emulated.common import EmulatedDevice, Fault
+from drivers.ble.emulated.common import DEFAULT_BATTERY_PERCENT, EmulatedDevice, Fault
 from drivers.ble.emulated.gatt import (
     INDICATE_BIT,
     Characteristic,
@@ -52,6 +52,7 @@ class BpsEmulator(EmulatedDevice):
         model: str = "BPS-EMU-1",
         manufacturer: str = "healthkiosk emulator",
         with_current_time: bool = True,
+        battery_percent: int | None = DEFAULT_BATTERY_PERCENT,
         radio: str = "model",
     ) -> None:
         self.systolic, self.diastolic, self.pulse = systolic, diastolic, pulse
@@ -77,6 +78,7 @@ class BpsEmulator(EmulatedDevice):
             faults=faults,
             seed=seed,
             with_current_time=with_current_time,
+            battery_percent=battery_percent,
             radio=radio,
         )
 

@@ -1,10 +1,12 @@
 """What every emulated health peripheral shares: Device Information, a device
-clock (optionally wrong) behind the Current Time Service, fault switches, and
-an explicit lifecycle (``async with`` advertises, exit removes it)."""
+clock (optionally wrong) behind the Current Time Service, a Battery Service
+(optional, its level settable and notified), fault switches, and an explicit
+lifecycle (``async with`` advertises, exit removes it)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Coroutine
@@ -14,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from drivers.ble import uuids
+from drivers.ble.battery import encode_level
 from drivers.ble.devinfo import encode_string
 from drivers.ble.emulated.air import AIR
 from drivers.ble.emulated.gatt import (
@@ -21,6 +24,7 @@ from drivers.ble.emulated.gatt import (
     AttErrorCode,
     Characteristic,
     Connection,
+    LinkDown,
     Peripheral,
     Service,
 )
@@ -56,6 +60,8 @@ RADIOS = ("model", "bumble")
 """``model``: the in-process GATT model behind :mod:`.backend`; ``bumble``: the
 same peripherals on bumble's in-process link behind :mod:`.bumble_backend`."""
 
+DEFAULT_BATTERY_PERCENT = 80
+
 WRONG_CLOCK_OFFSET = -timedelta(days=812, hours=5, minutes=17)
 """How far off a device with the ``wrong_clock`` fault starts (a monitor whose
 batteries were changed and that came back at its firmware's default date)."""
@@ -87,8 +93,10 @@ class EmulatedDevice:
         faults: frozenset[Fault] = frozenset(),
         seed: int = 4,
         with_current_time: bool = True,
+        battery_percent: int | None = DEFAULT_BATTERY_PERCENT,
         radio: str = "model",
     ) -> None:
+        """``battery_percent`` None: no Battery Service at all."""
         if radio not in RADIOS:
             raise ValueError(f"radio must be one of {RADIOS}")
         self.radio = radio
@@ -117,9 +125,17 @@ class EmulatedDevice:
             on_read=lambda _c: encode_current_time(CurrentTime.from_datetime(self.device_now())),
             on_write=self._write_current_time,
         )
+        self.battery = Characteristic(
+            uuids.BATTERY_LEVEL,
+            ("read", "notify"),
+            encode_level(DEFAULT_BATTERY_PERCENT if battery_percent is None else battery_percent),
+        )
+        """Its ``value`` is what a read returns: a test may put any bytes there."""
         services = [self.dis, *self.profile_services()]
         if with_current_time:
             services.append(Service(uuids.CURRENT_TIME_SERVICE, [self.current_time]))
+        if battery_percent is not None:
+            services.append(Service(uuids.BATTERY_SERVICE, [self.battery]))
         self.peripheral = Peripheral(
             name=name,
             address=address,
@@ -157,6 +173,15 @@ class EmulatedDevice:
         if when is None:
             raise AttError(AttErrorCode.OUT_OF_RANGE)
         self.set_device_clock(when)
+
+    # --- battery ---------------------------------------------------------------
+    async def set_battery_level(self, percent: int) -> None:
+        """The battery drains (or is replaced): a subscribed central is notified."""
+        self.battery.value = encode_level(percent)
+        if self.peripheral.connection is None:
+            return
+        with contextlib.suppress(LinkDown):  # gone meanwhile: nobody to tell
+            await self.peripheral.notify(self.battery, self.battery.value)
 
     # --- lifecycle -------------------------------------------------------------
     def _connected(self, _conn: Connection) -> None:

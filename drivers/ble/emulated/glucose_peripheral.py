@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from drivers.ble import racp, uuids
-from drivers.ble.emulated.common import EmulatedDevice, Fault
+from drivers.ble.emulated.common import DEFAULT_BATTERY_PERCENT, EmulatedDevice, Fault
 from drivers.ble.emulated.gatt import (
     INDICATE_BIT,
     NOTIFY_BIT,
@@ -59,6 +59,7 @@ class GlucoseEmulator(EmulatedDevice):
         drop_after: int | None = None,
         racp_response: ResponseCode = ResponseCode.PROCEDURE_NOT_COMPLETED,
         new_record_after_s: float | None = None,
+        battery_percent: int | None = DEFAULT_BATTERY_PERCENT,
         radio: str = "model",
     ) -> None:
         self.measurement = Characteristic(uuids.GLUCOSE_MEASUREMENT, ("notify",))
@@ -79,6 +80,7 @@ class GlucoseEmulator(EmulatedDevice):
             tz=tz,
             faults=faults,
             seed=seed,
+            battery_percent=battery_percent,
             radio=radio,
         )
         self.peripheral.rssi = -63

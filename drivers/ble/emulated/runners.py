@@ -10,7 +10,12 @@ from typing import Any
 
 from drivers.ble.emulated.and_peripheral import AndUa651Emulator
 from drivers.ble.emulated.bps_peripheral import BpsEmulator
-from drivers.ble.emulated.common import RADIOS, EmulatedDevice, parse_faults
+from drivers.ble.emulated.common import (
+    DEFAULT_BATTERY_PERCENT,
+    RADIOS,
+    EmulatedDevice,
+    parse_faults,
+)
 from drivers.ble.emulated.glucose_peripheral import GlucoseEmulator
 from drivers.ble.link import BleBackend
 from drivers.ble.options import BleOptions
@@ -30,6 +35,18 @@ def _faults(em: Mapping[str, Any]) -> Any:
         return parse_faults(em.get("faults"))
     except ValueError as err:
         raise ConfigError(f"unknown fault: {err}", key="emulator.faults") from None
+
+
+def _battery(em: Mapping[str, Any]) -> int | None:
+    """``battery``: the level in percent (80), or ``false`` for no Battery Service."""
+    value = em.get("battery", DEFAULT_BATTERY_PERCENT)
+    if value is False:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise ConfigError(
+            f"emulator battery must be 0..100 or false, not {value!r}", key="emulator.battery"
+        )
+    return value
 
 
 DEFAULT_RADIO = "bumble"
@@ -53,6 +70,7 @@ def make_bps(opts: BleOptions) -> BpsEmulator:
         radio=radio_of(opts),
         tz=opts.tz,
         faults=_faults(em),
+        battery_percent=_battery(em),
         systolic=_get(em, "systolic", int, 128),
         diastolic=_get(em, "diastolic", int, 82),
         pulse=_get(em, "pulse", int, 71),
@@ -67,6 +85,7 @@ def make_glucose(opts: BleOptions) -> GlucoseEmulator:
         radio=radio_of(opts),
         tz=opts.tz,
         faults=_faults(em),
+        battery_percent=_battery(em),
         memory=_get(em, "memory", int, 20),
         new_record_after_s=_get(em, "new_record_after_s", float, 0.3),
     )
@@ -78,6 +97,7 @@ def make_and(opts: BleOptions) -> AndUa651Emulator:
         radio=radio_of(opts),
         tz=opts.tz,
         faults=_faults(em),
+        battery_percent=_battery(em),
         systolic=_get(em, "systolic", int, 131),
         diastolic=_get(em, "diastolic", int, 84),
         pulse=_get(em, "pulse", int, 66),
