@@ -26,6 +26,7 @@ from drivers.ble.battery import BatteryCodecError, decode_level
 from drivers.ble.devinfo import DeviceInfoCodecError, decode_string
 from drivers.ble.gatt_time import CurrentTime, encode_current_time
 from drivers.ble.options import BleOptions
+from drivers.ble.radio_errors import BLUETOOTH_UNAVAILABLE, radio_reason
 from drivers.readings import DeviceInfo, Transport
 from healthkiosk.errors import (
     DeviceConnectionError,
@@ -95,7 +96,7 @@ async def find_device(
         raise DeviceConnectionError(
             f"Bluetooth unavailable: {err or type(err).__name__}",
             device=label,
-            reason="bluetooth_unavailable",
+            reason=radio_reason(err) or BLUETOOTH_UNAVAILABLE,
         ) from err
     raise DeviceNotFoundError("scan ended", device=label)  # pragma: no cover
 
@@ -126,7 +127,7 @@ class BleLink:
             raise DeviceConnectionError(
                 f"connect failed: {err or type(err).__name__}",
                 device=self.label,
-                reason="connect_failed",
+                reason=radio_reason(err) or "connect_failed",
             ) from err
         self._client = client
         log.info("%s: connected", self.label)
@@ -158,6 +159,11 @@ class BleLink:
         except TimeoutError:
             raise DeviceTimeoutError(f"{what} timed out", device=self.label) from None
         except BleakError as err:
+            reason = radio_reason(err)
+            if reason is not None:  # not paired: the device refuses an unbonded central
+                raise DeviceConnectionError(
+                    f"{what} refused: {err}", device=self.label, reason=reason
+                ) from err
             if self.lost.is_set() or not self.client.is_connected:
                 raise DeviceConnectionError(f"{what}: link lost", device=self.label) from err
             raise DeviceConnectionError(

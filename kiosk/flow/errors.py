@@ -57,6 +57,7 @@ _RADIO_REASONS = {
     "bluetooth_off": "bluetooth_off",
     "adapter_off": "bluetooth_off",
     "adapter_missing": "bluetooth_off",
+    "bluetooth_unavailable": "bluetooth_off",
     "not_paired": "not_paired",
     "pairing_failed": "not_paired",
 }

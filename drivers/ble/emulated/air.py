@@ -13,6 +13,8 @@ class Air:
     def __init__(self) -> None:
         self._peripherals: dict[str, Peripheral] = {}
         self._listeners: list[Listener] = []
+        self.powered = True
+        """False: the station's adapter is off; scans and connects are refused."""
 
     def add(self, peripheral: Peripheral) -> None:
         self._peripherals[peripheral.address.upper()] = peripheral

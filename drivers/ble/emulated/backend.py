@@ -22,7 +22,13 @@ from bleak.backends.scanner import (
     BaseBleakScanner,
 )
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
+from bleak.exc import (
+    BleakBluetoothNotAvailableError,
+    BleakBluetoothNotAvailableReason,
+    BleakDeviceNotFoundError,
+    BleakError,
+    BleakGATTProtocolError,
+)
 
 from drivers.ble.emulated.air import AIR
 from drivers.ble.emulated.gatt import (
@@ -41,6 +47,13 @@ ADVERTISING_INTERVAL_S = 0.02
 """Fast for tests; real devices advertise every 20 ms to 10 s."""
 
 
+def _check_powered() -> None:
+    if not AIR.powered:
+        raise BleakBluetoothNotAvailableError(
+            "Bluetooth adapter is powered off", BleakBluetoothNotAvailableReason.POWERED_OFF
+        )
+
+
 class EmulatedScanner(BaseBleakScanner):
     def __init__(
         self,
@@ -54,6 +67,7 @@ class EmulatedScanner(BaseBleakScanner):
         self._ticker: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        _check_powered()
         self.seen_devices = {}
         self._unlisten = AIR.listen(self._heard)
         self._ticker = asyncio.get_running_loop().create_task(self._advertising_events())
@@ -123,6 +137,7 @@ class EmulatedClient(BaseBleakClient):
         return self._conn is not None and self._conn.connected
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
+        _check_powered()
         peripheral = self._peripheral or AIR.find(self.address)
         if peripheral is None:
             raise BleakDeviceNotFoundError(self.address, f"Device {self.address} not found")

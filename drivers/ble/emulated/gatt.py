@@ -87,6 +87,9 @@ class Peripheral:
     on_subscribe: Callable[[Connection, Characteristic, int], None] | None = None
     on_disconnect: Callable[[Connection], None] | None = None
     advertising: bool = False
+    requires_pairing: bool = False
+    """True: subscriptions are refused with Insufficient Authentication, as a
+    device that accepts only a bonded central does (this station is not)."""
     connection: Connection | None = None
     _by_handle: dict[int, Characteristic] = field(default_factory=dict)
     _cccd: dict[int, Characteristic] = field(default_factory=dict)
@@ -212,6 +215,8 @@ class Connection:
         await asyncio.sleep(0)
         self._check()
         char = self.peripheral.cccd_owner(handle)
+        if self.peripheral.requires_pairing:
+            raise AttError(AttErrorCode.INSUFFICIENT_AUTHENTICATION)
         if len(data) != 2:
             raise AttError(AttErrorCode.INVALID_ATTRIBUTE_VALUE_LENGTH)
         value = int.from_bytes(data, "little")
