@@ -36,6 +36,8 @@ hk_system_packages() {
         command -v xdotool >/dev/null 2>&1 || want+=(xdotool)
         command -v chromium >/dev/null 2>&1 || want+=(chromium)
         ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
+        # systemd: systemd-analyze verifies the units, and tests/systemd runs
+        # kiosk-sync under a `systemd --user` of its own (no D-Bus needed).
         command -v systemd-analyze >/dev/null 2>&1 || want+=(systemd)
         [ -d /usr/share/fonts/opentype/noto ] || want+=(fonts-noto-cjk)
     fi

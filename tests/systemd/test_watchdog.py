@@ -1,17 +1,16 @@
-"""The sync link's watchdog: pings stop when the process is stopped.
+"""The sync link's watchdog pings, on a notify socket of the test's own.
 
-No systemd user manager runs in this container (``systemd-run --user --wait
-true`` fails: "Failed to connect to bus"), so systemd itself cannot be shown
-restarting the process here. What is shown instead: the real sd_notify code
-(:mod:`healthkiosk.sdnotify`), run in a child process on an asyncio loop as the
-sync service runs it, sends ``READY=1`` and then ``WATCHDOG=1`` every half
-``WatchdogSec`` to a unix datagram socket we own as ``$NOTIFY_SOCKET``; after
-``kill -STOP`` no ping arrives for longer than ``WatchdogSec`` — which is the
-condition on which systemd, with ``kiosk-sync.service``'s ``WatchdogSec=`` and
-``Restart=on-failure``, kills and restarts the service — and after
-``kill -CONT`` the pings resume. The time scale is shrunk (WatchdogSec 1 s
-instead of the unit's 30 s); the ratio ping interval : WatchdogSec is the
-unit's, 1 : 2.
+Systemd itself killing and restarting a stopped link is shown in
+``test_watchdog_restart.py`` (a real ``systemd --user``). Here, without systemd,
+the pings themselves: the real sd_notify code (:mod:`healthkiosk.sdnotify`), run
+in a child process on an asyncio loop as the sync service runs it, sends
+``READY=1`` and then ``WATCHDOG=1`` every half ``WatchdogSec`` to a unix
+datagram socket we own as ``$NOTIFY_SOCKET``; after ``kill -STOP`` no ping
+arrives for longer than ``WatchdogSec`` — the condition on which systemd, with
+``kiosk-sync.service``'s ``WatchdogSec=`` and ``Restart=on-failure``, kills and
+restarts the service — and after ``kill -CONT`` the pings resume. The time
+scale is shrunk (WatchdogSec 1 s instead of the unit's 30 s); the ratio ping
+interval : WatchdogSec is the unit's, 1 : 2.
 """
 
 from __future__ import annotations
