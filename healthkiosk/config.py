@@ -203,9 +203,10 @@ class FleetConfig(_Section):
         default_factory=lambda: ["bluetoothctl", "remove", "{address}"]
     )
     """Forgets a BLE device's bond (``{address}`` is replaced) for ``repair``."""
-    revert_after_s: float = Field(default=30.0, gt=0)
+    revert_after_s: float = Field(default=25.0, gt=0)
     """A configuration after which the broker is not reached again within this
-    many seconds is reverted by the station itself."""
+    many seconds is reverted by the station itself. 25 s, so that with the
+    reconnection on the old settings the station is back within 30 s."""
     idle_wait_s: float = Field(default=3600.0, gt=0)
     """How long a restart waits for a visit to end before giving up."""
     log_files: list[Path] = Field(default_factory=list)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from healthkiosk.config import load_config
+from healthkiosk.config import FleetConfig, load_config
 from healthkiosk.idnumber import mask
 from healthkiosk.mqtt import MqttSettings, connect
 from sync.devicestatus import DeviceBook, path_for
@@ -30,7 +30,7 @@ from tests.sync.synckit import REPO, Mosquitto, fill_store, free_port, spawn, st
 GROUP = "g1"
 STATIONS = ("st-a", "st-b")
 ID_NUMBER = "11010519491231002X"
-REVERT_S = 10.0
+REVERT_S = FleetConfig().revert_after_s  # the shipped default, not a test value
 # The hooks the stations run instead of systemctl / bluetoothctl: append a line to a file.
 HOOK = "import sys; open(sys.argv[1], 'a').write(' '.join(sys.argv[2:]) + '\\n')"
 
@@ -114,7 +114,6 @@ class Fleet:
                         str(d / "unpaired.txt"),
                         "{address}",
                     ],
-                    "revert_after_s": REVERT_S,
                 },
                 "devices.blood_pressure": {
                     "driver": "ble-and-ua651",
