@@ -25,6 +25,7 @@ from healthkiosk.mqtt import MqttSettings, connect
 from sync.devicestatus import DeviceBook, path_for
 from sync.remote_config import OverlayState
 from sync.schema import Command, encode, topic
+from sync.updater import visitlock
 from tests.sync.synckit import REPO, Mosquitto, fill_store, free_port, spawn, stop
 
 GROUP = "g1"
@@ -290,6 +291,23 @@ def test_an_invalid_config_is_refused_with_the_reason_and_the_old_one_kept(fleet
     r = fleet.report("st-a", lambda m: m["outcome"] == "applied" and m["station_version"] == 3)
     assert load_config(st.config).kiosk.done_s == 7.0
     assert fleet.retained(topic("st-b", "config-report")) is None  # not st-b's business
+
+
+def test_a_config_restart_waits_for_the_visit_to_end(fleet: Fleet) -> None:
+    st = fleet.stations["st-a"]
+    visit = visitlock.VisitLock(visitlock.path_for(load_config(st.config)))
+    assert visit.begin()  # an elder is checked in at st-a
+    try:
+        fleet.admin("admin", "config", "set", "--station", "st-a", "kiosk.done_s=9")
+        r = fleet.report("st-a", lambda m: m["outcome"] == "applied" and m["station_version"] == 1)
+        assert r["restart_needed"] is True  # accepted; the kiosk app takes it at its next start
+        time.sleep(3.0)
+        assert st.restarts == []  # never in the middle of the visit
+    finally:
+        visit.end()
+    r = fleet.report("st-a", lambda m: m["outcome"] == "applied" and not m["restart_needed"])
+    assert len(st.restarts) == 1 and r["station_version"] == 1
+    assert load_config(st.config).kiosk.done_s == 9.0
 
 
 def test_a_config_that_loses_the_broker_is_reverted_by_the_station(fleet: Fleet) -> None:
