@@ -17,6 +17,7 @@ Ctrl-C stops everything; children die with the demo even if it is killed.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import secrets
 import shutil
@@ -169,21 +170,43 @@ def hk(*args: str) -> list[str]:
 
 
 def ensure_doctor(layout: DemoLayout) -> str:
-    """The demo doctor's password: made once, kept in the demo folder."""
+    """The demo doctor's password: made once, kept in the demo folder.
+
+    The file is written before the account is made, so a first run stopped in
+    between leaves a password that the next run makes the account with (and
+    an account that exists always has its password in the file)."""
     pw_file = layout.root / "doctor-password.txt"
     if pw_file.is_file():
-        return pw_file.read_text(encoding="utf-8").strip()
-    password = secrets.token_urlsafe(9)
+        password = pw_file.read_text(encoding="utf-8").strip()
+    else:
+        password = secrets.token_urlsafe(9)
+        tmp = pw_file.with_suffix(".tmp")
+        tmp.write_text(password + "\n", encoding="utf-8")
+        tmp.chmod(0o600)
+        os.replace(tmp, pw_file)
     proc = subprocess.run(
         hk("--config", str(layout.config_path), "followup", "user", "add", DEMO_DOCTOR,
            "--role", "doctor", "--display-name", "Demo doctor", "--password-stdin"),
         input=password + "\n", capture_output=True, text=True, check=False,
     )  # fmt: skip
-    if proc.returncode != 0:
+    if proc.returncode != 0 and f"user {DEMO_DOCTOR!r} exists" not in proc.stderr:
         raise DemoError(f"could not create the demo doctor: {proc.stderr.strip()}")
-    pw_file.write_text(password + "\n", encoding="utf-8")
-    pw_file.chmod(0o600)
     return password
+
+
+def hold_demo_lock(root: Path) -> int:
+    """One demo per folder: a second one would share its ports' files and
+    database. Returns the locked descriptor (released when the process ends)."""
+    fd = os.open(root / "demo.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise DemoError(
+            f"another demo is running from {root}: stop it (Ctrl-C) first, "
+            "or give this one its own folder with --data-dir"
+        ) from None
+    return fd
 
 
 def wait_port(port: int, *, timeout_s: float, sup: Supervisor) -> None:
@@ -221,6 +244,14 @@ def run_demo(
 ) -> int:
     root = root.expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
+    lock_fd = hold_demo_lock(root)
+    try:
+        return _run_demo(root, headless=headless, web_port=web_port, broker=broker)
+    finally:
+        os.close(lock_fd)
+
+
+def _run_demo(root: Path, *, headless: bool, web_port: int | None, broker: str) -> int:
     layout = DemoLayout(root=root, broker_port=free_port(), web_port=web_port or free_port())
     broker_name, broker_cmd = broker_command(broker, layout)
     write_files(layout)

@@ -101,3 +101,38 @@ def test_auto_falls_back_to_the_embedded_broker_without_mosquitto(
     assert str(tmp_path) in " ".join(argv)  # the leftover check can find it
     with pytest.raises(demo.DemoError, match="--broker embedded"):
         demo.broker_command("mosquitto", layout)
+
+
+def test_a_second_demo_on_the_same_folder_is_refused_with_the_reason(tmp_path: Path) -> None:
+    from healthkiosk.demo import hold_demo_lock
+
+    data = tmp_path / "demo"
+    data.mkdir()
+    fd = hold_demo_lock(data)  # the first demo
+    try:
+        cp = subprocess.run(
+            [sys.executable, "-m", "healthkiosk", "demo", "--headless", "--data-dir", str(data)],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(fd)
+    assert cp.returncode != 0
+    assert f"another demo is running from {data}" in cp.stderr
+    assert not (data / "healthkiosk.toml").exists()  # it touched nothing of the first one's
+
+
+def test_a_first_run_stopped_before_the_doctor_existed_is_finished_by_the_next(
+    tmp_path: Path,
+) -> None:
+    from healthkiosk.demo import DEMO_DOCTOR, DemoLayout, ensure_doctor, write_files
+
+    layout = DemoLayout(root=tmp_path, broker_port=1, web_port=2)
+    write_files(layout)
+    (tmp_path / "doctor-password.txt").write_text("kept-from-run-1\n")  # stopped right here
+    assert ensure_doctor(layout) == "kept-from-run-1"
+    assert ensure_doctor(layout) == "kept-from-run-1"  # and again: the account exists, fine
+    with sqlite3.connect(tmp_path / "followup.sqlite") as c:
+        (hashed,) = c.execute("SELECT password_hash FROM users WHERE username = ?", (DEMO_DOCTOR,))
+    from argon2 import PasswordHasher
+
+    assert PasswordHasher().verify(hashed[0], "kept-from-run-1")
