@@ -99,9 +99,8 @@ def blood_pressure_svg(points: Sequence[Point], rules: RulesConfig) -> str:
         return ""
     lo, hi = 40.0, 220.0
     t0, t1 = min(p.at for p in bp), max(p.at for p in bp)
-    out = _frame(
-        "Blood pressure trend", lo, hi, (60, 80, 100, 120, 140, 160, 180, 200), t0, t1, "mmHg"
-    )
+    # A plain scale every 20 mmHg; the thresholds are the bands below, from the rules.
+    out = _frame("Blood pressure trend", lo, hi, tuple(range(60, 201, 20)), t0, t1, "mmHg")
     bands = rules.blood_pressure.active_bands
     for i, band in enumerate(bands):
         if band.systolic_min is None:
@@ -149,7 +148,11 @@ def glucose_svg(points: Sequence[Point], rules: RulesConfig) -> str:
     g = rules.glucose
     lo, hi = 0.0, max(25.0, g.very_high_min + 3)
     t0, t1 = min(p.at for p in gl), max(p.at for p in gl)
-    out = _frame("Blood glucose trend", lo, hi, (0, 3.9, 7, 11.1, 16.7, 25), t0, t1, "mmol/L")
+    # The axis is labelled at the configured thresholds, so a district's rules show.
+    ticks = tuple(
+        sorted({lo, g.very_low_max, g.fasting_high_min, g.random_high_min, g.very_high_min, hi})
+    )
+    out = _frame("Blood glucose trend", lo, hi, ticks, t0, t1, "mmol/L")
     out.insert(3, _band(lo, g.very_low_max, lo, hi, "#ffb8b8", f"very low <= {g.very_low_max}"))
     out.insert(3, _band(g.very_high_min, hi, lo, hi, "#ffb8b8", f"very high >= {g.very_high_min}"))
     out.insert(
