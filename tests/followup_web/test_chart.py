@@ -20,7 +20,8 @@ def axis_labels(svg: str) -> list[str]:
 
 
 def test_glucose_axis_marks_the_default_thresholds() -> None:
-    assert axis_labels(glucose_svg(POINTS, RulesConfig())) == ["0", "3.9", "7", "11.1", "16.7", "25"]
+    labels = axis_labels(glucose_svg(POINTS, RulesConfig()))
+    assert labels == ["0", "3.9", "7", "11.1", "16.7", "25"]
 
 
 def test_glucose_axis_and_bands_follow_a_districts_rules() -> None:
