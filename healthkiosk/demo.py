@@ -21,6 +21,7 @@ import fcntl
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -194,6 +195,10 @@ def ensure_doctor(layout: DemoLayout) -> str:
     return password
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def hold_demo_lock(root: Path) -> int:
     """One demo per folder: a second one would share its ports' files and
     database. Returns the locked descriptor (released when the process ends)."""
@@ -244,6 +249,11 @@ def run_demo(
 ) -> int:
     root = root.expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
+    # Ctrl-C stops everything, also when a script started us in the background
+    # (a shell without job control starts those with SIGINT ignored); SIGTERM
+    # (a service manager, `kill`) stops as cleanly as Ctrl-C.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     lock_fd = hold_demo_lock(root)
     try:
         return _run_demo(root, headless=headless, web_port=web_port, broker=broker)

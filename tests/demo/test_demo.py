@@ -14,6 +14,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -45,9 +46,22 @@ def _leftovers(marker: str) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("broker", ["auto", "embedded"])
+def _as_from_a_script() -> None:
+    """What a shell without job control does to a command it starts with ``&``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize(
+    ("broker", "stop", "started"),
+    [
+        ("auto", signal.SIGINT, None),  # Ctrl-C in a terminal
+        ("embedded", signal.SIGINT, _as_from_a_script),  # Ctrl-C still counts
+        ("auto", signal.SIGTERM, None),  # kill, a service manager
+    ],
+    ids=["ctrl-c", "embedded-broker-started-in-background", "sigterm"],
+)
 def test_headless_demo_reaches_the_doctors_database_and_stops_cleanly(
-    tmp_path: Path, broker: str
+    tmp_path: Path, broker: str, stop: signal.Signals, started: Callable[[], None] | None
 ) -> None:
     data = tmp_path / "demo"
     argv = ["demo", "--headless", "--data-dir", str(data), "--broker", broker]
@@ -57,6 +71,7 @@ def test_headless_demo_reaches_the_doctors_database_and_stops_cleanly(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=started,  # noqa: PLW1509 - only resets a signal disposition
     )
     try:
         deadline = time.monotonic() + 240
@@ -69,7 +84,7 @@ def test_headless_demo_reaches_the_doctors_database_and_stops_cleanly(
         assert proc.poll() is None, "the demo stopped by itself"
         assert {k for k, _ in rows} >= {"blood_pressure", "glucose"}, rows
         assert all(c for _k, c in rows)  # classified on the kiosk, stored as shown
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         out, _ = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
