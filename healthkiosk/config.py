@@ -120,6 +120,8 @@ class KioskConfig(_Section):
     idle_timeout_s: float = Field(default=60.0, gt=0)
     still_here_s: float = Field(default=20.0, ge=20.0)
     result_timeout_s: float = Field(default=45.0, gt=0)
+    """The result screen's time to read, without a touch, before "still here?"
+    (``idle_timeout_s`` elsewhere); unanswered, the visit ends as completed."""
     technician_pin: str = Field(default="2468", pattern=r"^\d{4,8}$")
     voice_enabled: bool = True
     voice_volume: float = Field(default=0.8, ge=0.0, le=1.0)

@@ -2,12 +2,17 @@
 
 :func:`prompt_for` returns a *cue* (the utterance changes only when the cue
 does, so countdown ticks are not repeated aloud) and the parts to speak.
+The "still here?" countdown is spoken when it appears and at 10 s and 5 s
+left: the question and the seconds, never every tick.
 """
 
 from __future__ import annotations
 
 from kiosk.flow.state import Screen, State
 from kiosk.voice import Number, Part, Say
+
+STILL_HERE_SPOKEN_AT = (10, 5)
+"""Seconds left at which the "still here?" question is said again."""
 
 _SIMPLE = {
     Screen.CONFIRM: ["confirm.title"],
@@ -28,7 +33,7 @@ _SIMPLE = {
 def prompt_for(state: State) -> tuple[tuple[object, ...], list[Part]]:
     s = state.screen
     if state.still_here_s is not None:
-        return (s, "still_here", state.language), [Say("still_here.title")]
+        return _still_here(state, state.still_here_s)
     cue: tuple[object, ...] = (s, state.language)
     if s is Screen.CHECKIN:
         return cue, [Say(checkin_key(state))]
@@ -39,6 +44,14 @@ def prompt_for(state: State) -> tuple[tuple[object, ...], list[Part]]:
     if s is Screen.RESULT:
         return (*cue, state.bp_result, state.glucose_result), _result(state)
     return cue, [Say(k) for k in _SIMPLE.get(s, [])]
+
+
+def _still_here(state: State, left: int) -> tuple[tuple[object, ...], list[Part]]:
+    """The question and the seconds left, when it appears and again at each of
+    :data:`STILL_HERE_SPOKEN_AT` (the cue changes only then, not every second)."""
+    mark = min((m for m in STILL_HERE_SPOKEN_AT if left <= m), default=None)
+    cue = (state.screen, "still_here", state.language, mark)
+    return cue, [Say("still_here.title"), Number(left), Say("still_here.spoken")]
 
 
 def _result(state: State) -> list[Part]:

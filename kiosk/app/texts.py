@@ -26,6 +26,7 @@ TEXTS: dict[str, str] = {
     "btn.still_here": N_("I'm still here"),
     "still_here.title": N_("Are you still here?"),
     "still_here.countdown": N_("The screen resets in {seconds} s"),
+    "still_here.spoken": N_("seconds until the screen resets"),
     # attract
     "attract.title": N_("Health check"),
     "attract.body": N_("Blood pressure and blood sugar, free"),

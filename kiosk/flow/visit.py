@@ -7,8 +7,8 @@ has a timeout; device errors become :class:`~kiosk.flow.state.ErrorView`
 states and never a reading. A completed reading is saved through the
 injected :class:`~kiosk.flow.ports.Recorder` *before* the state says saved.
 
-Timing (idle, "still here?", rest and pause countdowns, result timeout)
-is driven by :meth:`VisitFlow.run`, which ticks on the clock.
+Timing (idle, "still here?", rest and pause countdowns, the result
+screen's longer idle time) is driven by :meth:`VisitFlow.run`, which ticks on the clock.
 """
 
 from __future__ import annotations
@@ -223,25 +223,29 @@ class VisitFlow:
             if self._done_deadline is not None and now >= self._done_deadline:
                 self._reset()
             return
-        if st.screen is Screen.RESULT:
-            if now - self._last_touch >= self._cfg.result_timeout_s:
-                self._to_done("completed")
-            return
         if st.screen in BUSY_SCREENS or (st.screen is Screen.PREP_BP and not st.ready):
             self._still_deadline = None
             self._last_touch = now
             if st.still_here_s is not None:
                 self._update(still_here_s=None)
             return
+        # The result screen gives the elder longer to read before it asks.
+        idle_s = (
+            self._cfg.result_timeout_s if st.screen is Screen.RESULT else self._cfg.idle_timeout_s
+        )
         if self._still_deadline is None:
-            if now - self._last_touch >= self._cfg.idle_timeout_s:
+            if now - self._last_touch >= idle_s:
                 self._still_deadline = now + self._cfg.still_here_s
                 self._update(still_here_s=math.ceil(self._cfg.still_here_s))
             return
         left = self._still_deadline - now
         if left <= 0:
             log.info("visit ended by inactivity on %s", st.screen.value)
-            self._reset(outcome="timeout")
+            self._still_deadline = None
+            if st.screen is Screen.RESULT:
+                self._to_done("completed")  # the reading is saved: a completed visit
+            else:
+                self._reset(outcome="timeout")
         else:
             self._update(still_here_s=math.ceil(left))
 

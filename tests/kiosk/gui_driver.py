@@ -41,6 +41,7 @@ class Driver:
         self.steps: list[dict[str, Any]] = []
         self.overflows: list[dict[str, Any]] = []
         self.shot_files: list[str] = []
+        self.config: Any = None
 
     # --- looking ---------------------------------------------------------------
 
@@ -162,6 +163,7 @@ class Driver:
                 await self.frame(3)
             step["texts"][language] = self.texts()
             step.setdefault("buttons", self.buttons())
+            step.setdefault("button_sets", []).append(self.buttons())
             step.setdefault("widgets", sorted(self.widgets()))
             self.check_overflow(f"{name}/{language}")
             self.screenshot(f"{name}-{language}")
@@ -299,7 +301,161 @@ async def visit_errors(d: Driver) -> None:
     await d.wait_for("attract.start")
 
 
-SCENARIOS = {"visit_both": visit_both, "visit_errors": visit_errors}
+async def screen_tour(d: Driver) -> None:
+    """One of each kind of screen, in both languages, on the panels the whole
+    visits do not run on: attract, check-in keypad, confirm, choose, blood
+    pressure preparation and measuring, result, "still here?" over the result,
+    glucose questions, an error, glucose measuring. By touch throughout."""
+    from healthkiosk.errors import DeviceConnectionError
+
+    bp, gl = d.r.devices.blood_pressure, d.r.devices.glucose
+    bp.queue(BpOutcome(128, 84, 72), BpOutcome(126, 82, 70))
+    gl.queue(GlucoseOutcome(error=DeviceConnectionError("link lost")), GlucoseOutcome(5.6))
+    await d.wait_for("attract.start")
+    await d.record("attract")
+    await d.tap("attract.start")
+    await d.wait_for("key.1")
+    for ch in demo_card().id_number:
+        await d.tap(f"key.{ch}")
+    await d.record("checkin-typed")
+    await d.tap("btn.ok")
+    await d.wait_for("confirm.id")
+    await d.record("confirm")
+    await d.tap("confirm.yes")
+    await d.wait_for("btn.both")
+    await d.record("choose")
+    bp.gate = asyncio.Event()
+    await d.tap("btn.both")
+    await d.wait_for("prep_bp.ready", within=30)
+    await d.record("prep_bp-ready")
+    await d.tap("btn.start_bp")
+    await d.wait_for("gauge")
+    for _ in range(1000):  # the cuff holds at the top while the gate is closed
+        if int(d.texts().get("gauge.value") or 0) >= 150:
+            break
+        await asyncio.sleep(0.02)
+    await d.record("measure_bp")
+    bp.gate.set()
+    await d.wait_for("result.value", text="127/83", within=60)
+    await d.record("result-bp")
+    # Left alone on the result (result_timeout_s): the question comes over it.
+    await d.wait_for("btn.still_here", within=30)
+    await d.record("still_here-result", both_languages=False)
+    await d.tap("btn.still_here")
+    await d.gone("btn.still_here")
+    await d.tap("btn.next")
+    await d.wait_for("btn.meal.fasting")
+    await d.record("glucose_meal")
+    await d.tap("btn.meal.fasting")
+    await d.wait_for("btn.glucose_ready")
+    await d.record("prep_glucose")
+    await d.tap("btn.glucose_ready")
+    await d.wait_for("error.message", within=30)
+    await d.record("error-link_lost")
+    gl.gate = asyncio.Event()
+    await d.tap("btn.retry")
+    await d.wait_for("measure_glucose.wait")
+    await d.record("measure_glucose")
+    gl.gate.set()
+    await d.wait_for("result.value", text="5.6", within=30)
+    await d.tap("btn.finish")
+    await d.wait_for("attract.start", within=30)
+
+
+async def error_layouts(d: Driver) -> None:
+    """Every error message of ``kiosk.flow.errors.ERROR_KEYS`` on screen in both
+    languages, for the layout checks (overflow, buttons on the panel,
+    screenshots): not a visit an elder would have.
+
+    Device errors come from the simulated devices' fault scripts (the glucose
+    meter and the blood pressure monitor raise the drivers' errors) and are
+    reached by touch, one after another through "Try again"; "updating"
+    by touch too, while this driver holds the visit lock as the updater does.
+    Nothing simulated stands in for the store, so ``store_full`` and
+    ``store_error`` are put on screen by the flow itself (``_show_error``)."""
+    from healthkiosk.errors import (
+        DeviceConnectionError,
+        DeviceError,
+        DeviceNotFoundError,
+        DeviceTimeoutError,
+        MeasurementError,
+        MeasurementProblem,
+    )
+    from kiosk.app.i18n import text
+    from sync.updater.visitlock import VisitLock, path_for
+
+    def words(key: str) -> str:
+        return text(d.r.flow.state.language, f"error.{key}")
+
+    def problem(p: MeasurementProblem) -> GlucoseOutcome:
+        return GlucoseOutcome(error=MeasurementError(f"meter says {p.value}", problem=p))
+
+    meter: list[tuple[str, GlucoseOutcome]] = [
+        ("device_not_found", GlucoseOutcome(error=DeviceNotFoundError("not seen"))),
+        ("not_paired", GlucoseOutcome(error=DeviceError("refused", reason="not_paired"))),
+        ("bluetooth_off", GlucoseOutcome(error=DeviceError("off", reason="bluetooth_off"))),
+        ("link_lost", GlucoseOutcome(error=DeviceConnectionError("gone"))),
+        ("device_timeout", GlucoseOutcome(error=DeviceTimeoutError("silent"))),
+        ("strip_error", problem(MeasurementProblem.STRIP_ERROR)),
+        ("out_of_range", problem(MeasurementProblem.OUT_OF_RANGE)),
+        ("implausible", GlucoseOutcome(40.0)),  # beyond rules.glucose.plausible
+        ("device_error", problem(MeasurementProblem.DEVICE_ERROR)),
+    ]
+    # The monitor refusing at the start (as a driver's MeasurementError): no
+    # cuff cycle to wait for. The flags on a finished measurement reach the
+    # same screens in visit_errors.
+    monitor: list[tuple[str, BpOutcome]] = [
+        (p.value, BpOutcome(error=MeasurementError(f"monitor says {p.value}", problem=p)))
+        for p in (
+            MeasurementProblem.BODY_MOVEMENT,
+            MeasurementProblem.CUFF_FIT,
+            MeasurementProblem.IMPROPER_POSITION,
+        )
+    ]
+    d.r.devices.glucose.queue(*(o for _, o in meter))
+    d.r.devices.blood_pressure.queue(*(o for _, o in monitor))
+    await d.tap("attract.start")
+    await d.wait_for("checkin.prompt")
+    d.r.devices.id_card.present(demo_card())
+    await d.tap("confirm.yes")
+    await d.tap("btn.glucose")
+    await d.tap("btn.meal.fasting")
+    await d.tap("btn.glucose_ready")
+    for i, (key, _) in enumerate(meter):
+        if i:
+            await d.tap("btn.retry")
+        await d.wait_for("error.message", text=words(key), within=30)
+        await d.record(f"error-{key}")
+    await d.tap("btn.back")  # back to the choice
+    await d.tap("btn.bp")
+    await d.wait_for("prep_bp.ready", within=30)
+    await d.tap("btn.start_bp")
+    for i, (key, _) in enumerate(monitor):
+        if i:
+            await d.tap("btn.retry")
+        await d.wait_for("error.message", text=words(key), within=60)
+        await d.record(f"error-{key}")
+    for key in ("store_full", "store_error"):
+        d.r.flow._show_error(key)
+        await d.wait_for("error.message", text=words(key))
+        await d.gone("btn.retry")
+        await d.record(f"error-{key}")
+    await d.tap("btn.finish")
+    await d.wait_for("attract.start", within=30)
+    with VisitLock(path_for(d.config)):  # an update being installed
+        await d.tap("attract.start")
+        await d.wait_for("error.message", text=words("updating"))
+        await d.record("error-updating")
+        await d.tap("btn.finish")
+        await d.wait_for("attract.start", within=30)
+
+
+SCENARIOS = {
+    "visit_both": visit_both,
+    "visit_errors": visit_errors,
+    "screen_tour": screen_tour,
+    "error_layouts": error_layouts,
+}
 
 
 def main() -> int:
@@ -317,6 +473,7 @@ def main() -> int:
 
     async def scenario(running: Any) -> None:
         d = Driver(running, shots, a.tag)
+        d.config = cfg
         report["driver"] = d
         await running.first_frame_at
         await SCENARIOS[a.scenario](d)

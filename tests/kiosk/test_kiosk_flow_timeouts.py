@@ -1,4 +1,4 @@
-"""Inactivity, "still here?", result and done timeouts (fake clock)."""
+"""Inactivity, "still here?" (the result screen too, after longer), done timeouts (fake clock)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ async def test_never_while_a_measurement_runs(h: Harness) -> None:
     assert h.bp.measurements_started == 2
 
 
-async def test_result_timeout_then_done_then_attract(h: Harness) -> None:
+async def glucose_result(h: Harness) -> None:
     h.glucose.queue(GlucoseOutcome(5.0))
     await checked_in(h)
     h.flow.confirm()
@@ -88,12 +88,37 @@ async def test_result_timeout_then_done_then_attract(h: Harness) -> None:
     h.flow.answer_meal("fasting")
     h.flow.start_glucose()
     await h.screen(Screen.RESULT)
+
+
+async def test_result_asks_still_here_then_done_then_attract(h: Harness) -> None:
+    await glucose_result(h)
+    # Time to read the result (result_timeout_s), then the same question as elsewhere.
+    asked = await h.until(lambda s: s.still_here_s is not None)
+    assert 44.7 <= asked <= 45.3
+    assert h.state.screen is Screen.RESULT and h.state.still_here_s == 20
+    assert h.state.glucose_result is not None  # the result stays readable behind it
+    h.flow.touch()  # a touch beside the button does not answer it
     to_done = await h.screen(Screen.DONE)
-    assert 44.7 <= to_done <= 45.3
-    assert all(s.still_here_s is None for s in h.states)
-    assert not h.state.personal
+    assert 19.7 <= to_done <= 20.3
+    assert not h.state.personal and h.state.still_here_s is None
     to_attract = await h.screen(Screen.ATTRACT)
     assert 7.7 <= to_attract <= 8.3
+    assert [o for o, _ in h.recorder.visits.values()] == ["completed"]
+
+
+async def test_still_here_on_the_result_keeps_it(h: Harness) -> None:
+    await glucose_result(h)
+    await h.until(lambda s: s.still_here_s is not None)
+    await h.clock.advance(15)
+    h.flow.still_here()
+    assert h.state.screen is Screen.RESULT and h.state.still_here_s is None
+    await h.clock.advance(44)  # a full result_timeout_s again before the next question
+    assert h.state.screen is Screen.RESULT and h.state.still_here_s is None
+    await h.clock.advance(2)
+    assert h.state.still_here_s == 20
+    h.flow.finish()
+    assert h.state.screen is Screen.DONE
+    await h.settle()
     assert [o for o, _ in h.recorder.visits.values()] == ["completed"]
 
 
@@ -148,7 +173,8 @@ async def test_timeouts_come_from_configuration(h: Harness) -> None:
     assert h.state.ready and h.state.countdown_s is None  # rest_s = 0
     h.flow.start_bp()
     await h.screen(Screen.RESULT)
-    assert await h.screen(Screen.DONE) == pytest.approx(10, abs=0.3)
+    assert await h.until(lambda s: s.still_here_s is not None) == pytest.approx(10, abs=0.3)
+    assert await h.screen(Screen.DONE) == pytest.approx(25, abs=0.3)
     assert await h.screen(Screen.ATTRACT) == pytest.approx(3, abs=0.3)
 
 

@@ -10,6 +10,7 @@ from array import array
 from pathlib import Path
 
 import pytest
+from flowkit import Harness
 
 from kiosk.voice import Number, Say, Voice, number_clips, scale_wav
 
@@ -114,3 +115,52 @@ def test_voice_off() -> None:
     v = Voice(enabled=False, volume=1.0, pack=None)
     v.say([Say("done.title")], "zh_CN")
     assert list(v.spoken) == []
+
+
+async def test_still_here_countdown_is_spoken_at_a_few_moments(h: Harness) -> None:
+    """The question with the seconds left, when it appears and at 10 s and 5 s
+    left, as the app speaks it (a new cue only): not every second."""
+    from kiosk.flow.state import Screen, State
+    from kiosk.prompts import prompt_for
+    from kiosk.simulated import GlucoseOutcome, demo_card
+
+    v = Voice(enabled=True, volume=0.5, pack=None, espeak="no-such-espeak", player="no-such")
+    cue: object = None
+
+    def speak(state: State) -> None:  # what KioskApp._apply does with each state
+        nonlocal cue
+        new, parts = prompt_for(state)
+        if new != cue:
+            cue = new
+            v.say(parts, state.language)
+
+    h.flow.subscribe(speak)
+    h.glucose.queue(GlucoseOutcome(5.0))
+    h.flow.start_checkin()
+    await h.settle()
+    h.reader.present(demo_card())
+    await h.screen(Screen.CONFIRM, max_s=1)
+    h.flow.confirm()
+    h.flow.choose("glucose")
+    h.flow.answer_meal("fasting")
+    h.flow.start_glucose()
+    await h.screen(Screen.RESULT)
+    h.flow.set_language("en")
+    before = len(v.spoken)
+    await h.screen(Screen.DONE)
+    await v.close()
+    assert list(v.spoken)[before:] == [
+        ("en", "Are you still here? 20 seconds until the screen resets"),
+        ("en", "Are you still here? 10 seconds until the screen resets"),
+        ("en", "Are you still here? 5 seconds until the screen resets"),
+        ("en", "Thank you Take care. Goodbye"),
+    ]
+
+
+def test_still_here_is_spoken_in_chinese() -> None:
+    from kiosk.flow.state import Screen, State
+    from kiosk.prompts import prompt_for
+    from kiosk.voice import _words
+
+    _, parts = prompt_for(State(screen=Screen.CHOOSE, still_here_s=20))
+    assert _words(parts, "zh_CN") == "您还在吗？ 20 秒后回到首页"
