@@ -1,35 +1,54 @@
 """What the fleet page shows, read from the follow-up database.
 
-:func:`load_fleet` gives every station (optionally one group) with its last
-status, its latest configuration and update reports and its alerts
-(:mod:`followup.fleet_alerts`), plus the counts and the per-group version
-summary; :func:`load_station` adds one station's report history and
-commands. Rollouts come through :class:`RolloutSource`, so the rollout
-tables (another module's) plug in without touching this one.
+:func:`load_fleet_page` gives one page of stations (those needing attention
+first: the alerts of :mod:`followup.fleet_alerts`), filtered by group, version,
+alert kind and a search on the station id or name, with each station's last
+status, its latest configuration and update reports and its alerts; plus the
+counts per alert kind and per version for the group shown and every group's
+summary. Counting, filtering, ordering and paging are done in SQL on the
+``stations`` row (its ``status_*`` columns), so only the page's stations are
+loaded. :func:`load_station` adds one station's report history and commands.
+Rollouts come through :class:`RolloutSource`, so the rollout tables (another
+module's) plug in without touching this one.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
 from followup.db.fleet import StationCommand, StationConfigReport, StationUpdateReport
 from followup.db.models import Station
-from followup.fleet_alerts import Alert, AlertRules, StationView, station_alerts
+from followup.fleet_alerts import Alert, AlertKind, AlertRules, StationView, station_alerts
 from sync.schema import DeviceStatus, StatusMessage
 
 log = logging.getLogger(__name__)
 
 HISTORY = 50
 """How many config reports, update steps and commands the station page lists."""
+PAGE_SIZE = 50
+"""Stations per fleet page."""
+MAX_PAGE = 100_000
+VERSION_UNKNOWN = "unknown"
+"""The version filter's value for stations that never reported one."""
+ALERTS_ANY = "any"
+"""The alert filter's value for "needing attention" (any alert)."""
+ALERT_TITLES: dict[AlertKind, str] = {
+    AlertKind.OFFLINE: "offline over 1 h",
+    AlertKind.NEVER_SEEN: "never reported",
+    AlertKind.BACKLOG: "backlog over 100",
+    AlertKind.DISK: "disk under 10 % free",
+    AlertKind.DEVICE_UNSEEN: "device not seen for a day",
+}
+SEARCH_MAX = 63
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +108,103 @@ class GroupSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class Fleet:
-    rows: tuple[FleetRow, ...]
-    groups: tuple[GroupSummary, ...]
-    """Every group of the fleet (whatever the filter), by name."""
+class FleetFilters:
+    group: str | None = None
+    version: str | None = None
+    """A version, or :data:`VERSION_UNKNOWN`."""
+    alert: str | None = None
+    """:data:`ALERTS_ANY` or an :class:`AlertKind` value."""
+    search: str | None = None
+    """Part of a station id or name (lower case)."""
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, q: Mapping[str, str]) -> tuple[FleetFilters, list[str]]:
+        """The filters of a query string, and what was wrong with it (a wrong value is
+        dropped and said, never echoed back unescaped)."""
+        errors: list[str] = []
+
+        def text(name: str, limit: int) -> str | None:
+            return (q.get(name) or "").strip()[:limit] or None
+
+        alert = text("alert", 20)
+        allowed = (ALERTS_ANY, *(k.value for k in AlertKind))
+        if alert is not None and alert not in allowed:
+            errors.append(f"alert: not one of {', '.join(allowed)}")
+            alert = None
+        page = 1
+        raw_page = (q.get("page") or "").strip()
+        if raw_page:
+            if (
+                len(raw_page) <= len(str(MAX_PAGE))
+                and raw_page.isascii()
+                and raw_page.isdigit()
+                and 1 <= int(raw_page) <= MAX_PAGE
+            ):
+                page = int(raw_page)
+            else:
+                errors.append(f"page: not a page number (1 to {MAX_PAGE})")
+        search = text("q", SEARCH_MAX)
+        return (
+            cls(
+                group=text("group", 63),
+                version=text("version", 200),
+                alert=alert,
+                search=search.lower() if search else None,
+                page=page,
+            ),
+            errors,
+        )
+
+    def query(self, **changes: object) -> dict[str, str]:
+        """The query string of these filters (with ``changes``), empty values left out;
+        page 1 is left out too."""
+        values: dict[str, object] = {
+            "group": self.group,
+            "version": self.version,
+            "alert": self.alert,
+            "q": self.search,
+            "page": self.page,
+        }
+        values.update(changes)
+        return {k: str(v) for k, v in values.items() if v and not (k == "page" and v == 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSummary:
+    """Counts for the group and version filtered (all stations without a filter)."""
+
     total: int
     online: int
     offline: int
     alerting: int
+    by_kind: tuple[tuple[AlertKind, int], ...]
+    """Stations with each kind of alert."""
+    versions: tuple[tuple[str, int], ...]
+    """(version, stations) in the group filtered (whatever the version filter), most first."""
+
+
+@dataclass(frozen=True, slots=True)
+class FleetPage:
+    rows: tuple[FleetRow, ...]
+    summary: FleetSummary
+    groups: tuple[GroupSummary, ...]
+    """Every group of the fleet (whatever the filter), by name."""
+    matched: int
+    """Stations matching every filter (on every page)."""
+    page: int
+    """The page shown (the last one when the one asked for is past the end)."""
+    pages: int
+    page_size: int
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first station (1-based; 0 when none)."""
+        return (self.page - 1) * self.page_size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * self.page_size + len(self.rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,16 +307,18 @@ def _update(r: StationUpdateReport) -> UpdateSummary:
 
 
 def _latest(
-    session: Session, model: type[StationConfigReport] | type[StationUpdateReport]
+    session: Session,
+    model: type[StationConfigReport] | type[StationUpdateReport],
+    ids: Sequence[str],
 ) -> dict[str, Any]:
-    """The newest report per station (by the station's ``at``, then arrival)."""
+    """The newest report of each of these stations (by the station's ``at``, then arrival)."""
     rank = (
         select(
             model.id,
             func.row_number()
             .over(partition_by=model.station_id, order_by=(model.at.desc(), model.id.desc()))
             .label("n"),
-        )
+        ).where(model.station_id.in_(ids))
     ).subquery()
     q = select(model).join(rank, model.id == rank.c.id).where(rank.c.n == 1)
     rows: list[Any] = list(session.scalars(q))
@@ -239,41 +349,155 @@ def _row(
     )
 
 
-def load_fleet(
-    session: Session, *, now: datetime, group: str | None = None, rules: AlertRules | None = None
-) -> Fleet:
+def alert_conditions(now: datetime, rules: AlertRules) -> dict[AlertKind, ColumnElement[bool]]:
+    """Each alert kind of :func:`followup.fleet_alerts.station_alerts` as a condition
+    on the ``stations`` row (its ``status_*`` columns), in the same order."""
+    return {
+        AlertKind.NEVER_SEEN: Station.last_seen.is_(None),
+        AlertKind.OFFLINE: and_(
+            Station.last_seen.is_not(None),
+            not_(Station.online),
+            Station.last_seen < now - rules.offline_after,
+        ),
+        AlertKind.BACKLOG: Station.status_backlog > rules.backlog_over,
+        AlertKind.DISK: Station.status_disk_free_percent < rules.disk_free_below_percent,
+        AlertKind.DEVICE_UNSEEN: or_(
+            Station.status_device_never_seen,
+            Station.status_device_oldest_seen < now - rules.device_unseen_after,
+        ),
+    }
+
+
+def _counted(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many rows meet ``cond`` (NULL counts as not)."""
+    return func.count(case((cond, 1)))
+
+
+def _version_matches(version: str) -> ColumnElement[bool]:
+    if version == VERSION_UNKNOWN:
+        return Station.status_version.is_(None)
+    return Station.status_version == version
+
+
+def _latest_for(
+    session: Session,
+    model: type[StationConfigReport] | type[StationUpdateReport],
+    ids: Sequence[str],
+) -> dict[str, Any]:
+    if not ids:
+        return {}
+    return _latest(session, model, ids)
+
+
+def load_fleet_page(
+    session: Session,
+    *,
+    now: datetime,
+    filters: FleetFilters | None = None,
+    rules: AlertRules | None = None,
+    page_size: int = PAGE_SIZE,
+) -> FleetPage:
+    """One page of stations, those needing attention first (most alert kinds first,
+    then by group and id), with the counts for the filtered group and version and
+    every group's summary. Counting, filtering, ordering and paging are SQL; only
+    the page's stations are loaded."""
+    f = filters or FleetFilters()
     rules = rules or AlertRules()
-    stations = list(session.scalars(select(Station).order_by(Station.group, Station.id)))
-    configs = _latest(session, StationConfigReport)
-    updates = _latest(session, StationUpdateReport)
-    rows = [_row(s, now, rules, configs.get(s.id), updates.get(s.id)) for s in stations]
-    groups: dict[str, list[FleetRow]] = {}
-    for r in rows:
-        groups.setdefault(r.group, []).append(r)
+    conds = alert_conditions(now, rules)
+    any_alert = or_(*conds.values())
+    score = sum((case((c, 1), else_=0) for c in conds.values()), start=literal(0))
+
+    # every group's stations, online and alerting, per version: small (groups × versions)
+    per_version = session.execute(
+        select(
+            Station.group,
+            Station.status_version,
+            func.count(),
+            _counted(Station.online.is_(True)),
+            _counted(any_alert),
+        ).group_by(Station.group, Station.status_version)
+    ).all()
+    groups: dict[str, list[tuple[str, int, int, int]]] = {}
+    for g, v, n, online, alerting in per_version:
+        groups.setdefault(g, []).append((v or VERSION_UNKNOWN, n, online, alerting))
     summaries = tuple(
         GroupSummary(
             group=g,
-            stations=len(members),
-            online=sum(r.online for r in members),
-            alerting=sum(bool(r.alerts) for r in members),
-            versions=tuple(
-                sorted(
-                    Counter(r.version or "unknown" for r in members).items(),
-                    key=lambda kv: (-kv[1], kv[0]),
-                )
-            ),
+            stations=sum(r[1] for r in members),
+            online=sum(r[2] for r in members),
+            alerting=sum(r[3] for r in members),
+            versions=_by_count((v, n) for v, n, _, _ in members),
         )
         for g, members in sorted(groups.items())
     )
-    shown = tuple(r for r in rows if group is None or r.group == group)
-    return Fleet(
-        rows=shown,
-        groups=summaries,
-        total=len(shown),
-        online=sum(r.online for r in shown),
-        offline=sum(not r.online for r in shown),
-        alerting=sum(bool(r.alerts) for r in shown),
+    versions = Counter[str]()
+    for g, members in groups.items():
+        if f.group is None or g == f.group:
+            for v, n, _, _ in members:
+                versions[v] += n
+
+    scope: list[ColumnElement[bool]] = []
+    if f.group is not None:
+        scope.append(Station.group == f.group)
+    if f.version is not None:
+        scope.append(_version_matches(f.version))
+    counts = session.execute(
+        select(
+            func.count(),
+            _counted(Station.online.is_(True)),
+            _counted(any_alert),
+            *(_counted(c) for c in conds.values()),
+        ).where(*scope)
+    ).one()
+    total, online, alerting, *by_kind = counts
+
+    where = list(scope)
+    if f.alert == ALERTS_ANY:
+        where.append(any_alert)
+    elif f.alert is not None:
+        where.append(conds[AlertKind(f.alert)])
+    if f.search:
+        where.append(
+            or_(
+                Station.id.contains(f.search, autoescape=True),
+                func.lower(Station.name).contains(f.search, autoescape=True),
+            )
+        )
+    matched = session.scalar(select(func.count()).select_from(Station).where(*where)) or 0
+    pages = max(1, -(-matched // page_size))
+    page = min(f.page, pages)
+    stations = list(
+        session.scalars(
+            select(Station)
+            .where(*where)
+            .order_by(score.desc(), Station.group, Station.id)
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+        )
     )
+    ids = [st.id for st in stations]
+    configs = _latest_for(session, StationConfigReport, ids)
+    updates = _latest_for(session, StationUpdateReport, ids)
+    return FleetPage(
+        rows=tuple(_row(st, now, rules, configs.get(st.id), updates.get(st.id)) for st in stations),
+        summary=FleetSummary(
+            total=total,
+            online=online,
+            offline=total - online,
+            alerting=alerting,
+            by_kind=tuple(zip(conds, by_kind, strict=True)),
+            versions=_by_count(versions.items()),
+        ),
+        groups=summaries,
+        matched=matched,
+        page=page,
+        pages=pages,
+        page_size=page_size,
+    )
+
+
+def _by_count(items: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(items, key=lambda kv: (-kv[1], kv[0])))
 
 
 def _command(c: StationCommand) -> CommandView:
