@@ -374,8 +374,8 @@ def _counted(cond: ColumnElement[bool]) -> ColumnElement[int]:
 
 
 def _version_matches(version: str) -> ColumnElement[bool]:
-    if version == VERSION_UNKNOWN:
-        return Station.status_version.is_(None)
+    if version == VERSION_UNKNOWN:  # never reported (or, oddly, reported as "unknown")
+        return or_(Station.status_version.is_(None), Station.status_version == version)
     return Station.status_version == version
 
 
@@ -407,50 +407,44 @@ def load_fleet_page(
     any_alert = or_(*conds.values())
     score = sum((case((c, 1), else_=0) for c in conds.values()), start=literal(0))
 
-    # every group's stations, online and alerting, per version: small (groups × versions)
-    per_version = session.execute(
-        select(
-            Station.group,
-            Station.status_version,
-            func.count(),
-            _counted(Station.online.is_(True)),
-            _counted(any_alert),
-        ).group_by(Station.group, Station.status_version)
-    ).all()
-    groups: dict[str, list[tuple[str, int, int, int]]] = {}
-    for g, v, n, online, alerting in per_version:
-        groups.setdefault(g, []).append((v or VERSION_UNKNOWN, n, online, alerting))
+    # Stations, online, alerting and each alert kind per group and version: one
+    # scan, a few rows (groups × versions) from which every count is summed.
+    cells = [
+        _Cell(group, version, stations, online, alerting, tuple(kinds))
+        for group, version, stations, online, alerting, *kinds in session.execute(
+            select(
+                Station.group,
+                Station.status_version,
+                func.count(),
+                _counted(Station.online.is_(True)),
+                _counted(any_alert),
+                *(_counted(c) for c in conds.values()),
+            ).group_by(Station.group, Station.status_version)
+        )
+    ]
+    by_group: dict[str, list[_Cell]] = {}
+    for cell in cells:
+        by_group.setdefault(cell.group, []).append(cell)
     summaries = tuple(
         GroupSummary(
             group=g,
-            stations=sum(r[1] for r in members),
-            online=sum(r[2] for r in members),
-            alerting=sum(r[3] for r in members),
-            versions=_by_count((v, n) for v, n, _, _ in members),
+            stations=sum(c.stations for c in members),
+            online=sum(c.online for c in members),
+            alerting=sum(c.alerting for c in members),
+            versions=_versions(members),
         )
-        for g, members in sorted(groups.items())
+        for g, members in sorted(by_group.items())
     )
-    versions = Counter[str]()
-    for g, members in groups.items():
-        if f.group is None or g == f.group:
-            for v, n, _, _ in members:
-                versions[v] += n
+    in_group = [c for c in cells if f.group is None or c.group == f.group]
+    in_scope = [c for c in in_group if f.version is None or c.label == f.version]
+    total = sum(c.stations for c in in_scope)
+    online = sum(c.online for c in in_scope)
 
     scope: list[ColumnElement[bool]] = []
     if f.group is not None:
         scope.append(Station.group == f.group)
     if f.version is not None:
         scope.append(_version_matches(f.version))
-    counts = session.execute(
-        select(
-            func.count(),
-            _counted(Station.online.is_(True)),
-            _counted(any_alert),
-            *(_counted(c) for c in conds.values()),
-        ).where(*scope)
-    ).one()
-    total, online, alerting, *by_kind = counts
-
     where = list(scope)
     if f.alert == ALERTS_ANY:
         where.append(any_alert)
@@ -484,9 +478,11 @@ def load_fleet_page(
             total=total,
             online=online,
             offline=total - online,
-            alerting=alerting,
-            by_kind=tuple(zip(conds, by_kind, strict=True)),
-            versions=_by_count(versions.items()),
+            alerting=sum(c.alerting for c in in_scope),
+            by_kind=tuple(
+                (kind, sum(c.by_kind[i] for c in in_scope)) for i, kind in enumerate(conds)
+            ),
+            versions=_versions(in_group),
         ),
         groups=summaries,
         matched=matched,
@@ -496,8 +492,28 @@ def load_fleet_page(
     )
 
 
-def _by_count(items: Iterable[tuple[str, int]]) -> tuple[tuple[str, int], ...]:
-    return tuple(sorted(items, key=lambda kv: (-kv[1], kv[0])))
+@dataclass(frozen=True, slots=True)
+class _Cell:
+    """The counts of one group's stations running one version."""
+
+    group: str
+    version: str | None
+    stations: int
+    online: int
+    alerting: int
+    by_kind: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        return VERSION_UNKNOWN if self.version is None else self.version
+
+
+def _versions(cells: Iterable[_Cell]) -> tuple[tuple[str, int], ...]:
+    """(version, stations), most stations first."""
+    counts = Counter[str]()
+    for c in cells:
+        counts[c.label] += c.stations
+    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _command(c: StationCommand) -> CommandView:
