@@ -42,11 +42,11 @@ VERSION_UNKNOWN = "unknown"
 ALERTS_ANY = "any"
 """The alert filter's value for "needing attention" (any alert)."""
 ALERT_TITLES: dict[AlertKind, str] = {
-    AlertKind.OFFLINE: "offline over 1 h",
-    AlertKind.NEVER_SEEN: "never reported",
-    AlertKind.BACKLOG: "backlog over 100",
-    AlertKind.DISK: "disk under 10 % free",
-    AlertKind.DEVICE_UNSEEN: "device not seen for a day",
+    AlertKind.OFFLINE: "Offline over 1 h",
+    AlertKind.NEVER_SEEN: "Never reported",
+    AlertKind.BACKLOG: "Backlog over 100",
+    AlertKind.DISK: "Disk under 10 % free",
+    AlertKind.DEVICE_UNSEEN: "Device not seen for a day",
 }
 SEARCH_MAX = 63
 

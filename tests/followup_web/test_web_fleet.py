@@ -181,9 +181,9 @@ def test_needing_attention_first_fifty_to_a_page_with_filters_and_search(
     assert "Stations: 63" in _text(page, "fleet-counts")
     assert "Needing attention: 3" in _text(page, "fleet-counts")
     kinds = _text(page, "alert-counts")
-    assert "offline over 1 h: 1" in kinds and "backlog over 100: 1" in kinds
-    assert "disk under 10 % free: 2" in kinds and "device not seen for a day: 1" in kinds
-    assert "never reported: 0" in kinds
+    assert "Offline over 1 h: 1" in kinds and "Backlog over 100: 1" in kinds
+    assert "Disk under 10 % free: 2" in kinds and "Device not seen for a day: 1" in kinds
+    assert "Never reported: 0" in kinds
     versions = _text(page, "version-counts")
     assert "0.4.0 × 61" in versions and "0.3.9 × 1" in versions and "unknown × 1" in versions
     assert "Stations 1–50 of 63, those needing attention first · page 1 of 2" in page

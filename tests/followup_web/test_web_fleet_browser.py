@@ -200,7 +200,7 @@ def test_admin_sees_the_fleet_and_a_resync_result_arrives(
         east = page.locator("tr[data-station='st-001']").inner_text()
         assert "⚠ 150 readings not yet delivered" in east and "⚠ 8.0 % disk free" in east
         assert "Needing attention: 2" in page.locator("#fleet-counts").inner_text()
-        assert "disk under 10 % free: 1" in page.locator("#alert-counts").inner_text()
+        assert "Disk under 10 % free: 1" in page.locator("#alert-counts").inner_text()
         _shot(page, "20-fleet")
         page.click("#pager a[rel=next]")
         page.wait_for_url(f"{server}/admin/fleet?page=2")
