@@ -306,23 +306,48 @@ def _update(r: StationUpdateReport) -> UpdateSummary:
     )
 
 
+Report = StationConfigReport | StationUpdateReport
+
+
+def _newest(model: type[Report]) -> Any:
+    """The key of a station's newest report (by the station's ``at``, then arrival),
+    correlated to ``stations``: one probe of the ``(station_id, at)`` index."""
+    return (
+        select(model.id)
+        .where(model.station_id == Station.id)
+        .order_by(model.at.desc(), model.id.desc())
+        .limit(1)
+        .correlate(Station)
+        .scalar_subquery()
+    )
+
+
 def _latest(
-    session: Session,
-    model: type[StationConfigReport] | type[StationUpdateReport],
-    ids: Sequence[str],
-) -> dict[str, Any]:
-    """The newest report of each of these stations (by the station's ``at``, then arrival)."""
-    rank = (
-        select(
-            model.id,
-            func.row_number()
-            .over(partition_by=model.station_id, order_by=(model.at.desc(), model.id.desc()))
-            .label("n"),
-        ).where(model.station_id.in_(ids))
-    ).subquery()
-    q = select(model).join(rank, model.id == rank.c.id).where(rank.c.n == 1)
-    rows: list[Any] = list(session.scalars(q))
-    return {r.station_id: r for r in rows}
+    session: Session, ids: Sequence[str]
+) -> tuple[dict[str, StationConfigReport], dict[str, StationUpdateReport]]:
+    """The newest configuration report and update step of each of these stations.
+
+    Keys first, then the rows by key: a window over these stations' reports
+    would make PostgreSQL scan every report ever kept.
+    """
+    if not ids:
+        return {}, {}
+    pairs = session.execute(
+        select(_newest(StationConfigReport), _newest(StationUpdateReport)).where(
+            Station.id.in_(ids)
+        )
+    ).all()
+
+    def rows(model: type[Report], keys: list[int]) -> dict[str, Any]:
+        if not keys:
+            return {}
+        found: list[Any] = list(session.scalars(select(model).where(model.id.in_(keys))))
+        return {r.station_id: r for r in found}
+
+    return (
+        rows(StationConfigReport, [c for c, _ in pairs if c is not None]),
+        rows(StationUpdateReport, [u for _, u in pairs if u is not None]),
+    )
 
 
 def _row(
@@ -377,16 +402,6 @@ def _version_matches(version: str) -> ColumnElement[bool]:
     if version == VERSION_UNKNOWN:  # never reported (or, oddly, reported as "unknown")
         return or_(Station.status_version.is_(None), Station.status_version == version)
     return Station.status_version == version
-
-
-def _latest_for(
-    session: Session,
-    model: type[StationConfigReport] | type[StationUpdateReport],
-    ids: Sequence[str],
-) -> dict[str, Any]:
-    if not ids:
-        return {}
-    return _latest(session, model, ids)
 
 
 def load_fleet_page(
@@ -470,8 +485,7 @@ def load_fleet_page(
         )
     )
     ids = [st.id for st in stations]
-    configs = _latest_for(session, StationConfigReport, ids)
-    updates = _latest_for(session, StationUpdateReport, ids)
+    configs, updates = _latest(session, ids)
     return FleetPage(
         rows=tuple(_row(st, now, rules, configs.get(st.id), updates.get(st.id)) for st in stations),
         summary=FleetSummary(
