@@ -13,6 +13,7 @@ from followup.db.engine import make_engine
 from followup.db.models import Station, refresh_status_columns, status_columns
 from followup.fleet_alerts import AlertKind, StationView, station_alerts
 from followup.fleet_view import FleetFilters, load_fleet_page
+from followup.ingest_store import IngestStore
 from sync.schema import StatusMessage, to_dict
 from tests.fleet.test_fleet_ingest import database_url, pg_admin  # noqa: F401 - fixtures
 
@@ -155,4 +156,22 @@ def test_status_columns_follow_the_status_and_can_be_recomputed(database_url: st
         assert refresh_status_columns(s) == 1
         assert st.status_backlog == 300
     assert status_columns({"schema": "nonsense"})["status_version"] is None
+    engine.dispose()
+
+
+def test_the_ingest_keeps_the_status_columns(database_url: str) -> None:  # noqa: F811
+    engine = make_engine(database_url)
+    store = IngestStore(engine, key=b"k" * 32)
+    first = StatusMessage.model_validate(_status("st-new", backlog=250, version="0.5.0"))
+    assert store.apply_status(first, received_at=NOW) is True
+    with Session(engine) as s:
+        page = load_fleet_page(s, now=NOW)
+        assert dict(page.summary.by_kind)[AlertKind.BACKLOG] == 1
+        assert page.summary.versions == (("0.5.0", 1),)
+    later = first.model_copy(update={"seq": 2, "backlog": 0})
+    assert store.apply_status(later, received_at=NOW) is True
+    with Session(engine) as s:
+        st = s.get(Station, "st-new")
+        assert st is not None and (st.status_backlog, st.status_version) == (0, "0.5.0")
+        assert load_fleet_page(s, now=NOW).summary.alerting == 0
     engine.dispose()
