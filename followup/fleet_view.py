@@ -1,35 +1,54 @@
 """What the fleet page shows, read from the follow-up database.
 
-:func:`load_fleet` gives every station (optionally one group) with its last
-status, its latest configuration and update reports and its alerts
-(:mod:`followup.fleet_alerts`), plus the counts and the per-group version
-summary; :func:`load_station` adds one station's report history and
-commands. Rollouts come through :class:`RolloutSource`, so the rollout
-tables (another module's) plug in without touching this one.
+:func:`load_fleet_page` gives one page of stations (those needing attention
+first: the alerts of :mod:`followup.fleet_alerts`), filtered by group, version,
+alert kind and a search on the station id or name, with each station's last
+status, its latest configuration and update reports and its alerts; plus the
+counts per alert kind and per version for the group shown and every group's
+summary. Counting, filtering, ordering and paging are done in SQL on the
+``stations`` row (its ``status_*`` columns), so only the page's stations are
+loaded. :func:`load_station` adds one station's report history and commands.
+Rollouts come through :class:`RolloutSource`, so the rollout tables (another
+module's) plug in without touching this one.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, case, func, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
 from followup.db.fleet import StationCommand, StationConfigReport, StationUpdateReport
 from followup.db.models import Station
-from followup.fleet_alerts import Alert, AlertRules, StationView, station_alerts
+from followup.fleet_alerts import Alert, AlertKind, AlertRules, StationView, station_alerts
 from sync.schema import DeviceStatus, StatusMessage
 
 log = logging.getLogger(__name__)
 
 HISTORY = 50
 """How many config reports, update steps and commands the station page lists."""
+PAGE_SIZE = 50
+"""Stations per fleet page."""
+MAX_PAGE = 100_000
+VERSION_UNKNOWN = "unknown"
+"""The version filter's value for stations that never reported one."""
+ALERTS_ANY = "any"
+"""The alert filter's value for "needing attention" (any alert)."""
+ALERT_TITLES: dict[AlertKind, str] = {
+    AlertKind.OFFLINE: "Offline over 1 h",
+    AlertKind.NEVER_SEEN: "Never reported",
+    AlertKind.BACKLOG: "Backlog over 100",
+    AlertKind.DISK: "Disk under 10 % free",
+    AlertKind.DEVICE_UNSEEN: "Device not seen for a day",
+}
+SEARCH_MAX = 63
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,14 +108,103 @@ class GroupSummary:
 
 
 @dataclass(frozen=True, slots=True)
-class Fleet:
-    rows: tuple[FleetRow, ...]
-    groups: tuple[GroupSummary, ...]
-    """Every group of the fleet (whatever the filter), by name."""
+class FleetFilters:
+    group: str | None = None
+    version: str | None = None
+    """A version, or :data:`VERSION_UNKNOWN`."""
+    alert: str | None = None
+    """:data:`ALERTS_ANY` or an :class:`AlertKind` value."""
+    search: str | None = None
+    """Part of a station id or name (lower case)."""
+    page: int = 1
+
+    @classmethod
+    def from_query(cls, q: Mapping[str, str]) -> tuple[FleetFilters, list[str]]:
+        """The filters of a query string, and what was wrong with it (a wrong value is
+        dropped and said, never echoed back unescaped)."""
+        errors: list[str] = []
+
+        def text(name: str, limit: int) -> str | None:
+            return (q.get(name) or "").strip()[:limit] or None
+
+        alert = text("alert", 20)
+        allowed = (ALERTS_ANY, *(k.value for k in AlertKind))
+        if alert is not None and alert not in allowed:
+            errors.append(f"alert: not one of {', '.join(allowed)}")
+            alert = None
+        page = 1
+        raw_page = (q.get("page") or "").strip()
+        if raw_page:
+            if (
+                len(raw_page) <= len(str(MAX_PAGE))
+                and raw_page.isascii()
+                and raw_page.isdigit()
+                and 1 <= int(raw_page) <= MAX_PAGE
+            ):
+                page = int(raw_page)
+            else:
+                errors.append(f"page: not a page number (1 to {MAX_PAGE})")
+        search = text("q", SEARCH_MAX)
+        return (
+            cls(
+                group=text("group", 63),
+                version=text("version", 200),
+                alert=alert,
+                search=search.lower() if search else None,
+                page=page,
+            ),
+            errors,
+        )
+
+    def query(self, **changes: object) -> dict[str, str]:
+        """The query string of these filters (with ``changes``), empty values left out;
+        page 1 is left out too."""
+        values: dict[str, object] = {
+            "group": self.group,
+            "version": self.version,
+            "alert": self.alert,
+            "q": self.search,
+            "page": self.page,
+        }
+        values.update(changes)
+        return {k: str(v) for k, v in values.items() if v and not (k == "page" and v == 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSummary:
+    """Counts for the group and version filtered (all stations without a filter)."""
+
     total: int
     online: int
     offline: int
     alerting: int
+    by_kind: tuple[tuple[AlertKind, int], ...]
+    """Stations with each kind of alert."""
+    versions: tuple[tuple[str, int], ...]
+    """(version, stations) in the group filtered (whatever the version filter), most first."""
+
+
+@dataclass(frozen=True, slots=True)
+class FleetPage:
+    rows: tuple[FleetRow, ...]
+    summary: FleetSummary
+    groups: tuple[GroupSummary, ...]
+    """Every group of the fleet (whatever the filter), by name."""
+    matched: int
+    """Stations matching every filter (on every page)."""
+    page: int
+    """The page shown (the last one when the one asked for is past the end)."""
+    pages: int
+    page_size: int
+
+    @property
+    def first(self) -> int:
+        """The position of the page's first station (1-based; 0 when none)."""
+        return (self.page - 1) * self.page_size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * self.page_size + len(self.rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,21 +306,48 @@ def _update(r: StationUpdateReport) -> UpdateSummary:
     )
 
 
+Report = StationConfigReport | StationUpdateReport
+
+
+def _newest(model: type[Report]) -> Any:
+    """The key of a station's newest report (by the station's ``at``, then arrival),
+    correlated to ``stations``: one probe of the ``(station_id, at)`` index."""
+    return (
+        select(model.id)
+        .where(model.station_id == Station.id)
+        .order_by(model.at.desc(), model.id.desc())
+        .limit(1)
+        .correlate(Station)
+        .scalar_subquery()
+    )
+
+
 def _latest(
-    session: Session, model: type[StationConfigReport] | type[StationUpdateReport]
-) -> dict[str, Any]:
-    """The newest report per station (by the station's ``at``, then arrival)."""
-    rank = (
-        select(
-            model.id,
-            func.row_number()
-            .over(partition_by=model.station_id, order_by=(model.at.desc(), model.id.desc()))
-            .label("n"),
+    session: Session, ids: Sequence[str]
+) -> tuple[dict[str, StationConfigReport], dict[str, StationUpdateReport]]:
+    """The newest configuration report and update step of each of these stations.
+
+    Keys first, then the rows by key: a window over these stations' reports
+    would make PostgreSQL scan every report ever kept.
+    """
+    if not ids:
+        return {}, {}
+    pairs = session.execute(
+        select(_newest(StationConfigReport), _newest(StationUpdateReport)).where(
+            Station.id.in_(ids)
         )
-    ).subquery()
-    q = select(model).join(rank, model.id == rank.c.id).where(rank.c.n == 1)
-    rows: list[Any] = list(session.scalars(q))
-    return {r.station_id: r for r in rows}
+    ).all()
+
+    def rows(model: type[Report], keys: list[int]) -> dict[str, Any]:
+        if not keys:
+            return {}
+        found: list[Any] = list(session.scalars(select(model).where(model.id.in_(keys))))
+        return {r.station_id: r for r in found}
+
+    return (
+        rows(StationConfigReport, [c for c, _ in pairs if c is not None]),
+        rows(StationUpdateReport, [u for _, u in pairs if u is not None]),
+    )
 
 
 def _row(
@@ -239,41 +374,160 @@ def _row(
     )
 
 
-def load_fleet(
-    session: Session, *, now: datetime, group: str | None = None, rules: AlertRules | None = None
-) -> Fleet:
+def alert_conditions(now: datetime, rules: AlertRules) -> dict[AlertKind, ColumnElement[bool]]:
+    """Each alert kind of :func:`followup.fleet_alerts.station_alerts` as a condition
+    on the ``stations`` row (its ``status_*`` columns), in the same order."""
+    return {
+        AlertKind.NEVER_SEEN: Station.last_seen.is_(None),
+        AlertKind.OFFLINE: and_(
+            Station.last_seen.is_not(None),
+            not_(Station.online),
+            Station.last_seen < now - rules.offline_after,
+        ),
+        AlertKind.BACKLOG: Station.status_backlog > rules.backlog_over,
+        AlertKind.DISK: Station.status_disk_free_percent < rules.disk_free_below_percent,
+        AlertKind.DEVICE_UNSEEN: or_(
+            Station.status_device_never_seen,
+            Station.status_device_oldest_seen < now - rules.device_unseen_after,
+        ),
+    }
+
+
+def _counted(cond: ColumnElement[bool]) -> ColumnElement[int]:
+    """How many rows meet ``cond`` (NULL counts as not)."""
+    return func.count(case((cond, 1)))
+
+
+def _version_matches(version: str) -> ColumnElement[bool]:
+    if version == VERSION_UNKNOWN:  # never reported (or, oddly, reported as "unknown")
+        return or_(Station.status_version.is_(None), Station.status_version == version)
+    return Station.status_version == version
+
+
+def load_fleet_page(
+    session: Session,
+    *,
+    now: datetime,
+    filters: FleetFilters | None = None,
+    rules: AlertRules | None = None,
+    page_size: int = PAGE_SIZE,
+) -> FleetPage:
+    """One page of stations, those needing attention first (most alert kinds first,
+    then by group and id), with the counts for the filtered group and version and
+    every group's summary. Counting, filtering, ordering and paging are SQL; only
+    the page's stations are loaded."""
+    f = filters or FleetFilters()
     rules = rules or AlertRules()
-    stations = list(session.scalars(select(Station).order_by(Station.group, Station.id)))
-    configs = _latest(session, StationConfigReport)
-    updates = _latest(session, StationUpdateReport)
-    rows = [_row(s, now, rules, configs.get(s.id), updates.get(s.id)) for s in stations]
-    groups: dict[str, list[FleetRow]] = {}
-    for r in rows:
-        groups.setdefault(r.group, []).append(r)
+    conds = alert_conditions(now, rules)
+    any_alert = or_(*conds.values())
+    score = sum((case((c, 1), else_=0) for c in conds.values()), start=literal(0))
+
+    # Stations, online, alerting and each alert kind per group and version: one
+    # scan, a few rows (groups × versions) from which every count is summed.
+    cells = [
+        _Cell(group, version, stations, online, alerting, tuple(kinds))
+        for group, version, stations, online, alerting, *kinds in session.execute(
+            select(
+                Station.group,
+                Station.status_version,
+                func.count(),
+                _counted(Station.online.is_(True)),
+                _counted(any_alert),
+                *(_counted(c) for c in conds.values()),
+            ).group_by(Station.group, Station.status_version)
+        )
+    ]
+    by_group: dict[str, list[_Cell]] = {}
+    for cell in cells:
+        by_group.setdefault(cell.group, []).append(cell)
     summaries = tuple(
         GroupSummary(
             group=g,
-            stations=len(members),
-            online=sum(r.online for r in members),
-            alerting=sum(bool(r.alerts) for r in members),
-            versions=tuple(
-                sorted(
-                    Counter(r.version or "unknown" for r in members).items(),
-                    key=lambda kv: (-kv[1], kv[0]),
-                )
-            ),
+            stations=sum(c.stations for c in members),
+            online=sum(c.online for c in members),
+            alerting=sum(c.alerting for c in members),
+            versions=_versions(members),
         )
-        for g, members in sorted(groups.items())
+        for g, members in sorted(by_group.items())
     )
-    shown = tuple(r for r in rows if group is None or r.group == group)
-    return Fleet(
-        rows=shown,
+    in_group = [c for c in cells if f.group is None or c.group == f.group]
+    in_scope = [c for c in in_group if f.version is None or c.label == f.version]
+    total = sum(c.stations for c in in_scope)
+    online = sum(c.online for c in in_scope)
+
+    scope: list[ColumnElement[bool]] = []
+    if f.group is not None:
+        scope.append(Station.group == f.group)
+    if f.version is not None:
+        scope.append(_version_matches(f.version))
+    where = list(scope)
+    if f.alert == ALERTS_ANY:
+        where.append(any_alert)
+    elif f.alert is not None:
+        where.append(conds[AlertKind(f.alert)])
+    if f.search:
+        where.append(
+            or_(
+                Station.id.contains(f.search, autoescape=True),
+                func.lower(Station.name).contains(f.search, autoescape=True),
+            )
+        )
+    matched = session.scalar(select(func.count()).select_from(Station).where(*where)) or 0
+    pages = max(1, -(-matched // page_size))
+    page = min(f.page, pages)
+    stations = list(
+        session.scalars(
+            select(Station)
+            .where(*where)
+            .order_by(score.desc(), Station.group, Station.id)
+            .limit(page_size)
+            .offset((page - 1) * page_size)
+        )
+    )
+    ids = [st.id for st in stations]
+    configs, updates = _latest(session, ids)
+    return FleetPage(
+        rows=tuple(_row(st, now, rules, configs.get(st.id), updates.get(st.id)) for st in stations),
+        summary=FleetSummary(
+            total=total,
+            online=online,
+            offline=total - online,
+            alerting=sum(c.alerting for c in in_scope),
+            by_kind=tuple(
+                (kind, sum(c.by_kind[i] for c in in_scope)) for i, kind in enumerate(conds)
+            ),
+            versions=_versions(in_group),
+        ),
         groups=summaries,
-        total=len(shown),
-        online=sum(r.online for r in shown),
-        offline=sum(not r.online for r in shown),
-        alerting=sum(bool(r.alerts) for r in shown),
+        matched=matched,
+        page=page,
+        pages=pages,
+        page_size=page_size,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Cell:
+    """The counts of one group's stations running one version."""
+
+    group: str
+    version: str | None
+    stations: int
+    online: int
+    alerting: int
+    by_kind: tuple[int, ...]
+
+    @property
+    def label(self) -> str:
+        return VERSION_UNKNOWN if self.version is None else self.version
+
+
+def _versions(cells: Iterable[_Cell]) -> tuple[tuple[str, int], ...]:
+    """(version, stations), most stations first."""
+    counts = Counter[str]()
+    for c in cells:
+        counts[c.label] += c.stations
+    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def _command(c: StationCommand) -> CommandView:

@@ -10,10 +10,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from pydantic import ValidationError
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, false, select
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
 from followup.db.base import Base
+from sync.schema import StatusMessage
 
 
 class Station(Base):
@@ -30,6 +32,64 @@ class Station(Base):
     status_seq: Mapped[int | None]
     status: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     """The last ``hk.status/1`` accepted (newer boot/sequence wins)."""
+    # What the fleet page filters, counts and sorts by, copied out of ``status``
+    # whenever it is set (see :func:`status_columns`), so SQL can do it.
+    status_version: Mapped[str | None] = mapped_column(String(200))
+    status_backlog: Mapped[int | None]
+    status_disk_free_percent: Mapped[float | None]
+    status_device_oldest_seen: Mapped[datetime | None]
+    """The oldest ``last_seen`` among the station's devices that have one."""
+    status_device_never_seen: Mapped[bool] = mapped_column(default=False, server_default=false())
+    """A device in the status has never been seen."""
+
+    __table_args__ = (
+        Index("ix_stations_group_id", "group", "id"),
+        Index("ix_stations_status_version", "status_version"),
+    )
+
+    @validates("status")
+    def _copy_status_columns(self, _key: str, value: dict[str, Any] | None) -> Any:
+        for name, column_value in status_columns(value).items():
+            setattr(self, name, column_value)
+        return value
+
+
+def status_columns(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """The ``status_*`` columns for a stored status (all empty when it cannot be read,
+    as the fleet page then shows no status either)."""
+    msg: StatusMessage | None = None
+    if raw is not None:
+        try:
+            msg = StatusMessage.model_validate(raw)
+        except ValidationError:
+            msg = None
+    if msg is None:
+        return {
+            "status_version": None,
+            "status_backlog": None,
+            "status_disk_free_percent": None,
+            "status_device_oldest_seen": None,
+            "status_device_never_seen": False,
+        }
+    seen = [d.last_seen for d in msg.devices if d.last_seen is not None]
+    return {
+        "status_version": msg.version,
+        "status_backlog": msg.backlog,
+        "status_disk_free_percent": msg.disk_free_percent,
+        "status_device_oldest_seen": min(seen) if seen else None,
+        "status_device_never_seen": any(d.last_seen is None for d in msg.devices),
+    }
+
+
+def refresh_status_columns(session: Session) -> int:
+    """Recompute every station's ``status_*`` columns from its stored status (for a
+    migration that adds them to an existing database); returns how many stations."""
+    n = 0
+    for st in session.scalars(select(Station)):
+        for name, value in status_columns(st.status).items():
+            setattr(st, name, value)
+        n += 1
+    return n
 
 
 class Resident(Base):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -15,10 +16,16 @@ from followup.db.fleet import StationCommand
 from followup.db.models import Station
 from followup.fleet_commands import COMMANDS, DEVICE_ROLES, LOG_LINES, Publish, command_from_form
 from followup.fleet_view import (
+    ALERT_TITLES,
+    ALERTS_ANY,
+    VERSION_UNKNOWN,
+    FleetFilters,
+    FleetPage,
     NoRollouts,
     RolloutSource,
+    RolloutSummary,
     load_commands,
-    load_fleet,
+    load_fleet_page,
     load_station,
 )
 from followup.web.common import db, error, now, remote, render, require
@@ -27,7 +34,6 @@ from sync.schema import encode, topic
 
 log = logging.getLogger(__name__)
 STATION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-GROUP_MAX = 63
 
 
 @dataclass
@@ -47,18 +53,57 @@ def fleet_state(request: Request) -> FleetState:
 
 @require("admin")
 async def fleet_page(request: Request) -> Response:
-    group = (request.query_params.get("group") or "").strip()[:GROUP_MAX] or None
+    filters, errors = FleetFilters.from_query(request.query_params)
     at = now(request)
     source = fleet_state(request).rollouts
 
-    def work(session: Session) -> dict[str, object]:
-        return {
-            "fleet": load_fleet(session, now=at, group=group),
-            "rollouts": source.rollouts(session),
-        }
+    def work(session: Session) -> tuple[FleetPage, list[RolloutSummary]]:
+        return load_fleet_page(session, now=at, filters=filters), source.rollouts(session)
 
-    ctx = await db(request, work)
-    return render(request, "fleet.html", {**ctx, "group": group or ""})
+    fleet, rollouts = await db(request, work)
+    return render(
+        request,
+        "fleet.html",
+        {
+            "fleet": fleet,
+            "rollouts": rollouts,
+            "filters": filters,
+            "errors": errors,
+            "href": lambda **changes: fleet_href(filters, **changes),
+            "pager": pager(fleet, filters),
+            "alert_titles": ALERT_TITLES,
+            "alerts_any": ALERTS_ANY,
+            "version_unknown": VERSION_UNKNOWN,
+        },
+    )
+
+
+def fleet_href(filters: FleetFilters, **changes: object) -> str:
+    """The fleet page's address with these filters (and ``changes``; any change but
+    the page's own goes back to page 1)."""
+    if "page" not in changes:
+        changes["page"] = 1
+    q = filters.query(**changes)
+    return "/admin/fleet" + ("?" + urlencode(q) if q else "")
+
+
+def pager(fleet: FleetPage, filters: FleetFilters, around: int = 2) -> list[tuple[str, str | None]]:
+    """The pager's links as (label, address; None for the page shown or a gap): the
+    first and last pages, and ``around`` pages either side of the one shown."""
+    if fleet.pages <= 1:
+        return []
+    shown = sorted(
+        {1, fleet.pages}
+        | set(range(max(1, fleet.page - around), min(fleet.pages, fleet.page + around) + 1))
+    )
+    links: list[tuple[str, str | None]] = []
+    previous = 0
+    for n in shown:
+        if n > previous + 1:
+            links.append(("…", None))
+        links.append((str(n), None if n == fleet.page else fleet_href(filters, page=n)))
+        previous = n
+    return links
 
 
 def _station_id(request: Request) -> str | None:

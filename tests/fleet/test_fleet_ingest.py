@@ -19,7 +19,7 @@ from followup.db.fleet import StationCommand, StationConfigReport, StationUpdate
 from followup.db.models import DeadLetter, Station
 from followup.fleet_ingest import FleetStore, Rejection, check_report
 from followup.fleet_rollouts import RolloutTables
-from followup.fleet_view import load_commands, load_fleet, load_station
+from followup.fleet_view import load_commands, load_fleet_page, load_station
 from healthkiosk.mqtt import connect
 from sync.schema import CommandResult, ConfigReport, UpdateReport, encode, topic
 from tests.fleet.reportkit import followup_config, ingest_process, station_settings, wait_until
@@ -217,7 +217,7 @@ def test_store_and_view_on_both_databases(database_url: str) -> None:
     stolen = result.model_copy(update={"station_id": "st-a"})
     assert isinstance(store.apply(stolen, received_at=now), Rejection)
     with Session(engine) as s:
-        fleet = load_fleet(s, now=now)
+        fleet = load_fleet_page(s, now=now)
         detail = load_station(s, "st-a", now=now)
         assert load_station(s, "st-x", now=now) is None
         assert RolloutTables().rollouts(s) == []  # the rollout tables are another module's
@@ -226,7 +226,9 @@ def test_store_and_view_on_both_databases(database_url: str) -> None:
     assert rows["st-a"].update is not None and rows["st-a"].update.outcome == "succeeded"
     assert rows["st-b"].config is not None and rows["st-b"].config.group_version == 4
     assert [a.kind for a in rows["st-b"].alerts] == ["offline"]
-    assert (fleet.total, fleet.online, fleet.offline, fleet.alerting) == (2, 1, 1, 1)
+    sm = fleet.summary
+    assert (sm.total, sm.online, sm.offline, sm.alerting) == (2, 1, 1, 1)
+    assert [r.station_id for r in fleet.rows] == ["st-b", "st-a"]  # needing attention first
     assert [g.group for g in fleet.groups] == ["g1", "g2"]
     assert detail is not None
     assert [c.outcome for c in detail.configs] == ["reverted", "applied"]

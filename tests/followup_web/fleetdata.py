@@ -76,3 +76,27 @@ def seed_reports(store: FleetStore, now: datetime) -> None:
                      at=now - timedelta(minutes=40)),
     ):  # fmt: skip
         assert store.apply(msg, received_at=now) is True
+
+
+def add_quiet_stations(
+    session: Session, now: datetime, n: int, *, group: str = "north", version: str = "0.4.0"
+) -> list[str]:
+    """``n`` healthy stations (online, seen a minute ago, nothing to do) as the ingest
+    stores them; their ids, ``st-q000`` onwards."""
+    ids = [f"st-q{i:03d}" for i in range(n)]
+    for sid in ids:
+        st = Station(id=sid, name=f"Quiet {sid[4:]}", area="North", group=group)
+        session.add(st)
+        session.flush()
+        set_status(
+            session,
+            sid,
+            StatusMessage.model_validate({
+                "schema": "hk.status/1", "station_id": sid, "online": True, "boot_id": "b1",
+                "seq": 1, "version": version, "backlog": 0, "disk_free_percent": 70.0,
+                "devices": [{"role": "blood_pressure", "model": "Omron HEM-7361T",
+                             "connected": True, "last_seen": now - timedelta(minutes=5)}],
+            }),
+            seen=now - timedelta(minutes=1),
+        )  # fmt: skip
+    return ids

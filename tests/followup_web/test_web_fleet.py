@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import uuid
@@ -26,6 +27,7 @@ from starlette.testclient import TestClient
 
 from followup.db.audit import AuditEvent
 from followup.db.fleet import StationCommand
+from followup.db.models import Station
 from followup.fleet_ingest import FleetStore
 from followup.fleet_view import RolloutSummary
 from followup.web.app import create_app
@@ -33,8 +35,8 @@ from followup.web.common import WebSettings
 from healthkiosk.dbtypes import UtcDateTime
 from healthkiosk.errors import PublishRefusedError
 from healthkiosk.rules import load_rules
-from sync.schema import CommandResult, decode
-from tests.followup_web.fleetdata import seed_fleet, seed_reports
+from sync.schema import CommandResult, StatusMessage, decode
+from tests.followup_web.fleetdata import add_quiet_stations, seed_fleet, seed_reports, set_status
 from tests.followup_web.webhelp import World, csrf, login
 
 
@@ -130,14 +132,86 @@ def test_fleet_page_lists_stations_alerts_groups_and_versions(admin_c: TestClien
     assert "○ offline" in west and "seen 3 h ago" in west
     assert "⚠ offline for 3.0 h" in west and "glucose Sinocare GA-3: not seen since" in west
     groups = page.split('id="groups"')[1].split("</table>")[0]
-    assert re.search(r'data-group="east">.*?0\.4\.0 × 1', groups, re.S)
-    assert re.search(r'data-group="west">.*?0\.3\.9 × 1', groups, re.S)
+    assert re.search(r'data-group="east">.*?0\.4\.0</a> × 1', groups, re.S)
+    assert re.search(r'data-group="west">.*?0\.3\.9</a> × 1', groups, re.S)
     assert "No rollouts." in page
     # filter by group: the counts and rows follow, the groups table keeps every group
     west_only = admin_c.get("/admin/fleet?group=west").text
     assert 'data-station="st-002"' in west_only and 'data-station="st-001"' not in west_only
     assert "Stations: <strong>1</strong>" in west_only and 'data-group="east"' in west_only
     assert "No stations in group nowhere" in admin_c.get("/admin/fleet?group=nowhere").text
+
+
+def _station_ids(page: str) -> list[str]:
+    return re.findall(r'<tr data-station="([^"]+)"', page)
+
+
+def _text(page: str, element_id: str) -> str:
+    block = page.split(f'id="{element_id}"')[1].split("</p>", maxsplit=1)[0]
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", block))
+
+
+def _links(page: str, element_id: str) -> list[str]:
+    block = (
+        page.split(f'id="{element_id}"')[1]
+        .split("</nav>", maxsplit=1)[0]
+        .split("</p>", maxsplit=1)[0]
+    )
+    return [html.unescape(h) for h in re.findall(r'href="([^"]+)"', block)]
+
+
+def test_needing_attention_first_fifty_to_a_page_with_filters_and_search(
+    fleet: World, admin_c: TestClient
+) -> None:
+    with Session(fleet.engine) as s, s.begin():
+        quiet = add_quiet_stations(s, fleet.now, 60)
+        s.add(Station(id="st-s-disk", group="south", online=True, last_seen=fleet.now))
+        s.flush()
+        set_status(
+            s,
+            "st-s-disk",
+            StatusMessage(station_id="st-s-disk", online=True, boot_id="b", seq=1,
+                          disk_free_percent=4.0),
+            seen=fleet.now,
+        )  # fmt: skip
+    page = admin_c.get("/admin/fleet").text
+    ids = _station_ids(page)
+    # 63 stations: the three needing a visit first (most alert kinds first), then the rest
+    assert len(ids) == 50 and ids == ["st-001", "st-002", "st-s-disk", *quiet[:47]]
+    assert "Stations: 63" in _text(page, "fleet-counts")
+    assert "Needing attention: 3" in _text(page, "fleet-counts")
+    kinds = _text(page, "alert-counts")
+    assert "Offline over 1 h: 1" in kinds and "Backlog over 100: 1" in kinds
+    assert "Disk under 10 % free: 2" in kinds and "Device not seen for a day: 1" in kinds
+    assert "Never reported: 0" in kinds
+    versions = _text(page, "version-counts")
+    assert "0.4.0 × 61" in versions and "0.3.9 × 1" in versions and "unknown × 1" in versions
+    assert "Stations 1–50 of 63, those needing attention first · page 1 of 2" in page
+    assert _links(page, "pager") == ["/admin/fleet?page=2", "/admin/fleet?page=2"]
+    second = admin_c.get("/admin/fleet?page=2").text
+    assert _station_ids(second) == quiet[-13:] and "Stations 51–63 of 63" in second
+    assert _links(second, "pager") == ["/admin/fleet", "/admin/fleet"]  # previous, page 1
+    # past the end: the last page; a bad page number: said, and page 1
+    assert _station_ids(admin_c.get("/admin/fleet?page=40").text) == quiet[-13:]
+    bad = admin_c.get("/admin/fleet?page=-1")
+    assert bad.status_code == 200 and "page: not a page number" in bad.text
+    assert _station_ids(bad.text) == ids
+    # alerts only, one kind, one version, one group, a search; links keep the filters
+    assert _station_ids(admin_c.get("/admin/fleet?alert=any").text) == ids[:3]
+    assert _station_ids(admin_c.get("/admin/fleet?alert=disk").text) == ["st-001", "st-s-disk"]
+    assert _station_ids(admin_c.get("/admin/fleet?version=0.3.9").text) == ["st-002"]
+    assert _station_ids(admin_c.get("/admin/fleet?version=unknown").text) == ["st-s-disk"]
+    north = admin_c.get("/admin/fleet?group=north&alert=").text
+    assert "Stations: 60" in _text(north, "fleet-counts") and len(_station_ids(north)) == 50
+    assert _links(north, "pager")[0] == "/admin/fleet?group=north&page=2"
+    assert _station_ids(admin_c.get("/admin/fleet?q=Q01").text) == quiet[10:20]
+    assert _station_ids(admin_c.get("/admin/fleet?q=st-00").text) == ["st-001", "st-002"]
+    none = admin_c.get("/admin/fleet?q=nothing-like-it&group=north").text
+    assert "No stations in group north matching “nothing-like-it”" in none
+    assert "page=" not in none.split('id="stations"')[1]  # no pager
+    # the counts link to their filter
+    assert "/admin/fleet?alert=disk" in _links(page, "alert-counts")
+    assert "/admin/fleet?version=unknown" in _links(page, "version-counts")
 
 
 def test_rollouts_section_reads_from_its_source(fleet: World) -> None:

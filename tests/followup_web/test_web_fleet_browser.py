@@ -1,9 +1,11 @@
 """The fleet page in headless Chromium, with a real Mosquitto, the real ingest process
 and a station stand-in that answers commands over MQTT.
 
-An administrator signs in, sees both stations with their alerts, opens one,
-sends "Force a re-sync" and "Fetch recent logs", and sees each result arrive
-(station → broker → ingest → database → the page's poll). Screenshots go to
+An administrator signs in, sees the two stations needing a visit first among
+sixty quiet ones, pages through, filters (alerts only, one group) and searches
+without JavaScript doing any of it, opens one station, sends "Force a re-sync"
+and "Fetch recent logs", and sees each result arrive (station → broker →
+ingest → database → the page's poll). Screenshots go to
 ``artifacts/screenshots/web/`` like the other browser tests.
 """
 
@@ -32,7 +34,7 @@ from healthkiosk.mqtt import connect
 from healthkiosk.rules import load_rules
 from sync.schema import Command, CommandResult, decode, encode, topic
 from tests.fleet.reportkit import followup_config, ingest_process, station_settings
-from tests.followup_web.fleetdata import seed_fleet, seed_reports
+from tests.followup_web.fleetdata import add_quiet_stations, seed_fleet, seed_reports
 from tests.followup_web.test_web_browser import ARGS, CHROMIUM, Console, _free_port, _login, _shot
 from tests.followup_web.webhelp import World
 from tests.sync.synckit import Mosquitto
@@ -127,6 +129,7 @@ def chromium() -> Iterator[Any]:
 def fleet_world(world: World) -> World:
     with Session(world.engine) as s, s.begin():
         seed_fleet(s, world.now)
+        add_quiet_stations(s, world.now, 60)
     seed_reports(FleetStore(world.engine), world.now)
     return world
 
@@ -189,19 +192,37 @@ def test_admin_sees_the_fleet_and_a_resync_result_arrives(
         page.click("header >> text=Fleet")
         page.wait_for_url(f"{server}/admin/fleet")
         rows = page.locator("#stations tbody tr")
-        assert rows.count() == 2
+        assert rows.count() == 50  # 62 stations, 50 to a page, those needing a visit first
+        assert rows.nth(0).get_attribute("data-station") == "st-001"
+        assert rows.nth(1).get_attribute("data-station") == "st-002"
         west = page.locator("tr[data-station='st-002']").inner_text()
         assert "offline" in west and "⚠ offline for 3.0 h" in west
         east = page.locator("tr[data-station='st-001']").inner_text()
         assert "⚠ 150 readings not yet delivered" in east and "⚠ 8.0 % disk free" in east
         assert "Needing attention: 2" in page.locator("#fleet-counts").inner_text()
+        assert "Disk under 10 % free: 1" in page.locator("#alert-counts").inner_text()
         _shot(page, "20-fleet")
-        page.select_option("#group-filter select[name=group]", "west")
-        page.click("#group-filter button")
-        page.wait_for_url(f"{server}/admin/fleet?group=west")
-        assert page.locator("#stations tbody tr").count() == 1
+        page.click("#pager a[rel=next]")
+        page.wait_for_url(f"{server}/admin/fleet?page=2")
+        assert rows.count() == 12 and "Stations 51–62 of 62" in page.inner_text("#fleet-shown")
+        page.select_option("#fleet-filter select[name=alert]", "any")
+        page.click("#fleet-filter button")
+        page.wait_for_url(f"{server}/admin/fleet?group=&version=&alert=any&q=")
+        assert rows.count() == 2 and page.locator("#pager").count() == 0
+        page.select_option("#fleet-filter select[name=alert]", "")
+        page.select_option("#fleet-filter select[name=group]", "west")
+        page.click("#fleet-filter button")
+        page.wait_for_url(f"{server}/admin/fleet?group=west&version=&alert=&q=")
+        assert rows.count() == 1
         _shot(page, "21-fleet-group-west")
-        page.click("#group-filter a")
+        page.click("#clear-filters")
+        page.fill("#fleet-filter input[name=q]", "Q05")
+        page.click("#fleet-filter button")
+        page.wait_for_url(f"{server}/admin/fleet?group=&version=&alert=&q=Q05")
+        assert [rows.nth(i).get_attribute("data-station") for i in range(rows.count())] == [
+            f"st-q05{i}" for i in range(10)
+        ]
+        page.click("#clear-filters")
         page.click("tr[data-station='st-001'] a")
         page.wait_for_url(f"{server}/admin/fleet/st-001")
         assert "rolled back" in page.locator("#update-history").inner_text()

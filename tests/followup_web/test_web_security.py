@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from followup.db.audit import AuditEvent
-from followup.db.models import Resident
+from followup.db.models import Resident, Station
 from followup.db.reviews import Review
 from followup.web.app import PUBLIC_PATHS, ROUTES
 from tests.followup_web.webhelp import (
@@ -312,3 +312,37 @@ def test_resident_name_from_ingest_is_inert(doctor: TestClient, world: World) ->
         refresh_residents(s, [world.abnormal_id], rules=load_rules(), now=world.now)
     _inert(doctor.get("/list").text, evil)
     _inert(doctor.get(f"/residents/{world.abnormal_id}").text, evil)
+
+
+@pytest.mark.parametrize("evil", EVIL)
+def test_fleet_filters_and_station_names_are_shown_inert(
+    admin: TestClient, world: World, evil: str
+) -> None:
+    with Session(world.engine) as s, s.begin():
+        station = s.get(Station, "st-002")
+        assert station is not None
+        station.name = evil
+    # free text is echoed escaped (the search in lower case); it matches nothing
+    r = admin.get("/admin/fleet", params={"group": evil, "version": evil, "q": evil})
+    assert r.status_code == 200 and 'data-station="' not in r.text
+    _inert(r.text, evil[:63])
+    _inert(r.text, evil.lower()[:63])
+    # a choice that is not one is refused and not echoed; the page still shows
+    r = admin.get("/admin/fleet", params={"alert": evil, "page": evil})
+    assert r.status_code == 200
+    assert "alert: not one of any, offline" in r.text and "page: not a page number" in r.text
+    assert 'data-station="st-001"' in r.text
+    _inert(r.text, evil)  # st-002's name, shown once: the refused values are not echoed
+    assert r.text.count(str(markupsafe.escape(evil))) == 1
+    with Session(world.engine) as s:
+        assert s.scalar(select(func.count()).select_from(Station)) == 2
+
+
+@pytest.mark.parametrize(
+    "page", ["0", "-1", "abc", "1.5", "1e3", "0x10", "100001", "9" * 40, "２", "1 OR 1=1"]
+)
+def test_fleet_bad_page_numbers_show_the_first_page(admin: TestClient, page: str) -> None:
+    r = admin.get("/admin/fleet", params={"page": page})
+    assert r.status_code == 200
+    assert "page: not a page number (1 to 100000)" in r.text
+    assert re.findall(r'<tr data-station="([^"]+)"', r.text) == ["st-001", "st-002"]

@@ -1,0 +1,177 @@
+"""The fleet page's SQL (counts per alert kind, "needing attention first", filters and
+paging) agrees with the alert rules in Python, on SQLite and PostgreSQL, at each
+rule's edge."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from followup.db.engine import make_engine
+from followup.db.models import Station, refresh_status_columns, status_columns
+from followup.fleet_alerts import AlertKind, StationView, station_alerts
+from followup.fleet_view import FleetFilters, load_fleet_page
+from followup.ingest_store import IngestStore
+from sync.schema import StatusMessage, to_dict
+from tests.fleet.test_fleet_ingest import database_url, pg_admin  # noqa: F401 - fixtures
+
+NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+
+
+def _status(sid: str, **kw: Any) -> dict[str, Any]:
+    devices = kw.pop("devices", [])
+    return to_dict(
+        StatusMessage.model_validate({
+            "schema": "hk.status/1", "station_id": sid, "online": True, "boot_id": "b",
+            "seq": 1, "version": "0.4.0", "backlog": 0, "disk_free_percent": 50.0,
+            "devices": [{"role": "glucose", "model": "GA-3", "connected": True, **d}
+                        for d in devices],
+            **kw,
+        })
+    )  # fmt: skip
+
+
+def _stations() -> list[Station]:
+    """Stations on either side of every rule's edge."""
+    h = timedelta(hours=1)
+    m = timedelta(minutes=1)
+    day = timedelta(days=1)
+    specs: list[tuple[str, dict[str, Any]]] = [
+        ("quiet", {}),
+        ("never", {"last_seen": None, "status": None, "online": False}),
+        ("off-59m", {"online": False, "last_seen": NOW - h + m}),
+        ("off-61m", {"online": False, "last_seen": NOW - h - m}),
+        ("on-old", {"online": True, "last_seen": NOW - 5 * h}),
+        ("backlog-100", {"status": {"backlog": 100}}),
+        ("backlog-101", {"status": {"backlog": 101}}),
+        ("backlog-none", {"status": {"backlog": None}}),
+        ("disk-10", {"status": {"disk_free_percent": 10.0}}),
+        ("disk-9", {"status": {"disk_free_percent": 9.99}}),
+        ("dev-23h", {"status": {"devices": [{"last_seen": NOW - day + h}]}}),
+        ("dev-25h", {"status": {"devices": [{"last_seen": NOW - day - h}]}}),
+        ("dev-never", {"status": {"devices": [{"last_seen": NOW}, {"last_seen": None}]}}),
+        ("many", {"online": False, "last_seen": NOW - 3 * h,
+                  "status": {"backlog": 500, "disk_free_percent": 1.0, "version": "0.3.9",
+                             "devices": [{"last_seen": NOW - 3 * day}]}}),
+        ("unreadable", {"status": {"schema": "hk.status/9"}}),
+    ]  # fmt: skip
+    out = []
+    for i, (name, spec) in enumerate(specs):
+        sid = f"st-{name}"
+        status: dict[str, Any] | None
+        if "status" in spec and spec["status"] is None:
+            status = None
+        elif spec.get("status", {}).get("schema"):
+            status = {"schema": "hk.status/9", "station_id": sid}
+        else:
+            status = _status(sid, **spec.get("status", {}))
+        out.append(
+            Station(
+                id=sid,
+                name=f"Station {name.upper()}",
+                group="north" if i % 2 else "south",
+                online=spec.get("online", True),
+                last_seen=spec.get("last_seen", NOW - m),
+                status=status,
+            )
+        )
+    return out
+
+
+def _python_alerts(st: Station) -> set[AlertKind]:
+    try:
+        msg = StatusMessage.model_validate(st.status) if st.status else None
+    except ValueError:
+        msg = None
+    view = StationView(st.id, st.online, st.last_seen, msg)
+    return {a.kind for a in station_alerts(view, now=NOW)}
+
+
+def test_counts_order_and_filters_agree_with_the_rules(database_url: str) -> None:  # noqa: F811
+    engine = make_engine(database_url)
+    stations = _stations()
+    expected = {st.id: _python_alerts(st) for st in stations}
+    with Session(engine) as s, s.begin():
+        s.add_all(stations)
+    assert {k for k, v in expected.items() if v} == {
+        "st-never", "st-off-61m", "st-backlog-101", "st-disk-9", "st-dev-25h", "st-dev-never",
+        "st-many",
+    }  # fmt: skip
+    with Session(engine) as s:
+        whole = load_fleet_page(s, now=NOW, page_size=100)
+        by_kind = dict(whole.summary.by_kind)
+        assert by_kind == {k: sum(k in v for v in expected.values()) for k in AlertKind}
+        assert by_kind[AlertKind.DEVICE_UNSEEN] == 3
+        assert whole.summary.alerting == 7 and whole.summary.total == len(stations)
+        order = [r.station_id for r in whole.rows]
+        # needing attention first, the most alert kinds first, then by group and id
+        assert order[0] == "st-many"
+        assert [sid for sid in order if expected[sid]] == order[:7]
+        for row in whole.rows:
+            assert {a.kind for a in row.alerts} == expected[row.station_id]
+        assert dict(whole.summary.versions) == {"0.4.0": 12, "0.3.9": 1, "unknown": 2}
+
+        def ids(**kw: Any) -> list[str]:
+            page = load_fleet_page(s, now=NOW, filters=FleetFilters(**kw), page_size=4)
+            return [r.station_id for r in page.rows]
+
+        assert set(ids(alert="any", page=1) + ids(alert="any", page=2)) == {
+            k for k, v in expected.items() if v
+        }
+        assert ids(alert="disk") == ["st-many", "st-disk-9"]
+        assert ids(alert="device_unseen") == ["st-many", "st-dev-25h", "st-dev-never"]
+        assert ids(version="0.3.9") == ["st-many"]
+        assert sorted(ids(version="unknown")) == ["st-never", "st-unreadable"]
+        assert ids(search="backlog") == ["st-backlog-101", "st-backlog-100", "st-backlog-none"]
+        assert ids(search="station disk-9") == ["st-disk-9"]  # the name, any case
+        assert ids(search="%") == [] and ids(search="_") == []  # LIKE wildcards are literal
+        south = load_fleet_page(s, now=NOW, filters=FleetFilters(group="south"), page_size=4)
+        assert south.summary.total == 8 and {r.group for r in south.rows} == {"south"}
+        assert south.matched == 8 and south.pages == 2
+        # past the last page: the last page
+        last = load_fleet_page(s, now=NOW, filters=FleetFilters(page=99), page_size=4)
+        assert (last.page, last.pages, len(last.rows), last.first) == (4, 4, 3, 13)
+        nothing = load_fleet_page(s, now=NOW, filters=FleetFilters(search="zzz"))
+        assert (nothing.rows, nothing.matched, nothing.page, nothing.first) == ((), 0, 1, 0)
+    engine.dispose()
+
+
+def test_status_columns_follow_the_status_and_can_be_recomputed(database_url: str) -> None:  # noqa: F811
+    engine = make_engine(database_url)
+    with Session(engine) as s, s.begin():
+        st = Station(id="st-a", status=_status("st-a", backlog=7, version="1.0"))
+        s.add(st)
+    with Session(engine) as s, s.begin():
+        st = s.get(Station, "st-a")
+        assert st is not None
+        assert (st.status_backlog, st.status_version) == (7, "1.0")
+        st.status = _status("st-a", backlog=300, devices=[{"last_seen": None}])
+    with Session(engine) as s, s.begin():
+        st = s.get(Station, "st-a")
+        assert st is not None
+        assert (st.status_backlog, st.status_device_never_seen) == (300, True)
+        st.status_backlog = None  # as a migration adding the columns leaves them
+        assert refresh_status_columns(s) == 1
+        assert st.status_backlog == 300
+    assert status_columns({"schema": "nonsense"})["status_version"] is None
+    engine.dispose()
+
+
+def test_the_ingest_keeps_the_status_columns(database_url: str) -> None:  # noqa: F811
+    engine = make_engine(database_url)
+    store = IngestStore(engine, key=b"k" * 32)
+    first = StatusMessage.model_validate(_status("st-new", backlog=250, version="0.5.0"))
+    assert store.apply_status(first, received_at=NOW) is True
+    with Session(engine) as s:
+        page = load_fleet_page(s, now=NOW)
+        assert dict(page.summary.by_kind)[AlertKind.BACKLOG] == 1
+        assert page.summary.versions == (("0.5.0", 1),)
+    later = first.model_copy(update={"seq": 2, "backlog": 0})
+    assert store.apply_status(later, received_at=NOW) is True
+    with Session(engine) as s:
+        st = s.get(Station, "st-new")
+        assert st is not None and (st.status_backlog, st.status_version) == (0, "0.5.0")
+        assert load_fleet_page(s, now=NOW).summary.alerting == 0
+    engine.dispose()
