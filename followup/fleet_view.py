@@ -47,6 +47,7 @@ ALERT_TITLES: dict[AlertKind, str] = {
     AlertKind.BACKLOG: "Backlog over 100",
     AlertKind.DISK: "Disk under 10 % free",
     AlertKind.DEVICE_UNSEEN: "Device not seen for a day",
+    AlertKind.DEVICE_BATTERY: "Device battery under 20 %",
 }
 SEARCH_MAX = 63
 
@@ -389,6 +390,9 @@ def alert_conditions(now: datetime, rules: AlertRules) -> dict[AlertKind, Column
         AlertKind.DEVICE_UNSEEN: or_(
             Station.status_device_never_seen,
             Station.status_device_oldest_seen < now - rules.device_unseen_after,
+        ),
+        AlertKind.DEVICE_BATTERY: (
+            Station.status_device_min_battery < rules.device_battery_below_percent
         ),
     }
 

@@ -41,6 +41,8 @@ class Station(Base):
     """The oldest ``last_seen`` among the station's devices that have one."""
     status_device_never_seen: Mapped[bool] = mapped_column(default=False, server_default=false())
     """A device in the status has never been seen."""
+    status_device_min_battery: Mapped[int | None]
+    """The lowest battery level among the station's devices that report one."""
 
     __table_args__ = (
         Index("ix_stations_group_id", "group", "id"),
@@ -70,14 +72,17 @@ def status_columns(raw: dict[str, Any] | None) -> dict[str, Any]:
             "status_disk_free_percent": None,
             "status_device_oldest_seen": None,
             "status_device_never_seen": False,
+            "status_device_min_battery": None,
         }
     seen = [d.last_seen for d in msg.devices if d.last_seen is not None]
+    battery = [d.battery_percent for d in msg.devices if d.battery_percent is not None]
     return {
         "status_version": msg.version,
         "status_backlog": msg.backlog,
         "status_disk_free_percent": msg.disk_free_percent,
         "status_device_oldest_seen": min(seen) if seen else None,
         "status_device_never_seen": any(d.last_seen is None for d in msg.devices),
+        "status_device_min_battery": min(battery) if battery else None,
     }
 
 

@@ -52,6 +52,9 @@ def _stations() -> list[Station]:
         ("dev-23h", {"status": {"devices": [{"last_seen": NOW - day + h}]}}),
         ("dev-25h", {"status": {"devices": [{"last_seen": NOW - day - h}]}}),
         ("dev-never", {"status": {"devices": [{"last_seen": NOW}, {"last_seen": None}]}}),
+        ("battery-20", {"status": {"devices": [{"last_seen": NOW, "battery_percent": 20}]}}),
+        ("battery-19", {"status": {"devices": [{"last_seen": NOW, "battery_percent": 80},
+                                               {"last_seen": NOW, "battery_percent": 19}]}}),
         ("many", {"online": False, "last_seen": NOW - 3 * h,
                   "status": {"backlog": 500, "disk_free_percent": 1.0, "version": "0.3.9",
                              "devices": [{"last_seen": NOW - 3 * day}]}}),
@@ -97,21 +100,22 @@ def test_counts_order_and_filters_agree_with_the_rules(database_url: str) -> Non
         s.add_all(stations)
     assert {k for k, v in expected.items() if v} == {
         "st-never", "st-off-61m", "st-backlog-101", "st-disk-9", "st-dev-25h", "st-dev-never",
-        "st-many",
+        "st-battery-19", "st-many",
     }  # fmt: skip
     with Session(engine) as s:
         whole = load_fleet_page(s, now=NOW, page_size=100)
         by_kind = dict(whole.summary.by_kind)
         assert by_kind == {k: sum(k in v for v in expected.values()) for k in AlertKind}
         assert by_kind[AlertKind.DEVICE_UNSEEN] == 3
-        assert whole.summary.alerting == 7 and whole.summary.total == len(stations)
+        assert by_kind[AlertKind.DEVICE_BATTERY] == 1
+        assert whole.summary.alerting == 8 and whole.summary.total == len(stations)
         order = [r.station_id for r in whole.rows]
         # needing attention first, the most alert kinds first, then by group and id
         assert order[0] == "st-many"
-        assert [sid for sid in order if expected[sid]] == order[:7]
+        assert [sid for sid in order if expected[sid]] == order[:8]
         for row in whole.rows:
             assert {a.kind for a in row.alerts} == expected[row.station_id]
-        assert dict(whole.summary.versions) == {"0.4.0": 12, "0.3.9": 1, "unknown": 2}
+        assert dict(whole.summary.versions) == {"0.4.0": 14, "0.3.9": 1, "unknown": 2}
 
         def ids(**kw: Any) -> list[str]:
             page = load_fleet_page(s, now=NOW, filters=FleetFilters(**kw), page_size=4)
@@ -122,17 +126,18 @@ def test_counts_order_and_filters_agree_with_the_rules(database_url: str) -> Non
         }
         assert ids(alert="disk") == ["st-many", "st-disk-9"]
         assert ids(alert="device_unseen") == ["st-many", "st-dev-25h", "st-dev-never"]
+        assert ids(alert="device_battery") == ["st-battery-19"]
         assert ids(version="0.3.9") == ["st-many"]
         assert sorted(ids(version="unknown")) == ["st-never", "st-unreadable"]
         assert ids(search="backlog") == ["st-backlog-101", "st-backlog-100", "st-backlog-none"]
         assert ids(search="station disk-9") == ["st-disk-9"]  # the name, any case
         assert ids(search="%") == [] and ids(search="_") == []  # LIKE wildcards are literal
         south = load_fleet_page(s, now=NOW, filters=FleetFilters(group="south"), page_size=4)
-        assert south.summary.total == 8 and {r.group for r in south.rows} == {"south"}
-        assert south.matched == 8 and south.pages == 2
+        assert south.summary.total == 9 and {r.group for r in south.rows} == {"south"}
+        assert south.matched == 9 and south.pages == 3
         # past the last page: the last page
         last = load_fleet_page(s, now=NOW, filters=FleetFilters(page=99), page_size=4)
-        assert (last.page, last.pages, len(last.rows), last.first) == (4, 4, 3, 13)
+        assert (last.page, last.pages, len(last.rows), last.first) == (5, 5, 1, 17)
         nothing = load_fleet_page(s, now=NOW, filters=FleetFilters(search="zzz"))
         assert (nothing.rows, nothing.matched, nothing.page, nothing.first) == ((), 0, 1, 0)
     engine.dispose()
