@@ -115,6 +115,11 @@ def downgrade(engine: Engine, revision: str) -> None:
 
 
 def _run(engine: Engine, *, up: bool, revision: str) -> None:
+    alembic_log = logging.getLogger("alembic")
+    if alembic_log.level == logging.NOTSET:
+        # Its INFO lines (plugins set up at import, each step) would reach every
+        # command's stderr; the one line below says what changed.
+        alembic_log.setLevel(logging.WARNING)
     from alembic import command
     from alembic.util.exc import CommandError
 
@@ -131,9 +136,10 @@ def _run(engine: Engine, *, up: bool, revision: str) -> None:
                     )
                 cfg = alembic_config(conn)
                 before = _read_revision(conn)
+                adopted = False
                 try:
                     if up:
-                        _adopt_unversioned(conn, cfg, before)
+                        adopted = _adopt_unversioned(conn, cfg, before)
                         command.upgrade(cfg, revision)
                     else:
                         command.downgrade(cfg, revision)
@@ -152,9 +158,11 @@ def _run(engine: Engine, *, up: bool, revision: str) -> None:
                         )
                 after = _read_revision(conn)
                 if after != before:
-                    log.info(
+                    # A new database (a test, the demo, a first start) is routine.
+                    log.log(
+                        logging.INFO if before or adopted else logging.DEBUG,
                         "follow-up database schema migrated from %s to %s",
-                        before or "empty",
+                        before or ("create_all (no version)" if adopted else "empty"),
                         after or "empty",
                     )
         finally:
@@ -169,20 +177,15 @@ def _driver_execute(conn: Connection, statement: str) -> None:
     raw.execute(statement)
 
 
-def _adopt_unversioned(conn: Connection, cfg: AlembicConfig, revision: str | None) -> None:
+def _adopt_unversioned(conn: Connection, cfg: AlembicConfig, revision: str | None) -> bool:
     """A database made before migrations existed (``create_all``) has tables but
     no version: run the baseline over it (it creates only what is missing)."""
     if revision is not None:
-        return
+        return False
     tables = set(inspect(conn).get_table_names()) - {VERSION_TABLE}
     if not tables:
-        return  # a new database: the ordinary upgrade creates it
+        return False  # a new database: the ordinary upgrade creates it
     from alembic import command
 
-    log.info(
-        "follow-up database made before migrations (%d tables, no %s): adopting it at %s",
-        len(tables),
-        VERSION_TABLE,
-        FIRST_REVISION,
-    )
     command.upgrade(cfg, FIRST_REVISION)
+    return True

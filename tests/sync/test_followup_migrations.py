@@ -147,7 +147,7 @@ _OPENER = """
 import logging, sys
 from followup.db.engine import make_engine
 from followup.db import migrate
-logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(name)s %(message)s")
+logging.basicConfig(level=logging.DEBUG, stream=sys.stdout, format="%(name)s %(message)s")
 sys.stdin.readline()
 engine = make_engine(sys.argv[1])
 print("revision", migrate.current_revision(engine), flush=True)
@@ -217,6 +217,8 @@ def test_two_processes_upgrading_at_once_on_postgresql(postgres_url: str, start:
             outs.append(out)
         assert all(f"revision {HEAD}" in out for out in outs)
         assert sum("schema migrated from" in out for out in outs) == 1
+        if start == "create_all":
+            assert any(f"from create_all (no version) to {HEAD}" in out for out in outs)
         assert _diff(holder) == []
         with holder.connect() as conn:
             assert conn.execute(text("SELECT version_num FROM alembic_version")).all() == [(HEAD,)]
