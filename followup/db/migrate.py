@@ -5,8 +5,8 @@ Every process that opens the database (the web app, each ingest worker, the
 rollout driver, the administrator's commands) brings it to the newest
 revision first (:func:`ensure_schema`):
 
-- Already at head (the usual start): one ``SELECT`` of ``alembic_version``;
-  Alembic itself is not even imported.
+- Already at head (the usual start): ``alembic_version`` is read (the head
+  comes from the revision files' names); Alembic itself is not imported.
 - Otherwise the upgrade runs in one transaction that first takes the schema
   lock: ``pg_advisory_xact_lock`` on PostgreSQL (the same key the former
   ``create_all`` used, so an older process starting beside a newer one is
