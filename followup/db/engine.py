@@ -1,20 +1,19 @@
 """The follow-up database engine: SQLite (WAL) by default, PostgreSQL by URL.
 
-Made in the composition root (the CLI), never at import. Tables are created
-if missing (``create_all``) until the follow-up side gets its own migrations.
+Made in the composition root (the CLI), never at import. The schema is
+brought to the newest Alembic revision when the engine is made
+(:mod:`followup.db.migrate`: one query when it is there already).
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from followup.db.base import Base
+from followup.db.migrate import ensure_schema
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -38,7 +37,8 @@ def _begin_immediate(conn: Any) -> None:
 
 def make_engine(url: str, *, create: bool = True, echo: bool = False) -> Engine:
     """An engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``);
-    with ``create`` every follow-up table is created if missing."""
+    with ``create`` the database is upgraded to the newest revision (created if
+    empty, adopted if an older ``create_all`` made it)."""
     u = make_url(url)
     if u.get_backend_name() == "sqlite":
         if u.database and u.database != ":memory:":
@@ -58,31 +58,5 @@ def make_engine(url: str, *, create: bool = True, echo: bool = False) -> Engine:
             u = u.set(drivername="postgresql+psycopg")
         engine = create_engine(u, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
     if create:
-        create_all(engine)
+        ensure_schema(engine)
     return engine
-
-
-# pg_advisory_xact_lock key: "hkfu" — serialises schema creation across workers.
-SCHEMA_LOCK_KEY = 0x686B6675
-
-
-def create_all(engine: Engine) -> None:
-    """Create every table the follow-up modules define (idempotent).
-
-    Several ingest workers and the web app may start at the same moment: on
-    PostgreSQL concurrent ``CREATE TABLE`` races fail, so schema creation
-    holds an advisory lock for its transaction (SQLite's ``BEGIN IMMEDIATE``
-    already serialises it).
-    """
-    importlib.import_module("followup.db.models")  # registers the core tables
-    if importlib.util.find_spec("followup.db.tables") is not None:
-        importlib.import_module("followup.db.tables")  # and every other table module
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": SCHEMA_LOCK_KEY})
-        Base.metadata.create_all(conn)
-        # create_all adds the indexes of new tables only: add those a newer
-        # version defines on tables that already exist.
-        for table in Base.metadata.sorted_tables:
-            for index in table.indexes:
-                index.create(conn, checkfirst=True)

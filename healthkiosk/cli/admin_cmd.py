@@ -200,20 +200,11 @@ def _release_serve(args: argparse.Namespace) -> int:
 
 
 def _station_engine(args: argparse.Namespace) -> Engine:
-    from sqlalchemy import create_engine
-
-    from followup.db import models  # noqa: F401 - registers the tables
-    from followup.db.base import Base
+    from followup.db.engine import make_engine
     from healthkiosk.cli.common import load
 
-    cfg = load(args)
-    url = cfg.followup_database_url
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
-    # Until the follow-up service's migrations exist, make missing tables here.
-    Base.metadata.create_all(engine)
-    return engine
+    # Upgraded to the newest schema (created if new), like every follow-up process.
+    return make_engine(load(args).followup_database_url)
 
 
 def _station_add(args: argparse.Namespace) -> int:
