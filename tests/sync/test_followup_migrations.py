@@ -28,9 +28,9 @@ from followup.db.engine import make_engine
 from followup.db.models import Reading, Resident, Station
 from followup.db.status import ResidentStatusRow
 from healthkiosk.errors import StoreError
-from tests.followup_web.factory import add_reading, add_resident, add_station
+from tests.followup_web.factory import add_reading, add_resident
 
-HEAD = "0001"
+HEAD = "0002"
 LEVEL_DUE_ON = "ix_resident_status_level_due_on"
 
 
@@ -85,17 +85,39 @@ def test_downgrade_to_nothing_and_up_again(followup_url: str) -> None:
         engine.dispose()
 
 
+STATUS = (
+    '{"schema": "hk.status/1", "station_id": "st-001", "online": true, "boot_id": "b", '
+    '"seq": 3, "version": "0.3.0", "backlog": 140, "disk_free_percent": 42.0, '
+    '"devices": [{"role": "glucose", "model": "GA-3", "connected": true, '
+    '"battery_percent": 12, "last_seen": "2026-03-01T08:00:00+00:00"}]}'
+)
+
+
 def _as_an_older_release_left_it(url: str) -> None:
     """``create_all`` of an older release: no ``alembic_version``, no rollout
-    tables yet and no (level, due_on) index; a station, a resident, a reading."""
+    tables yet, no (level, due_on) index, and ``stations`` without the fleet
+    page's columns (0001's shape, less what the oldest releases lacked); a
+    station with a status, a resident, a reading."""
+    from alembic import command
+
     engine = make_engine(url, create=False)
     try:
-        older = [t for t in Base.metadata.sorted_tables if not t.name.startswith("rollout")]
-        Base.metadata.create_all(engine, tables=older)
         with engine.begin() as conn:
+            command.upgrade(migrate.alembic_config(conn), "0001")
+        with engine.begin() as conn:
+            conn.execute(text("DROP TABLE alembic_version"))
+            for table in reversed(Base.metadata.sorted_tables):
+                if table.name.startswith("rollout"):
+                    conn.execute(text(f"DROP TABLE {table.name}"))
             conn.execute(text(f"DROP INDEX {LEVEL_DUE_ON}"))
+            conn.execute(
+                text(
+                    'INSERT INTO stations (id, "group", name, area, online, status)'
+                    " VALUES ('st-001', 'default', 'East station', 'East', true, :status)"
+                ),
+                {"status": STATUS},
+            )
         with Session(engine) as s, s.begin():
-            add_station(s)
             person = add_resident(s, name="Wang Fang")
             add_reading(s, person, measured_at=datetime(2026, 3, 1, 8, tzinfo=UTC), glucose=7.4)
     finally:
@@ -118,7 +140,12 @@ def test_database_made_by_create_all_is_adopted_with_its_data(followup_url: str)
         assert _diff(engine) == []  # the missing tables and index were added
         assert LEVEL_DUE_ON in _indexes(engine, "resident_status")
         with Session(engine) as s:
-            assert s.scalar(select(Station.id)) == "st-001"
+            station = s.scalars(select(Station)).one()
+            assert station.id == "st-001"
+            # 0002 filled the fleet page's columns from the status the row held.
+            assert (station.status_version, station.status_backlog) == ("0.3.0", 140)
+            assert station.status_device_min_battery == 12
+            assert station.status_device_oldest_seen == datetime(2026, 3, 1, 8, tzinfo=UTC)
             assert s.scalar(select(Resident.name)) == "Wang Fang"
             reading = s.scalars(select(Reading)).one()
             assert reading.glucose_mmol_per_l == 7.4
