@@ -180,11 +180,17 @@ def _release_sign(args: argparse.Namespace) -> int:
 
 
 def _release_publish(args: argparse.Namespace) -> int:
-    from healthkiosk.cli.common import load
+    from healthkiosk.cli.common import audit_admin, load
     from healthkiosk.release.publish import publish
 
     to = args.to or load(args).data_dir / "releases"
     rel = publish(args.bundle, to, make_latest=not args.no_latest)
+    audit_admin(
+        args,
+        action="release_publish",
+        target=f"release:{rel.split('/')[0]}",
+        detail={"latest": not args.no_latest, "directory": str(to)},
+    )
     print(f"published {to / rel}")
     return 0
 
@@ -200,20 +206,11 @@ def _release_serve(args: argparse.Namespace) -> int:
 
 
 def _station_engine(args: argparse.Namespace) -> Engine:
-    from sqlalchemy import create_engine
-
-    from followup.db import models  # noqa: F401 - registers the tables
-    from followup.db.base import Base
+    from followup.db.engine import make_engine
     from healthkiosk.cli.common import load
 
-    cfg = load(args)
-    url = cfg.followup_database_url
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url)
-    # Until the follow-up service's migrations exist, make missing tables here.
-    Base.metadata.create_all(engine)
-    return engine
+    # make_engine creates missing tables, the audit log's too (station add writes to it).
+    return make_engine(load(args).followup_database_url)
 
 
 def _station_add(args: argparse.Namespace) -> int:
@@ -221,6 +218,7 @@ def _station_add(args: argparse.Namespace) -> int:
 
     from sqlalchemy.orm import Session
 
+    from followup.audit_log import audit_cli
     from followup.db.models import Station
     from healthkiosk.config import STATION_ID_PATTERN
     from healthkiosk.errors import ConfigError
@@ -233,6 +231,12 @@ def _station_add(args: argparse.Namespace) -> int:
         if session.get(Station, args.station_id) is not None:
             raise ConfigError(f"station {args.station_id} is already registered")
         session.add(Station(id=args.station_id, group=args.group, name=args.name, area=args.area))
+        audit_cli(
+            session,
+            action="station_add",
+            target=f"station:{args.station_id}",
+            detail={"group": args.group, "name": args.name, "area": args.area},
+        )
     engine.dispose()
     print(f"station {args.station_id} registered in group {args.group}")
     return 0
