@@ -16,7 +16,6 @@ from followup.db.reviews import Review
 from followup.web.app import PUBLIC_PATHS, ROUTES
 from tests.followup_web.webhelp import (
     PASSWORD,
-    SQLITE_ONLY,
     World,
     csrf,
     login,
@@ -44,7 +43,6 @@ def test_route_table_is_covered() -> None:
     assert len(PROTECTED) >= 14 and ADMIN and CLINICAL
 
 
-@SQLITE_ONLY
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
 def test_every_route_refuses_the_unauthenticated(
     client: TestClient, world: World, method: str, path: str
@@ -61,14 +59,12 @@ def test_every_route_refuses_the_unauthenticated(
     assert "Zhang Wei" not in r.text and "186/104" not in r.text
 
 
-@SQLITE_ONLY
 def test_home_redirects_by_role(client: TestClient) -> None:
     assert client.get("/", follow_redirects=False).headers["location"] == "/login"
     login(client, "admin")
     assert client.get("/", follow_redirects=False).headers["location"] == "/admin"
 
 
-@SQLITE_ONLY
 @pytest.mark.parametrize(("method", "path"), ADMIN)
 def test_doctor_cannot_reach_admin_pages(doctor: TestClient, method: str, path: str) -> None:
     token = csrf(doctor, "/list")
@@ -90,7 +86,6 @@ def test_doctor_cannot_reach_admin_pages(doctor: TestClient, method: str, path: 
     assert "mallory" not in doctor.get("/list").text
 
 
-@SQLITE_ONLY
 @pytest.mark.parametrize(("method", "path"), CLINICAL)
 def test_admin_cannot_reach_clinical_pages(admin: TestClient, method: str, path: str) -> None:
     token = csrf(admin, "/admin")
@@ -105,7 +100,6 @@ def test_admin_cannot_reach_clinical_pages(admin: TestClient, method: str, path:
 POSTS = [(m, p) for m, p in _routes() if m == "POST"]
 
 
-@SQLITE_ONLY
 @pytest.mark.parametrize("path", [p for _m, p in POSTS])
 @pytest.mark.parametrize("token", [None, "forged-token-forged-token-forged-token"])
 def test_forms_without_their_csrf_token_are_refused(
@@ -157,7 +151,6 @@ def test_lockout_after_repeated_failures(client: TestClient, world: World) -> No
     login(client, "dr.wang")
 
 
-@SQLITE_ONLY
 def test_unknown_user_and_wrong_password_read_the_same(client: TestClient) -> None:
     a = client.post("/login", data={"username": "nobody", "password": "x", "csrf": csrf(client)})
     b = client.post("/login", data={"username": "dr.wang", "password": "x", "csrf": csrf(client)})
@@ -165,7 +158,6 @@ def test_unknown_user_and_wrong_password_read_the_same(client: TestClient) -> No
     assert "Wrong username or password" in a.text and "Wrong username or password" in b.text
 
 
-@SQLITE_ONLY
 def test_session_cookie_is_signed_httponly_samesite(client: TestClient) -> None:
     token = csrf(client)
     r = client.post(
@@ -179,7 +171,6 @@ def test_session_cookie_is_signed_httponly_samesite(client: TestClient) -> None:
     assert client.get("/list", follow_redirects=False).status_code == 303
 
 
-@SQLITE_ONLY
 def test_security_headers(doctor: TestClient) -> None:
     r = doctor.get("/list")
     csp = r.headers["content-security-policy"]
@@ -189,7 +180,6 @@ def test_security_headers(doctor: TestClient) -> None:
     assert r.headers["x-frame-options"] == "DENY"
 
 
-@SQLITE_ONLY
 def test_open_redirect_refused(client: TestClient) -> None:
     token = csrf(client)
     r = client.post(

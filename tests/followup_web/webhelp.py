@@ -6,7 +6,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
@@ -17,10 +16,6 @@ from healthkiosk.rules import load_rules
 
 PASSWORD = "correct horse battery"
 CSRF_RE = re.compile(r'name="csrf" value="([^"]+)"')
-
-# Tests of routing, CSRF and headers run on SQLite only: they do not exercise SQL, and
-# ``world`` on PostgreSQL would add about 2 s each (see tests/followup_web/conftest.py).
-SQLITE_ONLY = pytest.mark.parametrize("followup_url", ["sqlite"], indirect=True)
 
 
 @dataclass
