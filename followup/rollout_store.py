@@ -106,6 +106,7 @@ def start(
     group: str | None = None,
     canaries: Sequence[str] = (),
     by: str = "",
+    remote: str = "",
 ) -> RolloutRow:
     """Plan a rollout over the registered stations (of ``group``); the driver publishes."""
     running = active(session)
@@ -165,6 +166,7 @@ def start(
         now=now,
         user_id=None,
         username=by,
+        remote=remote,
         target=row.id,
         detail={"release": release, "stations": len(stations), "stages": list(policy.stages)},
     )
@@ -172,7 +174,7 @@ def start(
 
 
 def _change(
-    session: Session, rollout_id: str | None, action: str, now: datetime, by: str
+    session: Session, rollout_id: str | None, action: str, now: datetime, *, by: str, remote: str
 ) -> RolloutRow:
     row = get(session, rollout_id)
     before = to_pure(session, row)
@@ -185,20 +187,34 @@ def _change(
     if after is before:
         raise RolloutError(f"rollout {row.id} is {row.state}: cannot {action} it")
     _store(row, after, now)
-    audit(session, action=f"rollout.{action}", now=now, user_id=None, username=by, target=row.id)
+    audit(
+        session,
+        action=f"rollout.{action}",
+        now=now,
+        user_id=None,
+        username=by,
+        target=row.id,
+        remote=remote,
+    )
     return row
 
 
-def pause(session: Session, rollout_id: str | None, *, now: datetime, by: str = "") -> RolloutRow:
-    return _change(session, rollout_id, "pause", now, by)
+def pause(
+    session: Session, rollout_id: str | None, *, now: datetime, by: str = "", remote: str = ""
+) -> RolloutRow:
+    return _change(session, rollout_id, "pause", now, by=by, remote=remote)
 
 
-def resume(session: Session, rollout_id: str | None, *, now: datetime, by: str = "") -> RolloutRow:
-    return _change(session, rollout_id, "resume", now, by)
+def resume(
+    session: Session, rollout_id: str | None, *, now: datetime, by: str = "", remote: str = ""
+) -> RolloutRow:
+    return _change(session, rollout_id, "resume", now, by=by, remote=remote)
 
 
-def abort(session: Session, rollout_id: str | None, *, now: datetime, by: str = "") -> RolloutRow:
-    return _change(session, rollout_id, "abort", now, by)
+def abort(
+    session: Session, rollout_id: str | None, *, now: datetime, by: str = "", remote: str = ""
+) -> RolloutRow:
+    return _change(session, rollout_id, "abort", now, by=by, remote=remote)
 
 
 # --- the driver's side -------------------------------------------------------------------

@@ -25,6 +25,10 @@ from followup.web.common import db, error, now, remote, render, require, state
 from healthkiosk.rules.status import age_on
 
 MAX_READINGS_SHOWN = 2000
+# A total order: readings of one instant (equal measured_at) must not follow the plan's
+# order of ties, which on PostgreSQL changes when a row is updated (a review).
+OLDEST_FIRST = (Reading.measured_at, Reading.station_id, Reading.station_seq)
+NEWEST_FIRST = tuple(c.desc() for c in OLDEST_FIRST)
 REMIND_DAYS = (1, 3, 7, 14, 30)
 
 
@@ -45,13 +49,15 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
         session.scalars(
             select(Reading)
             .where(Reading.resident_id == rid)
-            .order_by(Reading.measured_at.desc())
+            .order_by(*NEWEST_FIRST)
             .limit(MAX_READINGS_SHOWN)
         )
     )
     reviews = list(
         session.scalars(
-            select(Review).where(Review.resident_id == rid).order_by(Review.created_at.desc())
+            select(Review)
+            .where(Review.resident_id == rid)
+            .order_by(Review.created_at.desc(), Review.id.desc())
         )
     )
     users = {u.id: u.display_name or u.username for u in session.scalars(select(User))}
@@ -62,7 +68,11 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
         )
     ]
     alerts = list(
-        session.scalars(select(Alert).where(Alert.resident_id == rid).order_by(Alert.raised_at))
+        session.scalars(
+            select(Alert)
+            .where(Alert.resident_id == rid)
+            .order_by(Alert.raised_at, Alert.reading_uuid)
+        )
     )
     status = session.get(ResidentStatusRow, rid)
     stations = {s.id: s.name or s.id for s in session.scalars(select(Station))}
@@ -376,7 +386,7 @@ async def fhir(request: Request) -> Response:
             return None
         readings = list(
             session.scalars(
-                select(Reading).where(Reading.resident_id == rid).order_by(Reading.measured_at)
+                select(Reading).where(Reading.resident_id == rid).order_by(*OLDEST_FIRST)
             )
         )
         stations = {s.id: s for s in session.scalars(select(Station))}

@@ -180,11 +180,17 @@ def _release_sign(args: argparse.Namespace) -> int:
 
 
 def _release_publish(args: argparse.Namespace) -> int:
-    from healthkiosk.cli.common import load
+    from healthkiosk.cli.common import audit_admin, load
     from healthkiosk.release.publish import publish
 
     to = args.to or load(args).data_dir / "releases"
     rel = publish(args.bundle, to, make_latest=not args.no_latest)
+    audit_admin(
+        args,
+        action="release_publish",
+        target=f"release:{rel.split('/')[0]}",
+        detail={"latest": not args.no_latest, "directory": str(to)},
+    )
     print(f"published {to / rel}")
     return 0
 
@@ -203,7 +209,8 @@ def _station_engine(args: argparse.Namespace) -> Engine:
     from followup.db.engine import make_engine
     from healthkiosk.cli.common import load
 
-    # Upgraded to the newest schema (created if new), like every follow-up process.
+    # Upgraded to the newest schema (created if new), like every follow-up process
+    # (the audit log's table too: station add writes to it).
     return make_engine(load(args).followup_database_url)
 
 
@@ -212,6 +219,7 @@ def _station_add(args: argparse.Namespace) -> int:
 
     from sqlalchemy.orm import Session
 
+    from followup.audit_log import audit_cli
     from followup.db.models import Station
     from healthkiosk.config import STATION_ID_PATTERN
     from healthkiosk.errors import ConfigError
@@ -224,6 +232,12 @@ def _station_add(args: argparse.Namespace) -> int:
         if session.get(Station, args.station_id) is not None:
             raise ConfigError(f"station {args.station_id} is already registered")
         session.add(Station(id=args.station_id, group=args.group, name=args.name, area=args.area))
+        audit_cli(
+            session,
+            action="station_add",
+            target=f"station:{args.station_id}",
+            detail={"group": args.group, "name": args.name, "area": args.area},
+        )
     engine.dispose()
     print(f"station {args.station_id} registered in group {args.group}")
     return 0

@@ -63,12 +63,10 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 
 def _who() -> str:
-    import getpass
+    """``cli:<OS user>``: the rollout's ``created_by`` and its audit entries' user."""
+    from followup.audit_log import cli_actor
 
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return ""
+    return cli_actor()
 
 
 def _manifest_version(url: str, release: int) -> str:
@@ -96,6 +94,7 @@ def _start(args: argparse.Namespace) -> int:
     from sqlalchemy.orm import Session
 
     from followup import rollout, rollout_store
+    from followup.audit_log import cli_host
     from healthkiosk.errors import RolloutError
 
     try:
@@ -121,6 +120,7 @@ def _start(args: argparse.Namespace) -> int:
                 group=args.group,
                 canaries=args.canary,
                 by=_who(),
+                remote=cli_host(),
             )
             info = rollout_store.overview(session, row.id)
     finally:
@@ -167,12 +167,13 @@ def _change(args: argparse.Namespace) -> int:
     from sqlalchemy.orm import Session
 
     from followup import rollout_store
+    from followup.audit_log import cli_host
 
     engine = _engine(args)
     fn = getattr(rollout_store, args.action)
     try:
         with Session(engine) as session, session.begin():
-            row = fn(session, args.id, now=datetime.now(UTC), by=_who())
+            row = fn(session, args.id, now=datetime.now(UTC), by=_who(), remote=cli_host())
             line = f"rollout {row.id}: {row.state}"
     finally:
         engine.dispose()

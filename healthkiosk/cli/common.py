@@ -1,9 +1,10 @@
-"""Helpers shared by the command groups: configuration and logging from args."""
+"""Helpers shared by the command groups: configuration and logging from args, the
+admin commands' audit entries."""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from healthkiosk.config import Config
@@ -22,3 +23,23 @@ def load(args: argparse.Namespace, *, log: bool = True) -> Config:
             fmt=getattr(args, "log_format", None) or cfg.logging.format,
         )
     return cfg
+
+
+def audit_admin(
+    args: argparse.Namespace,
+    *,
+    action: str,
+    target: str = "",
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Write an admin command's audit entry (as ``cli:<OS user>``) to the follow-up
+    database, for commands that act elsewhere (MQTT, files). Commands that change the
+    database call :func:`followup.audit_log.audit_cli` in their own transaction."""
+    from followup.audit_log import record_cli
+    from followup.db.engine import make_engine
+
+    engine = make_engine(load(args, log=False).followup_database_url)
+    try:
+        record_cli(engine, action=action, target=target, detail=detail)
+    finally:
+        engine.dispose()

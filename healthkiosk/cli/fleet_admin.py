@@ -143,10 +143,11 @@ def _config_set(args: argparse.Namespace) -> int:
     import json
     from datetime import UTC, datetime
 
+    from healthkiosk.cli.common import audit_admin
     from healthkiosk.config import from_mapping, merge, read_mapping
     from healthkiosk.errors import ConfigError, SchemaError
     from healthkiosk.mqtt import connect
-    from sync.remote_config import check_remote_keys
+    from sync.remote_config import check_remote_keys, flatten
     from sync.schema import DesiredConfig, decode, encode
 
     scope, target, name = _target(args)
@@ -178,6 +179,19 @@ def _config_set(args: argparse.Namespace) -> int:
                 settings=new if args.replace else merge(base, new),
                 issued_at=datetime.now(UTC),
                 issued_by=args.by,
+            )
+            # audited before it is published: an action that cannot be audited is not done
+            await asyncio.to_thread(
+                audit_admin,
+                args,
+                action="config_set",
+                target=f"{scope}:{target}",
+                detail={
+                    "version": doc.version,
+                    "keys": sorted(flatten(new)),  # the values stay in the document
+                    "replace": bool(args.replace),
+                    "checked": not args.no_check,
+                },
             )
             await conn.publish(name, encode(doc), retain=True, timeout=10.0)
             return doc
@@ -215,10 +229,12 @@ def _config_show(args: argparse.Namespace) -> int:
 def _config_clear(args: argparse.Namespace) -> int:
     import asyncio
 
+    from healthkiosk.cli.common import audit_admin
     from healthkiosk.mqtt import connect
 
-    _scope, _target_id, name = _target(args)
+    scope, target, name = _target(args)
     settings = _settings(args)
+    audit_admin(args, action="config_clear", target=f"{scope}:{target}")
 
     async def go() -> None:
         async with connect(settings) as conn:
@@ -236,6 +252,7 @@ def _command(args: argparse.Namespace) -> int:
     import uuid
     from datetime import UTC, datetime, timedelta
 
+    from healthkiosk.cli.common import audit_admin
     from healthkiosk.errors import SchemaError, SyncTimeoutError
     from healthkiosk.mqtt import connect
     from sync.schema import Command, CommandResult, decode, encode, to_dict, topic
@@ -259,6 +276,12 @@ def _command(args: argparse.Namespace) -> int:
     )
     settings = _settings(args)
     result_topic = topic(args.station, "cmd-result")
+    audit_admin(
+        args,
+        action="fleet_command",  # as the web app's station page
+        target=f"station:{args.station}",
+        detail={"command": cmd.command, "args": cmd_args, "id": str(cmd.id)},
+    )
 
     async def go() -> CommandResult | None:
         async with connect(settings) as conn:

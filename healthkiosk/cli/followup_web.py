@@ -116,7 +116,7 @@ def _user_add(args: argparse.Namespace) -> int:
     from sqlalchemy.orm import Session
 
     from followup.accounts import add_user
-    from followup.audit_log import audit
+    from followup.audit_log import audit_cli
     from followup.db.engine import make_engine
     from healthkiosk.cli.common import load
 
@@ -136,12 +136,10 @@ def _user_add(args: argparse.Namespace) -> int:
                 display_name=args.display_name,
                 now=now,
             )
-            audit(
+            audit_cli(
                 session,
                 action="user_add",
                 now=now,
-                user_id=None,
-                username="cli",
                 target=f"user:{user.id}",
                 detail={"username": user.username, "role": user.role},
             )
@@ -157,6 +155,7 @@ def _rebuild(args: argparse.Namespace) -> int:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
+    from followup.audit_log import audit_cli
     from followup.db.engine import make_engine
     from followup.db.models import Resident
     from followup.status_store import refresh_residents
@@ -172,6 +171,8 @@ def _rebuild(args: argparse.Namespace) -> int:
         for i in range(0, len(ids), 5000):
             with Session(engine) as session, session.begin():
                 refresh_residents(session, ids[i : i + 5000], rules=rules, now=datetime.now(UTC))
+        with Session(engine) as session, session.begin():
+            audit_cli(session, action="status_rebuild", detail={"residents": len(ids)})
         print(f"refreshed {len(ids)} residents")
     finally:
         engine.dispose()

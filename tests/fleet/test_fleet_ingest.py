@@ -4,9 +4,7 @@ database, by the real ingest process: stored once, malformed ones dead-lettered.
 from __future__ import annotations
 
 import json
-import os
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,7 +21,7 @@ from followup.fleet_view import load_commands, load_fleet_page, load_station
 from healthkiosk.mqtt import connect
 from sync.schema import CommandResult, ConfigReport, UpdateReport, encode, topic
 from tests.fleet.reportkit import followup_config, ingest_process, station_settings, wait_until
-from tests.sync.synckit import Mosquitto, PgCluster, create_database, drop_database
+from tests.sync.synckit import Mosquitto
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -167,28 +165,10 @@ def test_payload_roundtrip_is_json() -> None:
 # --- the store and the fleet view on SQLite and PostgreSQL -----------------------------
 
 
-@pytest.fixture(scope="module")
-def pg_admin() -> Iterator[str]:
-    url = os.environ.get("HEALTHKIOSK_TEST_POSTGRES_URL")
-    if url:
-        yield url
-        return
-    cluster = PgCluster()
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'followup.sqlite'}"
-        return
-    admin = str(request.getfixturevalue("pg_admin"))
-    name = f"hk_fleet_{uuid.uuid4().hex[:12]}"
-    yield create_database(admin, name)
-    drop_database(admin, name)
+@pytest.fixture
+def database_url(followup_url: str) -> str:
+    """SQLite, then PostgreSQL (its own database): tests/conftest.py."""
+    return followup_url
 
 
 def test_store_and_view_on_both_databases(database_url: str) -> None:

@@ -1,11 +1,14 @@
-"""Fixtures for the web app tests: a real SQLite file, the real app, signed-in clients."""
+"""Fixtures for the web app tests: a real database, the real app, signed-in clients.
+
+``world`` runs every test twice: on a SQLite file and on its own PostgreSQL database
+(``followup_url``, tests/conftest.py). The browser tests pin ``followup_url`` to SQLite.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
@@ -19,8 +22,8 @@ from tests.followup_web.webhelp import PASSWORD, World, login, make_client
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'followup.sqlite'}")
+def world(followup_url: str) -> Iterator[World]:
+    engine = make_engine(followup_url)
     now = datetime.now(UTC)
     with Session(engine) as s, s.begin():
         add_station(s)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
@@ -250,6 +250,35 @@ def test_resident_page_readings_chart_and_404(doctor: TestClient, world: World) 
     assert "systolic grade_1 from 140 mmHg" in page  # threshold bands from the rules
     assert "glucose" in doctor.get(f"/residents/{world.abnormal_id}").text
     assert doctor.get("/residents/99999").status_code == 404
+
+
+def test_readings_of_one_instant_in_one_order_on_both_databases(
+    doctor: TestClient, world: World
+) -> None:
+    """Readings measured at the same second are listed newest-stored first on the page and
+    oldest first in the FHIR export, whatever order the database gives ties in (PostgreSQL:
+    a reviewed row's new version sorts last among equal keys; SQLite: by rowid)."""
+    at = (world.now - timedelta(minutes=30)).replace(microsecond=0)
+    with Session(world.engine) as s, s.begin():
+        res = s.get(Resident, world.abnormal_id)
+        assert res is not None
+        first, *_ = [
+            add_reading(s, res, measured_at=at, glucose=value, meal="fasting").uuid
+            for value in (6.1, 9.9, 8.3)
+        ]
+    with Session(world.engine) as s, s.begin():  # a review: PostgreSQL moves the row
+        s.execute(update(Reading).where(Reading.uuid == first).values(reviewed_at=world.now))
+    page = doctor.get(f"/residents/{world.abnormal_id}").text
+    table = page[page.index('<section id="readings">') :]
+    shown = [float(v) for v in re.findall(r"glucose (\d+\.\d) mmol/L", table)]
+    assert shown[:3] == [8.3, 9.9, 6.1], shown
+    bundle = doctor.get(f"/residents/{world.abnormal_id}/fhir.json").json()
+    values = [
+        e["resource"]["valueQuantity"]["value"]
+        for e in bundle["entry"]
+        if "valueQuantity" in e["resource"]
+    ]
+    assert values[-3:] == [6.1, 9.9, 8.3], values
 
 
 def test_csv_export_and_print_page(doctor: TestClient, world: World) -> None:

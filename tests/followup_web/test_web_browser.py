@@ -53,6 +53,13 @@ ARGS = [
 ]  # fmt: skip
 
 
+@pytest.fixture
+def followup_url(tmp_path: Path) -> str:
+    """The browser tests run on SQLite only; the same pages and queries run on both
+    databases in test_web_app.py and test_web_security.py (``world``)."""
+    return f"sqlite:///{tmp_path / 'followup.sqlite'}"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

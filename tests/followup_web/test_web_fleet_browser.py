@@ -114,6 +114,13 @@ class StationStandIn:
 
 
 @pytest.fixture
+def followup_url(tmp_path: Path) -> str:
+    """The browser tests run on SQLite only; the same pages and queries run on both
+    databases in test_web_app.py and test_web_security.py (``world``)."""
+    return f"sqlite:///{tmp_path / 'followup.sqlite'}"
+
+
+@pytest.fixture
 def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
@@ -176,10 +183,10 @@ def fleet_server(fleet_world: World, broker: Mosquitto) -> Iterator[str]:
 
 
 def test_admin_sees_the_fleet_and_a_resync_result_arrives(
-    fleet_server: str, chromium: Any, broker: Mosquitto, tmp_path: Path
+    fleet_server: str, chromium: Any, broker: Mosquitto, tmp_path: Path, followup_url: str
 ) -> None:
     server = fleet_server
-    url = f"sqlite:///{tmp_path / 'followup.sqlite'}"  # the world fixture's database
+    url = followup_url  # the world fixture's database
     station = StationStandIn(broker, "st-001")
     with (
         ingest_process(followup_config(tmp_path, broker, url), tmp_path / "ingest.log") as poll,

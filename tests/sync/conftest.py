@@ -1,9 +1,7 @@
-"""Fixtures for the sync tests: a Mosquitto of our own, PostgreSQL, configs."""
+"""Fixtures for the sync tests: a Mosquitto of our own, configs (PostgreSQL: tests/conftest.py)."""
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,15 +10,10 @@ import pytest
 from synckit import (
     Mosquitto,
     Notify,
-    PgCluster,
     Tls,
-    create_database,
-    drop_database,
     make_tls,
     write_config,
 )
-
-PG_ENV = "HEALTHKIOSK_TEST_POSTGRES_URL"
 
 
 @pytest.fixture(scope="session")
@@ -43,36 +36,6 @@ def mosquitto(tmp_path: Path) -> Iterator[Callable[..., Mosquitto]]:
     yield make
     for b in brokers:
         b.kill()
-
-
-@pytest.fixture(scope="session")
-def pg_admin_url() -> Iterator[str]:
-    """A PostgreSQL server: the one named by $HEALTHKIOSK_TEST_POSTGRES_URL, else a
-    throwaway cluster started from Debian's binaries as an unprivileged user."""
-    url = os.environ.get(PG_ENV)
-    if url:
-        yield url
-        return
-    cluster = PgCluster()
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture
-def postgres_url(pg_admin_url: str) -> Iterator[str]:
-    """A fresh database for this test, dropped after it."""
-    name = f"hk_test_{uuid.uuid4().hex[:12]}"
-    yield create_database(pg_admin_url, name)
-    drop_database(pg_admin_url, name)
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def followup_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'followup.sqlite'}"
-    return str(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

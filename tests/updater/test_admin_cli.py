@@ -64,11 +64,15 @@ def test_build_sign_publish_with_a_local_dependency(tmp_path: Path) -> None:
     for entry in m.files:
         assert (out / entry.path).stat().st_size == entry.length
     published = tmp_path / "releases"
-    text = hk("admin", "release", "publish", str(out), "--to", str(published)).stdout
+    cfg = tmp_path / "followup.toml"  # publishing writes the audit log's entry here
+    cfg.write_text(f'[followup]\ndatabase_url = "sqlite:///{tmp_path}/followup.sqlite"\n')
+    text = hk("--config", str(cfg), "admin", "release", "publish", str(out),
+              "--to", str(published)).stdout  # fmt: skip
     assert "4-2.1.0/manifest.json" in text
     assert (published / "latest").read_text().strip() == "4-2.1.0/manifest.json"
     assert (published / "4-2.1.0" / "manifest.json").read_bytes() == raw
-    again = hk("admin", "release", "publish", str(out), "--to", str(published), check=False)
+    again = hk("--config", str(cfg), "admin", "release", "publish", str(out),
+               "--to", str(published), check=False)  # fmt: skip
     assert again.returncode == 2 and "already published" in again.stderr
 
 
