@@ -15,7 +15,6 @@ from followup.fleet_alerts import AlertKind, StationView, station_alerts
 from followup.fleet_view import FleetFilters, load_fleet_page
 from followup.ingest_store import IngestStore
 from sync.schema import StatusMessage, to_dict
-from tests.fleet.test_fleet_ingest import database_url, pg_admin  # noqa: F401 - fixtures
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -92,8 +91,8 @@ def _python_alerts(st: Station) -> set[AlertKind]:
     return {a.kind for a in station_alerts(view, now=NOW)}
 
 
-def test_counts_order_and_filters_agree_with_the_rules(database_url: str) -> None:  # noqa: F811
-    engine = make_engine(database_url)
+def test_counts_order_and_filters_agree_with_the_rules(followup_url: str) -> None:
+    engine = make_engine(followup_url)
     stations = _stations()
     expected = {st.id: _python_alerts(st) for st in stations}
     with Session(engine) as s, s.begin():
@@ -143,8 +142,8 @@ def test_counts_order_and_filters_agree_with_the_rules(database_url: str) -> Non
     engine.dispose()
 
 
-def test_status_columns_follow_the_status_and_can_be_recomputed(database_url: str) -> None:  # noqa: F811
-    engine = make_engine(database_url)
+def test_status_columns_follow_the_status_and_can_be_recomputed(followup_url: str) -> None:
+    engine = make_engine(followup_url)
     with Session(engine) as s, s.begin():
         st = Station(id="st-a", status=_status("st-a", backlog=7, version="1.0"))
         s.add(st)
@@ -164,8 +163,8 @@ def test_status_columns_follow_the_status_and_can_be_recomputed(database_url: st
     engine.dispose()
 
 
-def test_the_ingest_keeps_the_status_columns(database_url: str) -> None:  # noqa: F811
-    engine = make_engine(database_url)
+def test_the_ingest_keeps_the_status_columns(followup_url: str) -> None:
+    engine = make_engine(followup_url)
     store = IngestStore(engine, key=b"k" * 32)
     first = StatusMessage.model_validate(_status("st-new", backlog=250, version="0.5.0"))
     assert store.apply_status(first, received_at=NOW) is True
