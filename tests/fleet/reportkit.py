@@ -49,15 +49,7 @@ def followup_config(tmp: Path, broker: Mosquitto, database_url: str) -> Path:
             "station": {"id": "followup-host", "data_dir": str(tmp / "followup-data")},
             "followup": {
                 "database_url": database_url,
-                "mqtt": {
-                    "host": "127.0.0.1",
-                    "port": broker.port,
-                    "keepalive_s": 5,
-                    "reconnect_min_s": 0.1,
-                    "reconnect_max_s": 1.0,
-                    "username": "followup",
-                    "password_file": str(broker.password_file("followup")),
-                },
+                "mqtt": broker.mqtt_section("followup"),
             },
             "logging": {"level": "DEBUG"},
         },

@@ -209,15 +209,7 @@ def ingest(broker: Mosquitto, world: World, tmp_path: Path) -> Iterator[None]:
             "station": {"id": "followup-host", "data_dir": str(tmp_path / "followup-data")},
             "followup": {
                 "database_url": world.engine.url.render_as_string(hide_password=False),
-                "mqtt": {
-                    "host": "127.0.0.1",
-                    "port": broker.port,
-                    "keepalive_s": 5,
-                    "reconnect_min_s": 0.1,
-                    "reconnect_max_s": 1.0,
-                    "username": "followup",
-                    "password_file": str(broker.password_file("followup")),
-                },
+                "mqtt": broker.mqtt_section("followup"),
             },
             "logging": {"level": "WARNING"},
         },

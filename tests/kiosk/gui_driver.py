@@ -181,6 +181,20 @@ class Driver:
         self.shot_files.append(path.name)
 
 
+async def confirm_and_choose_both(d: Driver, bp: Any) -> None:
+    """From a typed ID number: OK, "yes, that is me", both measurements (the
+    monitor held at its gate so the preparation screens can be looked at)."""
+    await d.record("checkin-typed")
+    await d.tap("btn.ok")
+    await d.wait_for("confirm.id")
+    await d.record("confirm")
+    await d.tap("confirm.yes")
+    await d.wait_for("btn.both")
+    await d.record("choose")
+    bp.gate = asyncio.Event()
+    await d.tap("btn.both")
+
+
 async def visit_both(d: Driver) -> None:
     """Keypad check-in, blood pressure (urgent, irregular, a third reading) then glucose."""
     from drivers.readings import BloodPressureStatus
@@ -206,15 +220,7 @@ async def visit_both(d: Driver) -> None:
     await d.tap("key.back")
     await d.gone("checkin.error")
     await d.tap(f"key.{number[17]}")
-    await d.record("checkin-typed")
-    await d.tap("btn.ok")
-    await d.wait_for("confirm.id")
-    await d.record("confirm")
-    await d.tap("confirm.yes")
-    await d.wait_for("btn.both")
-    await d.record("choose")
-    bp.gate = asyncio.Event()
-    await d.tap("btn.both")
+    await confirm_and_choose_both(d, bp)
     await d.wait_for("prep_bp.rest")
     await d.record("prep_bp-resting")
     await d.wait_for("prep_bp.ready")
@@ -317,15 +323,7 @@ async def screen_tour(d: Driver) -> None:
     await d.wait_for("key.1")
     for ch in demo_card().id_number:
         await d.tap(f"key.{ch}")
-    await d.record("checkin-typed")
-    await d.tap("btn.ok")
-    await d.wait_for("confirm.id")
-    await d.record("confirm")
-    await d.tap("confirm.yes")
-    await d.wait_for("btn.both")
-    await d.record("choose")
-    bp.gate = asyncio.Event()
-    await d.tap("btn.both")
+    await confirm_and_choose_both(d, bp)
     await d.wait_for("prep_bp.ready", within=30)
     await d.record("prep_bp-ready")
     await d.tap("btn.start_bp")

@@ -86,15 +86,7 @@ class Deploy:
                 "station": {"id": "followup-host", "data_dir": str(tmp / "followup-data")},
                 "followup": {
                     "database_url": followup_url,
-                    "mqtt": {
-                        "host": "127.0.0.1",
-                        "port": broker.port,
-                        "keepalive_s": 5,
-                        "reconnect_min_s": 0.1,
-                        "reconnect_max_s": 1.0,
-                        "username": "followup",
-                        "password_file": str(broker.password_file("followup")),
-                    },
+                    "mqtt": broker.mqtt_section("followup"),
                 },
                 "logging": {"level": "WARNING"},
             },

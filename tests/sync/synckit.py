@@ -173,6 +173,18 @@ class Mosquitto:
     def password_file(self, user: str) -> Path:
         return self.directory / "credentials" / f"{user}.password"
 
+    def mqtt_section(self, user: str) -> dict[str, Any]:
+        """A configuration's ``[mqtt]`` for ``user`` on this broker (quick reconnects)."""
+        return {
+            "host": "127.0.0.1",
+            "port": self.port,
+            "keepalive_s": 5,
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 1.0,
+            "username": user,
+            "password_file": str(self.password_file(user)),
+        }
+
     def start(self, *, persistence: bool | None = None) -> None:
         if persistence is not None and persistence != self.persistence:
             self._write(persistence=persistence)

@@ -107,15 +107,7 @@ def kiosk_config(tmp_path: Path, broker: Mosquitto) -> Path:
         tmp_path / "kiosk.toml",
         {
             "station": {"id": STATION, "data_dir": str(tmp_path / "kiosk")},
-            "mqtt": {
-                "host": "127.0.0.1",
-                "port": broker.port,
-                "keepalive_s": 5,
-                "reconnect_min_s": 0.1,
-                "reconnect_max_s": 1.0,
-                "username": STATION,
-                "password_file": str(broker.password_file(STATION)),
-            },
+            "mqtt": broker.mqtt_section(STATION),
             "logging": {"level": "WARNING"},
         },
     )
