@@ -72,7 +72,8 @@ def test_fleet_page_on_sqlite(tmp_path: Path) -> None:
         "--stations", "30", "--requests", "3",
     )  # fmt: skip
     assert "generated 30 stations" in out
-    assert re.search(rf"fleet page\s+/admin/fleet\s+p50\s+{FIGURE} ms", out)
+    assert re.search(rf"first page\s+/admin/fleet\s+p50\s+{FIGURE} ms", out)
+    assert re.search(rf"search\s+/admin/fleet\?q=\S+\s+p50\s+{FIGURE} ms", out)
 
 
 def test_sync_at_two_percent() -> None:
