@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from healthkiosk.mqtt import MqttSettings
-from tests.sync.synckit import Mosquitto, Notify, spawn, stop, write_config
+from tests.sync.synckit import Mosquitto, Notify, mqtt_section, spawn, stop, write_config
 
 
 def station_settings(broker: Mosquitto, station: str, *, suffix: str = "probe") -> MqttSettings:
@@ -49,7 +49,7 @@ def followup_config(tmp: Path, broker: Mosquitto, database_url: str) -> Path:
             "station": {"id": "followup-host", "data_dir": str(tmp / "followup-data")},
             "followup": {
                 "database_url": database_url,
-                "mqtt": broker.mqtt_section("followup"),
+                "mqtt": mqtt_section(broker, "followup"),
             },
             "logging": {"level": "DEBUG"},
         },

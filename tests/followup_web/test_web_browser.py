@@ -40,7 +40,16 @@ from sync.schema import (
     encode,
 )
 from tests.followup_web.webhelp import PASSWORD, World
-from tests.sync.synckit import Mosquitto, Notify, id_number, running, spawn, stop, write_config
+from tests.sync.synckit import (
+    Mosquitto,
+    Notify,
+    id_number,
+    mqtt_section,
+    running,
+    spawn,
+    stop,
+    write_config,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -209,7 +218,7 @@ def ingest(broker: Mosquitto, world: World, tmp_path: Path) -> Iterator[None]:
             "station": {"id": "followup-host", "data_dir": str(tmp_path / "followup-data")},
             "followup": {
                 "database_url": world.engine.url.render_as_string(hide_password=False),
-                "mqtt": broker.mqtt_section("followup"),
+                "mqtt": mqtt_section(broker, "followup"),
             },
             "logging": {"level": "WARNING"},
         },

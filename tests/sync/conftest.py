@@ -12,6 +12,7 @@ from synckit import (
     Notify,
     Tls,
     make_tls,
+    mqtt_section,
     write_config,
 )
 
@@ -86,7 +87,7 @@ class Deploy:
                 "station": {"id": "followup-host", "data_dir": str(tmp / "followup-data")},
                 "followup": {
                     "database_url": followup_url,
-                    "mqtt": broker.mqtt_section("followup"),
+                    "mqtt": mqtt_section(broker, "followup"),
                 },
                 "logging": {"level": "WARNING"},
             },

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import insert, select
 
@@ -173,18 +173,6 @@ class Mosquitto:
     def password_file(self, user: str) -> Path:
         return self.directory / "credentials" / f"{user}.password"
 
-    def mqtt_section(self, user: str) -> dict[str, Any]:
-        """A configuration's ``[mqtt]`` for ``user`` on this broker (quick reconnects)."""
-        return {
-            "host": "127.0.0.1",
-            "port": self.port,
-            "keepalive_s": 5,
-            "reconnect_min_s": 0.1,
-            "reconnect_max_s": 1.0,
-            "username": user,
-            "password_file": str(self.password_file(user)),
-        }
-
     def start(self, *, persistence: bool | None = None) -> None:
         if persistence is not None and persistence != self.persistence:
             self._write(persistence=persistence)
@@ -327,6 +315,27 @@ def drop_database(admin_url: str, name: str) -> None:
 
 
 # --- kiosk store with readings --------------------------------------------------------------
+
+
+class Broker(Protocol):
+    """What a configuration needs of a test broker (Mosquitto, the embedded one)."""
+
+    port: int
+
+    def password_file(self, user: str) -> Path: ...
+
+
+def mqtt_section(broker: Broker, user: str) -> dict[str, Any]:
+    """A configuration's ``[mqtt]`` for ``user`` on ``broker`` (quick reconnects)."""
+    return {
+        "host": "127.0.0.1",
+        "port": broker.port,
+        "keepalive_s": 5,
+        "reconnect_min_s": 0.1,
+        "reconnect_max_s": 1.0,
+        "username": user,
+        "password_file": str(broker.password_file(user)),
+    }
 
 
 def id_number(i: int) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync.synckit import REPO, Mosquitto, write_config
+from tests.sync.synckit import REPO, Mosquitto, mqtt_section, write_config
 from tests.systemd.test_units import UNITS, _seconds, settings
 from tests.systemd.usermanager import ManagerUnavailable, UserManager, systemd_binary
 
@@ -107,7 +107,7 @@ def kiosk_config(tmp_path: Path, broker: Mosquitto) -> Path:
         tmp_path / "kiosk.toml",
         {
             "station": {"id": STATION, "data_dir": str(tmp_path / "kiosk")},
-            "mqtt": broker.mqtt_section(STATION),
+            "mqtt": mqtt_section(broker, STATION),
             "logging": {"level": "WARNING"},
         },
     )
