@@ -28,11 +28,11 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from followup.accounts import add_user
 from followup.db.engine import make_engine
 from followup.db.fleet import StationConfigReport
 from followup.db.models import Station, status_columns
-from followup.fleet_ingest import FleetStore
+from followup.fleet.reports import FleetStore
+from followup.web.accounts import add_user
 from followup.web.app import create_app
 from followup.web.common import WebSettings
 from healthkiosk.rules import load_rules

@@ -27,10 +27,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from followup.accounts import add_user
 from followup.db.engine import make_engine
 from followup.db.models import Reading, Resident, Station
-from followup.status_store import refresh_residents
+from followup.db.status_store import refresh_residents
+from followup.web.accounts import add_user
 from followup.web.app import create_app
 from followup.web.common import WebSettings
 from healthkiosk.rules import load_rules

@@ -12,7 +12,7 @@ defaults, which run a whole demo on a laptop):
 Every error names the dotted key at fault (``mqtt.port: ...``). Unknown keys
 are errors too: a typo must not silently fall back to a default.
 
-Remote configuration (see :mod:`sync.remote_config`): after the file is read,
+Remote configuration (see :mod:`management.remote_config`): after the file is read,
 the overlay the station accepted from its administrators
 (``<data_dir>/remote-config.json``, key ``applied``) is merged over it, the
 group's settings first, then the station's own. The file alone must be valid;
@@ -155,7 +155,7 @@ class LoggingConfig(_Section):
 
 
 class UpdateConfig(_Section):
-    """The station updater (``sync.updater``); see docs/updates.md."""
+    """The station updater (``updater``); see docs/updates.md."""
 
     name: str = "healthkiosk"
     """The project name a release's manifest must carry."""

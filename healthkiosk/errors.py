@@ -233,7 +233,7 @@ class UpdateError(HealthKioskError):
 class UpdateRefusedError(UpdateError):
     """A release was refused before it touched the installation.
 
-    ``reason`` is one of :class:`sync.updater.manifest.Refusal`'s values
+    ``reason`` is one of :class:`updater.manifest.Refusal`'s values
     (``unsigned``, ``bad_signature``, ``unknown_key``, ``expired``, ``downgrade``,
     ``hash_mismatch``, ``too_long``, ``deadline``, ...); ``release`` is the
     release number the manifest claimed, when it could be read.

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 from healthkiosk.config import Config, DeviceConfig
 from kiosk.flow.clock import Clock, RealClock
 from kiosk.flow.ports import Devices
-from sync import pairings
+from management import pairings
 
 if TYPE_CHECKING:
     from kiosk.recorder import StoreRecorder
-    from sync.devicestatus import DeviceBook
+    from management.devicestatus import DeviceBook
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def _simulated(clock: Clock, sim: SimulationSpeed) -> Devices:
 
 
 def _device_book(cfg: Config) -> DeviceBook:
-    from sync.devicestatus import DeviceBook, path_for
+    from management.devicestatus import DeviceBook, path_for
 
     return DeviceBook(path_for(cfg.data_dir))
 

@@ -7,7 +7,7 @@ it on the first call and close it after a connection error, so the next
 "try again" connects afresh. The error itself still reaches the flow (and
 the elder sees "device not found" / "link lost").
 
-Each wrapper given a :class:`sync.devicestatus.DeviceBook` records there
+Each wrapper given a :class:`management.devicestatus.DeviceBook` records there
 whether its device is connected, when it was last seen and when it last gave
 a reading (read by ``kiosk-sync`` for the station's status).
 """
@@ -28,7 +28,7 @@ from drivers.readings import (
     Transport,
 )
 from healthkiosk.errors import DeviceConnectionError, DeviceError, DeviceNotFoundError
-from sync.devicestatus import DeviceBook
+from management.devicestatus import DeviceBook
 
 Opener = Callable[..., AbstractAsyncContextManager[Any]]
 """``opener()`` opens the role's device; ``opener(any_device=True)`` whichever

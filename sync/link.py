@@ -12,10 +12,13 @@ connect and every ``status_interval_s``, and a last will saying
 ``online: false``; ordering by boot number and sequence (see
 :mod:`sync.schema`, status ordering).
 
-Fleet management (remote configuration and commands, the station figures of
-the status) lives in :mod:`sync.fleet`; the link subscribes to its topics,
-hands it their messages, and takes a new configuration from it
-(:meth:`Link.apply_config`, :meth:`Link.request_reconnect`).
+Station management (remote configuration and commands, update orders, the
+station figures of the status) lives above the link, in :mod:`management`: the
+composition root (``healthkiosk sync run``) gives the link a
+:class:`Management` when it makes it; the link subscribes to its topics, hands
+it their messages, and takes a new configuration from it
+(:meth:`Link.apply_config`, :meth:`Link.request_reconnect`). Without one the
+link only delivers readings and reports its status.
 """
 
 from __future__ import annotations
@@ -30,10 +33,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from healthkiosk import __version__, signals
+from healthkiosk import __version__, health, signals
 from healthkiosk.config import Config
 from healthkiosk.errors import (
     BrokerUnavailableError,
@@ -53,11 +57,9 @@ from healthkiosk.mqtt import (
     wait,
 )
 from healthkiosk.sdnotify import Notifier
-from sync import schema, statusfile, update_orders
-from sync.fleet import Fleet
+from sync import schema, statusfile
 from sync.outbox import Outbox, Pending
 from sync.schema import ReadingBatch, Receipt, StatusMessage, decode, encode, topic
-from sync.updater import health
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,43 @@ class _InFlight:
     seq: int
 
 
+class Management(Protocol):
+    """What the link needs of station management (:mod:`management.station`)."""
+
+    def topics(self) -> list[tuple[str, int]]: ...
+    def handles(self, name: str) -> bool: ...
+    def on_message(self, msg: Message) -> None: ...
+    async def connected(self, conn: Connection, generation: int) -> None: ...
+    def disconnected(self) -> None: ...
+    def status_fields(self) -> dict[str, Any]: ...
+    async def run(self) -> None: ...
+
+
+class NoManagement:
+    """A link without station management: readings and status only."""
+
+    def topics(self) -> list[tuple[str, int]]:
+        return []
+
+    def handles(self, name: str) -> bool:
+        return False
+
+    def on_message(self, msg: Message) -> None:
+        return None
+
+    async def connected(self, conn: Connection, generation: int) -> None:
+        return None
+
+    def disconnected(self) -> None:
+        return None
+
+    def status_fields(self) -> dict[str, Any]:
+        return {}
+
+    async def run(self) -> None:
+        return None
+
+
 class Link:
     """One station's sync link; :meth:`run` until cancelled."""
 
@@ -119,6 +158,7 @@ class Link:
         *,
         notifier: Notifier | None = None,
         status_path: Path | None = None,
+        management: Callable[[Link], Management] | None = None,
     ) -> None:
         self.cfg = cfg
         self.station_id = cfg.station.id
@@ -147,7 +187,7 @@ class Link:
         self._reconnect_now = asyncio.Event()
         self._conn: Connection | None = None
         self._closing: set[asyncio.Task[None]] = set()
-        self.fleet = Fleet(self)
+        self.management: Management = management(self) if management else NoManagement()
 
     def _retune(self) -> None:
         m = self.cfg.mqtt
@@ -157,7 +197,7 @@ class Link:
         self.rate = RateLimiter(m.rate_limit_per_s)
         self.backoff = Backoff(m.reconnect_min_s, m.reconnect_max_s)
 
-    # --- fleet management's side ----------------------------------------------------
+    # --- station management's side ----------------------------------------------------
 
     def apply_config(self, cfg: Config) -> int:
         """Run with ``cfg`` from now on (the link's tunables at once, the broker
@@ -226,7 +266,7 @@ class Link:
 
     async def _status_message(self, *, online: bool, seq: int) -> StatusMessage:
         summary = await asyncio.to_thread(self.outbox.summary)
-        extra = await asyncio.to_thread(self.fleet.status_fields)
+        extra = await asyncio.to_thread(self.management.status_fields)
         return StatusMessage(
             station_id=self.station_id,
             online=online,
@@ -285,9 +325,7 @@ class Link:
                 if wd is not None and self.notifier.enabled:
                     tg.create_task(self._watchdog(wd))
                 tg.create_task(self._connection_loop())
-                tg.create_task(self.fleet.run())
-                if update_orders.enabled(self.cfg):
-                    tg.create_task(update_orders.UpdateOrders(self.cfg).run())
+                tg.create_task(self.management.run())
         finally:
             self._set(connected=False)
             self._flush_state()
@@ -338,7 +376,7 @@ class Link:
                         raise
                     finally:
                         self._conn = None
-                        self.fleet.disconnected()
+                        self.management.disconnected()
             except* (
                 BrokerUnavailableError,
                 SyncTimeoutError,
@@ -380,12 +418,12 @@ class Link:
             [
                 (topic(self.station_id, "receipts"), 1),
                 (topic(self.station_id, "status"), 1),
-                *self.fleet.topics(),
+                *self.management.topics(),
             ],
             timeout=10.0,
         )
         await self._publish_status(conn)
-        await self.fleet.connected(conn, generation)
+        await self.management.connected(conn, generation)
         self._set(connected=True, connected_since=_now().isoformat(), last_error=None)
         # The status file says "connected" before systemd hears it (the writer
         # task would otherwise lag by up to its 0.5 s pace).
@@ -442,8 +480,8 @@ class Link:
                 conn.ack(msg)
 
     async def _handle(self, conn: Connection, msg: Message) -> Receipt | None:
-        if self.fleet.handles(msg.topic):
-            self.fleet.on_message(msg)  # queued: decided in order by the fleet task
+        if self.management.handles(msg.topic):
+            self.management.on_message(msg)  # queued: decided in order by its own task
             return None
         try:
             decoded = decode(msg.payload)

@@ -1,8 +1,8 @@
 """Staged software rollouts: one row per rollout, one per station in it.
 
 Written by ``healthkiosk admin rollout ...`` and the rollout driver
-(:mod:`followup.rollout_store`); read by the fleet page. ``rollouts.state`` is
-:class:`followup.rollout.RolloutState`'s value (running, paused, completed,
+(:mod:`followup.rollout.store`); read by the fleet page. ``rollouts.state`` is
+:class:`followup.rollout.decisions.RolloutState`'s value (running, paused, completed,
 stopped, aborted); ``rollout_stations.outcome`` is the station's latest
 ``hk.update-report/1`` outcome (waiting, in_progress, succeeded, failed,
 rolled_back, refused), ``None`` before its first report.

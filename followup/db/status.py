@@ -1,6 +1,6 @@
 """Each resident's follow-up status, kept current so the list is one indexed query.
 
-Rows are recomputed by :mod:`followup.status_store` (from the rules in
+Rows are recomputed by :mod:`followup.db.status_store` (from the rules in
 ``healthkiosk.rules.status``) whenever a reading arrives, a review is saved
 or a resident is edited. ``level`` is 2 urgent, 1 abnormal, 0 none; overdue
 is ``due_on < today`` so time passing needs no recomputation.

@@ -25,11 +25,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from followup.alerts import Publish, alert_payload, deliver, record_alerts
+from followup.alerts.urgent import Publish, alert_payload, deliver, record_alerts
 from followup.db.alerts import Alert
-from followup.fleet_rollouts import RolloutTables
-from followup.fleet_view import RolloutSource
-from followup.status_store import catch_up
+from followup.db.status_store import catch_up
+from followup.fleet.rollouts import RolloutTables
+from followup.fleet.view import RolloutSource
 from followup.web import views_admin, views_auth, views_fleet, views_list, views_resident
 from followup.web.common import AppState, WebSettings, make_templates
 from healthkiosk.rules import RulesConfig

@@ -18,8 +18,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from followup.accounts import CurrentUser, Lockout
 from followup.db.auth import User
+from followup.web.accounts import CurrentUser, Lockout
 from followup.web.listing import human_ago, human_duration
 from healthkiosk.rules import RulesConfig
 

@@ -9,10 +9,10 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from followup.accounts import AccountError, add_user
-from followup.audit_log import audit
 from followup.db.audit import AuditEvent
+from followup.db.audit_log import audit
 from followup.db.auth import ROLES, User
+from followup.web.accounts import AccountError, add_user
 from followup.web.common import db, error, now, remote, render, require
 
 AUDIT_PAGE = 200

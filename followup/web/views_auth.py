@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from followup.accounts import CurrentUser, check_login
-from followup.audit_log import audit
+from followup.db.audit_log import audit
+from followup.web.accounts import CurrentUser, check_login
 from followup.web.common import csrf_ok, db, error, now, remote, render, state
 
 MESSAGES = {

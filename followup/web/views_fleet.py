@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from followup.audit_log import audit
+from followup.db.audit_log import audit
 from followup.db.fleet import StationCommand
 from followup.db.models import Station
-from followup.fleet_commands import COMMANDS, DEVICE_ROLES, LOG_LINES, Publish, command_from_form
-from followup.fleet_view import (
+from followup.fleet.commands import COMMANDS, DEVICE_ROLES, LOG_LINES, Publish, command_from_form
+from followup.fleet.view import (
     ALERT_TITLES,
     ALERTS_ANY,
     VERSION_UNKNOWN,

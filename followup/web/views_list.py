@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from followup.audit_log import audit
+from followup.db.audit_log import audit
 from followup.db.auth import User
 from followup.db.models import Station
 from followup.web.common import db, now, remote, render, require, state

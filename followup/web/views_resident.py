@@ -11,17 +11,17 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from followup.alerts import acknowledge
-from followup.audit_log import audit
+from followup.alerts.urgent import acknowledge
 from followup.db.alerts import Alert
+from followup.db.audit_log import audit
 from followup.db.auth import User
 from followup.db.models import Reading, Resident, Station
 from followup.db.reviews import METHODS, OUTCOMES, REMOVE_REASONS, Review
 from followup.db.status import ResidentStatusRow
-from followup.fhir_export import readings_bundle
-from followup.status_store import refresh_residents
+from followup.db.status_store import refresh_residents
 from followup.web.chart import Point, blood_pressure_svg, glucose_svg
 from followup.web.common import db, error, now, remote, render, require, state
+from followup.web.fhir_export import readings_bundle
 from healthkiosk.rules.status import age_on
 
 MAX_READINGS_SHOWN = 2000

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
 
     from healthkiosk.config import Config
-    from sync.updater.updater import Result, Updater
+    from updater.updater import Result, Updater
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -132,7 +132,7 @@ def _register_update(asub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _keygen(args: argparse.Namespace) -> int:
-    from sync.updater import keys
+    from updater import keys
 
     kid = keys.generate(args.private, args.public, overwrite=args.force)
     print(f"fleet key {kid}\nprivate: {args.private} (0600, keep offline)\npublic:  {args.public}")
@@ -140,7 +140,7 @@ def _keygen(args: argparse.Namespace) -> int:
 
 
 def _release_build(args: argparse.Namespace) -> int:
-    from healthkiosk.release import bundle
+    from healthkiosk.admin.release import bundle
 
     extras = tuple(args.extra) if args.extra else ("station",)
     if args.extra == [""]:
@@ -166,7 +166,7 @@ def _release_build(args: argparse.Namespace) -> int:
 def _release_sign(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from healthkiosk.release.signing import sign_bundle
+    from healthkiosk.admin.release.signing import sign_bundle
 
     path = sign_bundle(
         args.bundle,
@@ -180,8 +180,8 @@ def _release_sign(args: argparse.Namespace) -> int:
 
 
 def _release_publish(args: argparse.Namespace) -> int:
+    from healthkiosk.admin.release.publish import publish
     from healthkiosk.cli.common import audit_admin, load
-    from healthkiosk.release.publish import publish
 
     to = args.to or load(args).data_dir / "releases"
     rel = publish(args.bundle, to, make_latest=not args.no_latest)
@@ -196,7 +196,7 @@ def _release_publish(args: argparse.Namespace) -> int:
 
 
 def _release_serve(args: argparse.Namespace) -> int:
-    from followup.releases import serve
+    from followup.rollout.releases import serve
     from healthkiosk.cli.common import load
 
     directory = args.dir or load(args).data_dir / "releases"
@@ -219,7 +219,7 @@ def _station_add(args: argparse.Namespace) -> int:
 
     from sqlalchemy.orm import Session
 
-    from followup.audit_log import audit_cli
+    from followup.db.audit_log import audit_cli
     from followup.db.models import Station
     from healthkiosk.config import STATION_ID_PATTERN
     from healthkiosk.errors import ConfigError
@@ -265,8 +265,8 @@ def _updater(args: argparse.Namespace, *, drill_step: str | None = None) -> tupl
     import signal
 
     from healthkiosk.cli.common import load
-    from sync.updater.settings import from_config
-    from sync.updater.updater import ProgressEvent, Updater
+    from updater.settings import from_config
+    from updater.updater import ProgressEvent, Updater
 
     cfg = load(args)
     settings = from_config(cfg)
@@ -309,7 +309,7 @@ def _print_result(result: Result) -> int:
 
 def _update_apply(args: argparse.Namespace) -> int:
     from healthkiosk.errors import ConfigError
-    from sync.updater import download
+    from updater import download
 
     updater, cfg = _updater(args, drill_step=args.drill_stop_at)
     url = args.manifest_url
@@ -345,6 +345,6 @@ def _update_status(args: argparse.Namespace) -> int:
 
 def _update_run_order(args: argparse.Namespace) -> int:
     from healthkiosk.cli.common import load
-    from sync.update_orders import run_order
+    from management.update_orders import run_order
 
     return run_order(load(args))

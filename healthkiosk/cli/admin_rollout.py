@@ -64,7 +64,7 @@ def _engine(args: argparse.Namespace) -> Engine:
 
 def _who() -> str:
     """``cli:<OS user>``: the rollout's ``created_by`` and its audit entries' user."""
-    from followup.audit_log import cli_actor
+    from followup.db.audit_log import cli_actor
 
     return cli_actor()
 
@@ -93,8 +93,9 @@ def _start(args: argparse.Namespace) -> int:
 
     from sqlalchemy.orm import Session
 
-    from followup import rollout, rollout_store
-    from followup.audit_log import cli_host
+    from followup.db.audit_log import cli_host
+    from followup.rollout import decisions as rollout
+    from followup.rollout import store as rollout_store
     from healthkiosk.errors import RolloutError
 
     try:
@@ -136,7 +137,7 @@ def _status(args: argparse.Namespace) -> int:
 
     from sqlalchemy.orm import Session
 
-    from followup import rollout_store
+    from followup.rollout import store as rollout_store
 
     engine = _engine(args)
     try:
@@ -166,8 +167,8 @@ def _change(args: argparse.Namespace) -> int:
 
     from sqlalchemy.orm import Session
 
-    from followup import rollout_store
-    from followup.audit_log import cli_host
+    from followup.db.audit_log import cli_host
+    from followup.rollout import store as rollout_store
 
     engine = _engine(args)
     fn = getattr(rollout_store, args.action)
@@ -185,7 +186,7 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from followup.db.engine import make_engine
-    from followup.rollout_driver import RolloutDriver, run_until_signalled
+    from followup.rollout.driver import RolloutDriver, run_until_signalled
     from healthkiosk.cli.common import load
 
     cfg = load(args)

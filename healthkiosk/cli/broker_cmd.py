@@ -62,7 +62,7 @@ def _embedded(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from sync.brokerconf import Deployment, parse_station, write_deployment
+    from healthkiosk.admin.brokerconf import Deployment, parse_station, write_deployment
 
     specs = list(args.station)
     if args.stations_file:

@@ -34,8 +34,8 @@ def audit_admin(
 ) -> None:
     """Write an admin command's audit entry (as ``cli:<OS user>``) to the follow-up
     database, for commands that act elsewhere (MQTT, files). Commands that change the
-    database call :func:`followup.audit_log.audit_cli` in their own transaction."""
-    from followup.audit_log import record_cli
+    database call :func:`followup.db.audit_log.audit_cli` in their own transaction."""
+    from followup.db.audit_log import record_cli
     from followup.db.engine import make_engine
 
     engine = make_engine(load(args, log=False).followup_database_url)

@@ -147,7 +147,7 @@ def _config_set(args: argparse.Namespace) -> int:
     from healthkiosk.config import from_mapping, merge, read_mapping
     from healthkiosk.errors import ConfigError, SchemaError
     from healthkiosk.mqtt import connect
-    from sync.remote_config import check_remote_keys, flatten
+    from management.remote_config import check_remote_keys, flatten
     from sync.schema import DesiredConfig, decode, encode
 
     scope, target, name = _target(args)

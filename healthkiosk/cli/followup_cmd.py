@@ -46,8 +46,8 @@ def _ingest(args: argparse.Namespace) -> int:
     import asyncio
 
     from followup.db.engine import make_engine
-    from followup.ingest import IngestWorker, run_until_signalled
-    from followup.ingest_store import load_or_create_key
+    from followup.ingest.store import load_or_create_key
+    from followup.ingest.worker import IngestWorker, run_until_signalled
     from healthkiosk.cli.common import load
 
     cfg = load(args)

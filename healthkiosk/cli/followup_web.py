@@ -59,9 +59,9 @@ def _url(args: argparse.Namespace, cfg: object) -> str:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from followup.alerts.publish import make_publisher
     from followup.db.engine import make_engine
-    from followup.fleet_commands import make_command_publisher
-    from followup.mqtt_publish import make_publisher
+    from followup.fleet.commands import make_command_publisher
     from followup.web.app import create_app
     from followup.web.common import WebSettings
     from followup.web.secret import load_or_create_secret
@@ -115,9 +115,9 @@ def _user_add(args: argparse.Namespace) -> int:
 
     from sqlalchemy.orm import Session
 
-    from followup.accounts import add_user
-    from followup.audit_log import audit_cli
+    from followup.db.audit_log import audit_cli
     from followup.db.engine import make_engine
+    from followup.web.accounts import add_user
     from healthkiosk.cli.common import load
 
     cfg = load(args)
@@ -155,10 +155,10 @@ def _rebuild(args: argparse.Namespace) -> int:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from followup.audit_log import audit_cli
+    from followup.db.audit_log import audit_cli
     from followup.db.engine import make_engine
     from followup.db.models import Resident
-    from followup.status_store import refresh_residents
+    from followup.db.status_store import refresh_residents
     from healthkiosk.cli.common import load
     from healthkiosk.rules import load_rules
 

@@ -21,11 +21,12 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from healthkiosk.cli.common import load
+    from management.station import StationManagement
     from sync.link import Link, run_until_signalled
     from sync.store.db import open_store
 
     cfg = load(args)
-    link = Link(cfg, open_store(cfg.store_path))
+    link = Link(cfg, open_store(cfg.store_path), management=StationManagement)
     asyncio.run(run_until_signalled(link))
     return 0
 

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from healthkiosk import __version__, sdnotify
+from healthkiosk import __version__, health, sdnotify, visitlock
 from healthkiosk.config import Config
 from healthkiosk.rules import load_rules
+from healthkiosk.visitlock import VisitLock
 from kiosk.app.boot import configure_kivy
 from kiosk.app.gcpolicy import collect_when_idle
 from kiosk.app.probe import install as install_probe
@@ -33,8 +34,6 @@ from kiosk.flow.state import Screen, State
 from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import prompt_for
 from kiosk.voice import Voice
-from sync.updater import health, visitlock
-from sync.updater.visitlock import VisitLock
 
 log = logging.getLogger(__name__)
 

@@ -130,7 +130,7 @@ def _status(role: str, info: DeviceInfo, state: object) -> DeviceStatus:
 
 class VisitGate(Protocol):
     """Held from check-in to the end of a visit, so no update starts meanwhile
-    (:class:`sync.updater.visitlock.VisitLock` fits)."""
+    (:class:`healthkiosk.visitlock.VisitLock` fits)."""
 
     def begin(self, *, wait: bool = False) -> bool:
         """Take it; False when the updater holds it (an update is switching)."""

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from followup.db.engine import make_engine
 from followup.db.models import Station as StationRow
-from healthkiosk.release.publish import publish
+from healthkiosk.admin.release.publish import publish
 from tests.fleet.fleetkit import FleetStation, ReportLog, make_station, wait_until, write_toml
 from tests.sync.synckit import REPO, Mosquitto, spawn
 from tests.updater.conftest import (  # noqa: F401 - fixtures

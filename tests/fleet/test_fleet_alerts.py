@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from followup.fleet_alerts import AlertKind, StationView, fleet_alerts, station_alerts
+from followup.fleet.alerts import AlertKind, StationView, fleet_alerts, station_alerts
 from sync.schema import StatusMessage
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
+from healthkiosk import visitlock
 from healthkiosk.config import FleetConfig, load_config
 from healthkiosk.idnumber import mask
 from healthkiosk.mqtt import MqttSettings, connect
-from sync.devicestatus import DeviceBook, path_for
-from sync.remote_config import OverlayState
+from management.devicestatus import DeviceBook, path_for
+from management.remote_config import OverlayState
 from sync.schema import Command, encode, topic
-from sync.updater import visitlock
 from tests.sync.synckit import REPO, Mosquitto, fill_store, free_port, spawn, stop
 
 GROUP = "g1"

@@ -15,9 +15,9 @@ from sqlalchemy.orm import Session
 from followup.db.engine import make_engine
 from followup.db.fleet import StationCommand, StationConfigReport, StationUpdateReport
 from followup.db.models import DeadLetter, Station
-from followup.fleet_ingest import FleetStore, Rejection, check_report
-from followup.fleet_rollouts import RolloutTables
-from followup.fleet_view import load_commands, load_fleet_page, load_station
+from followup.fleet.reports import FleetStore, Rejection, check_report
+from followup.fleet.rollouts import RolloutTables
+from followup.fleet.view import load_commands, load_fleet_page, load_station
 from healthkiosk.mqtt import connect
 from sync.schema import CommandResult, ConfigReport, UpdateReport, encode, topic
 from tests.fleet.reportkit import followup_config, ingest_process, station_settings, wait_until

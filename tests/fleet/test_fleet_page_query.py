@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session
 
 from followup.db.engine import make_engine
 from followup.db.models import Station, refresh_status_columns, status_columns
-from followup.fleet_alerts import AlertKind, StationView, station_alerts
-from followup.fleet_view import FleetFilters, load_fleet_page
-from followup.ingest_store import IngestStore
+from followup.fleet.alerts import AlertKind, StationView, station_alerts
+from followup.fleet.view import FleetFilters, load_fleet_page
+from followup.ingest.store import IngestStore
 from sync.schema import StatusMessage, to_dict
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)

@@ -14,8 +14,8 @@ import pytest
 
 from healthkiosk.config import Config, from_mapping, load_config, merge, overlay_path
 from healthkiosk.errors import ConfigError
-from sync import commands, devicestatus, stationhealth
-from sync.remote_config import (
+from management import commands, devicestatus, stationhealth
+from management.remote_config import (
     Accepted,
     Doc,
     OverlayState,
@@ -196,7 +196,7 @@ def test_logs_are_masked_and_bounded(tmp_path: Path) -> None:
 
 
 def test_logs_without_a_source_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("sync.commands.shutil.which", lambda _n: None)
+    monkeypatch.setattr("management.commands.shutil.which", lambda _n: None)
     cfg = from_mapping({"station": {"data_dir": str(tmp_path)}})
     with pytest.raises(FileNotFoundError):
         asyncio.run(commands.recent_logs(cfg, 10))
@@ -296,11 +296,11 @@ def _reports(conn: FakeConn) -> list[dict[str, Any]]:
 
 def test_a_broker_change_not_confirmed_in_time_is_reverted(tmp_path: Path) -> None:
     from healthkiosk.mqtt import Message
-    from sync.fleet import Fleet
+    from management.station import StationManagement
     from sync.schema import topic
 
     link = _station(tmp_path)
-    fleet = Fleet(link)
+    fleet = StationManagement(link)
 
     async def go() -> FakeConn:
         msg = Message(topic("st-a", "config"), _doc(1, {"mqtt": {"port": 9}}), 1, True, 1)
@@ -324,11 +324,11 @@ def test_a_broker_change_not_confirmed_in_time_is_reverted(tmp_path: Path) -> No
 
 def test_a_broker_change_confirmed_in_time_is_kept(tmp_path: Path) -> None:
     from healthkiosk.mqtt import Message
-    from sync.fleet import Fleet
+    from management.station import StationManagement
     from sync.schema import topic
 
     link = _station(tmp_path)
-    fleet = Fleet(link)
+    fleet = StationManagement(link)
     conn = FakeConn()
 
     async def go() -> None:
@@ -353,7 +353,7 @@ def test_a_broker_change_confirmed_in_time_is_kept(tmp_path: Path) -> None:
 def test_a_probation_left_by_a_crash_is_finished_at_the_next_start(tmp_path: Path) -> None:
     """Stopped (killed) between applying new broker settings and reaching the
     broker: the next start runs on them, and reverts when they do not work."""
-    from sync.fleet import Fleet
+    from management.station import StationManagement
 
     state = OverlayState()
     state.applied["station"] = Doc(2, {"mqtt": {"port": 9}})
@@ -364,7 +364,7 @@ def test_a_probation_left_by_a_crash_is_finished_at_the_next_start(tmp_path: Pat
     assert link.cfg.mqtt.port == 9  # the loader took the overlay on probation
 
     async def go() -> FakeConn:
-        fleet = Fleet(link)
+        fleet = StationManagement(link)
         task = asyncio.create_task(fleet.run())
         await asyncio.sleep(0.6)  # > revert_after_s
         conn = FakeConn()

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from followup.rollout import (
+from followup.rollout.decisions import (
     Policy,
     Rollout,
     RolloutState,

@@ -14,9 +14,9 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
+from healthkiosk import health
+from healthkiosk.visitlock import VisitLock
 from sync.schema import UpdateOrder, encode, group_topic, topic
-from sync.updater import health
-from sync.updater.visitlock import VisitLock
 from tests.fleet.conftest import STATIONS, Fleet
 from tests.fleet.fleetkit import REPO, FleetStation, publish_retained, runner_pids, wait_until
 from tests.sync.synckit import fill_store, outbox_counts, spawn

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from followup import rollout_store as rs
 from followup.db.engine import make_engine
 from followup.db.models import Station
 from followup.db.rollouts import RolloutRow
-from followup.rollout import Policy
+from followup.rollout import store as rs
+from followup.rollout.decisions import Policy
 from healthkiosk.errors import RolloutError
 from sync.schema import UpdateReport
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from healthkiosk.config import Config
+from management.update_orders import OrderBook, UpdateOrders, _boot_id, order_key, report_for
 from sync.schema import UpdateOrder, to_dict
-from sync.update_orders import OrderBook, UpdateOrders, _boot_id, order_key, report_for
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 

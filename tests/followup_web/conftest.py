@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
-from followup.accounts import add_user
 from followup.db.engine import make_engine
 from followup.db.status import ResidentStatusRow
+from followup.web.accounts import add_user
 from tests.followup_web.factory import add_reading, add_resident, add_station
 from tests.followup_web.webhelp import PASSWORD, World, login, make_client
 

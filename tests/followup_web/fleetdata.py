@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.orm import Session
 
 from followup.db.models import Station
-from followup.fleet_ingest import FleetStore
+from followup.fleet.reports import FleetStore
 from sync.schema import ConfigReport, StatusMessage, UpdateReport, to_dict
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from followup.alerts import ALERT_TOPIC, deliver
+from followup.alerts.urgent import ALERT_TOPIC, deliver
 from healthkiosk.errors import PublishRefusedError
 
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
-from followup.status_store import refresh_residents
+from followup.db.status_store import refresh_residents
 from followup.web.listing import SECTIONS, ListFilters, _section_query, count_sections
 from healthkiosk.rules import load_rules
 from tests.followup_web.factory import add_reading, add_resident

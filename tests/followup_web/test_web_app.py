@@ -23,13 +23,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.testclient import TestClient
 
-from followup.alerts import ALERT_TOPIC
+from followup.alerts.urgent import ALERT_TOPIC
 from followup.db.alerts import Alert
 from followup.db.audit import AuditEvent
 from followup.db.models import Reading, Resident
 from followup.db.reviews import Review
 from followup.db.status import ResidentStatusRow
-from followup.status_store import refresh_residents
+from followup.db.status_store import refresh_residents
 from followup.web.app import refresh_once
 from followup.web.common import AppState, WebSettings, make_templates
 from healthkiosk.rules import load_rules
@@ -382,7 +382,7 @@ class _Hook(BaseHTTPRequestHandler):
 def test_urgent_reading_raises_one_alert_on_mqtt_and_webhook(world: World, mosquitto: int) -> None:
     import paho.mqtt.client as mqtt
 
-    from followup.mqtt_publish import make_publisher
+    from followup.alerts.publish import make_publisher
     from healthkiosk.config import MqttConfig
 
     got: list[bytes] = []
@@ -515,8 +515,8 @@ def test_user_add_cli(tmp_path: Path) -> None:
         check=False,
     )
     assert r.returncode == 2 and "at least 10" in r.stderr
-    from followup.accounts import check_login
     from followup.db.engine import make_engine
+    from followup.web.accounts import check_login
 
     engine = make_engine(url)
     with Session(engine) as s, s.begin():

@@ -23,10 +23,10 @@ import uvicorn
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from followup.alerts import ALERT_TOPIC
+from followup.alerts.publish import make_publisher
+from followup.alerts.urgent import ALERT_TOPIC
 from followup.db.alerts import Alert
 from followup.db.models import Reading
-from followup.mqtt_publish import make_publisher
 from followup.web.app import create_app
 from followup.web.common import WebSettings
 from healthkiosk.config import MqttConfig

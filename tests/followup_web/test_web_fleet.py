@@ -28,8 +28,8 @@ from starlette.testclient import TestClient
 from followup.db.audit import AuditEvent
 from followup.db.fleet import StationCommand
 from followup.db.models import Station
-from followup.fleet_ingest import FleetStore
-from followup.fleet_view import RolloutSummary
+from followup.fleet.reports import FleetStore
+from followup.fleet.view import RolloutSummary
 from followup.web.app import create_app
 from followup.web.common import WebSettings
 from healthkiosk.dbtypes import UtcDateTime

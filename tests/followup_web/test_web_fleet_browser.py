@@ -24,8 +24,8 @@ import pytest
 import uvicorn
 from sqlalchemy.orm import Session
 
-from followup.fleet_commands import make_command_publisher
-from followup.fleet_ingest import FleetStore
+from followup.fleet.commands import make_command_publisher
+from followup.fleet.reports import FleetStore
 from followup.web.app import create_app
 from followup.web.common import WebSettings
 from healthkiosk.config import MqttConfig

@@ -305,7 +305,7 @@ def test_resident_name_from_ingest_is_inert(doctor: TestClient, world: World) ->
         res = s.get(Resident, world.abnormal_id)
         assert res is not None
         res.name = evil
-    from followup.status_store import refresh_residents
+    from followup.db.status_store import refresh_residents
     from healthkiosk.rules import load_rules
 
     with Session(world.engine) as s, s.begin():

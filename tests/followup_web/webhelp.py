@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from followup.accounts import Lockout
+from followup.web.accounts import Lockout
 from followup.web.app import create_app
 from followup.web.common import WebSettings
 from healthkiosk.rules import load_rules

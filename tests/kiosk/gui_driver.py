@@ -379,8 +379,8 @@ async def error_layouts(d: Driver) -> None:
         MeasurementError,
         MeasurementProblem,
     )
+    from healthkiosk.visitlock import VisitLock, path_for
     from kiosk.app.i18n import text
-    from sync.updater.visitlock import VisitLock, path_for
 
     def words(key: str) -> str:
         return text(d.r.flow.state.language, f"error.{key}")

@@ -11,7 +11,7 @@ from healthkiosk.config import from_mapping
 from healthkiosk.errors import DeviceError
 from kiosk.compose import open_devices
 from kiosk.simulated import SimulatedBloodPressureMonitor, SimulatedIdCardReader
-from sync import pairings
+from management import pairings
 
 pytestmark = pytest.mark.timeout(60)
 

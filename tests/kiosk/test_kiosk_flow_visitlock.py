@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from healthkiosk.config import KioskConfig
+from healthkiosk.visitlock import VisitLock, visit_in_progress
 from kiosk.flow import Devices, FakeClock
 from kiosk.flow.state import Screen
 from kiosk.flow.visit import VisitFlow
@@ -20,7 +21,6 @@ from kiosk.simulated import (
     SimulatedIdCardReader,
     demo_card,
 )
-from sync.updater.visitlock import VisitLock, visit_in_progress
 from tests.kiosk.flowkit import MemoryRecorder, make_rules
 
 

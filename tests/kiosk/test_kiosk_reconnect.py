@@ -14,8 +14,8 @@ from healthkiosk.errors import DeviceConnectionError, DeviceNotFoundError
 from kiosk.compose import open_devices
 from kiosk.reconnect import ReconnectingBloodPressureMonitor, ReconnectingGlucoseMeter
 from kiosk.simulated import BpOutcome, SimulatedBloodPressureMonitor
-from sync import devicestatus
-from sync.devicestatus import DeviceBook
+from management import devicestatus
+from management.devicestatus import DeviceBook
 from sync.schema import StatusMessage
 
 

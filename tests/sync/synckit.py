@@ -24,8 +24,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import insert, select
 
+from healthkiosk.admin.brokerconf import Deployment, StationEntry, write_deployment
 from healthkiosk.idnumber import check_character
-from sync.brokerconf import Deployment, StationEntry, write_deployment
 from sync.store.db import open_store
 from sync.store.models import OutboxEntry, Reading, Resident
 

@@ -14,6 +14,7 @@ import pytest
 from flowcheck import wait_until
 from synckit import REPO, Mosquitto, Tls, fill_store, outbox_counts, running, spawn, stop
 
+from healthkiosk.admin.brokerconf import check_password, hash_password
 from healthkiosk.errors import (
     ConnectRefusedError,
     PublishRefusedError,
@@ -21,7 +22,6 @@ from healthkiosk.errors import (
     SyncTimeoutError,
 )
 from healthkiosk.mqtt import MqttSettings, connect
-from sync.brokerconf import check_password, hash_password
 
 
 def _settings(

@@ -10,7 +10,7 @@ from typing import Any
 
 from synckit import id_number
 
-from followup.ingest_check import _check_slow, _fast, check_readings
+from followup.ingest.check import _check_slow, _fast, check_readings
 from sync.schema import ReadingBatch, ReadingMessage, encode, from_dict, to_dict
 
 TOPIC = "hk/v1/st/st-1/readings"

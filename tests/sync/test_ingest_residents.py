@@ -14,7 +14,7 @@ from synckit import id_number
 
 from followup.db.engine import make_engine
 from followup.db.models import Reading, Resident
-from followup.ingest_store import IngestStore
+from followup.ingest.store import IngestStore
 from healthkiosk.idnumber import mask
 from sync.schema import ReadingMessage, from_dict
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from followup.releases import make_server
-from sync.updater import keys
+from followup.rollout.releases import make_server
 from tests.updater.fakes import RESTART_SCRIPT, Station
+from updater import keys
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +67,8 @@ def station(tmp_path: Path, fleet_key: tuple[Path, Path]) -> Iterator[Station]:
 @pytest.fixture(scope="session")
 def release1_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Release 1 of the stand-in app installed once (a venv), copied into each station."""
-    from sync.updater import install
     from tests.updater.fakes import bundle
+    from updater import install
 
     d = tmp_path_factory.mktemp("release1")
     b = bundle(d / "bundle", version="1.0.0")
@@ -84,8 +84,9 @@ def put_on_release_1(station: Station, template: Path) -> None:
     import subprocess
     import sys
 
-    from sync.updater import health, install, state
+    from healthkiosk import health
     from tests.updater.fakes import REPO
+    from updater import install, state
 
     shutil.copytree(template, station.root / "releases" / template.name, symlinks=True)
     install.switch(station.root, template.name)

@@ -3,7 +3,7 @@
 The stand-in app (``hkfakeapp``) plays the kiosk's part in an update: started
 from ``<root>/current/bin/python``, it imports its dependency (``hkfakedep``,
 proving the bundle's dependencies were installed), then reports ``starting``
-and ``ready`` through the real :mod:`sync.updater.health` (imported from this
+and ``ready`` through the real :mod:`healthkiosk.health` (imported from this
 repository). Its ``MODE`` decides how it behaves: ``good``, ``crash`` (dies
 before READY), ``hang`` (never READY) or ``die_in_window`` (READY, then dies).
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from healthkiosk.release.bundle import BUNDLE_INFO
-from healthkiosk.release.signing import sign_bundle
+from healthkiosk.admin.release.bundle import BUNDLE_INFO
+from healthkiosk.admin.release.signing import sign_bundle
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "hkfakeapp"
@@ -66,7 +66,7 @@ APP_MAIN = """\
 import os, sys, time
 sys.path.append(os.environ["HK_REPO"])
 import hkfakedep
-from sync.updater import health
+from healthkiosk import health
 
 MODE = {mode!r}
 UNIT = os.environ.get("HK_UNIT", "kiosk")

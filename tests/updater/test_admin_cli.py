@@ -8,8 +8,8 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sync.updater import install, keys, manifest
 from tests.updater.fakes import REPO, make_wheel
+from updater import install, keys, manifest
 
 
 def hk(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from followup.releases import make_server, parse_range
+from followup.rollout.releases import make_server, parse_range
 from healthkiosk.errors import UpdateRefusedError
-from sync.updater import download
-from sync.updater.manifest import FileEntry, Refusal
+from updater import download
+from updater.manifest import FileEntry, Refusal
 
 DATA = hashlib.shake_256(b"bundle").digest(300_000)
 ENTRY = FileEntry("wheels/x.whl", hashlib.sha256(DATA).hexdigest(), len(DATA))

@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from healthkiosk.errors import UpdateRefusedError
-from sync.updater import manifest
-from sync.updater.manifest import FileEntry, Refusal
+from updater import manifest
+from updater.manifest import FileEntry, Refusal
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 KEY = Ed25519PrivateKey.generate()

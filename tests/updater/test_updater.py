@@ -16,13 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from healthkiosk.release.publish import publish
-from sync.updater import keys
-from sync.updater.state import Step
-from sync.updater.updater import ProgressEvent, Result, Updater, UpdaterSettings
-from sync.updater.visitlock import VisitLock
+from healthkiosk.admin.release.publish import publish
+from healthkiosk.visitlock import VisitLock
 from tests.updater.conftest import ReleaseServer, put_on_release_1
 from tests.updater.fakes import Station, signed_bundle
+from updater import keys
+from updater.state import Step
+from updater.updater import ProgressEvent, Result, Updater, UpdaterSettings
 
 
 def updater(
@@ -285,7 +285,7 @@ def test_an_update_waits_for_the_visit_to_end(
 
 
 def _assert_serving(st: Station, version: str) -> None:
-    from sync.updater import health
+    from healthkiosk import health
 
     rep = health.read(st.health, "kiosk")
     assert rep is not None and rep.state == "ready"
@@ -340,7 +340,7 @@ def test_a_dropped_download_is_kept_and_resumed_by_the_next_run(
 
 
 def test_a_pending_update_whose_downloads_vanished_is_abandoned(on_release_1: Station) -> None:
-    from sync.updater import state
+    from updater import state
 
     st = state.load(on_release_1.root / state.STATE_NAME)
     st.pending = state.Pending(2, "2.0.0", "2-2.0.0", "http://x/2-2.0.0/manifest.json",

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from healthkiosk.release.publish import publish
-from sync.updater import health
+from healthkiosk import health
+from healthkiosk.admin.release.publish import publish
 from tests.updater.conftest import ReleaseServer, put_on_release_1
 from tests.updater.fakes import REPO, Station, signed_bundle
 

@@ -1,6 +1,6 @@
 """Publishing a signed bundle into the follow-up server's release directory.
 
-Layout served by :mod:`followup.releases`::
+Layout served by :mod:`followup.rollout.releases`::
 
     <releases>/<release>-<version>/manifest.json
     <releases>/<release>-<version>/wheels/...
@@ -18,8 +18,8 @@ import os
 import shutil
 from pathlib import Path
 
-from healthkiosk.release.bundle import BuildError
-from sync.updater import manifest
+from healthkiosk.admin.release.bundle import BuildError
+from updater import manifest
 
 LATEST = "latest"
 

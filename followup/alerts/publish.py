@@ -4,7 +4,7 @@ It connects, publishes at QoS 1 (waiting for the broker's PUBACK and its
 reason code) and disconnects, through the project's one MQTT transport
 (:mod:`healthkiosk.mqtt`), with a timeout on every step. When a process owns
 a connection already, pass its publish function to
-:func:`followup.alerts.deliver` instead.
+:func:`followup.alerts.urgent.deliver` instead.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 def make_publisher(
     cfg: MqttConfig, *, client_id: str = "", timeout: float = 10.0
 ) -> Callable[[str, bytes], Awaitable[None]]:
-    """An async ``publish(topic, payload)`` for :mod:`followup.alerts`."""
+    """An async ``publish(topic, payload)`` for :mod:`followup.alerts.urgent`."""
 
     async def _publish(topic: str, payload: bytes) -> None:
         from healthkiosk.mqtt import connect, settings_from

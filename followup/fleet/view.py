@@ -1,7 +1,7 @@
 """What the fleet page shows, read from the follow-up database.
 
 :func:`load_fleet_page` gives one page of stations (those needing attention
-first: the alerts of :mod:`followup.fleet_alerts`), filtered by group, version,
+first: the alerts of :mod:`followup.fleet.alerts`), filtered by group, version,
 alert kind and a search on the station id or name, with each station's last
 status, its latest configuration and update reports and its alerts; plus the
 counts per alert kind and per version for the group shown and every group's
@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from followup.db.fleet import StationCommand, StationConfigReport, StationUpdateReport
 from followup.db.models import Station
-from followup.fleet_alerts import Alert, AlertKind, AlertRules, StationView, station_alerts
+from followup.fleet.alerts import Alert, AlertKind, AlertRules, StationView, station_alerts
 from sync.schema import DeviceStatus, StatusMessage
 
 log = logging.getLogger(__name__)
@@ -376,7 +376,7 @@ def _row(
 
 
 def alert_conditions(now: datetime, rules: AlertRules) -> dict[AlertKind, ColumnElement[bool]]:
-    """Each alert kind of :func:`followup.fleet_alerts.station_alerts` as a condition
+    """Each alert kind of :func:`followup.fleet.alerts.station_alerts` as a condition
     on the ``stations`` row (its ``status_*`` columns), in the same order."""
     return {
         AlertKind.NEVER_SEEN: Station.last_seen.is_(None),

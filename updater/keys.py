@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from healthkiosk.errors import ConfigError
-from sync.updater.manifest import key_id
+from updater.manifest import key_id
 
 
 def generate(private_path: Path, public_path: Path, *, overwrite: bool = False) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from healthkiosk import health, visitlock
 from healthkiosk.config import Config
-from sync.updater import health, keys, visitlock
-from sync.updater.updater import UpdaterSettings
+from updater import keys
+from updater.updater import UpdaterSettings
 
 
 def from_config(cfg: Config) -> UpdaterSettings:

@@ -4,7 +4,7 @@ The web view records the command (and its audit entry) first, then publishes
 it on ``hk/v1/st/<station>/cmd`` at QoS 1 through :mod:`healthkiosk.mqtt`,
 then records whether the broker took it. The station's
 ``hk.command-result/1`` arrives through the ingest
-(:mod:`followup.fleet_ingest`) and the page shows it.
+(:mod:`followup.fleet.reports`) and the page shows it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from followup.mqtt_publish import make_publisher
+from followup.alerts.publish import make_publisher
 from sync.schema import Command, CommandName
 
 if TYPE_CHECKING:

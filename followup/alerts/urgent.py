@@ -2,7 +2,7 @@
 
 Publishing goes through a callable (``publish(topic, payload) -> awaitable``)
 so whichever component owns the MQTT connection (the ingest's client, or the
-small one-shot publisher in :mod:`followup.mqtt_publish`) can deliver it.
+small one-shot publisher in :mod:`followup.alerts.publish`) can deliver it.
 The payload names no person: the resident's record number and the reading.
 An optional webhook (an SMS gateway) gets the same JSON by POST.
 """
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from followup.db.alerts import Alert
 from followup.db.models import Reading
-from followup.status_store import summarise
+from followup.db.status_store import summarise
 from healthkiosk.errors import HealthKioskError
 
 log = logging.getLogger(__name__)

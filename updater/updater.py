@@ -5,7 +5,7 @@ progress callback):
 
 1. ``wait_visit`` — no update starts while an elder's visit is in progress;
 2. ``download`` — the signed manifest, then every file it lists (bounded,
-   resumable, hash-checked; see :mod:`sync.updater.download`);
+   resumable, hash-checked; see :mod:`updater.download`);
 3. ``verify`` — the manifest's signature, expiry and release number again from
    disk, and every file's hash and length: only the listed files of this one
    manifest go on (no mix-and-match);
@@ -44,10 +44,11 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from healthkiosk import health, visitlock
 from healthkiosk.errors import UpdateError, UpdateRefusedError
-from sync.updater import download, health, install, manifest, state, visitlock
-from sync.updater.manifest import Manifest, Refusal
-from sync.updater.state import Installed, Outcome, Pending, Step, UpdaterState
+from updater import download, install, manifest, state
+from updater.manifest import Manifest, Refusal
+from updater.state import Installed, Outcome, Pending, Step, UpdaterState
 
 log = logging.getLogger(__name__)
 

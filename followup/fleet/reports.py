@@ -1,6 +1,6 @@
 """Ingest of the stations' fleet reports: configuration, update steps, command results.
 
-The ingest worker (:mod:`followup.ingest`) subscribes to
+The ingest worker (:mod:`followup.ingest.worker`) subscribes to
 ``hk/v1/st/+/config-report``, ``.../update-report`` and ``.../cmd-result``
 (not shared: the reports are retained, and retained messages are not
 delivered to shared subscriptions) and hands those messages here.

@@ -6,9 +6,9 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from healthkiosk.release.bundle import BuildError, bundle_files, read_info
-from sync.updater import keys, manifest
-from sync.updater.manifest import FileEntry
+from healthkiosk.admin.release.bundle import BuildError, bundle_files, read_info
+from updater import keys, manifest
+from updater.manifest import FileEntry
 
 
 def file_entry(bundle: Path, path: Path) -> FileEntry:

@@ -1,7 +1,7 @@
 """Remote commands' station-side pieces that need no MQTT: log tails, the
 seen-id book (a command id is answered once), running a configured hook.
 
-The commands themselves are dispatched by :class:`sync.fleet.Fleet`
+The commands themselves are dispatched by :class:`management.station.StationManagement`
 (``logs``, ``resync``, ``restart``, ``repair``).
 """
 

@@ -6,7 +6,7 @@ subscription: several workers share the load) with a persistent session
 a worker is down is lost, and to ``hk/v1/st/+/status`` (not shared: retained
 statuses are not delivered to shared subscriptions), and likewise to the
 stations' fleet reports (config, update and command results; stored by
-:mod:`followup.fleet_ingest`).
+:mod:`followup.fleet.reports`).
 
 For each batch of messages at hand: check (schema, station in topic = station
 in payload), store everything in one transaction, then publish the receipts
@@ -27,10 +27,10 @@ from uuid import UUID
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from followup.fleet_ingest import FILTERS as FLEET_FILTERS
-from followup.fleet_ingest import FleetIngest, is_fleet_topic
-from followup.ingest_check import Checked, Rejection, check_readings, check_status, station_of
-from followup.ingest_store import DeadLetterIn, IngestStore
+from followup.fleet.reports import FILTERS as FLEET_FILTERS
+from followup.fleet.reports import FleetIngest, is_fleet_topic
+from followup.ingest.check import Checked, Rejection, check_readings, check_status, station_of
+from followup.ingest.store import DeadLetterIn, IngestStore
 from healthkiosk import signals
 from healthkiosk.config import Config
 from healthkiosk.errors import (

@@ -12,7 +12,7 @@ its thresholds or aborted, an empty retained message on the same topic for each
 ordered station without a final outcome (so a station that has not started
 does nothing). It subscribes to ``hk/v1/st/+/update-report``: every report is
 recorded in ``rollout_stations``; a final one (succeeded, failed, rolled_back,
-refused) feeds :func:`followup.rollout.record`, which moves to the next stage,
+refused) feeds :func:`followup.rollout.decisions.record`, which moves to the next stage,
 completes, or stops the rollout. The next tick publishes what that decided.
 """
 
@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from followup import rollout_store
+from followup.rollout import store as rollout_store
 from healthkiosk import signals
 from healthkiosk.config import Config
 from healthkiosk.errors import (

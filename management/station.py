@@ -1,14 +1,17 @@
-"""Fleet management inside ``kiosk-sync``: remote configuration, remote
-commands, and the station figures of ``hk.status/1``.
+"""Station management inside ``kiosk-sync``: remote configuration, remote
+commands, update orders, and the station figures of ``hk.status/1``.
 
-:class:`Fleet` is owned by :class:`sync.link.Link`, which subscribes to the
-topics of :meth:`Fleet.topics` on every connection, hands their messages to
-:meth:`Fleet.on_message` and tells it when a connection is up
-(:meth:`Fleet.connected`). Work runs in :meth:`Fleet.run`, one item at a
-time, so configuration documents are decided in the order they arrive;
-restarts (which wait for an idle moment) run beside it.
+:class:`StationManagement` is given to :class:`sync.link.Link` by the
+composition root (``healthkiosk sync run``); the link subscribes to the topics
+of :meth:`StationManagement.topics` on every connection, hands their messages
+to :meth:`StationManagement.on_message` and tells it when a connection is up
+(:meth:`StationManagement.connected`). Work runs in
+:meth:`StationManagement.run`, one item at a time, so configuration documents
+are decided in the order they arrive; restarts (which wait for an idle moment)
+and the update orders' own connection (:mod:`management.update_orders`) run
+beside it.
 
-Configuration: see :mod:`sync.remote_config` for the rules. Reports
+Configuration: see :mod:`management.remote_config` for the rules. Reports
 (``hk.config-report/1``) are retained on ``hk/v1/st/<id>/config-report``.
 
 Commands (``hk.command/1`` on ``.../cmd``, answered with
@@ -31,12 +34,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from healthkiosk import visitlock
 from healthkiosk.config import Config
 from healthkiosk.errors import ConfigError, HealthKioskError, SchemaError
 from healthkiosk.logsetup import setup_logging
 from healthkiosk.mqtt import Connection, Message
-from sync import commands, devicestatus, pairings, stationhealth
-from sync.remote_config import (
+from management import commands, devicestatus, pairings, stationhealth, update_orders
+from management.remote_config import (
     Accepted,
     Doc,
     OverlayState,
@@ -57,7 +61,6 @@ from sync.schema import (
     group_topic,
     topic,
 )
-from sync.updater import visitlock
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ PUBLISH_TIMEOUT_S = 10.0
 
 
 class LinkPort(Protocol):
-    """What :class:`Fleet` needs from the link."""
+    """What :class:`StationManagement` needs from the link."""
 
     cfg: Config
     generation: int
@@ -95,7 +98,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Fleet:
+class StationManagement:
     def __init__(self, link: LinkPort, *, clock: Callable[[], datetime] = _now) -> None:
         self.link = link
         cfg = link.cfg
@@ -166,6 +169,12 @@ class Fleet:
     # --- the work loop -------------------------------------------------------------------
 
     async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._work())
+            if update_orders.enabled(self.link.cfg):
+                tg.create_task(update_orders.UpdateOrders(self.link.cfg).run())
+
+    async def _work(self) -> None:
         if self.state.previous is not None:
             # A new configuration was on probation when we stopped: finish it.
             scope = self.state.probation_scope or "station"
@@ -467,7 +476,7 @@ class Fleet:
         kiosk app at an idle moment so it scans and pairs again.
 
         A BLE device is found by its service and an address: the configured
-        ``address``, else the one the technician paired (:mod:`sync.pairings`,
+        ``address``, else the one the technician paired (:mod:`management.pairings`,
         forgotten here); the operating system (BlueZ) keeps the bond. So:
         with an address, ``fleet.unpair_command`` removes BlueZ's bond; without
         one there is no bond to name and the restart alone makes the kiosk scan
@@ -501,6 +510,6 @@ class Fleet:
 
 
 def _effective_now(cfg: Config, state: OverlayState) -> Config:
-    from sync.remote_config import effective
+    from management.remote_config import effective
 
     return effective(local_mapping(cfg), state.layers(), source=cfg.source)

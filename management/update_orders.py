@@ -29,7 +29,7 @@ whole cgroup, children included. So the order is handed over through files:
 
 When the link's own connection first reaches the broker, ``kiosk-sync``
 reports itself ``ready`` to the updater's health check
-(:mod:`sync.updater.health`, unit ``kiosk-sync``; :mod:`sync.link`): a new
+(:mod:`healthkiosk.health`, unit ``kiosk-sync``; :mod:`sync.link`): a new
 release's ``kiosk-sync`` that cannot reach the broker is rolled back.
 
 Before launching, the station waits while a visit is in progress (the visit
@@ -56,6 +56,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from healthkiosk import visitlock
 from healthkiosk.config import Config
 from healthkiosk.errors import (
     BrokerUnavailableError,
@@ -67,7 +68,7 @@ from healthkiosk.errors import (
 from healthkiosk.mqtt import Backoff, Connection, connect, settings_from
 from sync import schema
 from sync.schema import UpdateOrder, UpdateOutcome, UpdateReport, group_topic, topic
-from sync.updater import install, state, visitlock
+from updater import install, state
 
 log = logging.getLogger(__name__)
 
@@ -155,8 +156,8 @@ def run_order(cfg: Config) -> int:
     ``kiosk-sync`` that the update performs. Exit code as ``update apply``.
     """
     from healthkiosk.errors import UpdateError
-    from sync.updater.settings import from_config
-    from sync.updater.updater import ProgressEvent, Updater
+    from updater.settings import from_config
+    from updater.updater import ProgressEvent, Updater
 
     data = _read_json(cfg.data_dir / ORDER_FILE)
     if data is None:

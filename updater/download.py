@@ -34,7 +34,7 @@ from typing import TypeVar
 from urllib.parse import urlsplit
 
 from healthkiosk.errors import UpdateRefusedError
-from sync.updater.manifest import FileEntry, Refusal
+from updater.manifest import FileEntry, Refusal
 
 CHUNK = 64 * 1024
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")

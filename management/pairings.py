@@ -6,7 +6,7 @@ advertises first, a neighbour's included. The technician's **Pair** (the
 kiosk's technician screen) connects to the device in front of the kiosk and
 pins its address here; from then on the kiosk connects to that device only.
 The configured ``address`` still wins over a pinned one. The remote
-``repair`` command (:mod:`sync.fleet`) forgets the pin, so the kiosk pairs
+``repair`` command (:mod:`management.station`) forgets the pin, so the kiosk pairs
 again. Written atomically; a damaged file counts as no pairings.
 """
 

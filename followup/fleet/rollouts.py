@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import JSON, Integer, String, Text, column, func, inspect, select, table
 from sqlalchemy.orm import Session
 
-from followup.fleet_view import RolloutSummary
+from followup.fleet.view import RolloutSummary
 from healthkiosk.dbtypes import UtcDateTime
 
 ACTIVE = ("running", "paused")
@@ -46,7 +46,7 @@ ROLLOUT_STATIONS = table(
 
 
 class RolloutTables:
-    """A :class:`followup.fleet_view.RolloutSource` over ``rollouts`` / ``rollout_stations``."""
+    """A :class:`followup.fleet.view.RolloutSource` over ``rollouts`` / ``rollout_stations``."""
 
     def rollouts(self, session: Session) -> list[RolloutSummary]:
         if not inspect(session.connection()).has_table("rollouts"):

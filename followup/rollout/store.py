@@ -1,9 +1,9 @@
-"""Rollouts in the follow-up database: the pure decisions of :mod:`followup.rollout`
+"""Rollouts in the follow-up database: the pure decisions of :mod:`followup.rollout.decisions`
 kept in ``rollouts`` / ``rollout_stations`` (:mod:`followup.db.rollouts`).
 
 Every function works in the caller's session and transaction. The CLI uses
 :func:`start`, :func:`pause`, :func:`resume`, :func:`abort`, :func:`overview`;
-the driver (:mod:`followup.rollout_driver`) uses :func:`apply_report`,
+the driver (:mod:`followup.rollout.driver`) uses :func:`apply_report`,
 :func:`due_orders`, :func:`mark_ordered`, :func:`due_clears`, :func:`mark_cleared`.
 """
 
@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from followup import rollout as pure
-from followup.audit_log import audit
+from followup.db.audit_log import audit
 from followup.db.models import Station
 from followup.db.rollouts import RolloutRow, RolloutStationRow
+from followup.rollout import decisions as pure
 from healthkiosk.errors import RolloutError
 from sync.schema import UpdateOrder, UpdateReport
 
@@ -29,7 +29,7 @@ FINAL_OUTCOMES = ("succeeded", "failed", "rolled_back", "refused")
 
 
 def _as_result(outcome: str) -> str:
-    """The wire outcome as :mod:`followup.rollout` counts it."""
+    """The wire outcome as :mod:`followup.rollout.decisions` counts it."""
     return pure.SUCCESS if outcome == "succeeded" else outcome
 
 

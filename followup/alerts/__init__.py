@@ -1,0 +1,1 @@
+"""Urgent-reading alerts: recorded, published over MQTT and to the webhook, acknowledged."""
