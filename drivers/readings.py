@@ -36,19 +36,19 @@ class MealContext(StrEnum):
 
 
 MG_PER_DL_PER_MMOL_PER_L = 18.016
-"""1 mmol/L of glucose is 18.016 mg/dL (molar mass 180.16 g/mol), clinical.md."""
+"""1 mmol/L of glucose is 18.016 mg/dL (molar mass 180.16 g/mol): docs/clinical.md."""
 
 KPA_TO_MMHG = 7.500616827
 """1 kPa in mmHg."""
 
 
 def mg_per_dl_to_mmol_per_l(value: float) -> float:
-    """Convert and round to the meter resolution of 0.1 mmol/L (clinical.md)."""
+    """Convert, round to the meters' 0.1 mmol/L (docs/clinical.md, "Units and conversions")."""
     return round(value / MG_PER_DL_PER_MMOL_PER_L + 1e-9, 1)
 
 
 def kpa_to_mmhg(value: float) -> int:
-    """Convert a pressure to the nearest whole mmHg, halves up (clinical.md)."""
+    """To the nearest whole mmHg, halves up (docs/clinical.md, "Units and conversions")."""
     return int(value * KPA_TO_MMHG + 0.5)
 
 

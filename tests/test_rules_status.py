@@ -1,4 +1,4 @@
-"""Resident status (clinical.md "Urgency and follow-up"), boundaries on both sides."""
+"""Resident status (docs/clinical.md, "Urgency and follow-up"), boundaries on both sides."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""clinical.md as a table: every boundary on both sides, under each profile."""
+"""docs/clinical.md as a table: every boundary on both sides, under each profile."""
 
 from __future__ import annotations
 

@@ -15,9 +15,9 @@ HbA1c, bit7 extended flags), sequence number (uint16), [extended flags uint8],
 health (high nibble) uint8], [exercise duration uint16 s + intensity uint8 %],
 [medication id uint8 + SFLOAT], [HbA1c SFLOAT %].
 
-Unit conversion to the kiosk's mmol/L (clinical.md): kg/L × 100 000 = mg/dL,
-then ÷ 18.016 (:func:`drivers.readings.mg_per_dl_to_mmol_per_l`); mol/L × 1000
-= mmol/L; both rounded to 0.1 mmol/L.
+Unit conversion to the kiosk's mmol/L (docs/clinical.md, "Units and conversions"):
+kg/L × 100 000 = mg/dL, then ÷ 18.016 (:func:`drivers.readings.mg_per_dl_to_mmol_per_l`);
+mol/L × 1000 = mmol/L; both rounded to 0.1 mmol/L.
 
 Pure: no I/O. Every malformed input raises :class:`GlucoseCodecError`.
 """

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from followup.db.base import Base
 
-# Simple.org's call outcomes (clinical.md), with the 规范's home visit and referral.
+# Simple.org's call outcomes (docs/clinical.md, "Follow-up list"), with the 规范's home
+# visit and referral.
 OUTCOMES = {
     "agreed_to_visit": "Contacted: agreed to come",
     "remind_later": "Remind later",

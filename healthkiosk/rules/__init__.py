@@ -1,4 +1,4 @@
-"""Clinical rules: the one module that knows thresholds (shared/clinical.md).
+"""Clinical rules: the one module that knows thresholds (docs/clinical.md).
 
 The kiosk's result screen and the doctor's follow-up list both classify with
 this module, so the two never disagree. Every threshold is configuration

@@ -20,7 +20,7 @@ Meal = Literal["fasting", "after_meal", "random"]
 
 @dataclass(frozen=True, slots=True)
 class Classification:
-    """The result of the rules for one reading (keys as in clinical.md)."""
+    """The result of the rules for one reading (docs/clinical.md, "Category keys")."""
 
     kind: Literal["blood_pressure", "glucose"]
     category: str
@@ -50,7 +50,7 @@ class Classification:
 
 
 def round_half_up(value: float | Decimal) -> int:
-    """Whole mmHg, halves up (139.5 → 140), as clinical.md asks."""
+    """Whole mmHg, halves up (139.5 → 140): docs/clinical.md, "Blood pressure"."""
     return int(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 

@@ -1,4 +1,4 @@
-"""The rules' configuration, with clinical.md's defaults and their sources.
+"""The rules' configuration: defaults and their sources as in docs/clinical.md.
 
 Blood pressure categories are an ordered list of lower bounds (whole mmHg):
 a reading falls in the highest category whose systolic *or* diastolic lower
@@ -105,7 +105,7 @@ class BloodPressureRules(_Rules):
 
 
 class GlucoseRules(_Rules):
-    """Capillary glucose, mmol/L; bands are "≥ a and < b" (clinical.md)."""
+    """Capillary glucose, mmol/L; bands "≥ a and < b" (docs/clinical.md, "Blood glucose")."""
 
     very_low_max: float = 3.9
     """≤ this is very low and urgent (规范 referral criterion)."""

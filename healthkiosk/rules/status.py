@@ -1,7 +1,7 @@
 """A resident's follow-up status: urgent, abnormal, overdue or fine.
 
 国家基本公共卫生服务规范(第三版) (高血压 / 2型糖尿病患者健康管理服务规范) as
-summarised in clinical.md, "Urgency and follow-up":
+summarised in docs/clinical.md, "Urgency and follow-up":
 
 - **urgent** (contact today): an unreviewed reading meeting the urgent
   criterion (BP ≥ 180 and/or ≥ 110; glucose ≤ 3.9 or ≥ 16.7; a meter's LO/HI);

@@ -5,7 +5,7 @@ ble-common/src/test/.../glucose/GlucoseMeasurementDataCallbackTest.java
 (``onGlucoseMeasurementReceived`` and ``onInvalidDataReceived``, time offset
 missing). Context bytes: built by hand from the GLS 1.0 field layout with the
 field values of Nordic's GlucoseMeasurementContextDataCallbackTest (no public
-byte capture of a full context was found). Conversion: clinical.md
+byte capture of a full context was found). Conversion: docs/clinical.md, "Units and conversions"
 (1 mmol/L = 18.016 mg/dL; 1 kg/L = 100 000 mg/dL; mol/L × 1000 = mmol/L).
 Fuzz: Hypothesis (a failure prints ``--hypothesis-seed=N``).
 """
