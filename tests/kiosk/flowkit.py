@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -122,8 +123,13 @@ def rules() -> RulesConfig:
     return make_rules()
 
 
-@pytest.fixture
-async def harness(kiosk_config: KioskConfig, rules: RulesConfig) -> AsyncIterator[Harness]:
+@asynccontextmanager
+async def running_harness(
+    kiosk_config: KioskConfig, rules: RulesConfig, **devices: Any
+) -> AsyncIterator[Harness]:
+    """A flow running on a fake clock with the simulated devices; ``devices``
+    (by role, e.g. ``blood_pressure=...``) stand in for some of them (the
+    Harness's simulated twin of a replaced role is then unused)."""
     clock = FakeClock()
     bp = SimulatedBloodPressureMonitor(clock=clock, seed=1)
     glucose = SimulatedGlucoseMeter(clock=clock, seed=1)
@@ -132,7 +138,7 @@ async def harness(kiosk_config: KioskConfig, rules: RulesConfig) -> AsyncIterato
     flow = VisitFlow(
         config=kiosk_config,
         rules=rules,
-        devices=Devices(blood_pressure=bp, glucose=glucose, id_card=reader),
+        devices=replace(Devices(blood_pressure=bp, glucose=glucose, id_card=reader), **devices),
         recorder=recorder,
         clock=clock,
         version="test",
@@ -148,6 +154,12 @@ async def harness(kiosk_config: KioskConfig, rules: RulesConfig) -> AsyncIterato
     await asyncio.wait_for(task, 5)
     for st in states:
         check_invariants(st)
+
+
+@pytest.fixture
+async def harness(kiosk_config: KioskConfig, rules: RulesConfig) -> AsyncIterator[Harness]:
+    async with running_harness(kiosk_config, rules) as h:
+        yield h
 
 
 def check_invariants(st: State) -> None:

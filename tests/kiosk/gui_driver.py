@@ -17,8 +17,11 @@ import argparse
 import asyncio
 import itertools
 import json
+import sqlite3
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -369,8 +372,10 @@ async def error_layouts(d: Driver) -> None:
     meter and the blood pressure monitor raise the drivers' errors) and are
     reached by touch, one after another through "Try again"; "updating"
     by touch too, while this driver holds the visit lock as the updater does.
-    Nothing simulated stands in for the store, so ``store_full`` and
-    ``store_error`` are put on screen by the flow itself (``_show_error``)."""
+    The store is the real one: ``store_error`` is a reading saved while this
+    driver holds the store's write lock past its busy timeout (as another
+    process writing to it would); ``store_full`` needs a store asking for more
+    free disk than there is, so it has a run of its own (:func:`store_full`)."""
     from healthkiosk.errors import (
         DeviceConnectionError,
         DeviceError,
@@ -380,10 +385,9 @@ async def error_layouts(d: Driver) -> None:
         MeasurementProblem,
     )
     from healthkiosk.visitlock import VisitLock, path_for
-    from kiosk.app.i18n import text
 
     def words(key: str) -> str:
-        return text(d.r.flow.state.language, f"error.{key}")
+        return error_words(d, key)
 
     def problem(p: MeasurementProblem) -> GlucoseOutcome:
         return GlucoseOutcome(error=MeasurementError(f"meter says {p.value}", problem=p))
@@ -433,11 +437,13 @@ async def error_layouts(d: Driver) -> None:
             await d.tap("btn.retry")
         await d.wait_for("error.message", text=words(key), within=60)
         await d.record(f"error-{key}")
-    for key in ("store_full", "store_error"):
-        d.r.flow._show_error(key)
-        await d.wait_for("error.message", text=words(key))
-        await d.gone("btn.retry")
-        await d.record(f"error-{key}")
+    await d.tap("btn.back")  # back to the choice
+    d.r.devices.glucose.queue(GlucoseOutcome(5.6))
+    with store_write_locked(d.config.store_path):
+        await measure_glucose(d)
+        await d.wait_for("error.message", text=words("store_error"), within=30)
+    await d.gone("btn.retry")
+    await d.record("error-store_error")
     await d.tap("btn.finish")
     await d.wait_for("attract.start", within=30)
     with VisitLock(path_for(d.config)):  # an update being installed
@@ -448,11 +454,54 @@ async def error_layouts(d: Driver) -> None:
         await d.wait_for("attract.start", within=30)
 
 
+async def store_full(d: Driver) -> None:
+    """A glucose reading the store refuses for want of disk: this run's store
+    asks for more free space than its disk has (``[store] min_free_mb``)."""
+    d.r.devices.glucose.queue(GlucoseOutcome(5.6))
+    await d.tap("attract.start")
+    await d.wait_for("checkin.prompt")
+    d.r.devices.id_card.present(demo_card())
+    await d.tap("confirm.yes")
+    await measure_glucose(d)
+    await d.wait_for("error.message", text=error_words(d, "store_full"), within=30)
+    await d.gone("btn.retry")
+    await d.record("error-store_full")
+    await d.tap("btn.finish")
+    await d.wait_for("attract.start", within=30)
+
+
+async def measure_glucose(d: Driver) -> None:
+    """From the choice: glucose, fasting, the strip is in."""
+    await d.tap("btn.glucose")
+    await d.tap("btn.meal.fasting")
+    await d.tap("btn.glucose_ready")
+
+
+def error_words(d: Driver, key: str) -> str:
+    from kiosk.app.i18n import text
+
+    return text(d.r.flow.state.language, f"error.{key}")
+
+
+@contextmanager
+def store_write_locked(path: Path) -> Iterator[None]:
+    """Hold the store's write lock from another connection, as another process
+    writing to the store would: the kiosk's save waits out its busy timeout."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        yield
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
+
+
 SCENARIOS = {
     "visit_both": visit_both,
     "visit_errors": visit_errors,
     "screen_tour": screen_tour,
     "error_layouts": error_layouts,
+    "store_full": store_full,
 }
 
 

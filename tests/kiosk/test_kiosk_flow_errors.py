@@ -6,6 +6,7 @@ import pytest
 from flowkit import Harness
 
 from drivers.readings import BloodPressureStatus
+from healthkiosk.config import KioskConfig
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -14,6 +15,7 @@ from healthkiosk.errors import (
     MeasurementProblem,
     ProtocolError,
 )
+from healthkiosk.rules import RulesConfig
 from kiosk.flow import Devices
 from kiosk.flow.state import Screen
 from kiosk.flow.visit import VisitFlow
@@ -206,10 +208,10 @@ async def test_error_choose_goes_back_to_the_choice(h: Harness) -> None:
     assert h.state.screen is Screen.CHOOSE and h.state.error is None
 
 
-async def test_missing_devices(h: Harness) -> None:
+async def test_missing_devices(h: Harness, kiosk_config: KioskConfig, rules: RulesConfig) -> None:
     flow = VisitFlow(
-        config=h.flow._cfg,
-        rules=h.flow._rules,
+        config=kiosk_config,
+        rules=rules,
         devices=Devices(),
         recorder=h.recorder,
         clock=h.clock,

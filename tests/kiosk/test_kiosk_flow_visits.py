@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from flowkit import Harness, make_rules
+from flowkit import Harness, make_rules, running_harness
 
 from drivers.readings import BloodPressureStatus
+from healthkiosk.config import KioskConfig
 from healthkiosk.idnumber import check_character
-from healthkiosk.rules import average_blood_pressure
+from healthkiosk.rules import RulesConfig, average_blood_pressure
 from kiosk.flow.ports import BpValues, GlucoseValues
 from kiosk.flow.state import Screen
 from kiosk.simulated import BpOutcome, GlucoseOutcome, demo_card
@@ -395,7 +396,9 @@ async def test_technician_tests_every_device_and_shows_who_answered(h: Harness) 
     assert any(s.tech is not None and s.tech.testing for s in h.states)
 
 
-async def test_technician_pair_pins_ble_devices_and_says_which_need_none(h: Harness) -> None:
+async def test_technician_pair_pins_ble_devices_and_says_which_need_none(
+    kiosk_config: KioskConfig, rules: RulesConfig
+) -> None:
     from drivers.readings import DeviceInfo, Transport
 
     paired: list[str] = []
@@ -408,20 +411,20 @@ async def test_technician_pair_pins_ble_devices_and_says_which_need_none(h: Harn
             paired.append(self.info.address or "")
             return self.info
 
-    object.__setattr__(h.flow._devices, "blood_pressure", Monitor())  # type: ignore[attr-defined]
-    h.flow.open_technician()
-    for d in "2468":
-        h.flow.pin_key(d)
-    h.flow.pin_submit()
-    await h.settle()
-    h.flow.tech_pair()
-    await h.until(lambda s: _tested(h) and s.tech is not None and not s.tech.testing, max_s=5)
-    tech = h.state.tech
-    assert tech is not None and not tech.testing
-    seen = {d.role: (d.state, d.detail) for d in tech.devices}
-    assert seen["blood_pressure"] == ("paired", "AA:BB:CC:DD:EE:07 BPS")
-    assert seen["glucose"][0] == "not_pairable" and seen["id_card"][0] == "not_pairable"
-    assert paired == ["AA:BB:CC:DD:EE:07"]
+    async with running_harness(kiosk_config, rules, blood_pressure=Monitor()) as h:
+        h.flow.open_technician()
+        for d in "2468":
+            h.flow.pin_key(d)
+        h.flow.pin_submit()
+        await h.settle()
+        h.flow.tech_pair()
+        await h.until(lambda s: _tested(h) and s.tech is not None and not s.tech.testing, max_s=5)
+        tech = h.state.tech
+        assert tech is not None and not tech.testing
+        seen = {d.role: (d.state, d.detail) for d in tech.devices}
+        assert seen["blood_pressure"] == ("paired", "AA:BB:CC:DD:EE:07 BPS")
+        assert seen["glucose"][0] == "not_pairable" and seen["id_card"][0] == "not_pairable"
+        assert paired == ["AA:BB:CC:DD:EE:07"]
 
 
 async def test_technician_test_against_a_driver_that_reconnects() -> None:

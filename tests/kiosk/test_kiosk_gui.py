@@ -102,6 +102,7 @@ def run_scenario(
     idle_s: float = 60,
     result_s: float = 45,
     seed: bool = False,
+    min_free_mb: int = 1,
 ) -> tuple[dict, Path]:
     (w, h), (wmm, hmm) = PANELS[panel]
     data = tmp_path / "data"
@@ -112,7 +113,7 @@ def run_scenario(
 id = "gui-test-01"
 data_dir = "{data}"
 [store]
-min_free_mb = 1
+min_free_mb = {min_free_mb}
 [kiosk]
 language = "zh_CN"
 resolution = [{w}, {h}]
@@ -298,18 +299,33 @@ def test_every_error_message_fits(xvfb: str, tmp_path: Path) -> None:
     """Layout check, not a visit: every error key's screen in both languages at
     800×480 (the smallest panel) fits (no overflow, buttons on the panel) and
     has its screenshots. The driver reaches device errors through the simulated
-    devices' fault scripts by touch and the store's two through the flow's own
-    method (nothing simulated stands in for the store); see ``error_layouts``."""
+    devices' fault scripts by touch and the store's two through the real store:
+    ``store_error`` with its write lock held by the driver, ``store_full`` in a
+    second run whose store asks for more free disk than there is; see
+    ``error_layouts`` and ``store_full``."""
     from kiosk.app.i18n import text
     from kiosk.flow.errors import ERROR_KEYS, error_actions
 
     panel = "800x480"
-    report, _ = run_scenario(xvfb, tmp_path, "error_layouts", panel)
-    assert report["overflows"] == []
-    check_buttons(report, panel)
-    shown = {s["name"].removeprefix("error-"): s for s in report["steps"]}
+    full = tmp_path / "full"
+    full.mkdir()
+    more_than_free = int(shutil.disk_usage(full).free // 2**20) + 1024
+    shown: dict[str, tuple[str, dict]] = {}
+    for scenario, report in (
+        ("error_layouts", run_scenario(xvfb, tmp_path, "error_layouts", panel)[0]),
+        (
+            "store_full",
+            run_scenario(xvfb, full, "store_full", panel, min_free_mb=more_than_free)[0],
+        ),
+    ):
+        assert report["overflows"] == []
+        check_buttons(report, panel)
+        for st in report["steps"]:
+            key = st["name"].removeprefix("error-")
+            assert key not in shown, key
+            shown[key] = (scenario, st)
     assert sorted(shown) == sorted(ERROR_KEYS)
-    for key, st in shown.items():
+    for key, (scenario, st) in shown.items():
         assert st["screen"] == "error"
         for language in ("zh_CN", "en"):
             assert st["texts"][language]["error.message"] == text(language, f"error.{key}"), key
@@ -317,6 +333,4 @@ def test_every_error_message_fits(xvfb: str, tmp_path: Path) -> None:
         assert ("btn.retry" in tids) == ("retry" in error_actions(key)), (key, tids)
         assert "btn.finish" in tids
         for language in ("zh_CN", "en"):
-            assert (
-                SHOTS / panel / f"error_layouts-error-{key}-{language}.png"
-            ).stat().st_size > 1000
+            assert (SHOTS / panel / f"{scenario}-error-{key}-{language}.png").stat().st_size > 1000

@@ -1,0 +1,98 @@
+"""Saving a finished reading and the result screen with the trend.
+
+A reading is saved through the injected
+:class:`~kiosk.flow.ports.Recorder` *before* any state says saved
+(:meth:`Results.save` returns only after the commit). The trend is the
+resident's earlier readings, fetched when they confirm who they are, plus
+this visit's: no database round trip between saving and showing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from healthkiosk.errors import HealthKioskError
+from kiosk.flow.context import FlowContext
+from kiosk.flow.errors import error_key
+from kiosk.flow.ports import BpValues, CompletedReading
+from kiosk.flow.state import BpResult, GlucoseResult, Screen, TrendPoint
+
+log = logging.getLogger(__name__)
+
+TREND_LIMIT = 8
+SAVE_WAIT_S = 30.0
+HISTORY_WAIT_S = 10.0
+
+
+class Results:
+    def __init__(self, ctx: FlowContext) -> None:
+        self._ctx = ctx
+
+    async def save(self, reading: CompletedReading) -> bool:
+        """Store the reading; False (and the error screen) when the store refused it."""
+        ctx = self._ctx
+        try:
+            await asyncio.wait_for(ctx.recorder.save(reading), SAVE_WAIT_S)
+        except HealthKioskError as err:
+            log.error("reading not saved: %s", err.reason)
+            ctx.show_error(error_key(err))
+            return False
+        except TimeoutError:
+            log.error("reading not saved: the store did not answer in time")
+            ctx.show_error("store_error")
+            return False
+        ctx.visit.saved_any = True
+        return True
+
+    async def show(
+        self,
+        reading: CompletedReading,
+        *,
+        bp_result: BpResult | None = None,
+        glucose_result: GlucoseResult | None = None,
+    ) -> None:
+        """The result screen for a saved reading, with the trend."""
+        ctx = self._ctx
+        if ctx.visit.history is None:
+            ctx.visit.history = await self._fetch_history()
+        ctx.visit.history = [*ctx.visit.history, trend_point(reading)][-TREND_LIMIT:]
+        ctx.idle_from_now()
+        ctx.update(
+            screen=Screen.RESULT,
+            bp_result=bp_result or ctx.state.bp_result,
+            glucose_result=glucose_result or ctx.state.glucose_result,
+            trend=tuple(ctx.visit.history),
+            countdown_s=None,
+        )
+
+    async def prefetch_history(self) -> None:
+        """The earlier readings, fetched while the elder chooses and measures."""
+        self._ctx.visit.history = await self._fetch_history()
+
+    @property
+    def glucose_pending(self) -> bool:
+        """The result shows blood pressure and glucose is still to come."""
+        ctx = self._ctx
+        return ctx.visit.glucose_pending and ctx.state.screen is Screen.RESULT
+
+    async def _fetch_history(self) -> list[TrendPoint]:
+        ctx = self._ctx
+        assert ctx.visit.identity is not None
+        try:
+            return list(
+                await asyncio.wait_for(
+                    ctx.recorder.recent(ctx.visit.identity, limit=TREND_LIMIT), HISTORY_WAIT_S
+                )
+            )
+        except (HealthKioskError, TimeoutError):
+            return []
+
+
+def trend_point(r: CompletedReading) -> TrendPoint:
+    v = r.values
+    if isinstance(v, BpValues):
+        return TrendPoint(
+            r.measured_at, "blood_pressure", (float(v.systolic), float(v.diastolic)), r.category
+        )
+    return TrendPoint(r.measured_at, "glucose", (float(v.mmol_per_l or 0.0),), r.category)

@@ -1,0 +1,158 @@
+"""The technician's screen, behind a PIN: device and sync status, a device
+test, BLE pairing, and a restart of the app.
+
+Reached from the attract screen only (never during a visit). The PIN is
+compared in constant time; the digits typed are dropped when the PIN screen
+opens and when they are submitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+
+from drivers.readings import DeviceInfo
+from healthkiosk.errors import HealthKioskError
+from kiosk.flow.context import FlowContext
+from kiosk.flow.state import DeviceStatus, Screen, TechView
+
+log = logging.getLogger(__name__)
+
+PIN_MAX = 8
+STATUS_WAIT_S = 10.0
+DEVICE_TEST_S = 30.0
+"""The technician's test (or pairing) waits this long for each device to answer."""
+
+
+class Technician:
+    def __init__(self, ctx: FlowContext) -> None:
+        self._ctx = ctx
+        self._pin = ""
+
+    # --- the PIN ---------------------------------------------------------------
+
+    def open(self) -> None:
+        ctx = self._ctx
+        if ctx.state.screen is not Screen.ATTRACT:
+            return
+        ctx.idle_from_now()
+        self._pin = ""
+        ctx.update(screen=Screen.TECH_PIN, pin_length=0, pin_error=False)
+
+    def pin_key(self, digit: str) -> None:
+        ctx = self._ctx
+        if ctx.state.screen is not Screen.TECH_PIN or not digit.isdigit():
+            return
+        if len(self._pin) >= PIN_MAX:
+            return
+        ctx.touch()
+        self._pin += digit
+        ctx.update(pin_length=len(self._pin), pin_error=False)
+
+    def pin_backspace(self) -> None:
+        ctx = self._ctx
+        if ctx.state.screen is not Screen.TECH_PIN:
+            return
+        ctx.touch()
+        self._pin = self._pin[:-1]
+        ctx.update(pin_length=len(self._pin), pin_error=False)
+
+    def pin_submit(self) -> None:
+        ctx = self._ctx
+        if ctx.state.screen is not Screen.TECH_PIN:
+            return
+        ctx.touch()
+        ok = hmac.compare_digest(self._pin.encode(), ctx.cfg.technician_pin.encode())
+        self._pin = ""
+        if not ok:
+            log.warning("technician screen: wrong PIN")
+            ctx.update(pin_length=0, pin_error=True)
+            return
+        ctx.update(screen=Screen.TECHNICIAN, pin_length=0, pin_error=False)
+        ctx.spawn(self._refresh, "tech-status")
+
+    # --- the technician's screen -----------------------------------------------
+
+    async def _refresh(self) -> None:
+        ctx = self._ctx
+        status = await asyncio.wait_for(ctx.recorder.status(), STATUS_WAIT_S)
+        if ctx.state.screen is Screen.TECHNICIAN:
+            ctx.update(
+                tech=TechView(
+                    devices=ctx.devices.statuses(),
+                    pending=status.pending,
+                    delivered=status.delivered,
+                    last_delivered=status.last_delivered,
+                    version=ctx.version,
+                )
+            )
+
+    def _idle_tech_screen(self) -> bool:
+        st = self._ctx.state
+        return st.screen is Screen.TECHNICIAN and st.tech is not None and not st.tech.testing
+
+    def test(self) -> None:
+        """Test every device: connect afresh and show who answered (or why not)."""
+        if self._idle_tech_screen():
+            self._ctx.touch()
+            self._ctx.spawn(self._test_devices, "tech-test")
+
+    def pair(self) -> None:
+        """Pair every BLE device without a configured address with the one that
+        answers now (switched on in front of the kiosk), and keep its address."""
+        if self._idle_tech_screen():
+            self._ctx.touch()
+            self._ctx.spawn(lambda: self._test_devices(pairing=True), "tech-pair")
+
+    def restart(self) -> None:
+        """Ask the app to exit so its service manager starts it again."""
+        ctx = self._ctx
+        st = ctx.state
+        if st.screen is Screen.TECHNICIAN and st.tech is not None:
+            ctx.update(tech=replace(st.tech, restart_requested=True))
+
+    async def _test_devices(self, *, pairing: bool = False) -> None:
+        ctx = self._ctx
+        await self._refresh()  # the sync counts too: one button for "look again"
+        tech = ctx.state.tech
+        assert tech is not None
+        results = {d.role: replace(d, state="testing", detail="") for d in tech.devices}
+        ctx.update(tech=replace(tech, devices=tuple(results.values()), testing=True))
+        for role, status in list(results.items()):
+            results[role] = await self._test_one(role, status, pairing=pairing)
+            current = ctx.state.tech
+            if ctx.state.screen is not Screen.TECHNICIAN or current is None:
+                return
+            ctx.update(tech=replace(current, devices=tuple(results.values())))
+        current = ctx.state.tech
+        if current is not None:
+            ctx.update(tech=replace(current, testing=False))
+
+    async def _test_one(self, role: str, status: DeviceStatus, *, pairing: bool) -> DeviceStatus:
+        device = getattr(self._ctx.devices, role, None)
+        check = getattr(device, "pair" if pairing else "check", None)
+        if pairing and device is not None and not getattr(device, "pairable", False):
+            return replace(status, state="not_pairable", detail=status.model)
+        if check is None:
+            return replace(status, state="missing" if device is None else "ready")
+        return await _check_one(status, check, pairing=pairing)
+
+
+async def _check_one(
+    status: DeviceStatus, check: Callable[[], Awaitable[DeviceInfo]], *, pairing: bool
+) -> DeviceStatus:
+    try:
+        info = await asyncio.wait_for(check(), DEVICE_TEST_S)
+    except TimeoutError:
+        return replace(status, state="failed", detail="device_timeout")
+    except HealthKioskError as err:
+        log.warning("technician %s: %s failed: %s", "pair" if pairing else "test",
+                    status.role, err.reason)  # fmt: skip
+        return replace(status, state="failed", detail=err.reason)
+    who = f"s/n {info.serial}" if info.serial else info.model
+    if pairing:
+        return replace(status, state="paired", model=info.model, detail=f"{info.address} {who}")
+    return replace(status, state="ok", model=info.model, detail=who)
