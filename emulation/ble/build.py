@@ -1,25 +1,17 @@
-"""Emulated BLE devices built from driver options (``options["emulator"]``),
-for the openers' ``emulate=True`` and for ``healthkiosk devices emulate``."""
+"""Emulated BLE peripherals built from a driver's options (their ``emulator``
+table), for :mod:`emulation.twins`."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from drivers.ble.emulated.and_peripheral import AndUa651Emulator
-from drivers.ble.emulated.bps_peripheral import BpsEmulator
-from drivers.ble.emulated.common import (
-    DEFAULT_BATTERY_PERCENT,
-    RADIOS,
-    EmulatedDevice,
-    parse_faults,
-)
-from drivers.ble.emulated.glucose_peripheral import GlucoseEmulator
-from drivers.ble.link import BleBackend
 from drivers.ble.options import BleOptions
 from drivers.readings import PressureUnit
+from emulation.ble.and_ua651 import AndUa651Emulator
+from emulation.ble.bps import BpsEmulator
+from emulation.ble.glucose import GlucoseEmulator
+from emulation.ble.peripheral import DEFAULT_BATTERY_PERCENT, parse_faults
 from healthkiosk.errors import ConfigError
 
 
@@ -49,25 +41,14 @@ def _battery(em: Mapping[str, Any]) -> int | None:
     return value
 
 
-DEFAULT_RADIO = "bumble"
+def _parse(options: Mapping[str, Any] | None) -> tuple[BleOptions, Mapping[str, Any]]:
+    """The driver's options (the station's time zone) and the twin's own table."""
+    return BleOptions.parse(options), dict((options or {}).get("emulator") or {})
 
 
-def radio_of(opts: BleOptions) -> str:
-    """Which emulated stack: ``bumble`` (default) or ``model``."""
-    radio = str(opts.emulator.get("radio", DEFAULT_RADIO))
-    if radio not in RADIOS:
-        raise ConfigError(f"emulator radio must be one of {RADIOS}", key="emulator.radio")
-    return radio
-
-
-def backend_for(opts: BleOptions) -> BleBackend:
-    return BleBackend.bumble() if radio_of(opts) == "bumble" else BleBackend.emulated()
-
-
-def make_bps(opts: BleOptions) -> BpsEmulator:
-    em = opts.emulator
+def make_bps(options: Mapping[str, Any] | None) -> BpsEmulator:
+    opts, em = _parse(options)
     return BpsEmulator(
-        radio=radio_of(opts),
         tz=opts.tz,
         faults=_faults(em),
         battery_percent=_battery(em),
@@ -79,10 +60,9 @@ def make_bps(opts: BleOptions) -> BpsEmulator:
     )
 
 
-def make_glucose(opts: BleOptions) -> GlucoseEmulator:
-    em = opts.emulator
+def make_glucose(options: Mapping[str, Any] | None) -> GlucoseEmulator:
+    opts, em = _parse(options)
     return GlucoseEmulator(
-        radio=radio_of(opts),
         tz=opts.tz,
         faults=_faults(em),
         battery_percent=_battery(em),
@@ -91,10 +71,9 @@ def make_glucose(opts: BleOptions) -> GlucoseEmulator:
     )
 
 
-def make_and(opts: BleOptions) -> AndUa651Emulator:
-    em = opts.emulator
+def make_and(options: Mapping[str, Any] | None) -> AndUa651Emulator:
+    opts, em = _parse(options)
     return AndUa651Emulator(
-        radio=radio_of(opts),
         tz=opts.tz,
         faults=_faults(em),
         battery_percent=_battery(em),
@@ -103,41 +82,3 @@ def make_and(opts: BleOptions) -> AndUa651Emulator:
         pulse=_get(em, "pulse", int, 66),
         stored=_get(em, "stored", int, 2),
     )
-
-
-@asynccontextmanager
-async def _running(device: EmulatedDevice) -> AsyncIterator[Any]:
-    async with device:
-        yield device
-
-
-def bps_emulator(opts: BleOptions) -> Any:
-    return _running(make_bps(opts))
-
-
-def glucose_emulator(opts: BleOptions) -> Any:
-    return _running(make_glucose(opts))
-
-
-def and_emulator(opts: BleOptions) -> Any:
-    return _running(make_and(opts))
-
-
-async def _serve(device: EmulatedDevice, ready: Callable[[str], None] | None) -> None:
-    async with device:
-        if ready is not None:
-            ready(device.describe())
-        await asyncio.Event().wait()  # until cancelled
-
-
-async def run_bps(*, options: Mapping[str, Any] | None = None, ready: Any = None) -> None:
-    await _serve(make_bps(BleOptions.parse(options)), ready)
-
-
-async def run_glucose(*, options: Mapping[str, Any] | None = None, ready: Any = None) -> None:
-    device = make_glucose(BleOptions.parse(options))
-    await _serve(device, ready)
-
-
-async def run_and(*, options: Mapping[str, Any] | None = None, ready: Any = None) -> None:
-    await _serve(make_and(BleOptions.parse(options)), ready)

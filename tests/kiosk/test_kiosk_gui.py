@@ -77,7 +77,7 @@ def seed_earlier_readings(cfg_path: Path) -> None:
     from healthkiosk.config import load_config
     from kiosk.compose import open_recorder
     from kiosk.flow.ports import BpValues, CompletedReading, ResidentIdentity
-    from kiosk.simulated import demo_card
+    from tests.support.fake_devices import demo_card
 
     card = demo_card()
     who = ResidentIdentity(card.id_number, "110***", card.name, "female", None)
@@ -230,7 +230,7 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
             " JOIN outbox o ON o.reading_uuid = r.uuid JOIN visits v ON v.id = r.visit_id"
             " ORDER BY r.station_seq"
         ).fetchall()
-    from kiosk.simulated import demo_card
+    from tests.support.fake_devices import demo_card
 
     masked = demo_card().id_number[:3] + "*" * 11 + demo_card().id_number[-4:]
     assert rows == [
@@ -297,9 +297,9 @@ def test_screen_tour_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
 def test_every_error_message_fits(xvfb: str, tmp_path: Path) -> None:
     """Layout check, not a visit: every error key's screen in both languages at
     800×480 (the smallest panel) fits (no overflow, buttons on the panel) and
-    has its screenshots. The driver reaches device errors through the simulated
+    has its screenshots. The driver reaches device errors through the fake
     devices' fault scripts by touch and the store's two through the flow's own
-    method (nothing simulated stands in for the store); see ``error_layouts``."""
+    method (nothing fake stands in for the store); see ``error_layouts``."""
     from kiosk.app.i18n import text
     from kiosk.flow.errors import ERROR_KEYS, error_actions
 
