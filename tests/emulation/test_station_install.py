@@ -28,7 +28,15 @@ from healthkiosk.cli.emulation_hook import INSTALL
 
 ROOT = Path(__file__).resolve().parents[2]
 NOT_SOURCE = shutil.ignore_patterns(
-    ".git", ".venv", "artifacts", "build", "dist", "*.egg-info", "__pycache__", ".*_cache"
+    ".git",
+    ".venv",
+    "artifacts",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".*_cache",
+    ".hypothesis",
 )
 
 pytestmark = pytest.mark.timeout(300)
