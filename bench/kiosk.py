@@ -5,11 +5,15 @@
 Prints, in one run:
 
 - time from process start to the first frame drawn, and RSS once started,
-  for the kiosk (``--simulate``) and for a bare Kivy app (one Label), with
-  the ratio (target: time ≤ 1.5× bare, RSS ≤ bare + 80 MB);
-- the latency from a simulated monitor's measurement notification (the
-  moment the device hands its result over) to the first frame that shows
-  the result screen, over many visits: p50, p99, max (target p99 ≤ 50 ms).
+  for the kiosk (on the tests' in-memory fake devices, ``tests/support``) and
+  for a bare Kivy app (one Label), with the ratio (target: time ≤ 1.5× bare,
+  RSS ≤ bare + 80 MB);
+- the latency from the monitor's measurement indication (the moment the
+  device hands its result over; ``--devices twins``: the standard BLE
+  monitor's emulated twin over bumble, every role a twin as with
+  ``healthkiosk run --simulate``; ``--devices fakes``: the tests' in-memory fake monitor)
+  to the first frame that shows the result screen, over many visits: p50,
+  p99, max (target p99 ≤ 50 ms).
   The path measured includes classification, the SQLite commit of the
   reading and its outbox row (``synchronous=FULL``), the trend query and
   rendering.
@@ -81,9 +85,7 @@ def child_kiosk(out: Path, visits: int, devices: str) -> None:
     sys.path.insert(0, str(ROOT))
     from healthkiosk.config import from_mapping
     from kiosk.app.main import Running, run_kiosk
-    from kiosk.compose import SimulationSpeed
     from kiosk.flow.state import Screen, State
-    from kiosk.simulated import demo_card
 
     data = Path(tempfile.mkdtemp(prefix="hk-bench-"))
     settings: dict[str, Any] = {
@@ -94,10 +96,9 @@ def child_kiosk(out: Path, visits: int, devices: str) -> None:
     }
     notified: list[float] = []
     if devices == "twins":
-        from drivers.ble.emulated.bps_peripheral import BpsEmulator
+        from emulation.ble.bps import BpsEmulator
 
         settings["devices"] = {
-            "simulate": True,
             "blood_pressure": {
                 "driver": "ble-bp-standard",
                 "options": {"emulator": {"step_s": 0.001}},
@@ -112,6 +113,27 @@ def child_kiosk(out: Path, visits: int, devices: str) -> None:
         BpsEmulator.send_results = timed_send_results  # type: ignore[method-assign]
     cfg = from_mapping(settings)
     result: dict[str, Any] = {}
+    if devices == "twins":
+        # Every role an emulated twin, as `healthkiosk run --simulate`: the
+        # monitor's indications over bumble, the card on the SAM reader's pty.
+        from emulation.idcard.sam_reader import SAMPLE_CARD
+        from emulation.twins import Simulation
+
+        simulation = Simulation(cfg)
+        cfg = simulation.config
+        open_devices: Any = simulation.open_devices
+
+        def present_card(_r: Running) -> None:
+            simulation.present_card(SAMPLE_CARD)
+    else:
+        # The tests' in-memory fakes: start-up and memory without a radio stack.
+        from tests.support.fake_devices import demo_card, open_fake_devices
+
+        def open_devices() -> Any:
+            return open_fake_devices(speed=400.0, start_delay_s=0.0)
+
+        def present_card(r: Running) -> None:
+            r.devices.id_card.present(demo_card())  # type: ignore[union-attr]
 
     async def on_screen(flow: Any, screen: Screen) -> None:
         reached = asyncio.Event()
@@ -146,14 +168,14 @@ def child_kiosk(out: Path, visits: int, devices: str) -> None:
                 notified.clear()
                 shown.set()
 
-        if devices == "simulated":
+        if devices == "fakes":
             bp.on_result = on_result
         r.app.renderer.on_rendered = on_rendered
         Window.bind(on_flip=on_flip)
         for _ in range(visits):
             shown.clear()
             flow.start_checkin()
-            r.devices.id_card.present(demo_card())
+            present_card(r)
             await on_screen(flow, Screen.CONFIRM)
             flow.confirm()
             flow.choose("bp")
@@ -171,9 +193,8 @@ def child_kiosk(out: Path, visits: int, devices: str) -> None:
     asyncio.run(
         run_kiosk(
             cfg,
-            simulate=True,
             fullscreen=False,
-            sim=SimulationSpeed(speed=400.0, start_delay_s=0.0),
+            devices=open_devices,
             extra=scenario,
         )
     )
@@ -236,7 +257,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--visits", type=int, default=200)
-    ap.add_argument("--devices", choices=["twins", "simulated"], default="twins")
+    ap.add_argument("--devices", choices=["twins", "fakes"], default="twins")
     ap.add_argument("--child", choices=["bare", "kiosk"])
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -249,10 +270,10 @@ def main() -> int:
     xvfb = start_xvfb()
     try:
         bare = [run_child("bare", 0) for _ in range(a.runs)]
-        # Start-up and memory with the kiosk's own simulated devices (an
-        # emulated twin's radio stack is test equipment a station does not
-        # start); the latency run with the devices asked for.
-        kiosk = [run_child("kiosk", 0, "simulated") for _ in range(a.runs)]
+        # Start-up and memory with the tests' in-memory fakes (an emulated
+        # twin's radio stack is test equipment a station does not start);
+        # the latency run with the devices asked for.
+        kiosk = [run_child("kiosk", 0, "fakes") for _ in range(a.runs)]
         visits = run_child("kiosk", a.visits, a.devices) if a.visits else {"latency_s": []}
     finally:
         if xvfb is not None:

@@ -5,15 +5,15 @@ example ``drivers.ble.DRIVERS``); adding a device model is adding one module
 and one :class:`DriverSpec` line there.
 
 A spec's ``opener`` is ``"module:function"``; the function is called as
-``open_device(port=..., address=..., options=..., emulate=...)`` and returns
-an async context manager yielding a device that implements one of the
-protocols in :mod:`drivers.base`. With ``emulate=True`` it starts the
-driver's emulated twin (a pty for serial, an in-process GATT peripheral for
-BLE) and connects the real driver code to it.
+``open_device(port=..., address=..., options=...)`` and returns an async
+context manager yielding a device that implements one of the protocols in
+:mod:`drivers.base`. A BLE opener also takes ``backend``
+(:class:`drivers.ble.link.BleBackend`, the platform's by default).
 
-A spec's ``emulator`` (optional) is ``"module:function"`` called as
-``await run_emulator(options=..., ready=callback)`` by
-``healthkiosk devices emulate``; it runs until cancelled.
+Only real drivers are listed here. Their emulated twins are in the
+``emulation`` package (``emulation/twins.py`` maps a driver's name to its
+twin and connects this same opener to it: a pty path for serial, the bumble
+backend for BLE); nothing here imports it.
 """
 
 from __future__ import annotations
@@ -38,13 +38,9 @@ class DriverSpec:
     transport: Literal["ble", "serial"]
     summary: str
     opener: str
-    emulator: str | None = None
 
     def load_opener(self) -> Callable[..., AbstractAsyncContextManager[Any]]:
         return _load(self.opener)  # type: ignore[no-any-return]
-
-    def load_emulator(self) -> Callable[..., Any] | None:
-        return _load(self.emulator) if self.emulator else None
 
 
 def _load(ref: str) -> Any:

@@ -1,13 +1,14 @@
-"""The composition root: devices, recorder and clock for the visit flow.
+"""The kiosk's composition: devices, recorder and clock for the visit flow.
 
 Two seams live here and only here:
 
-- :func:`open_devices` — without ``simulate``, each configured device through
-  :mod:`drivers.registry`. With ``simulate``, a role configured under
-  ``[devices.*]`` runs the real driver code against the driver's emulated
-  twin (``emulate=True``: an in-process BLE peripheral, a pty for serial);
-  a role not configured gets the kiosk's own :mod:`kiosk.simulated` device
-  (scriptable: the flow and GUI tests queue outcomes on it).
+- :func:`open_devices` — each configured device through
+  :mod:`drivers.registry`, wrapped to (re)connect on demand. ``connect``
+  decides how a configured device is reached: by default its driver's own
+  opener on the configured port or address; ``healthkiosk run --simulate``
+  (the CLI, through the ``emulation`` package, which a station does not
+  install) gives one that starts the driver's emulated twin and connects the
+  same driver to it.
 - :func:`open_recorder` — builds :class:`kiosk.recorder.StoreRecorder` on
   :mod:`sync.store`.
 """
@@ -15,89 +16,57 @@ Two seams live here and only here:
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from healthkiosk.config import Config, DeviceConfig
-from kiosk.flow.clock import Clock, RealClock
 from kiosk.flow.ports import Devices
 from management import pairings
 
 if TYPE_CHECKING:
+    from drivers.registry import DriverSpec
     from kiosk.recorder import StoreRecorder
     from management.devicestatus import DeviceBook
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True, slots=True)
-class SimulationSpeed:
-    """How fast the kiosk's simulated devices run (1.0 = like real devices)."""
-
-    speed: float = 1.0
-    start_delay_s: float = 2.0
-
-
 ROLES = ("blood_pressure", "glucose", "id_card", "qr_code")
-SIMULATED_ROLES = ("blood_pressure", "glucose", "id_card")
-"""Roles kiosk/simulated.py stands in for; a QR scanner is used only where configured."""
+
+Connect = Callable[["DriverSpec", DeviceConfig, "str | None"], AbstractAsyncContextManager[Any]]
+"""``connect(spec, device_config, address)``: open the configured device
+(``address``: the configured or paired BLE address, or None for any)."""
+
+
+def through_driver(
+    spec: DriverSpec, dc: DeviceConfig, address: str | None
+) -> AbstractAsyncContextManager[Any]:
+    """The default :data:`Connect`: the driver's opener on the configured port or address."""
+    return spec.load_opener()(port=dc.port, address=address, options=dict(dc.options))
 
 
 @asynccontextmanager
-async def open_devices(
-    cfg: Config,
-    *,
-    simulate: bool,
-    clock: Clock | None = None,
-    sim: SimulationSpeed | None = None,
-) -> AsyncIterator[Devices]:
-    """The devices for one kiosk run, closed on exit."""
+async def open_devices(cfg: Config, *, connect: Connect | None = None) -> AsyncIterator[Devices]:
+    """The devices for one kiosk run, closed on exit. A role not configured
+    has no device (the technician screen shows it missing)."""
     async with AsyncExitStack() as stack:
-        if simulate:
-            d = cfg.devices
-            book = _device_book(cfg)
-            twins = {
+        book = _device_book(cfg)
+        devices = Devices(
+            **{
                 role: _reconnecting(
-                    role, getattr(d, role), emulate=True, book=book, data_dir=cfg.data_dir
+                    role,
+                    getattr(cfg.devices, role),
+                    connect=connect or through_driver,
+                    book=book,
+                    data_dir=cfg.data_dir,
                 )
                 for role in ROLES
             }
-            fallback = (
-                _simulated(clock or RealClock(), sim or SimulationSpeed())
-                if any(twins[role] is None for role in SIMULATED_ROLES)
-                else None
-            )
-            devices = Devices(
-                **{
-                    role: twin if twin is not None else getattr(fallback, role, None)
-                    for role, twin in twins.items()
-                }
-            )
-            for dev in _all(devices):
-                if dev is not None:
-                    stack.push_async_callback(dev.close)
-        else:
-            devices = await _real(cfg, stack)
+        )
+        for dev in _all(devices):
+            stack.push_async_callback(dev.close)
         yield devices
-
-
-def _simulated(clock: Clock, sim: SimulationSpeed) -> Devices:
-    from kiosk.simulated import (
-        SimulatedBloodPressureMonitor,
-        SimulatedGlucoseMeter,
-        SimulatedIdCardReader,
-    )
-
-    return Devices(
-        blood_pressure=SimulatedBloodPressureMonitor(
-            clock=clock, speed=sim.speed, start_delay_s=sim.start_delay_s
-        ),
-        glucose=SimulatedGlucoseMeter(clock=clock, speed=sim.speed),
-        id_card=SimulatedIdCardReader(clock=clock),
-    )
 
 
 def _device_book(cfg: Config) -> DeviceBook:
@@ -110,7 +79,7 @@ def _reconnecting(
     role: str,
     dc: DeviceConfig | None,
     *,
-    emulate: bool,
+    connect: Connect,
     book: DeviceBook | None = None,
     data_dir: Path | None = None,
 ) -> Any:
@@ -125,7 +94,6 @@ def _reconnecting(
     )
 
     spec = get_driver(dc.driver)
-    open_device = spec.load_opener()
     pairable = spec.transport == "ble" and not dc.address
 
     def opener(*, any_device: bool = False) -> Any:
@@ -135,7 +103,7 @@ def _reconnecting(
         address = dc.address
         if address is None and data_dir is not None and not any_device:
             address = pairings.address_for(data_dir, role)
-        return open_device(port=dc.port, address=address, options=dict(dc.options), emulate=emulate)
+        return connect(spec, dc, address)
 
     cls = {
         "blood_pressure": ReconnectingBloodPressureMonitor,
@@ -155,23 +123,6 @@ def _reconnecting(
 
 def _all(devices: Devices) -> list[Any]:
     return [getattr(devices, role) for role in ROLES if getattr(devices, role) is not None]
-
-
-async def _real(cfg: Config, stack: AsyncExitStack) -> Devices:
-    d = cfg.devices
-    book = _device_book(cfg)
-    devices = Devices(
-        **{
-            role: _reconnecting(
-                role, getattr(d, role), emulate=False, book=book, data_dir=cfg.data_dir
-            )
-            for role in ROLES
-        }
-    )
-    for dev in _all(devices):
-        if dev is not None:
-            stack.push_async_callback(dev.close)
-    return devices
 
 
 def open_recorder(cfg: Config) -> StoreRecorder:

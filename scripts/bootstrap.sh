@@ -1,5 +1,7 @@
 # Sourced by scripts/demo and scripts/test: installs what a fresh Debian machine
-# lacks, creates .venv and installs healthkiosk into it (editable).
+# lacks, creates .venv and installs healthkiosk into it (editable). With the
+# `emulation` extra, also the emulation package (its own distribution, built
+# from emulation/; a station's install never has it).
 # Re-running is cheap: every step checks first.
 set -euo pipefail
 
@@ -54,6 +56,9 @@ hk_system_packages() {
     hk_apt_install "${want[@]}"
 }
 
+# hk_venv EXTRAS: healthkiosk[EXTRAS] into $HK_VENV, editable; when EXTRAS has
+# `emulation`, emulation/ too, in the same pip run (its requirement
+# healthkiosk-emulation is met by that folder, not by an index).
 hk_venv() {
     local extras="$1"
     if [ ! -x "$HK_VENV/bin/python" ]; then
@@ -66,10 +71,15 @@ hk_venv() {
         }
     fi
     local stamp="$HK_VENV/.healthkiosk-installed-$extras"
-    if [ ! -f "$stamp" ] || [ "$HK_ROOT/pyproject.toml" -nt "$stamp" ]; then
-        hk_log "installing healthkiosk[$extras] into $HK_VENV"
+    local also=()
+    case ",$extras," in
+        *,emulation,*) also=(-e "$HK_ROOT/emulation") ;;
+    esac
+    if [ ! -f "$stamp" ] || [ "$HK_ROOT/pyproject.toml" -nt "$stamp" ] \
+        || [ "$HK_ROOT/emulation/pyproject.toml" -nt "$stamp" ]; then
+        hk_log "installing healthkiosk[$extras] ${also[*]:+and emulation/ }into $HK_VENV"
         "$HK_VENV/bin/python" -m pip install -q --upgrade pip
-        "$HK_VENV/bin/python" -m pip install -q -e "$HK_ROOT[$extras]"
+        "$HK_VENV/bin/python" -m pip install -q -e "$HK_ROOT[$extras]" "${also[@]}"
         touch "$stamp"
     fi
 }

@@ -3,8 +3,10 @@
 Each driver's module docstring is its contract. Codecs (pure) live beside
 them: :mod:`.ieee11073`, :mod:`.bps_codec`, :mod:`.glucose_codec`,
 :mod:`.racp`, :mod:`.gatt_time`, :mod:`.devinfo`, :mod:`.battery`,
-:mod:`.and_custom`; the transport is :mod:`.link`; emulated peripherals and the bleak backend that
-reaches them are in :mod:`.emulated`.
+:mod:`.and_custom`; the transport is :mod:`.link`, which takes a
+:class:`~drivers.ble.link.BleBackend` from outside (the platform's by default).
+The emulated peripherals and the bumble backend that reaches them are in
+``emulation/ble``, outside the product.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ DRIVERS = (
         transport="ble",
         summary="Bluetooth SIG Blood Pressure Service (0x1810) monitor",
         opener="drivers.ble.bps:open_device",
-        emulator="drivers.ble.emulated.runners:run_bps",
     ),
     DriverSpec(
         name="ble-glucose-standard",
@@ -26,7 +27,6 @@ DRIVERS = (
         transport="ble",
         summary="Bluetooth SIG Glucose Service (0x1808) meter with RACP memory download",
         opener="drivers.ble.glucose:open_device",
-        emulator="drivers.ble.emulated.runners:run_glucose",
     ),
     DriverSpec(
         name="ble-and-ua651",
@@ -34,6 +34,5 @@ DRIVERS = (
         transport="ble",
         summary="A&D Medical UA-651BLE (standard BPS + Date Time + A&D custom service)",
         opener="drivers.ble.and_ua651:open_device",
-        emulator="drivers.ble.emulated.runners:run_and",
     ),
 )

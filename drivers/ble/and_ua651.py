@@ -135,13 +135,12 @@ async def open_device(
     port: str | None = None,
     address: str | None = None,
     options: Mapping[str, Any] | None = None,
-    emulate: bool = False,
+    backend: BleBackend | None = None,
 ) -> AsyncIterator[AndUa651Monitor]:
     opts = BleOptions.parse(options)
     async with open_on_link(
-        lambda addr, backend: AndUa651Monitor(address=addr, backend=backend, options=opts),
+        lambda addr, via: AndUa651Monitor(address=addr, backend=via, options=opts),
         address=address,
-        opts=opts,
-        twin="and_emulator" if emulate else None,
+        backend=backend,
     ) as device:
         yield device

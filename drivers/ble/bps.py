@@ -20,7 +20,7 @@ Contract:
   arterial pressure → that field is None;
 - a link lost before the result → :class:`DeviceConnectionError`, no reading.
 Firmware seen: none on hardware — verified against the emulated peripheral
-(:mod:`drivers.ble.emulated.bps_peripheral`) built from the GATT specification.
+(``emulation/ble/bps.py``) built from the GATT specification.
 """
 
 from __future__ import annotations
@@ -257,14 +257,13 @@ async def open_device(
     port: str | None = None,
     address: str | None = None,
     options: Mapping[str, Any] | None = None,
-    emulate: bool = False,
+    backend: BleBackend | None = None,
 ) -> AsyncIterator[StandardBpsMonitor]:
     """The registry's opener (see drivers/registry.py)."""
     opts = BleOptions.parse(options)
     async with open_on_link(
-        lambda addr, backend: StandardBpsMonitor(address=addr, backend=backend, options=opts),
+        lambda addr, via: StandardBpsMonitor(address=addr, backend=via, options=opts),
         address=address,
-        opts=opts,
-        twin="bps_emulator" if emulate else None,
+        backend=backend,
     ) as device:
         yield device

@@ -28,7 +28,7 @@ Contract:
 - ``measure()`` waits for a record newer than the newest known one (polling
   the RACP at ``poll_interval_s``).
 Sequence numbers are uint16; a meter that wraps past 65535 is not handled.
-Verified against the emulated meter (:mod:`drivers.ble.emulated.glucose_peripheral`),
+Verified against the emulated meter (``emulation/ble/glucose.py``),
 not on hardware.
 """
 
@@ -511,14 +511,13 @@ async def open_device(
     port: str | None = None,
     address: str | None = None,
     options: Mapping[str, Any] | None = None,
-    emulate: bool = False,
+    backend: BleBackend | None = None,
 ) -> AsyncIterator[StandardGlucoseMeter]:
     """The registry's opener (see drivers/registry.py)."""
     opts = BleOptions.parse(options)
     async with open_on_link(
-        lambda addr, backend: StandardGlucoseMeter(address=addr, backend=backend, options=opts),
+        lambda addr, via: StandardGlucoseMeter(address=addr, backend=via, options=opts),
         address=address,
-        opts=opts,
-        twin="glucose_emulator" if emulate else None,
+        backend=backend,
     ) as device:
         yield device

@@ -10,10 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from bleak import BleakClient, BleakScanner
 from bleak.backends.client import BaseBleakClient
@@ -25,7 +25,6 @@ from drivers.ble import uuids
 from drivers.ble.battery import BatteryCodecError, decode_level
 from drivers.ble.devinfo import DeviceInfoCodecError, decode_string
 from drivers.ble.gatt_time import CurrentTime, encode_current_time
-from drivers.ble.options import BleOptions
 from drivers.ble.radio_errors import BLUETOOTH_UNAVAILABLE, radio_reason
 from drivers.readings import DeviceInfo, Transport
 from healthkiosk.errors import (
@@ -47,24 +46,14 @@ time an elder's measurement has."""
 
 @dataclass(frozen=True, slots=True)
 class BleBackend:
-    """Which bleak backend to use: None picks the platform's (BlueZ on a Pi)."""
+    """Which bleak backend to use, given from outside: the default (None, None)
+    is the platform's (BlueZ on a Pi). The ``emulation`` package gives one over
+    bumble's in-process link to the emulated peripherals; ``transport`` is
+    what the readings' :class:`~drivers.readings.DeviceInfo` then says."""
 
     scanner: type[BaseBleakScanner] | None = None
     client: type[BaseBleakClient] | None = None
     transport: Transport = Transport.BLE
-
-    @classmethod
-    def emulated(cls) -> BleBackend:
-        from drivers.ble.emulated.backend import EmulatedClient, EmulatedScanner
-
-        return cls(EmulatedScanner, EmulatedClient, Transport.EMULATED)
-
-    @classmethod
-    def bumble(cls) -> BleBackend:
-        """bleak on bumble's in-process link (real ATT, emulated controllers)."""
-        from drivers.ble.emulated.bumble_backend import BumbleClient, BumbleScanner
-
-        return cls(BumbleScanner, BumbleClient, Transport.EMULATED)
 
 
 async def find_device(
@@ -321,7 +310,6 @@ class _Closable(Protocol):
 
 
 _D = TypeVar("_D", bound=_Closable)
-Twin = Literal["bps_emulator", "glucose_emulator", "and_emulator"]
 
 
 @asynccontextmanager
@@ -329,20 +317,13 @@ async def open_on_link(
     make: Callable[[str | None, BleBackend], _D],
     *,
     address: str | None,
-    opts: BleOptions,
-    twin: Twin | None = None,
+    backend: BleBackend | None,
 ) -> AsyncIterator[_D]:
-    """The body of every BLE driver's opener: the device at ``address`` over the
-    platform's Bluetooth, or, with ``twin`` (a runner in
-    :mod:`drivers.ble.emulated.runners`), over the in-process backend to its
-    emulated peripheral. Closed on exit."""
-    async with AsyncExitStack() as stack:
-        if twin is None:
-            device = make(address, BleBackend())
-        else:
-            from drivers.ble.emulated import runners
-
-            emulator = await stack.enter_async_context(getattr(runners, twin)(opts))
-            device = make(address or emulator.address, runners.backend_for(opts))
-        stack.push_async_callback(device.close)
+    """The body of every BLE driver's opener: the device at ``address`` (or
+    the first one advertising its service) over ``backend`` (the platform's
+    Bluetooth when None). Closed on exit."""
+    device = make(address, backend or BleBackend())
+    try:
         yield device
+    finally:
+        await device.close()

@@ -23,7 +23,6 @@ class BleOptions:
     tz: tzinfo = field(
         default_factory=lambda: datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
     )
-    emulator: Mapping[str, Any] = field(default_factory=dict)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -47,6 +46,8 @@ class BleOptions:
                 raise ConfigError(
                     f"unknown time zone {name!r}", key="devices.options.timezone"
                 ) from None
-        kwargs["emulator"] = dict(opts.pop("emulator", None) or {})
+        # The emulated twin's settings (read by the emulation package when it
+        # stands in for the device): not the driver's.
+        opts.pop("emulator", None)
         kwargs["extra"] = opts
         return cls(**kwargs)

@@ -11,6 +11,5 @@ DRIVERS: tuple[DriverSpec, ...] = (
         transport="serial",
         summary="second-generation ID card reader, SAM frames (AA AA AA 96 69), 115200 8N1",
         opener="drivers.idcard.sam_reader:open_device",
-        emulator="drivers.idcard.sam_reader:run_emulator",
     ),
 )

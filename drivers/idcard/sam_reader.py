@@ -21,9 +21,8 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -33,12 +32,7 @@ from drivers.idcard import sam_frame as sf
 from drivers.idcard import text_block as tb
 from drivers.readings import DeviceInfo, IdCardData, Transport
 from drivers.serial.common import SerialOptions, ensure_open, named, on_link_error
-from drivers.serial.emulator_base import (
-    EmulatorOptions,
-    SerialEmulator,
-    open_on_port,
-    run_emulator_until_cancelled,
-)
+from drivers.serial.opener import port_opener
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import DeviceConnectionError, DeviceError, DeviceTimeoutError
 from healthkiosk.idnumber import parse as parse_id_number
@@ -162,35 +156,9 @@ def base_text(data: bytes) -> bytes:
     return data[4 : 4 + text_len]
 
 
-@contextlib.asynccontextmanager
-async def open_device(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    emulate: bool = False,
-) -> AsyncIterator[SamIdCardReader]:
-    """The registry's opener: the reader on ``port``, or its emulated twin."""
-    opts = ReaderOptions.parse(options)
-
-    def twin() -> SerialEmulator:
-        from drivers.idcard.emulator import SamReaderEmulator
-
-        return SamReaderEmulator(EmulatorOptions.from_options(options))
-
-    async with open_on_port(
-        lambda p: SamIdCardReader(port=p, options=opts),
-        port=port,
-        emulator=twin if emulate else None,
-    ) as reader:
-        yield reader
+async def _make(port: str, options: Mapping[str, Any] | None) -> SamIdCardReader:
+    return SamIdCardReader(port=port, options=ReaderOptions.parse(options))
 
 
-async def run_emulator(
-    *, options: Mapping[str, Any] | None = None, ready: Callable[[str], Any] | None = None
-) -> None:
-    from drivers.idcard.emulator import SamReaderEmulator
-
-    await run_emulator_until_cancelled(
-        SamReaderEmulator(EmulatorOptions.from_options(options)), ready
-    )
+open_device = port_opener(_make)
+"""The registry's opener: the reader on ``port``."""

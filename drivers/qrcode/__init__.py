@@ -11,6 +11,5 @@ DRIVERS: tuple[DriverSpec, ...] = (
         transport="serial",
         summary="QR / barcode scanner in USB-serial mode: one decoded code per CR/LF line",
         opener="drivers.qrcode.scanner:open_device",
-        emulator="drivers.qrcode.scanner:run_emulator",
     ),
 )

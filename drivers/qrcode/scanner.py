@@ -22,10 +22,9 @@ Contract:
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
@@ -33,12 +32,7 @@ from pydantic import Field
 from drivers.qrcode import scan_codec as sc
 from drivers.readings import DeviceInfo, IdCardData, Transport
 from drivers.serial.common import SerialOptions, ensure_open, on_link_error
-from drivers.serial.emulator_base import (
-    EmulatorOptions,
-    SerialEmulator,
-    open_on_port,
-    run_emulator_until_cancelled,
-)
+from drivers.serial.opener import port_opener
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import (
     ConfigError,
@@ -132,35 +126,9 @@ def to_card_data(text: str, patterns: tuple[re.Pattern[str], ...]) -> IdCardData
     )
 
 
-@contextlib.asynccontextmanager
-async def open_device(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    emulate: bool = False,
-) -> AsyncIterator[QrScanner]:
-    """The registry's opener: the scanner on ``port``, or its emulated twin."""
-    opts = ScannerOptions.parse(options)
-
-    def twin() -> SerialEmulator:
-        from drivers.qrcode.emulator import QrScannerEmulator
-
-        return QrScannerEmulator(EmulatorOptions.from_options(options))
-
-    async with open_on_port(
-        lambda p: QrScanner(port=p, options=opts),
-        port=port,
-        emulator=twin if emulate else None,
-    ) as scanner:
-        yield scanner
+async def _make(port: str, options: Mapping[str, Any] | None) -> QrScanner:
+    return QrScanner(port=port, options=ScannerOptions.parse(options))
 
 
-async def run_emulator(
-    *, options: Mapping[str, Any] | None = None, ready: Callable[[str], Any] | None = None
-) -> None:
-    from drivers.qrcode.emulator import QrScannerEmulator
-
-    await run_emulator_until_cancelled(
-        QrScannerEmulator(EmulatorOptions.from_options(options)), ready
-    )
+open_device = port_opener(_make)
+"""The registry's opener: the scanner on ``port``."""

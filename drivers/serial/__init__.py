@@ -2,7 +2,9 @@
 
 Each model is one module with its docstring as the contract; pure codecs
 (``lifescan_text``, ``lifescan_binary``, ``lineformat``) carry no I/O; the
-transport (``transport``) owns the port; emulated twins live behind a pty.
+transport (``transport``) owns the port; every driver's registry opener is
+:func:`drivers.serial.opener.port_opener` over its device. The emulated twins
+(behind a pty) are in ``emulation/serial``, outside the product.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ DRIVERS: tuple[DriverSpec, ...] = (
         transport="serial",
         summary="LifeScan OneTouch Ultra 2 (text protocol, 9600 8N1)",
         opener="drivers.serial.otultra2:open_device",
-        emulator="drivers.serial.otultra2:run_emulator",
     ),
     DriverSpec(
         name="onetouch-ultraeasy",
@@ -24,7 +25,6 @@ DRIVERS: tuple[DriverSpec, ...] = (
         transport="serial",
         summary="LifeScan OneTouch UltraEasy / UltraMini (binary protocol, 9600 8N1)",
         opener="drivers.serial.otultraeasy:open_device",
-        emulator="drivers.serial.otultraeasy:run_emulator",
     ),
     DriverSpec(
         name="serial-line-bp",
@@ -32,7 +32,6 @@ DRIVERS: tuple[DriverSpec, ...] = (
         transport="serial",
         summary="blood pressure monitor printing lines in a configured format (options.format)",
         opener="drivers.serial.linemonitor:open_blood_pressure",
-        emulator="drivers.serial.linemonitor:run_emulator",
     ),
     DriverSpec(
         name="serial-line-glucose",
@@ -40,6 +39,5 @@ DRIVERS: tuple[DriverSpec, ...] = (
         transport="serial",
         summary="glucose meter printing lines in a configured format (options.format)",
         opener="drivers.serial.linemonitor:open_glucose",
-        emulator="drivers.serial.linemonitor:run_glucose_emulator",
     ),
 )

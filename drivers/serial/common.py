@@ -35,7 +35,8 @@ class SerialOptions(BaseModel):
     """Longest a single response may take, however busy the line."""
     reconnect_max_s: float = Field(default=10.0, ge=0)
     emulator: dict[str, Any] = Field(default_factory=dict)
-    """Settings of the emulated twin (used only with ``emulate``)."""
+    """Settings of the device's emulated twin (read by the ``emulation`` package
+    when it stands in for the device; the driver ignores them)."""
 
     @classmethod
     def parse(cls, options: Mapping[str, Any] | None) -> Self:

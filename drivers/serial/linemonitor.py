@@ -22,10 +22,9 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -44,12 +43,7 @@ from drivers.readings import (
 )
 from drivers.serial import lineformat as lf
 from drivers.serial.common import ClockOptions, aware, ensure_open, local_now, named, on_link_error
-from drivers.serial.emulator_base import (
-    EmulatorOptions,
-    SerialEmulator,
-    open_on_port,
-    run_emulator_until_cancelled,
-)
+from drivers.serial.opener import port_opener
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import (
     ConfigError,
@@ -296,68 +290,32 @@ def _order(reading: GlucoseMeasurement) -> tuple[int, float]:
     return (seq, when)
 
 
-@contextlib.asynccontextmanager
-async def _open(
-    cls: type[LineDevice],
-    port: str | None,
-    options: Mapping[str, Any] | None,
-    emulate: bool,
-) -> AsyncIterator[Any]:
-    opts = LineOptions.parse(options)
-    fmt = await asyncio.to_thread(lf.load_format, opts.format)  # reads a file
-
-    def twin() -> SerialEmulator:
-        from drivers.serial.linemonitor_emulator import LineEmulator
-
-        return LineEmulator(EmulatorOptions.from_options(options), fmt)
-
-    async with open_on_port(
-        lambda p: cls(port=p, options=opts, fmt=fmt),
-        port=port,
-        emulator=twin if emulate else None,
-    ) as device:
-        yield device
+GLUCOSE_FORMAT = "glucose-seq-crc16"
+"""``serial-line-glucose``'s format when ``options.format`` names none."""
 
 
-@contextlib.asynccontextmanager
-async def open_blood_pressure(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    emulate: bool = False,
-) -> AsyncIterator[LineBloodPressureMonitor]:
-    """Opener of ``serial-line-bp`` (``options.format``: default ``bp-csv-sum8``)."""
-    async with _open(LineBloodPressureMonitor, port, options, emulate) as device:
-        yield device
+async def load_options(
+    options: Mapping[str, Any] | None, *, default_format: str | None = None
+) -> tuple[LineOptions, lf.LineFormat]:
+    """The options and their line format (read from a file: off the loop)."""
+    merged = dict(options or {})
+    if default_format is not None:
+        merged.setdefault("format", default_format)
+    opts = LineOptions.parse(merged)
+    return opts, await asyncio.to_thread(lf.load_format, opts.format)
 
 
-@contextlib.asynccontextmanager
-async def open_glucose(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    emulate: bool = False,
-) -> AsyncIterator[LineGlucoseMeter]:
-    """Opener of ``serial-line-glucose`` (default format ``glucose-seq-crc16``)."""
-    merged = {"format": "glucose-seq-crc16", **dict(options or {})}
-    async with _open(LineGlucoseMeter, port, merged, emulate) as device:
-        yield device
+async def _make_bp(port: str, options: Mapping[str, Any] | None) -> LineBloodPressureMonitor:
+    opts, fmt = await load_options(options)
+    return LineBloodPressureMonitor(port=port, options=opts, fmt=fmt)
 
 
-async def run_emulator(
-    *, options: Mapping[str, Any] | None = None, ready: Callable[[str], Any] | None = None
-) -> None:
-    from drivers.serial.linemonitor_emulator import LineEmulator
-
-    fmt = await asyncio.to_thread(lf.load_format, LineOptions.parse(options).format)
-    await run_emulator_until_cancelled(
-        LineEmulator(EmulatorOptions.from_options(options), fmt), ready
-    )
+async def _make_glucose(port: str, options: Mapping[str, Any] | None) -> LineGlucoseMeter:
+    opts, fmt = await load_options(options, default_format=GLUCOSE_FORMAT)
+    return LineGlucoseMeter(port=port, options=opts, fmt=fmt)
 
 
-async def run_glucose_emulator(
-    *, options: Mapping[str, Any] | None = None, ready: Callable[[str], Any] | None = None
-) -> None:
-    await run_emulator(options={"format": "glucose-seq-crc16", **dict(options or {})}, ready=ready)
+open_blood_pressure = port_opener(_make_bp)
+"""Opener of ``serial-line-bp`` (``options.format``: default ``bp-csv-sum8``)."""
+open_glucose = port_opener(_make_glucose)
+"""Opener of ``serial-line-glucose`` (default format :data:`GLUCOSE_FORMAT`)."""

@@ -25,10 +25,9 @@ Contract:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -43,12 +42,7 @@ from drivers.serial.common import (
     named,
     on_link_error,
 )
-from drivers.serial.emulator_base import (
-    EmulatorOptions,
-    SerialEmulator,
-    open_on_port,
-    run_emulator_until_cancelled,
-)
+from drivers.serial.opener import port_opener
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import (
     DeviceConnectionError,
@@ -255,34 +249,9 @@ class OneTouchUltra2:
             ) from None
 
 
-@contextlib.asynccontextmanager
-async def open_device(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    emulate: bool = False,
-) -> AsyncIterator[OneTouchUltra2]:
-    """The registry's opener: the meter on ``port``, or its emulated twin."""
-    opts = PollingOptions.parse(options)
-
-    def twin() -> SerialEmulator:
-        from drivers.serial.otultra2_emulator import Ultra2Emulator
-
-        return Ultra2Emulator(EmulatorOptions.from_options(options))
-
-    async with open_on_port(
-        lambda p: OneTouchUltra2(port=p, options=opts),
-        port=port,
-        emulator=twin if emulate else None,
-    ) as meter:
-        yield meter
+async def _make(port: str, options: Mapping[str, Any] | None) -> OneTouchUltra2:
+    return OneTouchUltra2(port=port, options=PollingOptions.parse(options))
 
 
-async def run_emulator(
-    *, options: Mapping[str, Any] | None = None, ready: Callable[[str], Any] | None = None
-) -> None:
-    """``healthkiosk devices emulate onetouch-ultra2``: ``ready(port)``, then serve."""
-    from drivers.serial.otultra2_emulator import Ultra2Emulator
-
-    await run_emulator_until_cancelled(Ultra2Emulator(EmulatorOptions.from_options(options)), ready)
+open_device = port_opener(_make)
+"""The registry's opener: the meter on ``port``."""

@@ -29,7 +29,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -44,12 +44,7 @@ from drivers.serial.common import (
     named,
     on_link_error,
 )
-from drivers.serial.emulator_base import (
-    EmulatorOptions,
-    SerialEmulator,
-    open_on_port,
-    run_emulator_until_cancelled,
-)
+from drivers.serial.opener import port_opener
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import (
     DeviceConnectionError,
@@ -264,35 +259,9 @@ class OneTouchUltraEasy:
             ) from None
 
 
-@contextlib.asynccontextmanager
-async def open_device(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    emulate: bool = False,
-) -> AsyncIterator[OneTouchUltraEasy]:
-    """The registry's opener: the meter on ``port``, or its emulated twin."""
-    opts = PollingOptions.parse(options)
-
-    def twin() -> SerialEmulator:
-        from drivers.serial.otultraeasy_emulator import UltraEasyEmulator
-
-        return UltraEasyEmulator(EmulatorOptions.from_options(options))
-
-    async with open_on_port(
-        lambda p: OneTouchUltraEasy(port=p, options=opts),
-        port=port,
-        emulator=twin if emulate else None,
-    ) as meter:
-        yield meter
+async def _make(port: str, options: Mapping[str, Any] | None) -> OneTouchUltraEasy:
+    return OneTouchUltraEasy(port=port, options=PollingOptions.parse(options))
 
 
-async def run_emulator(
-    *, options: Mapping[str, Any] | None = None, ready: Callable[[str], Any] | None = None
-) -> None:
-    """``healthkiosk devices emulate onetouch-ultraeasy``: ``ready(port)``, then serve."""
-    from drivers.serial.otultraeasy_emulator import UltraEasyEmulator
-
-    emulator = UltraEasyEmulator(EmulatorOptions.from_options(options))
-    await run_emulator_until_cancelled(emulator, ready)
+open_device = port_opener(_make)
+"""The registry's opener: the meter on ``port``."""

@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.set_defaults(handler=_config)
     e = bsub.add_parser(
         "embedded",
-        help="DEMO ONLY: a small in-memory MQTT v5 broker on 127.0.0.1 (no TLS, no ACL)",
+        help="DEMO ONLY: a small in-memory MQTT v5 broker on 127.0.0.1 (no TLS, no ACL; "
+        "needs the emulation package)",
     )
     e.add_argument("--port", type=int, default=1883)
     e.set_defaults(handler=_embedded)
@@ -50,12 +51,13 @@ def _embedded(args: argparse.Namespace) -> int:
     import asyncio
     import contextlib
 
+    from healthkiosk.cli.emulation_hook import require_emulation
     from healthkiosk.logsetup import setup_logging
-    from healthkiosk.minibroker.broker import serve
 
+    broker = require_emulation("minibroker.broker", wanted_by="healthkiosk broker embedded")
     setup_logging(level=args.log_level or "INFO", fmt=args.log_format or "text")
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port))
+        asyncio.run(broker.serve(args.port))
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``healthkiosk demo``: the whole system on embedded defaults."""
+"""``healthkiosk demo``: the whole system on embedded defaults (``emulation.demo``)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from healthkiosk.demo import default_demo_dir, run_demo
+    from healthkiosk.cli.emulation_hook import require_emulation
     from healthkiosk.logsetup import setup_logging
 
+    demo = require_emulation("demo", wanted_by="healthkiosk demo")
     setup_logging(level=args.log_level or "INFO", fmt=args.log_format or "text")
-    root = Path(args.data_dir) if args.data_dir else default_demo_dir()
-    return run_demo(root=root, headless=args.headless, web_port=args.web_port, broker=args.broker)
+    root = Path(args.data_dir) if args.data_dir else demo.default_demo_dir()
+    code: int = demo.run_demo(
+        root=root, headless=args.headless, web_port=args.web_port, broker=args.broker
+    )
+    return code

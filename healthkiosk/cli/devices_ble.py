@@ -1,7 +1,9 @@
 """``healthkiosk devices scan | read | emulate | decode``.
 
 ``read`` and ``emulate`` are generic over the driver registry, so the serial
-and ID card drivers work through them too. Heavy imports stay inside handlers.
+and ID card drivers work through them too. ``--emulate`` and ``emulate``
+need the emulated twins (``emulation.twins``, through
+:mod:`healthkiosk.cli.emulation_hook`). Heavy imports stay inside handlers.
 """
 
 from __future__ import annotations
@@ -194,8 +196,14 @@ async def _read_async(
 
     from healthkiosk.errors import ConfigError, DownloadInterrupted
 
-    opener = spec.load_opener()
-    async with opener(port=port, address=address, options=options, emulate=args.emulate) as dev:
+    if args.emulate:
+        from healthkiosk.cli.emulation_hook import require_emulation
+
+        twins = require_emulation("twins", wanted_by="devices read --emulate")
+        opening = twins.connect(spec.name, options=options, address=address)
+    else:
+        opening = spec.load_opener()(port=port, address=address, options=options)
+    async with opening as dev:
         if args.memory:
             if not hasattr(dev, "download"):
                 raise ConfigError(f"driver {spec.name} has no memory download")
@@ -228,13 +236,12 @@ def _emulate(args: argparse.Namespace) -> int:
 
     from drivers.registry import get_driver
     from healthkiosk.cli.common import load
-    from healthkiosk.errors import ConfigError
+    from healthkiosk.cli.emulation_hook import require_emulation
 
     load(args)
     spec = get_driver(args.driver)
-    run = spec.load_emulator()
-    if run is None:
-        raise ConfigError(f"driver {spec.name} has no emulator")
+    twins = require_emulation("twins", wanted_by="devices emulate")
+    twins.twin_for(spec.name)  # a driver without a twin is named before anything starts
     options = _options(argparse.Namespace(option=[], fault=args.fault), {})
 
     async def main() -> None:
@@ -244,7 +251,7 @@ def _emulate(args: argparse.Namespace) -> int:
             print(f"emulating {spec.name}: {description}", flush=True)
             started.set()
 
-        task = asyncio.ensure_future(run(options=options, ready=ready))
+        task = asyncio.ensure_future(twins.serve(spec.name, options=options, ready=ready))
         try:
             if args.duration is None:
                 await task
@@ -292,18 +299,12 @@ async def _scan_async(args: argparse.Namespace) -> list[str]:
     backend: type[Any] | None = None
     async with contextlib.AsyncExitStack() as stack:
         if args.emulate:
-            from drivers.ble.emulated.runners import (
-                backend_for,
-                make_and,
-                make_bps,
-                make_glucose,
-            )
-            from drivers.ble.options import BleOptions
+            from healthkiosk.cli.emulation_hook import require_emulation
 
-            opts = BleOptions.parse({})
-            for make in (make_bps, make_glucose, make_and):
-                await stack.enter_async_context(make(opts))
-            backend = backend_for(opts).scanner
+            twins = require_emulation("twins", wanted_by="devices scan --emulate")
+            for name in ("ble-bp-standard", "ble-glucose-standard", "ble-and-ua651"):
+                twin = await stack.enter_async_context(twins.start(name))
+                backend = twin.reach["backend"].scanner
         try:
             if backend is None:
                 found = await BleakScanner.discover(

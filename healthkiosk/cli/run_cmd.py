@@ -1,19 +1,25 @@
 """``healthkiosk run``: the touchscreen kiosk.
 
 Full screen on a Raspberry Pi (or with ``--fullscreen``), a window of the
-configured resolution elsewhere. ``--simulate`` uses simulated devices, so
-anyone can try a whole visit on a laptop (press ``c`` on the check-in
-screen to put a demo ID card on the simulated reader).
+configured resolution elsewhere. ``--simulate`` puts the drivers' emulated
+twins in place of the devices (the ``emulation`` package, not part of a
+station's install), so anyone can try a whole visit on a laptop (press ``c``
+on the check-in screen to put a demo ID card on the emulated reader).
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="the touchscreen kiosk (Kivy)")
-    p.add_argument("--simulate", action="store_true", help="use simulated devices")
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="the devices' emulated twins (needs the emulation package)",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--fullscreen", action="store_true", help="full screen (default on a Pi)")
     mode.add_argument("--window", action="store_true", help="a window, even on a Pi")
@@ -24,36 +30,48 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from healthkiosk.cli.common import load
+
+    cfg = load(args)
+    simulation = None
+    if args.simulate:
+        from healthkiosk.cli.emulation_hook import require_emulation
+
+        twins = require_emulation("twins", wanted_by="healthkiosk run --simulate")
+        simulation = twins.Simulation(cfg)
+
     from kiosk.app.boot import on_raspberry_pi
     from kiosk.app.main import run_kiosk
 
-    cfg = load(args)
     fullscreen = bool(
         args.fullscreen or cfg.kiosk.fullscreen or (on_raspberry_pi() and not args.window)
     )
-    simulate = bool(args.simulate)
+    if simulation is None:
+        return asyncio.run(run_kiosk(cfg, fullscreen=fullscreen))
     return asyncio.run(
         run_kiosk(
-            cfg, simulate=simulate, fullscreen=fullscreen, extra=_demo_keys if simulate else None
+            simulation.config,
+            fullscreen=fullscreen,
+            devices=simulation.open_devices,
+            extra=lambda running: _demo_keys(simulation),
         )
     )
 
 
-async def _demo_keys(running: object) -> None:
-    """With --simulate: the "c" key puts a demo ID card on the simulated reader."""
+async def _demo_keys(simulation: Any) -> None:
+    """With --simulate: the "c" key puts a demo ID card on the emulated reader."""
     import asyncio
 
     from kivy.core.window import Window
 
-    from kiosk.simulated import SimulatedIdCardReader, demo_card
+    from healthkiosk.cli.emulation_hook import require_emulation
 
-    reader = getattr(running, "devices").id_card  # noqa: B009
+    card = require_emulation("idcard.sam_reader", wanted_by="the demo card").SAMPLE_CARD
 
     def on_key(
         _window: object, _key: int, _scancode: int, codepoint: str | None, _mods: object
     ) -> bool:
-        if codepoint == "c" and isinstance(reader, SimulatedIdCardReader):
-            reader.present(demo_card())
+        if codepoint == "c":
+            simulation.present_card(card)
             return True
         return False
 

@@ -15,6 +15,7 @@ import logging
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from healthkiosk.visitlock import VisitLock
 from kiosk.app.boot import configure_kivy
 from kiosk.app.gcpolicy import collect_when_idle
 from kiosk.app.probe import install as install_probe
-from kiosk.compose import SimulationSpeed, open_devices, open_recorder
+from kiosk.compose import open_devices, open_recorder
 from kiosk.deferred import DeferredRecorder
 from kiosk.flow.clock import RealClock
 from kiosk.flow.ports import Devices
@@ -56,6 +57,9 @@ class Running:
 
 
 Extra = Callable[[Running], Awaitable[None]]
+OpenDevices = Callable[[], AbstractAsyncContextManager[Devices]]
+"""Opens the kiosk's devices (closed on exit); the default is the configured
+ones (:func:`kiosk.compose.open_devices`)."""
 
 
 def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
@@ -156,12 +160,15 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
 async def run_kiosk(
     config: Config,
     *,
-    simulate: bool,
     fullscreen: bool,
-    sim: SimulationSpeed | None = None,
+    devices: OpenDevices | None = None,
     extra: Extra | None = None,
 ) -> int:
-    """Run the kiosk until its window closes; returns the exit code."""
+    """Run the kiosk until its window closes; returns the exit code.
+
+    ``devices``: how the devices are opened (``healthkiosk run --simulate``
+    gives the emulated twins'; tests give fakes); by default the configured
+    ones. ``extra`` runs beside the app (demo keys, a test's scenario)."""
     configure_kivy(size=config.kiosk.resolution, fullscreen=fullscreen)
     # Database work runs in worker threads while the UI thread draws frames;
     # a short GIL switch interval lets a reading's commit through between
@@ -175,11 +182,12 @@ async def run_kiosk(
         pack=config.kiosk.voice_pack,
     )
     rules = load_rules(config.rules)
-    async with open_devices(config, simulate=simulate, clock=clock, sim=sim) as devices:
+    opening = devices() if devices is not None else open_devices(config)
+    async with opening as opened:
         flow = VisitFlow(
             config=config.kiosk,
             rules=rules,
-            devices=devices,
+            devices=opened,
             recorder=recorder,
             clock=clock,
             version=__version__,
@@ -204,7 +212,7 @@ async def run_kiosk(
             install_probe(app)  # only when HEALTHKIOSK_KIOSK_PROBE is set (tests)
 
         app.bind(on_start=on_start)
-        running = Running(app, flow, devices, voice, first_frame)
+        running = Running(app, flow, opened, voice, first_frame)
         async with asyncio.TaskGroup() as tg:
             flow_task = tg.create_task(flow.run(), name="visit-flow")
             # Pinged from the loop that also draws the frames: a frozen UI

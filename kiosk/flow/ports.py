@@ -1,7 +1,7 @@
 """What the flow needs from outside, injected by the composition root.
 
 - :class:`Devices`: objects implementing :mod:`drivers.base`'s protocols
-  (real drivers, their emulated twins, or :mod:`kiosk.simulated`).
+  (real drivers, their emulated twins, or the tests' fakes).
 - :class:`Recorder`: saves a completed reading (reading + outbox row in one
   transaction) and returns only once it is committed; raises
   :class:`~healthkiosk.errors.StoreFullError` when it cannot take it.

@@ -1,4 +1,5 @@
-"""Fixtures for the BLE tests: the station's zone and both emulated radios."""
+"""Fixtures for the BLE tests: the station's zone and the bumble backend that
+reaches the emulated peripherals (real ATT over bumble's in-process link)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from drivers.ble.link import BleBackend
+from emulation.ble.bumble_backend import BUMBLE
 from tests.ble.helpers import TZ
 
 
@@ -15,13 +17,6 @@ def tz() -> ZoneInfo:
     return TZ
 
 
-@pytest.fixture(params=["model", "bumble"])
-def radio(request: pytest.FixtureRequest) -> str:
-    """Every driver test runs on both emulated stacks: the in-process GATT
-    model and bumble's in-process link (real ATT)."""
-    return str(request.param)
-
-
 @pytest.fixture
-def backend(radio: str) -> BleBackend:
-    return BleBackend.bumble() if radio == "bumble" else BleBackend.emulated()
+def backend() -> BleBackend:
+    return BUMBLE

@@ -11,9 +11,9 @@ import pytest
 from drivers.ble import and_custom
 from drivers.ble.and_ua651 import AndUa651Monitor
 from drivers.ble.bps_codec import BpsCodecError
-from drivers.ble.emulated.and_peripheral import AndUa651Emulator
-from drivers.ble.emulated.common import Fault
 from drivers.ble.link import BleBackend
+from emulation.ble.and_ua651 import AndUa651Emulator
+from emulation.ble.peripheral import Fault
 from healthkiosk.errors import DeviceConnectionError, MeasurementError, MeasurementProblem
 from tests.ble.helpers import fast_options
 
@@ -23,11 +23,9 @@ def monitor(em: AndUa651Emulator, backend: BleBackend) -> AndUa651Monitor:
 
 
 async def test_measurement_sets_time_and_sends_disconnect(
-    tz: ZoneInfo, backend: BleBackend, radio: str
+    tz: ZoneInfo, backend: BleBackend
 ) -> None:
-    async with AndUa651Emulator(
-        radio=radio, tz=tz, faults=frozenset({Fault.WRONG_CLOCK}), stored=2
-    ) as em:
+    async with AndUa651Emulator(tz=tz, faults=frozenset({Fault.WRONG_CLOCK}), stored=2) as em:
         bpm = monitor(em, backend)
         reading = await bpm.measure(timeout_s=10)
         device_clock = em.device_now()
@@ -44,10 +42,8 @@ async def test_measurement_sets_time_and_sends_disconnect(
     assert em.peripheral.connection is None
 
 
-async def test_monitor_hangs_up_without_date_time(
-    tz: ZoneInfo, backend: BleBackend, radio: str
-) -> None:
-    async with AndUa651Emulator(radio=radio, tz=tz) as em:
+async def test_monitor_hangs_up_without_date_time(tz: ZoneInfo, backend: BleBackend) -> None:
+    async with AndUa651Emulator(tz=tz) as em:
         em.time_window_s = 0.05
         opts = fast_options(quiet_s=0.1)
         bpm = AndUa651Monitor(
@@ -69,25 +65,21 @@ async def test_monitor_hangs_up_without_date_time(
     ],
 )
 async def test_newest_measurement_with_error_status_gives_no_reading(
-    tz: ZoneInfo, backend: BleBackend, radio: str, fault: Fault, problem: MeasurementProblem
+    tz: ZoneInfo, backend: BleBackend, fault: Fault, problem: MeasurementProblem
 ) -> None:
-    async with AndUa651Emulator(radio=radio, tz=tz, faults=frozenset({fault})) as em:
+    async with AndUa651Emulator(tz=tz, faults=frozenset({fault})) as em:
         with pytest.raises(MeasurementError) as err:
             await monitor(em, backend).measure(timeout_s=10)
     assert err.value.problem is problem
 
 
-async def test_link_dropped_mid_measurement(tz: ZoneInfo, backend: BleBackend, radio: str) -> None:
-    async with AndUa651Emulator(
-        radio=radio, tz=tz, faults=frozenset({Fault.DROP_MID_MEASUREMENT})
-    ) as em:
+async def test_link_dropped_mid_measurement(tz: ZoneInfo, backend: BleBackend) -> None:
+    async with AndUa651Emulator(tz=tz, faults=frozenset({Fault.DROP_MID_MEASUREMENT})) as em:
         with pytest.raises(DeviceConnectionError):
             await monitor(em, backend).measure(timeout_s=10)
 
 
-async def test_garbage(tz: ZoneInfo, backend: BleBackend, radio: str) -> None:
-    async with AndUa651Emulator(
-        radio=radio, tz=tz, faults=frozenset({Fault.GARBAGE}), stored=0
-    ) as em:
+async def test_garbage(tz: ZoneInfo, backend: BleBackend) -> None:
+    async with AndUa651Emulator(tz=tz, faults=frozenset({Fault.GARBAGE}), stored=0) as em:
         with pytest.raises(BpsCodecError):
             await monitor(em, backend).measure(timeout_s=10)

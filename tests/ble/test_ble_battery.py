@@ -1,5 +1,5 @@
 """Battery Level (0x2A19): the codec, and every BLE driver reading it from
-its emulated twin's Battery Service (0x180F) on both radios — present, absent,
+its emulated twin's Battery Service (0x180F) over bumble — present, absent,
 unreadable, nonsense, and changed by notification.
 
 Bytes: Battery Service 1.1 §3.1 (one uint8, 0..100 %, 101..255 reserved);
@@ -18,23 +18,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from drivers.ble import and_ua651, bps, glucose, uuids
+from drivers.ble import uuids
 from drivers.ble.and_ua651 import AndUa651Monitor
 from drivers.ble.battery import BatteryCodecError, decode_level, encode_level
 from drivers.ble.bps import StandardBpsMonitor
-from drivers.ble.emulated.and_peripheral import AndUa651Emulator
-from drivers.ble.emulated.bps_peripheral import BpsEmulator
-from drivers.ble.emulated.common import EmulatedDevice
-from drivers.ble.emulated.gatt import (
+from drivers.ble.glucose import StandardGlucoseMeter
+from drivers.ble.link import BleBackend
+from emulation import twins
+from emulation.ble.and_ua651 import AndUa651Emulator
+from emulation.ble.bps import BpsEmulator
+from emulation.ble.gatt import (
     AttError,
     AttErrorCode,
     Characteristic,
     Connection,
     Service,
 )
-from drivers.ble.emulated.glucose_peripheral import GlucoseEmulator
-from drivers.ble.glucose import StandardGlucoseMeter
-from drivers.ble.link import BleBackend
+from emulation.ble.glucose import GlucoseEmulator
+from emulation.ble.peripheral import EmulatedDevice
 from healthkiosk.errors import ConfigError
 from tests.ble.helpers import TZ, fast_options
 
@@ -113,8 +114,8 @@ def subscriptions(em: EmulatedDevice) -> list[str]:
     return seen
 
 
-async def test_bps_monitor_reads_the_battery_level(backend: BleBackend, radio: str) -> None:
-    async with BpsEmulator(radio=radio, tz=TZ, step_s=0.001, battery_percent=37) as em:
+async def test_bps_monitor_reads_the_battery_level(backend: BleBackend) -> None:
+    async with BpsEmulator(tz=TZ, step_s=0.001, battery_percent=37) as em:
         subscribed = subscriptions(em)
         bpm = bps_monitor(em, backend)
         assert bpm.battery_percent is None  # not connected yet
@@ -127,17 +128,17 @@ async def test_bps_monitor_reads_the_battery_level(backend: BleBackend, radio: s
     assert uuids.BLOOD_PRESSURE_MEASUREMENT in subscribed
 
 
-async def test_twin_defaults_to_80_percent(backend: BleBackend, radio: str) -> None:
-    async with BpsEmulator(radio=radio, tz=TZ, step_s=0.001) as em:
+async def test_twin_defaults_to_80_percent(backend: BleBackend) -> None:
+    async with BpsEmulator(tz=TZ, step_s=0.001) as em:
         bpm = bps_monitor(em, backend)
         await bpm.measure(timeout_s=10)
     assert bpm.battery_percent == 80
 
 
 async def test_no_battery_service_is_none_and_no_error(
-    backend: BleBackend, radio: str, caplog: pytest.LogCaptureFixture
+    backend: BleBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with BpsEmulator(radio=radio, tz=TZ, step_s=0.001, battery_percent=None) as em:
+    async with BpsEmulator(tz=TZ, step_s=0.001, battery_percent=None) as em:
         assert "0000180f" not in em.describe()
         bpm = bps_monitor(em, backend)
         reading = await bpm.measure(timeout_s=10)
@@ -151,9 +152,9 @@ def _refuse(_conn: Connection) -> bytes:
 
 
 async def test_a_failed_read_is_none_and_logged_and_the_reading_comes(
-    backend: BleBackend, radio: str, caplog: pytest.LogCaptureFixture
+    backend: BleBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with BpsEmulator(radio=radio, tz=TZ, step_s=0.001, battery_percent=50) as em:
+    async with BpsEmulator(tz=TZ, step_s=0.001, battery_percent=50) as em:
         em.battery.on_read = _refuse
         bpm = bps_monitor(em, backend)
         with caplog.at_level(logging.WARNING, logger="drivers.ble.link"):
@@ -165,9 +166,9 @@ async def test_a_failed_read_is_none_and_logged_and_the_reading_comes(
 
 
 async def test_a_level_above_100_is_none_and_logged_and_the_reading_comes(
-    backend: BleBackend, radio: str, caplog: pytest.LogCaptureFixture
+    backend: BleBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with BpsEmulator(radio=radio, tz=TZ, step_s=0.001) as em:
+    async with BpsEmulator(tz=TZ, step_s=0.001) as em:
         em.battery.value = bytes([200])
         bpm = bps_monitor(em, backend)
         with caplog.at_level(logging.WARNING, logger="drivers.ble.link"):
@@ -187,9 +188,9 @@ class TwoBatteries(BpsEmulator):
 
 
 async def test_several_battery_services_are_none_and_logged_and_the_reading_comes(
-    backend: BleBackend, radio: str, caplog: pytest.LogCaptureFixture
+    backend: BleBackend, caplog: pytest.LogCaptureFixture
 ) -> None:
-    async with TwoBatteries(radio=radio, tz=TZ, step_s=0.001) as em:
+    async with TwoBatteries(tz=TZ, step_s=0.001) as em:
         bpm = bps_monitor(em, backend)
         with caplog.at_level(logging.WARNING, logger="drivers.ble.link"):
             reading = await bpm.measure(timeout_s=10)
@@ -198,8 +199,8 @@ async def test_several_battery_services_are_none_and_logged_and_the_reading_come
     assert any("several battery levels" in r.getMessage() for r in caplog.records)
 
 
-async def test_each_connection_reads_the_level_afresh(backend: BleBackend, radio: str) -> None:
-    async with BpsEmulator(radio=radio, tz=TZ, step_s=0.001, battery_percent=61) as em:
+async def test_each_connection_reads_the_level_afresh(backend: BleBackend) -> None:
+    async with BpsEmulator(tz=TZ, step_s=0.001, battery_percent=61) as em:
         bpm = bps_monitor(em, backend)
         await bpm.measure(timeout_s=10)
         assert bpm.battery_percent == 61
@@ -209,10 +210,8 @@ async def test_each_connection_reads_the_level_afresh(backend: BleBackend, radio
     assert bpm.battery_percent == 12
 
 
-async def test_glucose_meter_reads_it_and_follows_notifications(
-    backend: BleBackend, radio: str
-) -> None:
-    async with GlucoseEmulator(radio=radio, tz=TZ, memory=3, battery_percent=90) as em:
+async def test_glucose_meter_reads_it_and_follows_notifications(backend: BleBackend) -> None:
+    async with GlucoseEmulator(tz=TZ, memory=3, battery_percent=90) as em:
         subscribed = subscriptions(em)
         gm = StandardGlucoseMeter(address=em.address, backend=backend, options=fast_options())
         records = await gm.download()
@@ -229,17 +228,17 @@ async def test_glucose_meter_reads_it_and_follows_notifications(
         await gm.close()
 
 
-async def test_glucose_meter_without_battery_service(backend: BleBackend, radio: str) -> None:
-    async with GlucoseEmulator(radio=radio, tz=TZ, memory=2, battery_percent=None) as em:
+async def test_glucose_meter_without_battery_service(backend: BleBackend) -> None:
+    async with GlucoseEmulator(tz=TZ, memory=2, battery_percent=None) as em:
         gm = StandardGlucoseMeter(address=em.address, backend=backend, options=fast_options())
         assert len(await gm.download()) == 2
         await gm.close()
     assert gm.battery_percent is None
 
 
-async def test_and_monitor_reads_the_battery_level(backend: BleBackend, radio: str) -> None:
+async def test_and_monitor_reads_the_battery_level(backend: BleBackend) -> None:
     # A real UA-651BLE's GATT table has 0x180F (docs/protocols/and-ua-651ble.md).
-    async with AndUa651Emulator(radio=radio, tz=TZ, battery_percent=44) as em:
+    async with AndUa651Emulator(tz=TZ, battery_percent=44) as em:
         bpm = AndUa651Monitor(
             address=em.address, backend=backend, options=fast_options(quiet_s=0.1)
         )
@@ -258,7 +257,7 @@ def _options(**emulator: object) -> dict[str, object]:
         "scan_timeout_s": 5,
         "connect_timeout_s": 5,
         "quiet_s": 0.1,
-        "emulator": {"radio": "model", "step_s": 0.001, **emulator},
+        "emulator": {"step_s": 0.001, **emulator},
     }
 
 
@@ -268,13 +267,13 @@ def _options(**emulator: object) -> dict[str, object]:
 async def test_opener_emulator_battery_option(
     emulator: dict[str, object], expected: int | None
 ) -> None:
-    async with bps.open_device(emulate=True, options=_options(**emulator)) as bpm:
+    async with twins.connect("ble-bp-standard", options=_options(**emulator)) as bpm:
         await bpm.measure(timeout_s=10)
         assert bpm.battery_percent == expected
-    async with and_ua651.open_device(emulate=True, options=_options(**emulator)) as adm:
+    async with twins.connect("ble-and-ua651", options=_options(**emulator)) as adm:
         await adm.measure(timeout_s=10)
         assert adm.battery_percent == expected
-    async with glucose.open_device(emulate=True, options=_options(**emulator)) as gm:
+    async with twins.connect("ble-glucose-standard", options=_options(**emulator)) as gm:
         await gm.download()
         assert gm.battery_percent == expected
 
@@ -282,6 +281,6 @@ async def test_opener_emulator_battery_option(
 @pytest.mark.parametrize("value", [101, -1, "80", True, 12.5])
 async def test_opener_refuses_a_bad_battery_option(value: object) -> None:
     with pytest.raises(ConfigError, match="battery") as caught:
-        async with bps.open_device(emulate=True, options=_options(battery=value)):
+        async with twins.connect("ble-bp-standard", options=_options(battery=value)):
             pass
     assert caught.value.key == "emulator.battery"

@@ -1,5 +1,5 @@
 """The standard BPS monitor driver end to end against its emulated twin,
-through the custom bleak backend (the driver code is unchanged)."""
+through the bumble backend (the driver code is unchanged)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,11 @@ import pytest
 
 from drivers.ble.bps import StandardBpsMonitor
 from drivers.ble.bps_codec import BpsCodecError
-from drivers.ble.emulated.air import AIR
-from drivers.ble.emulated.bps_peripheral import BpsEmulator
-from drivers.ble.emulated.common import Fault
 from drivers.ble.link import BleBackend
 from drivers.ble.options import BleOptions
 from drivers.readings import CuffPressure, PressureUnit, Transport
+from emulation.ble.bps import BpsEmulator
+from emulation.ble.peripheral import Fault
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceNotFoundError,
@@ -34,10 +33,8 @@ def monitor(emulator: BpsEmulator | None, backend: BleBackend) -> StandardBpsMon
     )
 
 
-async def test_measurement_with_live_cuff_pressure(
-    tz: ZoneInfo, backend: BleBackend, radio: str
-) -> None:
-    async with BpsEmulator(radio=radio, tz=tz, step_s=0.001) as em:
+async def test_measurement_with_live_cuff_pressure(tz: ZoneInfo, backend: BleBackend) -> None:
+    async with BpsEmulator(tz=tz, step_s=0.001) as em:
         bpm = monitor(em, backend)
         cuff: list[CuffPressure] = []
         reading = await bpm.measure(on_cuff_pressure=cuff.append, timeout_s=10)
@@ -59,10 +56,8 @@ async def test_measurement_with_live_cuff_pressure(
     assert em.peripheral.connection is None  # the driver closed the link
 
 
-async def test_wrong_device_clock_is_set(tz: ZoneInfo, backend: BleBackend, radio: str) -> None:
-    async with BpsEmulator(
-        radio=radio, tz=tz, step_s=0.001, faults=frozenset({Fault.WRONG_CLOCK})
-    ) as em:
+async def test_wrong_device_clock_is_set(tz: ZoneInfo, backend: BleBackend) -> None:
+    async with BpsEmulator(tz=tz, step_s=0.001, faults=frozenset({Fault.WRONG_CLOCK})) as em:
         before = em.device_now()
         assert abs(before - datetime.now(tz).replace(tzinfo=None)) > timedelta(days=800)
         reading = await monitor(em, backend).measure(timeout_s=10)
@@ -72,22 +67,16 @@ async def test_wrong_device_clock_is_set(tz: ZoneInfo, backend: BleBackend, radi
     assert abs(reading.device_time - datetime.now(tz)) < timedelta(seconds=5)
 
 
-async def test_kpa_monitor_converted_to_whole_mmhg(
-    tz: ZoneInfo, backend: BleBackend, radio: str
-) -> None:
-    async with BpsEmulator(radio=radio, tz=tz, step_s=0.001, unit=PressureUnit.KPA) as em:
+async def test_kpa_monitor_converted_to_whole_mmhg(tz: ZoneInfo, backend: BleBackend) -> None:
+    async with BpsEmulator(tz=tz, step_s=0.001, unit=PressureUnit.KPA) as em:
         reading = await monitor(em, backend).measure(timeout_s=10)
     # 128 mmHg → 17.1 kPa on the wire → 128 mmHg; 82 → 10.9 kPa → 82 mmHg
     assert reading.original_unit is PressureUnit.KPA
     assert (reading.systolic_mmhg, reading.diastolic_mmhg) == (128, 82)
 
 
-async def test_irregular_pulse_is_kept_and_flagged(
-    tz: ZoneInfo, backend: BleBackend, radio: str
-) -> None:
-    async with BpsEmulator(
-        radio=radio, tz=tz, step_s=0.001, faults=frozenset({Fault.IRREGULAR_PULSE})
-    ) as em:
+async def test_irregular_pulse_is_kept_and_flagged(tz: ZoneInfo, backend: BleBackend) -> None:
+    async with BpsEmulator(tz=tz, step_s=0.001, faults=frozenset({Fault.IRREGULAR_PULSE})) as em:
         reading = await monitor(em, backend).measure(timeout_s=10)
     assert reading.status.irregular_pulse
     assert reading.systolic_mmhg == 128
@@ -104,9 +93,9 @@ async def test_irregular_pulse_is_kept_and_flagged(
     ],
 )
 async def test_device_status_faults_give_no_reading(
-    tz: ZoneInfo, backend: BleBackend, radio: str, fault: Fault, problem: MeasurementProblem
+    tz: ZoneInfo, backend: BleBackend, fault: Fault, problem: MeasurementProblem
 ) -> None:
-    async with BpsEmulator(radio=radio, tz=tz, step_s=0.001, faults=frozenset({fault})) as em:
+    async with BpsEmulator(tz=tz, step_s=0.001, faults=frozenset({fault})) as em:
         with pytest.raises(MeasurementError) as err:
             await monitor(em, backend).measure(timeout_s=10)
     assert err.value.problem is problem
@@ -114,31 +103,25 @@ async def test_device_status_faults_give_no_reading(
     assert em.address in str(err.value)
 
 
-async def test_special_value_reason_names_the_special(
-    tz: ZoneInfo, backend: BleBackend, radio: str
-) -> None:
-    async with BpsEmulator(
-        radio=radio, tz=tz, step_s=0.001, faults=frozenset({Fault.SPECIAL_VALUE})
-    ) as em:
+async def test_special_value_reason_names_the_special(tz: ZoneInfo, backend: BleBackend) -> None:
+    async with BpsEmulator(tz=tz, step_s=0.001, faults=frozenset({Fault.SPECIAL_VALUE})) as em:
         with pytest.raises(MeasurementError) as err:
             await monitor(em, backend).measure(timeout_s=10)
     assert err.value.code == "nan"
 
 
 async def test_garbage_result_is_a_protocol_error_with_the_bytes(
-    tz: ZoneInfo, backend: BleBackend, radio: str
+    tz: ZoneInfo, backend: BleBackend
 ) -> None:
-    async with BpsEmulator(
-        radio=radio, tz=tz, step_s=0.001, faults=frozenset({Fault.GARBAGE})
-    ) as em:
+    async with BpsEmulator(tz=tz, step_s=0.001, faults=frozenset({Fault.GARBAGE})) as em:
         with pytest.raises(BpsCodecError) as err:
             await monitor(em, backend).measure(timeout_s=10)
     assert err.value.raw[:1] == b"\x1f" and len(err.value.raw) > 6
 
 
-async def test_link_dropped_mid_measurement(tz: ZoneInfo, backend: BleBackend, radio: str) -> None:
+async def test_link_dropped_mid_measurement(tz: ZoneInfo, backend: BleBackend) -> None:
     async with BpsEmulator(
-        radio=radio, tz=tz, step_s=0.001, faults=frozenset({Fault.DROP_MID_MEASUREMENT})
+        tz=tz, step_s=0.001, faults=frozenset({Fault.DROP_MID_MEASUREMENT})
     ) as em:
         cuff: list[CuffPressure] = []
         with pytest.raises(DeviceConnectionError) as err:
@@ -148,8 +131,7 @@ async def test_link_dropped_mid_measurement(tz: ZoneInfo, backend: BleBackend, r
     assert em.measurements_sent == 0
 
 
-async def test_no_device_advertising(tz: ZoneInfo, backend: BleBackend, radio: str) -> None:
-    assert AIR.advertising() == []
+async def test_no_device_advertising(tz: ZoneInfo, backend: BleBackend) -> None:
     bpm = StandardBpsMonitor(
         address=None,
         backend=backend,
@@ -159,10 +141,8 @@ async def test_no_device_advertising(tz: ZoneInfo, backend: BleBackend, radio: s
         await bpm.measure(timeout_s=5)
 
 
-async def test_two_measurements_in_one_session(
-    tz: ZoneInfo, backend: BleBackend, radio: str
-) -> None:
-    async with BpsEmulator(radio=radio, tz=tz, step_s=0.001) as em:
+async def test_two_measurements_in_one_session(tz: ZoneInfo, backend: BleBackend) -> None:
+    async with BpsEmulator(tz=tz, step_s=0.001) as em:
         bpm = monitor(em, backend)
         first = await bpm.measure(timeout_s=10)
         em.systolic = 141
@@ -173,12 +153,10 @@ async def test_two_measurements_in_one_session(
     assert em.connections == 2
 
 
-async def test_monitor_that_appears_later_is_found(
-    tz: ZoneInfo, backend: BleBackend, radio: str
-) -> None:
+async def test_monitor_that_appears_later_is_found(tz: ZoneInfo, backend: BleBackend) -> None:
     # Most monitors advertise only once the elder has pressed start: the
     # driver keeps looking for the whole measurement time.
-    em = BpsEmulator(radio=radio, tz=tz, step_s=0.001)
+    em = BpsEmulator(tz=tz, step_s=0.001)
     bpm = StandardBpsMonitor(address=em.address, backend=backend, options=BleOptions(tz=tz))
     task = asyncio.ensure_future(bpm.measure(timeout_s=10))
     await asyncio.sleep(0.5)

@@ -14,10 +14,9 @@ from bleak.exc import (
 )
 
 from drivers.ble.bps import StandardBpsMonitor
-from drivers.ble.emulated.air import AIR
-from drivers.ble.emulated.bps_peripheral import BpsEmulator
-from drivers.ble.link import BleBackend
 from drivers.ble.radio_errors import radio_reason
+from emulation.ble.bps import BpsEmulator
+from emulation.ble.bumble_backend import ADAPTER, BUMBLE
 from healthkiosk.errors import DeviceConnectionError
 from tests.ble.helpers import fast_options
 
@@ -57,24 +56,20 @@ def test_radio_reasons(err: BaseException, reason: str | None) -> None:
 
 
 async def test_bluetooth_off_is_named_not_a_lost_link(tz: ZoneInfo) -> None:
-    AIR.powered = False
+    ADAPTER.powered = False
     try:
-        bpm = StandardBpsMonitor(
-            address=None, backend=BleBackend.emulated(), options=fast_options()
-        )
+        bpm = StandardBpsMonitor(address=None, backend=BUMBLE, options=fast_options())
         with pytest.raises(DeviceConnectionError) as info:
             await bpm.measure(timeout_s=5)
     finally:
-        AIR.powered = True
+        ADAPTER.powered = True
     assert info.value.reason == "bluetooth_off"
 
 
 async def test_a_device_that_wants_a_bonded_station_is_not_paired(tz: ZoneInfo) -> None:
-    async with BpsEmulator(radio="model", tz=tz, step_s=0.001) as em:
+    async with BpsEmulator(tz=tz, step_s=0.001) as em:
         em.peripheral.requires_pairing = True
-        bpm = StandardBpsMonitor(
-            address=em.address, backend=BleBackend.emulated(), options=fast_options()
-        )
+        bpm = StandardBpsMonitor(address=em.address, backend=BUMBLE, options=fast_options())
         with pytest.raises(DeviceConnectionError) as info:
             await bpm.measure(timeout_s=5)
         await bpm.close()

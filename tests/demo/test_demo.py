@@ -102,7 +102,7 @@ def test_headless_demo_reaches_the_doctors_database_and_stops_cleanly(
 def test_auto_falls_back_to_the_embedded_broker_without_mosquitto(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from healthkiosk import demo
+    from emulation import demo
 
     layout = demo.DemoLayout(root=tmp_path, broker_port=18830, web_port=18080)
     name, argv = demo.broker_command("auto", layout)
@@ -119,7 +119,7 @@ def test_auto_falls_back_to_the_embedded_broker_without_mosquitto(
 
 
 def test_a_second_demo_on_the_same_folder_is_refused_with_the_reason(tmp_path: Path) -> None:
-    from healthkiosk.demo import hold_demo_lock
+    from emulation.demo import hold_demo_lock
 
     data = tmp_path / "demo"
     data.mkdir()
@@ -139,7 +139,7 @@ def test_a_second_demo_on_the_same_folder_is_refused_with_the_reason(tmp_path: P
 def test_a_first_run_stopped_before_the_doctor_existed_is_finished_by_the_next(
     tmp_path: Path,
 ) -> None:
-    from healthkiosk.demo import DEMO_DOCTOR, DemoLayout, ensure_doctor, write_files
+    from emulation.demo import DEMO_DOCTOR, DemoLayout, ensure_doctor, write_files
 
     layout = DemoLayout(root=tmp_path, broker_port=1, web_port=2)
     write_files(layout)

@@ -21,10 +21,10 @@ from healthkiosk.rules import RulesConfig, load_rules
 from kiosk.flow import CompletedReading, Devices, FakeClock, ResidentIdentity, State, StoreStatus
 from kiosk.flow.state import Screen, TrendPoint
 from kiosk.flow.visit import VisitFlow
-from kiosk.simulated import (
-    SimulatedBloodPressureMonitor,
-    SimulatedGlucoseMeter,
-    SimulatedIdCardReader,
+from tests.support.fake_devices import (
+    FakeBloodPressureMonitor,
+    FakeGlucoseMeter,
+    FakeIdCardReader,
 )
 
 
@@ -81,9 +81,9 @@ class MemoryRecorder:
 class Harness:
     flow: VisitFlow
     clock: FakeClock
-    bp: SimulatedBloodPressureMonitor
-    glucose: SimulatedGlucoseMeter
-    reader: SimulatedIdCardReader
+    bp: FakeBloodPressureMonitor
+    glucose: FakeGlucoseMeter
+    reader: FakeIdCardReader
     recorder: MemoryRecorder
     states: list[State]
 
@@ -131,9 +131,9 @@ async def running_harness(
     (by role, e.g. ``blood_pressure=...``) stand in for some of them (the
     Harness's simulated twin of a replaced role is then unused)."""
     clock = FakeClock()
-    bp = SimulatedBloodPressureMonitor(clock=clock, seed=1)
-    glucose = SimulatedGlucoseMeter(clock=clock, seed=1)
-    reader = SimulatedIdCardReader(clock=clock)
+    bp = FakeBloodPressureMonitor(clock=clock, seed=1)
+    glucose = FakeGlucoseMeter(clock=clock, seed=1)
+    reader = FakeIdCardReader(clock=clock)
     recorder = MemoryRecorder()
     flow = VisitFlow(
         config=kiosk_config,

@@ -2,7 +2,8 @@
 
     python tests/kiosk/gui_driver.py SCENARIO --config FILE --report FILE --shots DIR
 
-The app runs exactly as ``healthkiosk run --simulate`` does; beside it, a
+The app runs as ``healthkiosk run`` does, on scriptable fake devices
+(:mod:`tests.support.fake_devices`: a scenario queues each outcome); beside it, a
 scenario coroutine finds widgets by their test id, synthesises touch
 events at their position on the window (Kivy MotionEvents posted to the
 event loop, as the input providers do), waits for what should appear,
@@ -29,8 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from healthkiosk.config import load_config  # noqa: E402
-from kiosk.compose import SimulationSpeed  # noqa: E402
-from kiosk.simulated import BpOutcome, GlucoseOutcome, demo_card  # noqa: E402
+from tests.support.fake_devices import (  # noqa: E402
+    BpOutcome,
+    GlucoseOutcome,
+    demo_card,
+    open_fake_devices,
+)
 
 _ids = itertools.count(1000)
 T0 = time.monotonic()
@@ -303,7 +308,7 @@ async def visit_errors(d: Driver) -> None:
     await d.tap("btn.test")
     await d.wait_for("tech.device.blood_pressure", text="SIM-BP-0001")
     await d.record("technician-tested")
-    await d.tap("btn.pair")  # simulated devices: none needs pairing, and it says so
+    await d.tap("btn.pair")  # fake devices: none needs pairing, and it says so
     await d.wait_for("tech.device.glucose", text="无需配对")
     await d.record("technician-paired")
     await d.tap("btn.back")
@@ -368,7 +373,7 @@ async def error_layouts(d: Driver) -> None:
     languages, for the layout checks (overflow, buttons on the panel,
     screenshots): not a visit an elder would have.
 
-    Device errors come from the simulated devices' fault scripts (the glucose
+    Device errors come from the fake devices' fault scripts (the glucose
     meter and the blood pressure monitor raise the drivers' errors) and are
     reached by touch, one after another through "Try again"; "updating"
     by touch too, while this driver holds the visit lock as the updater does.
@@ -533,9 +538,8 @@ def main() -> int:
         code = asyncio.run(
             run_kiosk(
                 cfg,
-                simulate=True,
                 fullscreen=False,
-                sim=SimulationSpeed(speed=40.0, start_delay_s=8.0),
+                devices=lambda: open_fake_devices(speed=40.0, start_delay_s=8.0),
                 extra=scenario,
             )
         )

@@ -1,4 +1,5 @@
-"""The composition root: which device stands behind each role with --simulate."""
+"""The kiosk's composition: which device stands behind each role, configured
+or (``run --simulate``) the drivers' emulated twins for every role."""
 
 from __future__ import annotations
 
@@ -6,21 +7,28 @@ from pathlib import Path
 
 import pytest
 
-from drivers.qrcode.emulator import SAMPLE_ID
+from emulation.idcard.sam_reader import SAMPLE_CARD
+from emulation.qrcode.scanner import SAMPLE_ID
+from emulation.twins import Simulation
 from healthkiosk.config import from_mapping
-from healthkiosk.errors import DeviceError
+from healthkiosk.errors import DeviceError, DeviceTimeoutError
 from kiosk.compose import open_devices
-from kiosk.simulated import SimulatedBloodPressureMonitor, SimulatedIdCardReader
+from kiosk.reconnect import ReconnectingBloodPressureMonitor, ReconnectingIdCardReader
 from management import pairings
 
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_a_configured_qr_scanner_is_its_emulated_twin_and_the_rest_simulated() -> None:
+async def test_a_configured_qr_scanner_is_its_twin_and_the_other_roles_get_default_twins() -> None:
     cfg = from_mapping({"devices": {"qr_code": {"driver": "serial-qr"}}})
-    async with open_devices(cfg, simulate=True) as devices:
-        assert isinstance(devices.blood_pressure, SimulatedBloodPressureMonitor)
-        assert isinstance(devices.id_card, SimulatedIdCardReader)
+    simulation = Simulation(cfg)
+    assert simulation.config.devices.blood_pressure is not None
+    assert simulation.config.devices.blood_pressure.driver == "ble-bp-standard"
+    assert simulation.config.devices.id_card is not None
+    assert simulation.config.devices.id_card.driver == "sam-idcard"
+    async with simulation.open_devices() as devices:
+        assert isinstance(devices.blood_pressure, ReconnectingBloodPressureMonitor)
+        assert isinstance(devices.id_card, ReconnectingIdCardReader)
         assert devices.qr_code is not None
         card = await devices.qr_code.read_card(timeout_s=10)
         assert card.id_number == SAMPLE_ID
@@ -28,8 +36,34 @@ async def test_a_configured_qr_scanner_is_its_emulated_twin_and_the_rest_simulat
         assert roles == {"blood_pressure", "glucose", "id_card", "qr_code"}
 
 
+async def test_the_emulated_reader_reads_a_card_only_when_one_is_presented() -> None:
+    """`run --simulate`'s ID card reader is the SAM reader's driver on its pty
+    twin, with no card of its own: the "c" key (or the scripted visitor) puts
+    one on it for one read."""
+    simulation = Simulation(from_mapping({}))
+    async with simulation.open_devices() as devices:
+        assert devices.id_card is not None
+        with pytest.raises(DeviceTimeoutError):
+            await devices.id_card.read_card(timeout_s=1)
+        simulation.present_card(SAMPLE_CARD)
+        card = await devices.id_card.read_card(timeout_s=10)
+        assert (card.name, card.id_number) == (SAMPLE_CARD.name, SAMPLE_CARD.id_number)
+        with pytest.raises(DeviceTimeoutError):  # taken back once read
+            await devices.id_card.read_card(timeout_s=1)
+
+
+async def test_a_role_not_configured_has_no_device_on_a_station() -> None:
+    async with open_devices(from_mapping({})) as devices:
+        assert devices.blood_pressure is None and devices.id_card is None
+        assert {s.role: s.state for s in devices.statuses()} == {
+            "blood_pressure": "missing",
+            "glucose": "missing",
+            "id_card": "missing",
+        }
+
+
 async def test_without_a_configured_scanner_there_is_no_qr_check_in() -> None:
-    async with open_devices(from_mapping({}), simulate=True) as devices:
+    async with Simulation(from_mapping({})).open_devices() as devices:
         assert devices.qr_code is None
         # Optional, so not listed as missing on the technician screen.
         assert "qr_code" not in {s.role for s in devices.statuses()}
@@ -42,7 +76,7 @@ async def test_pair_pins_the_monitor_that_answers_and_later_opens_use_it(tmp_pat
             "devices": {"blood_pressure": {"driver": "ble-bp-standard"}},
         }
     )
-    async with open_devices(cfg, simulate=True) as devices:
+    async with Simulation(cfg).open_devices() as devices:
         monitor = devices.blood_pressure
         assert monitor is not None and monitor.pairable  # type: ignore[attr-defined]
         info = await monitor.pair()  # type: ignore[attr-defined]
@@ -67,7 +101,7 @@ async def test_a_configured_address_or_a_serial_device_is_not_paired_by_the_kios
             },
         }
     )
-    async with open_devices(cfg, simulate=True) as devices:
+    async with Simulation(cfg).open_devices() as devices:
         assert not devices.glucose.pairable  # type: ignore[union-attr]
         assert not devices.blood_pressure.pairable  # type: ignore[union-attr]
         with pytest.raises(DeviceError) as err:

@@ -19,7 +19,7 @@ from healthkiosk.rules import RulesConfig
 from kiosk.flow import Devices
 from kiosk.flow.state import Screen
 from kiosk.flow.visit import VisitFlow
-from kiosk.simulated import BpOutcome, GlucoseOutcome, demo_card
+from tests.support.fake_devices import BpOutcome, GlucoseOutcome, demo_card
 
 
 async def ready_to_choose(h: Harness) -> None:

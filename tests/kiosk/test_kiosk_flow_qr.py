@@ -8,22 +8,22 @@ from dataclasses import dataclass
 
 import pytest
 
-from drivers.qrcode.emulator import SAMPLE_ID
 from drivers.qrcode.scan_codec import DEFAULT_PATTERNS, compile_patterns
 from drivers.qrcode.scanner import to_card_data
 from drivers.readings import DeviceInfo, IdCardData, Transport
+from emulation.qrcode.scanner import SAMPLE_ID
 from healthkiosk.errors import DeviceConnectionError, DeviceTimeoutError, IdNumberError
 from kiosk.flow import Devices, FakeClock
 from kiosk.flow.state import Screen
 from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import checkin_key
-from kiosk.simulated import (
-    SimulatedBloodPressureMonitor,
-    SimulatedGlucoseMeter,
-    SimulatedIdCardReader,
+from tests.kiosk.flowkit import MemoryRecorder, make_rules
+from tests.support.fake_devices import (
+    FakeBloodPressureMonitor,
+    FakeGlucoseMeter,
+    FakeIdCardReader,
     demo_card,
 )
-from tests.kiosk.flowkit import MemoryRecorder, make_rules
 
 PATTERNS = compile_patterns(DEFAULT_PATTERNS)
 
@@ -70,7 +70,7 @@ class Kit:
     flow: VisitFlow
     clock: FakeClock
     scanner: FakeScanner
-    reader: SimulatedIdCardReader
+    reader: FakeIdCardReader
     recorder: MemoryRecorder
 
 
@@ -80,14 +80,14 @@ async def kit() -> AsyncIterator[Kit]:
 
     clock = FakeClock()
     scanner = FakeScanner(clock)
-    reader = SimulatedIdCardReader(clock=clock)
+    reader = FakeIdCardReader(clock=clock)
     recorder = MemoryRecorder()
     flow = VisitFlow(
         config=KioskConfig(),
         rules=make_rules(),
         devices=Devices(
-            blood_pressure=SimulatedBloodPressureMonitor(clock=clock),
-            glucose=SimulatedGlucoseMeter(clock=clock),
+            blood_pressure=FakeBloodPressureMonitor(clock=clock),
+            glucose=FakeGlucoseMeter(clock=clock),
             id_card=reader,
             qr_code=scanner,  # type: ignore[arg-type]
         ),

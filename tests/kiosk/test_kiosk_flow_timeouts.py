@@ -7,7 +7,7 @@ from flowkit import Harness, make_rules
 
 from healthkiosk.config import KioskConfig
 from kiosk.flow.state import Screen
-from kiosk.simulated import BpOutcome, GlucoseOutcome, demo_card
+from tests.support.fake_devices import BpOutcome, GlucoseOutcome, demo_card
 
 
 async def checked_in(h: Harness) -> None:

@@ -15,28 +15,28 @@ from healthkiosk.visitlock import VisitLock, visit_in_progress
 from kiosk.flow import Devices, FakeClock
 from kiosk.flow.state import Screen
 from kiosk.flow.visit import VisitFlow
-from kiosk.simulated import (
-    SimulatedBloodPressureMonitor,
-    SimulatedGlucoseMeter,
-    SimulatedIdCardReader,
+from tests.kiosk.flowkit import MemoryRecorder, make_rules
+from tests.support.fake_devices import (
+    FakeBloodPressureMonitor,
+    FakeGlucoseMeter,
+    FakeIdCardReader,
     demo_card,
 )
-from tests.kiosk.flowkit import MemoryRecorder, make_rules
 
 
 @pytest.fixture
 async def kit(
     tmp_path: Path,
-) -> AsyncIterator[tuple[VisitFlow, FakeClock, SimulatedIdCardReader, Path]]:
+) -> AsyncIterator[tuple[VisitFlow, FakeClock, FakeIdCardReader, Path]]:
     clock = FakeClock()
-    reader = SimulatedIdCardReader(clock=clock)
+    reader = FakeIdCardReader(clock=clock)
     lock_path = tmp_path / "visit.lock"
     flow = VisitFlow(
         config=KioskConfig(done_s=2),
         rules=make_rules(),
         devices=Devices(
-            blood_pressure=SimulatedBloodPressureMonitor(clock=clock),
-            glucose=SimulatedGlucoseMeter(clock=clock),
+            blood_pressure=FakeBloodPressureMonitor(clock=clock),
+            glucose=FakeGlucoseMeter(clock=clock),
             id_card=reader,
         ),
         recorder=MemoryRecorder(),

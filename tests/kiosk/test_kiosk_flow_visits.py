@@ -13,7 +13,7 @@ from healthkiosk.idnumber import check_character
 from healthkiosk.rules import RulesConfig, average_blood_pressure
 from kiosk.flow.ports import BpValues, GlucoseValues
 from kiosk.flow.state import Screen
-from kiosk.simulated import BpOutcome, GlucoseOutcome, demo_card
+from tests.support.fake_devices import BpOutcome, GlucoseOutcome, demo_card
 
 
 def valid_number(region: str = "110105", born: str = "19500101", seq: str = "023") -> str:

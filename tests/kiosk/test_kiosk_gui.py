@@ -77,7 +77,7 @@ def seed_earlier_readings(cfg_path: Path) -> None:
     from healthkiosk.config import load_config
     from kiosk.compose import open_recorder
     from kiosk.flow.ports import BpValues, CompletedReading, ResidentIdentity
-    from kiosk.simulated import demo_card
+    from tests.support.fake_devices import demo_card
 
     card = demo_card()
     who = ResidentIdentity(card.id_number, "110***", card.name, "female", None)
@@ -231,7 +231,7 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
             " JOIN outbox o ON o.reading_uuid = r.uuid JOIN visits v ON v.id = r.visit_id"
             " ORDER BY r.station_seq"
         ).fetchall()
-    from kiosk.simulated import demo_card
+    from tests.support.fake_devices import demo_card
 
     masked = demo_card().id_number[:3] + "*" * 11 + demo_card().id_number[-4:]
     assert rows == [
@@ -298,7 +298,7 @@ def test_screen_tour_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
 def test_every_error_message_fits(xvfb: str, tmp_path: Path) -> None:
     """Layout check, not a visit: every error key's screen in both languages at
     800×480 (the smallest panel) fits (no overflow, buttons on the panel) and
-    has its screenshots. The driver reaches device errors through the simulated
+    has its screenshots. The driver reaches device errors through the fake
     devices' fault scripts by touch and the store's two through the real store:
     ``store_error`` with its write lock held by the driver, ``store_full`` in a
     second run whose store asks for more free disk than there is; see

@@ -9,27 +9,27 @@ from pathlib import Path
 
 import pytest
 
+from emulation.twins import Simulation
 from healthkiosk.config import from_mapping
 from healthkiosk.errors import DeviceConnectionError, DeviceNotFoundError
-from kiosk.compose import open_devices
 from kiosk.reconnect import ReconnectingBloodPressureMonitor, ReconnectingGlucoseMeter
-from kiosk.simulated import BpOutcome, SimulatedBloodPressureMonitor
 from management import devicestatus
 from management.devicestatus import DeviceBook
 from sync.schema import StatusMessage
+from tests.support.fake_devices import BpOutcome, FakeBloodPressureMonitor
 
 
 async def test_opens_on_demand_and_reopens_after_a_lost_link() -> None:
-    opened: list[SimulatedBloodPressureMonitor] = []
+    opened: list[FakeBloodPressureMonitor] = []
     closed: list[int] = []
     attempts = {"n": 0}
 
     @asynccontextmanager
-    async def opener() -> AsyncIterator[SimulatedBloodPressureMonitor]:
+    async def opener() -> AsyncIterator[FakeBloodPressureMonitor]:
         attempts["n"] += 1
         if attempts["n"] == 1:
             raise DeviceNotFoundError("switched off", device="M1")
-        dev = SimulatedBloodPressureMonitor(speed=1000, start_delay_s=0)
+        dev = FakeBloodPressureMonitor(speed=1000, start_delay_s=0)
         if len(opened) == 0:
             dev.queue(BpOutcome(130, 80, 70, error=DeviceConnectionError("gone"), error_at="start"))
         dev.queue(BpOutcome(121, 79, 66))
@@ -60,7 +60,7 @@ async def test_battery_percent_reaches_the_station_status(tmp_path: Path) -> Non
     """`run --simulate` with the BLE drivers' twins: the monitor's Battery Service
     level (64 %) lands in the DeviceBook's entry and so in ``hk.status/1``; the
     meter's twin has no Battery Service, so its entry has no battery."""
-    twin = {"radio": "model", "step_s": 0.001}
+    twin = {"step_s": 0.001}
     options = {"timezone": "Asia/Shanghai", "scan_timeout_s": 5, "connect_timeout_s": 5}
     cfg = from_mapping(
         {
@@ -77,7 +77,7 @@ async def test_battery_percent_reaches_the_station_status(tmp_path: Path) -> Non
             },
         }
     )
-    async with open_devices(cfg, simulate=True) as devices:
+    async with Simulation(cfg).open_devices() as devices:
         assert isinstance(devices.blood_pressure, ReconnectingBloodPressureMonitor)
         assert isinstance(devices.glucose, ReconnectingGlucoseMeter)
         reading = await devices.blood_pressure.measure(timeout_s=30)
@@ -97,10 +97,10 @@ async def test_battery_percent_reaches_the_station_status(tmp_path: Path) -> Non
     assert wire["glucose"]["battery_percent"] is None
 
 
-async def test_a_simulated_monitor_reports_its_battery_through_the_book(tmp_path: Path) -> None:
+async def test_a_fake_monitor_reports_its_battery_through_the_book(tmp_path: Path) -> None:
     @asynccontextmanager
-    async def opener() -> AsyncIterator[SimulatedBloodPressureMonitor]:
-        dev = SimulatedBloodPressureMonitor(speed=1000, start_delay_s=0)
+    async def opener() -> AsyncIterator[FakeBloodPressureMonitor]:
+        dev = FakeBloodPressureMonitor(speed=1000, start_delay_s=0)
         dev.battery_percent = 23
         yield dev
 

@@ -13,8 +13,8 @@ from drivers.readings import DeviceInfo, Transport
 from healthkiosk.errors import StoreFullError
 from kiosk.flow.ports import BpValues, CompletedReading, GlucoseValues, ResidentIdentity
 from kiosk.recorder import StoreRecorder, id_hash, load_or_create_key
-from kiosk.simulated import demo_card
 from sync.store.db import open_store
+from tests.support.fake_devices import demo_card
 
 CARD = demo_card()
 WHO = ResidentIdentity(

@@ -122,7 +122,7 @@ async def test_still_here_countdown_is_spoken_at_a_few_moments(h: Harness) -> No
     left, as the app speaks it (a new cue only): not every second."""
     from kiosk.flow.state import Screen, State
     from kiosk.prompts import prompt_for
-    from kiosk.simulated import GlucoseOutcome, demo_card
+    from tests.support.fake_devices import GlucoseOutcome, demo_card
 
     v = Voice(enabled=True, volume=0.5, pack=None, espeak="no-such-espeak", player="no-such")
     cue: object = None

@@ -11,9 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from drivers.qrcode import scan_codec as sc
-from drivers.qrcode.emulator import NOT_AN_ID_CODE, SAMPLE_CODE, SAMPLE_ID, QrScannerEmulator
 from drivers.qrcode.scanner import ScannerOptions, open_device, to_card_data
-from drivers.serial.emulator_base import EmulatorOptions
+from emulation import twins
+from emulation.qrcode.scanner import NOT_AN_ID_CODE, SAMPLE_CODE, SAMPLE_ID, QrScannerEmulator
+from emulation.serial.device import EmulatorOptions
 from healthkiosk.errors import (
     ConfigError,
     DeviceConnectionError,
@@ -126,7 +127,7 @@ def test_a_pattern_without_an_id_group_is_a_config_error() -> None:
 
 
 async def _read(emu: dict[str, object], *, timeout_s: float = 5) -> object:
-    async with open_device(options={"emulator": emu}, emulate=True) as scanner:
+    async with twins.connect("serial-qr", options={"emulator": emu}) as scanner:
         return await scanner.read_card(timeout_s=timeout_s)
 
 

@@ -77,14 +77,18 @@ def test_lineparse_ok_and_bad() -> None:
 
 
 async def test_every_opener_follows_the_registry_contract() -> None:
-    """What ``devices read DRIVER --emulate`` does, through the registry."""
+    """What ``devices read DRIVER --emulate`` does: the registry's opener,
+    given the pty of the driver's twin as its port."""
     from drivers.registry import get_driver
+    from emulation import twins
 
     for name in SERIAL_DRIVERS:
         spec = get_driver(name)
-        assert spec.transport == "serial" and spec.load_emulator() is not None
-        opener = spec.load_opener()
-        async with opener(port=None, address=None, options={}, emulate=True) as device:
+        assert spec.transport == "serial"
+        async with (
+            twins.start(name) as twin,
+            spec.load_opener()(port=twin.reach["port"], address=None, options={}) as device,
+        ):
             if spec.role == "id_card":
                 assert (await device.read_card(timeout_s=10)).name
             elif spec.role == "qr_code":
@@ -96,13 +100,11 @@ async def test_every_opener_follows_the_registry_contract() -> None:
 async def test_every_emulator_runs_until_cancelled() -> None:
     import asyncio
 
-    from drivers.registry import get_driver
+    from emulation import twins
 
     for name in SERIAL_DRIVERS:
         ports: list[str] = []
-        run_emulator = get_driver(name).load_emulator()
-        assert run_emulator is not None
-        task = asyncio.create_task(run_emulator(options={}, ready=ports.append))
+        task = asyncio.create_task(twins.serve(name, options={}, ready=ports.append))
         for _ in range(100):
             if ports:
                 break

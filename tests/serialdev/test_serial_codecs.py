@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 from drivers.idcard import sam_frame as sf
 from drivers.idcard import text_block as tb
-from drivers.idcard.emulator import SAMPLE_CARD
 from drivers.idcard.nations import NATIONS
 from drivers.serial import lifescan_binary as lb
 from drivers.serial import lifescan_text as lt
 from drivers.serial import lineformat as lf
+from emulation.idcard.sam_reader import SAMPLE_CARD
 from healthkiosk.errors import InvalidChecksum, ProtocolError
 
 # --- OneTouch Ultra 2: glucometerutils drivers/tests/test_otultra2.py ---------------

@@ -19,6 +19,7 @@ from drivers.serial.linemonitor import open_blood_pressure, open_glucose
 from drivers.serial.otultra2 import open_device as open_ultra2
 from drivers.serial.otultraeasy import open_device as open_ultraeasy
 from drivers.serial.transport import SerialLink
+from emulation import twins
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -32,7 +33,8 @@ from healthkiosk.errors import (
 pytestmark = pytest.mark.timeout(60)
 
 FAST = {"poll_interval_s": 0.05, "response_timeout_s": 0.5}
-METERS = {"onetouch-ultra2": open_ultra2, "onetouch-ultraeasy": open_ultraeasy}
+METERS = ("onetouch-ultra2", "onetouch-ultraeasy")
+"""The meters' drivers, connected to their twins by ``twins.connect(name, ...)``."""
 
 
 def opts(emulator: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
@@ -48,7 +50,7 @@ def lopts(emulator: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any
 
 @pytest.mark.parametrize("name", sorted(METERS))
 async def test_meter_measure_full_and_incremental_download(name: str) -> None:
-    async with METERS[name](options=opts({"records": 40}), emulate=True) as meter:
+    async with twins.connect(name, options=opts({"records": 40})) as meter:
         assert meter.info.serial and meter.info.firmware
         assert not meter.clock_was_set
         full = await meter.download()
@@ -67,16 +69,14 @@ async def test_meter_measure_full_and_incremental_download(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(METERS))
 async def test_meter_full_memory_of_500(name: str) -> None:
-    async with METERS[name](
-        options=opts({"records": 500, "measure_after_s": None}), emulate=True
-    ) as m:
+    async with twins.connect(name, options=opts({"records": 500, "measure_after_s": None})) as m:
         records = await m.download()
         assert len(records) == 500
 
 
 @pytest.mark.parametrize("name", sorted(METERS))
 async def test_meter_wrong_clock_is_set(name: str) -> None:
-    async with METERS[name](options=opts({"fault": "wrong_clock"}), emulate=True) as meter:
+    async with twins.connect(name, options=opts({"fault": "wrong_clock"})) as meter:
         assert meter.clock_was_set
         reading = await meter.measure(timeout_s=10)
         assert reading.device_time is not None
@@ -87,14 +87,14 @@ async def test_meter_wrong_clock_is_set(name: str) -> None:
 @pytest.mark.parametrize(("which", "flag"), [("LO", "LO"), ("HI", "HI")])
 async def test_meter_lo_hi(name: str, which: str, flag: str) -> None:
     emu = {"fault": "out_of_range", "out_of_range": which}
-    async with METERS[name](options=opts(emu), emulate=True) as meter:
+    async with twins.connect(name, options=opts(emu)) as meter:
         reading = await meter.measure(timeout_s=10)
         assert reading.out_of_range == flag
 
 
 @pytest.mark.parametrize("name", sorted(METERS))
 async def test_meter_checksum_fault(name: str) -> None:
-    async with METERS[name](options=opts({"fault": "checksum"}), emulate=True) as meter:
+    async with twins.connect(name, options=opts({"fault": "checksum"})) as meter:
         with pytest.raises(InvalidChecksum) as info:
             await meter.download()
         assert info.value.device == meter.info.label and info.value.wire != info.value.calculated
@@ -102,33 +102,34 @@ async def test_meter_checksum_fault(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(METERS))
 async def test_meter_garbage_is_skipped(name: str) -> None:
-    async with METERS[name](options=opts({"fault": "garbage", "records": 10}), emulate=True) as m:
+    async with twins.connect(name, options=opts({"fault": "garbage", "records": 10})) as m:
         assert len(await m.download()) == 10
 
 
 async def test_ultra2_device_error_record_is_no_reading() -> None:
-    async with open_ultra2(options=opts({"fault": "device_error"}), emulate=True) as meter:
+    async with twins.connect("onetouch-ultra2", options=opts({"fault": "device_error"})) as meter:
         with pytest.raises(MeasurementError) as info:
             await meter.measure(timeout_s=10)
         assert info.value.problem is MeasurementProblem.DEVICE_ERROR
 
 
 async def test_ultraeasy_device_refusal() -> None:
-    async with open_ultraeasy(options=opts({"fault": "device_error"}), emulate=True) as meter:
+    options = opts({"fault": "device_error"})
+    async with twins.connect("onetouch-ultraeasy", options=options) as meter:
         with pytest.raises(lb.MeterRefused):
             await meter.download()
 
 
 @pytest.mark.parametrize("name", sorted(METERS))
 async def test_meter_drop_mid_measurement(name: str) -> None:
-    async with METERS[name](options=opts({"fault": "drop_measurement"}), emulate=True) as meter:
+    async with twins.connect(name, options=opts({"fault": "drop_measurement"})) as meter:
         with pytest.raises(DeviceConnectionError):
             await meter.measure(timeout_s=10)
 
 
 async def test_ultraeasy_drop_mid_download_keeps_and_resumes_after_replug() -> None:
     emu = {"fault": "drop_download", "records": 20, "replug_after_s": 0.3, "measure_after_s": None}
-    async with open_ultraeasy(options=opts(emu, reconnect_max_s=5), emulate=True) as meter:
+    async with twins.connect("onetouch-ultraeasy", options=opts(emu, reconnect_max_s=5)) as meter:
         with pytest.raises(DownloadInterrupted) as info:
             await meter.download()
         kept = info.value.records
@@ -140,7 +141,7 @@ async def test_ultraeasy_drop_mid_download_keeps_and_resumes_after_replug() -> N
 
 async def test_ultra2_drop_mid_download_keeps_nothing_then_reconnects() -> None:
     emu = {"fault": "drop_download", "records": 20, "replug_after_s": 0.3, "measure_after_s": None}
-    async with open_ultra2(options=opts(emu, reconnect_max_s=5), emulate=True) as meter:
+    async with twins.connect("onetouch-ultra2", options=opts(emu, reconnect_max_s=5)) as meter:
         with pytest.raises(DownloadInterrupted) as info:
             await meter.download()
         assert info.value.records == []
@@ -155,7 +156,7 @@ BP_FORMATS = ["bp-csv-sum8", "bp-stx-xor", "bp-semicolon-kpa"]
 @pytest.mark.parametrize("fmt", BP_FORMATS)
 async def test_line_bp_measurement(fmt: str) -> None:
     cuff: list[int] = []
-    async with open_blood_pressure(options=lopts(format=fmt), emulate=True) as monitor:
+    async with twins.connect("serial-line-bp", options=lopts(format=fmt)) as monitor:
         reading = await monitor.measure(
             timeout_s=10, on_cuff_pressure=lambda c: cuff.append(int(c.mmhg))
         )
@@ -167,7 +168,7 @@ async def test_line_bp_measurement(fmt: str) -> None:
 
 
 async def test_line_bp_wrong_clock_time_not_used() -> None:
-    async with open_blood_pressure(options=lopts({"fault": "wrong_clock"}), emulate=True) as m:
+    async with twins.connect("serial-line-bp", options=lopts({"fault": "wrong_clock"})) as m:
         reading = await m.measure(timeout_s=10)
     assert reading.device_time is None
 
@@ -184,7 +185,7 @@ async def test_line_bp_wrong_clock_time_not_used() -> None:
 )
 async def test_line_bp_faults(fmt: str, fault: str, error: type[Exception], problem: Any) -> None:
     emu = {"fault": fault, "noise_bytes": 65536}
-    async with open_blood_pressure(options=lopts(emu, format=fmt), emulate=True) as monitor:
+    async with twins.connect("serial-line-bp", options=lopts(emu, format=fmt)) as monitor:
         with pytest.raises(error) as info:
             await monitor.measure(timeout_s=2)
     if problem is not None:
@@ -197,8 +198,8 @@ async def test_line_bp_faults(fmt: str, fault: str, error: type[Exception], prob
     ("fmt", "problem"), [("bp-csv-sum8", "cuff_fit"), ("bp-stx-xor", "cuff_fit")]
 )
 async def test_line_bp_device_error_code(fmt: str, problem: str) -> None:
-    async with open_blood_pressure(
-        options=lopts({"fault": "device_error"}, format=fmt), emulate=True
+    async with twins.connect(
+        "serial-line-bp", options=lopts({"fault": "device_error"}, format=fmt)
     ) as m:
         with pytest.raises(MeasurementError) as info:
             await m.measure(timeout_s=5)
@@ -206,12 +207,12 @@ async def test_line_bp_device_error_code(fmt: str, problem: str) -> None:
 
 
 async def test_line_bp_garbage_lines_skipped() -> None:
-    async with open_blood_pressure(options=lopts({"fault": "garbage"}), emulate=True) as monitor:
+    async with twins.connect("serial-line-bp", options=lopts({"fault": "garbage"})) as monitor:
         assert (await monitor.measure(timeout_s=5)).systolic_mmhg == 128
 
 
 async def test_line_glucose_1000_records_full_and_incremental() -> None:
-    async with open_glucose(options=lopts({"records": 1000}), emulate=True) as meter:
+    async with twins.connect("serial-line-glucose", options=lopts({"records": 1000})) as meter:
         full = await meter.download()
         assert [r.sequence_number for r in full] == list(range(1, 1001))
         reading = await meter.measure(timeout_s=10)
@@ -223,13 +224,13 @@ async def test_line_glucose_1000_records_full_and_incremental() -> None:
 
 async def test_emulators_repeat_measurements_for_the_demo() -> None:
     emu = {"measure_after_s": 0.5, "repeat_after_s": 0.5, "records": 3}
-    async with open_ultraeasy(options=opts(emu), emulate=True) as meter:
+    async with twins.connect("onetouch-ultraeasy", options=opts(emu)) as meter:
         first = await meter.measure(timeout_s=5)
         second = await meter.measure(timeout_s=5)
     assert first.sequence_number is not None and first.sequence_number >= 3
     # each measure() returns a test newer than any stored when it started
     assert second.sequence_number is not None and second.sequence_number > first.sequence_number
-    async with open_blood_pressure(options=lopts(emu), emulate=True) as monitor:
+    async with twins.connect("serial-line-bp", options=lopts(emu)) as monitor:
         assert (await monitor.measure(timeout_s=5)).systolic_mmhg == 128
         assert (await monitor.measure(timeout_s=5)).systolic_mmhg == 128
 
@@ -237,12 +238,13 @@ async def test_emulators_repeat_measurements_for_the_demo() -> None:
 @pytest.mark.parametrize("which", ["LO", "HI"])
 async def test_line_glucose_lo_hi(which: str) -> None:
     emu = {"fault": "out_of_range", "out_of_range": which}
-    async with open_glucose(options=lopts(emu), emulate=True) as meter:
+    async with twins.connect("serial-line-glucose", options=lopts(emu)) as meter:
         assert (await meter.measure(timeout_s=10)).out_of_range == which
 
 
 async def test_line_glucose_device_error() -> None:
-    async with open_glucose(options=lopts({"fault": "device_error"}), emulate=True) as meter:
+    options = lopts({"fault": "device_error"})
+    async with twins.connect("serial-line-glucose", options=options) as meter:
         with pytest.raises(MeasurementError) as info:
             await meter.measure(timeout_s=5)
     assert info.value.problem is MeasurementProblem.STRIP_ERROR
@@ -250,7 +252,7 @@ async def test_line_glucose_device_error() -> None:
 
 async def test_line_glucose_drop_mid_download_keeps_the_oldest() -> None:
     emu = {"fault": "drop_download", "records": 50, "measure_after_s": None}
-    async with open_glucose(options=lopts(emu), emulate=True) as meter:
+    async with twins.connect("serial-line-glucose", options=lopts(emu)) as meter:
         with pytest.raises(DownloadInterrupted) as info:
             await meter.download()
     kept = [r.sequence_number for r in info.value.records]  # type: ignore[attr-defined]
@@ -263,7 +265,7 @@ async def test_line_glucose_drop_mid_download_keeps_the_oldest() -> None:
 
 
 async def test_idcard_read() -> None:
-    async with open_idcard(options={"emulator": {}}, emulate=True) as reader:
+    async with twins.connect("sam-idcard", options={"emulator": {}}) as reader:
         card = await reader.read_card(timeout_s=5)
     assert (card.name, card.sex, card.nation, card.birth_date) == (
         "王小明",
@@ -286,14 +288,14 @@ async def test_idcard_read() -> None:
     ],
 )
 async def test_idcard_faults(fault: str, error: type[Exception], reason: str) -> None:
-    async with open_idcard(options={"emulator": {"fault": fault}}, emulate=True) as reader:
+    async with twins.connect("sam-idcard", options={"emulator": {"fault": fault}}) as reader:
         with pytest.raises(error) as info:
             await reader.read_card(timeout_s=1.5)
     assert info.value.reason == reason  # type: ignore[attr-defined]
 
 
 async def test_idcard_garbage_is_skipped() -> None:
-    async with open_idcard(options={"emulator": {"fault": "garbage"}}, emulate=True) as reader:
+    async with twins.connect("sam-idcard", options={"emulator": {"fault": "garbage"}}) as reader:
         assert (await reader.read_card(timeout_s=5)).name == "王小明"
 
 
@@ -301,7 +303,7 @@ async def test_idcard_garbage_is_skipped() -> None:
 
 
 async def test_one_owner_per_port() -> None:
-    async with open_ultra2(options=opts(), emulate=True) as meter:
+    async with twins.connect("onetouch-ultra2", options=opts()) as meter:
         second = SerialLink(meter.link.path)
         with pytest.raises(DeviceConnectionError) as info:
             await second.open()
@@ -367,11 +369,11 @@ def test_megabyte_through_every_framer() -> None:
 
 
 def _emulator(name: str, emu: dict[str, Any]) -> Any:
-    from drivers.idcard.emulator import SamReaderEmulator
-    from drivers.serial.emulator_base import EmulatorOptions
-    from drivers.serial.linemonitor_emulator import LineEmulator
-    from drivers.serial.otultra2_emulator import Ultra2Emulator
-    from drivers.serial.otultraeasy_emulator import UltraEasyEmulator
+    from emulation.idcard.sam_reader import SamReaderEmulator
+    from emulation.serial.device import EmulatorOptions
+    from emulation.serial.linemonitor import LineEmulator
+    from emulation.serial.otultra2 import Ultra2Emulator
+    from emulation.serial.otultraeasy import UltraEasyEmulator
 
     options = EmulatorOptions.model_validate(emu)
     if name.startswith(("bp-", "glucose-")):
@@ -473,7 +475,7 @@ async def test_card_with_a_bad_number_is_refused_and_never_logged(
     import dataclasses
     import logging
 
-    from drivers.idcard.emulator import SAMPLE_CARD
+    from emulation.idcard.sam_reader import SAMPLE_CARD
     from healthkiosk.errors import IdNumberError
 
     bad = SAMPLE_CARD.id_number[:-1] + ("0" if SAMPLE_CARD.id_number[-1] != "0" else "1")

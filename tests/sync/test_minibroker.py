@@ -1,4 +1,4 @@
-"""The embedded demo broker (healthkiosk/minibroker): its codec, our own MQTT
+"""The embedded demo broker (emulation/minibroker): its codec, our own MQTT
 v5 client against it, and the real kiosk-sync + ingest path through it."""
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ from synckit import (
     wait_port,
 )
 
+from emulation.minibroker import codec
+from emulation.minibroker.broker import Broker
 from healthkiosk.errors import MqttProtocolError
-from healthkiosk.minibroker import codec
-from healthkiosk.minibroker.broker import Broker
 from healthkiosk.mqtt import Connection, MqttSettings, Will, connect
 
 # --- codec ----------------------------------------------------------------------------

@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from healthkiosk.supervise import Child, Supervisor
+from emulation.supervise import Child, Supervisor
 from tests.system.xshot import screenshot
 
 pytestmark = [pytest.mark.gui, pytest.mark.browser]
@@ -395,7 +395,7 @@ def test_a_visit_by_touch_reaches_the_doctors_list_and_a_review_clears_it(tmp_pa
         assert seen["glucose:result.category"] == "空腹血糖偏高"
 
         # The kiosk's store holds both readings, classified as shown.
-        # The devices were the BLE drivers' emulated peripherals (not kiosk/simulated.py),
+        # The devices were the BLE drivers' emulated peripherals (BPS-EMU-1, its model),
         # and the monitor's two measurements were averaged into one reading.
         rows = query(kiosk_db, "SELECT kind, systolic_mmhg, diastolic_mmhg, glucose_mmol_per_l,"
                                " category, urgent, device_model, json_array_length(measurements)"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -85,6 +86,11 @@ def test_a_bundle_of_the_real_project_installs_offline(tmp_path: Path) -> None:
     info = json.loads((out / "bundle.json").read_text())
     names = {n.split("-")[0].lower() for n in info["wheels"]}
     assert {"healthkiosk", "pydantic", "sqlalchemy", "alembic", "paho_mqtt"} <= names
+    # No emulation on a station: not in the project's wheel, not as a dependency.
+    assert not names & {"healthkiosk_emulation", "bumble"}
+    (project_wheel,) = (out / "wheels").glob("healthkiosk-*.whl")
+    with zipfile.ZipFile(project_wheel) as whl:
+        assert not [n for n in whl.namelist() if n.startswith("emulation/")]
     venv = tmp_path / "releases" / "1-0.1.0"
     install.install(venv, wheels=[out / "wheels"], requirement=info["requirement"])
     version = subprocess.run([str(venv / "bin" / "healthkiosk"), "--version"],

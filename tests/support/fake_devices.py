@@ -1,10 +1,11 @@
-"""The kiosk's own in-process simulated devices.
+"""Scriptable in-memory fakes of the kiosk's devices, for the flow and GUI tests.
 
 These implement :mod:`drivers.base`'s protocols directly (no bytes, no
-codecs) so the kiosk's flow and GUI can be tried and tested before the
-drivers' emulated twins are merged. They are *not* the drivers' emulators:
-once those exist, ``healthkiosk run --simulate`` uses them instead (the one
-switch is :func:`kiosk.compose.open_devices`).
+codecs): a test queues each measurement's outcome (a value, a status flag, any
+driver error, a monitor held at its gate) and puts cards on the reader. They
+are not the product's and not its simulation: ``healthkiosk run --simulate``,
+the demo and the scripted visitor run the real drivers against their emulated
+twins (``emulation/twins.py``); tests that need bytes use those.
 
 Timing is realistic by default (the elder presses start after a moment,
 the cuff inflates at about 20 mmHg/s, deflates at about 5 mmHg/s, a glucose
@@ -19,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -36,6 +38,7 @@ from drivers.readings import (
 from healthkiosk.errors import DeviceError, DeviceTimeoutError
 from healthkiosk.idnumber import check_character
 from kiosk.flow.clock import Clock, RealClock
+from kiosk.flow.ports import Devices
 
 CUFF_STEP_S = 0.25
 """Intermediate cuff pressures arrive about four times a second (as from BLE monitors)."""
@@ -81,7 +84,7 @@ def _info(model: str, serial: str) -> DeviceInfo:
 
 
 class _Checkable:
-    """The technician's test on a simulated device: ``check_error`` makes it fail."""
+    """The technician's test on a fake device: ``check_error`` makes it fail."""
 
     check_error: DeviceError | None = None
     _info: DeviceInfo
@@ -92,7 +95,7 @@ class _Checkable:
         return self._info
 
 
-class SimulatedBloodPressureMonitor(_Checkable):
+class FakeBloodPressureMonitor(_Checkable):
     """An upper-arm monitor: start pressed, cuff inflates, deflates, result."""
 
     def __init__(
@@ -194,7 +197,7 @@ class SimulatedBloodPressureMonitor(_Checkable):
         self.state = "closed"
 
 
-class SimulatedGlucoseMeter(_Checkable):
+class FakeGlucoseMeter(_Checkable):
     """A meter with a strip in: blood applied after a moment, 5 s countdown, result."""
 
     def __init__(
@@ -291,7 +294,7 @@ def demo_card(
     )
 
 
-class SimulatedIdCardReader(_Checkable):
+class FakeIdCardReader(_Checkable):
     """A card reader: :meth:`present` puts a card on it."""
 
     def __init__(self, *, clock: Clock | None = None) -> None:
@@ -332,3 +335,25 @@ class SimulatedIdCardReader(_Checkable):
 
     async def close(self) -> None:
         self.state = "closed"
+
+
+@asynccontextmanager
+async def open_fake_devices(
+    *, clock: Clock | None = None, speed: float = 1.0, start_delay_s: float = 2.0
+) -> AsyncIterator[Devices]:
+    """A kiosk's :class:`~kiosk.flow.ports.Devices` of fakes (no QR scanner),
+    for ``run_kiosk(devices=...)``; ``speed`` scales their timing."""
+    clock = clock or RealClock()
+    devices = Devices(
+        blood_pressure=FakeBloodPressureMonitor(
+            clock=clock, speed=speed, start_delay_s=start_delay_s
+        ),
+        glucose=FakeGlucoseMeter(clock=clock, speed=speed),
+        id_card=FakeIdCardReader(clock=clock),
+    )
+    try:
+        yield devices
+    finally:
+        for device in (devices.blood_pressure, devices.glucose, devices.id_card):
+            if device is not None:
+                await device.close()

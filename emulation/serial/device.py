@@ -1,7 +1,9 @@
 """What every emulated serial device shares: the pty, the faults, the options.
 
 An emulator speaks the device's bytes on the master side of a
-:class:`~drivers.serial.pty_link.PtyLink`; the real driver opens the slave.
+:class:`~emulation.serial.pty_link.PtyLink`; the real driver opens the slave
+through its ordinary opener (:func:`drivers.serial.opener.port_opener`), as
+it would open ``/dev/ttyUSB0``.
 Faults are injected on the wire, so the driver under test sees exactly what
 a misbehaving device would send:
 
@@ -35,12 +37,12 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from drivers.serial.pty_link import PtyLink, PtyUnplugged
+from emulation.serial.pty_link import PtyLink, PtyUnplugged
 from healthkiosk.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -222,41 +224,11 @@ class SerialEmulator(ABC):
             self.link.close()
 
 
-async def run_emulator_until_cancelled(
+async def serve_until_cancelled(
     emulator: SerialEmulator, ready: Callable[[str], Any] | None
 ) -> None:
-    """The body of each driver's ``run_emulator``: ``ready(port)`` then wait."""
+    """``healthkiosk devices emulate``: plug in, ``ready(port)``, answer until cancelled."""
     async with emulator.running() as port:
         if ready is not None:
             ready(port)
         await asyncio.Event().wait()
-
-
-class PortDevice(Protocol):
-    async def open(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-
-D = TypeVar("D", bound=PortDevice)
-
-
-@contextlib.asynccontextmanager
-async def open_on_port(
-    make_device: Callable[[str], D],
-    *,
-    port: str | None,
-    emulator: Callable[[], SerialEmulator] | None = None,
-) -> AsyncIterator[D]:
-    """The body of every serial driver's opener: the device on ``port``, or,
-    with ``emulator``, on the pty of its emulated twin; opened, and closed on
-    exit."""
-    async with contextlib.AsyncExitStack() as stack:
-        if emulator is not None:
-            port = await stack.enter_async_context(emulator().running())
-        if not port:
-            raise ConfigError("a serial port is required", key="port")
-        device = make_device(port)
-        await device.open()
-        stack.push_async_callback(device.close)
-        yield device

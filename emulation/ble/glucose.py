@@ -1,6 +1,6 @@
 """An emulated Glucose Service meter (0x1808) with a Record Access Control
 Point, a memory of stored records (1,000 by default in the fault tests), and
-the faults of :class:`~drivers.ble.emulated.common.Fault`."""
+the faults of :class:`~emulation.ble.peripheral.Fault`."""
 
 from __future__ import annotations
 
@@ -12,17 +12,6 @@ from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from drivers.ble import racp, uuids
-from drivers.ble.emulated.common import DEFAULT_BATTERY_PERCENT, EmulatedDevice, Fault
-from drivers.ble.emulated.gatt import (
-    INDICATE_BIT,
-    NOTIFY_BIT,
-    AttError,
-    AttErrorCode,
-    Characteristic,
-    Connection,
-    LinkDown,
-    Service,
-)
 from drivers.ble.gatt_time import DateTime
 from drivers.ble.glucose_codec import (
     ConcentrationUnit,
@@ -38,6 +27,17 @@ from drivers.ble.glucose_codec import (
 from drivers.ble.ieee11073 import Nfloat, Special
 from drivers.ble.racp import OpCode, Operator, RacpRequest, ResponseCode
 from drivers.readings import MG_PER_DL_PER_MMOL_PER_L
+from emulation.ble.gatt import (
+    INDICATE_BIT,
+    NOTIFY_BIT,
+    AttError,
+    AttErrorCode,
+    Characteristic,
+    Connection,
+    LinkDown,
+    Service,
+)
+from emulation.ble.peripheral import DEFAULT_BATTERY_PERCENT, EmulatedDevice, Fault
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,6 @@ class GlucoseEmulator(EmulatedDevice):
         racp_response: ResponseCode = ResponseCode.PROCEDURE_NOT_COMPLETED,
         new_record_after_s: float | None = None,
         battery_percent: int | None = DEFAULT_BATTERY_PERCENT,
-        radio: str = "model",
     ) -> None:
         self.measurement = Characteristic(uuids.GLUCOSE_MEASUREMENT, ("notify",))
         self.context = Characteristic(uuids.GLUCOSE_MEASUREMENT_CONTEXT, ("notify",))
@@ -81,7 +80,6 @@ class GlucoseEmulator(EmulatedDevice):
             faults=faults,
             seed=seed,
             battery_percent=battery_percent,
-            radio=radio,
         )
         self.peripheral.rssi = -63
         self.records: dict[int, tuple[GlucoseRecord, GlucoseContext | None]] = {}

@@ -18,17 +18,17 @@ from drivers.ble.bps_codec import (
     encode_feature,
     encode_measurement,
 )
-from drivers.ble.emulated.common import DEFAULT_BATTERY_PERCENT, EmulatedDevice, Fault
-from drivers.ble.emulated.gatt import (
+from drivers.ble.gatt_time import DateTime
+from drivers.ble.ieee11073 import Nfloat, Special, sfloat_from_decimal
+from drivers.readings import KPA_TO_MMHG, PressureUnit
+from emulation.ble.gatt import (
     INDICATE_BIT,
     Characteristic,
     Connection,
     LinkDown,
     Service,
 )
-from drivers.ble.gatt_time import DateTime
-from drivers.ble.ieee11073 import Nfloat, Special, sfloat_from_decimal
-from drivers.readings import KPA_TO_MMHG, PressureUnit
+from emulation.ble.peripheral import DEFAULT_BATTERY_PERCENT, EmulatedDevice, Fault
 
 NAN = Nfloat.of(Special.NAN)
 
@@ -53,7 +53,6 @@ class BpsEmulator(EmulatedDevice):
         manufacturer: str = "healthkiosk emulator",
         with_current_time: bool = True,
         battery_percent: int | None = DEFAULT_BATTERY_PERCENT,
-        radio: str = "model",
     ) -> None:
         self.systolic, self.diastolic, self.pulse = systolic, diastolic, pulse
         self.unit = unit
@@ -79,7 +78,6 @@ class BpsEmulator(EmulatedDevice):
             seed=seed,
             with_current_time=with_current_time,
             battery_percent=battery_percent,
-            radio=radio,
         )
 
     def profile_services(self) -> list[Service]:

@@ -18,8 +18,14 @@ from typing import Any
 from drivers.ble import uuids
 from drivers.ble.battery import encode_level
 from drivers.ble.devinfo import encode_string
-from drivers.ble.emulated.air import AIR
-from drivers.ble.emulated.gatt import (
+from drivers.ble.gatt_time import (
+    CurrentTime,
+    TimeCodecError,
+    decode_current_time,
+    encode_current_time,
+)
+from emulation.ble.bumble_radio import BumblePeripheral
+from emulation.ble.gatt import (
     AttError,
     AttErrorCode,
     Characteristic,
@@ -27,12 +33,6 @@ from drivers.ble.emulated.gatt import (
     LinkDown,
     Peripheral,
     Service,
-)
-from drivers.ble.gatt_time import (
-    CurrentTime,
-    TimeCodecError,
-    decode_current_time,
-    encode_current_time,
 )
 
 log = logging.getLogger(__name__)
@@ -55,10 +55,6 @@ class Fault(StrEnum):
     RESULT_HIGH = "result_high"
     RACP_ERROR = "racp_error"
 
-
-RADIOS = ("model", "bumble")
-"""``model``: the in-process GATT model behind :mod:`.backend`; ``bumble``: the
-same peripherals on bumble's in-process link behind :mod:`.bumble_backend`."""
 
 DEFAULT_BATTERY_PERCENT = 80
 
@@ -94,13 +90,9 @@ class EmulatedDevice:
         seed: int = 4,
         with_current_time: bool = True,
         battery_percent: int | None = DEFAULT_BATTERY_PERCENT,
-        radio: str = "model",
     ) -> None:
         """``battery_percent`` None: no Battery Service at all."""
-        if radio not in RADIOS:
-            raise ValueError(f"radio must be one of {RADIOS}")
-        self.radio = radio
-        self._bumble: Any = None
+        self._bumble: BumblePeripheral | None = None
         self.tz = tz
         self.faults = faults
         self.rng = random.Random(seed)
@@ -204,26 +196,20 @@ class EmulatedDevice:
     async def advertise(self) -> None:
         if self._bumble is not None:
             await self._bumble.advertise()
-        else:
-            AIR.advertise(self.peripheral)
 
     async def start(self) -> None:
-        if self.radio == "bumble":
-            from drivers.ble.emulated.bumble_radio import BumblePeripheral
-
-            self._bumble = BumblePeripheral(self.peripheral, self.spawn)
-            await self._bumble.power_on()
+        """Power on its own emulated controller on bumble's in-process link, and advertise."""
+        self._bumble = BumblePeripheral(self.peripheral, self.spawn)
+        await self._bumble.power_on()
         await self.advertise()
 
     async def stop(self) -> None:
         self.readvertise = False
+        self.peripheral.drop_link()
+        self.peripheral.advertising = False
         if self._bumble is not None:
-            self.peripheral.drop_link()
-            self.peripheral.advertising = False
             await self._bumble.close()
             self._bumble = None
-        else:
-            AIR.remove(self.peripheral)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from drivers.serial import lineformat as lf
-from drivers.serial.emulator_base import EmulatorOptions, Fault, SerialEmulator
+from emulation.serial.device import EmulatorOptions, Fault, SerialEmulator
 
 
 class LineEmulator(SerialEmulator):

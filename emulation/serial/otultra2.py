@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from drivers.serial import lifescan_text as lt
-from drivers.serial.emulator_base import EmulatorOptions, Fault, SerialEmulator
+from emulation.serial.device import EmulatorOptions, Fault, SerialEmulator
 
 MEMORY_SIZE = 500
 """The meter keeps 500 tests (and the dump header has three digits)."""

@@ -14,9 +14,9 @@ from datetime import timedelta, tzinfo
 
 from drivers.ble import and_custom, uuids
 from drivers.ble.bps_codec import encode_measurement
-from drivers.ble.emulated.bps_peripheral import BpsEmulator
-from drivers.ble.emulated.common import DEFAULT_BATTERY_PERCENT, Fault
-from drivers.ble.emulated.gatt import (
+from drivers.ble.gatt_time import DateTime, TimeCodecError, decode_date_time
+from emulation.ble.bps import BpsEmulator
+from emulation.ble.gatt import (
     INDICATE_BIT,
     AttError,
     AttErrorCode,
@@ -25,7 +25,7 @@ from drivers.ble.emulated.gatt import (
     LinkDown,
     Service,
 )
-from drivers.ble.gatt_time import DateTime, TimeCodecError, decode_date_time
+from emulation.ble.peripheral import DEFAULT_BATTERY_PERCENT, Fault
 
 
 class AndUa651Emulator(BpsEmulator):
@@ -41,7 +41,6 @@ class AndUa651Emulator(BpsEmulator):
         time_window_s: float = 5.0,
         hang_up_s: float = 2.0,
         battery_percent: int | None = DEFAULT_BATTERY_PERCENT,
-        radio: str = "model",
     ) -> None:
         self.date_time = Characteristic(
             uuids.DATE_TIME, ("read", "write"), on_write=self._write_date_time
@@ -68,7 +67,6 @@ class AndUa651Emulator(BpsEmulator):
             manufacturer="A&D Medical",
             with_current_time=False,
             battery_percent=battery_percent,
-            radio=radio,
         )
         self.peripheral.rssi = -71
 

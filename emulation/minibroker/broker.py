@@ -25,9 +25,9 @@ import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
+from emulation.minibroker import codec
+from emulation.minibroker.codec import Props, Publish
 from healthkiosk.errors import MqttProtocolError
-from healthkiosk.minibroker import codec
-from healthkiosk.minibroker.codec import Props, Publish
 
 log = logging.getLogger(__name__)
 

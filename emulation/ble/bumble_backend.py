@@ -1,6 +1,9 @@
-"""A bleak backend over bumble's central on the in-process link: pass
-:class:`BumbleScanner` / :class:`BumbleClient` as ``backend=`` and the driver
-code talks real ATT to the emulated peripherals (:mod:`.bumble_radio`)."""
+"""A bleak backend over bumble's central on the in-process link: give
+:data:`BUMBLE` (a :class:`~drivers.ble.link.BleBackend` of
+:class:`BumbleScanner` / :class:`BumbleClient`) to a BLE driver's opener and
+the unchanged driver code talks real ATT to the emulated peripherals
+(:mod:`.bumble_radio`). :data:`ADAPTER` switches the station's adapter off
+(scans and connects refused as BlueZ refuses them)."""
 
 from __future__ import annotations
 
@@ -21,7 +24,13 @@ from bleak.backends.scanner import (
     BaseBleakScanner,
 )
 from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
-from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
+from bleak.exc import (
+    BleakBluetoothNotAvailableError,
+    BleakBluetoothNotAvailableReason,
+    BleakDeviceNotFoundError,
+    BleakError,
+    BleakGATTProtocolError,
+)
 from bleak.uuids import normalize_uuid_str
 from bumble import gatt as bgatt
 from bumble.core import UUID, AdvertisingData, BaseBumbleError, ProtocolError
@@ -29,7 +38,9 @@ from bumble.device import Advertisement, Device, Peer
 from bumble.device import Connection as BumbleConnection
 from bumble.hci import Address
 
-from drivers.ble.emulated.bumble_radio import Radio
+from drivers.ble.link import BleBackend
+from drivers.readings import Transport
+from emulation.ble.bumble_radio import Radio
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +57,22 @@ _UUID_LISTS = (
     AdvertisingData.COMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
     AdvertisingData.INCOMPLETE_LIST_OF_128_BIT_SERVICE_CLASS_UUIDS,
 )
+
+
+class StationAdapter:
+    """The station's Bluetooth adapter as the emulated central sees it."""
+
+    powered = True
+    """False: switched off; scans and connects fail as BlueZ fails them."""
+
+    def check(self) -> None:
+        if not self.powered:
+            raise BleakBluetoothNotAvailableError(
+                "Bluetooth adapter is powered off", BleakBluetoothNotAvailableReason.POWERED_OFF
+            )
+
+
+ADAPTER = StationAdapter()
 
 
 def _reraise_if_cancelled() -> None:
@@ -72,6 +99,7 @@ class BumbleScanner(BaseBleakScanner):
         self._central: Device | None = None
 
     async def start(self) -> None:
+        ADAPTER.check()
         self.seen_devices = {}
         central = await Radio.current().ready()
         self._central = central
@@ -144,6 +172,7 @@ class BumbleClient(BaseBleakClient):
         return self._link is not None
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
+        ADAPTER.check()
         central = await Radio.current().ready()
         try:
             link = await central.connect(self._target, timeout=self._timeout)
@@ -254,3 +283,7 @@ class BumbleClient(BaseBleakClient):
 
     async def stop_notify(self, characteristic: BleakGATTCharacteristic) -> None:
         await self._call(characteristic.obj.unsubscribe())
+
+
+BUMBLE = BleBackend(BumbleScanner, BumbleClient, Transport.EMULATED)
+"""The backend a BLE driver's opener is given to reach the emulated peripherals."""

@@ -1,4 +1,7 @@
-"""An in-process GATT server model (the peripheral side of a BLE link)."""
+"""The GATT server model of an emulated peripheral: its services and
+characteristics with handles, values, permissions, CCCDs and ATT errors, and
+its one connection. A stack carries it (:mod:`.bumble_radio`: bumble's link
+delivers what :meth:`Connection.deliver` sends)."""
 
 from __future__ import annotations
 
@@ -7,8 +10,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-
-from drivers.ble.uuids import CLIENT_CHARACTERISTIC_CONFIGURATION
 
 log = logging.getLogger(__name__)
 
@@ -128,14 +129,13 @@ class Peripheral:
         except KeyError:
             raise AttError(AttErrorCode.INVALID_HANDLE) from None
 
-    def accept(self, on_lost: Callable[[], None], *, conn: Connection | None = None) -> Connection:
-        """A central connects (``conn``: a connection carried by another stack)."""
+    def accept(self, conn: Connection) -> Connection:
+        """A central connects (``conn``: the connection as the stack carries it)."""
         if not self.advertising:
             raise LinkDown(f"{self.name} is not advertising")
         if self.connection is not None:
             raise LinkDown(f"{self.name} already has a connection")
         self.advertising = False  # a connected peripheral stops advertising
-        conn = conn or Connection(self, on_lost)
         self.connection = conn
         log.debug("%s: connected", self.name)
         if self.on_connect:
@@ -173,7 +173,6 @@ class Connection:
         self.mtu = DEFAULT_MTU
         self.connected = True
         self.cccd: dict[int, int] = {}
-        self.listeners: dict[int, Callable[[bytearray], None]] = {}
         self._on_lost = on_lost
 
     def _check(self) -> None:
@@ -232,15 +231,8 @@ class Connection:
         return char.cccd_handle is not None and bool(self.cccd.get(char.cccd_handle, 0) & bit)
 
     async def deliver(self, char: Characteristic, value: bytes, bit: int) -> bool:
-        if not self.subscribed(char, bit):
-            return False
-        listener = self.listeners.get(char.handle)
-        if listener is not None:
-            listener(bytearray(value))
-        # A notification costs a connection event; an indication a round trip.
-        await asyncio.sleep(0)
-        self._check()
-        return True
+        """Send a notification or indication if subscribed (False if not)."""
+        raise NotImplementedError("the stack carrying the connection delivers")
 
     def close(self) -> None:
         """End the link from either side; idempotent."""
@@ -254,7 +246,3 @@ class Connection:
         if peripheral.on_disconnect:
             peripheral.on_disconnect(self)
         self._on_lost()
-
-
-def cccd_uuid() -> str:
-    return CLIENT_CHARACTERISTIC_CONFIGURATION

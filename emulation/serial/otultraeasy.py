@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from drivers.serial import lifescan_binary as lb
-from drivers.serial.emulator_base import EmulatorOptions, Fault, SerialEmulator
+from emulation.serial.device import EmulatorOptions, Fault, SerialEmulator
 
 REFUSED = b"\x05\x15"
 """What the emulator answers under ``device_error`` (any non-success reply

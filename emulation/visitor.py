@@ -1,13 +1,14 @@
 """A scripted visitor: the kiosk's visit flow with no window, for the headless demo.
 
-Runs the same :class:`~kiosk.flow.visit.VisitFlow`, devices (``--simulate``:
-the drivers' emulated twins where configured) and store as ``healthkiosk run
---simulate``, and presses the buttons an elder would: types an ID number on
-the keypad, confirms, chooses blood pressure and glucose, answers the meal
-question, waits for the results, finishes. One visit every ``--every``
-seconds, residents and answers varied so the doctor's list fills up.
+Runs the same :class:`~kiosk.flow.visit.VisitFlow`, devices (the drivers'
+emulated twins, :class:`emulation.twins.Simulation`, as ``healthkiosk run
+--simulate``) and store, and does what an elder would: puts an ID card on the
+emulated reader or types the number on the keypad (every other visit),
+confirms, chooses blood pressure and glucose, answers the meal question, waits
+for the results, finishes. One visit every ``--every`` seconds, residents and
+answers varied so the doctor's list fills up.
 
-    python -m kiosk.visitor [--config PATH] [--every 20] [--visits N]
+    python -m emulation.visitor [--config PATH] [--every 20] [--visits N]
 """
 
 from __future__ import annotations
@@ -17,15 +18,17 @@ import asyncio
 import logging
 import random
 
+from emulation.idcard.sam_reader import card_for
+from emulation.twins import Simulation
 from healthkiosk import __version__
 from healthkiosk.config import Config, KioskConfig
 from healthkiosk.idnumber import check_character
-from kiosk.compose import open_devices, open_recorder
+from kiosk.compose import open_recorder
 from kiosk.flow.clock import RealClock
 from kiosk.flow.state import Screen
 from kiosk.flow.visit import VisitFlow
 
-log = logging.getLogger("kiosk.visitor")
+log = logging.getLogger("emulation.visitor")
 
 # Demo residents: region 330106 (杭州西湖), born 1940-1960; check digits computed.
 DEMO_PEOPLE = tuple(
@@ -37,8 +40,21 @@ def demo_id_numbers() -> list[str]:
     return [p + check_character(p) for p in DEMO_PEOPLE]
 
 
-async def one_visit(flow: VisitFlow, id_number: str, rng: random.Random, *, limit_s: float) -> str:
-    """Walk one visit; returns the outcome (completed, or the screen it stuck on)."""
+DEMO_NAMES = ("张桂兰", "李建国", "王淑珍", "刘志强", "陈秀英", "杨德明", "赵玉兰", "黄国华")
+
+
+async def one_visit(
+    flow: VisitFlow,
+    id_number: str,
+    rng: random.Random,
+    *,
+    limit_s: float,
+    card: Simulation | None = None,
+    name: str = "",
+) -> str:
+    """Walk one visit; returns the outcome (completed, or the screen it stuck
+    on). With ``card``, check in with an ID card on its emulated reader
+    (holding ``name``), else by typing the number."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit_s
     typed = False
@@ -49,9 +65,12 @@ async def one_visit(flow: VisitFlow, id_number: str, rng: random.Random, *, limi
         if screen is Screen.ATTRACT and not typed:
             flow.start_checkin()
         elif screen is Screen.CHECKIN and not typed:
-            for ch in id_number:
-                flow.key(ch)
-            flow.submit_id()
+            if card is not None:
+                card.present_card(card_for(id_number, name=name))
+            else:
+                for ch in id_number:
+                    flow.key(ch)
+                flow.submit_id()
             typed = True
         elif screen is Screen.CONFIRM:
             flow.confirm()
@@ -98,9 +117,10 @@ async def run_visitor(cfg: Config, *, every_s: float, visits: int | None) -> int
     rng = random.Random()
     clock = RealClock()
     recorder = open_recorder(cfg)
-    people = demo_id_numbers()
+    people = list(zip(demo_id_numbers(), DEMO_NAMES, strict=True))
     kiosk_cfg = replace_kiosk(cfg)
-    async with open_devices(cfg, simulate=True, clock=clock) as devices:
+    simulation = Simulation(cfg)
+    async with simulation.open_devices() as devices:
         flow = VisitFlow(config=kiosk_cfg, rules=load_rules(cfg.rules), devices=devices,
                          recorder=recorder, clock=clock, version=__version__)  # fmt: skip
         runner = asyncio.create_task(flow.run(), name="visit-flow")
@@ -109,7 +129,11 @@ async def run_visitor(cfg: Config, *, every_s: float, visits: int | None) -> int
             n = 0
             while visits is None or n < visits:
                 n += 1
-                outcome = await one_visit(flow, rng.choice(people), rng, limit_s=600)
+                id_number, name = rng.choice(people)
+                by_card = simulation if n % 2 else None
+                outcome = await one_visit(
+                    flow, id_number, rng, limit_s=600, card=by_card, name=name
+                )
                 log.info("visit %d: %s", n, outcome)
                 await back_to_attract(flow)
                 await asyncio.sleep(every_s)
@@ -128,7 +152,7 @@ def main() -> int:
     from healthkiosk.config import load_config
     from healthkiosk.logsetup import setup_logging
 
-    ap = argparse.ArgumentParser(prog="python -m kiosk.visitor", description=__doc__)
+    ap = argparse.ArgumentParser(prog="python -m emulation.visitor", description=__doc__)
     ap.add_argument("--config")
     ap.add_argument("--every", type=float, default=20.0, help="seconds between visits")
     ap.add_argument("--visits", type=int, help="stop after this many (default: forever)")

@@ -1,16 +1,18 @@
 """``healthkiosk demo``: the whole system on one machine, on embedded defaults.
 
-It starts, as child processes under one :class:`~healthkiosk.supervise.Supervisor`:
+It starts, as child processes under one :class:`~emulation.supervise.Supervisor`:
 
 1. a broker on a free loopback port: Mosquitto when installed (its own
    configuration and persistence in the demo folder), otherwise the embedded
-   demo broker ``healthkiosk broker embedded`` (:mod:`healthkiosk.minibroker`:
+   demo broker ``healthkiosk broker embedded`` (:mod:`emulation.minibroker`:
    in memory, loopback only); ``--broker`` chooses;
 2. the follow-up ingest worker and web app on SQLite, with a demo doctor
    account whose password is printed (and kept in the demo folder);
 3. ``kiosk-sync`` (the station's MQTT link);
-4. the kiosk with emulated devices: a window, or with ``--headless`` a
-   scripted visitor that walks through a visit every little while.
+4. the kiosk on the devices' emulated twins (:class:`emulation.twins.Simulation`):
+   a window (``healthkiosk run --simulate``), or with ``--headless`` the
+   scripted visitor (:mod:`emulation.visitor`) that walks through a visit
+   every little while.
 
 Ctrl-C stops everything; children die with the demo even if it is killed.
 """
@@ -31,8 +33,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from emulation.supervise import Child, Supervisor
 from healthkiosk.errors import HealthKioskError
-from healthkiosk.supervise import Child, Supervisor
 
 DEMO_STATION = "demo-station-01"
 DEMO_DOCTOR = "doctor"
@@ -279,7 +281,7 @@ def _run_demo(root: Path, *, headless: bool, web_port: int | None, broker: str) 
         wait_http(url + "login", timeout_s=60, sup=sup)
         # Headless: the kiosk's visit flow driven by a scripted visitor, no window.
         kiosk = (
-            [sys.executable, "-m", "kiosk.visitor", *cfg]
+            [sys.executable, "-m", "emulation.visitor", *cfg]
             if headless
             else hk(*cfg, "run", "--simulate", "--window")
         )

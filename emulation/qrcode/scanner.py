@@ -11,7 +11,7 @@ the code, ``noise`` a megabyte of random bytes instead of it,
 
 from __future__ import annotations
 
-from drivers.serial.emulator_base import EmulatorOptions, Fault, SerialEmulator
+from emulation.serial.device import EmulatorOptions, Fault, SerialEmulator
 from healthkiosk.idnumber import check_character
 
 _FIRST17 = "11010519491231002"

@@ -1,10 +1,9 @@
 """The emulated peripherals on a real Bluetooth stack: Google's bumble, with
 its in-process link (``LocalLink``) between an emulated controller per
-peripheral and one for the central the bleak backend drives. ATT PDUs, the
-GATT server's CCCD handling, notifications, indications with their
-confirmations, advertising reports and disconnections are bumble's; the
-peripheral's behaviour is the same model (:mod:`.gatt`) the plain in-process
-backend uses."""
+peripheral and one for the central the bleak backend drives. ATT PDUs,
+notifications, indications with their confirmations, advertising reports and
+disconnections are bumble's; the peripheral's behaviour (values, permissions,
+CCCDs, ATT errors) is its model (:mod:`.gatt`)."""
 
 from __future__ import annotations
 
@@ -26,8 +25,7 @@ from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
-from drivers.ble.emulated.gatt import (
-    INDICATE_BIT,
+from emulation.ble.gatt import (
     NOTIFY_BIT,
     AttError,
     Characteristic,
@@ -179,21 +177,37 @@ class BumblePeripheral:
             props,
             bgatt.Characteristic.READABLE | bgatt.Characteristic.WRITEABLE,
             bgatt.CharacteristicValue(read=read, write=write),
+            descriptors=[self._cccd(char)] if char.cccd_handle is not None else [],
         )
-        if char.subscribable:
-
-            def subscription(_link: BumbleConnection, notify: bool, indicate: bool) -> None:
-                conn = self.peripheral.connection
-                if conn is None or char.cccd_handle is None:
-                    return
-                bits = (NOTIFY_BIT if notify else 0) | (INDICATE_BIT if indicate else 0)
-                conn.cccd[char.cccd_handle] = bits
-                if self.peripheral.on_subscribe:
-                    self.peripheral.on_subscribe(conn, char, bits)
-
-            bchar.on("subscription", subscription)
         self.characteristics[char.handle] = bchar
         return bchar
+
+    def _cccd(self, char: Characteristic) -> bgatt.Descriptor:
+        """The characteristic's CCCD, kept by the model rather than by bumble's
+        server, so the model's checks hold (a device that accepts only a bonded
+        central refuses the subscription with Insufficient Authentication) and
+        its ``on_subscribe`` sees every write."""
+        handle = char.cccd_handle
+        if handle is None:
+            raise ValueError(f"{char.uuid} neither notifies nor indicates: it has no CCCD")
+
+        async def read(_link: BumbleConnection) -> bytes:
+            try:
+                return await self._model_connection().read(handle)
+            except AttError as err:
+                raise ATT_Error(err.code) from err
+
+        async def write(_link: BumbleConnection, value: bytes) -> None:
+            try:
+                await self._model_connection().write_cccd(handle, bytes(value))
+            except AttError as err:
+                raise ATT_Error(err.code) from err
+
+        return bgatt.Descriptor(
+            bgatt.GATT_CLIENT_CHARACTERISTIC_CONFIGURATION_DESCRIPTOR,
+            bgatt.Descriptor.READABLE | bgatt.Descriptor.WRITEABLE,
+            bgatt.CharacteristicValue(read=read, write=write),
+        )
 
     def _model_connection(self) -> Connection:
         conn = self.peripheral.connection
@@ -209,7 +223,7 @@ class BumblePeripheral:
         self.peripheral.advertising = True  # bumble accepted it while advertising
         conn = _BumbleConnection(self, link)
         try:
-            self.peripheral.accept(lambda: None, conn=conn)
+            self.peripheral.accept(conn)
         except LinkDown:
             self.spawn(conn._disconnect())
             return

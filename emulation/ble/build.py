@@ -1,0 +1,84 @@
+"""Emulated BLE peripherals built from a driver's options (their ``emulator``
+table), for :mod:`emulation.twins`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from drivers.ble.options import BleOptions
+from drivers.readings import PressureUnit
+from emulation.ble.and_ua651 import AndUa651Emulator
+from emulation.ble.bps import BpsEmulator
+from emulation.ble.glucose import GlucoseEmulator
+from emulation.ble.peripheral import DEFAULT_BATTERY_PERCENT, parse_faults
+from healthkiosk.errors import ConfigError
+
+
+def _get(em: Mapping[str, Any], key: str, kind: Callable[[Any], Any], default: Any) -> Any:
+    try:
+        return kind(em[key]) if key in em else default
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"invalid emulator option {key}: {err}", key=f"emulator.{key}") from None
+
+
+def _faults(em: Mapping[str, Any]) -> Any:
+    try:
+        return parse_faults(em.get("faults"))
+    except ValueError as err:
+        raise ConfigError(f"unknown fault: {err}", key="emulator.faults") from None
+
+
+def _battery(em: Mapping[str, Any]) -> int | None:
+    """``battery``: the level in percent (80), or ``false`` for no Battery Service."""
+    value = em.get("battery", DEFAULT_BATTERY_PERCENT)
+    if value is False:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+        raise ConfigError(
+            f"emulator battery must be 0..100 or false, not {value!r}", key="emulator.battery"
+        )
+    return value
+
+
+def _parse(options: Mapping[str, Any] | None) -> tuple[BleOptions, Mapping[str, Any]]:
+    """The driver's options (the station's time zone) and the twin's own table."""
+    return BleOptions.parse(options), dict((options or {}).get("emulator") or {})
+
+
+def make_bps(options: Mapping[str, Any] | None) -> BpsEmulator:
+    opts, em = _parse(options)
+    return BpsEmulator(
+        tz=opts.tz,
+        faults=_faults(em),
+        battery_percent=_battery(em),
+        systolic=_get(em, "systolic", int, 128),
+        diastolic=_get(em, "diastolic", int, 82),
+        pulse=_get(em, "pulse", int, 71),
+        unit=_get(em, "unit", PressureUnit, PressureUnit.MMHG),
+        step_s=_get(em, "step_s", float, 0.05),
+    )
+
+
+def make_glucose(options: Mapping[str, Any] | None) -> GlucoseEmulator:
+    opts, em = _parse(options)
+    return GlucoseEmulator(
+        tz=opts.tz,
+        faults=_faults(em),
+        battery_percent=_battery(em),
+        memory=_get(em, "memory", int, 20),
+        new_record_after_s=_get(em, "new_record_after_s", float, 0.3),
+    )
+
+
+def make_and(options: Mapping[str, Any] | None) -> AndUa651Emulator:
+    opts, em = _parse(options)
+    return AndUa651Emulator(
+        tz=opts.tz,
+        faults=_faults(em),
+        battery_percent=_battery(em),
+        systolic=_get(em, "systolic", int, 131),
+        diastolic=_get(em, "diastolic", int, 84),
+        pulse=_get(em, "pulse", int, 66),
+        stored=_get(em, "stored", int, 2),
+    )
