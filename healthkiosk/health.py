@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from healthkiosk import sdnotify
+from healthkiosk.atomicfile import write_atomic
 
 if TYPE_CHECKING:  # a started release imports this module first: keep it light
     from healthkiosk.config import Config
@@ -57,7 +58,6 @@ def report(state: str, *, unit: str, health_dir: Path | None = None) -> Path | N
         return None
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{unit}.json"
-    tmp = directory / f".{unit}.{os.getpid()}.tmp"
     body = {
         "unit": unit,
         "pid": os.getpid(),
@@ -65,8 +65,7 @@ def report(state: str, *, unit: str, health_dir: Path | None = None) -> Path | N
         "state": state,
         "time": time.time(),
     }
-    tmp.write_text(json.dumps(body), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(body))
     return path
 
 

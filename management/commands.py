@@ -14,6 +14,7 @@ import shutil
 from collections import OrderedDict
 from pathlib import Path
 
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.config import Config
 from healthkiosk.idnumber import mask_in_text
 
@@ -127,6 +128,4 @@ class SeenCommands:
         while len(self._ids) > SEEN_KEEP:
             self._ids.popitem(last=False)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(list(self._ids)), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(list(self._ids)))

@@ -11,12 +11,12 @@ and when it last gave a reading. Written atomically, at most every
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from healthkiosk.atomicfile import write_atomic
 from sync.schema import DeviceStatus
 
 FILENAME = "devices-status.json"
@@ -65,9 +65,7 @@ class DeviceBook:
         self._last_write = time.monotonic()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-            tmp.write_text(json.dumps(list(self._entries.values())), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps(list(self._entries.values())))
         except OSError:
             pass  # the status is best effort; a reading never waits for it
 

@@ -13,9 +13,9 @@ again. Written atomically; a damaged file counts as no pairings.
 from __future__ import annotations
 
 import json
-import os
-import threading
 from pathlib import Path
+
+from healthkiosk.atomicfile import write_atomic
 
 FILENAME = "pairings.json"
 
@@ -55,6 +55,4 @@ def forget(data_dir: Path, role: str) -> bool:
 def _write(data_dir: Path, pairings: dict[str, str]) -> None:
     path = path_for(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(json.dumps(pairings, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(pairings, indent=1, sort_keys=True))

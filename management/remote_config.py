@@ -25,11 +25,11 @@ nothing more than re-reading the configuration in ``kiosk-sync``.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.config import (
     OVERLAY_SCOPES,
     Config,
@@ -231,20 +231,10 @@ class OverlayState:
         )
 
     def save(self, data_dir: Path) -> None:
-        """Atomically: a temporary file, fsync, rename, fsync of the directory."""
+        """Atomically and durably (:func:`healthkiosk.atomicfile.write_atomic`)."""
         path = overlay_path(data_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.to_json(), fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_atomic(path, json.dumps(self.to_json(), ensure_ascii=False, indent=1))
 
 
 # --- decisions -----------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from healthkiosk import visitlock
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.config import Config
 from healthkiosk.errors import (
     BrokerUnavailableError,
@@ -88,17 +89,6 @@ def _now() -> datetime:
 def order_key(order: UpdateOrder) -> str:
     """Identifies one order: a re-issued order (new ``issued_at``) is a new one."""
     return f"{order.rollout_id}|{order.release}|{order.manifest_url}|{order.issued_at.isoformat()}"
-
-
-def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, json.dumps(data, sort_keys=True).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -322,7 +312,7 @@ class UpdateOrders:
         with self._save_lock:  # called from worker threads
             data = {**self._load(), **changes}
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.state_path, data)
+            write_atomic(self.state_path, json.dumps(data, sort_keys=True))
 
     def running_release(self) -> int | None:
         st = state.load(self.cfg.update.root / state.STATE_NAME)
@@ -498,7 +488,10 @@ class UpdateOrders:
     def _launch(self, key: str, order: UpdateOrder) -> None:
         self.progress_path.unlink(missing_ok=True)
         self._save(launched={"key": key, "order": schema.to_dict(order)})
-        _write_atomic(self.order_path, {"key": key, "order": schema.to_dict(order)})
+        write_atomic(
+            self.order_path,
+            json.dumps({"key": key, "order": schema.to_dict(order)}, sort_keys=True),
+        )
         command = list(self.cfg.update.order_command)
         if command:
             self._spawn(command, self.cfg.data_dir / "update-runner.log")
@@ -580,7 +573,10 @@ class UpdateOrders:
             return False
 
     def _relaunch(self, f: _Following) -> None:
-        _write_atomic(self.order_path, {"key": f.key, "order": schema.to_dict(f.order)})
+        write_atomic(
+            self.order_path,
+            json.dumps({"key": f.key, "order": schema.to_dict(f.order)}, sort_keys=True),
+        )
         command = list(self.cfg.update.order_command)
         if command:
             self._spawn(command, self.cfg.data_dir / "update-runner.log")

@@ -1,19 +1,21 @@
 """The updater's persistent state: one small JSON file, replaced atomically.
 
-Written with write-to-temp, ``fsync``, :func:`os.replace` and an ``fsync`` of
-the directory, so after a power cut or a SIGKILL the file is either the old
-state or the new one, never a torn mix. Each step of an update is recorded
+Written by :func:`healthkiosk.atomicfile.write_atomic` (write-to-temp,
+``fsync``, :func:`os.replace`, ``fsync`` of the directory), so after a power
+cut or a SIGKILL the file is either the old state or the new one, never a
+torn mix. Each step of an update is recorded
 *before* it starts, which is what lets a restarted updater resume or roll back.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from healthkiosk.atomicfile import write_atomic
 
 STATE_NAME = "updater-state.json"
 
@@ -102,17 +104,4 @@ def load(path: Path) -> UpdaterState:
 
 
 def save(path: Path, state: UpdaterState) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    write_atomic(path, json.dumps(state.to_json(), indent=2, sort_keys=True))

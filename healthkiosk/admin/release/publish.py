@@ -19,6 +19,7 @@ import shutil
 from pathlib import Path
 
 from healthkiosk.admin.release.bundle import BuildError
+from healthkiosk.atomicfile import write_atomic
 from updater import manifest
 
 LATEST = "latest"
@@ -51,7 +52,5 @@ def publish(bundle: Path, releases_dir: Path, *, make_latest: bool = True) -> st
     os.replace(tmp, final)
     rel = f"{name}/{manifest.MANIFEST_NAME}"
     if make_latest:
-        latest_tmp = releases_dir / f".{LATEST}.tmp"
-        latest_tmp.write_text(rel + "\n", encoding="utf-8")
-        os.replace(latest_tmp, releases_dir / LATEST)
+        write_atomic(releases_dir / LATEST, rel + "\n")
     return rel
