@@ -79,16 +79,14 @@ class Report:
 
 
 def read(health_dir: Path, unit: str) -> Report | None:
+    # pydantic imported here: writing a report must stay light at start-up.
+    from pydantic import TypeAdapter
+
+    from healthkiosk.validation import read_json
+
     try:
-        data = json.loads((health_dir / f"{unit}.json").read_text(encoding="utf-8"))
-        return Report(
-            unit=str(data["unit"]),
-            pid=int(data["pid"]),
-            prefix=str(data["prefix"]),
-            state=str(data["state"]),
-            time=float(data["time"]),
-        )
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return read_json(health_dir / f"{unit}.json", TypeAdapter(Report))
+    except (OSError, ValueError):
         return None
 
 

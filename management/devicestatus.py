@@ -16,7 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from healthkiosk.atomicfile import write_atomic
+from healthkiosk.validation import read_json
 from sync.schema import DeviceStatus
 
 FILENAME = "devices-status.json"
@@ -70,14 +73,17 @@ class DeviceBook:
             pass  # the status is best effort; a reading never waits for it
 
 
+_ITEMS: TypeAdapter[list[Any]] = TypeAdapter(list[Any])
+
+
 def read(path: Path) -> list[DeviceStatus]:
     """The devices in the file; a missing or damaged file (or entry) is skipped."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        items = read_json(path, _ITEMS)
     except (OSError, ValueError):
         return []
     out: list[DeviceStatus] = []
-    for item in data if isinstance(data, list) else []:
+    for item in items:
         try:
             out.append(DeviceStatus.model_validate(item))
         except ValueError:

@@ -6,9 +6,11 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+
+from pydantic import TypeAdapter
 
 from healthkiosk.atomicfile import write_atomic
+from healthkiosk.validation import read_json
 
 FILENAME = "sync-status.json"
 
@@ -41,12 +43,15 @@ def write(path: Path, state: LinkState) -> None:
     write_atomic(path, json.dumps(asdict(state), indent=1))
 
 
-def read(path: Path) -> dict[str, Any] | None:
+_STATE: TypeAdapter[LinkState] = TypeAdapter(LinkState)
+
+
+def read(path: Path) -> LinkState | None:
+    """The link's last written state; None when missing or damaged."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path, _STATE)
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
 
 
 def process_alive(pid: int) -> bool:

@@ -15,7 +15,10 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from healthkiosk.atomicfile import write_atomic
+from healthkiosk.validation import read_json
 
 STATE_NAME = "updater-state.json"
 
@@ -77,30 +80,17 @@ class UpdaterState:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> UpdaterState:
-        def installed(v: Any) -> Installed | None:
-            return Installed(**v) if isinstance(v, dict) else None
 
-        pending = data.get("pending")
-        last = data.get("last")
-        return cls(
-            current=installed(data.get("current")),
-            pending=Pending(**{**pending, "previous": installed(pending.get("previous"))})
-            if isinstance(pending, dict)
-            else None,
-            last=Outcome(**last) if isinstance(last, dict) else None,
-            highest_release=int(data.get("highest_release", 0)),
-            bad_releases=[int(r) for r in data.get("bad_releases", [])],
-        )
+_STATE: TypeAdapter[UpdaterState] = TypeAdapter(UpdaterState)
 
 
 def load(path: Path) -> UpdaterState:
+    """The saved state (a fresh one when there is none); raises ``ValueError``
+    for a damaged file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path, _STATE)
     except FileNotFoundError:
         return UpdaterState()
-    return UpdaterState.from_json(data)
 
 
 def save(path: Path, state: UpdaterState) -> None:
