@@ -240,11 +240,17 @@ class SignedPart(BaseModel):
         return files
 
 
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    signed: dict[str, Any]
+
+
 def read_signed(raw: bytes) -> SignedPart:
     """The ``signed`` part of a manifest document, checked for shape but NOT
-    verified: for the administrator's own tools (publishing a bundle signed
-    here), never for deciding what a station installs. Raises ``ValueError``."""
-    return SignedPart.model_validate(_Document.model_validate_json(raw).signed)
+    verified (signed or not): for the administrator's own tools (publishing a
+    bundle, starting a rollout), never for deciding what a station installs.
+    Raises ``ValueError`` (a pydantic ``ValidationError`` naming the key)."""
+    return SignedPart.model_validate(_Envelope.model_validate_json(raw).signed)
 
 
 def _malformed(err: ValidationError, signed: Mapping[str, Any]) -> UpdateRefusedError:
