@@ -39,18 +39,6 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
     )
 
 
-def check_password(password: str, hashed: str) -> bool:
-    try:
-        _empty, seven, iterations, salt_b64, digest_b64 = hashed.split("$")
-    except ValueError:
-        return False
-    if seven != "7":
-        return False
-    salt = base64.b64decode(salt_b64)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(iterations))
-    return secrets.compare_digest(digest, base64.b64decode(digest_b64))
-
-
 @dataclass(frozen=True, slots=True)
 class StationEntry:
     id: str

@@ -14,17 +14,13 @@ from sync.schema import BloodPressureValues, GlucoseValues, WireClassification, 
 
 @dataclass(frozen=True, slots=True)
 class ResidentDetails:
-    """Who measured, as far as known. :meth:`from_id_number` fills sex and birth
-    date from the number; a received message gives exactly what it carries."""
+    """Who measured, as far as known (what the kiosk or a received message
+    gives: sex and birth date are not derived from the number here)."""
 
     id_number: IdNumber  # IdNumber's repr is masked
     name: str | None = None
     sex: str = "unknown"
     birth_date: date | None = None
-
-    @classmethod
-    def from_id_number(cls, number: IdNumber, *, name: str | None = None) -> ResidentDetails:
-        return cls(id_number=number, name=name, sex=number.sex.value, birth_date=number.birth_date)
 
 
 @dataclass(frozen=True, slots=True)

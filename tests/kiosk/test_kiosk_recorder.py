@@ -164,7 +164,7 @@ async def test_what_the_kiosk_saves_is_sendable_as_hk_reading(tmp_path: Path) ->
     """The outbox row leaves as hk.reading/1 with every measurement averaged into it."""
     from sqlalchemy import select
 
-    from sync.schema import BloodPressureValues, decode_readings, encode
+    from sync.schema import BloodPressureValues, ReadingMessage, decode, encode
     from sync.store.models import Reading
     from sync.store.wire import to_message
 
@@ -172,7 +172,8 @@ async def test_what_the_kiosk_saves_is_sendable_as_hk_reading(tmp_path: Path) ->
     await rec.save(reading(3))
     with open_store(tmp_path / "kiosk.sqlite")() as s:
         row = s.scalars(select(Reading)).one()
-        msg = decode_readings(encode(to_message(row, "st-1")))[0]
+        msg = decode(encode(to_message(row, "st-1")))
+    assert isinstance(msg, ReadingMessage)
     assert isinstance(msg.values, BloodPressureValues)
     assert (msg.values.systolic, msg.values.diastolic) == (123, 80)
     [m] = msg.values.measurements

@@ -49,7 +49,8 @@ def make_id(*, region: str = "110101", born: date = date(1950, 1, 31), seq: int 
 
 
 def resident(number: str | None = None, *, name: str | None = "张三") -> ResidentDetails:
-    return ResidentDetails.from_id_number(parse(number or make_id()), name=name)
+    n = parse(number or make_id())
+    return ResidentDetails(id_number=n, name=name, sex=n.sex.value, birth_date=n.birth_date)
 
 
 def bp_average(
