@@ -23,7 +23,6 @@ used. ``load_config(..., overlay=False)`` reads the file alone.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tomllib
@@ -33,6 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from healthkiosk.errors import ConfigError
+from healthkiosk.validation import describe, key_of
 
 ENV_VAR = "HEALTHKIOSK_CONFIG"
 OVERLAY_FILENAME = "remote-config.json"
@@ -278,10 +278,6 @@ def find_config(explicit: str | Path | None = None) -> Path | None:
     return None
 
 
-def _dotted(loc: tuple[int | str, ...]) -> str:
-    return ".".join(str(p) for p in loc)
-
-
 def from_mapping(data: dict[str, Any], *, source: Path | None = None) -> Config:
     """Validate a parsed TOML document; errors name the key."""
     if "source" in data:
@@ -294,7 +290,7 @@ def from_mapping(data: dict[str, Any], *, source: Path | None = None) -> Config:
         if first["type"] == "extra_forbidden":
             msg = "unknown key"
         extra = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
-        raise ConfigError(f"{msg}{extra}", key=_dotted(first["loc"]) or None) from None
+        raise ConfigError(f"{msg}{extra}", key=key_of(first["loc"]) or None) from None
     return cfg.model_copy(update={"source": source})
 
 
@@ -315,24 +311,33 @@ def overlay_path(data_dir: Path) -> Path:
     return data_dir.expanduser() / OVERLAY_FILENAME
 
 
+class _AppliedDoc(BaseModel):
+    settings: dict[str, Any]
+
+
+class _OverlayFile(BaseModel):
+    """What the loader reads of ``remote-config.json`` (written, in full, by
+    :mod:`management.remote_config`)."""
+
+    applied: dict[str, _AppliedDoc | None] = Field(default_factory=dict)
+
+
 def read_overlay(data_dir: Path) -> list[dict[str, Any]]:
     """The accepted remote settings, in merge order (group, then station)."""
+    path = overlay_path(data_dir)
     try:
-        state = json.loads(overlay_path(data_dir).read_text(encoding="utf-8"))
+        state = _OverlayFile.model_validate_json(path.read_bytes())
     except FileNotFoundError:
         return []
-    except (OSError, ValueError) as err:
+    except OSError as err:
         logging.getLogger(__name__).warning("remote configuration ignored: %s", err)
         return []
-    applied = state.get("applied") if isinstance(state, dict) else None
-    if not isinstance(applied, dict):
+    except ValidationError as err:
+        logging.getLogger(__name__).warning(
+            "remote configuration ignored: %s: %s", path.name, describe(err)
+        )
         return []
-    out: list[dict[str, Any]] = []
-    for scope in OVERLAY_SCOPES:
-        doc = applied.get(scope)
-        if isinstance(doc, dict) and isinstance(doc.get("settings"), dict):
-            out.append(doc["settings"])
-    return out
+    return [d.settings for s in OVERLAY_SCOPES if (d := state.applied.get(s)) is not None]
 
 
 def read_mapping(path: Path | None) -> dict[str, Any]:

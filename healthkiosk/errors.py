@@ -246,12 +246,6 @@ class UpdateRefusedError(UpdateError):
         self.release = release
 
 
-class UpdateHealthError(UpdateError):
-    """The new release failed its health check and was switched back."""
-
-    reason = "health_check_failed"
-
-
 class RolloutError(HealthKioskError):
     """A rollout command cannot be carried out (no such rollout, one already
     running, no stations, a manifest that does not match); nothing was changed."""

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from healthkiosk import sdnotify
+from healthkiosk.atomicfile import write_atomic
 
 if TYPE_CHECKING:  # a started release imports this module first: keep it light
     from healthkiosk.config import Config
@@ -57,7 +58,6 @@ def report(state: str, *, unit: str, health_dir: Path | None = None) -> Path | N
         return None
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{unit}.json"
-    tmp = directory / f".{unit}.{os.getpid()}.tmp"
     body = {
         "unit": unit,
         "pid": os.getpid(),
@@ -65,8 +65,7 @@ def report(state: str, *, unit: str, health_dir: Path | None = None) -> Path | N
         "state": state,
         "time": time.time(),
     }
-    tmp.write_text(json.dumps(body), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(body))
     return path
 
 
@@ -80,16 +79,14 @@ class Report:
 
 
 def read(health_dir: Path, unit: str) -> Report | None:
+    # pydantic imported here: writing a report must stay light at start-up.
+    from pydantic import TypeAdapter
+
+    from healthkiosk.validation import read_json
+
     try:
-        data = json.loads((health_dir / f"{unit}.json").read_text(encoding="utf-8"))
-        return Report(
-            unit=str(data["unit"]),
-            pid=int(data["pid"]),
-            prefix=str(data["prefix"]),
-            state=str(data["state"]),
-            time=float(data["time"]),
-        )
-    except (FileNotFoundError, ValueError, KeyError, TypeError):
+        return read_json(health_dir / f"{unit}.json", TypeAdapter(Report))
+    except (OSError, ValueError):
         return None
 
 

@@ -131,13 +131,12 @@ def open_recorder(cfg: Config) -> StoreRecorder:
     The app opens it through :class:`kiosk.deferred.DeferredRecorder`, off the
     start-up path.
     """
-    from kiosk.recorder import StoreRecorder, load_or_create_key
+    from kiosk.recorder import StoreRecorder
     from sync.store.db import open_store
+    from sync.store.idhash import IdHasher
 
-    sessions = open_store(cfg.store_path)
     return StoreRecorder(
-        sessions,
-        key=load_or_create_key(cfg.id_hash_key_path),
-        store_path=cfg.store_path,
+        open_store(cfg.store_path),
+        hasher=IdHasher.from_file(cfg.id_hash_key_path),
         min_free_mb=cfg.store.min_free_mb,
     )

@@ -14,8 +14,12 @@ import shutil
 from collections import OrderedDict
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, TypeAdapter
+
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.config import Config
 from healthkiosk.idnumber import mask_in_text
+from healthkiosk.validation import read_json
 
 SEEN_FILENAME = "commands-seen.json"
 SEEN_KEEP = 500
@@ -48,6 +52,23 @@ def log_files(cfg: Config) -> list[Path]:
     if cfg.fleet.log_files:
         return [p.expanduser() for p in cfg.fleet.log_files]
     return [cfg.data_dir / "kiosk.log", cfg.data_dir / "kiosk-sync.log"]
+
+
+class _Args(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class LogsArgs(_Args):
+    """``args`` of the ``logs`` command."""
+
+    lines: int = DEFAULT_LINES
+    """Clamped to 1..:data:`MAX_LINES` by :func:`recent_logs`."""
+
+
+class RepairArgs(_Args):
+    """``args`` of the ``repair`` command (the role is checked by the station)."""
+
+    role: str | None = None
 
 
 async def recent_logs(cfg: Config, lines: int) -> tuple[str, str]:
@@ -105,6 +126,9 @@ async def run_hook(argv: list[str], *, timeout_s: float = HOOK_TIMEOUT_S) -> tup
     return int(proc.returncode or 0), text
 
 
+_IDS: TypeAdapter[list[str]] = TypeAdapter(list[str])
+
+
 class SeenCommands:
     """The ids of the last :data:`SEEN_KEEP` commands, kept in the data dir so a
     command redelivered after a restart (QoS 1) is not run again."""
@@ -113,11 +137,10 @@ class SeenCommands:
         self.path = data_dir / SEEN_FILENAME
         self._ids: OrderedDict[str, None] = OrderedDict()
         try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-            for cid in data if isinstance(data, list) else []:
-                self._ids[str(cid)] = None
+            for cid in read_json(self.path, _IDS):
+                self._ids[cid] = None
         except (OSError, ValueError):
-            pass
+            pass  # none seen yet, or a damaged file: start afresh
 
     def __contains__(self, cid: str) -> bool:
         return cid in self._ids
@@ -127,6 +150,4 @@ class SeenCommands:
         while len(self._ids) > SEEN_KEEP:
             self._ids.popitem(last=False)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-        tmp.write_text(json.dumps(list(self._ids)), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(list(self._ids)))

@@ -11,12 +11,15 @@ and when it last gave a reading. Written atomically, at most every
 from __future__ import annotations
 
 import json
-import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
+from healthkiosk.atomicfile import write_atomic
+from healthkiosk.validation import read_json
 from sync.schema import DeviceStatus
 
 FILENAME = "devices-status.json"
@@ -65,21 +68,22 @@ class DeviceBook:
         self._last_write = time.monotonic()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.tmp{os.getpid()}")
-            tmp.write_text(json.dumps(list(self._entries.values())), encoding="utf-8")
-            os.replace(tmp, self.path)
+            write_atomic(self.path, json.dumps(list(self._entries.values())))
         except OSError:
             pass  # the status is best effort; a reading never waits for it
+
+
+_ITEMS: TypeAdapter[list[Any]] = TypeAdapter(list[Any])
 
 
 def read(path: Path) -> list[DeviceStatus]:
     """The devices in the file; a missing or damaged file (or entry) is skipped."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        items = read_json(path, _ITEMS)
     except (OSError, ValueError):
         return []
     out: list[DeviceStatus] = []
-    for item in data if isinstance(data, list) else []:
+    for item in items:
         try:
             out.append(DeviceStatus.model_validate(item))
         except ValueError:

@@ -13,9 +13,13 @@ again. Written atomically; a damaged file counts as no pairings.
 from __future__ import annotations
 
 import json
-import os
-import threading
 from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, TypeAdapter
+
+from healthkiosk.atomicfile import write_atomic
+from healthkiosk.validation import read_json
 
 FILENAME = "pairings.json"
 
@@ -24,14 +28,15 @@ def path_for(data_dir: Path) -> Path:
     return data_dir / FILENAME
 
 
+_PAIRINGS: TypeAdapter[dict[str, str]] = TypeAdapter(dict[str, Annotated[str, Field(min_length=1)]])
+
+
 def read(data_dir: Path) -> dict[str, str]:
+    """Role → pinned address; a missing or damaged file is no pairings."""
     try:
-        data = json.loads(path_for(data_dir).read_text(encoding="utf-8"))
+        return read_json(path_for(data_dir), _PAIRINGS)
     except (OSError, ValueError):
         return {}
-    if not isinstance(data, dict):
-        return {}
-    return {str(k): str(v) for k, v in data.items() if isinstance(v, str) and v}
 
 
 def address_for(data_dir: Path, role: str) -> str | None:
@@ -55,6 +60,4 @@ def forget(data_dir: Path, role: str) -> bool:
 def _write(data_dir: Path, pairings: dict[str, str]) -> None:
     path = path_for(data_dir)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(json.dumps(pairings, indent=1, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(pairings, indent=1, sort_keys=True))

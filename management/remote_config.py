@@ -25,11 +25,13 @@ nothing more than re-reading the configuration in ``kiosk-sync``.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import TypeAdapter
+
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.config import (
     OVERLAY_SCOPES,
     Config,
@@ -39,6 +41,7 @@ from healthkiosk.config import (
     read_mapping,
 )
 from healthkiosk.errors import ConfigError
+from healthkiosk.validation import read_json
 
 Scope = Literal["group", "station"]
 
@@ -157,28 +160,12 @@ class Doc:
             "issued_by": self.issued_by,
         }
 
-    @classmethod
-    def from_json(cls, data: Any) -> Doc | None:
-        if not isinstance(data, dict) or not isinstance(data.get("settings"), dict):
-            return None
-        return cls(
-            version=int(data.get("version", 0)),
-            settings=data["settings"],
-            issued_at=str(data.get("issued_at", "")),
-            issued_by=str(data.get("issued_by", "")),
-        )
-
 
 Overlay = dict[str, Doc | None]
 
 
 def _overlay_json(o: Overlay) -> dict[str, Any]:
     return {s: (d.to_json() if (d := o.get(s)) else None) for s in OVERLAY_SCOPES}
-
-
-def _overlay_from(data: Any) -> Overlay:
-    data = data if isinstance(data, dict) else {}
-    return {s: Doc.from_json(data.get(s)) for s in OVERLAY_SCOPES}
 
 
 @dataclass(slots=True)
@@ -216,35 +203,24 @@ class OverlayState:
 
     @classmethod
     def load(cls, data_dir: Path) -> OverlayState:
+        """The saved state; a fresh one when the file is missing or damaged."""
         try:
-            data = json.loads(overlay_path(data_dir).read_text(encoding="utf-8"))
+            state = read_json(overlay_path(data_dir), _STATE)
         except (OSError, ValueError):
             return cls()
-        if not isinstance(data, dict):
-            return cls()
-        refused = data.get("refused")
-        return cls(
-            applied=_overlay_from(data.get("applied")),
-            previous=_overlay_from(data["previous"]) if data.get("previous") else None,
-            probation_scope=data.get("probation_scope"),
-            refused={str(k): int(v) for k, v in (refused or {}).items()},
-        )
+        state.applied = {s: state.applied.get(s) for s in OVERLAY_SCOPES}
+        if state.previous is not None:
+            state.previous = {s: state.previous.get(s) for s in OVERLAY_SCOPES}
+        return state
 
     def save(self, data_dir: Path) -> None:
-        """Atomically: a temporary file, fsync, rename, fsync of the directory."""
+        """Atomically and durably (:func:`healthkiosk.atomicfile.write_atomic`)."""
         path = overlay_path(data_dir)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(self.to_json(), fh, ensure_ascii=False, indent=1)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_atomic(path, json.dumps(self.to_json(), ensure_ascii=False, indent=1))
+
+
+_STATE: TypeAdapter[OverlayState] = TypeAdapter(OverlayState)
 
 
 # --- decisions -----------------------------------------------------------------------------

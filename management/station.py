@@ -444,7 +444,7 @@ class StationManagement:
         try:
             if msg.command == "logs":
                 source, output = await commands.recent_logs(
-                    self.link.cfg, int(msg.args.get("lines", commands.DEFAULT_LINES))
+                    self.link.cfg, commands.LogsArgs.model_validate(msg.args).lines
                 )
                 n_lines = output.count("\n") + 1 if output else 0
                 ok, detail = True, f"{n_lines} lines from {source}"
@@ -454,7 +454,7 @@ class StationManagement:
             elif msg.command == "restart":
                 ok, detail = await self.restart_kiosk("remote command")
             else:
-                ok, detail = await self._repair(msg.args.get("role"))
+                ok, detail = await self._repair(commands.RepairArgs.model_validate(msg.args).role)
         except (HealthKioskError, OSError, ValueError, TypeError) as err:
             ok, detail = False, f"{type(err).__name__}: {err}"
         await self._answer(msg, ok, detail, output)
@@ -471,7 +471,7 @@ class StationManagement:
         )
         await self._publish(topic(self.station_id, "cmd-result"), encode(result), retain=False)
 
-    async def _repair(self, role: Any) -> tuple[bool, str]:
+    async def _repair(self, role: str | None) -> tuple[bool, str]:
         """Forget what pairs the kiosk with the device of ``role``, then restart the
         kiosk app at an idle moment so it scans and pairs again.
 

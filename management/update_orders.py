@@ -56,7 +56,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from healthkiosk import visitlock
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.config import Config
 from healthkiosk.errors import (
     BrokerUnavailableError,
@@ -66,6 +69,7 @@ from healthkiosk.errors import (
     SyncTimeoutError,
 )
 from healthkiosk.mqtt import Backoff, Connection, connect, settings_from
+from healthkiosk.validation import describe
 from sync import schema
 from sync.schema import UpdateOrder, UpdateOutcome, UpdateReport, group_topic, topic
 from updater import install, state
@@ -90,23 +94,55 @@ def order_key(order: UpdateOrder) -> str:
     return f"{order.rollout_id}|{order.release}|{order.manifest_url}|{order.issued_at.isoformat()}"
 
 
-def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, json.dumps(data, sort_keys=True).encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+class _File(BaseModel):
+    model_config = ConfigDict(extra="ignore")
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+class OrderFile(_File):
+    """``<data_dir>/update-order.json``: the order handed to the runner."""
+
+    key: str
+    order: UpdateOrder
+
+
+class Reported(_File):
+    key: str
+    offset: int = 0
+
+
+class State(_File):
+    """``<data_dir>/update-orders-state.json``: what kiosk-sync remembers across
+    restarts (written merged, key by key, by :meth:`UpdateOrders._save`)."""
+
+    handled: str | None = None
+    """The key of the last order handled (never run again)."""
+    launched: OrderFile | None = None
+    """The order handed to the runner and followed until its outcome."""
+    final: dict[str, Any] | None = None
+    """The last outcome (an ``hk.update-report/1``), kept until the broker has it."""
+    final_sent: bool = False
+    reported: Reported | None = None
+    """How far the progress lines of ``launched`` were reported."""
+
+
+class ProgressLine(_File):
+    """One line of ``<data_dir>/update-progress.jsonl``, written by :func:`run_order`."""
+
+    key: str = ""
+    event: str = ""
+    at: str | None = None
+    pid: int = 0
+    boot: str | None = None
+    step: str = ""
+    release: int | None = None
+    version: str | None = None
+    detail: str | None = ""
+    done: int | None = None
+    total: int | None = None
+    visit: bool = False
+    outcome: str | None = None
+    reason: str | None = None
+    message: str | None = None
 
 
 def _pid_alive(pid: int) -> bool:
@@ -159,12 +195,15 @@ def run_order(cfg: Config) -> int:
     from updater.settings import from_config
     from updater.updater import ProgressEvent, Updater
 
-    data = _read_json(cfg.data_dir / ORDER_FILE)
-    if data is None:
+    try:
+        handed = OrderFile.model_validate_json((cfg.data_dir / ORDER_FILE).read_bytes())
+    except FileNotFoundError:
         log.warning("no update order in %s", cfg.data_dir / ORDER_FILE)
         return 0
-    key = str(data["key"])
-    order = UpdateOrder.model_validate(data["order"])
+    except ValidationError as err:
+        log.warning("update order %s refused: %s", cfg.data_dir / ORDER_FILE, describe(err))
+        return 0
+    key, order = handed.key, handed.order
     progress_path = cfg.data_dir / PROGRESS_FILE
     settings = from_config(cfg)
 
@@ -213,10 +252,11 @@ def run_order(cfg: Config) -> int:
 
 
 def report_for(
-    line: dict[str, Any], *, station: str, order: UpdateOrder, running: int | None
+    line: ProgressLine | dict[str, Any], *, station: str, order: UpdateOrder, running: int | None
 ) -> UpdateReport | None:
     """The report one progress line stands for, or None (lines worth no report)."""
-    event = line.get("event")
+    ln = line if isinstance(line, ProgressLine) else ProgressLine.model_validate(line)
+    event = ln.event
     base: dict[str, Any] = {
         "station_id": station,
         "rollout_id": order.rollout_id,
@@ -228,23 +268,22 @@ def report_for(
     if event == "start":
         return UpdateReport(step="start", outcome="in_progress", reason="updater started", **base)
     if event == "progress":
-        step = str(line.get("step", ""))
+        step = ln.step
         if step == state.Step.DONE:
             return None  # the result line follows with the outcome
-        detail = str(line.get("detail", ""))
-        done, total = line.get("done"), line.get("total")
-        if isinstance(done, int) and isinstance(total, int) and total:
-            detail = f"{detail} {100 * done // total}% of {total} bytes"
-        outcome = "waiting" if line.get("visit") else "in_progress"
+        detail = str(ln.detail)
+        if ln.done is not None and ln.total:
+            detail = f"{detail} {100 * ln.done // ln.total}% of {ln.total} bytes"
+        outcome = "waiting" if ln.visit else "in_progress"
         if outcome == "waiting":
             detail = "a visit is in progress"
         return UpdateReport(step=step, outcome=outcome, reason=detail[:2000], **base)
     if event == "error":
-        reason = f"{line.get('reason')}: {line.get('message')}"
+        reason = f"{ln.reason}: {ln.message}"
         return UpdateReport(step="done", outcome="failed", reason=reason[:2000], **base)
     if event == "result":
-        result = str(line.get("outcome"))
-        reason, detail = str(line.get("reason") or ""), str(line.get("detail") or "")
+        result = str(ln.outcome)
+        reason, detail = ln.reason or "", ln.detail or ""
         if result in ("installed", "up_to_date"):
             outcome, text = "succeeded", (detail or result.replace("_", " "))
         elif result == "rolled_back":
@@ -315,14 +354,21 @@ class UpdateOrders:
 
     # --- persistent memory --------------------------------------------------------------
 
-    def _load(self) -> dict[str, Any]:
-        return _read_json(self.state_path) or {}
+    def _load(self) -> State:
+        """The remembered state; a fresh one when missing or damaged."""
+        try:
+            return State.model_validate_json(self.state_path.read_bytes())
+        except FileNotFoundError:
+            return State()
+        except ValidationError as err:
+            log.warning("update state %s ignored: %s", self.state_path, describe(err))
+            return State()
 
     def _save(self, **changes: Any) -> None:
         with self._save_lock:  # called from worker threads
-            data = {**self._load(), **changes}
+            data = {**self._load().model_dump(mode="json", by_alias=True), **changes}
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
-            _write_atomic(self.state_path, data)
+            write_atomic(self.state_path, json.dumps(data, sort_keys=True))
 
     def running_release(self) -> int | None:
         st = state.load(self.cfg.update.root / state.STATE_NAME)
@@ -439,26 +485,27 @@ class UpdateOrders:
 
     async def _worker(self) -> None:
         saved = await asyncio.to_thread(self._load)
-        if saved.get("final") and not saved.get("final_sent"):
+        if saved.final and not saved.final_sent:
             with contextlib.suppress(SchemaError):
-                final = schema.from_dict(saved["final"])
+                final = schema.from_dict(saved.final)
                 if isinstance(final, UpdateReport):
                     self._out.put(final)
-        launched = saved.get("launched")
-        if isinstance(launched, dict):
+        launched = saved.launched
+        if launched is not None:
             # Restarted while an update we launched was under way (the update
             # restarts kiosk-sync): go on following it to its outcome.
+            reported = saved.reported
             f = _Following(
-                key=str(launched["key"]),
-                order=UpdateOrder.model_validate(launched["order"]),
+                key=launched.key,
+                order=launched.order,
                 launched_at=time.monotonic(),
-                offset=_reported_offset(saved, str(launched["key"])),
+                offset=reported.offset if reported and reported.key == launched.key else 0,
             )
             f.pid = await asyncio.to_thread(self._runner_pid, f.key)
             await self._follow(f)
         while True:
             effective = self.book.effective()
-            handled = (await asyncio.to_thread(self._load)).get("handled")
+            handled = (await asyncio.to_thread(self._load)).handled
             if effective is not None and order_key(effective) != handled:
                 await self._handle(effective)
                 continue
@@ -498,17 +545,20 @@ class UpdateOrders:
     def _launch(self, key: str, order: UpdateOrder) -> None:
         self.progress_path.unlink(missing_ok=True)
         self._save(launched={"key": key, "order": schema.to_dict(order)})
-        _write_atomic(self.order_path, {"key": key, "order": schema.to_dict(order)})
+        write_atomic(
+            self.order_path,
+            json.dumps({"key": key, "order": schema.to_dict(order)}, sort_keys=True),
+        )
         command = list(self.cfg.update.order_command)
         if command:
             self._spawn(command, self.cfg.data_dir / "update-runner.log")
         log.info("update to release %s handed to the updater", order.release)
 
-    def _read_lines(self, f: _Following) -> list[tuple[dict[str, Any], int]]:
+    def _read_lines(self, f: _Following) -> list[tuple[ProgressLine, int]]:
         lines, f.offset = self._lines_from(f.key, f.offset)
         return lines
 
-    def _lines_from(self, key: str, offset: int) -> tuple[list[tuple[dict[str, Any], int]], int]:
+    def _lines_from(self, key: str, offset: int) -> tuple[list[tuple[ProgressLine, int]], int]:
         """New complete lines of order ``key`` after ``offset``, each with the
         offset just past it; and the offset after the last complete line."""
         try:
@@ -521,20 +571,20 @@ class UpdateOrders:
         start = 0
         while (end := chunk.find(b"\n", start)) >= 0:
             raw, start = chunk[start:end], end + 1
-            with contextlib.suppress(json.JSONDecodeError):
-                item = json.loads(raw)
-                if isinstance(item, dict) and item.get("key") == key:
+            with contextlib.suppress(ValidationError):  # a torn or foreign line
+                item = ProgressLine.model_validate_json(raw)
+                if item.key == key:
                     out.append((item, offset + start))
         return out, offset + start
 
     def _runner_pid(self, key: str) -> int | None:
         lines, _ = self._lines_from(key, 0)
-        starts = [ln for ln, _ in lines if ln.get("event") == "start"]
+        starts = [ln for ln, _ in lines if ln.event == "start"]
         if not starts:
             return None
-        if starts[-1].get("boot") != _boot_id():
+        if starts[-1].boot != _boot_id():
             return 0  # started before a reboot: long gone (its pid may be reused)
-        return int(starts[-1].get("pid", 0))
+        return starts[-1].pid
 
     async def _follow(self, f: _Following) -> None:
         timeout = self.cfg.update.order_start_timeout_s
@@ -542,13 +592,13 @@ class UpdateOrders:
             lines = await asyncio.to_thread(self._read_lines, f)
             running = await asyncio.to_thread(self.running_release)
             for ln, offset in lines:
-                if ln.get("event") == "start":
-                    same_boot = ln.get("boot") == _boot_id()
-                    f.pid = int(ln.get("pid", 0)) if same_boot else 0
+                if ln.event == "start":
+                    same_boot = ln.boot == _boot_id()
+                    f.pid = ln.pid if same_boot else 0
                 report = report_for(ln, station=self.station_id, order=f.order, running=running)
                 if report is None:
                     continue
-                if ln.get("event") in ("result", "error"):
+                if ln.event in ("result", "error"):
                     await self._finish(f.key, report)
                     return
                 now = time.monotonic()
@@ -580,7 +630,10 @@ class UpdateOrders:
             return False
 
     def _relaunch(self, f: _Following) -> None:
-        _write_atomic(self.order_path, {"key": f.key, "order": schema.to_dict(f.order)})
+        write_atomic(
+            self.order_path,
+            json.dumps({"key": f.key, "order": schema.to_dict(f.order)}, sort_keys=True),
+        )
         command = list(self.cfg.update.order_command)
         if command:
             self._spawn(command, self.cfg.data_dir / "update-runner.log")
@@ -627,13 +680,6 @@ class UpdateOrders:
         )
         self._report(report)
         self._changed.set()
-
-
-def _reported_offset(saved: dict[str, Any], key: str) -> int:
-    reported = saved.get("reported")
-    if isinstance(reported, dict) and reported.get("key") == key:
-        return int(reported.get("offset") or 0)
-    return 0
 
 
 def enabled(cfg: Config) -> bool:

@@ -75,10 +75,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat() if dt else None
-
-
 class RateLimiter:
     """A token bucket: at most ``rate`` readings per second on average."""
 

@@ -137,31 +137,6 @@ class Outbox:
                 .values(attempts=OutboxEntry.attempts + 1, last_attempt_at=at, last_error=error)
             )
 
-    def record_error(self, uuids: Iterable[str], *, error: str) -> None:
-        ids = list(uuids)
-        if ids:
-            with self._sessions.begin() as s:
-                s.execute(
-                    update(OutboxEntry)
-                    .where(OutboxEntry.reading_uuid.in_(ids))
-                    .values(last_error=error)
-                )
-
-    def mark_delivered(self, uuids: Iterable[str], *, at: datetime) -> int:
-        ids = list(uuids)
-        if not ids:
-            return 0
-        with self._sessions.begin() as s:
-            res = s.execute(
-                update(OutboxEntry)
-                .where(
-                    OutboxEntry.reading_uuid.in_(ids),
-                    func.coalesce(OutboxEntry.delivered_at, OutboxEntry.rejected_at).is_(None),
-                )
-                .values(delivered_at=at, last_error=None)
-            )
-            return int(res.rowcount)  # type: ignore[attr-defined]
-
     def mark_rejected(self, rejections: Iterable[tuple[str, str]], *, at: datetime) -> int:
         n = 0
         with self._sessions.begin() as s:

@@ -448,18 +448,6 @@ def from_dict(data: dict[str, Any]) -> Message:
     return cast(Message, msg)
 
 
-def decode_readings(payload: bytes | str) -> list[ReadingMessage]:
-    """A reading or a batch, as a list; anything else is a :class:`SchemaError`."""
-    msg = decode(payload)
-    if isinstance(msg, ReadingMessage):
-        return [msg]
-    if isinstance(msg, ReadingBatch):
-        if any(r.station_id != msg.station_id for r in msg.readings):
-            raise SchemaError("a batch holds readings of one station only", reason="invalid")
-        return list(msg.readings)
-    raise SchemaError(f"expected a reading, got {msg.schema_}", reason="wrong_type")
-
-
 def to_dict(msg: BaseModel) -> dict[str, Any]:
     out: dict[str, Any] = msg.model_dump(mode="json", by_alias=True)
     return out

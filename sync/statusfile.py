@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+
+from pydantic import TypeAdapter
+
+from healthkiosk.atomicfile import write_atomic
+from healthkiosk.validation import read_json
 
 FILENAME = "sync-status.json"
 
@@ -35,19 +38,20 @@ def path_for(data_dir: Path) -> Path:
 
 def write(path: Path, state: LinkState) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    # One temporary name per writer thread: the link's writer task and a
-    # synchronous flush may write at the same moment.
-    tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
-    tmp.write_text(json.dumps(asdict(state), indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    # The link's writer task and a synchronous flush may write at the same
+    # moment: write_atomic gives each call its own temporary file.
+    write_atomic(path, json.dumps(asdict(state), indent=1))
 
 
-def read(path: Path) -> dict[str, Any] | None:
+_STATE: TypeAdapter[LinkState] = TypeAdapter(LinkState)
+
+
+def read(path: Path) -> LinkState | None:
+    """The link's last written state; None when missing or damaged."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path, _STATE)
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
 
 
 def process_alive(pid: int) -> bool:

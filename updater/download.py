@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from healthkiosk.atomicfile import fsync_dir
 from healthkiosk.errors import UpdateRefusedError
 from updater.manifest import FileEntry, Refusal
 
@@ -198,14 +199,6 @@ def _sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def fetch_file(
     url: str,
     dest: Path,
@@ -238,7 +231,7 @@ def fetch_file(
             Refusal.HASH_MISMATCH,
         )
     os.replace(part, dest)
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)
 
 
 def _transfer(

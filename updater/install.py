@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from healthkiosk.atomicfile import fsync_dir, write_atomic
 from healthkiosk.errors import UpdateError
 
 MARKER = ".installed"
@@ -68,13 +69,7 @@ def install(
     else:
         cmd = [python, "-m", "pip", "--python", new_python, *options, requirement]
     _run(cmd, env=env, timeout_s=timeout_s)
-    fd = os.open(release_dir / MARKER, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, requirement.encode("utf-8") + b"\n")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _fsync_dir(release_dir)
+    write_atomic(release_dir / MARKER, requirement + "\n")
 
 
 def _run(cmd: list[str], *, env: dict[str, str], timeout_s: float) -> None:
@@ -89,14 +84,6 @@ def _run(cmd: list[str], *, env: dict[str, str], timeout_s: float) -> None:
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise UpdateError(f"install failed: {' | '.join(tail)}", reason="install_failed")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def current_target(root: Path, *, link: str = CURRENT) -> str | None:
@@ -124,4 +111,4 @@ def switch(
     if midway is not None:
         midway()
     os.replace(tmp, root / link)
-    _fsync_dir(root)
+    fsync_dir(root)

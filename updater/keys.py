@@ -6,7 +6,6 @@ only the public keys it trusts (``update.trusted_keys`` in its configuration).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -19,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.errors import ConfigError
 from updater.manifest import key_id
 
@@ -30,17 +30,13 @@ def generate(private_path: Path, public_path: Path, *, overwrite: bool = False) 
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     private_path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(private_path, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, pem)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    # A new file put in place (never written through a symlink an attacker left).
+    write_atomic(private_path, pem, mode=0o600, overwrite=overwrite)
     public_path.parent.mkdir(parents=True, exist_ok=True)
-    public_path.write_bytes(
-        key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    write_atomic(
+        public_path,
+        key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
+        overwrite=overwrite,
     )
     return key_id(key.public_key())
 

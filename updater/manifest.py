@@ -27,11 +27,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 from healthkiosk.errors import UpdateRefusedError
 
@@ -162,38 +171,126 @@ def _refuse(message: str, reason: Refusal, release: int | None = None) -> Update
     return UpdateRefusedError(message, reason=reason.value, release=release)
 
 
-def _parse_time(value: object, field: str) -> datetime:
+def _utc_time(value: object) -> datetime:
     if not isinstance(value, str):
-        raise _refuse(f"manifest field {field} is not a timestamp", Refusal.MALFORMED)
+        raise ValueError("not a timestamp")
     try:
-        moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError:
-        raise _refuse(f"manifest field {field} is not a UTC timestamp", Refusal.MALFORMED) from None
-    return moment
+        raise ValueError("not a UTC timestamp") from None
 
 
-def _files(value: object) -> tuple[FileEntry, ...]:
-    if not isinstance(value, list) or not value:
-        raise _refuse("manifest lists no files", Refusal.MALFORMED)
-    entries: list[FileEntry] = []
-    seen: set[str] = set()
-    for item in value:
-        if not isinstance(item, dict):
-            raise _refuse("manifest file entry is not an object", Refusal.MALFORMED)
-        path, digest, length = item.get("path"), item.get("sha256"), item.get("length")
-        if not isinstance(path, str) or not _SAFE_PATH.match(path) or ".." in path.split("/"):
-            raise _refuse(
+def _safe_path(value: str) -> str:
+    if not _SAFE_PATH.match(value) or ".." in value.split("/"):
+        raise ValueError("not a safe relative path")
+    return value
+
+
+_STRICT = ConfigDict(extra="ignore", frozen=True, strict=True)
+
+
+class _Signature(BaseModel):
+    model_config = _STRICT
+    keyid: str
+    sig: str
+
+
+class _Document(BaseModel):
+    """The envelope: ``signed`` is kept as parsed (its canonical bytes are what
+    the signature covers); each signature is checked on its own."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    signed: dict[str, Any]
+    signatures: list[Any] = Field(min_length=1)
+
+
+class _File(BaseModel):
+    model_config = _STRICT
+    path: Annotated[str, AfterValidator(_safe_path)]
+    sha256: Annotated[str, Field(pattern=_SHA256.pattern)]
+    length: int = Field(ge=0)
+
+
+UtcTime = Annotated[datetime, BeforeValidator(_utc_time)]
+
+
+class SignedPart(BaseModel):
+    """The ``signed`` part of a manifest: believed only once a trusted key's
+    signature over it checks out (:func:`verify`)."""
+
+    model_config = _STRICT
+    schema_: Literal["hk.release/1"] = Field(alias="schema")
+    release: int = Field(ge=1)
+    name: str
+    version: str = Field(min_length=1)
+    requirement: str = Field(min_length=1)
+    rollback: bool
+    created: UtcTime
+    expires: UtcTime
+    files: list[_File] = Field(min_length=1)
+
+    @field_validator("files")
+    @classmethod
+    def _once_each(cls, files: list[_File]) -> list[_File]:
+        seen: set[str] = set()
+        for f in files:
+            if f.path in seen:
+                raise ValueError(f"lists {f.path} twice")
+            seen.add(f.path)
+        return files
+
+
+class _Envelope(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    signed: dict[str, Any]
+
+
+def read_signed(raw: bytes) -> SignedPart:
+    """The ``signed`` part of a manifest document, checked for shape but NOT
+    verified (signed or not): for the administrator's own tools (publishing a
+    bundle, starting a rollout), never for deciding what a station installs.
+    Raises ``ValueError`` (a pydantic ``ValidationError`` naming the key)."""
+    return SignedPart.model_validate(_Envelope.model_validate_json(raw).signed)
+
+
+def _malformed(err: ValidationError, signed: Mapping[str, Any]) -> UpdateRefusedError:
+    """The refusal for the first problem in ``signed``, in the order the fields
+    are checked, naming the field; a name, version, requirement or rollback
+    problem carries the (valid) release number."""
+    first = err.errors()[0]
+    loc = first["loc"]
+    field = str(loc[0]) if loc else ""
+    bad = {str(e["loc"][0]) for e in err.errors() if e["loc"]}
+    release = signed.get("release") if "release" not in bad else None
+    rel = release if isinstance(release, int) else None
+    if field == "schema":
+        return _refuse(f"manifest schema is not {SCHEMA}", Refusal.MALFORMED)
+    if field == "release":
+        return _refuse("manifest release number malformed", Refusal.MALFORMED)
+    if field in ("name", "version"):
+        return _refuse("manifest name/version malformed", Refusal.MALFORMED, rel)
+    if field in ("requirement", "rollback"):
+        return _refuse("manifest requirement/rollback malformed", Refusal.MALFORMED, rel)
+    if field in ("created", "expires"):
+        why = str(first.get("ctx", {}).get("error", "not a timestamp"))
+        return _refuse(f"manifest field {field} is {why}", Refusal.MALFORMED)
+    if field == "files" and len(loc) >= 3:
+        files = signed.get("files")
+        item = files[loc[1]] if isinstance(files, list) and isinstance(loc[1], int) else None
+        path = item.get("path") if isinstance(item, dict) else None
+        if loc[2] == "path":
+            return _refuse(
                 f"manifest file path {path!r} is not a safe relative path", Refusal.MALFORMED
             )
-        if not isinstance(digest, str) or not _SHA256.match(digest):
-            raise _refuse(f"manifest file {path}: sha256 malformed", Refusal.MALFORMED)
-        if not isinstance(length, int) or isinstance(length, bool) or length < 0:
-            raise _refuse(f"manifest file {path}: length malformed", Refusal.MALFORMED)
-        if path in seen:
-            raise _refuse(f"manifest lists {path} twice", Refusal.MALFORMED)
-        seen.add(path)
-        entries.append(FileEntry(path=path, sha256=digest, length=length))
-    return tuple(entries)
+        return _refuse(f"manifest file {path}: {loc[2]} malformed", Refusal.MALFORMED)
+    if field == "files" and len(loc) == 2:
+        return _refuse("manifest file entry is not an object", Refusal.MALFORMED)
+    if field == "files" and first["type"] == "value_error":
+        why = str(first.get("ctx", {}).get("error", "malformed"))
+        return _refuse(f"manifest {why}", Refusal.MALFORMED)
+    if field == "files":
+        return _refuse("manifest lists no files", Refusal.MALFORMED)
+    return _refuse(f"manifest field {field or '?'} malformed", Refusal.MALFORMED)
 
 
 def verify(
@@ -215,31 +312,36 @@ def verify(
     if len(raw) > MAX_MANIFEST_BYTES:
         raise _refuse("manifest larger than 1 MiB", Refusal.TOO_LONG)
     try:
-        doc = json.loads(raw.decode("utf-8"))
+        parsed = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise _refuse("manifest is not JSON", Refusal.MALFORMED) from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("signed"), dict):
-        raise _refuse("manifest has no signed part", Refusal.MALFORMED)
-    signed: dict[str, Any] = doc["signed"]
-    signatures = doc.get("signatures")
-    if not isinstance(signatures, list) or not signatures:
-        raise _refuse("manifest is not signed", Refusal.UNSIGNED)
+    try:
+        doc = _Document.model_validate(parsed)
+    except ValidationError as err:
+        if any(e["loc"][:1] == ("signatures",) for e in err.errors()) and not any(
+            e["loc"][:1] in ((), ("signed",)) for e in err.errors()
+        ):
+            raise _refuse("manifest is not signed", Refusal.UNSIGNED) from None
+        raise _refuse("manifest has no signed part", Refusal.MALFORMED) from None
 
-    message = canonical_bytes(signed)
+    message = canonical_bytes(doc.signed)
     accepted: str | None = None
     known = False
-    for entry in signatures:
-        if not isinstance(entry, dict):
+    for entry in doc.signatures:
+        try:
+            signature = _Signature.model_validate(entry)
+        except ValidationError:
             continue
-        keyid, sig = entry.get("keyid"), entry.get("sig")
-        if not isinstance(keyid, str) or not isinstance(sig, str) or keyid not in trusted_keys:
+        if signature.keyid not in trusted_keys:
             continue
         known = True
         try:
-            trusted_keys[keyid].verify(base64.b64decode(sig, validate=True), message)
+            trusted_keys[signature.keyid].verify(
+                base64.b64decode(signature.sig, validate=True), message
+            )
         except (InvalidSignature, binascii.Error, ValueError):
             continue
-        accepted = keyid
+        accepted = signature.keyid
         break
     if accepted is None:
         if not known:
@@ -247,26 +349,20 @@ def verify(
         raise _refuse("manifest signature does not verify", Refusal.BAD_SIGNATURE)
 
     # From here on the content is the fleet key holder's word.
-    if signed.get("schema") != SCHEMA:
-        raise _refuse(f"manifest schema is not {SCHEMA}", Refusal.MALFORMED)
-    release = signed.get("release")
-    if not isinstance(release, int) or isinstance(release, bool) or release < 1:
-        raise _refuse("manifest release number malformed", Refusal.MALFORMED)
-    name, version = signed.get("name"), signed.get("version")
-    requirement, rollback = signed.get("requirement"), signed.get("rollback")
-    if not isinstance(name, str) or not isinstance(version, str) or not version:
-        raise _refuse("manifest name/version malformed", Refusal.MALFORMED, release)
-    if not isinstance(requirement, str) or not requirement or not isinstance(rollback, bool):
-        raise _refuse("manifest requirement/rollback malformed", Refusal.MALFORMED, release)
+    try:
+        signed = SignedPart.model_validate(doc.signed)
+    except ValidationError as err:
+        raise _malformed(err, doc.signed) from None
+    release = signed.release
     manifest = Manifest(
-        name=name,
+        name=signed.name,
         release=release,
-        version=version,
-        created=_parse_time(signed.get("created"), "created"),
-        expires=_parse_time(signed.get("expires"), "expires"),
-        rollback=rollback,
-        files=_files(signed.get("files")),
-        requirement=requirement,
+        version=signed.version,
+        created=signed.created,
+        expires=signed.expires,
+        rollback=signed.rollback,
+        files=tuple(FileEntry(path=f.path, sha256=f.sha256, length=f.length) for f in signed.files),
+        requirement=signed.requirement,
         keyid=accepted,
     )
     if expected_name is not None and manifest.name != expected_name:

@@ -1,19 +1,24 @@
 """The updater's persistent state: one small JSON file, replaced atomically.
 
-Written with write-to-temp, ``fsync``, :func:`os.replace` and an ``fsync`` of
-the directory, so after a power cut or a SIGKILL the file is either the old
-state or the new one, never a torn mix. Each step of an update is recorded
+Written by :func:`healthkiosk.atomicfile.write_atomic` (write-to-temp,
+``fsync``, :func:`os.replace`, ``fsync`` of the directory), so after a power
+cut or a SIGKILL the file is either the old state or the new one, never a
+torn mix. Each step of an update is recorded
 *before* it starts, which is what lets a restarted updater resume or roll back.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+from pydantic import TypeAdapter
+
+from healthkiosk.atomicfile import write_atomic
+from healthkiosk.validation import read_json
 
 STATE_NAME = "updater-state.json"
 
@@ -75,44 +80,18 @@ class UpdaterState:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> UpdaterState:
-        def installed(v: Any) -> Installed | None:
-            return Installed(**v) if isinstance(v, dict) else None
 
-        pending = data.get("pending")
-        last = data.get("last")
-        return cls(
-            current=installed(data.get("current")),
-            pending=Pending(**{**pending, "previous": installed(pending.get("previous"))})
-            if isinstance(pending, dict)
-            else None,
-            last=Outcome(**last) if isinstance(last, dict) else None,
-            highest_release=int(data.get("highest_release", 0)),
-            bad_releases=[int(r) for r in data.get("bad_releases", [])],
-        )
+_STATE: TypeAdapter[UpdaterState] = TypeAdapter(UpdaterState)
 
 
 def load(path: Path) -> UpdaterState:
+    """The saved state (a fresh one when there is none); raises ``ValueError``
+    for a damaged file."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return read_json(path, _STATE)
     except FileNotFoundError:
         return UpdaterState()
-    return UpdaterState.from_json(data)
 
 
 def save(path: Path, state: UpdaterState) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    data = json.dumps(state.to_json(), indent=2, sort_keys=True).encode("utf-8")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    write_atomic(path, json.dumps(state.to_json(), indent=2, sort_keys=True))

@@ -45,6 +45,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from healthkiosk import health, visitlock
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.errors import UpdateError, UpdateRefusedError
 from updater import download, install, manifest, state
 from updater.manifest import Manifest, Refusal
@@ -165,7 +166,7 @@ class Updater:
                 return self._refused(st, err)
             staging = self._staging(man)
             staging.mkdir(parents=True, exist_ok=True)
-            _write_atomic(staging / manifest.MANIFEST_NAME, raw)
+            write_atomic(staging / manifest.MANIFEST_NAME, raw)
             st.pending = Pending(
                 release=man.release,
                 version=man.version,
@@ -564,11 +565,3 @@ class _UpdaterLock:
 def _installed_from_dir(name: str) -> Installed:
     release, _, version = name.partition("-")
     return Installed(int(release) if release.isdigit() else 0, version or name, name)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
-    with tmp.open("rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)

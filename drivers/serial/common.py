@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Self, TypeVar
@@ -14,7 +13,6 @@ from drivers.serial.transport import SerialLink
 from healthkiosk.errors import (
     ConfigError,
     DeviceConnectionError,
-    DeviceTimeoutError,
     ProtocolError,
 )
 
@@ -75,23 +73,6 @@ def aware(value: datetime, zone: ZoneInfo) -> datetime:
 
 def local_now(zone: ZoneInfo) -> datetime:
     return datetime.now(zone).replace(tzinfo=None, microsecond=0)
-
-
-class Deadline:
-    """An idle timeout that restarts with each arrival, under an overall limit."""
-
-    def __init__(self, *, idle_s: float, limit_s: float) -> None:
-        self.idle_s = idle_s
-        self._limit = time.monotonic() + limit_s
-        self.limit_s = limit_s
-
-    def next_wait(self, device: str) -> float:
-        remaining = self._limit - time.monotonic()
-        if remaining <= 0:
-            raise DeviceTimeoutError(
-                f"response not complete within {self.limit_s:g} s", device=device
-            )
-        return min(self.idle_s, remaining)
 
 
 def named(err: ProtocolError, device: str) -> ProtocolError:

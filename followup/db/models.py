@@ -11,8 +11,8 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, false, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, false
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from followup.db.base import Base
 from sync.schema import StatusMessage
@@ -84,17 +84,6 @@ def status_columns(raw: dict[str, Any] | None) -> dict[str, Any]:
         "status_device_never_seen": any(d.last_seen is None for d in msg.devices),
         "status_device_min_battery": min(battery) if battery else None,
     }
-
-
-def refresh_status_columns(session: Session) -> int:
-    """Recompute every station's ``status_*`` columns from its stored status (for a
-    migration that adds them to an existing database); returns how many stations."""
-    n = 0
-    for st in session.scalars(select(Station)):
-        for name, value in status_columns(st.status).items():
-            setattr(st, name, value)
-        n += 1
-    return n
 
 
 class Resident(Base):

@@ -9,7 +9,6 @@ not seen for a day; and a device whose battery (when it reports one) is below
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -101,13 +100,3 @@ def station_alerts(
                 )
             )
     return alerts
-
-
-def fleet_alerts(
-    views: Iterable[StationView], *, now: datetime, rules: AlertRules | None = None
-) -> list[Alert]:
-    """Every station's alerts, stations in id order."""
-    out: list[Alert] = []
-    for view in sorted(views, key=lambda v: v.station_id):
-        out.extend(station_alerts(view, now=now, rules=rules))
-    return out

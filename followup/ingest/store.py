@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from followup.db.models import DeadLetter, Reading, Resident, Station
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.idnumber import mask
 from sync import schema
 from sync.schema import BloodPressureValues, ReadingMessage, StatusMessage, to_dict
@@ -43,11 +43,10 @@ def load_or_create_key(path: Path) -> bytes:
     except FileNotFoundError:
         path.parent.mkdir(parents=True, exist_ok=True)
         key = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, key)
-        finally:
-            os.close(fd)
+            write_atomic(path, key, mode=0o600, overwrite=False)
+        except FileExistsError:  # another process made it first: use theirs
+            return path.read_bytes()
         return key
     if len(key) < 16:
         from healthkiosk.errors import ConfigError

@@ -11,7 +11,7 @@ Everything here is pure: :func:`plan` makes a :class:`Rollout`, and
 :func:`targets` says which stations should be offered the release now. The
 MQTT link (publishing update commands, collecting each station's
 ``installed`` / ``rolled_back`` / ``refused`` result) and the fleet page drive
-it and persist it with :meth:`Rollout.to_json`.
+it; :mod:`followup.rollout.store` persists it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any
 
 
 class RolloutState(StrEnum):
@@ -76,40 +75,6 @@ class Rollout:
             elif outcome is not None:
                 failed += 1
         return ok, failed, len(self.stages[index]) - ok - failed
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "release": self.release,
-            "version": self.version,
-            "policy": {
-                "stages": list(self.policy.stages),
-                "success_threshold": self.policy.success_threshold,
-                "error_threshold": self.policy.error_threshold,
-            },
-            "stages": [list(s) for s in self.stages],
-            "current": self.current,
-            "state": self.state.value,
-            "results": dict(self.results),
-            "reason": self.reason,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Rollout:
-        p = data["policy"]
-        return cls(
-            release=int(data["release"]),
-            version=str(data["version"]),
-            policy=Policy(
-                stages=tuple(float(f) for f in p["stages"]),
-                success_threshold=float(p["success_threshold"]),
-                error_threshold=float(p["error_threshold"]),
-            ),
-            stages=tuple(tuple(str(s) for s in stage) for stage in data["stages"]),
-            current=int(data["current"]),
-            state=RolloutState(data["state"]),
-            results={str(k): str(v) for k, v in data["results"].items()},
-            reason=str(data["reason"]),
-        )
 
 
 def _spread_key(release: int, station: str) -> str:

@@ -6,7 +6,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -161,7 +161,3 @@ def require(role: str) -> Callable[[Endpoint], Endpoint]:
 
 def error(request: Request, status: int, message: str) -> HTMLResponse:
     return render(request, "error.html", {"status": status, "message": message}, status)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.errors import ConfigError
 
 
@@ -20,7 +20,8 @@ def load_or_create_secret(path: Path) -> str:
         return key
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_hex(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(key + "\n")
+    try:
+        write_atomic(path, key + "\n", mode=0o600, overwrite=False)
+    except FileExistsError:  # another worker made it first: use theirs
+        return load_or_create_secret(path)
     return key

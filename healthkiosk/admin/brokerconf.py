@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.errors import ConfigError
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd uses for $7$
@@ -37,18 +37,6 @@ def hash_password(password: str, *, salt: bytes | None = None) -> str:
         f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}"
         f"${base64.b64encode(digest).decode()}"
     )
-
-
-def check_password(password: str, hashed: str) -> bool:
-    try:
-        _empty, seven, iterations, salt_b64, digest_b64 = hashed.split("$")
-    except ValueError:
-        return False
-    if seven != "7":
-        return False
-    salt = base64.b64decode(salt_b64)
-    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(iterations))
-    return secrets.compare_digest(digest, base64.b64decode(digest_b64))
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,11 +161,7 @@ def _password_for(cred_dir: Path, user: str) -> str:
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     password = secrets.token_urlsafe(24)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, (password + "\n").encode())
-    finally:
-        os.close(fd)
+    write_atomic(path, password + "\n", mode=0o600, overwrite=False)
     return password
 
 
@@ -197,13 +181,9 @@ def write_deployment(d: Deployment, out: Path) -> Written:
     passwd, acl, conf = out / "passwd", out / "acl", out / "mosquitto.conf"
     users = [d.followup_user, *(s.id for s in d.stations)]
     entries = [f"{u}:{hash_password(_password_for(cred_dir, u))}" for u in users]
-    fd = os.open(passwd, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, ("\n".join(entries) + "\n").encode())
-    finally:
-        os.close(fd)
-    acl.write_text(render_acl(d), encoding="utf-8")
-    conf.write_text(render_conf(d, passwd=passwd.resolve(), acl=acl.resolve()), encoding="utf-8")
+    write_atomic(passwd, "\n".join(entries) + "\n", mode=0o600)
+    write_atomic(acl, render_acl(d))
+    write_atomic(conf, render_conf(d, passwd=passwd.resolve(), acl=acl.resolve()))
     return Written(conf=conf, passwd=passwd, acl=acl, credentials=cred_dir)
 
 

@@ -71,18 +71,22 @@ def _who() -> str:
 
 def _manifest_version(url: str, release: int) -> str:
     """The manifest's version; its release number must be the one given."""
-    import json
     import urllib.request
 
+    from pydantic import ValidationError
+
     from healthkiosk.errors import RolloutError
+    from healthkiosk.validation import describe
+    from updater.manifest import MAX_MANIFEST_BYTES, read_signed
 
     try:
         with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - admin's URL
-            raw = resp.read(1024 * 1024 + 1)
-        signed = json.loads(raw)["signed"]
-        found, version = int(signed["release"]), str(signed["version"])
-    except (OSError, ValueError, KeyError, TypeError) as err:
+            signed = read_signed(resp.read(MAX_MANIFEST_BYTES + 1))
+    except ValidationError as err:
+        raise RolloutError(f"cannot read the manifest at {url}: {describe(err)}") from None
+    except (OSError, ValueError) as err:
         raise RolloutError(f"cannot read the manifest at {url}: {err}") from None
+    found, version = signed.release, signed.version
     if found != release:
         raise RolloutError(f"the manifest at {url} is release {found}, not {release}")
     return version

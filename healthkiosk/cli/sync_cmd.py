@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,28 +41,28 @@ def _status(args: argparse.Namespace) -> int:
     from sync.store.db import open_store
 
     cfg = load(args, log=False)
-    state = statusfile.read(statusfile.path_for(cfg.data_dir)) or {}
-    running = bool(state) and statusfile.process_alive(int(state.get("pid", 0)))
+    state = statusfile.read(statusfile.path_for(cfg.data_dir))
+    running = state is not None and statusfile.process_alive(state.pid)
     outbox = Outbox(open_store(cfg.store_path), station_id=cfg.station.id)
     summary = outbox.summary()
-    report = {
+    report: dict[str, Any] = {
         "station": cfg.station.id,
         "running": running,
-        "connected": bool(running and state.get("connected")),
-        "broker": state.get("broker") or f"{cfg.mqtt.host}:{cfg.mqtt.port}",
-        "connected_since": state.get("connected_since") if running else None,
-        "last_error": state.get("last_error"),
+        "connected": bool(running and state and state.connected),
+        "broker": (state and state.broker) or f"{cfg.mqtt.host}:{cfg.mqtt.port}",
+        "connected_since": state.connected_since if running and state else None,
+        "last_error": state.last_error if state else None,
         "backlog": summary.backlog,
         "oldest_undelivered": (
             summary.oldest_undelivered.isoformat() if summary.oldest_undelivered else None
         ),
-        "last_receipt": state.get("last_receipt"),
+        "last_receipt": state.last_receipt if state else None,
         "rejected": summary.rejected,
         "rejections": [
             {"uuid": u, "reason": r, "at": t.isoformat() if t else None}
             for u, r, t in outbox.rejected_rows()
         ],
-        "alerts": state.get("alerts", []),
+        "alerts": state.alerts if state else [],
     }
     if args.json:
         print(json.dumps(report, indent=1))

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.idnumber import mask
 
 PROBE_ENV = "HEALTHKIOSK_KIOSK_PROBE"
@@ -91,7 +92,6 @@ def install(app: Any) -> bool:
     from kivy.core.window import Window
 
     path = Path(target)
-    tmp = path.with_name(path.name + ".tmp")
     last: dict[str, Any] = {}
     seq = 0
 
@@ -103,8 +103,7 @@ def install(app: Any) -> bool:
         if doc == last:
             return
         last, seq = doc, seq + 1
-        tmp.write_text(json.dumps({"seq": seq, "at": time.time(), **doc}, ensure_ascii=False))
-        tmp.replace(path)
+        write_atomic(path, json.dumps({"seq": seq, "at": time.time(), **doc}, ensure_ascii=False))
 
     Clock.schedule_interval(dump, INTERVAL_S)
     return True

@@ -70,18 +70,3 @@ def category_style(kind: str, category: str, urgent: bool) -> CategoryStyle:
     if category in ("grade_1", "above_normal"):
         return CategoryStyle(OKABE_ITO["orange"], "triangle")
     return CategoryStyle(OKABE_ITO["vermillion"], "diamond")
-
-
-def _channel(c: float) -> float:
-    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
-
-
-def luminance(rgba: RGBA) -> float:
-    r, g, b = (_channel(x) for x in rgba[:3])
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def contrast(a: RGBA, b: RGBA) -> float:
-    """WCAG 2 contrast ratio."""
-    la, lb = sorted((luminance(a), luminance(b)), reverse=True)
-    return (la + 0.05) / (lb + 0.05)

@@ -233,10 +233,3 @@ class TrendChart(Widget):  # type: ignore[misc]
                     Ellipse(pos=(x - 5, y - 5), size=(10, 10))
                 if len(pts) >= 4:
                     Line(points=pts, width=2)
-
-
-def overflows(label: Label) -> bool:
-    """Whether a label's rendered text is larger than its box."""
-    label.texture_update()
-    tw, th = label.texture_size
-    return bool(tw > label.width + 1 or th > label.height + 1)

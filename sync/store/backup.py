@@ -3,7 +3,8 @@
 Import is idempotent (a reading whose UUID is already in the store is
 skipped), rejects bad lines with their line numbers while importing the good
 ones, and gives every imported reading an outbox row, so it reaches the
-doctor's side (which keeps one copy per UUID).
+doctor's side (which keeps one copy per UUID). Readings are stored by
+:func:`sync.store.readings.add_readings`, as the kiosk's own are.
 """
 
 from __future__ import annotations
@@ -12,20 +13,20 @@ import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthkiosk.errors import SchemaError
 from healthkiosk.idnumber import mask_in_text
 from sync.schema import ReadingMessage, decode, encode
-from sync.store import meta, wire
+from sync.store import wire
 from sync.store.db import store_path, write_session
 from sync.store.diskspace import ensure_free_space
 from sync.store.idhash import IdHasher
-from sync.store.models import Base, Reading, Resident
-from sync.store.residents import new_resident, refresh_resident
+from sync.store.models import Reading
+from sync.store.readings import add_readings
+from sync.store.records import NewReading
 
 log = logging.getLogger(__name__)
 
@@ -130,61 +131,16 @@ def _import_chunk(
     report: ImportReport,
 ) -> None:
     ensure_free_space(store_path(factory), min_free_mb=min_free_mb)
-    now = datetime.now(UTC)
-    with write_session(factory) as session, session.no_autoflush:
+    with write_session(factory) as session:
         uuids = [str(m.uuid) for m in chunk]
         present = set(session.scalars(select(Reading.uuid).where(Reading.uuid.in_(uuids))))
-        incoming: list[tuple[str, wire.WireReading]] = []
+        incoming: list[NewReading] = []
         for msg in chunk:
             if str(msg.uuid) in present:
                 report.duplicates += 1
                 continue
             present.add(str(msg.uuid))
-            item = wire.from_message(msg, created_at=now)
-            incoming.append((hasher.hash(item.resident.id_number), item))
-        if not incoming:
-            return
-
-        # Residents: one query for those already here, the others created.
-        digests = {digest for digest, _ in incoming}
-        people = {
-            r.id_hash: r
-            for r in session.scalars(select(Resident).where(Resident.id_hash.in_(digests)))
-        }
-        for digest, item in incoming:
-            at = item.columns["measured_at"]
-            person = people.get(digest)
-            if person is None:
-                person = new_resident(hasher, item.resident, now=at)
-                people[digest] = person
-                session.add(person)
-            else:
-                refresh_resident(person, item.resident, now=at)
-        session.flush()
-
-        seqs = [item.columns["station_seq"] for _, item in incoming]
-        taken = set(
-            session.scalars(select(Reading.station_seq).where(Reading.station_seq.in_(seqs)))
-        )
-        keep: list[dict[str, Any]] = []
-        renumber: list[dict[str, Any]] = []
-        for digest, item in incoming:
-            row = {**item.columns, "resident_id": people[digest].id}
-            if row["station_seq"] in taken:
-                renumber.append(row)
-            else:
-                taken.add(row["station_seq"])
-                keep.append(row)
-        if keep:
-            meta.raise_seq_floor(session, max(r["station_seq"] for r in keep))
-        for row in renumber:
-            row["station_seq"] = meta.next_seq(session)
-        rows = keep + renumber
-        # Core executemany (the ORM's bulk path splits the batch on NULLs).
-        session.execute(insert(Base.metadata.tables["readings"]), rows)
-        session.execute(
-            insert(Base.metadata.tables["outbox"]),
-            [{"reading_uuid": r["uuid"], "enqueued_at": now, "attempts": 0} for r in rows],
-        )
-        report.imported += len(rows)
-        report.renumbered += len(renumber)
+            incoming.append(wire.from_message(msg))
+        added = add_readings(session, hasher, incoming, now=datetime.now(UTC))
+    report.imported += len(added.saved)
+    report.renumbered += added.renumbered

@@ -8,15 +8,14 @@ readable by the owner only.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
-import os
 import secrets
 import stat
 from pathlib import Path
 
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.errors import StoreError
 from healthkiosk.idnumber import IdNumber, normalise
 
@@ -28,27 +27,17 @@ KEY_BYTES = 32
 def load_or_create_key(path: Path) -> bytes:
     """Read the key at ``path``, creating it (mode 0600) when missing.
 
-    Two processes creating it at once agree on one key: it is written to a
-    private temporary file and linked into place, which fails if another got
-    there first."""
+    Two processes creating it at once agree on one key: it is written
+    without overwriting (:func:`healthkiosk.atomicfile.write_atomic`), so the
+    first one wins and the other reads it."""
     path = path.expanduser()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, secrets.token_bytes(KEY_BYTES))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        try:
-            os.link(tmp, path)
+            write_atomic(path, secrets.token_bytes(KEY_BYTES), mode=0o600, overwrite=False)
             log.info("created the ID hash key %s", path)
         except FileExistsError:
             pass
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
     try:
         key = path.read_bytes()
         mode = stat.S_IMODE(path.stat().st_mode)

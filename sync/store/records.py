@@ -5,73 +5,49 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
 from uuid import UUID
 
-from drivers.readings import BloodPressureMeasurement
+from healthkiosk import __version__
 from healthkiosk.idnumber import IdNumber
-
-
-class ClassificationLike(Protocol):
-    """What the store keeps of a classification (``healthkiosk.rules``'
-    ``Classification`` has these attributes, and so has :class:`Classification`)."""
-
-    @property
-    def category(self) -> str: ...
-    @property
-    def urgent(self) -> bool: ...
-    @property
-    def isolated_systolic(self) -> bool | None: ...
-    @property
-    def close_to_limit(self) -> bool: ...
-    @property
-    def rule(self) -> str | None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Classification:
-    """The classification shown on the kiosk, as stored and sent."""
-
-    category: str
-    urgent: bool
-    isolated_systolic: bool | None = None
-    close_to_limit: bool = False
-    rule: str | None = None
+from sync.schema import BloodPressureValues, GlucoseValues, WireClassification, WireDevice
 
 
 @dataclass(frozen=True, slots=True)
 class ResidentDetails:
-    """Who measured, as far as known. :meth:`from_id_number` fills sex and birth
-    date from the number; a received message gives exactly what it carries."""
+    """Who measured, as far as known (what the kiosk or a received message
+    gives: sex and birth date are not derived from the number here)."""
 
     id_number: IdNumber  # IdNumber's repr is masked
     name: str | None = None
     sex: str = "unknown"
     birth_date: date | None = None
 
-    @classmethod
-    def from_id_number(cls, number: IdNumber, *, name: str | None = None) -> ResidentDetails:
-        return cls(id_number=number, name=name, sex=number.sex.value, birth_date=number.birth_date)
-
 
 @dataclass(frozen=True, slots=True)
-class TimedMeasurement:
-    """One blood pressure measurement and the kiosk's clock when it arrived."""
+class NewReading:
+    """A completed reading as the store takes it: the parts of its
+    ``hk.reading/1`` message (validated when they were made), who measured, and
+    the visit it belongs to.
 
+    The kiosk's readings come without a ``station_seq`` (the store hands out
+    the next); an imported reading carries the number it had."""
+
+    uuid: UUID
+    resident: ResidentDetails
     measured_at: datetime
-    value: BloodPressureMeasurement
+    """The kiosk's clock when the reading was complete (timezone-aware)."""
+    values: BloodPressureValues | GlucoseValues
+    device: WireDevice
+    classification: WireClassification
+    device_time: datetime | None = None
+    visit_uuid: str | None = None
+    """The visit (created on its first reading); None for an imported reading."""
+    station_seq: int | None = None
+    software_version: str = __version__
 
-
-@dataclass(frozen=True, slots=True)
-class BloodPressureAverage:
-    """A blood pressure reading: the average of the measurements (2–3 by the
-    guideline's protocol), averaged and rounded by the rules module."""
-
-    systolic_mmhg: int
-    diastolic_mmhg: int
-    pulse_bpm: int | None
-    measurements: tuple[TimedMeasurement, ...]
-    mean_arterial_mmhg: int | None = None
+    @property
+    def kind(self) -> str:
+        return "blood_pressure" if isinstance(self.values, BloodPressureValues) else "glucose"
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,16 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
+from healthkiosk.idnumber import IdNumber
 from sync.store.idhash import IdHasher
 from sync.store.models import Resident
 from sync.store.records import ResidentDetails
-
-
-def find_resident(session: Session, hasher: IdHasher, details: ResidentDetails) -> Resident | None:
-    digest = hasher.hash(details.id_number)
-    return session.scalar(select(Resident).where(Resident.id_hash == digest))
 
 
 def new_resident(hasher: IdHasher, details: ResidentDetails, *, now: datetime) -> Resident:
@@ -43,15 +39,10 @@ def refresh_resident(resident: Resident, details: ResidentDetails, *, now: datet
     resident.first_seen = min(resident.first_seen, now)
 
 
-def upsert_resident(
-    session: Session, hasher: IdHasher, details: ResidentDetails, *, now: datetime
-) -> Resident:
-    """The resident's row, created or refreshed. Flushed, so its ``id`` is set."""
-    resident = find_resident(session, hasher, details)
-    if resident is None:
-        resident = new_resident(hasher, details, now=now)
-        session.add(resident)
-    else:
-        refresh_resident(resident, details, now=now)
-    session.flush()
-    return resident
+def known_name(
+    factory: sessionmaker[Session], *, hasher: IdHasher, id_number: IdNumber | str
+) -> str | None:
+    """The name stored for a resident (a card gave it before), if any."""
+    digest = hasher.hash(id_number)
+    with factory() as session:
+        return session.scalar(select(Resident.name).where(Resident.id_hash == digest))

@@ -45,6 +45,38 @@ class StoreStats:
         return out
 
 
+_PENDING = OutboxEntry.delivered_at.is_(None) & OutboxEntry.rejected_at.is_(None)
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxCounts:
+    pending: int
+    """Neither delivered nor rejected yet."""
+    delivered: int
+    rejected: int
+    last_delivered: datetime | None
+
+
+def outbox_counts(session: Session) -> OutboxCounts:
+    """The outbox at a glance (the kiosk's technician screen, ``store stats``)."""
+    pending, delivered, rejected, last = session.execute(
+        select(
+            func.count().filter(_PENDING),
+            func.count(OutboxEntry.delivered_at),
+            func.count(OutboxEntry.rejected_at),
+            func.max(OutboxEntry.delivered_at),
+        )
+    ).one()
+    return OutboxCounts(
+        pending=int(pending), delivered=int(delivered), rejected=int(rejected), last_delivered=last
+    )
+
+
+def outbox_status(factory: sessionmaker[Session]) -> OutboxCounts:
+    with factory() as session:
+        return outbox_counts(session)
+
+
 def store_stats(factory: sessionmaker[Session]) -> StoreStats:
     path = store_path(factory)
     with factory() as session:
@@ -54,24 +86,17 @@ def store_stats(factory: sessionmaker[Session]) -> StoreStats:
                 select(Reading.kind, func.count()).group_by(Reading.kind).order_by(Reading.kind)
             )
         }
-        pending = (OutboxEntry.delivered_at.is_(None)) & (OutboxEntry.rejected_at.is_(None))
-        backlog = session.scalar(select(func.count()).where(pending)) or 0
-        delivered = (
-            session.scalar(select(func.count()).where(OutboxEntry.delivered_at.is_not(None))) or 0
-        )
-        rejected = (
-            session.scalar(select(func.count()).where(OutboxEntry.rejected_at.is_not(None))) or 0
-        )
+        box = outbox_counts(session)
         oldest = session.scalar(
-            select(func.min(Reading.measured_at)).join(OutboxEntry).where(pending)
+            select(func.min(Reading.measured_at)).join(OutboxEntry).where(_PENDING)
         )
         return StoreStats(
             readings_by_kind=by_kind,
             residents=session.scalar(select(func.count()).select_from(Resident)) or 0,
             visits=session.scalar(select(func.count()).select_from(Visit)) or 0,
-            outbox_backlog=backlog,
-            outbox_delivered=delivered,
-            outbox_rejected=rejected,
+            outbox_backlog=box.pending,
+            outbox_delivered=box.delivered,
+            outbox_rejected=box.rejected,
             oldest_undelivered=oldest,
             last_station_seq=meta.last_seq(session),
             store_id=meta.get(session, meta.STORE_ID),

@@ -1,12 +1,11 @@
 """The one place that maps store rows to ``hk.reading/1`` messages and back.
 
-Used by the kiosk when it saves (to check that what enters the outbox can be
-sent), by ``kiosk-sync`` when it publishes, and by ``store export/import``.
+Used by the store when it saves a reading (:func:`columns`), by ``kiosk-sync``
+when it publishes (:func:`to_message`), and by ``store export/import``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -22,7 +21,7 @@ from sync.schema import (
     WireResident,
 )
 from sync.store.models import Reading, Resident
-from sync.store.records import ResidentDetails
+from sync.store.records import NewReading, ResidentDetails
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -116,23 +115,8 @@ def to_message(reading: Reading, station_id: str) -> ReadingMessage:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class WireReading:
-    """A received message split into who measured and the reading's columns."""
-
-    resident: ResidentDetails
-    columns: dict[str, Any]
-    """Every ``readings`` column but ``resident_id`` (set by whoever stores it)."""
-
-    def to_row(self, *, resident_id: int | None = None) -> Reading:
-        row = Reading(**self.columns)
-        if resident_id is not None:
-            row.resident_id = resident_id
-        return row
-
-
-def from_message(msg: ReadingMessage, *, created_at: datetime | None = None) -> WireReading:
-    """The store's view of a message: resident details and the reading's columns."""
+def from_message(msg: ReadingMessage) -> NewReading:
+    """The store's view of a received (or imported) message."""
     r = msg.resident
     resident = ResidentDetails(
         id_number=parse_id_number(r.id_number),
@@ -140,15 +124,30 @@ def from_message(msg: ReadingMessage, *, created_at: datetime | None = None) -> 
         sex=r.sex,
         birth_date=r.birth_date,
     )
-    c = msg.classification
-    d = msg.device
-    columns: dict[str, Any] = {
-        "uuid": str(msg.uuid),
-        "station_seq": msg.station_seq,
-        "visit_id": None,
-        "kind": msg.kind,
-        "measured_at": _utc(msg.measured_at),
-        "device_time": _utc(msg.device_time),
+    return NewReading(
+        uuid=msg.uuid,
+        resident=resident,
+        measured_at=msg.measured_at,
+        device_time=msg.device_time,
+        values=msg.values,
+        device=msg.device,
+        classification=msg.classification,
+        station_seq=msg.station_seq,
+        software_version=msg.software_version,
+    )
+
+
+def columns(reading: NewReading, *, station_seq: int, created_at: datetime) -> dict[str, Any]:
+    """Every ``readings`` column of a reading but ``resident_id`` and
+    ``visit_id`` (set by whoever stores it)."""
+    c = reading.classification
+    d = reading.device
+    out: dict[str, Any] = {
+        "uuid": str(reading.uuid),
+        "station_seq": station_seq,
+        "kind": reading.kind,
+        "measured_at": _utc(reading.measured_at),
+        "device_time": _utc(reading.device_time),
         "systolic_mmhg": None,
         "diastolic_mmhg": None,
         "mean_arterial_mmhg": None,
@@ -170,12 +169,12 @@ def from_message(msg: ReadingMessage, *, created_at: datetime | None = None) -> 
         "isolated_systolic": c.isolated_systolic,
         "close_to_limit": c.close_to_limit,
         "rule": c.rule,
-        "software_version": msg.software_version,
-        "created_at": created_at or datetime.now(UTC),
+        "software_version": reading.software_version,
+        "created_at": created_at,
     }
-    v = msg.values
+    v = reading.values
     if isinstance(v, BloodPressureValues):
-        columns.update(
+        out.update(
             systolic_mmhg=v.systolic,
             diastolic_mmhg=v.diastolic,
             mean_arterial_mmhg=v.mean_arterial_pressure,
@@ -184,11 +183,11 @@ def from_message(msg: ReadingMessage, *, created_at: datetime | None = None) -> 
             measurements=[measurement_dict(m) for m in v.measurements],
         )
     else:
-        columns.update(
+        out.update(
             glucose_mmol_per_l=v.mmol_per_l,
             meal_context=v.meal_context,
             original_value=v.original_value,
             original_unit=v.original_unit,
             out_of_range=v.out_of_range,
         )
-    return WireReading(resident=resident, columns=columns)
+    return out

@@ -85,7 +85,11 @@ class Driver:
     def check_overflow(self, name: str) -> None:
         from kivy.uix.label import Label
 
-        from kiosk.app.widgets import overflows
+        def overflows(label: Label) -> bool:
+            """Whether a label's rendered text is larger than its box."""
+            label.texture_update()
+            tw, th = label.texture_size
+            return bool(tw > label.width + 1 or th > label.height + 1)
 
         for w in self.r.app.root.walk(restrict=True):
             if isinstance(w, Label) and w.text and overflows(w):

@@ -1,9 +1,11 @@
-"""The kiosk's recorder on a real SQLite store: one transaction per reading."""
+"""The kiosk's recorder on a real SQLite store: the store's one save path
+(one transaction per reading), the history, names, events and status."""
 
 from __future__ import annotations
 
 import os
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,8 +14,9 @@ import pytest
 from drivers.readings import DeviceInfo, Transport
 from healthkiosk.errors import StoreFullError
 from kiosk.flow.ports import BpValues, CompletedReading, GlucoseValues, ResidentIdentity
-from kiosk.recorder import StoreRecorder, id_hash, load_or_create_key
+from kiosk.recorder import StoreRecorder
 from sync.store.db import open_store
+from sync.store.idhash import IdHasher
 from tests.support.fake_devices import demo_card
 
 CARD = demo_card()
@@ -25,7 +28,11 @@ T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
 def reading(
-    n: int, *, kind: str = "blood_pressure", who: ResidentIdentity = WHO
+    n: int,
+    *,
+    kind: str = "blood_pressure",
+    who: ResidentIdentity = WHO,
+    category: str = "high_normal",
 ) -> CompletedReading:
     values: BpValues | GlucoseValues
     if kind == "blood_pressure":
@@ -49,7 +56,7 @@ def reading(
         resident=who,
         device=DEV,
         values=values,
-        category="high_normal",
+        category=category,
         urgent=False,
         isolated_systolic=False if kind == "blood_pressure" else None,
         close_to_limit=False,
@@ -57,12 +64,17 @@ def reading(
     )
 
 
+def open_recorder(tmp_path: Path, *, min_free_mb: int = 1) -> StoreRecorder:
+    return StoreRecorder(
+        open_store(tmp_path / "kiosk.sqlite"),
+        hasher=IdHasher.from_file(tmp_path / "key"),
+        min_free_mb=min_free_mb,
+    )
+
+
 @pytest.fixture
 def recorder(tmp_path: Path) -> StoreRecorder:
-    path = tmp_path / "kiosk.sqlite"
-    return StoreRecorder(
-        open_store(path), key=load_or_create_key(tmp_path / "key"), store_path=path, min_free_mb=1
-    )
+    return open_recorder(tmp_path)
 
 
 async def test_reading_and_outbox_in_one_transaction(
@@ -79,12 +91,14 @@ async def test_reading_and_outbox_in_one_transaction(
             " ORDER BY r.station_seq"
         ).fetchall()
         ids = db.execute("SELECT id_hash, id_number FROM residents").fetchall()
+        visits = db.execute("SELECT uuid, started_at, ended_at FROM visits").fetchall()
     assert rows == [
         (1, "blood_pressure", 121, None, "S1", WHO.masked_id, "王秀英", 1),
         (2, "glucose", None, 5.2, "S1", WHO.masked_id, "王秀英", 1),
     ]
     key = (tmp_path / "key").read_bytes()
-    assert ids == [(id_hash(key, CARD.id_number), CARD.id_number)]
+    assert ids == [(IdHasher(key).hash(CARD.id_number), CARD.id_number)]
+    assert [(v[0], v[2]) for v in visits] == [("10000000-0000-4000-8000-000000000001", None)]
     assert oct((tmp_path / "key").stat().st_mode & 0o777) == "0o600"
 
 
@@ -99,19 +113,31 @@ async def test_a_failed_save_leaves_nothing(recorder: StoreRecorder, tmp_path: P
 
 
 async def test_store_full_writes_nothing(tmp_path: Path) -> None:
-    path = tmp_path / "kiosk.sqlite"
     free_mb = os.statvfs(tmp_path).f_bavail * os.statvfs(tmp_path).f_frsize // 2**20
-    rec = StoreRecorder(
-        open_store(path), key=load_or_create_key(tmp_path / "key"), store_path=path,
-        min_free_mb=free_mb + 1024,
-    )  # fmt: skip
+    rec = open_recorder(tmp_path, min_free_mb=free_mb + 1024)
     with pytest.raises(StoreFullError):
         await rec.save(reading(1))
-    with sqlite3.connect(path) as db:
+    with sqlite3.connect(tmp_path / "kiosk.sqlite") as db:
         assert db.execute("SELECT count(*) FROM readings").fetchone() == (0,)
 
 
-async def test_trend_names_visits_events_and_status(recorder: StoreRecorder) -> None:
+async def test_an_unsendable_reading_is_refused_before_anything_is_written(
+    recorder: StoreRecorder, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="category"):
+        await recorder.save(reading(1, category="hypertension"))
+    with pytest.raises(ValueError, match="kind"):
+        await recorder.save(replace(reading(2), kind="glucose"))
+    with pytest.raises(ValueError, match="offset"):
+        await recorder.save(replace(reading(3), measured_at=datetime(2026, 3, 1, 8, 0)))
+    with sqlite3.connect(tmp_path / "kiosk.sqlite") as db:
+        for table in ("residents", "visits", "readings", "outbox"):
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+
+
+async def test_trend_names_visits_events_and_status(
+    recorder: StoreRecorder, tmp_path: Path
+) -> None:
     other = ResidentIdentity("11010519500101023X", "110***", None, "male", None)
     for n in range(1, 11):
         await recorder.save(reading(n))
@@ -125,25 +151,29 @@ async def test_trend_names_visits_events_and_status(recorder: StoreRecorder) -> 
     await recorder.record_event(device="M1", kind="body_movement", detail={"systolic_mmhg": 150})
     status = await recorder.status()
     assert (status.pending, status.delivered, status.last_delivered) == (11, 0, None)
+    with sqlite3.connect(tmp_path / "kiosk.sqlite") as db:
+        db.execute("UPDATE outbox SET delivered_at = '2026-03-02 08:00:00.000000' WHERE rowid <= 3")
+        assert db.execute("SELECT outcome FROM visits").fetchall() == [("timeout",)]
+        assert db.execute("SELECT kind FROM device_events").fetchall() == [("body_movement",)]
+    status = await recorder.status()
+    assert (status.pending, status.delivered) == (8, 3)
+    assert status.last_delivered == datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
 
 async def test_what_the_kiosk_saves_is_sendable_as_hk_reading(tmp_path: Path) -> None:
     """The outbox row leaves as hk.reading/1 with every measurement averaged into it."""
     from sqlalchemy import select
 
-    from sync.schema import BloodPressureValues, decode_readings, encode
+    from sync.schema import BloodPressureValues, ReadingMessage, decode, encode
     from sync.store.models import Reading
     from sync.store.wire import to_message
 
-    path = tmp_path / "kiosk.sqlite"
-    sessions = open_store(path)
-    rec = StoreRecorder(
-        sessions, key=load_or_create_key(tmp_path / "key"), store_path=path, min_free_mb=1
-    )
+    rec = open_recorder(tmp_path)
     await rec.save(reading(3))
-    with sessions() as s:
+    with open_store(tmp_path / "kiosk.sqlite")() as s:
         row = s.scalars(select(Reading)).one()
-        msg = decode_readings(encode(to_message(row, "st-1")))[0]
+        msg = decode(encode(to_message(row, "st-1")))
+    assert isinstance(msg, ReadingMessage)
     assert isinstance(msg.values, BloodPressureValues)
     assert (msg.values.systolic, msg.values.diastolic) == (123, 80)
     [m] = msg.values.measurements

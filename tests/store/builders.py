@@ -8,31 +8,25 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from drivers.readings import (
-    BloodPressureMeasurement,
-    BloodPressureStatus,
-    DeviceInfo,
-    GlucoseMeasurement,
-    GlucoseUnit,
-    MealContext,
-    Transport,
-)
+from drivers.readings import DeviceInfo, Transport
 from healthkiosk.idnumber import check_character, parse
-from sync.schema import WireBpMeasurement
+from sync.schema import (
+    BloodPressureValues,
+    GlucoseValues,
+    WireBpMeasurement,
+    WireClassification,
+    WireDevice,
+)
 from sync.store import meta, wire
 from sync.store.idhash import IdHasher
 from sync.store.models import Meta, OutboxEntry, Reading, Resident
-from sync.store.records import (
-    BloodPressureAverage,
-    Classification,
-    ResidentDetails,
-    TimedMeasurement,
-)
+from sync.store.readings import save_reading
+from sync.store.records import NewReading, ResidentDetails, SavedReading
 
 REPO = Path(__file__).resolve().parents[2]
 STATION = "test-station-01"
@@ -55,7 +49,8 @@ def make_id(*, region: str = "110101", born: date = date(1950, 1, 31), seq: int 
 
 
 def resident(number: str | None = None, *, name: str | None = "张三") -> ResidentDetails:
-    return ResidentDetails.from_id_number(parse(number or make_id()), name=name)
+    n = parse(number or make_id())
+    return ResidentDetails(id_number=n, name=name, sex=n.sex.value, birth_date=n.birth_date)
 
 
 def bp_average(
@@ -63,51 +58,104 @@ def bp_average(
     *,
     start: datetime = T0,
     irregular: bool = False,
-) -> BloodPressureAverage:
-    ms = tuple(
-        TimedMeasurement(
-            measured_at=start + timedelta(seconds=45 * i),
-            value=BloodPressureMeasurement(
-                systolic_mmhg=s,
-                diastolic_mmhg=d,
-                pulse_bpm=p,
-                device=MONITOR,
-                device_time=start + timedelta(seconds=45 * i - 3),
-                status=BloodPressureStatus(irregular_pulse=irregular and i == 0),
-            ),
-        )
-        for i, (s, d, p) in enumerate(pairs)
-    )
+) -> BloodPressureValues:
+    """An averaged reading of measurements 45 s apart (the device's clock 3 s behind)."""
     n = len(pairs)
     pulses = [p for _, _, p in pairs if p is not None]
-    return BloodPressureAverage(
-        systolic_mmhg=round(sum(s for s, _, _ in pairs) / n),
-        diastolic_mmhg=round(sum(d for _, d, _ in pairs) / n),
-        pulse_bpm=round(sum(pulses) / len(pulses)) if pulses else None,
-        measurements=ms,
+    return BloodPressureValues(
+        systolic=round(sum(s for s, _, _ in pairs) / n),
+        diastolic=round(sum(d for _, d, _ in pairs) / n),
+        pulse=round(sum(pulses) / len(pulses)) if pulses else None,
+        irregular_pulse=irregular,
+        measurements=[
+            WireBpMeasurement(
+                systolic=s,
+                diastolic=d,
+                pulse=p,
+                measured_at=start + timedelta(seconds=45 * i),
+                device_time=start + timedelta(seconds=45 * i - 3),
+                irregular_pulse=irregular and i == 0,
+            )
+            for i, (s, d, p) in enumerate(pairs)
+        ],
     )
 
 
 def glucose(
     mmol: float = 6.4,
     *,
-    meal: MealContext | None = MealContext.FASTING,
-    out_of_range: str | None = None,
-) -> GlucoseMeasurement:
-    return GlucoseMeasurement(
-        mmol_per_l=mmol,
-        original_value=round(mmol * 18.016, 1),
-        original_unit=GlucoseUnit.MG_PER_DL,
-        device=METER,
-        device_time=T0,
-        sequence_number=17,
-        meal=meal,
+    meal: Literal["fasting", "after_meal", "random"] = "fasting",
+    out_of_range: Literal["LO", "HI"] | None = None,
+) -> GlucoseValues:
+    return GlucoseValues(
+        mmol_per_l=None if out_of_range else mmol,
+        meal_context=meal,
+        original_value=None if out_of_range else round(mmol * 18.016, 1),
+        original_unit="mg/dL",
         out_of_range=out_of_range,
     )
 
 
-BP_CLASS = Classification(category="grade_1", urgent=False, isolated_systolic=False, rule="bp.g1")
-GLU_CLASS = Classification(category="normal", urgent=False, rule="glucose.fasting.normal")
+BP_CLASS = WireClassification(
+    category="grade_1", urgent=False, isolated_systolic=False, rule="bp.g1"
+)
+GLU_CLASS = WireClassification(category="normal", urgent=False, rule="glucose.fasting.normal")
+
+
+def wire_device(info: DeviceInfo) -> WireDevice:
+    return WireDevice(
+        model=info.model,
+        manufacturer=info.manufacturer,
+        serial=info.serial,
+        firmware=info.firmware,
+        transport=info.transport.value,
+    )
+
+
+def new_reading(
+    values: BloodPressureValues | GlucoseValues | None = None,
+    *,
+    who: ResidentDetails | None = None,
+    classification: WireClassification | None = None,
+    measured_at: datetime | None = None,
+    visit_uuid: str | None = None,
+    station_seq: int | None = None,
+) -> NewReading:
+    """A completed reading: blood pressure measured when its last measurement
+    came (device time 3 s before), glucose at ``T0`` (device time ``T0``)."""
+    values = values if values is not None else bp_average()
+    if isinstance(values, BloodPressureValues):
+        last = values.measurements[-1] if values.measurements else None
+        default_at = last.measured_at if last else T0
+        device_time = last.device_time if last else None
+        device, default_class = MONITOR, BP_CLASS
+    else:
+        default_at, device_time, device, default_class = T0, T0, METER, GLU_CLASS
+    return NewReading(
+        uuid=uuid.uuid4(),
+        resident=who or resident(),
+        measured_at=measured_at or default_at,
+        device_time=device_time,
+        values=values,
+        device=wire_device(device),
+        classification=classification or default_class,
+        visit_uuid=visit_uuid,
+        station_seq=station_seq,
+    )
+
+
+def save(
+    factory: sessionmaker[Session],
+    hasher: IdHasher,
+    values: BloodPressureValues | GlucoseValues | None = None,
+    *,
+    min_free_mb: int = 1,
+    **kw: Any,
+) -> SavedReading:
+    """The one save path (:func:`sync.store.readings.save_reading`) on a new reading."""
+    return save_reading(
+        factory, hasher=hasher, reading=new_reading(values, **kw), min_free_mb=min_free_mb
+    )
 
 
 def write_config(tmp: Path, *, station: str = STATION, **store: Any) -> Path:

@@ -18,11 +18,8 @@ from sync.store.backup import export_messages, import_lines
 from sync.store.db import open_store
 from sync.store.idhash import IdHasher
 from sync.store.models import OutboxEntry, Reading, Resident
-from sync.store.readings import save_reading
 from sync.store.stats import store_stats
 from tests.store.builders import (
-    BP_CLASS,
-    GLU_CLASS,
     REPO,
     STATION,
     bp_average,
@@ -31,6 +28,7 @@ from tests.store.builders import (
     glucose,
     make_id,
     resident,
+    save,
     write_config,
 )
 
@@ -116,14 +114,7 @@ def _good_lines(tmp_path: Path, n: int) -> list[bytes]:
     write_config(src)
     f, h = open_for(src)
     for i in range(n):
-        save_reading(
-            f,
-            hasher=h,
-            resident=resident(make_id(seq=i)),
-            reading=bp_average() if i % 2 else glucose(5.5 + i / 10),
-            classification=BP_CLASS if i % 2 else GLU_CLASS,
-            min_free_mb=1,
-        )
+        save(f, h, bp_average() if i % 2 else glucose(5.5 + i / 10), who=resident(make_id(seq=i)))
     lines = [encode(m) for m in export_messages(f, station_id=STATION)]
     f.kw["bind"].dispose()
     return lines
@@ -228,17 +219,13 @@ def test_taken_sequence_numbers_are_renumbered_and_the_counter_moves_on(tmp_path
     dst.mkdir()
     write_config(dst)
     f, h = open_for(dst)
-    mine = save_reading(
-        f, hasher=h, resident=resident(), reading=glucose(), classification=GLU_CLASS, min_free_mb=1
-    )  # station_seq 1, another reading
+    mine = save(f, h, glucose())  # station_seq 1, another reading
     report = import_lines(f, good, hasher=h, station_id=STATION, min_free_mb=1)
     assert (report.imported, report.renumbered) == (3, 1)
     with f() as s:
         seqs = sorted(s.scalars(select(Reading.station_seq)))
     assert seqs == [1, 2, 3, 4] and mine.station_seq == 1
-    nxt = save_reading(
-        f, hasher=h, resident=resident(), reading=glucose(), classification=GLU_CLASS, min_free_mb=1
-    )
+    nxt = save(f, h, glucose())
     assert nxt.station_seq == 5
     f.kw["bind"].dispose()
 

@@ -20,8 +20,7 @@ from sync.store import meta, migrate
 from sync.store.db import check_integrity, make_engine, open_store
 from sync.store.idhash import IdHasher
 from sync.store.models import Base, OutboxEntry, Reading, Resident
-from sync.store.readings import save_reading
-from tests.store.builders import BP_CLASS, bp_average, make_id, resident
+from tests.store.builders import bp_average, make_id, resident, save
 
 HEAD = "0002"
 
@@ -118,14 +117,7 @@ def test_upgrade_from_0001_keeps_data_and_seeds_the_counter(
             assert len(meta.store_id(session)) == 36
         indexes = {ix["name"] for ix in inspect(engine).get_indexes("readings")}
         assert "ix_readings_visit_id" in indexes
-        saved = save_reading(
-            factory,
-            hasher=hasher,
-            resident=resident(make_id()),
-            reading=bp_average(),
-            classification=BP_CLASS,
-            min_free_mb=1,
-        )
+        saved = save(factory, hasher, bp_average(), who=resident(make_id()))
         assert saved.station_seq == 10
         with factory() as session:  # the same resident as the old rows: found by hash
             assert (
@@ -156,14 +148,7 @@ def test_downgrade_then_upgrade_round_trip(
 ) -> None:
     engine = factory.kw["bind"]
     for _ in range(3):
-        save_reading(
-            factory,
-            hasher=hasher,
-            resident=resident(),
-            reading=bp_average(),
-            classification=BP_CLASS,
-            min_free_mb=1,
-        )
+        save(factory, hasher, bp_average(), who=resident())
     with factory() as session:
         store_id = meta.store_id(session)
     migrate.downgrade(engine, "0001")
@@ -220,14 +205,7 @@ def test_damaged_pages_are_detected_and_the_sequence_continues(
 ) -> None:
     factory = open_store(store_file)
     for i in range(40):
-        save_reading(
-            factory,
-            hasher=hasher,
-            resident=resident(make_id(seq=i)),
-            reading=bp_average(),
-            classification=BP_CLASS,
-            min_free_mb=1,
-        )
+        save(factory, hasher, bp_average(), who=resident(make_id(seq=i)))
     factory.kw["bind"].dispose()
     with sqlite3.connect(store_file) as raw:
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -243,14 +221,7 @@ def test_damaged_pages_are_detected_and_the_sequence_continues(
         factory = open_store(store_file)
     try:
         assert list(store_file.parent.glob("kiosk.sqlite.corrupt-*"))
-        saved = save_reading(
-            factory,
-            hasher=hasher,
-            resident=resident(),
-            reading=bp_average(),
-            classification=BP_CLASS,
-            min_free_mb=1,
-        )
+        saved = save(factory, hasher, bp_average(), who=resident())
         assert saved.station_seq == 41  # carried over from the damaged file
         text = caplog.text
         for i in range(40):
@@ -314,14 +285,7 @@ def test_a_locked_store_is_not_taken_for_a_corrupt_one(
     store_file: Path, hasher: IdHasher, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     factory = open_store(store_file)
-    save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(),
-        reading=bp_average(),
-        classification=BP_CLASS,
-        min_free_mb=1,
-    )
+    save(factory, hasher, bp_average(), who=resident())
     factory.kw["bind"].dispose()
     monkeypatch.setattr("sync.store.db.BUSY_TIMEOUT_MS", 200)
     holder = sqlite3.connect(store_file, isolation_level=None)

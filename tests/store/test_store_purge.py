@@ -12,25 +12,22 @@ from sync.store.devices import record_device_event
 from sync.store.idhash import IdHasher
 from sync.store.models import DeviceEvent, OutboxEntry, Reading, Resident, Visit
 from sync.store.purge import purge_delivered
-from sync.store.readings import save_reading
-from sync.store.visits import end_visit, start_visit
-from tests.store.builders import GLU_CLASS, glucose, make_id, resident
+from sync.store.visits import end_visit
+from tests.store.builders import glucose, make_id, resident, save
 
 RETENTION = timedelta(days=30)
 
 
 def _save(
-    factory: sessionmaker[Session], hasher: IdHasher, seq: int, visit: int | None = None
+    factory: sessionmaker[Session],
+    hasher: IdHasher,
+    seq: int,
+    *,
+    at: datetime,
+    visit: str | None = None,
 ) -> str:
-    saved = save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(make_id(seq=seq)),
-        reading=glucose(),
-        classification=GLU_CLASS,
-        min_free_mb=1,
-        visit_id=visit,
-    )
+    saved = save(factory, hasher, glucose(), who=resident(make_id(seq=seq)), measured_at=at,
+                 visit_uuid=visit)  # fmt: skip
     return str(saved.uuid)
 
 
@@ -47,13 +44,12 @@ def test_purge_removes_only_delivered_readings_past_retention(
 ) -> None:
     now = datetime.now(UTC)
     later = now + timedelta(days=60)  # the purge runs 60 days from now
-    old_visit = start_visit(factory, hasher=hasher, resident=resident(make_id(seq=1)), now=now)
-    end_visit(factory, old_visit, outcome="completed", now=now)
-    delivered_old = _save(factory, hasher, 1, visit=old_visit)  # resident 1: only this
-    delivered_recent = _save(factory, hasher, 2)
-    undelivered = _save(factory, hasher, 3)
-    rejected = _save(factory, hasher, 4)
-    delivered_old_2 = _save(factory, hasher, 3)  # resident 3 keeps their undelivered one
+    delivered_old = _save(factory, hasher, 1, at=now, visit="v-old")  # resident 1: only this
+    end_visit(factory, "v-old", outcome="completed", at=now)
+    delivered_recent = _save(factory, hasher, 2, at=now)
+    undelivered = _save(factory, hasher, 3, at=now)
+    rejected = _save(factory, hasher, 4, at=now)
+    delivered_old_2 = _save(factory, hasher, 3, at=now)  # resident 3 keeps their undelivered one
     _mark(factory, delivered_old, delivered_at=now)
     _mark(factory, delivered_old_2, delivered_at=now)
     _mark(factory, delivered_recent, delivered_at=later - timedelta(days=10))
@@ -87,18 +83,11 @@ def test_purge_removes_only_delivered_readings_past_retention(
 def test_sequence_numbers_are_never_reused_after_a_purge(
     factory: sessionmaker[Session], hasher: IdHasher
 ) -> None:
-    uuids = [_save(factory, hasher, n) for n in range(3)]
+    uuids = [_save(factory, hasher, n, at=datetime.now(UTC)) for n in range(3)]
     for u in uuids:
         _mark(factory, u, delivered_at=datetime.now(UTC) - timedelta(days=90))
     assert purge_delivered(factory, older_than=RETENTION).readings == 3
     with factory() as s:
         assert s.scalar(select(func.count()).select_from(Reading)) == 0
-    nxt = save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(),
-        reading=glucose(),
-        classification=GLU_CLASS,
-        min_free_mb=1,
-    )
+    nxt = save(factory, hasher, glucose())
     assert nxt.station_seq == 4

@@ -1,42 +1,46 @@
-"""Saving readings: one transaction with the outbox row, the keyed hash, the
-sequence under two writing processes, a full disk, visits, device records."""
+"""The one save path (:func:`sync.store.readings.save_reading`): resident, visit,
+reading and outbox row in one transaction; the keyed hash, the sequence under
+two writing processes, a full disk (checked first, and SQLite's own), visits,
+device events."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from drivers.readings import BloodPressureStatus, MealContext
 from healthkiosk.errors import StoreError, StoreFullError
 from healthkiosk.idnumber import parse
+from sync.schema import WireClassification
 from sync.store import meta
-from sync.store.devices import get_cursor, recent_device_events, record_device_event, set_cursor
+from sync.store.devices import record_device_event
 from sync.store.idhash import IdHasher, load_or_create_key
-from sync.store.models import OutboxEntry, Reading, Resident, Visit
-from sync.store.readings import save_reading
-from sync.store.records import BloodPressureAverage, Classification
-from sync.store.visits import end_visit, start_visit
+from sync.store.models import DeviceEvent, OutboxEntry, Reading, Resident, Visit
+from sync.store.readings import recent_readings, save_reading
+from sync.store.residents import known_name
+from sync.store.visits import end_visit
 from tests.store.builders import (
-    BP_CLASS,
-    GLU_CLASS,
     REPO,
     T0,
     bp_average,
     glucose,
     make_id,
+    new_reading,
     resident,
+    save,
 )
+
+VISIT = "10000000-0000-4000-8000-000000000001"
 
 
 def _counts(factory: sessionmaker[Session]) -> tuple[int, int, int]:
@@ -53,14 +57,7 @@ def test_blood_pressure_reading_with_its_outbox_row(
 ) -> None:
     number = make_id(seq=123)
     avg = bp_average(((142, 91, 70), (150, 95, 74), (146, 93, None)), irregular=True)
-    saved = save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(number),
-        reading=avg,
-        classification=BP_CLASS,
-        min_free_mb=1,
-    )
+    saved = save(factory, hasher, avg, who=resident(number))
     assert saved.station_seq == 1
     assert saved.measured_at == T0 + timedelta(seconds=90)  # the last measurement's time
     with factory() as s:
@@ -89,32 +86,25 @@ def test_blood_pressure_reading_with_its_outbox_row(
             "bp.g1",
         )
         assert row.device_time == T0 + timedelta(seconds=87)
+        assert row.visit_id is None
         person = row.resident
         assert person.id_hash == hasher.hash(number) and len(person.id_hash) == 64
         assert person.id_masked == number[:3] + "*" * 11 + number[-4:]
         assert number not in repr(person)
         assert person.sex == "male" and person.name == "张三"
+        assert (person.first_seen, person.last_seen) == (saved.measured_at, saved.measured_at)
         box = s.get_one(OutboxEntry, str(saved.uuid))
         assert box.delivered_at is None and box.attempts == 0
 
 
 def test_glucose_reading_and_lo_hi(factory: sessionmaker[Session], hasher: IdHasher) -> None:
-    a = save_reading(
+    a = save(factory, hasher, glucose(6.4), measured_at=T0)
+    b = save(
         factory,
-        hasher=hasher,
-        resident=resident(),
-        reading=glucose(6.4),
-        classification=GLU_CLASS,
-        min_free_mb=1,
-        measured_at=T0,
-    )
-    b = save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(),
-        reading=glucose(1.0, meal=None, out_of_range="LO"),
-        classification=Classification(category="very_low", urgent=True),
-        min_free_mb=1,
+        hasher,
+        glucose(1.0, meal="random", out_of_range="LO"),
+        classification=WireClassification(category="very_low", urgent=True),
+        measured_at=T0 + timedelta(minutes=5),
     )
     with factory() as s:
         ra, rb = s.get_one(Reading, str(a.uuid)), s.get_one(Reading, str(b.uuid))
@@ -130,121 +120,87 @@ def test_glucose_reading_and_lo_hi(factory: sessionmaker[Session], hasher: IdHas
             "random",
             True,
         )
+        person = s.scalars(select(Resident)).one()  # one resident, found again by the hash
+        assert (person.first_seen, person.last_seen) == (T0, T0 + timedelta(minutes=5))
     assert (a.station_seq, b.station_seq) == (1, 2)
-    assert _counts(factory) == (1, 2, 2)  # one resident, found again by the hash
+    assert _counts(factory) == (1, 2, 2)
 
 
-@dataclass(frozen=True, slots=True)
-class RulesStyleClassification:
-    """Shaped like ``healthkiosk.rules.Classification`` (more fields than the
-    store keeps): the store takes any object with the five attributes."""
-
-    kind: str
-    category: str
-    urgent: bool
-    rule: str
-    threshold: str
-    isolated_systolic: bool | None = None
-    close_to_limit: bool = False
-    values: dict[str, float] = field(default_factory=dict)
-
-
-def test_a_rules_style_classification_is_accepted_as_is(
+def test_a_later_reading_adds_what_is_newly_known_of_the_resident(
     factory: sessionmaker[Session], hasher: IdHasher
 ) -> None:
-    c = RulesStyleClassification(
-        kind="glucose",
-        category="high",
-        urgent=False,
-        rule="glucose.fasting.high",
-        threshold="fasting >= 7.0 mmol/L",
-        close_to_limit=True,
-        values={"mmol_per_l": 7.2},
-    )
-    saved = save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(),
-        reading=glucose(7.2),
-        classification=c,
-        min_free_mb=1,
-    )
+    number = make_id(seq=9)
+    save(factory, hasher, glucose(), who=resident(number, name=None))
+    save(factory, hasher, glucose(), who=resident(number, name="李四"))
+    save(factory, hasher, glucose(), who=resident(number, name=None))  # typed, no card
     with factory() as s:
-        row = s.get_one(Reading, str(saved.uuid))
-        assert (row.category, row.rule, row.close_to_limit, row.isolated_systolic) == (
-            "high",
-            "glucose.fasting.high",
-            True,
-            None,
-        )
+        person = s.scalars(select(Resident)).one()
+        assert person.name == "李四"
+    assert known_name(factory, hasher=hasher, id_number=number) == "李四"
+    assert known_name(factory, hasher=hasher, id_number=make_id(seq=10)) is None
 
 
-def test_unsendable_reading_is_refused_before_anything_is_written(
+def test_a_time_without_its_offset_is_refused_before_anything_is_written(
     factory: sessionmaker[Session], hasher: IdHasher
 ) -> None:
-    with pytest.raises(ValueError, match="category"):
-        save_reading(
-            factory,
-            hasher=hasher,
-            resident=resident(),
-            reading=bp_average(),
-            classification=Classification(category="hypertension", urgent=False),
-            min_free_mb=1,
-        )
-    moved = bp_average()
-    bad = BloodPressureAverage(
-        systolic_mmhg=140,
-        diastolic_mmhg=90,
-        pulse_bpm=None,
-        measurements=(
-            type(moved.measurements[0])(
-                measured_at=T0,
-                value=type(moved.measurements[0].value)(
-                    systolic_mmhg=140,
-                    diastolic_mmhg=90,
-                    pulse_bpm=None,
-                    device=moved.measurements[0].value.device,
-                    status=BloodPressureStatus(body_movement=True),
-                ),
-            ),
-        ),
-    )
-    with pytest.raises(ValueError, match="movement"):
-        save_reading(
-            factory,
-            hasher=hasher,
-            resident=resident(),
-            reading=bad,
-            classification=BP_CLASS,
-            min_free_mb=1,
-        )
     with pytest.raises(ValueError, match="offset"):
-        save_reading(
-            factory,
-            hasher=hasher,
-            resident=resident(),
-            reading=glucose(),
-            classification=GLU_CLASS,
-            min_free_mb=1,
-            measured_at=datetime(2026, 1, 1),
-        )
+        save(factory, hasher, glucose(), measured_at=datetime(2026, 1, 1))
+    naive_device_clock = new_reading(glucose())
+    object.__setattr__(naive_device_clock, "device_time", datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="device_time"):
+        save_reading(factory, hasher=hasher, reading=naive_device_clock, min_free_mb=1)
     assert _counts(factory) == (0, 0, 0)
+
+
+def test_the_same_reading_twice_fails_whole(
+    factory: sessionmaker[Session], hasher: IdHasher
+) -> None:
+    reading = new_reading(bp_average(), visit_uuid=VISIT)
+    save_reading(factory, hasher=hasher, reading=reading, min_free_mb=1)
+    again = new_reading(glucose(), who=resident(make_id(seq=2)), visit_uuid=VISIT + "0")
+    object.__setattr__(again, "uuid", reading.uuid)
+    with pytest.raises(Exception, match="UNIQUE"):
+        save_reading(factory, hasher=hasher, reading=again, min_free_mb=1)
+    assert _counts(factory) == (1, 1, 1)  # no second resident, reading or outbox row
+    with factory() as s:
+        assert s.scalar(select(func.count()).select_from(Visit)) == 1
+        assert meta.last_seq(s) == 1
 
 
 def test_full_disk_writes_nothing(factory: sessionmaker[Session], hasher: IdHasher) -> None:
     with pytest.raises(StoreFullError) as info:
-        save_reading(
-            factory,
-            hasher=hasher,
-            resident=resident(),
-            reading=bp_average(),
-            classification=BP_CLASS,
-            min_free_mb=10**12,
-        )
+        save(factory, hasher, bp_average(), min_free_mb=10**12)
     assert info.value.reason == "store_full" and "MB free" in str(info.value)
     assert _counts(factory) == (0, 0, 0)
     with factory() as s:
         assert meta.last_seq(s) == 0
+
+
+def test_sqlite_disk_full_is_a_store_full_error_and_writes_nothing(
+    factory: sessionmaker[Session], hasher: IdHasher
+) -> None:
+    save(factory, hasher, glucose())
+    engine = factory.kw["bind"]
+    engine.dispose()
+
+    @event.listens_for(engine, "connect")
+    def _cap(dbapi_conn: object, _rec: object) -> None:
+        cur = dbapi_conn.cursor()  # type: ignore[attr-defined]
+        pages = cur.execute("PRAGMA page_count").fetchone()[0]
+        cur.execute(f"PRAGMA max_page_count = {pages}")  # the "disk" is full now
+        cur.close()
+
+    big = bp_average(((150, 95, 70), (152, 96, 71), (149, 94, 72)))
+    with pytest.raises(StoreFullError):
+        for i in range(200):  # enough rows to need a new page
+            save(factory, hasher, big, who=resident(make_id(seq=i)), visit_uuid=f"v{i}")
+    event.remove(engine, "connect", _cap)
+    engine.dispose()
+    with factory() as s:
+        n = s.scalar(select(func.count()).select_from(Reading))
+        assert n == s.scalar(select(func.count()).select_from(OutboxEntry))  # never one alone
+        assert n == s.scalar(select(func.count()).select_from(Visit)) + 1
+        assert n == meta.last_seq(s)
 
 
 def test_id_hash_key_file(tmp_path: Path) -> None:
@@ -272,8 +228,7 @@ _WRITER = textwrap.dedent(
     from pathlib import Path
     from sync.store.db import open_store
     from sync.store.idhash import IdHasher
-    from sync.store.readings import save_reading
-    from tests.store.builders import BP_CLASS, bp_average, make_id, resident
+    from tests.store.builders import bp_average, make_id, resident, save
 
     path, key, who, n = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     factory = open_store(path)
@@ -281,8 +236,7 @@ _WRITER = textwrap.dedent(
     print("ready", flush=True)
     sys.stdin.readline()
     for i in range(n):
-        save_reading(factory, hasher=hasher, resident=resident(make_id(seq=who * 100 + i % 3)),
-                     reading=bp_average(), classification=BP_CLASS, min_free_mb=1)
+        save(factory, hasher, bp_average(), who=resident(make_id(seq=who * 100 + i % 3)))
     """
 )
 
@@ -328,40 +282,59 @@ def test_two_processes_get_distinct_consecutive_sequence_numbers(
 
 
 def test_visits(factory: sessionmaker[Session], hasher: IdHasher) -> None:
-    visit = start_visit(factory, hasher=hasher, resident=resident(), now=T0)
-    saved = save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(),
-        reading=glucose(),
-        classification=GLU_CLASS,
-        min_free_mb=1,
-        visit_id=visit,
-    )
-    end_visit(factory, visit, outcome="completed", now=T0 + timedelta(minutes=4))
-    end_visit(factory, visit, outcome="timeout")  # closing again changes nothing
+    end_visit(factory, VISIT, outcome="abandoned", at=T0)  # saved nothing: no row, no error
+    first = save(factory, hasher, bp_average(), visit_uuid=VISIT, measured_at=T0)
+    second = save(factory, hasher, glucose(), visit_uuid=VISIT, measured_at=T0 + timedelta(3))
+    end_visit(factory, VISIT, outcome="completed", at=T0 + timedelta(minutes=4))
+    end_visit(factory, VISIT, outcome="timeout", at=T0 + timedelta(minutes=9))  # no change
     with factory() as s:
-        v = s.get_one(Visit, visit)
-        assert (v.started_at, v.ended_at, v.outcome) == (T0, T0 + timedelta(minutes=4), "completed")
-        assert s.get_one(Reading, str(saved.uuid)).visit_id == visit
-    with pytest.raises(StoreError, match="no visit"):
-        end_visit(factory, 999, outcome="error")
+        v = s.scalars(select(Visit)).one()
+        assert (v.uuid, v.started_at, v.ended_at, v.outcome) == (
+            VISIT,
+            T0,
+            T0 + timedelta(minutes=4),
+            "completed",
+        )
+        assert v.resident_id == first.resident_id
+        ids = {s.get_one(Reading, str(r.uuid)).visit_id for r in (first, second)}
+        assert ids == {v.id}
 
 
-def test_device_events_and_cursors(factory: sessionmaker[Session]) -> None:
+def test_recent_readings_of_one_resident_oldest_first(
+    factory: sessionmaker[Session], hasher: IdHasher
+) -> None:
+    number, other = make_id(seq=1), make_id(seq=2)
+    for n in range(6):
+        save(factory, hasher, bp_average(((120 + n, 80, 70),)), who=resident(number),
+             measured_at=T0 + timedelta(hours=n))  # fmt: skip
+    save(factory, hasher, glucose(7.1), who=resident(number), measured_at=T0 + timedelta(days=1))
+    save(factory, hasher, glucose(), who=resident(other))
+    past = recent_readings(factory, hasher=hasher, id_number=number, limit=4)
+    assert [(p.kind, p.systolic_mmhg, p.glucose_mmol_per_l) for p in past] == [
+        ("blood_pressure", 123, None),
+        ("blood_pressure", 124, None),
+        ("blood_pressure", 125, None),
+        ("glucose", None, 7.1),
+    ]
+    assert past[0].measured_at == T0 + timedelta(hours=3) and past[0].category == "grade_1"
+    assert recent_readings(factory, hasher=hasher, id_number=make_id(seq=3), limit=4) == []
+
+
+def test_device_events_never_keep_an_id_number(factory: sessionmaker[Session]) -> None:
+    number = make_id(seq=5)
     record_device_event(
         factory, device="GM-55 s/n G9", kind="implausible", detail={"mmol_per_l": 40.2}, at=T0
     )
-    record_device_event(factory, device="BP-7000", kind="error_code", detail={"code": "E2"})
-    events = recent_device_events(factory)
-    assert [e.kind for e in events] == ["error_code", "implausible"]
-    assert events[1].detail == {"mmol_per_l": 40.2}
-    assert get_cursor(factory, "gm55:G9") is None
-    set_cursor(factory, "gm55:G9", 17)
-    set_cursor(factory, "gm55:G9", 21)
-    assert get_cursor(factory, "gm55:G9") == 21
-    set_cursor(factory, "gm55:G9", 0)  # the meter's memory was cleared
-    assert get_cursor(factory, "gm55:G9") == 0
+    record_device_event(
+        factory, device="sam-idcard /dev/ttyUSB1", kind="bad_frame", detail={"text": f"id={number}"}
+    )
+    with factory() as s:
+        events = s.scalars(select(DeviceEvent).order_by(DeviceEvent.id)).all()
+    assert [(e.kind, e.at == T0) for e in events] == [("implausible", True), ("bad_frame", False)]
+    assert events[0].detail == {"mmol_per_l": 40.2}
+    assert number not in json.dumps(events[1].detail) and events[1].detail == {
+        "text": f"id={number[:3]}{'*' * 11}{number[-4:]}"
+    }
 
 
 def test_no_log_line_of_a_save_contains_an_id_number(
@@ -369,17 +342,9 @@ def test_no_log_line_of_a_save_contains_an_id_number(
 ) -> None:
     number = make_id(seq=77)
     with caplog.at_level(logging.DEBUG):
-        visit = start_visit(factory, hasher=hasher, resident=resident(number))
-        save_reading(
-            factory,
-            hasher=hasher,
-            resident=resident(number),
-            reading=glucose(meal=MealContext.RANDOM),
-            classification=GLU_CLASS,
-            min_free_mb=1,
-            visit_id=visit,
-        )
-        end_visit(factory, visit, outcome="completed")
+        save(factory, hasher, glucose(meal="random"), who=resident(number), visit_uuid=VISIT)
+        save(factory, hasher, bp_average(), who=resident(number), visit_uuid=VISIT)
+        end_visit(factory, VISIT, outcome="completed", at=T0)
     assert caplog.records, "saving logs what it did"
     for record in caplog.records:  # raw records, before any masking filter
         text = record.getMessage() + str(record.args or "")
@@ -391,15 +356,7 @@ def test_times_are_utc_aware(factory: sessionmaker[Session], hasher: IdHasher) -
     from zoneinfo import ZoneInfo
 
     local = datetime(2026, 3, 1, 16, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-    saved = save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(),
-        reading=glucose(),
-        classification=GLU_CLASS,
-        min_free_mb=1,
-        measured_at=local,
-    )
+    saved = save(factory, hasher, glucose(), measured_at=local)
     with factory() as s:
         at = s.get_one(Reading, str(saved.uuid)).measured_at
     assert at == datetime(2026, 3, 1, 8, 0, tzinfo=UTC) and at.utcoffset() == timedelta(0)
@@ -408,14 +365,7 @@ def test_times_are_utc_aware(factory: sessionmaker[Session], hasher: IdHasher) -
 def test_numbers_written_by_another_writer_are_never_reused(
     factory: sessionmaker[Session], hasher: IdHasher
 ) -> None:
-    first = save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(),
-        reading=glucose(),
-        classification=GLU_CLASS,
-        min_free_mb=1,
-    )
+    first = save(factory, hasher, glucose())
     with factory() as s:  # a writer that took max(station_seq)+1 style numbers itself
         row = s.get_one(Reading, str(first.uuid))
         clone = Reading(
@@ -429,14 +379,23 @@ def test_numbers_written_by_another_writer_are_never_reused(
         )
         s.add(clone)
         s.commit()
-    nxt = save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(),
-        reading=glucose(),
-        classification=GLU_CLASS,
-        min_free_mb=1,
-    )
+    nxt = save(factory, hasher, glucose())
     assert (first.station_seq, nxt.station_seq) == (1, 51)
     with factory() as s:
         assert meta.last_seq(s) == 51
+
+
+def test_an_own_number_is_kept_when_free_and_replaced_when_taken(
+    factory: sessionmaker[Session], hasher: IdHasher
+) -> None:
+    """The numbering ``store import`` relies on, through the same path."""
+    mine = save(factory, hasher, glucose())  # 1
+    kept = save(factory, hasher, glucose(), station_seq=7)
+    taken = save(factory, hasher, glucose(), station_seq=7)
+    after = save(factory, hasher, glucose())
+    assert (mine.station_seq, kept.station_seq, taken.station_seq, after.station_seq) == (
+        1,
+        7,
+        8,
+        9,
+    )

@@ -7,22 +7,11 @@ from uuid import UUID
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync.schema import BloodPressureValues, GlucoseValues, decode, encode
+from sync.schema import BloodPressureValues, GlucoseValues, WireClassification, decode, encode
 from sync.store.idhash import IdHasher
 from sync.store.models import Reading
-from sync.store.readings import save_reading
-from sync.store.records import Classification
-from sync.store.wire import from_message, to_message
-from tests.store.builders import (
-    BP_CLASS,
-    GLU_CLASS,
-    STATION,
-    T0,
-    bp_average,
-    glucose,
-    make_id,
-    resident,
-)
+from sync.store.wire import columns, from_message, to_message
+from tests.store.builders import STATION, T0, bp_average, glucose, make_id, resident, save
 
 COLUMNS = [c.key for c in Reading.__table__.columns if c.key not in {"resident_id", "created_at"}]
 
@@ -34,14 +23,7 @@ def _load(factory: sessionmaker[Session], uuid: UUID) -> Reading:
 
 def test_blood_pressure_message(factory: sessionmaker[Session], hasher: IdHasher) -> None:
     number = make_id(seq=42)
-    saved = save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(number),
-        reading=bp_average(irregular=True),
-        classification=BP_CLASS,
-        min_free_mb=1,
-    )
+    saved = save(factory, hasher, bp_average(irregular=True), who=resident(number))
     msg = to_message(_load(factory, saved.uuid), STATION)
     assert msg.schema_ == "hk.reading/1" and msg.uuid == saved.uuid and msg.station_seq == 1
     assert msg.station_id == STATION and msg.kind == "blood_pressure"
@@ -64,13 +46,11 @@ def test_blood_pressure_message(factory: sessionmaker[Session], hasher: IdHasher
 
 
 def test_glucose_message_lo(factory: sessionmaker[Session], hasher: IdHasher) -> None:
-    saved = save_reading(
+    saved = save(
         factory,
-        hasher=hasher,
-        resident=resident(),
-        reading=glucose(0.5, out_of_range="LO"),
-        classification=Classification(category="very_low", urgent=True),
-        min_free_mb=1,
+        hasher,
+        glucose(0.5, out_of_range="LO"),
+        classification=WireClassification(category="very_low", urgent=True),
     )
     msg = to_message(_load(factory, saved.uuid), STATION)
     v = msg.values
@@ -93,22 +73,18 @@ def test_row_message_row_is_identity(
         if kind == "blood_pressure"
         else glucose(17.3)
     )
-    saved = save_reading(
-        factory,
-        hasher=hasher,
-        resident=resident(),
-        reading=reading,
-        classification=BP_CLASS if kind == "blood_pressure" else GLU_CLASS,
-        min_free_mb=1,
-    )
+    saved = save(factory, hasher, reading)
     row = _load(factory, saved.uuid)
     msg = to_message(row, STATION)
     back = from_message(decode(encode(msg)))  # type: ignore[arg-type]
     assert back.resident.id_number.value == row.resident.id_number
     assert back.resident.name == row.resident.name
-    assert set(back.columns) == {*COLUMNS, "created_at"}
+    assert back.station_seq == row.station_seq and back.visit_uuid is None
+    cols = columns(back, station_seq=row.station_seq, created_at=row.created_at)
+    assert set(cols) == {*COLUMNS, "created_at"} - {"visit_id"}
     for column in COLUMNS:
-        assert back.columns[column] == getattr(row, column), column
-    again = back.to_row(resident_id=row.resident_id)
+        if column != "visit_id":
+            assert cols[column] == getattr(row, column), column
+    again = Reading(**cols, resident_id=row.resident_id)
     again.resident = row.resident
     assert to_message(again, STATION) == msg

@@ -26,6 +26,7 @@ from sqlalchemy import insert, select
 
 from healthkiosk.admin.brokerconf import Deployment, StationEntry, write_deployment
 from healthkiosk.idnumber import check_character
+from sync.schema import ReadingBatch, ReadingMessage, decode
 from sync.store.db import open_store
 from sync.store.models import OutboxEntry, Reading, Resident
 
@@ -544,3 +545,12 @@ def running(proc: subprocess.Popen[bytes]) -> Iterator[subprocess.Popen[bytes]]:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def decode_readings(payload: bytes | str) -> list[ReadingMessage]:
+    """What a broker subscriber saw on a readings topic: a reading or a batch, as a list."""
+    msg = decode(payload)
+    if isinstance(msg, ReadingMessage):
+        return [msg]
+    assert isinstance(msg, ReadingBatch), msg
+    return list(msg.readings)

@@ -3,7 +3,10 @@ the ACL; and the link's handling of a broker that refuses a publish."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import secrets
 import subprocess
 import sys
 import time
@@ -14,7 +17,7 @@ import pytest
 from flowcheck import wait_until
 from synckit import REPO, Mosquitto, Tls, fill_store, outbox_counts, running, spawn, stop
 
-from healthkiosk.admin.brokerconf import check_password, hash_password
+from healthkiosk.admin.brokerconf import hash_password
 from healthkiosk.errors import (
     ConnectRefusedError,
     PublishRefusedError,
@@ -22,6 +25,19 @@ from healthkiosk.errors import (
     SyncTimeoutError,
 )
 from healthkiosk.mqtt import MqttSettings, connect
+
+
+def check_password(password: str, hashed: str) -> bool:
+    """Mosquitto's own check of a ``$7$`` (PBKDF2-SHA512) entry, to test ours against."""
+    try:
+        _empty, seven, iterations, salt_b64, digest_b64 = hashed.split("$")
+    except ValueError:
+        return False
+    if seven != "7":
+        return False
+    salt = base64.b64decode(salt_b64)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, int(iterations))
+    return secrets.compare_digest(digest, base64.b64decode(digest_b64))
 
 
 def _settings(

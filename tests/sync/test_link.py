@@ -20,14 +20,24 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from synckit import REPO, Mosquitto, Notify, fill_store, outbox_counts, running, spawn, stop
+from synckit import (
+    REPO,
+    Mosquitto,
+    Notify,
+    decode_readings,
+    fill_store,
+    outbox_counts,
+    running,
+    spawn,
+    stop,
+)
 
 from healthkiosk.mqtt import Backoff, MqttSettings, connect
 from healthkiosk.sdnotify import Notifier
 from sync import schema
 from sync.link import RateLimiter
 from sync.outbox import Outbox
-from sync.schema import Receipt, Rejection, StatusMessage, decode, decode_readings, encode
+from sync.schema import Receipt, Rejection, StatusMessage, decode, encode
 from sync.store.db import open_store
 from sync.store.models import Reading, Resident
 
@@ -248,7 +258,7 @@ def test_purge_keeps_undelivered_forever(tmp_path: Path) -> None:
         10,
         0,
     )
-    out.mark_delivered(uuids[10:20], at=now - timedelta(days=2))
+    assert out.apply_receipt(uuids[10:20], [], at=now - timedelta(days=2)) == (10, 0)
     out.mark_rejected([(uuids[20], "test")], at=now - timedelta(days=400))
     # The undelivered are old too (fill_store dates them 30 days back).
     assert out.purge_delivered(now=now, retention_days=30) == 10

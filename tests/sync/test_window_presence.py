@@ -12,10 +12,19 @@ from pathlib import Path
 
 import pytest
 from flowcheck import station_row, wait_until
-from synckit import Mosquitto, Notify, fill_store, outbox_counts, running, spawn, stop
+from synckit import (
+    Mosquitto,
+    Notify,
+    decode_readings,
+    fill_store,
+    outbox_counts,
+    running,
+    spawn,
+    stop,
+)
 
 from healthkiosk.mqtt import MqttSettings, connect
-from sync.schema import Receipt, decode, decode_readings, encode
+from sync.schema import Receipt, decode, encode
 
 pytestmark = pytest.mark.slow
 

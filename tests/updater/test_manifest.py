@@ -117,3 +117,55 @@ def test_unsafe_file_paths_are_refused_even_when_signed(path: str) -> None:
 def test_garbage_is_malformed() -> None:
     assert refused(b"\xff\x00").reason == Refusal.MALFORMED
     assert refused(b"[]").reason == Refusal.MALFORMED
+
+
+_OK_FILE = {"path": "x.whl", "sha256": "ab" * 32, "length": 1}
+
+
+@pytest.mark.parametrize(
+    ("change", "message", "release"),
+    [
+        ({"schema": "hk.release/2"}, "manifest schema is not hk.release/1", None),
+        ({"release": True}, "manifest release number malformed", None),
+        ({"release": "5"}, "manifest release number malformed", None),
+        ({"release": 0}, "manifest release number malformed", None),
+        ({"name": 3}, "manifest name/version malformed", 5),
+        ({"version": ""}, "manifest name/version malformed", 5),
+        ({"rollback": 1}, "manifest requirement/rollback malformed", 5),
+        ({"requirement": None}, "manifest requirement/rollback malformed", 5),
+        ({"created": "2026-11-25"}, "manifest field created is not a UTC timestamp", None),
+        ({"expires": 5}, "manifest field expires is not a timestamp", None),
+        ({"files": []}, "manifest lists no files", None),
+        ({"files": "x.whl"}, "manifest lists no files", None),
+        ({"files": [1]}, "manifest file entry is not an object", None),
+        (
+            {"files": [{**_OK_FILE, "sha256": "AB" * 32}]},
+            "manifest file x.whl: sha256 malformed",
+            None,
+        ),
+        ({"files": [{**_OK_FILE, "length": True}]}, "manifest file x.whl: length malformed", None),
+        ({"files": [{**_OK_FILE, "length": -1}]}, "manifest file x.whl: length malformed", None),
+        ({"files": [_OK_FILE, _OK_FILE]}, "manifest lists x.whl twice", None),
+    ],
+)
+def test_every_malformed_signed_field_is_named(
+    change: dict[str, object], message: str, release: int | None
+) -> None:
+    signed = json.loads(doc())["signed"]
+    signed.update(change)
+    err = refused(manifest.sign(signed, KEY))
+    assert (err.reason, str(err), err.release) == (Refusal.MALFORMED, message, release)
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{}", Refusal.MALFORMED),
+        (b'{"signed": [], "signatures": []}', Refusal.MALFORMED),
+        (b'{"signed": {}}', Refusal.UNSIGNED),
+        (b'{"signed": {}, "signatures": "x"}', Refusal.UNSIGNED),
+        (b'{"signed": {}, "signatures": [1, {"keyid": 3}]}', Refusal.UNKNOWN_KEY),
+    ],
+)
+def test_the_envelope_is_checked_before_anything_else(raw: bytes, reason: Refusal) -> None:
+    assert refused(raw).reason == reason

@@ -24,7 +24,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from healthkiosk.errors import HealthKioskError
+from healthkiosk.validation import describe
 
 BUNDLE_INFO = "bundle.json"
 WHEELS = "wheels"
@@ -129,14 +132,26 @@ def build(
     return Bundle(out, name, version, requirement, names)
 
 
-def read_info(bundle: Path) -> dict[str, object]:
+class BundleInfo(BaseModel):
+    """``bundle.json``: what :func:`build_bundle` made (read back to sign it)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
+    name: str
+    version: str
+    requirement: str
+    target: str = ""
+    wheels: list[str] = Field(default_factory=list)
+
+
+def read_info(bundle: Path) -> BundleInfo:
     try:
-        data = json.loads((bundle / BUNDLE_INFO).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
+        raw = (bundle / BUNDLE_INFO).read_bytes()
+    except OSError as err:
         raise BuildError(f"{bundle} is not a release bundle: {err}") from None
-    if not isinstance(data, dict):
-        raise BuildError(f"{bundle}/{BUNDLE_INFO} is malformed")
-    return data
+    try:
+        return BundleInfo.model_validate_json(raw)
+    except ValidationError as err:
+        raise BuildError(f"{bundle}/{BUNDLE_INFO} is malformed: {describe(err)}") from None
 
 
 def bundle_files(bundle: Path) -> list[Path]:

@@ -13,12 +13,15 @@ The copy goes to a temporary directory first and is renamed into place, and
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from healthkiosk.admin.release.bundle import BuildError
+from healthkiosk.atomicfile import write_atomic
+from healthkiosk.validation import describe
 from updater import manifest
 
 LATEST = "latest"
@@ -28,13 +31,14 @@ def publish(bundle: Path, releases_dir: Path, *, make_latest: bool = True) -> st
     """Copy the signed bundle; returns the manifest's path relative to ``releases_dir``."""
     man_path = bundle / manifest.MANIFEST_NAME
     try:
-        doc = json.loads(man_path.read_text(encoding="utf-8"))
-        signed = doc["signed"]
-        name = f"{int(signed['release'])}-{signed['version']}"
-    except (OSError, ValueError, KeyError, TypeError) as err:
+        signed = manifest.read_signed(man_path.read_bytes())
+    except ValidationError as err:
+        raise BuildError(f"{bundle}: its manifest is malformed: {describe(err)}") from None
+    except (OSError, ValueError) as err:
         raise BuildError(
             f"{bundle} has no signed manifest (run admin release sign): {err}"
         ) from None
+    name = f"{signed.release}-{signed.version}"
     releases_dir.mkdir(parents=True, exist_ok=True)
     final = releases_dir / name
     if final.exists():
@@ -43,15 +47,13 @@ def publish(bundle: Path, releases_dir: Path, *, make_latest: bool = True) -> st
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     shutil.copy2(man_path, tmp / manifest.MANIFEST_NAME)
-    for entry in signed["files"]:
-        src = bundle / entry["path"]
-        dst = tmp / entry["path"]
+    for entry in signed.files:
+        src = bundle / entry.path
+        dst = tmp / entry.path
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst)
     os.replace(tmp, final)
     rel = f"{name}/{manifest.MANIFEST_NAME}"
     if make_latest:
-        latest_tmp = releases_dir / f".{LATEST}.tmp"
-        latest_tmp.write_text(rel + "\n", encoding="utf-8")
-        os.replace(latest_tmp, releases_dir / LATEST)
+        write_atomic(releases_dir / LATEST, rel + "\n")
     return rel

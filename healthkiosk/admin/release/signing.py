@@ -6,7 +6,7 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from healthkiosk.admin.release.bundle import BuildError, bundle_files, read_info
+from healthkiosk.admin.release.bundle import bundle_files, read_info
 from updater import keys, manifest
 from updater.manifest import FileEntry
 
@@ -32,19 +32,16 @@ def sign_bundle(
 ) -> Path:
     """Write ``<bundle>/manifest.json`` signed with the fleet key; returns its path."""
     info = read_info(bundle)
-    name, version, requirement = info.get("name"), info.get("version"), info.get("requirement")
-    if not (isinstance(name, str) and isinstance(version, str) and isinstance(requirement, str)):
-        raise BuildError(f"{bundle}: bundle.json lacks name/version/requirement")
     private = keys.load_private(key_path)
     created = now or datetime.now(UTC)
     signed = manifest.build_signed(
-        name=name,
+        name=info.name,
         release=release,
-        version=version,
+        version=info.version,
         files=[file_entry(bundle, p) for p in bundle_files(bundle)],
         expires=created + expires_in,
         created=created,
-        requirement=requirement,
+        requirement=info.requirement,
         rollback=rollback,
     )
     out = bundle / manifest.MANIFEST_NAME
