@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from drivers.readings import (
+from healthkiosk.readings import (
     BloodPressureMeasurement,
     CuffPressure,
     DeviceInfo,

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emulation.supervise import Child, Supervisor
+from healthkiosk.atomicfile import write_atomic
 from healthkiosk.errors import HealthKioskError
 
 DEMO_STATION = "demo-station-01"
@@ -111,7 +112,8 @@ class DemoLayout:
 def write_files(layout: DemoLayout) -> None:
     root = layout.root
     (root / "broker").mkdir(parents=True, exist_ok=True)
-    (root / "broker" / "mosquitto.conf").write_text(
+    write_atomic(
+        root / "broker" / "mosquitto.conf",
         f"# healthkiosk demo broker: loopback only, anonymous, persistent\n"
         f"listener {layout.broker_port} 127.0.0.1\n"
         f"allow_anonymous true\n"
@@ -119,9 +121,10 @@ def write_files(layout: DemoLayout) -> None:
         f"persistence_location {root / 'broker'}/\n"
         f"log_dest stderr\n"
         f"log_type error\nlog_type warning\nlog_type notice\n",
-        encoding="utf-8",
+        mode=0o600,
     )
-    layout.config_path.write_text(
+    write_atomic(
+        layout.config_path,
         f"""# healthkiosk demo configuration (written by `healthkiosk demo`)
 [station]
 id = "{DEMO_STATION}"
@@ -164,7 +167,7 @@ secret_key_file = "{root / "followup-secret.key"}"
 host = "127.0.0.1"
 port = {layout.broker_port}
 """,
-        encoding="utf-8",
+        mode=0o600,
     )
 
 
@@ -183,10 +186,7 @@ def ensure_doctor(layout: DemoLayout) -> str:
         password = pw_file.read_text(encoding="utf-8").strip()
     else:
         password = secrets.token_urlsafe(9)
-        tmp = pw_file.with_suffix(".tmp")
-        tmp.write_text(password + "\n", encoding="utf-8")
-        tmp.chmod(0o600)
-        os.replace(tmp, pw_file)
+        write_atomic(pw_file, password + "\n", mode=0o600)
     proc = subprocess.run(
         hk("--config", str(layout.config_path), "followup", "user", "add", DEMO_DOCTOR,
            "--role", "doctor", "--display-name", "Demo doctor", "--password-stdin"),

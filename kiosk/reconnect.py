@@ -19,7 +19,8 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
-from drivers.readings import (
+from healthkiosk.errors import DeviceConnectionError, DeviceError, DeviceNotFoundError
+from healthkiosk.readings import (
     BloodPressureMeasurement,
     CuffPressure,
     DeviceInfo,
@@ -27,7 +28,6 @@ from drivers.readings import (
     IdCardData,
     Transport,
 )
-from healthkiosk.errors import DeviceConnectionError, DeviceError, DeviceNotFoundError
 from management.devicestatus import DeviceBook
 
 Opener = Callable[..., AbstractAsyncContextManager[Any]]

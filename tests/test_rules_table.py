@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from drivers.readings import MG_PER_DL_PER_MMOL_PER_L, mg_per_dl_to_mmol_per_l
 from healthkiosk.errors import ImplausibleValueError
+from healthkiosk.readings import MG_PER_DL_PER_MMOL_PER_L, mg_per_dl_to_mmol_per_l
 from healthkiosk.rules import (
     average_blood_pressure,
     classify_blood_pressure,

@@ -32,13 +32,13 @@ from drivers.ble.bps_codec import BpsCodecError, decode_measurement
 from drivers.ble.gatt_time import DateTime, encode_date_time
 from drivers.ble.link import BleBackend, BleLink, naming, open_on_link
 from drivers.ble.options import BleOptions
-from drivers.readings import BloodPressureMeasurement, CuffPressure
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
     DeviceTimeoutError,
     MeasurementError,
 )
+from healthkiosk.readings import BloodPressureMeasurement, CuffPressure
 
 log = logging.getLogger(__name__)
 

@@ -43,19 +43,19 @@ from drivers.ble.bps_codec import (
 from drivers.ble.ieee11073 import Nfloat
 from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
 from drivers.ble.options import BleOptions
-from drivers.readings import (
+from healthkiosk.errors import (
+    DeviceError,
+    DeviceTimeoutError,
+    MeasurementError,
+    MeasurementProblem,
+)
+from healthkiosk.readings import (
     BloodPressureMeasurement,
     BloodPressureStatus,
     CuffPressure,
     DeviceInfo,
     PressureUnit,
     kpa_to_mmhg,
-)
-from healthkiosk.errors import (
-    DeviceError,
-    DeviceTimeoutError,
-    MeasurementError,
-    MeasurementProblem,
 )
 
 log = logging.getLogger(__name__)

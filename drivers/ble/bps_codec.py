@@ -20,8 +20,8 @@ from enum import IntEnum
 
 from drivers.ble.gatt_time import DateTime, TimeCodecError, decode_date_time, encode_date_time
 from drivers.ble.ieee11073 import Nfloat, NfloatError, decode_sfloat, encode_sfloat
-from drivers.readings import PressureUnit
 from healthkiosk.errors import ProtocolError
+from healthkiosk.readings import PressureUnit
 
 
 class BpsCodecError(ProtocolError):

@@ -54,7 +54,6 @@ from drivers.ble.glucose_codec import (
 from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
 from drivers.ble.options import BleOptions
 from drivers.ble.racp import OpCode, RacpRequest, RacpResponse, ResponseCode
-from drivers.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -63,6 +62,7 @@ from healthkiosk.errors import (
     MeasurementError,
     MeasurementProblem,
 )
+from healthkiosk.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit
 
 log = logging.getLogger(__name__)
 

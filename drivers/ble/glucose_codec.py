@@ -16,7 +16,7 @@ health (high nibble) uint8], [exercise duration uint16 s + intensity uint8 %],
 [medication id uint8 + SFLOAT], [HbA1c SFLOAT %].
 
 Unit conversion to the kiosk's mmol/L (docs/clinical.md, "Units and conversions"):
-kg/L × 100 000 = mg/dL, then ÷ 18.016 (:func:`drivers.readings.mg_per_dl_to_mmol_per_l`);
+kg/L × 100 000 = mg/dL, then ÷ 18.016 (:func:`healthkiosk.readings.mg_per_dl_to_mmol_per_l`);
 mol/L × 1000 = mmol/L; both rounded to 0.1 mmol/L.
 
 Pure: no I/O. Every malformed input raises :class:`GlucoseCodecError`.
@@ -31,8 +31,8 @@ from enum import StrEnum
 
 from drivers.ble.gatt_time import DateTime, TimeCodecError, decode_date_time, encode_date_time
 from drivers.ble.ieee11073 import Nfloat, NfloatError, decode_sfloat, encode_sfloat
-from drivers.readings import MealContext, mg_per_dl_to_mmol_per_l
 from healthkiosk.errors import ProtocolError
+from healthkiosk.readings import MealContext, mg_per_dl_to_mmol_per_l
 
 
 class GlucoseCodecError(ProtocolError):

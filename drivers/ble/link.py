@@ -26,7 +26,6 @@ from drivers.ble.battery import BatteryCodecError, decode_level
 from drivers.ble.devinfo import DeviceInfoCodecError, decode_string
 from drivers.ble.gatt_time import CurrentTime, encode_current_time
 from drivers.ble.radio_errors import BLUETOOTH_UNAVAILABLE, radio_reason
-from drivers.readings import DeviceInfo, Transport
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -34,6 +33,7 @@ from healthkiosk.errors import (
     DeviceTimeoutError,
     ProtocolError,
 )
+from healthkiosk.readings import DeviceInfo, Transport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,7 +49,7 @@ class BleBackend:
     """Which bleak backend to use, given from outside: the default (None, None)
     is the platform's (BlueZ on a Pi). The ``emulation`` package gives one over
     bumble's in-process link to the emulated peripherals; ``transport`` is
-    what the readings' :class:`~drivers.readings.DeviceInfo` then says."""
+    what the readings' :class:`~healthkiosk.readings.DeviceInfo` then says."""
 
     scanner: type[BaseBleakScanner] | None = None
     client: type[BaseBleakClient] | None = None

@@ -30,12 +30,12 @@ from pydantic import Field
 
 from drivers.idcard import sam_frame as sf
 from drivers.idcard import text_block as tb
-from drivers.readings import DeviceInfo, IdCardData, Transport
 from drivers.serial.common import SerialOptions, ensure_open, named, on_link_error
 from drivers.serial.opener import port_opener
 from drivers.serial.transport import SerialLink
 from healthkiosk.errors import DeviceConnectionError, DeviceError, DeviceTimeoutError
 from healthkiosk.idnumber import parse as parse_id_number
+from healthkiosk.readings import DeviceInfo, IdCardData, Transport
 
 MODEL = "SAM ID card reader"
 

@@ -3,7 +3,7 @@
 Contract:
 
 * Features: wait for a scanned code and return the resident ID number it
-  carries, as an :class:`~drivers.readings.IdCardData` with only the number
+  carries, as an :class:`~healthkiosk.readings.IdCardData` with only the number
   (and the sex and birth date the number encodes): the same port as the ID
   card reader (:class:`drivers.base.IdCardReader`), so the kiosk treats both
   alike. The scanner only listens; nothing is written to it.
@@ -30,7 +30,6 @@ from typing import Any
 from pydantic import Field
 
 from drivers.qrcode import scan_codec as sc
-from drivers.readings import DeviceInfo, IdCardData, Transport
 from drivers.serial.common import SerialOptions, ensure_open, on_link_error
 from drivers.serial.opener import port_opener
 from drivers.serial.transport import SerialLink
@@ -41,6 +40,7 @@ from healthkiosk.errors import (
     ProtocolError,
 )
 from healthkiosk.idnumber import parse as parse_id_number
+from healthkiosk.readings import DeviceInfo, IdCardData, Transport
 
 MODEL = "QR code scanner"
 

@@ -30,17 +30,6 @@ from typing import Any
 
 from pydantic import Field
 
-from drivers.readings import (
-    BloodPressureMeasurement,
-    CuffPressure,
-    DeviceInfo,
-    GlucoseMeasurement,
-    GlucoseUnit,
-    PressureUnit,
-    Transport,
-    kpa_to_mmhg,
-    mg_per_dl_to_mmol_per_l,
-)
 from drivers.serial import lineformat as lf
 from drivers.serial.common import ClockOptions, aware, ensure_open, local_now, named, on_link_error
 from drivers.serial.opener import port_opener
@@ -53,6 +42,17 @@ from healthkiosk.errors import (
     DownloadInterrupted,
     MeasurementError,
     MeasurementProblem,
+)
+from healthkiosk.readings import (
+    BloodPressureMeasurement,
+    CuffPressure,
+    DeviceInfo,
+    GlucoseMeasurement,
+    GlucoseUnit,
+    PressureUnit,
+    Transport,
+    kpa_to_mmhg,
+    mg_per_dl_to_mmol_per_l,
 )
 
 log = logging.getLogger(__name__)

@@ -33,8 +33,6 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from drivers.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit, Transport
-from drivers.readings import mg_per_dl_to_mmol_per_l as to_mmol
 from drivers.serial import lifescan_binary as lb
 from drivers.serial.common import (
     PollingOptions,
@@ -51,6 +49,8 @@ from healthkiosk.errors import (
     DeviceTimeoutError,
     DownloadInterrupted,
 )
+from healthkiosk.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit, Transport
+from healthkiosk.readings import mg_per_dl_to_mmol_per_l as to_mmol
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,6 @@ from drivers.ble.bps_codec import (
 )
 from drivers.ble.gatt_time import DateTime
 from drivers.ble.ieee11073 import Nfloat, Special, sfloat_from_decimal
-from drivers.readings import KPA_TO_MMHG, PressureUnit
 from emulation.ble.gatt import (
     INDICATE_BIT,
     Characteristic,
@@ -29,6 +28,7 @@ from emulation.ble.gatt import (
     Service,
 )
 from emulation.ble.peripheral import DEFAULT_BATTERY_PERCENT, EmulatedDevice, Fault
+from healthkiosk.readings import KPA_TO_MMHG, PressureUnit
 
 NAN = Nfloat.of(Special.NAN)
 

@@ -7,12 +7,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from drivers.ble.options import BleOptions
-from drivers.readings import PressureUnit
 from emulation.ble.and_ua651 import AndUa651Emulator
 from emulation.ble.bps import BpsEmulator
 from emulation.ble.glucose import GlucoseEmulator
 from emulation.ble.peripheral import DEFAULT_BATTERY_PERCENT, parse_faults
 from healthkiosk.errors import ConfigError
+from healthkiosk.readings import PressureUnit
 
 
 def _get(em: Mapping[str, Any], key: str, kind: Callable[[Any], Any], default: Any) -> Any:

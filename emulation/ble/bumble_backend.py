@@ -39,8 +39,8 @@ from bumble.device import Connection as BumbleConnection
 from bumble.hci import Address
 
 from drivers.ble.link import BleBackend
-from drivers.readings import Transport
 from emulation.ble.bumble_radio import Radio
+from healthkiosk.readings import Transport
 
 log = logging.getLogger(__name__)
 

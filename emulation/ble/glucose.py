@@ -26,7 +26,6 @@ from drivers.ble.glucose_codec import (
 )
 from drivers.ble.ieee11073 import Nfloat, Special
 from drivers.ble.racp import OpCode, Operator, RacpRequest, ResponseCode
-from drivers.readings import MG_PER_DL_PER_MMOL_PER_L
 from emulation.ble.gatt import (
     INDICATE_BIT,
     NOTIFY_BIT,
@@ -38,6 +37,7 @@ from emulation.ble.gatt import (
     Service,
 )
 from emulation.ble.peripheral import DEFAULT_BATTERY_PERCENT, EmulatedDevice, Fault
+from healthkiosk.readings import MG_PER_DL_PER_MMOL_PER_L
 
 log = logging.getLogger(__name__)
 

@@ -100,8 +100,8 @@ def _jsonable(value: Any) -> Any:
     from datetime import date, datetime
     from enum import Enum
 
-    from drivers.readings import IdCardData
     from healthkiosk.idnumber import mask
+    from healthkiosk.readings import IdCardData
 
     if isinstance(value, IdCardData):
         out = {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}

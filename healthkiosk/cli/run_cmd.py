@@ -59,21 +59,8 @@ def _run(args: argparse.Namespace) -> int:
 
 async def _demo_keys(simulation: Any) -> None:
     """With --simulate: the "c" key puts a demo ID card on the emulated reader."""
-    import asyncio
-
-    from kivy.core.window import Window
-
     from healthkiosk.cli.emulation_hook import require_emulation
+    from kiosk.app.keys import on_keys
 
     card = require_emulation("idcard.sam_reader", wanted_by="the demo card").SAMPLE_CARD
-
-    def on_key(
-        _window: object, _key: int, _scancode: int, codepoint: str | None, _mods: object
-    ) -> bool:
-        if codepoint == "c":
-            simulation.present_card(card)
-            return True
-        return False
-
-    Window.bind(on_key_down=on_key)
-    await asyncio.Event().wait()
+    await on_keys({"c": lambda: simulation.present_card(card)})

@@ -16,8 +16,8 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from drivers.readings import BloodPressureMeasurement, CuffPressure
 from healthkiosk.errors import HealthKioskError, ImplausibleValueError
+from healthkiosk.readings import BloodPressureMeasurement, CuffPressure
 from healthkiosk.rules import (
     BloodPressureRules,
     Classification,

@@ -15,9 +15,9 @@ import logging
 import uuid
 
 from drivers.base import IdCardReader
-from drivers.readings import IdCardData
 from healthkiosk.errors import DeviceError, DeviceTimeoutError, IdNumberError
 from healthkiosk.idnumber import parse
+from healthkiosk.readings import IdCardData
 from kiosk.flow.context import FlowContext
 from kiosk.flow.ports import ResidentIdentity
 from kiosk.flow.result import Results

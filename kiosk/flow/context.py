@@ -28,9 +28,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from drivers.readings import BloodPressureMeasurement
 from healthkiosk.config import KioskConfig
 from healthkiosk.errors import HealthKioskError
+from healthkiosk.readings import BloodPressureMeasurement
 from healthkiosk.rules import RulesConfig
 from kiosk.flow.clock import Clock
 from kiosk.flow.errors import error_actions, error_key

@@ -12,8 +12,8 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
-from drivers.readings import GlucoseMeasurement
 from healthkiosk.errors import HealthKioskError, ImplausibleValueError
+from healthkiosk.readings import GlucoseMeasurement
 from healthkiosk.rules import (
     Classification,
     check_glucose_plausible,

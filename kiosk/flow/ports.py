@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from drivers.base import BloodPressureMonitor, GlucoseMeter, IdCardReader
-from drivers.readings import DeviceInfo
+from healthkiosk.readings import DeviceInfo
 from kiosk.flow.state import DeviceStatus, MealAnswer, TrendPoint
 
 

@@ -14,8 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
-from drivers.readings import DeviceInfo
 from healthkiosk.errors import HealthKioskError
+from healthkiosk.readings import DeviceInfo
 from kiosk.flow.context import FlowContext
 from kiosk.flow.state import DeviceStatus, Screen, TechView
 

@@ -24,7 +24,7 @@ from drivers.ble.racp import (
     RacpResponse,
     ResponseCode,
 )
-from drivers.readings import PressureUnit
+from healthkiosk.readings import PressureUnit
 
 
 def numbers(fmt=SFLOAT) -> st.SearchStrategy[Nfloat]:

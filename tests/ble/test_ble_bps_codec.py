@@ -29,7 +29,7 @@ from drivers.ble.bps_codec import (
 )
 from drivers.ble.gatt_time import DateTime
 from drivers.ble.ieee11073 import Nfloat, Special
-from drivers.readings import PressureUnit
+from healthkiosk.readings import PressureUnit
 from tests.ble.strategies import bp_records
 
 NORDIC_FULL = bytes(

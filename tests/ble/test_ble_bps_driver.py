@@ -13,7 +13,6 @@ from drivers.ble.bps import StandardBpsMonitor
 from drivers.ble.bps_codec import BpsCodecError
 from drivers.ble.link import BleBackend
 from drivers.ble.options import BleOptions
-from drivers.readings import CuffPressure, PressureUnit, Transport
 from emulation.ble.bps import BpsEmulator
 from emulation.ble.peripheral import Fault
 from healthkiosk.errors import (
@@ -22,6 +21,7 @@ from healthkiosk.errors import (
     MeasurementError,
     MeasurementProblem,
 )
+from healthkiosk.readings import CuffPressure, PressureUnit, Transport
 from tests.ble.helpers import fast_options
 
 

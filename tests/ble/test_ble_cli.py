@@ -276,8 +276,8 @@ def test_unknown_driver() -> None:
 def test_read_json_masks_an_id_number() -> None:
     # `devices read` is generic: an ID card reader's result goes through the
     # same JSON conversion, and the ID number never leaves unmasked.
-    from drivers.readings import IdCardData
     from healthkiosk.cli.devices_ble import _jsonable
+    from healthkiosk.readings import IdCardData
 
     card = IdCardData(
         name="张三",

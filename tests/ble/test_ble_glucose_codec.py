@@ -35,7 +35,7 @@ from drivers.ble.glucose_codec import (
     meal_context,
 )
 from drivers.ble.ieee11073 import Nfloat, Special
-from drivers.readings import MG_PER_DL_PER_MMOL_PER_L, MealContext
+from healthkiosk.readings import MG_PER_DL_PER_MMOL_PER_L, MealContext
 from tests.ble.strategies import glucose_contexts, glucose_records
 
 NORDIC_GLUCOSE = bytes(

@@ -18,7 +18,6 @@ from drivers.ble.glucose_codec import GlucoseCodecError, Meal
 from drivers.ble.link import BleBackend
 from drivers.ble.options import BleOptions
 from drivers.ble.racp import ResponseCode
-from drivers.readings import GlucoseUnit, MealContext
 from emulation.ble.glucose import GlucoseEmulator
 from emulation.ble.peripheral import Fault
 from healthkiosk.errors import (
@@ -27,6 +26,7 @@ from healthkiosk.errors import (
     MeasurementError,
     MeasurementProblem,
 )
+from healthkiosk.readings import GlucoseUnit, MealContext
 from tests.ble.helpers import fast_options
 
 MEMORY = 1000  # the memory size

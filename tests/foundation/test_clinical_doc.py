@@ -2,7 +2,7 @@
 
 The doc's machine-checked tables (see its "How to read it") are parsed here and
 compared with the defaults of ``healthkiosk.rules`` and the unit constants of
-``drivers.readings``. A default changed in the code without the doc, a row
+``healthkiosk.readings``. A default changed in the code without the doc, a row
 changed in the doc without the code, a default added to the code and not
 documented, or a documented key the code lacks: each fails a test below.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from drivers import readings
+from healthkiosk import readings
 from healthkiosk.rules import RulesConfig
 from healthkiosk.rules.config import PROFILES
 
@@ -106,7 +106,7 @@ def code_defaults() -> dict[str, Value]:
     out: dict[str, Value] = {}
     _flatten("rules", RulesConfig(), out)
     for name in UNIT_CONSTANTS:
-        out[f"drivers.readings.{name}"] = getattr(readings, name)
+        out[f"healthkiosk.readings.{name}"] = getattr(readings, name)
     return out
 
 

@@ -209,7 +209,7 @@ async def confirm_and_choose_both(d: Driver, bp: Any) -> None:
 
 async def visit_both(d: Driver) -> None:
     """Keypad check-in, blood pressure (urgent, irregular, a third reading) then glucose."""
-    from drivers.readings import BloodPressureStatus
+    from healthkiosk.readings import BloodPressureStatus
 
     bp, gl = d.r.devices.blood_pressure, d.r.devices.glucose
     bp.queue(
@@ -273,7 +273,7 @@ async def visit_both(d: Driver) -> None:
 
 async def visit_errors(d: Driver) -> None:
     """Card check-in, a movement error, retry, normal result; still-here; technician."""
-    from drivers.readings import BloodPressureStatus
+    from healthkiosk.readings import BloodPressureStatus
 
     bp = d.r.devices.blood_pressure
     bp.queue(

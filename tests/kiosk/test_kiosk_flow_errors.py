@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from flowkit import Harness
 
-from drivers.readings import BloodPressureStatus
 from healthkiosk.config import KioskConfig
 from healthkiosk.errors import (
     DeviceConnectionError,
@@ -15,6 +14,7 @@ from healthkiosk.errors import (
     MeasurementProblem,
     ProtocolError,
 )
+from healthkiosk.readings import BloodPressureStatus
 from healthkiosk.rules import RulesConfig
 from kiosk.flow import Devices
 from kiosk.flow.state import Screen

@@ -10,9 +10,9 @@ import pytest
 
 from drivers.qrcode.scan_codec import DEFAULT_PATTERNS, compile_patterns
 from drivers.qrcode.scanner import to_card_data
-from drivers.readings import DeviceInfo, IdCardData, Transport
 from emulation.qrcode.scanner import SAMPLE_ID
 from healthkiosk.errors import DeviceConnectionError, DeviceTimeoutError, IdNumberError
+from healthkiosk.readings import DeviceInfo, IdCardData, Transport
 from kiosk.flow import Devices, FakeClock
 from kiosk.flow.state import Screen
 from kiosk.flow.visit import VisitFlow

@@ -7,9 +7,9 @@ from datetime import date
 import pytest
 from flowkit import Harness, make_rules, running_harness
 
-from drivers.readings import BloodPressureStatus
 from healthkiosk.config import KioskConfig
 from healthkiosk.idnumber import check_character
+from healthkiosk.readings import BloodPressureStatus
 from healthkiosk.rules import RulesConfig, average_blood_pressure
 from kiosk.flow.ports import BpValues, GlucoseValues
 from kiosk.flow.state import Screen
@@ -399,7 +399,7 @@ async def test_technician_tests_every_device_and_shows_who_answered(h: Harness) 
 async def test_technician_pair_pins_ble_devices_and_says_which_need_none(
     kiosk_config: KioskConfig, rules: RulesConfig
 ) -> None:
-    from drivers.readings import DeviceInfo, Transport
+    from healthkiosk.readings import DeviceInfo, Transport
 
     paired: list[str] = []
 
@@ -431,8 +431,8 @@ async def test_technician_test_against_a_driver_that_reconnects() -> None:
     """The reconnecting wrapper's test closes the old link and opens a new one."""
     from contextlib import asynccontextmanager
 
-    from drivers.readings import DeviceInfo, Transport
     from healthkiosk.errors import DeviceNotFoundError
+    from healthkiosk.readings import DeviceInfo, Transport
     from kiosk.reconnect import ReconnectingGlucoseMeter
 
     opened: list[int] = []

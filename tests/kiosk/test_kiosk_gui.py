@@ -73,8 +73,8 @@ def seed_earlier_readings(cfg_path: Path) -> None:
     import asyncio
     from datetime import UTC, datetime, timedelta
 
-    from drivers.readings import DeviceInfo, Transport
     from healthkiosk.config import load_config
+    from healthkiosk.readings import DeviceInfo, Transport
     from kiosk.compose import open_recorder
     from kiosk.flow.ports import BpValues, CompletedReading, ResidentIdentity
     from tests.support.fake_devices import demo_card

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.readings import DeviceInfo, Transport
 from healthkiosk.errors import StoreFullError
+from healthkiosk.readings import DeviceInfo, Transport
 from kiosk.flow.ports import BpValues, CompletedReading, GlucoseValues, ResidentIdentity
 from kiosk.recorder import StoreRecorder
 from sync.store.db import open_store

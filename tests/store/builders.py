@@ -13,8 +13,8 @@ from typing import Any, Literal
 from sqlalchemy import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from drivers.readings import DeviceInfo, Transport
 from healthkiosk.idnumber import check_character, parse
+from healthkiosk.readings import DeviceInfo, Transport
 from sync.schema import (
     BloodPressureValues,
     GlucoseValues,

@@ -25,7 +25,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
-from drivers.readings import (
+from healthkiosk.errors import DeviceError, DeviceTimeoutError
+from healthkiosk.idnumber import check_character
+from healthkiosk.readings import (
     BloodPressureMeasurement,
     BloodPressureStatus,
     CuffPressure,
@@ -35,8 +37,6 @@ from drivers.readings import (
     IdCardData,
     Transport,
 )
-from healthkiosk.errors import DeviceError, DeviceTimeoutError
-from healthkiosk.idnumber import check_character
 from kiosk.flow.clock import Clock, RealClock
 from kiosk.flow.ports import Devices
 
