@@ -9,8 +9,8 @@ documented, or a documented key the code lacks: each fails a test below.
 
 from __future__ import annotations
 
-import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -188,17 +188,22 @@ TEXT_SUFFIXES = {".py", ".md", ".toml", ".txt", ".ini", ".cfg", ".sh", ".html", 
 
 
 def _references() -> Iterator[tuple[Path, int, str]]:
-    """Every line of the repository's text files that names the clinical rules file."""
-    for top, dirs, files in os.walk(ROOT):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
-        for name in sorted(files):
-            path = Path(top) / name
-            if path.suffix not in TEXT_SUFFIXES:
-                continue
-            text = path.read_text(encoding="utf-8", errors="replace")
-            for n, line in enumerate(text.splitlines(), 1):
-                if re.search(r"clinical\.md", line):
-                    yield path.relative_to(ROOT), n, line
+    """Every line of the repository's text files that names the clinical rules file.
+
+    The files git tracks, and new ones it does not ignore (build outputs and
+    virtual environments are not the project's words)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    for name in sorted(listed):
+        path = ROOT / name
+        if path.suffix not in TEXT_SUFFIXES or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for n, line in enumerate(text.splitlines(), 1):
+            if re.search(r"clinical\.md", line):
+                yield path.relative_to(ROOT), n, line
 
 
 def test_every_reference_points_at_docs_clinical_md() -> None:
