@@ -43,9 +43,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "sync")]
+sys.path[:0] = [str(ROOT)]
 
-from synckit import (  # noqa: E402
+from healthkiosk.mqtt import MqttSettings, connect  # noqa: E402
+from healthkiosk.rules import classify_blood_pressure, classify_glucose, load_rules  # noqa: E402
+from tests.support.synckit import (  # noqa: E402
     Mosquitto,
     PgCluster,
     create_database,
@@ -53,9 +55,6 @@ from synckit import (  # noqa: E402
     id_number,
     write_config,
 )
-
-from healthkiosk.mqtt import MqttSettings, connect  # noqa: E402
-from healthkiosk.rules import classify_blood_pressure, classify_glucose, load_rules  # noqa: E402
 
 RULES = load_rules()
 

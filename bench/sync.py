@@ -23,10 +23,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "sync")]
+sys.path[:0] = [str(ROOT)]
 
 from conftest import Deploy  # noqa: E402
-from synckit import (  # noqa: E402
+
+from healthkiosk.mqtt import MqttSettings, connect  # noqa: E402
+from sync.outbox import Outbox  # noqa: E402
+from sync.store.db import open_store  # noqa: E402
+from tests.support.synckit import (  # noqa: E402
     Mosquitto,
     Notify,
     fill_store,
@@ -35,10 +39,6 @@ from synckit import (  # noqa: E402
     spawn,
     stop,
 )
-
-from healthkiosk.mqtt import MqttSettings, connect  # noqa: E402
-from sync.outbox import Outbox  # noqa: E402
-from sync.store.db import open_store  # noqa: E402
 
 N_RAW = 10_000
 N_DURABLE = 10_000

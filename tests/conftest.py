@@ -1,7 +1,7 @@
 """Fixtures shared by every test directory: PostgreSQL, one database per test.
 
 One server per test session: the one named by $HEALTHKIOSK_TEST_POSTGRES_URL, else a
-throwaway cluster from Debian's binaries (:class:`tests.sync.synckit.PgCluster`).
+throwaway cluster from Debian's binaries (:class:`tests.support.synckit.PgCluster`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync.synckit import PgCluster, create_database, drop_database
+from tests.support.synckit import PgCluster, create_database, drop_database
+
+# Fixtures more than one test directory uses live in tests/support/fixtures/
+# and are registered here for the whole tree.
+pytest_plugins = [  # a plugin another one imports comes first
+    "tests.support.fixtures.ble",
+    "tests.support.fixtures.broker",
+    "tests.support.fixtures.gui",
+    "tests.support.fixtures.store",
+    "tests.support.fixtures.updater",
+    "tests.support.fixtures.web",
+    "tests.support.fixtures.fleet",
+]
 
 PG_ENV = "HEALTHKIOSK_TEST_POSTGRES_URL"
 

@@ -1,6 +1,6 @@
-"""Fixtures of the flow tests, defined in flowkit.py."""
+"""Fixtures of the kiosk's flow tests (defined in tests/support/flowkit.py)."""
 
-from flowkit import (  # noqa: F401  (fixtures, found by pytest by name)
+from tests.support.flowkit import (  # noqa: F401  (fixtures, found by pytest by name)
     h,
     harness,
     kiosk_config,

@@ -15,8 +15,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from flowcheck import assert_same_readings, followup_count, wait_until
-from synckit import Mosquitto, Notify, fill_store, integrity_ok, outbox_counts, running, spawn, stop
+
+from tests.support.flowcheck import assert_same_readings, followup_count, wait_until
+from tests.support.synckit import (
+    Mosquitto,
+    Notify,
+    fill_store,
+    integrity_ok,
+    outbox_counts,
+    running,
+    spawn,
+    stop,
+)
 
 N_READINGS = 10_000
 N_KILLS = 200

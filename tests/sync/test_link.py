@@ -20,7 +20,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from synckit import (
+
+from healthkiosk.mqtt import Backoff, MqttSettings, connect
+from healthkiosk.sdnotify import Notifier
+from sync import schema
+from sync.link import RateLimiter
+from sync.outbox import Outbox
+from sync.schema import Receipt, Rejection, StatusMessage, decode, encode
+from sync.store.db import open_store
+from sync.store.models import Reading, Resident
+from tests.support.synckit import (
     REPO,
     Mosquitto,
     Notify,
@@ -31,15 +40,6 @@ from synckit import (
     spawn,
     stop,
 )
-
-from healthkiosk.mqtt import Backoff, MqttSettings, connect
-from healthkiosk.sdnotify import Notifier
-from sync import schema
-from sync.link import RateLimiter
-from sync.outbox import Outbox
-from sync.schema import Receipt, Rejection, StatusMessage, decode, encode
-from sync.store.db import open_store
-from sync.store.models import Reading, Resident
 
 
 def _doctor(broker: Mosquitto, client_id: str = "doctor") -> MqttSettings:

@@ -11,8 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from flowcheck import station_row, wait_until
-from synckit import (
+
+from healthkiosk.mqtt import MqttSettings, connect
+from sync.schema import Receipt, decode, encode
+from tests.support.flowcheck import station_row, wait_until
+from tests.support.synckit import (
     Mosquitto,
     Notify,
     decode_readings,
@@ -22,9 +25,6 @@ from synckit import (
     spawn,
     stop,
 )
-
-from healthkiosk.mqtt import MqttSettings, connect
-from sync.schema import Receipt, decode, encode
 
 pytestmark = pytest.mark.slow
 

@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 import pytest
 
 from emulation.supervise import Child, Supervisor
-from tests.system.xshot import screenshot
+from tests.support.xshot import screenshot
 
 pytestmark = [pytest.mark.gui, pytest.mark.browser]
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-UNITS = Path(__file__).resolve().parents[2] / "systemd"
+from tests.support.units import UNITS, seconds, settings
+
 STAND_INS = ("/opt/healthkiosk/current/bin/healthkiosk", "/opt/healthkiosk/stable/bin/healthkiosk",
              "/usr/bin/cage")  # fmt: skip
 INSTANCES = {"followup-ingest@.service": "1", "healthkiosk-rollback@.service": "kiosk.service"}
@@ -28,18 +29,6 @@ INSTANCES = {"followup-ingest@.service": "1", "healthkiosk-rollback@.service": "
 
 def unit_files() -> list[Path]:
     return sorted(p for p in UNITS.iterdir() if p.suffix in (".service", ".timer", ".path"))
-
-
-def settings(path: Path) -> dict[str, list[str]]:
-    """Key -> values (systemd allows a key more than once)."""
-    out: dict[str, list[str]] = {}
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";", "[")):
-            continue
-        key, _, value = line.partition("=")
-        out.setdefault(key.strip(), []).append(value.strip())
-    return out
 
 
 def stage(tmp_path: Path) -> list[Path]:
@@ -88,20 +77,13 @@ def test_verification_does_catch_a_broken_unit(tmp_path: Path) -> None:
     assert "Failed to parse service type" in verify([sync]).stderr
 
 
-def _seconds(value: str) -> float:
-    total = 0.0
-    for number, unit in re.findall(r"(\d+(?:\.\d+)?)\s*(ms|min|s|h)?", value):
-        total += float(number) * {"ms": 0.001, "s": 1, "min": 60, "h": 3600, "": 1}[unit]
-    return total
-
-
 @pytest.mark.parametrize("name", ["kiosk.service", "kiosk-sync.service"])
 def test_crash_loops_are_paced_and_never_stop_for_good(name: str) -> None:
     s = settings(UNITS / name)
     assert s["Type"] == ["notify"]
-    assert _seconds(s["WatchdogSec"][0]) > 0
-    restart_sec = _seconds(s["RestartSec"][0])
-    interval = _seconds(s["StartLimitIntervalSec"][0])
+    assert seconds(s["WatchdogSec"][0]) > 0
+    restart_sec = seconds(s["RestartSec"][0])
+    interval = seconds(s["StartLimitIntervalSec"][0])
     burst = int(s["StartLimitBurst"][0])
     assert restart_sec >= 1  # not systemd's default 100 ms
     assert interval > 0 and burst * restart_sec < interval  # the limit can trigger...

@@ -27,7 +27,7 @@ from pathlib import Path
 import pytest
 
 from healthkiosk import sdnotify
-from tests.systemd.test_units import UNITS, _seconds, settings
+from tests.support.units import UNITS, seconds, settings
 
 REPO = Path(__file__).resolve().parents[2]
 CHILD = (
@@ -61,7 +61,7 @@ def _recv(sock: socket.socket, timeout: float) -> tuple[str | None, float]:
 
 
 def test_the_ping_interval_is_half_the_units_watchdog(monkeypatch: pytest.MonkeyPatch) -> None:
-    watchdog = _seconds(settings(UNITS / "kiosk-sync.service")["WatchdogSec"][0])
+    watchdog = seconds(settings(UNITS / "kiosk-sync.service")["WatchdogSec"][0])
     monkeypatch.setenv("WATCHDOG_USEC", str(int(watchdog * 1_000_000)))
     monkeypatch.delenv("WATCHDOG_PID", raising=False)
     assert sdnotify.watchdog_interval() == watchdog / 2

@@ -1,7 +1,7 @@
 """``kill -STOP`` of the sync link gets it killed and restarted by systemd's watchdog.
 
 A real systemd (the Debian package's ``systemd --user``, started by
-:mod:`tests.systemd.usermanager` because PID 1 here is not systemd) runs the
+:mod:`tests.support.usermanager` because PID 1 here is not systemd) runs the
 real sync link, ``python -m healthkiosk sync run``, against a Mosquitto of the
 test's own, as ``kiosk-sync.service`` with that unit file's restart settings:
 ``Type``, ``Restart``, ``WatchdogSec``, ``RestartSec``, ``TimeoutStartSec``,
@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.sync.synckit import REPO, Mosquitto, mqtt_section, write_config
-from tests.systemd.test_units import UNITS, _seconds, settings
-from tests.systemd.usermanager import ManagerUnavailable, UserManager, systemd_binary
+from tests.support.synckit import REPO, Mosquitto, mqtt_section, write_config
+from tests.support.units import UNITS, seconds, settings
+from tests.support.usermanager import ManagerUnavailable, UserManager, systemd_binary
 
 SCALE = 6  # WatchdogSec=30 -> 5 s; TimeoutStartSec=60 -> 10 s for a cold start on a busy CI
 UNIT = "kiosk-sync.service"
@@ -58,7 +58,7 @@ def scaled_settings() -> dict[str, str]:
     """kiosk-sync.service's restart and watchdog settings, times divided by SCALE."""
     s = settings(UNITS / UNIT)
     out = {key: s[key][0] for key in KEPT}
-    out.update({key: f"{_seconds(s[key][0]) / SCALE:g}s" for key in TIMES})
+    out.update({key: f"{seconds(s[key][0]) / SCALE:g}s" for key in TIMES})
     return out
 
 
@@ -125,7 +125,7 @@ def test_the_scaled_settings_keep_the_units_ratios() -> None:
     s = settings(UNITS / UNIT)
     scaled = scaled_settings()
     for key in TIMES:
-        assert _seconds(scaled[key]) * SCALE == pytest.approx(_seconds(s[key][0]))
+        assert seconds(scaled[key]) * SCALE == pytest.approx(seconds(s[key][0]))
     assert scaled["StartLimitBurst"] == s["StartLimitBurst"][0]
     assert scaled["Restart"] == "on-failure" and scaled["Type"] == "notify"
 
@@ -165,7 +165,7 @@ def test_a_stopped_sync_link_is_killed_by_the_watchdog_and_restarted(
     wait_for("the link connected", connected, 30, why)
 
     # Running, it pings: two watchdog periods pass without a restart.
-    watchdog = _seconds(scaled_settings()["WatchdogSec"])
+    watchdog = seconds(scaled_settings()["WatchdogSec"])
     time.sleep(2 * watchdog)
     assert state()["MainPID"] == str(pid) and state()["NRestarts"] == "0", why()
 

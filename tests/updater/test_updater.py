@@ -18,8 +18,8 @@ import pytest
 
 from healthkiosk.admin.release.publish import publish
 from healthkiosk.visitlock import VisitLock
-from tests.updater.conftest import ReleaseServer, put_on_release_1
-from tests.updater.fakes import Station, signed_bundle
+from tests.support.fixtures.updater import ReleaseServer, put_on_release_1
+from tests.support.updater_fakes import Station, signed_bundle
 from updater import keys
 from updater.state import Step
 from updater.updater import ProgressEvent, Result, Updater, UpdaterSettings
@@ -52,7 +52,7 @@ def updater(
 
 @pytest.fixture(autouse=True)
 def _repo_on_app_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.updater.fakes import REPO
+    from tests.support.updater_fakes import REPO
 
     monkeypatch.setenv("HK_REPO", str(REPO))
 

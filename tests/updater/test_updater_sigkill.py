@@ -23,8 +23,8 @@ import pytest
 
 from healthkiosk import health
 from healthkiosk.admin.release.publish import publish
-from tests.updater.conftest import ReleaseServer, put_on_release_1
-from tests.updater.fakes import REPO, Station, signed_bundle
+from tests.support.fixtures.updater import ReleaseServer, put_on_release_1
+from tests.support.updater_fakes import REPO, Station, signed_bundle
 
 
 def _stopped(pid: int) -> bool:

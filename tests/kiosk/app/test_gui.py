@@ -1,0 +1,306 @@
+"""GUI tests: the real Kivy app under Xvfb, driven by touch events.
+
+Each scenario runs in its own process (Kivy does not re-initialise in one
+process). Whole visits run at 800×480 (the first official 7" panel) and
+1280×800 (a 10" panel); a tour of one screen of each kind at 1024×600 (7")
+and 1280×720 (the official Touch Display 2, 7"); every error message at
+800×480, the smallest. Screenshots of every screen in both languages go to
+``artifacts/screenshots/kiosk/`` (kept by CI, not committed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+DRIVER = ROOT / "tests" / "support" / "gui_driver.py"
+SHOTS = ROOT / "artifacts" / "screenshots" / "kiosk"
+
+PANELS = {
+    "800x480": ((800, 480), (154.08, 85.92)),
+    "1280x800": ((1280, 800), (216.96, 135.6)),
+    "1024x600": ((1024, 600), (154.21, 85.92)),
+    "1280x720": ((1280, 720), (155.0, 88.0)),
+}
+VISIT_PANELS = ("1280x800", "800x480")
+"""Whole visits by touch."""
+TOUR_PANELS = ("1024x600", "1280x720")
+"""A tour of one screen of each kind (the whole visits cover the others)."""
+
+pytestmark = pytest.mark.gui
+
+
+def seed_earlier_readings(cfg_path: Path) -> None:
+    """Two earlier blood pressure readings of the demo card's resident (for the trend)."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from healthkiosk.config import load_config
+    from healthkiosk.readings import DeviceInfo, Transport
+    from kiosk.compose import open_recorder
+    from kiosk.flow.ports import BpValues, CompletedReading, ResidentIdentity
+    from tests.support.fake_devices import demo_card
+
+    card = demo_card()
+    who = ResidentIdentity(card.id_number, "110***", card.name, "female", None)
+    recorder = open_recorder(load_config(cfg_path))
+    dev = DeviceInfo(model="Earlier monitor", transport=Transport.BLE)
+    for i, (sys_, dia) in enumerate([(132, 86), (126, 82)]):
+        at = datetime.now(UTC) - timedelta(days=30 - 10 * i)
+        values = BpValues(sys_, dia, 70, None, False, ())
+        asyncio.run(recorder.save(CompletedReading(
+            f"00000000-0000-4000-8000-00000000000{i}", f"10000000-0000-4000-8000-00000000000{i}",
+            "blood_pressure", at, None, who, dev, values, "high_normal", False, False, False,
+            "bp.high_normal.systolic",
+        )))  # fmt: skip
+
+
+def run_scenario(
+    xvfb: str,
+    tmp_path: Path,
+    scenario: str,
+    panel: str,
+    *,
+    idle_s: float = 60,
+    result_s: float = 45,
+    seed: bool = False,
+    min_free_mb: int = 1,
+) -> tuple[dict, Path]:
+    (w, h), (wmm, hmm) = PANELS[panel]
+    data = tmp_path / "data"
+    cfg = tmp_path / "hk.toml"
+    cfg.write_text(
+        f"""
+[station]
+id = "gui-test-01"
+data_dir = "{data}"
+[store]
+min_free_mb = {min_free_mb}
+[kiosk]
+language = "zh_CN"
+resolution = [{w}, {h}]
+panel_width_mm = {wmm}
+panel_height_mm = {hmm}
+idle_timeout_s = {idle_s}
+still_here_s = 20
+result_timeout_s = {result_s}
+done_s = 1.5
+voice_enabled = true
+voice_volume = 0.05
+[rules.blood_pressure.protocol]
+rest_s = 1.5
+pause_s = 2.5
+""",
+        encoding="utf-8",
+    )
+    if seed:
+        seed_earlier_readings(cfg)
+    report = tmp_path / "report.json"
+    kivy_home = tmp_path / "kivy"
+    kivy_home.mkdir()
+    env = {
+        **os.environ,
+        "DISPLAY": xvfb,
+        "KIVY_HOME": str(kivy_home),
+        "KIVY_NO_ARGS": "1",
+        "KIVY_LOG_MODE": "PYTHON",
+        "KIVY_NO_FILELOG": "1",
+        "SDL_AUDIODRIVER": "dummy",
+    }
+    env.pop("HEALTHKIOSK_CONFIG", None)
+    proc = subprocess.run(
+        [sys.executable, str(DRIVER), scenario, "--config", str(cfg), "--report", str(report),
+         "--shots", str(SHOTS / panel), "--tag", scenario],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert report.exists(), proc.stderr[-4000:]
+    result = json.loads(report.read_text(encoding="utf-8"))
+    assert result["error"] is None, result["error"] + "\n" + proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return result, data / "kiosk.sqlite"
+
+
+def check_buttons(report: dict, panel: str) -> None:
+    """Buttons on the panel, at least 15 mm each way and at least 8 mm apart
+    (the staff's PIN pad excepted from the sizes)."""
+    px_x, px_y = report["px_per_mm"]
+    (width, height), _ = PANELS[panel]
+    for st in report["steps"]:
+        for b in [b for buttons in st.get("button_sets", []) for b in buttons]:  # each language
+            x, y, w, h = b["rect"]
+            assert x >= 0 and y >= 0 and x + w <= width + 1 and y + h <= height + 1, (st["name"], b)
+        buttons = [b for b in st.get("buttons", []) if not b["tid"].startswith("pin.")]
+        for b in buttons:
+            _, _, w, h = b["rect"]
+            assert w >= 15 * px_x - 1 and h >= 15 * px_y - 1, (st["name"], b)
+        for i, a in enumerate(buttons):
+            for b in buttons[i + 1 :]:
+                ax, ay, aw, ah = a["rect"]
+                bx, by, bw, bh = b["rect"]
+                gap_x = max(bx - (ax + aw), ax - (bx + bw)) / px_x
+                gap_y = max(by - (ay + ah), ay - (by + bh)) / px_y
+                assert max(gap_x, gap_y) >= 8 - 0.2, (st["name"], a["tid"], b["tid"])
+
+
+def step(report: dict, name: str) -> dict:
+    return next(s for s in report["steps"] if s["name"] == name)
+
+
+@pytest.mark.parametrize("panel", VISIT_PANELS)
+def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
+    report, store = run_scenario(xvfb, tmp_path, "visit_both", panel)
+    assert report["overflows"] == []
+    assert report["font"]["family"] == "WenQuanYi Micro Hei"
+    # The pinned input configuration: one provider, so a tap registers once.
+    assert report["kivy_input"] == {"mouse": "mouse,disable_multitouch"}
+    # Body text is at least 6 mm tall (cap height) on this panel.
+    assert report["body_font_px"] * report["cap_ratio"] / report["px_per_mm"][1] >= 6.0
+    check_buttons(report, panel)
+    wrong = step(report, "checkin-wrong-digit")["texts"]
+    assert wrong["zh_CN"]["checkin.error"] == "最后一位不对，请核对号码"
+    assert wrong["en"]["checkin.error"] == "Last digit is wrong"
+    confirm = step(report, "confirm")["texts"]["zh_CN"]
+    assert confirm["confirm.id"].startswith("110") and "*" * 11 in confirm["confirm.id"]
+    result = step(report, "result-bp")["texts"]
+    assert result["zh_CN"]["result.value"] == "184/110"
+    assert result["zh_CN"]["result.category"] == "很高"
+    assert result["zh_CN"]["result.urgent"] == "请马上去看医生"
+    assert result["en"]["result.urgent"] == "Please see the doctor now"
+    assert result["zh_CN"]["result.explanation"] == "高压 184：达到 180 或以上。"
+    assert result["en"]["result.note"].startswith("Irregular pulse")
+    glucose = step(report, "result-glucose")["texts"]
+    assert glucose["zh_CN"]["result.value"] == "6.4"
+    assert glucose["en"]["result.category"] == "A little high (fasting)"
+    assert glucose["en"]["result.explanation"] == "6.4: 6.1 or more."
+    after = step(report, "back-to-attract")["texts"]["any"]
+    assert "184/110" not in json.dumps(after, ensure_ascii=False)
+    assert not any("*" in v for v in after.values())
+    assert any("mmHg" in words or "血压" in words for _, words in report["spoken"])
+    # Screenshots of every screen in both languages.
+    screens = {s["screen"] for s in report["steps"]}
+    expected = {"attract", "checkin", "confirm", "choose", "prep_bp", "measure_bp", "bp_pause",
+                "result", "glucose_meal", "prep_glucose", "measure_glucose", "done"}  # fmt: skip
+    assert expected <= screens
+    for name in report["shots"]:
+        assert (SHOTS / panel / name).stat().st_size > 1000
+    # The readings are in the store and the outbox, with the right resident and device.
+    with sqlite3.connect(store) as db:
+        rows = db.execute(
+            "SELECT r.kind, r.systolic_mmhg, r.diastolic_mmhg, r.glucose_mmol_per_l,"
+            " r.meal_context, r.irregular_pulse, r.urgent, r.device_model, r.device_serial,"
+            " p.id_masked, o.delivered_at, v.outcome"
+            " FROM readings r JOIN residents p ON p.id = r.resident_id"
+            " JOIN outbox o ON o.reading_uuid = r.uuid JOIN visits v ON v.id = r.visit_id"
+            " ORDER BY r.station_seq"
+        ).fetchall()
+    from tests.support.fake_devices import demo_card
+
+    masked = demo_card().id_number[:3] + "*" * 11 + demo_card().id_number[-4:]
+    assert rows == [
+        ("blood_pressure", 184, 110, None, None, 1, 1, "Simulated upper-arm BP monitor",
+         "SIM-BP-0001", masked, None, "completed"),
+        ("glucose", None, None, 6.4, "fasting", 0, 0, "Simulated glucose meter",
+         "SIM-GL-0001", masked, None, "completed"),
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("panel", VISIT_PANELS)
+def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
+    report, store = run_scenario(xvfb, tmp_path, "visit_errors", panel, idle_s=2, seed=True)
+    assert report["overflows"] == []
+    check_buttons(report, panel)
+    err = step(report, "error-body_movement")["texts"]
+    assert err["zh_CN"]["error.message"] == "您动了。请坐好别动，再试一次"
+    assert err["en"]["error.message"] == "You moved. Sit still and try again"
+    assert step(report, "still_here")["texts"]["zh_CN"]["still_here.title"] == "您还在吗？"
+    result = step(report, "result-normal")["texts"]
+    assert result["en"]["result.category"] == "Normal"
+    assert "result.trend" in {b for b in step(report, "result-normal")["widgets"]}
+    tech = step(report, "technician")["texts"]["en"]
+    assert tech["tech.version"].startswith("Version ")
+    assert tech["tech.sync"] == "Waiting to send: 3  Sent: 0"
+    tested = step(report, "technician-tested")["texts"]
+    assert tested["en"]["tech.device.glucose"].startswith("Glucose meter: works ")
+    assert tested["zh_CN"]["tech.device.glucose"].startswith("血糖仪: 正常 ")
+    paired = step(report, "technician-paired")["texts"]["en"]
+    assert paired["tech.device.blood_pressure"].startswith("BP monitor: no pairing ")
+    with sqlite3.connect(store) as db:
+        readings = db.execute(
+            "SELECT systolic_mmhg, diastolic_mmhg FROM readings WHERE device_model LIKE 'Sim%'"
+        ).fetchall()
+        events = db.execute("SELECT kind FROM device_events").fetchall()
+        names = db.execute("SELECT name FROM residents").fetchall()
+    assert readings == [(117, 75)]
+    assert events == [("body_movement",)]
+    assert names == [("王秀英",)]
+
+
+@pytest.mark.parametrize("panel", TOUR_PANELS)
+def test_screen_tour_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
+    report, _ = run_scenario(xvfb, tmp_path, "screen_tour", panel, result_s=2)
+    assert report["overflows"] == []
+    check_buttons(report, panel)
+    assert report["body_font_px"] * report["cap_ratio"] / report["px_per_mm"][1] >= 6.0
+    screens = [s["screen"] for s in report["steps"]]
+    assert screens == ["attract", "checkin", "confirm", "choose", "prep_bp", "measure_bp",
+                       "result", "result", "glucose_meal", "prep_glucose", "error",
+                       "measure_glucose"]  # fmt: skip
+    over = step(report, "still_here-result")
+    assert over["texts"]["zh_CN"]["still_here.title"] == "您还在吗？"
+    assert over["texts"]["zh_CN"]["result.value"] == "127/83"  # the result stays behind it
+    assert {b["tid"] for b in over["buttons"]} == {"btn.still_here"}
+    assert step(report, "error-link_lost")["texts"]["en"]["error.message"] == (
+        "The device lost its connection. Try again"
+    )
+    assert len(report["shots"]) == 2 * len(screens) - 1
+    for name in report["shots"]:
+        assert (SHOTS / panel / name).stat().st_size > 1000
+
+
+def test_every_error_message_fits(xvfb: str, tmp_path: Path) -> None:
+    """Layout check, not a visit: every error key's screen in both languages at
+    800×480 (the smallest panel) fits (no overflow, buttons on the panel) and
+    has its screenshots. The driver reaches device errors through the fake
+    devices' fault scripts by touch and the store's two through the real store:
+    ``store_error`` with its write lock held by the driver, ``store_full`` in a
+    second run whose store asks for more free disk than there is; see
+    ``error_layouts`` and ``store_full``."""
+    from kiosk.app.i18n import text
+    from kiosk.flow.errors import ERROR_KEYS, error_actions
+
+    panel = "800x480"
+    full = tmp_path / "full"
+    full.mkdir()
+    more_than_free = int(shutil.disk_usage(full).free // 2**20) + 1024
+    shown: dict[str, tuple[str, dict]] = {}
+    for scenario, report in (
+        ("error_layouts", run_scenario(xvfb, tmp_path, "error_layouts", panel)[0]),
+        (
+            "store_full",
+            run_scenario(xvfb, full, "store_full", panel, min_free_mb=more_than_free)[0],
+        ),
+    ):
+        assert report["overflows"] == []
+        check_buttons(report, panel)
+        for st in report["steps"]:
+            key = st["name"].removeprefix("error-")
+            assert key not in shown, key
+            shown[key] = (scenario, st)
+    assert sorted(shown) == sorted(ERROR_KEYS)
+    for key, (scenario, st) in shown.items():
+        assert st["screen"] == "error"
+        for language in ("zh_CN", "en"):
+            assert st["texts"][language]["error.message"] == text(language, f"error.{key}"), key
+        tids = {b["tid"] for b in st["buttons"]}
+        assert ("btn.retry" in tids) == ("retry" in error_actions(key)), (key, tids)
+        assert "btn.finish" in tids
+        for language in ("zh_CN", "en"):
+            assert (SHOTS / panel / f"{scenario}-error-{key}-{language}.png").stat().st_size > 1000

@@ -1,0 +1,583 @@
+"""Drives the real kiosk app by touch events (run in its own process under Xvfb).
+
+    python tests/support/gui_driver.py SCENARIO --config FILE --report FILE --shots DIR
+
+The app runs as ``healthkiosk run`` does, on scriptable fake devices
+(:mod:`tests.support.fake_devices`: a scenario queues each outcome); beside it, a
+scenario coroutine finds widgets by their test id, synthesises touch
+events at their position on the window (Kivy MotionEvents posted to the
+event loop, as the input providers do), waits for what should appear,
+records every label's text and whether it overflows its box, and saves a
+screenshot of each screen in both languages. It never calls the flow's
+methods: the flow state is read only to name the screenshots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from healthkiosk.config import load_config  # noqa: E402
+from tests.support.fake_devices import (  # noqa: E402
+    BpOutcome,
+    GlucoseOutcome,
+    demo_card,
+    open_fake_devices,
+)
+
+_ids = itertools.count(1000)
+T0 = time.monotonic()
+
+
+class Driver:
+    def __init__(self, running: Any, shots: Path, tag: str) -> None:
+        self.r = running
+        self.shots = shots
+        self.tag = tag
+        self.steps: list[dict[str, Any]] = []
+        self.overflows: list[dict[str, Any]] = []
+        self.shot_files: list[str] = []
+        self.config: Any = None
+
+    # --- looking ---------------------------------------------------------------
+
+    def widgets(self) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        root = self.r.app.root
+        for w in root.walk(restrict=True):
+            tid = getattr(w, "tid", "")
+            if tid and tid not in found:
+                found[tid] = w
+        return found
+
+    def texts(self) -> dict[str, str]:
+        from kivy.uix.label import Label
+
+        return {
+            tid: w.text
+            for tid, w in self.widgets().items()
+            if isinstance(w, Label) and w.get_root_window() is not None
+        }
+
+    def buttons(self) -> list[dict[str, Any]]:
+        from kivy.uix.button import Button
+
+        out = []
+        top_layer = self.r.app.root.children[0]  # the "still here?" panel when it shows
+        for w in top_layer.walk(restrict=True):
+            if isinstance(w, Button) and w.get_root_window() is not None:
+                x, y = w.to_window(w.x, w.y)
+                out.append({"tid": getattr(w, "tid", ""), "rect": [x, y, w.width, w.height]})
+        return out
+
+    def check_overflow(self, name: str) -> None:
+        from kivy.uix.label import Label
+
+        def overflows(label: Label) -> bool:
+            """Whether a label's rendered text is larger than its box."""
+            label.texture_update()
+            tw, th = label.texture_size
+            return bool(tw > label.width + 1 or th > label.height + 1)
+
+        for w in self.r.app.root.walk(restrict=True):
+            if isinstance(w, Label) and w.text and overflows(w):
+                self.overflows.append(
+                    {
+                        "step": name,
+                        "tid": getattr(w, "tid", ""),
+                        "text": w.text,
+                        "box": [round(w.width), round(w.height)],
+                        "texture": list(w.texture_size),
+                    }
+                )
+
+    async def frame(self, n: int = 2) -> None:
+        for _ in range(n):
+            await asyncio.sleep(1 / 60)
+
+    async def wait_for(self, tid: str, *, text: str | None = None, within: float = 20.0) -> Any:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            w = self.widgets().get(tid)
+            if w is not None and (text is None or text in getattr(w, "text", "")):
+                await self.frame(1)
+                return w
+            await asyncio.sleep(0.02)
+        raise AssertionError(
+            f"{tid!r} (text {text!r}) not on screen; on screen: {sorted(self.texts().items())}"
+        )
+
+    async def gone(self, tid: str, *, within: float = 20.0) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if tid not in self.widgets():
+                await self.frame()
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"{tid!r} still on screen")
+
+    # --- touching --------------------------------------------------------------
+
+    async def tap(self, tid: str, *, within: float = 20.0) -> None:
+        from kivy.base import EventLoop
+        from kivy.input.motionevent import MotionEvent
+
+        w = await self.wait_for(tid, within=within)
+        assert not getattr(w, "disabled", False), f"{tid} is disabled"
+        x, y = w.to_window(*w.center)
+        win = EventLoop.window
+
+        class Touch(MotionEvent):  # type: ignore[misc]
+            def depack(self, args: dict[str, float]) -> None:
+                self.sx, self.sy = args["sx"], args["sy"]
+                self.profile = ["pos"]
+                super().depack(args)
+
+        touch = Touch(
+            "gui-driver", next(_ids), {"sx": x / win.width, "sy": y / win.height},
+            is_touch=True, type_id="touch",
+        )  # fmt: skip
+        EventLoop.post_dispatch_input("begin", touch)
+        await self.frame(1)
+        touch.update_time_end()
+        EventLoop.post_dispatch_input("end", touch)
+        await self.frame(1)
+
+    # --- recording -------------------------------------------------------------
+
+    async def record(self, name: str, *, both_languages: bool = True) -> dict[str, Any]:
+        await self.frame(3)
+        lang = self.r.flow.state.language
+        step: dict[str, Any] = {
+            "name": name,
+            "screen": self.r.flow.state.screen.value,
+            "texts": {},
+            "t": round(time.monotonic() - T0, 2),
+        }
+        langs = [lang]
+        if both_languages:
+            langs.append("en" if lang == "zh_CN" else "zh_CN")
+        for i, language in enumerate(langs):
+            if i:
+                await self.tap("btn.lang")
+                await self.frame(3)
+            step["texts"][language] = self.texts()
+            step.setdefault("buttons", self.buttons())
+            step.setdefault("button_sets", []).append(self.buttons())
+            step.setdefault("widgets", sorted(self.widgets()))
+            self.check_overflow(f"{name}/{language}")
+            self.screenshot(f"{name}-{language}")
+        if both_languages:
+            await self.tap("btn.lang")  # back to where we were
+            await self.frame(2)
+        self.steps.append(step)
+        return step
+
+    def screenshot(self, name: str) -> None:
+        path = self.shots / f"{self.tag}-{name}.png"
+        t = time.monotonic()
+        self.r.app.root.export_to_png(str(path))
+        self.shot_seconds = getattr(self, "shot_seconds", 0.0) + time.monotonic() - t
+        self.shot_files.append(path.name)
+
+
+async def confirm_and_choose_both(d: Driver, bp: Any) -> None:
+    """From a typed ID number: OK, "yes, that is me", both measurements (the
+    monitor held at its gate so the preparation screens can be looked at)."""
+    await d.record("checkin-typed")
+    await d.tap("btn.ok")
+    await d.wait_for("confirm.id")
+    await d.record("confirm")
+    await d.tap("confirm.yes")
+    await d.wait_for("btn.both")
+    await d.record("choose")
+    bp.gate = asyncio.Event()
+    await d.tap("btn.both")
+
+
+async def visit_both(d: Driver) -> None:
+    """Keypad check-in, blood pressure (urgent, irregular, a third reading) then glucose."""
+    from healthkiosk.readings import BloodPressureStatus
+
+    bp, gl = d.r.devices.blood_pressure, d.r.devices.glucose
+    bp.queue(
+        BpOutcome(176, 104, 88, BloodPressureStatus(irregular_pulse=True)),
+        BpOutcome(190, 114, 90),
+        BpOutcome(186, 112, 90),
+    )
+    gl.queue(GlucoseOutcome(6.4))
+    await d.wait_for("attract.start")
+    await d.record("attract")
+    await d.tap("attract.start")
+    await d.wait_for("key.1")
+    number = demo_card().id_number
+    for ch in number[:17]:
+        await d.tap(f"key.{ch}")
+    wrong = "1" if number[17] != "1" else "2"
+    await d.tap(f"key.{wrong}")
+    await d.wait_for("checkin.error")
+    await d.record("checkin-wrong-digit")
+    await d.tap("key.back")
+    await d.gone("checkin.error")
+    await d.tap(f"key.{number[17]}")
+    await confirm_and_choose_both(d, bp)
+    await d.wait_for("prep_bp.rest")
+    await d.record("prep_bp-resting")
+    await d.wait_for("prep_bp.ready")
+    await d.record("prep_bp-ready")
+    await d.tap("btn.start_bp")
+    await d.wait_for("gauge")
+    for _ in range(1000):  # the cuff holds at the top while the gate is closed
+        if int(d.texts().get("gauge.value") or 0) >= 150:
+            break
+        await asyncio.sleep(0.02)
+    await d.record("measure_bp")
+    bp.gate.set()
+    await d.wait_for("bp_pause.taken", within=30)
+    await d.record("bp_pause")
+    await d.wait_for("bp_pause.third", within=30)
+    await d.record("bp_pause-third")
+    await d.wait_for("result.value", within=60)
+    await d.record("result-bp")
+    await d.tap("btn.next")
+    await d.wait_for("btn.meal.fasting")
+    await d.record("glucose_meal")
+    await d.tap("btn.meal.fasting")
+    await d.wait_for("btn.glucose_ready")
+    await d.record("prep_glucose")
+    gl.gate = asyncio.Event()
+    await d.tap("btn.glucose_ready")
+    await d.wait_for("measure_glucose.wait")
+    await d.record("measure_glucose")
+    gl.gate.set()
+    await d.wait_for("result.value", text="6.4", within=30)
+    await d.record("result-glucose")
+    await d.tap("btn.finish")
+    await d.wait_for("done.body")
+    await d.record("done")
+    await d.wait_for("attract.start", within=30)
+    d.steps.append({"name": "back-to-attract", "screen": "attract", "texts": {"any": d.texts()}})
+
+
+async def visit_errors(d: Driver) -> None:
+    """Card check-in, a movement error, retry, normal result; still-here; technician."""
+    from healthkiosk.readings import BloodPressureStatus
+
+    bp = d.r.devices.blood_pressure
+    bp.queue(
+        BpOutcome(150, 90, 70, BloodPressureStatus(body_movement=True)),
+        BpOutcome(118, 76, 64),
+        BpOutcome(116, 74, 62),
+    )
+    await d.tap("attract.start")
+    await d.wait_for("checkin.prompt")
+    d.r.devices.id_card.present(demo_card())
+    await d.wait_for("confirm.name", text="王秀英")
+    await d.tap("confirm.yes")
+    # Walk away: the "still here?" question comes after idle_timeout_s.
+    await d.wait_for("btn.still_here", within=30)
+    await d.record("still_here", both_languages=False)
+    await d.tap("btn.still_here")
+    await d.gone("btn.still_here")
+    await d.tap("btn.bp")
+    await d.wait_for("prep_bp.ready", within=30)
+    await d.tap("btn.start_bp")
+    await d.wait_for("error.message", within=30)
+    await d.record("error-body_movement")
+    await d.tap("btn.retry")
+    await d.wait_for("result.value", text="117/75", within=60)
+    await d.record("result-normal")
+    await d.tap("btn.finish")
+    await d.wait_for("attract.tech", within=30)
+    await d.tap("attract.tech")
+    await d.wait_for("pin.1")
+    for ch in "2468":
+        await d.tap(f"pin.{ch}")
+    await d.record("tech_pin")
+    await d.tap("pin.ok")
+    await d.wait_for("tech.sync")
+    await d.record("technician")
+    await d.tap("btn.test")
+    await d.wait_for("tech.device.blood_pressure", text="SIM-BP-0001")
+    await d.record("technician-tested")
+    await d.tap("btn.pair")  # fake devices: none needs pairing, and it says so
+    await d.wait_for("tech.device.glucose", text="无需配对")
+    await d.record("technician-paired")
+    await d.tap("btn.back")
+    await d.wait_for("attract.start")
+
+
+async def screen_tour(d: Driver) -> None:
+    """One of each kind of screen, in both languages, on the panels the whole
+    visits do not run on: attract, check-in keypad, confirm, choose, blood
+    pressure preparation and measuring, result, "still here?" over the result,
+    glucose questions, an error, glucose measuring. By touch throughout."""
+    from healthkiosk.errors import DeviceConnectionError
+
+    bp, gl = d.r.devices.blood_pressure, d.r.devices.glucose
+    bp.queue(BpOutcome(128, 84, 72), BpOutcome(126, 82, 70))
+    gl.queue(GlucoseOutcome(error=DeviceConnectionError("link lost")), GlucoseOutcome(5.6))
+    await d.wait_for("attract.start")
+    await d.record("attract")
+    await d.tap("attract.start")
+    await d.wait_for("key.1")
+    for ch in demo_card().id_number:
+        await d.tap(f"key.{ch}")
+    await confirm_and_choose_both(d, bp)
+    await d.wait_for("prep_bp.ready", within=30)
+    await d.record("prep_bp-ready")
+    await d.tap("btn.start_bp")
+    await d.wait_for("gauge")
+    for _ in range(1000):  # the cuff holds at the top while the gate is closed
+        if int(d.texts().get("gauge.value") or 0) >= 150:
+            break
+        await asyncio.sleep(0.02)
+    await d.record("measure_bp")
+    bp.gate.set()
+    await d.wait_for("result.value", text="127/83", within=60)
+    await d.record("result-bp")
+    # Left alone on the result (result_timeout_s): the question comes over it.
+    await d.wait_for("btn.still_here", within=30)
+    await d.record("still_here-result", both_languages=False)
+    await d.tap("btn.still_here")
+    await d.gone("btn.still_here")
+    await d.tap("btn.next")
+    await d.wait_for("btn.meal.fasting")
+    await d.record("glucose_meal")
+    await d.tap("btn.meal.fasting")
+    await d.wait_for("btn.glucose_ready")
+    await d.record("prep_glucose")
+    await d.tap("btn.glucose_ready")
+    await d.wait_for("error.message", within=30)
+    await d.record("error-link_lost")
+    gl.gate = asyncio.Event()
+    await d.tap("btn.retry")
+    await d.wait_for("measure_glucose.wait")
+    await d.record("measure_glucose")
+    gl.gate.set()
+    await d.wait_for("result.value", text="5.6", within=30)
+    await d.tap("btn.finish")
+    await d.wait_for("attract.start", within=30)
+
+
+async def error_layouts(d: Driver) -> None:
+    """Every error message of ``kiosk.flow.errors.ERROR_KEYS`` on screen in both
+    languages, for the layout checks (overflow, buttons on the panel,
+    screenshots): not a visit an elder would have.
+
+    Device errors come from the fake devices' fault scripts (the glucose
+    meter and the blood pressure monitor raise the drivers' errors) and are
+    reached by touch, one after another through "Try again"; "updating"
+    by touch too, while this driver holds the visit lock as the updater does.
+    The store is the real one: ``store_error`` is a reading saved while this
+    driver holds the store's write lock past its busy timeout (as another
+    process writing to it would); ``store_full`` needs a store asking for more
+    free disk than there is, so it has a run of its own (:func:`store_full`)."""
+    from healthkiosk.errors import (
+        DeviceConnectionError,
+        DeviceError,
+        DeviceNotFoundError,
+        DeviceTimeoutError,
+        MeasurementError,
+        MeasurementProblem,
+    )
+    from healthkiosk.visitlock import VisitLock, path_for
+
+    def words(key: str) -> str:
+        return error_words(d, key)
+
+    def problem(p: MeasurementProblem) -> GlucoseOutcome:
+        return GlucoseOutcome(error=MeasurementError(f"meter says {p.value}", problem=p))
+
+    meter: list[tuple[str, GlucoseOutcome]] = [
+        ("device_not_found", GlucoseOutcome(error=DeviceNotFoundError("not seen"))),
+        ("not_paired", GlucoseOutcome(error=DeviceError("refused", reason="not_paired"))),
+        ("bluetooth_off", GlucoseOutcome(error=DeviceError("off", reason="bluetooth_off"))),
+        ("link_lost", GlucoseOutcome(error=DeviceConnectionError("gone"))),
+        ("device_timeout", GlucoseOutcome(error=DeviceTimeoutError("silent"))),
+        ("strip_error", problem(MeasurementProblem.STRIP_ERROR)),
+        ("out_of_range", problem(MeasurementProblem.OUT_OF_RANGE)),
+        ("implausible", GlucoseOutcome(40.0)),  # beyond rules.glucose.plausible
+        ("device_error", problem(MeasurementProblem.DEVICE_ERROR)),
+    ]
+    # The monitor refusing at the start (as a driver's MeasurementError): no
+    # cuff cycle to wait for. The flags on a finished measurement reach the
+    # same screens in visit_errors.
+    monitor: list[tuple[str, BpOutcome]] = [
+        (p.value, BpOutcome(error=MeasurementError(f"monitor says {p.value}", problem=p)))
+        for p in (
+            MeasurementProblem.BODY_MOVEMENT,
+            MeasurementProblem.CUFF_FIT,
+            MeasurementProblem.IMPROPER_POSITION,
+        )
+    ]
+    d.r.devices.glucose.queue(*(o for _, o in meter))
+    d.r.devices.blood_pressure.queue(*(o for _, o in monitor))
+    await d.tap("attract.start")
+    await d.wait_for("checkin.prompt")
+    d.r.devices.id_card.present(demo_card())
+    await d.tap("confirm.yes")
+    await d.tap("btn.glucose")
+    await d.tap("btn.meal.fasting")
+    await d.tap("btn.glucose_ready")
+    for i, (key, _) in enumerate(meter):
+        if i:
+            await d.tap("btn.retry")
+        await d.wait_for("error.message", text=words(key), within=30)
+        await d.record(f"error-{key}")
+    await d.tap("btn.back")  # back to the choice
+    await d.tap("btn.bp")
+    await d.wait_for("prep_bp.ready", within=30)
+    await d.tap("btn.start_bp")
+    for i, (key, _) in enumerate(monitor):
+        if i:
+            await d.tap("btn.retry")
+        await d.wait_for("error.message", text=words(key), within=60)
+        await d.record(f"error-{key}")
+    await d.tap("btn.back")  # back to the choice
+    d.r.devices.glucose.queue(GlucoseOutcome(5.6))
+    with store_write_locked(d.config.store_path):
+        await measure_glucose(d)
+        await d.wait_for("error.message", text=words("store_error"), within=30)
+    await d.gone("btn.retry")
+    await d.record("error-store_error")
+    await d.tap("btn.finish")
+    await d.wait_for("attract.start", within=30)
+    with VisitLock(path_for(d.config)):  # an update being installed
+        await d.tap("attract.start")
+        await d.wait_for("error.message", text=words("updating"))
+        await d.record("error-updating")
+        await d.tap("btn.finish")
+        await d.wait_for("attract.start", within=30)
+
+
+async def store_full(d: Driver) -> None:
+    """A glucose reading the store refuses for want of disk: this run's store
+    asks for more free space than its disk has (``[store] min_free_mb``)."""
+    d.r.devices.glucose.queue(GlucoseOutcome(5.6))
+    await d.tap("attract.start")
+    await d.wait_for("checkin.prompt")
+    d.r.devices.id_card.present(demo_card())
+    await d.tap("confirm.yes")
+    await measure_glucose(d)
+    await d.wait_for("error.message", text=error_words(d, "store_full"), within=30)
+    await d.gone("btn.retry")
+    await d.record("error-store_full")
+    await d.tap("btn.finish")
+    await d.wait_for("attract.start", within=30)
+
+
+async def measure_glucose(d: Driver) -> None:
+    """From the choice: glucose, fasting, the strip is in."""
+    await d.tap("btn.glucose")
+    await d.tap("btn.meal.fasting")
+    await d.tap("btn.glucose_ready")
+
+
+def error_words(d: Driver, key: str) -> str:
+    from kiosk.app.i18n import text
+
+    return text(d.r.flow.state.language, f"error.{key}")
+
+
+@contextmanager
+def store_write_locked(path: Path) -> Iterator[None]:
+    """Hold the store's write lock from another connection, as another process
+    writing to the store would: the kiosk's save waits out its busy timeout."""
+    con = sqlite3.connect(path, isolation_level=None)
+    try:
+        con.execute("BEGIN IMMEDIATE")
+        yield
+        con.execute("ROLLBACK")
+    finally:
+        con.close()
+
+
+SCENARIOS = {
+    "visit_both": visit_both,
+    "visit_errors": visit_errors,
+    "screen_tour": screen_tour,
+    "error_layouts": error_layouts,
+    "store_full": store_full,
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("scenario", choices=sorted(SCENARIOS))
+    ap.add_argument("--config", required=True)
+    ap.add_argument("--report", required=True)
+    ap.add_argument("--shots", required=True)
+    ap.add_argument("--tag", required=True)
+    a = ap.parse_args()
+    cfg = load_config(a.config)
+    shots = Path(a.shots)
+    shots.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"scenario": a.scenario, "ok": False}
+
+    async def scenario(running: Any) -> None:
+        d = Driver(running, shots, a.tag)
+        d.config = cfg
+        report["driver"] = d
+        await running.first_frame_at
+        await SCENARIOS[a.scenario](d)
+        report["ok"] = True
+
+    from kiosk.app.main import run_kiosk
+
+    error = None
+    try:
+        code = asyncio.run(
+            run_kiosk(
+                cfg,
+                fullscreen=False,
+                devices=lambda: open_fake_devices(speed=40.0, start_delay_s=8.0),
+                extra=scenario,
+            )
+        )
+    except BaseException as err:  # report it, with what was seen so far
+        import traceback
+
+        error = "".join(traceback.format_exception(err))
+        code = 1
+    d = report.pop("driver", None)
+    if d is not None:
+        report.update(steps=d.steps, overflows=d.overflows, shots=d.shot_files)
+        report["shot_seconds"] = round(getattr(d, "shot_seconds", 0.0), 2)
+        report["font"] = _font_info()
+        from kivy.config import Config
+
+        report["kivy_input"] = dict(Config.items("input"))
+        report["spoken"] = list(d.r.voice.spoken)
+        report["body_font_px"] = d.r.app.metrics.body
+        report["px_per_mm"] = [d.r.app.metrics.px_per_mm_x, d.r.app.metrics.px_per_mm_y]
+        report["cap_ratio"] = d.r.app.metrics.cap_ratio
+    report["error"] = error
+    report["exit_code"] = code
+    Path(a.report).write_text(json.dumps(report, ensure_ascii=False, indent=1, default=str))
+    return 0 if report["ok"] and error is None else 1
+
+
+def _font_info() -> dict[str, str]:
+    from kivy.core.text import DEFAULT_FONT, LabelBase
+
+    from kiosk.app.fonts import face_name
+
+    path = LabelBase._fonts[DEFAULT_FONT][0]
+    return {"path": path, "family": face_name(Path(path))}
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,181 @@
+"""The wire schema: versions, batches, round trips, reasons."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+from uuid import UUID, uuid4
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from healthkiosk.errors import SchemaError
+from healthkiosk.idnumber import check_character
+from sync.schema import (
+    BloodPressureValues,
+    GlucoseValues,
+    ReadingBatch,
+    ReadingMessage,
+    Receipt,
+    StatusMessage,
+    decode,
+    encode,
+    to_dict,
+)
+
+FIRST17 = "31010419560823041"
+NUMBER = FIRST17 + check_character(FIRST17)
+
+
+def reading(**over: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "schema": "hk.reading/1",
+        "uuid": str(uuid4()),
+        "station_id": "st-01",
+        "station_seq": 7,
+        "resident": {
+            "id_number": NUMBER,
+            "name": "王秀英",
+            "sex": "female",
+            "birth_date": "1956-08-23",
+        },
+        "kind": "blood_pressure",
+        "measured_at": "2026-03-01T16:30:00+08:00",
+        "values": {"systolic": 152, "diastolic": 94, "pulse": 71, "unit": "mmHg"},
+        "device": {"model": "BP-7000", "transport": "ble"},
+        "classification": {"category": "grade_1", "urgent": False, "isolated_systolic": False},
+        "software_version": "0.1.0",
+    }
+    doc.update(over)
+    return doc
+
+
+def test_reading_round_trip() -> None:
+    msg = decode(json.dumps(reading()))
+    assert isinstance(msg, ReadingMessage) and isinstance(msg.values, BloodPressureValues)
+    assert msg.measured_at.utcoffset() == timedelta(hours=8)
+    wire = encode(msg)
+    assert wire.startswith(b'{"schema":"hk.reading/1"')
+    assert decode(wire) == msg
+    assert NUMBER not in repr(msg)
+
+
+def test_unknown_major_version_is_refused_with_its_reason() -> None:
+    with pytest.raises(SchemaError) as info:
+        decode(json.dumps(reading(schema="hk.reading/2")))
+    assert info.value.reason == "schema_version"
+    assert "hk.reading/1" in str(info.value)
+    for bad, reason in (
+        ({"schema": "hk.other/1"}, "schema_unknown"),
+        ({"schema": 1}, "schema_missing"),
+        ({}, "schema_missing"),
+    ):
+        with pytest.raises(SchemaError) as info:
+            decode(json.dumps(bad))
+        assert info.value.reason == reason
+    with pytest.raises(SchemaError) as info:
+        decode(b"\xff not json")
+    assert info.value.reason == "not_json"
+    with pytest.raises(SchemaError) as info:
+        decode("[1, 2]")
+    assert info.value.reason == "not_object"
+
+
+def test_unknown_fields_within_a_major_version_are_ignored() -> None:
+    msg = decode(json.dumps(reading(added_in_1_1="later")))
+    assert isinstance(msg, ReadingMessage)
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"kind": "glucose"}, "values"),
+        ({"values": {"mmol_per_l": 5.5}}, "values"),
+        ({"measured_at": "2026-03-01T16:30:00"}, "measured_at"),
+        ({"station_id": "Bad Station"}, "station_id"),
+        ({"resident": {"id_number": NUMBER[:17] + "0" if NUMBER[17] != "0" else "1"}}, "id_number"),
+        ({"classification": {"category": "hypertension", "urgent": True}}, "category"),
+    ],
+)
+def test_invalid_readings_say_where(change: dict[str, Any], where: str) -> None:
+    with pytest.raises(SchemaError) as info:
+        decode(json.dumps(reading(**change)))
+    assert info.value.reason == "invalid" and where in str(info.value)
+    assert NUMBER not in str(info.value)
+
+
+def test_glucose_value_or_lo_hi() -> None:
+    base = {"kind": "glucose", "classification": {"category": "very_high", "urgent": True}}
+    ok = decode(json.dumps(reading(**base, values={"mmol_per_l": None, "out_of_range": "HI"})))
+    assert isinstance(ok, ReadingMessage) and isinstance(ok.values, GlucoseValues)
+    for values in ({"mmol_per_l": None}, {"mmol_per_l": 20.0, "out_of_range": "HI"}):
+        with pytest.raises(SchemaError, match="exactly one"):
+            decode(json.dumps(reading(**base, values=values)))
+
+
+def test_a_batch_round_trips_and_an_empty_one_is_refused() -> None:
+    """(Mixed stations in one batch: refused by the ingest, tests/followup/ingest/test_check.py.)"""
+    a, b = reading(), reading()
+    batch = {"schema": "hk.reading-batch/1", "station_id": "st-01", "readings": [a, b]}
+    got = decode(json.dumps(batch))
+    assert isinstance(got, ReadingBatch)
+    assert [str(r.uuid) for r in got.readings] == [a["uuid"], b["uuid"]]
+    assert decode(encode(got)) == got
+    with pytest.raises(SchemaError) as info:
+        decode(json.dumps({**batch, "readings": []}))
+    assert info.value.reason == "invalid"
+
+
+def test_receipt_and_status_round_trip() -> None:
+    r = Receipt(station_id="st-01", accepted=[uuid4()], rejected=[{"uuid": uuid4(), "reason": "x"}])  # type: ignore[list-item]
+    assert decode(encode(r)) == r
+    s = StatusMessage(station_id="st-01", online=True, boot_id="b1", seq=3, backlog=4,
+                      sent_at=datetime(2026, 3, 1, tzinfo=UTC))  # fmt: skip
+    assert decode(encode(s)) == s
+    assert to_dict(s)["schema"] == "hk.status/1"
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    systolic=st.integers(70, 300),
+    diastolic=st.integers(40, 180),
+    pulse=st.none() | st.integers(30, 220),
+    offset=st.integers(-12 * 60, 14 * 60),
+    seq=st.integers(0, 2**40),
+)
+def test_blood_pressure_round_trip_property(
+    systolic: int, diastolic: int, pulse: int | None, offset: int, seq: int
+) -> None:
+    at = datetime(2026, 3, 1, 8, 0, tzinfo=timezone(timedelta(minutes=offset)))
+    doc = reading(
+        station_seq=seq,
+        measured_at=at.isoformat(),
+        values={"systolic": systolic, "diastolic": diastolic, "pulse": pulse},
+    )
+    msg = decode(json.dumps(doc))
+    assert isinstance(msg, ReadingMessage)
+    assert decode(encode(msg)) == msg and msg.measured_at == at and msg.uuid == UUID(doc["uuid"])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    value=st.floats(0, 100, allow_nan=False).map(lambda v: round(v, 1)),
+    meal=st.sampled_from(["fasting", "after_meal", "random"]),
+    unit=st.sampled_from(["mmol/L", "mg/dL"]),
+)
+def test_glucose_round_trip_property(value: float, meal: str, unit: str) -> None:
+    doc = reading(
+        kind="glucose",
+        values={
+            "mmol_per_l": value,
+            "meal_context": meal,
+            "original_value": value * 18.016,
+            "original_unit": unit,
+        },
+        classification={"category": "normal", "urgent": False},
+    )
+    msg = decode(json.dumps(doc))
+    assert isinstance(msg, ReadingMessage) and isinstance(msg.values, GlucoseValues)
+    assert decode(encode(msg)) == msg and msg.values.mmol_per_l == value
