@@ -22,6 +22,13 @@ DECODE_KINDS = (
     "float",
     "cts",
     "battery",
+    "weight",
+    "weight-feature",
+    "body-composition",
+    "plx-spot",
+    "plx-continuous",
+    "plx-features",
+    "temperature",
 )
 
 
