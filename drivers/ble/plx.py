@@ -72,10 +72,12 @@ from healthkiosk.errors import (
     DeviceError,
     DeviceTimeoutError,
     DownloadInterrupted,
+    ImplausibleValueError,
     MeasurementError,
     MeasurementProblem,
 )
-from healthkiosk.readings import DeviceInfo, OximetryMeasurement, OximetryMode
+from healthkiosk.readings import DeviceInfo, OximetryMeasurement, OximetryMode, Transport
+from healthkiosk.rules import Spo2Rules, check_spo2_plausible
 
 log = logging.getLogger(__name__)
 
@@ -645,3 +647,68 @@ async def open_device(
         backend=backend,
     ) as device:
         yield device
+
+
+CAPTURED = DeviceInfo(model="captured bytes", transport=Transport.BLE)
+
+
+def _oximetry_json(
+    make: Callable[[], OximetryMeasurement],
+    verdict: Assessment,
+    rules: Spo2Rules,
+    *,
+    require_qualified: bool,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"recorded": False, "reason": None, "spo2": None, "pulse": None}
+    try:
+        reading = make()
+    except MeasurementError as err:
+        out["reason"] = err.reason
+        return out
+    out.update(spo2=reading.spo2_percent, pulse=reading.pulse_bpm)
+    if verdict.problem is not None:
+        out["reason"] = verdict.problem.value
+    elif verdict.stored:
+        out["reason"] = "device_memory"
+    elif verdict.settling or (require_qualified and not verdict.qualified):
+        out["reason"] = MeasurementProblem.UNSTABLE.value
+    else:
+        try:
+            check_spo2_plausible(reading.spo2_percent, reading.pulse_bpm, rules)
+        except ImplausibleValueError as err:
+            out["reason"] = err.reason
+            return out
+        out["recorded"] = True
+    return out
+
+
+def spot_to_reading_json(data: bytes, *, rules: Spo2Rules, tz: tzinfo) -> dict[str, Any]:
+    """``devices reading plx-spot``: ``recorded`` true, or false with ``reason``
+    (the status says not final, stored, or a problem; no value; implausible),
+    and SpO2 (%) and pulse (bpm) in whole units. Undecodable bytes raise."""
+    record = decode_spot_check(data)
+    verdict = assess(record.measurement_status, record.device_status, mode=OximetryMode.SPOT_CHECK)
+    return _oximetry_json(
+        lambda: values_to_reading(
+            record.spo2, record.pulse_rate, device=CAPTURED, mode=OximetryMode.SPOT_CHECK
+        ),
+        verdict,
+        rules,
+        require_qualified=False,
+    )
+
+
+def continuous_to_reading_json(data: bytes, *, rules: Spo2Rules, tz: tzinfo) -> dict[str, Any]:
+    """``devices reading plx-continuous``: one frame counts only when the
+    oximeter marks it validated or fully qualified (the driver's window of
+    steady frames cannot be judged from one frame): otherwise ``unstable``."""
+    record = decode_continuous(data)
+    verdict = assess(record.measurement_status, record.device_status, mode=OximetryMode.CONTINUOUS)
+    return _oximetry_json(
+        lambda: values_to_reading(
+            record.spo2, record.pulse_rate, device=CAPTURED, mode=OximetryMode.CONTINUOUS
+        ),
+        verdict,
+        rules,
+        require_qualified=True,
+    )

@@ -55,6 +55,7 @@ from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
     DeviceTimeoutError,
+    ImplausibleValueError,
     MeasurementError,
     MeasurementProblem,
 )
@@ -62,8 +63,10 @@ from healthkiosk.readings import (
     DeviceInfo,
     TemperatureMeasurement,
     TemperatureSite,
+    Transport,
     temperature_to_celsius,
 )
+from healthkiosk.rules import TemperatureRules, check_temperature_plausible
 
 log = logging.getLogger(__name__)
 
@@ -300,3 +303,32 @@ async def open_device(
         backend=backend,
     ) as device:
         yield device
+
+
+CAPTURED = DeviceInfo(model="captured bytes", transport=Transport.BLE)
+
+
+def to_reading(data: bytes, *, rules: TemperatureRules, tz: tzinfo) -> dict[str, Any]:
+    """``devices reading temperature``: ``recorded`` true, or false with
+    ``reason``, and the temperature in °C to 0.1 with its site. Undecodable
+    bytes raise the codec's error."""
+    record = decode_measurement(data)
+    out: dict[str, Any] = {
+        "recorded": False,
+        "reason": None,
+        "temperature_c": None,
+        "site": None if record.site is None else record.site.value,
+    }
+    try:
+        reading = record_to_reading(record, device=CAPTURED, tz=tz)
+    except MeasurementError as err:
+        out["reason"] = err.reason
+        return out
+    out["temperature_c"] = reading.celsius
+    try:
+        check_temperature_plausible(reading.celsius, rules)
+    except ImplausibleValueError as err:
+        out["reason"] = err.reason
+        return out
+    out["recorded"] = True
+    return out

@@ -63,6 +63,7 @@ from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
     DeviceTimeoutError,
+    ImplausibleValueError,
     MeasurementError,
     MeasurementProblem,
 )
@@ -71,11 +72,18 @@ from healthkiosk.readings import (
     BodyComposition,
     DeviceInfo,
     HeightUnit,
+    Transport,
     WeightMeasurement,
     WeightUnit,
     body_mass_index,
     height_to_m,
     weight_to_kg,
+)
+from healthkiosk.rules import (
+    BmiRules,
+    check_bmi_plausible,
+    check_height_plausible,
+    check_weight_plausible,
 )
 
 log = logging.getLogger(__name__)
@@ -349,3 +357,38 @@ async def open_device(
         backend=backend,
     ) as device:
         yield device
+
+
+CAPTURED = DeviceInfo(model="captured bytes", transport=Transport.BLE)
+
+
+def to_reading(data: bytes, *, rules: BmiRules, tz: tzinfo) -> dict[str, Any]:
+    """``devices reading weight``: what the kiosk would record from one Weight
+    Measurement — ``recorded`` true, or false with ``reason`` — and the values
+    in the kiosk's units (kg and BMI to 0.1, m). Undecodable bytes raise the
+    codec's error."""
+    record = decode_weight_measurement(data)
+    out: dict[str, Any] = {
+        "recorded": False,
+        "reason": None,
+        "weight_kg": None,
+        "bmi": None,
+        "height_m": None,
+        "user_id": record.user_id,
+    }
+    try:
+        reading = record_to_reading(record, device=CAPTURED, tz=tz)
+    except MeasurementError as err:
+        out["reason"] = err.reason
+        return out
+    out.update(weight_kg=reading.weight_kg, bmi=reading.bmi, height_m=reading.height_m)
+    try:
+        check_weight_plausible(reading.weight_kg, rules)
+        if reading.height_m is not None and reading.bmi is not None:
+            check_height_plausible(reading.height_m, rules)
+            check_bmi_plausible(reading.bmi, rules)
+    except ImplausibleValueError as err:
+        out["reason"] = err.reason
+        return out
+    out["recorded"] = True
+    return out
