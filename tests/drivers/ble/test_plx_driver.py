@@ -49,9 +49,11 @@ def oximeter(
 
 
 async def test_continuous_qualified_by_the_device(tz: ZoneInfo, backend: BleBackend) -> None:
-    async with PulseOximeterEmulator(tz=tz) as em:
+    async with PulseOximeterEmulator(tz=tz, battery_percent=None) as em:
         device = oximeter(em, backend)
         reading = await device.measure(timeout_s=10)
+    assert device.battery_percent is None  # no Battery Service: silently none
+    assert device.features is not None and device.features.measurement_status_support
     assert (reading.spo2_percent, reading.pulse_bpm) == (97, 72)
     assert reading.mode is OximetryMode.CONTINUOUS and reading.device_time is None
     assert reading.pulse_amplitude_index is not None

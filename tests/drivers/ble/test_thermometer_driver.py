@@ -32,9 +32,11 @@ def thermometer(em: ThermometerEmulator, backend: BleBackend) -> StandardThermom
 
 
 async def test_a_temperature_with_live_values(tz: ZoneInfo, backend: BleBackend) -> None:
-    async with ThermometerEmulator(tz=tz) as em:
+    async with ThermometerEmulator(tz=tz, battery_percent=35) as em:
         live: list[float] = []
-        reading = await thermometer(em, backend).measure(on_intermediate=live.append, timeout_s=10)
+        device = thermometer(em, backend)
+        reading = await device.measure(on_intermediate=live.append, timeout_s=10)
+    assert device.battery_percent == 35
     assert reading.celsius == 36.6 and reading.original_unit is TemperatureUnit.CELSIUS
     assert reading.site is TemperatureSite.ARMPIT  # from Temperature Type (0x2A1D)
     assert live == [float(c) for c in em.climb()]

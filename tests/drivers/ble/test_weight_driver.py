@@ -33,7 +33,10 @@ def scale(emulator: WeightScaleEmulator, backend: BleBackend) -> StandardWeightS
 
 async def test_a_weight_with_height_and_bmi(tz: ZoneInfo, backend: BleBackend) -> None:
     async with WeightScaleEmulator(tz=tz) as em:
-        reading = await scale(em, backend).measure(timeout_s=10)
+        device = scale(em, backend)
+        reading = await device.measure(timeout_s=10)
+    assert device.battery_percent == 80
+    assert device.feature is not None and device.feature.bmi
     assert reading.weight_kg == 68.4 and reading.original_unit is WeightUnit.KG
     assert reading.height_m == 1.65
     assert reading.bmi == 25.1  # 68.4 / 1.65² = 25.12
