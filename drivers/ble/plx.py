@@ -144,11 +144,12 @@ def assess(
     """Pure: the verdict of a value's measurement status and device and sensor status."""
     s = status or MeasurementStatus()
     d = device or DeviceStatus()
+    stored = s.data_from_measurement_storage
     for table, flags in ((_STATUS_PROBLEMS, s), (_DEVICE_PROBLEMS, d)):
         for name, problem, words in table:
             if getattr(flags, name):
-                return Assessment(problem=problem, code=name, words=words)
-    if s.data_from_measurement_storage:
+                return Assessment(problem=problem, code=name, words=words, stored=stored)
+    if stored:
         return Assessment(stored=True)
     settling = (
         s.early_estimated_data
@@ -479,7 +480,7 @@ class StandardPulseOximeter:
         verdict = assess(
             record.measurement_status, record.device_status, mode=OximetryMode.SPOT_CHECK
         )
-        if verdict.stored and verdict.problem is None:
+        if verdict.stored:  # a stored record, good or bad, is never this measurement
             try:
                 self.memory.append(self._spot_reading(record))
             except MeasurementError as err:
@@ -666,10 +667,10 @@ def _oximetry_json(
         out["reason"] = err.reason
         return out
     out.update(spo2=reading.spo2_percent, pulse=reading.pulse_bpm)
-    if verdict.problem is not None:
-        out["reason"] = verdict.problem.value
-    elif verdict.stored:
+    if verdict.stored:
         out["reason"] = "device_memory"
+    elif verdict.problem is not None:
+        out["reason"] = verdict.problem.value
     elif verdict.settling or (require_qualified and not verdict.qualified):
         out["reason"] = MeasurementProblem.UNSTABLE.value
     else:

@@ -63,6 +63,7 @@ from healthkiosk.readings import (
     DeviceInfo,
     TemperatureMeasurement,
     TemperatureSite,
+    TemperatureUnit,
     Transport,
     temperature_to_celsius,
 )
@@ -96,14 +97,15 @@ def record_to_reading(
             device=label,
             code=special,
         )
-    celsius = temperature_to_celsius(value, record.unit)
+    exact = value if record.unit is TemperatureUnit.CELSIUS else (value - 32) * 5 / 9
     low, high = DEVICE_RANGE_C
-    if not low <= celsius < high:
+    if not low <= exact < high:  # before rounding: a FLOAT can be as large as 10^127
         raise MeasurementError(
-            f"{celsius} °C is outside what a thermometer measures",
+            f"{value} {record.unit.value} is outside what a thermometer measures",
             problem=MeasurementProblem.OUT_OF_RANGE,
             device=label,
         )
+    celsius = temperature_to_celsius(value, record.unit)
     return TemperatureMeasurement(
         celsius=celsius,
         original_value=float(value),

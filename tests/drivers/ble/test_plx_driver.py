@@ -7,6 +7,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from drivers.ble.glucose import RacpFailed
 from drivers.ble.ieee11073 import Nfloat, Special
@@ -32,6 +34,7 @@ from healthkiosk.errors import (
 )
 from healthkiosk.readings import DeviceInfo, OximetryMode, Transport
 from tests.support.ble import fast_options
+from tests.support.strategies import continuous_records, spot_check_records
 
 INFO = DeviceInfo(model="PLX", transport=Transport.BLE)
 
@@ -317,3 +320,41 @@ def test_spot_with_unset_clock_has_no_device_time() -> None:
     )
     reading = spot_to_reading(record, device=INFO, tz=ZoneInfo("Asia/Shanghai"))
     assert reading.device_time is None and reading.pulse_bpm == 66
+
+
+def test_a_stored_record_is_stored_whatever_its_status() -> None:
+    a = assess(
+        MeasurementStatus(data_from_measurement_storage=True, invalid_measurement_detected=True),
+        None,
+        mode=OximetryMode.SPOT_CHECK,
+    )
+    assert a.stored and a.problem is MeasurementProblem.NO_VALUE
+
+
+@given(st.lists(continuous_records, max_size=12), st.booleans())
+def test_no_frame_with_a_problem_or_a_bad_value_is_ever_a_reading(
+    frames: list[ContinuousRecord], qualified: bool
+) -> None:
+    s = Stabiliser(device=INFO, require_qualified=qualified, frames=3)
+    for record in frames:
+        reading = s.feed(record)
+        if reading is None:
+            continue
+        verdict = assess(
+            record.measurement_status, record.device_status, mode=OximetryMode.CONTINUOUS
+        )
+        assert verdict.problem is None and not verdict.settling and not verdict.stored
+        assert not qualified or verdict.qualified
+        assert 0 < reading.spo2_percent <= 100
+        assert reading.pulse_bpm is None or 0 < reading.pulse_bpm < 400
+
+
+@given(spot_check_records)
+def test_any_spot_check_is_a_clean_reading_or_a_measurement_error(record: SpotCheckRecord) -> None:
+    try:
+        reading = spot_to_reading(record, device=INFO, tz=ZoneInfo("Asia/Shanghai"))
+    except MeasurementError:
+        return
+    verdict = assess(record.measurement_status, record.device_status, mode=OximetryMode.SPOT_CHECK)
+    assert verdict.problem is None and not verdict.settling
+    assert 0 < reading.spo2_percent <= 100

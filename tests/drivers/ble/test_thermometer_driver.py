@@ -8,6 +8,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
 
 from drivers.ble.gatt_time import DateTime
 from drivers.ble.hts_codec import HtsCodecError, TemperatureRecord
@@ -23,6 +24,7 @@ from healthkiosk.errors import (
 )
 from healthkiosk.readings import DeviceInfo, TemperatureSite, TemperatureUnit, Transport
 from tests.support.ble import fast_options
+from tests.support.strategies import temperature_records
 
 
 def thermometer(em: ThermometerEmulator, backend: BleBackend) -> StandardThermometer:
@@ -132,3 +134,16 @@ def test_record_to_reading_boundaries() -> None:
         celsius(994, -2, TemperatureUnit.CELSIUS)  # 9.9 °C
     with pytest.raises(MeasurementError):
         celsius(50, 0, TemperatureUnit.CELSIUS)
+
+
+@given(temperature_records)
+def test_any_temperature_is_a_reading_in_range_or_a_measurement_error(
+    record: TemperatureRecord,
+) -> None:
+    info = DeviceInfo(model="x", transport=Transport.BLE)
+    try:
+        reading = record_to_reading(record, device=info, tz=ZoneInfo("Asia/Shanghai"))
+    except MeasurementError:
+        return
+    assert 10.0 <= reading.celsius < 50.0
+    assert reading.original_unit is record.unit

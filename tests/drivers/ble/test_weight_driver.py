@@ -9,6 +9,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
 
 from drivers.ble.link import BleBackend
 from drivers.ble.weight import StandardWeightScale, record_to_reading
@@ -23,6 +24,7 @@ from healthkiosk.errors import (
 )
 from healthkiosk.readings import DeviceInfo, Transport, WeightUnit
 from tests.support.ble import fast_options
+from tests.support.strategies import weight_records
 
 
 def scale(emulator: WeightScaleEmulator, backend: BleBackend) -> StandardWeightScale:
@@ -193,3 +195,15 @@ def test_record_to_reading_rounds_half_up_and_computes_bmi() -> None:
         tz=tz,
     )
     assert zero_height.height_m is None and zero_height.bmi is None
+
+
+@given(weight_records())
+def test_any_weight_is_a_reading_in_kg_or_a_measurement_error(record: WeightRecord) -> None:
+    info = DeviceInfo(model="x", transport=Transport.BLE)
+    try:
+        reading = record_to_reading(record, device=info, tz=ZoneInfo("Asia/Shanghai"))
+    except MeasurementError as err:
+        assert record.weight is None or record.weight <= 0, err
+        return
+    assert 0 <= reading.weight_kg <= 327.7  # the field's largest, 0xFFFE steps
+    assert (reading.bmi is None) == (reading.height_m is None)
