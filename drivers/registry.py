@@ -27,15 +27,15 @@ from typing import Any, Literal
 
 from healthkiosk.errors import ConfigError
 
-Role = Literal["blood_pressure", "glucose", "id_card", "qr_code"]
-FAMILIES = ("drivers.ble", "drivers.serial", "drivers.idcard", "drivers.qrcode")
+Role = Literal["blood_pressure", "glucose", "id_card", "qr_code", "printer"]
+FAMILIES = ("drivers.ble", "drivers.serial", "drivers.idcard", "drivers.qrcode", "drivers.printer")
 
 
 @dataclass(frozen=True, slots=True)
 class DriverSpec:
     name: str
     role: Role
-    transport: Literal["ble", "serial"]
+    transport: Literal["ble", "serial", "usb"]
     summary: str
     opener: str
 
