@@ -258,13 +258,15 @@ def next_command(buf: bytes | bytearray, start: int = 0) -> tuple[Command | None
                 return Cut(partial=m == 66, feed_dots=buf[start + 3]), start + 4
             raise bad(f"GS V {m}")
         if b1 == 0x76:
-            if not need(8):
+            if not need(3):
                 return None, start
             if buf[start + 2] != 0x30:
                 raise bad(f"GS v {buf[start + 2]:#04x}")
+            if need(4) and buf[start + 3] not in (0, 1, 2, 3, 48, 49, 50, 51):
+                raise bad(f"GS v 0 with m={buf[start + 3]}")
+            if not need(8):
+                return None, start
             m, xl, xh, yl, yh = buf[start + 3 : start + 8]
-            if m not in (0, 1, 2, 3, 48, 49, 50, 51):
-                raise bad(f"GS v 0 with m={m}")
             x, y = xl + 256 * xh, yl + 256 * yh
             if x == 0 or y == 0 or y > MAX_ROWS:
                 raise bad(f"GS v 0 of {x} bytes x {y} rows")

@@ -83,6 +83,7 @@ class EmulatedPrinter:
             self.paper_rows = 0
         self.cover_open = Fault.COVER_OPEN in faults
         self.error = Fault.OFFLINE in faults
+        self.dropped = False
 
     @property
     def width_bytes(self) -> int:
@@ -108,8 +109,32 @@ class EmulatedPrinter:
         )
 
     def should_drop(self) -> bool:
-        """``drop_print``: the slip under way has reached ``drop_after_bytes``."""
-        return Fault.DROP_PRINT in self.faults and self.job_bytes >= self.options.drop_after_bytes
+        """``drop_print``: the slip under way has reached ``drop_after_bytes``
+        (once: plugged back in, the printer behaves)."""
+        return (
+            Fault.DROP_PRINT in self.faults
+            and not self.dropped
+            and self.job_bytes >= self.options.drop_after_bytes
+        )
+
+    def pull_cable(self) -> None:
+        """The cable comes out: what was printed is torn off, what was on its
+        way is lost (the printer starts afresh when it is plugged back in)."""
+        self.dropped = True
+        self._print_partial_band()
+        self.torn_off()
+        self._buf.clear()
+
+    def _print_partial_band(self) -> None:
+        """The whole rows of a band still arriving (a head prints row by row)."""
+        buf = self._buf
+        if len(buf) < 8 or bytes(buf[:3]) != b"\x1dv0":
+            return
+        width_bytes = buf[4] + 256 * buf[5]
+        rows = (len(buf) - 8) // width_bytes if width_bytes else 0
+        if rows:
+            band = Raster(width_bytes, rows, bytes(buf[8 : 8 + rows * width_bytes]))
+            self._print(codec.scaled(codec.RasterBand(buf[3] % 48, band)))
 
     # --- bytes in ----------------------------------------------------------------
 

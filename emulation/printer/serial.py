@@ -36,7 +36,7 @@ class SerialPrinterEmulator(SerialEmulator):
             return
         answer = self.printer.receive(data)
         if self.printer.should_drop():
-            self.printer.torn_off()
+            self.printer.pull_cable()
             self.unplug()
             return
         if answer:

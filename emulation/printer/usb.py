@@ -160,7 +160,7 @@ class EmulatedUsbPrinter(usb.backend.IBackend):  # type: ignore[misc]
             raise usb.core.USBError("Pipe error", -9, errno.EPIPE)
         self._answers += self.printer.receive(bytes(data))
         if self.printer.should_drop():
-            self.printer.torn_off()
+            self.printer.pull_cable()
             self.unplug()
             raise self._gone()
         return len(data)
