@@ -15,16 +15,19 @@ from typing import Any
 
 
 def register(dsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    q = dsub.add_parser(
-        "print-test", help="print a test slip (sample data) on the receipt printer"
-    )
+    q = dsub.add_parser("print-test", help="print a test slip (sample data) on the receipt printer")
     q.add_argument("--driver", help="escpos-usb or escpos-serial (default: [devices.printer])")
     q.add_argument("--port", help="a serial printer's port (default: [devices.printer] port)")
     q.add_argument("--dot-width", type=int, metavar="DOTS", help="384 (58 mm), 576 (80 mm)...")
     q.add_argument("--emulate", action="store_true", help="print on the driver's emulated twin")
     q.add_argument("--out", metavar="FILE.png", help="with --emulate: the slip as printed")
-    q.add_argument("--fault", action="append", default=[], metavar="NAME",
-                   help="with --emulate: a fault of the twin (no_paper, cover_open, ...)")  # fmt: skip
+    q.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --emulate: a fault of the twin (no_paper, cover_open, ...)",
+    )
     q.set_defaults(handler=_print_test)
 
 
@@ -81,8 +84,10 @@ async def _print(spec: Any, cfg: Any, printer: Any, options: dict[str, Any], arg
         opening = spec.load_opener()(port=printer.port, address=None, options=options)
         async with opening as device:
             await device.print_raster(raster)
-        print(f"printed a test slip ({printer.dot_width} x {raster.height} dots) "
-              f"with {spec.name} {where}".rstrip())  # fmt: skip
+        print(
+            f"printed a test slip ({printer.dot_width} x {raster.height} dots) "
+            f"with {spec.name} {where}".rstrip()
+        )
         return 0
     from healthkiosk.cli.emulation_hook import require_emulation
 
@@ -91,8 +96,10 @@ async def _print(spec: Any, cfg: Any, printer: Any, options: dict[str, Any], arg
         async with twins.open_driver(twin, options=options) as device:
             await device.print_raster(raster)
         printed = twin.emulator.printer.slips[-1]
-    print(f"printed a test slip ({printer.dot_width} x {raster.height} dots) on the emulated "
-          f"{spec.name}: {printed.raster.width} x {printed.raster.height} dots of paper")  # fmt: skip
+    print(
+        f"printed a test slip ({printer.dot_width} x {raster.height} dots) on the emulated "
+        f"{spec.name}: {printed.raster.width} x {printed.raster.height} dots of paper"
+    )
     if args.out:
         to_image(printed.raster).save(args.out)
         print(f"the slip as printed: {args.out}")

@@ -25,12 +25,21 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from drivers.printer.escpos_codec import Raster
 from healthkiosk.errors import HealthKioskError, PrinterError, PrinterProblem
 from kiosk.flow.context import FlowContext, VisitRecord
-from kiosk.flow.state import PrintStatus, Screen, State
-from kiosk.slip.model import Slip, SlipSettings, slip_for_visit
+from kiosk.flow.state import BpResult, GlucoseResult, PrintStatus, Screen, State, TrendPoint
+from kiosk.slip.model import (
+    EARLIER_PER_KIND,
+    Slip,
+    SlipPoint,
+    SlipResult,
+    SlipSettings,
+    mask_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,3 +131,71 @@ def draw(slip: Slip, dot_width: int) -> Raster:
     from kiosk.slip.render import render
 
     return to_raster(render(slip, dot_width=dot_width).image)
+
+
+# --- the slip of a visit ---------------------------------------------------------
+
+
+def result_of(r: BpResult | GlucoseResult) -> SlipResult:
+    if isinstance(r, BpResult):
+        return SlipResult(
+            kind="blood_pressure",
+            value=f"{r.systolic}/{r.diastolic}",
+            category=r.category,
+            urgent=r.urgent,
+            advice=r.advice,
+            pulse=r.pulse,
+            notes=("result.irregular",) if r.irregular_pulse else (),
+        )
+    return SlipResult(
+        kind="glucose",
+        value=r.shown or f"{r.mmol_per_l:.1f}",
+        category=r.category,
+        urgent=r.urgent,
+        advice=r.advice,
+        meal=r.meal,
+        notes=("result.close_to_limit",) if r.close_to_limit and not r.urgent else (),
+    )
+
+
+def point_value(p: TrendPoint) -> str:
+    if p.kind == "blood_pressure":
+        return f"{p.values[0]:.0f}/{p.values[1]:.0f}"
+    return f"{p.values[0]:.1f}"
+
+
+def earlier_points(
+    history: Iterable[TrendPoint], *, exclude: Sequence[datetime]
+) -> list[SlipPoint]:
+    """The last :data:`EARLIER_PER_KIND` points of each kind, oldest first,
+    leaving out this visit's own (measured at one of ``exclude``)."""
+    mine = set(exclude)
+    out: list[SlipPoint] = []
+    for kind in ("blood_pressure", "glucose"):
+        pts = [p for p in history if p.kind == kind and p.at not in mine]
+        pts.sort(key=lambda p: p.at)
+        kept = pts[-EARLIER_PER_KIND:]
+        out += [SlipPoint(p.kind, p.at, point_value(p), p.category) for p in kept]
+    return out
+
+
+def slip_for_visit(
+    settings: SlipSettings,
+    *,
+    name: str | None,
+    results: Sequence[BpResult | GlucoseResult],
+    history: Iterable[TrendPoint] = (),
+    measured: Sequence[datetime] = (),
+    at: datetime,
+) -> Slip:
+    """The slip of a visit: its results (urgent first), the earlier ones
+    from ``history`` (this visit's, measured at ``measured``, left out), the
+    resident's name masked."""
+    ordered = sorted((result_of(r) for r in results), key=lambda r: not r.urgent)
+    return Slip(
+        settings=settings,
+        printed_at=at,
+        name=mask_name(name),
+        results=tuple(ordered),
+        earlier=tuple(earlier_points(history, exclude=measured)),
+    )

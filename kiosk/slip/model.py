@@ -1,7 +1,8 @@
 """The take-home slip as data: what it says, never how it looks.
 
-A :class:`Slip` is built from a finished visit (:func:`slip_for_visit`) or
-from sample data (:func:`sample_slip`, marked "测试 / TEST"). It holds no ID
+A :class:`Slip` is built from a finished visit
+(:func:`kiosk.flow.printing.slip_for_visit`) or from sample data
+(:func:`sample_slip`, marked "测试 / TEST"). It holds no ID
 number at all, and the resident's name only masked (:func:`mask_name`:
 王秀英 → 王*英): there is no field a number could go into. Times are aware
 datetimes, printed in the station's time zone.
@@ -9,16 +10,15 @@ datetimes, printed in the station's time zone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from healthkiosk.config import Config
-from kiosk.flow.state import BpResult, GlucoseResult, MealAnswer, TrendPoint
 
 Kind = Literal["blood_pressure", "glucose"]
+Meal = Literal["fasting", "after_meal", "random"]
 EARLIER_PER_KIND = 3
 """The slip lists this many earlier results of each kind of measurement."""
 
@@ -61,7 +61,7 @@ class SlipResult:
     advice: str
     """A text key (``advice.bp.urgent``...)."""
     pulse: int | None = None
-    meal: MealAnswer | None = None
+    meal: Meal | None = None
     notes: tuple[str, ...] = ()
     """Text keys: ``result.irregular``, ``result.close_to_limit``."""
 
@@ -105,71 +105,6 @@ def mask_name(name: str | None) -> str | None:
     if len(chars) == 2:
         return chars[0] + "*"
     return chars[0] + "*" * (len(chars) - 2) + chars[-1]
-
-
-def result_of(r: BpResult | GlucoseResult) -> SlipResult:
-    if isinstance(r, BpResult):
-        return SlipResult(
-            kind="blood_pressure",
-            value=f"{r.systolic}/{r.diastolic}",
-            category=r.category,
-            urgent=r.urgent,
-            advice=r.advice,
-            pulse=r.pulse,
-            notes=("result.irregular",) if r.irregular_pulse else (),
-        )
-    return SlipResult(
-        kind="glucose",
-        value=r.shown or f"{r.mmol_per_l:.1f}",
-        category=r.category,
-        urgent=r.urgent,
-        advice=r.advice,
-        meal=r.meal,
-        notes=("result.close_to_limit",) if r.close_to_limit and not r.urgent else (),
-    )
-
-
-def point_value(p: TrendPoint) -> str:
-    if p.kind == "blood_pressure":
-        return f"{p.values[0]:.0f}/{p.values[1]:.0f}"
-    return f"{p.values[0]:.1f}"
-
-
-def earlier_points(
-    history: Iterable[TrendPoint], *, exclude: Sequence[datetime]
-) -> list[SlipPoint]:
-    """The last :data:`EARLIER_PER_KIND` points of each kind, oldest first,
-    leaving out this visit's own (measured at one of ``exclude``)."""
-    mine = set(exclude)
-    out: list[SlipPoint] = []
-    for kind in ("blood_pressure", "glucose"):
-        pts = [p for p in history if p.kind == kind and p.at not in mine]
-        pts.sort(key=lambda p: p.at)
-        kept = pts[-EARLIER_PER_KIND:]
-        out += [SlipPoint(p.kind, p.at, point_value(p), p.category) for p in kept]
-    return out
-
-
-def slip_for_visit(
-    settings: SlipSettings,
-    *,
-    name: str | None,
-    results: Sequence[BpResult | GlucoseResult],
-    history: Iterable[TrendPoint] = (),
-    measured: Sequence[datetime] = (),
-    at: datetime,
-) -> Slip:
-    """The slip of a visit: its results (urgent first), the earlier ones
-    from ``history`` (this visit's, measured at ``measured``, left out), the
-    resident's name masked."""
-    ordered = sorted((result_of(r) for r in results), key=lambda r: not r.urgent)
-    return Slip(
-        settings=settings,
-        printed_at=at,
-        name=mask_name(name),
-        results=tuple(ordered),
-        earlier=tuple(earlier_points(history, exclude=measured)),
-    )
 
 
 def sample_slip(settings: SlipSettings, *, at: datetime) -> Slip:

@@ -78,7 +78,11 @@ family each must be (regular, bold). Bold falls back to regular."""
 
 NOT_AT_START = set("、。，．；：？！）］｝〕〉》」』】〗〙〛”’…—·・～％‰℃°,.;:?!)]}%")
 NOT_AT_END = set("（［｛〔〈《「『【〖〘〚“‘／([{￥¥$")
-_ATOM = re.compile(r"[0-9A-Za-z.,/%:°℃+\-]+ ?|\S ?| ")
+_ATOM = re.compile(
+    r"[0-9][0-9.,/%:°℃+\-]*(?: (?:mmHg|mmol/L|mg/dL|kPa|bpm))? ?"  # a number with its unit
+    r"|[A-Za-z][0-9A-Za-z.,/%:°℃+\-]* ?"  # a word
+    r"|\S ?| "
+)
 
 
 class SlipFontError(RuntimeError):
@@ -161,7 +165,7 @@ def _bitmap(f: FreeTypeFont, ch: str) -> bytes:
     from PIL import Image, ImageDraw
 
     size = int(f.size) * 2
-    im = Image.new("1", (size, size), 1)
+    im = Image.new("1", (size, size), 255)
     draw = ImageDraw.Draw(im)
     draw.fontmode = "1"
     draw.text((0, 0), ch, font=f, fill=0)
@@ -221,8 +225,9 @@ def wrap(words: str, f: FreeTypeFont, width: int) -> list[str]:
         if line.strip():
             lines.append(line.rstrip())
         line = ""
-        for ch in atom:
-            if f.getlength((line + ch).rstrip()) > width and line.strip():
+        for ch in atom:  # wider than a line: cut it, still not before a closing mark
+            too_wide = f.getlength((line + ch).rstrip()) > width
+            if too_wide and line.strip() and ch not in NOT_AT_START:
                 lines.append(line.rstrip())
                 line = ""
             line += ch
@@ -248,7 +253,7 @@ def draw_line(words: str, style: Style) -> Image:
 
     f, _ = font_for(style, words)
     width = max(1, int(f.getlength(words)) + 2)
-    im = Image.new("1", (width, line_height(style)), 1)
+    im = Image.new("1", (width, line_height(style)), 255)
     draw = ImageDraw.Draw(im)
     draw.fontmode = "1"
     draw.text((0, baseline(style)), words, font=f, fill=0, anchor="ls")
@@ -287,7 +292,7 @@ def render_blocks(blocks: Sequence[Block], *, dot_width: int) -> RenderedSlip:
             y += im.height
         y += GAP
     height = y + MARGIN
-    page = Image.new("1", (dot_width, height), 1)
+    page = Image.new("1", (dot_width, height), 255)
     draw = ImageDraw.Draw(page)
     lines: list[DrawnLine] = []
     for picture, drawn, top in placed:
