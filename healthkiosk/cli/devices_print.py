@@ -64,12 +64,19 @@ def _print_test(args: argparse.Namespace) -> int:
     except ValueError as err:  # pydantic's, for --dot-width
         raise ConfigError(f"--dot-width: {args.dot_width} is not a printer's width") from err
     options = printer.driver_options()
-    if args.fault:
-        options["emulator"] = {**options.get("emulator", {}), "faults": list(args.fault)}
-    return asyncio.run(_print(spec, cfg, printer, options, args))
+    twins = None
+    if args.emulate:
+        from healthkiosk.cli.emulation_hook import require_emulation
+
+        twins = require_emulation("twins", wanted_by="devices print-test --emulate")
+        if args.fault:
+            options["emulator"] = {**options.get("emulator", {}), "faults": list(args.fault)}
+    return asyncio.run(_print(spec, cfg, printer, options=options, out=args.out, twins=twins))
 
 
-async def _print(spec: Any, cfg: Any, printer: Any, options: dict[str, Any], args: Any) -> int:
+async def _print(
+    spec: Any, cfg: Any, printer: Any, *, options: dict[str, Any], out: str | None, twins: Any
+) -> int:
     import asyncio
     from datetime import UTC, datetime
 
@@ -80,7 +87,7 @@ async def _print(spec: Any, cfg: Any, printer: Any, options: dict[str, Any], arg
     slip = sample_slip(SlipSettings.from_config(cfg), at=datetime.now(UTC))
     raster = await asyncio.to_thread(draw, slip, printer.dot_width)
     where = printer.port or (f"usb {printer.usb_id}" if printer.usb_id else "")
-    if not args.emulate:
+    if twins is None:
         opening = spec.load_opener()(port=printer.port, address=None, options=options)
         async with opening as device:
             await device.print_raster(raster)
@@ -89,9 +96,6 @@ async def _print(spec: Any, cfg: Any, printer: Any, options: dict[str, Any], arg
             f"with {spec.name} {where}".rstrip()
         )
         return 0
-    from healthkiosk.cli.emulation_hook import require_emulation
-
-    twins = require_emulation("twins", wanted_by="devices print-test --emulate")
     async with twins.start(spec.name, options=options) as twin:
         async with twins.open_driver(twin, options=options) as device:
             await device.print_raster(raster)
@@ -100,7 +104,7 @@ async def _print(spec: Any, cfg: Any, printer: Any, options: dict[str, Any], arg
         f"printed a test slip ({printer.dot_width} x {raster.height} dots) on the emulated "
         f"{spec.name}: {printed.raster.width} x {printed.raster.height} dots of paper"
     )
-    if args.out:
-        to_image(printed.raster).save(args.out)
-        print(f"the slip as printed: {args.out}")
+    if out:
+        to_image(printed.raster).save(out)
+        print(f"the slip as printed: {out}")
     return 0

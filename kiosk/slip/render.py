@@ -214,25 +214,41 @@ def atoms(words: str) -> list[str]:
 
 
 def wrap(words: str, f: FreeTypeFont, width: int) -> list[str]:
-    """``words`` in lines no wider than ``width`` dots (an atom wider than a
-    whole line alone is cut by character)."""
+    """``words`` in lines no wider than ``width`` dots. A short run after the
+    line's last space goes down with what follows ("14:05 北 / 京时间" becomes
+    "14:05 / 北京时间"); an atom wider than a whole line alone is cut by character."""
     lines: list[str] = []
-    line = ""
+    line: list[str] = []
+
+    def text(parts: list[str]) -> str:
+        return "".join(parts).rstrip()
+
     for atom in atoms(words):
-        if f.getlength((line + atom).rstrip()) <= width:
-            line += atom
+        if f.getlength(text([*line, atom])) <= width:
+            line.append(atom)
             continue
-        if line.strip():
-            lines.append(line.rstrip())
-        line = ""
+        cut = max((i + 1 for i, a in enumerate(line) if a.endswith(" ")), default=0)
+        carry = line[cut:] if 0 < cut < len(line) else []
+        if carry and f.getlength(text(carry)) > width / 3:
+            carry = []
+        if text(line[: len(line) - len(carry)]):
+            lines.append(text(line[: len(line) - len(carry)]))
+        line = carry
+        if f.getlength(text([*line, atom])) <= width:
+            line.append(atom)
+            continue
+        if text(line):
+            lines.append(text(line))
+        piece = ""
         for ch in atom:  # wider than a line: cut it, still not before a closing mark
-            too_wide = f.getlength((line + ch).rstrip()) > width
-            if too_wide and line.strip() and ch not in NOT_AT_START:
-                lines.append(line.rstrip())
-                line = ""
-            line += ch
-    if line.strip():
-        lines.append(line.rstrip())
+            too_wide = f.getlength((piece + ch).rstrip()) > width
+            if too_wide and piece.strip() and ch not in NOT_AT_START:
+                lines.append(piece.rstrip())
+                piece = ""
+            piece += ch
+        line = [piece]
+    if text(line):
+        lines.append(text(line))
     return lines
 
 
