@@ -12,7 +12,7 @@ from healthkiosk.config import KioskConfig
 from healthkiosk.errors import DeviceConnectionError, PrinterError, PrinterProblem
 from healthkiosk.rules import RulesConfig
 from kiosk.flow.printing import draw, slip_for_visit
-from kiosk.flow.state import PrintStatus, Screen
+from kiosk.flow.state import PrintStatus, Screen, State
 from kiosk.slip.model import SlipSettings
 from tests.support.fake_devices import BpOutcome, FakePrinter, demo_card
 from tests.support.flowkit import Harness, running_harness
@@ -168,3 +168,27 @@ async def test_a_visit_finished_without_a_result_prints_nothing(
         assert h.state.screen is Screen.DONE
         await asyncio.sleep(0.2)
         assert printer.printed == [] and h.state.print_status is None
+
+
+async def test_the_technician_tests_the_printer_too(
+    kiosk_config: KioskConfig, rules: RulesConfig
+) -> None:
+    printer = FakePrinter()
+    printer.check_error = PrinterError("empty", problem=PrinterProblem.NO_PAPER)
+    async with running_harness(kiosk_config, rules, printer=printer) as h:
+        h.flow.open_technician()
+        for ch in kiosk_config.technician_pin:
+            h.flow.pin_key(ch)
+        h.flow.pin_submit()
+        await h.until(lambda s: s.tech is not None, max_s=5)
+        assert h.state.tech is not None
+        assert ("printer", "ready") in {(d.role, d.state) for d in h.state.tech.devices}
+        h.flow.tech_test()
+
+        def tested_all(s: State) -> bool:
+            return s.tech is not None and not s.tech.testing and s.tech.devices[0].state == "ok"
+
+        await h.until(tested_all, max_s=60)
+        tested = {d.role: d for d in h.state.tech.devices}
+        assert (tested["printer"].state, tested["printer"].detail) == ("failed", "no_paper")
+        assert tested["blood_pressure"].state == "ok"
