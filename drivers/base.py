@@ -3,7 +3,8 @@
 Errors are from :mod:`healthkiosk.errors`: ``DeviceNotFoundError``,
 ``DeviceConnectionError`` (link lost: what arrived is kept),
 ``DeviceTimeoutError``, ``ProtocolError``/``InvalidChecksum`` and
-``MeasurementError`` (the device reported a problem: no reading).
+``MeasurementError`` (the device reported a problem: no reading) and, for a
+printer, ``PrinterError``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from drivers.printer.escpos_codec import Raster
 from healthkiosk.readings import (
     BloodPressureMeasurement,
     CuffPressure,
@@ -107,6 +109,25 @@ class IdCardReader(Protocol):
 
     async def read_card(self, *, timeout_s: float = 60.0) -> IdCardData:
         """Wait for a card on the reader and return its text block."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class ReceiptPrinter(Protocol):
+    """A thermal receipt printer: the take-home slip, as one raster image."""
+
+    @property
+    def info(self) -> DeviceInfo: ...
+
+    @property
+    def dot_width(self) -> int:
+        """Printable dots across the paper (the slip is drawn this wide)."""
+        ...
+
+    async def print_raster(self, raster: Raster) -> None:
+        """Print the image; :class:`~healthkiosk.errors.PrinterError` when the
+        printer cannot (no paper, cover open, offline, no answer)."""
         ...
 
     async def close(self) -> None: ...

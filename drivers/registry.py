@@ -28,16 +28,17 @@ from typing import Any, Literal
 from healthkiosk.errors import ConfigError
 
 Role = Literal[
-    "blood_pressure", "glucose", "id_card", "qr_code", "weight", "pulse_oximeter", "thermometer"
+    "blood_pressure", "glucose", "id_card", "qr_code", "weight", "pulse_oximeter", "thermometer",
+    "printer",
 ]
-FAMILIES = ("drivers.ble", "drivers.serial", "drivers.idcard", "drivers.qrcode")
+FAMILIES = ("drivers.ble", "drivers.serial", "drivers.idcard", "drivers.qrcode", "drivers.printer")
 
 
 @dataclass(frozen=True, slots=True)
 class DriverSpec:
     name: str
     role: Role
-    transport: Literal["ble", "serial"]
+    transport: Literal["ble", "serial", "usb"]
     summary: str
     opener: str
 

@@ -34,12 +34,13 @@ class RunningTwin:
 
     driver: str
     emulator: Any
-    """The emulated device (a :class:`~emulation.serial.device.SerialEmulator`
-    or an :class:`~emulation.ble.peripheral.EmulatedDevice`): tests inject
-    faults and cards through it."""
+    """The emulated device (a :class:`~emulation.serial.device.SerialEmulator`,
+    an :class:`~emulation.ble.peripheral.EmulatedDevice` or an
+    :class:`~emulation.printer.usb.EmulatedUsbPrinter`): tests inject faults
+    and cards through it, and find a printer's slips on it."""
     reach: Mapping[str, Any]
     """The keyword arguments the driver's opener needs: ``port``, or
-    ``address`` and ``backend``."""
+    ``address`` and ``backend``, or (a USB printer) ``usb_backend``."""
     description: str
 
 
@@ -98,6 +99,32 @@ def _pty(ref: str) -> SerialTwin:
     return SerialTwin(make)
 
 
+def _serial_printer() -> SerialTwin:
+    """The twin of ``escpos-serial``: the emulated printer behind a pty."""
+
+    async def make(options: Mapping[str, Any] | None) -> Any:
+        from emulation.printer.serial import SerialPrinterEmulator
+
+        return SerialPrinterEmulator.from_options(options)
+
+    return SerialTwin(make)
+
+
+@dataclass(frozen=True, slots=True)
+class UsbPrinterTwin:
+    """The twin of ``escpos-usb``: the emulated printer behind a pyusb backend,
+    which the driver's opener is given as ``usb_backend``."""
+
+    @asynccontextmanager
+    async def running(
+        self, driver: str, options: Mapping[str, Any] | None
+    ) -> AsyncIterator[RunningTwin]:
+        from emulation.printer.usb import EmulatedUsbPrinter
+
+        backend = EmulatedUsbPrinter.from_options(options)
+        yield RunningTwin(driver, backend, {"usb_backend": backend}, backend.describe())
+
+
 def _lines(default_format: str | None = None) -> SerialTwin:
     """The twin of a line-printing monitor or meter: it prints the driver's format."""
 
@@ -125,6 +152,8 @@ TWINS: dict[str, Twin] = {
     "ble-weight-standard": BleTwin("make_weight"),
     "ble-plx-standard": BleTwin("make_plx"),
     "ble-thermometer-standard": BleTwin("make_thermometer"),
+    "escpos-serial": _serial_printer(),
+    "escpos-usb": UsbPrinterTwin(),
 }
 """Every registered driver's twin, by driver name (``tests/emulation`` checks
 that no driver is without one)."""
@@ -231,14 +260,16 @@ class Simulation:
         self, spec: DriverSpec, dc: DeviceConfig, address: str | None
     ) -> AsyncIterator[Any]:
         """``kiosk.compose``'s hook: the device of ``dc`` through its twin."""
-        async with start(spec.name, options=dc.options) as twin:
+        async with start(spec.name, options=dc.driver_options()) as twin:
             self.running[spec.name] = twin
             if hasattr(twin.emulator, "present"):
                 for card in self._cards:
                     twin.emulator.present(card)
                 self._cards.clear()
             try:
-                async with open_driver(twin, options=dc.options, address=address) as device:
+                async with open_driver(
+                    twin, options=dc.driver_options(), address=address
+                ) as device:
                     yield device
             finally:
                 if self.running.get(spec.name) is twin:

@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from healthkiosk.errors import ConfigError
 from healthkiosk.validation import describe, key_of
@@ -39,6 +41,10 @@ OVERLAY_FILENAME = "remote-config.json"
 OVERLAY_SCOPES = ("group", "station")
 """The order in which the accepted overlay's documents are merged over the file."""
 STATION_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+PHONE_PATTERN = r"^\+?[0-9(][0-9 ()-]{1,22}[0-9]$"
+"""A telephone number as people write it: digits, spaces, dashes, brackets, a leading +."""
+USB_ID_PATTERN = r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$"
+"""Vendor and product id as ``lsusb`` prints them (``0416:5011``)."""
 
 
 def default_data_dir() -> Path:
@@ -57,6 +63,36 @@ class StationConfig(_Section):
     area: str = ""
     data_dir: Path = Field(default_factory=default_data_dir)
     timezone: str = "Asia/Shanghai"
+    """The district's time zone (an IANA name): the times on the take-home slip."""
+    doctor_name: str = Field(default="", max_length=24)
+    """The community doctor the take-home slip names (empty: none printed)."""
+    doctor_phone: str = Field(default="", max_length=24)
+    """Their telephone number, printed on the slip (empty: none printed)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("doctor_name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        value = value.strip()
+        if any(not ch.isprintable() for ch in value):
+            raise ValueError("the name has a control character")
+        return value
+
+    @field_validator("doctor_phone")
+    @classmethod
+    def _phone(cls, value: str) -> str:
+        value = value.strip()
+        if value and not re.fullmatch(PHONE_PATTERN, value):
+            raise ValueError("not a telephone number (digits, spaces, dashes, brackets, +)")
+        return value
 
 
 class StoreConfig(_Section):
@@ -100,6 +136,36 @@ class DeviceConfig(_Section):
     address: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
+    def driver_options(self) -> dict[str, Any]:
+        """The ``options`` the driver's opener is given."""
+        return dict(self.options)
+
+
+class PrinterConfig(DeviceConfig):
+    """``[devices.printer]``: a thermal receipt printer for the take-home slip
+    (``escpos-usb`` or ``escpos-serial``; docs/guides/devices.md)."""
+
+    enabled: bool = True
+    """false: the printer stays configured but unused (the slip is not printed)."""
+    dot_width: int = Field(default=384, ge=128, le=1024, multiple_of=8)
+    """Printable dots across the paper: 384 for 58 mm paper, 576 for most 80 mm
+    printers (512 for an Epson TM-T88, 640 for full-width 80 mm heads)."""
+    usb_id: str | None = Field(default=None, pattern=USB_ID_PATTERN)
+    """``escpos-usb``: the printer's vendor and product id (``lsusb``: ``0416:5011``)."""
+
+    @model_validator(mode="after")
+    def _not_twice(self) -> PrinterConfig:
+        for key in ("dot_width", "usb_id"):
+            if key in self.options:
+                raise ValueError(f"options.{key}: set {key} in [devices.printer] itself")
+        return self
+
+    def driver_options(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {"dot_width": self.dot_width}
+        if self.usb_id is not None:
+            extra["usb_id"] = self.usb_id
+        return {**self.options, **extra}
+
 
 class DevicesConfig(_Section):
     simulate: bool = True
@@ -109,6 +175,8 @@ class DevicesConfig(_Section):
     id_card: DeviceConfig | None = None
     qr_code: DeviceConfig | None = None
     """A QR-code scanner for check-in with an elder service card (``serial-qr``)."""
+    printer: PrinterConfig | None = None
+    """A thermal receipt printer for the take-home slip (none: the slip is not printed)."""
 
 
 class KioskConfig(_Section):
@@ -130,6 +198,18 @@ class KioskConfig(_Section):
     """The thank-you screen stays this long before the attract screen."""
     measure_timeout_s: float = Field(default=180.0, gt=0)
     """How long the kiosk waits for a device's measurement (shown as a countdown)."""
+    slip_languages: tuple[Literal["zh_CN", "en"], ...] = Field(
+        default=("zh_CN", "en"), min_length=1, max_length=2
+    )
+    """The take-home slip's languages: the first in large print, the second
+    (if any) smaller under it."""
+
+    @field_validator("slip_languages")
+    @classmethod
+    def _distinct(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("a language is listed twice")
+        return value
 
 
 class FollowupConfig(_Section):

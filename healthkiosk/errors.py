@@ -133,6 +133,31 @@ class MeasurementError(DeviceError):
         self.code = code
 
 
+class PrinterProblem(StrEnum):
+    """Why a receipt printer could not print (or finish) a slip."""
+
+    NO_PAPER = "no_paper"
+    """The roll is empty (before the slip, or it ran out during it)."""
+    COVER_OPEN = "cover_open"
+    OFFLINE = "offline"
+    """The printer says it is offline for another reason (an error, the feed button)."""
+    NO_ANSWER = "no_answer"
+    """The printer does not answer the status query (switched off, wrong port or baud rate)."""
+
+
+class PrinterError(DeviceError):
+    """A receipt printer refused a slip or could not finish it; ``problem``
+    says why. A lost link (the cable pulled mid-print) is a
+    :class:`DeviceConnectionError` instead, a printer not there at all a
+    :class:`DeviceNotFoundError`."""
+
+    reason = "printer_error"
+
+    def __init__(self, message: str, *, problem: PrinterProblem, device: str = "") -> None:
+        super().__init__(message, device=device, reason=problem.value)
+        self.problem = problem
+
+
 # --- residents -----------------------------------------------------------------
 
 

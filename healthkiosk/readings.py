@@ -18,6 +18,8 @@ class Transport(StrEnum):
     BLE = "ble"
     SERIAL = "serial"
     EMULATED = "emulated"
+    USB = "usb"
+    """A USB device spoken to directly (pyusb), not as a serial port: the receipt printer."""
 
 
 class PressureUnit(StrEnum):

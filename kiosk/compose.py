@@ -21,7 +21,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from healthkiosk.config import Config, DeviceConfig
+from healthkiosk.config import Config, DeviceConfig, PrinterConfig
 from kiosk.flow.ports import Devices
 from management import pairings
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROLES = ("blood_pressure", "glucose", "id_card", "qr_code")
+ROLES = ("blood_pressure", "glucose", "id_card", "qr_code", "printer")
 
 Connect = Callable[["DriverSpec", DeviceConfig, "str | None"], AbstractAsyncContextManager[Any]]
 """``connect(spec, device_config, address)``: open the configured device
@@ -43,13 +43,14 @@ def through_driver(
     spec: DriverSpec, dc: DeviceConfig, address: str | None
 ) -> AbstractAsyncContextManager[Any]:
     """The default :data:`Connect`: the driver's opener on the configured port or address."""
-    return spec.load_opener()(port=dc.port, address=address, options=dict(dc.options))
+    return spec.load_opener()(port=dc.port, address=address, options=dc.driver_options())
 
 
 @asynccontextmanager
 async def open_devices(cfg: Config, *, connect: Connect | None = None) -> AsyncIterator[Devices]:
     """The devices for one kiosk run, closed on exit. A role not configured
-    has no device (the technician screen shows it missing)."""
+    has no device (the technician screen shows it missing), nor a printer
+    configured with ``enabled = false``."""
     async with AsyncExitStack() as stack:
         book = _device_book(cfg)
         devices = Devices(
@@ -84,13 +85,14 @@ def _reconnecting(
     data_dir: Path | None = None,
 ) -> Any:
     """A device opened through the registry on first use, reopened after a lost link."""
-    if dc is None:
+    if dc is None or (isinstance(dc, PrinterConfig) and not dc.enabled):
         return None
     from drivers.registry import get_driver
     from kiosk.reconnect import (
         ReconnectingBloodPressureMonitor,
         ReconnectingGlucoseMeter,
         ReconnectingIdCardReader,
+        ReconnectingPrinter,
     )
 
     spec = get_driver(dc.driver)
@@ -105,6 +107,15 @@ def _reconnecting(
             address = pairings.address_for(data_dir, role)
         return connect(spec, dc, address)
 
+    if isinstance(dc, PrinterConfig):
+        return ReconnectingPrinter(
+            opener,
+            dot_width=dc.dot_width,
+            name=spec.name,
+            transport=spec.transport,
+            role=role,
+            book=book,
+        )
     cls = {
         "blood_pressure": ReconnectingBloodPressureMonitor,
         "glucose": ReconnectingGlucoseMeter,

@@ -43,6 +43,9 @@ def prompt_for(state: State) -> tuple[tuple[object, ...], list[Part]]:
         return (*cue, state.error.key), [Say(f"error.{state.error.key}")]
     if s is Screen.RESULT:
         return (*cue, state.bp_result, state.glucose_result), _result(state)
+    if s is Screen.DONE and state.print_status not in (None, "printing"):
+        # The slip is out (take it), or could not be printed (tell the staff).
+        return (*cue, state.print_status), [Say(f"print.{state.print_status}")]
     return cue, [Say(k) for k in _SIMPLE.get(s, [])]
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from typing import Any
 
+from drivers.printer.escpos_codec import Raster
 from healthkiosk.errors import DeviceConnectionError, DeviceError, DeviceNotFoundError
 from healthkiosk.readings import (
     BloodPressureMeasurement,
@@ -174,3 +175,22 @@ class ReconnectingIdCardReader(_Reconnecting):
     async def read_card(self, *, timeout_s: float = 60.0) -> IdCardData:
         result: IdCardData = await self._call("read_card", timeout_s=timeout_s)
         return result
+
+
+class ReconnectingPrinter(_Reconnecting):
+    """The receipt printer (:class:`drivers.base.ReceiptPrinter`), opened when a
+    slip is printed; ``dot_width`` is the configured one, known before it opens."""
+
+    def __init__(self, opener: Opener, *, dot_width: int, **kw: Any) -> None:
+        super().__init__(opener, **kw)
+        self.dot_width = dot_width
+
+    async def print_raster(self, raster: Raster) -> None:
+        await self._call("print_raster", raster=raster)
+
+    async def check(self) -> DeviceInfo:
+        """The technician's test: connect afresh and ask the printer whether it
+        can print (no paper, an open cover or no answer fail the test)."""
+        info = await super().check()
+        await self._call("check_ready")
+        return info

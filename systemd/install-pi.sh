@@ -39,7 +39,8 @@ grep -q "BEGIN PUBLIC KEY" "$FLEET_KEY" || die "$FLEET_KEY is not a public key (
 
 echo "== packages"
 apt-get update
-apt-get install -y --no-install-recommends cage python3 python3-venv bluez libmtdev1 libgl1 libegl1
+apt-get install -y --no-install-recommends cage python3 python3-venv bluez libmtdev1 libgl1 libegl1 \
+    libusb-1.0-0 fonts-wqy-microhei fonts-noto-cjk
 
 echo "== service user and groups"
 if ! id "$USER_NAME" >/dev/null 2>&1; then
@@ -64,10 +65,12 @@ health_dir = "$DATA/health"
 visit_lock = "$DATA/visit.lock"
 TOML
 
-echo "== udev rule for USB-serial adapters"
+echo "== udev rules for USB-serial adapters and USB receipt printers"
 install -m 0644 "$HERE/99-healthkiosk-serial.rules" /etc/udev/rules.d/99-healthkiosk-serial.rules
+install -m 0644 "$HERE/99-healthkiosk-printer.rules" /etc/udev/rules.d/99-healthkiosk-printer.rules
 udevadm control --reload
 udevadm trigger --subsystem-match=tty || true
+udevadm trigger --subsystem-match=usb || true
 
 echo "== bluetoothd without its battery plugin"
 # BlueZ's battery plugin (5.48+) takes the Battery Service (0x180F) for itself

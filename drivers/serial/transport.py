@@ -47,11 +47,15 @@ class SerialLink:
         baudrate: int = 9600,
         device: str = "",
         reconnect_max_s: float = 10.0,
+        write_timeout_s: float | None = None,
     ) -> None:
         self.path = path
         self.baudrate = baudrate
         self.device = device or path
         self.reconnect_max_s = reconnect_max_s
+        self.write_timeout_s = write_timeout_s
+        """Longest one :meth:`write` may block (a device holding the line busy,
+        e.g. a printer out of paper with flow control); None: no limit."""
         self._serial: Any = None
         self._claim: str | None = None
         self._io_lock = threading.Lock()
@@ -102,7 +106,13 @@ class SerialLink:
         if not os.path.exists(self.path):
             raise DeviceNotFoundError(f"no serial port at {self.path}", device=self.device)
         try:
-            return serial.Serial(self.path, baudrate=self.baudrate, timeout=SLICE_S, exclusive=True)
+            return serial.Serial(
+                self.path,
+                baudrate=self.baudrate,
+                timeout=SLICE_S,
+                write_timeout=self.write_timeout_s,
+                exclusive=True,
+            )
         except (serial.SerialException, OSError) as err:
             raise DeviceConnectionError(
                 f"cannot open {self.path}: {err}", device=self.device, reason="open_failed"
@@ -171,10 +181,16 @@ class SerialLink:
 
     async def write(self, data: bytes) -> None:
         ser = self._require()
+        import serial
+
         try:
             await asyncio.to_thread(self._write_blocking, ser, data)
         except DeviceConnectionError:
             raise
+        except serial.SerialTimeoutException as err:
+            raise DeviceTimeoutError(
+                f"{self.path} took no data for {self.write_timeout_s:g} s", device=self.device
+            ) from err
         except Exception as err:
             raise self._lost(err) from err
 

@@ -24,6 +24,12 @@ fault                   what the emulated device does
 ``wrong_clock``         its clock is :attr:`EmulatorOptions.clock_offset_s` off
 ``no_card``             (ID reader) never finds a card
 ``card_removed``        (ID reader) the card is taken away during the read
+``no_paper``            (printer) the roll is empty
+``paper_out``           (printer) the roll runs out during the slip
+``cover_open``          (printer) the cover is open
+``offline``             (printer) offline with an error
+``silent``              (printer) never answers a status query
+``drop_print``          (printer) the cable is pulled out during the slip
 ======================  ==========================================================
 """
 
@@ -37,7 +43,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -60,6 +66,12 @@ class Fault(StrEnum):
     WRONG_CLOCK = "wrong_clock"
     NO_CARD = "no_card"
     CARD_REMOVED = "card_removed"
+    NO_PAPER = "no_paper"
+    PAPER_OUT = "paper_out"
+    COVER_OPEN = "cover_open"
+    OFFLINE = "offline"
+    SILENT = "silent"
+    DROP_PRINT = "drop_print"
 
 
 class EmulatorOptions(BaseModel):
@@ -89,7 +101,7 @@ class EmulatorOptions(BaseModel):
         return frozenset({self.fault, *self.faults} - {Fault.NONE})
 
     @classmethod
-    def from_options(cls, options: Mapping[str, Any] | None) -> EmulatorOptions:
+    def from_options(cls, options: Mapping[str, Any] | None) -> Self:
         raw = dict((options or {}).get("emulator") or {})
         try:
             return cls.model_validate(raw)

@@ -1,7 +1,9 @@
 """Kivy set-up that must happen before Kivy opens its window.
 
 Environment: ``KIVY_NO_ARGS=1`` (our CLI owns argv), ``KIVY_LOG_MODE=PYTHON``
-(Kivy logs through :mod:`logging`, masked like every other line). The
+(Kivy logs through :mod:`logging`, masked like every other line),
+``KIVY_IMAGE=tex,dds,sdl2`` (SDL2 loads and saves the kiosk's images; Pillow,
+installed for the take-home slip, stays off the start-up path). The
 ``[input]`` section is *replaced* by the pinned one from
 ``kiosk/kivy_config.ini`` (see the comment there: the default registers a
 Pi touchscreen twice).
@@ -26,6 +28,7 @@ def configure_kivy(*, size: tuple[int, int], fullscreen: bool) -> None:
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
     os.environ.setdefault("KIVY_NO_FILELOG", "1")
+    os.environ.setdefault("KIVY_IMAGE", "tex,dds,sdl2")
     from kivy.config import Config
 
     pinned = pinned_config()

@@ -34,6 +34,7 @@ from kiosk.flow.ports import Devices
 from kiosk.flow.state import Screen, State
 from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import prompt_for
+from kiosk.slip.model import SlipSettings
 from kiosk.voice import Voice
 
 log = logging.getLogger(__name__)
@@ -192,6 +193,7 @@ async def run_kiosk(
             clock=clock,
             version=__version__,
             visit_gate=VisitLock(visitlock.path_for(config)),
+            slip=SlipSettings.from_config(config),
         )
         app = build_app(flow, config, voice)
         loop = asyncio.get_running_loop()

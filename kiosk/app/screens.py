@@ -505,12 +505,21 @@ class Renderer:
         return col
 
     def _screen_done(self, state: State) -> Widget:
-        return self.page(
-            state,
-            title="done.title",
-            body=[self.txt(state, "done.body", tid="done.body", lines=2)],
-            back=False,
-        )
+        body: list[Widget] = [self.txt(state, "done.body", tid="done.body", lines=2)]
+        if state.print_status is not None:
+            body.append(self.txt(state, f"print.{state.print_status}", tid="print.status", lines=2))
+        actions = None
+        if state.print_status is not None or state.can_print:
+            actions = [
+                self.button(
+                    state,
+                    "print.button",
+                    self.flow.print_slip if state.can_print else None,
+                    tid="btn.print",
+                    primary=False,
+                )
+            ]
+        return self.page(state, title="done.title", body=body, actions=actions, back=False)
 
     def _screen_error(self, state: State) -> Widget:
         err = state.error

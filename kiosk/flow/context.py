@@ -35,7 +35,7 @@ from healthkiosk.rules import RulesConfig
 from kiosk.flow.clock import Clock
 from kiosk.flow.errors import error_actions, error_key
 from kiosk.flow.ports import Devices, Recorder, ResidentIdentity, VisitGate
-from kiosk.flow.state import ErrorView, Screen, State, TrendPoint
+from kiosk.flow.state import BpResult, ErrorView, GlucoseResult, Screen, State, TrendPoint
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class VisitRecord:
     """Choice "both": glucose is still to come after the blood pressure result."""
     history: list[TrendPoint] | None = None
     """The resident's earlier readings (fetched at confirmation) plus this visit's."""
+    results: list[tuple[BpResult | GlucoseResult, datetime]] = field(default_factory=list)
+    """Every saved result shown in this visit, with when it was measured (the take-home slip)."""
 
 
 class FlowContext:
@@ -128,9 +130,11 @@ class FlowContext:
                 self.cancel_tasks()
                 self._tg = None
 
-    def spawn(self, make: Callable[[], Awaitable[None]], name: str) -> None:
+    def spawn(self, make: Callable[[], Awaitable[None]], name: str, *, keep: bool = False) -> None:
         """Run ``make()`` as a task of the flow (created only when the task starts);
-        a task that fails shows the error screen, never a stack trace."""
+        a task that fails shows the error screen, never a stack trace. ``keep``:
+        the task outlives the visit (not cancelled when it ends: a slip being
+        printed is never cut off halfway), and ends only with the flow."""
 
         async def guarded() -> None:
             try:
@@ -144,8 +148,9 @@ class FlowContext:
         if self._tg is None:
             raise RuntimeError("the flow is not running (call run() first)")
         task = self._tg.create_task(guarded(), name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        if not keep:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def cancel_tasks(self) -> None:
         for task in list(self._tasks):

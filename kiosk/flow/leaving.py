@@ -9,6 +9,8 @@ is left behind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kiosk.flow.context import FlowContext, VisitRecord
 from kiosk.flow.state import Screen, State
 
@@ -27,8 +29,13 @@ CANCELLABLE = frozenset(
 
 
 class Leaving:
-    def __init__(self, ctx: FlowContext) -> None:
+    def __init__(
+        self, ctx: FlowContext, *, on_finished: Callable[[VisitRecord], None] | None = None
+    ) -> None:
         self._ctx = ctx
+        self._on_finished = on_finished
+        """Told of a visit the elder finished (not one that timed out), with
+        its record, once the thank-you screen shows: the take-home slip."""
 
     def cancel(self) -> None:
         """Stop a measurement or a preparation: back to the choice (kept readings stay)."""
@@ -55,7 +62,10 @@ class Leaving:
         screen = self._ctx.state.screen
         if screen in (Screen.ATTRACT, Screen.DONE, Screen.SAVING):
             return
+        visit = self._ctx.visit
         self.to_done("completed" if screen is Screen.RESULT else "abandoned")
+        if self._on_finished is not None:
+            self._on_finished(visit)
 
     def to_done(self, outcome: str) -> None:
         """The thank-you screen (for :attr:`KioskConfig.done_s`), the visit ended."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
-from drivers.base import BloodPressureMonitor, GlucoseMeter, IdCardReader
+from drivers.base import BloodPressureMonitor, GlucoseMeter, IdCardReader, ReceiptPrinter
 from healthkiosk.readings import DeviceInfo
 from kiosk.flow.state import DeviceStatus, MealAnswer, TrendPoint
 
@@ -106,6 +106,8 @@ class Devices:
     id_card: IdCardReader | None = None
     qr_code: IdCardReader | None = None
     """Optional: a QR-code scanner (an elder service card); reads like a card reader."""
+    printer: ReceiptPrinter | None = None
+    """Optional: a receipt printer for the take-home slip."""
 
     def statuses(self) -> tuple[DeviceStatus, ...]:
         out = []
@@ -114,9 +116,10 @@ class Devices:
             ("glucose", self.glucose),
             ("id_card", self.id_card),
             ("qr_code", self.qr_code),
+            ("printer", self.printer),
         ):
-            if dev is None and role == "qr_code":
-                continue  # optional: a station without a scanner lacks nothing
+            if dev is None and role in ("qr_code", "printer"):
+                continue  # optional: a station without one lacks nothing
             if dev is None:
                 out.append(DeviceStatus(role=role, model="", state="missing"))
             else:

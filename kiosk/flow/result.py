@@ -57,6 +57,9 @@ class Results:
         if ctx.visit.history is None:
             ctx.visit.history = await self._fetch_history()
         ctx.visit.history = [*ctx.visit.history, trend_point(reading)][-TREND_LIMIT:]
+        shown = bp_result or glucose_result
+        if shown is not None:
+            ctx.visit.results.append((shown, reading.measured_at))
         ctx.idle_from_now()
         ctx.update(
             screen=Screen.RESULT,

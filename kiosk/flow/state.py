@@ -16,6 +16,8 @@ from typing import Literal
 Language = Literal["zh_CN", "en"]
 Choice = Literal["bp", "glucose", "both"]
 MealAnswer = Literal["fasting", "after_meal", "random"]
+PrintStatus = Literal["printing", "printed", "no_paper", "failed"]
+"""The take-home slip on the thank-you screen (:mod:`kiosk.flow.printing`)."""
 
 
 class Screen(StrEnum):
@@ -168,6 +170,10 @@ class State:
     error: ErrorView | None = None
     # inactivity
     still_here_s: int | None = None
+    # the take-home slip (thank-you screen)
+    print_status: PrintStatus | None = None
+    can_print: bool = False
+    """The visit's slip may be printed (again): "Print slip" is offered."""
     # technician
     pin_length: int = 0
     pin_error: bool = False

@@ -20,6 +20,7 @@ over one shared :class:`~kiosk.flow.context.FlowContext`:
 :mod:`.result`            saving, the result screen and its trend
 :mod:`.technician`        PIN, device test, pairing, restart
 :mod:`.leaving`           back to the choice, thank-you, attract screen
+:mod:`.printing`          the take-home slip, printed at the end
 :mod:`.timing`            the tick: countdowns, idle, "still here?"
 :mod:`.context`           what the phases share (state, tasks, error screen)
 ========================  =====================================================
@@ -40,10 +41,12 @@ from kiosk.flow.context import FlowContext, Listener
 from kiosk.flow.glucose import Glucose
 from kiosk.flow.leaving import Leaving
 from kiosk.flow.ports import Devices, OpenGate, Recorder, VisitGate
+from kiosk.flow.printing import Printing
 from kiosk.flow.result import Results
 from kiosk.flow.state import Choice, Language, MealAnswer, Screen, State
 from kiosk.flow.technician import Technician
 from kiosk.flow.timing import TICK_S, Timing
+from kiosk.slip.model import SlipSettings
 
 
 class VisitFlow:
@@ -57,6 +60,7 @@ class VisitFlow:
         clock: Clock,
         version: str = "",
         visit_gate: VisitGate | None = None,
+        slip: SlipSettings | None = None,
     ) -> None:
         self._ctx = ctx = FlowContext(
             config=config,
@@ -69,7 +73,8 @@ class VisitFlow:
         )
         self._closed = False
         self._results = results = Results(ctx)
-        self._leaving = leaving = Leaving(ctx)
+        self._printing = Printing(ctx, slip or SlipSettings(station=""))
+        self._leaving = leaving = Leaving(ctx, on_finished=self._printing.visit_finished)
         self._timing = Timing(ctx, leaving)
         self._checkin = CheckIn(ctx, results)
         self._bp = BloodPressure(ctx, results)
@@ -199,8 +204,15 @@ class VisitFlow:
             self._leaving.cancel()
 
     def finish(self) -> None:
-        """The elder is done: thank-you screen, then the attract screen."""
+        """The elder is done: thank-you screen (their slip printed, with a
+        printer), then the attract screen."""
         self._leaving.finish()
+
+    # --- the take-home slip (kiosk.flow.printing) --------------------------------
+
+    def print_slip(self) -> None:
+        """ "Print slip" on the thank-you screen: the visit's slip (again)."""
+        self._printing.print_now()
 
     # --- technician (kiosk.flow.technician) --------------------------------------
 

@@ -137,6 +137,7 @@ def test_the_station_venv_has_the_product_but_not_emulation(
         (("broker", "embedded", "--port", "0"), "healthkiosk broker embedded"),
         (("devices", "read", "ble-bp-standard", "--emulate"), "devices read --emulate"),
         (("devices", "emulate", "sam-idcard"), "devices emulate"),
+        (("devices", "print-test", "--emulate"), "devices print-test --emulate"),
     ],
 )
 def test_commands_that_need_emulation_say_what_to_install(

@@ -115,3 +115,61 @@ def test_a_damaged_pairings_file_counts_as_none(tmp_path: Path) -> None:
     assert pairings.read(tmp_path) == {}
     pairings.pin(tmp_path, "glucose", "AA:BB:CC:DD:EE:02")
     assert pairings.address_for(tmp_path, "glucose") == "AA:BB:CC:DD:EE:02"
+
+
+async def test_a_configured_printer_is_a_device_of_the_kiosk_and_prints_through_its_twin(
+    tmp_path: Path,
+) -> None:
+    """``run --simulate`` with ``[devices.printer]``: the configured driver on
+    its twin, with the configured dot width, through the kiosk's wrapper."""
+    from PIL import Image
+
+    from drivers.printer.pillow import to_raster
+    from kiosk.reconnect import ReconnectingPrinter
+
+    cfg = from_mapping(
+        {
+            "station": {"data_dir": str(tmp_path)},
+            "devices": {"printer": {"driver": "escpos-usb", "usb_id": "1fc9:2016",
+                                    "dot_width": 576, "options": {"in_ep": 0x81}}},
+        }
+    )  # fmt: skip
+    simulation = Simulation(cfg)
+    async with simulation.open_devices() as devices:
+        printer = devices.printer
+        assert isinstance(printer, ReconnectingPrinter) and printer.dot_width == 576
+        assert printer.info.model == "escpos-usb"  # not opened yet: the driver's name
+        await printer.print_raster(to_raster(Image.new("1", (576, 40), 0)))
+        twin = simulation.running["escpos-usb"]
+        assert (twin.emulator.usb_id, twin.emulator.in_ep) == ("1fc9:2016", 0x81)
+        (slip,) = twin.emulator.printer.slips
+        assert slip.raster.width == 576 and slip.raster.rows(0, 40).black_dots() == 576 * 40
+        assert printer.info.model == "ESC/POS receipt printer"
+        assert ("printer", "ready") in {(s.role, s.state) for s in devices.statuses()}
+        # The technician's test asks the printer whether it can print.
+        assert (await printer.check()).model == "ESC/POS receipt printer"
+
+
+async def test_a_printer_that_cannot_print_fails_the_technician_s_test(tmp_path: Path) -> None:
+    from healthkiosk.errors import PrinterError
+
+    cfg = from_mapping(
+        {
+            "station": {"data_dir": str(tmp_path)},
+            "devices": {"printer": {"driver": "escpos-serial",
+                                    "options": {"emulator": {"fault": "no_paper"}}}},
+        }
+    )  # fmt: skip
+    async with Simulation(cfg).open_devices() as devices:
+        assert devices.printer is not None
+        with pytest.raises(PrinterError) as err:
+            await devices.printer.check()  # type: ignore[attr-defined]
+        assert err.value.reason == "no_paper"
+
+
+async def test_a_printer_disabled_or_not_configured_is_no_device() -> None:
+    disabled = {"devices": {"printer": {"driver": "escpos-serial", "enabled": False}}}
+    for cfg in (from_mapping({}), from_mapping(disabled)):
+        async with Simulation(cfg).open_devices() as devices:
+            assert devices.printer is None
+            assert "printer" not in {s.role for s in devices.statuses()}  # optional

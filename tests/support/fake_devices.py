@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
 
+from drivers.printer.escpos_codec import Raster
 from healthkiosk.errors import DeviceError, DeviceTimeoutError
 from healthkiosk.idnumber import check_character
 from healthkiosk.readings import (
@@ -332,6 +333,37 @@ class FakeIdCardReader(_Checkable):
         if isinstance(item, DeviceError):
             raise item
         return item
+
+    async def close(self) -> None:
+        self.state = "closed"
+
+
+class FakePrinter(_Checkable):
+    """A receipt printer that keeps every raster it is given (no bytes: the
+    driver's own tests and the GUI test use the emulated printer)."""
+
+    def __init__(self, *, dot_width: int = 384) -> None:
+        self.dot_width = dot_width
+        self.printed: list[Raster] = []
+        self.errors: deque[DeviceError] = deque()
+        """Raised by the next slips, one each, instead of printing them."""
+        self.gate: asyncio.Event | None = None
+        """When set to an un-set event, a slip waits for it (printing slowly)."""
+        self.state = "ready"
+        self._info = _info("Simulated receipt printer", "SIM-PR-0001")
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self._info
+
+    async def print_raster(self, raster: Raster) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.errors:
+            raise self.errors.popleft()
+        if raster.width > self.dot_width:
+            raise ValueError(f"{raster.width} dots on a {self.dot_width}-dot printer")
+        self.printed.append(raster)
 
     async def close(self) -> None:
         self.state = "closed"

@@ -3,7 +3,9 @@
     python tests/support/gui_driver.py SCENARIO --config FILE --report FILE --shots DIR
 
 The app runs as ``healthkiosk run`` does, on scriptable fake devices
-(:mod:`tests.support.fake_devices`: a scenario queues each outcome); beside it, a
+(:mod:`tests.support.fake_devices`: a scenario queues each outcome) and, with
+``--printed DIR``, a receipt printer: the real driver on its emulated twin,
+which writes the slips it prints into DIR; beside it, a
 scenario coroutine finds widgets by their test id, synthesises touch
 events at their position on the window (Kivy MotionEvents posted to the
 event loop, as the input providers do), waits for what should appear,
@@ -21,8 +23,8 @@ import json
 import sqlite3
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -505,8 +507,82 @@ def store_write_locked(path: Path) -> Iterator[None]:
         con.close()
 
 
+async def visit_prints(d: Driver) -> None:
+    """Card check-in, an urgent blood pressure, Finish: the slip comes out of
+    the emulated printer (the real escpos-serial driver on its pty twin) while
+    the thank-you screen says so; then "Print slip" prints it again."""
+    bp = d.r.devices.blood_pressure
+    bp.queue(BpOutcome(186, 112, 90), BpOutcome(182, 110, 88))
+    printer = PRINTER_TWIN[0].emulator.printer
+    await d.wait_for("attract.start")
+    await d.tap("attract.start")
+    await d.wait_for("checkin.prompt")
+    d.r.devices.id_card.present(demo_card())
+    await d.wait_for("confirm.name", text="王秀英")
+    await d.tap("confirm.yes")
+    await d.tap("btn.bp")
+    await d.wait_for("prep_bp.ready", within=30)
+    await d.tap("btn.start_bp")
+    await d.wait_for("result.value", text="184/111", within=60)
+    await d.record("result-urgent")
+    await d.tap("btn.finish")
+    await d.wait_for("print.status", text=print_words(d, "printed"), within=60)
+    await d.record("done-printed")
+    assert len(printer.slips) == 1, printer.slips
+    await d.tap("btn.print")
+    for _ in range(1000):
+        if len(printer.slips) == 2:
+            break
+        await asyncio.sleep(0.02)
+    await d.wait_for("print.status", text=print_words(d, "printed"), within=60)
+    await d.record("done-printed-again", both_languages=False)
+    await d.wait_for("attract.start", within=30)
+    d.printed = [str(s.path) for s in printer.slips]
+    d.printer_errors = [str(e) for e in printer.errors]
+
+
+def print_words(d: Driver, status: str) -> str:
+    from kiosk.app.i18n import text
+
+    return text(d.r.flow.state.language, f"print.{status}")
+
+
+PRINTER_TWIN: list[Any] = []
+"""The running emulated printer of ``--printed`` runs (one)."""
+
+
+@asynccontextmanager
+async def with_emulated_printer(printed: Path, **fakes: Any) -> AsyncIterator[Any]:
+    """The fake devices, and a receipt printer: the real ``escpos-serial``
+    driver (through the kiosk's own reconnecting wrapper) on its emulated
+    twin, which writes each slip into ``printed`` as a PNG."""
+    from dataclasses import replace
+
+    from emulation import twins
+    from kiosk.reconnect import ReconnectingPrinter
+
+    options = {"dot_width": 384, "emulator": {"out_dir": str(printed)}}
+    async with (
+        open_fake_devices(**fakes) as devices,
+        twins.start("escpos-serial", options=options) as twin,
+    ):
+        PRINTER_TWIN.append(twin)
+        printer = ReconnectingPrinter(
+            lambda **_: twins.open_driver(twin, options=options),
+            dot_width=384,
+            name="escpos-serial",
+            transport="serial",
+            role="printer",
+        )
+        try:
+            yield replace(devices, printer=printer)
+        finally:
+            await printer.close()
+
+
 SCENARIOS = {
     "visit_both": visit_both,
+    "visit_prints": visit_prints,
     "visit_errors": visit_errors,
     "screen_tour": screen_tour,
     "error_layouts": error_layouts,
@@ -521,6 +597,7 @@ def main() -> int:
     ap.add_argument("--report", required=True)
     ap.add_argument("--shots", required=True)
     ap.add_argument("--tag", required=True)
+    ap.add_argument("--printed", help="a receipt printer (emulated) writing its slips here")
     a = ap.parse_args()
     cfg = load_config(a.config)
     shots = Path(a.shots)
@@ -537,16 +614,14 @@ def main() -> int:
 
     from kiosk.app.main import run_kiosk
 
+    def devices() -> Any:
+        if a.printed:
+            return with_emulated_printer(Path(a.printed), speed=40.0, start_delay_s=8.0)
+        return open_fake_devices(speed=40.0, start_delay_s=8.0)
+
     error = None
     try:
-        code = asyncio.run(
-            run_kiosk(
-                cfg,
-                fullscreen=False,
-                devices=lambda: open_fake_devices(speed=40.0, start_delay_s=8.0),
-                extra=scenario,
-            )
-        )
+        code = asyncio.run(run_kiosk(cfg, fullscreen=False, devices=devices, extra=scenario))
     except BaseException as err:  # report it, with what was seen so far
         import traceback
 
@@ -555,6 +630,8 @@ def main() -> int:
     d = report.pop("driver", None)
     if d is not None:
         report.update(steps=d.steps, overflows=d.overflows, shots=d.shot_files)
+        report["printed"] = getattr(d, "printed", [])
+        report["printer_errors"] = getattr(d, "printer_errors", [])
         report["shot_seconds"] = round(getattr(d, "shot_seconds", 0.0), 2)
         report["font"] = _font_info()
         from kivy.config import Config

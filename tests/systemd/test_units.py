@@ -122,18 +122,19 @@ def test_the_updater_runs_from_the_proven_release() -> None:
         assert execs and all("/opt/healthkiosk/stable/bin/healthkiosk" in v for v in execs)
 
 
-def test_the_udev_rule_is_well_formed() -> None:
+@pytest.mark.parametrize(("name", "subsystem"), [("serial", "tty"), ("printer", "usb")])
+def test_the_udev_rule_is_well_formed(name: str, subsystem: str) -> None:
     token = re.compile(r'^(SUBSYSTEM|ATTRS\{\w+\}|ENV\{\w+\}|GROUP|MODE|SYMLINK)(==|\+=|=)"[^"]*"$')
     rules = [
         line
-        for line in (UNITS / "99-healthkiosk-serial.rules").read_text().splitlines()
+        for line in (UNITS / f"99-healthkiosk-{name}.rules").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     ]
-    assert len(rules) >= 5
+    assert len(rules) >= 4
     for rule in rules:
         parts = rule.split(", ")
         assert all(token.match(p) for p in parts), rule
-        assert parts[0] == 'SUBSYSTEM=="tty"'
+        assert parts[0] == f'SUBSYSTEM=="{subsystem}"'
 
 
 def test_the_install_script_parses_and_installs_every_kiosk_unit() -> None:
@@ -147,7 +148,8 @@ def test_the_install_script_parses_and_installs_every_kiosk_unit() -> None:
                  "followup-ingest@.service", "healthkiosk-update-order.path",
                  "healthkiosk-update-order.service", "followup-rollout.service"):  # fmt: skip
         assert unit in text and (UNITS / unit).is_file(), unit
-    assert "99-healthkiosk-serial.rules" in text
+    assert "99-healthkiosk-serial.rules" in text and "99-healthkiosk-printer.rules" in text
+    assert "libusb-1.0-0" in text  # pyusb's library, for USB receipt printers
     assert "50-healthkiosk.rules" in text and (UNITS / "50-healthkiosk.rules").is_file()
     assert "usermod -aG" in text and "bluetooth" in text
     # BlueZ's battery plugin would hide the Battery Service from the drivers.

@@ -73,6 +73,8 @@ def run_scenario(
     result_s: float = 45,
     seed: bool = False,
     min_free_mb: int = 1,
+    station: str = "",
+    printed: Path | None = None,
 ) -> tuple[dict, Path]:
     (w, h), (wmm, hmm) = PANELS[panel]
     data = tmp_path / "data"
@@ -82,6 +84,7 @@ def run_scenario(
 [station]
 id = "gui-test-01"
 data_dir = "{data}"
+{station}
 [store]
 min_free_mb = {min_free_mb}
 [kiosk]
@@ -118,7 +121,8 @@ pause_s = 2.5
     env.pop("HEALTHKIOSK_CONFIG", None)
     proc = subprocess.run(
         [sys.executable, str(DRIVER), scenario, "--config", str(cfg), "--report", str(report),
-         "--shots", str(SHOTS / panel), "--tag", scenario],
+         "--shots", str(SHOTS / panel), "--tag", scenario,
+         *(["--printed", str(printed)] if printed else [])],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert report.exists(), proc.stderr[-4000:]
@@ -304,3 +308,69 @@ def test_every_error_message_fits(xvfb: str, tmp_path: Path) -> None:
         assert "btn.finish" in tids
         for language in ("zh_CN", "en"):
             assert (SHOTS / panel / f"{scenario}-error-{key}-{language}.png").stat().st_size > 1000
+
+
+def test_a_visit_that_prints_by_touch(xvfb: str, tmp_path: Path) -> None:
+    """An urgent blood pressure, Finish: the slip comes out of the emulated
+    printer (the real escpos-serial driver on its pty twin) and the thank-you
+    screen says so; "Print slip" prints it again. The slips are read back
+    from the printer's images (no OCR: each line the slip should have is drawn
+    as the renderer draws it and looked for in the bitmap), and searched for
+    the ID number and the whole name, which must not be there."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from PIL import Image
+
+    from kiosk.slip import render as rd
+    from tests.support.fake_devices import demo_card
+    from tests.support.slipcheck import find_anywhere_in_any_style, find_line
+
+    panel = "800x480"
+    printed = tmp_path / "printed"
+    started = datetime.now(ZoneInfo("Asia/Shanghai"))
+    station = 'name = "示例社区卫生服务站"\ndoctor_name = "李建华"\ndoctor_phone = "010-6512 3456"'
+    report, _ = run_scenario(xvfb, tmp_path, "visit_prints", panel, station=station,
+                             printed=printed)  # fmt: skip
+    assert report["overflows"] == []
+    check_buttons(report, panel)
+    done = step(report, "done-printed")
+    assert done["texts"]["zh_CN"]["print.status"] == "请取走小票"
+    assert done["texts"]["en"]["print.status"] == "Please take your slip"
+    assert done["texts"]["zh_CN"]["btn.print"] == "打印小票"
+    assert "btn.print" in {b["tid"] for b in done["buttons"]}
+    assert report["printer_errors"] == []
+    assert [Path(p).name for p in report["printed"]] == ["slip-0001.png", "slip-0002.png"]
+    first, again = (Image.open(p) for p in report["printed"])
+    assert first.width == 384  # the printer's dot width
+    assert first.tobytes() == again.tobytes()  # "Print slip" printed the same slip
+    shutil.copy(report["printed"][0], SHOTS / panel / "visit_prints-slip.png")
+    expected = [
+        ("健康自测结果", "title"),
+        ("示例社区卫生服务站", "body"),
+        ("姓名：王*英", "body"),
+        ("血压", "heading"),
+        ("184/111 mmHg", "value"),
+        ("很高", "heading"),
+        ("Very high", "small"),
+        ("请马上去看医生", "body"),
+        ("Please see the doctor now", "small"),
+        ("脉搏 89", "body"),
+        ("您的医生：李建华", "body"),
+        ("电话：010-6512 3456", "heading"),
+    ]
+    rows = {words: find_line(first, words, style) for words, style in expected}
+    assert None not in rows.values(), rows
+    assert list(rows.values()) == sorted(rows.values())  # in this order, top to bottom
+    minutes = [started + timedelta(minutes=m) for m in range(-1, 6)]
+    stamps = [f"{t.year}年{t.month}月{t.day}日 {t:%H:%M}" for t in minutes]
+    at = [y for s in stamps if (y := find_line(first, s, "body")) is not None]
+    assert len(at) == 1  # the time of the visit, in Beijing time (the next line says so)
+    assert find_line(first, "北京时间", "body") == at[0] + rd.line_height("body")
+    card = demo_card()
+    number = card.id_number
+    for words in (number, f"{number[:6]} {number[6:14]} {number[14:]}", card.name,
+                  f"姓名：{card.name}", number[:14]):  # fmt: skip
+        assert find_anywhere_in_any_style(first, words) == [], words
+    # The check is not blind: the masked name is found the same way.
+    assert find_anywhere_in_any_style(first, "王*英")
