@@ -57,6 +57,10 @@ class StationConfig(_Section):
     area: str = ""
     data_dir: Path = Field(default_factory=default_data_dir)
     timezone: str = "Asia/Shanghai"
+    clock: Literal["auto", "trusted", "untrusted"] = "auto"
+    """Whether the station's clock is trusted: ``auto`` asks the system whether it
+    is synchronised (:mod:`healthkiosk.clocktrust`); ``trusted`` for a station
+    with a battery-backed real-time clock that is right from boot."""
 
 
 class StoreConfig(_Section):
