@@ -6,7 +6,7 @@ The phases (:mod:`~kiosk.flow.checkin`, :mod:`~kiosk.flow.bloodpressure`,
 context and change the visit only through it:
 
 - the ports from the composition root (config, rules, devices, recorder,
-  clock, the visit gate);
+  clock and whether it is synchronised, the visit gate);
 - the :class:`~kiosk.flow.state.State` the screen renders, and its listeners;
 - the flow's device tasks (one task group, owned by :meth:`VisitFlow.run
   <kiosk.flow.visit.VisitFlow.run>`);
@@ -73,6 +73,7 @@ class FlowContext:
         clock: Clock,
         version: str,
         gate: VisitGate,
+        clock_synced: Callable[[], bool | None] = lambda: None,
     ) -> None:
         self.cfg = config
         self.rules = rules
@@ -81,6 +82,8 @@ class FlowContext:
         self.clock = clock
         self.version = version
         self.gate = gate
+        self.clock_synced = clock_synced
+        """Whether the wall clock is synchronised now (a reading is marked with it)."""
         self.state = State(language=config.language)
         self.visit = VisitRecord()
         self.retry_action: Callable[[], None] | None = None

@@ -57,7 +57,11 @@ class VisitFlow:
         clock: Clock,
         version: str = "",
         visit_gate: VisitGate | None = None,
+        clock_synced: Callable[[], bool | None] | None = None,
     ) -> None:
+        """``clock_synced``: whether the wall clock is synchronised now
+        (:meth:`healthkiosk.clocktrust.ClockTrust.trusted`); each reading is
+        marked with it (None, not known, without it)."""
         self._ctx = ctx = FlowContext(
             config=config,
             rules=rules,
@@ -66,6 +70,7 @@ class VisitFlow:
             clock=clock,
             version=version,
             gate=visit_gate or OpenGate(),
+            clock_synced=clock_synced or (lambda: None),
         )
         self._closed = False
         self._results = results = Results(ctx)
