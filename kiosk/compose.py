@@ -21,6 +21,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from healthkiosk import clocktrust
 from healthkiosk.config import Config, DeviceConfig
 from kiosk.flow.ports import Devices
 from management import pairings
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROLES = ("blood_pressure", "glucose", "id_card", "qr_code")
+CLOCKED_ROLES = ("blood_pressure", "glucose")
+"""Devices whose drivers may set the device's clock."""
 
 Connect = Callable[["DriverSpec", DeviceConfig, "str | None"], AbstractAsyncContextManager[Any]]
 """``connect(spec, device_config, address)``: open the configured device
@@ -47,16 +50,28 @@ def through_driver(
 
 
 @asynccontextmanager
-async def open_devices(cfg: Config, *, connect: Connect | None = None) -> AsyncIterator[Devices]:
+async def open_devices(
+    cfg: Config,
+    *,
+    connect: Connect | None = None,
+    clock_trusted: Callable[[], bool] | None = None,
+) -> AsyncIterator[Devices]:
     """The devices for one kiosk run, closed on exit. A role not configured
-    has no device (the technician screen shows it missing)."""
+    has no device (the technician screen shows it missing).
+
+    The measuring devices' drivers set their clocks only while
+    ``clock_trusted()`` (by default the station's clock state,
+    :func:`healthkiosk.clocktrust.shared`) says the station's clock is
+    synchronised: their ``clock_trusted`` option."""
+    if clock_trusted is None:
+        clock_trusted = clocktrust.shared(cfg.station.clock).trusted
     async with AsyncExitStack() as stack:
         book = _device_book(cfg)
         devices = Devices(
             **{
                 role: _reconnecting(
                     role,
-                    getattr(cfg.devices, role),
+                    _with_clock_gate(role, getattr(cfg.devices, role), clock_trusted),
                     connect=connect or through_driver,
                     book=book,
                     data_dir=cfg.data_dir,
@@ -67,6 +82,16 @@ async def open_devices(cfg: Config, *, connect: Connect | None = None) -> AsyncI
         for dev in _all(devices):
             stack.push_async_callback(dev.close)
         yield devices
+
+
+def _with_clock_gate(
+    role: str, dc: DeviceConfig | None, clock_trusted: Callable[[], bool]
+) -> DeviceConfig | None:
+    """A measuring device's configuration with the ``clock_trusted`` option its
+    driver asks before it sets the device's clock (readers keep no time)."""
+    if dc is None or role not in CLOCKED_ROLES:
+        return dc
+    return dc.model_copy(update={"options": {**dc.options, "clock_trusted": clock_trusted}})
 
 
 def _device_book(cfg: Config) -> DeviceBook:
