@@ -43,6 +43,8 @@ def prompt_for(state: State) -> tuple[tuple[object, ...], list[Part]]:
         return (*cue, state.error.key), [Say(f"error.{state.error.key}")]
     if s is Screen.RESULT:
         return (*cue, state.bp_result, state.glucose_result), _result(state)
+    if s is Screen.SUMMARY:
+        return (*cue, state.summary), _summary(state)
     return cue, [Say(k) for k in _SIMPLE.get(s, [])]
 
 
@@ -68,6 +70,16 @@ def _result(state: State) -> list[Part]:
         parts.append(Say(bp.advice))
         if bp.irregular_pulse:
             parts.append(Say("result.irregular"))
+    return parts
+
+
+def _summary(state: State) -> list[Part]:
+    """The title and each result's category and advice, the most urgent first
+    (the numbers were said on each result screen)."""
+    parts: list[Part] = [Say("summary.title")]
+    for item in state.summary:
+        kind = "bp" if item.kind == "blood_pressure" else "glucose"
+        parts += [Say(f"summary.{kind}"), Say(f"cat.{kind}.{item.category}"), Say(item.advice)]
     return parts
 
 

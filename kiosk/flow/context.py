@@ -1,7 +1,7 @@
 """What every phase of the visit shares: one :class:`FlowContext`.
 
 The phases (:mod:`~kiosk.flow.checkin`, :mod:`~kiosk.flow.bloodpressure`,
-:mod:`~kiosk.flow.glucose`, :mod:`~kiosk.flow.result`,
+:mod:`~kiosk.flow.glucose`, :mod:`~kiosk.flow.result`, :mod:`~kiosk.flow.summary`,
 :mod:`~kiosk.flow.technician`, :mod:`~kiosk.flow.leaving`) each hold the same
 context and change the visit only through it:
 
@@ -35,7 +35,7 @@ from healthkiosk.rules import RulesConfig
 from kiosk.flow.clock import Clock
 from kiosk.flow.errors import error_actions, error_key
 from kiosk.flow.ports import Devices, Recorder, ResidentIdentity, VisitGate
-from kiosk.flow.state import ErrorView, Screen, State, TrendPoint
+from kiosk.flow.state import ErrorView, Screen, State, SummaryItem, TrendPoint
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ class VisitRecord:
     """Choice "both": glucose is still to come after the blood pressure result."""
     history: list[TrendPoint] | None = None
     """The resident's earlier readings (fetched at confirmation) plus this visit's."""
+    results: list[SummaryItem] = field(default_factory=list)
+    """Every result of this visit saved and shown, in order (:mod:`kiosk.flow.summary`)."""
 
 
 class FlowContext:

@@ -1,5 +1,6 @@
-"""Leaving a measurement or the visit: back to the choice, the thank-you
-screen, the attract screen.
+"""Leaving a measurement or the visit: back to the choice, the summary of
+the visit's results (:mod:`kiosk.flow.summary`), the thank-you screen, the
+attract screen.
 
 A visit ends one way (:meth:`Leaving.end_visit`): the store hears how it
 ended when it saved something, the visit gate opens again and
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from kiosk.flow.context import FlowContext, VisitRecord
 from kiosk.flow.state import Screen, State
+from kiosk.flow.summary import Summary
 
 CANCELLABLE = frozenset(
     {
@@ -27,8 +29,9 @@ CANCELLABLE = frozenset(
 
 
 class Leaving:
-    def __init__(self, ctx: FlowContext) -> None:
+    def __init__(self, ctx: FlowContext, summary: Summary) -> None:
         self._ctx = ctx
+        self._summary = summary
 
     def cancel(self) -> None:
         """Stop a measurement or a preparation: back to the choice (kept readings stay)."""
@@ -51,11 +54,17 @@ class Leaving:
         )
 
     def finish(self) -> None:
-        """The elder is done: thank-you screen, then the attract screen."""
+        """The elder is done: the summary of the visit's results when it has
+        several (from a result screen), else the thank-you screen, then the
+        attract screen."""
         screen = self._ctx.state.screen
         if screen in (Screen.ATTRACT, Screen.DONE, Screen.SAVING):
             return
-        self.to_done("completed" if screen is Screen.RESULT else "abandoned")
+        if screen is Screen.RESULT and self._summary.wanted():
+            self._ctx.touch()
+            self._summary.show()
+            return
+        self.to_done("completed" if screen in (Screen.RESULT, Screen.SUMMARY) else "abandoned")
 
     def to_done(self, outcome: str) -> None:
         """The thank-you screen (for :attr:`KioskConfig.done_s`), the visit ended."""

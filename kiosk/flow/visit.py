@@ -18,6 +18,7 @@ over one shared :class:`~kiosk.flow.context.FlowContext`:
 :mod:`.bloodpressure`     the rest, 2–3 readings with a pause, the average
 :mod:`.glucose`           the fasting question, the measurement
 :mod:`.result`            saving, the result screen and its trend
+:mod:`.summary`           the end of a visit: every result, the most urgent first
 :mod:`.technician`        PIN, device test, pairing, restart
 :mod:`.leaving`           back to the choice, thank-you, attract screen
 :mod:`.timing`            the tick: countdowns, idle, "still here?"
@@ -42,6 +43,7 @@ from kiosk.flow.leaving import Leaving
 from kiosk.flow.ports import Devices, OpenGate, Recorder, VisitGate
 from kiosk.flow.result import Results
 from kiosk.flow.state import Choice, Language, MealAnswer, Screen, State
+from kiosk.flow.summary import Summary
 from kiosk.flow.technician import Technician
 from kiosk.flow.timing import TICK_S, Timing
 
@@ -73,8 +75,9 @@ class VisitFlow:
             clock_synced=clock_synced or (lambda: None),
         )
         self._closed = False
-        self._results = results = Results(ctx)
-        self._leaving = leaving = Leaving(ctx)
+        summary = Summary(ctx)
+        self._results = results = Results(ctx, summary)
+        self._leaving = leaving = Leaving(ctx, summary)
         self._timing = Timing(ctx, leaving)
         self._checkin = CheckIn(ctx, results)
         self._bp = BloodPressure(ctx, results)
@@ -95,6 +98,11 @@ class VisitFlow:
     def glucose_pending(self) -> bool:
         """The result shows blood pressure and glucose is still to come."""
         return self._results.glucose_pending
+
+    @property
+    def summary_next(self) -> bool:
+        """The result screen's "Finish" leads to the summary of every result of the visit."""
+        return self._results.summary_next
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -204,7 +212,8 @@ class VisitFlow:
             self._leaving.cancel()
 
     def finish(self) -> None:
-        """The elder is done: thank-you screen, then the attract screen."""
+        """The elder is done: the summary when the visit has several results
+        (from a result screen), else the thank-you screen, then the attract screen."""
         self._leaving.finish()
 
     # --- technician (kiosk.flow.technician) --------------------------------------

@@ -176,6 +176,9 @@ def check_invariants(st: State) -> None:
         assert st.bp_result is not None or st.glucose_result is not None, st
         for r in (st.bp_result, st.glucose_result):
             assert r is None or r.saved, st
+    if st.screen is Screen.SUMMARY:
+        assert len(st.summary) > 1, st
+        assert all(not (i.urgent and i.notes) for i in st.summary), st  # urgent: that only
     if st.screen is Screen.CONFIRM:
         assert st.resident is not None, st
     if st.screen in (Screen.ATTRACT, Screen.DONE):
