@@ -418,7 +418,8 @@ async def screen_tour(d: Driver) -> None:
     """One of each kind of screen, in both languages, on the panels the whole
     visits do not run on: attract, check-in keypad, confirm, choose, blood
     pressure preparation and measuring, result, "still here?" over the result,
-    glucose questions, an error, glucose measuring. By touch throughout."""
+    glucose questions, an error, glucose measuring, the summary. By touch
+    throughout."""
     from healthkiosk.errors import DeviceConnectionError
 
     bp, gl = d.r.devices.blood_pressure, d.r.devices.glucose
@@ -463,6 +464,9 @@ async def screen_tour(d: Driver) -> None:
     await d.record("measure_glucose")
     gl.gate.set()
     await d.wait_for("result.value", text="5.6", within=30)
+    await d.tap("btn.summary")  # blood pressure and glucose: the summary of both
+    await d.wait_for("summary.1.value")
+    await d.record("summary")
     await d.tap("btn.finish")
     await d.wait_for("attract.start", within=30)
 

@@ -260,7 +260,13 @@ def test_screen_tour_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     screens = [s["screen"] for s in report["steps"]]
     assert screens == ["attract", "checkin", "confirm", "choose", "prep_bp", "measure_bp",
                        "result", "result", "glucose_meal", "prep_glucose", "error",
-                       "measure_glucose"]  # fmt: skip
+                       "measure_glucose", "summary"]  # fmt: skip
+    summary = step(report, "summary")["texts"]
+    zh, en = summary["zh_CN"], summary["en"]
+    assert (zh["summary.0.value"], zh["summary.1.value"]) == ("127/83 mmHg", "5.6 mmol/L")
+    # In English the glucose's note takes two lines: it may go on to a second page.
+    assert en["summary.0.value"] == "127/83 mmHg"
+    assert "summary.1.value" in en or en["btn.more"] == "Next page 1/2"
     over = step(report, "still_here-result")
     assert over["texts"]["zh_CN"]["still_here.title"] == "您还在吗？"
     assert over["texts"]["zh_CN"]["result.value"] == "127/83"  # the result stays behind it
