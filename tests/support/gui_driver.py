@@ -359,6 +359,8 @@ async def summary_layouts(d: Driver) -> None:
     await d.wait_for("prep_bp.ready", within=30)
     await d.tap("btn.start_bp")
     await d.wait_for("btn.next", within=60)
+    await d.wait_for("btn.summary")  # two results already: both ways on, side by side
+    await d.record("result-next-or-summary")
     await d.tap("btn.next")
     await d.tap("btn.meal.fasting")
     await d.tap("btn.glucose_ready")
