@@ -34,8 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROLES = ("blood_pressure", "glucose", "id_card", "qr_code")
-CLOCKED_ROLES = ("blood_pressure", "glucose")
-"""Devices whose drivers may set the device's clock."""
+READERS = ("id_card", "qr_code")
+"""Devices that keep no time; every other (measuring) role's driver may set
+its device's clock, and is given the station's clock state to ask first."""
 
 Connect = Callable[["DriverSpec", DeviceConfig, "str | None"], AbstractAsyncContextManager[Any]]
 """``connect(spec, device_config, address)``: open the configured device
@@ -89,7 +90,7 @@ def _with_clock_gate(
 ) -> DeviceConfig | None:
     """A measuring device's configuration with the ``clock_trusted`` option its
     driver asks before it sets the device's clock (readers keep no time)."""
-    if dc is None or role not in CLOCKED_ROLES:
+    if dc is None or role in READERS:
         return dc
     return dc.model_copy(update={"options": {**dc.options, "clock_trusted": clock_trusted}})
 

@@ -434,10 +434,8 @@ def test_a_visit_by_touch_reaches_the_doctors_list_and_a_review_clears_it(tmp_pa
         # The devices were the BLE drivers' emulated peripherals (BPS-EMU-1, its model),
         # and the monitor's two measurements were averaged into one reading.
         # The station's clock is not trusted: both are marked so.
-        # (A glucose reading's measurements are JSON null: no array to count.)
         rows = query(kiosk_db, "SELECT kind, systolic_mmhg, diastolic_mmhg, glucose_mmol_per_l,"
-                               " category, urgent, device_model, CASE json_type(measurements)"
-                               " WHEN 'array' THEN json_array_length(measurements) END,"
+                               " category, urgent, device_model, json_array_length(measurements),"
                                " clock_synced FROM readings ORDER BY kind")  # fmt: skip
         assert rows == [
             ("blood_pressure", SYSTOLIC, DIASTOLIC, None, "grade_3", 1, "BPS-EMU-1", 2, 0),
