@@ -28,7 +28,13 @@ from typing import Any, Literal
 from healthkiosk.errors import ConfigError
 
 Role = Literal[
-    "blood_pressure", "glucose", "id_card", "qr_code", "weight", "pulse_oximeter", "thermometer",
+    "blood_pressure",
+    "glucose",
+    "id_card",
+    "qr_code",
+    "weight",
+    "pulse_oximeter",
+    "thermometer",
     "printer",
 ]
 FAMILIES = ("drivers.ble", "drivers.serial", "drivers.idcard", "drivers.qrcode", "drivers.printer")

@@ -87,8 +87,12 @@ async def one_visit(
                 glucose_done = True
                 flow.next_glucose()
             else:
-                flow.finish()
-                return "completed"
+                flow.finish()  # to the summary when the visit has several results
+                if flow.state.screen is not Screen.SUMMARY:
+                    return "completed"
+        elif screen is Screen.SUMMARY:
+            flow.finish()
+            return "completed"
         elif screen is Screen.ERROR:
             log.warning("visit stopped on an error screen: %s", st.error)
             flow.finish()

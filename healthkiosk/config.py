@@ -94,6 +94,11 @@ class StationConfig(_Section):
             raise ValueError("not a telephone number (digits, spaces, dashes, brackets, +)")
         return value
 
+    clock: Literal["auto", "trusted", "untrusted"] = "auto"
+    """Whether the station's clock is trusted: ``auto`` asks the system whether it
+    is synchronised (:mod:`healthkiosk.clocktrust`); ``trusted`` for a station
+    with a battery-backed real-time clock that is right from boot."""
+
 
 class StoreConfig(_Section):
     path: Path | None = None

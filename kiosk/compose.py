@@ -21,6 +21,7 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from healthkiosk import clocktrust
 from healthkiosk.config import Config, DeviceConfig, PrinterConfig
 from kiosk.flow.ports import Devices
 from management import pairings
@@ -33,6 +34,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROLES = ("blood_pressure", "glucose", "id_card", "qr_code", "printer")
+READERS = ("id_card", "qr_code", "printer")
+"""Devices that keep no time; every other (measuring) role's driver may set
+its device's clock, and is given the station's clock state to ask first."""
 
 Connect = Callable[["DriverSpec", DeviceConfig, "str | None"], AbstractAsyncContextManager[Any]]
 """``connect(spec, device_config, address)``: open the configured device
@@ -47,17 +51,29 @@ def through_driver(
 
 
 @asynccontextmanager
-async def open_devices(cfg: Config, *, connect: Connect | None = None) -> AsyncIterator[Devices]:
+async def open_devices(
+    cfg: Config,
+    *,
+    connect: Connect | None = None,
+    clock_trusted: Callable[[], bool] | None = None,
+) -> AsyncIterator[Devices]:
     """The devices for one kiosk run, closed on exit. A role not configured
     has no device (the technician screen shows it missing), nor a printer
-    configured with ``enabled = false``."""
+    configured with ``enabled = false``.
+
+    The measuring devices' drivers set their clocks only while
+    ``clock_trusted()`` (by default the station's clock state,
+    :func:`healthkiosk.clocktrust.shared`) says the station's clock is
+    synchronised: their ``clock_trusted`` option."""
+    if clock_trusted is None:
+        clock_trusted = clocktrust.shared(cfg.station.clock).trusted
     async with AsyncExitStack() as stack:
         book = _device_book(cfg)
         devices = Devices(
             **{
                 role: _reconnecting(
                     role,
-                    getattr(cfg.devices, role),
+                    _with_clock_gate(role, getattr(cfg.devices, role), clock_trusted),
                     connect=connect or through_driver,
                     book=book,
                     data_dir=cfg.data_dir,
@@ -68,6 +84,16 @@ async def open_devices(cfg: Config, *, connect: Connect | None = None) -> AsyncI
         for dev in _all(devices):
             stack.push_async_callback(dev.close)
         yield devices
+
+
+def _with_clock_gate(
+    role: str, dc: DeviceConfig | None, clock_trusted: Callable[[], bool]
+) -> DeviceConfig | None:
+    """A measuring device's configuration with the ``clock_trusted`` option its
+    driver asks before it sets the device's clock (readers keep no time)."""
+    if dc is None or role in READERS:
+        return dc
+    return dc.model_copy(update={"options": {**dc.options, "clock_trusted": clock_trusted}})
 
 
 def _device_book(cfg: Config) -> DeviceBook:

@@ -43,6 +43,8 @@ def prompt_for(state: State) -> tuple[tuple[object, ...], list[Part]]:
         return (*cue, state.error.key), [Say(f"error.{state.error.key}")]
     if s is Screen.RESULT:
         return (*cue, state.bp_result, state.glucose_result), _result(state)
+    if s is Screen.SUMMARY:
+        return (*cue, state.summary), _summary(state)
     if s is Screen.DONE and state.print_status not in (None, "printing"):
         # The slip is out (take it), or could not be printed (tell the staff).
         return (*cue, state.print_status), [Say(f"print.{state.print_status}")]
@@ -71,6 +73,16 @@ def _result(state: State) -> list[Part]:
         parts.append(Say(bp.advice))
         if bp.irregular_pulse:
             parts.append(Say("result.irregular"))
+    return parts
+
+
+def _summary(state: State) -> list[Part]:
+    """The title and each result's category and advice, the most urgent first
+    (the numbers were said on each result screen)."""
+    parts: list[Part] = [Say("summary.title")]
+    for item in state.summary:
+        kind = "bp" if item.kind == "blood_pressure" else "glucose"
+        parts += [Say(f"summary.{kind}"), Say(f"cat.{kind}.{item.category}"), Say(item.advice)]
     return parts
 
 

@@ -92,6 +92,7 @@ def new_reading(r: CompletedReading) -> NewReading:
                 "rule": r.rule,
             }
         ),
+        clock_synced=r.clock_synced,
     )
 
 

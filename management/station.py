@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from healthkiosk import visitlock
+from healthkiosk import clocktrust, visitlock
 from healthkiosk.config import Config
 from healthkiosk.errors import ConfigError, HealthKioskError, SchemaError
 from healthkiosk.logsetup import setup_logging
@@ -99,8 +99,17 @@ def _now() -> datetime:
 
 
 class StationManagement:
-    def __init__(self, link: LinkPort, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(
+        self,
+        link: LinkPort,
+        *,
+        clock: Callable[[], datetime] = _now,
+        clock_trust: clocktrust.ClockTrust | None = None,
+    ) -> None:
+        """``clock_trust``: the station's clock state for the status (by default
+        the system's, as ``[station] clock`` says)."""
         self.link = link
+        self.clock_trust = clock_trust
         cfg = link.cfg
         self.station_id = cfg.station.id
         self.group = cfg.station.group
@@ -157,6 +166,7 @@ class StationManagement:
         """The station's figures for ``hk.status/1`` (blocking: call in a thread)."""
         cfg = self.link.cfg
         health = stationhealth.measure(self.data_dir, cfg.store_path)
+        clock = self._clock_trust().refresh()
         return {
             "config_version": self.state.config_version(),
             "disk_free_mb": health.disk_free_mb,
@@ -164,7 +174,15 @@ class StationManagement:
             "store_size_mb": health.store_size_mb,
             "cpu_temp_c": health.cpu_temp_c,
             "devices": devicestatus.read(self.devices_path),
+            "clock_synced": clock.synced,
+            "clock_source": clock.source,
+            "clock_max_error_s": clock.max_error_s,
+            "clock_last_sync": clock.last_sync,
         }
+
+    def _clock_trust(self) -> clocktrust.ClockTrust:
+        """The station's clock state (its setting may change with the configuration)."""
+        return self.clock_trust or clocktrust.shared(self.link.cfg.station.clock)
 
     # --- the work loop -------------------------------------------------------------------
 

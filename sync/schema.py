@@ -169,6 +169,11 @@ class ReadingMessage(_Wire):
     device: WireDevice
     classification: WireClassification
     software_version: Text
+    clock_synced: bool | None = None
+    """Whether the station's clock was synchronised when the reading was made
+    (None: the station did not say). When false, ``measured_at`` (and the times
+    of the measurements) come from a clock nobody checked: the doctor's side
+    orders and alerts by its own arrival time instead."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -250,6 +255,15 @@ class StatusMessage(_Wire):
     cpu_temp_c: float | None = None
     devices: list[DeviceStatus] = Field(default_factory=list)
     alerts: list[Text] = Field(default_factory=list)
+    clock_synced: bool | None = None
+    """Whether the station's clock is synchronised (None: not said); while it is
+    not, its readings carry ``clock_synced: false`` and ``sent_at`` is unchecked."""
+    clock_source: Text | None = None
+    """Who said so: ``adjtimex``, ``chronyc``, ``timedatectl``, ``config``, ``none``."""
+    clock_max_error_s: float | None = None
+    """The kernel's maximum error estimate of the clock, in seconds."""
+    clock_last_sync: AwareDatetime | None = None
+    """When systemd-timesyncd last synchronised the clock (where it runs)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 

@@ -60,7 +60,7 @@ class AndUa651Monitor(StandardBpsMonitor):
         """A&D sets the time through Date Time (0x2A08), after subscribing."""
 
     async def _write_date_time(self, link: BleLink) -> None:
-        if not self.options.set_clock or not link.has(uuids.DATE_TIME):
+        if not link.has(uuids.DATE_TIME) or not self.options.may_set_clock():
             return
         now = datetime.now(self.options.tz)
         await link.write(uuids.DATE_TIME, encode_date_time(DateTime.from_datetime(now)))

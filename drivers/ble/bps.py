@@ -177,7 +177,7 @@ class StandardBpsMonitor:
         return link
 
     async def set_clock(self, link: BleLink) -> None:
-        if not self.options.set_clock:
+        if not self.options.may_set_clock():
             return
         now = datetime.now(self.options.tz)
         if await link.set_current_time(now):

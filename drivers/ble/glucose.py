@@ -228,7 +228,7 @@ class StandardGlucoseMeter:
         await link.connect(timeout_s=self.options.connect_timeout_s)
         self._info = await link.read_device_info(model_fallback=self.MODEL)
         self.battery_percent = await link.read_battery_level(on_change=self._battery_changed)
-        if self.options.set_clock:
+        if self.options.may_set_clock():
             now = datetime.now(self.options.tz)
             if await link.set_current_time(now):
                 self.clock_set_at = now

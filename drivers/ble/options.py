@@ -3,13 +3,16 @@ configuration, or the CLI), parsed once."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from healthkiosk.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +23,9 @@ class BleOptions:
     advertise only once the elder has measured; a glucose meter for 30 s)."""
     connect_timeout_s: float = 20.0
     set_clock: bool = True
+    clock_trusted: Callable[[], bool] | None = None
+    """Given by the kiosk (never by a file): whether the station's clock is
+    synchronised now; while it is not, no device clock is set."""
     tz: tzinfo = field(
         default_factory=lambda: datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
     )
@@ -38,6 +44,12 @@ class BleOptions:
                 kwargs["set_clock"] = bool(opts.pop("set_clock"))
         except (TypeError, ValueError) as err:
             raise ConfigError(f"invalid BLE option: {err}", key="devices.options") from None
+        trusted = opts.pop("clock_trusted", None)
+        if trusted is not None and not callable(trusted):
+            raise ConfigError(
+                "set by the kiosk, not by a file", key="devices.options.clock_trusted"
+            )
+        kwargs["clock_trusted"] = trusted
         if "timezone" in opts:
             name = str(opts.pop("timezone"))
             try:
@@ -51,3 +63,13 @@ class BleOptions:
         opts.pop("emulator", None)
         kwargs["extra"] = opts
         return cls(**kwargs)
+
+    def may_set_clock(self) -> bool:
+        """Set the device's clock now? Only when configured to and the station's
+        own clock is synchronised (a wrong time must not spread to the devices)."""
+        if not self.set_clock:
+            return False
+        if self.clock_trusted is not None and not self.clock_trusted():
+            log.info("device clock not set: the station's clock is not synchronised")
+            return False
+        return True

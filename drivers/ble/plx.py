@@ -361,7 +361,7 @@ class StandardPulseOximeter:
         self._info = await link.read_device_info(model_fallback=self.MODEL)
         self.battery_percent = await link.read_battery_level()
         self.features = await self._read_features(link)
-        if self.options.set_clock:
+        if self.options.may_set_clock():
             now = datetime.now(self.options.tz)
             if await link.set_current_time(now):
                 self.clock_set_at = now

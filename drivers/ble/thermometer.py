@@ -235,7 +235,7 @@ class StandardThermometer:
 
     async def _set_clock(self, link: BleLink) -> None:
         """After the measurement, while the thermometer is still connected."""
-        if not self.options.set_clock or link.lost.is_set():
+        if not self.options.may_set_clock() or link.lost.is_set():
             return
         now = datetime.now(self.options.tz)
         try:

@@ -272,7 +272,7 @@ class StandardWeightScale:
     async def _set_clock(self, link: BleLink) -> None:
         """After the measurement (its time stamps are in the clock whose offset
         was read at connection), while the scale is still connected."""
-        if not self.options.set_clock or link.lost.is_set():
+        if not self.options.may_set_clock() or link.lost.is_set():
             return
         now = datetime.now(self.options.tz)
         try:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,7 @@ from healthkiosk.errors import (
 )
 
 T = TypeVar("T", bound="SerialOptions")
+log = logging.getLogger(__name__)
 
 
 class SerialOptions(BaseModel):
@@ -59,6 +61,19 @@ class ClockOptions(SerialOptions):
     set_clock: bool = True
     """Set the device clock at connect when it is off by more than the tolerance."""
     clock_tolerance_s: float = Field(default=120.0, ge=0)
+    clock_trusted: Callable[[], bool] | None = Field(default=None, exclude=True)
+    """Given by the kiosk (never by a file): whether the station's clock is
+    synchronised now; while it is not, no device clock is set."""
+
+    def may_set_clock(self) -> bool:
+        """Set the device's clock now? Only when configured to and the station's
+        own clock is synchronised (a wrong time must not spread to the devices)."""
+        if not self.set_clock:
+            return False
+        if self.clock_trusted is not None and not self.clock_trusted():
+            log.info("device clock not set: the station's clock is not synchronised")
+            return False
+        return True
 
 
 class PollingOptions(ClockOptions):

@@ -107,7 +107,7 @@ class OneTouchUltra2:
         if abs(skew) <= self.options.clock_tolerance_s:
             return
         log.warning("%s: clock is %+.0f s off", self._info.label, skew)
-        if not self.options.set_clock:
+        if not self.options.may_set_clock():
             return
         set_to = lt.parse_clock_response(await self._command(lt.format_set_clock(now)), prefix="T")
         if abs((set_to - now).total_seconds()) > self.options.clock_tolerance_s:

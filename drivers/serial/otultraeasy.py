@@ -120,7 +120,7 @@ class OneTouchUltraEasy:
         if abs(skew) <= self.options.clock_tolerance_s:
             return
         log.warning("%s: clock is %+.0f s off", self._info.label, skew)
-        if not self.options.set_clock:
+        if not self.options.may_set_clock():
             return
         set_to = lb.parse_clock(await self._request(lb.clock_request(now)))
         if abs((set_to - now).total_seconds()) > self.options.clock_tolerance_s:

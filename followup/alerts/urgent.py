@@ -14,7 +14,7 @@ import json
 import logging
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -32,8 +32,17 @@ SCHEMA = "hk.alert/1"
 Publish = Callable[[str, bytes], Awaitable[None]]
 
 
-def alert_payload(reading: Reading, *, raised_at: datetime) -> dict[str, Any]:
-    """The alert message (JSON-ready); no name and no ID number."""
+def alert_payload(
+    reading: Reading, *, raised_at: datetime, late_after: timedelta | None = None
+) -> dict[str, Any]:
+    """The alert message (JSON-ready); no name and no ID number.
+
+    ``late``: the reading was made more than ``late_after`` before the alert
+    (a backlog delivered late): still raised, so the gateway can say so.
+    ``measured_at`` is the doctor's side's time of the reading (the arrival
+    time where the station's clock was not synchronised: ``clock_synced`` false).
+    """
+    late = late_after is not None and raised_at - reading.measured_at > late_after
     return {
         "schema": SCHEMA,
         "reading_uuid": reading.uuid,
@@ -51,6 +60,8 @@ def alert_payload(reading: Reading, *, raised_at: datetime) -> dict[str, Any]:
         "measured_at": reading.measured_at.isoformat(),
         "raised_at": raised_at.isoformat(),
         "path": f"/residents/{reading.resident_id}",
+        "late": late,
+        "clock_synced": reading.clock_synced,
     }
 
 
@@ -59,12 +70,12 @@ def record_alerts(
     uuids: Iterable[str],
     *,
     now: datetime,
-    measured_after: datetime | None = None,
 ) -> list[tuple[Alert, Reading]]:
     """Insert an alert for each urgent reading not yet alerted (idempotent).
 
-    Readings measured before ``measured_after`` (a backlog delivered late) are
-    on the list as urgent but raise no alert.
+    An urgent reading is never left without its alert for its age alone: a
+    backlog delivered late, or a reading whose station's clock was wrong, still
+    raises one (:func:`alert_payload` marks it late).
     """
     wanted = sorted(set(uuids))
     if not wanted:
@@ -72,7 +83,7 @@ def record_alerts(
     have = set(session.scalars(select(Alert.reading_uuid).where(Alert.reading_uuid.in_(wanted))))
     new: list[tuple[Alert, Reading]] = []
     for r in session.scalars(select(Reading).where(Reading.uuid.in_(wanted))):
-        if r.uuid in have or (measured_after is not None and r.measured_at < measured_after):
+        if r.uuid in have:
             continue
         a = Alert(
             reading_uuid=r.uuid,

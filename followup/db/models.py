@@ -43,6 +43,8 @@ class Station(Base):
     """A device in the status has never been seen."""
     status_device_min_battery: Mapped[int | None]
     """The lowest battery level among the station's devices that report one."""
+    status_clock_synced: Mapped[bool | None]
+    """Whether the station's clock is synchronised (None: its status does not say)."""
 
     __table_args__ = (
         Index("ix_stations_group_id", "group", "id"),
@@ -73,6 +75,7 @@ def status_columns(raw: dict[str, Any] | None) -> dict[str, Any]:
             "status_device_oldest_seen": None,
             "status_device_never_seen": False,
             "status_device_min_battery": None,
+            "status_clock_synced": None,
         }
     seen = [d.last_seen for d in msg.devices if d.last_seen is not None]
     battery = [d.battery_percent for d in msg.devices if d.battery_percent is not None]
@@ -83,6 +86,7 @@ def status_columns(raw: dict[str, Any] | None) -> dict[str, Any]:
         "status_device_oldest_seen": min(seen) if seen else None,
         "status_device_never_seen": any(d.last_seen is None for d in msg.devices),
         "status_device_min_battery": min(battery) if battery else None,
+        "status_clock_synced": msg.clock_synced,
     }
 
 
@@ -121,8 +125,16 @@ class Reading(Base):
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"))
     kind: Mapped[str] = mapped_column(String(20))
     measured_at: Mapped[datetime]
+    """When the reading was made, as the doctor's side reckons it: the station's
+    clock, or the arrival time where that clock was not trusted
+    (:mod:`followup.ingest.timing`). Lists, trends, reviews and alerts go by it."""
     device_time: Mapped[datetime | None]
     received_at: Mapped[datetime]
+    clock_synced: Mapped[bool | None]
+    """Whether the station's clock was synchronised (None: the station did not say)."""
+    station_measured_at: Mapped[datetime | None]
+    """What the station's clock said, kept when ``measured_at`` is the arrival
+    time instead; None when ``measured_at`` is the station's own."""
 
     systolic_mmhg: Mapped[int | None]
     diastolic_mmhg: Mapped[int | None]

@@ -2,9 +2,11 @@
 
 The fleet page lists them; the rules are the issue's: offline for more than an
 hour, a backlog of more than 100 readings, less than 10 % disk free, a device
-not seen for a day; and a device whose battery (when it reports one) is below
-20 %. Inputs are what the follow-up database keeps per station
-(online flag, last seen, the last ``hk.status/1``); nothing here does I/O.
+not seen for a day; a device whose battery (when it reports one) is below
+20 %; and a station whose clock is not synchronised (its readings then take
+their arrival time here, and it sets no device clock). Inputs are what the
+follow-up database keeps per station (online flag, last seen, the last
+``hk.status/1``); nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class AlertKind(StrEnum):
     DISK = "disk"
     DEVICE_UNSEEN = "device_unseen"
     DEVICE_BATTERY = "device_battery"
+    CLOCK = "clock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,4 +102,15 @@ def station_alerts(
                     f"{device.role} {device.model}: battery {battery} %",
                 )
             )
+    if st.clock_synced is False:
+        alerts.append(Alert(sid, AlertKind.CLOCK, _clock_words(st)))
     return alerts
+
+
+def _clock_words(st: StatusMessage) -> str:
+    words = "clock not synchronised"
+    if st.clock_max_error_s is not None:
+        words += f" (error up to {st.clock_max_error_s:.1f} s)"
+    if st.clock_last_sync is not None:
+        words += f", last synchronised {st.clock_last_sync.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    return words

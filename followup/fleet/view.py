@@ -48,6 +48,7 @@ ALERT_TITLES: dict[AlertKind, str] = {
     AlertKind.DISK: "Disk under 10 % free",
     AlertKind.DEVICE_UNSEEN: "Device not seen for a day",
     AlertKind.DEVICE_BATTERY: "Device battery under 20 %",
+    AlertKind.CLOCK: "Clock not synchronised",
 }
 SEARCH_MAX = 63
 
@@ -394,6 +395,7 @@ def alert_conditions(now: datetime, rules: AlertRules) -> dict[AlertKind, Column
         AlertKind.DEVICE_BATTERY: (
             Station.status_device_min_battery < rules.device_battery_below_percent
         ),
+        AlertKind.CLOCK: Station.status_clock_synced.is_(False),
     }
 
 

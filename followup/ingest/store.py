@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from followup.db.models import DeadLetter, Reading, Resident, Station
+from followup.ingest.timing import reading_time
 from healthkiosk.atomicfile import write_atomic
 from healthkiosk.idnumber import mask
 from sync import schema
@@ -248,15 +249,18 @@ class IngestStore:
     def _row(r: ReadingMessage, resident_id: int, received_at: datetime) -> dict[str, Any]:
         v = r.values
         bp = isinstance(v, BloodPressureValues)
+        when = reading_time(r.measured_at, received_at=received_at, clock_synced=r.clock_synced)
         return {
             "uuid": str(r.uuid),
             "station_id": r.station_id,
             "station_seq": r.station_seq,
             "resident_id": resident_id,
             "kind": r.kind,
-            "measured_at": r.measured_at,
+            "measured_at": when.measured_at,
             "device_time": r.device_time,
             "received_at": received_at,
+            "clock_synced": r.clock_synced,
+            "station_measured_at": when.station_measured_at,
             "systolic_mmhg": v.systolic if isinstance(v, BloodPressureValues) else None,
             "diastolic_mmhg": v.diastolic if isinstance(v, BloodPressureValues) else None,
             "mean_arterial_mmhg": (

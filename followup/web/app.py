@@ -90,15 +90,15 @@ PUBLIC_PATHS = {"/healthz", "/login", "/logout"}
 async def refresh_once(hk: AppState, publish: Publish | None) -> int:
     """Follow new readings: refresh statuses, raise and deliver alerts; returns alerts raised."""
     at = hk.clock()
-    max_age = timedelta(seconds=hk.settings.alert_max_age_s)
+    late_after = timedelta(seconds=hk.settings.alert_late_after_s)
 
     def work() -> list[dict[str, Any]]:
         with hk.sessions.begin() as session:
             refreshed, seen = catch_up(session, rules=hk.rules, now=at)
             fresh = [u for r in refreshed for u in r.urgent_readings if u in seen]
             return [
-                alert_payload(r, raised_at=at)
-                for _a, r in record_alerts(session, fresh, measured_after=at - max_age, now=at)
+                alert_payload(r, raised_at=at, late_after=late_after)
+                for _a, r in record_alerts(session, fresh, now=at)
             ]
 
     payloads = await asyncio.to_thread(work)

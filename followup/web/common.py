@@ -37,8 +37,9 @@ class WebSettings:
     """How often an open list page asks for new rows (urgent within 60 s)."""
     refresh_interval_s: float = 2.0
     """How often the status refresher follows new readings."""
-    alert_max_age_s: float = 24 * 3600.0
-    """Readings measured longer ago than this raise no alert (a late backlog is not news)."""
+    alert_late_after_s: float = 24 * 3600.0
+    """An alert for a reading made longer ago than this is marked ``late`` (a
+    backlog delivered late); it is raised all the same."""
     webhook_url: str | None = None
     lockout: Lockout = Lockout()  # noqa: RUF009  (frozen)
     list_limit: int = 100

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from healthkiosk import __version__, health, sdnotify, visitlock
+from healthkiosk import __version__, clocktrust, health, sdnotify, visitlock
 from healthkiosk.config import Config
 from healthkiosk.rules import load_rules
 from healthkiosk.visitlock import VisitLock
@@ -183,7 +183,12 @@ async def run_kiosk(
         pack=config.kiosk.voice_pack,
     )
     rules = load_rules(config.rules)
-    opening = devices() if devices is not None else open_devices(config)
+    # Whether the station's clock is synchronised: each reading is marked with
+    # it, and the drivers set no device clock while it is not.
+    trust = clocktrust.shared(config.station.clock)
+    opening = (
+        devices() if devices is not None else open_devices(config, clock_trusted=trust.trusted)
+    )
     async with opening as opened:
         flow = VisitFlow(
             config=config.kiosk,
@@ -194,6 +199,7 @@ async def run_kiosk(
             version=__version__,
             visit_gate=VisitLock(visitlock.path_for(config)),
             slip=SlipSettings.from_config(config),
+            clock_synced=trust.trusted,
         )
         app = build_app(flow, config, voice)
         loop = asyncio.get_running_loop()
@@ -220,6 +226,7 @@ async def run_kiosk(
             # Pinged from the loop that also draws the frames: a frozen UI
             # stops the pings and systemd restarts the kiosk (WatchdogSec=).
             watchdog = tg.create_task(sdnotify.watchdog_loop(), name="watchdog")
+            clock_state = tg.create_task(trust.keep_fresh(), name="clock-state")
             extra_task = (
                 tg.create_task(_guard_extra(extra, running), name="extra") if extra else None
             )
@@ -228,6 +235,7 @@ async def run_kiosk(
             finally:
                 flow.close()
                 watchdog.cancel()
+                clock_state.cancel()
                 if extra_task is not None and not extra_task.done():
                     extra_task.cancel()
                 await voice.close()

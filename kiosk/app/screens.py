@@ -20,7 +20,7 @@ from kiosk.app import theme
 from kiosk.app.i18n import text
 from kiosk.app.metrics import Metrics
 from kiosk.app.widgets import Btn, CategoryIcon, Gauge, TrendChart, Txt
-from kiosk.flow.state import Choice, MealAnswer, Screen, State
+from kiosk.flow.state import Choice, MealAnswer, Screen, State, SummaryItem
 from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import checkin_key
 
@@ -51,10 +51,14 @@ class Renderer:
         self._overlay: Widget | None = None
         self._updaters: list[Updater] = []
         self.on_rendered: Callable[[State], None] | None = None
+        self._last: State | None = None
+        self._summary_page = 0
+        self._summary_of: tuple[SummaryItem, ...] = ()
 
     # --- entry -----------------------------------------------------------------
 
     def render(self, state: State) -> None:
+        self._last = state
         static = _live(state)
         if self._shown is None or static != self._shown:
             self._build(state)
@@ -433,7 +437,8 @@ class Renderer:
             unit = self.t(state, "result.glucose_unit")
             kind, category, urgent = "glucose", g.category, g.urgent
             explanation, advice = g.explanation, g.advice
-            notes = ["result.close_to_limit"] if g.close_to_limit else []
+            # "near the limit" belongs to non-urgent results only (docs/clinical.md)
+            notes = ["result.close_to_limit"] if g.close_to_limit and not g.urgent else []
             series = [[p.values[0] for p in state.trend if p.kind == "glucose"]]
         else:
             assert bp is not None
@@ -498,11 +503,129 @@ class Renderer:
             actions.add_widget(
                 self.button(state, "result.next_glucose", self.flow.next_glucose, tid="btn.next")
             )
-        actions.add_widget(
-            self.button(state, "btn.finish", self.flow.finish, tid="btn.finish", primary=False)
-        )
+        if self.flow.summary_next:  # the visit has several results: they come next
+            actions.add_widget(
+                self.button(state, "result.all_results", self.flow.finish, tid="btn.summary")
+            )
+        else:
+            actions.add_widget(
+                self.button(state, "btn.finish", self.flow.finish, tid="btn.finish", primary=False)
+            )
         col.add_widget(actions)
         return col
+
+    # --- the summary of the visit (kiosk.flow.summary) ---------------------------
+
+    def _screen_summary(self, state: State) -> Widget:
+        """Every result of the visit, the most urgent first: value and unit, the
+        category word beside its colour and shape, the advice (an urgent one on
+        the yellow banner). Results that do not fit on the panel together go on
+        to a next page ("More results"), the most urgent always on the first."""
+        from kivy.core.window import Window
+
+        m = self.m
+        pad_x, pad_y, gap = m.x(1.5), m.y(1), m.y(1)
+        icon_w = m.body * 1.2
+        text_w = Window.width - 2 * pad_x - icon_w - m.x(2)
+        items = [self._summary_item(state, i, it, text_w) for i, it in enumerate(state.summary)]
+        room = Window.height - 2 * pad_y - m.body * 1.2 - m.button_h - 3 * gap
+        pages = _pages([w.height for w in items], room, gap)
+        if state.summary != self._summary_of:
+            self._summary_of, self._summary_page = state.summary, 0
+        page = min(self._summary_page, len(pages) - 1)
+        col = BoxLayout(orientation="vertical", padding=[pad_x, pad_y, pad_x, pad_y], spacing=gap)
+        col.add_widget(self.txt(state, "summary.title", tid="summary.title"))
+        shown = [items[i] for i in pages[page]]
+        listing = BoxLayout(orientation="vertical", spacing=gap, size_hint_y=None)
+        listing.height = sum(w.height for w in shown) + gap * (len(shown) - 1)
+        listing.tid = "summary.list"
+        for w in shown:
+            listing.add_widget(w)
+        col.add_widget(listing)
+        col.add_widget(Widget())
+        actions = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
+        actions.add_widget(self.lang_button(state))
+        if len(pages) > 1:  # the last page's button goes back to the first
+            more = partial(self._turn_summary_page, len(pages))
+            key = "summary.more" if page + 1 < len(pages) else "summary.first"
+            actions.add_widget(
+                self.button(state, key, more, tid="btn.more", primary=False,
+                            n=page + 1, pages=len(pages))
+            )  # fmt: skip
+        finish_mm = 40 if len(pages) > 1 else None  # room for the page button's words
+        actions.add_widget(
+            self.button(state, "btn.finish", self.flow.finish, tid="btn.finish",
+                        width_mm=finish_mm)
+        )  # fmt: skip
+        col.add_widget(actions)
+        return col
+
+    def _turn_summary_page(self, pages: int) -> None:
+        self._summary_page = (self._summary_page + 1) % pages
+        if self._last is not None:
+            self._build(self._last)
+
+    def _summary_item(self, state: State, i: int, item: SummaryItem, text_w: float) -> Widget:
+        m = self.m
+        line = m.body * 1.2
+        kind = "bp" if item.kind == "blood_pressure" else "glucose"
+        unit = self.t(state, f"result.{kind}_unit")
+        value = Txt(f"{item.shown} {unit}", font_size=m.body, tid=f"summary.{i}.value",
+                    size_hint_x=None, wrap=False)  # fmt: skip
+        value.texture_update()
+        value.width = value.texture_size[0] + 4
+        cat_w = text_w - value.width - m.x(2)
+        category = self._wrapped(
+            self.t(state, f"cat.{kind}.{item.category}"), tid=f"summary.{i}.category", width=cat_w
+        )
+        first = BoxLayout(spacing=m.x(2), size_hint_y=None, height=max(line, category.height))
+        first.add_widget(value)
+        first.add_widget(category)
+        words = BoxLayout(orientation="vertical", size_hint_x=None, width=text_w)
+        words.add_widget(first)
+        advice = self._wrapped(self.t(state, item.advice), tid=f"summary.{i}.advice", width=text_w)
+        if item.urgent:
+            advice.tid = f"summary.{i}.urgent"
+            banner = _Panel(orientation="vertical", bg=theme.NOTICE_BG, size_hint_y=None)
+            banner.height = advice.height
+            banner.add_widget(advice)
+            words.add_widget(banner)
+        else:
+            words.add_widget(advice)
+        for note in item.notes:
+            words.add_widget(
+                self._wrapped(self.t(state, note), tid=f"summary.{i}.note", width=text_w)
+            )
+        words.height = sum(w.height for w in words.children)
+        style = theme.category_style(kind, item.category, item.urgent)
+        icon_col = BoxLayout(orientation="vertical", size_hint_x=None, width=line)
+        icon_col.add_widget(
+            CategoryIcon(shape=style.shape, colour=style.colour, tid=f"summary.{i}.icon",
+                         size_hint_y=None, height=line)
+        )  # fmt: skip
+        icon_col.add_widget(Widget())
+        row = BoxLayout(spacing=m.x(2), size_hint_y=None, height=words.height)
+        row.tid = f"summary.{i}"
+        row.add_widget(icon_col)
+        row.add_widget(words)
+        return row
+
+    def _wrapped(self, words: str, *, tid: str, width: float) -> Txt:
+        """A label ``width`` wide, as many lines tall as its words need there."""
+        label = Txt(words, font_size=self.m.body, tid=tid, size_hint=(None, None), width=width)
+        label.texture_update()
+        one = self._line_px()
+        lines = max(1, round(label.texture_size[1] / one)) if one else 1
+        label.height = lines * self.m.body * 1.2
+        return label
+
+    def _line_px(self) -> float:
+        """The height of one line of body text as the font draws it."""
+        if not hasattr(self, "_one_line"):
+            probe = Txt("H", font_size=self.m.body, wrap=False)
+            probe.texture_update()
+            self._one_line = float(probe.texture_size[1])
+        return self._one_line
 
     def _screen_done(self, state: State) -> Widget:
         body: list[Widget] = [self.txt(state, "done.body", tid="done.body", lines=2)]
@@ -630,6 +753,21 @@ class Renderer:
                 self.button(state, "tech.restart", self.flow.tech_restart, tid="btn.restart"),
             ],
         )
+
+
+def _pages(heights: list[float], room: float, gap: float) -> list[list[int]]:
+    """Indexes of the items on each page, in order: as many as fit in ``room``
+    (one at least, so an item taller than the room still shows)."""
+    pages: list[list[int]] = [[]]
+    used = 0.0
+    for i, h in enumerate(heights):
+        need = h + (gap if pages[-1] else 0.0)
+        if pages[-1] and used + need > room:
+            pages.append([])
+            used, need = 0.0, h
+        pages[-1].append(i)
+        used += need
+    return pages
 
 
 class _Panel(BoxLayout):  # type: ignore[misc]

@@ -99,6 +99,7 @@ TEXTS: dict[str, str] = {
     "result.close_to_limit": N_("Near the limit: retest another day"),
     "result.trend": N_("Your last readings"),
     "result.urgent": N_("Please see the doctor now"),
+    "result.all_results": N_("All results"),
     "cat.bp.low": N_("Low"),
     "cat.bp.normal": N_("Normal"),
     "cat.bp.high_normal": N_("A little high"),
@@ -133,6 +134,12 @@ TEXTS: dict[str, str] = {
     "advice.glucose.above_normal": N_("Please see your doctor."),
     "advice.glucose.high": N_("Please see your doctor soon."),
     "advice.glucose.very_high": N_("Please see the doctor now"),
+    # the summary of the visit
+    "summary.title": N_("Your results today"),
+    "summary.more": N_("Next page {n}/{pages}"),
+    "summary.first": N_("First page {n}/{pages}"),
+    "summary.bp": N_("Blood pressure"),
+    "summary.glucose": N_("Blood sugar"),
     # done
     "done.title": N_("Thank you"),
     "done.body": N_("Take care. Goodbye"),

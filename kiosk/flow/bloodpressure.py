@@ -185,6 +185,7 @@ class BloodPressure:
             isolated_systolic=c.isolated_systolic,
             close_to_limit=c.close_to_limit,
             rule=c.rule,
+            clock_synced=ctx.clock_synced(),
         )
         result = _bp_result(values, c, taken, rules)
         ctx.update(screen=Screen.SAVING, cuff_mmhg=None)

@@ -1,12 +1,12 @@
 """What every phase of the visit shares: one :class:`FlowContext`.
 
 The phases (:mod:`~kiosk.flow.checkin`, :mod:`~kiosk.flow.bloodpressure`,
-:mod:`~kiosk.flow.glucose`, :mod:`~kiosk.flow.result`,
+:mod:`~kiosk.flow.glucose`, :mod:`~kiosk.flow.result`, :mod:`~kiosk.flow.summary`,
 :mod:`~kiosk.flow.technician`, :mod:`~kiosk.flow.leaving`) each hold the same
 context and change the visit only through it:
 
 - the ports from the composition root (config, rules, devices, recorder,
-  clock, the visit gate);
+  clock and whether it is synchronised, the visit gate);
 - the :class:`~kiosk.flow.state.State` the screen renders, and its listeners;
 - the flow's device tasks (one task group, owned by :meth:`VisitFlow.run
   <kiosk.flow.visit.VisitFlow.run>`);
@@ -35,7 +35,15 @@ from healthkiosk.rules import RulesConfig
 from kiosk.flow.clock import Clock
 from kiosk.flow.errors import error_actions, error_key
 from kiosk.flow.ports import Devices, Recorder, ResidentIdentity, VisitGate
-from kiosk.flow.state import BpResult, ErrorView, GlucoseResult, Screen, State, TrendPoint
+from kiosk.flow.state import (
+    BpResult,
+    ErrorView,
+    GlucoseResult,
+    Screen,
+    State,
+    SummaryItem,
+    TrendPoint,
+)
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +68,9 @@ class VisitRecord:
     """Choice "both": glucose is still to come after the blood pressure result."""
     history: list[TrendPoint] | None = None
     """The resident's earlier readings (fetched at confirmation) plus this visit's."""
-    results: list[tuple[BpResult | GlucoseResult, datetime]] = field(default_factory=list)
+    results: list[SummaryItem] = field(default_factory=list)
+    """Every result of this visit saved and shown, in order (:mod:`kiosk.flow.summary`)."""
+    slip_results: list[tuple[BpResult | GlucoseResult, datetime]] = field(default_factory=list)
     """Every saved result shown in this visit, with when it was measured (the take-home slip)."""
 
 
@@ -75,6 +85,7 @@ class FlowContext:
         clock: Clock,
         version: str,
         gate: VisitGate,
+        clock_synced: Callable[[], bool | None] = lambda: None,
     ) -> None:
         self.cfg = config
         self.rules = rules
@@ -83,6 +94,8 @@ class FlowContext:
         self.clock = clock
         self.version = version
         self.gate = gate
+        self.clock_synced = clock_synced
+        """Whether the wall clock is synchronised now (a reading is marked with it)."""
         self.state = State(language=config.language)
         self.visit = VisitRecord()
         self.retry_action: Callable[[], None] | None = None

@@ -135,6 +135,7 @@ class Glucose:
             isolated_systolic=None,
             close_to_limit=c.close_to_limit,
             rule=c.rule,
+            clock_synced=ctx.clock_synced(),
         )
         result = GlucoseResult(
             mmol_per_l=value,

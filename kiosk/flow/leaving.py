@@ -1,5 +1,6 @@
-"""Leaving a measurement or the visit: back to the choice, the thank-you
-screen, the attract screen.
+"""Leaving a measurement or the visit: back to the choice, the summary of
+the visit's results (:mod:`kiosk.flow.summary`), the thank-you screen, the
+attract screen.
 
 A visit ends one way (:meth:`Leaving.end_visit`): the store hears how it
 ended when it saved something, the visit gate opens again and
@@ -13,6 +14,7 @@ from collections.abc import Callable
 
 from kiosk.flow.context import FlowContext, VisitRecord
 from kiosk.flow.state import Screen, State
+from kiosk.flow.summary import Summary
 
 CANCELLABLE = frozenset(
     {
@@ -30,9 +32,14 @@ CANCELLABLE = frozenset(
 
 class Leaving:
     def __init__(
-        self, ctx: FlowContext, *, on_finished: Callable[[VisitRecord], None] | None = None
+        self,
+        ctx: FlowContext,
+        summary: Summary,
+        *,
+        on_finished: Callable[[VisitRecord], None] | None = None,
     ) -> None:
         self._ctx = ctx
+        self._summary = summary
         self._on_finished = on_finished
         """Told of a visit the elder finished (not one that timed out), with
         its record, once the thank-you screen shows: the take-home slip."""
@@ -58,12 +65,18 @@ class Leaving:
         )
 
     def finish(self) -> None:
-        """The elder is done: thank-you screen, then the attract screen."""
+        """The elder is done: the summary of the visit's results when it has
+        several (from a result screen), else the thank-you screen, then the
+        attract screen."""
         screen = self._ctx.state.screen
         if screen in (Screen.ATTRACT, Screen.DONE, Screen.SAVING):
             return
+        if screen is Screen.RESULT and self._summary.wanted():
+            self._ctx.touch()
+            self._summary.show()
+            return
         visit = self._ctx.visit
-        self.to_done("completed" if screen is Screen.RESULT else "abandoned")
+        self.to_done("completed" if screen in (Screen.RESULT, Screen.SUMMARY) else "abandoned")
         if self._on_finished is not None:
             self._on_finished(visit)
 

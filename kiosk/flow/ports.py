@@ -66,6 +66,9 @@ class CompletedReading:
     isolated_systolic: bool | None
     close_to_limit: bool
     rule: str
+    clock_synced: bool | None = None
+    """Whether the kiosk's clock was synchronised when the reading was made
+    (None: not known). A reading is kept whatever the clock says."""
 
 
 @dataclass(frozen=True, slots=True)

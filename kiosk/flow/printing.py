@@ -66,15 +66,15 @@ class Printing:
     def visit_finished(self, visit: VisitRecord) -> None:
         """The elder pressed Finish (the thank-you screen shows): their slip."""
         ctx = self._ctx
-        if not self.available or not visit.results or ctx.state.screen is not Screen.DONE:
+        if not self.available or not visit.slip_results or ctx.state.screen is not Screen.DONE:
             return
         identity = visit.identity
         self._slip = slip_for_visit(
             self._settings,
             name=identity.name if identity is not None else None,
-            results=[r for r, _ in visit.results],
+            results=[r for r, _ in visit.slip_results],
             history=visit.history or (),
-            measured=[at for _, at in visit.results],
+            measured=[at for _, at in visit.slip_results],
             at=ctx.clock.now(),
         )
         self.print_now()

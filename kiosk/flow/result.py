@@ -17,6 +17,7 @@ from kiosk.flow.context import FlowContext
 from kiosk.flow.errors import error_key
 from kiosk.flow.ports import BpValues, CompletedReading
 from kiosk.flow.state import BpResult, GlucoseResult, Screen, TrendPoint
+from kiosk.flow.summary import Summary
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,9 @@ HISTORY_WAIT_S = 10.0
 
 
 class Results:
-    def __init__(self, ctx: FlowContext) -> None:
+    def __init__(self, ctx: FlowContext, summary: Summary) -> None:
         self._ctx = ctx
+        self._summary = summary
 
     async def save(self, reading: CompletedReading) -> bool:
         """Store the reading; False (and the error screen) when the store refused it."""
@@ -59,7 +61,8 @@ class Results:
         ctx.visit.history = [*ctx.visit.history, trend_point(reading)][-TREND_LIMIT:]
         shown = bp_result or glucose_result
         if shown is not None:
-            ctx.visit.results.append((shown, reading.measured_at))
+            ctx.visit.slip_results.append((shown, reading.measured_at))
+        self._summary.add(bp=bp_result, glucose=glucose_result)
         ctx.idle_from_now()
         ctx.update(
             screen=Screen.RESULT,
@@ -72,6 +75,11 @@ class Results:
     async def prefetch_history(self) -> None:
         """The earlier readings, fetched while the elder chooses and measures."""
         self._ctx.visit.history = await self._fetch_history()
+
+    @property
+    def summary_next(self) -> bool:
+        """The result screen's "Finish" leads to the summary of the visit's results."""
+        return self._ctx.state.screen is Screen.RESULT and self._summary.wanted()
 
     @property
     def glucose_pending(self) -> bool:

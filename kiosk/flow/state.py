@@ -33,6 +33,7 @@ class Screen(StrEnum):
     MEASURE_GLUCOSE = "measure_glucose"
     SAVING = "saving"
     RESULT = "result"
+    SUMMARY = "summary"
     DONE = "done"
     ERROR = "error"
     TECH_PIN = "tech_pin"
@@ -95,6 +96,21 @@ class GlucoseResult:
     explanation: Explanation
     advice: str
     saved: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryItem:
+    """One result of the visit as the final screen lists it (:mod:`kiosk.flow.summary`)."""
+
+    kind: Literal["blood_pressure", "glucose"]
+    shown: str
+    """The value as on its result screen: ``185/115``, ``6.4``, ``LO``."""
+    category: str
+    urgent: bool
+    advice: str
+    """Text key of the advice (an urgent result's: only the urgent instruction)."""
+    notes: tuple[str, ...] = ()
+    """Text keys beside it (irregular pulse, near the limit); never beside an urgent result."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +183,8 @@ class State:
     bp_result: BpResult | None = None
     glucose_result: GlucoseResult | None = None
     trend: tuple[TrendPoint, ...] = ()
+    summary: tuple[SummaryItem, ...] = ()
+    """The visit's results, the most urgent first (the summary screen)."""
     error: ErrorView | None = None
     # inactivity
     still_here_s: int | None = None
@@ -185,5 +203,10 @@ class State:
     def personal(self) -> bool:
         """Whether anything about a resident is in this snapshot."""
         return bool(
-            self.resident or self.bp_result or self.glucose_result or self.trend or self.keypad
+            self.resident
+            or self.bp_result
+            or self.glucose_result
+            or self.trend
+            or self.keypad
+            or self.summary
         )

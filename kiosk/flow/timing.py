@@ -7,9 +7,9 @@
   readings, the glucose wait) counts down and then calls what it was given;
 - the thank-you screen goes back to the attract screen after ``done_s``;
 - a screen left untouched for ``idle_timeout_s`` (``result_timeout_s`` on the
-  result screen, which gives the elder longer to read) asks "still here?"
-  for ``still_here_s``; unanswered, the visit ends (completed on the result
-  screen: its reading is saved). Measuring and saving are never interrupted.
+  result and summary screens, which give the elder longer to read) asks
+  "still here?" for ``still_here_s``; unanswered, the visit ends (completed
+  on those screens: the readings are saved). Measuring and saving are never interrupted.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ class Timing:
     def _idle(self, now: float) -> None:
         ctx = self._ctx
         st = ctx.state
-        idle_s = ctx.cfg.result_timeout_s if st.screen is Screen.RESULT else ctx.cfg.idle_timeout_s
+        reading = st.screen in (Screen.RESULT, Screen.SUMMARY)
+        idle_s = ctx.cfg.result_timeout_s if reading else ctx.cfg.idle_timeout_s
         if ctx.still_deadline is None:
             if now - ctx.last_touch >= idle_s:
                 ctx.still_deadline = now + ctx.cfg.still_here_s
@@ -91,7 +92,7 @@ class Timing:
             return
         log.info("visit ended by inactivity on %s", st.screen.value)
         ctx.still_deadline = None
-        if st.screen is Screen.RESULT:
+        if reading:
             self._leaving.to_done("completed")  # the reading is saved: a completed visit
         else:
             self._leaving.reset(outcome="timeout")

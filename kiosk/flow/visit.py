@@ -18,6 +18,7 @@ over one shared :class:`~kiosk.flow.context.FlowContext`:
 :mod:`.bloodpressure`     the rest, 2–3 readings with a pause, the average
 :mod:`.glucose`           the fasting question, the measurement
 :mod:`.result`            saving, the result screen and its trend
+:mod:`.summary`           the end of a visit: every result, the most urgent first
 :mod:`.technician`        PIN, device test, pairing, restart
 :mod:`.leaving`           back to the choice, thank-you, attract screen
 :mod:`.printing`          the take-home slip, printed at the end
@@ -44,6 +45,7 @@ from kiosk.flow.ports import Devices, OpenGate, Recorder, VisitGate
 from kiosk.flow.printing import Printing
 from kiosk.flow.result import Results
 from kiosk.flow.state import Choice, Language, MealAnswer, Screen, State
+from kiosk.flow.summary import Summary
 from kiosk.flow.technician import Technician
 from kiosk.flow.timing import TICK_S, Timing
 from kiosk.slip.model import SlipSettings
@@ -61,7 +63,11 @@ class VisitFlow:
         version: str = "",
         visit_gate: VisitGate | None = None,
         slip: SlipSettings | None = None,
+        clock_synced: Callable[[], bool | None] | None = None,
     ) -> None:
+        """``clock_synced``: whether the wall clock is synchronised now
+        (:meth:`healthkiosk.clocktrust.ClockTrust.trusted`); each reading is
+        marked with it (None, not known, without it)."""
         self._ctx = ctx = FlowContext(
             config=config,
             rules=rules,
@@ -70,11 +76,13 @@ class VisitFlow:
             clock=clock,
             version=version,
             gate=visit_gate or OpenGate(),
+            clock_synced=clock_synced or (lambda: None),
         )
         self._closed = False
-        self._results = results = Results(ctx)
+        summary = Summary(ctx)
+        self._results = results = Results(ctx, summary)
         self._printing = Printing(ctx, slip or SlipSettings(station=""))
-        self._leaving = leaving = Leaving(ctx, on_finished=self._printing.visit_finished)
+        self._leaving = leaving = Leaving(ctx, summary, on_finished=self._printing.visit_finished)
         self._timing = Timing(ctx, leaving)
         self._checkin = CheckIn(ctx, results)
         self._bp = BloodPressure(ctx, results)
@@ -95,6 +103,11 @@ class VisitFlow:
     def glucose_pending(self) -> bool:
         """The result shows blood pressure and glucose is still to come."""
         return self._results.glucose_pending
+
+    @property
+    def summary_next(self) -> bool:
+        """The result screen's "Finish" leads to the summary of every result of the visit."""
+        return self._results.summary_next
 
     # --- lifecycle -----------------------------------------------------------
 
@@ -204,8 +217,9 @@ class VisitFlow:
             self._leaving.cancel()
 
     def finish(self) -> None:
-        """The elder is done: thank-you screen (their slip printed, with a
-        printer), then the attract screen."""
+        """The elder is done: the summary when the visit has several results
+        (from a result screen), else the thank-you screen (their slip printed,
+        with a printer), then the attract screen."""
         self._leaving.finish()
 
     # --- the take-home slip (kiosk.flow.printing) --------------------------------

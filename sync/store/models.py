@@ -104,6 +104,9 @@ class Reading(Base):
 
     software_version: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]
+    clock_synced: Mapped[bool | None]
+    """Whether the kiosk's clock was synchronised when the reading was made
+    (None: not known; see :mod:`healthkiosk.clocktrust`)."""
 
     resident: Mapped[Resident] = relationship(lazy="joined")
     outbox: Mapped[OutboxEntry | None] = relationship(back_populates="reading")

@@ -44,6 +44,8 @@ class NewReading:
     """The visit (created on its first reading); None for an imported reading."""
     station_seq: int | None = None
     software_version: str = __version__
+    clock_synced: bool | None = None
+    """Whether the kiosk's clock was synchronised when the reading was made."""
 
     @property
     def kind(self) -> str:

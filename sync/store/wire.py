@@ -112,6 +112,7 @@ def to_message(reading: Reading, station_id: str) -> ReadingMessage:
         device=device_of(reading),
         classification=classification_of(reading),
         software_version=reading.software_version,
+        clock_synced=reading.clock_synced,
     )
 
 
@@ -134,6 +135,7 @@ def from_message(msg: ReadingMessage) -> NewReading:
         classification=msg.classification,
         station_seq=msg.station_seq,
         software_version=msg.software_version,
+        clock_synced=msg.clock_synced,
     )
 
 
@@ -171,6 +173,7 @@ def columns(reading: NewReading, *, station_seq: int, created_at: datetime) -> d
         "rule": c.rule,
         "software_version": reading.software_version,
         "created_at": created_at,
+        "clock_synced": reading.clock_synced,
     }
     v = reading.values
     if isinstance(v, BloodPressureValues):

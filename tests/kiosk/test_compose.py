@@ -173,3 +173,50 @@ async def test_a_printer_disabled_or_not_configured_is_no_device() -> None:
         async with Simulation(cfg).open_devices() as devices:
             assert devices.printer is None
             assert "printer" not in {s.role for s in devices.statuses()}  # optional
+
+
+@pytest.mark.parametrize(("setting", "sets"), [("untrusted", False), ("trusted", True)])
+async def test_a_device_clock_is_set_only_while_the_stations_clock_is_trusted(
+    setting: str, sets: bool
+) -> None:
+    """A serial meter whose clock is days off: set at connect by a station whose
+    own clock is trusted, left alone (the wrong time must not spread) by one
+    whose clock is not."""
+    cfg = from_mapping(
+        {
+            "station": {"clock": setting},
+            "devices": {
+                "glucose": {
+                    "driver": "onetouch-ultra2",
+                    "options": {"emulator": {"fault": "wrong_clock"}},
+                }
+            },
+        }
+    )
+    simulation = Simulation(cfg)
+    async with simulation.open_devices() as devices:
+        assert devices.glucose is not None
+        await devices.glucose.check()  # connects: the driver compares the clocks
+        meter = simulation.running["onetouch-ultra2"].emulator
+        assert devices.glucose._device.clock_was_set is sets  # type: ignore[attr-defined]
+        assert (abs(meter.clock_offset.total_seconds()) < 120) is sets
+
+
+async def test_a_ble_meter_clock_waits_for_the_stations_clock_to_be_synchronised() -> None:
+    """The gate is asked at every connection: the meter connected while the
+    station's clock is not synchronised gets no Current Time; connected again
+    once it is (switched off and on: a new twin), it does."""
+    synced = False
+    simulation = Simulation(from_mapping({}))
+    async with open_devices(
+        simulation.config, connect=simulation.connect, clock_trusted=lambda: synced
+    ) as devices:
+        assert devices.glucose is not None
+        await devices.glucose.measure(timeout_s=20)
+        meter = simulation.running["ble-glucose-standard"].emulator
+        assert meter.clock_writes == 0
+        await devices.glucose.close()
+        synced = True
+        await devices.glucose.measure(timeout_s=20)
+        again = simulation.running["ble-glucose-standard"].emulator
+        assert again is not meter and again.clock_writes == 1

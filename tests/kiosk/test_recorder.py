@@ -169,11 +169,12 @@ async def test_what_the_kiosk_saves_is_sendable_as_hk_reading(tmp_path: Path) ->
     from sync.store.wire import to_message
 
     rec = open_recorder(tmp_path)
-    await rec.save(reading(3))
+    await rec.save(replace(reading(3), clock_synced=False))
     with open_store(tmp_path / "kiosk.sqlite")() as s:
         row = s.scalars(select(Reading)).one()
         msg = decode(encode(to_message(row, "st-1")))
     assert isinstance(msg, ReadingMessage)
+    assert msg.clock_synced is False  # the kiosk's clock state travels with the reading
     assert isinstance(msg.values, BloodPressureValues)
     assert (msg.values.systolic, msg.values.diastolic) == (123, 80)
     [m] = msg.values.measurements

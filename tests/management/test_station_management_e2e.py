@@ -254,6 +254,8 @@ def test_a_group_config_is_applied_and_reported_by_both_stations(fleet: Fleet) -
             topic(st.id, "status"), lambda m: m.get("config_version") == 1, 10.0
         )
         assert status["disk_free_mb"] > 0 and status["store_size_mb"] > 0
+        # The clock's state, from the system (this machine's answer, whichever it is).
+        assert isinstance(status["clock_synced"], bool) and status["clock_source"]
         assert status["version"] and status["uptime_s"] >= 0 and status["backlog"] == 0
     # A second set merges into the first and counts on from the retained version.
     out = fleet.admin("admin", "config", "set", "--group", GROUP, "kiosk.idle_timeout_s=90")

@@ -125,11 +125,16 @@ def rules() -> RulesConfig:
 
 @asynccontextmanager
 async def running_harness(
-    kiosk_config: KioskConfig, rules: RulesConfig, **devices: Any
+    kiosk_config: KioskConfig,
+    rules: RulesConfig,
+    *,
+    clock_synced: Callable[[], bool | None] | None = None,
+    **devices: Any,
 ) -> AsyncIterator[Harness]:
     """A flow running on a fake clock with the simulated devices; ``devices``
     (by role, e.g. ``blood_pressure=...``) stand in for some of them (the
-    Harness's simulated twin of a replaced role is then unused)."""
+    Harness's simulated twin of a replaced role is then unused);
+    ``clock_synced`` says whether the wall clock is synchronised."""
     clock = FakeClock()
     bp = FakeBloodPressureMonitor(clock=clock, seed=1)
     glucose = FakeGlucoseMeter(clock=clock, seed=1)
@@ -142,6 +147,7 @@ async def running_harness(
         recorder=recorder,
         clock=clock,
         version="test",
+        clock_synced=clock_synced,
     )
     recorder.flow = flow
     states: list[State] = []
@@ -170,6 +176,9 @@ def check_invariants(st: State) -> None:
         assert st.bp_result is not None or st.glucose_result is not None, st
         for r in (st.bp_result, st.glucose_result):
             assert r is None or r.saved, st
+    if st.screen is Screen.SUMMARY:
+        assert len(st.summary) > 1, st
+        assert all(not (i.urgent and i.notes) for i in st.summary), st  # urgent: that only
     if st.screen is Screen.CONFIRM:
         assert st.resident is not None, st
     if st.screen in (Screen.ATTRACT, Screen.DONE):

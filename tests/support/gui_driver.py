@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import re
 import sqlite3
 import sys
 import time
@@ -104,6 +105,25 @@ class Driver:
                         "texture": list(w.texture_size),
                     }
                 )
+        self._check_summary_fits(name)
+
+    def _check_summary_fits(self, name: str) -> None:
+        """The summary's results lie on the panel, between its title and its
+        buttons (nothing pushed off or under them)."""
+        found = self.widgets()
+        listing, title, finish = (found.get(t) for t in ("summary.list", "summary.title",
+                                                          "btn.finish"))  # fmt: skip
+        if listing is None or title is None or finish is None:
+            return
+        _, bottom = listing.to_window(listing.x, listing.y)
+        _, top = listing.to_window(listing.x, listing.top)
+        _, title_bottom = title.to_window(title.x, title.y)
+        _, buttons_top = finish.to_window(finish.x, finish.top)
+        if top > title_bottom + 1 or bottom < buttons_top - 1:
+            self.overflows.append(
+                {"step": name, "tid": "summary.list",
+                 "box": [round(bottom), round(top)], "between": [buttons_top, title_bottom]}
+            )  # fmt: skip
 
     async def frame(self, n: int = 2) -> None:
         for _ in range(n):
@@ -266,11 +286,88 @@ async def visit_both(d: Driver) -> None:
     gl.gate.set()
     await d.wait_for("result.value", text="6.4", within=30)
     await d.record("result-glucose")
+    await d.tap("btn.summary")  # two results: the summary of both comes next
+    await d.wait_for("summary.1.value")
+    await d.record("summary")
     await d.tap("btn.finish")
     await d.wait_for("done.body")
     await d.record("done")
     await d.wait_for("attract.start", within=30)
     d.steps.append({"name": "back-to-attract", "screen": "attract", "texts": {"any": d.texts()}})
+
+
+async def summary_visit(d: Driver, tag: str) -> None:
+    """From the result of a visit's last measurement: the summary, every page
+    of it recorded in both languages, then finish and the attract screen."""
+    await d.tap("btn.summary")
+    await d.wait_for("summary.0.value")
+    await d.record(f"summary-{tag}")
+    more = d.widgets().get("btn.more")  # "More results (1/N)": the other pages, in turn
+    pages = int(re.findall(r"\d+", more.text)[-1]) if more is not None else 1
+    for page in range(2, pages + 1):
+        await d.tap("btn.more")
+        await d.wait_for("btn.more", text=f"{page}/{pages}")
+        await d.record(f"summary-{tag}-page{page}")
+    await d.tap("btn.finish")
+    await d.wait_for("attract.start", within=30)
+
+
+async def summary_layouts(d: Driver) -> None:
+    """The summary screen as it ends three visits, in both languages (layout
+    and words, not a visit an elder would have): an urgent blood pressure and a
+    normal glucose; a raised pressure with an irregular pulse and a fasting
+    glucose near the limit (the longest words, each result with a note); and
+    three results (a meter that lost its link, the choice again), which may
+    need a second page."""
+    from healthkiosk.readings import BloodPressureStatus
+
+    bp, gl = d.r.devices.blood_pressure, d.r.devices.glucose
+
+    async def check_in_and_measure(meal: str) -> None:
+        await d.tap("attract.start")
+        await d.wait_for("checkin.prompt")
+        d.r.devices.id_card.present(demo_card())
+        await d.tap("confirm.yes")
+        await d.tap("btn.both")
+        await d.wait_for("prep_bp.ready", within=30)
+        await d.tap("btn.start_bp")
+        await d.wait_for("btn.next", within=60)
+        await d.tap("btn.next")
+        await d.tap(f"btn.meal.{meal}")
+        await d.tap("btn.glucose_ready")
+
+    bp.queue(BpOutcome(186, 116, 80), BpOutcome(184, 114, 78))
+    gl.queue(GlucoseOutcome(6.4))
+    await check_in_and_measure("after_meal")
+    await d.wait_for("result.value", text="6.4", within=30)
+    await summary_visit(d, "urgent")
+
+    bp.queue(BpOutcome(150, 92, 70, BloodPressureStatus(irregular_pulse=True)),
+             BpOutcome(148, 90, 70))  # fmt: skip
+    gl.queue(GlucoseOutcome(6.4))
+    await check_in_and_measure("fasting")
+    await d.wait_for("result.value", text="6.4", within=30)
+    await summary_visit(d, "notes")
+
+    bp.queue(BpOutcome(150, 92, 70), BpOutcome(148, 90, 70),
+             BpOutcome(166, 102, 70), BpOutcome(164, 100, 70))  # fmt: skip
+    from healthkiosk.errors import DeviceConnectionError
+
+    gl.queue(GlucoseOutcome(error=DeviceConnectionError("gone")), GlucoseOutcome(2.9))
+    await check_in_and_measure("fasting")
+    await d.wait_for("error.message", within=30)
+    await d.tap("btn.back")  # back to the choice; the first result stays with the visit
+    await d.tap("btn.both")
+    await d.wait_for("prep_bp.ready", within=30)
+    await d.tap("btn.start_bp")
+    await d.wait_for("btn.next", within=60)
+    await d.wait_for("btn.summary")  # two results already: both ways on, side by side
+    await d.record("result-next-or-summary")
+    await d.tap("btn.next")
+    await d.tap("btn.meal.fasting")
+    await d.tap("btn.glucose_ready")
+    await d.wait_for("result.value", text="2.9", within=30)
+    await summary_visit(d, "three")
 
 
 async def visit_errors(d: Driver) -> None:
@@ -325,7 +422,8 @@ async def screen_tour(d: Driver) -> None:
     """One of each kind of screen, in both languages, on the panels the whole
     visits do not run on: attract, check-in keypad, confirm, choose, blood
     pressure preparation and measuring, result, "still here?" over the result,
-    glucose questions, an error, glucose measuring. By touch throughout."""
+    glucose questions, an error, glucose measuring, the summary. By touch
+    throughout."""
     from healthkiosk.errors import DeviceConnectionError
 
     bp, gl = d.r.devices.blood_pressure, d.r.devices.glucose
@@ -370,6 +468,9 @@ async def screen_tour(d: Driver) -> None:
     await d.record("measure_glucose")
     gl.gate.set()
     await d.wait_for("result.value", text="5.6", within=30)
+    await d.tap("btn.summary")  # blood pressure and glucose: the summary of both
+    await d.wait_for("summary.1.value")
+    await d.record("summary")
     await d.tap("btn.finish")
     await d.wait_for("attract.start", within=30)
 
@@ -586,6 +687,7 @@ SCENARIOS = {
     "visit_errors": visit_errors,
     "screen_tour": screen_tour,
     "error_layouts": error_layouts,
+    "summary_layouts": summary_layouts,
     "store_full": store_full,
 }
 

@@ -120,6 +120,7 @@ def new_reading(
     measured_at: datetime | None = None,
     visit_uuid: str | None = None,
     station_seq: int | None = None,
+    clock_synced: bool | None = None,
 ) -> NewReading:
     """A completed reading: blood pressure measured when its last measurement
     came (device time 3 s before), glucose at ``T0`` (device time ``T0``)."""
@@ -141,6 +142,7 @@ def new_reading(
         classification=classification or default_class,
         visit_uuid=visit_uuid,
         station_seq=station_seq,
+        clock_synced=clock_synced,
     )
 
 

@@ -137,6 +137,25 @@ def test_receipt_and_status_round_trip() -> None:
     assert to_dict(s)["schema"] == "hk.status/1"
 
 
+def test_the_clock_state_is_an_optional_addition_to_readings_and_statuses() -> None:
+    old = decode(json.dumps(reading()))  # from a station that does not say
+    assert isinstance(old, ReadingMessage) and old.clock_synced is None
+    marked = decode(json.dumps(reading(clock_synced=False)))
+    assert isinstance(marked, ReadingMessage) and marked.clock_synced is False
+    assert decode(encode(marked)) == marked
+    with pytest.raises(SchemaError) as info:
+        decode(json.dumps(reading(clock_synced="perhaps")))
+    assert info.value.reason == "invalid" and "clock_synced" in str(info.value)
+    s = StatusMessage(
+        station_id="st-01", online=True, boot_id="b1", seq=3, clock_synced=False,
+        clock_source="adjtimex", clock_max_error_s=16.0,
+        clock_last_sync=datetime(2026, 3, 1, tzinfo=UTC),
+    )  # fmt: skip
+    assert decode(encode(s)) == s
+    bare = decode(encode(StatusMessage(station_id="st-01", online=True, boot_id="b1", seq=4)))
+    assert isinstance(bare, StatusMessage) and bare.clock_synced is None
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     systolic=st.integers(70, 300),

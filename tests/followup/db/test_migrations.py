@@ -27,10 +27,10 @@ from followup.db.engine import make_engine
 from followup.db.models import Reading, Resident, Station
 from followup.db.status import ResidentStatusRow
 from healthkiosk.errors import StoreError
-from tests.support.followup_data import add_reading, add_resident
+from tests.support.followup_data import add_resident
 from tests.support.synckit import REPO
 
-HEAD = "0002"
+HEAD = "clock_trust"
 LEVEL_DUE_ON = "ix_resident_status_level_due_on"
 
 
@@ -119,7 +119,17 @@ def _as_an_older_release_left_it(url: str) -> None:
             )
         with Session(engine) as s, s.begin():
             person = add_resident(s, name="Wang Fang")
-            add_reading(s, person, measured_at=datetime(2026, 3, 1, 8, tzinfo=UTC), glucose=7.4)
+            at = datetime(2026, 3, 1, 8, tzinfo=UTC)
+            # The columns of that release only (a Core insert names just these).
+            s.execute(
+                Reading.__table__.insert().values(
+                    uuid="8a8bcfd6-4629-4ddd-a9b8-47e3ff3922a6", station_id="st-001",
+                    station_seq=1, resident_id=person.id, kind="glucose", measured_at=at,
+                    received_at=at, glucose_mmol_per_l=7.4, meal_context="random",
+                    device_model="Sinocare GA-3", category="normal", urgent=False,
+                    software_version="0.1.0", payload={"schema": "hk.reading/1"},
+                )
+            )  # fmt: skip
     finally:
         engine.dispose()
 
@@ -150,6 +160,9 @@ def test_database_made_by_create_all_is_adopted_with_its_data(followup_url: str)
             reading = s.scalars(select(Reading)).one()
             assert reading.glucose_mmol_per_l == 7.4
             assert reading.measured_at == datetime(2026, 3, 1, 8, tzinfo=UTC)
+            # clock_trust: the station did not say; its time is the reading's own.
+            assert (reading.clock_synced, reading.station_measured_at) == (None, None)
+            assert station.status_clock_synced is None
             s.add(ResidentStatusRow(resident_id=reading.resident_id, updated_at=datetime.now(UTC)))
             s.commit()
     finally:

@@ -1,5 +1,5 @@
 """Fleet alerts: offline > 1 h, backlog > 100, disk < 10 %, device unseen for a day,
-device battery < 20 %."""
+device battery < 20 %, a clock not synchronised."""
 
 from __future__ import annotations
 
@@ -71,3 +71,17 @@ def test_a_device_battery_below_20_percent() -> None:
     assert [(a.kind, a.detail) for a in alerts] == [
         (AlertKind.DEVICE_BATTERY, "blood_pressure UA-651BLE: battery 19 %")
     ]
+
+
+def test_a_station_whose_clock_is_not_synchronised() -> None:
+    s = status(clock_synced=False, clock_source="adjtimex", clock_max_error_s=16.0,
+               clock_last_sync=(NOW - timedelta(hours=10)).isoformat())  # fmt: skip
+    alerts = station_alerts(StationView("st-01", True, NOW, s), now=NOW)
+    assert [(a.kind, a.detail) for a in alerts] == [
+        (
+            AlertKind.CLOCK,
+            "clock not synchronised (error up to 16.0 s), last synchronised 2026-11-24 22:00 UTC",
+        )
+    ]
+    assert kinds(StationView("st-01", True, NOW, status(clock_synced=True))) == []
+    assert kinds(StationView("st-01", True, NOW, status())) == []  # an older station: not said

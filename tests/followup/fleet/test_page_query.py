@@ -176,3 +176,23 @@ def test_the_ingest_keeps_the_status_columns(followup_url: str) -> None:
         assert st is not None and (st.status_backlog, st.status_version) == (0, "0.5.0")
         assert load_fleet_page(s, now=NOW).summary.alerting == 0
     engine.dispose()
+
+
+def test_the_clock_alert_in_sql_agrees_with_the_rule(followup_url: str) -> None:
+    engine = make_engine(followup_url)
+    store = IngestStore(engine, key=b"k" * 32)
+    for sid, synced in (("st-clock-ok", True), ("st-clock-off", False), ("st-clock-old", None)):
+        msg = StatusMessage.model_validate(_status(sid, clock_synced=synced))
+        assert store.apply_status(msg, received_at=NOW) is True
+    with Session(engine) as s:
+        page = load_fleet_page(s, now=NOW)
+        assert dict(page.summary.by_kind)[AlertKind.CLOCK] == 1
+        assert page.rows[0].station_id == "st-clock-off"  # needing attention first
+        for row in page.rows:
+            st = s.get(Station, row.station_id)
+            assert st is not None
+            assert {a.kind for a in row.alerts} == _python_alerts(st)
+        only = load_fleet_page(s, now=NOW, filters=FleetFilters(alert="clock"))
+        assert [r.station_id for r in only.rows] == ["st-clock-off"]
+        assert s.get(Station, "st-clock-old").status_clock_synced is None  # type: ignore[union-attr]
+    engine.dispose()

@@ -447,7 +447,9 @@ def test_acknowledgement_time_recorded_and_shown(doctor: TestClient, world: Worl
     assert len(_actions(world, "alert_ack")) == 1
 
 
-def test_old_urgent_backlog_raises_no_alert(doctor: TestClient, world: World) -> None:
+def test_an_old_urgent_backlog_still_raises_its_alert(doctor: TestClient, world: World) -> None:
+    """Never dropped for its age alone (it was: "older than 24 h"); the alert
+    payload marks it late (tests/followup/alerts/test_clock_and_age.py)."""
     with Session(world.engine) as s, s.begin():
         res = add_resident(s, name="Backlog")
         old = world.now - timedelta(days=3)
@@ -456,13 +458,13 @@ def test_old_urgent_backlog_raises_no_alert(doctor: TestClient, world: World) ->
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         with Session(world.engine) as s:
-            row = s.get(ResidentStatusRow, rid)
-            if row is not None and row.level == 2:
+            if s.scalar(select(Alert).where(Alert.resident_id == rid)) is not None:
                 break
         time.sleep(0.1)
     with Session(world.engine) as s:
         assert s.get(ResidentStatusRow, rid).level == 2  # type: ignore[union-attr]
-        assert s.scalar(select(Alert).where(Alert.resident_id == rid)) is None
+        alert = s.scalar(select(Alert).where(Alert.resident_id == rid))
+        assert alert is not None and alert.measured_at == old
 
 
 def test_user_add_cli(tmp_path: Path) -> None:

@@ -184,6 +184,13 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     assert glucose["zh_CN"]["result.value"] == "6.4"
     assert glucose["en"]["result.category"] == "A little high (fasting)"
     assert glucose["en"]["result.explanation"] == "6.4: 6.1 or more."
+    # The visit ends on both results, the urgent blood pressure first.
+    summary = step(report, "summary")["texts"]["zh_CN"]
+    assert (summary["summary.0.value"], summary["summary.1.value"]) == (
+        "184/110 mmHg",
+        "6.4 mmol/L",
+    )
+    assert summary["summary.0.urgent"] == "请马上去看医生"
     after = step(report, "back-to-attract")["texts"]["any"]
     assert "184/110" not in json.dumps(after, ensure_ascii=False)
     assert not any("*" in v for v in after.values())
@@ -191,7 +198,8 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     # Screenshots of every screen in both languages.
     screens = {s["screen"] for s in report["steps"]}
     expected = {"attract", "checkin", "confirm", "choose", "prep_bp", "measure_bp", "bp_pause",
-                "result", "glucose_meal", "prep_glucose", "measure_glucose", "done"}  # fmt: skip
+                "result", "glucose_meal", "prep_glucose", "measure_glucose", "summary",
+                "done"}  # fmt: skip
     assert expected <= screens
     for name in report["shots"]:
         assert (SHOTS / panel / name).stat().st_size > 1000
@@ -256,7 +264,13 @@ def test_screen_tour_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     screens = [s["screen"] for s in report["steps"]]
     assert screens == ["attract", "checkin", "confirm", "choose", "prep_bp", "measure_bp",
                        "result", "result", "glucose_meal", "prep_glucose", "error",
-                       "measure_glucose"]  # fmt: skip
+                       "measure_glucose", "summary"]  # fmt: skip
+    summary = step(report, "summary")["texts"]
+    zh, en = summary["zh_CN"], summary["en"]
+    assert (zh["summary.0.value"], zh["summary.1.value"]) == ("127/83 mmHg", "5.6 mmol/L")
+    # In English the glucose's note takes two lines: it may go on to a second page.
+    assert en["summary.0.value"] == "127/83 mmHg"
+    assert "summary.1.value" in en or en["btn.more"] == "Next page 1/2"
     over = step(report, "still_here-result")
     assert over["texts"]["zh_CN"]["still_here.title"] == "您还在吗？"
     assert over["texts"]["zh_CN"]["result.value"] == "127/83"  # the result stays behind it
@@ -374,3 +388,66 @@ def test_a_visit_that_prints_by_touch(xvfb: str, tmp_path: Path) -> None:
         assert find_anywhere_in_any_style(first, words) == [], words
     # The check is not blind: the masked name is found the same way.
     assert find_anywhere_in_any_style(first, "王*英")
+
+
+def _pages(report: dict, tag: str, language: str) -> list[dict[str, str]]:
+    """The texts of each page of one summary, in order."""
+    names = [f"summary-{tag}"] + [
+        s["name"] for s in report["steps"] if s["name"].startswith(f"summary-{tag}-page")
+    ]
+    return [step(report, n)["texts"][language] for n in names]
+
+
+def test_the_summary_fits_the_smallest_panel_in_both_languages(xvfb: str, tmp_path: Path) -> None:
+    """Layout and words of the final screen at 800x480, in Chinese and English:
+    nothing overflows or runs under the buttons; each result once, with its
+    value, category word and advice, the most urgent first; an urgent result
+    with the urgent instruction only; results that do not fit together go on
+    to a next page, the most urgent on the first."""
+    from kiosk.app.i18n import text
+
+    panel = "800x480"
+    report, store = run_scenario(xvfb, tmp_path, "summary_layouts", panel)
+    assert report["overflows"] == []
+    check_buttons(report, panel)
+    for language in ("zh_CN", "en"):
+
+        def t(key: str, language: str = language) -> str:
+            return text(language, key)
+
+        [urgent] = _pages(report, "urgent", language)  # both on one page
+        assert (urgent["summary.0.value"], urgent["summary.0.category"]) == (
+            f"185/115 {t('result.bp_unit')}",
+            t("cat.bp.grade_3"),
+        )
+        assert urgent["summary.0.urgent"] == t("advice.bp.urgent")
+        assert "summary.0.note" not in urgent  # nothing beside the urgent instruction
+        assert (urgent["summary.1.value"], urgent["summary.1.category"]) == (
+            f"6.4 {t('result.glucose_unit')}",
+            t("cat.glucose.normal"),
+        )
+        assert urgent["summary.1.advice"] == t("advice.glucose.normal")
+        assert "summary.2.value" not in urgent
+
+        notes: dict[str, str] = {}
+        for page in _pages(report, "notes", language):
+            notes.update({k: v for k, v in page.items() if k.startswith("summary.")})
+        assert notes["summary.0.value"].startswith("149/91")  # grade 1 before the glucose
+        assert notes["summary.0.note"] == t("result.irregular")
+        assert notes["summary.1.value"].startswith("6.4")
+        assert notes["summary.1.note"] == t("result.close_to_limit")
+
+        three = _pages(report, "three", language)
+        assert three[0]["summary.0.value"] == f"2.9 {t('result.glucose_unit')}"  # urgent, first
+        assert three[0]["summary.0.urgent"] == t("advice.glucose.very_low")
+        shown = [v for page in three for k, v in page.items() if k.endswith(".value")]
+        assert sorted(shown) == sorted(
+            [f"2.9 {t('result.glucose_unit')}", f"165/101 {t('result.bp_unit')}",
+             f"149/91 {t('result.bp_unit')}"]
+        )  # fmt: skip
+    both = {b["tid"] for b in step(report, "result-next-or-summary")["buttons"]}
+    assert {"btn.next", "btn.summary"} <= both  # glucose still to come, or all results now
+    for name in report["shots"]:
+        assert (SHOTS / panel / name).stat().st_size > 1000
+    with sqlite3.connect(store) as db:
+        assert db.execute("SELECT count(*) FROM readings").fetchone() == (7,)

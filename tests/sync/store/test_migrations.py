@@ -22,7 +22,7 @@ from sync.store.idhash import IdHasher
 from sync.store.models import Base, OutboxEntry, Reading, Resident
 from tests.support.store_builders import bp_average, make_id, resident, save
 
-HEAD = "0002"
+HEAD = "clock_synced"
 
 
 def _pragma(factory: sessionmaker[Session], name: str) -> object:
@@ -112,6 +112,8 @@ def test_upgrade_from_0001_keeps_data_and_seeds_the_counter(
                 select(Reading.station_seq).order_by(Reading.station_seq)
             ).all() == [5, 9]
             assert session.scalar(select(Resident.name)) == "李四"
+            # made before the clock state was kept: not known
+            assert session.scalars(select(Reading.clock_synced)).all() == [None, None]
             assert len(session.scalars(select(OutboxEntry)).all()) == 2
             assert meta.last_seq(session) == 9
             assert len(meta.store_id(session)) == 36

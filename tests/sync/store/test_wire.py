@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from uuid import UUID
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from sync.schema import BloodPressureValues, GlucoseValues, WireClassification, decode, encode
+from sync.schema import (
+    BloodPressureValues,
+    GlucoseValues,
+    ReadingMessage,
+    WireClassification,
+    decode,
+    encode,
+)
 from sync.store.idhash import IdHasher
-from sync.store.models import Reading
+from sync.store.models import OutboxEntry, Reading
 from sync.store.wire import columns, from_message, to_message
 from tests.support.store_builders import STATION, T0, bp_average, glucose, make_id, resident, save
 
@@ -88,3 +96,30 @@ def test_row_message_row_is_identity(
     again = Reading(**cols, resident_id=row.resident_id)
     again.resident = row.resident
     assert to_message(again, STATION) == msg
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [datetime(1970, 1, 1, 0, 5, tzinfo=UTC), datetime(2099, 12, 31, 23, 0, tzinfo=UTC)],
+    ids=["1970", "2099"],
+)
+def test_a_reading_on_an_unsynchronised_wrong_clock_is_kept_marked_and_sent(
+    factory: sessionmaker[Session], hasher: IdHasher, wrong: datetime
+) -> None:
+    """A wrong clock never makes the store refuse or lose a reading: it is saved
+    with its outbox row, marked, and its message says the clock was not synchronised."""
+    saved = save(factory, hasher, glucose(2.1), measured_at=wrong, clock_synced=False)
+    with factory() as s:
+        row = s.get_one(Reading, str(saved.uuid))
+        assert row.clock_synced is False and row.measured_at == wrong
+        assert s.get(OutboxEntry, str(saved.uuid)) is not None
+        msg = to_message(row, STATION)
+    assert msg.clock_synced is False and msg.measured_at == wrong
+    back = decode(encode(msg))
+    assert isinstance(back, ReadingMessage) and back.clock_synced is False
+    assert from_message(back).clock_synced is False
+    synced = save(factory, hasher, glucose(5.0), clock_synced=True)
+    unknown = save(factory, hasher, glucose(5.0))
+    assert to_message(_load(factory, synced.uuid), STATION).clock_synced is True
+    assert to_message(_load(factory, unknown.uuid), STATION).clock_synced is None
+    assert b'"clock_synced"' in encode(to_message(_load(factory, unknown.uuid), STATION))
