@@ -47,6 +47,7 @@ VERSION_TABLE = "alembic_version"
 SCHEMA_LOCK_KEY = 0x686B6675
 
 _REVISION_FILE = re.compile(r"^(\d{4})_\w+\.py$")
+_REVISION_LINE = re.compile(r"^revision(?:\s*:\s*str)?\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
@@ -62,10 +63,16 @@ def alembic_config(connection: Connection | None = None) -> AlembicConfig:
 
 
 def known_revisions() -> list[str]:
-    """Every revision this software ships, oldest first, from the file names
-    alone (``NNNN_what.py``, one line of history): no Alembic import at start.
-    A test checks they are Alembic's own history."""
-    return sorted(m.group(1) for p in VERSIONS_DIR.iterdir() if (m := _REVISION_FILE.match(p.name)))
+    """Every revision this software ships, oldest first: the files ``NNNN_what.py``
+    in the order of their numbers (one line of history), each one's id from its
+    ``revision = "..."`` line (the number itself when there is none): no Alembic
+    import at start. A test checks they are Alembic's own history."""
+    files = sorted(p for p in VERSIONS_DIR.iterdir() if _REVISION_FILE.match(p.name))
+    out = []
+    for p in files:
+        m = _REVISION_LINE.search(p.read_text(encoding="utf-8"))
+        out.append(m.group(1) if m else p.name[:4])
+    return out
 
 
 def head_revision() -> str:
