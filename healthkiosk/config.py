@@ -232,6 +232,17 @@ class FollowupConfig(_Section):
     ``<data_dir>/followup-id-hash.key`` (created on first use)."""
     max_payload_bytes: int = Field(default=512 * 1024, ge=1024)
     """Larger reading messages are refused (dead-lettered) unparsed."""
+    timezone: str = "Asia/Shanghai"
+    """The district's time zone (an IANA name): the doctor's pages show every time in it."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a known time zone (an IANA name such as Asia/Shanghai)") from None
+        return value
 
 
 class LoggingConfig(_Section):

@@ -25,6 +25,8 @@ class User(Base):
     created_at: Mapped[datetime]
     failed_logins: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
+    language: Mapped[str | None] = mapped_column(String(8))
+    """The pages' language chosen on the account page (zh_CN, en); None: the browser's."""
 
 
 class LoginAttempt(Base):

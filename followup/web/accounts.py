@@ -36,6 +36,8 @@ class CurrentUser:
     username: str
     role: str
     display_name: str
+    language: str | None = None
+    """The account's language (zh_CN, en), or None: the browser's."""
 
 
 def hash_password(password: str) -> str:
@@ -112,4 +114,4 @@ def check_login(
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
     attempt.ok = True
-    return CurrentUser(user.id, user.username, user.role, user.display_name), "ok"
+    return CurrentUser(user.id, user.username, user.role, user.display_name, user.language), "ok"

@@ -30,7 +30,14 @@ from followup.db.alerts import Alert
 from followup.db.status_store import catch_up
 from followup.fleet.rollouts import RolloutTables
 from followup.fleet.view import RolloutSource
-from followup.web import views_admin, views_auth, views_fleet, views_list, views_resident
+from followup.web import (
+    views_account,
+    views_admin,
+    views_auth,
+    views_fleet,
+    views_list,
+    views_resident,
+)
 from followup.web.common import AppState, WebSettings, make_templates
 from healthkiosk.rules import RulesConfig
 
@@ -64,6 +71,8 @@ ROUTES = [
     Route("/login", views_auth.login, methods=["POST"]),
     Route("/logout", views_auth.logout, methods=["POST"]),
     Route("/", views_auth.home, methods=["GET"]),
+    Route("/account", views_account.account_page, methods=["GET"]),
+    Route("/account", views_account.set_language, methods=["POST"]),
     Route("/list", views_list.list_page, methods=["GET"]),
     Route("/list/rows", views_list.list_rows, methods=["GET"]),
     Route("/list/print", views_list.list_print, methods=["GET"]),

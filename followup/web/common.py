@@ -9,8 +9,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 import jinja2
+from jinja2 import pass_context
+from jinja2.runtime import Context
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
@@ -20,12 +23,13 @@ from starlette.templating import Jinja2Templates
 
 from followup.db.auth import User
 from followup.web.accounts import CurrentUser, Lockout
-from followup.web.listing import human_ago, human_duration
+from followup.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, N_, Lang, load_zone, negotiate
 from healthkiosk.rules import RulesConfig
 
 T = TypeVar("T")
 Endpoint = Callable[[Request], Awaitable[Response]]
 TEMPLATES = Path(__file__).parent / "templates"
+ROLE_NAMES = {"doctor": N_("Doctor"), "admin": N_("Administrator")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +47,11 @@ class WebSettings:
     webhook_url: str | None = None
     lockout: Lockout = Lockout()  # noqa: RUF009  (frozen)
     list_limit: int = 100
+    timezone: str = DEFAULT_TIMEZONE
+    """The district's time zone (``followup.timezone``): every time is shown in it."""
+
+    def __post_init__(self) -> None:
+        load_zone(self.timezone)  # raises ConfigError naming followup.timezone
 
 
 @dataclass
@@ -54,16 +63,74 @@ class AppState:
     templates: Jinja2Templates
     clock: Callable[[], datetime]
 
+    @property
+    def tz(self) -> ZoneInfo:
+        return load_zone(self.settings.timezone)
+
+
+def _lang(context: Context) -> Lang:
+    lang = context.get("lang")
+    if not isinstance(lang, Lang):  # a template rendered without render(): never silent
+        raise RuntimeError("template rendered without its page language")
+    return lang
+
+
+@pass_context
+def _gettext(context: Context, message: str) -> str:
+    return _lang(context).catalog.gettext(message)
+
+
+@pass_context
+def _ngettext(context: Context, singular: str, plural: str, n: int) -> str:
+    return _lang(context).catalog.ngettext(singular, plural, n)
+
+
+@pass_context
+def _pgettext(context: Context, ctx: str, message: str) -> str:
+    return _lang(context).catalog.pgettext(ctx, message)
+
+
+@pass_context
+def _npgettext(context: Context, ctx: str, singular: str, plural: str, n: int) -> str:
+    return _lang(context).catalog.npgettext(ctx, singular, plural, n)
+
 
 def make_templates() -> Jinja2Templates:
+    """The templates, with gettext (``{% trans %}``, ``_()``) in the page's language and
+    the filters ``dt`` (date and time, labelled), ``date``, ``time``, ``ago`` and
+    ``duration``, all in the page's language and the district's time zone."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,
+        extensions=["jinja2.ext.i18n"],
     )
-    env.filters["ago"] = human_ago
-    env.filters["duration"] = human_duration
-    env.filters["dt"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else ""
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=_gettext,
+        ngettext=_ngettext,
+        pgettext=_pgettext,
+        npgettext=_npgettext,
+        newstyle=True,
+    )
+    env.filters["ago"] = pass_context(lambda c, v, now: _lang(c).ago(v, now))
+    env.filters["duration"] = pass_context(lambda c, v: _lang(c).duration(v))
+    env.filters["dt"] = pass_context(lambda c, v: _lang(c).format_datetime(v))
+    env.filters["date"] = pass_context(lambda c, v: _lang(c).format_date(v))
+    env.filters["time"] = pass_context(lambda c, v: _lang(c).format_time(v))
     return Jinja2Templates(env=env)
+
+
+def lang(request: Request) -> Lang:
+    """The page's language: the signed-in account's setting, else the browser's
+    ``Accept-Language``, else Chinese; times in the district's zone."""
+    user = getattr(request.state, "user", None)
+    chosen = getattr(user, "language", None)
+    code = chosen if chosen in LANGUAGES else negotiate(request.headers.get("accept-language"))
+    cached = getattr(request.state, "lang", None)
+    if isinstance(cached, Lang) and cached.code == code:
+        return cached
+    result = Lang(code, state(request).tz)
+    request.state.lang = result
+    return result
 
 
 def state(request: Request) -> AppState:
@@ -113,7 +180,10 @@ def remote(request: Request) -> str:
 def render(
     request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
 ) -> HTMLResponse:
+    words = lang(request)
     ctx: dict[str, Any] = {
+        "lang": words,
+        "role_names": {k: words.gettext(v) for k, v in ROLE_NAMES.items()},
         "user": getattr(request.state, "user", None),
         "csrf": csrf_token(request),
         "nonce": getattr(request.state, "nonce", ""),
@@ -131,11 +201,12 @@ def _load_user(session: Session, user_id: int) -> CurrentUser | None:
     u = session.get(User, user_id)
     if u is None or not u.active:
         return None
-    return CurrentUser(u.id, u.username, u.role, u.display_name)
+    return CurrentUser(u.id, u.username, u.role, u.display_name, u.language)
 
 
-def require(role: str) -> Callable[[Endpoint], Endpoint]:
-    """Only a signed-in user with ``role``; every POST must carry the session's CSRF token."""
+def require(*roles: str) -> Callable[[Endpoint], Endpoint]:
+    """Only a signed-in user with one of ``roles``; every POST must carry the session's
+    CSRF token."""
 
     def deco(fn: Endpoint) -> Endpoint:
         async def wrapper(request: Request) -> Response:
@@ -147,7 +218,7 @@ def require(role: str) -> Callable[[Endpoint], Endpoint]:
                     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
                 return error(request, 401, "Please sign in.")
             request.state.user = user
-            if user.role != role:
+            if user.role not in roles:
                 return error(request, 403, "Your role does not allow this page.")
             if request.method == "POST" and not await csrf_ok(request):
                 return error(request, 403, "The form expired or was not sent by this site.")
@@ -160,5 +231,13 @@ def require(role: str) -> Callable[[Endpoint], Endpoint]:
     return deco
 
 
-def error(request: Request, status: int, message: str) -> HTMLResponse:
-    return render(request, "error.html", {"status": status, "message": message}, status)
+def error(request: Request, status: int, message: str, **params: Any) -> HTMLResponse:
+    """The error page; ``message`` is an English message id, translated here
+    (``params`` fill its ``%(name)s`` placeholders)."""
+    words = lang(request).gettext(message, **params)
+    return render(request, "error.html", {"status": status, "message": words}, status)
+
+
+def flash(request: Request, message: str, **params: Any) -> None:
+    """A message for the next page (translated now, in the page's language)."""
+    request.session["flash"] = lang(request).gettext(message, **params)

@@ -7,12 +7,13 @@ from starlette.responses import RedirectResponse, Response
 
 from followup.db.audit_log import audit
 from followup.web.accounts import CurrentUser, check_login
-from followup.web.common import csrf_ok, db, error, now, remote, render, state
+from followup.web.common import csrf_ok, db, error, lang, now, remote, render, state
+from followup.web.i18n import N_
 
 MESSAGES = {
-    "bad": "Wrong username or password.",
-    "locked": "Too many failed attempts: this account is locked for a while.",
-    "inactive": "This account is disabled.",
+    "bad": N_("Wrong username or password."),
+    "locked": N_("Too many failed attempts: this account is locked for a while."),
+    "inactive": N_("This account is disabled."),
 }
 
 
@@ -60,7 +61,10 @@ async def login(request: Request) -> Response:
     user, reason = await db(request, work)
     if user is None:
         return render(
-            request, "login.html", {"next": nxt, "message": MESSAGES[reason]}, status_code=401
+            request,
+            "login.html",
+            {"next": nxt, "message": lang(request).gettext(MESSAGES[reason])},
+            status_code=401,
         )
     assert isinstance(user, CurrentUser)
     request.session.clear()

@@ -76,6 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
         secret_key=load_or_create_secret(key_path),
         https_only=args.https_only,
         webhook_url=cfg.followup.alert_webhook,
+        timezone=cfg.followup.timezone,
     )
     publish = (
         None

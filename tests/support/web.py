@@ -46,7 +46,12 @@ def login(client: TestClient, username: str, password: str = PASSWORD) -> None:
     assert r.status_code == 303, r.text
 
 
-def make_client(world: World, **settings: object) -> TestClient:
+def make_client(world: World, *, accept_language: str = "en", **settings: object) -> TestClient:
+    """A client of the real app. Its browser asks for English by default (the
+    tests that read the pages' words were written in English); the Chinese
+    pages are tested with ``accept_language="zh-CN"`` (test_web_chinese.py)."""
     s = WebSettings(secret_key="k" * 64, lockout=Lockout(max_failures=5), **settings)  # type: ignore[arg-type]
     app = create_app(world.engine, load_rules(), s)
-    return TestClient(app, base_url="http://testserver")
+    return TestClient(
+        app, base_url="http://testserver", headers={"Accept-Language": accept_language}
+    )
