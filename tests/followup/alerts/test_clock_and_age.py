@@ -185,7 +185,7 @@ def test_the_residents_page_says_when_a_time_is_the_arrival(engine: Engine) -> N
         add_user(s, username="dr.li", password=PASSWORD, role="doctor", now=now)
         rid = s.scalars(select(Reading.resident_id)).one()
     app = create_app(engine, load_rules(), WebSettings(secret_key="k" * 64), run_refresher=False)
-    with TestClient(app, base_url="http://testserver") as c:
+    with TestClient(app, base_url="http://testserver", headers={"Accept-Language": "en"}) as c:
         login(c, "dr.li")
         html = c.get(f"/residents/{rid}").text
-    assert "the station's clock was not synchronised (it said 2001-01-01 08:00)" in html
+    assert "the station's clock was not synchronised (it said 2001-01-01 16:00 CST (UTC+8))" in html

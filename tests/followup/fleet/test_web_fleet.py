@@ -74,7 +74,7 @@ def _client(world: World, commands: Recorder | None, **kw: object) -> TestClient
         clock=lambda: world.now,
         **kw,  # type: ignore[arg-type]
     )
-    return TestClient(app, base_url="http://testserver")
+    return TestClient(app, base_url="http://testserver", headers={"Accept-Language": "en"})
 
 
 @pytest.fixture

@@ -36,11 +36,19 @@ def _routes() -> list[tuple[str, str]]:
 
 PROTECTED = [(m, p) for m, p in _routes() if p not in PUBLIC_PATHS and p != "/"]
 ADMIN = [(m, p) for m, p in PROTECTED if p.startswith("/admin")]
-CLINICAL = [(m, p) for m, p in PROTECTED if not p.startswith("/admin")]
+EVERY_ROLE = [(m, p) for m, p in PROTECTED if p.startswith("/account")]
+"""One's own account (language, password): every signed-in role."""
+CLINICAL = [(m, p) for m, p in PROTECTED if not p.startswith(("/admin", "/account"))]
 
 
 def test_route_table_is_covered() -> None:
-    assert len(PROTECTED) >= 14 and ADMIN and CLINICAL
+    assert len(PROTECTED) >= 14 and ADMIN and CLINICAL and EVERY_ROLE
+
+
+@pytest.mark.parametrize("role", ["doctor", "admin"])
+def test_every_role_reaches_its_own_account_page(role: str, request: pytest.FixtureRequest) -> None:
+    c: TestClient = request.getfixturevalue(role)
+    assert c.get("/account", follow_redirects=False).status_code == 200
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)

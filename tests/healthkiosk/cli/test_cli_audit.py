@@ -108,7 +108,7 @@ def test_every_admin_command_leaves_its_audit_entry(
 
     engine = make_engine(url)
     app = create_app(engine, load_rules(), WebSettings(secret_key="a" * 64), run_refresher=False)
-    with TestClient(app, base_url="http://testserver") as c:
+    with TestClient(app, base_url="http://testserver", headers={"Accept-Language": "en"}) as c:
         r = c.post(
             "/login",
             data={"username": "boss", "password": PASSWORD, "csrf": csrf(c), "next": "/"},
