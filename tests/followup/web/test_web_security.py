@@ -45,10 +45,10 @@ def test_route_table_is_covered() -> None:
     assert len(PROTECTED) >= 14 and ADMIN and CLINICAL and EVERY_ROLE
 
 
-@pytest.mark.parametrize("role", ["doctor", "admin"])
-def test_every_role_reaches_its_own_account_page(role: str, request: pytest.FixtureRequest) -> None:
-    c: TestClient = request.getfixturevalue(role)
-    assert c.get("/account", follow_redirects=False).status_code == 200
+@pytest.mark.parametrize("username", ["dr.wang", "admin"])
+def test_every_role_reaches_its_own_account_page(client: TestClient, username: str) -> None:
+    login(client, username)
+    assert client.get("/account", follow_redirects=False).status_code == 200
 
 
 @pytest.mark.parametrize(("method", "path"), PROTECTED)
