@@ -247,6 +247,8 @@ class IngestStore:
     @staticmethod
     def _row(r: ReadingMessage, resident_id: int, received_at: datetime) -> dict[str, Any]:
         v = r.values
+        if r.classification is None:  # check.py refuses device events
+            raise ValueError("a device event is not stored as a reading")
         bp = isinstance(v, BloodPressureValues)
         return {
             "uuid": str(r.uuid),

@@ -13,6 +13,7 @@ from uuid import UUID
 from healthkiosk.idnumber import parse as parse_id_number
 from sync.schema import (
     BloodPressureValues,
+    DeviceEventValues,
     GlucoseValues,
     ReadingMessage,
     WireBpMeasurement,
@@ -116,7 +117,10 @@ def to_message(reading: Reading, station_id: str) -> ReadingMessage:
 
 
 def from_message(msg: ReadingMessage) -> NewReading:
-    """The store's view of a received (or imported) message."""
+    """The store's view of a received (or imported) message (a reading, not a
+    device event: ``ValueError``)."""
+    if isinstance(msg.values, DeviceEventValues) or msg.classification is None:
+        raise ValueError("a device event is not a reading")
     r = msg.resident
     resident = ResidentDetails(
         id_number=parse_id_number(r.id_number),
