@@ -6,6 +6,8 @@ this module, so the two never disagree. Every threshold is configuration
 holds a clinical number.
 """
 
+from healthkiosk.rules.categories import CATEGORY_KEYS
+from healthkiosk.rules.check import check_rules, check_words
 from healthkiosk.rules.classify import (
     Classification,
     average_blood_pressure,
@@ -16,30 +18,51 @@ from healthkiosk.rules.classify import (
     classify_glucose_out_of_range,
     needs_third_measurement,
     round_half_up,
+    round_tenth_half_up,
 )
 from healthkiosk.rules.config import (
     BloodPressureRules,
     FollowupRules,
     GlucoseRules,
     MeasurementProtocol,
+    Problem,
     RulesConfig,
+    RulesError,
     load_rules,
+)
+from healthkiosk.rules.ruleset import (
+    RuleSetId,
+    held_rule_sets,
+    rule_set_id,
+    rules_digest,
+    rules_name,
 )
 
 __all__ = [
+    "CATEGORY_KEYS",
     "BloodPressureRules",
     "Classification",
     "FollowupRules",
     "GlucoseRules",
     "MeasurementProtocol",
+    "Problem",
+    "RuleSetId",
     "RulesConfig",
+    "RulesError",
     "average_blood_pressure",
     "check_blood_pressure_plausible",
     "check_glucose_plausible",
+    "check_rules",
+    "check_words",
     "classify_blood_pressure",
     "classify_glucose",
     "classify_glucose_out_of_range",
+    "held_rule_sets",
     "load_rules",
     "needs_third_measurement",
     "round_half_up",
+    "round_tenth_half_up",
+    "rule_set_id",
+    "rules_digest",
+    "rules_name",
 ]

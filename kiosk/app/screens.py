@@ -433,7 +433,8 @@ class Renderer:
             unit = self.t(state, "result.glucose_unit")
             kind, category, urgent = "glucose", g.category, g.urgent
             explanation, advice = g.explanation, g.advice
-            notes = ["result.close_to_limit"] if g.close_to_limit else []
+            # an urgent result carries only the urgent instruction
+            notes = ["result.close_to_limit"] if g.close_to_limit and not g.urgent else []
             series = [[p.values[0] for p in state.trend if p.kind == "glucose"]]
         else:
             assert bp is not None

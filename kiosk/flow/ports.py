@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from drivers.base import BloodPressureMonitor, GlucoseMeter, IdCardReader
 from healthkiosk.readings import DeviceInfo
+from healthkiosk.rules import RuleSetId
 from kiosk.flow.state import DeviceStatus, MealAnswer, TrendPoint
 
 
@@ -66,6 +67,8 @@ class CompletedReading:
     isolated_systolic: bool | None
     close_to_limit: bool
     rule: str
+    rule_set: RuleSetId | None = None
+    """The rule set that classified it (its name and digest travel with it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -77,6 +77,9 @@ def device_of(row: Reading) -> WireDevice:
 
 
 def classification_of(row: Reading) -> WireClassification:
+    rules = None
+    if row.rules_digest is not None:
+        rules = {"name": row.rules_name or "", "digest": row.rules_digest}
     return WireClassification.model_validate(
         {
             "category": row.category,
@@ -84,6 +87,7 @@ def classification_of(row: Reading) -> WireClassification:
             "isolated_systolic": row.isolated_systolic,
             "close_to_limit": row.close_to_limit,
             "rule": row.rule,
+            "rules": rules,
         }
     )
 
@@ -173,6 +177,8 @@ def columns(reading: NewReading, *, station_seq: int, created_at: datetime) -> d
         "isolated_systolic": c.isolated_systolic,
         "close_to_limit": c.close_to_limit,
         "rule": c.rule,
+        "rules_name": c.rules.name if c.rules is not None else None,
+        "rules_digest": c.rules.digest if c.rules is not None else None,
         "software_version": reading.software_version,
         "created_at": created_at,
     }

@@ -390,9 +390,9 @@ def test_a_visit_by_touch_reaches_the_doctors_list_and_a_review_clears_it(tmp_pa
         assert "*" * 11 in seen["confirm.id"]
         assert seen["bp:result.value"] == f"{SYSTOLIC}/{DIASTOLIC}"
         assert seen["bp:result.category"] == "很高"
-        assert seen["bp:result.urgent"] == "请马上去看医生"
+        assert seen["bp:result.urgent"] == "请马上找医生"
         assert seen["glucose:result.value"] == "6.4"
-        assert seen["glucose:result.category"] == "空腹血糖偏高"
+        assert seen["glucose:result.category"] == "稍高"
 
         # The kiosk's store holds both readings, classified as shown.
         # The devices were the BLE drivers' emulated peripherals (BPS-EMU-1, its model),
