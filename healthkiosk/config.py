@@ -147,6 +147,11 @@ class FollowupConfig(_Section):
     ``<data_dir>/followup-id-hash.key`` (created on first use)."""
     max_payload_bytes: int = Field(default=512 * 1024, ge=1024)
     """Larger reading messages are refused (dead-lettered) unparsed."""
+    rule_sets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Rule sets the doctor's side holds besides its own ``[rules]``, by name:
+    each a whole ``[rules]`` table (``[followup.rule_sets.home_bp.blood_pressure]``).
+    A station may be given (``admin config set``) only a rule set held here
+    (docs/clinical.md, "One meaning"); checked with the rules at load."""
 
 
 class LoggingConfig(_Section):

@@ -79,8 +79,6 @@ def _one(item: Any, station: str) -> ReadingMessage | Rejection:
         return Rejection(
             f"wrong_station: payload says {msg.station_id!r}, topic says {station!r}", uuid
         )
-    if msg.kind == "device_event":
-        return Rejection("not_supported: device events are not stored yet", uuid)
     return msg
 
 
@@ -107,7 +105,7 @@ def _fast(payload: bytes, station: str) -> Checked | None:
             return None
     except ValidationError:
         return None
-    if any(r.station_id != station or r.kind == "device_event" for r in readings):
+    if any(r.station_id != station for r in readings):
         return None
     return Checked(station, readings=readings)
 

@@ -21,6 +21,7 @@ from starlette.templating import Jinja2Templates
 from followup.db.auth import User
 from followup.web.accounts import CurrentUser, Lockout
 from followup.web.listing import human_ago, human_duration
+from followup.web.words import category_name, event_text, short_digest
 from healthkiosk.rules import RulesConfig
 
 T = TypeVar("T")
@@ -62,6 +63,9 @@ def make_templates() -> Jinja2Templates:
     env.filters["ago"] = human_ago
     env.filters["duration"] = human_duration
     env.filters["dt"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else ""
+    env.globals["category_name"] = category_name
+    env.globals["event_text"] = event_text
+    env.filters["short_digest"] = short_digest
     return Jinja2Templates(env=env)
 
 

@@ -27,10 +27,10 @@ from followup.db.engine import make_engine
 from followup.db.models import Reading, Resident, Station
 from followup.db.status import ResidentStatusRow
 from healthkiosk.errors import StoreError
-from tests.support.followup_data import add_reading, add_resident
+from tests.support.followup_data import add_resident
 from tests.support.synckit import REPO
 
-HEAD = "0002"
+HEAD = "0003"
 LEVEL_DUE_ON = "ix_resident_status_level_due_on"
 
 
@@ -119,7 +119,18 @@ def _as_an_older_release_left_it(url: str) -> None:
             )
         with Session(engine) as s, s.begin():
             person = add_resident(s, name="Wang Fang")
-            add_reading(s, person, measured_at=datetime(2026, 3, 1, 8, tzinfo=UTC), glucose=7.4)
+            # the reading in the columns 0001 had (later revisions add columns to readings)
+            s.execute(
+                text(
+                    "INSERT INTO readings (uuid, station_id, station_seq, resident_id, kind,"
+                    " measured_at, received_at, irregular_pulse, glucose_mmol_per_l,"
+                    " meal_context, device_model, device_serial, category, urgent,"
+                    " software_version, payload) VALUES ('r-1', 'st-001', 1, :rid, 'glucose',"
+                    " :at, :at, false, 7.4, 'random', 'Sinocare GA-3', '', 'normal', false,"
+                    " '0.1.0', '{}')"
+                ),
+                {"rid": person.id, "at": datetime(2026, 3, 1, 8, tzinfo=UTC)},
+            )
     finally:
         engine.dispose()
 
