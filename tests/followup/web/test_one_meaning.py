@@ -21,14 +21,21 @@ from followup.db.status import ResidentStatusRow
 from followup.db.status_store import refresh_residents
 from followup.ingest.check import check_readings
 from followup.ingest.store import IngestStore, id_hash
-from healthkiosk.rules import load_rules, rule_set_id
+from healthkiosk.rules import load_rules
 from sync.schema import ReadingMessage, encode, from_dict
 from tests.support.synckit import id_number
 from tests.support.web import World
 
 KEY = b"k" * 32
 SERVER = load_rules()  # the doctor's side runs the office thresholds (cn2018)
-HOME = rule_set_id(load_rules({"blood_pressure": {"profile": "cn2018_home"}}))
+HOME_RULES = {"blood_pressure": {"profile": "cn2018_home"}}
+
+
+def rule_set(rules: dict[str, Any] | None = None) -> Any:
+    """The rule set's name and digest (imported here: it is what #14 adds)."""
+    from healthkiosk.rules import rule_set_id
+
+    return rule_set_id(load_rules(rules))
 
 
 def message(kind: str, values: dict[str, Any], classification: dict[str, Any] | None, *,
@@ -57,7 +64,8 @@ def ingest(world: World, *msgs: ReadingMessage) -> int:
     for msg in msgs:
         checked = check_readings("hk/v1/st/st-001/readings", encode(msg), max_bytes=512 * 1024)
         assert checked.rejections == [] and checked.readings == [msg]
-    IngestStore(world.engine, key=KEY, rules=SERVER).store(list(msgs), [], received_at=world.now)
+    store = IngestStore(world.engine, key=KEY, rules=SERVER)
+    store.store(list(msgs), [], received_at=world.now)
     want = id_hash(KEY, msgs[0].resident.id_number)
     with Session(world.engine) as s, s.begin():
         rid = s.scalars(select(Resident.id).where(Resident.id_hash == want)).one()
@@ -85,10 +93,11 @@ def test_home_bp_station_136_86_shows_both_meanings_and_the_list_uses_the_server
     136/86 is higher than normal (grade 1 from 135/85); the doctor's side's
     office rules call it high normal. The page shows both, side by side; the
     list follows the doctor's side's rules (high normal: not on the list)."""
+    home = rule_set(HOME_RULES)
     msg = message(
         "blood_pressure", {"systolic": 136, "diastolic": 86, "pulse": 70},
         {"category": "grade_1", "urgent": False, "rule": "bp.grade_1.systolic",
-         "rules": HOME.as_dict()},
+         "rules": home.as_dict()},
         who=501, at=world.now - timedelta(minutes=5), seq=1,
     )  # fmt: skip
     rid = ingest(world, msg)
@@ -96,17 +105,17 @@ def test_home_bp_station_136_86_shows_both_meanings_and_the_list_uses_the_server
         r = s.get(Reading, str(msg.uuid))
         assert r is not None
         assert (r.category, r.kiosk_rules_name, r.kiosk_rules_digest) == (
-            "grade_1", "cn2018_home", HOME.digest,
+            "grade_1", "cn2018_home", home.digest,
         )  # fmt: skip
         assert (r.server_category, r.server_urgent) == ("high_normal", False)
-        assert r.server_rules_digest == rule_set_id(SERVER).digest != HOME.digest
+        assert r.server_rules_digest == rule_set().digest != home.digest
         status = s.get(ResidentStatusRow, rid)
         assert status is not None and status.level == 0  # the server's meaning: fine
     page = doctor.get(f"/residents/{rid}").text
     row = page[page.index(f'data-uuid="{msg.uuid}"') :].split("</tr>", 1)[0]
     assert 'data-kiosk-category="grade_1"' in row and 'data-list-category="high_normal"' in row
     assert "站点显示 kiosk said: 1级高血压 grade 1" in row
-    assert f"cn2018_home 规则 rules {HOME.short}" in row
+    assert f"cn2018_home 规则 rules {home.short}" in row
     assert "列表按 the list says: 正常高值 high normal" in row
     listed = sections(doctor.get("/list").text)
     assert not any(str(rid) in ids for ids in listed.values())
@@ -115,7 +124,7 @@ def test_home_bp_station_136_86_shows_both_meanings_and_the_list_uses_the_server
 def test_a_reading_both_sides_agree_on_shows_one_meaning(doctor: TestClient, world: World) -> None:
     msg = message(
         "blood_pressure", {"systolic": 150, "diastolic": 95, "pulse": 70},
-        {"category": "grade_1", "urgent": False, "rules": rule_set_id(SERVER).as_dict()},
+        {"category": "grade_1", "urgent": False, "rules": rule_set().as_dict()},
         who=502, at=world.now - timedelta(minutes=5), seq=2,
     )  # fmt: skip
     rid = ingest(world, msg)
@@ -131,7 +140,7 @@ def test_118_76_with_an_irregular_pulse_is_on_the_list_for_a_rhythm_check(
     msg = message(
         "blood_pressure",
         {"systolic": 118, "diastolic": 76, "pulse": 88, "irregular_pulse": True},
-        {"category": "normal", "urgent": False, "rules": rule_set_id(SERVER).as_dict()},
+        {"category": "normal", "urgent": False, "rules": rule_set().as_dict()},
         who=503, at=world.now - timedelta(minutes=5), seq=3,
     )  # fmt: skip
     rid = ingest(world, msg)

@@ -13,7 +13,6 @@ import pytest
 from healthkiosk.rules import load_rules
 from healthkiosk.rules.status import (
     ContactFacts,
-    DeviceEventFacts,
     ReadingFacts,
     ResidentFacts,
     age_on,
@@ -239,6 +238,8 @@ def test_an_irregular_pulse_beside_a_raised_reading_keeps_its_reason_and_is_name
 
 
 def test_a_device_event_is_on_the_list_as_could_not_measure() -> None:
+    from healthkiosk.rules.status import DeviceEventFacts
+
     event = ReadingFacts(
         "e1", "device_event", T0,
         event=DeviceEventFacts("implausible_value", "glucose", "glucose_out_of_range",

@@ -11,18 +11,11 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from healthkiosk.rules import (
-    CATEGORY_KEYS,
-    Problem,
-    check_words,
-    classify_blood_pressure,
-    classify_glucose,
-    load_rules,
-)
+from healthkiosk.rules import classify_blood_pressure, classify_glucose, load_rules
 from kiosk.app import theme
-from kiosk.app.i18n import LOCALE_DIR, category_words, text
+from kiosk.app.i18n import LOCALE_DIR, text
 from kiosk.app.i18n import read_po as kiosk_read_po
-from kiosk.app.texts import TEXTS, Msg
+from kiosk.app.texts import TEXTS
 from kiosk.flow.explain import (
     advice_blood_pressure,
     advice_glucose,
@@ -39,8 +32,8 @@ def _fields(s: str) -> set[str]:
 
 
 def _id(msgid: str) -> tuple[str | None, str]:
-    """A message as Babel keys it: (context, id)."""
-    return (msgid.context if isinstance(msgid, Msg) else None, str(msgid))
+    """A message as Babel keys it: (context, id) (a ``texts.Msg`` carries its context)."""
+    return (getattr(msgid, "context", None), str(msgid))
 
 
 def test_every_message_has_a_chinese_translation_with_the_same_placeholders() -> None:
@@ -209,6 +202,8 @@ def test_chinese_category_words_read_in_order_of_severity() -> None:
 
 def test_blood_pressure_and_glucose_words_are_separate_messages() -> None:
     """A context per measurement: changing one's words cannot change the other's."""
+    from kiosk.app.texts import Msg
+
     for kind, context in (("bp", "blood pressure"), ("glucose", "blood sugar")):
         for key in [k for k in TEXTS if k.startswith(f"cat.{kind}.")]:
             msgid = TEXTS[key]
@@ -219,6 +214,9 @@ def test_blood_pressure_and_glucose_words_are_separate_messages() -> None:
 
 
 def test_every_category_the_rules_produce_has_words_in_every_language() -> None:
+    from healthkiosk.rules import CATEGORY_KEYS, check_words
+    from kiosk.app.i18n import category_words
+
     words = category_words()
     assert set(words) == {"zh_CN", "en"}
     assert check_words(words) == []
@@ -226,6 +224,9 @@ def test_every_category_the_rules_produce_has_words_in_every_language() -> None:
 
 
 def test_a_category_without_words_is_named() -> None:
+    from healthkiosk.rules import Problem, check_words
+    from kiosk.app.i18n import category_words
+
     words = category_words()
     words["zh_CN"] = {**words["zh_CN"], "glucose.above_normal": None}
     assert check_words(words) == [

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from healthkiosk.rules import RulesConfig, rule_set_id
+from healthkiosk.rules import RulesConfig
 from kiosk.flow.ports import GlucoseValues
 from kiosk.flow.state import Screen
 from tests.support.fake_devices import GlucoseOutcome, demo_card
@@ -72,6 +72,8 @@ async def test_a_meter_lo_or_hi_is_not_drawn_as_zero_on_the_trend(h: Harness, sh
 async def test_each_reading_names_the_rule_set_that_classified_it(
     h: Harness, rules: RulesConfig
 ) -> None:
+    from healthkiosk.rules import rule_set_id
+
     await _glucose(h, GlucoseOutcome(5.2))
     [saved] = h.recorder.saved
     assert saved.rule_set == rule_set_id(rules)
