@@ -3,7 +3,8 @@
 Each driver's module docstring is its contract. Codecs (pure) live beside
 them: :mod:`.ieee11073`, :mod:`.bps_codec`, :mod:`.glucose_codec`,
 :mod:`.racp`, :mod:`.gatt_time`, :mod:`.devinfo`, :mod:`.battery`,
-:mod:`.and_custom`; the transport is :mod:`.link`, which takes a
+:mod:`.and_custom`, :mod:`.weight_codec`, :mod:`.plx_codec`, :mod:`.hts_codec`;
+the transport is :mod:`.link`, which takes a
 :class:`~drivers.ble.link.BleBackend` from outside (the platform's by default).
 The emulated peripherals and the bumble backend that reaches them are in
 ``emulation/ble``, outside the product.
@@ -34,5 +35,26 @@ DRIVERS = (
         transport="ble",
         summary="A&D Medical UA-651BLE (standard BPS + Date Time + A&D custom service)",
         opener="drivers.ble.and_ua651:open_device",
+    ),
+    DriverSpec(
+        name="ble-weight-standard",
+        role="weight",
+        transport="ble",
+        summary="Bluetooth SIG Weight Scale Service (0x181D) scale, Body Composition (0x181B) too",
+        opener="drivers.ble.weight:open_device",
+    ),
+    DriverSpec(
+        name="ble-plx-standard",
+        role="pulse_oximeter",
+        transport="ble",
+        summary="Bluetooth SIG Pulse Oximeter Service (0x1822) oximeter, spot-check memory by RACP",
+        opener="drivers.ble.plx:open_device",
+    ),
+    DriverSpec(
+        name="ble-thermometer-standard",
+        role="thermometer",
+        transport="ble",
+        summary="Bluetooth SIG Health Thermometer Service (0x1809) thermometer",
+        opener="drivers.ble.thermometer:open_device",
     ),
 )

@@ -54,6 +54,14 @@ class Fault(StrEnum):
     STRIP_ERROR = "strip_error"
     RESULT_HIGH = "result_high"
     RACP_ERROR = "racp_error"
+    SHORT_FRAME = "short_frame"
+    """A valid value missing its last byte."""
+    UNSTABLE = "unstable"
+    """An oximeter whose values never settle."""
+    INVALID = "invalid"
+    """An oximeter that flags its measurement invalid."""
+    SENSOR_OFF = "sensor_off"
+    """An oximeter whose sensor is not on a finger."""
 
 
 DEFAULT_BATTERY_PERCENT = 80

@@ -1,8 +1,10 @@
-"""Every category the rules can produce (docs/clinical.md, "Category keys").
+"""Every category the kiosk shows a word for (docs/clinical.md, "Category keys").
 
-A closed set: :func:`healthkiosk.rules.check.check_words` checks that the kiosk
-has words for each in every language, so a result screen never meets a
-category it cannot name.
+Blood pressure and glucose; BMI, oxygen saturation and temperature (which the
+rules classify since #17) join when the kiosk shows them. A closed set:
+:func:`healthkiosk.rules.check.check_words` checks that the kiosk has words
+for each in every language, so a result screen never meets a category it
+cannot name.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from healthkiosk.errors import ConfigError
+from healthkiosk.rules.vitals_config import BmiRules, Spo2Rules, TemperatureRules
 
 BpCategory = Literal["normal", "high_normal", "grade_1", "grade_2", "grade_3"]
 
@@ -135,6 +136,9 @@ class RulesConfig(_Rules):
     blood_pressure: BloodPressureRules = Field(default_factory=BloodPressureRules)
     glucose: GlucoseRules = Field(default_factory=GlucoseRules)
     followup: FollowupRules = Field(default_factory=FollowupRules)
+    bmi: BmiRules = Field(default_factory=BmiRules)
+    spo2: Spo2Rules = Field(default_factory=Spo2Rules)
+    temperature: TemperatureRules = Field(default_factory=TemperatureRules)
     overrides: dict[str, str] = Field(default_factory=dict)
     """Urgent thresholds set outside the guideline's neighbourhood on purpose:
     the key (``blood_pressure.urgent_systolic_min``) and the reason."""
