@@ -15,7 +15,8 @@ are errors too: a typo must not silently fall back to a default.
 Remote configuration (see :mod:`management.remote_config`): after the file is read,
 the overlay the station accepted from its administrators
 (``<data_dir>/remote-config.json``, key ``applied``) is merged over it, the
-group's settings first, then the station's own. The file alone must be valid;
+group's settings first, then the station's own (a ``rules`` table replaces the
+one before it as a whole: :func:`merge_layer`). The file alone must be valid;
 if the merged result is not (say an older release does not know a key the
 overlay sets), the overlay is ignored with a warning and the file alone is
 used. ``load_config(..., overlay=False)`` reads the file alone.
@@ -244,6 +245,12 @@ class FollowupConfig(_Section):
             raise ValueError("not a known time zone (an IANA name such as Asia/Shanghai)") from None
         return value
 
+    rule_sets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Rule sets the doctor's side holds besides its own ``[rules]``, by name:
+    each a whole ``[rules]`` table (``[followup.rule_sets.home_bp.blood_pressure]``).
+    A station may be given (``admin config set``) only a rule set held here
+    (docs/clinical.md, "One meaning"); checked with the rules at load."""
+
 
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -403,6 +410,23 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+WHOLE_TABLES: tuple[str, ...] = ("rules",)
+"""Tables a remote layer replaces as a whole instead of merging key by key: a
+``rules`` table is one rule set, checked as one by the doctor's side
+(docs/clinical.md, "One meaning")."""
+
+
+def merge_layer(base: dict[str, Any], layer: dict[str, Any]) -> dict[str, Any]:
+    """A remote configuration layer over the file (or the layer before): as
+    :func:`merge`, but each table of :data:`WHOLE_TABLES` in ``layer`` replaces
+    the one in ``base``."""
+    out = merge(base, {k: v for k, v in layer.items() if k not in WHOLE_TABLES})
+    for key in WHOLE_TABLES:
+        if key in layer:
+            out[key] = layer[key]
+    return out
+
+
 def overlay_path(data_dir: Path) -> Path:
     return data_dir.expanduser() / OVERLAY_FILENAME
 
@@ -461,7 +485,7 @@ def load_config(explicit: str | Path | None = None, *, overlay: bool = True) -> 
         return local
     merged = data
     for layer in layers:
-        merged = merge(merged, layer)
+        merged = merge_layer(merged, layer)
     try:
         return from_mapping(merged, source=path)
     except ConfigError as err:

@@ -90,6 +90,7 @@ def new_reading(r: CompletedReading) -> NewReading:
                 "isolated_systolic": r.isolated_systolic,
                 "close_to_limit": r.close_to_limit,
                 "rule": r.rule,
+                "rules": r.rule_set.as_dict() if r.rule_set is not None else None,
             }
         ),
         clock_synced=r.clock_synced,

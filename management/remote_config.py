@@ -11,6 +11,10 @@ station's (:func:`healthkiosk.config.merge`), validated with the same pydantic
 - a document that sets a key that cannot be set remotely (:data:`FORBIDDEN`)
   or makes the configuration invalid is **rejected**, the reason naming the
   key; the running configuration stays;
+- a ``rules`` table is a whole rule set (it replaces the file's, it is not
+  merged key by key): it must pass the rules' checks and come with the
+  ``rules_digest`` the doctor's side wrote after checking it holds that rule
+  set (docs/clinical.md, "One meaning"), else the document is **rejected**;
 - otherwise it is **applied**: the overlay (the accepted documents) is written
   atomically to ``<data_dir>/remote-config.json``, which the loader merges at
   the next start. Keys of :data:`RECONNECT_KEYS` need a new broker connection:
@@ -36,11 +40,12 @@ from healthkiosk.config import (
     OVERLAY_SCOPES,
     Config,
     from_mapping,
-    merge,
+    merge_layer,
     overlay_path,
     read_mapping,
 )
 from healthkiosk.errors import ConfigError
+from healthkiosk.rules import load_rules, rules_digest
 from healthkiosk.validation import read_json
 
 Scope = Literal["group", "station"]
@@ -109,8 +114,31 @@ def effective(
     """The local file's mapping with each layer merged over it, validated."""
     merged = local
     for layer in layers:
-        merged = merge(merged, layer)
+        merged = merge_layer(merged, layer)
     return from_mapping(merged, source=source)
+
+
+def check_remote_rules(doc: Doc) -> None:
+    """A document's ``rules`` table: a valid rule set whose digest is the one the
+    doctor's side checked it holds (``rules_digest``); :class:`ConfigError` if not."""
+    if "rules" not in doc.settings:
+        return
+    table = doc.settings["rules"]
+    if not isinstance(table, dict):
+        raise ConfigError("must be a table", key="rules")
+    digest = rules_digest(load_rules(table))  # RulesError names the key at fault
+    if doc.rules_digest is None:
+        raise ConfigError(
+            f"rule set {digest[:12]} comes without the doctor's side's digest: "
+            "give it with 'healthkiosk admin config set', which checks it is held",
+            key="rules",
+        )
+    if doc.rules_digest != digest:
+        raise ConfigError(
+            f"rule set {digest[:12]} is not the one the doctor's side checked "
+            f"({doc.rules_digest[:12]})",
+            key="rules",
+        )
 
 
 def changed_keys(old: Config, new: Config) -> set[str]:
@@ -151,6 +179,8 @@ class Doc:
     settings: dict[str, Any]
     issued_at: str = ""
     issued_by: str = ""
+    rules_digest: str | None = None
+    """The digest of ``settings["rules"]`` the doctor's side checked it holds."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -158,6 +188,7 @@ class Doc:
             "settings": self.settings,
             "issued_at": self.issued_at,
             "issued_by": self.issued_by,
+            "rules_digest": self.rules_digest,
         }
 
 
@@ -269,12 +300,14 @@ def decide(
             return Stale(f"version {doc.version} was refused before")
         try:
             check_remote_keys(doc.settings)
+            check_remote_rules(doc)
         except ConfigError as err:
             return Rejected(str(err))
     overlay: Overlay = dict(state.applied)
     overlay[scope] = doc
     try:
         new = effective(local, state.layers(overlay), source=running.source)
+        load_rules(new.rules)  # the rules the station would run: checked as at its start
     except ConfigError as err:
         return Rejected(str(err))
     return Accepted(config=new, overlay=overlay, plan=plan(running, new))

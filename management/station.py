@@ -277,6 +277,7 @@ class StationManagement:
             settings=dict(msg.settings),
             issued_at=msg.issued_at.isoformat(),
             issued_by=msg.issued_by,
+            rules_digest=msg.rules_digest,
         )
 
     async def _on_config(self, work: _ConfigWork) -> None:

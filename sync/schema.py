@@ -7,7 +7,10 @@ unknown fields are ignored, and every known field is checked.
 
 Messages:
 
-- ``hk.reading/1``: one reading (:class:`ReadingMessage`);
+- ``hk.reading/1``: one reading (:class:`ReadingMessage`), or a device event
+  (``kind`` ``device_event``, :class:`DeviceEventValues`: a value the rules
+  refused, which the doctor's side shows); the classification names the rule
+  set that made it (:class:`WireRuleSet`);
 - ``hk.reading-batch/1``: several (:class:`ReadingBatch`);
 - ``hk.receipt/1``: which reading UUIDs the doctor's side stored or rejected;
 - ``hk.status/1``: a station's health, retained, with a boot id and sequence
@@ -140,6 +143,22 @@ class GlucoseValues(_Wire):
         return self
 
 
+RULES_DIGEST_PATTERN: Final = r"^[0-9a-f]{64}$"
+
+
+class WireRuleSet(_Wire):
+    """The rule set that classified a reading (added within ``hk.reading/1``).
+
+    ``digest`` is the SHA-256 (hex) of the canonical JSON of the validated
+    rules (:func:`healthkiosk.rules.rules_digest`): two stations with the same
+    digest classify the same way, whatever ``name`` says. ``name`` is the
+    rule set's label for people (``rules.name``, else the blood pressure profile).
+    """
+
+    name: Annotated[str, Field(max_length=60)]
+    digest: Annotated[str, Field(pattern=RULES_DIGEST_PATTERN)]
+
+
 class WireClassification(_Wire):
     category: Literal[
         "low", "normal", "high_normal", "grade_1", "grade_2", "grade_3",
@@ -149,6 +168,58 @@ class WireClassification(_Wire):
     isolated_systolic: bool | None = None
     close_to_limit: bool = False
     rule: Text | None = None
+    rules: WireRuleSet | None = None
+    """Which rule set classified it (absent from senders older than #14)."""
+
+
+DeviceEventKind = Literal["implausible_value"]
+ImplausibleReason = Literal[
+    "systolic_out_of_range",
+    "diastolic_out_of_range",
+    "systolic_not_above_diastolic",
+    "pulse_out_of_range",
+    "glucose_out_of_range",
+]
+_REPORTED = 100_000
+
+
+class DeviceEventValues(_Wire):
+    """``values`` of a reading whose ``kind`` is ``device_event`` (added within
+    ``hk.reading/1``): what a device reported during this elder's measurement
+    that the rules refused to take as a reading (docs/clinical.md,
+    "Plausibility"). The doctor's side shows it ("could not measure: 0.9 mmol/L
+    reported") and puts the resident on the list for review; it is never
+    classified, charted or exported as a measurement.
+
+    ``event`` is ``implausible_value`` (the only kind so far); ``measurement``
+    says what was being measured; ``reason`` is the plausibility check that
+    refused it (:class:`healthkiosk.errors.ImplausibleValueError`'s reasons);
+    the values are what the device reported, in the kiosk's units (a blood
+    pressure needs ``systolic`` and ``diastolic``; a glucose ``mmol_per_l``,
+    with the meter's own value and unit kept beside it as for a reading).
+    """
+
+    event: DeviceEventKind
+    measurement: Literal["blood_pressure", "glucose"]
+    reason: ImplausibleReason
+    systolic: int | None = Field(default=None, ge=-_REPORTED, le=_REPORTED)
+    diastolic: int | None = Field(default=None, ge=-_REPORTED, le=_REPORTED)
+    pulse: int | None = Field(default=None, ge=-_REPORTED, le=_REPORTED)
+    mmol_per_l: float | None = Field(default=None, ge=-_REPORTED, le=_REPORTED, allow_inf_nan=False)
+    meal_context: Literal["fasting", "after_meal", "random"] | None = None
+    original_value: float | None = Field(
+        default=None, ge=-_REPORTED, le=_REPORTED, allow_inf_nan=False
+    )
+    original_unit: Literal["mmol/L", "mg/dL", "kg/L", "mol/L", "mmHg", "kPa"] | None = None
+
+    @model_validator(mode="after")
+    def _values_for_measurement(self) -> DeviceEventValues:
+        if self.measurement == "blood_pressure":
+            if self.systolic is None or self.diastolic is None:
+                raise ValueError("a blood pressure event gives systolic and diastolic")
+        elif self.mmol_per_l is None:
+            raise ValueError("a glucose event gives mmol_per_l")
+        return self
 
 
 class ReadingMessage(_Wire):
@@ -160,14 +231,17 @@ class ReadingMessage(_Wire):
     station_seq: int = Field(ge=0)
     """The station's monotonic sequence number: orders readings whatever the clocks say."""
     resident: WireResident
-    kind: Literal["blood_pressure", "glucose"]
+    kind: Literal["blood_pressure", "glucose", "device_event"]
+    """``device_event`` (added within version 1): see :class:`DeviceEventValues`.
+    A receiver older than that refuses it with a reason (receipt ``rejected``)."""
     measured_at: AwareDatetime
     """The kiosk's clock when the reading was complete."""
     device_time: AwareDatetime | None = None
     """The device's own clock for the same reading, when it has one."""
-    values: BloodPressureValues | GlucoseValues
+    values: BloodPressureValues | GlucoseValues | DeviceEventValues
     device: WireDevice
-    classification: WireClassification
+    classification: WireClassification | None = None
+    """Required for a blood pressure or glucose reading; absent for a device event."""
     software_version: Text
     clock_synced: bool | None = None
     """Whether the station's clock was synchronised when the reading was made
@@ -186,6 +260,7 @@ class ReadingMessage(_Wire):
         by_kind: dict[str, type[_Wire]] = {
             "blood_pressure": BloodPressureValues,
             "glucose": GlucoseValues,
+            "device_event": DeviceEventValues,
         }
         model = by_kind.get(kind) if isinstance(kind, str) else None
         if model is not None and isinstance(value, dict):
@@ -194,9 +269,19 @@ class ReadingMessage(_Wire):
 
     @model_validator(mode="after")
     def _kind_matches(self) -> ReadingMessage:
-        expected = BloodPressureValues if self.kind == "blood_pressure" else GlucoseValues
+        by_kind: dict[str, type[_Wire]] = {
+            "blood_pressure": BloodPressureValues,
+            "glucose": GlucoseValues,
+            "device_event": DeviceEventValues,
+        }
+        expected = by_kind[self.kind]
         if not isinstance(self.values, expected):
             raise ValueError(f"values do not match kind {self.kind!r}")
+        if self.kind == "device_event":
+            if self.classification is not None:
+                raise ValueError("a device event is not classified: no classification")
+        elif self.classification is None:
+            raise ValueError(f"a {self.kind} reading needs its classification")
         return self
 
 
@@ -290,6 +375,11 @@ class DesiredConfig(_Wire):
     settings: dict[str, Any] = Field(default_factory=dict)
     issued_at: AwareDatetime
     issued_by: Text = ""
+    rules_digest: Annotated[str, Field(pattern=RULES_DIGEST_PATTERN)] | None = None
+    """Added within version 1: when ``settings`` holds a ``rules`` table, the
+    digest of that table as a whole rule set, which the doctor's side checked
+    it holds (:func:`healthkiosk.rules.rules_digest`). A station refuses a
+    ``rules`` table without it or whose digest differs."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 

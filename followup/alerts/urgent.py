@@ -56,6 +56,8 @@ def alert_payload(
             reading.glucose_mmol_per_l,
             reading.meal_context,
             reading.out_of_range,
+            irregular_pulse=reading.irregular_pulse,
+            event=reading.event,
         ),
         "measured_at": reading.measured_at.isoformat(),
         "raised_at": raised_at.isoformat(),

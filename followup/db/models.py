@@ -149,9 +149,21 @@ class Reading(Base):
     device_serial: Mapped[str] = mapped_column(String(100), default="")
 
     category: Mapped[str] = mapped_column(String(20))
-    """As shown on the kiosk (the message's classification)."""
+    """As shown on the kiosk (the message's classification); "" for a device event."""
     urgent: Mapped[bool]
     isolated_systolic: Mapped[bool | None]
+    kiosk_rules_name: Mapped[str | None] = mapped_column(String(60))
+    kiosk_rules_digest: Mapped[str | None] = mapped_column(String(64))
+    """The rule set the kiosk classified with (None: a kiosk older than #14)."""
+    server_category: Mapped[str | None] = mapped_column(String(20))
+    """The doctor's side's own classification at ingest (the list's meaning);
+    None for a device event or a value its rules find implausible."""
+    server_urgent: Mapped[bool | None]
+    server_rule: Mapped[str | None] = mapped_column(String(200))
+    server_rules_digest: Mapped[str | None] = mapped_column(String(64))
+    event: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """For ``kind`` ``device_event``: the event's values as received (what the
+    device reported; never in the measurement columns above)."""
     software_version: Mapped[str] = mapped_column(String(40))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
 

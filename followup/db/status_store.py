@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any, Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -23,11 +24,13 @@ from followup.db.status import ResidentStatusRow, StatusWatermark
 from healthkiosk.rules import RulesConfig
 from healthkiosk.rules.status import (
     ContactFacts,
+    DeviceEventFacts,
     ReadingFacts,
     ResidentFacts,
     ResidentStatus,
     age_on,
     assess_reading,
+    reported_value,
     resident_status,
 )
 
@@ -50,13 +53,38 @@ def summarise(  # noqa: PLR0917  (one reading's columns, in order)
     glucose: float | None,
     meal: str | None,
     out_of_range: str | None,
+    *,
+    irregular_pulse: bool = False,
+    event: dict[str, Any] | None = None,
 ) -> str:
     """A reading in a few words, as the list and the alerts show it."""
+    if kind == "device_event":
+        facts = event_facts(event)
+        return f"{facts.measurement.replace('_', ' ')}: {reported_value(facts)} reported"
     if kind == "blood_pressure":
-        return f"BP {systolic}/{diastolic} mmHg"
+        irregular = ", irregular pulse" if irregular_pulse else ""
+        return f"BP {systolic}/{diastolic} mmHg{irregular}"
     if out_of_range:
         return f"glucose {out_of_range} ({meal or 'random'})"
     return f"glucose {glucose:.1f} mmol/L ({meal or 'random'})"
+
+
+def event_facts(event: dict[str, Any] | None) -> DeviceEventFacts:
+    """A stored device event's values (``readings.event``) as the rules read them."""
+    e = event or {}
+
+    def num(key: str) -> Any:
+        value = e.get(key)
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    return DeviceEventFacts(
+        event=str(e.get("event") or "unknown"),
+        measurement=str(e.get("measurement") or "unknown"),
+        reason=str(e.get("reason") or "unknown"),
+        systolic=num("systolic"),
+        diastolic=num("diastolic"),
+        mmol_per_l=num("mmol_per_l"),
+    )
 
 
 def resident_facts(resident: Resident, today: date) -> ResidentFacts:
@@ -107,16 +135,22 @@ def _refresh_chunk(
             Reading.meal_context,
             Reading.out_of_range,
             Reading.station_id,
+            Reading.irregular_pulse,
+            Reading.event,
         ).where(Reading.resident_id.in_(ids), Reading.reviewed_at.is_(None))
     ).all()
     open_by: dict[int, list[ReadingFacts]] = {}
     info: dict[str, tuple[str, str]] = {}
-    for u, rid, kind, at, s, d, g, meal, oor, station in open_rows:
+    for u, rid, kind, at, s, d, g, meal, oor, station, irregular, event in open_rows:
         first_at = spans.get((rid, kind), (at, at))[0]
+        is_event = kind == "device_event"
+        fact_kind: Literal["blood_pressure", "glucose", "device_event"] = (
+            "device_event" if is_event else "glucose" if kind == "glucose" else "blood_pressure"
+        )
         open_by.setdefault(rid, []).append(
             ReadingFacts(
                 uuid=u,
-                kind="glucose" if kind == "glucose" else "blood_pressure",
+                kind=fact_kind,
                 measured_at=at,
                 systolic=s,
                 diastolic=d,
@@ -124,9 +158,12 @@ def _refresh_chunk(
                 meal=meal,
                 out_of_range=oor,
                 first_of_kind=at <= first_at,
+                irregular_pulse=bool(irregular),
+                event=event_facts(event) if is_event else None,
             )
         )
-        info[u] = (summarise(kind, s, d, g, meal, oor), station)
+        summary = summarise(kind, s, d, g, meal, oor, irregular_pulse=bool(irregular), event=event)
+        info[u] = (summary, station)
     latest_review: dict[int, Review] = {}
     for rev in session.scalars(
         select(Review).where(Review.resident_id.in_(ids)).order_by(Review.created_at, Review.id)

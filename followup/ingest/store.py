@@ -1,7 +1,11 @@
 """Writing checked messages into the follow-up database (synchronous).
 
 Readings are inserted by UUID with ``INSERT .. ON CONFLICT DO NOTHING`` (the
-same statement on SQLite and PostgreSQL): a duplicate changes nothing.
+same statement on SQLite and PostgreSQL): a duplicate changes nothing. Each
+reading is classified again with the doctor's side's rules and both
+classifications are kept (the kiosk's with its rule set, and ours); a device
+event is kept as a row of its own kind, its values in ``event``
+(docs/clinical.md, "One meaning").
 Residents are created from the first reading that names them, found by a
 keyed hash of the ID number. One call is one transaction; the caller publishes
 receipts only after it returns.
@@ -27,9 +31,19 @@ from sqlalchemy.orm import Session
 from followup.db.models import DeadLetter, Reading, Resident, Station
 from followup.ingest.timing import reading_time
 from healthkiosk.atomicfile import write_atomic
+from healthkiosk.errors import ImplausibleValueError
 from healthkiosk.idnumber import mask
+from healthkiosk.rules import RulesConfig, load_rules, rules_digest
+from healthkiosk.rules.status import ReadingFacts, classify_reading
 from sync import schema
-from sync.schema import BloodPressureValues, ReadingMessage, StatusMessage, to_dict
+from sync.schema import (
+    BloodPressureValues,
+    DeviceEventValues,
+    GlucoseValues,
+    ReadingMessage,
+    StatusMessage,
+    to_dict,
+)
 
 MAX_DEAD_LETTER_BYTES = 64 * 1024
 LAST_SEEN_EVERY = timedelta(seconds=30)
@@ -106,9 +120,12 @@ class DeadLetterIn:
 
 
 class IngestStore:
-    def __init__(self, engine: Engine, *, key: bytes) -> None:
+    def __init__(self, engine: Engine, *, key: bytes, rules: RulesConfig | None = None) -> None:
         self.engine = engine
         self.key = key
+        self.rules = rules if rules is not None else load_rules()
+        """The doctor's side's rules: every reading is classified again with them."""
+        self.rules_digest = rules_digest(self.rules)
         # Facts that never change once committed, so a batch need not ask again:
         # which stations exist (and when we last wrote last_seen), residents' ids.
         self._seen: dict[str, datetime] = {}
@@ -245,12 +262,9 @@ class IngestStore:
             s.info.setdefault("residents", {}).update(found)
         return ids
 
-    @staticmethod
-    def _row(r: ReadingMessage, resident_id: int, received_at: datetime) -> dict[str, Any]:
-        v = r.values
-        bp = isinstance(v, BloodPressureValues)
+    def _row(self, r: ReadingMessage, resident_id: int, received_at: datetime) -> dict[str, Any]:
         when = reading_time(r.measured_at, received_at=received_at, clock_synced=r.clock_synced)
-        return {
+        row: dict[str, Any] = {
             "uuid": str(r.uuid),
             "station_id": r.station_id,
             "station_seq": r.station_seq,
@@ -261,24 +275,81 @@ class IngestStore:
             "received_at": received_at,
             "clock_synced": r.clock_synced,
             "station_measured_at": when.station_measured_at,
-            "systolic_mmhg": v.systolic if isinstance(v, BloodPressureValues) else None,
-            "diastolic_mmhg": v.diastolic if isinstance(v, BloodPressureValues) else None,
-            "mean_arterial_mmhg": (
-                v.mean_arterial_pressure if isinstance(v, BloodPressureValues) else None
-            ),
-            "pulse_bpm": v.pulse if isinstance(v, BloodPressureValues) else None,
-            "irregular_pulse": v.irregular_pulse if isinstance(v, BloodPressureValues) else False,
-            "glucose_mmol_per_l": None if bp else v.mmol_per_l,  # type: ignore[union-attr]
-            "meal_context": None if bp else v.meal_context,  # type: ignore[union-attr]
-            "out_of_range": None if bp else v.out_of_range,  # type: ignore[union-attr]
+            "systolic_mmhg": None,
+            "diastolic_mmhg": None,
+            "mean_arterial_mmhg": None,
+            "pulse_bpm": None,
+            "irregular_pulse": False,
+            "glucose_mmol_per_l": None,
+            "meal_context": None,
+            "out_of_range": None,
             "device_model": r.device.model,
             "device_serial": r.device.serial,
-            "category": r.classification.category,
-            "urgent": r.classification.urgent,
-            "isolated_systolic": r.classification.isolated_systolic,
+            "category": "",
+            "urgent": False,
+            "isolated_systolic": None,
+            "kiosk_rules_name": None,
+            "kiosk_rules_digest": None,
+            "server_category": None,
+            "server_urgent": None,
+            "server_rule": None,
+            "server_rules_digest": None,
+            "event": None,
             "software_version": r.software_version,
             "payload": to_dict(r),
             "reviewed_at": None,
+        }
+        v = r.values
+        if isinstance(v, DeviceEventValues):
+            # never in the measurement columns: it is not a reading
+            row["event"] = v.model_dump(mode="json")
+            return row
+        if isinstance(v, BloodPressureValues):
+            row.update(
+                systolic_mmhg=v.systolic,
+                diastolic_mmhg=v.diastolic,
+                mean_arterial_mmhg=v.mean_arterial_pressure,
+                pulse_bpm=v.pulse,
+                irregular_pulse=v.irregular_pulse,
+            )
+        elif isinstance(v, GlucoseValues):
+            row.update(
+                glucose_mmol_per_l=v.mmol_per_l,
+                meal_context=v.meal_context,
+                out_of_range=v.out_of_range,
+            )
+        c = r.classification
+        if c is not None:  # the schema requires it for a reading
+            row.update(category=c.category, urgent=c.urgent, isolated_systolic=c.isolated_systolic)
+            if c.rules is not None:
+                row.update(kiosk_rules_name=c.rules.name, kiosk_rules_digest=c.rules.digest)
+        row.update(self._classify(row))
+        return row
+
+    def _classify(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The doctor's side's own classification of a reading's columns."""
+        facts = ReadingFacts(
+            uuid=row["uuid"],
+            kind="glucose" if row["kind"] == "glucose" else "blood_pressure",
+            measured_at=row["measured_at"],
+            systolic=row["systolic_mmhg"],
+            diastolic=row["diastolic_mmhg"],
+            glucose_mmol_per_l=row["glucose_mmol_per_l"],
+            meal=row["meal_context"],
+            out_of_range=row["out_of_range"],
+        )
+        try:
+            c = classify_reading(facts, self.rules)
+        except ImplausibleValueError as err:
+            return {
+                "server_rule": f"implausible.{err.reason}",
+                "server_rules_digest": self.rules_digest,
+            }
+        return {
+            "server_category": c.category,
+            "server_urgent": c.urgent,
+            "server_rule": c.rule,
+            "server_rules_digest": self.rules_digest,
         }
 
     def apply_status(self, msg: StatusMessage, *, received_at: datetime) -> bool:

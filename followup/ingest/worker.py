@@ -40,6 +40,7 @@ from healthkiosk.errors import (
     SyncTimeoutError,
 )
 from healthkiosk.mqtt import Backoff, Connection, Message, connect, settings_from
+from healthkiosk.rules import load_rules
 from healthkiosk.sdnotify import Notifier
 from sync.schema import Receipt, encode, topic
 from sync.schema import Rejection as WireRejection
@@ -64,7 +65,7 @@ class IngestWorker:
         notifier: Notifier | None = None,
     ) -> None:
         self.cfg = cfg
-        self.store = IngestStore(engine, key=key)
+        self.store = IngestStore(engine, key=key, rules=load_rules(cfg.rules))
         self.fleet = FleetIngest(engine)
         self._online: dict[str, bool] = {}
         self.client_id = client_id or cfg.followup.ingest_client_id

@@ -26,6 +26,9 @@ class Point:
     diastolic: int | None = None
     glucose: float | None = None
     fasting: bool = False
+    shown: str | None = None
+    """A meter's ``LO`` or ``HI``: drawn as a marked point at the chart's edge,
+    never as a number (0.0)."""
 
 
 def _x(at: datetime, t0: datetime, t1: datetime) -> float:
@@ -143,11 +146,12 @@ def blood_pressure_svg(points: Sequence[Point], rules: RulesConfig) -> str:
 
 def glucose_svg(points: Sequence[Point], rules: RulesConfig) -> str:
     gl = [p for p in points if p.glucose is not None]
-    if not gl:
+    edge = [p for p in points if p.glucose is None and p.shown in ("LO", "HI")]
+    if not gl and not edge:
         return ""
     g = rules.glucose
     lo, hi = 0.0, max(25.0, g.very_high_min + 3)
-    t0, t1 = min(p.at for p in gl), max(p.at for p in gl)
+    t0, t1 = min(p.at for p in [*gl, *edge]), max(p.at for p in [*gl, *edge])
     # The axis is labelled at the configured thresholds, so a district's rules show.
     ticks = tuple(
         sorted({lo, g.very_low_max, g.fasting_high_min, g.random_high_min, g.very_high_min, hi})
@@ -182,5 +186,15 @@ def glucose_svg(points: Sequence[Point], rules: RulesConfig) -> str:
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{fill}" stroke="#047857">'
                 f"<title>{'fasting' if fasting else 'random'}</title></circle>"
             )
+    for p in edge:  # LO at the bottom edge, HI at the top: marked, not joined to the line
+        x = _x(p.at, t0, t1)
+        y = _y(lo if p.shown == "LO" else hi, lo, hi)
+        dy = -12 if p.shown == "LO" else 20
+        out.append(
+            f'<g class="meter-{(p.shown or "").lower()}"><rect x="{x - 4:.1f}" y="{y - 4:.1f}" '
+            f'width="8" height="8" fill="#b00020"/><text x="{x:.1f}" y="{y + dy:.1f}" '
+            f'font-size="11" text-anchor="middle" fill="#b00020">{p.shown}</text>'
+            f"<title>meter shows {p.shown}</title></g>"
+        )
     out.append("</svg>")
     return "".join(out)

@@ -24,6 +24,7 @@ from starlette.templating import Jinja2Templates
 from followup.db.auth import User
 from followup.web.accounts import CurrentUser, Lockout
 from followup.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, N_, Lang, load_zone, negotiate
+from followup.web.words import category_name, event_text, short_digest
 from healthkiosk.rules import RulesConfig
 
 T = TypeVar("T")
@@ -116,6 +117,9 @@ def make_templates() -> Jinja2Templates:
     env.filters["dt"] = pass_context(lambda c, v: _lang(c).format_datetime(v))
     env.filters["date"] = pass_context(lambda c, v: _lang(c).format_date(v))
     env.filters["time"] = pass_context(lambda c, v: _lang(c).format_time(v))
+    env.globals["category_name"] = category_name
+    env.globals["event_text"] = event_text
+    env.filters["short_digest"] = short_digest
     return Jinja2Templates(env=env)
 
 

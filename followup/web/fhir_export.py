@@ -97,6 +97,8 @@ def readings_bundle(
     org_refs: dict[str, str] = {}
     device_refs: dict[tuple[str, str, str], str] = {}
     for r in readings:
+        if r.kind == "device_event":
+            continue  # a value the rules refused is not an observation (the page shows it)
         if r.station_id not in org_refs:
             ref = _urn("station", r.station_id)
             org_refs[r.station_id] = ref
@@ -153,7 +155,11 @@ def _observations(
         "performer": [{"reference": patient}, {"reference": org}],
         "device": {"reference": device},
     }
-    interp = _interpretation(r.category, r.urgent)
+    # the doctor's side's meaning where it classified the reading (docs/clinical.md, "One meaning")
+    if r.server_category is not None and r.server_urgent is not None:
+        interp = _interpretation(r.server_category, r.server_urgent)
+    else:
+        interp = _interpretation(r.category, r.urgent)
     if interp:
         base["interpretation"] = interp
     out: list[dict[str, Any]] = []

@@ -83,8 +83,10 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
             r.diastolic_mmhg,
             r.glucose_mmol_per_l,
             r.meal_context == "fasting",
+            shown=r.out_of_range if r.kind == "glucose" else None,
         )
         for r in reversed(readings)
+        if r.kind != "device_event"  # a value the rules refused is not a point of the trend
     ]
     latest_received = max((r.received_at for r in readings), default=None)
     return {
@@ -398,7 +400,7 @@ async def fhir(request: Request) -> Response:
             user_id=user.id,
             username=user.username,
             target=f"resident:{rid}",
-            detail={"observations": len(readings)},
+            detail={"observations": sum(1 for r in readings if r.kind != "device_event")},
             remote=remote(request),
         )
         return bundle

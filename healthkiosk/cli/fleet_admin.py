@@ -5,6 +5,8 @@ and remote commands, over the broker with the follow-up service's credentials
 - ``admin config set (--group G | --station S) KEY=VALUE... [--file partial.toml]``
   reads the scope's retained ``hk.config/1``, merges the new settings into it
   (``--replace``: start from nothing) and publishes it retained with version + 1;
+  a ``rules`` table must be a rule set the doctor's side holds (its ``[rules]`` or
+  a ``[followup.rule_sets.<name>]``): its digest goes into the document;
 - ``admin config show (--group G | --station S)``: the retained document (and a
   station's last ``hk.config-report/1``);
 - ``admin config clear (--group G | --station S)``: removes the retained document;
@@ -138,19 +140,45 @@ async def _retained(conn: Connection, name: str, *, wait_s: float = 1.0) -> byte
 # --- handlers ----------------------------------------------------------------------------
 
 
+def held_rules_digest(settings: dict[str, Any], held: dict[str, Any]) -> str | None:
+    """The digest of a document's ``rules`` table (None without one), which must be
+    a rule set the doctor's side holds (``held``: digest → :class:`RuleSetId`);
+    :class:`ConfigError` naming ``rules`` if it is not."""
+    from healthkiosk.errors import ConfigError
+    from healthkiosk.rules import load_rules, rules_digest
+
+    if "rules" not in settings:
+        return None
+    table = settings["rules"]
+    if not isinstance(table, dict):
+        raise ConfigError("must be a table", key="rules")
+    digest = rules_digest(load_rules(table))
+    if digest not in held:
+        names = ", ".join(f"{r.name} {r.short}" for r in held.values())
+        raise ConfigError(
+            f"the doctor's side does not hold this rule set ({digest[:12]}); it holds: {names}. "
+            "Add it as [followup.rule_sets.<name>] to its configuration first",
+            key="rules",
+        )
+    return digest
+
+
 def _config_set(args: argparse.Namespace) -> int:
     import asyncio
     import json
     from datetime import UTC, datetime
 
-    from healthkiosk.cli.common import audit_admin
+    from healthkiosk.cli.common import audit_admin, load
     from healthkiosk.config import from_mapping, merge, read_mapping
     from healthkiosk.errors import ConfigError, SchemaError
     from healthkiosk.mqtt import connect
+    from healthkiosk.rules import held_rule_sets
     from management.remote_config import check_remote_keys, flatten
     from sync.schema import DesiredConfig, decode, encode
 
     scope, target, name = _target(args)
+    cfg = load(args, log=False)
+    held = held_rule_sets(cfg.rules, cfg.followup.rule_sets)
     new: dict[str, Any] = read_mapping(args.file) if args.file else {}
     new = merge(new, settings_from_pairs(args.pairs))
     if not new and not args.replace:
@@ -172,13 +200,17 @@ def _config_set(args: argparse.Namespace) -> int:
                     raise ConfigError(why) from None
                 if isinstance(prev, DesiredConfig):
                     version, base = prev.version, dict(prev.settings)
+            settings_out = new if args.replace else merge(base, new)
+            # never skipped (not even by --no-check): a station runs only a held rule set
+            digest = held_rules_digest(settings_out, held)
             doc = DesiredConfig(
                 scope="group" if scope == "group" else "station",
                 target=target,
                 version=version + 1,
-                settings=new if args.replace else merge(base, new),
+                settings=settings_out,
                 issued_at=datetime.now(UTC),
                 issued_by=args.by,
+                rules_digest=digest,
             )
             # audited before it is published: an action that cannot be audited is not done
             await asyncio.to_thread(
@@ -197,7 +229,10 @@ def _config_set(args: argparse.Namespace) -> int:
             return doc
 
     doc = asyncio.run(go())
-    print(json.dumps({"topic": name, "version": doc.version, "settings": doc.settings}))
+    out: dict[str, Any] = {"topic": name, "version": doc.version, "settings": doc.settings}
+    if doc.rules_digest is not None:
+        out["rules_digest"] = doc.rules_digest
+    print(json.dumps(out))
     return 0
 
 

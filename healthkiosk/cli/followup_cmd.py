@@ -49,8 +49,10 @@ def _ingest(args: argparse.Namespace) -> int:
     from followup.ingest.store import load_or_create_key
     from followup.ingest.worker import IngestWorker, run_until_signalled
     from healthkiosk.cli.common import load
+    from healthkiosk.rules import held_rule_sets
 
     cfg = load(args)
+    held_rule_sets(cfg.rules, cfg.followup.rule_sets)  # checked at start: every problem named
     engine = make_engine(cfg.followup_database_url)
     key = load_or_create_key(cfg.followup_id_hash_key_path)
     worker = IngestWorker(cfg, engine, key=key, client_id=args.client_id, group=args.group)

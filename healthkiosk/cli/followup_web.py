@@ -66,10 +66,11 @@ def _serve(args: argparse.Namespace) -> int:
     from followup.web.common import WebSettings
     from followup.web.secret import load_or_create_secret
     from healthkiosk.cli.common import load
-    from healthkiosk.rules import load_rules
+    from healthkiosk.rules import held_rule_sets, load_rules
 
     cfg = load(args)
     rules = load_rules(cfg.rules)
+    held_rule_sets(cfg.rules, cfg.followup.rule_sets)  # every rule set it holds, checked
     engine = make_engine(_url(args, cfg))
     key_path = cfg.followup.secret_key_file or cfg.data_dir / "followup-secret.key"
     settings = WebSettings(

@@ -1,19 +1,36 @@
-"""``healthkiosk rules``: see how the configured clinical rules classify a reading."""
+"""``healthkiosk rules``: check a rule set; see how the configured clinical
+rules classify a reading.
+
+``rules check FILE``: the ``[rules]`` table of any configuration file (a file
+holding only that is enough; none means the defaults) and the doctor's side's
+``[followup.rule_sets.<name>]``, with every check of
+:mod:`healthkiosk.rules.check`, and the kiosk's words for every category in
+every language. Exit 0 printing each rule set's name and digest, or exit 2
+printing one line per problem, each starting with its key.
+"""
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from healthkiosk.rules import Classification, RulesConfig
+    from healthkiosk.rules import Classification, Problem, RulesConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = subparsers.add_parser("rules", help="the clinical rules (classify a reading)")
+    p = subparsers.add_parser("rules", help="the clinical rules (check a rule set, classify)")
     sub = p.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    k = sub.add_parser(
+        "check",
+        help="check the [rules] tables of a configuration file: exit 0, or 2 and one line "
+        "per problem naming its key",
+    )
+    k.add_argument("file", type=Path, metavar="FILE")
+    k.set_defaults(handler=_check)
     c = sub.add_parser(
         "classify",
         help="classify one reading and print one JSON object (category, urgent, rule, threshold)",
@@ -104,6 +121,49 @@ def _classify_glucose(args: argparse.Namespace) -> int:
         print(f"healthkiosk: implausible ({err.reason}): {err}", file=sys.stderr)
         return 2
     return _emit(c.as_dict())
+
+
+def _rule_sets(data: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(key prefix, table) of every rule set in a configuration file's mapping."""
+    out: list[tuple[str, Any]] = [("rules", data.get("rules", {}))]
+    followup = data.get("followup")
+    named = followup.get("rule_sets") if isinstance(followup, dict) else None
+    if isinstance(named, dict):
+        out += [(f"followup.rule_sets.{name}", table) for name, table in named.items()]
+    elif named is not None:
+        out.append(("followup.rule_sets", named))
+    return out
+
+
+def _check(args: argparse.Namespace) -> int:
+    from healthkiosk.config import read_mapping
+    from healthkiosk.rules import Problem, check_rules, check_words, rule_set_id
+    from kiosk.app.i18n import category_words
+
+    data = read_mapping(args.file)  # unreadable or not TOML: one line, exit 2
+    problems: list[Problem] = []
+    found: list[tuple[str, RulesConfig]] = []
+    for prefix, table in _rule_sets(data):
+        if not isinstance(table, dict):
+            problems.append(Problem(prefix, "must be a table"))
+            continue
+        rules, more = check_rules(table, prefix=prefix)
+        problems += more
+        if rules is not None:
+            found.append((prefix, rules))
+    problems += [Problem(f"kiosk {p.key}", p.message) for p in check_words(category_words())]
+    if problems:
+        _print_problems(problems)
+        return 2
+    for prefix, rules in found:
+        rid = rule_set_id(rules)
+        print(f"{prefix}: ok: {rid.name} {rid.digest}")
+    return 0
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        print(problem)
 
 
 def _implausible(run: Callable[[], Classification]) -> int:

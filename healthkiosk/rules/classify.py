@@ -54,6 +54,13 @@ def round_half_up(value: float | Decimal) -> int:
     return int(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def round_tenth_half_up(value: float | Decimal) -> float:
+    """To 0.1 (a meter's resolution), halves up on the decimal value as written
+    (6.05 → 6.1, where ``round(6.05, 1)`` gives 6.0): the one rounding of
+    glucose everywhere (docs/clinical.md, "Blood glucose")."""
+    return float(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
 def average_blood_pressure(
     readings: Sequence[tuple[int, int, int | None]],
 ) -> tuple[int, int, int | None]:
@@ -164,8 +171,10 @@ def check_glucose_plausible(mmol_per_l: float, rules: GlucoseRules) -> None:
 
 
 def classify_glucose(mmol_per_l: float, meal: Meal, rules: GlucoseRules) -> Classification:
-    """Classify at the meter's resolution (0.1 mmol/L); no answer about meals is random."""
-    value = round(mmol_per_l, 1)
+    """Classify at the meter's resolution (0.1 mmol/L, halves up); no answer
+    about meals is random. An urgent result is never "close to the limit":
+    it carries only the urgent instruction (docs/clinical.md, "Wording on the kiosk")."""
+    value = round_tenth_half_up(mmol_per_l)
     check_glucose_plausible(value, rules)
     context = "fasting" if meal == "fasting" else "random"
     if context == "fasting":
@@ -199,11 +208,14 @@ def classify_glucose(mmol_per_l: float, meal: Meal, rules: GlucoseRules) -> Clas
                 lower = bound
                 upper = bounds[i + 1][1] if i + 1 < len(bounds) else None
     margin = rules.meter_margin_fraction
-    close = any(b is not None and abs(value - b) <= margin * b for b in (lower, upper))
+    urgent = category in ("very_low", "very_high")
+    close = not urgent and any(
+        b is not None and abs(value - b) <= margin * b for b in (lower, upper)
+    )
     return Classification(
         kind="glucose",
         category=category,
-        urgent=category in ("very_low", "very_high"),
+        urgent=urgent,
         rule=rule,
         threshold=threshold,
         close_to_limit=close,

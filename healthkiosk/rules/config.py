@@ -9,9 +9,11 @@ the Chinese 2018/2024 guideline (default), its home-measurement variant
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from healthkiosk.errors import ConfigError
 from healthkiosk.rules.vitals_config import BmiRules, Spo2Rules, TemperatureRules
@@ -86,18 +88,6 @@ class BloodPressureRules(_Rules):
     plausible_pulse: tuple[int, int] = (30, 220)
     protocol: MeasurementProtocol = Field(default_factory=MeasurementProtocol)
 
-    @model_validator(mode="after")
-    def _bands_for_custom(self) -> BloodPressureRules:
-        if self.profile == "custom" and not self.bands:
-            raise ValueError("profile 'custom' needs bands")
-        if self.profile != "custom" and self.bands:
-            raise ValueError("bands are only given with profile 'custom'")
-        bands = self.active_bands
-        order = ["high_normal", "grade_1", "grade_2", "grade_3"]
-        if [b.category for b in bands] != order[: len(bands)]:
-            raise ValueError("bands must be high_normal, grade_1, grade_2, grade_3 in order")
-        return self
-
     @property
     def active_bands(self) -> tuple[BpBand, ...]:
         if self.profile == "custom":
@@ -120,16 +110,6 @@ class GlucoseRules(_Rules):
     meter_margin_fraction: float = Field(default=0.15, ge=0, le=0.5)
     """ISO 15197 allows ±15 %: a value this close to a boundary is "close to the limit"."""
 
-    @model_validator(mode="after")
-    def _ordered(self) -> GlucoseRules:
-        f = (self.very_low_max, self.fasting_impaired_min, self.fasting_high_min,
-             self.very_high_min)  # fmt: skip
-        r = (self.very_low_max, self.random_above_normal_min, self.random_high_min,
-             self.very_high_min)  # fmt: skip
-        if list(f) != sorted(set(f)) or list(r) != sorted(set(r)):
-            raise ValueError("glucose thresholds must increase")
-        return self
-
 
 class FollowupRules(_Rules):
     """Follow-up intervals (国家基本公共卫生服务规范, Simple.org practice)."""
@@ -147,20 +127,50 @@ class FollowupRules(_Rules):
 
 
 class RulesConfig(_Rules):
+    """The ``[rules]`` table. Build it with :func:`load_rules`, which also checks
+    that the numbers are consistent (:mod:`healthkiosk.rules.check`)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=60)
+    """The rule set's label for people (shown beside its digest); default: the
+    blood pressure profile. Not part of the digest."""
     blood_pressure: BloodPressureRules = Field(default_factory=BloodPressureRules)
     glucose: GlucoseRules = Field(default_factory=GlucoseRules)
     followup: FollowupRules = Field(default_factory=FollowupRules)
     bmi: BmiRules = Field(default_factory=BmiRules)
     spo2: Spo2Rules = Field(default_factory=Spo2Rules)
     temperature: TemperatureRules = Field(default_factory=TemperatureRules)
+    overrides: dict[str, str] = Field(default_factory=dict)
+    """Urgent thresholds set outside the guideline's neighbourhood on purpose:
+    the key (``blood_pressure.urgent_systolic_min``) and the reason."""
 
 
-def load_rules(data: dict[str, Any] | None = None) -> RulesConfig:
-    """Validate the ``[rules]`` table; errors name the key (``rules.glucose...``)."""
-    try:
-        return RulesConfig.model_validate(data or {})
-    except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(["rules", *(str(p) for p in first["loc"])])
-        msg = "unknown key" if first["type"] == "extra_forbidden" else first["msg"]
-        raise ConfigError(msg, key=key) from None
+def load_rules(data: Mapping[str, Any] | None = None, *, prefix: str = "rules") -> RulesConfig:
+    """Validate and check a ``[rules]`` table; raises :class:`RulesError` listing
+    every problem, each naming its key (``rules.glucose.very_low_max: ...``)."""
+    from healthkiosk.rules.check import check_rules
+
+    rules, problems = check_rules(data, prefix=prefix)
+    if problems or rules is None:
+        raise RulesError(problems)
+    return rules
+
+
+class RulesError(ConfigError):
+    """A rule set with problems: ``problems`` has them all (the message the first)."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        first = problems[0] if problems else Problem("rules", "invalid")
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"{first.message}{more}", key=first.key)
+        self.problems = tuple(problems)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem of a rule set: the dotted key and what is wrong."""
+
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.message}"

@@ -11,7 +11,10 @@ summarised in docs/clinical.md, "Urgency and follow-up":
   ≥ 7.0; a random glucose in the diabetes cut-off band), or abnormal under the
   profile for anyone else (BP grade 1 and above or low; glucose above normal);
   a first raised BP (≥ 140/90) in a resident aged ≥ ``screening_age`` is
-  flagged for a confirmatory measurement on another day;
+  flagged for a confirmatory measurement on another day; a blood pressure
+  with an irregular pulse is at least abnormal, with "rhythm check" as its
+  reason (``followup.rhythm_check``); a device event (a value the rules
+  refused, "could not measure") is abnormal (``device_event.<event>``);
 - **overdue**: a doctor's next follow-up date has passed with no contact
   since, or a resident enrolled in hypertension or diabetes management has had
   no reading and no follow-up for ``overdue_days``; more than
@@ -25,7 +28,7 @@ an argument).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 
@@ -49,7 +52,7 @@ class ReadingFacts:
     """What the status needs to know about one reading (values in stored units)."""
 
     uuid: str
-    kind: Literal["blood_pressure", "glucose"]
+    kind: Literal["blood_pressure", "glucose", "device_event"]
     measured_at: datetime
     systolic: int | None = None
     diastolic: int | None = None
@@ -58,6 +61,39 @@ class ReadingFacts:
     out_of_range: str | None = None
     first_of_kind: bool = False
     """No earlier reading of this kind for the resident (screening flag)."""
+    irregular_pulse: bool = False
+    """The monitor reported an irregular pulse (blood pressure)."""
+    event: DeviceEventFacts | None = None
+    """For ``kind`` ``device_event``: what the device reported."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceEventFacts:
+    """A value the rules refused (``hk.reading/1`` ``device_event``), as reported."""
+
+    event: str
+    measurement: str
+    reason: str
+    systolic: int | None = None
+    diastolic: int | None = None
+    mmol_per_l: float | None = None
+
+
+RHYTHM_CHECK = "心律检查 / rhythm check"
+COULD_NOT_MEASURE = "无法测量 / could not measure"
+
+
+def reported_value(e: DeviceEventFacts) -> str:
+    """What the device reported, in a few words ("0.9 mmol/L", "320/90 mmHg")."""
+    if e.measurement == "glucose":
+        return "?" if e.mmol_per_l is None else f"{e.mmol_per_l:g} mmol/L"
+    return f"{e.systolic}/{e.diastolic} mmHg"
+
+
+def could_not_measure(e: DeviceEventFacts) -> str:
+    """The list's reason for a device event: ``无法测量 / could not measure: 0.9
+    mmol/L reported (glucose out of range)``."""
+    return f"{COULD_NOT_MEASURE}: {reported_value(e)} reported ({e.reason.replace('_', ' ')})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +164,31 @@ def classify_reading(reading: ReadingFacts, rules: RulesConfig) -> Classificatio
 def assess_reading(
     reading: ReadingFacts, resident: ResidentFacts, rules: RulesConfig
 ) -> ReadingAssessment:
-    """Urgent, abnormal or fine for *this* resident (programmes and age matter)."""
+    """Urgent, abnormal or fine for *this* resident (programmes and age matter).
+
+    A device event is abnormal ("could not measure"). An irregular pulse makes
+    a fine blood pressure abnormal with the reason "rhythm check", and is
+    named beside the reason of an abnormal or urgent one."""
+    if reading.kind == "device_event" or reading.event is not None:
+        e = reading.event or DeviceEventFacts("unknown", "unknown", "unknown")
+        return ReadingAssessment(
+            reading.uuid, "abnormal", f"device_event.{e.event}", could_not_measure(e), None
+        )
+    a = _assess_measurement(reading, resident, rules)
+    if reading.kind != "blood_pressure" or not reading.irregular_pulse:
+        return a
+    where = f"irregular pulse at {reading.systolic}/{reading.diastolic} mmHg"
+    if a.level == "fine":
+        return ReadingAssessment(
+            reading.uuid, "abnormal", "followup.rhythm_check", f"{RHYTHM_CHECK}: {where}",
+            a.classification,
+        )  # fmt: skip
+    return replace(a, reason=f"{a.reason}; {RHYTHM_CHECK}: {where}")
+
+
+def _assess_measurement(
+    reading: ReadingFacts, resident: ResidentFacts, rules: RulesConfig
+) -> ReadingAssessment:
     fu = rules.followup
     try:
         c = classify_reading(reading, rules)

@@ -22,10 +22,11 @@ from typing import Any
 
 from healthkiosk import __version__, clocktrust, health, sdnotify, visitlock
 from healthkiosk.config import Config
-from healthkiosk.rules import load_rules
+from healthkiosk.rules import RulesError, check_words, load_rules
 from healthkiosk.visitlock import VisitLock
 from kiosk.app.boot import configure_kivy
 from kiosk.app.gcpolicy import collect_when_idle
+from kiosk.app.i18n import category_words
 from kiosk.app.probe import install as install_probe
 from kiosk.compose import open_devices, open_recorder
 from kiosk.deferred import DeferredRecorder
@@ -182,7 +183,10 @@ async def run_kiosk(
         volume=config.kiosk.voice_volume,
         pack=config.kiosk.voice_pack,
     )
-    rules = load_rules(config.rules)
+    rules = load_rules(config.rules)  # checked: every problem named, or no start
+    missing_words = check_words(category_words())
+    if missing_words:  # a category the result screen could not name: refuse to start
+        raise RulesError(missing_words)
     # Whether the station's clock is synchronised: each reading is marked with
     # it, and the drivers set no device clock while it is not.
     trust = clocktrust.shared(config.station.clock)

@@ -437,7 +437,7 @@ class Renderer:
             unit = self.t(state, "result.glucose_unit")
             kind, category, urgent = "glucose", g.category, g.urgent
             explanation, advice = g.explanation, g.advice
-            # "near the limit" belongs to non-urgent results only (docs/clinical.md)
+            # an urgent result carries only the urgent instruction
             notes = ["result.close_to_limit"] if g.close_to_limit and not g.urgent else []
             series = [[p.values[0] for p in state.trend if p.kind == "glucose"]]
         else:

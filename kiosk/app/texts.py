@@ -1,18 +1,39 @@
 """Every word the kiosk shows or speaks, by stable key (English source text).
 
 The English strings are gettext message ids (extracted by Babel with the
-``N_`` keyword); the Simplified Chinese catalog is
-``kiosk/locale/zh_CN/LC_MESSAGES/kiosk.po``. Placeholders are named
-(``{value}``, ``{threshold}``) and filled from the rules the classification
-used, so words and numbers never disagree.
+``N_`` keyword, and ``NC_`` for a message with a context); the Simplified
+Chinese catalog is ``kiosk/locale/zh_CN/LC_MESSAGES/kiosk.po``. Placeholders
+are named (``{value}``, ``{threshold}``) and filled from the rules the
+classification used, so words and numbers never disagree.
+
+The category words carry a context (blood pressure, blood sugar), so each
+measurement has its own words in each language, in the order of severity
+docs/clinical.md gives ("Wording on the kiosk").
 """
 
 from __future__ import annotations
 
 
+class Msg(str):
+    """A message id with a gettext context (``msgctxt``)."""
+
+    __slots__ = ("context",)
+    context: str
+
+    def __new__(cls, context: str, message: str) -> Msg:
+        self = super().__new__(cls, message)
+        self.context = context
+        return self
+
+
 def N_(message: str) -> str:
     """Mark a string for extraction; translated at render time."""
     return message
+
+
+def NC_(context: str, message: str) -> str:
+    """Mark a string with its context for extraction (``-k NC_:1c,2``)."""
+    return Msg(context, message)
 
 
 TEXTS: dict[str, str] = {
@@ -100,18 +121,19 @@ TEXTS: dict[str, str] = {
     "result.trend": N_("Your last readings"),
     "result.urgent": N_("Please see the doctor now"),
     "result.all_results": N_("All results"),
-    "cat.bp.low": N_("Low"),
-    "cat.bp.normal": N_("Normal"),
-    "cat.bp.high_normal": N_("A little high"),
-    "cat.bp.grade_1": N_("Higher than normal"),
-    "cat.bp.grade_2": N_("High"),
-    "cat.bp.grade_3": N_("Very high"),
-    "cat.glucose.very_low": N_("Very low"),
-    "cat.glucose.normal": N_("Normal"),
-    "cat.glucose.impaired_fasting": N_("A little high (fasting)"),
-    "cat.glucose.above_normal": N_("Higher than normal"),
-    "cat.glucose.high": N_("High"),
-    "cat.glucose.very_high": N_("Very high"),
+    # category words, in order of severity (docs/clinical.md, "Wording on the kiosk")
+    "cat.bp.low": NC_("blood pressure", "Low"),
+    "cat.bp.normal": NC_("blood pressure", "Normal"),
+    "cat.bp.high_normal": NC_("blood pressure", "A little high"),
+    "cat.bp.grade_1": NC_("blood pressure", "Higher than normal"),
+    "cat.bp.grade_2": NC_("blood pressure", "High"),
+    "cat.bp.grade_3": NC_("blood pressure", "Very high"),
+    "cat.glucose.very_low": NC_("blood sugar", "Very low"),
+    "cat.glucose.normal": NC_("blood sugar", "Normal"),
+    "cat.glucose.impaired_fasting": NC_("blood sugar", "A little high"),
+    "cat.glucose.above_normal": NC_("blood sugar", "A little high"),
+    "cat.glucose.high": NC_("blood sugar", "Higher than normal"),
+    "cat.glucose.very_high": NC_("blood sugar", "Very high"),
     "explain.bp.normal": N_("Below {sys}/{dia} mmHg."),
     "explain.bp.systolic_min": N_("Upper number {value}: {threshold} or more."),
     "explain.bp.diastolic_min": N_("Lower number {value}: {threshold} or more."),

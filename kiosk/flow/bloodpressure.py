@@ -25,6 +25,7 @@ from healthkiosk.rules import (
     check_blood_pressure_plausible,
     classify_blood_pressure,
     needs_third_measurement,
+    round_half_up,
 )
 from kiosk.flow.context import FlowContext
 from kiosk.flow.explain import advice_blood_pressure, explain_blood_pressure
@@ -186,6 +187,7 @@ class BloodPressure:
             close_to_limit=c.close_to_limit,
             rule=c.rule,
             clock_synced=ctx.clock_synced(),
+            rule_set=ctx.rule_set,
         )
         result = _bp_result(values, c, taken, rules)
         ctx.update(screen=Screen.SAVING, cuff_mmhg=None)
@@ -209,7 +211,7 @@ def _bp_values(
         systolic=systolic,
         diastolic=diastolic,
         pulse=pulse,
-        mean_arterial=round(sum(maps) / len(maps)) if maps else None,
+        mean_arterial=round_half_up(sum(maps) / len(maps)) if maps else None,
         irregular_pulse=any(m.status.irregular_pulse for m, _ in kept),
         measurements=tuple(_bp_measurement(m, at) for m, at in kept),
     )

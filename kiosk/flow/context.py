@@ -31,7 +31,7 @@ from typing import Any
 from healthkiosk.config import KioskConfig
 from healthkiosk.errors import HealthKioskError
 from healthkiosk.readings import BloodPressureMeasurement
-from healthkiosk.rules import RulesConfig
+from healthkiosk.rules import RulesConfig, rule_set_id
 from kiosk.flow.clock import Clock
 from kiosk.flow.errors import error_actions, error_key
 from kiosk.flow.ports import Devices, Recorder, ResidentIdentity, VisitGate
@@ -89,6 +89,8 @@ class FlowContext:
     ) -> None:
         self.cfg = config
         self.rules = rules
+        self.rule_set = rule_set_id(rules)
+        """Its name and digest, carried by every reading classified here."""
         self.devices = devices
         self.recorder = recorder
         self.clock = clock

@@ -19,6 +19,7 @@ from healthkiosk.rules import (
     check_glucose_plausible,
     classify_glucose,
     classify_glucose_out_of_range,
+    round_tenth_half_up,
 )
 from kiosk.flow.context import FlowContext
 from kiosk.flow.explain import advice_glucose, explain_glucose
@@ -101,7 +102,7 @@ class Glucose:
         if m.out_of_range in ("LO", "HI"):
             return classify_glucose_out_of_range("LO" if m.out_of_range == "LO" else "HI", rules)
         try:
-            check_glucose_plausible(round(m.mmol_per_l, 1), rules)
+            check_glucose_plausible(round_tenth_half_up(m.mmol_per_l), rules)
         except ImplausibleValueError as err:
             detail = {**_glucose_detail(m), "why": err.reason}
             await ctx.record_event(m.device.label, "implausible", detail)
@@ -114,7 +115,7 @@ class Glucose:
         identity, visit_uuid = ctx.visit.identity, ctx.visit.uuid
         assert identity is not None and visit_uuid is not None
         shown = m.out_of_range if m.out_of_range in ("LO", "HI") else None
-        value = None if shown else round(m.mmol_per_l, 1)
+        value = None if shown else round_tenth_half_up(m.mmol_per_l)
         reading = CompletedReading(
             uuid=str(uuid.uuid4()),
             visit_uuid=visit_uuid,
@@ -136,6 +137,7 @@ class Glucose:
             close_to_limit=c.close_to_limit,
             rule=c.rule,
             clock_synced=ctx.clock_synced(),
+            rule_set=ctx.rule_set,
         )
         result = GlucoseResult(
             mmol_per_l=value,

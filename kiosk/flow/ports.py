@@ -15,6 +15,7 @@ from typing import Any, Literal, Protocol
 
 from drivers.base import BloodPressureMonitor, GlucoseMeter, IdCardReader, ReceiptPrinter
 from healthkiosk.readings import DeviceInfo
+from healthkiosk.rules import RuleSetId
 from kiosk.flow.state import DeviceStatus, MealAnswer, TrendPoint
 
 
@@ -69,6 +70,8 @@ class CompletedReading:
     clock_synced: bool | None = None
     """Whether the kiosk's clock was synchronised when the reading was made
     (None: not known). A reading is kept whatever the clock says."""
+    rule_set: RuleSetId | None = None
+    """The rule set that classified it (its name and digest travel with it)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,7 +58,9 @@ class Results:
         ctx = self._ctx
         if ctx.visit.history is None:
             ctx.visit.history = await self._fetch_history()
-        ctx.visit.history = [*ctx.visit.history, trend_point(reading)][-TREND_LIMIT:]
+        point = trend_point(reading)
+        if point is not None:
+            ctx.visit.history = [*ctx.visit.history, point][-TREND_LIMIT:]
         shown = bp_result or glucose_result
         if shown is not None:
             ctx.visit.slip_results.append((shown, reading.measured_at))
@@ -100,10 +102,14 @@ class Results:
             return []
 
 
-def trend_point(r: CompletedReading) -> TrendPoint:
+def trend_point(r: CompletedReading) -> TrendPoint | None:
+    """The reading as a point of the trend; None for a meter's LO or HI, which
+    is not a number (never drawn as 0.0: the result shows LO or HI itself)."""
     v = r.values
     if isinstance(v, BpValues):
         return TrendPoint(
             r.measured_at, "blood_pressure", (float(v.systolic), float(v.diastolic)), r.category
         )
-    return TrendPoint(r.measured_at, "glucose", (float(v.mmol_per_l or 0.0),), r.category)
+    if v.mmol_per_l is None:
+        return None
+    return TrendPoint(r.measured_at, "glucose", (float(v.mmol_per_l),), r.category)

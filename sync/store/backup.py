@@ -78,6 +78,8 @@ def _parse(number: int, text: str, station_id: str) -> ReadingMessage | BadLine:
         return BadLine(number, err.reason, mask_in_text(str(err)))
     if not isinstance(msg, ReadingMessage):
         return BadLine(number, "wrong_type", f"expected hk.reading/1, got {msg.schema_}")
+    if msg.kind == "device_event":
+        return BadLine(number, "device_event", "a device event is not imported as a reading")
     if msg.station_id != station_id:
         return BadLine(
             number,

@@ -101,6 +101,9 @@ class Reading(Base):
     isolated_systolic: Mapped[bool | None]
     close_to_limit: Mapped[bool] = mapped_column(default=False)
     rule: Mapped[str | None] = mapped_column(String(200))
+    rules_name: Mapped[str | None] = mapped_column(String(60))
+    rules_digest: Mapped[str | None] = mapped_column(String(64))
+    """The rule set that classified it (``classification.rules``); None before #14."""
 
     software_version: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime]

@@ -13,6 +13,7 @@ from uuid import UUID
 from healthkiosk.idnumber import parse as parse_id_number
 from sync.schema import (
     BloodPressureValues,
+    DeviceEventValues,
     GlucoseValues,
     ReadingMessage,
     WireBpMeasurement,
@@ -76,6 +77,9 @@ def device_of(row: Reading) -> WireDevice:
 
 
 def classification_of(row: Reading) -> WireClassification:
+    rules = None
+    if row.rules_digest is not None:
+        rules = {"name": row.rules_name or "", "digest": row.rules_digest}
     return WireClassification.model_validate(
         {
             "category": row.category,
@@ -83,6 +87,7 @@ def classification_of(row: Reading) -> WireClassification:
             "isolated_systolic": row.isolated_systolic,
             "close_to_limit": row.close_to_limit,
             "rule": row.rule,
+            "rules": rules,
         }
     )
 
@@ -117,7 +122,10 @@ def to_message(reading: Reading, station_id: str) -> ReadingMessage:
 
 
 def from_message(msg: ReadingMessage) -> NewReading:
-    """The store's view of a received (or imported) message."""
+    """The store's view of a received (or imported) message (a reading, not a
+    device event: ``ValueError``)."""
+    if isinstance(msg.values, DeviceEventValues) or msg.classification is None:
+        raise ValueError("a device event is not a reading")
     r = msg.resident
     resident = ResidentDetails(
         id_number=parse_id_number(r.id_number),
@@ -171,6 +179,8 @@ def columns(reading: NewReading, *, station_seq: int, created_at: datetime) -> d
         "isolated_systolic": c.isolated_systolic,
         "close_to_limit": c.close_to_limit,
         "rule": c.rule,
+        "rules_name": c.rules.name if c.rules is not None else None,
+        "rules_digest": c.rules.digest if c.rules is not None else None,
         "software_version": reading.software_version,
         "created_at": created_at,
         "clock_synced": reading.clock_synced,

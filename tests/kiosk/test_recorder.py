@@ -180,3 +180,26 @@ async def test_what_the_kiosk_saves_is_sendable_as_hk_reading(tmp_path: Path) ->
     [m] = msg.values.measurements
     assert (m.systolic, m.measured_at, m.irregular_pulse) == (123, T0 + timedelta(minutes=3), True)
     assert msg.resident.id_number == CARD.id_number
+
+
+async def test_the_rule_set_travels_with_the_reading(tmp_path: Path) -> None:
+    """Kept in the store and sent in the classification (issue #14, one meaning)."""
+    from sqlalchemy import select
+
+    from healthkiosk.rules import load_rules, rule_set_id
+    from sync.schema import ReadingMessage, decode, encode
+    from sync.store.models import Reading
+    from sync.store.wire import to_message
+
+    home = rule_set_id(load_rules({"blood_pressure": {"profile": "cn2018_home"}}))
+    rec = open_recorder(tmp_path)
+    await rec.save(replace(reading(1), rule_set=home))
+    await rec.save(reading(2))  # a reading from before the rule set was carried
+    with open_store(tmp_path / "kiosk.sqlite")() as s:
+        rows = s.scalars(select(Reading).order_by(Reading.station_seq)).all()
+        msgs = [decode(encode(to_message(row, "st-1"))) for row in rows]
+    assert all(isinstance(m, ReadingMessage) and m.classification for m in msgs)
+    first, second = (m.classification for m in msgs if isinstance(m, ReadingMessage))
+    assert first is not None and first.rules is not None
+    assert (first.rules.name, first.rules.digest) == ("cn2018_home", home.digest)
+    assert second is not None and second.rules is None

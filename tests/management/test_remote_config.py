@@ -378,3 +378,63 @@ def test_a_probation_left_by_a_crash_is_finished_at_the_next_start(tmp_path: Pat
     assert report["outcome"] == "reverted" and report["running_station_version"] == 1
     state = OverlayState.load(tmp_path)
     assert state.versions()["station"] == 1 and state.refused == {"station": 2}
+
+
+# --- issue #14: a remote rules table is a whole rule set the doctor's side holds -------
+
+HOME = {"blood_pressure": {"profile": "cn2018_home"}}
+
+
+def _home_doc(version: int = 1, **over: Any) -> Doc:
+    from healthkiosk.rules import load_rules, rules_digest
+
+    fields: dict[str, Any] = {"rules_digest": rules_digest(load_rules(HOME))}
+    fields.update(over)
+    return Doc(version, {"rules": HOME}, **fields)
+
+
+def test_a_held_rule_set_replaces_the_files_rules_as_a_whole(tmp_path: Path) -> None:
+    here = {**local(tmp_path), "rules": {"glucose": {"fasting_high_min": 7.2}}}
+    d = decide(OverlayState(), scope="station", doc=_home_doc(), local=here,
+               running=from_mapping(here))  # fmt: skip
+    assert isinstance(d, Accepted)
+    assert d.config.rules == HOME  # not merged with the file's glucose key
+    assert "rules.glucose.fasting_high_min" in d.plan.kiosk_restart
+
+
+@pytest.mark.parametrize(
+    ("doc", "reason"),
+    [
+        (_home_doc(rules_digest=None), "rules: rule set"),
+        (_home_doc(rules_digest="0" * 64), "is not the one the doctor's side checked"),
+        (Doc(1, {"rules": {"glucose": {"very_low_max": 70}}}), "rules.glucose.very_low_max: "),
+        (Doc(1, {"rules": "cn2018"}), "rules: must be a table"),
+    ],
+)
+def test_a_rules_table_not_checked_by_the_doctors_side_is_rejected(
+    tmp_path: Path, doc: Doc, reason: str
+) -> None:
+    d = decide(OverlayState(), scope="station", doc=doc, local=local(tmp_path),
+               running=running(tmp_path))  # fmt: skip
+    assert isinstance(d, Rejected) and reason in d.reason, d
+
+
+def test_the_digest_survives_the_saved_overlay(tmp_path: Path) -> None:
+    state = OverlayState()
+    state.applied["station"] = _home_doc()
+    state.save(tmp_path)
+    again = OverlayState.load(tmp_path)
+    doc = again.applied["station"]
+    assert doc is not None and doc.rules_digest == _home_doc().rules_digest
+
+
+def test_the_admin_cli_gives_only_a_held_rule_set() -> None:
+    from healthkiosk.cli.fleet_admin import held_rules_digest
+    from healthkiosk.rules import held_rule_sets, load_rules, rules_digest
+
+    held = held_rule_sets({}, {"home_bp": HOME})
+    assert held_rules_digest({"kiosk": {"done_s": 5}}, held) is None
+    assert held_rules_digest({"rules": HOME}, held) == rules_digest(load_rules(HOME))
+    with pytest.raises(ConfigError) as err:
+        held_rules_digest({"rules": {"blood_pressure": {"profile": "aha2017"}}}, held)
+    assert err.value.key == "rules" and "does not hold" in str(err.value)

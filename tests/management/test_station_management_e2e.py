@@ -23,9 +23,10 @@ from healthkiosk import visitlock
 from healthkiosk.config import FleetConfig, load_config
 from healthkiosk.idnumber import mask
 from healthkiosk.mqtt import MqttSettings, connect
+from healthkiosk.rules import load_rules, rules_digest
 from management.devicestatus import DeviceBook, path_for
 from management.remote_config import OverlayState
-from sync.schema import Command, encode, topic
+from sync.schema import Command, DesiredConfig, encode, topic
 from tests.support.synckit import REPO, Mosquitto, fill_store, free_port, spawn, stop
 
 GROUP = "g1"
@@ -136,9 +137,12 @@ class Fleet:
 
     # --- the administrator's side -----------------------------------------------------
 
-    def admin(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def admin(
+        self, *args: str, check: bool = True, config: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        cfg = config or self.admin_config
         cp = subprocess.run(
-            [sys.executable, "-m", "healthkiosk", "--config", str(self.admin_config), *args],
+            [sys.executable, "-m", "healthkiosk", "--config", str(cfg), *args],
             cwd=REPO,
             capture_output=True,
             text=True,
@@ -293,6 +297,57 @@ def test_an_invalid_config_is_refused_with_the_reason_and_the_old_one_kept(fleet
     r = fleet.report("st-a", lambda m: m["outcome"] == "applied" and m["station_version"] == 3)
     assert load_config(st.config).kiosk.done_s == 7.0
     assert fleet.retained(topic("st-b", "config-report")) is None  # not st-b's business
+
+
+def test_a_station_is_given_only_a_rule_set_the_doctors_side_holds(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """Issue #14, one meaning: the admin CLI refuses a rule set the doctor's side
+    does not hold and writes the digest of one it holds; the station refuses a
+    rules table that comes without that digest."""
+    home = [
+        "admin",
+        "config",
+        "set",
+        "--station",
+        "st-a",
+        'rules.blood_pressure.profile="cn2018_home"',
+    ]
+    cp = fleet.admin(*home, check=False)
+    assert cp.returncode == 2, cp.stdout
+    assert cp.stderr.startswith("healthkiosk: rules: the doctor's side does not hold this rule set")
+    assert fleet.retained(topic("st-a", "config")) is None  # nothing was published
+    # The doctor's side holds the home-BP rule set: given, with its digest, and applied.
+    text = fleet.admin_config.read_text(encoding="utf-8")
+    holding = tmp_path / "admin-holding.toml"
+    holding.write_text(
+        text + '\n[followup.rule_sets.home_bp.blood_pressure]\nprofile = "cn2018_home"\n',
+        encoding="utf-8",
+    )
+    out = json.loads(fleet.admin(*home, config=holding).stdout)
+    want = rules_digest(load_rules({"blood_pressure": {"profile": "cn2018_home"}}))
+    assert out["rules_digest"] == want
+    fleet.report("st-a", lambda m: m["outcome"] == "applied" and m["station_version"] == 1)
+    st = fleet.stations["st-a"]
+    assert load_config(st.config).rules == {"blood_pressure": {"profile": "cn2018_home"}}
+    # A rules table published by hand, without the doctor's side's check: refused.
+    doc = DesiredConfig(
+        scope="station", target="st-a", version=2,
+        settings={"rules": {"blood_pressure": {"profile": "aha2017"}}},
+        issued_at=datetime.now(UTC),
+    )  # fmt: skip
+
+    async def publish() -> None:
+        async with connect(fleet.settings()) as conn:
+            await conn.publish(topic("st-a", "config"), encode(doc), retain=True, timeout=5.0)
+
+    asyncio.run(publish())
+    r = fleet.report("st-a", lambda m: m["outcome"] == "rejected" and m["station_version"] == 2)
+    assert (
+        r["reason"].startswith("rules: rule set")
+        and "without the doctor's side's digest" in r["reason"]
+    )
+    assert load_config(st.config).rules == {"blood_pressure": {"profile": "cn2018_home"}}
 
 
 def test_a_config_restart_waits_for_the_visit_to_end(fleet: Fleet) -> None:

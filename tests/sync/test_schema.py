@@ -15,6 +15,8 @@ from healthkiosk.errors import SchemaError
 from healthkiosk.idnumber import check_character
 from sync.schema import (
     BloodPressureValues,
+    DesiredConfig,
+    DeviceEventValues,
     GlucoseValues,
     ReadingBatch,
     ReadingMessage,
@@ -198,3 +200,109 @@ def test_glucose_round_trip_property(value: float, meal: str, unit: str) -> None
     msg = decode(json.dumps(doc))
     assert isinstance(msg, ReadingMessage) and isinstance(msg.values, GlucoseValues)
     assert decode(encode(msg)) == msg and msg.values.mmol_per_l == value
+
+
+# --- additions within version 1 (#14): the rule set, device events ---------------------
+
+DIGEST = "ab" * 32
+
+
+def device_event(**values: Any) -> dict[str, Any]:
+    event = {
+        "event": "implausible_value",
+        "measurement": "glucose",
+        "reason": "glucose_out_of_range",
+        "mmol_per_l": 0.9,
+        "meal_context": "random",
+        "original_value": 0.9,
+        "original_unit": "mmol/L",
+    }
+    event.update(values)
+    doc = reading(kind="device_event", values=event)
+    del doc["classification"]
+    return doc
+
+
+def test_a_classification_names_the_rule_set_that_made_it() -> None:
+    rules = {"name": "cn2018_home", "digest": DIGEST}
+    doc = reading(classification={"category": "grade_1", "urgent": False, "rules": rules})
+    msg = decode(json.dumps(doc))
+    assert isinstance(msg, ReadingMessage) and msg.classification is not None
+    assert msg.classification.rules is not None
+    assert (msg.classification.rules.name, msg.classification.rules.digest) == (
+        "cn2018_home",
+        DIGEST,
+    )
+    assert decode(encode(msg)) == msg
+    # a sender older than the field: still a valid reading, the rule set unknown
+    old = decode(json.dumps(reading()))
+    assert isinstance(old, ReadingMessage) and old.classification is not None
+    assert old.classification.rules is None
+
+
+@pytest.mark.parametrize("digest", ["AB" * 32, "ab" * 31, "zz" * 32, ""])
+def test_a_rule_set_digest_is_64_lowercase_hex_digits(digest: str) -> None:
+    rules = {"name": "x", "digest": digest}
+    doc = reading(classification={"category": "normal", "urgent": False, "rules": rules})
+    with pytest.raises(SchemaError, match=r"classification\.rules\.digest"):
+        decode(json.dumps(doc))
+
+
+def test_a_device_event_travels_as_a_reading_of_its_own_kind() -> None:
+    msg = decode(json.dumps(device_event()))
+    assert isinstance(msg, ReadingMessage)
+    assert msg.kind == "device_event" and msg.classification is None
+    assert isinstance(msg.values, DeviceEventValues)
+    assert (msg.values.measurement, msg.values.reason, msg.values.mmol_per_l) == (
+        "glucose",
+        "glucose_out_of_range",
+        0.9,
+    )
+    assert decode(encode(msg)) == msg
+    bp = decode(
+        json.dumps(
+            device_event(
+                measurement="blood_pressure", reason="systolic_out_of_range", systolic=320,
+                diastolic=90, pulse=70, mmol_per_l=None, meal_context=None,
+                original_value=None, original_unit=None,
+            )
+        )
+    )  # fmt: skip
+    assert isinstance(bp, ReadingMessage) and isinstance(bp.values, DeviceEventValues)
+    assert (bp.values.systolic, bp.values.diastolic) == (320, 90)
+
+
+@pytest.mark.parametrize(
+    ("doc", "where"),
+    [
+        (device_event(mmol_per_l=None), "glucose event gives mmol_per_l"),
+        (device_event(measurement="blood_pressure"), "systolic and diastolic"),
+        (device_event(reason="because"), "values.reason"),
+        (device_event(event="battery_low"), "values.event"),
+        ({**device_event(), "classification": {"category": "very_low", "urgent": True}},
+         "not classified"),
+        ({k: v for k, v in reading().items() if k != "classification"}, "needs its classification"),
+    ],
+)  # fmt: skip
+def test_a_device_event_is_checked_like_a_reading(doc: dict[str, Any], where: str) -> None:
+    with pytest.raises(SchemaError, match=where):
+        decode(json.dumps(doc))
+
+
+def test_a_device_event_value_must_be_finite() -> None:
+    payload = json.dumps(device_event(mmol_per_l=float("inf")))  # Infinity: not JSON, but sent
+    with pytest.raises(SchemaError):
+        decode(payload)
+
+
+def test_a_config_document_may_carry_the_digest_of_its_rules() -> None:
+    doc = DesiredConfig(
+        scope="station", target="st-01", version=3,
+        settings={"rules": {"blood_pressure": {"profile": "cn2018_home"}}},
+        issued_at=datetime(2026, 3, 1, tzinfo=UTC), rules_digest=DIGEST,
+    )  # fmt: skip
+    assert decode(encode(doc)) == doc
+    raw = to_dict(doc)
+    raw["rules_digest"] = "not-a-digest"
+    with pytest.raises(SchemaError, match="rules_digest"):
+        decode(json.dumps(raw))

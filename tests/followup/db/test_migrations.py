@@ -30,7 +30,7 @@ from healthkiosk.errors import StoreError
 from tests.support.followup_data import add_resident
 from tests.support.synckit import REPO
 
-HEAD = "user_language"
+HEAD = "one_meaning"
 LEVEL_DUE_ON = "ix_resident_status_level_due_on"
 
 
@@ -119,17 +119,18 @@ def _as_an_older_release_left_it(url: str) -> None:
             )
         with Session(engine) as s, s.begin():
             person = add_resident(s, name="Wang Fang")
-            at = datetime(2026, 3, 1, 8, tzinfo=UTC)
-            # The columns of that release only (a Core insert names just these).
+            # the reading in the columns 0001 had (later revisions add columns to readings)
             s.execute(
-                Reading.__table__.insert().values(
-                    uuid="8a8bcfd6-4629-4ddd-a9b8-47e3ff3922a6", station_id="st-001",
-                    station_seq=1, resident_id=person.id, kind="glucose", measured_at=at,
-                    received_at=at, glucose_mmol_per_l=7.4, meal_context="random",
-                    device_model="Sinocare GA-3", category="normal", urgent=False,
-                    software_version="0.1.0", payload={"schema": "hk.reading/1"},
-                )
-            )  # fmt: skip
+                text(
+                    "INSERT INTO readings (uuid, station_id, station_seq, resident_id, kind,"
+                    " measured_at, received_at, irregular_pulse, glucose_mmol_per_l,"
+                    " meal_context, device_model, device_serial, category, urgent,"
+                    " software_version, payload) VALUES ('r-1', 'st-001', 1, :rid, 'glucose',"
+                    " :at, :at, false, 7.4, 'random', 'Sinocare GA-3', '', 'normal', false,"
+                    " '0.1.0', '{}')"
+                ),
+                {"rid": person.id, "at": datetime(2026, 3, 1, 8, tzinfo=UTC)},
+            )
     finally:
         engine.dispose()
 

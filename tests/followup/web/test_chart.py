@@ -36,3 +36,19 @@ def test_blood_pressure_bands_come_from_the_rules() -> None:
     svg = blood_pressure_svg(POINTS, RulesConfig())
     assert "systolic grade_1 from 140 mmHg" in svg
     assert axis_labels(svg) == [str(v) for v in range(60, 201, 20)]
+
+
+def test_a_meter_lo_or_hi_is_marked_at_the_edge_never_drawn_as_zero() -> None:
+    """Issue #14, finding 9: LO/HI are not numbers."""
+    at = datetime(2026, 3, 1, tzinfo=UTC)
+    pts = [
+        Point(at, glucose=6.0),
+        Point(at + timedelta(days=1), shown="LO"),
+        Point(at + timedelta(days=2), shown="HI"),
+    ]
+    svg = glucose_svg(pts, RulesConfig())
+    assert 'class="meter-lo"' in svg and 'class="meter-hi"' in svg
+    line = re.search(r'<polyline points="([^"]+)"', svg)
+    assert line is not None and len(line.group(1).split()) == 1  # only the number is joined
+    only_hi = glucose_svg([Point(at, shown="HI")], RulesConfig())
+    assert 'class="meter-hi"' in only_hi and "<polyline" not in only_hi

@@ -18,7 +18,7 @@ import pytest
 from pydantic import BaseModel
 
 from healthkiosk import readings
-from healthkiosk.rules import RulesConfig
+from healthkiosk.rules import RulesConfig, check
 from healthkiosk.rules.config import PROFILES
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,6 +28,8 @@ KEY_HEADER = ["key", "default", "unit", "source"]
 PLANNED_HEADER = ["planned key", "default", "unit", "source"]
 BAND_HEADER = ["band", "systolic from", "diastolic from", "guideline's name"]
 UNIT_CONSTANTS = ("MG_PER_DL_PER_MMOL_PER_L", "KPA_TO_MMHG", "KG_PER_LB", "M_PER_IN")
+CHECK_CONSTANTS = ("GLUCOSE_THRESHOLD_RANGE", "URGENT_NEIGHBOURHOOD_FRACTION")
+"""The limits of ``healthkiosk rules check`` (healthkiosk/rules/check.py)."""
 
 Value = int | float | str | tuple[int | float, ...] | None
 
@@ -95,8 +97,10 @@ def _flatten(prefix: str, value: object, out: dict[str, Value]) -> None:
     if isinstance(value, BaseModel):
         for name in type(value).model_fields:
             _flatten(f"{prefix}.{name}", getattr(value, name), out)
-    elif value is None:
-        return  # no default (rules.blood_pressure.bands, given only with profile "custom")
+    elif value is None or value == {}:
+        # no default: rules.blood_pressure.bands (given only with profile "custom"),
+        # rules.name, rules.overrides (a key and its reason, none by default)
+        return
     else:
         assert isinstance(value, int | float | str | tuple), f"{prefix}: {value!r}"
         out[prefix] = value
@@ -107,6 +111,8 @@ def code_defaults() -> dict[str, Value]:
     _flatten("rules", RulesConfig(), out)
     for name in UNIT_CONSTANTS:
         out[f"healthkiosk.readings.{name}"] = getattr(readings, name)
+    for name in CHECK_CONSTANTS:
+        out[f"healthkiosk.rules.check.{name}"] = getattr(check, name)
     return out
 
 
@@ -151,6 +157,16 @@ def test_documented_default_equals_code(key: str) -> None:
     doc, code = doc_defaults(), code_defaults()
     assert key in doc, f"{key} is not in docs/clinical.md"
     assert _same(doc[key], code[key]), f"{key}: the doc says {doc[key]!r}, the code {code[key]!r}"
+
+
+def test_the_check_centres_on_the_shipped_urgent_defaults() -> None:
+    """The urgent neighbourhood of ``rules check`` is around the guideline's values,
+    which are the shipped defaults (the key tables document both)."""
+    code = code_defaults()
+    for key, centre in check.GUIDELINE_URGENT.items():
+        assert code[f"rules.{key}"] == centre, key
+    # the "typed in mg/dL?" hint uses the one conversion factor
+    assert check.MG_PER_DL_HINT == readings.MG_PER_DL_PER_MMOL_PER_L
 
 
 def test_profile_bands_equal_code() -> None:

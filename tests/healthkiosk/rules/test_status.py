@@ -205,3 +205,54 @@ def test_cli_implausible_exits_2_with_reason() -> None:
     assert out.stdout == ""
     out = _cli("glucose", "0.5", "--random")
     assert out.returncode == 2 and "glucose_out_of_range" in out.stderr
+
+
+# --- issue #14: a rhythm check and a device event are reasons of their own ------------
+
+
+def bp_irregular(s: int, d: int) -> ReadingFacts:
+    return ReadingFacts("r1", "blood_pressure", T0, systolic=s, diastolic=d, irregular_pulse=True)
+
+
+@pytest.mark.parametrize("resident", [OTHER_40, HTN_60, HTN_65])
+def test_an_irregular_pulse_is_not_fine_its_reason_reads_rhythm_check(
+    resident: ResidentFacts,
+) -> None:
+    """Finding 5: 118/76 with an irregular pulse was assessed fine."""
+    assert assess_reading(bp(118, 76), resident, RULES).level == "fine"
+    a = assess_reading(bp_irregular(118, 76), resident, RULES)
+    assert (a.level, a.rule) == ("abnormal", "followup.rhythm_check")
+    assert a.reason == "心律检查 / rhythm check: irregular pulse at 118/76 mmHg"
+    readings = [bp_irregular(118, 76)]
+    st = resident_status(resident, readings, ContactFacts(), today=TODAY, rules=RULES)
+    assert st.status == "abnormal" and st.trigger is not None
+    assert st.trigger.rule == "followup.rhythm_check"
+
+
+def test_an_irregular_pulse_beside_a_raised_reading_keeps_its_reason_and_is_named() -> None:
+    urgent = assess_reading(bp_irregular(184, 100), OTHER_40, RULES)
+    assert urgent.level == "urgent" and urgent.rule.startswith("bp.")
+    assert urgent.reason.endswith("; 心律检查 / rhythm check: irregular pulse at 184/100 mmHg")
+    raised = assess_reading(bp_irregular(150, 95), OTHER_40, RULES)
+    assert raised.level == "abnormal" and "rhythm check" in raised.reason
+
+
+def test_a_device_event_is_on_the_list_as_could_not_measure() -> None:
+    from healthkiosk.rules.status import DeviceEventFacts
+
+    event = ReadingFacts(
+        "e1", "device_event", T0,
+        event=DeviceEventFacts("implausible_value", "glucose", "glucose_out_of_range",
+                               mmol_per_l=0.9),
+    )  # fmt: skip
+    a = assess_reading(event, DM, RULES)
+    assert (a.level, a.rule, a.classification) == (
+        "abnormal", "device_event.implausible_value", None,
+    )  # fmt: skip
+    assert a.reason == "无法测量 / could not measure: 0.9 mmol/L reported (glucose out of range)"
+    bp_event = ReadingFacts(
+        "e2", "device_event", T0,
+        event=DeviceEventFacts("implausible_value", "blood_pressure", "systolic_out_of_range",
+                               systolic=320, diastolic=90),
+    )  # fmt: skip
+    assert "320/90 mmHg reported" in assess_reading(bp_event, OTHER_40, RULES).reason

@@ -176,13 +176,14 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     result = step(report, "result-bp")["texts"]
     assert result["zh_CN"]["result.value"] == "184/110"
     assert result["zh_CN"]["result.category"] == "很高"
-    assert result["zh_CN"]["result.urgent"] == "请马上去看医生"
+    assert result["zh_CN"]["result.urgent"] == "请马上找医生"
     assert result["en"]["result.urgent"] == "Please see the doctor now"
     assert result["zh_CN"]["result.explanation"] == "高压 184：达到 180 或以上。"
     assert result["en"]["result.note"].startswith("Irregular pulse")
     glucose = step(report, "result-glucose")["texts"]
     assert glucose["zh_CN"]["result.value"] == "6.4"
-    assert glucose["en"]["result.category"] == "A little high (fasting)"
+    assert glucose["zh_CN"]["result.category"] == "稍高"
+    assert glucose["en"]["result.category"] == "A little high"
     assert glucose["en"]["result.explanation"] == "6.4: 6.1 or more."
     # The visit ends on both results, the urgent blood pressure first.
     summary = step(report, "summary")["texts"]["zh_CN"]

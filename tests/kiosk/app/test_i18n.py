@@ -14,6 +14,7 @@ from babel.messages.pofile import read_po
 from healthkiosk.rules import classify_blood_pressure, classify_glucose, load_rules
 from kiosk.app import theme
 from kiosk.app.i18n import LOCALE_DIR, text
+from kiosk.app.i18n import read_po as kiosk_read_po
 from kiosk.app.texts import TEXTS
 from kiosk.flow.explain import (
     advice_blood_pressure,
@@ -30,30 +31,38 @@ def _fields(s: str) -> set[str]:
     return {f for _, f, _, _ in string.Formatter().parse(s) if f}
 
 
+def _id(msgid: str) -> tuple[str | None, str]:
+    """A message as Babel keys it: (context, id) (a ``texts.Msg`` carries its context)."""
+    return (getattr(msgid, "context", None), str(msgid))
+
+
 def test_every_message_has_a_chinese_translation_with_the_same_placeholders() -> None:
     with PO.open("rb") as f:
         catalog = read_po(f, locale="zh_CN")
-    translated = {m.id: m.string for m in catalog if m.id}
+    translated = {(m.context, m.id): m.string for m in catalog if m.id}
     for key, msgid in TEXTS.items():
-        assert translated.get(msgid), f"{key}: no zh_CN translation"
-        assert _fields(msgid) == _fields(translated[msgid]), key
-        assert not catalog[msgid].fuzzy
+        context, mid = _id(msgid)
+        assert translated.get((context, mid)), f"{key}: no zh_CN translation"
+        assert _fields(mid) == _fields(translated[(context, mid)]), key
+        message = catalog.get(mid, context=context)
+        assert message is not None and not message.fuzzy
 
 
 def test_template_is_what_babel_extracts(tmp_path: Path) -> None:
     out = tmp_path / "kiosk.pot"
     subprocess.run(
         [sys.executable, "-m", "babel.messages.frontend", "extract", "--no-default-keywords",
-         "-k", "N_", "--no-location", "--omit-header", "-o", str(out), "kiosk/app/texts.py"],
+         "-k", "N_", "-k", "NC_:1c,2", "--no-location", "--omit-header", "-o", str(out),
+         "kiosk/app/texts.py"],
         cwd=ROOT, check=True, capture_output=True,
     )  # fmt: skip
     with out.open("rb") as f:
-        extracted = {m.id for m in read_po(f) if m.id}
+        extracted = {(m.context, m.id) for m in read_po(f) if m.id}
     with (LOCALE_DIR / "kiosk.pot").open("rb") as f:
-        committed = {m.id for m in read_po(f) if m.id}
+        committed = {(m.context, m.id) for m in read_po(f) if m.id}
     with PO.open("rb") as f:
-        in_po = {m.id for m in read_po(f) if m.id}
-    assert extracted == committed == in_po == set(TEXTS.values())
+        in_po = {(m.context, m.id) for m in read_po(f) if m.id}
+    assert extracted == committed == in_po == {_id(m) for m in TEXTS.values()}
 
 
 def test_switching_language_changes_the_words() -> None:
@@ -155,3 +164,71 @@ def test_categories_never_by_colour_alone() -> None:
         theme.category_style("bp", c, c == "grade_3").colour
         for c in ("low", "normal", "high_normal", "grade_1", "grade_2", "grade_3")
     }
+
+
+# --- the category words (issue #14, finding 9; docs/clinical.md, "Wording on the kiosk") ---
+
+BP_WORDS = {  # in order of severity
+    "normal": ("正常", "Normal"),
+    "high_normal": ("稍高", "A little high"),
+    "grade_1": ("偏高", "Higher than normal"),
+    "grade_2": ("高", "High"),
+    "grade_3": ("很高", "Very high"),
+}
+GLUCOSE_WORDS = {  # in order of the values they hold
+    "very_low": ("很低", "Very low"),
+    "normal": ("正常", "Normal"),
+    "impaired_fasting": ("稍高", "A little high"),
+    "above_normal": ("稍高", "A little high"),
+    "high": ("偏高", "Higher than normal"),
+    "very_high": ("很高", "Very high"),
+}
+SEVERITY = ["很低", "正常", "稍高", "偏高", "高", "很高"]
+"""The decided Chinese words, each clearly stronger than the one before."""
+
+
+def test_chinese_category_words_read_in_order_of_severity() -> None:
+    for kind, words in (("bp", BP_WORDS), ("glucose", GLUCOSE_WORDS)):
+        zh = [text("zh_CN", f"cat.{kind}.{c}") for c in words]
+        en = [text("en", f"cat.{kind}.{c}") for c in words]
+        assert zh == [w[0] for w in words.values()], kind
+        assert en == [w[1] for w in words.values()], kind
+        ranks = [SEVERITY.index(w) for w in zh]
+        assert ranks == sorted(ranks), f"{kind}: {zh} is not in order of severity"
+    assert text("zh_CN", "cat.bp.low") == "偏低"
+    # an urgent blood pressure: the word and the decided instruction beside it
+    assert text("zh_CN", "advice.bp.urgent") == "请马上找医生"
+
+
+def test_blood_pressure_and_glucose_words_are_separate_messages() -> None:
+    """A context per measurement: changing one's words cannot change the other's."""
+    from kiosk.app.texts import Msg
+
+    for kind, context in (("bp", "blood pressure"), ("glucose", "blood sugar")):
+        for key in [k for k in TEXTS if k.startswith(f"cat.{kind}.")]:
+            msgid = TEXTS[key]
+            assert isinstance(msgid, Msg) and msgid.context == context, key
+    messages = kiosk_read_po(PO)
+    assert messages["blood pressure\x04High"] == "高"
+    assert messages["blood sugar\x04Higher than normal"] == "偏高"
+
+
+def test_every_category_the_rules_produce_has_words_in_every_language() -> None:
+    from healthkiosk.rules import CATEGORY_KEYS, check_words
+    from kiosk.app.i18n import category_words
+
+    words = category_words()
+    assert set(words) == {"zh_CN", "en"}
+    assert check_words(words) == []
+    assert all(set(table) == set(CATEGORY_KEYS) for table in words.values())
+
+
+def test_a_category_without_words_is_named() -> None:
+    from healthkiosk.rules import Problem, check_words
+    from kiosk.app.i18n import category_words
+
+    words = category_words()
+    words["zh_CN"] = {**words["zh_CN"], "glucose.above_normal": None}
+    assert check_words(words) == [
+        Problem("words.zh_CN.glucose.above_normal", "no words for this category")
+    ]
