@@ -96,13 +96,15 @@ def settings_from_pairs(pairs: list[str]) -> dict[str, Any]:
 
 def _settings(args: argparse.Namespace) -> MqttSettings:
     import dataclasses
-    import secrets
 
     from healthkiosk.cli.common import load
+    from healthkiosk.config import ADMIN_ACCOUNT
     from healthkiosk.mqtt import settings_from
 
     cfg = load(args, log=False)
-    s = settings_from(cfg.followup.mqtt, client_id=f"hk-admin-{secrets.token_hex(4)}")
+    # The administrator's own broker account, bound to its client id: two admin
+    # commands at the same moment take turns by reconnecting.
+    s = settings_from(cfg.followup.account_mqtt(ADMIN_ACCOUNT), client_id=ADMIN_ACCOUNT)
     return dataclasses.replace(s, clean_start=True, session_expiry_s=0, manual_ack=False)
 
 

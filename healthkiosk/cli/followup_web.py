@@ -61,11 +61,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     from followup.alerts.publish import make_publisher
     from followup.db.engine import make_engine
-    from followup.fleet.commands import make_command_publisher
     from followup.web.app import create_app
     from followup.web.common import WebSettings
     from followup.web.secret import load_or_create_secret
     from healthkiosk.cli.common import load
+    from healthkiosk.config import WEB_ACCOUNT
     from healthkiosk.rules import load_rules
 
     cfg = load(args)
@@ -77,15 +77,11 @@ def _serve(args: argparse.Namespace) -> int:
         https_only=args.https_only,
         webhook_url=cfg.followup.alert_webhook,
     )
-    publish = (
-        None
-        if args.no_mqtt_alerts
-        else make_publisher(cfg.followup.mqtt, client_id=f"{cfg.followup.ingest_client_id}-alerts")
-    )
-    commands = make_command_publisher(
-        cfg.followup.mqtt, client_id=f"{cfg.followup.ingest_client_id}-cmd"
-    )
-    app = create_app(engine, rules, settings, publish=publish, commands=commands)
+    # One broker account (bound to one client id) for the alerts and the commands:
+    # one publisher, its calls take turns.
+    web = make_publisher(cfg.followup.account_mqtt(WEB_ACCOUNT), client_id=WEB_ACCOUNT)
+    publish = None if args.no_mqtt_alerts else web
+    app = create_app(engine, rules, settings, publish=publish, commands=web)
     uvicorn.run(
         app,
         host=args.host or cfg.followup.listen_host,
