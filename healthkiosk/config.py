@@ -174,6 +174,9 @@ class FollowupConfig(_Section):
     ``<data_dir>/followup-id-hash.key`` (created on first use)."""
     max_payload_bytes: int = Field(default=512 * 1024, ge=1024)
     """Larger reading messages are refused (dead-lettered) unparsed."""
+    config_key_file: Path | None = None
+    """The private configuration key ``healthkiosk admin config set|clear`` signs
+    with (0600; ``--key`` overrides it)."""
 
     def account_mqtt(self, client_id: str) -> MqttConfig:
         """``[followup.mqtt]`` signed in as the account of ``client_id`` (see
@@ -273,6 +276,10 @@ class FleetConfig(_Section):
     """Log files the ``logs`` command reads; default ``<data_dir>/kiosk.log`` and
     ``<data_dir>/kiosk-sync.log`` (those present), else journald."""
     journal_units: list[str] = Field(default_factory=lambda: ["kiosk-sync", "kiosk"])
+    config_keys: list[Path] = Field(default_factory=list)
+    """Public configuration keys (PEM, ``healthkiosk admin keygen``) whose signature
+    a remote configuration must carry; empty: every remote configuration is refused.
+    A key of its own, not the release key (docs/security.md)."""
 
 
 class Config(_Section):
