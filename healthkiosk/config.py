@@ -174,6 +174,10 @@ class FollowupConfig(_Section):
     ``<data_dir>/followup-id-hash.key`` (created on first use)."""
     max_payload_bytes: int = Field(default=512 * 1024, ge=1024)
     """Larger reading messages are refused (dead-lettered) unparsed."""
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    """Addresses (or networks) of the reverse proxies whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` the web app believes: the client's address (the
+    per-address sign-in limit) and whether it came over TLS (the Secure cookie)."""
     config_key_file: Path | None = None
     """The private configuration key ``healthkiosk admin config set|clear`` signs
     with (0600; ``--key`` overrides it)."""

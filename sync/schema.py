@@ -250,6 +250,11 @@ class StatusMessage(_Wire):
     cpu_temp_c: float | None = None
     devices: list[DeviceStatus] = Field(default_factory=list)
     alerts: list[Text] = Field(default_factory=list)
+    tech_pin_failures: int | None = Field(default=None, ge=0, le=1_000_000)
+    """Wrong technician PINs in a row since the last right one (the fleet page
+    raises an alert: someone may be guessing)."""
+    tech_pin_locked_until: AwareDatetime | None = None
+    """The technician screen refuses every PIN until then."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 

@@ -43,6 +43,8 @@ class Station(Base):
     """A device in the status has never been seen."""
     status_device_min_battery: Mapped[int | None]
     """The lowest battery level among the station's devices that report one."""
+    status_tech_pin_failures: Mapped[int | None]
+    """Wrong technician PINs in a row (the station's own count)."""
 
     __table_args__ = (
         Index("ix_stations_group_id", "group", "id"),
@@ -73,6 +75,7 @@ def status_columns(raw: dict[str, Any] | None) -> dict[str, Any]:
             "status_device_oldest_seen": None,
             "status_device_never_seen": False,
             "status_device_min_battery": None,
+            "status_tech_pin_failures": None,
         }
     seen = [d.last_seen for d in msg.devices if d.last_seen is not None]
     battery = [d.battery_percent for d in msg.devices if d.battery_percent is not None]
@@ -83,6 +86,7 @@ def status_columns(raw: dict[str, Any] | None) -> dict[str, Any]:
         "status_device_oldest_seen": min(seen) if seen else None,
         "status_device_never_seen": any(d.last_seen is None for d in msg.devices),
         "status_device_min_battery": min(battery) if battery else None,
+        "status_tech_pin_failures": msg.tech_pin_failures,
     }
 
 

@@ -15,14 +15,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from healthkiosk.mqtt import MqttSettings
-from tests.support.synckit import Mosquitto, Notify, mqtt_section, spawn, stop, write_config
+from tests.support.synckit import (
+    Mosquitto,
+    Notify,
+    followup_section,
+    spawn,
+    stop,
+    write_config,
+)
 
 
-def station_settings(broker: Mosquitto, station: str, *, suffix: str = "probe") -> MqttSettings:
+def station_settings(broker: Mosquitto, station: str) -> MqttSettings:
+    """The station's own account (bound to its client id: a test plays the station)."""
     return MqttSettings(
         host="127.0.0.1",
         port=broker.port,
-        client_id=f"{station}-{suffix}",
+        client_id=station,
         username=station,
         password=broker.password(station),
         clean_start=True,
@@ -47,10 +55,7 @@ def followup_config(tmp: Path, broker: Mosquitto, database_url: str) -> Path:
         tmp / "followup.toml",
         {
             "station": {"id": "followup-host", "data_dir": str(tmp / "followup-data")},
-            "followup": {
-                "database_url": database_url,
-                "mqtt": mqtt_section(broker, "followup"),
-            },
+            "followup": followup_section(broker, database_url),
             "logging": {"level": "DEBUG"},
         },
     )

@@ -130,6 +130,8 @@ def make_tls(directory: Path) -> Tls:
 # --- Mosquitto ------------------------------------------------------------------------
 
 
+GATEWAY = "sms-gateway"
+"""The tests' brokers' gateway account (reads the urgent-reading alerts only)."""
 OBSERVER = "followup"
 """A test-only account on the tests' brokers (never in a real deployment): may read
 and publish anything, under any client id, so a test can watch and inject."""
@@ -202,6 +204,7 @@ class Mosquitto:
             persistence_dir=pdir,
             log_dest=f"file {self.log}",
             broker_user=getpass.getuser(),
+            gateways=[GATEWAY],
         )
         w = write_deployment(d, self.directory)
         if self.observer:
@@ -516,6 +519,8 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
             return "true" if v else "false"
         if isinstance(v, int | float):
             return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     lines: list[str] = []
