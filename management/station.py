@@ -54,6 +54,7 @@ from management import (
     pairings,
     signedconfig,
     stationhealth,
+    techpin,
     update_orders,
 )
 from management.remote_config import (
@@ -188,7 +189,10 @@ class StationManagement:
         """The station's figures for ``hk.status/1`` (blocking: call in a thread)."""
         cfg = self.link.cfg
         health = stationhealth.measure(self.data_dir, cfg.store_path)
+        pins = techpin.read(techpin.path_for(self.data_dir))
         return {
+            "tech_pin_failures": pins.failures,
+            "tech_pin_locked_until": pins.locked_until,
             "config_version": self.state.config_version(),
             "disk_free_mb": health.disk_free_mb,
             "disk_free_percent": health.disk_free_percent,

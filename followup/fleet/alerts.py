@@ -2,9 +2,10 @@
 
 The fleet page lists them; the rules are the issue's: offline for more than an
 hour, a backlog of more than 100 readings, less than 10 % disk free, a device
-not seen for a day; and a device whose battery (when it reports one) is below
-20 %. Inputs are what the follow-up database keeps per station
-(online flag, last seen, the last ``hk.status/1``); nothing here does I/O.
+not seen for a day; a device whose battery (when it reports one) is below
+20 %; and three or more wrong technician PINs in a row (someone may be
+guessing). Inputs are what the follow-up database keeps per station (online
+flag, last seen, the last ``hk.status/1``); nothing here does I/O.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class AlertKind(StrEnum):
     DISK = "disk"
     DEVICE_UNSEEN = "device_unseen"
     DEVICE_BATTERY = "device_battery"
+    TECH_PIN = "tech_pin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +34,8 @@ class AlertRules:
     disk_free_below_percent: float = 10.0
     device_unseen_after: timedelta = timedelta(days=1)
     device_battery_below_percent: int = 20
+    tech_pin_failures_from: int = 3
+    """Wrong technician PINs in a row from which someone may be guessing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,4 +103,11 @@ def station_alerts(
                     f"{device.role} {device.model}: battery {battery} %",
                 )
             )
+    pins = st.tech_pin_failures
+    if pins is not None and pins >= rules.tech_pin_failures_from:
+        until = st.tech_pin_locked_until
+        locked = f", refused until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if until else ""
+        alerts.append(
+            Alert(sid, AlertKind.TECH_PIN, f"technician PIN: {pins} wrong in a row{locked}")
+        )
     return alerts

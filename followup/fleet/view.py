@@ -48,6 +48,7 @@ ALERT_TITLES: dict[AlertKind, str] = {
     AlertKind.DISK: "Disk under 10 % free",
     AlertKind.DEVICE_UNSEEN: "Device not seen for a day",
     AlertKind.DEVICE_BATTERY: "Device battery under 20 %",
+    AlertKind.TECH_PIN: "Technician PIN guessed at",
 }
 SEARCH_MAX = 63
 
@@ -394,6 +395,7 @@ def alert_conditions(now: datetime, rules: AlertRules) -> dict[AlertKind, Column
         AlertKind.DEVICE_BATTERY: (
             Station.status_device_min_battery < rules.device_battery_below_percent
         ),
+        AlertKind.TECH_PIN: Station.status_tech_pin_failures >= rules.tech_pin_failures_from,
     }
 
 

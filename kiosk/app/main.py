@@ -35,6 +35,8 @@ from kiosk.flow.state import Screen, State
 from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import prompt_for
 from kiosk.voice import Voice
+from management import techpin
+from management.techpin import PinFile
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +194,7 @@ async def run_kiosk(
             clock=clock,
             version=__version__,
             visit_gate=VisitLock(visitlock.path_for(config)),
+            pin_attempts=PinFile(techpin.path_for(config.data_dir)),
         )
         app = build_app(flow, config, voice)
         loop = asyncio.get_running_loop()

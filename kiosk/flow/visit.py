@@ -39,7 +39,7 @@ from kiosk.flow.clock import Clock
 from kiosk.flow.context import FlowContext, Listener
 from kiosk.flow.glucose import Glucose
 from kiosk.flow.leaving import Leaving
-from kiosk.flow.ports import Devices, OpenGate, Recorder, VisitGate
+from kiosk.flow.ports import Devices, OpenGate, PinAttempts, Recorder, VisitGate
 from kiosk.flow.result import Results
 from kiosk.flow.state import Choice, Language, MealAnswer, Screen, State
 from kiosk.flow.technician import Technician
@@ -57,6 +57,7 @@ class VisitFlow:
         clock: Clock,
         version: str = "",
         visit_gate: VisitGate | None = None,
+        pin_attempts: PinAttempts | None = None,
     ) -> None:
         self._ctx = ctx = FlowContext(
             config=config,
@@ -74,7 +75,7 @@ class VisitFlow:
         self._checkin = CheckIn(ctx, results)
         self._bp = BloodPressure(ctx, results)
         self._glucose = Glucose(ctx, results)
-        self._tech = Technician(ctx)
+        self._tech = Technician(ctx, pin_attempts)
 
     # --- observing -----------------------------------------------------------
 

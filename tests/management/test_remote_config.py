@@ -319,3 +319,19 @@ def test_a_probation_left_by_a_crash_is_finished_at_the_next_start(tmp_path: Pat
     assert report["outcome"] == "reverted" and report["running_station_version"] == 1
     state = OverlayState.load(tmp_path)
     assert state.versions()["station"] == 1 and state.refused == {"station": 2}
+
+
+def test_the_status_carries_the_wrong_technician_pins(tmp_path: Path) -> None:
+    from management import techpin
+    from management.station import StationManagement
+    from sync.schema import StatusMessage
+
+    link = station(tmp_path, trusted=[])
+    fields = StationManagement(link).status_fields()
+    assert fields["tech_pin_failures"] == 0 and fields["tech_pin_locked_until"] is None
+    until = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    techpin.PinFile(techpin.path_for(tmp_path)).save(6, until, at=until)
+    fields = StationManagement(link).status_fields()
+    assert fields["tech_pin_failures"] == 6 and fields["tech_pin_locked_until"] == until
+    msg = StatusMessage(station_id="st-a", online=True, boot_id="b", seq=1, **fields)
+    assert msg.tech_pin_failures == 6

@@ -19,6 +19,7 @@ from healthkiosk.config import KioskConfig
 from healthkiosk.errors import StoreFullError
 from healthkiosk.rules import RulesConfig, load_rules
 from kiosk.flow import CompletedReading, Devices, FakeClock, ResidentIdentity, State, StoreStatus
+from kiosk.flow.ports import PinAttempts
 from kiosk.flow.state import Screen, TrendPoint
 from kiosk.flow.visit import VisitFlow
 from tests.support.fake_devices import (
@@ -125,7 +126,11 @@ def rules() -> RulesConfig:
 
 @asynccontextmanager
 async def running_harness(
-    kiosk_config: KioskConfig, rules: RulesConfig, **devices: Any
+    kiosk_config: KioskConfig,
+    rules: RulesConfig,
+    *,
+    pin_attempts: PinAttempts | None = None,
+    **devices: Any,
 ) -> AsyncIterator[Harness]:
     """A flow running on a fake clock with the simulated devices; ``devices``
     (by role, e.g. ``blood_pressure=...``) stand in for some of them (the
@@ -142,6 +147,7 @@ async def running_harness(
         recorder=recorder,
         clock=clock,
         version="test",
+        pin_attempts=pin_attempts,
     )
     recorder.flow = flow
     states: list[State] = []
