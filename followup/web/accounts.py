@@ -161,11 +161,11 @@ def _count_address(session: Session, key: str, start: datetime, delta: int = 1) 
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     stmt = insert(LoginRate).values(key=key, window_start=start, attempts=max(delta, 0))
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         index_elements=[LoginRate.key, LoginRate.window_start],
         set_={"attempts": LoginRate.attempts + delta},
     ).returning(LoginRate.attempts)
-    return int(session.execute(stmt).scalar_one())
+    return int(session.execute(upsert).scalar_one())
 
 
 @dataclass(frozen=True, slots=True)

@@ -449,9 +449,9 @@ def _owned_as(a: Access) -> bool:
 
 
 def _chown(path: Path, owner: str | None, group: str | None) -> None:
-    import shutil
-
-    shutil.chown(path, user=owner, group=group)
+    uid = pwd.getpwnam(owner).pw_uid if owner is not None else -1
+    gid = grp.getgrnam(group).gr_gid if group is not None else -1
+    os.chown(path, uid, gid)
 
 
 @dataclass(frozen=True, slots=True)

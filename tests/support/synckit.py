@@ -177,6 +177,8 @@ class Mosquitto:
     observer: bool = True
     group: str = "g1"
     """Every station's group (a station subscribes to its group's topics only)."""
+    ingest_workers: int = 2
+    """Accounts followup-ingest-1 .. -N."""
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -205,6 +207,7 @@ class Mosquitto:
             log_dest=f"file {self.log}",
             broker_user=getpass.getuser(),
             gateways=[GATEWAY],
+            ingest_workers=self.ingest_workers,
         )
         w = write_deployment(d, self.directory)
         if self.observer:

@@ -231,13 +231,14 @@ def _serve(tmp_path: Any, extra: dict[str, Any]) -> tuple[subprocess.Popen[bytes
     return proc, port
 
 
-def _sign_in_cookie(port: int, headers: dict[str, str]) -> str:
+def _sign_in_cookie(port: int, headers: dict[str, str], *, tls: bool) -> str:
     """Sign in as the proxy would pass it on; the Set-Cookie of the answer. (The
     cookie is carried by hand: a client on plain HTTP keeps no Secure cookie.)"""
     import httpx
 
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers) as c:
         page = c.get("/login")
+        assert ("strict-transport-security" in page.headers) is tls
         m = CSRF_RE.search(page.text)
         assert m, page.text
         first = page.headers["set-cookie"].split(";", 1)[0]
@@ -259,10 +260,10 @@ def test_the_session_cookie_is_secure_behind_a_tls_proxy(tmp_path: Any) -> None:
 
     proc, port = _serve(tmp_path, {})
     try:
-        tls = _sign_in_cookie(port, {"X-Forwarded-Proto": "https"}).lower()
+        tls = _sign_in_cookie(port, {"X-Forwarded-Proto": "https"}, tls=True).lower()
         assert "; secure" in tls and tls.startswith("__host-hk_session=")
         assert "httponly" in tls and "samesite=strict" in tls
-        plain = _sign_in_cookie(port, {}).lower()
+        plain = _sign_in_cookie(port, {}, tls=False).lower()
         assert "; secure" not in plain  # a plain-HTTP request on loopback (the demo)
     finally:
         stop(proc)
@@ -273,7 +274,7 @@ def test_proxy_headers_are_trusted_only_from_the_configured_proxies(tmp_path: An
 
     proc, port = _serve(tmp_path, {"trusted_proxies": ["192.0.2.1"]})
     try:
-        cookie = _sign_in_cookie(port, {"X-Forwarded-Proto": "https"}).lower()
+        cookie = _sign_in_cookie(port, {"X-Forwarded-Proto": "https"}, tls=False).lower()
         assert "; secure" not in cookie  # 127.0.0.1 is not a trusted proxy here
     finally:
         stop(proc)
