@@ -33,7 +33,6 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from healthkiosk.cli.common import load
-
     from kiosk.flow.technician import check_pin_for_station
 
     cfg = load(args)
