@@ -51,11 +51,18 @@ def followup_settings(broker: Mosquitto, *, client_id: str = "fleet-test") -> Mq
 
 
 def followup_config(tmp: Path, broker: Mosquitto, database_url: str) -> Path:
+    """The doctor's side on ``broker``, with its own accounts and a configuration
+    key (``config-key.pem`` beside it; the stations would trust ``config-key.pub.pem``)."""
+    from updater import keys
+
+    key = tmp / "config-key.pem"
+    if not key.exists():
+        keys.generate(key, tmp / "config-key.pub.pem")
     return write_config(
         tmp / "followup.toml",
         {
             "station": {"id": "followup-host", "data_dir": str(tmp / "followup-data")},
-            "followup": followup_section(broker, database_url),
+            "followup": {**followup_section(broker, database_url), "config_key_file": str(key)},
             "logging": {"level": "DEBUG"},
         },
     )
