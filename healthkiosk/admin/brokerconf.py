@@ -82,13 +82,21 @@ SESSION_EXPIRY = "14d"
 """``persistent_client_expiration``: longer than the ingest's 7-day session
 expiry, so a durable session nobody resumes (a retired worker's) ends."""
 
-STATION_PUBLISHES = ("readings", "status", "cmd-result", "config-report", "update-report")
-"""Leaves under ``hk/v1/st/<station>/`` a station publishes to."""
+STATION_PUBLISHES = (
+    "readings",
+    "status",
+    "counts",
+    "cmd-result",
+    "config-report",
+    "update-report",
+)
+"""Leaves under ``hk/v1/st/<station>/`` a station publishes to (``counts``: the
+daily counts of issue 19's loss visibility)."""
 STATION_READS = ("receipts", "status", "config", "cmd", "update")
 """Leaves under ``hk/v1/st/<station>/`` a station subscribes to."""
 GROUP_READS = ("config", "update")
 """Leaves under ``hk/v1/grp/<group>/`` a station subscribes to."""
-INGEST_READS = ("status", "cmd-result", "config-report", "update-report")
+INGEST_READS = ("status", "counts", "cmd-result", "config-report", "update-report")
 """Leaves the ingest subscribes to for every station (besides the readings)."""
 
 
