@@ -100,8 +100,9 @@ INGEST_READS = ("status", "counts", "cmd-result", "config-report", "update-repor
 """Leaves the ingest subscribes to for every station (besides the readings)."""
 
 
-def _pbkdf2(password: str, salt: bytes | None) -> tuple[bytes, bytes]:
-    salt = salt if salt is not None else secrets.token_bytes(SALT_BYTES)
+def _pbkdf2(password: str) -> tuple[bytes, bytes]:
+    """(salt, digest) as the plugin checks them: PBKDF2-HMAC-SHA512, 64 bytes."""
+    salt = secrets.token_bytes(SALT_BYTES)
     return salt, hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS)
 
 
