@@ -298,10 +298,8 @@ def roles(d: Deployment, group: str) -> list[dict[str, Any]]:
     return out
 
 
-def _client(
-    username: str, password: str, role: str, *, salt: bytes | None = None
-) -> dict[str, Any]:
-    salt, digest = _pbkdf2(password, salt)
+def _client(username: str, password: str, role: str) -> dict[str, Any]:
+    salt, digest = _pbkdf2(password)
     return {
         "username": username,
         "clientid": username,  # the plugin refuses a login with any other client id
