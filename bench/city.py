@@ -11,8 +11,9 @@ phases:
   outage).
 
 Two to four ``healthkiosk followup ingest`` workers share the subscription
-(``$share/followup/...``) and write to PostgreSQL (``--database-url``, or a
-throwaway cluster from Debian's binaries) or SQLite (``--sqlite``).
+(``$share/<the generated group>/...``, each worker its own broker account) and
+write to PostgreSQL (``--database-url``, or a throwaway cluster from Debian's
+binaries) or SQLite (``--sqlite``).
 
 Prints the ingest throughput of each phase, the end-to-end latency p50/p99 from
 measurement (the station's clock when it published) to the doctor's database
@@ -52,6 +53,7 @@ from tests.support.synckit import (  # noqa: E402
     PgCluster,
     create_database,
     drop_database,
+    followup_section,
     id_number,
     write_config,
 )
@@ -171,21 +173,14 @@ def pct(values: list[float], p: float) -> float:
 
 async def run(args: argparse.Namespace, tmp: Path, db_url: str) -> int:
     sids = [f"st-{i:04d}" for i in range(args.stations)]
-    broker = Mosquitto(tmp / "broker", sids)
+    broker = Mosquitto(tmp / "broker", sids, ingest_workers=max(args.workers, 1))
     broker.start()
-    print(f"broker: mosquitto on 127.0.0.1:{broker.port}, {len(sids)} station credentials + ACL")
+    print(f"broker: mosquitto on 127.0.0.1:{broker.port}, {len(sids)} station accounts")
     cfg = write_config(
         tmp / "followup.toml",
         {
             "station": {"id": "followup-host", "data_dir": str(tmp / "followup-data")},
-            "followup": {"database_url": db_url, "ingest_group": "followup"},
-            "followup.mqtt": {
-                "host": "127.0.0.1",
-                "port": broker.port,
-                "username": "followup",
-                "password_file": str(broker.password_file("followup")),
-                "keepalive_s": 30,
-            },
+            "followup": followup_section(broker, db_url),
             "logging": {"level": "WARNING"},
         },
     )
@@ -200,7 +195,7 @@ async def run(args: argparse.Namespace, tmp: Path, db_url: str) -> int:
                 "followup",
                 "ingest",
                 "--client-id",
-                f"ingest-{i}",
+                f"followup-ingest-{i + 1}",
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,

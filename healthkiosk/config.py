@@ -46,6 +46,21 @@ PHONE_PATTERN = r"^\+?[0-9(][0-9 ()-]{1,22}[0-9]$"
 """A telephone number as people write it: digits, spaces, dashes, brackets, a leading +."""
 USB_ID_PATTERN = r"^[0-9a-fA-F]{4}:[0-9a-fA-F]{4}$"
 """Vendor and product id as ``lsusb`` prints them (``0416:5011``)."""
+ACCOUNT_PATTERN = r"^[a-z0-9][a-z0-9.-]{0,62}$"
+"""A broker account (= its client id): a station id, ``<station>.updates`` or a
+doctor-side account."""
+INGEST_GROUP_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+"""MQTT forbids ``/ + #`` in a share name."""
+INGEST_GROUP_FILE = "ingest-group"
+DEFAULT_INGEST_GROUP = "followup"
+INGEST_ACCOUNT_PREFIX = "followup-ingest-"
+WEB_ACCOUNT = "followup-web"
+"""The web app: urgent-reading alerts and the fleet page's commands."""
+ROLLOUT_ACCOUNT = "followup-rollout"
+ADMIN_ACCOUNT = "followup-admin"
+"""``healthkiosk admin config|command``."""
+UPDATES_ACCOUNT_SUFFIX = ".updates"
+"""A station's update-order connection signs in as ``<username>.updates``."""
 
 
 def default_data_dir() -> Path:
@@ -223,9 +238,20 @@ class FollowupConfig(_Section):
     """SQLAlchemy URL; default SQLite at ``<data_dir>/followup.sqlite``."""
     listen_host: str = "127.0.0.1"
     listen_port: int = Field(default=8080, ge=1, le=65535)
-    ingest_group: str = "followup"
-    ingest_client_id: str = "followup-ingest-1"
+    ingest_group: str | None = Field(default=None, pattern=INGEST_GROUP_PATTERN)
+    """The MQTT shared-subscription group of the ingest workers. Default: the
+    secret name ``healthkiosk broker config`` wrote to ``<mqtt_accounts_dir>/ingest-group``,
+    else ``followup`` (see :meth:`resolved_ingest_group`)."""
+    ingest_client_id: str = Field(default="followup-ingest-1", pattern=ACCOUNT_PATTERN)
     mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    mqtt_accounts_dir: Path | None = None
+    """Each doctor-side process signs in to the broker with its own account
+    (``healthkiosk broker config`` makes them): the username is the process's
+    client id (``followup-ingest-1``, ``followup-web``, ``followup-rollout``,
+    ``followup-admin``) and the password is read from ``<dir>/<client id>.password``;
+    host, port and TLS come from ``[followup.mqtt]``. Unset: every process signs in
+    with ``[followup.mqtt]``'s username and password (a broker without per-account
+    client ids, e.g. the demo's)."""
     secret_key_file: Path | None = None
     alert_webhook: str | None = None
     id_hash_key_file: Path | None = None
@@ -250,6 +276,44 @@ class FollowupConfig(_Section):
     each a whole ``[rules]`` table (``[followup.rule_sets.home_bp.blood_pressure]``).
     A station may be given (``admin config set``) only a rule set held here
     (docs/clinical.md, "One meaning"); checked with the rules at load."""
+    trusted_proxies: list[str] = Field(default_factory=lambda: ["127.0.0.1", "::1"])
+    """Addresses (or networks) of the reverse proxies whose ``X-Forwarded-For`` and
+    ``X-Forwarded-Proto`` the web app believes: the client's address (the
+    per-address sign-in limit) and whether it came over TLS (the Secure cookie)."""
+    config_key_file: Path | None = None
+    """The private configuration key ``healthkiosk admin config set|clear`` signs
+    with (0600; ``--key`` overrides it)."""
+
+    def account_mqtt(self, client_id: str) -> MqttConfig:
+        """``[followup.mqtt]`` signed in as the account of ``client_id`` (see
+        :attr:`mqtt_accounts_dir`); the process connects with that client id."""
+        d = self.mqtt_accounts_dir
+        if d is None:
+            return self.mqtt
+        return self.mqtt.model_copy(
+            update={
+                "username": client_id,
+                "password": None,
+                "password_file": d.expanduser() / f"{client_id}.password",
+            }
+        )
+
+    def resolved_ingest_group(self) -> str:
+        """:attr:`ingest_group`, else the group file next to the accounts, else ``followup``."""
+        if self.ingest_group is not None:
+            return self.ingest_group
+        if self.mqtt_accounts_dir is not None:
+            path = self.mqtt_accounts_dir.expanduser() / INGEST_GROUP_FILE
+            try:
+                name = path.read_text(encoding="utf-8").strip()
+            except FileNotFoundError:
+                return DEFAULT_INGEST_GROUP
+            except OSError as err:
+                raise ConfigError(f"cannot read {path}: {err.strerror}") from None
+            if not re.fullmatch(INGEST_GROUP_PATTERN, name):
+                raise ConfigError(f"{path} does not hold a valid group name")
+            return name
+        return DEFAULT_INGEST_GROUP
 
 
 class LoggingConfig(_Section):
@@ -318,6 +382,10 @@ class FleetConfig(_Section):
     """Log files the ``logs`` command reads; default ``<data_dir>/kiosk.log`` and
     ``<data_dir>/kiosk-sync.log`` (those present), else journald."""
     journal_units: list[str] = Field(default_factory=lambda: ["kiosk-sync", "kiosk"])
+    config_keys: list[Path] = Field(default_factory=list)
+    """Public configuration keys (PEM, ``healthkiosk admin keygen``) whose signature
+    a remote configuration must carry; empty: every remote configuration is refused.
+    A key of its own, not the release key (docs/security.md)."""
 
 
 class Config(_Section):

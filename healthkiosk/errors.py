@@ -275,6 +275,15 @@ class UpdateRefusedError(UpdateError):
         self.release = release
 
 
+class RemoteConfigRefusedError(HealthKioskError):
+    """A remote configuration document was refused before it was considered:
+    ``reason`` is one of :class:`management.signedconfig.Refusal`'s values
+    (``unsigned``, ``unknown_key``, ``bad_signature``, ``no_trusted_keys``,
+    ``malformed``, ``expired``, ``downgrade``)."""
+
+    reason = "config_refused"
+
+
 class RolloutError(HealthKioskError):
     """A rollout command cannot be carried out (no such rollout, one already
     running, no stations, a manifest that does not match); nothing was changed."""

@@ -1,13 +1,18 @@
 """Remote configuration on the station: decide, persist, revert (no MQTT here).
 
 The administrators publish ``hk.config/1`` documents (:class:`sync.schema.DesiredConfig`),
-retained, one for the station's group and one for the station itself. The
+retained, one for the station's group and one for the station itself, each
+signed with the administrator's configuration key (:mod:`management.signedconfig`;
+an unsigned or wrongly signed one is refused with its reason before anything
+here). A signed document's version must be higher than any this station has seen
+for that scope (:func:`admit`, the high-water mark), so a replayed or older one
+is refused; a scope is cleared by a signed document with ``cleared``. The
 effective configuration is the local file, then the group's settings, then the
 station's (:func:`healthkiosk.config.merge`), validated with the same pydantic
 :class:`~healthkiosk.config.Config` as the file:
 
-- a document whose version is not newer than the one applied (or than one
-  already refused) is stale: ignored, nothing reported;
+- a document whose version is the highest seen is stale (the retained document
+  again at a reconnect): ignored, nothing reported; an older one is refused;
 - a document that sets a key that cannot be set remotely (:data:`FORBIDDEN`)
   or makes the configuration invalid is **rejected**, the reason naming the
   key; the running configuration stays;
@@ -203,12 +208,17 @@ def _overlay_json(o: Overlay) -> dict[str, Any]:
 class OverlayState:
     """``<data_dir>/remote-config.json``: what the loader merges (``applied``),
     the overlay to go back to while a new one is on probation (``previous``),
-    and the last version refused per scope (never tried again)."""
+    the last version refused per scope (never tried again), and the highest
+    version seen per scope."""
 
     applied: Overlay = field(default_factory=lambda: {s: None for s in OVERLAY_SCOPES})
     previous: Overlay | None = None
     probation_scope: str | None = None
     refused: dict[str, int] = field(default_factory=dict)
+    high_water: dict[str, int] = field(default_factory=dict)
+    """The highest version of a signed document seen, per :func:`scope_key`
+    (applied, refused or cleared): never lowered, so an older document (a replay,
+    a rollback) is refused."""
 
     def versions(self, overlay: Overlay | None = None) -> dict[str, int | None]:
         o = self.applied if overlay is None else overlay
@@ -230,6 +240,7 @@ class OverlayState:
             "previous": _overlay_json(self.previous) if self.previous is not None else None,
             "probation_scope": self.probation_scope,
             "refused": dict(self.refused),
+            "high_water": dict(self.high_water),
         }
 
     @classmethod
@@ -252,6 +263,26 @@ class OverlayState:
 
 
 _STATE: TypeAdapter[OverlayState] = TypeAdapter(OverlayState)
+
+
+def scope_key(scope: Scope, *, group: str, station_id: str) -> str:
+    """The high-water mark's key: a group change starts a new count."""
+    return f"group:{group}" if scope == "group" else f"station:{station_id}"
+
+
+def seed_high_water(state: OverlayState, *, group: str, station_id: str) -> None:
+    """A state saved before the high-water mark existed: start it from what was
+    applied or refused (once: later, a key missing is a new count, e.g. a new group)."""
+    if state.high_water:
+        return
+    for scope in ("group", "station"):
+        key = scope_key(scope, group=group, station_id=station_id)
+        if key in state.high_water:
+            continue
+        doc = state.applied.get(scope)
+        seen = [v for v in (doc.version if doc else None, state.refused.get(scope)) if v]
+        if seen:
+            state.high_water[key] = max(seen)
 
 
 # --- decisions -----------------------------------------------------------------------------
@@ -279,6 +310,21 @@ class Accepted:
 Decision = Stale | Rejected | Accepted
 
 
+def admit(state: OverlayState, *, key: str, version: int) -> Stale | Rejected | None:
+    """A signed document's version against the highest seen for its scope: the
+    same one again (the retained document at every reconnect) is stale; an older
+    one is refused; None: newer, to be considered."""
+    seen = state.high_water.get(key)
+    if seen is None or version > seen:
+        return None
+    if version == seen:
+        return Stale(f"version {version} seen before")
+    return Rejected(
+        f"downgrade: version {version} is older than version {seen} seen before "
+        "(a replayed or rolled-back document)"
+    )
+
+
 def decide(
     state: OverlayState,
     *,
@@ -287,17 +333,12 @@ def decide(
     local: dict[str, Any],
     running: Config,
 ) -> Decision:
-    """What to do with a new document for ``scope`` (None: the scope was cleared)."""
-    current = state.applied.get(scope)
+    """What to do with a new document for ``scope`` (None: the scope was cleared),
+    already admitted by :func:`admit` (signed, newer than any seen)."""
     if doc is None:
-        if current is None:
+        if state.applied.get(scope) is None:
             return Stale("already clear")
     else:
-        if current is not None and doc.version <= current.version:
-            return Stale(f"version {doc.version} is not newer than {current.version}")
-        refused = state.refused.get(scope)
-        if refused is not None and doc.version <= refused:
-            return Stale(f"version {doc.version} was refused before")
         try:
             check_remote_keys(doc.settings)
             check_remote_rules(doc)

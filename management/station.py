@@ -11,8 +11,12 @@ are decided in the order they arrive; restarts (which wait for an idle moment)
 and the update orders' own connection (:mod:`management.update_orders`) run
 beside it.
 
-Configuration: see :mod:`management.remote_config` for the rules. Reports
-(``hk.config-report/1``) are retained on ``hk/v1/st/<id>/config-report``.
+Configuration: every document must be signed by a key of ``fleet.config_keys``
+(:mod:`management.signedconfig`), newer than any this station has seen for its
+scope, and, when the station's clock is trusted, not expired; then see
+:mod:`management.remote_config` for the rules. Each refusal is reported with its
+reason. Reports (``hk.config-report/1``) are retained on
+``hk/v1/st/<id>/config-report``.
 
 Commands (``hk.command/1`` on ``.../cmd``, answered with
 ``hk.command-result/1`` on ``.../cmd-result``): ``logs`` (``lines``, masked),
@@ -36,10 +40,23 @@ from typing import Any, Protocol
 
 from healthkiosk import clocktrust, visitlock
 from healthkiosk.config import Config
-from healthkiosk.errors import ConfigError, HealthKioskError, SchemaError
+from healthkiosk.errors import (
+    ConfigError,
+    HealthKioskError,
+    RemoteConfigRefusedError,
+    SchemaError,
+)
 from healthkiosk.logsetup import setup_logging
 from healthkiosk.mqtt import Connection, Message
-from management import commands, devicestatus, pairings, stationhealth, update_orders
+from management import (
+    commands,
+    devicestatus,
+    pairings,
+    signedconfig,
+    stationhealth,
+    techpin,
+    update_orders,
+)
 from management.remote_config import (
     Accepted,
     Doc,
@@ -47,8 +64,11 @@ from management.remote_config import (
     Rejected,
     Scope,
     Stale,
+    admit,
     decide,
     local_mapping,
+    scope_key,
+    seed_high_water,
 )
 from sync.schema import (
     Command,
@@ -61,6 +81,7 @@ from sync.schema import (
     group_topic,
     topic,
 )
+from updater.keys import load_trusted
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +126,11 @@ class StationManagement:
         *,
         clock: Callable[[], datetime] = _now,
         clock_trust: clocktrust.ClockTrust | None = None,
+        clock_trusted: Callable[[], bool] | None = None,
     ) -> None:
         """``clock_trust``: the station's clock state for the status (by default
-        the system's, as ``[station] clock`` says)."""
+        the system's, as ``[station] clock`` says); ``clock_trusted``: whether a
+        signed document's expiry can be checked (by default that same state)."""
         self.link = link
         self.clock_trust = clock_trust
         cfg = link.cfg
@@ -115,9 +138,13 @@ class StationManagement:
         self.group = cfg.station.group
         self.data_dir = cfg.data_dir
         self.state = OverlayState.load(self.data_dir)
+        seed_high_water(self.state, group=self.group, station_id=self.station_id)
         self.seen = commands.SeenCommands(self.data_dir)
         self.devices_path = devicestatus.path_for(self.data_dir)
         self._clock = clock
+        self._clock_trusted = clock_trusted or (lambda: self._clock_trust().refresh().synced)
+        """Whether the station's clock is synchronised (blocking: called in a thread);
+        a signed document's expiry is enforced only then."""
         self._queue: asyncio.Queue[_ConfigWork | _CommandWork] = asyncio.Queue()
         self._conn: Connection | None = None
         self._connected_gen = -1
@@ -167,7 +194,10 @@ class StationManagement:
         cfg = self.link.cfg
         health = stationhealth.measure(self.data_dir, cfg.store_path)
         clock = self._clock_trust().refresh()
+        pins = techpin.read(techpin.path_for(self.data_dir))
         return {
+            "tech_pin_failures": pins.failures,
+            "tech_pin_locked_until": pins.locked_until,
             "config_version": self.state.config_version(),
             "disk_free_mb": health.disk_free_mb,
             "disk_free_percent": health.disk_free_percent,
@@ -257,57 +287,91 @@ class StationManagement:
         )
         await self._publish(topic(self.station_id, "config-report"), encode(report), retain=True)
 
-    def _parse_config(self, work: _ConfigWork) -> Doc | None:
-        """The document (None: the scope was cleared); :class:`ConfigError` if unusable."""
+    def _verified(self, work: _ConfigWork) -> DesiredConfig:
+        """The signed document of ``work`` (blocking: reads the trusted keys);
+        :class:`RemoteConfigRefusedError` or :class:`ConfigError` with the reason."""
         if not work.payload.strip():
-            return None
-        try:
-            msg = decode(work.payload)
-        except SchemaError as err:
-            raise ConfigError(f"not a configuration document: {err}") from None
-        if not isinstance(msg, DesiredConfig):
-            raise ConfigError(f"expected hk.config/1, got {msg.schema_}")
+            raise signedconfig.refuse(
+                signedconfig.Refusal.UNSIGNED,
+                "an empty payload (an unsigned clear) is ignored; a scope is cleared "
+                "by a signed document (healthkiosk admin config clear)",
+            )
+        trusted = load_trusted(list(self.link.cfg.fleet.config_keys))
+        msg = signedconfig.verify(work.payload, trusted)
         expected = self.group if work.scope == "group" else self.station_id
         if msg.scope != work.scope or msg.target != expected:
             raise ConfigError(
                 f"document for {msg.scope} {msg.target!r} on the topic of {work.scope} {expected!r}"
             )
-        return Doc(
-            version=msg.version,
-            settings=dict(msg.settings),
-            issued_at=msg.issued_at.isoformat(),
-            issued_by=msg.issued_by,
-            rules_digest=msg.rules_digest,
-        )
+        if msg.expires is None:
+            raise signedconfig.refuse(signedconfig.Refusal.MALFORMED, "the document has no expiry")
+        if msg.cleared and msg.settings:
+            raise signedconfig.refuse(signedconfig.Refusal.MALFORMED, "a clear carries settings")
+        return msg
 
     async def _on_config(self, work: _ConfigWork) -> None:
         try:
-            doc = self._parse_config(work)
-        except ConfigError as err:
+            msg = await asyncio.to_thread(self._verified, work)
+        except (RemoteConfigRefusedError, ConfigError) as err:
+            log.warning("configuration %s refused: %s", work.scope, err)
             await self._report("rejected", scope=work.scope, version=None, reason=str(err))
             return
+        version = msg.version
+        key = scope_key(work.scope, group=self.group, station_id=self.station_id)
+        verdict = admit(self.state, key=key, version=version)
+        if isinstance(verdict, Stale):
+            log.debug("configuration %s v%s ignored: %s", work.scope, version, verdict.why)
+            return
+        if isinstance(verdict, Rejected):
+            await self._report("rejected", scope=work.scope, version=version, reason=verdict.reason)
+            return
+        note = ""
+        assert msg.expires is not None  # checked in _verified
+        if await asyncio.to_thread(self._clock_trusted):
+            if msg.expires <= self._clock():
+                why = f"expired at {msg.expires.isoformat()} (re-sign and publish it again)"
+                await self._report(
+                    "rejected", scope=work.scope, version=version, reason=f"expired: {why}"
+                )
+                return
+        else:
+            note = "freshness not confirmed: the station's clock is not synchronised"
+        # Signed, newer, in date: never again a version at or below this one.
+        self.state.high_water[key] = version
+        await asyncio.to_thread(self.state.save, self.data_dir)
+        doc = (
+            None
+            if msg.cleared
+            else Doc(
+                version=version,
+                settings=dict(msg.settings),
+                issued_at=msg.issued_at.isoformat(),
+                issued_by=msg.issued_by,
+                rules_digest=msg.rules_digest,
+            )
+        )
         running = self.link.cfg
         try:
             local = await asyncio.to_thread(local_mapping, running)
         except ConfigError as err:
-            await self._report("rejected", scope=work.scope, version=None, reason=str(err))
+            await self._report("rejected", scope=work.scope, version=version, reason=str(err))
             return
-        version = doc.version if doc else None
         decision = decide(self.state, scope=work.scope, doc=doc, local=local, running=running)
         if isinstance(decision, Stale):
             log.debug("configuration %s v%s ignored: %s", work.scope, version, decision.why)
             return
         if isinstance(decision, Rejected):
-            if version is not None:
-                self.state.refused[work.scope] = version
-                await asyncio.to_thread(self.state.save, self.data_dir)
+            self.state.refused[work.scope] = version
+            await asyncio.to_thread(self.state.save, self.data_dir)
             await self._report(
                 "rejected", scope=work.scope, version=version, reason=decision.reason
             )
             return
-        await self._apply(work.scope, version, decision)
+        await self._apply(work.scope, version, decision, note=note)
 
-    async def _apply(self, scope: Scope, version: int | None, accepted: Accepted) -> None:
+    async def _apply(
+        self, scope: Scope, version: int | None, accepted: Accepted, *, note: str = ""
+    ) -> None:
         p = accepted.plan
         if p.reconnect:
             self.state.previous = dict(self.state.applied)
@@ -327,16 +391,22 @@ class StationManagement:
         )
         if p.reconnect:
             self.link.request_reconnect()
-            if not await self._probation(scope, version, gen):
+            if not await self._probation(scope, version, gen, note=note):
                 return
         else:
             await self._report(
-                "applied", scope=scope, version=version, restart_needed=p.restart_needed
+                "applied",
+                scope=scope,
+                version=version,
+                reason=note,
+                restart_needed=p.restart_needed,
             )
         if p.restart_needed:
             self._spawn(self._restart_for_config(scope, version))
 
-    async def _probation(self, scope: str, version: int | None, gen: int) -> bool:
+    async def _probation(
+        self, scope: str, version: int | None, gen: int, *, note: str = ""
+    ) -> bool:
         """Wait for a connection made with ``gen``'s settings; revert when none
         comes within ``fleet.revert_after_s``. True when the new one holds."""
         limit = self.link.cfg.fleet.revert_after_s
@@ -353,7 +423,7 @@ class StationManagement:
             self.state.previous = None
             self.state.probation_scope = None
             await asyncio.to_thread(self.state.save, self.data_dir)
-            await self._report("applied", scope=sc, version=version)
+            await self._report("applied", scope=sc, version=version, reason=note)
             return True
         m = self.link.cfg.mqtt
         why = (

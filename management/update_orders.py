@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -60,7 +61,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from healthkiosk import visitlock
 from healthkiosk.atomicfile import write_atomic
-from healthkiosk.config import Config
+from healthkiosk.config import UPDATES_ACCOUNT_SUFFIX, Config
 from healthkiosk.errors import (
     BrokerUnavailableError,
     PublishRefusedError,
@@ -395,7 +396,14 @@ class UpdateOrders:
             await asyncio.sleep(RETRY_S)
 
     async def _connection_loop(self) -> None:
-        settings = settings_from(self.cfg.mqtt, client_id=f"{self.station_id}.updates")
+        # Its own broker account, bound to this client id (docs/security.md): the
+        # station's username + ".updates", with the station's one password.
+        cid = f"{self.station_id}{UPDATES_ACCOUNT_SUFFIX}"
+        settings = settings_from(self.cfg.mqtt, client_id=cid)
+        if settings.username:
+            settings = dataclasses.replace(
+                settings, username=f"{settings.username}{UPDATES_ACCOUNT_SUFFIX}"
+            )
         while True:
             try:
                 async with connect(settings) as conn:

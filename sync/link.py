@@ -411,13 +411,17 @@ class Link:
         if generation != self.generation:
             return  # the configuration changed while connecting: connect again
         await conn.subscribe(
-            [
-                (topic(self.station_id, "receipts"), 1),
-                (topic(self.station_id, "status"), 1),
-                *self.management.topics(),
-            ],
+            [(topic(self.station_id, "receipts"), 1), (topic(self.station_id, "status"), 1)],
             timeout=10.0,
         )
+        # Configuration and commands apart: a broker that refuses them (a station
+        # whose group the broker does not know) must not stop the readings.
+        managed = list(self.management.topics())
+        try:
+            if managed:
+                await conn.subscribe(managed, timeout=10.0)
+        except SubscribeRefusedError as err:
+            self._alert(f"remote configuration and commands not received: {err}")
         await self._publish_status(conn)
         await self.management.connected(conn, generation)
         self._set(connected=True, connected_since=_now().isoformat(), last_error=None)

@@ -349,6 +349,11 @@ class StatusMessage(_Wire):
     """The kernel's maximum error estimate of the clock, in seconds."""
     clock_last_sync: AwareDatetime | None = None
     """When systemd-timesyncd last synchronised the clock (where it runs)."""
+    tech_pin_failures: int | None = Field(default=None, ge=0, le=1_000_000)
+    """Wrong technician PINs in a row since the last right one (the fleet page
+    raises an alert: someone may be guessing)."""
+    tech_pin_locked_until: AwareDatetime | None = None
+    """The technician screen refuses every PIN until then."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -358,20 +363,32 @@ class StatusMessage(_Wire):
 Scope = Literal["group", "station"]
 
 
+class ConfigSignature(BaseModel):
+    """One signature of an ``hk.config/1``: the key's id (SHA-256 of the raw public
+    key, hex) and the Ed25519 signature (base64)."""
+
+    keyid: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    sig: Annotated[str, Field(max_length=200)]
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
 class DesiredConfig(_Wire):
     """``hk.config/1``: retained on ``hk/v1/grp/<group>/config`` or ``hk/v1/st/<id>/config``.
 
     ``settings`` is a partial station configuration (the TOML tables as a JSON
     object, e.g. ``{"kiosk": {"rest_s": 300}}``). The station's effective
     configuration is its local file, then its group's settings, then its own;
-    ``version`` grows with every change of one scope's document. An empty
-    retained payload clears a scope.
+    ``version`` grows with every change of one scope's document (a station
+    never goes back to a lower one). Signed by the administrator's configuration
+    key; a scope is cleared by a signed document with ``cleared`` (an empty
+    payload is refused).
     """
 
     schema_: Literal["hk.config/1"] = Field(default=CONFIG, alias="schema")
     scope: Scope
     target: StationId
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**53)
     settings: dict[str, Any] = Field(default_factory=dict)
     issued_at: AwareDatetime
     issued_by: Text = ""
@@ -380,6 +397,14 @@ class DesiredConfig(_Wire):
     digest of that table as a whole rule set, which the doctor's side checked
     it holds (:func:`healthkiosk.rules.rules_digest`). A station refuses a
     ``rules`` table without it or whose digest differs."""
+    expires: AwareDatetime | None = None
+    """Refused after this moment (when the station's clock is trusted); signed."""
+    cleared: bool = False
+    """A signed clear: the scope's settings are removed (``settings`` is empty)."""
+    signatures: list[ConfigSignature] = Field(default_factory=list, max_length=8)
+    """Ed25519 signatures over the canonical JSON of every other field of the
+    document as sent (:mod:`management.signedconfig`); a station applies only a
+    document signed by a key it trusts (``fleet.config_keys``)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 

@@ -1,14 +1,18 @@
-"""A one-shot MQTT publisher for alerts, for when no ingest client is at hand.
+"""A one-shot MQTT publisher (urgent-reading alerts, the fleet page's commands).
 
-It connects, publishes at QoS 1 (waiting for the broker's PUBACK and its
+Each call connects, publishes at QoS 1 (waiting for the broker's PUBACK and its
 reason code) and disconnects, through the project's one MQTT transport
-(:mod:`healthkiosk.mqtt`), with a timeout on every step. When a process owns
-a connection already, pass its publish function to
-:func:`followup.alerts.urgent.deliver` instead.
+(:mod:`healthkiosk.mqtt`), with a timeout on every step. The broker binds each
+account to one client id (docs/security.md), so the calls of one publisher
+take turns: two at once would take over each other's connection. A process
+makes one publisher per account and shares it (the web app: alerts and
+commands). When a process owns a connection already, pass its publish
+function to :func:`followup.alerts.urgent.deliver` instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 from collections.abc import Awaitable, Callable
@@ -21,7 +25,8 @@ if TYPE_CHECKING:
 def make_publisher(
     cfg: MqttConfig, *, client_id: str = "", timeout: float = 10.0
 ) -> Callable[[str, bytes], Awaitable[None]]:
-    """An async ``publish(topic, payload)`` for :mod:`followup.alerts.urgent`."""
+    """An async ``publish(topic, payload)`` (one connection at a time)."""
+    turn = asyncio.Lock()
 
     async def _publish(topic: str, payload: bytes) -> None:
         from healthkiosk.mqtt import connect, settings_from
@@ -32,7 +37,7 @@ def make_publisher(
             session_expiry_s=0,
             connect_timeout_s=timeout,
         )
-        async with connect(settings) as conn:
+        async with turn, connect(settings) as conn:
             await conn.publish(topic, payload, qos=1, timeout=timeout)
 
     return _publish

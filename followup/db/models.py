@@ -45,6 +45,8 @@ class Station(Base):
     """The lowest battery level among the station's devices that report one."""
     status_clock_synced: Mapped[bool | None]
     """Whether the station's clock is synchronised (None: its status does not say)."""
+    status_tech_pin_failures: Mapped[int | None]
+    """Wrong technician PINs in a row (the station's own count)."""
 
     __table_args__ = (
         Index("ix_stations_group_id", "group", "id"),
@@ -76,6 +78,7 @@ def status_columns(raw: dict[str, Any] | None) -> dict[str, Any]:
             "status_device_never_seen": False,
             "status_device_min_battery": None,
             "status_clock_synced": None,
+            "status_tech_pin_failures": None,
         }
     seen = [d.last_seen for d in msg.devices if d.last_seen is not None]
     battery = [d.battery_percent for d in msg.devices if d.battery_percent is not None]
@@ -87,6 +90,7 @@ def status_columns(raw: dict[str, Any] | None) -> dict[str, Any]:
         "status_device_never_seen": any(d.last_seen is None for d in msg.devices),
         "status_device_min_battery": min(battery) if battery else None,
         "status_clock_synced": msg.clock_synced,
+        "status_tech_pin_failures": msg.tech_pin_failures,
     }
 
 

@@ -3,8 +3,9 @@
 The fleet page lists them; the rules are the issue's: offline for more than an
 hour, a backlog of more than 100 readings, less than 10 % disk free, a device
 not seen for a day; a device whose battery (when it reports one) is below
-20 %; and a station whose clock is not synchronised (its readings then take
-their arrival time here, and it sets no device clock). Inputs are what the
+20 %; a station whose clock is not synchronised (its readings then take
+their arrival time here, and it sets no device clock); and three or more
+wrong technician PINs in a row (someone may be guessing). Inputs are what the
 follow-up database keeps per station (online flag, last seen, the last
 ``hk.status/1``); nothing here does I/O.
 """
@@ -26,6 +27,7 @@ class AlertKind(StrEnum):
     DEVICE_UNSEEN = "device_unseen"
     DEVICE_BATTERY = "device_battery"
     CLOCK = "clock"
+    TECH_PIN = "tech_pin"
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,8 @@ class AlertRules:
     disk_free_below_percent: float = 10.0
     device_unseen_after: timedelta = timedelta(days=1)
     device_battery_below_percent: int = 20
+    tech_pin_failures_from: int = 3
+    """Wrong technician PINs in a row from which someone may be guessing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,13 @@ def station_alerts(
             )
     if st.clock_synced is False:
         alerts.append(Alert(sid, AlertKind.CLOCK, _clock_words(st)))
+    pins = st.tech_pin_failures
+    if pins is not None and pins >= rules.tech_pin_failures_from:
+        until = st.tech_pin_locked_until
+        locked = f", refused until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if until else ""
+        alerts.append(
+            Alert(sid, AlertKind.TECH_PIN, f"technician PIN: {pins} wrong in a row{locked}")
+        )
     return alerts
 
 

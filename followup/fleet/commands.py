@@ -1,8 +1,10 @@
 """Remote commands from the fleet page: checking the form, the ``hk.command/1``, publishing.
 
 The web view records the command (and its audit entry) first, then publishes
-it on ``hk/v1/st/<station>/cmd`` at QoS 1 through :mod:`healthkiosk.mqtt`,
-then records whether the broker took it. The station's
+it on ``hk/v1/st/<station>/cmd`` at QoS 1 with the web app's publisher
+(:func:`followup.alerts.publish.make_publisher`, shared with the urgent-reading
+alerts: one broker account, one connection at a time), then records whether
+the broker took it. The station's
 ``hk.command-result/1`` arrives through the ingest
 (:mod:`followup.fleet.reports`) and the page shows it.
 """
@@ -12,13 +14,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from followup.alerts.publish import make_publisher
 from sync.schema import Command, CommandName
-
-if TYPE_CHECKING:
-    from healthkiosk.config import MqttConfig
 
 Publish = Callable[[str, bytes], Awaitable[None]]
 
@@ -66,15 +64,3 @@ def command_from_form(
             "issued_by": issued_by,
         }
     )
-
-
-def make_command_publisher(cfg: MqttConfig, *, client_id: str, timeout: float = 10.0) -> Publish:
-    """An async ``publish(topic, payload)``: one short connection per command (QoS 1,
-    waiting for the PUBACK and its reason code), each with its own client id so
-    two administrators' commands never take over each other's connection."""
-
-    async def _publish(topic: str, payload: bytes) -> None:
-        fresh = f"{client_id}-{uuid.uuid4().hex[:8]}"
-        await make_publisher(cfg, client_id=fresh, timeout=timeout)(topic, payload)
-
-    return _publish

@@ -49,6 +49,7 @@ ALERT_TITLES: dict[AlertKind, str] = {
     AlertKind.DEVICE_UNSEEN: "Device not seen for a day",
     AlertKind.DEVICE_BATTERY: "Device battery under 20 %",
     AlertKind.CLOCK: "Clock not synchronised",
+    AlertKind.TECH_PIN: "Technician PIN guessed at",
 }
 SEARCH_MAX = 63
 
@@ -396,6 +397,7 @@ def alert_conditions(now: datetime, rules: AlertRules) -> dict[AlertKind, Column
             Station.status_device_min_battery < rules.device_battery_below_percent
         ),
         AlertKind.CLOCK: Station.status_clock_synced.is_(False),
+        AlertKind.TECH_PIN: Station.status_tech_pin_failures >= rules.tech_pin_failures_from,
     }
 
 

@@ -69,7 +69,7 @@ class IngestWorker:
         self.fleet = FleetIngest(engine)
         self._online: dict[str, bool] = {}
         self.client_id = client_id or cfg.followup.ingest_client_id
-        self.group = group or cfg.followup.ingest_group
+        self.group = group or cfg.followup.resolved_ingest_group()
         self.notifier = notifier or Notifier()
         self.max_bytes = cfg.followup.max_payload_bytes
         m = cfg.followup.mqtt
@@ -82,13 +82,20 @@ class IngestWorker:
         return f"$share/{self.group}/hk/v1/st/+/readings"
 
     async def run(self) -> None:
+        # Signed in as the worker's own account (username = client id) when
+        # [followup] mqtt_accounts_dir is set; see docs/security.md.
         settings = settings_from(
-            self.cfg.followup.mqtt, client_id=self.client_id, receive_maximum=RECEIVE_MAXIMUM
+            self.cfg.followup.account_mqtt(self.client_id),
+            client_id=self.client_id,
+            receive_maximum=RECEIVE_MAXIMUM,
         )
         self.notifier.ready()
         while True:
             try:
                 async with connect(settings) as conn:
+                    # Subscribed again on every connection, resumed session or not:
+                    # Mosquitto 2.0.11 does not deliver new messages to a durable
+                    # $share subscription restored from its persistence (fixed in 2.0.12).
                     await conn.subscribe(
                         [
                             (self.readings_filter, 1),

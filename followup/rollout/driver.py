@@ -69,7 +69,9 @@ class RolloutDriver:
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
-        settings = settings_from(self.cfg.followup.mqtt, client_id=self.client_id)
+        settings = settings_from(
+            self.cfg.followup.account_mqtt(self.client_id), client_id=self.client_id
+        )
         self.notifier.ready()
         while True:
             try:

@@ -24,6 +24,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from followup.alerts.urgent import Publish, alert_payload, deliver, record_alerts
 from followup.db.alerts import Alert
@@ -57,7 +58,37 @@ class SecurityHeaders(BaseHTTPMiddleware):
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers.setdefault("Cache-Control", "no-store")
+        if request.url.scheme == "https":
+            response.headers["Strict-Transport-Security"] = "max-age=31536000"
         return response
+
+
+class SessionCookies:
+    """Starlette's signed session cookie (it holds only the session's token and the
+    CSRF token), marked ``Secure`` and named ``__Host-hk_session`` whenever the
+    request came over TLS: the request's scheme, which the server takes from a
+    trusted proxy's ``X-Forwarded-Proto`` (``followup.trusted_proxies``); or on
+    every request with ``https_only``."""
+
+    def __init__(self, app: ASGIApp, *, secret_key: str, max_age: int, https_only: bool) -> None:
+        common: dict[str, Any] = {
+            "secret_key": secret_key,
+            "max_age": max_age,
+            "same_site": "strict",
+            "path": "/",
+        }
+        self.plain = SessionMiddleware(app, session_cookie="hk_session", **common)
+        self.secure = SessionMiddleware(
+            app, session_cookie="__Host-hk_session", https_only=True, **common
+        )
+        self.https_only = https_only
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        tls = scope.get("scheme") in ("https", "wss")
+        if scope["type"] in ("http", "websocket") and (tls or self.https_only):
+            await self.secure(scope, receive, send)
+        else:
+            await self.plain(scope, receive, send)
 
 
 async def healthz(request: Request) -> Response:
@@ -180,11 +211,9 @@ def create_app(
         middleware=[
             Middleware(SecurityHeaders),
             Middleware(
-                SessionMiddleware,
+                SessionCookies,
                 secret_key=settings.secret_key,
-                session_cookie="hk_session",
                 max_age=settings.session_max_age_s,
-                same_site="strict",
                 https_only=settings.https_only,
             ),
         ],

@@ -6,7 +6,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -21,8 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from followup.db.auth import User
-from followup.web.accounts import CurrentUser, Lockout
+from followup.web.accounts import CurrentUser, Lockout, SessionPolicy, session_user
 from followup.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, N_, Lang, load_zone, negotiate
 from followup.web.words import category_name, event_text, short_digest
 from healthkiosk.rules import RulesConfig
@@ -37,7 +36,11 @@ ROLE_NAMES = {"doctor": N_("Doctor"), "admin": N_("Administrator")}
 class WebSettings:
     secret_key: str
     https_only: bool = False
+    """Mark the session cookie Secure even for a request that did not come over TLS
+    (it is Secure whenever it did: the scheme after a trusted proxy's headers)."""
     session_max_age_s: int = 12 * 3600
+    session_idle_s: int = 2 * 3600
+    """A session unused this long ends (kept on the server: ``web_sessions``)."""
     poll_interval_s: float = 5.0
     """How often an open list page asks for new rows (urgent within 60 s)."""
     refresh_interval_s: float = 2.0
@@ -53,6 +56,13 @@ class WebSettings:
 
     def __post_init__(self) -> None:
         load_zone(self.timezone)  # raises ConfigError naming followup.timezone
+
+    @property
+    def session_policy(self) -> SessionPolicy:
+        return SessionPolicy(
+            max_age=timedelta(seconds=self.session_max_age_s),
+            idle=timedelta(seconds=self.session_idle_s),
+        )
 
 
 @dataclass
@@ -201,11 +211,20 @@ def render(
     return resp
 
 
-def _load_user(session: Session, user_id: int) -> CurrentUser | None:
-    u = session.get(User, user_id)
-    if u is None or not u.active:
+SESSION_KEY = "sid"
+"""The session token's key in the signed cookie."""
+
+
+async def current_user(request: Request) -> CurrentUser | None:
+    """The signed-in user of this request (a live server-side session), or None."""
+    token = request.session.get(SESSION_KEY)
+    if token is None:
         return None
-    return CurrentUser(u.id, u.username, u.role, u.display_name, u.language)
+    st = state(request)
+    user = await db(request, session_user, token, now=st.clock(), policy=st.settings.session_policy)
+    if user is None:
+        request.session.pop(SESSION_KEY, None)
+    return user
 
 
 def require(*roles: str) -> Callable[[Endpoint], Endpoint]:
@@ -214,10 +233,8 @@ def require(*roles: str) -> Callable[[Endpoint], Endpoint]:
 
     def deco(fn: Endpoint) -> Endpoint:
         async def wrapper(request: Request) -> Response:
-            uid = request.session.get("uid")
-            user = await db(request, _load_user, uid) if isinstance(uid, int) else None
+            user = await current_user(request)
             if user is None:
-                request.session.pop("uid", None)
                 if request.method == "GET":
                     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
                 return error(request, 401, "Please sign in.")

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse, Response
 from followup.db.audit import AuditEvent
 from followup.db.audit_log import audit
 from followup.db.auth import ROLES, User
-from followup.web.accounts import AccountError, add_user
+from followup.web.accounts import AccountError, add_user, end_sessions
 from followup.web.common import db, error, now, remote, render, require
 
 AUDIT_PAGE = 200
@@ -99,6 +99,8 @@ async def admin_set_active(request: Request) -> Response:
         if active:
             u.locked_until = None
             u.failed_logins = 0
+        else:
+            end_sessions(session, user_id=uid)  # signed out everywhere, at once
         audit(
             session,
             action="user_enable" if active else "user_disable",

@@ -9,7 +9,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("broker", help="admin: Mosquitto configuration for a deployment")
     bsub = p.add_subparsers(dest="broker_command", metavar="ACTION", required=True)
     q = bsub.add_parser(
-        "config", help="write mosquitto.conf, passwd, acl and per-station credentials"
+        "config",
+        help="write mosquitto.conf, the dynamic-security accounts and their credentials",
     )
     q.add_argument("--out", required=True, help="directory to write into")
     q.add_argument(
@@ -20,8 +21,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a station (repeat); username = station id",
     )
     q.add_argument("--stations-file", help="a file with one ID[:GROUP] per line")
-    q.add_argument("--followup-user", default="followup")
-    q.add_argument("--ingest-group", default="followup")
+    q.add_argument(
+        "--ingest-workers",
+        type=int,
+        default=2,
+        help="accounts followup-ingest-1..N, one per ingest worker (default 2)",
+    )
+    q.add_argument(
+        "--ingest-group",
+        help="the ingest's shared-subscription group (default: a generated secret, kept)",
+    )
+    q.add_argument(
+        "--gateway",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="an account that may only read the urgent-reading alerts (repeat)",
+    )
+    q.add_argument("--broker-user", default="mosquitto", help="the user Mosquitto runs as")
+    q.add_argument("--plugin", help="path of mosquitto_dynamic_security.so (default: found)")
     q.add_argument("--tls-port", type=int, default=8883, help="0 for no TLS listener")
     q.add_argument("--tls-bind", default="0.0.0.0")  # noqa: S104
     q.add_argument("--tls-cert")
@@ -62,6 +80,7 @@ def _embedded(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from healthkiosk.admin.brokerconf import Deployment, parse_station, write_deployment
@@ -72,8 +91,11 @@ def _config(args: argparse.Namespace) -> int:
         specs += [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith("#")]
     d = Deployment(
         stations=[parse_station(s) for s in specs],
-        followup_user=args.followup_user,
+        ingest_workers=args.ingest_workers,
         ingest_group=args.ingest_group,
+        gateways=list(args.gateway),
+        broker_user=args.broker_user,
+        plugin=Path(args.plugin) if args.plugin else None,
         tls_port=args.tls_port or None,
         tls_bind=args.tls_bind,
         tls_cert=Path(args.tls_cert).resolve() if args.tls_cert else None,
@@ -85,5 +107,16 @@ def _config(args: argparse.Namespace) -> int:
         extra=list(args.extra),
     )
     w = write_deployment(d, Path(args.out))
-    print(f"wrote {w.conf}, {w.passwd}, {w.acl}; passwords in {w.credentials}/")
+    print(f"wrote {w.conf} and {w.dynsec}; passwords in {w.credentials}/")
+    print(
+        f"the doctor's side: copy {w.credentials}/followup-*.password and "
+        f"{w.credentials}/ingest-group into [followup] mqtt_accounts_dir"
+    )
+    if w.todo:
+        print(
+            "Mosquitto reads these files as its user: run as root, or run these first:",
+            file=sys.stderr,
+        )
+        for line in w.todo:
+            print(f"  {line}", file=sys.stderr)
     return 0

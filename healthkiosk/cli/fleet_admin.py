@@ -1,15 +1,18 @@
 """``healthkiosk admin config ...`` and ``admin command ...``: remote configuration
-and remote commands, over the broker with the follow-up service's credentials
-(``[followup.mqtt]``).
+and remote commands, over the broker with the administrator's account
+(``followup-admin`` in ``[followup] mqtt_accounts_dir``, else ``[followup.mqtt]``).
 
 - ``admin config set (--group G | --station S) KEY=VALUE... [--file partial.toml]``
   reads the scope's retained ``hk.config/1``, merges the new settings into it
-  (``--replace``: start from nothing) and publishes it retained with version + 1;
+  (``--replace``: start from nothing), signs it with the configuration key
+  (``--key``, default ``followup.config_key_file``; the stations trust its public
+  half in ``fleet.config_keys``) and publishes it retained with version + 1;
   a ``rules`` table must be a rule set the doctor's side holds (its ``[rules]`` or
   a ``[followup.rule_sets.<name>]``): its digest goes into the document;
 - ``admin config show (--group G | --station S)``: the retained document (and a
   station's last ``hk.config-report/1``);
-- ``admin config clear (--group G | --station S)``: removes the retained document;
+- ``admin config clear (--group G | --station S)``: publishes a signed clear
+  (``cleared``, version + 1) in its place;
 - ``admin command STATION logs|resync|restart|repair [--role R] [--wait S]``
   publishes an ``hk.command/1`` and prints the ``hk.command-result/1`` as JSON
   (exit 1 when the station answered ``ok: false``, 3 when no answer came).
@@ -22,12 +25,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from healthkiosk.mqtt import Connection, MqttSettings
 
 
 def register(asub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c = asub.add_parser("config", help="remote configuration of groups and stations")
     csub = c.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+
+    def signing(q: argparse.ArgumentParser) -> None:
+        q.add_argument(
+            "--key",
+            type=Path,
+            help="the private configuration key (default followup.config_key_file)",
+        )
+        q.add_argument(
+            "--expires-days",
+            type=float,
+            default=90.0,
+            help="a station refuses the document after this many days (default 90)",
+        )
 
     def scope(q: argparse.ArgumentParser) -> None:
         where = q.add_mutually_exclusive_group(required=True)
@@ -45,14 +63,17 @@ def register(asub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="publish even if the settings do not validate here (the station decides)",
     )
     q.add_argument("--by", default="", help="who issues it (kept in the document)")
+    signing(q)
     q.set_defaults(handler=_config_set)
 
     q = csub.add_parser("show", help="the retained configuration (and a station's report)")
     scope(q)
     q.set_defaults(handler=_config_show)
 
-    q = csub.add_parser("clear", help="remove a scope's retained configuration")
+    q = csub.add_parser("clear", help="clear a scope's configuration (a signed clear)")
     scope(q)
+    q.add_argument("--by", default="", help="who issues it (kept in the document)")
+    signing(q)
     q.set_defaults(handler=_config_clear)
 
     q = asub.add_parser("command", help="run a remote command on a station, print its result")
@@ -98,13 +119,15 @@ def settings_from_pairs(pairs: list[str]) -> dict[str, Any]:
 
 def _settings(args: argparse.Namespace) -> MqttSettings:
     import dataclasses
-    import secrets
 
     from healthkiosk.cli.common import load
+    from healthkiosk.config import ADMIN_ACCOUNT
     from healthkiosk.mqtt import settings_from
 
     cfg = load(args, log=False)
-    s = settings_from(cfg.followup.mqtt, client_id=f"hk-admin-{secrets.token_hex(4)}")
+    # The administrator's own broker account, bound to its client id: two admin
+    # commands at the same moment take turns by reconnecting.
+    s = settings_from(cfg.followup.account_mqtt(ADMIN_ACCOUNT), client_id=ADMIN_ACCOUNT)
     return dataclasses.replace(s, clean_start=True, session_expiry_s=0, manual_ack=False)
 
 
@@ -137,6 +160,34 @@ async def _retained(conn: Connection, name: str, *, wait_s: float = 1.0) -> byte
         return None
 
 
+def _signing_key(args: argparse.Namespace) -> Ed25519PrivateKey:
+    from healthkiosk.cli.common import load
+    from healthkiosk.errors import ConfigError
+    from updater.keys import load_private
+
+    path = args.key or load(args, log=False).followup.config_key_file
+    if path is None:
+        raise ConfigError("give --key (the configuration key) or set followup.config_key_file")
+    return load_private(Path(path).expanduser())
+
+
+async def _retained_version(conn: Connection, name: str) -> tuple[int, dict[str, Any]]:
+    """The retained document's version and settings (0, {} when there is none)."""
+    from healthkiosk.errors import ConfigError, SchemaError
+    from sync.schema import DesiredConfig, decode
+
+    old = await _retained(conn, name)
+    if not old:
+        return 0, {}
+    try:
+        prev = decode(old)
+    except SchemaError as err:
+        raise ConfigError(f"the retained document on {name} is unreadable: {err}") from None
+    if isinstance(prev, DesiredConfig):
+        return prev.version, ({} if prev.cleared else dict(prev.settings))
+    return 0, {}
+
+
 # --- handlers ----------------------------------------------------------------------------
 
 
@@ -166,15 +217,16 @@ def held_rules_digest(settings: dict[str, Any], held: dict[str, Any]) -> str | N
 def _config_set(args: argparse.Namespace) -> int:
     import asyncio
     import json
-    from datetime import UTC, datetime
+    from datetime import UTC, datetime, timedelta
 
     from healthkiosk.cli.common import audit_admin, load
     from healthkiosk.config import from_mapping, merge, read_mapping
-    from healthkiosk.errors import ConfigError, SchemaError
+    from healthkiosk.errors import ConfigError
     from healthkiosk.mqtt import connect
     from healthkiosk.rules import held_rule_sets
     from management.remote_config import check_remote_keys, flatten
-    from sync.schema import DesiredConfig, decode, encode
+    from management.signedconfig import sign
+    from sync.schema import DesiredConfig
 
     scope, target, name = _target(args)
     cfg = load(args, log=False)
@@ -187,19 +239,12 @@ def _config_set(args: argparse.Namespace) -> int:
         check_remote_keys(new)
         from_mapping(new)  # the types and ranges (the station checks again on its file)
     settings = _settings(args)
+    key = _signing_key(args)
 
     async def go() -> DesiredConfig:
         async with connect(settings) as conn:
-            old = await _retained(conn, name)
-            version, base = 0, {}
-            if old:
-                try:
-                    prev = decode(old)
-                except SchemaError as err:
-                    why = f"the retained document on {name} is unreadable: {err}"
-                    raise ConfigError(why) from None
-                if isinstance(prev, DesiredConfig):
-                    version, base = prev.version, dict(prev.settings)
+            version, base = await _retained_version(conn, name)
+            now = datetime.now(UTC)
             settings_out = new if args.replace else merge(base, new)
             # never skipped (not even by --no-check): a station runs only a held rule set
             digest = held_rules_digest(settings_out, held)
@@ -208,8 +253,9 @@ def _config_set(args: argparse.Namespace) -> int:
                 target=target,
                 version=version + 1,
                 settings=settings_out,
-                issued_at=datetime.now(UTC),
+                issued_at=now,
                 issued_by=args.by,
+                expires=now + timedelta(days=args.expires_days),
                 rules_digest=digest,
             )
             # audited before it is published: an action that cannot be audited is not done
@@ -225,7 +271,7 @@ def _config_set(args: argparse.Namespace) -> int:
                     "checked": not args.no_check,
                 },
             )
-            await conn.publish(name, encode(doc), retain=True, timeout=10.0)
+            await conn.publish(name, sign(doc, key), retain=True, timeout=10.0)
             return doc
 
     doc = asyncio.run(go())
@@ -263,20 +309,44 @@ def _config_show(args: argparse.Namespace) -> int:
 
 def _config_clear(args: argparse.Namespace) -> int:
     import asyncio
+    import json
+    from datetime import UTC, datetime, timedelta
 
     from healthkiosk.cli.common import audit_admin
     from healthkiosk.mqtt import connect
+    from management.signedconfig import sign
+    from sync.schema import DesiredConfig
 
     scope, target, name = _target(args)
     settings = _settings(args)
-    audit_admin(args, action="config_clear", target=f"{scope}:{target}")
+    key = _signing_key(args)
 
-    async def go() -> None:
+    async def go() -> int:
         async with connect(settings) as conn:
-            await conn.publish(name, b"", retain=True, timeout=10.0)
+            version, _base = await _retained_version(conn, name)
+            now = datetime.now(UTC)
+            doc = DesiredConfig(
+                scope="group" if scope == "group" else "station",
+                target=target,
+                version=version + 1,
+                settings={},
+                cleared=True,
+                issued_at=now,
+                issued_by=args.by,
+                expires=now + timedelta(days=args.expires_days),
+            )
+            await asyncio.to_thread(
+                audit_admin,
+                args,
+                action="config_clear",
+                target=f"{scope}:{target}",
+                detail={"version": doc.version},
+            )
+            await conn.publish(name, sign(doc, key), retain=True, timeout=10.0)
+            return doc.version
 
-    asyncio.run(go())
-    print(f"cleared {name}")
+    version = asyncio.run(go())
+    print(json.dumps({"topic": name, "version": version, "cleared": True}))
     return 0
 
 

@@ -17,10 +17,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q = fsub.add_parser("ingest", help="run an MQTT ingest worker (shared subscription)")
     q.add_argument(
         "--client-id",
-        help="fixed MQTT client id of this worker "
-        "(default followup.ingest_client_id); one per worker",
+        help="fixed MQTT client id of this worker, also its broker account with "
+        "[followup] mqtt_accounts_dir (default followup.ingest_client_id); one per worker",
     )
-    q.add_argument("--group", help="shared subscription group (default followup.ingest_group)")
+    q.add_argument(
+        "--group",
+        help="shared subscription group (default followup.ingest_group, else the "
+        "accounts directory's ingest-group)",
+    )
     q.set_defaults(handler=_ingest)
 
     d = fsub.add_parser("db", help="the follow-up database's schema (Alembic migrations)")

@@ -19,7 +19,8 @@ def register(fsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument(
         "--https-only",
         action="store_true",
-        help="mark the session cookie Secure (behind a TLS proxy)",
+        help="mark the session cookie Secure on every request (it is whenever the request "
+        "came over TLS, by a trusted proxy's X-Forwarded-Proto)",
     )
     s.set_defaults(handler=_serve)
 
@@ -36,6 +37,17 @@ def register(fsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     a.add_argument("--database-url")
     a.set_defaults(handler=_user_add)
+    pw = usub.add_parser(
+        "password", help="set an account's password (every session of the account ends)"
+    )
+    pw.add_argument("username")
+    pw.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin",
+    )
+    pw.add_argument("--database-url")
+    pw.set_defaults(handler=_user_password)
 
     r = fsub.add_parser(
         "rebuild-status", help="recompute every resident's follow-up status (after a rules change)"
@@ -61,11 +73,11 @@ def _serve(args: argparse.Namespace) -> int:
 
     from followup.alerts.publish import make_publisher
     from followup.db.engine import make_engine
-    from followup.fleet.commands import make_command_publisher
     from followup.web.app import create_app
     from followup.web.common import WebSettings
     from followup.web.secret import load_or_create_secret
     from healthkiosk.cli.common import load
+    from healthkiosk.config import WEB_ACCOUNT
     from healthkiosk.rules import held_rule_sets, load_rules
 
     cfg = load(args)
@@ -79,21 +91,21 @@ def _serve(args: argparse.Namespace) -> int:
         webhook_url=cfg.followup.alert_webhook,
         timezone=cfg.followup.timezone,
     )
-    publish = (
-        None
-        if args.no_mqtt_alerts
-        else make_publisher(cfg.followup.mqtt, client_id=f"{cfg.followup.ingest_client_id}-alerts")
-    )
-    commands = make_command_publisher(
-        cfg.followup.mqtt, client_id=f"{cfg.followup.ingest_client_id}-cmd"
-    )
-    app = create_app(engine, rules, settings, publish=publish, commands=commands)
+    # One broker account (bound to one client id) for the alerts and the commands:
+    # one publisher, its calls take turns.
+    web = make_publisher(cfg.followup.account_mqtt(WEB_ACCOUNT), client_id=WEB_ACCOUNT)
+    publish = None if args.no_mqtt_alerts else web
+    app = create_app(engine, rules, settings, publish=publish, commands=web)
     uvicorn.run(
         app,
         host=args.host or cfg.followup.listen_host,
         port=args.port or cfg.followup.listen_port,
         log_level=cfg.logging.level.lower(),
-        proxy_headers=False,
+        # The client's address and scheme from X-Forwarded-For/-Proto, only when the
+        # connection comes from a trusted proxy (never "*": anyone could claim TLS or
+        # another address, and the per-address sign-in limit would count nothing).
+        proxy_headers=True,
+        forwarded_allow_ips=list(cfg.followup.trusted_proxies),
         server_header=False,
     )
     return 0
@@ -146,6 +158,37 @@ def _user_add(args: argparse.Namespace) -> int:
                 detail={"username": user.username, "role": user.role},
             )
             print(f"created {user.role} {user.username!r} (id {user.id})")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _user_password(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from followup.db.audit_log import audit_cli
+    from followup.db.engine import make_engine
+    from followup.web.accounts import set_password
+    from healthkiosk.cli.common import load
+
+    cfg = load(args)
+    password = _read_password(args)
+    if password is None:
+        return 2
+    engine = make_engine(_url(args, cfg))
+    try:
+        with Session(engine) as session, session.begin():
+            user = set_password(session, username=args.username, password=password)
+            audit_cli(
+                session,
+                action="user_password",
+                now=datetime.now(UTC),
+                target=f"user:{user.id}",
+                detail={"username": user.username, "sessions_ended": True},
+            )
+            print(f"new password for {user.username!r}; every session of the account ended")
     finally:
         engine.dispose()
     return 0

@@ -5,6 +5,9 @@ configured resolution elsewhere. ``--simulate`` puts the drivers' emulated
 twins in place of the devices (the ``emulation`` package, not part of a
 station's install), so anyone can try a whole visit on a laptop (press ``c``
 on the check-in screen to put a demo ID card on the emulated reader).
+
+Without ``--simulate`` it refuses to start on the built-in technician PIN
+(``kiosk.technician_pin``): set the station's own.
 """
 
 from __future__ import annotations
@@ -30,8 +33,11 @@ def _run(args: argparse.Namespace) -> int:
     import asyncio
 
     from healthkiosk.cli.common import load
+    from kiosk.flow.technician import check_pin_for_station
 
     cfg = load(args)
+    # The technician screen pairs devices: a real station never runs on the demo PIN.
+    check_pin_for_station(cfg.kiosk, simulate=bool(args.simulate))
     simulation = None
     if args.simulate:
         from healthkiosk.cli.emulation_hook import require_emulation

@@ -37,6 +37,8 @@ from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import prompt_for
 from kiosk.slip.model import SlipSettings
 from kiosk.voice import Voice
+from management import techpin
+from management.techpin import PinFile
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +206,7 @@ async def run_kiosk(
             visit_gate=VisitLock(visitlock.path_for(config)),
             slip=SlipSettings.from_config(config),
             clock_synced=trust.trusted,
+            pin_attempts=PinFile(techpin.path_for(config.data_dir)),
         )
         app = build_app(flow, config, voice)
         loop = asyncio.get_running_loop()

@@ -675,7 +675,11 @@ class Renderer:
     def _screen_tech_pin(self, state: State) -> Widget:
         m = self.m
         body: list[Widget] = [self.label("●" * state.pin_length or "_", tid="pin.dots")]
-        if state.pin_error:
+        if state.pin_locked_s:
+            body.append(
+                self.txt(state, "tech_pin.locked", tid="pin.locked", seconds=state.pin_locked_s)
+            )
+        elif state.pin_error:
             body.append(self.txt(state, "tech_pin.wrong", tid="pin.wrong"))
         keys = BoxLayout(orientation="vertical", spacing=m.y(3), size_hint_y=None)
         keys.height = 2 * m.button_h + m.y(3)

@@ -208,6 +208,7 @@ TEXTS: dict[str, str] = {
     # technician
     "tech_pin.title": N_("Staff PIN"),
     "tech_pin.wrong": N_("Wrong PIN"),
+    "tech_pin.locked": N_("Too many wrong PINs. Try again in {seconds} s"),
     "tech.title": N_("Technician"),
     "tech.devices": N_("Devices"),
     "tech.sync": N_("Waiting to send: {pending}  Sent: {delivered}"),

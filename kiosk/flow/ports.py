@@ -156,3 +156,29 @@ class OpenGate:
 
     def end(self) -> None:
         pass
+
+
+class PinAttempts(Protocol):
+    """Where the technician screen keeps its wrong PINs across restarts (and the
+    station's status reads them): :class:`management.techpin.PinFile` fits.
+    Called from the flow (small, blocking writes)."""
+
+    def load(self) -> tuple[int, datetime | None]:
+        """(wrong PINs in a row, refused until) as last saved."""
+        ...
+
+    def save(self, failures: int, locked_until: datetime | None, *, at: datetime) -> None: ...
+
+
+class MemoryPinAttempts:
+    """Kept in memory only (tests, a laptop)."""
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.locked_until: datetime | None = None
+
+    def load(self) -> tuple[int, datetime | None]:
+        return self.failures, self.locked_until
+
+    def save(self, failures: int, locked_until: datetime | None, *, at: datetime) -> None:
+        self.failures, self.locked_until = failures, locked_until

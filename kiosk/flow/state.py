@@ -195,6 +195,8 @@ class State:
     # technician
     pin_length: int = 0
     pin_error: bool = False
+    pin_locked_s: int | None = None
+    """Too many wrong PINs: every PIN is refused for this many more seconds."""
     tech: TechView | None = None
     history: tuple[str, ...] = field(default=(), compare=False, repr=False)
     """Screens visited in this visit (diagnostics only, not compared)."""

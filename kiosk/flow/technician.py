@@ -4,6 +4,16 @@ test, BLE pairing, and a restart of the app.
 Reached from the attract screen only (never during a visit). The PIN is
 compared in constant time; the digits typed are dropped when the PIN screen
 opens and when they are submitted.
+
+Wrong PINs: :data:`FREE_TRIES` are allowed in a row; after each further one,
+every PIN (the right one too) is refused for a delay that doubles, from
+:data:`FIRST_DELAY_S` up to :data:`MAX_DELAY_S` (:func:`delay_after`), so the
+10,000 four-digit PINs take years instead of seconds. The count and the end of
+the delay are kept through :class:`~kiosk.flow.ports.PinAttempts` (a restart
+gives no fresh tries) and reach the fleet page through the station's status.
+The right PIN clears them. The built-in PIN (:data:`DEMO_PIN`) is for the demo
+and ``--simulate`` only: a station refuses to start on it
+(:func:`check_pin_for_station`).
 """
 
 from __future__ import annotations
@@ -11,26 +21,65 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import datetime, timedelta
 
-from healthkiosk.errors import HealthKioskError
+from healthkiosk.config import KioskConfig
+from healthkiosk.errors import ConfigError, HealthKioskError
 from healthkiosk.readings import DeviceInfo
 from kiosk.flow.context import FlowContext
+from kiosk.flow.ports import MemoryPinAttempts, PinAttempts
 from kiosk.flow.state import DeviceStatus, Screen, TechView
 
 log = logging.getLogger(__name__)
 
 PIN_MAX = 8
+DEMO_PIN = "2468"
+"""The PIN the configuration ships with (``kiosk.technician_pin``)."""
+FREE_TRIES = 3
+FIRST_DELAY_S = 30.0
+MAX_DELAY_S = 3600.0
+
+
+def delay_after(failures: int) -> float:
+    """Seconds every PIN is refused after ``failures`` wrong ones in a row."""
+    if failures <= FREE_TRIES:
+        return 0.0
+    return min(MAX_DELAY_S, FIRST_DELAY_S * 2.0 ** (failures - FREE_TRIES - 1))
+
+
+def check_pin_for_station(cfg: KioskConfig, *, simulate: bool) -> None:
+    """A real station (not ``--simulate``) must not run on the built-in PIN:
+    the technician screen pairs devices. Raises :class:`ConfigError`."""
+    if not simulate and cfg.technician_pin == DEMO_PIN:
+        raise ConfigError(
+            f"is the built-in demo PIN {DEMO_PIN}: set this station's own 4-8 digits in its "
+            "configuration file (only the demo and --simulate accept the built-in one)",
+            key="kiosk.technician_pin",
+        )
+
+
 STATUS_WAIT_S = 10.0
 DEVICE_TEST_S = 30.0
 """The technician's test (or pairing) waits this long for each device to answer."""
 
 
 class Technician:
-    def __init__(self, ctx: FlowContext) -> None:
+    def __init__(self, ctx: FlowContext, attempts: PinAttempts | None = None) -> None:
         self._ctx = ctx
         self._pin = ""
+        self._attempts = attempts or MemoryPinAttempts()
+        self._failures, until = self._attempts.load()
+        self._locked_until = ctx.clock.monotonic()  # refused until (monotonic seconds)
+        if until is not None:  # a delay left from before a restart (at most the longest one)
+            left = (until - ctx.clock.now()).total_seconds()
+            self._locked_until += max(0.0, min(left, MAX_DELAY_S))
+
+    def _locked_s(self) -> int | None:
+        left = self._locked_until - self._ctx.clock.monotonic()
+        return math.ceil(left) if left > 0 else None
 
     # --- the PIN ---------------------------------------------------------------
 
@@ -40,7 +89,9 @@ class Technician:
             return
         ctx.idle_from_now()
         self._pin = ""
-        ctx.update(screen=Screen.TECH_PIN, pin_length=0, pin_error=False)
+        ctx.update(
+            screen=Screen.TECH_PIN, pin_length=0, pin_error=False, pin_locked_s=self._locked_s()
+        )
 
     def pin_key(self, digit: str) -> None:
         ctx = self._ctx
@@ -50,7 +101,7 @@ class Technician:
             return
         ctx.touch()
         self._pin += digit
-        ctx.update(pin_length=len(self._pin), pin_error=False)
+        ctx.update(pin_length=len(self._pin), pin_error=False, pin_locked_s=self._locked_s())
 
     def pin_backspace(self) -> None:
         ctx = self._ctx
@@ -65,14 +116,37 @@ class Technician:
         if ctx.state.screen is not Screen.TECH_PIN:
             return
         ctx.touch()
-        ok = hmac.compare_digest(self._pin.encode(), ctx.cfg.technician_pin.encode())
-        self._pin = ""
-        if not ok:
-            log.warning("technician screen: wrong PIN")
-            ctx.update(pin_length=0, pin_error=True)
+        pin, self._pin = self._pin, ""
+        locked = self._locked_s()
+        if locked is not None:  # not even compared while the delay runs
+            log.warning("technician screen: PIN refused, %d s of delay left", locked)
+            ctx.update(pin_length=0, pin_error=True, pin_locked_s=locked)
             return
-        ctx.update(screen=Screen.TECHNICIAN, pin_length=0, pin_error=False)
+        ok = hmac.compare_digest(pin.encode(), ctx.cfg.technician_pin.encode())
+        if not ok:
+            self._failures += 1
+            delay = delay_after(self._failures)
+            self._locked_until = ctx.clock.monotonic() + delay
+            until = ctx.clock.now() + timedelta(seconds=delay) if delay else None
+            self._keep(until)
+            log.warning(
+                "technician screen: wrong PIN (%d in a row; next try in %g s)",
+                self._failures,
+                delay,
+            )
+            ctx.update(pin_length=0, pin_error=True, pin_locked_s=self._locked_s())
+            return
+        if self._failures:
+            self._failures = 0
+            self._keep(None)
+        ctx.update(screen=Screen.TECHNICIAN, pin_length=0, pin_error=False, pin_locked_s=None)
         ctx.spawn(self._refresh, "tech-status")
+
+    def _keep(self, until: datetime | None) -> None:
+        try:
+            self._attempts.save(self._failures, until, at=self._ctx.clock.now())
+        except OSError as err:  # the count in memory still holds
+            log.error("technician PIN attempts not kept: %s", err)
 
     # --- the technician's screen -----------------------------------------------
 

@@ -41,7 +41,7 @@ from kiosk.flow.clock import Clock
 from kiosk.flow.context import FlowContext, Listener
 from kiosk.flow.glucose import Glucose
 from kiosk.flow.leaving import Leaving
-from kiosk.flow.ports import Devices, OpenGate, Recorder, VisitGate
+from kiosk.flow.ports import Devices, OpenGate, PinAttempts, Recorder, VisitGate
 from kiosk.flow.printing import Printing
 from kiosk.flow.result import Results
 from kiosk.flow.state import Choice, Language, MealAnswer, Screen, State
@@ -64,6 +64,7 @@ class VisitFlow:
         visit_gate: VisitGate | None = None,
         slip: SlipSettings | None = None,
         clock_synced: Callable[[], bool | None] | None = None,
+        pin_attempts: PinAttempts | None = None,
     ) -> None:
         """``clock_synced``: whether the wall clock is synchronised now
         (:meth:`healthkiosk.clocktrust.ClockTrust.trusted`); each reading is
@@ -87,7 +88,7 @@ class VisitFlow:
         self._checkin = CheckIn(ctx, results)
         self._bp = BloodPressure(ctx, results)
         self._glucose = Glucose(ctx, results)
-        self._tech = Technician(ctx)
+        self._tech = Technician(ctx, pin_attempts)
 
     # --- observing -----------------------------------------------------------
 

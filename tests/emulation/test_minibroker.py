@@ -320,6 +320,8 @@ async def test_malformed_input_closes_the_connection_and_the_broker_survives(
 class Embedded:
     """Stands in for synckit.Mosquitto in the ``deploy`` fixture."""
 
+    group = "default"
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.port = free_port()
@@ -330,6 +332,13 @@ class Embedded:
         p = self.directory / f"{user}.password"
         p.write_text("demo\n")  # accepted, not checked: demo broker
         return p
+
+    @property
+    def credentials(self) -> Path:
+        """The doctor's side's accounts (``[followup] mqtt_accounts_dir``)."""
+        for account in ("followup-ingest-1", "followup-ingest-2", "followup-web"):
+            self.password_file(account)
+        return self.directory
 
     def start(self) -> None:
         with self.log.open("ab") as out:
@@ -363,7 +372,7 @@ def test_200_readings_through_sync_and_ingest_with_the_ingest_killed_midway(
     d = deploy(embedded, "st-mb", url, rate_limit_per_s=100)
     fill_store(d.store, n, seed=random.randrange(1 << 30))
     t0 = time.monotonic()
-    ingest = ("followup", "ingest", "--client-id", "ingest-mb")
+    ingest = ("followup", "ingest", "--client-id", "followup-ingest-1")
     with (
         running(spawn(d.followup, *ingest)) as first,
         running(spawn(d.kiosk, "sync", "run")) as kiosk,
@@ -427,8 +436,8 @@ def test_two_ingest_workers_one_killed_repeatedly_loses_nothing(
     rng = random.Random()
     t0 = time.monotonic()
     kills = 0
-    w1 = ("followup", "ingest", "--client-id", "ingest-w1")
-    w2 = ("followup", "ingest", "--client-id", "ingest-w2")
+    w1 = ("followup", "ingest", "--client-id", "followup-ingest-1")
+    w2 = ("followup", "ingest", "--client-id", "followup-ingest-2")
     with (
         running(spawn(d.followup, *w1)) as first,
         running(spawn(d.kiosk, "sync", "run")) as kiosk,

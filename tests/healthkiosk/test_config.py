@@ -178,3 +178,24 @@ def test_followup_example_uses_postgresql() -> None:
     assert cfg.followup_database_url.startswith("postgresql+psycopg://")
     assert cfg.followup.mqtt.port == 8883 and cfg.followup.mqtt.tls_ca is not None
     assert cfg.followup.mqtt.password is None
+
+
+def test_each_doctor_side_process_signs_in_with_its_own_account(tmp_path: Path) -> None:
+    from healthkiosk.config import FollowupConfig, MqttConfig
+
+    shared = FollowupConfig(mqtt=MqttConfig(port=8883, username="old", password="pw"))
+    assert shared.account_mqtt("followup-web") == shared.mqtt  # no accounts directory
+    assert shared.resolved_ingest_group() == "followup"
+    accounts = tmp_path / "mqtt"
+    accounts.mkdir()
+    f = FollowupConfig(mqtt=MqttConfig(port=8883, username="old"), mqtt_accounts_dir=accounts)
+    m = f.account_mqtt("followup-ingest-2")
+    assert (m.username, m.password, m.port) == ("followup-ingest-2", None, 8883)
+    assert m.password_file == accounts / "followup-ingest-2.password"
+    assert f.resolved_ingest_group() == "followup"  # no group file yet
+    (accounts / "ingest-group").write_text("ingest-Secret_1\n")
+    assert f.resolved_ingest_group() == "ingest-Secret_1"
+    assert f.model_copy(update={"ingest_group": "mine"}).resolved_ingest_group() == "mine"
+    (accounts / "ingest-group").write_text("no/slashes\n")
+    with pytest.raises(ConfigError):
+        f.resolved_ingest_group()

@@ -21,10 +21,13 @@ from management.remote_config import (
     OverlayState,
     Rejected,
     Stale,
+    admit,
     check_remote_keys,
     decide,
     plan,
+    seed_high_water,
 )
+from tests.support.stationfakes import FakeConn, config_key, reports, signed, station
 
 
 def local(tmp_path: Path) -> dict[str, Any]:
@@ -83,22 +86,18 @@ def test_an_invalid_document_is_rejected_naming_the_key(tmp_path: Path) -> None:
         assert d.reason.startswith(f"{key}:"), d.reason
 
 
-def test_stale_and_replayed_documents_are_ignored(tmp_path: Path) -> None:
-    state = OverlayState()
-    state.applied["group"] = Doc(3, {"kiosk": {"done_s": 5.0}})
-    state.refused["station"] = 4
-    cfg = running(tmp_path, state)
-    for scope, version in [("group", 3), ("group", 2), ("station", 4), ("station", 1)]:
-        d = decide(
-            state,
-            scope=scope,  # type: ignore[arg-type]
-            doc=Doc(version, {"kiosk": {"done_s": 9.0}}),
-            local=local(tmp_path),
-            running=cfg,
-        )
-        assert isinstance(d, Stale), (scope, version)
-    d = decide(state, scope="station", doc=Doc(5, {}), local=local(tmp_path), running=cfg)
-    assert isinstance(d, Accepted)
+def test_versions_are_admitted_against_the_highest_seen_per_scope() -> None:
+    state = OverlayState(high_water={"group:g1": 3, "station:st-a": 4})
+    assert admit(state, key="group:g1", version=4) is None
+    assert isinstance(admit(state, key="group:g1", version=3), Stale)  # the retained one again
+    old = admit(state, key="group:g1", version=2)
+    assert isinstance(old, Rejected) and old.reason.startswith("downgrade: version 2")
+    assert isinstance(admit(state, key="station:st-a", version=1), Rejected)
+    assert admit(state, key="group:g2", version=1) is None  # another group: its own count
+    legacy = OverlayState(refused={"station": 7})
+    legacy.applied["group"] = Doc(3, {})
+    seed_high_water(legacy, group="g1", station_id="st-a")
+    assert legacy.high_water == {"group:g1": 3, "station:st-a": 7}
 
 
 def test_clearing_a_scope_goes_back_to_the_file(tmp_path: Path) -> None:
@@ -233,77 +232,17 @@ def test_station_health(tmp_path: Path) -> None:
 # --- the revert guard, with a fake link ------------------------------------------------
 
 
-class FakeConn:
-    connected = True
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes, bool]] = []
-
-    async def publish(self, name: str, payload: bytes, *, retain: bool, timeout: float) -> None:  # noqa: ASYNC109
-        self.sent.append((name, payload, retain))
-
-
-class FakeLink:
-    def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
-        self.generation = 0
-        self.applied: list[Config] = []
-        self.reconnects = 0
-
-    def apply_config(self, cfg: Config) -> int:
-        self.cfg = cfg
-        self.applied.append(cfg)
-        self.generation += 1
-        return self.generation
-
-    def request_reconnect(self) -> None:
-        self.reconnects += 1
-
-    async def resync(self) -> int:
-        return 0
-
-    def last_error(self) -> str | None:
-        return "cannot connect to 127.0.0.1:9: refused"
-
-
-def _station(tmp_path: Path) -> FakeLink:
-    conf = tmp_path / "station.toml"
-    conf.write_text(
-        f'[station]\nid = "st-a"\ngroup = "g1"\ndata_dir = "{tmp_path}"\n'
-        "[fleet]\nrevert_after_s = 0.3\nrestart_command = []\n",
-        encoding="utf-8",
-    )
-    return FakeLink(load_config(conf))
-
-
-def _doc(version: int, settings: dict[str, Any]) -> bytes:
-    from sync.schema import DesiredConfig, encode
-
-    return encode(
-        DesiredConfig(
-            scope="station",
-            target="st-a",
-            version=version,
-            settings=settings,
-            issued_at=datetime.now(UTC),
-        )
-    )
-
-
-def _reports(conn: FakeConn) -> list[dict[str, Any]]:
-    return [json.loads(p) for n, p, _r in conn.sent if n.endswith("/config-report")]
-
-
 def test_a_broker_change_not_confirmed_in_time_is_reverted(tmp_path: Path) -> None:
     from healthkiosk.mqtt import Message
     from management.station import StationManagement
     from sync.schema import topic
 
-    link = _station(tmp_path)
+    key = config_key(tmp_path)
+    link = station(tmp_path, trusted=[key.public])
     fleet = StationManagement(link)
 
     async def go() -> FakeConn:
-        msg = Message(topic("st-a", "config"), _doc(1, {"mqtt": {"port": 9}}), 1, True, 1)
+        msg = Message(topic("st-a", "config"), signed(key, 1, {"mqtt": {"port": 9}}), 1, True, 1)
         fleet.on_message(msg)
         work = fleet._queue.get_nowait()
         await fleet._on_config(work)  # type: ignore[arg-type]
@@ -314,7 +253,7 @@ def test_a_broker_change_not_confirmed_in_time_is_reverted(tmp_path: Path) -> No
     conn = asyncio.run(go())
     assert [c.mqtt.port for c in link.applied] == [9, 1883]
     assert link.reconnects == 2
-    (report,) = _reports(conn)
+    (report,) = reports(conn)
     assert report["outcome"] == "reverted" and "127.0.0.1:9 not reached" in report["reason"]
     assert report["station_version"] == 1 and report["running_station_version"] is None
     state = OverlayState.load(tmp_path)
@@ -327,12 +266,14 @@ def test_a_broker_change_confirmed_in_time_is_kept(tmp_path: Path) -> None:
     from management.station import StationManagement
     from sync.schema import topic
 
-    link = _station(tmp_path)
+    key = config_key(tmp_path)
+    link = station(tmp_path, trusted=[key.public])
     fleet = StationManagement(link)
     conn = FakeConn()
 
     async def go() -> None:
-        msg = Message(topic("st-a", "config"), _doc(1, {"mqtt": {"keepalive_s": 20}}), 1, True, 1)
+        payload = signed(key, 1, {"mqtt": {"keepalive_s": 20}})
+        msg = Message(topic("st-a", "config"), payload, 1, True, 1)
         fleet.on_message(msg)
         work = fleet._queue.get_nowait()
         task = asyncio.create_task(fleet._on_config(work))  # type: ignore[arg-type]
@@ -344,7 +285,7 @@ def test_a_broker_change_confirmed_in_time_is_kept(tmp_path: Path) -> None:
 
     asyncio.run(go())
     assert [c.mqtt.keepalive_s for c in link.applied] == [20]
-    (report,) = _reports(conn)
+    (report,) = reports(conn)
     assert report["outcome"] == "applied" and report["station_version"] == 1
     state = OverlayState.load(tmp_path)
     assert state.versions()["station"] == 1 and state.previous is None
@@ -360,7 +301,7 @@ def test_a_probation_left_by_a_crash_is_finished_at_the_next_start(tmp_path: Pat
     state.previous = {"group": None, "station": Doc(1, {"kiosk": {"done_s": 5.0}})}
     state.probation_scope = "station"
     state.save(tmp_path)
-    link = _station(tmp_path)
+    link = station(tmp_path, trusted=[])
     assert link.cfg.mqtt.port == 9  # the loader took the overlay on probation
 
     async def go() -> FakeConn:
@@ -374,7 +315,7 @@ def test_a_probation_left_by_a_crash_is_finished_at_the_next_start(tmp_path: Pat
 
     conn = asyncio.run(go())
     assert link.cfg.mqtt.port == 1883 and link.cfg.kiosk.done_s == 5.0
-    (report,) = _reports(conn)
+    (report,) = reports(conn)
     assert report["outcome"] == "reverted" and report["running_station_version"] == 1
     state = OverlayState.load(tmp_path)
     assert state.versions()["station"] == 1 and state.refused == {"station": 2}
@@ -438,3 +379,19 @@ def test_the_admin_cli_gives_only_a_held_rule_set() -> None:
     with pytest.raises(ConfigError) as err:
         held_rules_digest({"rules": {"blood_pressure": {"profile": "aha2017"}}}, held)
     assert err.value.key == "rules" and "does not hold" in str(err.value)
+
+
+def test_the_status_carries_the_wrong_technician_pins(tmp_path: Path) -> None:
+    from management import techpin
+    from management.station import StationManagement
+    from sync.schema import StatusMessage
+
+    link = station(tmp_path, trusted=[])
+    fields = StationManagement(link).status_fields()
+    assert fields["tech_pin_failures"] == 0 and fields["tech_pin_locked_until"] is None
+    until = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    techpin.PinFile(techpin.path_for(tmp_path)).save(6, until, at=until)
+    fields = StationManagement(link).status_fields()
+    assert fields["tech_pin_failures"] == 6 and fields["tech_pin_locked_until"] == until
+    msg = StatusMessage(station_id="st-a", online=True, boot_id="b", seq=1, **fields)
+    assert msg.tech_pin_failures == 6

@@ -26,8 +26,10 @@ from healthkiosk.mqtt import MqttSettings, connect
 from healthkiosk.rules import load_rules, rules_digest
 from management.devicestatus import DeviceBook, path_for
 from management.remote_config import OverlayState
+from management.signedconfig import sign
 from sync.schema import Command, DesiredConfig, encode, topic
-from tests.support.synckit import REPO, Mosquitto, fill_store, free_port, spawn, stop
+from tests.support.synckit import REPO, Mosquitto, fill_store, spawn, stop
+from updater import keys
 
 GROUP = "g1"
 STATIONS = ("st-a", "st-b")
@@ -76,16 +78,18 @@ class Fleet:
     def __init__(self, tmp: Path, broker: Mosquitto) -> None:
         self.tmp = tmp
         self.broker = broker
+        # The administrator's configuration key; the stations trust its public half.
+        self.config_key, self.config_pub = tmp / "config-key.pem", tmp / "config-key.pub.pem"
+        keys.generate(self.config_key, self.config_pub)
         self.admin_config = write_toml(
             tmp / "admin.toml",
             {
                 "station": {"data_dir": str(tmp / "admin")},
-                "followup.mqtt": {
-                    "host": "127.0.0.1",
-                    "port": broker.port,
-                    "username": "followup",
-                    "password_file": str(broker.password_file("followup")),
+                "followup": {
+                    "config_key_file": str(self.config_key),
+                    "mqtt_accounts_dir": str(broker.credentials),
                 },
+                "followup.mqtt": {"host": "127.0.0.1", "port": broker.port},
             },
         )
         self.stations = {s: self._station(s) for s in STATIONS}
@@ -108,6 +112,7 @@ class Fleet:
                     "receipt_timeout_s": 600.0,
                 },
                 "fleet": {
+                    "config_keys": [str(self.config_pub)],
                     "restart_command": [sys.executable, "-c", HOOK, str(d / "restarts.txt")],
                     "unpair_command": [
                         sys.executable,
@@ -331,15 +336,19 @@ def test_a_station_is_given_only_a_rule_set_the_doctors_side_holds(
     st = fleet.stations["st-a"]
     assert load_config(st.config).rules == {"blood_pressure": {"profile": "cn2018_home"}}
     # A rules table published by hand, without the doctor's side's check: refused.
+    # (signed with the administrator's configuration key: the signature is not what
+    # it lacks)
+    now = datetime.now(UTC)
     doc = DesiredConfig(
         scope="station", target="st-a", version=2,
         settings={"rules": {"blood_pressure": {"profile": "aha2017"}}},
-        issued_at=datetime.now(UTC),
+        issued_at=now, expires=now + timedelta(days=1),
     )  # fmt: skip
+    payload = sign(doc, keys.load_private(fleet.config_key))
 
     async def publish() -> None:
         async with connect(fleet.settings()) as conn:
-            await conn.publish(topic("st-a", "config"), encode(doc), retain=True, timeout=5.0)
+            await conn.publish(topic("st-a", "config"), payload, retain=True, timeout=5.0)
 
     asyncio.run(publish())
     r = fleet.report("st-a", lambda m: m["outcome"] == "rejected" and m["station_version"] == 2)
@@ -348,6 +357,31 @@ def test_a_station_is_given_only_a_rule_set_the_doctors_side_holds(
         and "without the doctor's side's digest" in r["reason"]
     )
     assert load_config(st.config).rules == {"blood_pressure": {"profile": "cn2018_home"}}
+
+
+def test_a_signed_clear_goes_back_to_the_file_and_old_documents_stay_out(fleet: Fleet) -> None:
+    fleet.admin("admin", "config", "set", "--station", "st-b", "mqtt.batch_size=3")
+    fleet.report("st-b", lambda m: m["outcome"] == "applied" and m["station_version"] == 1)
+    old = fleet.retained(topic("st-b", "config"))
+    assert old is not None and old["signatures"]
+    out = json.loads(fleet.admin("admin", "config", "clear", "--station", "st-b").stdout)
+    assert out == {"topic": "hk/v1/st/st-b/config", "version": 2, "cleared": True}
+    r = fleet.report("st-b", lambda m: m["outcome"] == "applied" and m["station_version"] == 2)
+    assert r["running_station_version"] is None  # cleared: the file alone
+    st = fleet.stations["st-b"]
+    assert load_config(st.config).mqtt.batch_size == 10
+
+    # The version-1 document, signed and all, published again: refused as a replay.
+    async def replay() -> None:
+        async with connect(fleet.settings()) as conn:
+            await conn.publish(
+                topic("st-b", "config"), json.dumps(old).encode(), retain=True, timeout=5.0
+            )
+
+    asyncio.run(replay())
+    r = fleet.report("st-b", lambda m: m["outcome"] == "rejected")
+    assert r["reason"].startswith("downgrade: version 1") and r["station_version"] == 1
+    assert load_config(st.config).mqtt.batch_size == 10
 
 
 def test_a_config_restart_waits_for_the_visit_to_end(fleet: Fleet) -> None:
@@ -368,18 +402,21 @@ def test_a_config_restart_waits_for_the_visit_to_end(fleet: Fleet) -> None:
 
 
 def test_a_config_that_loses_the_broker_is_reverted_by_the_station(fleet: Fleet) -> None:
-    dead = free_port()
+    """A signed change of the broker's host (nothing listens there) is applied, then
+    reverted by the station itself."""
     t0 = time.monotonic()
-    fleet.admin("admin", "config", "set", "--station", "st-a", f"mqtt.port={dead}")
+    fleet.admin("admin", "config", "set", "--station", "st-a", "mqtt.host=127.0.0.2")
     r = fleet.report("st-a", lambda m: m["outcome"] == "reverted", timeout=40.0)
     took = time.monotonic() - t0
     assert REVERT_S <= took < 30.0, took
-    assert f"127.0.0.1:{dead} not reached within {REVERT_S:g} s" in r["reason"]
+    port = fleet.broker.port
+    assert f"127.0.0.2:{port} not reached within {REVERT_S:g} s" in r["reason"]
     assert r["station_version"] == 1 and r["running_station_version"] is None
     st = fleet.stations["st-a"]
-    assert load_config(st.config).mqtt.port == fleet.broker.port
+    assert load_config(st.config).mqtt.host == "127.0.0.1"
     state = OverlayState.load(st.dir)
     assert state.previous is None and state.refused == {"station": 1}
+    assert state.high_water == {"station:st-a": 1}
     # Back on the broker, serving: online and answering commands.
     fleet.wait_retained(topic("st-a", "status"), lambda m: m["online"], 10.0)
     res = json.loads(fleet.admin("admin", "command", "st-a", "resync", "--wait", "10").stdout)

@@ -19,6 +19,7 @@ from healthkiosk.config import KioskConfig
 from healthkiosk.errors import StoreFullError
 from healthkiosk.rules import RulesConfig, load_rules
 from kiosk.flow import CompletedReading, Devices, FakeClock, ResidentIdentity, State, StoreStatus
+from kiosk.flow.ports import PinAttempts
 from kiosk.flow.state import Screen, TrendPoint
 from kiosk.flow.visit import VisitFlow
 from tests.support.fake_devices import (
@@ -129,6 +130,7 @@ async def running_harness(
     rules: RulesConfig,
     *,
     clock_synced: Callable[[], bool | None] | None = None,
+    pin_attempts: PinAttempts | None = None,
     **devices: Any,
 ) -> AsyncIterator[Harness]:
     """A flow running on a fake clock with the simulated devices; ``devices``
@@ -148,6 +150,7 @@ async def running_harness(
         clock=clock,
         version="test",
         clock_synced=clock_synced,
+        pin_attempts=pin_attempts,
     )
     recorder.flow = flow
     states: list[State] = []

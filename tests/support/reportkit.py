@@ -15,14 +15,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from healthkiosk.mqtt import MqttSettings
-from tests.support.synckit import Mosquitto, Notify, mqtt_section, spawn, stop, write_config
+from tests.support.synckit import (
+    Mosquitto,
+    Notify,
+    followup_section,
+    spawn,
+    stop,
+    write_config,
+)
 
 
-def station_settings(broker: Mosquitto, station: str, *, suffix: str = "probe") -> MqttSettings:
+def station_settings(broker: Mosquitto, station: str) -> MqttSettings:
+    """The station's own account (bound to its client id: a test plays the station)."""
     return MqttSettings(
         host="127.0.0.1",
         port=broker.port,
-        client_id=f"{station}-{suffix}",
+        client_id=station,
         username=station,
         password=broker.password(station),
         clean_start=True,
@@ -43,14 +51,18 @@ def followup_settings(broker: Mosquitto, *, client_id: str = "fleet-test") -> Mq
 
 
 def followup_config(tmp: Path, broker: Mosquitto, database_url: str) -> Path:
+    """The doctor's side on ``broker``, with its own accounts and a configuration
+    key (``config-key.pem`` beside it; the stations would trust ``config-key.pub.pem``)."""
+    from updater import keys
+
+    key = tmp / "config-key.pem"
+    if not key.exists():
+        keys.generate(key, tmp / "config-key.pub.pem")
     return write_config(
         tmp / "followup.toml",
         {
             "station": {"id": "followup-host", "data_dir": str(tmp / "followup-data")},
-            "followup": {
-                "database_url": database_url,
-                "mqtt": mqtt_section(broker, "followup"),
-            },
+            "followup": {**followup_section(broker, database_url), "config_key_file": str(key)},
             "logging": {"level": "DEBUG"},
         },
     )

@@ -3,11 +3,15 @@ bulk readings in a kiosk store, and the CLI processes as real subprocesses."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import getpass
+import hashlib
 import ipaddress
+import json
 import os
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -126,9 +130,42 @@ def make_tls(directory: Path) -> Tls:
 # --- Mosquitto ------------------------------------------------------------------------
 
 
+GATEWAY = "sms-gateway"
+"""The tests' brokers' gateway account (reads the urgent-reading alerts only)."""
+OBSERVER = "followup"
+"""A test-only account on the tests' brokers (never in a real deployment): may read
+and publish anything, under any client id, so a test can watch and inject."""
+
+
+def add_observer(dynsec: Path, password: str, name: str = OBSERVER) -> None:
+    """Add the test-only observer account to a generated dynamic-security file."""
+    data = json.loads(dynsec.read_text())
+    salt = os.urandom(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, 101)
+    data["clients"].append(
+        {
+            "username": name,
+            "password": base64.b64encode(digest).decode(),
+            "salt": base64.b64encode(salt).decode(),
+            "iterations": 101,
+            "roles": [{"rolename": "test-observer"}],
+        }
+    )
+    acls = [
+        {"acltype": t, "topic": "#", "priority": 0, "allow": True}
+        for t in ("publishClientSend", "publishClientReceive", "subscribePattern")
+    ]
+    acls.append({"acltype": "subscribePattern", "topic": "$share/#", "priority": 0, "allow": True})
+    data["roles"].append({"rolename": "test-observer", "acls": acls})
+    dynsec.write_text(json.dumps(data))
+
+
 @dataclass
 class Mosquitto:
-    """A Mosquitto of our own: generated config, free ports, own persistence."""
+    """A Mosquitto of our own: the generated config (dynamic-security accounts bound
+    to their client ids), free ports, own persistence, running as the tests' user,
+    plus the test-only :data:`OBSERVER` account (``observer=False``: the deployment
+    exactly as generated)."""
 
     directory: Path
     stations: list[str]
@@ -137,6 +174,11 @@ class Mosquitto:
     tls_port: int | None = None
     proc: subprocess.Popen[bytes] | None = None
     persistence: bool = True
+    observer: bool = True
+    group: str = "g1"
+    """Every station's group (a station subscribes to its group's topics only)."""
+    ingest_workers: int = 2
+    """Accounts followup-ingest-1 .. -N."""
 
     def __post_init__(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -145,12 +187,16 @@ class Mosquitto:
         self.log = self.directory / "mosquitto.log"
         self._write(persistence=True)
 
+    @property
+    def credentials(self) -> Path:
+        """The generated credentials: ``[followup] mqtt_accounts_dir`` of the doctor's side."""
+        return self.directory / "credentials"
+
     def _write(self, *, persistence: bool) -> None:
         pdir = self.directory / "persist"
         pdir.mkdir(exist_ok=True)
-        extra = [f"user {getpass.getuser()}"]
         d = Deployment(
-            stations=[StationEntry(s, "g1") for s in self.stations],
+            stations=[StationEntry(s, self.group) for s in self.stations],
             tls_port=self.tls_port,
             tls_bind="127.0.0.1",
             tls_cert=self.tls.cert if self.tls else None,
@@ -159,10 +205,18 @@ class Mosquitto:
             plain_port=self.port,
             persistence_dir=pdir,
             log_dest=f"file {self.log}",
-            extra=extra,
+            broker_user=getpass.getuser(),
+            gateways=[GATEWAY],
+            ingest_workers=self.ingest_workers,
         )
         w = write_deployment(d, self.directory)
+        if self.observer:
+            pw = self.credentials / f"{OBSERVER}.password"
+            if not pw.exists():
+                pw.write_text(secrets.token_urlsafe(24) + "\n")
+            add_observer(w.dynsec, pw.read_text().strip())
         self.conf = w.conf
+        self.ingest_group = w.ingest_group
         if not persistence:
             body = self.conf.read_text().replace("persistence true", "persistence false")
             self.conf.write_text(body)
@@ -339,6 +393,17 @@ def mqtt_section(broker: Broker, user: str) -> dict[str, Any]:
     }
 
 
+def followup_section(broker: Mosquitto, database_url: str | None = None) -> dict[str, Any]:
+    """A configuration's ``[followup]`` on ``broker``: each doctor-side process signs in
+    with its own generated account (``mqtt_accounts_dir``), as in a deployment."""
+    mqtt = mqtt_section(broker, OBSERVER)
+    del mqtt["username"], mqtt["password_file"]
+    out: dict[str, Any] = {"mqtt": mqtt, "mqtt_accounts_dir": str(broker.credentials)}
+    if database_url is not None:
+        out["database_url"] = database_url
+    return out
+
+
 def id_number(i: int) -> str:
     first17 = f"110105{1940 + i % 40:04d}{1 + i % 12:02d}{1 + i % 28:02d}{i % 1000:03d}"
     return first17 + check_character(first17)
@@ -457,6 +522,8 @@ def write_config(path: Path, data: dict[str, Any]) -> Path:
             return "true" if v else "false"
         if isinstance(v, int | float):
             return repr(v)
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
         return '"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
     lines: list[str] = []

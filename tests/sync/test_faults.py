@@ -171,8 +171,8 @@ def test_two_ingest_workers_one_killed_mid_batch(
     fill_store(d.store, N_READINGS, seed=rng.randrange(1 << 30))
     t0 = time.monotonic()
     kills = 0
-    w1 = ("followup", "ingest", "--client-id", "ingest-w1")
-    w2 = ("followup", "ingest", "--client-id", "ingest-w2")
+    w1 = ("followup", "ingest", "--client-id", "followup-ingest-1")
+    w2 = ("followup", "ingest", "--client-id", "followup-ingest-2")
     w1_log = tmp_path / "w1.log"
     with running(spawn(d.followup, *w1, log=w1_log)) as first:
         notify.drain()

@@ -174,6 +174,32 @@ async def test_sigterm_says_offline_and_status_survives(
     assert s["running"] is False and s["connected"] is False
 
 
+async def test_readings_go_out_when_the_broker_refuses_the_remote_configuration(
+    mosquitto: Callable[..., Mosquitto], deploy, notify: Notify
+) -> None:
+    """A station whose group the broker does not know (its configuration and
+    commands are refused) still sends its readings, and says what it misses."""
+    station = "st-gx"
+    broker = mosquitto([station])
+    d = deploy(broker, station, "sqlite:///unused")
+    d.kiosk.write_text(d.kiosk.read_text().replace(f'group = "{broker.group}"', 'group = "other"'))
+    fill_store(d.store, 5)
+    seen: set[str] = set()
+    async with connect(_doctor(broker, "gx-watch")) as doc:
+        await doc.subscribe([(f"hk/v1/st/{station}/readings", 1)], timeout=5)
+        with running(spawn(d.kiosk, "sync", "run", notify=notify)) as kiosk:
+            assert notify.wait_for("STATUS=connected", 15)
+            deadline = time.monotonic() + 15
+            while len(seen) < 5 and time.monotonic() < deadline:
+                with contextlib.suppress(TimeoutError):
+                    msg = await doc.next_message(timeout=1)
+                    seen.update(str(m.uuid) for m in decode_readings(msg.payload))
+            s = _status(d.kiosk)
+            assert stop(kiosk) == 0
+    assert len(seen) == 5
+    assert any("remote configuration and commands not received" in a for a in s["alerts"])
+
+
 def test_sd_notify_ready_and_watchdog(tmp_path: Path, deploy, mosquitto) -> None:
     broker = mosquitto(["st-wd"])
     d = deploy(broker, "st-wd", "sqlite:///unused")

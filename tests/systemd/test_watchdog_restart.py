@@ -106,7 +106,7 @@ def kiosk_config(tmp_path: Path, broker: Mosquitto) -> Path:
     return write_config(
         tmp_path / "kiosk.toml",
         {
-            "station": {"id": STATION, "data_dir": str(tmp_path / "kiosk")},
+            "station": {"id": STATION, "group": broker.group, "data_dir": str(tmp_path / "kiosk")},
             "mqtt": mqtt_section(broker, STATION),
             "logging": {"level": "WARNING"},
         },

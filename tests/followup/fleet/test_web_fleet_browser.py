@@ -24,7 +24,7 @@ import pytest
 import uvicorn
 from sqlalchemy.orm import Session
 
-from followup.fleet.commands import make_command_publisher
+from followup.alerts.publish import make_publisher
 from followup.fleet.reports import FleetStore
 from followup.web.app import create_app
 from followup.web.common import WebSettings
@@ -76,7 +76,7 @@ class StationStandIn:
     async def _run(self) -> None:
         self._stop = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        async with connect(station_settings(self.broker, self.station, suffix="sync")) as conn:
+        async with connect(station_settings(self.broker, self.station)) as conn:
             await conn.subscribe([(topic(self.station, "cmd"), 1)], timeout=5)
             self.ready.set()
             while not self._stop.is_set():
@@ -153,18 +153,18 @@ def broker(tmp_path: Path) -> Iterator[Mosquitto]:
 
 @pytest.fixture
 def fleet_server(fleet_world: World, broker: Mosquitto) -> Iterator[str]:
-    mqtt = MqttConfig(
+    mqtt = MqttConfig(  # the web app's own broker account
         host="127.0.0.1",
         port=broker.port,
-        username="followup",
-        password_file=broker.password_file("followup"),
+        username="followup-web",
+        password_file=broker.password_file("followup-web"),
     )
     settings = WebSettings(secret_key="s" * 64, poll_interval_s=1.0, refresh_interval_s=1.0)
     app = create_app(
         fleet_world.engine,
         load_rules(),
         settings,
-        commands=make_command_publisher(mqtt, client_id="web-cmd"),
+        commands=make_publisher(mqtt, client_id="followup-web"),
     )
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")

@@ -29,7 +29,7 @@ def _station_settings(broker: Mosquitto, station: str) -> MqttSettings:
     return MqttSettings(
         host="127.0.0.1",
         port=broker.port,
-        client_id=f"{station}-probe",
+        client_id=station,  # the station's own account is bound to its id
         username=station,
         password=broker.password(station),
         clean_start=True,

@@ -38,7 +38,8 @@ async def play_station(
     broker: Mosquitto, sid: str, fail: bool, orders: dict[str, UpdateOrder], ready: asyncio.Event
 ) -> None:
     settings = MqttSettings(
-        host="127.0.0.1", port=broker.port, client_id=f"{sid}.updates", username=sid,
+        host="127.0.0.1", port=broker.port, client_id=f"{sid}.updates",
+        username=f"{sid}.updates",
         password=broker.password(sid), clean_start=True, session_expiry_s=0,
     )  # fmt: skip
     async with connect(settings) as conn:
@@ -75,12 +76,10 @@ async def test_three_of_twenty_failing_stops_before_the_second_group(
         tmp_path / "followup.toml",
         {
             "station": {"data_dir": str(tmp_path / "data")},
-            "followup": {"database_url": url},
+            "followup": {"database_url": url, "mqtt_accounts_dir": str(broker.credentials)},
             "followup.mqtt": {
                 "host": "127.0.0.1",
                 "port": broker.port,
-                "username": "followup",
-                "password_file": str(broker.password_file("followup")),
                 "reconnect_min_s": 0.1,
                 "reconnect_max_s": 1.0,
             },

@@ -517,15 +517,16 @@ def test_user_add_cli(tmp_path: Path) -> None:
         check=False,
     )
     assert r.returncode == 2 and "at least 10" in r.stderr
+    from sqlalchemy.orm import sessionmaker
+
     from followup.db.engine import make_engine
     from followup.web.accounts import check_login
 
     engine = make_engine(url)
-    with Session(engine) as s, s.begin():
-        user, reason = check_login(
-            s, username="dr.zhao", password="a long password", now=datetime.now(UTC)
-        )
-        assert user is not None and user.role == "doctor" and reason == "ok"
-        stored = s.scalar(select(AuditEvent.action))
-        assert stored == "user_add"
+    result = check_login(
+        sessionmaker(engine), username="dr.zhao", password="a long password", now=datetime.now(UTC)
+    )
+    assert result.user is not None and result.user.role == "doctor" and result.reason == "ok"
+    with Session(engine) as s:
+        assert s.scalar(select(AuditEvent.action)) == "user_add"
     engine.dispose()

@@ -40,10 +40,11 @@ from sync.schema import (
 )
 from tests.support.browser import ARGS, CHROMIUM, Console, free_port, login, shot
 from tests.support.synckit import (
+    GATEWAY,
     Mosquitto,
     Notify,
+    followup_section,
     id_number,
-    mqtt_section,
     running,
     spawn,
     stop,
@@ -185,10 +186,9 @@ def ingest(broker: Mosquitto, world: World, tmp_path: Path) -> Iterator[None]:
         tmp_path / "followup.toml",
         {
             "station": {"id": "followup-host", "data_dir": str(tmp_path / "followup-data")},
-            "followup": {
-                "database_url": world.engine.url.render_as_string(hide_password=False),
-                "mqtt": mqtt_section(broker, "followup"),
-            },
+            "followup": followup_section(
+                broker, world.engine.url.render_as_string(hide_password=False)
+            ),
             "logging": {"level": "WARNING"},
         },
     )
@@ -206,15 +206,15 @@ def ingest(broker: Mosquitto, world: World, tmp_path: Path) -> Iterator[None]:
 
 @pytest.fixture
 def alert_server(world: World, broker: Mosquitto, ingest: None) -> Iterator[str]:
-    """The web app as served, publishing its alerts with the follow-up service's credentials."""
+    """The web app as served, publishing its alerts with its own broker account."""
     publish = make_publisher(
         MqttConfig(
             host="127.0.0.1",
             port=broker.port,
-            username="followup",
-            password_file=broker.password_file("followup"),
+            username="followup-web",
+            password_file=broker.password_file("followup-web"),
         ),
-        client_id="followup-alerts-test",
+        client_id="followup-web",
     )
     settings = WebSettings(secret_key="s" * 64, poll_interval_s=2.0, refresh_interval_s=1.0)
     yield from _serve(create_app(world.engine, load_rules(), settings, publish=publish))
@@ -256,7 +256,7 @@ def test_urgent_reading_published_over_mqtt_is_on_the_open_list_within_60_s(
 ) -> None:
     server = alert_server
     alerts: list[dict[str, Any]] = []
-    sub = _mqtt_client(broker, "followup", "alert-watcher")
+    sub = _mqtt_client(broker, GATEWAY, GATEWAY)  # an SMS gateway: alerts, nothing else
     sub.on_message = lambda _c, _u, m: alerts.append(json.loads(m.payload))
     granted: list[Any] = []
     sub.on_subscribe = lambda _c, _u, _mid, codes, _p: granted.extend(codes)
@@ -266,7 +266,7 @@ def test_urgent_reading_published_over_mqtt_is_on_the_open_list_within_60_s(
         deadline = time.monotonic() + 10
         while not granted and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert granted and not granted[0].is_failure, granted  # the ACL lets the service read
+        assert granted and not granted[0].is_failure, granted  # the gateway may read alerts
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         console = Console(page)
         login(page, server, "dr.wang")
