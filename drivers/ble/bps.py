@@ -18,7 +18,8 @@ Contract:
   range → kept and flagged; a special SFLOAT (NaN, NRes, ±INF, reserved) in
   systolic/diastolic → ``MeasurementError(no_value)``; in pulse rate or mean
   arterial pressure → that field is None;
-- a link lost before the result → :class:`DeviceConnectionError`, no reading.
+- a link lost before the result → :class:`DeviceConnectionError`, no reading;
+- ``pair()`` bonds the monitor with this station (:mod:`drivers.ble.pairing`).
 Firmware seen: none on hardware — verified against the emulated peripheral
 (``emulation/ble/bps.py``) built from the GATT specification.
 """
@@ -43,6 +44,7 @@ from drivers.ble.bps_codec import (
 from drivers.ble.ieee11073 import Nfloat
 from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
 from drivers.ble.options import BleOptions
+from drivers.ble.pairing import PAIRING_WINDOW_S, Step, pair_device
 from healthkiosk.errors import (
     DeviceError,
     DeviceTimeoutError,
@@ -244,6 +246,23 @@ class StandardBpsMonitor:
             return
         mmhg = float(d) if record.unit is PressureUnit.MMHG else kpa_to_mmhg(float(d))
         callback(CuffPressure(mmhg=float(mmhg)))
+
+    async def pair(
+        self, *, window_s: float = PAIRING_WINDOW_S, on_step: Callable[[Step], None] | None = None
+    ) -> DeviceInfo:
+        """Bond this station with the monitor (in its pairing window)."""
+        await self.close()
+        paired = await pair_device(
+            service_uuid=self.service_uuid,
+            address=self.address,
+            backend=self.backend,
+            label=self.MODEL,
+            window_s=window_s,
+            connect_timeout_s=self.options.connect_timeout_s,
+            on_step=on_step,
+        )
+        self._info = paired.info
+        return paired.info
 
     async def close(self) -> None:
         link, self._link = self._link, None

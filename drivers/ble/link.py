@@ -1,8 +1,9 @@
 """The thin BLE transport every BLE driver uses: find a device by service
 UUID, connect with the ``BLEDevice`` from the scan (never by address string
 alone — that makes bleak scan again and fails far more often), read and write
-with timeouts, subscribe, notice a lost link, and turn bleak's errors into
-ours. No protocol knowledge lives here.
+with timeouts, subscribe, notice a lost link, pair and unpair, ask whether
+this station holds a bond (:mod:`.bonds`), and turn bleak's errors into ours
+(:mod:`.radio_errors`). No protocol knowledge lives here.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from bleak.exc import BleakError
 
 from drivers.ble import uuids
 from drivers.ble.battery import BatteryCodecError, decode_level
+from drivers.ble.bonds import BlueZBonds, BondState, BondStore
 from drivers.ble.devinfo import DeviceInfoCodecError, decode_string
 from drivers.ble.gatt_time import CurrentTime, encode_current_time
-from drivers.ble.radio_errors import BLUETOOTH_UNAVAILABLE, radio_reason
+from drivers.ble.radio_errors import BLUETOOTH_UNAVAILABLE, PAIRING_FAILED, radio_reason
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -39,6 +41,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_IO_TIMEOUT_S = 10.0
+PAIR_TIMEOUT_S = 30.0
 BATTERY_TIMEOUT_S = 3.0
 """The battery level is a nicety: a device slow to give it must not eat the
 time an elder's measurement has."""
@@ -54,6 +57,11 @@ class BleBackend:
     scanner: type[BaseBleakScanner] | None = None
     client: type[BaseBleakClient] | None = None
     transport: Transport = Transport.BLE
+    bonds: BondStore | None = None
+    """Where this station's bonds are (None: BlueZ's, over D-Bus)."""
+
+    def bond_store(self) -> BondStore:
+        return self.bonds if self.bonds is not None else BlueZBonds()
 
 
 async def find_device(
@@ -280,6 +288,28 @@ class BleLink:
         await self.write(uuids.CURRENT_TIME, encode_current_time(CurrentTime.from_datetime(now)))
         log.info("%s: clock set to %s", self.label, now.isoformat(timespec="seconds"))
         return True
+
+    async def pair(self, *, timeout_s: float = PAIR_TIMEOUT_S) -> None:
+        """Pair and bond (bleak's ``pair()``: BlueZ's ``Device1.Pair``, Just
+        Works through the station's agent). Returns at once when the station
+        already holds a bond — remove a stale one first (:meth:`unpair`)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.client.pair()
+        except TimeoutError:
+            raise DeviceTimeoutError("pairing timed out", device=self.label) from None
+        except BleakError as err:
+            if getattr(err, "dbus_error", "") == "org.bluez.Error.AlreadyExists":
+                return  # "Already Paired"
+            raise DeviceConnectionError(
+                f"pairing failed: {err}",
+                device=self.label,
+                reason=radio_reason(err) or PAIRING_FAILED,
+            ) from err
+        log.info("%s: paired", self.label)
+
+    async def bond_state(self) -> BondState:
+        return await self.backend.bond_store().state(self.device.address)
 
     async def close(self) -> None:
         client, self._client = self._client, None

@@ -57,6 +57,7 @@ def make_bps(options: Mapping[str, Any] | None) -> BpsEmulator:
         pulse=_get(em, "pulse", int, 71),
         unit=_get(em, "unit", PressureUnit, PressureUnit.MMHG),
         step_s=_get(em, "step_s", float, 0.05),
+        bonding=_get(em, "bonding", bool, False),
     )
 
 

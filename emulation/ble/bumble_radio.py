@@ -3,7 +3,16 @@ its in-process link (``LocalLink``) between an emulated controller per
 peripheral and one for the central the bleak backend drives. ATT PDUs,
 notifications, indications with their confirmations, advertising reports and
 disconnections are bumble's; the peripheral's behaviour (values, permissions,
-CCCDs, ATT errors) is its model (:mod:`.gatt`)."""
+CCCDs, ATT errors) is its model (:mod:`.gatt`).
+
+Pairing is bumble's Security Manager on both sides (LE Secure Connections,
+Just Works, bonding), each device with its own key store: the central keeps
+the keys as BlueZ would, a peripheral keeps its side and accepts a pairing
+request only when its model says so (its pairing window). A peripheral that
+forgets its keys refuses the central's stored key at the next encryption:
+bumble's emulated controller answers the Long Term Key request negatively
+and the central's encryption fails with HCI 0x06 "PIN or Key Missing"
+(bumble 0.0.236's controller; older ones did not ask the host)."""
 
 from __future__ import annotations
 
@@ -23,6 +32,7 @@ from bumble.device import Device
 from bumble.hci import Address
 from bumble.host import Host
 from bumble.link import LocalLink
+from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
 
 from emulation.ble.gatt import (
@@ -38,6 +48,32 @@ log = logging.getLogger(__name__)
 
 CENTRAL_ADDRESS = "F0:F0:F0:F0:F0:F0"
 ADVERTISING_INTERVAL_MS = 20
+
+
+def pairing_config(accepts: Callable[[], bool] | None = None) -> PairingConfig:
+    """LE Secure Connections, Just Works, bonding; the identity address is the
+    random static address each emulated device uses, so a key is found again
+    under the address the other side connects with."""
+    return PairingConfig(
+        sc=True,
+        mitm=False,
+        bonding=True,
+        delegate=_Window(accepts),
+        identity_address_type=PairingConfig.AddressType.RANDOM,
+    )
+
+
+class _Window(PairingDelegate):
+    """Accepts a pairing request only while ``accepts()`` says so; bumble then
+    answers the request with SMP Pairing Failed, "Pairing Not Supported"."""
+
+    def __init__(self, accepts: Callable[[], bool] | None) -> None:
+        super().__init__()
+        self._accepts = accepts
+
+    async def accept(self) -> bool:
+        return True if self._accepts is None else self._accepts()
+
 
 _PROPS = {
     "read": bgatt.Characteristic.Properties.READ,
@@ -65,6 +101,7 @@ class Radio:
         self.central = Device(
             address=Address(CENTRAL_ADDRESS), host=Host(controller, AsyncPipeSink(controller))
         )
+        self.central.pairing_config_factory = lambda _c: pairing_config()
         self.users = 0
         self._powered = asyncio.Lock()
         self._on = False
@@ -119,6 +156,13 @@ class _BumbleConnection(Connection):
         self._check()
         return True
 
+    @property
+    def encrypted(self) -> bool:
+        return self.link.is_encrypted
+
+    async def bonded(self) -> bool:
+        return await self.host.has_keys(str(self.link.peer_address))
+
     def close(self) -> None:
         was_connected = self.connected
         super().close()
@@ -146,6 +190,7 @@ class BumblePeripheral:
             host=Host(self.controller, AsyncPipeSink(self.controller)),
         )
         self.device.name = peripheral.name
+        self.device.pairing_config_factory = lambda _c: pairing_config(peripheral.accepts_pairing)
         self.characteristics: dict[int, bgatt.Characteristic[bytes]] = {}
         self._links: set[BumbleConnection] = set()
         for service in peripheral.services:
@@ -214,6 +259,19 @@ class BumblePeripheral:
         if conn is None:
             raise ATT_Error(0x0E)  # unlikely error: no model connection
         return conn
+
+    async def has_keys(self, address: str) -> bool:
+        keystore = self.device.keystore
+        return keystore is not None and await keystore.get(address) is not None
+
+    async def bonded_centrals(self) -> list[str]:
+        keystore = self.device.keystore
+        return [] if keystore is None else [name for name, _keys in await keystore.get_all()]
+
+    async def forget_bonds(self) -> None:
+        """The device forgets every bond (reset, or paired with a phone since)."""
+        if self.device.keystore is not None:
+            await self.device.keystore.delete_all()
 
     def link_up(self, link: BumbleConnection) -> bool:
         return link in self._links

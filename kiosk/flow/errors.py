@@ -60,6 +60,8 @@ _RADIO_REASONS = {
     "bluetooth_unavailable": "bluetooth_off",
     "not_paired": "not_paired",
     "pairing_failed": "not_paired",
+    "bond_lost": "not_paired",
+    "key_refused": "not_paired",
 }
 
 
