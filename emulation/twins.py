@@ -122,6 +122,7 @@ TWINS: dict[str, Twin] = {
     "ble-bp-standard": BleTwin("make_bps"),
     "ble-glucose-standard": BleTwin("make_glucose"),
     "ble-and-ua651": BleTwin("make_and"),
+    "ble-omron": BleTwin("make_omron"),
 }
 """Every registered driver's twin, by driver name (``tests/emulation`` checks
 that no driver is without one)."""

@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol, TypeVar
 
 from bleak import BleakClient, BleakScanner
@@ -25,8 +25,14 @@ from bleak.exc import BleakError
 from drivers.ble import uuids
 from drivers.ble.battery import BatteryCodecError, decode_level
 from drivers.ble.bonds import BlueZBonds, BondState, BondStore
+from drivers.ble.clockdrift import ClockDrift, measure_drift
 from drivers.ble.devinfo import DeviceInfoCodecError, decode_string
-from drivers.ble.gatt_time import CurrentTime, encode_current_time
+from drivers.ble.gatt_time import (
+    CurrentTime,
+    TimeCodecError,
+    decode_current_time,
+    encode_current_time,
+)
 from drivers.ble.radio_errors import BLUETOOTH_UNAVAILABLE, PAIRING_FAILED, radio_reason
 from healthkiosk.errors import (
     DeviceConnectionError,
@@ -66,25 +72,29 @@ class BleBackend:
 
 async def find_device(
     *,
-    service_uuid: str,
+    service_uuid: str | None,
     address: str | None,
     backend: BleBackend,
     timeout_s: float,
     label: str,
 ) -> BLEDevice:
-    """The first device advertising ``service_uuid`` (and ``address`` when given)."""
+    """The first device advertising ``service_uuid`` (and ``address`` when
+    given; ``service_uuid`` None: the device at ``address``, whatever it
+    advertises)."""
     wanted = address.lower() if address else None
+    services = [service_uuid] if service_uuid else None
     try:
         async with asyncio.timeout(timeout_s):
-            scanner = BleakScanner(service_uuids=[service_uuid], backend=backend.scanner)
+            scanner = BleakScanner(service_uuids=services, backend=backend.scanner)
             async with scanner:
                 async for device, _adv in scanner.advertisement_data():
                     if wanted is None or device.address.lower() == wanted:
                         log.info("%s: found %s (%s)", label, device.address, device.name)
                         return device
     except TimeoutError:
+        what = f"advertising {service_uuid[4:8]}" if service_uuid else ""
         raise DeviceNotFoundError(
-            f"no device advertising {service_uuid[4:8]} within {timeout_s:.0f} s"
+            f"no device {what} within {timeout_s:.0f} s".replace("  ", " ")
             + (f" at {address}" if address else ""),
             device=label,
         ) from None
@@ -119,6 +129,7 @@ class BleLink:
             async with asyncio.timeout(timeout_s):
                 await client.connect()
         except TimeoutError:
+            await self._abandon(client)
             raise DeviceTimeoutError("connect timed out", device=self.label) from None
         except (BleakError, OSError) as err:
             raise DeviceConnectionError(
@@ -126,8 +137,20 @@ class BleLink:
                 device=self.label,
                 reason=radio_reason(err) or "connect_failed",
             ) from err
+        except asyncio.CancelledError:
+            await self._abandon(client)
+            raise
         self._client = client
         log.info("%s: connected", self.label)
+
+    async def _abandon(self, client: BleakClient) -> None:
+        """A connect given up half-way may have made the link (or still be
+        making it): end it, so the device is not left held by this station."""
+        try:
+            async with asyncio.timeout(DEFAULT_IO_TIMEOUT_S):
+                await asyncio.shield(client.disconnect())
+        except (BleakError, OSError, TimeoutError, asyncio.CancelledError) as err:
+            log.warning("%s: abandoning a connect: %s", self.label, err or type(err).__name__)
 
     def _on_lost(self) -> None:
         if not self.lost.is_set():
@@ -280,6 +303,31 @@ class BleLink:
         except BatteryCodecError as err:
             log.warning("%s: %s (%s)", self.label, err, raw.hex())
             return None
+
+    async def read_clock_drift(self, tz: tzinfo) -> ClockDrift | None:
+        """The device clock against the station's, read through Current Time
+        (0x2A2B) when the device offers it readable; None without it, or when
+        the device does not know the date (logged)."""
+        uuid = uuids.CURRENT_TIME
+        if not self.has(uuid) or "read" not in self.properties(uuid):
+            return None
+        before = datetime.now(tz)
+        raw = await self.read(uuid)
+        after = datetime.now(tz)
+        try:
+            value = decode_current_time(raw)
+        except TimeCodecError as err:
+            log.warning("%s: unreadable device clock %s: %s", self.label, raw.hex(), err)
+            return None
+        when = value.date_time.to_datetime(tz)
+        if when is None:
+            log.warning("%s: the device clock is not set", self.label)
+            return None
+        when += timedelta(seconds=value.fractions256 / 256)
+        resolution = 1 / 256 if value.fractions256 else 1.0
+        drift = measure_drift(when, before=before, after=after, resolution_s=resolution)
+        log.info("%s: device clock %+.1f s from the station's", self.label, drift.drift_s)
+        return drift
 
     async def set_current_time(self, now: datetime) -> bool:
         """Write Current Time (0x2A2B) when the device offers it writable."""

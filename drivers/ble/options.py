@@ -20,6 +20,12 @@ class BleOptions:
     advertise only once the elder has measured; a glucose meter for 30 s)."""
     connect_timeout_s: float = 20.0
     set_clock: bool = True
+    clock_trusted: bool = True
+    """Whether the station's own clock may be written into a device (it is
+    synchronised). Until the core's clock-trust module is merged this option
+    stands for it; True keeps the drivers' behaviour from before it existed.
+    The drift is measured either way; a device clock is written only when
+    ``set_clock`` and ``clock_trusted`` both hold."""
     tz: tzinfo = field(
         default_factory=lambda: datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
     )
@@ -36,6 +42,8 @@ class BleOptions:
                 kwargs["connect_timeout_s"] = float(opts.pop("connect_timeout_s"))
             if "set_clock" in opts:
                 kwargs["set_clock"] = bool(opts.pop("set_clock"))
+            if "clock_trusted" in opts:
+                kwargs["clock_trusted"] = bool(opts.pop("clock_trusted"))
         except (TypeError, ValueError) as err:
             raise ConfigError(f"invalid BLE option: {err}", key="devices.options") from None
         if "timezone" in opts:
@@ -51,3 +59,7 @@ class BleOptions:
         opts.pop("emulator", None)
         kwargs["extra"] = opts
         return cls(**kwargs)
+
+    @property
+    def may_set_clock(self) -> bool:
+        return self.set_clock and self.clock_trusted

@@ -231,6 +231,14 @@ class BumbleClient(BaseBleakClient):
             link = await central.connect(self._target, timeout=self._timeout)
         except BaseBumbleError as err:
             raise BleakDeviceNotFoundError(self.address, f"connect failed: {err}") from err
+        except asyncio.CancelledError:
+            # The link may have come up as the connect was cancelled: end it,
+            # or the peripheral stays connected (and silent) for good.
+            for made in list(central.connections.values()):
+                if made.peer_address == self._target:
+                    with contextlib.suppress(BaseBumbleError, asyncio.InvalidStateError):
+                        await made.disconnect()
+            raise
         self._link = link
         self._closing = False
         link.on("disconnection", self._lost)

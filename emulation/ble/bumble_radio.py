@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -31,6 +32,7 @@ from bumble.device import Connection as BumbleConnection
 from bumble.device import Device
 from bumble.hci import Address
 from bumble.host import Host
+from bumble.keys import PairingKeys
 from bumble.link import LocalLink
 from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
@@ -267,6 +269,16 @@ class BumblePeripheral:
     async def bonded_centrals(self) -> list[str]:
         keystore = self.device.keystore
         return [] if keystore is None else [name for name, _keys in await keystore.get_all()]
+
+    async def bond_with_central(self) -> None:
+        """Both sides store the same fresh key, as after a pairing done
+        earlier (a station set up before this run)."""
+        central = await self.radio.ready()
+        if central.keystore is None or self.device.keystore is None:
+            raise RuntimeError("bonding before the devices are powered on")
+        ltk = PairingKeys.Key(os.urandom(16))
+        await central.keystore.update(str(Address(self.peripheral.address)), PairingKeys(ltk=ltk))
+        await self.device.keystore.update(str(Address(CENTRAL_ADDRESS)), PairingKeys(ltk=ltk))
 
     async def forget_bonds(self) -> None:
         """The device forgets every bond (reset, or paired with a phone since)."""

@@ -57,6 +57,11 @@ class Fault(StrEnum):
     STRIP_ERROR = "strip_error"
     RESULT_HIGH = "result_high"
     RACP_ERROR = "racp_error"
+    # Omron's memory protocol (emulation/ble/omron.py)
+    BAD_CHECK_BYTE = "bad_check_byte"
+    SHORT_FRAME = "short_frame"
+    WRONG_KEY = "wrong_key"
+    DROP_MID_READ = "drop_mid_read"
 
 
 DEFAULT_BATTERY_PERCENT = 80
@@ -180,6 +185,12 @@ class EmulatedDevice:
         if self._bumble is not None:
             await self._bumble.forget_bonds()
         log.info("%s: bonds forgotten", self.peripheral.name)
+
+    async def bond_with_station(self) -> None:
+        """The station and the device bonded before (both hold the key)."""
+        if self._bumble is None:
+            raise RuntimeError("start the device first")
+        await self._bumble.bond_with_central()
 
     async def bonded_centrals(self) -> list[str]:
         return [] if self._bumble is None else await self._bumble.bonded_centrals()

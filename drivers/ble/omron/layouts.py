@@ -231,3 +231,13 @@ def layout_for(model: str) -> ModelLayout:
             f"unknown Omron model {model!r} (known: {known})",
             key="devices.blood_pressure.options.model",
         ) from None
+
+
+def layout_from_model_number(text: str) -> ModelLayout | None:
+    """The layout of the model a Device Information model number names
+    ("HEM-7361T-ESL" → HEM-7361T), or None."""
+    upper = text.strip().upper()
+    for model in sorted(MODELS, key=len, reverse=True):
+        if upper.startswith(model):
+            return MODELS[model]
+    return None
