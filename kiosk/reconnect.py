@@ -64,12 +64,14 @@ class _Reconnecting:
         if self._book is None or not self._role:
             return
         battery = getattr(self._device, "battery_percent", None)
+        drift = getattr(self._device, "clock_drift_s", None)
         self._book.update(
             self._role,
             model=self.info.model,
             connected=connected,
             battery_percent=battery if isinstance(battery, int) else None,
             reading=reading,
+            clock_drift_s=drift if isinstance(drift, int | float) else None,
         )
 
     @property

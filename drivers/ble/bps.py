@@ -9,7 +9,10 @@ Contract:
   (0x180F, optional): ``battery_percent``, None without one or when the read
   fails (logged; never an error). Not subscribed: the link lasts one
   measurement, and a monitor that hangs up soon gets no extra writes;
-- set the device clock through Current Time (0x2A2B) when it is writable;
+- read the device clock through Current Time (0x2A2B) when it is readable:
+  its drift from the station's clock in ``clock_drift_s``; set it when it is
+  writable, ``set_clock`` is on and the station's clock is trusted
+  (``clock_trusted``);
 - subscribe to Intermediate Cuff Pressure (0x2A36) notifications (the live
   cuff pressure callback) and Blood Pressure Measurement (0x2A35)
   indications; the first measurement indication is the result;
@@ -157,6 +160,8 @@ class StandardBpsMonitor:
         self.clock_set_at: datetime | None = None
         self.battery_percent: int | None = None
         """Battery Level read at the last connection."""
+        self.clock_drift_s: float | None = None
+        """Device clock − station clock at the last connection (None: no readable clock)."""
 
     @property
     def info(self) -> DeviceInfo:
@@ -179,7 +184,9 @@ class StandardBpsMonitor:
         return link
 
     async def set_clock(self, link: BleLink) -> None:
-        if not self.options.set_clock:
+        drift = await link.read_clock_drift(self.options.tz)
+        self.clock_drift_s = None if drift is None else drift.drift_s
+        if not self.options.may_set_clock:
             return
         now = datetime.now(self.options.tz)
         if await link.set_current_time(now):

@@ -6,7 +6,9 @@ Contract:
   scanned ``BLEDevice``, read Device Information, read Battery Level into
   ``battery_percent`` when there is a Battery Service (optional: None without
   one or when the read fails; its notifications keep it current while the
-  link stays up), set Current Time when it is writable, subscribe to Glucose
+  link stays up), read the device clock's drift (``clock_drift_s``) and set
+  Current Time when it is writable and the station's clock is trusted
+  (``clock_trusted``), subscribe to Glucose
   Measurement (0x2A18) and Measurement Context (0x2A34) notifications and
   RACP indications; the link stays up between calls and is made again when
   lost;
@@ -205,6 +207,8 @@ class StandardGlucoseMeter:
         self.clock_set_at: datetime | None = None
         self.battery_percent: int | None = None
         """Battery Level at the last connection (and since, by notification)."""
+        self.clock_drift_s: float | None = None
+        """Device clock − station clock at the last connection (None: no readable clock)."""
 
     @property
     def info(self) -> DeviceInfo:
@@ -228,7 +232,9 @@ class StandardGlucoseMeter:
         await link.connect(timeout_s=self.options.connect_timeout_s)
         self._info = await link.read_device_info(model_fallback=self.MODEL)
         self.battery_percent = await link.read_battery_level(on_change=self._battery_changed)
-        if self.options.set_clock:
+        drift = await link.read_clock_drift(self.options.tz)
+        self.clock_drift_s = None if drift is None else drift.drift_s
+        if self.options.may_set_clock:
             now = datetime.now(self.options.tz)
             if await link.set_current_time(now):
                 self.clock_set_at = now

@@ -20,7 +20,7 @@ from starlette.templating import Jinja2Templates
 
 from followup.db.auth import User
 from followup.web.accounts import CurrentUser, Lockout
-from followup.web.listing import human_ago, human_duration
+from followup.web.listing import human_ago, human_drift, human_duration
 from healthkiosk.rules import RulesConfig
 
 T = TypeVar("T")
@@ -61,6 +61,7 @@ def make_templates() -> Jinja2Templates:
     )
     env.filters["ago"] = human_ago
     env.filters["duration"] = human_duration
+    env.filters["drift"] = human_drift
     env.filters["dt"] = lambda v: v.strftime("%Y-%m-%d %H:%M") if v else ""
     return Jinja2Templates(env=env)
 
