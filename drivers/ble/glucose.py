@@ -28,7 +28,8 @@ Contract:
   skips and counts them in ``skipped``); "result higher/lower than the device
   can process" → a reading marked ``out_of_range="HI"/"LO"``;
 - ``measure()`` waits for a record newer than the newest known one (polling
-  the RACP at ``poll_interval_s``).
+  the RACP at ``poll_interval_s``);
+- ``pair()`` bonds the meter with this station (:mod:`drivers.ble.pairing`).
 Sequence numbers are uint16; a meter that wraps past 65535 is not handled.
 Verified against the emulated meter (``emulation/ble/glucose.py``),
 not on hardware.
@@ -55,6 +56,7 @@ from drivers.ble.glucose_codec import (
 )
 from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
 from drivers.ble.options import BleOptions
+from drivers.ble.pairing import PAIRING_WINDOW_S, Step, pair_device
 from drivers.ble.racp import OpCode, RacpRequest, RacpResponse, ResponseCode
 from healthkiosk.errors import (
     DeviceConnectionError,
@@ -504,6 +506,23 @@ class StandardGlucoseMeter:
                 await link.lost.wait()
         except TimeoutError:
             return
+
+    async def pair(
+        self, *, window_s: float = PAIRING_WINDOW_S, on_step: Callable[[Step], None] | None = None
+    ) -> DeviceInfo:
+        """Bond this station with the meter (in its pairing window)."""
+        await self.close()
+        paired = await pair_device(
+            service_uuid=uuids.GLUCOSE_SERVICE,
+            address=self.address,
+            backend=self.backend,
+            label=self.MODEL,
+            window_s=window_s,
+            connect_timeout_s=self.options.connect_timeout_s,
+            on_step=on_step,
+        )
+        self._info = paired.info
+        return paired.info
 
     async def close(self) -> None:
         link, self._link = self._link, None

@@ -17,8 +17,9 @@ shape the steps:
 4. **The device's own step**, if its driver has one (Omron: program the
    unlock key, which the device accepts only over the bonded link).
 
-Every failure is a :class:`~healthkiosk.errors.DeviceConnectionError` whose
-``reason`` the kiosk and the CLI turn into plain words (:data:`ADVICE`).
+Every failure is a :class:`~healthkiosk.errors.DeviceError` whose ``reason``
+the technician's screen and ``healthkiosk devices pair`` turn into plain
+words, Chinese and English (``pair.error.*`` in kiosk/app/texts.py).
 """
 
 from __future__ import annotations
@@ -50,41 +51,6 @@ class Step(StrEnum):
     BONDING = "bonding"
     DEVICE_KEY = "device_key"
     DONE = "done"
-
-
-ADVICE: dict[str, str] = {
-    radio_errors.NOT_PAIRED: (
-        "This station is not paired with the device. Pair it: hold the device's "
-        "Bluetooth button until -P- blinks, then pair (technician screen, or "
-        "`healthkiosk devices pair DRIVER`)."
-    ),
-    radio_errors.BOND_LOST: (
-        "The device has forgotten this station (it was reset, or paired with a phone). "
-        "Pair it again: hold its Bluetooth button until -P- blinks, then pair."
-    ),
-    radio_errors.PAIRING_FAILED: (
-        "The device did not accept the pairing. Hold its Bluetooth button until -P- "
-        "blinks, then start the pairing while it still blinks."
-    ),
-    "device_not_found": (
-        "The device was not found. Switch it on next to the station and hold its "
-        "Bluetooth button until -P- blinks."
-    ),
-    "key_refused": (
-        "The device refused this station's key: it was paired with another phone or "
-        "station since. Pair it again."
-    ),
-    radio_errors.BLUETOOTH_OFF: "The station's Bluetooth is off. Switch it on and try again.",
-    radio_errors.ADAPTER_MISSING: "The station has no Bluetooth adapter. Plug one in.",
-    radio_errors.BLUETOOTH_UNAVAILABLE: "The station's Bluetooth does not answer. Restart it.",
-}
-"""Plain words for the technician, by error reason (English; the kiosk
-screen has its own, Chinese first)."""
-
-
-def advice(reason: str) -> str:
-    return ADVICE.get(reason, "Pairing did not work. Try again; if it keeps failing, "
-                              "switch the device off and on.")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

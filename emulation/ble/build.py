@@ -91,7 +91,9 @@ def make_omron(options: Mapping[str, Any] | None) -> OmronEmulator:
     """An Omron monitor of the driver's ``model`` (else ``emulator.model``,
     else HEM-7361T). ``emulator.paired`` (default true): bonded with the
     emulated station and holding the driver's key, as after a pairing;
-    false: a monitor fresh from its box (``devices pair --emulate``)."""
+    false: a monitor fresh from its box (``devices pair --emulate``);
+    ``emulator.pairing_window_s``: its -P- window open that long from the
+    start (the button held just before the kiosk opened it)."""
     opts, em = _parse(options)
     model = str(opts.extra.get("model") or em.get("model") or "HEM-7361T")
     paired = _get(em, "paired", bool, True)
@@ -113,4 +115,5 @@ def make_omron(options: Mapping[str, Any] | None) -> OmronEmulator:
         measure_user=_get(em, "measure_user", int, int(opts.extra.get("user", 1))),
         standard_service=_get(em, "standard_service", bool, False),
         bond_at_start=paired,
+        pairing_window_at_start_s=_get(em, "pairing_window_s", float, None),
     )

@@ -83,8 +83,10 @@ KEY_REFUSED = bytes([0x81, 0x0F])
 KEY_NOT_STORED = bytes([0x80, 0x0F])
 ID_BYTES = bytes.fromhex("000000940413110207785a00ffff954d")
 """The 16 ID bytes of the HEM-7280T in omblepy issue #57 (any would do)."""
-KEPT_CLOCK_BYTES = {TimeFormat.SHORT_10: bytes.fromhex("08c8"),
-                    TimeFormat.LONG_16: bytes.fromhex("c8a8000000000000")}  # fmt: skip
+KEPT_CLOCK_BYTES = {
+    TimeFormat.SHORT_10: bytes.fromhex("08c8"),
+    TimeFormat.LONG_16: bytes.fromhex("c8a8000000000000"),
+}
 """Bytes before the clock fields, from the captures (issue #57, hass-omron)."""
 
 
@@ -111,12 +113,14 @@ class OmronEmulator(EmulatedDevice):
         pulse: int = 68,
         seed: int = 7,
         bond_at_start: bool = False,
+        pairing_window_at_start_s: float | None = None,
     ) -> None:
         """``key``: the unlock key the monitor holds (None: none programmed yet);
         ``stored``: records already in ``stored_user``'s memory, a day apart,
         the newest a day old; ``bond_at_start``: bonded with the emulated
         station as soon as it starts (paired in an earlier run)."""
         self.bond_at_start = bond_at_start
+        self.pairing_window_at_start_s = pairing_window_at_start_s
         self.layout: ModelLayout = layout_for(model)
         self.key = key
         self.measure_after_s = measure_after_s
@@ -278,8 +282,9 @@ class OmronEmulator(EmulatedDevice):
         if op is UnlockOp.ENTER_KEY_PROGRAMMING:
             ok = self.pairing_window_open() and conn.encrypted
             self._programming = ok
-            self._answer_unlock(frames.KEY_PROGRAMMING_READY if ok
-                                else frames.KEY_PROGRAMMING_REFUSED)  # fmt: skip
+            self._answer_unlock(
+                frames.KEY_PROGRAMMING_READY if ok else frames.KEY_PROGRAMMING_REFUSED
+            )
         elif op is UnlockOp.PROGRAM_KEY:
             if not self._programming:
                 self._answer_unlock(KEY_NOT_STORED)
@@ -346,8 +351,10 @@ class OmronEmulator(EmulatedDevice):
             self._write(frame)
 
     def _in_records(self, address: int) -> bool:
-        return any(u.start <= address < u.start + u.capacity * self.layout.record_size
-                   for u in self.layout.users)  # fmt: skip
+        return any(
+            u.start <= address < u.start + u.capacity * self.layout.record_size
+            for u in self.layout.users
+        )
 
     def _read(self, frame: Frame) -> None:
         if self._in_records(frame.address):
@@ -366,8 +373,9 @@ class OmronEmulator(EmulatedDevice):
         layout = self.layout
         base = layout.settings_write
         if not base <= frame.address < base + self.settings_size - len(frame.data) + 1:
-            log.warning("%s: write at %#06x refused (not settings)", self.peripheral.name,
-                        frame.address)  # fmt: skip
+            log.warning(
+                "%s: write at %#06x refused (not settings)", self.peripheral.name, frame.address
+            )
             return
         target = layout.settings_read + (frame.address - base)
         self._put(target, frame.data)
@@ -419,6 +427,8 @@ class OmronEmulator(EmulatedDevice):
         await super().start()
         if self.bond_at_start:
             await self.bond_with_station()
+        if self.pairing_window_at_start_s is not None:
+            self.press_pairing_button(self.pairing_window_at_start_s)
 
     def _connected(self, conn: Connection) -> None:
         super()._connected(conn)

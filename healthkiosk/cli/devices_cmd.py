@@ -16,10 +16,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("number")
     q.set_defaults(handler=_idcheck)
 
-    # The driver families add their own actions (scan, read, emulate, decode).
+    # The driver families add their own actions (scan, read, emulate, decode, pair).
     import importlib.util
 
-    for module_name in ("healthkiosk.cli.devices_ble", "healthkiosk.cli.devices_io"):
+    for module_name in (
+        "healthkiosk.cli.devices_ble",
+        "healthkiosk.cli.devices_pair",
+        "healthkiosk.cli.devices_io",
+    ):
         if importlib.util.find_spec(module_name) is not None:
             import importlib
 

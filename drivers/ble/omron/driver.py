@@ -146,8 +146,9 @@ class OmronOptions:
         except (TypeError, ValueError) as err:
             raise ConfigError(f"invalid Omron option: {err}", key="devices.options") from None
         if user not in (1, 2):
-            raise ConfigError("user must be 1 or 2 (the monitor's user switch)",
-                              key="devices.options.user")  # fmt: skip
+            raise ConfigError(
+                "user must be 1 or 2 (the monitor's user switch)", key="devices.options.user"
+            )
         model = extra.get("model")
         if model is not None:
             layout_for(str(model))  # an unknown model is named now, not at the first visit
@@ -189,8 +190,9 @@ class Session:
         while not self._unlock.empty():
             self._unlock.get_nowait()
         await self.link.write(frames.UNLOCK, frame)
-        answer = await self.link.wait("the monitor's unlock answer", self._unlock.get(),
-                                      timeout_s=timeout_s)  # fmt: skip
+        answer = await self.link.wait(
+            "the monitor's unlock answer", self._unlock.get(), timeout_s=timeout_s
+        )
         return answer[:2]
 
     async def open(self, key: bytes) -> None:
@@ -330,8 +332,9 @@ class OmronMonitor:
 
     def _layout(self) -> ModelLayout:
         if self.layout is None:  # resolved at the first connection
-            raise ConfigError("the Omron model is not known yet",
-                              key="devices.blood_pressure.options.model")  # fmt: skip
+            raise ConfigError(
+                "the Omron model is not known yet", key="devices.blood_pressure.options.model"
+            )
         return self.layout
 
     def _user_area(self) -> tuple[int, int]:
@@ -395,8 +398,9 @@ class OmronMonitor:
         out: list[tuple[int, OmronRecord]] = []
         done = 0
         for run in runs(slots, start=start, record_size=layout.record_size):
-            for address, length in read_commands(run, record_size=layout.record_size,
-                                                 block=layout.read_block):  # fmt: skip
+            for address, length in read_commands(
+                run, record_size=layout.record_size, block=layout.read_block
+            ):
                 data = await session.read(address, length)
                 for i in range(0, length, layout.record_size):
                     slot = (address - start + i) // layout.record_size
@@ -438,8 +442,9 @@ class OmronMonitor:
                     device=link.label,
                     reason=PAIRING_FAILED,
                 )
-            answer = await session.unlock_request(unlock_frame(UnlockOp.PROGRAM_KEY,
-                                                               self.omron.key))  # fmt: skip
+            answer = await session.unlock_request(
+                unlock_frame(UnlockOp.PROGRAM_KEY, self.omron.key)
+            )
             if answer != frames.KEY_STORED:
                 raise DeviceConnectionError(
                     f"the monitor did not store the key (answered {answer.hex(' ')})",
@@ -555,8 +560,11 @@ class OmronMonitor:
         raws: list[bytes] = []
         while True:
             try:
-                raws.append(await link.wait("a stored measurement", values.get(),
-                                            timeout_s=STANDARD_QUIET_S))  # fmt: skip
+                raws.append(
+                    await link.wait(
+                        "a stored measurement", values.get(), timeout_s=STANDARD_QUIET_S
+                    )
+                )
             except DeviceTimeoutError:
                 break
         best: BloodPressureMeasurement | None = None
@@ -619,8 +627,10 @@ class OmronMonitor:
         """The station's user's records not read yet (``everything``: all of
         them, nothing written), oldest first."""
         if after_sequence is not None:
-            raise ConfigError("Omron monitors number no records: the download reads the "
-                              "records not read yet (or everything)")  # fmt: skip
+            raise ConfigError(
+                "Omron monitors number no records: the download reads the "
+                "records not read yet (or everything)"
+            )
         try:
             async with self._session(scan_timeout_s=DEFAULT_SCAN_TIMEOUT_S) as session:
                 records = await self._download(session, on_progress, everything=everything)
@@ -665,8 +675,11 @@ class OmronMonitor:
             oldest = 0 if section is None else section.write_slot(self.omron.user)
             slots = [(oldest + i) % capacity for i in range(capacity)]
             if not everything:
-                log.info("%s: the unread counter of %s is not verified: reading every record",
-                         self.label, layout.model)  # fmt: skip
+                log.info(
+                    "%s: the unread counter of %s is not verified: reading every record",
+                    self.label,
+                    layout.model,
+                )
         got = await self._read_slots(session, slots, on_progress)
         if counter and section is not None and slots:
             marked = encode_unread(section.marked_read(self.omron.user), layout)

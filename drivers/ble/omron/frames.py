@@ -248,8 +248,9 @@ class Reassembler:
         whole = b"".join(self._pieces[c] for c in range(span))
         self.clear()
         if len(whole) < total:
-            raise OmronFrameError(f"frame says {total} bytes, its pieces carry {len(whole)}",
-                                  raw=whole)  # fmt: skip
+            raise OmronFrameError(
+                f"frame says {total} bytes, its pieces carry {len(whole)}", raw=whole
+            )
         return whole[:total]
 
 

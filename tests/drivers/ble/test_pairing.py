@@ -14,7 +14,7 @@ import pytest
 from drivers.ble import radio_errors
 from drivers.ble.bps import StandardBpsMonitor
 from drivers.ble.link import BleBackend
-from drivers.ble.pairing import ADVICE, Step, advice
+from drivers.ble.pairing import Step
 from emulation.ble.bps import BpsEmulator
 from emulation.ble.bumble_backend import BONDS
 from healthkiosk.errors import DeviceConnectionError, DeviceError
@@ -69,7 +69,6 @@ async def test_outside_its_window_the_device_refuses_to_pair(
         with pytest.raises(DeviceConnectionError) as err:
             await bpm.pair(window_s=1.5)
         assert err.value.reason == radio_errors.PAIRING_FAILED
-        assert "-P- blinks" in advice(err.value.reason)
         assert not (await BONDS.state(em.address)).has_bond
 
 
@@ -86,7 +85,6 @@ async def test_a_forgotten_bond_is_named_and_re_pairing_mends_it(
         with pytest.raises(DeviceConnectionError) as err:
             await bpm.measure(timeout_s=5)
         assert err.value.reason == radio_errors.BOND_LOST
-        assert "forgotten this station" in ADVICE[err.value.reason]
         # the station still believes in its bond: that is what makes BlueZ's
         # Pair() a no-op, and why pairing removes it first
         assert (await BONDS.state(em.address)).paired
@@ -130,4 +128,3 @@ async def test_pairing_a_device_that_is_not_there(tz: ZoneInfo, backend: BleBack
     with pytest.raises(DeviceError) as err:
         await bpm.pair(window_s=1.0)
     assert err.value.reason == "device_not_found"
-    assert "Switch it on" in advice(err.value.reason)
