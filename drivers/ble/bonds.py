@@ -12,13 +12,17 @@ bumble's key store and gives its own :class:`BondStore` (``emulation/ble``).
 Why it matters: BlueZ's ``Pair()`` returns at once when ``Paired`` is true,
 even when the device has forgotten its side of the bond; then only removing
 the bond first lets the device be paired again (BlueZ issue #433,
-hass-omron PR #165; docs/guides/devices.md).
+hass-omron PR #165; docs/guides/devices.md). And ``Pair()`` needs a pairing
+agent registered: :meth:`BlueZBonds.pairing_agent` registers the station's
+for the time of a pairing (:mod:`.bluez_agent`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,6 +61,10 @@ class BondStore(Protocol):
 
     async def remove(self, address: str) -> bool:
         """Forget the device and its keys; False when there was nothing to forget."""
+        ...
+
+    def pairing_agent(self) -> AbstractAsyncContextManager[None]:
+        """What answers the platform's pairing questions while a pairing runs."""
         ...
 
 
@@ -119,6 +127,19 @@ class BlueZBonds:
         paired = bool(props.get("Paired", False))
         # BlueZ before 5.65 has no Bonded: its pairings were stored ones.
         return BondState(known=True, paired=paired, bonded=bool(props.get("Bonded", paired)))
+
+    @asynccontextmanager
+    async def pairing_agent(self) -> AsyncIterator[None]:
+        """The station's pairing agent (:mod:`.bluez_agent`) registered with
+        BlueZ for the block: without one, ``Pair()`` fails."""
+        from drivers.ble.bluez_agent import registered_agent
+
+        bus = await self._bus()
+        try:
+            async with registered_agent(bus):
+                yield
+        finally:
+            bus.disconnect()
 
     async def _gone(self, bus: Any, address: str) -> None:
         """Poll until BlueZ no longer lists ``address`` (its InterfacesRemoved

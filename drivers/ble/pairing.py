@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from drivers.ble import radio_errors
-from drivers.ble.bonds import BondState
+from drivers.ble.bonds import BondState, BondStore
 from drivers.ble.link import BleBackend, BleLink, find_device
 from healthkiosk.errors import DeviceConnectionError, DeviceError, DeviceTimeoutError
 from healthkiosk.readings import DeviceInfo
@@ -66,7 +66,7 @@ DeviceStep = Callable[[BleLink], Awaitable[None]]
 
 async def pair_device(
     *,
-    service_uuid: str,
+    service_uuid: str | None,
     address: str | None,
     backend: BleBackend,
     label: str,
@@ -76,7 +76,8 @@ async def pair_device(
     on_step: Callable[[Step], None] | None = None,
 ) -> Paired:
     """Pair the device at ``address`` (or the first one advertising
-    ``service_uuid``) with this station and keep the bond."""
+    ``service_uuid``; None: whatever the device at ``address`` advertises)
+    with this station and keep the bond."""
 
     def step(now: Step) -> None:
         log.info("%s: pairing: %s", label, now.value)
@@ -84,6 +85,32 @@ async def pair_device(
             on_step(now)
 
     bonds = backend.bond_store()
+    async with bonds.pairing_agent():
+        return await _pair(
+            bonds,
+            service_uuid=service_uuid,
+            address=address,
+            backend=backend,
+            label=label,
+            window_s=window_s,
+            connect_timeout_s=connect_timeout_s,
+            device_step=device_step,
+            step=step,
+        )
+
+
+async def _pair(
+    bonds: BondStore,
+    *,
+    service_uuid: str | None,
+    address: str | None,
+    backend: BleBackend,
+    label: str,
+    window_s: float,
+    connect_timeout_s: float,
+    device_step: DeviceStep | None,
+    step: Callable[[Step], None],
+) -> Paired:
     removed = False
     if address is not None and (await bonds.state(address)).has_bond:
         step(Step.REMOVING_OLD_BOND)

@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from bleak.args import SizedBuffer
@@ -114,6 +115,11 @@ class BumbleBonds:
         if not await _keys_for(central, _name(address)):
             return NO_BOND
         return BondState(known=True, paired=True, bonded=True)
+
+    @asynccontextmanager
+    async def pairing_agent(self) -> AsyncIterator[None]:
+        """bumble's central confirms Just Works pairings itself."""
+        yield
 
     async def remove(self, address: str) -> bool:
         central = await Radio.current().ready()

@@ -1,6 +1,7 @@
 """A stand-in for bluetoothd on a private D-Bus (a ``dbus-daemon`` of its
 own): the parts of BlueZ's API that :class:`drivers.ble.bonds.BlueZBonds`
-uses — ``org.bluez.Device1`` objects (Address, Paired, Bonded, Adapter),
+uses — ``AgentManager1`` (RegisterAgent, RequestDefaultAgent,
+UnregisterAgent), ``org.bluez.Device1`` objects (Address, Paired, Bonded, Adapter),
 listed by ``ObjectManager.GetManagedObjects`` (dbus-fast's own, on every
 exported path, as bluetoothd's is), and ``Adapter1.RemoveDevice`` —
 as BlueZ's documentation describes them (bluez/doc/org.bluez.Device.rst,
@@ -17,7 +18,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from dbus_fast import Message
 from dbus_fast.aio import MessageBus
+from dbus_fast.errors import DBusError
 from dbus_fast.service import PropertyAccess, ServiceInterface, dbus_property, method
 
 ADAPTER = "/org/bluez/hci0"
@@ -72,6 +75,25 @@ class FakeBlueZ:
     bus: MessageBus
     removed: list[str] = field(default_factory=list)
     forget_after_s: float = 0.2
+    agents: list[tuple[str, ...]] = field(default_factory=list)
+    """What the AgentManager was asked: ("register", path, capability), ("default", path),
+    ("unregister", path)."""
+    refuse_agents: bool = False
+    """Answer RegisterAgent with AlreadyExists (another default agent is there)."""
+
+    async def ask_agent(self, sender: str, path: str, member: str, signature: str,
+                        body: list[object]) -> Message:  # fmt: skip
+        """What bluetoothd does during a pairing: ask the registered agent."""
+        return await self.bus.call(
+            Message(
+                destination=sender,
+                path=path,
+                interface="org.bluez.Agent1",
+                member=member,
+                signature=signature,
+                body=body,
+            )
+        )
 
     @staticmethod
     def path(address: str) -> str:
@@ -85,6 +107,26 @@ class FakeBlueZ:
             else _Device(address.upper(), paired=paired, bonded=bonded)
         )
         self.bus.export(self.path(address), device)
+
+
+class _AgentManager(ServiceInterface):
+    def __init__(self, state: FakeBlueZ) -> None:
+        super().__init__("org.bluez.AgentManager1")
+        self.state = state
+
+    @method()
+    def RegisterAgent(self, agent: "o", capability: "s") -> None:  # noqa: F821
+        if self.state.refuse_agents:
+            raise DBusError("org.bluez.Error.AlreadyExists", "Already Exists")
+        self.state.agents.append(("register", agent, capability))
+
+    @method()
+    def RequestDefaultAgent(self, agent: "o") -> None:  # noqa: F821
+        self.state.agents.append(("default", agent))
+
+    @method()
+    def UnregisterAgent(self, agent: "o") -> None:  # noqa: F821
+        self.state.agents.append(("unregister", agent))
 
 
 class _Adapter(ServiceInterface):
@@ -133,6 +175,7 @@ async def fake_bluez(tmp_dir: str) -> AsyncIterator[tuple[str, FakeBlueZ]]:
         bus = await MessageBus(bus_address=address).connect()
         state = FakeBlueZ(bus)
         bus.export(ADAPTER, _Adapter(state))
+        bus.export("/org/bluez", _AgentManager(state))
         await bus.request_name("org.bluez")
         try:
             yield address, state

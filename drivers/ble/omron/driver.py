@@ -457,7 +457,9 @@ class OmronMonitor:
             await session.end()
 
         paired = await pair_device(
-            service_uuid=frames.SERVICE,
+            # by address when known: whether cuffs advertise the vendor
+            # service is not documented
+            service_uuid=None if self.address else frames.SERVICE,
             address=self.address,
             backend=self.backend,
             label=self._info.model,
