@@ -25,11 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from conftest import Deploy  # noqa: E402
-
 from healthkiosk.mqtt import MqttSettings, connect  # noqa: E402
 from sync.outbox import Outbox  # noqa: E402
 from sync.store.db import open_store  # noqa: E402
+from tests.support.fixtures.broker import Deploy  # noqa: E402
 from tests.support.synckit import (  # noqa: E402
     Mosquitto,
     Notify,

@@ -17,6 +17,9 @@ from healthkiosk.readings import (
     DeviceInfo,
     GlucoseMeasurement,
     IdCardData,
+    OximetryMeasurement,
+    TemperatureMeasurement,
+    WeightMeasurement,
 )
 
 
@@ -53,6 +56,46 @@ class GlucoseMeter(Protocol):
         on_progress: Callable[[int, int], None] | None = None,
     ) -> list[GlucoseMeasurement]:
         """Records newer than ``after_sequence`` (all when None), oldest first."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class WeightScale(Protocol):
+    """A scale the elder steps on; the kiosk waits for its weight."""
+
+    @property
+    def info(self) -> DeviceInfo: ...
+
+    async def measure(self, *, timeout_s: float = 120.0) -> WeightMeasurement:
+        """Wait for the next weight (stored ones sent before it are device memory)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class PulseOximeter(Protocol):
+    @property
+    def info(self) -> DeviceInfo: ...
+
+    async def measure(self, *, timeout_s: float = 120.0) -> OximetryMeasurement:
+        """Wait for the first stable reading."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class Thermometer(Protocol):
+    @property
+    def info(self) -> DeviceInfo: ...
+
+    async def measure(
+        self,
+        *,
+        on_intermediate: Callable[[float], None] | None = None,
+        timeout_s: float = 120.0,
+    ) -> TemperatureMeasurement:
+        """Wait for the next temperature (°C); ``on_intermediate`` gets live values."""
         ...
 
     async def close(self) -> None: ...

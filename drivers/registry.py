@@ -27,7 +27,9 @@ from typing import Any, Literal
 
 from healthkiosk.errors import ConfigError
 
-Role = Literal["blood_pressure", "glucose", "id_card", "qr_code"]
+Role = Literal[
+    "blood_pressure", "glucose", "id_card", "qr_code", "weight", "pulse_oximeter", "thermometer"
+]
 FAMILIES = ("drivers.ble", "drivers.serial", "drivers.idcard", "drivers.qrcode")
 
 

@@ -123,6 +123,9 @@ TWINS: dict[str, Twin] = {
     "ble-glucose-standard": BleTwin("make_glucose"),
     "ble-and-ua651": BleTwin("make_and"),
     "ble-omron": BleTwin("make_omron"),
+    "ble-weight-standard": BleTwin("make_weight"),
+    "ble-plx-standard": BleTwin("make_plx"),
+    "ble-thermometer-standard": BleTwin("make_thermometer"),
 }
 """Every registered driver's twin, by driver name (``tests/emulation`` checks
 that no driver is without one)."""

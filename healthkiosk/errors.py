@@ -109,6 +109,10 @@ class MeasurementProblem(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     IMPLAUSIBLE = "implausible"
     NO_VALUE = "no_value"
+    UNSTABLE = "unstable"
+    """No stable reading (an oximeter still settling, or values that keep moving)."""
+    POOR_SIGNAL = "poor_signal"
+    """An oximeter's sensor reports a weak, erratic or disturbed signal, or is off the finger."""
 
 
 class MeasurementError(DeviceError):

@@ -2,12 +2,15 @@
 
 Values carry their unit in the field name; glucose is kept in mmol/L with the
 device's original value and unit beside it; timestamps are timezone-aware.
+Weight is kept in kg, temperature in °C (each at 0.1, halves up, the
+original value and unit beside it), SpO2 in whole percent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 
@@ -50,6 +53,71 @@ def mg_per_dl_to_mmol_per_l(value: float) -> float:
 def kpa_to_mmhg(value: float) -> int:
     """To the nearest whole mmHg, halves up (docs/clinical.md, "Units and conversions")."""
     return int(value * KPA_TO_MMHG + 0.5)
+
+
+class WeightUnit(StrEnum):
+    KG = "kg"
+    LB = "lb"
+
+
+class HeightUnit(StrEnum):
+    M = "m"
+    IN = "in"
+
+
+class TemperatureUnit(StrEnum):
+    CELSIUS = "C"
+    FAHRENHEIT = "F"
+
+
+KG_PER_LB = 0.45359237
+"""The international avoirdupois pound (1959), exactly."""
+
+M_PER_IN = 0.0254
+"""The international inch (1959), exactly."""
+
+_TENTH = Decimal("0.1")
+
+
+def _tenth(value: Decimal) -> float:
+    """To 0.1, halves up (one rounding everywhere: docs/clinical.md, "Units and conversions")."""
+    return float(value.quantize(_TENTH, rounding=ROUND_HALF_UP))
+
+
+def _exact(value: Decimal | float | int) -> Decimal:
+    return value if isinstance(value, Decimal) else Decimal(str(value))
+
+
+def weight_to_kg(value: Decimal | float, unit: WeightUnit) -> float:
+    """A weight in kg at 0.1, halves up, from kg or lb."""
+    d = _exact(value)
+    if unit is WeightUnit.LB:
+        d *= Decimal(str(KG_PER_LB))
+    return _tenth(d)
+
+
+def height_to_m(value: Decimal | float, unit: HeightUnit) -> float:
+    """A height in m at 0.001 (the Weight Scale's finest), halves up, from m or in."""
+    d = _exact(value)
+    if unit is HeightUnit.IN:
+        d *= Decimal(str(M_PER_IN))
+    return float(d.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+
+
+def temperature_to_celsius(value: Decimal | float, unit: TemperatureUnit) -> float:
+    """A temperature in °C at 0.1, halves up, from °C or °F (°C = (°F − 32) × 5/9)."""
+    d = _exact(value)
+    if unit is TemperatureUnit.FAHRENHEIT:
+        d = (d - 32) * 5 / 9
+    return _tenth(d)
+
+
+def body_mass_index(*, weight_kg: Decimal | float, height_m: Decimal | float) -> float:
+    """BMI = weight (kg) / height (m)², at 0.1, halves up (docs/clinical.md, "Body mass index")."""
+    h = _exact(height_m)
+    if h <= 0:
+        raise ValueError(f"height {height_m} m is not a height")
+    return _tenth(_exact(weight_kg) / (h * h))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +192,87 @@ class GlucoseMeasurement:
     """``"LO"`` or ``"HI"`` when the meter shows that instead of a number."""
 
 
+@dataclass(frozen=True, slots=True)
+class BodyComposition:
+    """What a Body Composition Service scale (0x181B) adds to a weight; each
+    field None when the scale did not send it or sent "unavailable"."""
+
+    body_fat_percent: float | None = None
+    muscle_percent: float | None = None
+    muscle_mass_kg: float | None = None
+    fat_free_mass_kg: float | None = None
+    soft_lean_mass_kg: float | None = None
+    body_water_mass_kg: float | None = None
+    impedance_ohm: float | None = None
+    basal_metabolism_kj: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WeightMeasurement:
+    """One weight from a scale, in kg at 0.1 (the original value and unit beside it)."""
+
+    weight_kg: float
+    original_value: float
+    original_unit: WeightUnit
+    device: DeviceInfo
+    device_time: datetime | None = None
+    user_id: int | None = None
+    height_m: float | None = None
+    """The height the scale sent (its user's profile), in m; None when it sent none."""
+    bmi: float | None = None
+    """Computed here from the weight and ``height_m`` (0.1, halves up); None without a height."""
+    device_bmi: float | None = None
+    """The BMI the scale itself sent, kept as it was."""
+    body_composition: BodyComposition | None = None
+
+
+class OximetryMode(StrEnum):
+    SPOT_CHECK = "spot_check"
+    CONTINUOUS = "continuous"
+
+
+@dataclass(frozen=True, slots=True)
+class OximetryMeasurement:
+    """One stable pulse oximetry reading: SpO2 in whole percent, pulse in whole bpm."""
+
+    spo2_percent: int
+    pulse_bpm: int | None
+    device: DeviceInfo
+    mode: OximetryMode
+    device_time: datetime | None = None
+    pulse_amplitude_index: float | None = None
+    """The perfusion index the device sent (percent), or None."""
+
+
+class TemperatureSite(StrEnum):
+    """Temperature Type (0x2A1D) codes 1-9, as ISO/IEEE 11073-10408 names them."""
+
+    ARMPIT = "armpit"
+    BODY = "body"
+    EAR = "ear"
+    FINGER = "finger"
+    GASTROINTESTINAL_TRACT = "gastrointestinal_tract"
+    MOUTH = "mouth"
+    RECTUM = "rectum"
+    TOE = "toe"
+    TYMPANUM = "tympanum"
+
+
+@dataclass(frozen=True, slots=True)
+class TemperatureMeasurement:
+    """One body temperature, in °C at 0.1 (the original value and unit beside it)."""
+
+    celsius: float
+    original_value: float
+    original_unit: TemperatureUnit
+    device: DeviceInfo
+    site: TemperatureSite | None = None
+    device_time: datetime | None = None
+
+
 Measurement = BloodPressureMeasurement | GlucoseMeasurement
+"""What the store and the wire schema take today (weight, oximetry and
+temperature join them with the visit integration of issue #17)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,19 @@ values are null. Pure.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
-from drivers.ble import battery, bps_codec, gatt_time, glucose_codec, racp
+from drivers.ble import (
+    battery,
+    bps_codec,
+    gatt_time,
+    glucose_codec,
+    hts_codec,
+    plx_codec,
+    racp,
+    weight_codec,
+)
 from drivers.ble.gatt_time import DateTime
 from drivers.ble.ieee11073 import Nfloat, decode_float, decode_sfloat
 
@@ -110,6 +120,78 @@ def _cts(data: bytes) -> dict[str, Any]:
     }
 
 
+def _dec(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def _weight(data: bytes) -> dict[str, Any]:
+    r = weight_codec.decode_weight_measurement(data)
+    return {
+        "weight": _dec(r.weight),
+        "unit": r.unit.value,
+        "timestamp": _iso(r.timestamp),
+        "user_id": r.user_id,
+        "bmi": _dec(r.bmi),
+        "height": _dec(r.height),
+    }
+
+
+def _body_composition(data: bytes) -> dict[str, Any]:
+    r = weight_codec.decode_body_composition(data)
+    out: dict[str, Any] = {
+        "unit": r.unit.value,
+        "timestamp": _iso(r.timestamp),
+        "user_id": r.user_id,
+        "body_fat_percent": _dec(r.body_fat_percent),
+    }
+    for _bit, name, _kind in weight_codec.BODY_FIELDS:
+        out[name] = _dec(getattr(r, name))
+    out["multiple_packet"] = r.multiple_packet
+    out["unavailable"] = sorted(r.unavailable)
+    return out
+
+
+def _plx_status(
+    status: plx_codec.MeasurementStatus | None, device: plx_codec.DeviceStatus | None
+) -> dict[str, Any]:
+    return {
+        "measurement_status": None if status is None else status.as_dict(),
+        "device_status": None if device is None else device.as_dict(),
+    }
+
+
+def _plx_spot(data: bytes) -> dict[str, Any]:
+    r = plx_codec.decode_spot_check(data)
+    return {
+        "spo2": _num(r.spo2),
+        "pulse_rate": _num(r.pulse_rate),
+        "timestamp": _iso(r.timestamp),
+        **_plx_status(r.measurement_status, r.device_status),
+        "pulse_amplitude_index": _num(r.pulse_amplitude_index),
+    }
+
+
+def _plx_continuous(data: bytes) -> dict[str, Any]:
+    r = plx_codec.decode_continuous(data)
+    return {
+        "spo2": _num(r.spo2),
+        "pulse_rate": _num(r.pulse_rate),
+        "timestamp": None,  # a continuous measurement carries no time stamp
+        **_plx_status(r.measurement_status, r.device_status),
+        "pulse_amplitude_index": _num(r.pulse_amplitude_index),
+    }
+
+
+def _temperature(data: bytes) -> dict[str, Any]:
+    r = hts_codec.decode_measurement(data)
+    return {
+        "value": _num(r.temperature),
+        "unit": r.unit.value,
+        "timestamp": _iso(r.timestamp),
+        "type": hts_codec.type_name(r.temperature_type),
+    }
+
+
 DECODERS: dict[str, Callable[[bytes], dict[str, Any]]] = {
     "bpm": _bp,
     "icp": _bp,
@@ -121,6 +203,13 @@ DECODERS: dict[str, Callable[[bytes], dict[str, Any]]] = {
     "float": lambda data: _nfloat(decode_float(data)),
     "cts": _cts,
     "battery": lambda data: {"battery_percent": battery.decode_level(data)},
+    "weight": _weight,
+    "weight-feature": lambda data: weight_codec.decode_weight_scale_feature(data).as_dict(),
+    "body-composition": _body_composition,
+    "plx-spot": _plx_spot,
+    "plx-continuous": _plx_continuous,
+    "plx-features": lambda data: plx_codec.decode_features(data).as_dict(),
+    "temperature": _temperature,
 }
 KINDS = tuple(DECODERS)
 

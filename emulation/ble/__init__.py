@@ -1,7 +1,8 @@
 """Emulated BLE health devices on a real Bluetooth stack: Google's bumble.
 
-Each peripheral (:mod:`.bps`, :mod:`.glucose`, :mod:`.and_ua651`, sharing
-:mod:`.peripheral`) keeps its behaviour in a small GATT server model
+Each peripheral (:mod:`.bps`, :mod:`.glucose`, :mod:`.and_ua651`,
+:mod:`.weight`, :mod:`.plx`, :mod:`.thermometer`, sharing :mod:`.peripheral`)
+keeps its behaviour in a small GATT server model
 (:mod:`.gatt`: services, characteristics, ATT errors, one connection) and is
 put on bumble's in-process link with an emulated controller of its own
 (:mod:`.bumble_radio`). The unchanged driver code reaches it through a bleak

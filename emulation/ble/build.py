@@ -4,6 +4,7 @@ table), for :mod:`emulation.twins`."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from drivers.ble.omron import frames
@@ -13,8 +14,11 @@ from emulation.ble.bps import BpsEmulator
 from emulation.ble.glucose import GlucoseEmulator
 from emulation.ble.omron import OmronEmulator
 from emulation.ble.peripheral import DEFAULT_BATTERY_PERCENT, parse_faults
+from emulation.ble.plx import PulseOximeterEmulator
+from emulation.ble.thermometer import ThermometerEmulator
+from emulation.ble.weight import WeightScaleEmulator
 from healthkiosk.errors import ConfigError
-from healthkiosk.readings import PressureUnit
+from healthkiosk.readings import PressureUnit, TemperatureUnit, WeightUnit
 
 
 def _get(em: Mapping[str, Any], key: str, kind: Callable[[Any], Any], default: Any) -> Any:
@@ -117,3 +121,54 @@ def make_omron(options: Mapping[str, Any] | None) -> OmronEmulator:
         bond_at_start=paired,
         pairing_window_at_start_s=_get(em, "pairing_window_s", float, None),
     )
+
+
+def make_weight(options: Mapping[str, Any] | None) -> WeightScaleEmulator:
+    opts, em = _parse(options)
+    # ``height_m``: the scale user's height (m), or null for a scale that sends none.
+    no_height = "height_m" in em and em["height_m"] is None
+    return WeightScaleEmulator(
+        tz=opts.tz,
+        faults=_faults(em),
+        battery_percent=_battery(em),
+        weight_kg=_get(em, "weight_kg", _decimal, Decimal("68.4")),
+        height_m=None if no_height else _get(em, "height_m", _decimal, Decimal("1.65")),
+        unit=_get(em, "unit", WeightUnit, WeightUnit.KG),
+        stored=_get(em, "stored", int, 0),
+        body_composition=_get(em, "body_composition", bool, False),
+    )
+
+
+def make_plx(options: Mapping[str, Any] | None) -> PulseOximeterEmulator:
+    opts, em = _parse(options)
+    return PulseOximeterEmulator(
+        tz=opts.tz,
+        faults=_faults(em),
+        battery_percent=_battery(em),
+        spo2=_get(em, "spo2", int, 97),
+        pulse=_get(em, "pulse", int, 72),
+        qualified=_get(em, "qualified", bool, True),
+        continuous=_get(em, "continuous", bool, True),
+        spot_check=_get(em, "spot_check", bool, True),
+        memory=_get(em, "memory", int, 0),
+        step_s=_get(em, "step_s", float, 0.02),
+    )
+
+
+def make_thermometer(options: Mapping[str, Any] | None) -> ThermometerEmulator:
+    opts, em = _parse(options)
+    return ThermometerEmulator(
+        tz=opts.tz,
+        faults=_faults(em),
+        battery_percent=_battery(em),
+        celsius=_get(em, "celsius", _decimal, Decimal("36.6")),
+        unit=_get(em, "unit", TemperatureUnit, TemperatureUnit.CELSIUS),
+        stored=_get(em, "stored", int, 0),
+    )
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value))
+    except ArithmeticError as err:  # decimal.InvalidOperation
+        raise ValueError(f"not a number: {value!r}") from err

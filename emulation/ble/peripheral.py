@@ -57,9 +57,17 @@ class Fault(StrEnum):
     STRIP_ERROR = "strip_error"
     RESULT_HIGH = "result_high"
     RACP_ERROR = "racp_error"
+    SHORT_FRAME = "short_frame"
+    """A valid value missing its last byte (an Omron twin: read replies two
+    bytes short)."""
+    UNSTABLE = "unstable"
+    """An oximeter whose values never settle."""
+    INVALID = "invalid"
+    """An oximeter that flags its measurement invalid."""
+    SENSOR_OFF = "sensor_off"
+    """An oximeter whose sensor is not on a finger."""
     # Omron's memory protocol (emulation/ble/omron.py)
     BAD_CHECK_BYTE = "bad_check_byte"
-    SHORT_FRAME = "short_frame"
     WRONG_KEY = "wrong_key"
     DROP_MID_READ = "drop_mid_read"
 

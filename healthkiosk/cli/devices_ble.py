@@ -1,4 +1,4 @@
-"""``healthkiosk devices scan | read | emulate | decode``.
+"""``healthkiosk devices scan | read | emulate | decode | reading``.
 
 ``read`` and ``emulate`` are generic over the driver registry, so the serial
 and ID card drivers work through them too. ``--emulate`` and ``emulate``
@@ -22,11 +22,24 @@ DECODE_KINDS = (
     "float",
     "cts",
     "battery",
+    "weight",
+    "weight-feature",
+    "body-composition",
+    "plx-spot",
+    "plx-continuous",
+    "plx-features",
+    "temperature",
 )
+READING_KINDS = ("weight", "plx-spot", "plx-continuous", "temperature")
+"""``devices reading`` kinds of the issue #17 drivers (bpm, glucose and the
+serial line formats are issue #14's, on its own branch)."""
 
 
 def register(dsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    q = dsub.add_parser("scan", help="nearby BLE devices offering 0x1810 or 0x1808, with RSSI")
+    q = dsub.add_parser(
+        "scan",
+        help="nearby BLE health devices (0x1810, 0x1808, 0x181D, 0x1822, 0x1809), with RSSI",
+    )
     q.add_argument("--timeout", type=float, default=8.0, metavar="SECONDS")
     q.add_argument("--emulate", action="store_true", help="scan the emulated peripherals")
     q.set_defaults(handler=_scan)
@@ -67,6 +80,14 @@ def register(dsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("hex", nargs="+", help="the bytes in hex (spaces, dashes, colons allowed)")
     q.set_defaults(handler=_decode)
 
+    q = dsub.add_parser(
+        "reading",
+        help="what the kiosk would record from captured bytes (recorded, reason, values), as JSON",
+    )
+    q.add_argument("kind", choices=READING_KINDS)
+    q.add_argument("hex", nargs="+", help="the bytes in hex (spaces, dashes, colons allowed)")
+    q.set_defaults(handler=_reading)
+
 
 # --- decode ----------------------------------------------------------------------
 
@@ -85,6 +106,40 @@ def _decode(args: argparse.Namespace) -> int:
         return 2
     try:
         result = decode_to_json(args.kind, data)
+    except ProtocolError as err:
+        print(f"healthkiosk: {args.kind}: {err} (bytes {data.hex(' ')})", file=sys.stderr)
+        return 2
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+# --- reading ---------------------------------------------------------------------
+
+
+def _reading(args: argparse.Namespace) -> int:
+    """One JSON object and exit 0 (``recorded`` true, or false with ``reason``;
+    the values in the kiosk's units), or one line on stderr and exit 2 for
+    bytes that cannot be decoded. The rules and time zone are the configured ones."""
+    import json
+    import sys
+    from zoneinfo import ZoneInfo
+
+    from drivers.ble.decode import parse_hex
+    from drivers.ble.reading import reading_to_json
+    from healthkiosk.cli.common import load
+    from healthkiosk.errors import ProtocolError
+    from healthkiosk.rules import load_rules
+
+    cfg = load(args, log=False)
+    try:
+        data = parse_hex(" ".join(args.hex))
+    except ValueError as err:
+        print(f"healthkiosk: {err}", file=sys.stderr)
+        return 2
+    try:
+        result = reading_to_json(
+            args.kind, data, rules=load_rules(cfg.rules), tz=ZoneInfo(cfg.station.timezone)
+        )
     except ProtocolError as err:
         print(f"healthkiosk: {args.kind}: {err} (bytes {data.hex(' ')})", file=sys.stderr)
         return 2
@@ -223,7 +278,13 @@ async def _read_async(
                 print(f"cuff {pressure.mmhg:.0f} mmHg", file=sys.stderr)
 
             return await dev.measure(on_cuff_pressure=cuff, timeout_s=args.timeout)
-        if spec.role == "glucose":
+        if spec.role == "thermometer":
+
+            def live(celsius: float) -> None:
+                print(f"temperature {celsius:.1f} °C", file=sys.stderr)
+
+            return await dev.measure(on_intermediate=live, timeout_s=args.timeout)
+        if spec.role in ("glucose", "weight", "pulse_oximeter"):
             return await dev.measure(timeout_s=args.timeout)
         return await dev.read_card(timeout_s=args.timeout)
 
@@ -295,14 +356,27 @@ async def _scan_async(args: argparse.Namespace) -> list[str]:
     from drivers.ble import uuids
     from healthkiosk.errors import DeviceConnectionError
 
-    services = {uuids.BLOOD_PRESSURE_SERVICE: "0x1810", uuids.GLUCOSE_SERVICE: "0x1808"}
+    services = {
+        uuids.BLOOD_PRESSURE_SERVICE: "0x1810",
+        uuids.GLUCOSE_SERVICE: "0x1808",
+        uuids.WEIGHT_SCALE_SERVICE: "0x181D",
+        uuids.PULSE_OXIMETER_SERVICE: "0x1822",
+        uuids.HEALTH_THERMOMETER_SERVICE: "0x1809",
+    }
     backend: type[Any] | None = None
     async with contextlib.AsyncExitStack() as stack:
         if args.emulate:
             from healthkiosk.cli.emulation_hook import require_emulation
 
             twins = require_emulation("twins", wanted_by="devices scan --emulate")
-            for name in ("ble-bp-standard", "ble-glucose-standard", "ble-and-ua651"):
+            for name in (
+                "ble-bp-standard",
+                "ble-glucose-standard",
+                "ble-and-ua651",
+                "ble-weight-standard",
+                "ble-plx-standard",
+                "ble-thermometer-standard",
+            ):
                 twin = await stack.enter_async_context(twins.start(name))
                 backend = twin.reach["backend"].scanner
         try:
@@ -332,5 +406,5 @@ async def _scan_async(args: argparse.Namespace) -> list[str]:
         offered = ", ".join(services[u] for u in adv.service_uuids if u in services)
         lines.append(f"{device.address}  rssi {adv.rssi:4d} dBm  {offered:14}  {device.name or ''}")
     if not lines:
-        lines.append("no device offering 0x1810 or 0x1808 found")
+        lines.append("no device offering " + ", ".join(services.values()) + " found")
     return lines

@@ -6,7 +6,9 @@ import argparse
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from healthkiosk.rules import RulesConfig
+    from collections.abc import Callable
+
+    from healthkiosk.rules import Classification, RulesConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +30,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     meal.add_argument("--fasting", dest="meal", action="store_const", const="fasting")
     meal.add_argument("--random", dest="meal", action="store_const", const="random")
     gl.set_defaults(handler=_classify_glucose, meal="random")
+    _register_vitals(kinds)
+
+
+def _register_vitals(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """BMI, SpO2 and temperature (issue #17), each exit 0 with one JSON object,
+    or exit 2 with one line on stderr for an implausible value."""
+    bmi = kinds.add_parser("bmi", help="BMI (kg/m²), or --weight KG --height M")
+    bmi.add_argument("value", type=float, nargs="?", metavar="BMI")
+    bmi.add_argument("--weight", type=float, metavar="KG")
+    bmi.add_argument("--height", type=float, metavar="M")
+    bmi.set_defaults(handler=_classify_bmi)
+    spo2 = kinds.add_parser("spo2", help="SpO2 in percent")
+    spo2.add_argument("value", type=float, metavar="PERCENT")
+    spo2.add_argument("--pulse", type=int, default=None, metavar="BPM")
+    spo2.set_defaults(handler=_classify_spo2)
+    temp = kinds.add_parser("temperature", help="body temperature in °C")
+    temp.add_argument("value", type=float, metavar="CELSIUS")
+    temp.add_argument("--age", type=int, default=None, metavar="YEARS")
+    temp.set_defaults(handler=_classify_temperature)
 
 
 def _rules(args: argparse.Namespace) -> RulesConfig:
@@ -83,3 +104,44 @@ def _classify_glucose(args: argparse.Namespace) -> int:
         print(f"healthkiosk: implausible ({err.reason}): {err}", file=sys.stderr)
         return 2
     return _emit(c.as_dict())
+
+
+def _implausible(run: Callable[[], Classification]) -> int:
+    import sys
+
+    from healthkiosk.errors import ImplausibleValueError
+
+    try:
+        c = run()
+    except ImplausibleValueError as err:
+        print(f"healthkiosk: implausible ({err.reason}): {err}", file=sys.stderr)
+        return 2
+    return _emit(c.as_dict())
+
+
+def _classify_bmi(args: argparse.Namespace) -> int:
+    import sys
+
+    from healthkiosk.rules import classify_bmi, classify_weight
+
+    rules = _rules(args).bmi
+    if args.value is not None:
+        return _implausible(lambda: classify_bmi(args.value, rules))
+    if args.weight is None or args.height is None:
+        print("healthkiosk: give BMI, or --weight KG and --height M", file=sys.stderr)
+        return 2
+    return _implausible(lambda: classify_weight(args.weight, args.height, rules))
+
+
+def _classify_spo2(args: argparse.Namespace) -> int:
+    from healthkiosk.rules import classify_spo2
+
+    rules = _rules(args).spo2
+    return _implausible(lambda: classify_spo2(args.value, rules, pulse_bpm=args.pulse))
+
+
+def _classify_temperature(args: argparse.Namespace) -> int:
+    from healthkiosk.rules import classify_temperature
+
+    rules = _rules(args).temperature
+    return _implausible(lambda: classify_temperature(args.value, rules, age=args.age))

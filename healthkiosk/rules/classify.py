@@ -22,7 +22,7 @@ Meal = Literal["fasting", "after_meal", "random"]
 class Classification:
     """The result of the rules for one reading (docs/clinical.md, "Category keys")."""
 
-    kind: Literal["blood_pressure", "glucose"]
+    kind: Literal["blood_pressure", "glucose", "bmi", "spo2", "temperature"]
     category: str
     urgent: bool
     rule: str

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from healthkiosk.errors import ConfigError
+from healthkiosk.rules.vitals_config import BmiRules, Spo2Rules, TemperatureRules
 
 BpCategory = Literal["normal", "high_normal", "grade_1", "grade_2", "grade_3"]
 
@@ -149,6 +150,9 @@ class RulesConfig(_Rules):
     blood_pressure: BloodPressureRules = Field(default_factory=BloodPressureRules)
     glucose: GlucoseRules = Field(default_factory=GlucoseRules)
     followup: FollowupRules = Field(default_factory=FollowupRules)
+    bmi: BmiRules = Field(default_factory=BmiRules)
+    spo2: Spo2Rules = Field(default_factory=Spo2Rules)
+    temperature: TemperatureRules = Field(default_factory=TemperatureRules)
 
 
 def load_rules(data: dict[str, Any] | None = None) -> RulesConfig:

@@ -78,7 +78,7 @@ class Reading(Base):
     mean_arterial_mmhg: Mapped[int | None]
     pulse_bpm: Mapped[int | None]
     irregular_pulse: Mapped[bool] = mapped_column(default=False)
-    measurements: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    measurements: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON(none_as_null=True))
     """The individual measurements averaged into this reading."""
 
     # glucose, mmol/L at 0.1 resolution, with what the meter said
@@ -140,7 +140,7 @@ class DeviceEvent(Base):
     at: Mapped[datetime]
     device: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(40))
-    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class DeviceCursor(Base):

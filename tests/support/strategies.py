@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from hypothesis import strategies as st
 
@@ -15,7 +16,12 @@ from drivers.ble.glucose_codec import (
     Meal,
     SensorStatus,
 )
+from drivers.ble.hts_codec import TemperatureRecord
 from drivers.ble.ieee11073 import FLOAT, SFLOAT, Nfloat, Special
+from drivers.ble.plx_codec import FEATURE_NAMES as PLX_FEATURE_NAMES
+from drivers.ble.plx_codec import ContinuousRecord, PlxFeatures, SpO2PR, SpotCheckRecord
+from drivers.ble.plx_codec import DeviceStatus as PlxDeviceStatus
+from drivers.ble.plx_codec import MeasurementStatus as PlxMeasurementStatus
 from drivers.ble.racp import (
     FilterType,
     OpCode,
@@ -24,7 +30,14 @@ from drivers.ble.racp import (
     RacpResponse,
     ResponseCode,
 )
-from healthkiosk.readings import PressureUnit
+from drivers.ble.weight_codec import (
+    BODY_FIELDS,
+    HEIGHT_STEP,
+    MASS_STEP,
+    BodyCompositionRecord,
+    WeightRecord,
+)
+from healthkiosk.readings import PressureUnit, TemperatureUnit, WeightUnit
 
 
 def numbers(fmt=SFLOAT) -> st.SearchStrategy[Nfloat]:
@@ -168,3 +181,104 @@ def racp_values(draw: st.DrawFn) -> RacpRequest | RacpResponse:
         a, b = sorted((draw(seqs), draw(seqs)))
         return RacpRequest(op, operator, FilterType.SEQUENCE_NUMBER, (a, b))
     return RacpRequest(op, operator, FilterType.SEQUENCE_NUMBER, (draw(seqs),))
+
+
+# --- issue 17: weight, body composition, pulse oximetry, temperature ----------------
+
+
+def _steps(step: str, top: int = 0xFFFE) -> st.SearchStrategy[Decimal]:
+    return st.integers(0, top).map(lambda n: n * Decimal(step))
+
+
+@st.composite
+def weight_records(draw: st.DrawFn) -> WeightRecord:
+    unit = draw(st.sampled_from(list(WeightUnit)))
+    with_bmi = draw(st.booleans())
+    return WeightRecord(
+        unit=unit,
+        weight=draw(st.none() | _steps(str(MASS_STEP[unit]))),
+        timestamp=draw(st.none() | date_times),
+        user_id=draw(st.none() | st.integers(0, 255)),
+        bmi=draw(_steps("0.1")) if with_bmi else None,
+        height=draw(_steps(str(HEIGHT_STEP[unit]))) if with_bmi else None,
+    )
+
+
+@st.composite
+def body_composition_records(draw: st.DrawFn) -> BodyCompositionRecord:
+    unit = draw(st.sampled_from(list(WeightUnit)))
+    values: dict[str, Decimal | None] = {}
+    unavailable: set[str] = set()
+    steps = {"percent": "0.1", "kj": "1", "ohm": "0.1"}
+    for _bit, name, kind in (
+        (0, "body_fat_percent", "percent"),
+        *BODY_FIELDS,
+    ):
+        state = draw(st.sampled_from(["absent", "value", "unavailable"]))
+        if name == "body_fat_percent" and state == "absent":
+            state = "value"
+        if state == "unavailable":
+            unavailable.add(name)
+            values[name] = None
+        elif state == "value":
+            step = steps.get(kind) or str(MASS_STEP[unit] if kind == "mass" else HEIGHT_STEP[unit])
+            values[name] = draw(_steps(step))
+        else:
+            values[name] = None
+    return BodyCompositionRecord(
+        unit=unit,
+        timestamp=draw(st.none() | date_times),
+        user_id=draw(st.none() | st.integers(0, 255)),
+        multiple_packet=draw(st.booleans()),
+        unavailable=frozenset(unavailable),
+        **values,  # type: ignore[arg-type]
+    )
+
+
+plx_statuses = st.integers(0, 0xFFFF).map(PlxMeasurementStatus.from_bits)
+plx_device_statuses = st.integers(0, 0xFFFFFF).map(PlxDeviceStatus.from_bits)
+
+spot_check_records = st.builds(
+    SpotCheckRecord,
+    spo2=sfloat_values(),
+    pulse_rate=sfloat_values(),
+    timestamp=st.none() | date_times,
+    measurement_status=st.none() | plx_statuses,
+    device_status=st.none() | plx_device_statuses,
+    pulse_amplitude_index=st.none() | sfloat_values(),
+    device_clock_not_set=st.booleans(),
+)
+
+continuous_records = st.builds(
+    ContinuousRecord,
+    spo2=sfloat_values(),
+    pulse_rate=sfloat_values(),
+    fast=st.none() | st.builds(SpO2PR, sfloat_values(), sfloat_values()),
+    slow=st.none() | st.builds(SpO2PR, sfloat_values(), sfloat_values()),
+    measurement_status=st.none() | plx_statuses,
+    device_status=st.none() | plx_device_statuses,
+    pulse_amplitude_index=st.none() | sfloat_values(),
+)
+
+
+@st.composite
+def plx_features(draw: st.DrawFn) -> PlxFeatures:
+    supported = draw(st.frozensets(st.sampled_from(PLX_FEATURE_NAMES)))
+    return PlxFeatures(
+        supported=supported,
+        measurement_status_support=(
+            draw(plx_statuses) if "measurement_status_support" in supported else None
+        ),
+        device_status_support=(
+            draw(plx_device_statuses) if "device_and_sensor_status_support" in supported else None
+        ),
+    )
+
+
+temperature_records = st.builds(
+    TemperatureRecord,
+    unit=st.sampled_from(list(TemperatureUnit)),
+    temperature=float_values(),
+    timestamp=st.none() | date_times,
+    temperature_type=st.none() | st.integers(0, 255),
+)

@@ -225,8 +225,10 @@ def test_scan_emulated() -> None:
     result = run("devices", "scan", "--emulate", "--timeout", "0.3")
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 6  # every BLE driver's twin
     assert any("0x1808" in line and "GLS-EMU" in line for line in lines)
+    for service, name in (("0x181D", "WSS-EMU"), ("0x1822", "PLX-EMU"), ("0x1809", "HTS-EMU")):
+        assert any(service in line and name in line for line in lines), result.stdout
     assert all("rssi" in line for line in lines)
 
 

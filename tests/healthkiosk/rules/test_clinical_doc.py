@@ -27,7 +27,7 @@ DOC = ROOT / "docs/clinical.md"
 KEY_HEADER = ["key", "default", "unit", "source"]
 PLANNED_HEADER = ["planned key", "default", "unit", "source"]
 BAND_HEADER = ["band", "systolic from", "diastolic from", "guideline's name"]
-UNIT_CONSTANTS = ("MG_PER_DL_PER_MMOL_PER_L", "KPA_TO_MMHG")
+UNIT_CONSTANTS = ("MG_PER_DL_PER_MMOL_PER_L", "KPA_TO_MMHG", "KG_PER_LB", "M_PER_IN")
 
 Value = int | float | str | tuple[int | float, ...] | None
 
@@ -135,9 +135,9 @@ def _same(doc: Value, code: Value) -> bool:
 
 def test_the_doc_has_the_tables() -> None:
     # A renamed header would silently empty a table: the counts below are the doc's shape.
-    assert len(doc_defaults()) >= 30
+    assert len(doc_defaults()) >= 45
     assert len(doc_bands()) == 12
-    assert len(_rows(PLANNED_HEADER)) >= 10
+    assert len(_rows(PLANNED_HEADER)) >= 2  # the waist: no device measures it yet
 
 
 def test_every_code_default_is_documented_and_nothing_else() -> None:

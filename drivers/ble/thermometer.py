@@ -1,0 +1,336 @@
+"""Standard Bluetooth SIG Health Thermometer Service thermometer (0x1809).
+
+Contract:
+- scan for a device advertising 0x1809 (the configured address, else the
+  first) for the whole measurement time, connect with the scanned ``BLEDevice``;
+- read Device Information, Battery Level (``battery_percent``, None without a
+  Battery Service) and Temperature Type (0x2A1D) when the thermometer has it
+  (its fixed site, used when a measurement names none);
+- read the thermometer's clock (Current Time, 0x2A2B) for its offset from
+  the station's (``clock_offset``); set it after the measurement, when
+  writable and the thermometer is still connected;
+- subscribe to Intermediate Temperature (0x2A1E) notifications when present
+  (the live value, ``on_intermediate`` in °C) and to Temperature Measurement
+  (0x2A1C) indications;
+- stored measurements come first and the one just made last: every indication
+  until ``settle_s`` (1 s) passes without one, or the thermometer hangs up, is
+  one burst. The result is the last temperature not known to be stored (a
+  time stamp more than ``max_age_s``, 300 s, old by the thermometer's own
+  clock is a stored record; without a time stamp or a readable clock the last
+  one is taken); the others are kept in ``memory`` (device-memory records,
+  never attributed); a burst of stored ones only → wait for the next;
+- a special FLOAT (NaN, NRes, ±INF) → ``MeasurementError(no_value)``; a value
+  outside what a clinical thermometer measures (below 10 °C, from 50 °C) →
+  ``MeasurementError(out_of_range)``; an undecodable indication →
+  :class:`~drivers.ble.hts_codec.HtsCodecError` (raw bytes kept), no reading;
+- the reading is in °C at 0.1, halves up (°F converted);
+- a link lost before a new measurement → :class:`DeviceConnectionError`, no
+  reading (stored ones that came are in ``memory``).
+Firmware seen: none on hardware — verified against the emulated thermometer
+(``emulation/ble/thermometer.py``) built from the GATT specification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, tzinfo
+from typing import Any
+
+from drivers.ble import uuids
+from drivers.ble.burst import collect_burst, pick_new, read_clock_offset
+from drivers.ble.hts_codec import (
+    HtsCodecError,
+    TemperatureRecord,
+    decode_intermediate,
+    decode_measurement,
+    decode_temperature_type,
+    site_of,
+)
+from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
+from drivers.ble.options import BleOptions
+from healthkiosk.errors import (
+    DeviceConnectionError,
+    DeviceError,
+    DeviceTimeoutError,
+    ImplausibleValueError,
+    MeasurementError,
+    MeasurementProblem,
+)
+from healthkiosk.readings import (
+    DeviceInfo,
+    TemperatureMeasurement,
+    TemperatureSite,
+    TemperatureUnit,
+    Transport,
+    temperature_to_celsius,
+)
+from healthkiosk.rules import TemperatureRules, check_temperature_plausible
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SETTLE_S = 1.0
+DEFAULT_MAX_AGE_S = 300.0
+DEVICE_RANGE_C = (10.0, 50.0)
+"""What a clinical thermometer can report (lowest accepted, first refused): a
+value outside is a device fault, not a body temperature. (Clinical
+plausibility is healthkiosk.rules'.)"""
+
+
+def record_to_reading(
+    record: TemperatureRecord,
+    *,
+    device: DeviceInfo,
+    tz: tzinfo,
+    default_site: TemperatureSite | None = None,
+) -> TemperatureMeasurement:
+    """A decoded 0x2A1C → the kiosk's reading, or MeasurementError."""
+    label = device.label
+    value = record.temperature.decimal
+    if value is None:
+        special = str(record.temperature.special)
+        raise MeasurementError(
+            f"thermometer sent no value ({special})",
+            problem=MeasurementProblem.NO_VALUE,
+            device=label,
+            code=special,
+        )
+    exact = value if record.unit is TemperatureUnit.CELSIUS else (value - 32) * 5 / 9
+    low, high = DEVICE_RANGE_C
+    if not low <= exact < high:  # before rounding: a FLOAT can be as large as 10^127
+        raise MeasurementError(
+            f"{value} {record.unit.value} is outside what a thermometer measures",
+            problem=MeasurementProblem.OUT_OF_RANGE,
+            device=label,
+        )
+    celsius = temperature_to_celsius(value, record.unit)
+    return TemperatureMeasurement(
+        celsius=celsius,
+        original_value=float(value),
+        original_unit=record.unit,
+        device=device,
+        site=record.site or default_site,
+        device_time=None if record.timestamp is None else record.timestamp.to_datetime(tz),
+    )
+
+
+class StandardThermometer:
+    """A :class:`drivers.base.Thermometer` over the Health Thermometer Service."""
+
+    MODEL = "Health Thermometer Service thermometer"
+    service_uuid = uuids.HEALTH_THERMOMETER_SERVICE
+
+    def __init__(self, *, address: str | None, backend: BleBackend, options: BleOptions) -> None:
+        self.address = address
+        self.backend = backend
+        self.options = options
+        self.settle_s = float(options.extra.get("settle_s", DEFAULT_SETTLE_S))
+        self.max_age_s = float(options.extra.get("max_age_s", DEFAULT_MAX_AGE_S))
+        self._info = DeviceInfo(
+            model=self.MODEL, transport=backend.transport, address=address or ""
+        )
+        self._link: BleLink | None = None
+        self.clock_set_at: datetime | None = None
+        self.battery_percent: int | None = None
+        self.clock_offset: timedelta | None = None
+        """The thermometer's clock minus the station's, read at the last connection."""
+        self.site: TemperatureSite | None = None
+        """The site of the Temperature Type characteristic, when the thermometer has one."""
+        self.memory: list[TemperatureMeasurement] = []
+        """Stored measurements sent before the last result, oldest first."""
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self._info
+
+    async def connect(self, *, scan_timeout_s: float) -> BleLink:
+        device = await find_device(
+            service_uuid=self.service_uuid,
+            address=self.address,
+            backend=self.backend,
+            timeout_s=self.options.scan_timeout_s or scan_timeout_s,
+            label=self.MODEL,
+        )
+        link = BleLink(device, backend=self.backend, label=self.MODEL)
+        self._link = link
+        await link.connect(timeout_s=self.options.connect_timeout_s)
+        self._info = await link.read_device_info(model_fallback=self.MODEL)
+        self.battery_percent = await link.read_battery_level()
+        self.site = await self._read_site(link)
+        self.clock_offset = await read_clock_offset(link, self.options.tz)
+        return link
+
+    async def _read_site(self, link: BleLink) -> TemperatureSite | None:
+        uuid = uuids.TEMPERATURE_TYPE
+        if not link.has(uuid) or "read" not in link.properties(uuid):
+            return None
+        raw = await link.read(uuid)
+        try:
+            return site_of(decode_temperature_type(raw))
+        except HtsCodecError:
+            log.warning("%s: unreadable Temperature Type %s", self._info.label, raw.hex())
+            return None
+
+    async def measure(
+        self,
+        *,
+        on_intermediate: Callable[[float], None] | None = None,
+        timeout_s: float = 120.0,
+    ) -> TemperatureMeasurement:
+        try:
+            async with asyncio.timeout(timeout_s) as deadline:
+                link = await self.connect(scan_timeout_s=timeout_s)
+                try:
+                    reading = await self._until_new(link, on_intermediate, deadline.when() or 0.0)
+                    await self._set_clock(link)
+                finally:
+                    await link.close()
+                    self._link = None
+        except DeviceError:
+            raise
+        except TimeoutError:
+            raise DeviceTimeoutError(
+                f"no new temperature within {timeout_s:.0f} s", device=self._info.label
+            ) from None
+        log.info("%s: measured %.1f °C", self._info.label, reading.celsius)
+        return reading
+
+    async def _until_new(
+        self,
+        link: BleLink,
+        on_intermediate: Callable[[float], None] | None,
+        deadline: float,
+    ) -> TemperatureMeasurement:
+        results: asyncio.Queue[bytes] = asyncio.Queue()
+        if on_intermediate is not None and link.has(uuids.INTERMEDIATE_TEMPERATURE):
+            await link.subscribe(
+                uuids.INTERMEDIATE_TEMPERATURE,
+                lambda raw: self._intermediate(raw, on_intermediate),
+            )
+        await link.subscribe(uuids.TEMPERATURE_MEASUREMENT, results.put_nowait)
+        arrived: list[bytes] = []
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                arrived += await collect_burst(
+                    link,
+                    results,
+                    what="a temperature",
+                    is_result=lambda _raw: True,
+                    timeout_s=remaining,
+                    settle_s=self.settle_s,
+                )
+            except DeviceConnectionError as err:
+                if arrived:
+                    raise DeviceConnectionError(
+                        f"link lost before a new temperature ({len(self.memory)} stored kept)",
+                        device=self._info.label,
+                    ) from err
+                raise
+            reading = self._result(arrived)
+            if reading is not None:
+                return reading
+
+    async def _set_clock(self, link: BleLink) -> None:
+        """After the measurement, while the thermometer is still connected."""
+        if not self.options.set_clock or link.lost.is_set():
+            return
+        now = datetime.now(self.options.tz)
+        try:
+            if await link.set_current_time(now):
+                self.clock_set_at = now
+        except DeviceError as err:
+            log.info("%s: clock not set: %s", self._info.label, err)
+
+    def _intermediate(self, raw: bytes, callback: Callable[[float], None]) -> None:
+        try:
+            record = decode_intermediate(raw)
+        except HtsCodecError:
+            log.warning("%s: undecodable intermediate temperature %s", self._info.label, raw.hex())
+            return
+        value = record.temperature.decimal
+        if value is not None:
+            callback(temperature_to_celsius(value, record.unit))
+
+    def _result(self, raws: list[bytes]) -> TemperatureMeasurement | None:
+        """The newest temperature that is not a stored one (None when all are
+        stored); the others go to ``memory``."""
+        label = self._info.label
+        tz = self.options.tz
+        try:
+            records = [decode_measurement(raw) for raw in raws]
+        except HtsCodecError as err:
+            raise naming(err, label) from None
+        times = [None if r.timestamp is None else r.timestamp.to_datetime(tz) for r in records]
+        new = pick_new(
+            times, offset=self.clock_offset, now=datetime.now(tz), max_age_s=self.max_age_s
+        )
+        memory = []
+        for index, record in enumerate(records):
+            if index == new:
+                continue
+            try:
+                memory.append(self._reading(record))
+            except MeasurementError as err:
+                log.info("%s: stored record skipped: %s", label, err)
+        self.memory = memory
+        return None if new is None else self._reading(records[new])
+
+    def _reading(self, record: TemperatureRecord) -> TemperatureMeasurement:
+        return record_to_reading(
+            record, device=self._info, tz=self.options.tz, default_site=self.site
+        )
+
+    async def close(self) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()
+
+
+@asynccontextmanager
+async def open_device(
+    *,
+    port: str | None = None,
+    address: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    backend: BleBackend | None = None,
+) -> AsyncIterator[StandardThermometer]:
+    """The registry's opener (see drivers/registry.py)."""
+    opts = BleOptions.parse(options)
+    async with open_on_link(
+        lambda addr, via: StandardThermometer(address=addr, backend=via, options=opts),
+        address=address,
+        backend=backend,
+    ) as device:
+        yield device
+
+
+CAPTURED = DeviceInfo(model="captured bytes", transport=Transport.BLE)
+
+
+def to_reading(data: bytes, *, rules: TemperatureRules, tz: tzinfo) -> dict[str, Any]:
+    """``devices reading temperature``: ``recorded`` true, or false with
+    ``reason``, and the temperature in °C to 0.1 with its site. Undecodable
+    bytes raise the codec's error."""
+    record = decode_measurement(data)
+    out: dict[str, Any] = {
+        "recorded": False,
+        "reason": None,
+        "temperature_c": None,
+        "site": None if record.site is None else record.site.value,
+    }
+    try:
+        reading = record_to_reading(record, device=CAPTURED, tz=tz)
+    except MeasurementError as err:
+        out["reason"] = err.reason
+        return out
+    out["temperature_c"] = reading.celsius
+    try:
+        check_temperature_plausible(reading.celsius, rules)
+    except ImplausibleValueError as err:
+        out["reason"] = err.reason
+        return out
+    out["recorded"] = True
+    return out

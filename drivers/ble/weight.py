@@ -1,0 +1,394 @@
+"""Standard Bluetooth SIG Weight Scale Service scale (0x181D), with the Body
+Composition Service (0x181B) where the scale offers it.
+
+Contract:
+- scan for a device advertising 0x181D (the configured address, else the
+  first) for the whole measurement time (a scale wakes and advertises when
+  someone steps on it), connect with the scanned ``BLEDevice``;
+- read Device Information, Battery Level (``battery_percent``, None without a
+  Battery Service) and the Weight Scale Feature (``feature``, logged: the
+  scale's precision; the field's scale is fixed at 0.005 kg / 0.01 lb);
+- read the scale's clock (Current Time, 0x2A2B) for its offset from the
+  station's (``clock_offset``); set it after the measurement, when writable
+  and the scale is still connected (a scale that hangs up at once keeps its
+  clock; its offset is measured again at the next connection);
+- subscribe to Weight Measurement (0x2A9D) indications and, when the scale
+  has a Body Composition Service, to Body Composition Measurement (0x2A9C)
+  indications (a measurement sent in two packets, bit 12, is merged);
+- a scale sends the measurements it stored while nobody listened first and
+  the one just made last: every indication until ``settle_s`` (1 s) passes
+  without one, or the scale hangs up, is one burst. The result is the last
+  weight not known to be stored: one whose time stamp, by the scale's own
+  clock, is more than ``max_age_s`` (300 s) old is a stored record. Without a
+  time stamp or a readable clock the last weight is taken. Every other weight
+  is kept in ``memory`` (device-memory records, never attributed to the person
+  on the scale); a burst of stored weights only → wait for the next one;
+- weight 0xFFFF ("measurement unsuccessful") → ``MeasurementError(no_value)``;
+  0 kg → ``MeasurementError(out_of_range)``; an undecodable indication →
+  :class:`~drivers.ble.weight_codec.WeightCodecError` (raw bytes kept), no reading;
+- the reading is in kg at 0.1 (lb converted); a height the scale sent gives
+  ``height_m`` and ``bmi`` (computed here, 0.1, halves up); the scale's own
+  BMI is kept as ``device_bmi``;
+- a link lost before a new weight → :class:`DeviceConnectionError`, no reading
+  (stored weights that came are in ``memory``).
+Firmware seen: none on hardware — verified against the emulated scale
+(``emulation/ble/weight.py``) built from the GATT specification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any
+
+from drivers.ble import uuids
+from drivers.ble.burst import collect_burst, pick_new, read_clock_offset
+from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
+from drivers.ble.options import BleOptions
+from drivers.ble.weight_codec import (
+    BodyCompositionRecord,
+    WeightCodecError,
+    WeightRecord,
+    WeightScaleFeature,
+    decode_body_composition,
+    decode_weight_measurement,
+    decode_weight_scale_feature,
+    merge_packets,
+)
+from healthkiosk.errors import (
+    DeviceConnectionError,
+    DeviceError,
+    DeviceTimeoutError,
+    ImplausibleValueError,
+    MeasurementError,
+    MeasurementProblem,
+)
+from healthkiosk.readings import (
+    KG_PER_LB,
+    BodyComposition,
+    DeviceInfo,
+    HeightUnit,
+    Transport,
+    WeightMeasurement,
+    WeightUnit,
+    body_mass_index,
+    height_to_m,
+    weight_to_kg,
+)
+from healthkiosk.rules import (
+    BmiRules,
+    check_bmi_plausible,
+    check_height_plausible,
+    check_weight_plausible,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SETTLE_S = 1.0
+DEFAULT_MAX_AGE_S = 300.0
+WEIGHT, BODY = "w", "b"
+
+
+def _mass_kg(value: Decimal | None, unit: WeightUnit) -> float | None:
+    return None if value is None else weight_to_kg(value, unit)
+
+
+def _float(value: Decimal | None) -> float | None:
+    return None if value is None else float(value)
+
+
+def body_to_reading(record: BodyCompositionRecord) -> BodyComposition:
+    unit = record.unit
+    return BodyComposition(
+        body_fat_percent=_float(record.body_fat_percent),
+        muscle_percent=_float(record.muscle_percent),
+        muscle_mass_kg=_mass_kg(record.muscle_mass, unit),
+        fat_free_mass_kg=_mass_kg(record.fat_free_mass, unit),
+        soft_lean_mass_kg=_mass_kg(record.soft_lean_mass, unit),
+        body_water_mass_kg=_mass_kg(record.body_water_mass, unit),
+        impedance_ohm=_float(record.impedance_ohm),
+        basal_metabolism_kj=(
+            None if record.basal_metabolism_kj is None else int(record.basal_metabolism_kj)
+        ),
+    )
+
+
+def record_to_reading(
+    record: WeightRecord,
+    *,
+    device: DeviceInfo,
+    tz: tzinfo,
+    body: BodyCompositionRecord | None = None,
+) -> WeightMeasurement:
+    """A decoded 0x2A9D (and its body composition) → the kiosk's reading, or MeasurementError."""
+    label = device.label
+    if record.weight is None:
+        raise MeasurementError(
+            "scale reports the measurement unsuccessful",
+            problem=MeasurementProblem.NO_VALUE,
+            device=label,
+            code="unsuccessful",
+        )
+    if record.weight <= 0:
+        raise MeasurementError(
+            f"{record.weight} {record.unit.value} is not a weight: nobody on the scale?",
+            problem=MeasurementProblem.OUT_OF_RANGE,
+            device=label,
+        )
+    exact_kg = record.weight
+    if record.unit is WeightUnit.LB:
+        exact_kg *= Decimal(str(KG_PER_LB))
+    weight_kg = weight_to_kg(record.weight, record.unit)
+    height_m = bmi = None
+    if record.height is not None and record.height > 0:
+        h_unit = HeightUnit.M if record.unit is WeightUnit.KG else HeightUnit.IN
+        height_m = height_to_m(record.height, h_unit)
+        bmi = body_mass_index(weight_kg=exact_kg, height_m=height_m)
+    return WeightMeasurement(
+        weight_kg=weight_kg,
+        original_value=float(record.weight),
+        original_unit=record.unit,
+        device=device,
+        device_time=None if record.timestamp is None else record.timestamp.to_datetime(tz),
+        user_id=record.user_id,
+        height_m=height_m,
+        bmi=bmi,
+        device_bmi=_float(record.bmi),
+        body_composition=None if body is None else body_to_reading(body),
+    )
+
+
+class StandardWeightScale:
+    """A :class:`drivers.base.WeightScale` over the Weight Scale Service."""
+
+    MODEL = "Weight Scale Service scale"
+    service_uuid = uuids.WEIGHT_SCALE_SERVICE
+
+    def __init__(self, *, address: str | None, backend: BleBackend, options: BleOptions) -> None:
+        self.address = address
+        self.backend = backend
+        self.options = options
+        self.settle_s = float(options.extra.get("settle_s", DEFAULT_SETTLE_S))
+        self.max_age_s = float(options.extra.get("max_age_s", DEFAULT_MAX_AGE_S))
+        self._info = DeviceInfo(
+            model=self.MODEL, transport=backend.transport, address=address or ""
+        )
+        self._link: BleLink | None = None
+        self.clock_set_at: datetime | None = None
+        self.battery_percent: int | None = None
+        self.feature: WeightScaleFeature | None = None
+        self.clock_offset: timedelta | None = None
+        """The scale's clock minus the station's, read at the last connection."""
+        self.memory: list[WeightMeasurement] = []
+        """Stored measurements the scale sent before the last result, oldest first."""
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self._info
+
+    async def connect(self, *, scan_timeout_s: float) -> BleLink:
+        device = await find_device(
+            service_uuid=self.service_uuid,
+            address=self.address,
+            backend=self.backend,
+            timeout_s=self.options.scan_timeout_s or scan_timeout_s,
+            label=self.MODEL,
+        )
+        link = BleLink(device, backend=self.backend, label=self.MODEL)
+        self._link = link
+        await link.connect(timeout_s=self.options.connect_timeout_s)
+        self._info = await link.read_device_info(model_fallback=self.MODEL)
+        self.battery_percent = await link.read_battery_level()
+        self.feature = await self._read_feature(link)
+        self.clock_offset = await read_clock_offset(link, self.options.tz)
+        return link
+
+    async def _read_feature(self, link: BleLink) -> WeightScaleFeature | None:
+        uuid = uuids.WEIGHT_SCALE_FEATURE
+        if not link.has(uuid) or "read" not in link.properties(uuid):
+            return None
+        raw = await link.read(uuid)
+        try:
+            feature = decode_weight_scale_feature(raw)
+        except WeightCodecError:
+            log.warning("%s: unreadable Weight Scale Feature %s", self._info.label, raw.hex())
+            return None
+        log.info("%s: %s", self._info.label, feature.as_dict())
+        return feature
+
+    async def measure(self, *, timeout_s: float = 120.0) -> WeightMeasurement:
+        try:
+            async with asyncio.timeout(timeout_s) as deadline:
+                link = await self.connect(scan_timeout_s=timeout_s)
+                try:
+                    reading = await self._until_new(link, deadline.when() or 0.0)
+                    await self._set_clock(link)
+                finally:
+                    await link.close()
+                    self._link = None
+        except DeviceError:
+            raise
+        except TimeoutError:
+            raise DeviceTimeoutError(
+                f"no new weight within {timeout_s:.0f} s", device=self._info.label
+            ) from None
+        log.info("%s: measured %.1f kg", self._info.label, reading.weight_kg)
+        return reading
+
+    async def _until_new(self, link: BleLink, deadline: float) -> WeightMeasurement:
+        events: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
+        if link.has(uuids.BODY_COMPOSITION_MEASUREMENT):
+            await link.subscribe(
+                uuids.BODY_COMPOSITION_MEASUREMENT, lambda raw: events.put_nowait((BODY, raw))
+            )
+        await link.subscribe(uuids.WEIGHT_MEASUREMENT, lambda raw: events.put_nowait((WEIGHT, raw)))
+        arrived: list[tuple[str, bytes]] = []
+        while True:
+            remaining = deadline - asyncio.get_running_loop().time()
+            try:
+                arrived += await collect_burst(
+                    link,
+                    events,
+                    what="a weight",
+                    is_result=lambda event: event[0] == WEIGHT,
+                    timeout_s=remaining,
+                    settle_s=self.settle_s,
+                )
+            except DeviceConnectionError as err:
+                if arrived:  # only stored records came before the link went
+                    raise DeviceConnectionError(
+                        f"link lost before a new weight ({len(self.memory)} stored kept)",
+                        device=self._info.label,
+                    ) from err
+                raise
+            reading = self._result(arrived)
+            if reading is not None:
+                return reading
+
+    async def _set_clock(self, link: BleLink) -> None:
+        """After the measurement (its time stamps are in the clock whose offset
+        was read at connection), while the scale is still connected."""
+        if not self.options.set_clock or link.lost.is_set():
+            return
+        now = datetime.now(self.options.tz)
+        try:
+            if await link.set_current_time(now):
+                self.clock_set_at = now
+        except DeviceError as err:
+            log.info("%s: clock not set: %s", self._info.label, err)
+
+    def _result(self, events: list[tuple[str, bytes]]) -> WeightMeasurement | None:
+        """The reading of the newest weight that is not a stored one (None when
+        all are stored); the others go to ``memory``."""
+        label = self._info.label
+        tz = self.options.tz
+        weights: list[WeightRecord] = []
+        bodies: list[BodyCompositionRecord] = []
+        pending: BodyCompositionRecord | None = None
+        try:
+            for kind, raw in events:
+                if kind == WEIGHT:
+                    weights.append(decode_weight_measurement(raw))
+                    continue
+                packet = decode_body_composition(raw)
+                packet = packet if pending is None else merge_packets(pending, packet)
+                if packet.multiple_packet:
+                    pending = packet
+                else:
+                    bodies.append(packet)
+                    pending = None
+        except WeightCodecError as err:
+            raise naming(err, label) from None
+        if pending is not None:
+            log.warning("%s: body composition's second packet never came", label)
+        times = [None if w.timestamp is None else w.timestamp.to_datetime(tz) for w in weights]
+        new = pick_new(
+            times, offset=self.clock_offset, now=datetime.now(tz), max_age_s=self.max_age_s
+        )
+        memory = []
+        for index, record in enumerate(weights):
+            if index == new:
+                continue
+            try:
+                memory.append(record_to_reading(record, device=self._info, tz=tz))
+            except MeasurementError as err:
+                log.info("%s: stored record skipped: %s", label, err)
+        self.memory = memory
+        if memory:
+            log.info("%s: %d stored measurement(s) kept as device memory", label, len(memory))
+        if new is None:
+            return None
+        last = weights[new]
+        body = bodies[-1] if bodies and _same_measurement(bodies[-1], last) else None
+        return record_to_reading(last, device=self._info, tz=tz, body=body)
+
+    async def close(self) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            await link.close()
+
+
+def _same_measurement(body: BodyCompositionRecord, weight: WeightRecord) -> bool:
+    """A body composition belongs to the weight with the same time stamp and
+    user (either may leave them out)."""
+    both_timed = body.timestamp is not None and weight.timestamp is not None
+    if both_timed and body.timestamp != weight.timestamp:
+        return False
+    return body.user_id is None or weight.user_id is None or body.user_id == weight.user_id
+
+
+@asynccontextmanager
+async def open_device(
+    *,
+    port: str | None = None,
+    address: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    backend: BleBackend | None = None,
+) -> AsyncIterator[StandardWeightScale]:
+    """The registry's opener (see drivers/registry.py)."""
+    opts = BleOptions.parse(options)
+    async with open_on_link(
+        lambda addr, via: StandardWeightScale(address=addr, backend=via, options=opts),
+        address=address,
+        backend=backend,
+    ) as device:
+        yield device
+
+
+CAPTURED = DeviceInfo(model="captured bytes", transport=Transport.BLE)
+
+
+def to_reading(data: bytes, *, rules: BmiRules, tz: tzinfo) -> dict[str, Any]:
+    """``devices reading weight``: what the kiosk would record from one Weight
+    Measurement — ``recorded`` true, or false with ``reason`` — and the values
+    in the kiosk's units (kg and BMI to 0.1, m). Undecodable bytes raise the
+    codec's error."""
+    record = decode_weight_measurement(data)
+    out: dict[str, Any] = {
+        "recorded": False,
+        "reason": None,
+        "weight_kg": None,
+        "bmi": None,
+        "height_m": None,
+        "user_id": record.user_id,
+    }
+    try:
+        reading = record_to_reading(record, device=CAPTURED, tz=tz)
+    except MeasurementError as err:
+        out["reason"] = err.reason
+        return out
+    out.update(weight_kg=reading.weight_kg, bmi=reading.bmi, height_m=reading.height_m)
+    try:
+        check_weight_plausible(reading.weight_kg, rules)
+        if reading.height_m is not None and reading.bmi is not None:
+            check_height_plausible(reading.height_m, rules)
+            check_bmi_plausible(reading.bmi, rules)
+    except ImplausibleValueError as err:
+        out["reason"] = err.reason
+        return out
+    out["recorded"] = True
+    return out
