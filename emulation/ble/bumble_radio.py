@@ -49,6 +49,7 @@ from emulation.ble.gatt import (
 log = logging.getLogger(__name__)
 
 CENTRAL_ADDRESS = "F0:F0:F0:F0:F0:F0"
+CLOSE_STEP_S = 2.0
 ADVERTISING_INTERVAL_MS = 20
 
 
@@ -331,13 +332,19 @@ class BumblePeripheral:
         self.peripheral.advertising = True
 
     async def close(self) -> None:
+        # Each step bounded: a link whose connect was cancelled half-way can
+        # leave bumble's emulated controllers waiting for an event that never
+        # comes, and a twin must still stop.
         with contextlib.suppress(Exception):
-            await self.device.stop_advertising()
+            async with asyncio.timeout(CLOSE_STEP_S):
+                await self.device.stop_advertising()
         for link in list(self._links):
             with contextlib.suppress(Exception):
-                await link.disconnect()
+                async with asyncio.timeout(CLOSE_STEP_S):
+                    await link.disconnect()
         with contextlib.suppress(Exception):
-            await self.device.power_off()
+            async with asyncio.timeout(CLOSE_STEP_S):
+                await self.device.power_off()
         with contextlib.suppress(KeyError, ValueError):
             self.radio.link.remove_controller(self.controller)
         await self.radio.release()

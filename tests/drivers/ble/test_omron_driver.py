@@ -95,10 +95,12 @@ async def test_a_record_made_before_the_measurement_began_is_never_returned(
     async with twin(stored=0, measure_after_s=None) as em:
         # the previous elder measured a minute ago; nobody measures now
         em.add_record(em.record_at(em.device_now() - timedelta(seconds=60)))
-        bpm = driver(em, backend)
+        # (a long pause between sessions: the time runs out between them)
+        bpm = driver(em, backend, poll_interval_s=30)
         with pytest.raises(DeviceTimeoutError):
             await bpm.measure(timeout_s=2)
         await bpm.close()
+        assert em.sessions == 1  # it looked, and did not take the old record
 
 
 async def test_a_record_made_just_after_it_began_counts_at_the_first_session(
