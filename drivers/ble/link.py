@@ -1,8 +1,8 @@
 """The thin BLE transport every BLE driver uses: find a device by service
 UUID, connect with the ``BLEDevice`` from the scan (never by address string
 alone — that makes bleak scan again and fails far more often), read and write
-with timeouts, subscribe, notice a lost link, pair and unpair, ask whether
-this station holds a bond (:mod:`.bonds`), and turn bleak's errors into ours
+with timeouts, subscribe, notice a lost link, pair, ask whether this
+station holds a bond (and forget one: :mod:`.bonds`), and turn bleak's errors into ours
 (:mod:`.radio_errors`). No protocol knowledge lives here.
 """
 
@@ -340,7 +340,7 @@ class BleLink:
     async def pair(self, *, timeout_s: float = PAIR_TIMEOUT_S) -> None:
         """Pair and bond (bleak's ``pair()``: BlueZ's ``Device1.Pair``, Just
         Works through the station's agent). Returns at once when the station
-        already holds a bond — remove a stale one first (:meth:`unpair`)."""
+        already holds a bond — remove a stale one first (``backend.bond_store().remove``)."""
         try:
             async with asyncio.timeout(timeout_s):
                 await self.client.pair()
