@@ -8,7 +8,6 @@ unlock key, and every injected fault ending in a clear error and no reading."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -366,7 +365,3 @@ def test_options_are_checked_when_the_driver_opens() -> None:
     with pytest.raises(ConfigError, match="32 hex digits"):
         OmronOptions.parse({"key": "abc"})
     assert OmronOptions.parse({"key": DEFAULT_KEY.hex()}).key == DEFAULT_KEY
-
-
-def test_the_zone_of_the_fixture_is_the_stations() -> None:
-    assert ZoneInfo("Asia/Shanghai") == TZ
