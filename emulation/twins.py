@@ -149,6 +149,7 @@ TWINS: dict[str, Twin] = {
     "ble-bp-standard": BleTwin("make_bps"),
     "ble-glucose-standard": BleTwin("make_glucose"),
     "ble-and-ua651": BleTwin("make_and"),
+    "ble-omron": BleTwin("make_omron"),
     "ble-weight-standard": BleTwin("make_weight"),
     "ble-plx-standard": BleTwin("make_plx"),
     "ble-thermometer-standard": BleTwin("make_thermometer"),

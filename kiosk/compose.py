@@ -155,6 +155,7 @@ def _reconnecting(
         role=role,
         book=book,
         pairing=(lambda a: pairings.pin(data_dir, role, a)) if pairable and data_dir else None,
+        bondable=spec.transport == "ble",
     )
 
 

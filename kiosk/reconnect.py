@@ -46,9 +46,14 @@ class _Reconnecting:
         role: str = "",
         book: DeviceBook | None = None,
         pairing: Callable[[str], None] | None = None,
+        bondable: bool = False,
     ) -> None:
+        """``pairing``: pins the address of the device the technician paired
+        (no address configured); ``bondable``: a BLE device, whose driver can
+        bond with this station (its ``pair()``)."""
         self._opener = opener
         self._pairing = pairing
+        self._bondable = bondable
         self._role = role
         self._book = book
         self._stack: AsyncExitStack | None = None
@@ -65,17 +70,19 @@ class _Reconnecting:
         if self._book is None or not self._role:
             return
         battery = getattr(self._device, "battery_percent", None)
+        drift = getattr(self._device, "clock_drift_s", None)
         self._book.update(
             self._role,
             model=self.info.model,
             connected=connected,
             battery_percent=battery if isinstance(battery, int) else None,
             reading=reading,
+            clock_drift_s=drift if isinstance(drift, int | float) else None,
         )
 
     @property
     def pairable(self) -> bool:
-        return self._pairing is not None
+        return self._pairing is not None or self._bondable
 
     async def _get(self, *, any_device: bool = False) -> Any:
         async with self._lock:
@@ -118,19 +125,28 @@ class _Reconnecting:
         info: DeviceInfo = device.info
         return info
 
-    async def pair(self) -> DeviceInfo:
-        """The technician's Pair: connect to the device of this kind that answers
-        (the one switched on in front of the kiosk) and keep its address, so the
-        kiosk connects to that device only from now on."""
-        if self._pairing is None:
-            raise DeviceError("this device is not paired (serial, or its address is configured)",
-                              reason="not_pairable")  # fmt: skip
+    async def pair(self, *, on_step: Callable[[str], None] | None = None) -> DeviceInfo:
+        """The technician's Pair, in the device's pairing window: the driver
+        bonds with the device (when it can: ``pair()``; ``on_step`` follows
+        it), and without a configured address the device of this kind that
+        answers (the one in front of the kiosk) is pinned, so the kiosk
+        connects to that device only from now on."""
+        if not self.pairable:
+            raise DeviceError("this device is not paired (a serial device)", reason="not_pairable")
         await self.close()
-        device = await self._get(any_device=True)
-        info: DeviceInfo = device.info
-        if not info.address:
-            raise DeviceError("the device did not say its address", reason="not_pairable")
-        self._pairing(info.address)
+        device = await self._get(any_device=self._pairing is not None)
+        try:
+            bond = getattr(device, "pair", None)
+            if callable(bond):
+                info: DeviceInfo = await (bond() if on_step is None else bond(on_step=on_step))
+            else:
+                info = device.info
+            if self._pairing is not None:
+                if not info.address:
+                    raise DeviceError("the device did not say its address", reason="not_pairable")
+                self._pairing(info.address)
+        finally:
+            await self.close()  # the next use opens the pinned device
         return info
 
     async def close(self) -> None:

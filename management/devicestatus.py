@@ -3,8 +3,8 @@
 Written by the kiosk app (:class:`DeviceBook`, fed by :mod:`kiosk.reconnect`),
 read by ``kiosk-sync`` for the ``devices`` of ``hk.status/1`` — a file, so the
 sync process never imports the kiosk. One entry per role: model, whether the
-link is up, battery (when a driver reports it), when the device was last seen
-and when it last gave a reading. Written atomically, at most every
+link is up, battery and clock drift (when a driver reports them), when the
+device was last seen and when it last gave a reading. Written atomically, at most every
 :data:`MIN_WRITE_INTERVAL_S` unless something important changed.
 """
 
@@ -48,6 +48,7 @@ class DeviceBook:
         battery_percent: int | None = None,
         reading: bool = False,
         at: datetime | None = None,
+        clock_drift_s: float | None = None,
     ) -> None:
         now = (at or datetime.now(UTC)).isoformat()
         entry = self._entries.setdefault(role, {"role": role})
@@ -56,6 +57,8 @@ class DeviceBook:
         entry["connected"] = connected
         if battery_percent is not None:
             entry["battery_percent"] = battery_percent
+        if clock_drift_s is not None:
+            entry["clock_drift_s"] = round(clock_drift_s, 1)
         if connected:
             entry["last_seen"] = now
         if reading:

@@ -316,6 +316,9 @@ class DeviceStatus(_Wire):
     battery_percent: int | None = None
     last_seen: AwareDatetime | None = None
     last_reading: AwareDatetime | None = None
+    clock_drift_s: float | None = None
+    """The device clock − the station's at its last connection (positive:
+    the device is ahead); None when the device has no readable clock."""
 
 
 class StatusMessage(_Wire):

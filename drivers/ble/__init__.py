@@ -3,9 +3,10 @@
 Each driver's module docstring is its contract. Codecs (pure) live beside
 them: :mod:`.ieee11073`, :mod:`.bps_codec`, :mod:`.glucose_codec`,
 :mod:`.racp`, :mod:`.gatt_time`, :mod:`.devinfo`, :mod:`.battery`,
-:mod:`.and_custom`, :mod:`.weight_codec`, :mod:`.plx_codec`, :mod:`.hts_codec`;
-the transport is :mod:`.link`, which takes a
-:class:`~drivers.ble.link.BleBackend` from outside (the platform's by default).
+:mod:`.and_custom`, :mod:`.weight_codec`, :mod:`.plx_codec`, :mod:`.hts_codec`,
+and Omron's memory protocol in :mod:`.omron`; the transport is :mod:`.link`,
+which takes a :class:`~drivers.ble.link.BleBackend` from outside (the
+platform's by default); pairing and bonds are :mod:`.pairing` and :mod:`.bonds`.
 The emulated peripherals and the bumble backend that reaches them are in
 ``emulation/ble``, outside the product.
 """
@@ -35,6 +36,13 @@ DRIVERS = (
         transport="ble",
         summary="A&D Medical UA-651BLE (standard BPS + Date Time + A&D custom service)",
         opener="drivers.ble.and_ua651:open_device",
+    ),
+    DriverSpec(
+        name="ble-omron",
+        role="blood_pressure",
+        transport="ble",
+        summary="Omron BLE monitor (HEM-7361T, HEM-7322T, HEM-7600T, …): memory protocol, bonded",
+        opener="drivers.ble.omron.driver:open_device",
     ),
     DriverSpec(
         name="ble-weight-standard",

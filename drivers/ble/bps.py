@@ -9,7 +9,10 @@ Contract:
   (0x180F, optional): ``battery_percent``, None without one or when the read
   fails (logged; never an error). Not subscribed: the link lasts one
   measurement, and a monitor that hangs up soon gets no extra writes;
-- set the device clock through Current Time (0x2A2B) when it is writable;
+- read the device clock through Current Time (0x2A2B) when it is readable:
+  its drift from the station's clock in ``clock_drift_s``; set it when it is
+  writable, ``set_clock`` is on and the station's clock is trusted
+  (``clock_trusted``);
 - subscribe to Intermediate Cuff Pressure (0x2A36) notifications (the live
   cuff pressure callback) and Blood Pressure Measurement (0x2A35)
   indications; the first measurement indication is the result;
@@ -18,7 +21,8 @@ Contract:
   range → kept and flagged; a special SFLOAT (NaN, NRes, ±INF, reserved) in
   systolic/diastolic → ``MeasurementError(no_value)``; in pulse rate or mean
   arterial pressure → that field is None;
-- a link lost before the result → :class:`DeviceConnectionError`, no reading.
+- a link lost before the result → :class:`DeviceConnectionError`, no reading;
+- ``pair()`` bonds the monitor with this station (:mod:`drivers.ble.pairing`).
 Firmware seen: none on hardware — verified against the emulated peripheral
 (``emulation/ble/bps.py``) built from the GATT specification.
 """
@@ -43,6 +47,7 @@ from drivers.ble.bps_codec import (
 from drivers.ble.ieee11073 import Nfloat
 from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
 from drivers.ble.options import BleOptions
+from drivers.ble.pairing import PAIRING_WINDOW_S, Step, pair_device
 from healthkiosk.errors import (
     DeviceError,
     DeviceTimeoutError,
@@ -155,6 +160,8 @@ class StandardBpsMonitor:
         self.clock_set_at: datetime | None = None
         self.battery_percent: int | None = None
         """Battery Level read at the last connection."""
+        self.clock_drift_s: float | None = None
+        """Device clock − station clock at the last connection (None: no readable clock)."""
 
     @property
     def info(self) -> DeviceInfo:
@@ -177,6 +184,8 @@ class StandardBpsMonitor:
         return link
 
     async def set_clock(self, link: BleLink) -> None:
+        drift = await link.read_clock_drift(self.options.tz)
+        self.clock_drift_s = None if drift is None else drift.drift_s
         if not self.options.may_set_clock():
             return
         now = datetime.now(self.options.tz)
@@ -244,6 +253,23 @@ class StandardBpsMonitor:
             return
         mmhg = float(d) if record.unit is PressureUnit.MMHG else kpa_to_mmhg(float(d))
         callback(CuffPressure(mmhg=float(mmhg)))
+
+    async def pair(
+        self, *, window_s: float = PAIRING_WINDOW_S, on_step: Callable[[Step], None] | None = None
+    ) -> DeviceInfo:
+        """Bond this station with the monitor (in its pairing window)."""
+        await self.close()
+        paired = await pair_device(
+            service_uuid=self.service_uuid,
+            address=self.address,
+            backend=self.backend,
+            label=self.MODEL,
+            window_s=window_s,
+            connect_timeout_s=self.options.connect_timeout_s,
+            on_step=on_step,
+        )
+        self._info = paired.info
+        return paired.info
 
     async def close(self) -> None:
         link, self._link = self._link, None

@@ -14,8 +14,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, tzinfo
 from typing import TypeVar
 
-from drivers.ble import uuids
-from drivers.ble.gatt_time import TimeCodecError, decode_current_time
 from drivers.ble.link import BleLink
 from healthkiosk.errors import DeviceConnectionError
 
@@ -87,24 +85,11 @@ async def link_or_timeout(link: BleLink, events: asyncio.Queue[T], settle_s: flo
 
 
 async def read_clock_offset(link: BleLink, tz: tzinfo) -> timedelta | None:
-    """The device clock minus the station's (Current Time, 0x2A2B, read at its
-    middle moment); None when it has no readable Current Time or an unset date."""
-    uuid = uuids.CURRENT_TIME
-    if not link.has(uuid) or "read" not in link.properties(uuid):
-        return None
-    before = datetime.now(tz)
-    raw = await link.read(uuid)
-    after = datetime.now(tz)
-    try:
-        device = decode_current_time(raw).date_time.to_datetime(tz)
-    except TimeCodecError:
-        log.warning("%s: unreadable Current Time %s", link.label, raw.hex())
-        return None
-    if device is None:
-        return None
-    offset = device - (before + (after - before) / 2)
-    log.info("%s: device clock %+.0f s from the station's", link.label, offset.total_seconds())
-    return offset
+    """The device clock minus the station's (:meth:`BleLink.read_clock_drift`:
+    Current Time against the middle moment of its read); None when it has no
+    readable Current Time or an unset date."""
+    drift = await link.read_clock_drift(tz)
+    return None if drift is None else timedelta(seconds=drift.drift_s)
 
 
 def pick_new(

@@ -6,7 +6,9 @@ Contract:
   scanned ``BLEDevice``, read Device Information, read Battery Level into
   ``battery_percent`` when there is a Battery Service (optional: None without
   one or when the read fails; its notifications keep it current while the
-  link stays up), set Current Time when it is writable, subscribe to Glucose
+  link stays up), read the device clock's drift (``clock_drift_s``) and set
+  Current Time when it is writable and the station's clock is trusted
+  (``clock_trusted``), subscribe to Glucose
   Measurement (0x2A18) and Measurement Context (0x2A34) notifications and
   RACP indications; the link stays up between calls and is made again when
   lost;
@@ -26,7 +28,8 @@ Contract:
   skips and counts them in ``skipped``); "result higher/lower than the device
   can process" → a reading marked ``out_of_range="HI"/"LO"``;
 - ``measure()`` waits for a record newer than the newest known one (polling
-  the RACP at ``poll_interval_s``).
+  the RACP at ``poll_interval_s``);
+- ``pair()`` bonds the meter with this station (:mod:`drivers.ble.pairing`).
 Sequence numbers are uint16; a meter that wraps past 65535 is not handled.
 Verified against the emulated meter (``emulation/ble/glucose.py``),
 not on hardware.
@@ -53,6 +56,7 @@ from drivers.ble.glucose_codec import (
 )
 from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
 from drivers.ble.options import BleOptions
+from drivers.ble.pairing import PAIRING_WINDOW_S, Step, pair_device
 from drivers.ble.racp import OpCode, RacpRequest, RacpResponse, ResponseCode
 from healthkiosk.errors import (
     DeviceConnectionError,
@@ -205,6 +209,8 @@ class StandardGlucoseMeter:
         self.clock_set_at: datetime | None = None
         self.battery_percent: int | None = None
         """Battery Level at the last connection (and since, by notification)."""
+        self.clock_drift_s: float | None = None
+        """Device clock − station clock at the last connection (None: no readable clock)."""
 
     @property
     def info(self) -> DeviceInfo:
@@ -228,6 +234,8 @@ class StandardGlucoseMeter:
         await link.connect(timeout_s=self.options.connect_timeout_s)
         self._info = await link.read_device_info(model_fallback=self.MODEL)
         self.battery_percent = await link.read_battery_level(on_change=self._battery_changed)
+        drift = await link.read_clock_drift(self.options.tz)
+        self.clock_drift_s = None if drift is None else drift.drift_s
         if self.options.may_set_clock():
             now = datetime.now(self.options.tz)
             if await link.set_current_time(now):
@@ -498,6 +506,23 @@ class StandardGlucoseMeter:
                 await link.lost.wait()
         except TimeoutError:
             return
+
+    async def pair(
+        self, *, window_s: float = PAIRING_WINDOW_S, on_step: Callable[[Step], None] | None = None
+    ) -> DeviceInfo:
+        """Bond this station with the meter (in its pairing window)."""
+        await self.close()
+        paired = await pair_device(
+            service_uuid=uuids.GLUCOSE_SERVICE,
+            address=self.address,
+            backend=self.backend,
+            label=self.MODEL,
+            window_s=window_s,
+            connect_timeout_s=self.options.connect_timeout_s,
+            on_step=on_step,
+        )
+        self._info = paired.info
+        return paired.info
 
     async def close(self) -> None:
         link, self._link = self._link, None

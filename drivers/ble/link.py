@@ -1,8 +1,9 @@
 """The thin BLE transport every BLE driver uses: find a device by service
 UUID, connect with the ``BLEDevice`` from the scan (never by address string
 alone — that makes bleak scan again and fails far more often), read and write
-with timeouts, subscribe, notice a lost link, and turn bleak's errors into
-ours. No protocol knowledge lives here.
+with timeouts, subscribe, notice a lost link, pair, ask whether this
+station holds a bond (and forget one: :mod:`.bonds`), and turn bleak's errors into ours
+(:mod:`.radio_errors`). No protocol knowledge lives here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from typing import Any, Protocol, TypeVar
 
 from bleak import BleakClient, BleakScanner
@@ -23,9 +24,16 @@ from bleak.exc import BleakError
 
 from drivers.ble import uuids
 from drivers.ble.battery import BatteryCodecError, decode_level
+from drivers.ble.bonds import BlueZBonds, BondState, BondStore
+from drivers.ble.clockdrift import ClockDrift, measure_drift
 from drivers.ble.devinfo import DeviceInfoCodecError, decode_string
-from drivers.ble.gatt_time import CurrentTime, encode_current_time
-from drivers.ble.radio_errors import BLUETOOTH_UNAVAILABLE, radio_reason
+from drivers.ble.gatt_time import (
+    CurrentTime,
+    TimeCodecError,
+    decode_current_time,
+    encode_current_time,
+)
+from drivers.ble.radio_errors import BLUETOOTH_UNAVAILABLE, PAIRING_FAILED, radio_reason
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -39,6 +47,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 DEFAULT_IO_TIMEOUT_S = 10.0
+PAIR_TIMEOUT_S = 30.0
 BATTERY_TIMEOUT_S = 3.0
 """The battery level is a nicety: a device slow to give it must not eat the
 time an elder's measurement has."""
@@ -54,29 +63,38 @@ class BleBackend:
     scanner: type[BaseBleakScanner] | None = None
     client: type[BaseBleakClient] | None = None
     transport: Transport = Transport.BLE
+    bonds: BondStore | None = None
+    """Where this station's bonds are (None: BlueZ's, over D-Bus)."""
+
+    def bond_store(self) -> BondStore:
+        return self.bonds if self.bonds is not None else BlueZBonds()
 
 
 async def find_device(
     *,
-    service_uuid: str,
+    service_uuid: str | None,
     address: str | None,
     backend: BleBackend,
     timeout_s: float,
     label: str,
 ) -> BLEDevice:
-    """The first device advertising ``service_uuid`` (and ``address`` when given)."""
+    """The first device advertising ``service_uuid`` (and ``address`` when
+    given; ``service_uuid`` None: the device at ``address``, whatever it
+    advertises)."""
     wanted = address.lower() if address else None
+    services = [service_uuid] if service_uuid else None
     try:
         async with asyncio.timeout(timeout_s):
-            scanner = BleakScanner(service_uuids=[service_uuid], backend=backend.scanner)
+            scanner = BleakScanner(service_uuids=services, backend=backend.scanner)
             async with scanner:
                 async for device, _adv in scanner.advertisement_data():
                     if wanted is None or device.address.lower() == wanted:
                         log.info("%s: found %s (%s)", label, device.address, device.name)
                         return device
     except TimeoutError:
+        what = f"advertising {service_uuid[4:8]}" if service_uuid else ""
         raise DeviceNotFoundError(
-            f"no device advertising {service_uuid[4:8]} within {timeout_s:.0f} s"
+            f"no device {what} within {timeout_s:.0f} s".replace("  ", " ")
             + (f" at {address}" if address else ""),
             device=label,
         ) from None
@@ -111,6 +129,7 @@ class BleLink:
             async with asyncio.timeout(timeout_s):
                 await client.connect()
         except TimeoutError:
+            await self._abandon(client)
             raise DeviceTimeoutError("connect timed out", device=self.label) from None
         except (BleakError, OSError) as err:
             raise DeviceConnectionError(
@@ -118,8 +137,20 @@ class BleLink:
                 device=self.label,
                 reason=radio_reason(err) or "connect_failed",
             ) from err
+        except asyncio.CancelledError:
+            await self._abandon(client)
+            raise
         self._client = client
         log.info("%s: connected", self.label)
+
+    async def _abandon(self, client: BleakClient) -> None:
+        """A connect given up half-way may have made the link (or still be
+        making it): end it, so the device is not left held by this station."""
+        try:
+            async with asyncio.timeout(DEFAULT_IO_TIMEOUT_S):
+                await asyncio.shield(client.disconnect())
+        except (BleakError, OSError, TimeoutError, asyncio.CancelledError) as err:
+            log.warning("%s: abandoning a connect: %s", self.label, err or type(err).__name__)
 
     def _on_lost(self) -> None:
         if not self.lost.is_set():
@@ -273,6 +304,31 @@ class BleLink:
             log.warning("%s: %s (%s)", self.label, err, raw.hex())
             return None
 
+    async def read_clock_drift(self, tz: tzinfo) -> ClockDrift | None:
+        """The device clock against the station's, read through Current Time
+        (0x2A2B) when the device offers it readable; None without it, or when
+        the device does not know the date (logged)."""
+        uuid = uuids.CURRENT_TIME
+        if not self.has(uuid) or "read" not in self.properties(uuid):
+            return None
+        before = datetime.now(tz)
+        raw = await self.read(uuid)
+        after = datetime.now(tz)
+        try:
+            value = decode_current_time(raw)
+        except TimeCodecError as err:
+            log.warning("%s: unreadable device clock %s: %s", self.label, raw.hex(), err)
+            return None
+        when = value.date_time.to_datetime(tz)
+        if when is None:
+            log.warning("%s: the device clock is not set", self.label)
+            return None
+        when += timedelta(seconds=value.fractions256 / 256)
+        resolution = 1 / 256 if value.fractions256 else 1.0
+        drift = measure_drift(when, before=before, after=after, resolution_s=resolution)
+        log.info("%s: device clock %+.1f s from the station's", self.label, drift.drift_s)
+        return drift
+
     async def set_current_time(self, now: datetime) -> bool:
         """Write Current Time (0x2A2B) when the device offers it writable."""
         if not self.has(uuids.CURRENT_TIME) or "write" not in self.properties(uuids.CURRENT_TIME):
@@ -280,6 +336,28 @@ class BleLink:
         await self.write(uuids.CURRENT_TIME, encode_current_time(CurrentTime.from_datetime(now)))
         log.info("%s: clock set to %s", self.label, now.isoformat(timespec="seconds"))
         return True
+
+    async def pair(self, *, timeout_s: float = PAIR_TIMEOUT_S) -> None:
+        """Pair and bond (bleak's ``pair()``: BlueZ's ``Device1.Pair``, Just
+        Works through the station's agent). Returns at once when the station
+        already holds a bond — remove a stale one first (``backend.bond_store().remove``)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self.client.pair()
+        except TimeoutError:
+            raise DeviceTimeoutError("pairing timed out", device=self.label) from None
+        except BleakError as err:
+            if getattr(err, "dbus_error", "") == "org.bluez.Error.AlreadyExists":
+                return  # "Already Paired"
+            raise DeviceConnectionError(
+                f"pairing failed: {err}",
+                device=self.label,
+                reason=radio_reason(err) or PAIRING_FAILED,
+            ) from err
+        log.info("%s: paired", self.label)
+
+    async def bond_state(self) -> BondState:
+        return await self.backend.bond_store().state(self.device.address)
 
     async def close(self) -> None:
         client, self._client = self._client, None

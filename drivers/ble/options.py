@@ -23,9 +23,10 @@ class BleOptions:
     advertise only once the elder has measured; a glucose meter for 30 s)."""
     connect_timeout_s: float = 20.0
     set_clock: bool = True
-    clock_trusted: Callable[[], bool] | None = None
+    clock_trusted: Callable[[], bool] | bool | None = None
     """Given by the kiosk (never by a file): whether the station's clock is
-    synchronised now; while it is not, no device clock is set."""
+    synchronised now; while it is not, no device clock is set. The drift is
+    measured either way. (A plain bool is for tests and tools that know.)"""
     tz: tzinfo = field(
         default_factory=lambda: datetime.now().astimezone().tzinfo or ZoneInfo("UTC")
     )
@@ -69,7 +70,10 @@ class BleOptions:
         own clock is synchronised (a wrong time must not spread to the devices)."""
         if not self.set_clock:
             return False
-        if self.clock_trusted is not None and not self.clock_trusted():
+        trusted = self.clock_trusted
+        if trusted is None:
+            return True
+        if not (trusted() if callable(trusted) else trusted):
             log.info("device clock not set: the station's clock is not synchronised")
             return False
         return True

@@ -142,6 +142,11 @@ class StandardThermometer:
         """Stored measurements sent before the last result, oldest first."""
 
     @property
+    def clock_drift_s(self) -> float | None:
+        """``clock_offset`` in seconds, as the station's status reports it."""
+        return None if self.clock_offset is None else self.clock_offset.total_seconds()
+
+    @property
     def info(self) -> DeviceInfo:
         return self._info
 

@@ -53,6 +53,7 @@ class BpsEmulator(EmulatedDevice):
         manufacturer: str = "healthkiosk emulator",
         with_current_time: bool = True,
         battery_percent: int | None = DEFAULT_BATTERY_PERCENT,
+        bonding: bool = False,
     ) -> None:
         self.systolic, self.diastolic, self.pulse = systolic, diastolic, pulse
         self.unit = unit
@@ -78,6 +79,7 @@ class BpsEmulator(EmulatedDevice):
             seed=seed,
             with_current_time=with_current_time,
             battery_percent=battery_percent,
+            bonding=bonding,
         )
 
     def profile_services(self) -> list[Service]:

@@ -7,10 +7,12 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from drivers.ble.omron import frames
 from drivers.ble.options import BleOptions
 from emulation.ble.and_ua651 import AndUa651Emulator
 from emulation.ble.bps import BpsEmulator
 from emulation.ble.glucose import GlucoseEmulator
+from emulation.ble.omron import OmronEmulator
 from emulation.ble.peripheral import DEFAULT_BATTERY_PERCENT, parse_faults
 from emulation.ble.plx import PulseOximeterEmulator
 from emulation.ble.thermometer import ThermometerEmulator
@@ -61,6 +63,7 @@ def make_bps(options: Mapping[str, Any] | None) -> BpsEmulator:
         pulse=_get(em, "pulse", int, 71),
         unit=_get(em, "unit", PressureUnit, PressureUnit.MMHG),
         step_s=_get(em, "step_s", float, 0.05),
+        bonding=_get(em, "bonding", bool, False),
     )
 
 
@@ -85,6 +88,38 @@ def make_and(options: Mapping[str, Any] | None) -> AndUa651Emulator:
         diastolic=_get(em, "diastolic", int, 84),
         pulse=_get(em, "pulse", int, 66),
         stored=_get(em, "stored", int, 2),
+    )
+
+
+def make_omron(options: Mapping[str, Any] | None) -> OmronEmulator:
+    """An Omron monitor of the driver's ``model`` (else ``emulator.model``,
+    else HEM-7361T). ``emulator.paired`` (default true): bonded with the
+    emulated station and holding the driver's key, as after a pairing;
+    false: a monitor fresh from its box (``devices pair --emulate``);
+    ``emulator.pairing_window_s``: its -P- window open that long from the
+    start (the button held just before the kiosk opened it)."""
+    opts, em = _parse(options)
+    model = str(opts.extra.get("model") or em.get("model") or "HEM-7361T")
+    paired = _get(em, "paired", bool, True)
+    key = None
+    if paired:
+        try:
+            key = bytes.fromhex(str(opts.extra.get("key") or frames.DEFAULT_KEY.hex()))
+        except ValueError:
+            raise ConfigError("the Omron key must be 32 hex digits", key="key") from None
+    return OmronEmulator(
+        tz=opts.tz,
+        model=model,
+        faults=_faults(em),
+        battery_percent=_battery(em),
+        key=key,
+        stored=_get(em, "stored", int, 3),
+        stored_user=_get(em, "stored_user", int, 1),
+        measure_after_s=_get(em, "measure_after_s", float, 0.3),
+        measure_user=_get(em, "measure_user", int, int(opts.extra.get("user", 1))),
+        standard_service=_get(em, "standard_service", bool, False),
+        bond_at_start=paired,
+        pairing_window_at_start_s=_get(em, "pairing_window_s", float, None),
     )
 
 

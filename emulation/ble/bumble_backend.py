@@ -3,14 +3,32 @@
 :class:`BumbleScanner` / :class:`BumbleClient`) to a BLE driver's opener and
 the unchanged driver code talks real ATT to the emulated peripherals
 (:mod:`.bumble_radio`). :data:`ADAPTER` switches the station's adapter off
-(scans and connects refused as BlueZ refuses them)."""
+(scans and connects refused as BlueZ refuses them).
+
+Bonds behave as on BlueZ, and fail with the errors BlueZ gives, so one error
+mapper (:mod:`drivers.ble.radio_errors`) serves both:
+
+- ``connect()`` to a device the central holds keys for encrypts the link with
+  them first (BlueZ raises the security of a bonded LE device at once); a
+  device that has forgotten its side refuses the key (HCI 0x06) and the link
+  is dropped: ``org.bluez.Error.Failed`` "le-connection-key-missing" (5.69+);
+- ``pair()`` returns at once when keys are held, as BlueZ's ``Pair()`` does
+  while ``Device1.Paired`` is true, even if the device has forgotten them;
+  else it pairs, and a refused or failed pairing is
+  ``org.bluez.Error.AuthenticationFailed``;
+- ``unpair()`` forgets the keys and drops the link (``RemoveDevice``);
+- ATT Insufficient Authentication, Encryption or Encryption Key Size is
+  ``org.bluez.Error.NotPermitted`` "Not paired" (BlueZ would first try to
+  raise the link's security itself; the emulated central does not);
+- :data:`BONDS` says which bonds the central holds (``Device1.Paired``)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from bleak.args import SizedBuffer
@@ -27,6 +45,7 @@ from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import (
     BleakBluetoothNotAvailableError,
     BleakBluetoothNotAvailableReason,
+    BleakDBusError,
     BleakDeviceNotFoundError,
     BleakError,
     BleakGATTProtocolError,
@@ -36,8 +55,9 @@ from bumble import gatt as bgatt
 from bumble.core import UUID, AdvertisingData, BaseBumbleError, ProtocolError
 from bumble.device import Advertisement, Device, Peer
 from bumble.device import Connection as BumbleConnection
-from bumble.hci import Address
+from bumble.hci import HCI_PIN_OR_KEY_MISSING_ERROR, Address, HCI_Error
 
+from drivers.ble.bonds import NO_BOND, BondState
 from drivers.ble.link import BleBackend
 from emulation.ble.bumble_radio import Radio
 from healthkiosk.readings import Transport
@@ -73,6 +93,45 @@ class StationAdapter:
 
 
 ADAPTER = StationAdapter()
+
+PAIRING_TIMEOUT_S = 10.0
+_SECURITY_ATT_CODES = frozenset({0x05, 0x0C, 0x0F})
+
+
+def _not_paired() -> BleakDBusError:
+    return BleakDBusError("org.bluez.Error.NotPermitted", ["Not paired"])
+
+
+async def _keys_for(central: Device, address: str) -> bool:
+    keystore = central.keystore
+    return keystore is not None and await keystore.get(address) is not None
+
+
+class BumbleBonds:
+    """The emulated central's bonds, as :class:`drivers.ble.bonds.BondStore`."""
+
+    async def state(self, address: str) -> BondState:
+        central = await Radio.current().ready()
+        if not await _keys_for(central, _name(address)):
+            return NO_BOND
+        return BondState(known=True, paired=True, bonded=True)
+
+    @asynccontextmanager
+    async def pairing_agent(self) -> AsyncIterator[None]:
+        """bumble's central confirms Just Works pairings itself."""
+        yield
+
+    async def remove(self, address: str) -> bool:
+        central = await Radio.current().ready()
+        if central.keystore is None or not await _keys_for(central, _name(address)):
+            return False
+        await central.keystore.delete(_name(address))
+        return True
+
+
+def _name(address: str) -> str:
+    """The key store's name for a device (its random static address)."""
+    return str(Address(address))
 
 
 def _reraise_if_cancelled() -> None:
@@ -178,9 +237,21 @@ class BumbleClient(BaseBleakClient):
             link = await central.connect(self._target, timeout=self._timeout)
         except BaseBumbleError as err:
             raise BleakDeviceNotFoundError(self.address, f"connect failed: {err}") from err
+        except asyncio.CancelledError:
+            # The link may have come up as the connect was cancelled: end it,
+            # or the peripheral stays connected (and silent) for good.
+            for made in list(central.connections.values()):
+                if made.peer_address == self._target:
+                    with contextlib.suppress(BaseBumbleError, asyncio.InvalidStateError):
+                        await made.disconnect()
+            raise
         self._link = link
         self._closing = False
         link.on("disconnection", self._lost)
+        if await _keys_for(central, str(link.peer_address)):
+            await self._encrypt(link)
+        elif pair:
+            await self._pair(link)
         peer = Peer(link)
         self._peer = peer
         try:
@@ -230,11 +301,61 @@ class BumbleClient(BaseBleakClient):
             await link.disconnect()
         self._link = None
 
+    async def _encrypt(self, link: BumbleConnection) -> None:
+        try:
+            await link.encrypt()
+        except HCI_Error as err:
+            await self._drop(link)
+            if err.error_code == HCI_PIN_OR_KEY_MISSING_ERROR:
+                raise BleakDBusError(
+                    "org.bluez.Error.Failed", ["le-connection-key-missing"]
+                ) from err
+            raise BleakDBusError("org.bluez.Error.Failed", [f"encryption failed: {err}"]) from err
+        except asyncio.CancelledError:
+            _reraise_if_cancelled()
+            raise BleakDBusError(
+                "org.bluez.Error.Failed", ["le-connection-abort-by-remote"]
+            ) from None
+
+    async def _pair(self, link: BumbleConnection) -> None:
+        try:
+            async with asyncio.timeout(PAIRING_TIMEOUT_S):
+                await link.pair()
+        except TimeoutError:
+            raise BleakDBusError("org.bluez.Error.AuthenticationTimeout", []) from None
+        except asyncio.CancelledError:
+            _reraise_if_cancelled()
+            raise BleakDBusError("org.bluez.Error.AuthenticationCanceled", []) from None
+        except (BaseBumbleError, HCI_Error) as err:
+            raise BleakDBusError(
+                "org.bluez.Error.AuthenticationFailed", ["Authentication Failed"]
+            ) from err
+        log.info("bumble link: paired with %s", self.address)
+
+    async def _drop(self, link: BumbleConnection) -> None:
+        self._closing = True
+        with contextlib.suppress(BaseBumbleError, asyncio.InvalidStateError):
+            await link.disconnect()
+        self._link = None
+
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        log.debug("bumble link: pairing not used by the emulated devices")
+        link = self._link
+        if link is None:
+            raise BleakError("Not connected")
+        central = await Radio.current().ready()
+        if await _keys_for(central, str(link.peer_address)):
+            log.debug("bumble link: %s is already paired", self.address)
+            return
+        await self._pair(link)
 
     async def unpair(self) -> None:
-        log.debug("bumble link: unpair is a no-op")
+        central = await Radio.current().ready()
+        name = _name(self.address)
+        if central.keystore is None or not await _keys_for(central, name):
+            raise BleakDeviceNotFoundError(self.address, f"{self.address} is not known")
+        await central.keystore.delete(name)
+        if self._link is not None:
+            await self._drop(self._link)
 
     def _require(self) -> None:
         if self._link is None:
@@ -249,6 +370,8 @@ class BumbleClient(BaseBleakClient):
             raise BleakError("Not connected: the link went down during the request") from None
         except ProtocolError as err:
             code = err.error_code if isinstance(err.error_code, int) else 0x0E
+            if code in _SECURITY_ATT_CODES:
+                raise _not_paired() from err
             raise BleakGATTProtocolError(code) from err
         except BaseBumbleError as err:
             raise BleakError(f"{err}") from err
@@ -285,5 +408,6 @@ class BumbleClient(BaseBleakClient):
         await self._call(characteristic.obj.unsubscribe())
 
 
-BUMBLE = BleBackend(BumbleScanner, BumbleClient, Transport.EMULATED)
+BONDS = BumbleBonds()
+BUMBLE = BleBackend(BumbleScanner, BumbleClient, Transport.EMULATED, bonds=BONDS)
 """The backend a BLE driver's opener is given to reach the emulated peripherals."""

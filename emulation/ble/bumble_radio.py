@@ -3,13 +3,23 @@ its in-process link (``LocalLink``) between an emulated controller per
 peripheral and one for the central the bleak backend drives. ATT PDUs,
 notifications, indications with their confirmations, advertising reports and
 disconnections are bumble's; the peripheral's behaviour (values, permissions,
-CCCDs, ATT errors) is its model (:mod:`.gatt`)."""
+CCCDs, ATT errors) is its model (:mod:`.gatt`).
+
+Pairing is bumble's Security Manager on both sides (LE Secure Connections,
+Just Works, bonding), each device with its own key store: the central keeps
+the keys as BlueZ would, a peripheral keeps its side and accepts a pairing
+request only when its model says so (its pairing window). A peripheral that
+forgets its keys refuses the central's stored key at the next encryption:
+bumble's emulated controller answers the Long Term Key request negatively
+and the central's encryption fails with HCI 0x06 "PIN or Key Missing"
+(bumble 0.0.236's controller; older ones did not ask the host)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -22,7 +32,9 @@ from bumble.device import Connection as BumbleConnection
 from bumble.device import Device
 from bumble.hci import Address
 from bumble.host import Host
+from bumble.keys import PairingKeys
 from bumble.link import LocalLink
+from bumble.pairing import PairingConfig, PairingDelegate
 from bumble.transport.common import AsyncPipeSink
 
 from emulation.ble.gatt import (
@@ -37,7 +49,34 @@ from emulation.ble.gatt import (
 log = logging.getLogger(__name__)
 
 CENTRAL_ADDRESS = "F0:F0:F0:F0:F0:F0"
+CLOSE_STEP_S = 2.0
 ADVERTISING_INTERVAL_MS = 20
+
+
+def pairing_config(accepts: Callable[[], bool] | None = None) -> PairingConfig:
+    """LE Secure Connections, Just Works, bonding; the identity address is the
+    random static address each emulated device uses, so a key is found again
+    under the address the other side connects with."""
+    return PairingConfig(
+        sc=True,
+        mitm=False,
+        bonding=True,
+        delegate=_Window(accepts),
+        identity_address_type=PairingConfig.AddressType.RANDOM,
+    )
+
+
+class _Window(PairingDelegate):
+    """Accepts a pairing request only while ``accepts()`` says so; bumble then
+    answers the request with SMP Pairing Failed, "Pairing Not Supported"."""
+
+    def __init__(self, accepts: Callable[[], bool] | None) -> None:
+        super().__init__()
+        self._accepts = accepts
+
+    async def accept(self) -> bool:
+        return True if self._accepts is None else self._accepts()
+
 
 _PROPS = {
     "read": bgatt.Characteristic.Properties.READ,
@@ -65,6 +104,7 @@ class Radio:
         self.central = Device(
             address=Address(CENTRAL_ADDRESS), host=Host(controller, AsyncPipeSink(controller))
         )
+        self.central.pairing_config_factory = lambda _c: pairing_config()
         self.users = 0
         self._powered = asyncio.Lock()
         self._on = False
@@ -119,6 +159,13 @@ class _BumbleConnection(Connection):
         self._check()
         return True
 
+    @property
+    def encrypted(self) -> bool:
+        return self.link.is_encrypted
+
+    async def bonded(self) -> bool:
+        return await self.host.has_keys(str(self.link.peer_address))
+
     def close(self) -> None:
         was_connected = self.connected
         super().close()
@@ -146,6 +193,7 @@ class BumblePeripheral:
             host=Host(self.controller, AsyncPipeSink(self.controller)),
         )
         self.device.name = peripheral.name
+        self.device.pairing_config_factory = lambda _c: pairing_config(peripheral.accepts_pairing)
         self.characteristics: dict[int, bgatt.Characteristic[bytes]] = {}
         self._links: set[BumbleConnection] = set()
         for service in peripheral.services:
@@ -215,6 +263,29 @@ class BumblePeripheral:
             raise ATT_Error(0x0E)  # unlikely error: no model connection
         return conn
 
+    async def has_keys(self, address: str) -> bool:
+        keystore = self.device.keystore
+        return keystore is not None and await keystore.get(address) is not None
+
+    async def bonded_centrals(self) -> list[str]:
+        keystore = self.device.keystore
+        return [] if keystore is None else [name for name, _keys in await keystore.get_all()]
+
+    async def bond_with_central(self) -> None:
+        """Both sides store the same fresh key, as after a pairing done
+        earlier (a station set up before this run)."""
+        central = await self.radio.ready()
+        if central.keystore is None or self.device.keystore is None:
+            raise RuntimeError("bonding before the devices are powered on")
+        ltk = PairingKeys.Key(os.urandom(16))
+        await central.keystore.update(str(Address(self.peripheral.address)), PairingKeys(ltk=ltk))
+        await self.device.keystore.update(str(Address(CENTRAL_ADDRESS)), PairingKeys(ltk=ltk))
+
+    async def forget_bonds(self) -> None:
+        """The device forgets every bond (reset, or paired with a phone since)."""
+        if self.device.keystore is not None:
+            await self.device.keystore.delete_all()
+
     def link_up(self, link: BumbleConnection) -> bool:
         return link in self._links
 
@@ -261,13 +332,19 @@ class BumblePeripheral:
         self.peripheral.advertising = True
 
     async def close(self) -> None:
+        # Each step bounded: a link whose connect was cancelled half-way can
+        # leave bumble's emulated controllers waiting for an event that never
+        # comes, and a twin must still stop.
         with contextlib.suppress(Exception):
-            await self.device.stop_advertising()
+            async with asyncio.timeout(CLOSE_STEP_S):
+                await self.device.stop_advertising()
         for link in list(self._links):
             with contextlib.suppress(Exception):
-                await link.disconnect()
+                async with asyncio.timeout(CLOSE_STEP_S):
+                    await link.disconnect()
         with contextlib.suppress(Exception):
-            await self.device.power_off()
+            async with asyncio.timeout(CLOSE_STEP_S):
+                await self.device.power_off()
         with contextlib.suppress(KeyError, ValueError):
             self.radio.link.remove_controller(self.controller)
         await self.radio.release()

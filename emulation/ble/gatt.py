@@ -27,6 +27,7 @@ class AttErrorCode(IntEnum):
     REQUEST_NOT_SUPPORTED = 0x06
     INVALID_ATTRIBUTE_VALUE_LENGTH = 0x0D
     UNLIKELY_ERROR = 0x0E
+    INSUFFICIENT_ENCRYPTION = 0x0F
     # Glucose Service application errors (GLS 1.0, section 2.2).
     PROCEDURE_ALREADY_IN_PROGRESS = 0x80
     CCCD_IMPROPERLY_CONFIGURED = 0x81
@@ -61,6 +62,11 @@ class Characteristic:
     on_write: WriteHandler | None = None
     handle: int = 0
     cccd_handle: int | None = None
+    secure: bool = False
+    """Reads, writes and subscriptions need an encrypted link (a bonded
+    central): else Insufficient Encryption when the device holds a bond with
+    the central (the central did not encrypt), Insufficient Authentication
+    when it holds none."""
 
     @property
     def subscribable(self) -> bool:
@@ -91,6 +97,9 @@ class Peripheral:
     requires_pairing: bool = False
     """True: subscriptions are refused with Insufficient Authentication, as a
     device that accepts only a bonded central does (this station is not)."""
+    accepts_pairing: Callable[[], bool] | None = None
+    """Whether a pairing request is accepted now (None: always): a device
+    pairs only in its pairing window (the button held until -P- blinks)."""
     connection: Connection | None = None
     _by_handle: dict[int, Characteristic] = field(default_factory=dict)
     _cccd: dict[int, Characteristic] = field(default_factory=dict)
@@ -179,12 +188,30 @@ class Connection:
         if not self.connected:
             raise LinkDown(self.peripheral.name)
 
+    @property
+    def encrypted(self) -> bool:
+        """The link is encrypted (with keys from a pairing)."""
+        return False
+
+    async def bonded(self) -> bool:
+        """The device holds a bond (keys) with this central."""
+        return False
+
+    async def _secure(self, char: Characteristic) -> None:
+        if char.secure and not self.encrypted:
+            raise AttError(
+                AttErrorCode.INSUFFICIENT_ENCRYPTION
+                if await self.bonded()
+                else AttErrorCode.INSUFFICIENT_AUTHENTICATION
+            )
+
     async def read(self, handle: int) -> bytes:
         await asyncio.sleep(0)
         self._check()
         if handle in self.peripheral._cccd:
             return self.cccd.get(handle, 0).to_bytes(2, "little")
         char = self.peripheral.by_handle(handle)
+        await self._secure(char)
         if "read" not in char.properties:
             raise AttError(AttErrorCode.READ_NOT_PERMITTED)
         return char.on_read(self) if char.on_read else char.value
@@ -196,6 +223,7 @@ class Connection:
             await self.write_cccd(handle, data)
             return
         char = self.peripheral.by_handle(handle)
+        await self._secure(char)
         allowed = (
             "write" in char.properties
             if response
@@ -216,6 +244,7 @@ class Connection:
         char = self.peripheral.cccd_owner(handle)
         if self.peripheral.requires_pairing:
             raise AttError(AttErrorCode.INSUFFICIENT_AUTHENTICATION)
+        await self._secure(char)
         if len(data) != 2:
             raise AttError(AttErrorCode.INVALID_ATTRIBUTE_VALUE_LENGTH)
         value = int.from_bytes(data, "little")

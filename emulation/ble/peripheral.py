@@ -1,7 +1,9 @@
 """What every emulated health peripheral shares: Device Information, a device
 clock (optionally wrong) behind the Current Time Service, a Battery Service
-(optional, its level settable and notified), fault switches, and an explicit
-lifecycle (``async with`` advertises, exit removes it)."""
+(optional, its level settable and notified), bonding (optional: a device that
+requires a bonded central, pairs only in its pairing window, and can forget
+its bond), fault switches, and an explicit lifecycle (``async with``
+advertises, exit removes it)."""
 
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Coroutine
 from datetime import datetime, timedelta, tzinfo
 from enum import StrEnum
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from drivers.ble import uuids
 from drivers.ble.battery import encode_level
@@ -55,16 +58,23 @@ class Fault(StrEnum):
     RESULT_HIGH = "result_high"
     RACP_ERROR = "racp_error"
     SHORT_FRAME = "short_frame"
-    """A valid value missing its last byte."""
+    """A valid value missing its last byte (an Omron twin: read replies two
+    bytes short)."""
     UNSTABLE = "unstable"
     """An oximeter whose values never settle."""
     INVALID = "invalid"
     """An oximeter that flags its measurement invalid."""
     SENSOR_OFF = "sensor_off"
     """An oximeter whose sensor is not on a finger."""
+    # Omron's memory protocol (emulation/ble/omron.py)
+    BAD_CHECK_BYTE = "bad_check_byte"
+    WRONG_KEY = "wrong_key"
+    DROP_MID_READ = "drop_mid_read"
 
 
 DEFAULT_BATTERY_PERCENT = 80
+PAIRING_WINDOW_S = 30.0
+"""How long a device's pairing window stays open after its button is held."""
 
 WRONG_CLOCK_OFFSET = -timedelta(days=812, hours=5, minutes=17)
 """How far off a device with the ``wrong_clock`` fault starts (a monitor whose
@@ -98,9 +108,15 @@ class EmulatedDevice:
         seed: int = 4,
         with_current_time: bool = True,
         battery_percent: int | None = DEFAULT_BATTERY_PERCENT,
+        bonding: bool = False,
     ) -> None:
-        """``battery_percent`` None: no Battery Service at all."""
+        """``battery_percent`` None: no Battery Service at all. ``bonding``:
+        the profile's characteristics need a bonded (encrypted) link, and the
+        device accepts a pairing only in its window
+        (:meth:`press_pairing_button`); without it, it pairs whenever asked."""
         self._bumble: BumblePeripheral | None = None
+        self.bonding = bonding
+        self._window_until: float | None = None
         self.tz = tz
         self.faults = faults
         self.rng = random.Random(seed)
@@ -131,7 +147,12 @@ class EmulatedDevice:
             encode_level(DEFAULT_BATTERY_PERCENT if battery_percent is None else battery_percent),
         )
         """Its ``value`` is what a read returns: a test may put any bytes there."""
-        services = [self.dis, *self.profile_services()]
+        profile = self.profile_services()
+        if bonding:
+            for service in profile:
+                for char in service.characteristics:
+                    char.secure = True
+        services = [self.dis, *profile]
         if with_current_time:
             services.append(Service(uuids.CURRENT_TIME_SERVICE, [self.current_time]))
         if battery_percent is not None:
@@ -144,6 +165,7 @@ class EmulatedDevice:
             on_connect=self._connected,
             on_subscribe=self.subscribed,
             on_disconnect=self._disconnected,
+            accepts_pairing=self.pairing_window_open if bonding else None,
         )
 
     # --- to override -----------------------------------------------------------
@@ -152,6 +174,34 @@ class EmulatedDevice:
 
     def subscribed(self, conn: Connection, char: Characteristic, value: int) -> None:
         """A central wrote a CCCD."""
+
+    # --- bonding ---------------------------------------------------------------
+    def press_pairing_button(self, window_s: float = PAIRING_WINDOW_S) -> None:
+        """The button held until the pairing sign blinks: pairing accepted for ``window_s``."""
+        self._window_until = time.monotonic() + window_s
+        log.info("%s: pairing window open for %.0f s", self.peripheral.name, window_s)
+
+    def close_pairing_window(self) -> None:
+        self._window_until = None
+
+    def pairing_window_open(self) -> bool:
+        return self._window_until is not None and time.monotonic() < self._window_until
+
+    async def forget_bond(self) -> None:
+        """The device forgets its bonds (reset, or paired with a phone since):
+        the station's stored key is refused at the next connection."""
+        if self._bumble is not None:
+            await self._bumble.forget_bonds()
+        log.info("%s: bonds forgotten", self.peripheral.name)
+
+    async def bond_with_station(self) -> None:
+        """The station and the device bonded before (both hold the key)."""
+        if self._bumble is None:
+            raise RuntimeError("start the device first")
+        await self._bumble.bond_with_central()
+
+    async def bonded_centrals(self) -> list[str]:
+        return [] if self._bumble is None else await self._bumble.bonded_centrals()
 
     # --- clock -----------------------------------------------------------------
     def device_now(self) -> datetime:
@@ -223,7 +273,7 @@ class EmulatedDevice:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def __aenter__(self) -> EmulatedDevice:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -23,6 +23,7 @@ from starlette.templating import Jinja2Templates
 
 from followup.web.accounts import CurrentUser, Lockout, SessionPolicy, session_user
 from followup.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, N_, Lang, load_zone, negotiate
+from followup.web.listing import human_drift
 from followup.web.words import category_name, event_text, short_digest
 from healthkiosk.rules import RulesConfig
 
@@ -130,6 +131,7 @@ def make_templates() -> Jinja2Templates:
     env.globals["category_name"] = category_name
     env.globals["event_text"] = event_text
     env.filters["short_digest"] = short_digest
+    env.filters["drift"] = human_drift
     return Jinja2Templates(env=env)
 
 

@@ -290,6 +290,15 @@ def human_ago(then: datetime | None, now: datetime) -> str:
     return f"{s // 86400} d ago"
 
 
+def human_drift(seconds: float | None) -> str:
+    """A device clock's drift: "on time", "12 s ahead", "3 min behind"."""
+    if seconds is None:
+        return ""
+    if abs(seconds) < 1.5:
+        return "on time"
+    return f"{human_duration(abs(seconds))} {'ahead' if seconds > 0 else 'behind'}"
+
+
 def human_duration(seconds: float | None) -> str:
     if seconds is None:
         return ""

@@ -16,11 +16,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("number")
     q.set_defaults(handler=_idcheck)
 
-    # The driver families add their own actions (scan, read, emulate, decode, print-test).
+    # The driver families add their own actions (scan, read, emulate, decode, pair,
+    # print-test).
     import importlib.util
 
     for module_name in (
         "healthkiosk.cli.devices_ble",
+        "healthkiosk.cli.devices_pair",
         "healthkiosk.cli.devices_io",
         "healthkiosk.cli.devices_print",
     ):

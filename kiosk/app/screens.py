@@ -707,8 +707,32 @@ class Renderer:
             ],
         )
 
+    def _screen_pair_guide(self, state: State) -> Widget:
+        """Pairing, step one: put the device in its pairing window."""
+        return self.page(
+            state,
+            title="pair.title",
+            body=[
+                self.txt(state, "pair.hold_button", tid="pair.guide", lines=2),
+                self.txt(state, "pair.then_start", tid="pair.then", lines=2),
+            ],
+            actions=[
+                self.button(
+                    state,
+                    "btn.back",
+                    self.flow.tech_pair_cancel,
+                    tid="btn.pair_cancel",
+                    primary=False,
+                ),
+                self.button(state, "pair.start", self.flow.tech_pair_start, tid="btn.pair_start"),
+            ],
+            back=False,
+        )
+
     def _screen_technician(self, state: State) -> Widget:
         tech = state.tech
+        if tech is not None and tech.pairing == "guide":
+            return self._screen_pair_guide(state)
         small = self.m.body * 0.6  # the staff's screen, not the residents'
         body: list[Widget] = []
         if tech is not None:
@@ -719,6 +743,12 @@ class Renderer:
                     f"{d.detail if d.state in ('ok', 'failed', 'paired') else d.model}"
                 )
                 body.append(self.label(words, tid=f"tech.device.{d.role}", size=small))
+            if tech.pair_step:
+                body.append(self.txt(state, f"pair.step.{tech.pair_step}", tid="pair.step"))
+            if tech.pair_error:
+                body.append(
+                    self.txt(state, f"pair.error.{tech.pair_error}", tid="pair.error", lines=2)
+                )
             body.append(
                 self.label(
                     self.t(state, "tech.sync", pending=tech.pending, delivered=tech.delivered),

@@ -231,6 +231,31 @@ TEXTS: dict[str, str] = {
     "device.state.failed": N_("failed"),
     "device.state.paired": N_("paired"),
     "device.state.not_pairable": N_("no pairing"),
+    "device.state.pairing": N_("pairing"),
+    # pairing a BLE device (the technician: the screen and `healthkiosk devices pair`)
+    "pair.title": N_("Pair a device"),
+    "pair.hold_button": N_("Hold the device's Bluetooth button until -P- blinks"),
+    "pair.then_start": N_("While it blinks, tap Start pairing"),
+    "pair.then_enter": N_("While it blinks, press Enter"),
+    "pair.start": N_("Start pairing"),
+    "pair.step.removing_old_bond": N_("Removing the old pairing"),
+    "pair.step.looking": N_("Looking for the device"),
+    "pair.step.bonding": N_("Pairing"),
+    "pair.step.device_key": N_("Setting the device's key"),
+    "pair.step.done": N_("Paired. The device is ready"),
+    "pair.error.not_paired": N_("This station is not paired with the device. Pair it"),
+    "pair.error.bond_lost": N_(
+        "The device has forgotten this station (reset, or paired with a phone). Pair it again"
+    ),
+    "pair.error.pairing_failed": N_(
+        "The device did not accept the pairing. Hold its Bluetooth button until -P- blinks, "
+        "then try again"
+    ),
+    "pair.error.key_refused": N_("The device holds another phone's key. Pair it again"),
+    "pair.error.device_not_found": N_("Device not found. Switch it on next to the station"),
+    "pair.error.device_timeout": N_("The device did not answer in time. Try again"),
+    "pair.error.bluetooth_off": N_("The station's Bluetooth is off or missing"),
+    "pair.error.other": N_("Pairing did not work. Switch the device off and on, then try again"),
     "time.mm_ss": N_("{minutes}:{seconds:02d}"),
     "time.seconds": N_("{seconds} s"),
 }

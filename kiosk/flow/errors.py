@@ -60,6 +60,8 @@ _RADIO_REASONS = {
     "bluetooth_unavailable": "bluetooth_off",
     "not_paired": "not_paired",
     "pairing_failed": "not_paired",
+    "bond_lost": "not_paired",
+    "key_refused": "not_paired",
 }
 
 
@@ -84,6 +86,26 @@ def error_key(err: HealthKioskError) -> str:
     if isinstance(err, DeviceError):
         return "device_error"
     return "device_error"
+
+
+_PAIR_ERRORS = {
+    "not_paired": "not_paired",
+    "bond_lost": "bond_lost",
+    "pairing_failed": "pairing_failed",
+    "key_refused": "key_refused",
+    "device_not_found": "device_not_found",
+    "device_timeout": "device_timeout",
+    "bluetooth_off": "bluetooth_off",
+    "adapter_off": "bluetooth_off",
+    "adapter_missing": "bluetooth_off",
+    "bluetooth_unavailable": "bluetooth_off",
+}
+
+
+def pair_error_key(reason: str) -> str:
+    """The plain-words key (``pair.error.<key>``) for why a pairing failed,
+    for the technician's screen and ``healthkiosk devices pair``."""
+    return _PAIR_ERRORS.get(reason, "other")
 
 
 def error_actions(key: str) -> tuple[str, ...]:

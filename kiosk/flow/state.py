@@ -152,6 +152,13 @@ class TechView:
     version: str
     restart_requested: bool = False
     testing: bool = False
+    pairing: str | None = None
+    """None; ``guide`` (how to put the device in its pairing window, waiting
+    for Start pairing); ``running``."""
+    pair_step: str = ""
+    """The pairing's step now (``pair.step.<step>``)."""
+    pair_error: str = ""
+    """Why the last pairing failed, in plain words (``pair.error.<key>``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,12 @@
 """The technician's screen, behind a PIN: device and sync status, a device
 test, BLE pairing, and a restart of the app.
 
+Pairing is guided: **Pair** shows how to put the device in its pairing window
+(hold its Bluetooth button until -P- blinks); **Start pairing**, while it
+blinks, bonds each BLE device (removing a bond the device has forgotten
+first), pins its address when none is configured, and says each step and
+any failure in plain words (``pair.step.*``, ``pair.error.*``).
+
 Reached from the attract screen only (never during a visit). The PIN is
 compared in constant time; the digits typed are dropped when the PIN screen
 opens and when they are submitted.
@@ -30,6 +36,7 @@ from healthkiosk.config import KioskConfig
 from healthkiosk.errors import ConfigError, HealthKioskError
 from healthkiosk.readings import DeviceInfo
 from kiosk.flow.context import FlowContext
+from kiosk.flow.errors import pair_error_key
 from kiosk.flow.ports import MemoryPinAttempts, PinAttempts
 from kiosk.flow.state import DeviceStatus, Screen, TechView
 
@@ -63,7 +70,9 @@ def check_pin_for_station(cfg: KioskConfig, *, simulate: bool) -> None:
 
 STATUS_WAIT_S = 10.0
 DEVICE_TEST_S = 30.0
-"""The technician's test (or pairing) waits this long for each device to answer."""
+"""The technician's test waits this long for each device to answer."""
+PAIR_S = 75.0
+"""A pairing waits this long per device: its window (30 s), connects, the bond."""
 
 
 class Technician:
@@ -166,7 +175,12 @@ class Technician:
 
     def _idle_tech_screen(self) -> bool:
         st = self._ctx.state
-        return st.screen is Screen.TECHNICIAN and st.tech is not None and not st.tech.testing
+        return (
+            st.screen is Screen.TECHNICIAN
+            and st.tech is not None
+            and not st.tech.testing
+            and st.tech.pairing is None
+        )
 
     def test(self) -> None:
         """Test every device: connect afresh and show who answered (or why not)."""
@@ -175,11 +189,26 @@ class Technician:
             self._ctx.spawn(self._test_devices, "tech-test")
 
     def pair(self) -> None:
-        """Pair every BLE device without a configured address with the one that
-        answers now (switched on in front of the kiosk), and keep its address."""
-        if self._idle_tech_screen():
+        """Show how to put the device in its pairing window (the first step)."""
+        tech = self._ctx.state.tech
+        if self._idle_tech_screen() and tech is not None:
             self._ctx.touch()
+            self._ctx.update(tech=replace(tech, pairing="guide", pair_step="", pair_error=""))
+
+    def pair_start(self) -> None:
+        """While the device's pairing sign blinks: pair every BLE device (bond,
+        and pin the one that answers when no address is configured)."""
+        st = self._ctx.state
+        if st.screen is Screen.TECHNICIAN and st.tech is not None and st.tech.pairing == "guide":
+            self._ctx.touch()
+            self._ctx.update(tech=replace(st.tech, pairing="running"))
             self._ctx.spawn(lambda: self._test_devices(pairing=True), "tech-pair")
+
+    def pair_cancel(self) -> None:
+        st = self._ctx.state
+        if st.screen is Screen.TECHNICIAN and st.tech is not None and st.tech.pairing == "guide":
+            self._ctx.touch()
+            self._ctx.update(tech=replace(st.tech, pairing=None))
 
     def restart(self) -> None:
         """Ask the app to exit so its service manager starts it again."""
@@ -203,7 +232,7 @@ class Technician:
             ctx.update(tech=replace(current, devices=tuple(results.values())))
         current = ctx.state.tech
         if current is not None:
-            ctx.update(tech=replace(current, testing=False))
+            ctx.update(tech=replace(current, testing=False, pairing=None))
 
     async def _test_one(self, role: str, status: DeviceStatus, *, pairing: bool) -> DeviceStatus:
         device = getattr(self._ctx.devices, role, None)
@@ -212,14 +241,34 @@ class Technician:
             return replace(status, state="not_pairable", detail=status.model)
         if check is None:
             return replace(status, state="missing" if device is None else "ready")
-        return await _check_one(status, check, pairing=pairing)
+        if not pairing:
+            return await _check_one(status, check, pairing=False)
+        self._show(replace(status, state="pairing"), step="looking", error="")
+        result = await _check_one(status, lambda: check(on_step=self._on_step), pairing=True)
+        if result.state == "failed":
+            self._show(result, step="", error=pair_error_key(result.detail))
+        else:
+            self._show(result, step="done", error="")
+        return result
+
+    def _on_step(self, step: str) -> None:
+        tech = self._ctx.state.tech
+        if tech is not None and self._ctx.state.screen is Screen.TECHNICIAN:
+            self._ctx.update(tech=replace(tech, pair_step=str(step)))
+
+    def _show(self, status: DeviceStatus, *, step: str, error: str) -> None:
+        tech = self._ctx.state.tech
+        if tech is None or self._ctx.state.screen is not Screen.TECHNICIAN:
+            return
+        devices = tuple(status if d.role == status.role else d for d in tech.devices)
+        self._ctx.update(tech=replace(tech, devices=devices, pair_step=step, pair_error=error))
 
 
 async def _check_one(
     status: DeviceStatus, check: Callable[[], Awaitable[DeviceInfo]], *, pairing: bool
 ) -> DeviceStatus:
     try:
-        info = await asyncio.wait_for(check(), DEVICE_TEST_S)
+        info = await asyncio.wait_for(check(), PAIR_S if pairing else DEVICE_TEST_S)
     except TimeoutError:
         return replace(status, state="failed", detail="device_timeout")
     except HealthKioskError as err:

@@ -248,9 +248,16 @@ class VisitFlow:
         self._tech.test()
 
     def tech_pair(self) -> None:
-        """Pair every BLE device without a configured address with the one that
-        answers now (switched on in front of the kiosk), and keep its address."""
+        """Show how to put the device in its pairing window (-P- blinking)."""
         self._tech.pair()
+
+    def tech_pair_start(self) -> None:
+        """While the device's pairing sign blinks: bond every BLE device, and
+        pin the one that answers where no address is configured."""
+        self._tech.pair_start()
+
+    def tech_pair_cancel(self) -> None:
+        self._tech.pair_cancel()
 
     def tech_restart(self) -> None:
         """Ask the app to exit so its service manager starts it again."""

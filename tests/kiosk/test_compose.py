@@ -89,7 +89,38 @@ async def test_pair_pins_the_monitor_that_answers_and_later_opens_use_it(tmp_pat
         assert (await monitor.check()).address == info.address  # type: ignore[attr-defined]
 
 
-async def test_a_configured_address_or_a_serial_device_is_not_paired_by_the_kiosk(
+async def test_the_kiosk_pairs_a_new_omron_monitor_and_pins_it(tmp_path: Path) -> None:
+    """The technician's Pair (kiosk/reconnect.py) on an Omron twin fresh from
+    its box, -P- blinking: the driver bonds, programs its key (each step
+    reported), and the monitor's address is pinned. (The simulation stops a
+    twin when its device closes, so the bond is not used again here; the
+    driver tests use one twin across pairing and measuring.)"""
+    cfg = from_mapping(
+        {
+            "station": {"data_dir": str(tmp_path)},
+            "devices": {
+                "blood_pressure": {
+                    "driver": "ble-omron",
+                    "options": {
+                        "timezone": "Asia/Shanghai", "scan_timeout_s": 5, "poll_interval_s": 0.2,
+                        "emulator": {"paired": False, "pairing_window_s": 20},
+                    },
+                }
+            },
+        }
+    )  # fmt: skip
+    sim = Simulation(cfg)
+    async with sim.open_devices() as devices:
+        monitor = devices.blood_pressure
+        assert monitor is not None and monitor.pairable  # type: ignore[attr-defined]
+        steps: list[str] = []
+        info = await monitor.pair(on_step=steps.append)  # type: ignore[attr-defined]
+        assert steps == ["looking", "bonding", "device_key", "done"]
+        assert info.model == "HEM-7361T"
+        assert pairings.read(tmp_path) == {"blood_pressure": info.address}
+
+
+async def test_a_configured_address_is_bonded_not_pinned_and_a_serial_device_not_paired(
     tmp_path: Path,
 ) -> None:
     cfg = from_mapping(
@@ -103,7 +134,9 @@ async def test_a_configured_address_or_a_serial_device_is_not_paired_by_the_kios
     )
     async with Simulation(cfg).open_devices() as devices:
         assert not devices.glucose.pairable  # type: ignore[union-attr]
-        assert not devices.blood_pressure.pairable  # type: ignore[union-attr]
+        # a BLE monitor at a configured address can still be bonded (its
+        # driver's pair()), but there is no address to pin
+        assert devices.blood_pressure.pairable  # type: ignore[union-attr]
         with pytest.raises(DeviceError) as err:
             await devices.glucose.pair()  # type: ignore[union-attr]
         assert err.value.reason == "not_pairable"

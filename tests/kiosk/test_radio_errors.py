@@ -21,6 +21,8 @@ from kiosk.flow.errors import error_actions, error_key
         (radio_errors.BLUETOOTH_UNAVAILABLE, "bluetooth_off"),  # no BlueZ / D-Bus at all
         (radio_errors.NOT_PAIRED, "not_paired"),
         (radio_errors.PAIRING_FAILED, "not_paired"),
+        (radio_errors.BOND_LOST, "not_paired"),  # the device forgot this station
+        ("key_refused", "not_paired"),  # an Omron monitor refused this station's key
     ],
 )
 def test_radio_reasons_ask_for_the_staff(reason: str, key: str) -> None:
@@ -36,7 +38,7 @@ def test_every_reason_the_drivers_can_give_is_mapped() -> None:
         if name.isupper() and isinstance(value, str)
     }
     assert given == {"bluetooth_off", "adapter_missing", "bluetooth_unavailable",
-                     "not_paired", "pairing_failed"}  # fmt: skip
+                     "not_paired", "pairing_failed", "bond_lost"}  # fmt: skip
     for reason in given:
         key = error_key(DeviceConnectionError("x", reason=reason))
         assert key in ("bluetooth_off", "not_paired")

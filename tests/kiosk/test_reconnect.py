@@ -97,6 +97,44 @@ async def test_battery_percent_reaches_the_station_status(tmp_path: Path) -> Non
     assert wire["glucose"]["battery_percent"] is None
 
 
+async def test_device_clock_drift_reaches_the_station_status(tmp_path: Path) -> None:
+    """The monitor's clock is 812 days behind (batteries changed): the drift
+    measured at the connection lands in the DeviceBook and ``hk.status/1``;
+    with the station's clock not trusted it is not corrected. The Omron
+    meter-less setup: an Omron twin's clock section gives its drift too."""
+    options = {"timezone": "Asia/Shanghai", "scan_timeout_s": 5, "connect_timeout_s": 5}
+    cfg = from_mapping(
+        {
+            "station": {"data_dir": str(tmp_path), "clock": "untrusted"},
+            "devices": {
+                "blood_pressure": {
+                    "driver": "ble-bp-standard",
+                    "options": {**options,
+                                "emulator": {"step_s": 0.001, "faults": ["wrong_clock"]}},
+                },
+                "glucose": {"driver": "ble-glucose-standard",
+                            "options": {**options, "emulator": {"memory": 1}}},
+            },
+        }
+    )  # fmt: skip
+    sim = Simulation(cfg)
+    async with sim.open_devices() as devices:
+        assert devices.blood_pressure is not None and devices.glucose is not None
+        await devices.blood_pressure.measure(timeout_s=30)
+        assert sim.running["ble-bp-standard"].emulator.clock_writes == 0
+        await devices.glucose.download()
+    entries = {d.role: d for d in devicestatus.read(devicestatus.path_for(tmp_path))}
+    drift = entries["blood_pressure"].clock_drift_s
+    assert drift is not None and -813 * 86400 < drift < -812 * 86400
+    glucose = entries["glucose"].clock_drift_s
+    assert glucose is not None and abs(glucose) < 3
+    status = StatusMessage(
+        station_id="st-1", online=True, boot_id="b", seq=1, devices=list(entries.values())
+    )
+    wire = {d["role"]: d for d in status.model_dump(mode="json")["devices"]}
+    assert wire["blood_pressure"]["clock_drift_s"] == drift
+
+
 async def test_a_fake_monitor_reports_its_battery_through_the_book(tmp_path: Path) -> None:
     @asynccontextmanager
     async def opener() -> AsyncIterator[FakeBloodPressureMonitor]:

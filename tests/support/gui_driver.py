@@ -411,7 +411,10 @@ async def visit_errors(d: Driver) -> None:
     await d.tap("btn.test")
     await d.wait_for("tech.device.blood_pressure", text="SIM-BP-0001")
     await d.record("technician-tested")
-    await d.tap("btn.pair")  # fake devices: none needs pairing, and it says so
+    await d.tap("btn.pair")  # first how to put the device in its pairing window
+    await d.wait_for("pair.guide")
+    await d.record("technician-pair-guide")
+    await d.tap("btn.pair_start")  # fake devices: none needs pairing, and it says so
     await d.wait_for("tech.device.glucose", text="无需配对")
     await d.record("technician-paired")
     await d.tap("btn.back")

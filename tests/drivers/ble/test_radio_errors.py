@@ -47,6 +47,12 @@ Reason = BleakBluetoothNotAvailableReason
         (BleakDBusError("org.bluez.Error.AuthenticationFailed", []), "pairing_failed"),
         (BleakDBusError("org.bluez.Error.AuthenticationRejected", []), "pairing_failed"),
         (BleakDBusError("org.bluez.Error.InProgress", ["Operation already in progress"]), None),
+        # BlueZ's gatt-client turns ATT 0x05/0x0F/0x0C into NotPermitted "Not paired"
+        (BleakDBusError("org.bluez.Error.NotPermitted", ["Not paired"]), "not_paired"),
+        (BleakDBusError("org.bluez.Error.NotPermitted", ["Write not permitted"]), None),
+        # BlueZ 5.69+: the device refused the stored key (HCI 0x06) at connect
+        (BleakDBusError("org.bluez.Error.Failed", ["le-connection-key-missing"]), "bond_lost"),
+        (BleakDBusError("org.bluez.Error.Failed", ["le-connection-abort-by-remote"]), None),
         (BleakError("Device disconnected"), None),
         (OSError("no system bus"), None),
     ],

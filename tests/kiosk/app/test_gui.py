@@ -243,6 +243,10 @@ def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: s
     tested = step(report, "technician-tested")["texts"]
     assert tested["en"]["tech.device.glucose"].startswith("Glucose meter: works ")
     assert tested["zh_CN"]["tech.device.glucose"].startswith("血糖仪: 正常 ")
+    guide = step(report, "technician-pair-guide")["texts"]
+    assert guide["zh_CN"]["pair.guide"] == "按住设备的蓝牙键，直到屏幕上的 -P- 闪烁"
+    assert guide["en"]["pair.guide"] == "Hold the device's Bluetooth button until -P- blinks"
+    assert guide["en"]["pair.then"] == "While it blinks, tap Start pairing"
     paired = step(report, "technician-paired")["texts"]["en"]
     assert paired["tech.device.blood_pressure"].startswith("BP monitor: no pairing ")
     with sqlite3.connect(store) as db:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import pytest
@@ -407,7 +408,9 @@ async def test_technician_pair_pins_ble_devices_and_says_which_need_none(
         pairable = True
         info = DeviceInfo(model="BPS", transport=Transport.BLE, address="AA:BB:CC:DD:EE:07")
 
-        async def pair(self) -> DeviceInfo:
+        async def pair(self, *, on_step: Callable[[str], None]) -> DeviceInfo:
+            for step in ("looking", "bonding", "done"):
+                on_step(step)
             paired.append(self.info.address or "")
             return self.info
 
@@ -417,14 +420,83 @@ async def test_technician_pair_pins_ble_devices_and_says_which_need_none(
             h.flow.pin_key(d)
         h.flow.pin_submit()
         await h.settle()
-        h.flow.tech_pair()
+        h.flow.tech_pair()  # first the guidance: nothing is paired yet
+        await h.settle()
+        tech = h.state.tech
+        assert tech is not None and tech.pairing == "guide" and paired == []
+        h.flow.tech_pair_start()  # -P- blinks now
         await h.until(lambda s: _tested(h) and s.tech is not None and not s.tech.testing, max_s=5)
+        assert any(s.tech is not None and s.tech.pair_step == "bonding" for s in h.states)
         tech = h.state.tech
         assert tech is not None and not tech.testing
         seen = {d.role: (d.state, d.detail) for d in tech.devices}
         assert seen["blood_pressure"] == ("paired", "AA:BB:CC:DD:EE:07 BPS")
         assert seen["glucose"][0] == "not_pairable" and seen["id_card"][0] == "not_pairable"
         assert paired == ["AA:BB:CC:DD:EE:07"]
+        assert tech.pairing is None and tech.pair_step == "done" and tech.pair_error == ""
+
+
+@pytest.mark.parametrize(
+    ("reason", "words"),
+    [
+        ("bond_lost", "bond_lost"),
+        ("pairing_failed", "pairing_failed"),
+        ("key_refused", "key_refused"),
+        ("not_paired", "not_paired"),
+        ("bluetooth_unavailable", "bluetooth_off"),
+        ("link_lost", "other"),
+    ],
+)
+async def test_a_failed_pairing_is_said_in_plain_words(
+    kiosk_config: KioskConfig, rules: RulesConfig, reason: str, words: str
+) -> None:
+    from healthkiosk.errors import DeviceConnectionError
+    from healthkiosk.readings import DeviceInfo, Transport
+    from kiosk.app.i18n import text
+
+    class Monitor:
+        pairable = True
+        info = DeviceInfo(model="HEM-7361T", transport=Transport.BLE, address="AA:BB:CC:DD:EE:08")
+
+        async def pair(self, *, on_step: Callable[[str], None]) -> DeviceInfo:
+            on_step("looking")
+            raise DeviceConnectionError("refused", device="HEM-7361T", reason=reason)
+
+    async with running_harness(kiosk_config, rules, blood_pressure=Monitor()) as h:
+        h.flow.open_technician()
+        for d in "2468":
+            h.flow.pin_key(d)
+        h.flow.pin_submit()
+        await h.settle()
+        h.flow.tech_pair()
+        await h.settle()
+        h.flow.tech_pair_start()
+        await h.until(lambda s: _tested(h) and s.tech is not None and not s.tech.testing, max_s=5)
+        tech = h.state.tech
+        assert tech is not None
+        seen = {d.role: (d.state, d.detail) for d in tech.devices}
+        assert seen["blood_pressure"] == ("failed", reason)
+        assert tech.pair_error == words
+        # the words exist in both languages, Chinese first on the screen
+        assert text("zh_CN", f"pair.error.{words}") != text("en", f"pair.error.{words}")
+
+
+async def test_pairing_guidance_can_be_left_without_pairing(
+    kiosk_config: KioskConfig, rules: RulesConfig
+) -> None:
+    async with running_harness(kiosk_config, rules) as h:
+        h.flow.open_technician()
+        for d in "2468":
+            h.flow.pin_key(d)
+        h.flow.pin_submit()
+        await h.settle()
+        h.flow.tech_pair()
+        await h.settle()
+        assert h.state.tech is not None and h.state.tech.pairing == "guide"
+        h.flow.tech_pair_cancel()
+        await h.settle()
+        assert h.state.tech is not None and h.state.tech.pairing is None
+        assert not _tested(h)
 
 
 async def test_technician_test_against_a_driver_that_reconnects() -> None:
