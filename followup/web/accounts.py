@@ -42,13 +42,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.db.auth import ROLES, LoginAttempt, LoginRate, User, WebSession
+from followup.web.i18n import N_
 from healthkiosk.errors import HealthKioskError
 
 _HASHER = PasswordHasher()
 _DUMMY = _HASHER.hash("not a password: equalises the time of unknown usernames")
 MIN_PASSWORD = 10
 USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789._-")
-FAILED = "Wrong username or password, or too many attempts (wait 15 minutes and try again)."
+FAILED = N_("Wrong username or password, or too many attempts (wait 15 minutes and try again).")
 """The one answer to every failed sign-in: unknown, wrong, locked, limited, disabled."""
 
 

@@ -191,7 +191,7 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
         "184/110 mmHg",
         "6.4 mmol/L",
     )
-    assert summary["summary.0.urgent"] == "请马上去看医生"
+    assert summary["summary.0.urgent"] == "请马上找医生"
     after = step(report, "back-to-attract")["texts"]["any"]
     assert "184/110" not in json.dumps(after, ensure_ascii=False)
     assert not any("*" in v for v in after.values())
@@ -372,7 +372,7 @@ def test_a_visit_that_prints_by_touch(xvfb: str, tmp_path: Path) -> None:
         ("184/111 mmHg", "value"),
         ("很高", "heading"),
         ("Very high", "small"),
-        ("请马上去看医生", "body"),
+        ("请马上找医生", "body"),
         ("Please see the doctor now", "small"),
         ("脉搏 89", "body"),
         ("您的医生：李建华", "body"),

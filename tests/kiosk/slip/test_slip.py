@@ -88,7 +88,7 @@ def test_the_slip_says_station_time_results_earlier_results_and_doctor() -> None
     first_glucose = texts.index("血糖（空腹）")
     assert first_bp < first_glucose
     assert texts[first_bp + 2] == "184/112 mmHg"
-    assert texts[first_bp + 3 : first_bp + 7] == ["很高", "Very high", "请马上去看医生",
+    assert texts[first_bp + 3 : first_bp + 7] == ["很高", "Very high", "请马上找医生",
                                                    "Please see the doctor now"]  # fmt: skip
     assert "脉搏 88" in texts and "Pulse 88" in texts
     assert "脉搏不齐：请找医生" in zh or "脉搏不齐" in zh
@@ -97,8 +97,8 @@ def test_the_slip_says_station_time_results_earlier_results_and_doctor() -> None
     # not the older ones, not this visit's.
     assert texts.index("以往结果") > first_glucose
     earlier = [t for t in texts if re.match(r"\d+月\d+日 ", t)]
-    assert earlier == ["2月10日 150/80 正常高值", "2月20日 140/80 正常高值",
-                       "2月25日 135/80 正常高值", "2月18日 6.4 空腹血糖偏高"]  # fmt: skip
+    assert earlier == ["2月10日 150/80 稍高", "2月20日 140/80 稍高",
+                       "2月25日 135/80 稍高", "2月18日 6.4 稍高"]  # fmt: skip
     assert "您的医生：李建华" in texts and "电话：010-6512 3456" in texts
     assert "Phone: 010-6512 3456" in texts
 
@@ -141,7 +141,7 @@ def test_the_image_is_the_printer_s_width_black_and_white_with_white_margins(
 def test_results_are_in_large_print() -> None:
     drawn = rd.render(visit_slip(), dot_width=384)
     by_text = {line.text: line for line in drawn.lines}
-    for words in ("184/112 mmHg", "很高", "请马上去看医生", "血压", "5.2 mmol/L"):
+    for words in ("184/112 mmHg", "很高", "请马上找医生", "血压", "5.2 mmol/L"):
         style = by_text[words].style
         assert rd.LOOKS[style].size >= 32, words
     assert rd.LOOKS[by_text["184/112 mmHg"].style].size >= 48
