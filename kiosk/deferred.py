@@ -14,7 +14,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from kiosk.flow.ports import CompletedReading, Recorder, ResidentIdentity, StoreStatus
+from kiosk.flow.ports import (
+    CompletedReading,
+    CouldNotMeasure,
+    Recorder,
+    ResidentIdentity,
+    StoreStatus,
+)
 from kiosk.flow.state import TrendPoint
 
 
@@ -49,6 +55,9 @@ class DeferredRecorder:
 
     async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:
         await (await self._get()).record_event(device=device, kind=kind, detail=detail)
+
+    async def save_event(self, event: CouldNotMeasure) -> None:
+        await (await self._get()).save_event(event)
 
     async def status(self) -> StoreStatus:
         return await (await self._get()).status()

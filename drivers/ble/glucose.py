@@ -112,7 +112,8 @@ class _LinkLostDuringReport(Exception):
 
 def shown_out_of_range(record: GlucoseRecord) -> Literal["LO", "HI"] | None:
     """``"HI"``/``"LO"`` when the meter shows that instead of a number, in
-    every encoding the Glucose Service allows (docs/clinical.md, "Meter HI and LO, device memory, irregular pulse"):
+    every encoding the Glucose Service allows (docs/clinical.md, "Meter HI
+    and LO, device memory, irregular pulse"):
     the Sensor Status Annunciation's "result higher/lower than the device can
     process" whatever concentration comes with it (a limit, 0, ±INF or none),
     or a concentration of +INF / -INF (IEEE 11073-20601 SFLOAT) without it."""

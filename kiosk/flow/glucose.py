@@ -105,6 +105,12 @@ class Glucose:
         except ImplausibleValueError as err:
             detail = {**_glucose_detail(m), "why": err.reason}
             await ctx.record_event(m.device.label, "implausible", detail)
+            await ctx.could_not_measure(
+                "glucose", err.reason, device=m.device, device_time=m.device_time,
+                values={"mmol_per_l": round_tenth(m.mmol_per_l), "meal_context": meal,
+                        "original_value": m.original_value,
+                        "original_unit": m.original_unit.value},
+            )  # fmt: skip
             ctx.show_error("implausible", device=m.device.model, retry=self._measure)
             return None
         return classify_glucose(m.mmol_per_l, meal, rules)

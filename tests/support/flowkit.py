@@ -19,7 +19,7 @@ from healthkiosk.config import KioskConfig
 from healthkiosk.errors import StoreFullError
 from healthkiosk.rules import RulesConfig, load_rules
 from kiosk.flow import CompletedReading, Devices, FakeClock, ResidentIdentity, State, StoreStatus
-from kiosk.flow.ports import PinAttempts
+from kiosk.flow.ports import CouldNotMeasure, PinAttempts
 from kiosk.flow.state import Screen, TrendPoint
 from kiosk.flow.visit import VisitFlow
 from tests.support.fake_devices import (
@@ -35,6 +35,7 @@ class MemoryRecorder:
 
     saved: list[CompletedReading] = field(default_factory=list)
     events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+    could_not_measure: list[CouldNotMeasure] = field(default_factory=list)
     visits: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     full: bool = False
@@ -73,6 +74,9 @@ class MemoryRecorder:
 
     async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:
         self.events.append((device, kind, detail))
+
+    async def save_event(self, event: CouldNotMeasure) -> None:
+        self.could_not_measure.append(event)
 
     async def status(self) -> StoreStatus:
         return StoreStatus(pending=len(self.saved), delivered=0, last_delivered=None)
