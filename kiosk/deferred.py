@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from healthkiosk.readings import DeviceMemoryRecord
 from kiosk.flow.ports import CompletedReading, Recorder, ResidentIdentity, StoreStatus
 from kiosk.flow.state import TrendPoint
 
@@ -49,6 +50,9 @@ class DeferredRecorder:
 
     async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:
         await (await self._get()).record_event(device=device, kind=kind, detail=detail)
+
+    async def record_memory(self, *, role: str, record: DeviceMemoryRecord) -> None:
+        await (await self._get()).record_memory(role=role, record=record)
 
     async def status(self) -> StoreStatus:
         return await (await self._get()).status()
