@@ -36,6 +36,9 @@ Contract:
   bytes kept), no reading; a link lost before the result → DeviceConnectionError.
 Firmware seen: none on hardware — verified against the emulated oximeter
 (``emulation/ble/plx.py``) built from the GATT specification.
+Visit-bound (:mod:`drivers.memory`): ``begin_step()`` marks the visit's step;
+stored spot-checks are handed to the kiosk as device-memory records by
+``take_memory()``.
 """
 
 from __future__ import annotations

@@ -28,6 +28,10 @@ Contract:
   reading (stored ones that came are in ``memory``).
 Firmware seen: none on hardware — verified against the emulated thermometer
 (``emulation/ble/thermometer.py``) built from the GATT specification.
+Visit-bound (:mod:`drivers.memory`): ``begin_step()`` marks the visit's step;
+stored temperatures are handed to the kiosk as device-memory records by
+``take_memory()`` (the scale and thermometer also count a record older than
+the step, by the device's clock, as stored).
 """
 
 from __future__ import annotations

@@ -33,6 +33,10 @@ Contract:
   (stored weights that came are in ``memory``).
 Firmware seen: none on hardware — verified against the emulated scale
 (``emulation/ble/weight.py``) built from the GATT specification.
+Visit-bound (:mod:`drivers.memory`): ``begin_step()`` marks the visit's step;
+stored weights are handed to the kiosk as device-memory records by
+``take_memory()`` (the scale and thermometer also count a record older than
+the step, by the device's clock, as stored).
 """
 
 from __future__ import annotations
