@@ -5,6 +5,16 @@ Errors are from :mod:`healthkiosk.errors`: ``DeviceNotFoundError``,
 ``DeviceTimeoutError``, ``ProtocolError``/``InvalidChecksum`` and
 ``MeasurementError`` (the device reported a problem: no reading) and, for a
 printer, ``PrinterError``.
+
+Visit-bound capture (:mod:`drivers.memory`): every measuring device has
+``begin_step()``, called by the kiosk when a visit's measurement step begins
+(the driver takes its baseline: a meter's newest sequence number, a serial
+port's input read and flushed, a memory's index pointers), and
+``take_memory()``: the records that came from outside the step's window (made
+between visits, sent from the device's memory at connect, printed while
+nobody waited, time-stamped before the step by a trusted clock). Those are
+device-memory records, never a visit's reading. ``measure()`` without a step
+begun begins one itself.
 """
 
 from __future__ import annotations
@@ -17,6 +27,7 @@ from healthkiosk.readings import (
     BloodPressureMeasurement,
     CuffPressure,
     DeviceInfo,
+    DeviceMemoryRecord,
     GlucoseMeasurement,
     IdCardData,
     OximetryMeasurement,
@@ -40,6 +51,14 @@ class BloodPressureMonitor(Protocol):
         """Wait for the next complete measurement and return it."""
         ...
 
+    async def begin_step(self) -> None:
+        """A visit's measurement step begins now: take the baseline."""
+        ...
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        """Device-memory records kept since the last call (then forgotten)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -60,6 +79,14 @@ class GlucoseMeter(Protocol):
         """Records newer than ``after_sequence`` (all when None), oldest first."""
         ...
 
+    async def begin_step(self) -> None:
+        """A visit's measurement step begins now: take the baseline."""
+        ...
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        """Device-memory records kept since the last call (then forgotten)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -73,6 +100,14 @@ class WeightScale(Protocol):
         """Wait for the next weight (stored ones sent before it are device memory)."""
         ...
 
+    async def begin_step(self) -> None:
+        """A visit's measurement step begins now: take the baseline."""
+        ...
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        """Device-memory records kept since the last call (then forgotten)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -82,6 +117,14 @@ class PulseOximeter(Protocol):
 
     async def measure(self, *, timeout_s: float = 120.0) -> OximetryMeasurement:
         """Wait for the first stable reading."""
+        ...
+
+    async def begin_step(self) -> None:
+        """A visit's measurement step begins now: take the baseline."""
+        ...
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        """Device-memory records kept since the last call (then forgotten)."""
         ...
 
     async def close(self) -> None: ...
@@ -98,6 +141,14 @@ class Thermometer(Protocol):
         timeout_s: float = 120.0,
     ) -> TemperatureMeasurement:
         """Wait for the next temperature (°C); ``on_intermediate`` gets live values."""
+        ...
+
+    async def begin_step(self) -> None:
+        """A visit's measurement step begins now: take the baseline."""
+        ...
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        """Device-memory records kept since the last call (then forgotten)."""
         ...
 
     async def close(self) -> None: ...

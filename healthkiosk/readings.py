@@ -283,6 +283,56 @@ Measurement = BloodPressureMeasurement | GlucoseMeasurement
 temperature join them with the visit integration of issue #17)."""
 
 
+AnyMeasurement = (
+    BloodPressureMeasurement
+    | GlucoseMeasurement
+    | WeightMeasurement
+    | OximetryMeasurement
+    | TemperatureMeasurement
+)
+
+
+class MemoryReason(StrEnum):
+    """Why a record a device sent is not the reading of the visit waiting for it."""
+
+    BEFORE_STEP = "before_step"
+    """Made before the visit's measurement step began (by the device's own
+    sequence number or memory index): someone measured between visits."""
+    STORED_AT_CONNECT = "stored_at_connect"
+    """Sent from the device's memory when the link came up, before any
+    measurement of this step could have been made."""
+    WHILE_NOBODY_WAITED = "while_nobody_waited"
+    """Printed by a serial device while no visit was waiting for it."""
+    DEVICE_TIME = "device_time"
+    """Its time stamp, by a device clock known to be right, is before the
+    step began."""
+    EARLIER_IN_STEP = "earlier_in_step"
+    """Made during the step but followed by a newer one (only the newest is
+    the visit's reading)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceMemoryRecord:
+    """A record from a device that is not the reading of any visit: kept for
+    the technician (the store's device memory, the fleet page), never
+    attributed to a resident and never sent as a reading."""
+
+    reading: AnyMeasurement
+    reason: MemoryReason
+    received_at: datetime
+    """The station's clock (UTC) when it arrived."""
+
+    @property
+    def kind(self) -> str:
+        return {
+            BloodPressureMeasurement: "blood_pressure",
+            GlucoseMeasurement: "glucose",
+            WeightMeasurement: "weight",
+            OximetryMeasurement: "oximetry",
+            TemperatureMeasurement: "temperature",
+        }[type(self.reading)]
+
+
 @dataclass(frozen=True, slots=True)
 class IdCardData:
     """The text block of a second-generation resident ID card.

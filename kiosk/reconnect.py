@@ -25,6 +25,7 @@ from healthkiosk.readings import (
     BloodPressureMeasurement,
     CuffPressure,
     DeviceInfo,
+    DeviceMemoryRecord,
     GlucoseMeasurement,
     IdCardData,
     Transport,
@@ -61,6 +62,8 @@ class _Reconnecting:
         self._lock = asyncio.Lock()
         self._placeholder = DeviceInfo(model=name, transport=Transport(transport))
         self.state = "closed"
+        self._lost_memory: list[DeviceMemoryRecord] = []
+        """Kept by a device closed after a lost link, until taken."""
 
     @property
     def info(self) -> DeviceInfo:
@@ -108,11 +111,17 @@ class _Reconnecting:
         except (DeviceConnectionError, DeviceNotFoundError):
             self.state = "error"
             self._record(connected=False)
+            self._lost_memory = [*self._lost_memory, *self._memory_of(device)]
             await self.close()
             self.state = "error"
             raise
-        self._record(connected=True, reading=True)
+        self._record(connected=True, reading=method != "begin_step")
         return result
+
+    @staticmethod
+    def _memory_of(device: Any) -> list[DeviceMemoryRecord]:
+        taken = getattr(device, "take_memory", None)
+        return list(taken()) if callable(taken) else []
 
     async def check(self) -> DeviceInfo:
         """The technician's test: connect afresh and return who answered.
@@ -148,6 +157,21 @@ class _Reconnecting:
         finally:
             await self.close()  # the next use opens the pinned device
         return info
+
+    async def begin_step(self) -> None:
+        """A visit's measurement step begins: the device takes its baseline
+        (opened first; a device that cannot be opened now takes it when the
+        measurement opens it)."""
+        await self._call("begin_step")
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        """The device's device-memory records since the last call (counted in
+        the station's status)."""
+        records = [*self._lost_memory, *self._memory_of(self._device)]
+        self._lost_memory = []
+        if records and self._book is not None and self._role:
+            self._book.memory_records(self._role, len(records))
+        return records
 
     async def close(self) -> None:
         async with self._lock:

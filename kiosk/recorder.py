@@ -15,7 +15,9 @@ runs in a worker thread (``asyncio.to_thread``), never on the loop.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -23,7 +25,7 @@ from uuid import UUID
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthkiosk.idnumber import parse as parse_id_number
-from healthkiosk.readings import DeviceInfo
+from healthkiosk.readings import DeviceInfo, DeviceMemoryRecord
 from kiosk.flow.ports import (
     BpValues,
     CompletedReading,
@@ -136,6 +138,16 @@ def new_event(e: CouldNotMeasure) -> NewReading:
     )
 
 
+def memory_values(record: DeviceMemoryRecord) -> dict[str, Any]:
+    """A device-memory record's values as the store keeps them (JSON): every
+    field of the reading but the device and its time (kept in their columns)."""
+    fields = asdict(record.reading)
+    fields.pop("device", None)
+    fields.pop("device_time", None)
+    out: dict[str, Any] = json.loads(json.dumps(fields, default=str))
+    return out
+
+
 class StoreRecorder:
     """Implements :class:`kiosk.flow.ports.Recorder` on the kiosk's SQLite store."""
 
@@ -198,6 +210,20 @@ class StoreRecorder:
     async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:
         await asyncio.to_thread(
             devices.record_device_event, self._sessions, device=device, kind=kind, detail=detail
+        )
+
+    async def record_memory(self, *, role: str, record: DeviceMemoryRecord) -> None:
+        reading = record.reading
+        await asyncio.to_thread(
+            devices.record_device_memory,
+            self._sessions,
+            role=role,
+            device=reading.device.label,
+            kind=record.kind,
+            reason=record.reason.value,
+            values=memory_values(record),
+            device_time=reading.device_time,
+            received_at=record.received_at,
         )
 
     async def status(self) -> StoreStatus:

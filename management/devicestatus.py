@@ -4,7 +4,8 @@ Written by the kiosk app (:class:`DeviceBook`, fed by :mod:`kiosk.reconnect`),
 read by ``kiosk-sync`` for the ``devices`` of ``hk.status/1`` — a file, so the
 sync process never imports the kiosk. One entry per role: model, whether the
 link is up, battery and clock drift (when a driver reports them), when the
-device was last seen and when it last gave a reading. Written atomically, at most every
+device was last seen and when it last gave a reading, and how many
+device-memory records were kept from it (nobody's readings). Written atomically, at most every
 :data:`MIN_WRITE_INTERVAL_S` unless something important changed.
 """
 
@@ -66,6 +67,15 @@ class DeviceBook:
         urgent = reading or was_connected != connected
         if urgent or time.monotonic() - self._last_write >= MIN_WRITE_INTERVAL_S:
             self.write()
+
+    def memory_records(self, role: str, count: int, *, at: datetime | None = None) -> None:
+        """``count`` more device-memory records kept from the role's device."""
+        if count <= 0:
+            return
+        entry = self._entries.setdefault(role, {"role": role, "model": "", "connected": False})
+        entry["memory_records"] = int(entry.get("memory_records") or 0) + count
+        entry["last_memory_record"] = (at or datetime.now(UTC)).isoformat()
+        self.write()
 
     def write(self) -> None:
         self._last_write = time.monotonic()

@@ -319,6 +319,11 @@ class DeviceStatus(_Wire):
     clock_drift_s: float | None = None
     """The device clock − the station's at its last connection (positive:
     the device is ahead); None when the device has no readable clock."""
+    memory_records: int | None = Field(default=None, ge=0)
+    """Device-memory records the kiosk kept from this device (records from
+    outside any visit's step: made between visits, sent from its memory at
+    connect, printed while nobody waited), never anyone's reading."""
+    last_memory_record: AwareDatetime | None = None
 
 
 class StatusMessage(_Wire):

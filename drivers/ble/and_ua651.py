@@ -8,8 +8,11 @@ docs/protocols/and-ua-651ble.md for the sources):
   written within a few seconds of enabling indications or the monitor hangs up;
 - no Intermediate Cuff Pressure: there is no live cuff pressure to show;
 - after connecting, the monitor indicates every measurement in its buffer,
-  oldest first; the newest is the result, the older ones are kept in
-  ``last_session`` (the kiosk may ignore them);
+  oldest first; the newest is the result, the older ones are device-memory
+  records (:mod:`drivers.memory`, also in ``last_session``); the newest too
+  when its time stamp, by a clock this station set at an earlier connection
+  (and a station clock that is synchronised), is before the visit's step
+  began: then the driver waits for the monitor's next connection;
 - A&D's custom service 233BF000-…/233BF001-… takes commands; the driver sends
   "disconnect" (02 01 03) when it has the result so the monitor goes to
   stand-by at once instead of waiting for its own time-out.
@@ -38,7 +41,7 @@ from healthkiosk.errors import (
     DeviceTimeoutError,
     MeasurementError,
 )
-from healthkiosk.readings import BloodPressureMeasurement, CuffPressure
+from healthkiosk.readings import BloodPressureMeasurement, CuffPressure, MemoryReason
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,9 @@ class AndUa651Monitor(StandardBpsMonitor):
         super().__init__(address=address, backend=backend, options=options)
         self.quiet_s = float(options.extra.get("quiet_s", QUIET_S))
         self.last_session: list[BloodPressureMeasurement] = []
+        self._clock_ours = False
+        """This station set the monitor's clock at an earlier connection."""
+        self._set_this_time = False
 
     async def set_clock(self, link: BleLink) -> None:
         """A&D sets the time through Date Time (0x2A08), after subscribing."""
@@ -65,6 +71,7 @@ class AndUa651Monitor(StandardBpsMonitor):
         now = datetime.now(self.options.tz)
         await link.write(uuids.DATE_TIME, encode_date_time(DateTime.from_datetime(now)))
         self.clock_set_at = now
+        self._set_this_time = True
 
     async def measure(
         self,
@@ -72,20 +79,33 @@ class AndUa651Monitor(StandardBpsMonitor):
         on_cuff_pressure: Callable[[CuffPressure], None] | None = None,
         timeout_s: float = 180.0,
     ) -> BloodPressureMeasurement:
+        if not self.window.open:
+            self.window.begin()
         try:
             async with asyncio.timeout(timeout_s):
-                link = await self.connect(scan_timeout_s=timeout_s)
-                try:
-                    raws = await self._collect(link)
-                finally:
-                    await link.close()
-                    self._link = None
+                while True:
+                    reading = await self._one_connection(timeout_s)
+                    if reading is not None:
+                        return reading
         except DeviceError:
             raise
         except TimeoutError:
             raise DeviceTimeoutError(
                 f"no result within {timeout_s:.0f} s", device=self.info.label
             ) from None
+
+    async def _one_connection(self, timeout_s: float) -> BloodPressureMeasurement | None:
+        """The buffer of one connection: its newest measurement, unless a clock
+        this station set dates it before the step (then None: all stored)."""
+        clock_ours = self._clock_ours
+        self._set_this_time = False
+        link = await self.connect(scan_timeout_s=timeout_s)
+        try:
+            raws = await self._collect(link)
+        finally:
+            await link.close()
+            self._link = None
+            self._clock_ours = self._clock_ours or self._set_this_time
         readings: list[BloodPressureMeasurement] = []
         problem: MeasurementError | None = None
         for i, raw in enumerate(raws):
@@ -98,10 +118,21 @@ class AndUa651Monitor(StandardBpsMonitor):
             except MeasurementError as err:
                 if i == len(raws) - 1:
                     problem = err  # the newest one failed: that is the elder's
-        self.last_session = readings[:-1] if problem is None else readings
+        stored = readings[:-1] if problem is None else readings
+        self.last_session = stored
+        for old in stored:
+            self.window.keep(old, MemoryReason.STORED_AT_CONNECT)
         if problem is not None:
             raise problem
-        return readings[-1]
+        newest = readings[-1]
+        if self.window.before_step(
+            newest.device_time,
+            drift_s=0.0 if clock_ours else None,
+            clock_trusted=self.options.station_clock_trusted(),
+        ):
+            self.window.keep(newest, MemoryReason.DEVICE_TIME)
+            return None
+        return newest
 
     async def _collect(self, link: BleLink) -> list[bytes]:
         received: asyncio.Queue[bytes] = asyncio.Queue()

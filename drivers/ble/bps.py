@@ -15,7 +15,15 @@ Contract:
   (``clock_trusted``);
 - subscribe to Intermediate Cuff Pressure (0x2A36) notifications (the live
   cuff pressure callback) and Blood Pressure Measurement (0x2A35)
-  indications; the first measurement indication is the result;
+  indications; many monitors send their stored measurements as indications
+  right after the subscription: every indication of that burst (before any
+  cuff pressure, each within ``settle_s`` of the last) is a device-memory
+  record (:mod:`drivers.memory`), except its newest when a trusted device
+  clock (drift read at connection, station clock synchronised) dates it
+  inside the visit's step; the first indication after the burst is the
+  result (one dated before the step by a trusted clock is device memory too);
+  ``begin_step()`` marks the step's start (the link lasts one measurement, so
+  the stored records are drained at each connection);
 - status bits: body movement, cuff too loose, improper position →
   :class:`MeasurementError` (no reading); irregular pulse and pulse out of
   range → kept and flagged; a special SFLOAT (NaN, NRes, ±INF, reserved) in
@@ -48,7 +56,9 @@ from drivers.ble.ieee11073 import Nfloat
 from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
 from drivers.ble.options import BleOptions
 from drivers.ble.pairing import PAIRING_WINDOW_S, Step, pair_device
+from drivers.memory import StepWindow
 from healthkiosk.errors import (
+    DeviceConnectionError,
     DeviceError,
     DeviceTimeoutError,
     MeasurementError,
@@ -59,6 +69,8 @@ from healthkiosk.readings import (
     BloodPressureStatus,
     CuffPressure,
     DeviceInfo,
+    DeviceMemoryRecord,
+    MemoryReason,
     PressureUnit,
     kpa_to_mmhg,
 )
@@ -69,6 +81,9 @@ DEVICE_LIMIT_MMHG = 400
 """No oscillometric cuff measures beyond this: a larger value is a device
 fault, not a blood pressure. (Clinical plausibility is healthkiosk.rules'.)"""
 DEVICE_LIMIT_BPM = 400
+SETTLE_S = 1.0
+"""Stored measurements come back to back after the subscription: an indication
+within this long of the last one (and before any cuff pressure) is stored."""
 
 
 def _mmhg(value: Nfloat, unit: PressureUnit) -> int | None:
@@ -162,10 +177,41 @@ class StandardBpsMonitor:
         """Battery Level read at the last connection."""
         self.clock_drift_s: float | None = None
         """Device clock − station clock at the last connection (None: no readable clock)."""
+        self._drift_now: float | None = None
+        """The drift of records made from now on (0 once this station set the clock)."""
+        self.settle_s = float(options.extra.get("settle_s", SETTLE_S))
+        self.window = StepWindow(self.MODEL)
 
     @property
     def info(self) -> DeviceInfo:
         return self._info
+
+    async def begin_step(self) -> None:
+        """The visit's step begins (the monitor connects for each measurement:
+        what it has stored is drained then)."""
+        self.window.begin()
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        return self.window.take()
+
+    def _dated_before_step(self, reading: BloodPressureMeasurement, drift_s: float | None) -> bool:
+        return self.window.before_step(
+            reading.device_time,
+            drift_s=drift_s,
+            clock_trusted=self.options.station_clock_trusted(),
+        )
+
+    def _decoded(self, raw: bytes) -> BloodPressureMeasurement | None:
+        try:
+            return record_to_reading(decode_measurement(raw), device=self._info, tz=self.options.tz)
+        except (BpsCodecError, MeasurementError) as err:
+            log.info("%s: stored measurement not readable: %s", self._info.label, err)
+            return None
+
+    def _keep_raw(self, raw: bytes, reason: MemoryReason) -> None:
+        reading = self._decoded(raw)
+        if reading is not None:
+            self.window.keep(reading, reason)
 
     async def connect(self, *, scan_timeout_s: float) -> BleLink:
         device = await find_device(
@@ -186,11 +232,13 @@ class StandardBpsMonitor:
     async def set_clock(self, link: BleLink) -> None:
         drift = await link.read_clock_drift(self.options.tz)
         self.clock_drift_s = None if drift is None else drift.drift_s
+        self._drift_now = self.clock_drift_s
         if not self.options.may_set_clock():
             return
         now = datetime.now(self.options.tz)
         if await link.set_current_time(now):
             self.clock_set_at = now
+            self._drift_now = 0.0
 
     async def measure(
         self,
@@ -198,6 +246,8 @@ class StandardBpsMonitor:
         on_cuff_pressure: Callable[[CuffPressure], None] | None = None,
         timeout_s: float = 180.0,
     ) -> BloodPressureMeasurement:
+        if not self.window.open:
+            self.window.begin()
         try:
             async with asyncio.timeout(timeout_s) as deadline:
                 link = await self.connect(scan_timeout_s=timeout_s)
@@ -230,15 +280,86 @@ class StandardBpsMonitor:
         on_cuff_pressure: Callable[[CuffPressure], None] | None,
         deadline: float,
     ) -> bytes:
-        results: asyncio.Queue[bytes] = asyncio.Queue()
+        """The raw result: the first indication after the burst of stored ones."""
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         if link.has(uuids.INTERMEDIATE_CUFF_PRESSURE):
             await link.subscribe(
-                uuids.INTERMEDIATE_CUFF_PRESSURE,
-                lambda raw: self._cuff(raw, on_cuff_pressure),
+                uuids.INTERMEDIATE_CUFF_PRESSURE, lambda raw: events.put_nowait(("c", raw))
             )
-        await link.subscribe(uuids.BLOOD_PRESSURE_MEASUREMENT, results.put_nowait)
-        remaining = deadline - asyncio.get_running_loop().time()
-        return await link.wait("a blood pressure result", results.get(), timeout_s=remaining)
+        # Drift of the stored records' clock: before this connection set it.
+        stored_drift = self.clock_drift_s
+        await link.subscribe(
+            uuids.BLOOD_PRESSURE_MEASUREMENT, lambda raw: events.put_nowait(("m", raw))
+        )
+        burst: list[bytes] = []
+        in_burst = True
+        while True:
+            remaining = deadline - loop.time()
+            wait_s = min(remaining, self.settle_s) if in_burst else remaining
+            try:
+                kind, raw = await link.wait(
+                    "a blood pressure result", events.get(), timeout_s=wait_s
+                )
+            except DeviceTimeoutError:
+                if not in_burst or wait_s >= remaining:
+                    self._end_burst(burst, stored_drift, accept=False)
+                    raise
+                in_burst = False
+                newest = self._end_burst(burst, stored_drift, accept=True)
+                if newest is not None:
+                    return newest
+                continue
+            except DeviceConnectionError:
+                self._end_burst(burst, stored_drift, accept=False)
+                raise
+            if kind == "c":
+                if in_burst:
+                    in_burst = False
+                    self._end_burst(burst, stored_drift, accept=False)
+                self._cuff(raw, on_cuff_pressure)
+                continue
+            if in_burst:
+                burst.append(raw)
+                continue
+            if self._in_step(raw):
+                return raw
+
+    def _end_burst(
+        self, burst: list[bytes], drift_s: float | None, *, accept: bool
+    ) -> bytes | None:
+        """The stored measurements sent at connect → device memory; with
+        ``accept``, the newest is returned instead when a trusted clock dates it
+        inside the step (a monitor that connects only after measuring)."""
+        chosen: bytes | None = None
+        if accept and burst:
+            newest = self._decoded(burst[-1])
+            if (
+                newest is not None
+                and newest.device_time is not None
+                and drift_s is not None
+                and self.options.station_clock_trusted()
+                and not self._dated_before_step(newest, drift_s)
+            ):
+                chosen = burst.pop()
+        for raw in burst:
+            self._keep_raw(raw, MemoryReason.STORED_AT_CONNECT)
+        burst.clear()
+        return chosen
+
+    def _in_step(self, raw: bytes) -> bool:
+        """False (and kept as device memory) for a measurement a trusted clock
+        dates before the step."""
+        try:
+            reading = record_to_reading(
+                decode_measurement(raw), device=self._info, tz=self.options.tz
+            )
+        except (BpsCodecError, MeasurementError):
+            return True  # the caller reports it
+        if self._dated_before_step(reading, self._drift_now):
+            self.window.keep(reading, MemoryReason.DEVICE_TIME)
+            return False
+        return True
 
     def _cuff(self, raw: bytes, callback: Callable[[CuffPressure], None] | None) -> None:
         if callback is None:

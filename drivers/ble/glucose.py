@@ -27,8 +27,15 @@ Contract:
   solution → no reading (``measure`` raises MeasurementError, ``download``
   skips and counts them in ``skipped``); "result higher/lower than the device
   can process" → a reading marked ``out_of_range="HI"/"LO"``;
-- ``measure()`` waits for a record newer than the newest known one (polling
-  the RACP at ``poll_interval_s``);
+- visit-bound (:mod:`drivers.memory`): ``begin_step()`` asks the meter for its
+  last record (RACP "last record") and takes its sequence number as the
+  step's baseline; records made since the last one this station saw (someone
+  measured on the meter between visits) are read then and kept as device
+  memory. ``measure()`` waits for a record after the baseline (polling the RACP
+  at ``poll_interval_s``); of several, the newest is the reading and the others
+  device memory; one whose time stamp, by a clock whose drift is known and a
+  station clock that is synchronised, is before the step began is device
+  memory too. ``measure()`` without a step begun takes the baseline itself;
 - ``pair()`` bonds the meter with this station (:mod:`drivers.ble.pairing`).
 Sequence numbers are uint16; a meter that wraps past 65535 is not handled.
 Verified against the emulated meter (``emulation/ble/glucose.py``),
@@ -60,6 +67,7 @@ from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_l
 from drivers.ble.options import BleOptions
 from drivers.ble.pairing import PAIRING_WINDOW_S, Step, pair_device
 from drivers.ble.racp import OpCode, RacpRequest, RacpResponse, ResponseCode
+from drivers.memory import StepWindow
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -68,7 +76,13 @@ from healthkiosk.errors import (
     MeasurementError,
     MeasurementProblem,
 )
-from healthkiosk.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit
+from healthkiosk.readings import (
+    DeviceInfo,
+    DeviceMemoryRecord,
+    GlucoseMeasurement,
+    GlucoseUnit,
+    MemoryReason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -233,10 +247,51 @@ class StandardGlucoseMeter:
         """Battery Level at the last connection (and since, by notification)."""
         self.clock_drift_s: float | None = None
         """Device clock − station clock at the last connection (None: no readable clock)."""
+        self._drift_now: float | None = None
+        """The drift of records made from now on (0 once this station set the clock)."""
+        self.window = StepWindow(self.MODEL)
+        self._baseline: int | None = None
+        """The step's baseline: the meter's newest sequence number when it began."""
 
     @property
     def info(self) -> DeviceInfo:
         return self._info
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        return self.window.take()
+
+    async def begin_step(self) -> None:
+        """The visit's measurement step begins: the meter's newest record is the
+        baseline; records made since the last one seen are device memory."""
+        self.window.begin()
+        self._baseline = None
+        async with self._lock:
+            link = await self._ensure()
+            await self._take_baseline(link)
+
+    async def _take_baseline(self, link: BleLink) -> None:
+        last = await self._report(link, racp.report_last(), total=1, on_progress=None)
+        newest = last[-1][0].sequence_number if last else 0
+        seen = self.last_sequence
+        if seen is not None and seen < newest:
+            between = await self._report(
+                link, racp.report_from(seen + 1), total=0, on_progress=None
+            )
+            self._keep(
+                [p for p in between if p[0].sequence_number <= newest], MemoryReason.BEFORE_STEP
+            )
+        self._baseline = newest
+        self.last_sequence = max(newest, seen or 0)
+
+    def _keep(self, pairs: list[Pair], reason: MemoryReason) -> None:
+        for record, context in pairs:
+            try:
+                reading = record_to_reading(record, context, device=self._info, opts=self.options)
+            except MeasurementError as err:
+                seq = record.sequence_number
+                log.info("%s: record %d not kept: %s", self._info.label, seq, err)
+                continue
+            self.window.keep(reading, reason)
 
     async def _ensure(self) -> BleLink:
         link = self._link
@@ -258,10 +313,12 @@ class StandardGlucoseMeter:
         self.battery_percent = await link.read_battery_level(on_change=self._battery_changed)
         drift = await link.read_clock_drift(self.options.tz)
         self.clock_drift_s = None if drift is None else drift.drift_s
+        self._drift_now = self.clock_drift_s
         if self.options.may_set_clock():
             now = datetime.now(self.options.tz)
             if await link.set_current_time(now):
                 self.clock_set_at = now
+                self._drift_now = 0.0
         events: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue()
         self._events = events
         await link.subscribe(uuids.GLUCOSE_MEASUREMENT, lambda raw: events.put_nowait(("m", raw)))
@@ -485,31 +542,28 @@ class StandardGlucoseMeter:
         response = await self._response(link, racp.abort())
         self._check(OpCode.ABORT_OPERATION, response)
 
-    async def _newest_known(self, link: BleLink) -> int:
-        if self.last_sequence is not None:
-            return self.last_sequence
-        pairs = await self._report(link, racp.report_last(), total=1, on_progress=None)
-        return pairs[-1][0].sequence_number if pairs else 0
-
     async def measure(self, *, timeout_s: float = 180.0) -> GlucoseMeasurement:
+        """The newest record made after the step's baseline (a step begins here
+        when none has)."""
+        if not self.window.open:
+            self.window.begin()
         try:
             async with asyncio.timeout(timeout_s):
                 while True:
                     async with self._lock:
                         link = await self._ensure()
-                        newest = await self._newest_known(link)
-                        self.last_sequence = newest
+                        if self._baseline is None:
+                            await self._take_baseline(link)
+                        base = self._baseline or 0
                         pairs: list[Pair] = []
-                        if newest < MAX_SEQUENCE:
+                        if base < MAX_SEQUENCE:
                             pairs = await self._report(
-                                link, racp.report_from(newest + 1), total=0, on_progress=None
+                                link, racp.report_from(base + 1), total=0, on_progress=None
                             )
                     if pairs:
-                        record, context = pairs[-1]
-                        self.last_sequence = record.sequence_number
-                        return record_to_reading(
-                            record, context, device=self._info, opts=self.options
-                        )
+                        reading = self._step_reading(pairs)
+                        if reading is not None:
+                            return reading
                     await self._pause(link)
         except _LinkLostDuringReport:
             raise DeviceConnectionError(
@@ -521,6 +575,24 @@ class StandardGlucoseMeter:
             raise DeviceTimeoutError(
                 f"no new record within {timeout_s:.0f} s", device=self._info.label
             ) from None
+
+    def _step_reading(self, pairs: list[Pair]) -> GlucoseMeasurement | None:
+        """The newest of records after the baseline, unless a trusted clock says
+        it is older than the step (then device memory, like the older ones)."""
+        newest = pairs[-1][0].sequence_number
+        self._baseline = newest
+        self.last_sequence = max(self.last_sequence or 0, newest)
+        self._keep(pairs[:-1], MemoryReason.EARLIER_IN_STEP)
+        record, context = pairs[-1]
+        reading = record_to_reading(record, context, device=self._info, opts=self.options)
+        if self.window.before_step(
+            reading.device_time,
+            drift_s=self._drift_now,
+            clock_trusted=self.options.station_clock_trusted(),
+        ):
+            self.window.keep(reading, MemoryReason.DEVICE_TIME)
+            return None
+        return reading
 
     async def _pause(self, link: BleLink) -> None:
         try:

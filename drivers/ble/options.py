@@ -65,6 +65,14 @@ class BleOptions:
         kwargs["extra"] = opts
         return cls(**kwargs)
 
+    def station_clock_trusted(self) -> bool:
+        """Whether the station's clock is synchronised now (True when the kiosk
+        did not say: tests and tools)."""
+        trusted = self.clock_trusted
+        if trusted is None:
+            return True
+        return bool(trusted() if callable(trusted) else trusted)
+
     def may_set_clock(self) -> bool:
         """Set the device's clock now? Only when configured to and the station's
         own clock is synchronised (a wrong time must not spread to the devices)."""

@@ -36,6 +36,9 @@ Contract:
   bytes kept), no reading; a link lost before the result → DeviceConnectionError.
 Firmware seen: none on hardware — verified against the emulated oximeter
 (``emulation/ble/plx.py``) built from the GATT specification.
+Visit-bound (:mod:`drivers.memory`): ``begin_step()`` marks the visit's step;
+stored spot-checks are handed to the kiosk as device-memory records by
+``take_memory()``.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from drivers.ble.plx_codec import (
     decode_spot_check,
 )
 from drivers.ble.racp import OpCode, RacpRequest, RacpResponse, ResponseCode
+from drivers.memory import StepWindow
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -76,7 +80,14 @@ from healthkiosk.errors import (
     MeasurementError,
     MeasurementProblem,
 )
-from healthkiosk.readings import DeviceInfo, OximetryMeasurement, OximetryMode, Transport
+from healthkiosk.readings import (
+    DeviceInfo,
+    DeviceMemoryRecord,
+    MemoryReason,
+    OximetryMeasurement,
+    OximetryMode,
+    Transport,
+)
 from healthkiosk.rules import Spo2Rules, check_spo2_plausible
 
 log = logging.getLogger(__name__)
@@ -339,6 +350,7 @@ class StandardPulseOximeter:
         self.battery_percent: int | None = None
         self.features: PlxFeatures | None = None
         self.memory: list[OximetryMeasurement] = []
+        self.window = StepWindow(self.MODEL)
         """Stored spot-checks the oximeter sent during the last measurement."""
         self.skipped: list[tuple[int, MeasurementError]] = []
         """Records of the last download that gave no reading (index, why)."""
@@ -382,6 +394,14 @@ class StandardPulseOximeter:
         return support is not None and (support.validated_data or support.fully_qualified_data)
 
     # --- a measurement ---------------------------------------------------------
+    async def begin_step(self) -> None:
+        """The visit's step begins: what the device sends from its storage, or
+        dated (by its own clock) before now, is device memory."""
+        self.window.begin()
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        return self.window.take()
+
     async def measure(self, *, timeout_s: float = 120.0) -> OximetryMeasurement:
         stabiliser: Stabiliser | None = None
         started = asyncio.get_running_loop().time()
@@ -482,7 +502,9 @@ class StandardPulseOximeter:
         )
         if verdict.stored:  # a stored record, good or bad, is never this measurement
             try:
-                self.memory.append(self._spot_reading(record))
+                stored = self._spot_reading(record)
+                self.memory.append(stored)
+                self.window.keep(stored, MemoryReason.STORED_AT_CONNECT)
             except MeasurementError as err:
                 log.info("%s: stored spot-check skipped: %s", self._info.label, err)
             return None

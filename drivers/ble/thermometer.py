@@ -28,6 +28,10 @@ Contract:
   reading (stored ones that came are in ``memory``).
 Firmware seen: none on hardware — verified against the emulated thermometer
 (``emulation/ble/thermometer.py``) built from the GATT specification.
+Visit-bound (:mod:`drivers.memory`): ``begin_step()`` marks the visit's step;
+stored temperatures are handed to the kiosk as device-memory records by
+``take_memory()`` (the scale and thermometer also count a record older than
+the step, by the device's clock, as stored).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from drivers.ble import uuids
@@ -51,6 +55,7 @@ from drivers.ble.hts_codec import (
 )
 from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
 from drivers.ble.options import BleOptions
+from drivers.memory import STEP_TOLERANCE_S, StepWindow
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -61,6 +66,8 @@ from healthkiosk.errors import (
 )
 from healthkiosk.readings import (
     DeviceInfo,
+    DeviceMemoryRecord,
+    MemoryReason,
     TemperatureMeasurement,
     TemperatureSite,
     TemperatureUnit,
@@ -139,6 +146,7 @@ class StandardThermometer:
         self.site: TemperatureSite | None = None
         """The site of the Temperature Type characteristic, when the thermometer has one."""
         self.memory: list[TemperatureMeasurement] = []
+        self.window = StepWindow(self.MODEL)
         """Stored measurements sent before the last result, oldest first."""
 
     @property
@@ -177,6 +185,22 @@ class StandardThermometer:
         except HtsCodecError:
             log.warning("%s: unreadable Temperature Type %s", self._info.label, raw.hex())
             return None
+
+    async def begin_step(self) -> None:
+        """The visit's step begins: what the device sends from its storage, or
+        dated (by its own clock) before now, is device memory."""
+        self.window.begin()
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        return self.window.take()
+
+    def _max_age_s(self) -> float:
+        """A stored record is older than ``max_age_s``, or than the step."""
+        started = self.window.started_at
+        if started is None:
+            return self.max_age_s
+        since = (datetime.now(UTC) - started).total_seconds()
+        return min(self.max_age_s, since + STEP_TOLERANCE_S)
 
     async def measure(
         self,
@@ -270,7 +294,7 @@ class StandardThermometer:
             raise naming(err, label) from None
         times = [None if r.timestamp is None else r.timestamp.to_datetime(tz) for r in records]
         new = pick_new(
-            times, offset=self.clock_offset, now=datetime.now(tz), max_age_s=self.max_age_s
+            times, offset=self.clock_offset, now=datetime.now(tz), max_age_s=self._max_age_s()
         )
         memory = []
         for index, record in enumerate(records):
@@ -281,6 +305,8 @@ class StandardThermometer:
             except MeasurementError as err:
                 log.info("%s: stored record skipped: %s", label, err)
         self.memory = memory
+        for stored in memory:
+            self.window.keep(stored, MemoryReason.STORED_AT_CONNECT)
         return None if new is None else self._reading(records[new])
 
     def _reading(self, record: TemperatureRecord) -> TemperatureMeasurement:

@@ -33,6 +33,10 @@ Contract:
   (stored weights that came are in ``memory``).
 Firmware seen: none on hardware — verified against the emulated scale
 (``emulation/ble/weight.py``) built from the GATT specification.
+Visit-bound (:mod:`drivers.memory`): ``begin_step()`` marks the visit's step;
+stored weights are handed to the kiosk as device-memory records by
+``take_memory()`` (the scale and thermometer also count a record older than
+the step, by the device's clock, as stored).
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -59,6 +63,7 @@ from drivers.ble.weight_codec import (
     decode_weight_scale_feature,
     merge_packets,
 )
+from drivers.memory import STEP_TOLERANCE_S, StepWindow
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -71,7 +76,9 @@ from healthkiosk.readings import (
     KG_PER_LB,
     BodyComposition,
     DeviceInfo,
+    DeviceMemoryRecord,
     HeightUnit,
+    MemoryReason,
     Transport,
     WeightMeasurement,
     WeightUnit,
@@ -184,6 +191,7 @@ class StandardWeightScale:
         self.clock_offset: timedelta | None = None
         """The scale's clock minus the station's, read at the last connection."""
         self.memory: list[WeightMeasurement] = []
+        self.window = StepWindow(self.MODEL)
         """Stored measurements the scale sent before the last result, oldest first."""
 
     @property
@@ -224,6 +232,22 @@ class StandardWeightScale:
             return None
         log.info("%s: %s", self._info.label, feature.as_dict())
         return feature
+
+    async def begin_step(self) -> None:
+        """The visit's step begins: what the device sends from its storage, or
+        dated (by its own clock) before now, is device memory."""
+        self.window.begin()
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        return self.window.take()
+
+    def _max_age_s(self) -> float:
+        """A stored record is older than ``max_age_s``, or than the step."""
+        started = self.window.started_at
+        if started is None:
+            return self.max_age_s
+        since = (datetime.now(UTC) - started).total_seconds()
+        return min(self.max_age_s, since + STEP_TOLERANCE_S)
 
     async def measure(self, *, timeout_s: float = 120.0) -> WeightMeasurement:
         try:
@@ -312,7 +336,7 @@ class StandardWeightScale:
             log.warning("%s: body composition's second packet never came", label)
         times = [None if w.timestamp is None else w.timestamp.to_datetime(tz) for w in weights]
         new = pick_new(
-            times, offset=self.clock_offset, now=datetime.now(tz), max_age_s=self.max_age_s
+            times, offset=self.clock_offset, now=datetime.now(tz), max_age_s=self._max_age_s()
         )
         memory = []
         for index, record in enumerate(weights):
@@ -323,6 +347,8 @@ class StandardWeightScale:
             except MeasurementError as err:
                 log.info("%s: stored record skipped: %s", label, err)
         self.memory = memory
+        for stored in memory:
+            self.window.keep(stored, MemoryReason.STORED_AT_CONNECT)
         if memory:
             log.info("%s: %d stored measurement(s) kept as device memory", label, len(memory))
         if new is None:

@@ -65,6 +65,11 @@ class ClockOptions(SerialOptions):
     """Given by the kiosk (never by a file): whether the station's clock is
     synchronised now; while it is not, no device clock is set."""
 
+    def station_clock_trusted(self) -> bool:
+        """Whether the station's clock is synchronised now (True when the kiosk
+        did not say: tests and tools)."""
+        return self.clock_trusted is None or bool(self.clock_trusted())
+
     def may_set_clock(self) -> bool:
         """Set the device's clock now? Only when configured to and the station's
         own clock is synchronised (a wrong time must not spread to the devices)."""

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
+from drivers.memory import StepWindow
 from drivers.recorded import blood_pressure_json, glucose_json
 from drivers.serial import lineformat as lf
 from drivers.serial.common import ClockOptions, aware, ensure_open, local_now, named, on_link_error
@@ -47,11 +48,14 @@ from healthkiosk.errors import (
     MeasurementProblem,
 )
 from healthkiosk.readings import (
+    AnyMeasurement,
     BloodPressureMeasurement,
     CuffPressure,
     DeviceInfo,
+    DeviceMemoryRecord,
     GlucoseMeasurement,
     GlucoseUnit,
+    MemoryReason,
     PressureUnit,
     Transport,
     kpa_to_mmhg,
@@ -61,6 +65,11 @@ from healthkiosk.readings import (
 from healthkiosk.rules import RulesConfig
 
 log = logging.getLogger(__name__)
+
+UNSOLICITED_SLICE_S = 0.05
+"""At a step's start, buffered input is read until this long passes without a byte..."""
+UNSOLICITED_LIMIT_S = 2.0
+"""...or this long in all (a chattering device), then the rest is flushed."""
 
 
 class LineOptions(ClockOptions):
@@ -159,10 +168,53 @@ class LineDevice:
         self._framer = lf.LineFramer(fmt.terminator_bytes)
         self._pending: list[bytes] = []
         self.skipped_lines = 0
+        self.window = StepWindow(self._info.label)
 
     @property
     def info(self) -> DeviceInfo:
         return self._info
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        return self.window.take()
+
+    async def begin_step(self) -> None:
+        """A visit's step begins: what the device printed while nobody waited is
+        device memory (lines that decode) or flushed (the rest)."""
+        self.window.begin()
+        await ensure_open(self.link)
+        lines: list[bytes] = []
+        try:
+            deadline = time.monotonic() + UNSOLICITED_LIMIT_S
+            while time.monotonic() < deadline:
+                try:
+                    chunk = await self.link.read_some(timeout_s=UNSOLICITED_SLICE_S)
+                except DeviceTimeoutError:
+                    break
+                lines.extend(self._framer.feed(chunk))
+            await self.link.discard_input()
+        except DeviceConnectionError as err:
+            await on_link_error(self.link, err)
+            raise
+        finally:
+            lines = [*self._pending, *lines]
+            self._pending.clear()
+            self._framer = lf.LineFramer(self.fmt.terminator_bytes)
+        for line in lines:
+            try:
+                event = self.codec.decode(line)
+            except lf.LineFormatError:
+                continue
+            if not isinstance(event, lf.LineRecord):
+                continue
+            try:
+                reading = self._stored_reading(event)
+            except MeasurementError as err:
+                log.info("%s: unsolicited line not kept: %s", self._info.label, err)
+                continue
+            self.window.keep(reading, MemoryReason.WHILE_NOBODY_WAITED)
+
+    def _stored_reading(self, record: lf.LineRecord) -> AnyMeasurement:
+        raise NotImplementedError
 
     async def open(self) -> None:
         await self.link.open()
@@ -209,6 +261,8 @@ class LineDevice:
     async def _next_record(
         self, timeout_s: float, on_cuff: Callable[[CuffPressure], None] | None = None
     ) -> lf.LineRecord:
+        if not self.window.open:
+            await self.begin_step()
         await ensure_open(self.link)
         if self.fmt.measure_command:
             await self.link.write(self.fmt.measure_command.encode(self.fmt.encoding))
@@ -241,8 +295,14 @@ class LineBloodPressureMonitor(LineDevice):
         timeout_s: float = 180.0,
     ) -> BloodPressureMeasurement:
         record = await self._next_record(timeout_s, on_cuff_pressure)
+        return self._bp(record, live=True)
+
+    def _stored_reading(self, record: lf.LineRecord) -> AnyMeasurement:
+        return self._bp(record, live=False)
+
+    def _bp(self, record: lf.LineRecord, *, live: bool) -> BloodPressureMeasurement:
         return line_blood_pressure(
-            record, self.fmt, self._info, self._device_time(record, live=True)
+            record, self.fmt, self._info, self._device_time(record, live=live)
         )
 
 
@@ -256,6 +316,9 @@ class LineGlucoseMeter(LineDevice):
 
     async def measure(self, *, timeout_s: float = 180.0) -> GlucoseMeasurement:
         return self._glucose(await self._next_record(timeout_s), live=True)
+
+    def _stored_reading(self, record: lf.LineRecord) -> AnyMeasurement:
+        return self._glucose(record, live=False)
 
     async def download(
         self,

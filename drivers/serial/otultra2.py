@@ -13,6 +13,11 @@ Contract:
 * A dump is sent newest first: if the link drops mid-dump nothing is kept
   (keeping the newest part would make the next incremental download skip the
   older records that never arrived).
+* Visit-bound (:mod:`drivers.memory`): ``begin_step()`` reads the memory and
+  takes its newest record as the step's baseline; records newer than the
+  newest seen at the previous step (tests made between visits) are kept as
+  device memory. ``measure()`` returns a record newer than the step's
+  baseline (and moves the baseline on); without a step begun it begins one.
 * Connection: the meter's 2.5 mm jack to a LifeScan cable (PL2303,
   ``067b:2303``), 9600 8N1, ``/dev/ttyUSB0`` or a udev ``/dev/serial/by-id``
   link. The meter answers only while its display shows "PC".
@@ -31,6 +36,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from drivers.memory import StepWindow
 from drivers.serial import lifescan_text as lt
 from drivers.serial.common import (
     PollingOptions,
@@ -49,7 +55,14 @@ from healthkiosk.errors import (
     MeasurementError,
     MeasurementProblem,
 )
-from healthkiosk.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit, Transport
+from healthkiosk.readings import (
+    DeviceInfo,
+    DeviceMemoryRecord,
+    GlucoseMeasurement,
+    GlucoseUnit,
+    MemoryReason,
+    Transport,
+)
 from healthkiosk.readings import mg_per_dl_to_mmol_per_l as to_mmol
 
 log = logging.getLogger(__name__)
@@ -73,6 +86,11 @@ class OneTouchUltra2:
             model=MODEL, transport=Transport.SERIAL, manufacturer=MANUFACTURER, address=port
         )
         self.clock_was_set = False
+        self.window = StepWindow(f"OneTouch Ultra 2 at {port}")
+        self._baseline: lt.Ultra2Record | None = None
+        """The newest record when the step began (None: an empty memory)."""
+        self._last_seen: lt.Ultra2Record | None = None
+        """The newest record this driver has seen (at any step)."""
 
     @property
     def info(self) -> DeviceInfo:
@@ -215,31 +233,53 @@ class OneTouchUltra2:
             chosen.append(self._measurement(record, sequence))
         return chosen
 
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        return self.window.take()
+
+    async def begin_step(self) -> None:
+        """The visit's step begins: the newest record now is the baseline; the
+        tests made since the last one seen are device memory."""
+        self.window.begin()
+        numbered = await self._records()
+        newest = numbered[0][1] if numbered else None
+        if self._last_seen is not None:
+            for sequence, record in numbered:
+                if record == self._last_seen:
+                    break
+                if not (record.control or record.parity_error):
+                    self.window.keep(self._measurement(record, sequence), MemoryReason.BEFORE_STEP)
+        self._baseline = self._last_seen = newest
+
     async def measure(self, *, timeout_s: float = 180.0) -> GlucoseMeasurement:
-        """The next test the elder makes (the memory is polled for it)."""
+        """The next test the elder makes after the step began (the memory is
+        polled for it)."""
 
         async def wait() -> GlucoseMeasurement:
-            first = await self._records()
-            baseline = first[0][1] if first else None  # the dump is newest first
+            if not self.window.open:
+                await self.begin_step()
             while True:
-                await asyncio.sleep(self.options.poll_interval_s)
                 numbered = await self._records()
-                if not numbered:
-                    continue
-                sequence, newest = numbered[0]
-                if newest == baseline:
-                    continue
-                baseline = newest
-                if newest.control:
-                    log.info("%s: control-solution test ignored", self._info.label)
-                    continue
-                if newest.parity_error:
-                    raise MeasurementError(
-                        "the meter flagged the test as corrupt (parity error)",
-                        problem=MeasurementProblem.DEVICE_ERROR, device=self._info.label,
-                        code="parity",
-                    )  # fmt: skip
-                return self._measurement(newest, sequence)
+                if numbered and numbered[0][1] != self._baseline:
+                    sequence, newest = numbered[0]
+                    for older_seq, older in numbered[1:]:
+                        if older == self._baseline:
+                            break
+                        if not (older.control or older.parity_error):
+                            self.window.keep(
+                                self._measurement(older, older_seq), MemoryReason.EARLIER_IN_STEP
+                            )
+                    self._baseline = self._last_seen = newest
+                    if newest.control:
+                        log.info("%s: control-solution test ignored", self._info.label)
+                        continue
+                    if newest.parity_error:
+                        raise MeasurementError(
+                            "the meter flagged the test as corrupt (parity error)",
+                            problem=MeasurementProblem.DEVICE_ERROR, device=self._info.label,
+                            code="parity",
+                        )  # fmt: skip
+                    return self._measurement(newest, sequence)
+                await asyncio.sleep(self.options.poll_interval_s)
 
         try:
             return await asyncio.wait_for(wait(), timeout=timeout_s)

@@ -15,6 +15,11 @@ Contract:
   :class:`~healthkiosk.errors.DownloadInterrupted` with the records that
   arrived (oldest first), so storing them and downloading again after the
   last one resumes without a gap.
+* Visit-bound (:mod:`drivers.memory`): ``begin_step()`` reads the record
+  count and the newest record as the step's baseline; records added since the
+  count seen at the previous step (tests made between visits) are kept as
+  device memory. ``measure()`` returns a record newer than the step's
+  baseline (and moves it on); without a step begun it begins one.
 * Connection: the meter's 2.5 mm jack to a LifeScan cable (PL2303,
   ``067b:2303``), 9600 8N1, ``/dev/ttyUSB0`` or a ``/dev/serial/by-id`` link.
 * Firmware seen: none captured here; glucometerutils' tests give the packet
@@ -33,6 +38,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from drivers.memory import StepWindow
 from drivers.serial import lifescan_binary as lb
 from drivers.serial.common import (
     PollingOptions,
@@ -49,7 +55,14 @@ from healthkiosk.errors import (
     DeviceTimeoutError,
     DownloadInterrupted,
 )
-from healthkiosk.readings import DeviceInfo, GlucoseMeasurement, GlucoseUnit, Transport
+from healthkiosk.readings import (
+    DeviceInfo,
+    DeviceMemoryRecord,
+    GlucoseMeasurement,
+    GlucoseUnit,
+    MemoryReason,
+    Transport,
+)
 from healthkiosk.readings import mg_per_dl_to_mmol_per_l as to_mmol
 
 log = logging.getLogger(__name__)
@@ -72,6 +85,11 @@ class OneTouchUltraEasy:
             model=MODEL, transport=Transport.SERIAL, manufacturer=MANUFACTURER, address=port
         )
         self.clock_was_set = False
+        self.window = StepWindow(f"OneTouch UltraEasy at {port}")
+        self._baseline: tuple[int, lb.EasyRecord | None] | None = None
+        """(count, newest record) when the step began; None: no step yet."""
+        self._last_count: int | None = None
+        """The record count this driver last saw (at any step)."""
         self.unit = "mg/dL"
         self._reset_link_state()
 
@@ -235,21 +253,41 @@ class OneTouchUltraEasy:
             newer.append(index)
         return list(reversed(newer))
 
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        return self.window.take()
+
+    async def begin_step(self) -> None:
+        """The visit's step begins: the count and newest record now are the
+        baseline; the records added since the count last seen are device memory."""
+        self.window.begin()
+        count = await self.count()
+        newest = await self.record(0) if count else None
+        if self._last_count is not None and count > self._last_count:
+            for index in range(count - self._last_count - 1, -1, -1):  # oldest first
+                record = newest if index == 0 else await self.record(index)
+                if record is not None:
+                    self.window.keep(
+                        self._measurement(record, count - 1 - index), MemoryReason.BEFORE_STEP
+                    )
+        self._baseline = (count, newest)
+        self._last_count = count
+
     async def measure(self, *, timeout_s: float = 180.0) -> GlucoseMeasurement:
-        """The next test the elder makes (the record count is polled)."""
+        """The next test the elder makes after the step began (the record count
+        is polled)."""
 
         async def wait() -> GlucoseMeasurement:
-            baseline_count = await self.count()
-            baseline = await self.record(0) if baseline_count else None
+            if self._baseline is None:
+                await self.begin_step()
             while True:
-                await asyncio.sleep(self.options.poll_interval_s)
                 count = await self.count()
-                if count == 0:
-                    continue
-                newest = await self.record(0)
-                if newest == baseline:
-                    continue
-                return self._measurement(newest, count - 1)
+                if count:
+                    newest = await self.record(0)
+                    if self._baseline is None or newest != self._baseline[1]:
+                        self._baseline = (count, newest)
+                        self._last_count = count
+                        return self._measurement(newest, count - 1)
+                await asyncio.sleep(self.options.poll_interval_s)
 
         try:
             return await asyncio.wait_for(wait(), timeout=timeout_s)

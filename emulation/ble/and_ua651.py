@@ -114,6 +114,14 @@ class AndUa651Emulator(BpsEmulator):
             if Fault.DROP_MID_MEASUREMENT in self.faults:
                 self.peripheral.drop_link()
                 return
+            while self.stored_records:  # measured alone since the last connection
+                record = self.stored_records.pop(0)
+                await self.peripheral.indicate(self.bpm, encode_measurement(record))
+                self.stored_sent += 1
+            if not self.measure_on_connect:
+                await asyncio.sleep(self.hang_up_s)
+                self.peripheral.drop_link()
+                return
             newest = self.result_record()
             for i in range(self.stored, 0, -1):
                 older = replace(

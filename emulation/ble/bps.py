@@ -1,12 +1,17 @@
 """An emulated Blood Pressure Service monitor (0x1810): the elder presses
 start, the cuff inflates (Intermediate Cuff Pressure notifications), and the
 result comes as a Blood Pressure Measurement indication — once a central has
-subscribed to it."""
+subscribed to it.
+
+Like many real monitors it keeps a memory: measurements made while no
+station listened (:meth:`BpsEmulator.measure_alone`, someone using the
+monitor between visits) are stored, and sent as indications right after a
+central subscribes, oldest first, before the new measurement begins."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import tzinfo
+from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
 
 from drivers.ble import uuids
@@ -54,8 +59,14 @@ class BpsEmulator(EmulatedDevice):
         with_current_time: bool = True,
         battery_percent: int | None = DEFAULT_BATTERY_PERCENT,
         bonding: bool = False,
+        measure_on_connect: bool = True,
     ) -> None:
         self.systolic, self.diastolic, self.pulse = systolic, diastolic, pulse
+        self.measure_on_connect = measure_on_connect
+        """False: the monitor only sends what it stored (nobody presses start)."""
+        self.stored_records: list[BloodPressureRecord] = []
+        """Measurements made while no station listened, sent at the next subscription."""
+        self.stored_sent = 0
         self.unit = unit
         self.step_s = step_s
         self.measurements_sent = 0
@@ -87,7 +98,31 @@ class BpsEmulator(EmulatedDevice):
 
     def subscribed(self, conn: Connection, char: Characteristic, value: int) -> None:
         if char is self.bpm and value & INDICATE_BIT:
-            self.spawn(self.run_measurement(conn))
+            self.spawn(self._session(conn))
+
+    def measure_alone(
+        self, systolic: int, diastolic: int, pulse: int, *, ago: timedelta = timedelta(hours=3)
+    ) -> None:
+        """Someone measured on the monitor ``ago`` (by its own clock) while no
+        station listened: the measurement is stored."""
+        self.stored_records.append(
+            self._record(systolic, diastolic, pulse, self.device_now() - ago)
+        )
+
+    async def _session(self, conn: Connection) -> None:
+        """What a subscription starts: the stored measurements, then a new one."""
+        try:
+            while self.stored_records:
+                if not await self.peripheral.indicate(
+                    self.bpm, encode_measurement(self.stored_records[0])
+                ):
+                    return
+                self.stored_records.pop(0)
+                self.stored_sent += 1
+        except LinkDown:
+            return
+        if self.measure_on_connect:
+            await self.run_measurement(conn)
 
     # --- values ----------------------------------------------------------------
     def _pressure(self, mmhg: int | Decimal) -> Nfloat:
@@ -122,6 +157,20 @@ class BpsEmulator(EmulatedDevice):
             pulse_rate=sfloat_from_decimal(self.pulse),
             user_id=1,
             status=status,
+        )
+
+    def _record(
+        self, systolic: int, diastolic: int, pulse: int, when: datetime
+    ) -> BloodPressureRecord:
+        return BloodPressureRecord(
+            unit=self.unit,
+            systolic=self._pressure(systolic),
+            diastolic=self._pressure(diastolic),
+            mean_arterial_pressure=self._pressure((systolic + 2 * diastolic) // 3),
+            timestamp=DateTime.from_datetime(when),
+            pulse_rate=sfloat_from_decimal(pulse),
+            user_id=1,
+            status=MeasurementStatus(pulse_rate_range=PulseRateRange.WITHIN),
         )
 
     def result_bytes(self) -> bytes:

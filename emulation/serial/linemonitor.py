@@ -49,6 +49,27 @@ class LineEmulator(SerialEmulator):
             await self.send(junk + self.fmt.terminator_bytes)
         await self.send(raw)
 
+    async def measure_alone(
+        self,
+        *,
+        systolic: int = 152,
+        diastolic: int = 96,
+        glucose: float = 15.2,
+        ago: timedelta = timedelta(hours=3),
+    ) -> None:
+        """Someone measured ``ago`` (by the device's clock) while no visit
+        waited: the device prints the line at once, as it prints every
+        measurement, and keeps it in its memory."""
+        values = self.values(self.clock() - ago, len(self.memory) + 1)
+        kpa = self.fmt.unit == "kPa"
+        values["systolic"] = round(systolic / 7.5, 1) if kpa else systolic
+        values["diastolic"] = round(diastolic / 7.5, 1) if kpa else diastolic
+        values["glucose"] = (
+            f"{glucose:04.1f}" if self.fmt.unit == "mmol/L" else f"{glucose * 18:03.0f}"
+        )
+        self.memory.append(values)
+        await self.line(values)
+
     async def tick(self) -> None:
         if not self.measurement_due():
             return

@@ -33,6 +33,11 @@ class Ultra2Emulator(SerialEmulator):
         self.measured = False
         self.measure_dropped = False
 
+    async def measure_alone(self, mg_dl: int, *, ago: timedelta = timedelta(hours=3)) -> None:
+        """Someone tested on the meter ``ago`` (by its clock) between visits."""
+        self.memory.insert(0, lt.Ultra2Record(when=self.clock() - ago, mg_dl=mg_dl, meal="N"))
+        del self.memory[MEMORY_SIZE:]
+
     async def tick(self) -> None:
         if not self.measurement_due():
             return

@@ -35,6 +35,11 @@ class UltraEasyEmulator(SerialEmulator):
         self.measure_dropped = False
         self.records_sent = 0
 
+    async def measure_alone(self, mg_dl: int, *, ago: timedelta = timedelta(hours=3)) -> None:
+        """Someone tested on the meter ``ago`` (by its clock) between visits."""
+        self.memory.insert(0, lb.EasyRecord(self.clock() - ago, mg_dl))
+        del self.memory[MEMORY_SIZE:]
+
     async def tick(self) -> None:
         if not self.measurement_due():
             return

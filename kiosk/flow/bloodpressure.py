@@ -6,7 +6,10 @@ first reading, ``readings`` readings ``pause_s`` apart, and a third when the
 first two differ by more than ``third_if_differ_mmhg``. A measurement the
 monitor flags (body movement, cuff fit, position) or one beyond the
 plausible limits is kept as a device event and measured again, never
-averaged. The average of the kept readings is classified, saved, then shown.
+averaged. The step begins with the preparation screen: the monitor takes its
+baseline then, and what it sends from before (stored measurements, lines
+printed while nobody waited) is kept as device memory, never this elder's.
+The average of the kept readings is classified, saved, then shown.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class BloodPressure:
             ctx.show_error("device_not_found", retry=self.prepare)
             return
         ctx.visit.bp = []
+        # The step begins: what the monitor sends from before now is nobody's.
+        ctx.begin_step("blood_pressure", ctx.devices.blood_pressure)
         protocol = ctx.rules.blood_pressure.protocol
         ctx.update(
             screen=Screen.PREP_BP,
@@ -98,13 +103,16 @@ class BloodPressure:
         if monitor is None:
             ctx.show_error("device_not_found", retry=self._measure)
             return
+        await ctx.step_begun("blood_pressure")
         try:
             m = await monitor.measure(
                 on_cuff_pressure=self._on_cuff, timeout_s=ctx.cfg.measure_timeout_s
             )
         except HealthKioskError as err:
+            await ctx.keep_memory("blood_pressure", monitor)
             await ctx.device_failed(err, monitor.info.label, retry=self._measure)
             return
+        await ctx.keep_memory("blood_pressure", monitor)
         if ctx.state.screen is not Screen.MEASURE_BP:
             return
         if await self._refused(m):

@@ -27,11 +27,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from healthkiosk.config import KioskConfig
 from healthkiosk.errors import HealthKioskError
-from healthkiosk.readings import BloodPressureMeasurement, DeviceInfo
+from healthkiosk.readings import BloodPressureMeasurement, DeviceInfo, DeviceMemoryRecord
 from healthkiosk.rules import RulesConfig, rule_set_id
 from kiosk.flow.clock import Clock
 from kiosk.flow.errors import error_actions, error_key
@@ -49,6 +49,15 @@ from kiosk.flow.state import (
 log = logging.getLogger(__name__)
 
 Listener = Callable[[State], None]
+
+
+class MeasuringDevice(Protocol):
+    """What visit-bound capture needs of a measuring device (drivers.base)."""
+
+    async def begin_step(self) -> None: ...
+
+    def take_memory(self) -> list[DeviceMemoryRecord]: ...
+
 
 EVENT_WAIT_S = 10.0
 """How long a device event (a discarded or implausible reading) may take to keep."""
@@ -73,6 +82,8 @@ class VisitRecord:
     """Every result of this visit saved and shown, in order (:mod:`kiosk.flow.summary`)."""
     slip_results: list[tuple[BpResult | GlucoseResult, datetime]] = field(default_factory=list)
     """Every saved result shown in this visit, with when it was measured (the take-home slip)."""
+    steps: dict[str, asyncio.Event] = field(default_factory=dict)
+    """Per role, set once the device has taken the baseline of this visit's step."""
 
 
 class FlowContext:
@@ -267,6 +278,48 @@ class FlowContext:
             await asyncio.wait_for(self.recorder.save_event(event), EVENT_WAIT_S)
         except (HealthKioskError, TimeoutError, ValueError) as err:
             log.warning("could-not-measure event not kept: %s", err)
+
+    # --- visit-bound capture (drivers.memory) -------------------------------------
+
+    def begin_step(self, role: str, device: MeasuringDevice | None) -> None:
+        """The visit's measurement step on ``role``'s device begins now: the
+        device takes its baseline (in a task; the measurement waits for it),
+        and what it kept from before is stored as device memory."""
+        if device is None:
+            return
+        done = asyncio.Event()
+        self.visit.steps[role] = done
+
+        async def begin() -> None:
+            try:
+                await device.begin_step()
+            except HealthKioskError as err:
+                # The measurement opens the device again and takes the baseline then.
+                log.warning("device %s: step baseline not taken: %s", role, err.reason)
+            finally:
+                done.set()
+            await self.keep_memory(role, device)
+
+        self.spawn(begin, f"begin-step-{role}")
+
+    async def step_begun(self, role: str) -> None:
+        """Wait until ``role``'s device has taken this visit's baseline."""
+        done = self.visit.steps.get(role)
+        if done is not None:
+            await done.wait()
+
+    async def keep_memory(self, role: str, device: MeasuringDevice | None) -> None:
+        """Store what the device kept from outside the step (best effort):
+        never a resident's reading, never sent as one."""
+        if device is None:
+            return
+        for record in device.take_memory():
+            try:
+                await asyncio.wait_for(
+                    self.recorder.record_memory(role=role, record=record), EVENT_WAIT_S
+                )
+            except (HealthKioskError, TimeoutError) as err:
+                log.warning("device-memory record not kept: %s", err)
 
     async def record_event(self, device: str, kind: str, detail: dict[str, Any]) -> None:
         """Keep something a device said that is not a valid reading (best effort)."""

@@ -1,6 +1,8 @@
 """Glucose: the fasting question, then one measurement from the meter.
 
-"Not sure" counts as random. A meter showing LO or HI is classified as such
+The step begins with the fasting question: the meter takes its baseline then
+(records made before, by anyone, are kept as device memory, never this
+elder's). "Not sure" counts as random. A meter showing LO or HI is classified as such
 (no number); a number beyond the plausible limits is kept as a device event
 and measured again. The reading is classified by the meal answer, saved,
 then shown.
@@ -39,6 +41,8 @@ class Glucose:
             ctx.show_error("device_not_found", retry=self.ask_meal)
             return
         ctx.visit.glucose_pending = False
+        # The step begins: records the meter made before now are nobody's.
+        ctx.begin_step("glucose", ctx.devices.glucose)
         ctx.update(screen=Screen.GLUCOSE_MEAL, meal=None, error=None)
 
     def next_glucose(self) -> None:
@@ -80,11 +84,14 @@ class Glucose:
         if meter is None:
             ctx.show_error("device_not_found", retry=self._measure)
             return
+        await ctx.step_begun("glucose")
         try:
             m = await meter.measure(timeout_s=ctx.cfg.measure_timeout_s)
         except HealthKioskError as err:
+            await ctx.keep_memory("glucose", meter)
             await ctx.device_failed(err, meter.info.label, retry=self._measure)
             return
+        await ctx.keep_memory("glucose", meter)
         if ctx.state.screen is not Screen.MEASURE_GLUCOSE:
             return
         ctx.stop_countdown()

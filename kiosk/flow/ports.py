@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
 from drivers.base import BloodPressureMonitor, GlucoseMeter, IdCardReader, ReceiptPrinter
-from healthkiosk.readings import DeviceInfo
+from healthkiosk.readings import DeviceInfo, DeviceMemoryRecord
 from healthkiosk.rules import RuleSetId
 from kiosk.flow.state import DeviceStatus, MealAnswer, TrendPoint
 
@@ -128,6 +128,10 @@ class Recorder(Protocol):
 
     async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:
         """Keep something a device said that is not a valid reading."""
+        ...
+
+    async def record_memory(self, *, role: str, record: DeviceMemoryRecord) -> None:
+        """Keep a device-memory record (nobody's reading; never sent as one)."""
         ...
 
     async def status(self) -> StoreStatus: ...

@@ -1,4 +1,5 @@
-"""What the store keeps about devices: events that are not readings."""
+"""What the store keeps about devices: events that are not readings, and
+device-memory records (records from outside any visit's step)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthkiosk.idnumber import mask_in_text
 from sync.store.db import write_session
-from sync.store.models import DeviceEvent
+from sync.store.models import DeviceEvent, DeviceMemory
 
 
 def record_device_event(
@@ -30,3 +32,39 @@ def record_device_event(
         session.add(
             DeviceEvent(at=at or datetime.now(UTC), device=device, kind=kind, detail=detail)
         )
+
+
+def record_device_memory(
+    factory: sessionmaker[Session],
+    *,
+    role: str,
+    device: str,
+    kind: str,
+    reason: str,
+    values: dict[str, Any],
+    device_time: datetime | None,
+    received_at: datetime,
+) -> None:
+    """Keep a record a device sent outside any visit's step (no resident, no
+    visit, no outbox row: it is never sent as a reading)."""
+    with write_session(factory) as session:
+        session.add(
+            DeviceMemory(
+                received_at=received_at,
+                role=role[:40],
+                device=device[:200],
+                kind=kind,
+                reason=reason,
+                device_time=device_time,
+                values=values,
+            )
+        )
+
+
+def device_memory_counts(factory: sessionmaker[Session]) -> dict[str, int]:
+    """How many device-memory records the store holds, per role."""
+    with factory() as session:
+        rows = session.execute(
+            select(DeviceMemory.role, func.count()).group_by(DeviceMemory.role)
+        ).all()
+    return {role: int(n) for role, n in rows}

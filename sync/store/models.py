@@ -153,6 +153,32 @@ class DeviceEvent(Base):
     detail: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
+class DeviceMemory(Base):
+    """A record a device sent that is not any visit's reading (made between
+    visits, sent from its memory at connect, printed while nobody waited, dated
+    before the step by a trusted clock): kept for the technician, never
+    attributed to a resident and never sent as a reading."""
+
+    __tablename__ = "device_memory"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime]
+    """The station's clock when it arrived."""
+    role: Mapped[str] = mapped_column(String(40))
+    """The kiosk's role of the device (blood_pressure, glucose, ...)."""
+    device: Mapped[str] = mapped_column(String(200))
+    """The device's label (model, serial or address)."""
+    kind: Mapped[str] = mapped_column(String(40))
+    """blood_pressure, glucose, weight, oximetry, temperature."""
+    reason: Mapped[str] = mapped_column(String(40))
+    """:class:`healthkiosk.readings.MemoryReason`."""
+    device_time: Mapped[datetime | None]
+    """The device's own time stamp, as it sent it (None: none)."""
+    values: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+    __table_args__ = (Index("ix_device_memory_received_at", "received_at"),)
+
+
 class DeviceCursor(Base):
     """How far a meter's memory has been read: downloads resume from here."""
 

@@ -12,7 +12,7 @@ from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from sync.store.db import write_session
-from sync.store.models import DeviceEvent, OutboxEntry, Reading, Resident, Visit
+from sync.store.models import DeviceEvent, DeviceMemory, OutboxEntry, Reading, Resident, Visit
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,10 @@ def purge_delivered(
         ).rowcount  # type: ignore[attr-defined]
         n_events = session.execute(
             delete(DeviceEvent).where(DeviceEvent.at < cutoff),
+            execution_options={"synchronize_session": False},
+        ).rowcount  # type: ignore[attr-defined]
+        n_events += session.execute(
+            delete(DeviceMemory).where(DeviceMemory.received_at < cutoff),
             execution_options={"synchronize_session": False},
         ).rowcount  # type: ignore[attr-defined]
     report = PurgeReport(

@@ -150,3 +150,40 @@ async def test_a_fake_monitor_reports_its_battery_through_the_book(tmp_path: Pat
     await monitor.close()
     (entry,) = devicestatus.read(devicestatus.path_for(tmp_path))
     assert (entry.role, entry.battery_percent) == ("blood_pressure", 23)
+
+
+async def test_device_memory_is_counted_in_the_station_status(tmp_path: Path) -> None:
+    """Measurements the emulated monitor stored while no station listened come
+    at connect: the wrapper hands them over as device memory, and their count
+    lands in the DeviceBook and ``hk.status/1`` (the fleet page shows it)."""
+    from datetime import timedelta
+
+    options = {"timezone": "Asia/Shanghai", "scan_timeout_s": 5, "connect_timeout_s": 5}
+    cfg = from_mapping(
+        {
+            "station": {"data_dir": str(tmp_path)},
+            "devices": {
+                "blood_pressure": {"driver": "ble-bp-standard",
+                                   "options": {**options, "emulator": {"step_s": 0.001}}},
+            },
+        }
+    )  # fmt: skip
+    sim = Simulation(cfg)
+    async with sim.open_devices() as devices:
+        monitor = devices.blood_pressure
+        assert monitor is not None
+        await monitor.begin_step()  # opens the driver (and so starts its twin)
+        twin = sim.running["ble-bp-standard"].emulator
+        twin.measure_alone(150, 95, 80, ago=timedelta(hours=2))
+        twin.measure_alone(146, 92, 78, ago=timedelta(hours=1))
+        reading = await monitor.measure(timeout_s=30)
+        kept = monitor.take_memory()
+        assert monitor.take_memory() == []  # handed over once
+    assert reading.systolic_mmhg == 128
+    assert [m.reading.systolic_mmhg for m in kept] == [150, 146]
+    (entry,) = [
+        d for d in devicestatus.read(devicestatus.path_for(tmp_path)) if d.role == "blood_pressure"
+    ]
+    assert entry.memory_records == 2 and entry.last_memory_record is not None
+    status = StatusMessage(station_id="st-1", online=True, boot_id="b", seq=1, devices=[entry])
+    assert status.model_dump(mode="json")["devices"][0]["memory_records"] == 2

@@ -245,3 +245,41 @@ async def test_a_refused_value_is_stored_and_sent_as_a_device_event(tmp_path: Pa
     assert [p.kind for p in await rec.recent(WHO, limit=8)] == ["glucose"]
     status = await rec.status()
     assert status.pending == 2  # both wait for the doctor's receipt
+
+
+async def test_device_memory_is_kept_apart_from_readings_and_never_sent(
+    recorder: StoreRecorder, tmp_path: Path
+) -> None:
+    """A record from outside any visit's step: a row of device_memory with its
+    values and the device's time, no resident, no visit, no outbox row."""
+    from healthkiosk.readings import (
+        BloodPressureMeasurement,
+        BloodPressureStatus,
+        DeviceMemoryRecord,
+        MemoryReason,
+    )
+    from sync.store.devices import device_memory_counts
+
+    device = DeviceInfo(model="BPS-EMU-1", transport=Transport.BLE, serial="EMU-1")
+    when = datetime(2026, 3, 1, 5, 0, tzinfo=UTC)
+    m = BloodPressureMeasurement(
+        152,
+        96,
+        88,
+        device=device,
+        device_time=when,
+        status=BloodPressureStatus(irregular_pulse=True),
+    )
+    record = DeviceMemoryRecord(m, MemoryReason.STORED_AT_CONNECT, T0)
+    await recorder.record_memory(role="blood_pressure", record=record)
+    with sqlite3.connect(tmp_path / "kiosk.sqlite") as db:
+        row = db.execute(
+            'SELECT role, device, kind, reason, device_time, "values" FROM device_memory'
+        ).fetchone()
+        for table in ("residents", "visits", "readings", "outbox"):
+            assert db.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,), table
+    role, label, kind, reason, device_time, values = row
+    assert (role, kind, reason) == ("blood_pressure", "blood_pressure", "stored_at_connect")
+    assert "BPS-EMU-1" in label and device_time.startswith("2026-03-01 05:00")
+    assert '"systolic_mmhg": 152' in values and '"irregular_pulse": true' in values
+    assert device_memory_counts(recorder._sessions) == {"blood_pressure": 1}

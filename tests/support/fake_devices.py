@@ -33,6 +33,7 @@ from healthkiosk.readings import (
     BloodPressureStatus,
     CuffPressure,
     DeviceInfo,
+    DeviceMemoryRecord,
     GlucoseMeasurement,
     GlucoseUnit,
     IdCardData,
@@ -85,15 +86,32 @@ def _info(model: str, serial: str) -> DeviceInfo:
 
 
 class _Checkable:
-    """The technician's test on a fake device: ``check_error`` makes it fail."""
+    """The technician's test on a fake device: ``check_error`` makes it fail.
+    Visit-bound capture: ``steps_begun`` counts ``begin_step()``; records put in
+    ``stored`` are handed over as device memory at the next ``begin_step()``
+    (what a real device sends from before the step)."""
 
     check_error: DeviceError | None = None
     _info: DeviceInfo
+    steps_begun: int = 0
+    stored: list[DeviceMemoryRecord]
+    _memory: list[DeviceMemoryRecord]
 
     async def check(self) -> DeviceInfo:
         if self.check_error is not None:
             raise self.check_error
         return self._info
+
+    async def begin_step(self) -> None:
+        self.steps_begun += 1
+        stored = getattr(self, "stored", [])
+        self._memory = [*getattr(self, "_memory", []), *stored]
+        self.stored = []
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        out = getattr(self, "_memory", [])
+        self._memory = []
+        return out
 
 
 class FakeBloodPressureMonitor(_Checkable):

@@ -40,7 +40,8 @@ def seed_fleet(session: Session, now: datetime) -> None:
             "devices": [
                 {"role": "blood_pressure", "model": "Omron HEM-7361T", "connected": True,
                  "battery_percent": 64, "last_seen": now - timedelta(minutes=10),
-                 "last_reading": now - timedelta(hours=1), "clock_drift_s": -754.4},
+                 "last_reading": now - timedelta(hours=1), "clock_drift_s": -754.4,
+                 "memory_records": 3, "last_memory_record": now - timedelta(hours=2)},
             ],
         }),
         seen=now - timedelta(seconds=30),

@@ -17,6 +17,7 @@ import pytest
 
 from healthkiosk.config import KioskConfig
 from healthkiosk.errors import StoreFullError
+from healthkiosk.readings import DeviceMemoryRecord
 from healthkiosk.rules import RulesConfig, load_rules
 from kiosk.flow import CompletedReading, Devices, FakeClock, ResidentIdentity, State, StoreStatus
 from kiosk.flow.ports import CouldNotMeasure, PinAttempts
@@ -36,6 +37,8 @@ class MemoryRecorder:
     saved: list[CompletedReading] = field(default_factory=list)
     events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     could_not_measure: list[CouldNotMeasure] = field(default_factory=list)
+    memory: list[tuple[str, DeviceMemoryRecord]] = field(default_factory=list)
+    """Device-memory records kept, with the role of their device."""
     visits: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     full: bool = False
@@ -77,6 +80,9 @@ class MemoryRecorder:
 
     async def save_event(self, event: CouldNotMeasure) -> None:
         self.could_not_measure.append(event)
+
+    async def record_memory(self, *, role: str, record: DeviceMemoryRecord) -> None:
+        self.memory.append((role, record))
 
     async def status(self) -> StoreStatus:
         return StoreStatus(pending=len(self.saved), delivered=0, last_delivered=None)

@@ -23,13 +23,17 @@ Contract:
   module replaces it) and the model's clock write is verified and the drift
   exceeds :data:`CLOCK_FIX_S`, the clock section is written back with the
   station's time;
-- ``measure()`` returns only a record newer than the baseline taken when it
-  starts: made (on the station's clock, the drift taken off) no earlier than
-  :data:`BASELINE_TOLERANCE_S` before ``measure()`` began, and — after the
-  first session — stored in a slot after the newest one seen at that first
-  session. A record already in memory when the visit's measurement began is
-  never returned. Where the monitor offers the standard Blood Pressure
-  Measurement (0x2A35), its indications are the measurement path instead
+- ``measure()`` returns only a record newer than the baseline of the visit's
+  step (``begin_step()``, or the first ``measure()`` when no step was begun):
+  made (on the station's clock, the drift taken off) no earlier than
+  :data:`BASELINE_TOLERANCE_S` before the step began, and — after the step's
+  first session — stored in a slot after the write pointer seen at that
+  first session (the pointer moves on with each record returned). A record
+  already in memory when the visit's step began is never returned: the newest
+  one seen at the first session, and standard indications dated before the
+  step, are kept as device-memory records (:mod:`drivers.memory`). Where the
+  monitor offers the standard Blood Pressure Measurement (0x2A35), its
+  indications are the measurement path instead
   (with Current Time for the drift). ``measure()`` writes nothing to the
   monitor's memory. Movement → :class:`MeasurementError`; irregular
   heartbeat → kept and flagged;
@@ -92,6 +96,7 @@ from drivers.ble.omron.records import OmronRecord, decode_record
 from drivers.ble.options import BleOptions
 from drivers.ble.pairing import PAIRING_WINDOW_S, Step, pair_device
 from drivers.ble.radio_errors import PAIRING_FAILED
+from drivers.memory import StepWindow
 from healthkiosk.errors import (
     ConfigError,
     DeviceConnectionError,
@@ -108,6 +113,8 @@ from healthkiosk.readings import (
     BloodPressureStatus,
     CuffPressure,
     DeviceInfo,
+    DeviceMemoryRecord,
+    MemoryReason,
 )
 
 log = logging.getLogger(__name__)
@@ -275,10 +282,35 @@ class OmronMonitor:
         self.clock_set_at: datetime | None = None
         self.skipped = 0
         """Records the last download left out (implausible values)."""
+        self.window = StepWindow(self.MODEL)
+        self._step_started: datetime | None = None
+        self._step_baseline: list[int | None] = []
+        """The write pointer at the step's first session (empty: not read yet)."""
+        self._kept: set[tuple[int, OmronRecord]] = set()
 
     @property
     def info(self) -> DeviceInfo:
         return self._info
+
+    async def begin_step(self) -> None:
+        """The visit's step begins: records made before now, and the write
+        pointer read at the step's first session, bound what is this visit's."""
+        self.window.begin()
+        self._step_started = datetime.now(self.options.tz)
+        self._step_baseline = []
+
+    def take_memory(self) -> list[DeviceMemoryRecord]:
+        return self.window.take()
+
+    def _keep(self, record: OmronRecord, reason: MemoryReason) -> None:
+        key = (self.omron.user, record)
+        if key in self._kept or key in self._returned:
+            return
+        self._kept.add(key)
+        try:
+            self.window.keep(self._reading(record, strict=False), reason)
+        except MeasurementError as err:
+            log.info("%s: stored record not kept: %s", self.label, err)
 
     @property
     def label(self) -> str:
@@ -481,8 +513,10 @@ class OmronMonitor:
         timeout_s: float = 180.0,
     ) -> BloodPressureMeasurement:
         """The measurement the elder makes now (see the module's contract)."""
-        started = datetime.now(self.options.tz)
-        baseline: list[int | None] = []
+        if self._step_started is None:
+            await self.begin_step()
+        started = self._step_started or datetime.now(self.options.tz)
+        baseline = self._step_baseline
         try:
             async with asyncio.timeout(timeout_s):
                 while True:
@@ -543,9 +577,12 @@ class OmronMonitor:
                     when = record.when.replace(tzinfo=self.options.tz)
                     if moved or self._after_baseline(when, started):
                         found = record
+                    elif first:
+                        self._keep(record, MemoryReason.BEFORE_STEP)
             await session.end()
         if found is None:
             return None
+        baseline[0] = write_slot  # the next measurement of the step must move it again
         self._returned.add((self.omron.user, found))
         return self._reading(found, strict=True)
 
@@ -582,6 +619,11 @@ class OmronMonitor:
                 continue
             when = record.timestamp.to_datetime(self.options.tz)
             if when is None or (first and not self._after_baseline(when, started)):
+                try:
+                    stored = bps_reading(record, device=self._info, tz=self.options.tz)
+                except MeasurementError:
+                    continue
+                self.window.keep(stored, MemoryReason.STORED_AT_CONNECT)
                 continue
             reading = bps_reading(record, device=self._info, tz=self.options.tz)
             if best is None or (reading.device_time or when) >= (best.device_time or when):

@@ -128,6 +128,7 @@ def test_fleet_page_lists_stations_alerts_groups_and_versions(admin_c: TestClien
     assert "150" in east and "8.0 %" in east and "4 min ago" in east
     assert "battery 64 %" in east and "last reading 60 min ago" in east
     assert "clock 12 min behind" in east  # the monitor's clock drift at its last connection
+    assert "device memory 3" in east  # records from outside any visit, for the technician
     assert "⚠ 150 readings not yet delivered" in east and "⚠ 8.0 % disk free" in east
     west = _row(page, "st-002")
     assert "○ offline" in west and "seen 3 h ago" in west
@@ -306,6 +307,7 @@ def test_station_page_shows_status_reports_and_history(admin_c: TestClient) -> N
     assert "Omron HEM-7361T" in page and "51.2 °C" in page and "12.5 MB" in page
     devices = page.split('id="devices"')[1].split("</table>")[0]
     assert "<th>Clock</th>" in devices and "12 min behind" in devices
+    assert "<th>Device memory</th>" in devices and "3 records, last 2 h ago" in devices
     reports = page.split('id="config-reports"')[1].split("</section>")[0]
     assert reports.index("rejected") < reports.index("applied")  # newest first
     assert "greater than or equal to 30" in reports
