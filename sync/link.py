@@ -285,14 +285,14 @@ class Link:
 
     def _next_status_seq(self) -> int:
         self._status_k = min(self._status_k + 1, schema.WILL_OFFSET - 1)
-        return self._conn_no * schema.CONNECTION_STRIDE + self._status_k
+        return schema.status_seq(self._conn_no, self._status_k)
 
     def _will(self) -> Will:
         msg = StatusMessage(
             station_id=self.station_id,
             online=False,
             boot_id=self._boot_id,
-            seq=self._conn_no * schema.CONNECTION_STRIDE + schema.WILL_OFFSET,
+            seq=schema.will_seq(self._conn_no),
             version=__version__,
         )
         return Will(topic=topic(self.station_id, "status"), payload=encode(msg), retain=True)
@@ -353,6 +353,13 @@ class Link:
     async def _connection_loop(self) -> None:
         while True:
             self._conn_no += 1
+            if self._conn_no > schema.MAX_CONNECTIONS:
+                # The status seq would pass its 32-bit column: a new boot number
+                # outranks all of this one's (sync/schema.py, hk.status/1 ordering).
+                boot = await asyncio.to_thread(self.outbox.next_boot)
+                self._boot_id = schema.new_boot_id(boot)
+                self._conn_no = 1
+                self._set(boot_id=self._boot_id)
             self._status_k = 0
             self._reconnect_now.clear()
             generation = self.generation

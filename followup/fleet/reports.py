@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from followup.db.fleet import StationCommand, StationConfigReport, StationUpdateReport
 from followup.db.models import DeadLetter
 from healthkiosk.errors import SchemaError
-from healthkiosk.idnumber import mask_in_text
+from healthkiosk.idnumber import mask_in_payload, mask_in_text
 from sync.schema import CommandResult, ConfigReport, UpdateReport, from_dict, to_dict
 
 log = logging.getLogger(__name__)
@@ -205,8 +205,8 @@ class FleetStore:
                     received_at=at,
                     topic=topic[:300],
                     station_id=rejection.station_id,
-                    reason=rejection.reason[:2000],
-                    payload=payload[:MAX_DEAD_LETTER_BYTES],
+                    reason=mask_in_text(rejection.reason[:2000]),
+                    payload=mask_in_payload(payload[:MAX_DEAD_LETTER_BYTES]),
                 )
             )
 
