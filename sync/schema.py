@@ -14,7 +14,9 @@ Messages:
 - ``hk.reading-batch/1``: several (:class:`ReadingBatch`);
 - ``hk.receipt/1``: which reading UUIDs the doctor's side stored or rejected;
 - ``hk.status/1``: a station's health, retained, with a boot id and sequence
-  so that a stale retained message never wins over a newer one.
+  so that a stale retained message never wins over a newer one;
+- ``hk.counts/1``: once a day, per day, how many readings a station holds and
+  how many the doctor's side acknowledged (:class:`CountsMessage`): loss you can see.
 
 Fleet management (administrators → stations, and the stations' answers):
 
@@ -61,6 +63,7 @@ UPDATE_ORDER: Final = "hk.update-order/1"
 UPDATE_REPORT: Final = "hk.update-report/1"
 COMMAND: Final = "hk.command/1"
 COMMAND_RESULT: Final = "hk.command-result/1"
+COUNTS: Final = "hk.counts/1"
 
 SUPPORTED = {
     "hk.reading": 1,
@@ -73,6 +76,7 @@ SUPPORTED = {
     "hk.update-report": 1,
     "hk.command": 1,
     "hk.command-result": 1,
+    "hk.counts": 1,
 }
 
 MAX_BATCH = 500
@@ -408,6 +412,37 @@ class StatusMessage(_Wire):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
+class DayCount(_Wire):
+    day: WireDate
+    """A day in UTC, by the station's own time of each reading."""
+    held: Count
+    """Readings (blood pressure and glucose) of that day in the station's store."""
+    acknowledged: Count
+    """Of those, how many the doctor's side receipted as stored."""
+
+
+MAX_COUNT_DAYS = 400
+
+
+class CountsMessage(_Wire):
+    """``hk.counts/1`` on ``hk/v1/st/<id>/counts`` (retained), once a day: per
+    complete day the station still holds in full, its counts. The doctor's side
+    compares them with what it stored, and the fleet page shows any difference."""
+
+    schema_: Literal["hk.counts/1"] = Field(default=COUNTS, alias="schema")
+    station_id: StationId
+    at: WireTime
+    days: list[DayCount] = Field(default_factory=list, max_length=MAX_COUNT_DAYS)
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_row_per_day(self) -> CountsMessage:
+        if len({d.day for d in self.days}) != len(self.days):
+            raise ValueError("days: each day once")
+        return self
+
+
 # --- fleet management ----------------------------------------------------------------
 
 Scope = Literal["group", "station"]
@@ -568,6 +603,7 @@ Message = (
     | UpdateReport
     | Command
     | CommandResult
+    | CountsMessage
 )
 _BY_SCHEMA: dict[str, type[BaseModel]] = {
     READING: ReadingMessage,
@@ -580,6 +616,7 @@ _BY_SCHEMA: dict[str, type[BaseModel]] = {
     UPDATE_REPORT: UpdateReport,
     COMMAND: Command,
     COMMAND_RESULT: CommandResult,
+    COUNTS: CountsMessage,
 }
 
 
@@ -643,7 +680,7 @@ def encode(msg: BaseModel) -> bytes:
 def topic(station_id: str, leaf: str) -> str:
     """``hk/v1/st/<station>/<leaf>``.
 
-    Leaves: readings, receipts, status, config, config-report, update,
+    Leaves: readings, receipts, status, counts, config, config-report, update,
     update-report, cmd, cmd-result.
     """
     return f"hk/v1/st/{station_id}/{leaf}"

@@ -5,8 +5,8 @@ subscription: several workers share the load) with a persistent session
 (fixed client id, clean start off, session expiry) so nothing published while
 a worker is down is lost, and to ``hk/v1/st/+/status`` (not shared: retained
 statuses are not delivered to shared subscriptions), and likewise to the
-stations' fleet reports (config, update and command results; stored by
-:mod:`followup.fleet.reports`).
+stations' daily counts (:mod:`followup.ingest.counts`) and fleet reports
+(config, update and command results; stored by :mod:`followup.fleet.reports`).
 
 For each batch of messages at hand: check (schema, station in topic = station
 in payload), store everything in one transaction, then publish the receipts
@@ -36,6 +36,7 @@ from sqlalchemy.exc import OperationalError
 
 from followup.fleet.reports import FILTERS as FLEET_FILTERS
 from followup.fleet.reports import FleetIngest, is_fleet_topic
+from followup.ingest import counts
 from followup.ingest.check import Checked, Rejection, check_readings, check_status, station_of
 from followup.ingest.store import DeadLetterIn, IngestStore
 from healthkiosk import signals
@@ -107,6 +108,7 @@ class IngestWorker:
                         [
                             (self.readings_filter, 1),
                             ("hk/v1/st/+/status", 1),
+                            (counts.TOPIC_FILTER, 1),
                             *((f, 1) for f in FLEET_FILTERS),
                         ],
                         timeout=10.0,
@@ -143,8 +145,13 @@ class IngestWorker:
         now = datetime.now(UTC)
         statuses = [m for m in batch if m.topic.endswith("/status")]
         fleet = [m for m in batch if is_fleet_topic(m.topic)]
+        day_counts = [m for m in batch if counts.is_counts_topic(m.topic)]
         readings = [
-            m for m in batch if not m.topic.endswith("/status") and not is_fleet_topic(m.topic)
+            m
+            for m in batch
+            if not m.topic.endswith("/status")
+            and not is_fleet_topic(m.topic)
+            and not counts.is_counts_topic(m.topic)
         ]
         if readings:
             await self._readings(conn, readings, now)
@@ -154,8 +161,29 @@ class IngestWorker:
             await self._isolated(
                 m, now, asyncio.to_thread(self.fleet.handle_one, m.topic, m.payload, now)
             )
+        for m in day_counts:
+            await self._isolated(m, now, self._counts(m, now))
         for m in batch:
             conn.ack(m)
+
+    async def _counts(self, m: Message, now: datetime) -> None:
+        result = counts.check_counts(m.topic, m.payload)
+        if result is None:
+            return
+        if isinstance(result, str):
+            letter = DeadLetterIn(m.topic, station_in(m.topic), result, m.payload)
+            await asyncio.to_thread(self.store.store, [], [letter], received_at=now)
+            return
+        differ = await asyncio.to_thread(counts.compare, self.store.engine, result, received_at=now)
+        for d in differ:
+            log.warning(
+                "station %s, %s: holds %d, acknowledged %d, stored here %d",
+                d.station_id,
+                d.day,
+                d.held,
+                d.acknowledged,
+                d.stored,
+            )
 
     async def _isolated(self, m: Message, now: datetime, work: Awaitable[object]) -> None:
         """Await ``work`` for one message; any failure of its own dead-letters it."""
