@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 import uuid as uuidlib
 from collections.abc import Callable, Iterator
@@ -60,6 +61,11 @@ leaf_values = st.one_of(
     st.text(max_size=30),
     st.sampled_from(DATES),
 )
+edge_values = st.sampled_from(
+    [2**31 - 1, 2**31, 2**40, 2**63, 2**64, -(2**31) - 1, -1, math.nan, math.inf, -math.inf,
+     1e308, -0.0, *DATES[:4]]
+)  # fmt: skip
+"""Where the database's columns, the floats and the calendar end."""
 json_values = st.recursive(
     leaf_values,
     lambda inner: st.one_of(
@@ -111,6 +117,12 @@ def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
+def _get(doc: Any, path: tuple[Any, ...]) -> Any:
+    for key in path:
+        doc = doc[key]
+    return doc
+
+
 def _put(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
     if not path:
         return value
@@ -130,10 +142,12 @@ def payloads(draw: st.DrawFn) -> tuple[str, bytes]:
         doc: Any = draw(json_values)  # anything at all
     else:
         doc = TEMPLATES[kind]
-        paths = _paths(doc)
+        scalars = [p for p in _paths(doc) if isinstance(_get(doc, p), int | float | str)]
         for _ in range(draw(st.integers(1, 3))):
-            doc = _put(doc, draw(st.sampled_from(paths)), draw(json_values))
-            paths = _paths(doc) or [()]
+            if draw(st.booleans()):  # a number or a time at its edge
+                doc = _put(doc, draw(st.sampled_from(scalars)), draw(edge_values))
+            else:
+                doc = _put(doc, draw(st.sampled_from(_paths(doc) or [()])), draw(json_values))
         if isinstance(doc, dict) and kind in ("readings", "batch") and draw(st.booleans()):
             doc["uuid"] = str(uuidlib.uuid4())
     return leaf, json.dumps(doc, allow_nan=True).encode()
@@ -173,7 +187,7 @@ _count = iter(range(10**6))
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(burst=st.lists(payloads(), min_size=1, max_size=25))
+@given(burst=st.lists(payloads(), min_size=10, max_size=80))
 def test_any_json_on_any_topic_and_an_urgent_reading_still_alerts(
     rig: tuple[Mosquitto, Engine, TestClient], burst: list[tuple[str, bytes]]
 ) -> None:
