@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from followup.db.models import DeadLetter, Reading, Resident, Station
-from followup.ingest.timing import reading_time
+from followup.ingest.timing import AHEAD_TOLERANCE, reading_time
 from healthkiosk.atomicfile import write_atomic
 from healthkiosk.errors import ImplausibleValueError
 from healthkiosk.idnumber import mask, mask_in_payload, mask_in_text
@@ -128,8 +128,17 @@ class DeadLetterIn:
 
 
 class IngestStore:
-    def __init__(self, engine: Engine, *, key: bytes, rules: RulesConfig | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        key: bytes,
+        rules: RulesConfig | None = None,
+        max_ahead: timedelta = AHEAD_TOLERANCE,
+    ) -> None:
         self.engine = engine
+        self.max_ahead = max_ahead
+        """``followup.max_clock_ahead_s``: a station's time further ahead is not believed."""
         self.key = key
         self.rules = rules if rules is not None else load_rules()
         """The doctor's side's rules: every reading is classified again with them."""
@@ -271,7 +280,12 @@ class IngestStore:
         return ids
 
     def _row(self, r: ReadingMessage, resident_id: int, received_at: datetime) -> dict[str, Any]:
-        when = reading_time(r.measured_at, received_at=received_at, clock_synced=r.clock_synced)
+        when = reading_time(
+            r.measured_at,
+            received_at=received_at,
+            clock_synced=r.clock_synced,
+            ahead=self.max_ahead,
+        )
         row: dict[str, Any] = {
             "uuid": str(r.uuid),
             "station_id": r.station_id,

@@ -28,7 +28,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Awaitable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import Engine, text
@@ -73,7 +73,12 @@ class IngestWorker:
         notifier: Notifier | None = None,
     ) -> None:
         self.cfg = cfg
-        self.store = IngestStore(engine, key=key, rules=load_rules(cfg.rules))
+        self.store = IngestStore(
+            engine,
+            key=key,
+            rules=load_rules(cfg.rules),
+            max_ahead=timedelta(seconds=cfg.followup.max_clock_ahead_s),
+        )
         self.fleet = FleetIngest(engine)
         self._online: dict[str, bool] = {}
         self.client_id = client_id or cfg.followup.ingest_client_id
