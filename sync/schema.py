@@ -80,6 +80,8 @@ SUPPORTED = {
 }
 
 MAX_BATCH = 500
+MAX_RECEIPT = 200 * MAX_BATCH
+"""UUIDs in one receipt: every reading of the ingest's largest transaction (200 messages)."""
 StationId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Text = Annotated[str, Field(max_length=200)]
 
@@ -353,8 +355,8 @@ class Receipt(_Wire):
 
     schema_: Literal["hk.receipt/1"] = Field(default=RECEIPT, alias="schema")
     station_id: StationId
-    accepted: list[UUID] = Field(default_factory=list, max_length=MAX_BATCH * 4)
-    rejected: list[Rejection] = Field(default_factory=list, max_length=MAX_BATCH * 4)
+    accepted: list[UUID] = Field(default_factory=list, max_length=MAX_RECEIPT)
+    rejected: list[Rejection] = Field(default_factory=list, max_length=MAX_RECEIPT)
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 

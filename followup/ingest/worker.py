@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGES_PER_TRANSACTION = 200
 """Messages stored per transaction: fewer commits (each waits for the disk) under load."""
+TRANSIENT_ATTEMPTS = 3
+"""Tries of a store that failed with an operational error while the database answers."""
 RECEIVE_MAXIMUM = 400
 """Unacknowledged messages the broker may push: a full batch in hand and the next arriving."""
 
@@ -209,14 +211,18 @@ class IngestWorker:
         return reason
 
     def _db_alive(self) -> bool:
+        """The database answers and takes a write transaction (on SQLite ``BEGIN
+        IMMEDIATE`` takes the write lock: a locked file is not "alive")."""
         try:
-            with self.store.engine.connect() as c:
+            with self.store.engine.begin() as c:
                 c.execute(text("SELECT 1"))
         except Exception:
             return False
         return True
 
-    async def _readings(self, conn: Connection, msgs: list[Message], now: datetime) -> None:
+    async def _readings(
+        self, conn: Connection, msgs: list[Message], now: datetime, *, attempt: int = 1
+    ) -> None:
         checked: list[tuple[Message, Checked]] = [
             (m, check_readings(m.topic, m.payload, max_bytes=self.max_bytes)) for m in msgs
         ]
@@ -237,8 +243,15 @@ class IngestWorker:
             # Committed nothing: one message at a time, so one poison message
             # (a value the database refuses, a date that overflows) cannot
             # block the others.
-            if isinstance(err, OperationalError) and not await asyncio.to_thread(self._db_alive):
-                raise
+            if isinstance(err, OperationalError):
+                if not await asyncio.to_thread(self._db_alive):
+                    raise
+                if attempt < TRANSIENT_ATTEMPTS:
+                    # A deadlock or a serialisation failure between workers: the
+                    # same messages again, never a good reading refused for it.
+                    await asyncio.sleep(0.1 * attempt)
+                    await self._readings(conn, msgs, now, attempt=attempt + 1)
+                    return
             if len(msgs) > 1:
                 for m in msgs:
                     await self._readings(conn, [m], now)
