@@ -418,7 +418,7 @@ class DayCount(_Wire):
     day: WireDate
     """A day in UTC, by the station's own time of each reading."""
     held: Count
-    """Readings (blood pressure and glucose) of that day in the station's store."""
+    """Readings of that day in the station's store (every kind it sends)."""
     acknowledged: Count
     """Of those, how many the doctor's side receipted as stored."""
 

@@ -4,12 +4,13 @@ doctor's side stored.
 Once a day each station says, per complete day it still holds in full (UTC, by
 the station's own time of each reading), how many readings it holds and how
 many the doctor's side acknowledged. The ingest counts the readings it stored
-from that station for each of those days (blood pressure and glucose, by the
-station's own time: ``station_measured_at`` where the arrival time was used,
-else ``measured_at``) and keeps the three numbers in ``station_day_counts``;
-where they are not all equal the fleet page raises an alert naming the station
-and the day (:mod:`followup.fleet.alerts`): a reading acknowledged but not
-stored here, one the station holds that never arrived, or one refused.
+from that station for each of those days (every kind, device events too, as
+the station's store keeps them since issue 14; by the station's own time:
+``station_measured_at`` where the arrival time was used, else ``measured_at``)
+and keeps the three numbers in ``station_day_counts``; where they are not all
+equal the fleet page raises an alert naming the station and the day
+(:mod:`followup.fleet.alerts`): a reading acknowledged but not stored here,
+one the station holds that never arrived, or one refused.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from sync.schema import CountsMessage, from_dict
 
 TOPIC_FILTER = "hk/v1/st/+/counts"
 MAX_BYTES = 64 * 1024
-KINDS = ("blood_pressure", "glucose")
 _TOPIC = re.compile(r"^hk/v1/st/(?P<station>[a-z0-9][a-z0-9-]{0,62})/counts$")
 
 
@@ -75,7 +75,6 @@ def stored_per_day(session: Session, station_id: str, days: list[date]) -> dict[
     for (at,) in session.execute(
         select(own).where(
             Reading.station_id == station_id,
-            Reading.kind.in_(KINDS),
             own >= start,
             own < end,
         )
