@@ -20,12 +20,10 @@ delivered to shared subscriptions) and hands those messages here.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -224,10 +222,6 @@ class FleetIngest:
     def __init__(self, engine: Engine) -> None:
         self.store = FleetStore(engine)
         self.counts = FleetCounts()
-
-    async def handle(self, items: Sequence[tuple[str, bytes]], *, now: datetime) -> None:
-        for topic, payload in items:
-            await asyncio.to_thread(self.handle_one, topic, payload, now)
 
     def handle_one(self, topic: str, payload: bytes, now: datetime) -> None:
         checked = check_report(topic, payload)
