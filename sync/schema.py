@@ -136,8 +136,9 @@ class _Wire(BaseModel):
 
 
 class WireResident(_Wire):
-    id_number: str = Field(repr=False)
-    name: Text | None = None
+    id_number: str = Field(repr=False, max_length=40)
+    name: Annotated[str, Field(max_length=100)] | None = None
+    """``residents.name`` holds 100 characters."""
     sex: Literal["male", "female", "unknown"] = "unknown"
     birth_date: WireDate | None = None
 
@@ -154,7 +155,8 @@ class WireResident(_Wire):
 class WireDevice(_Wire):
     model: Text
     manufacturer: Text = ""
-    serial: Text = ""
+    serial: Annotated[str, Field(max_length=100)] = ""
+    """``readings.device_serial`` holds 100 characters."""
     firmware: Text = ""
     transport: Literal["ble", "serial", "emulated"]
 
@@ -294,7 +296,8 @@ class ReadingMessage(_Wire):
     device: WireDevice
     classification: WireClassification | None = None
     """Required for a blood pressure or glucose reading; absent for a device event."""
-    software_version: Text
+    software_version: Annotated[str, Field(max_length=40)]
+    """``readings.software_version`` holds 40 characters."""
     clock_synced: bool | None = None
     """Whether the station's clock was synchronised when the reading was made
     (None: the station did not say). When false, ``measured_at`` (and the times
