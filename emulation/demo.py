@@ -111,7 +111,7 @@ class DemoLayout:
 
 def write_files(layout: DemoLayout) -> None:
     root = layout.root
-    (root / "broker").mkdir(parents=True, exist_ok=True)
+    (root / "broker").mkdir(mode=0o700, parents=True, exist_ok=True)
     write_atomic(
         root / "broker" / "mosquitto.conf",
         f"# healthkiosk demo broker: loopback only, anonymous, persistent\n"
@@ -204,7 +204,7 @@ def _interrupt(signum: int, _frame: object) -> None:
 def hold_demo_lock(root: Path) -> int:
     """One demo per folder: a second one would share its ports' files and
     database. Returns the locked descriptor (released when the process ends)."""
-    fd = os.open(root / "demo.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(root / "demo.lock", os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -250,7 +250,7 @@ def run_demo(
     *, root: Path, headless: bool, web_port: int | None = None, broker: str = "auto"
 ) -> int:
     root = root.expanduser().resolve()
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
     # Ctrl-C stops everything, also when a script started us in the background
     # (a shell without job control starts those with SIGINT ignored); SIGTERM
     # (a service manager, `kill`) stops as cleanly as Ctrl-C.

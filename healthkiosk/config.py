@@ -259,6 +259,9 @@ class FollowupConfig(_Section):
     ``<data_dir>/followup-id-hash.key`` (created on first use)."""
     max_payload_bytes: int = Field(default=512 * 1024, ge=1024)
     """Larger reading messages are refused (dead-lettered) unparsed."""
+    max_clock_ahead_s: float = Field(default=300.0, ge=0, le=86400)
+    """A station's time of a reading further ahead of its arrival than this is
+    not believed: the reading takes its arrival time, the station's kept beside it."""
     timezone: str = "Asia/Shanghai"
     """The district's time zone (an IANA name): the doctor's pages show every time in it."""
 

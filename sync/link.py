@@ -59,11 +59,22 @@ from healthkiosk.mqtt import (
 from healthkiosk.sdnotify import Notifier
 from sync import schema, statusfile
 from sync.outbox import Outbox, Pending
-from sync.schema import ReadingBatch, Receipt, StatusMessage, decode, encode, topic
+from sync.schema import (
+    CountsMessage,
+    DayCount,
+    ReadingBatch,
+    Receipt,
+    StatusMessage,
+    decode,
+    encode,
+    topic,
+)
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL_S = 3600.0
+COUNTS_INTERVAL_S = 24 * 3600.0
+"""How often a station sends ``hk.counts/1``."""
 MAX_ALERTS = 20
 HEALTH_UNIT = "kiosk-sync"
 PREFETCH = 100
@@ -172,6 +183,8 @@ class Link:
         self._wake = asyncio.Event()
         self._conn_no = 0
         self._status_k = 0
+        self._counts_sent_at = 0.0
+        self.counts_interval_s = COUNTS_INTERVAL_S
         self._started = time.monotonic()
         self._boot_id = ""
         self._state: statusfile.LinkState | None = None
@@ -285,14 +298,14 @@ class Link:
 
     def _next_status_seq(self) -> int:
         self._status_k = min(self._status_k + 1, schema.WILL_OFFSET - 1)
-        return self._conn_no * schema.CONNECTION_STRIDE + self._status_k
+        return schema.status_seq(self._conn_no, self._status_k)
 
     def _will(self) -> Will:
         msg = StatusMessage(
             station_id=self.station_id,
             online=False,
             boot_id=self._boot_id,
-            seq=self._conn_no * schema.CONNECTION_STRIDE + schema.WILL_OFFSET,
+            seq=schema.will_seq(self._conn_no),
             version=__version__,
         )
         return Will(topic=topic(self.station_id, "status"), payload=encode(msg), retain=True)
@@ -353,6 +366,13 @@ class Link:
     async def _connection_loop(self) -> None:
         while True:
             self._conn_no += 1
+            if self._conn_no > schema.MAX_CONNECTIONS:
+                # The status seq would pass its 32-bit column: a new boot number
+                # outranks all of this one's (sync/schema.py, hk.status/1 ordering).
+                boot = await asyncio.to_thread(self.outbox.next_boot)
+                self._boot_id = schema.new_boot_id(boot)
+                self._conn_no = 1
+                self._set(boot_id=self._boot_id)
             self._status_k = 0
             self._reconnect_now.clear()
             generation = self.generation
@@ -446,11 +466,39 @@ class Link:
             tg.create_task(self._receiver(conn))
             tg.create_task(self._sender(conn, tg))
             tg.create_task(self._heartbeat(conn))
+            tg.create_task(self._counts(conn))
 
     async def _heartbeat(self, conn: Connection) -> None:
         while True:
             await asyncio.sleep(self.cfg.mqtt.status_interval_s)
             await self._publish_status(conn)
+
+    async def _counts(self, conn: Connection) -> None:
+        """``hk.counts/1`` once a day (and at the first connection of a start):
+        the doctor's side compares them with what it stored (issue 19)."""
+        while True:
+            wait = self._counts_sent_at + self.counts_interval_s - time.monotonic()
+            if self._counts_sent_at and wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            try:
+                days = await asyncio.to_thread(
+                    self.outbox.day_counts, now=_now(), retention_days=self.cfg.store.retention_days
+                )
+                msg = CountsMessage(
+                    station_id=self.station_id,
+                    at=_now(),
+                    days=[
+                        DayCount(day=d, held=h, acknowledged=a)
+                        for d, h, a in days[-schema.MAX_COUNT_DAYS :]
+                    ],
+                )
+                await conn.publish(
+                    topic(self.station_id, "counts"), encode(msg), retain=True, timeout=10.0
+                )
+            except Exception as err:  # never the readings' link for the counts' sake
+                log.warning("daily counts not sent: %s", err)
+            self._counts_sent_at = time.monotonic()
 
     # --- receipts ---------------------------------------------------------------------
 

@@ -12,7 +12,8 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
 
 from pydantic import ValidationError
 from sqlalchemy import bindparam, delete, func, select, text, update
@@ -212,6 +213,29 @@ class Outbox:
             delivered=int(delivered or 0),
         )
 
+    def day_counts(self, *, now: datetime, retention_days: int) -> list[tuple[date, int, int]]:
+        """Per complete day (UTC, by the reading's own time) that the store still
+        holds in full: (day, readings held, readings acknowledged by the doctor's
+        side). A reading made on such a day was delivered after its start, so
+        :meth:`purge_delivered` (by delivery time) has removed none of them."""
+        today = now.astimezone(UTC).date()
+        first = today - timedelta(days=max(retention_days - 1, 0))
+        start = datetime.combine(first, time_of_day.min, tzinfo=UTC)
+        end = datetime.combine(today, time_of_day.min, tzinfo=UTC)
+        held: dict[date, int] = {}
+        acked: dict[date, int] = {}
+        with self._sessions() as s:
+            rows = s.execute(
+                select(Reading.measured_at, OutboxEntry.delivered_at)
+                .outerjoin(OutboxEntry, OutboxEntry.reading_uuid == Reading.uuid)
+                .where(Reading.measured_at >= start, Reading.measured_at < end)
+            )
+            for measured, delivered in rows:
+                day = _utc(measured).date()
+                held[day] = held.get(day, 0) + 1
+                acked[day] = acked.get(day, 0) + (delivered is not None)
+        return [(d, held[d], acked[d]) for d in sorted(held)]
+
     def rejected_rows(self, limit: int = 20) -> list[tuple[str, str, datetime | None]]:
         with self._sessions() as s:
             rows = s.execute(
@@ -243,3 +267,7 @@ class Outbox:
                 res = s.execute(delete(Reading).where(Reading.uuid.in_(chunk)))
                 n += int(res.rowcount)  # type: ignore[attr-defined]
         return n
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -14,7 +14,9 @@ Messages:
 - ``hk.reading-batch/1``: several (:class:`ReadingBatch`);
 - ``hk.receipt/1``: which reading UUIDs the doctor's side stored or rejected;
 - ``hk.status/1``: a station's health, retained, with a boot id and sequence
-  so that a stale retained message never wins over a newer one.
+  so that a stale retained message never wins over a newer one;
+- ``hk.counts/1``: once a day, per day, how many readings a station holds and
+  how many the doctor's side acknowledged (:class:`CountsMessage`): loss you can see.
 
 Fleet management (administrators → stations, and the stations' answers):
 
@@ -32,11 +34,12 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Final, Literal, cast
 from uuid import UUID
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -60,6 +63,7 @@ UPDATE_ORDER: Final = "hk.update-order/1"
 UPDATE_REPORT: Final = "hk.update-report/1"
 COMMAND: Final = "hk.command/1"
 COMMAND_RESULT: Final = "hk.command-result/1"
+COUNTS: Final = "hk.counts/1"
 
 SUPPORTED = {
     "hk.reading": 1,
@@ -72,22 +76,71 @@ SUPPORTED = {
     "hk.update-report": 1,
     "hk.command": 1,
     "hk.command-result": 1,
+    "hk.counts": 1,
 }
 
 MAX_BATCH = 500
+MAX_RECEIPT = 200 * MAX_BATCH
+"""UUIDs in one receipt: every reading of the ingest's largest transaction (200 messages)."""
 StationId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")]
 Text = Annotated[str, Field(max_length=200)]
 
+# --- bounds (issue 19) ------------------------------------------------------------------
+# Every number a message carries fits the column it is stored in (PostgreSQL
+# ``integer`` is 32 bits) and a plausible range; no float is NaN or infinite
+# (``allow_inf_nan=False`` on every model); every time lies in
+# [EARLIEST, LATEST) in UTC, so that no date arithmetic downstream (a review due
+# in 90 days, an age) can overflow. A station's clock that is wrong but within
+# these bounds is the doctor's side's business (:mod:`followup.ingest.timing`):
+# its readings are kept, with the arrival time.
+
+INT32_MAX: Final = 2**31 - 1
+EARLIEST: Final = datetime(1970, 1, 1, tzinfo=UTC)
+"""A Raspberry Pi without a real-time clock may boot at the epoch: still a reading."""
+LATEST: Final = datetime(2200, 1, 1, tzinfo=UTC)
+EARLIEST_DATE: Final = date(1900, 1, 1)
+"""For birth dates."""
+
+
+def _plausible_time(value: datetime) -> datetime:
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range") from None
+    if not EARLIEST <= utc < LATEST:
+        raise ValueError(f"time out of range ({EARLIEST.year} to {LATEST.year - 1})")
+    return value
+
+
+def _plausible_date(value: date) -> date:
+    if not EARLIEST_DATE <= value < LATEST.date():
+        raise ValueError(f"date out of range ({EARLIEST_DATE.year} to {LATEST.year - 1})")
+    return value
+
+
+WireTime = Annotated[AwareDatetime, AfterValidator(_plausible_time)]
+"""A time with its offset, within [EARLIEST, LATEST) in UTC."""
+WireDate = Annotated[date, AfterValidator(_plausible_date)]
+Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
+"""A count or sequence number stored in a 32-bit column."""
+Version = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+Seconds = Annotated[float, Field(ge=-1e9, le=1e9)]
+"""A duration or difference in seconds (about ±31 years)."""
+Measure = Annotated[float, Field(ge=-1e9, le=1e9)]
+"""Any other float a status reports (megabytes, degrees, percent)."""
+
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, allow_inf_nan=False)
 
 
 class WireResident(_Wire):
-    id_number: str = Field(repr=False)
-    name: Text | None = None
+    id_number: str = Field(repr=False, max_length=40)
+    name: Annotated[str, Field(max_length=100)] | None = None
+    """``residents.name`` holds 100 characters."""
     sex: Literal["male", "female", "unknown"] = "unknown"
-    birth_date: date | None = None
+    birth_date: WireDate | None = None
 
     @field_validator("id_number")
     @classmethod
@@ -102,7 +155,8 @@ class WireResident(_Wire):
 class WireDevice(_Wire):
     model: Text
     manufacturer: Text = ""
-    serial: Text = ""
+    serial: Annotated[str, Field(max_length=100)] = ""
+    """``readings.device_serial`` holds 100 characters."""
     firmware: Text = ""
     transport: Literal["ble", "serial", "emulated"]
 
@@ -110,11 +164,11 @@ class WireDevice(_Wire):
 class WireBpMeasurement(_Wire):
     """One of the measurements averaged into a blood pressure reading."""
 
-    systolic: int
-    diastolic: int
-    pulse: int | None = None
-    measured_at: AwareDatetime
-    device_time: AwareDatetime | None = None
+    systolic: int = Field(ge=0, le=400)
+    diastolic: int = Field(ge=0, le=300)
+    pulse: int | None = Field(default=None, ge=0, le=400)
+    measured_at: WireTime
+    device_time: WireTime | None = None
     irregular_pulse: bool = False
 
 
@@ -128,11 +182,14 @@ class BloodPressureValues(_Wire):
     measurements: list[WireBpMeasurement] = Field(default_factory=list, max_length=10)
 
 
+_REPORTED = 100_000
+
+
 class GlucoseValues(_Wire):
     mmol_per_l: float | None = Field(ge=0, le=100)
     """None only when the meter showed LO or HI (``out_of_range``)."""
     meal_context: Literal["fasting", "after_meal", "random"] = "random"
-    original_value: float | None = None
+    original_value: float | None = Field(default=None, ge=-_REPORTED, le=_REPORTED)
     original_unit: Literal["mmol/L", "mg/dL", "kg/L", "mol/L"] = "mmol/L"
     out_of_range: Literal["LO", "HI"] | None = None
 
@@ -180,7 +237,6 @@ ImplausibleReason = Literal[
     "pulse_out_of_range",
     "glucose_out_of_range",
 ]
-_REPORTED = 100_000
 
 
 class DeviceEventValues(_Wire):
@@ -205,11 +261,9 @@ class DeviceEventValues(_Wire):
     systolic: int | None = Field(default=None, ge=-_REPORTED, le=_REPORTED)
     diastolic: int | None = Field(default=None, ge=-_REPORTED, le=_REPORTED)
     pulse: int | None = Field(default=None, ge=-_REPORTED, le=_REPORTED)
-    mmol_per_l: float | None = Field(default=None, ge=-_REPORTED, le=_REPORTED, allow_inf_nan=False)
+    mmol_per_l: float | None = Field(default=None, ge=-_REPORTED, le=_REPORTED)
     meal_context: Literal["fasting", "after_meal", "random"] | None = None
-    original_value: float | None = Field(
-        default=None, ge=-_REPORTED, le=_REPORTED, allow_inf_nan=False
-    )
+    original_value: float | None = Field(default=None, ge=-_REPORTED, le=_REPORTED)
     original_unit: Literal["mmol/L", "mg/dL", "kg/L", "mol/L", "mmHg", "kPa"] | None = None
 
     @model_validator(mode="after")
@@ -228,21 +282,22 @@ class ReadingMessage(_Wire):
     schema_: Literal["hk.reading/1"] = Field(default=READING, alias="schema")
     uuid: UUID
     station_id: StationId
-    station_seq: int = Field(ge=0)
+    station_seq: Count
     """The station's monotonic sequence number: orders readings whatever the clocks say."""
     resident: WireResident
     kind: Literal["blood_pressure", "glucose", "device_event"]
     """``device_event`` (added within version 1): see :class:`DeviceEventValues`.
     A receiver older than that refuses it with a reason (receipt ``rejected``)."""
-    measured_at: AwareDatetime
+    measured_at: WireTime
     """The kiosk's clock when the reading was complete."""
-    device_time: AwareDatetime | None = None
+    device_time: WireTime | None = None
     """The device's own clock for the same reading, when it has one."""
     values: BloodPressureValues | GlucoseValues | DeviceEventValues
     device: WireDevice
     classification: WireClassification | None = None
     """Required for a blood pressure or glucose reading; absent for a device event."""
-    software_version: Text
+    software_version: Annotated[str, Field(max_length=40)]
+    """``readings.software_version`` holds 40 characters."""
     clock_synced: bool | None = None
     """Whether the station's clock was synchronised when the reading was made
     (None: the station did not say). When false, ``measured_at`` (and the times
@@ -303,8 +358,8 @@ class Receipt(_Wire):
 
     schema_: Literal["hk.receipt/1"] = Field(default=RECEIPT, alias="schema")
     station_id: StationId
-    accepted: list[UUID] = Field(default_factory=list)
-    rejected: list[Rejection] = Field(default_factory=list)
+    accepted: list[UUID] = Field(default_factory=list, max_length=MAX_RECEIPT)
+    rejected: list[Rejection] = Field(default_factory=list, max_length=MAX_RECEIPT)
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -313,10 +368,10 @@ class DeviceStatus(_Wire):
     role: Text
     model: Text
     connected: bool
-    battery_percent: int | None = None
-    last_seen: AwareDatetime | None = None
-    last_reading: AwareDatetime | None = None
-    clock_drift_s: float | None = None
+    battery_percent: Percent | None = None
+    last_seen: WireTime | None = None
+    last_reading: WireTime | None = None
+    clock_drift_s: Seconds | None = None
     """The device clock − the station's at its last connection (positive:
     the device is ahead); None when the device has no readable clock."""
     memory_records: int | None = Field(default=None, ge=0)
@@ -333,37 +388,69 @@ class StatusMessage(_Wire):
     station_id: StationId
     online: bool
     boot_id: Text
-    seq: int = Field(ge=0)
-    sent_at: AwareDatetime | None = None
+    seq: Count
+    """Stored in a 32-bit column: see :func:`status_seq` (it cannot overflow)."""
+    sent_at: WireTime | None = None
     version: Text | None = None
-    config_version: int | None = None
-    uptime_s: float | None = None
-    backlog: int | None = None
-    oldest_undelivered: AwareDatetime | None = None
-    last_receipt: AwareDatetime | None = None
-    rejected: int | None = None
-    disk_free_mb: float | None = None
-    disk_free_percent: float | None = None
-    store_size_mb: float | None = None
-    cpu_temp_c: float | None = None
-    devices: list[DeviceStatus] = Field(default_factory=list)
-    alerts: list[Text] = Field(default_factory=list)
+    config_version: Version | None = None
+    uptime_s: Annotated[float, Field(ge=0, le=1e10)] | None = None
+    backlog: Count | None = None
+    oldest_undelivered: WireTime | None = None
+    last_receipt: WireTime | None = None
+    rejected: Count | None = None
+    disk_free_mb: Annotated[float, Field(ge=0, le=1e9)] | None = None
+    disk_free_percent: Annotated[float, Field(ge=0, le=100)] | None = None
+    store_size_mb: Annotated[float, Field(ge=0, le=1e9)] | None = None
+    cpu_temp_c: Annotated[float, Field(ge=-100, le=200)] | None = None
+    devices: list[DeviceStatus] = Field(default_factory=list, max_length=32)
+    alerts: list[Text] = Field(default_factory=list, max_length=50)
     clock_synced: bool | None = None
     """Whether the station's clock is synchronised (None: not said); while it is
     not, its readings carry ``clock_synced: false`` and ``sent_at`` is unchecked."""
     clock_source: Text | None = None
     """Who said so: ``adjtimex``, ``chronyc``, ``timedatectl``, ``config``, ``none``."""
-    clock_max_error_s: float | None = None
+    clock_max_error_s: Seconds | None = None
     """The kernel's maximum error estimate of the clock, in seconds."""
-    clock_last_sync: AwareDatetime | None = None
+    clock_last_sync: WireTime | None = None
     """When systemd-timesyncd last synchronised the clock (where it runs)."""
     tech_pin_failures: int | None = Field(default=None, ge=0, le=1_000_000)
     """Wrong technician PINs in a row since the last right one (the fleet page
     raises an alert: someone may be guessing)."""
-    tech_pin_locked_until: AwareDatetime | None = None
+    tech_pin_locked_until: WireTime | None = None
     """The technician screen refuses every PIN until then."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class DayCount(_Wire):
+    day: WireDate
+    """A day in UTC, by the station's own time of each reading."""
+    held: Count
+    """Readings of that day in the station's store (every kind it sends)."""
+    acknowledged: Count
+    """Of those, how many the doctor's side receipted as stored."""
+
+
+MAX_COUNT_DAYS = 400
+
+
+class CountsMessage(_Wire):
+    """``hk.counts/1`` on ``hk/v1/st/<id>/counts`` (retained), once a day: per
+    complete day the station still holds in full, its counts. The doctor's side
+    compares them with what it stored, and the fleet page shows any difference."""
+
+    schema_: Literal["hk.counts/1"] = Field(default=COUNTS, alias="schema")
+    station_id: StationId
+    at: WireTime
+    days: list[DayCount] = Field(default_factory=list, max_length=MAX_COUNT_DAYS)
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _one_row_per_day(self) -> CountsMessage:
+        if len({d.day for d in self.days}) != len(self.days):
+            raise ValueError("days: each day once")
+        return self
 
 
 # --- fleet management ----------------------------------------------------------------
@@ -396,16 +483,16 @@ class DesiredConfig(_Wire):
     schema_: Literal["hk.config/1"] = Field(default=CONFIG, alias="schema")
     scope: Scope
     target: StationId
-    version: int = Field(ge=1, le=2**53)
+    version: int = Field(ge=1, le=INT32_MAX)
     settings: dict[str, Any] = Field(default_factory=dict)
-    issued_at: AwareDatetime
+    issued_at: WireTime
     issued_by: Text = ""
     rules_digest: Annotated[str, Field(pattern=RULES_DIGEST_PATTERN)] | None = None
     """Added within version 1: when ``settings`` holds a ``rules`` table, the
     digest of that table as a whole rule set, which the doctor's side checked
     it holds (:func:`healthkiosk.rules.rules_digest`). A station refuses a
     ``rules`` table without it or whose digest differs."""
-    expires: AwareDatetime | None = None
+    expires: WireTime | None = None
     """Refused after this moment (when the station's clock is trusted); signed."""
     cleared: bool = False
     """A signed clear: the scope's settings are removed (``settings`` is empty)."""
@@ -431,13 +518,13 @@ class ConfigReport(_Wire):
     schema_: Literal["hk.config-report/1"] = Field(default=CONFIG_REPORT, alias="schema")
     station_id: StationId
     outcome: ConfigOutcome
-    group_version: int | None = None
-    station_version: int | None = None
-    running_group_version: int | None = None
-    running_station_version: int | None = None
+    group_version: Version | None = None
+    station_version: Version | None = None
+    running_group_version: Version | None = None
+    running_station_version: Version | None = None
     reason: Annotated[str, Field(max_length=2000)] = ""
     restart_needed: bool = False
-    at: AwareDatetime
+    at: WireTime
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -452,10 +539,10 @@ class UpdateOrder(_Wire):
     schema_: Literal["hk.update-order/1"] = Field(default=UPDATE_ORDER, alias="schema")
     scope: Scope
     target: StationId
-    release: int = Field(ge=1)
+    release: int = Field(ge=1, le=INT32_MAX)
     manifest_url: Annotated[str, Field(max_length=2000)]
     rollout_id: Text = ""
-    issued_at: AwareDatetime
+    issued_at: WireTime
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -469,12 +556,12 @@ class UpdateReport(_Wire):
     schema_: Literal["hk.update-report/1"] = Field(default=UPDATE_REPORT, alias="schema")
     station_id: StationId
     rollout_id: Text = ""
-    release: int | None = None
-    running_release: int | None = None
+    release: Version | None = None
+    running_release: Version | None = None
     step: Text
     outcome: UpdateOutcome
     reason: Annotated[str, Field(max_length=2000)] = ""
-    at: AwareDatetime
+    at: WireTime
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -493,8 +580,8 @@ class Command(_Wire):
     id: UUID
     command: CommandName
     args: dict[str, Any] = Field(default_factory=dict)
-    issued_at: AwareDatetime
-    expires_at: AwareDatetime
+    issued_at: WireTime
+    expires_at: WireTime
     issued_by: Text = ""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
@@ -510,7 +597,7 @@ class CommandResult(_Wire):
     ok: bool
     detail: Annotated[str, Field(max_length=2000)] = ""
     output: Annotated[str, Field(max_length=200_000)] = ""
-    at: AwareDatetime
+    at: WireTime
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -526,6 +613,7 @@ Message = (
     | UpdateReport
     | Command
     | CommandResult
+    | CountsMessage
 )
 _BY_SCHEMA: dict[str, type[BaseModel]] = {
     READING: ReadingMessage,
@@ -538,6 +626,7 @@ _BY_SCHEMA: dict[str, type[BaseModel]] = {
     UPDATE_REPORT: UpdateReport,
     COMMAND: Command,
     COMMAND_RESULT: CommandResult,
+    COUNTS: CountsMessage,
 }
 
 
@@ -601,7 +690,7 @@ def encode(msg: BaseModel) -> bytes:
 def topic(station_id: str, leaf: str) -> str:
     """``hk/v1/st/<station>/<leaf>``.
 
-    Leaves: readings, receipts, status, config, config-report, update,
+    Leaves: readings, receipts, status, counts, config, config-report, update,
     update-report, cmd, cmd-result.
     """
     return f"hk/v1/st/{station_id}/{leaf}"
@@ -621,9 +710,32 @@ def group_topic(group: str, leaf: str) -> str:
 # ``c`` numbers its statuses ``c * CONNECTION_STRIDE + k`` and registers its last
 # will with ``c * CONNECTION_STRIDE + WILL_OFFSET``: the will outranks every
 # status of its own connection and is outranked by the next connection's.
+#
+# ``seq`` is kept in a 32-bit column and bounded by the schema (INT32_MAX), so
+# it must never pass it: a station that has connected MAX_CONNECTIONS times in
+# one boot (about 2,100 attempts: three days of broker outage) takes a new boot
+# number (kept in its store) and counts connections from 1 again. A newer boot
+# outranks every sequence of an older one, so the order holds across the turn.
 
 CONNECTION_STRIDE = 1_000_000
 WILL_OFFSET = CONNECTION_STRIDE - 1
+MAX_CONNECTIONS = (INT32_MAX - WILL_OFFSET) // CONNECTION_STRIDE
+"""The last connection number whose will still fits INT32_MAX."""
+
+
+def status_seq(connection: int, k: int) -> int:
+    """The ``k``-th status (from 1) of ``connection`` (1..MAX_CONNECTIONS);
+    ``k`` is held below the will's number."""
+    if not 1 <= connection <= MAX_CONNECTIONS:
+        raise ValueError(f"connection {connection} outside 1..{MAX_CONNECTIONS}")
+    return connection * CONNECTION_STRIDE + min(max(k, 0), WILL_OFFSET - 1)
+
+
+def will_seq(connection: int) -> int:
+    """The last will's number of ``connection``: above its statuses, below the next's."""
+    if not 1 <= connection <= MAX_CONNECTIONS:
+        raise ValueError(f"connection {connection} outside 1..{MAX_CONNECTIONS}")
+    return connection * CONNECTION_STRIDE + WILL_OFFSET
 
 
 def new_boot_id(boot_number: int) -> str:

@@ -16,7 +16,7 @@ The rollouts themselves are another module's tables.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Index, String, Text, UniqueConstraint
@@ -91,3 +91,23 @@ class StationCommand(Base):
     result_received_at: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_station_commands_station_issued", "station_id", "issued_at"),)
+
+
+class StationDayCount(Base):
+    """One station's day as its daily ``hk.counts/1`` reported it, beside what the
+    doctor's side had stored for that station and day (UTC, by the station's own
+    time of each reading) when the report came in. ``differs``: the fleet page's
+    alert (held, acknowledged and stored are not all equal)."""
+
+    __tablename__ = "station_day_counts"
+
+    station_id: Mapped[str] = mapped_column(String(63), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    held: Mapped[int]
+    acknowledged: Mapped[int]
+    stored: Mapped[int]
+    reported_at: Mapped[datetime]
+    compared_at: Mapped[datetime]
+    differs: Mapped[bool]
+
+    __table_args__ = (Index("ix_station_day_counts_differs", "differs", "station_id"),)

@@ -173,6 +173,9 @@ class Reading(Base):
 
     reviewed_at: Mapped[datetime | None]
     """Set when a doctor's review covers this reading: it leaves the list."""
+    set_aside: Mapped[str | None] = mapped_column(String(300))
+    """Why the status refresher could not use this reading (it was dead-lettered
+    and is left out of its resident's status); None for every usable reading."""
 
     resident: Mapped[Resident] = relationship(lazy="raise")
 

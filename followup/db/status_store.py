@@ -10,17 +10,20 @@ in its own transaction for zero delay.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from followup.db.models import Reading, Resident
+from followup.db.models import DeadLetter, Reading, Resident
 from followup.db.reviews import Review
 from followup.db.status import ResidentStatusRow, StatusWatermark
+from healthkiosk.idnumber import mask_in_payload
 from healthkiosk.rules import RulesConfig
 from healthkiosk.rules.status import (
     ContactFacts,
@@ -33,8 +36,15 @@ from healthkiosk.rules.status import (
     reported_value,
     resident_status,
 )
+from sync import schema
 
 CHUNK = 500
+REFRESH_TOPIC = "followup/status-refresh"
+"""The ``topic`` of a dead letter the status refresher wrote (a reading it set aside)."""
+BP_MAX = 400
+GLUCOSE_MAX = 100.0
+"""The wire schema's bounds for the measurement columns (:mod:`sync.schema`)."""
+log = logging.getLogger(__name__)
 LEVELS = {"urgent": 2, "abnormal": 1, "overdue": 0, "fine": 0}
 
 
@@ -119,7 +129,7 @@ def _refresh_chunk(
             func.min(Reading.measured_at),
             func.max(Reading.measured_at),
         )
-        .where(Reading.resident_id.in_(ids))
+        .where(Reading.resident_id.in_(ids), Reading.set_aside.is_(None))
         .group_by(Reading.resident_id, Reading.kind)
     ):
         spans[(rid, kind)] = (_aware(first), _aware(last))
@@ -137,7 +147,11 @@ def _refresh_chunk(
             Reading.station_id,
             Reading.irregular_pulse,
             Reading.event,
-        ).where(Reading.resident_id.in_(ids), Reading.reviewed_at.is_(None))
+        ).where(
+            Reading.resident_id.in_(ids),
+            Reading.reviewed_at.is_(None),
+            Reading.set_aside.is_(None),
+        )
     ).all()
     open_by: dict[int, list[ReadingFacts]] = {}
     info: dict[str, tuple[str, str]] = {}
@@ -237,24 +251,108 @@ def catch_up(
     (UUID → received_at) (the caller raises alerts for the urgent ones). ``overlap`` re-reads
     a little of the past so a transaction that committed late is not missed;
     refreshing is idempotent.
+
+    One bad row never stops it (issue 19): a resident whose refresh fails has
+    the readings at fault set aside (:func:`set_aside`: dead-lettered with the
+    reason, left out of the status from then on) and is refreshed without them;
+    every other resident is refreshed, and the watermark moves on.
     """
     wm = session.get(StatusWatermark, 1)
     if wm is None:
         wm = StatusWatermark(id=1, received_at=None)
         session.add(wm)
-    q = select(Reading.uuid, Reading.resident_id, Reading.received_at)
+    q = select(Reading.uuid, Reading.resident_id, Reading.received_at).where(
+        Reading.set_aside.is_(None)
+    )
     if wm.received_at is not None:
         q = q.where(Reading.received_at > wm.received_at - overlap)
     seen: dict[str, datetime] = {}
-    ids: set[int] = set()
+    window: dict[int, list[str]] = {}
     newest = wm.received_at
     for u, rid, received_raw in session.execute(q):
         received = _aware(received_raw)
         seen[u] = received
-        ids.add(rid)
+        window.setdefault(rid, []).append(u)
         if newest is None or received > newest:
             newest = received
-    refreshed = refresh_residents(session, ids, rules=rules, now=now) if ids else []
+    refreshed = isolated_refresh(session, window, rules=rules, now=now) if window else []
     if newest is not None and newest != wm.received_at:
         wm.received_at = newest
     return refreshed, seen
+
+
+def isolated_refresh(
+    session: Session, window: dict[int, list[str]], *, rules: RulesConfig, now: datetime
+) -> list[Refreshed]:
+    """:func:`refresh_residents` for ``window``'s residents (resident → the
+    readings that brought it here), all at once; if that fails, one resident at
+    a time, setting aside what makes one fail."""
+    try:
+        with session.begin_nested():
+            return refresh_residents(session, window, rules=rules, now=now)
+    except Exception:
+        log.warning("status refresh failed; refreshing one resident at a time")
+    out: list[Refreshed] = []
+    for rid in sorted(window):
+        try:
+            with session.begin_nested():
+                out.extend(refresh_residents(session, [rid], rules=rules, now=now))
+            continue
+        except Exception as err:
+            error = err
+        culprits = _implausible(session, rid) or window[rid]
+        set_aside(session, culprits, reason=_reason(error), now=now)
+        try:
+            with session.begin_nested():
+                out.extend(refresh_residents(session, [rid], rules=rules, now=now))
+        except Exception:
+            # Not these readings after all: this resident waits, nobody else does.
+            log.exception("resident %s: status not refreshed", rid)
+    return out
+
+
+def _reason(err: BaseException) -> str:
+    first = (str(err).splitlines() or [""])[0]
+    return f"status_refresh_failed: {type(err).__name__}: {first}"[:250]
+
+
+def _implausible(session: Session, resident_id: int) -> list[str]:
+    """The resident's readings whose times or values no sender may send
+    (``sync.schema``'s bounds): set aside first when a refresh fails."""
+    lo, hi = schema.EARLIEST, schema.LATEST
+    bad_time = [
+        and_(col.is_not(None), or_(col < lo, col >= hi))
+        for col in (Reading.measured_at, Reading.station_measured_at, Reading.device_time)
+    ]
+    bad_value = [
+        Reading.systolic_mmhg > BP_MAX,
+        Reading.systolic_mmhg < 0,
+        Reading.diastolic_mmhg > BP_MAX,
+        Reading.diastolic_mmhg < 0,
+        Reading.glucose_mmol_per_l > GLUCOSE_MAX,
+        Reading.glucose_mmol_per_l < 0,
+    ]
+    q = select(Reading.uuid).where(
+        Reading.resident_id == resident_id,
+        Reading.set_aside.is_(None),
+        or_(*bad_time, *bad_value),
+    )
+    return list(session.scalars(q))
+
+
+def set_aside(session: Session, uuids: Sequence[str], *, reason: str, now: datetime) -> None:
+    """Mark ``uuids`` as unusable for statuses and dead-letter each once, with
+    ``reason`` (the reading's stored payload, ID number already masked)."""
+    for r in session.scalars(select(Reading).where(Reading.uuid.in_(uuids))):
+        r.set_aside = reason[:300]
+        log.error("reading %s set aside: %s", r.uuid, reason)
+        session.add(
+            DeadLetter(
+                received_at=now,
+                topic=REFRESH_TOPIC,
+                station_id=r.station_id,
+                reason=f"{reason} (reading {r.uuid})",
+                payload=mask_in_payload(json.dumps(r.payload, default=str).encode()),
+            )
+        )
+    session.flush()

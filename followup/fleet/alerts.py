@@ -5,7 +5,9 @@ hour, a backlog of more than 100 readings, less than 10 % disk free, a device
 not seen for a day; a device whose battery (when it reports one) is below
 20 %; a station whose clock is not synchronised (its readings then take
 their arrival time here, and it sets no device clock); and three or more
-wrong technician PINs in a row (someone may be guessing). Inputs are what the
+wrong technician PINs in a row (someone may be guessing); and a day for
+which the station's daily counts differ from what the doctor's side stored
+(issue 19, loss you can see). Inputs are what the
 follow-up database keeps per station (online flag, last seen, the last
 ``hk.status/1``); nothing here does I/O.
 """
@@ -13,7 +15,7 @@ follow-up database keeps per station (online flag, last seen, the last
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 from sync.schema import StatusMessage
@@ -28,6 +30,7 @@ class AlertKind(StrEnum):
     DEVICE_BATTERY = "device_battery"
     CLOCK = "clock"
     TECH_PIN = "tech_pin"
+    COUNTS = "counts"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,17 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
+class DayGap:
+    """A day whose counts differ: the station's ``held`` and ``acknowledged``
+    (its ``hk.counts/1``) and what the doctor's side had ``stored``."""
+
+    day: date
+    held: int
+    acknowledged: int
+    stored: int
+
+
+@dataclass(frozen=True, slots=True)
 class StationView:
     """What the fleet page knows of one station."""
 
@@ -57,6 +71,7 @@ class StationView:
     online: bool
     last_seen: datetime | None
     status: StatusMessage | None
+    count_gaps: tuple[DayGap, ...] = ()
 
 
 def station_alerts(
@@ -72,6 +87,15 @@ def station_alerts(
         alerts.append(
             Alert(sid, AlertKind.OFFLINE, f"offline for {hours:.1f} h", since=view.last_seen)
         )
+    alerts.extend(
+        Alert(
+            sid,
+            AlertKind.COUNTS,
+            f"{g.day:%Y-%m-%d} (UTC): the station holds {g.held}, "
+            f"{g.acknowledged} acknowledged, {g.stored} stored here",
+        )
+        for g in view.count_gaps
+    )
     st = view.status
     if st is None:
         return alerts

@@ -20,12 +20,10 @@ delivered to shared subscriptions) and hands those messages here.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -38,7 +36,7 @@ from sqlalchemy.orm import Session
 from followup.db.fleet import StationCommand, StationConfigReport, StationUpdateReport
 from followup.db.models import DeadLetter
 from healthkiosk.errors import SchemaError
-from healthkiosk.idnumber import mask_in_text
+from healthkiosk.idnumber import mask_in_payload, mask_in_text
 from sync.schema import CommandResult, ConfigReport, UpdateReport, from_dict, to_dict
 
 log = logging.getLogger(__name__)
@@ -205,8 +203,8 @@ class FleetStore:
                     received_at=at,
                     topic=topic[:300],
                     station_id=rejection.station_id,
-                    reason=rejection.reason[:2000],
-                    payload=payload[:MAX_DEAD_LETTER_BYTES],
+                    reason=mask_in_text(rejection.reason[:2000]),
+                    payload=mask_in_payload(payload[:MAX_DEAD_LETTER_BYTES]),
                 )
             )
 
@@ -224,10 +222,6 @@ class FleetIngest:
     def __init__(self, engine: Engine) -> None:
         self.store = FleetStore(engine)
         self.counts = FleetCounts()
-
-    async def handle(self, items: Sequence[tuple[str, bytes]], *, now: datetime) -> None:
-        for topic, payload in items:
-            await asyncio.to_thread(self.handle_one, topic, payload, now)
 
     def handle_one(self, topic: str, payload: bytes, now: datetime) -> None:
         checked = check_report(topic, payload)

@@ -25,12 +25,26 @@ from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, case, func, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
-from followup.db.fleet import StationCommand, StationConfigReport, StationUpdateReport
+from followup.db.fleet import (
+    StationCommand,
+    StationConfigReport,
+    StationDayCount,
+    StationUpdateReport,
+)
 from followup.db.models import Station
-from followup.fleet.alerts import Alert, AlertKind, AlertRules, StationView, station_alerts
+from followup.fleet.alerts import (
+    Alert,
+    AlertKind,
+    AlertRules,
+    DayGap,
+    StationView,
+    station_alerts,
+)
 from sync.schema import DeviceStatus, StatusMessage
 
 log = logging.getLogger(__name__)
+MAX_GAPS_SHOWN = 14
+"""Days with differing counts shown per station (the newest)."""
 
 HISTORY = 50
 """How many config reports, update steps and commands the station page lists."""
@@ -50,6 +64,7 @@ ALERT_TITLES: dict[AlertKind, str] = {
     AlertKind.DEVICE_BATTERY: "Device battery under 20 %",
     AlertKind.CLOCK: "Clock not synchronised",
     AlertKind.TECH_PIN: "Technician PIN guessed at",
+    AlertKind.COUNTS: "Readings missing (daily counts differ)",
 }
 SEARCH_MAX = 63
 
@@ -353,15 +368,16 @@ def _latest(
     )
 
 
-def _row(
+def _row(  # noqa: PLR0917  (one station's parts, in order)
     st: Station,
     now: datetime,
     rules: AlertRules,
     config: StationConfigReport | None,
     update: StationUpdateReport | None,
+    gaps: tuple[DayGap, ...] = (),
 ) -> FleetRow:
     status, error = _status(st.status, st.id)
-    view = StationView(st.id, st.online, st.last_seen, status)
+    view = StationView(st.id, st.online, st.last_seen, status, gaps)
     return FleetRow(
         station_id=st.id,
         name=st.name,
@@ -398,7 +414,26 @@ def alert_conditions(now: datetime, rules: AlertRules) -> dict[AlertKind, Column
         ),
         AlertKind.CLOCK: Station.status_clock_synced.is_(False),
         AlertKind.TECH_PIN: Station.status_tech_pin_failures >= rules.tech_pin_failures_from,
+        AlertKind.COUNTS: (
+            select(StationDayCount.station_id)
+            .where(StationDayCount.station_id == Station.id, StationDayCount.differs)
+            .exists()
+        ),
     }
+
+
+def count_gaps(session: Session, ids: Sequence[str]) -> dict[str, tuple[DayGap, ...]]:
+    """The days whose daily counts differ, per station (newest first)."""
+    if not ids:
+        return {}
+    out: dict[str, list[DayGap]] = {}
+    for r in session.scalars(
+        select(StationDayCount)
+        .where(StationDayCount.station_id.in_(ids), StationDayCount.differs)
+        .order_by(StationDayCount.station_id, StationDayCount.day.desc())
+    ):
+        out.setdefault(r.station_id, []).append(DayGap(r.day, r.held, r.acknowledged, r.stored))
+    return {k: tuple(v[:MAX_GAPS_SHOWN]) for k, v in out.items()}
 
 
 def _counted(cond: ColumnElement[bool]) -> ColumnElement[int]:
@@ -494,8 +529,12 @@ def load_fleet_page(
     )
     ids = [st.id for st in stations]
     configs, updates = _latest(session, ids)
+    gaps = count_gaps(session, ids)
     return FleetPage(
-        rows=tuple(_row(st, now, rules, configs.get(st.id), updates.get(st.id)) for st in stations),
+        rows=tuple(
+            _row(st, now, rules, configs.get(st.id), updates.get(st.id), gaps.get(st.id, ()))
+            for st in stations
+        ),
         summary=FleetSummary(
             total=total,
             online=online,
@@ -593,6 +632,7 @@ def load_station(
         rules or AlertRules(),
         configs[0] if configs else None,
         updates[0] if updates else None,
+        count_gaps(session, [station_id]).get(station_id, ()),
     )
     return StationDetail(
         row=row,

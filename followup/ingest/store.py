@@ -29,10 +29,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from followup.db.models import DeadLetter, Reading, Resident, Station
-from followup.ingest.timing import reading_time
+from followup.ingest.timing import AHEAD_TOLERANCE, reading_time
 from healthkiosk.atomicfile import write_atomic
 from healthkiosk.errors import ImplausibleValueError
-from healthkiosk.idnumber import mask
+from healthkiosk.idnumber import mask, mask_in_payload, mask_in_text
 from healthkiosk.rules import RulesConfig, load_rules, rules_digest
 from healthkiosk.rules.status import ReadingFacts, classify_reading
 from sync import schema
@@ -111,6 +111,14 @@ def _json_rows(rows: list[dict[str, Any]]) -> str:
     return json.dumps(rows, ensure_ascii=False, default=_json_default, separators=(",", ":"))
 
 
+def stored_payload(r: ReadingMessage) -> dict[str, Any]:
+    """The message as kept in ``readings.payload``: the resident's ID number
+    masked (the whole number is kept once, in ``residents``; issue 19)."""
+    out = to_dict(r)
+    out["resident"]["id_number"] = mask(r.resident.id_number)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetterIn:
     topic: str
@@ -120,8 +128,17 @@ class DeadLetterIn:
 
 
 class IngestStore:
-    def __init__(self, engine: Engine, *, key: bytes, rules: RulesConfig | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        key: bytes,
+        rules: RulesConfig | None = None,
+        max_ahead: timedelta = AHEAD_TOLERANCE,
+    ) -> None:
         self.engine = engine
+        self.max_ahead = max_ahead
+        """``followup.max_clock_ahead_s``: a station's time further ahead is not believed."""
         self.key = key
         self.rules = rules if rules is not None else load_rules()
         """The doctor's side's rules: every reading is classified again with them."""
@@ -185,8 +202,8 @@ class IngestStore:
                     received_at=received_at,
                     topic=d.topic[:300],
                     station_id=d.station_id,
-                    reason=d.reason,
-                    payload=d.payload[:MAX_DEAD_LETTER_BYTES],
+                    reason=mask_in_text(d.reason),
+                    payload=mask_in_payload(d.payload[:MAX_DEAD_LETTER_BYTES]),
                 )
                 for d in dead_letters
             )
@@ -263,7 +280,12 @@ class IngestStore:
         return ids
 
     def _row(self, r: ReadingMessage, resident_id: int, received_at: datetime) -> dict[str, Any]:
-        when = reading_time(r.measured_at, received_at=received_at, clock_synced=r.clock_synced)
+        when = reading_time(
+            r.measured_at,
+            received_at=received_at,
+            clock_synced=r.clock_synced,
+            ahead=self.max_ahead,
+        )
         row: dict[str, Any] = {
             "uuid": str(r.uuid),
             "station_id": r.station_id,
@@ -296,7 +318,7 @@ class IngestStore:
             "server_rules_digest": None,
             "event": None,
             "software_version": r.software_version,
-            "payload": to_dict(r),
+            "payload": stored_payload(r),
             "reviewed_at": None,
         }
         v = r.values

@@ -37,9 +37,14 @@ class ReadingTime:
 
 
 def reading_time(
-    measured_at: datetime, *, received_at: datetime, clock_synced: bool | None
+    measured_at: datetime,
+    *,
+    received_at: datetime,
+    clock_synced: bool | None,
+    ahead: timedelta = AHEAD_TOLERANCE,
 ) -> ReadingTime:
-    """The station's time when its clock is trusted, else the arrival time."""
-    if clock_synced is False or measured_at > received_at + AHEAD_TOLERANCE:
+    """The station's time when its clock is trusted, else the arrival time
+    (``ahead``: ``followup.max_clock_ahead_s``)."""
+    if clock_synced is False or measured_at > received_at + ahead:
         return ReadingTime(received_at, measured_at)
     return ReadingTime(measured_at, None)

@@ -5,30 +5,38 @@ subscription: several workers share the load) with a persistent session
 (fixed client id, clean start off, session expiry) so nothing published while
 a worker is down is lost, and to ``hk/v1/st/+/status`` (not shared: retained
 statuses are not delivered to shared subscriptions), and likewise to the
-stations' fleet reports (config, update and command results; stored by
-:mod:`followup.fleet.reports`).
+stations' daily counts (:mod:`followup.ingest.counts`) and fleet reports
+(config, update and command results; stored by :mod:`followup.fleet.reports`).
 
 For each batch of messages at hand: check (schema, station in topic = station
 in payload), store everything in one transaction, then publish the receipts
 (``hk.receipt/1``: accepted UUIDs, including duplicates, and rejected ones
 with their reason), then acknowledge the MQTT messages. A worker killed before
 its commit leaves the messages unacknowledged: the broker delivers them again.
-No payload stops the worker.
+
+No payload stops the worker (issue 19): whatever one message makes fail
+(validation, the database refusing a value, arithmetic), that message alone is
+dead-lettered with the reason and acknowledged, and the others are stored. Only
+a database that is down (it does not answer ``SELECT 1``) leaves the messages
+unacknowledged: the worker reconnects and gets them again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import defaultdict
-from datetime import UTC, datetime
+from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from followup.fleet.reports import FILTERS as FLEET_FILTERS
 from followup.fleet.reports import FleetIngest, is_fleet_topic
+from followup.ingest import counts
 from followup.ingest.check import Checked, Rejection, check_readings, check_status, station_of
 from followup.ingest.store import DeadLetterIn, IngestStore
 from healthkiosk import signals
@@ -49,6 +57,8 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGES_PER_TRANSACTION = 200
 """Messages stored per transaction: fewer commits (each waits for the disk) under load."""
+TRANSIENT_ATTEMPTS = 3
+"""Tries of a store that failed with an operational error while the database answers."""
 RECEIVE_MAXIMUM = 400
 """Unacknowledged messages the broker may push: a full batch in hand and the next arriving."""
 
@@ -65,7 +75,12 @@ class IngestWorker:
         notifier: Notifier | None = None,
     ) -> None:
         self.cfg = cfg
-        self.store = IngestStore(engine, key=key, rules=load_rules(cfg.rules))
+        self.store = IngestStore(
+            engine,
+            key=key,
+            rules=load_rules(cfg.rules),
+            max_ahead=timedelta(seconds=cfg.followup.max_clock_ahead_s),
+        )
         self.fleet = FleetIngest(engine)
         self._online: dict[str, bool] = {}
         self.client_id = client_id or cfg.followup.ingest_client_id
@@ -100,6 +115,7 @@ class IngestWorker:
                         [
                             (self.readings_filter, 1),
                             ("hk/v1/st/+/status", 1),
+                            (counts.TOPIC_FILTER, 1),
                             *((f, 1) for f in FLEET_FILTERS),
                         ],
                         timeout=10.0,
@@ -119,6 +135,10 @@ class IngestWorker:
                 # connection): nothing was acknowledged, so reconnecting gets
                 # the same messages again from our persistent session.
                 log.error("database error, reconnecting: %s", str(err).splitlines()[0])
+            except Exception:
+                # Never for one message (handle() dead-letters each failure);
+                # a fault of our own: reconnect rather than stop the ingest.
+                log.exception("ingest failed, reconnecting")
             self.notifier.status("disconnected")
             await asyncio.sleep(self.backoff.next_delay())
 
@@ -132,18 +152,77 @@ class IngestWorker:
         now = datetime.now(UTC)
         statuses = [m for m in batch if m.topic.endswith("/status")]
         fleet = [m for m in batch if is_fleet_topic(m.topic)]
+        day_counts = [m for m in batch if counts.is_counts_topic(m.topic)]
         readings = [
-            m for m in batch if not m.topic.endswith("/status") and not is_fleet_topic(m.topic)
+            m
+            for m in batch
+            if not m.topic.endswith("/status")
+            and not is_fleet_topic(m.topic)
+            and not counts.is_counts_topic(m.topic)
         ]
         if readings:
             await self._readings(conn, readings, now)
         for m in statuses:
-            await self._status(m, now)
-        await self.fleet.handle([(m.topic, m.payload) for m in fleet], now=now)
+            await self._isolated(m, now, self._status(m, now))
+        for m in fleet:
+            await self._isolated(
+                m, now, asyncio.to_thread(self.fleet.handle_one, m.topic, m.payload, now)
+            )
+        for m in day_counts:
+            await self._isolated(m, now, self._counts(m, now))
         for m in batch:
             conn.ack(m)
 
-    async def _readings(self, conn: Connection, msgs: list[Message], now: datetime) -> None:
+    async def _counts(self, m: Message, now: datetime) -> None:
+        result = counts.check_counts(m.topic, m.payload)
+        if result is None:
+            return
+        if isinstance(result, str):
+            letter = DeadLetterIn(m.topic, station_in(m.topic), result, m.payload)
+            await asyncio.to_thread(self.store.store, [], [letter], received_at=now)
+            return
+        differ = await asyncio.to_thread(counts.compare, self.store.engine, result, received_at=now)
+        for d in differ:
+            log.warning(
+                "station %s, %s: holds %d, acknowledged %d, stored here %d",
+                d.station_id,
+                d.day,
+                d.held,
+                d.acknowledged,
+                d.stored,
+            )
+
+    async def _isolated(self, m: Message, now: datetime, work: Awaitable[object]) -> None:
+        """Await ``work`` for one message; any failure of its own dead-letters it."""
+        try:
+            await work
+        except Exception as err:
+            await self._dead_letter_failure(m, now, err)
+
+    async def _dead_letter_failure(self, m: Message, now: datetime, err: Exception) -> str:
+        """Dead-letter ``m`` for ``err`` (re-raised when the database itself is down)."""
+        if isinstance(err, OperationalError) and not await asyncio.to_thread(self._db_alive):
+            raise err
+        reason = failure_reason(err)
+        log.error("message on %s dead-lettered: %s", m.topic[:100], reason)
+        letter = DeadLetterIn(m.topic, station_in(m.topic), reason, m.payload)
+        await asyncio.to_thread(self.store.store, [], [letter], received_at=now)
+        self.rejected += 1
+        return reason
+
+    def _db_alive(self) -> bool:
+        """The database answers and takes a write transaction (on SQLite ``BEGIN
+        IMMEDIATE`` takes the write lock: a locked file is not "alive")."""
+        try:
+            with self.store.engine.begin() as c:
+                c.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    async def _readings(
+        self, conn: Connection, msgs: list[Message], now: datetime, *, attempt: int = 1
+    ) -> None:
         checked: list[tuple[Message, Checked]] = [
             (m, check_readings(m.topic, m.payload, max_bytes=self.max_bytes)) for m in msgs
         ]
@@ -160,24 +239,31 @@ class IngestWorker:
         ]
         try:
             await asyncio.to_thread(self.store.store, good, dead, received_at=now)
-        except (IntegrityError, DataError):
+        except Exception as err:
             # Committed nothing: one message at a time, so one poison message
-            # (e.g. a value the database refuses) cannot block the others.
+            # (a value the database refuses, a date that overflows) cannot
+            # block the others.
+            if isinstance(err, OperationalError):
+                if not await asyncio.to_thread(self._db_alive):
+                    raise
+                if attempt < TRANSIENT_ATTEMPTS:
+                    # A deadlock or a serialisation failure between workers: the
+                    # same messages again, never a good reading refused for it.
+                    await asyncio.sleep(0.1 * attempt)
+                    await self._readings(conn, msgs, now, attempt=attempt + 1)
+                    return
             if len(msgs) > 1:
                 for m in msgs:
                     await self._readings(conn, [m], now)
                 return
             m, c = checked[0]
-            log.exception("could not store the message on %s", m.topic)
-            reason = "store_failed: the database refused this message"
+            reason = await self._dead_letter_failure(m, now, err)
             c = Checked(
                 c.station_id,
                 rejections=[*c.rejections, *(Rejection(reason, str(r.uuid)) for r in c.readings)],
             )
             checked = [(m, c)]
             good = []
-            dlq = [DeadLetterIn(m.topic, c.station_id, reason, m.payload)]
-            await asyncio.to_thread(self.store.store, [], dlq, received_at=now)
         self.stored += len(good)
         # Receipts only after the commit, one per station.
         accepted: dict[str, list[UUID]] = defaultdict(list)
@@ -228,6 +314,20 @@ class IngestWorker:
                 result.station_id,
                 "online" if result.online else "offline",
             )
+
+
+_STATION_TOPIC = re.compile(r"^hk/v1/st/([a-z0-9][a-z0-9-]{0,62})/")
+
+
+def station_in(topic: str) -> str | None:
+    m = _STATION_TOPIC.match(topic)
+    return m[1] if m else None
+
+
+def failure_reason(err: BaseException) -> str:
+    """``store_failed: <kind>: <first line>`` (no parameters: they hold the payload)."""
+    first = (str(getattr(err, "orig", None) or err).splitlines() or [""])[0]
+    return f"store_failed: {type(err).__name__}: {first[:300]}"
 
 
 def _log_receipt_failure(fut: asyncio.Future[None]) -> None:

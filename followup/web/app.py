@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.middleware.sessions import SessionMiddleware
@@ -96,6 +97,21 @@ async def healthz(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+class RowId(Convertor[int]):
+    """A row id in a URL: at most nine digits (a 32-bit column holds it). A longer
+    one matches no route (404) instead of failing in the database (issue 19)."""
+
+    regex = "[0-9]{1,9}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(int(value))
+
+
+register_url_convertor("rowid", RowId())
+
 ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/login", views_auth.login_page, methods=["GET"]),
@@ -108,15 +124,15 @@ ROUTES = [
     Route("/list/rows", views_list.list_rows, methods=["GET"]),
     Route("/list/print", views_list.list_print, methods=["GET"]),
     Route("/list.csv", views_list.list_csv, methods=["GET"]),
-    Route("/residents/{rid:int}", views_resident.resident_page, methods=["GET"]),
-    Route("/residents/{rid:int}/edit", views_resident.edit, methods=["POST"]),
-    Route("/residents/{rid:int}/reveal", views_resident.reveal, methods=["POST"]),
-    Route("/residents/{rid:int}/reviews", views_resident.review, methods=["POST"]),
-    Route("/residents/{rid:int}/ack", views_resident.ack, methods=["POST"]),
-    Route("/residents/{rid:int}/fhir.json", views_resident.fhir, methods=["GET"]),
+    Route("/residents/{rid:rowid}", views_resident.resident_page, methods=["GET"]),
+    Route("/residents/{rid:rowid}/edit", views_resident.edit, methods=["POST"]),
+    Route("/residents/{rid:rowid}/reveal", views_resident.reveal, methods=["POST"]),
+    Route("/residents/{rid:rowid}/reviews", views_resident.review, methods=["POST"]),
+    Route("/residents/{rid:rowid}/ack", views_resident.ack, methods=["POST"]),
+    Route("/residents/{rid:rowid}/fhir.json", views_resident.fhir, methods=["GET"]),
     Route("/admin", views_admin.admin_page, methods=["GET"]),
     Route("/admin/users", views_admin.admin_add_user, methods=["POST"]),
-    Route("/admin/users/{uid:int}/active", views_admin.admin_set_active, methods=["POST"]),
+    Route("/admin/users/{uid:rowid}/active", views_admin.admin_set_active, methods=["POST"]),
     Route("/admin/audit", views_admin.admin_audit, methods=["GET"]),
     Route("/admin/fleet", views_fleet.fleet_page, methods=["GET"]),
     Route("/admin/fleet/{station}", views_fleet.station_page, methods=["GET"]),

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import os
 import sys
 from collections.abc import Sequence
 
@@ -47,11 +48,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PRIVATE_GROUPS = frozenset({"run", "demo", "devices", "store", "sync", "followup"})
+"""Commands that make data files (stores, databases, keys, logs, exports): every
+file and folder they create is for their own user only (umask 077: files 0600,
+folders 0700; issue 19). ``broker`` and ``admin`` set each mode themselves:
+they write files for other users (Mosquitto's, the installed releases)."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from healthkiosk.errors import HealthKioskError
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command in PRIVATE_GROUPS:
+        os.umask(0o077)  # children too: the demo's broker, ingest, web app and kiosk
     try:
         code: int = args.handler(args)
     except HealthKioskError as err:

@@ -189,3 +189,19 @@ def test_the_residents_page_says_when_a_time_is_the_arrival(engine: Engine) -> N
         login(c, "dr.li")
         html = c.get(f"/residents/{rid}").text
     assert "the station's clock was not synchronised (it said 2001-01-01 16:00 CST (UTC+8))" in html
+
+
+def test_how_far_ahead_a_station_is_believed_is_configured(engine: Engine) -> None:
+    """``followup.max_clock_ahead_s``: 30 minutes ahead is a wrong clock by default
+    (the arrival time), and the station's own time where the district allows an hour."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    ahead = now + timedelta(minutes=30)
+    IngestStore(engine, key=b"k" * 32).store(
+        [message(measured_at=ahead, clock_synced=True, seq=1)], [], received_at=now
+    )
+    IngestStore(engine, key=b"k" * 32, max_ahead=timedelta(hours=1)).store(
+        [message(measured_at=ahead, clock_synced=True, seq=2)], [], received_at=now
+    )
+    with Session(engine) as s:
+        rows = s.scalars(select(Reading).order_by(Reading.station_seq)).all()
+    assert [(r.measured_at, r.station_measured_at) for r in rows] == [(now, ahead), (ahead, None)]
