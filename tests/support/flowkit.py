@@ -19,7 +19,7 @@ from healthkiosk.config import KioskConfig
 from healthkiosk.errors import StoreFullError
 from healthkiosk.rules import RulesConfig, load_rules
 from kiosk.flow import CompletedReading, Devices, FakeClock, ResidentIdentity, State, StoreStatus
-from kiosk.flow.ports import PinAttempts
+from kiosk.flow.ports import MemoryHelpDesk, PinAttempts, RecordingAlert
 from kiosk.flow.state import Screen, TrendPoint
 from kiosk.flow.visit import VisitFlow
 from tests.support.fake_devices import (
@@ -87,6 +87,8 @@ class Harness:
     reader: FakeIdCardReader
     recorder: MemoryRecorder
     states: list[State]
+    help_desk: MemoryHelpDesk = field(default_factory=MemoryHelpDesk)
+    alert: RecordingAlert = field(default_factory=RecordingAlert)
 
     @property
     def state(self) -> State:
@@ -142,6 +144,7 @@ async def running_harness(
     glucose = FakeGlucoseMeter(clock=clock, seed=1)
     reader = FakeIdCardReader(clock=clock)
     recorder = MemoryRecorder()
+    help_desk, alert = MemoryHelpDesk(), RecordingAlert()
     flow = VisitFlow(
         config=kiosk_config,
         rules=rules,
@@ -151,13 +154,15 @@ async def running_harness(
         version="test",
         clock_synced=clock_synced,
         pin_attempts=pin_attempts,
+        help_desk=help_desk,
+        staff_alert=alert,
     )
     recorder.flow = flow
     states: list[State] = []
     flow.subscribe(states.append)
     task = asyncio.create_task(flow.run())
     await clock.settle()
-    yield Harness(flow, clock, bp, glucose, reader, recorder, states)
+    yield Harness(flow, clock, bp, glucose, reader, recorder, states, help_desk, alert)
     flow.close()
     await clock.advance(1)
     await asyncio.wait_for(task, 5)
