@@ -36,6 +36,7 @@ from followup.web import (
     views_admin,
     views_auth,
     views_fleet,
+    views_help,
     views_list,
     views_resident,
 )
@@ -114,6 +115,8 @@ ROUTES = [
     Route("/residents/{rid:int}/reviews", views_resident.review, methods=["POST"]),
     Route("/residents/{rid:int}/ack", views_resident.ack, methods=["POST"]),
     Route("/residents/{rid:int}/fhir.json", views_resident.fhir, methods=["GET"]),
+    Route("/help/calls", views_help.help_calls, methods=["GET"]),
+    Route("/help/{call}/ack", views_help.acknowledge, methods=["POST"]),
     Route("/admin", views_admin.admin_page, methods=["GET"]),
     Route("/admin/users", views_admin.admin_add_user, methods=["POST"]),
     Route("/admin/users/{uid:int}/active", views_admin.admin_set_active, methods=["POST"]),

@@ -586,8 +586,9 @@ class Renderer:
         if self.flow.glucose_pending:
             # After an urgent result more measuring is a small second choice (issue 16).
             actions.add_widget(
-                self.button(state, "result.next_glucose", self.flow.next_glucose, tid="btn.next",
-                            primary=not urgent, width_mm=40 if urgent else None)
+                self.button(state, "result.glucose_too" if urgent else "result.next_glucose",
+                            self.flow.next_glucose, tid="btn.next", primary=not urgent,
+                            width_mm=46 if urgent else None)
             )  # fmt: skip
         if self.flow.summary_next:  # the visit has several results: they come next
             actions.add_widget(

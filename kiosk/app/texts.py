@@ -122,6 +122,7 @@ TEXTS: dict[str, str] = {
     "result.urgent": N_("Please see the doctor now"),
     "result.all_results": N_("All results"),
     # calls for staff (issue 16)
+    "result.glucose_too": N_("Sugar too"),
     "result.urgent_now": N_("Please sit down and rest. Do not leave. Staff are coming"),
     "help.call": N_("Call staff"),
     "help.calling": N_("Calling staff"),
