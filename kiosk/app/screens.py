@@ -139,22 +139,24 @@ class Renderer:
             width_mm=CALL_STAFF_MM,
         )
 
-    def help_panel(self, state: State) -> Widget | None:
-        """A call for staff under way: what happens now (on yellow), and for the
-        staff, "staff here" to acknowledge it; None when there is no call."""
+    def help_panel(self, state: State, *, ack: bool = False) -> Widget | None:
+        """A call for staff under way: what happens now (on yellow), and with
+        ``ack``, for the staff, "staff here" to acknowledge it (where staff
+        stand: the error, thank-you and attract screens); None without a call."""
         from kivy.core.window import Window
 
         h = state.help
         if h is None:
             return None
         m = self.m
-        room = Window.width - m.x(3) - (m.x(STAFF_HERE_MM) + m.gap_x if h.open else 0)
+        ack = ack and h.open
+        room = Window.width - m.x(3) - (m.x(STAFF_HERE_MM) + m.gap_x if ack else 0)
         words = self._wrapped(self.t(state, f"help.{h.status}"), tid="help.status", width=room)
         panel = _Panel(spacing=m.gap_x, size_hint_y=None, bg=theme.NOTICE_BG)
-        panel.height = max(words.height, m.button_h if h.open else 0)
+        panel.height = max(words.height, m.button_h if ack else 0)
         panel.tid = "help.panel"
         panel.add_widget(words)
-        if h.open:
+        if ack:
             panel.add_widget(
                 self.button(
                     state,
@@ -176,13 +178,14 @@ class Renderer:
         actions: list[Btn] | None = None,
         back: bool = True,
         staff: bool = False,
+        ack: bool = False,
     ) -> BoxLayout:
         """``staff``: the elder may be stuck here: 呼叫工作人员 is offered (beside
         a single action, else on a row of its own), or, once called, what
         happens now (:meth:`help_panel`)."""
         m = self.m
         actions = list(actions or [])
-        help_row: Widget | None = self.help_panel(state)
+        help_row: Widget | None = self.help_panel(state, ack=ack)
         if help_row is None and staff:
             call = self.call_staff_button(state)
             if len(actions) <= 1:
@@ -208,6 +211,9 @@ class Renderer:
         col.add_widget(mid)
         if help_row is not None:
             col.add_widget(help_row)
+            buttons = any(isinstance(w, Btn) for w in help_row.children)
+            if actions and buttons:  # buttons 8 mm apart (the column's spacing is less)
+                col.add_widget(Widget(size_hint_y=None, height=m.gap_y - m.y(2.5) * 2))
         if actions:
             row = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
             for b in actions:
@@ -260,7 +266,7 @@ class Renderer:
         col.add_widget(
             self.label(self.t(state, "attract.title"), tid="attract.title", size=m.body * 1.6)
         )
-        panel = self.help_panel(state)  # a call for staff still open: said here too
+        panel = self.help_panel(state, ack=True)  # a call for staff still open: said here too
         col.add_widget(panel if panel is not None else self.txt(state, "attract.body", lines=2))
         col.add_widget(Widget())
         start = self.button(state, "attract.start", self.flow.start_checkin)
@@ -730,7 +736,9 @@ class Renderer:
                     primary=False,
                 )
             ]
-        return self.page(state, title="done.title", body=body, actions=actions, back=False)
+        return self.page(
+            state, title="done.title", body=body, actions=actions, back=False, ack=True
+        )
 
     def _screen_error(self, state: State) -> Widget:
         err = state.error
@@ -747,7 +755,7 @@ class Renderer:
         )
         icon_row.add_widget(self.txt(state, f"error.{err.key}", tid="error.message", lines=2))
         body: list[Widget] = [icon_row]
-        panel = self.help_panel(state)
+        panel = self.help_panel(state, ack=True)
         if panel is not None:
             body.append(panel)
         elif "call_staff" in err.actions:  # a person is needed: the main way forward
