@@ -224,6 +224,16 @@ class KioskConfig(_Section):
     )
     """The take-home slip's languages: the first in large print, the second
     (if any) smaller under it."""
+    staff_lamp_gpio: int | None = Field(default=None, ge=0, le=63)
+    """A staff lamp (a light, or a relay for one) on this GPIO pin (BCM
+    numbering), lit while a call for staff is open (issue 16); unset: none."""
+    staff_lamp_active_low: bool = False
+    """The lamp is on when the pin is low (many relay boards)."""
+    staff_lamp_tool: str = "pinctrl"
+    """The program that sets the pin (Raspberry Pi OS's ``pinctrl``:
+    ``pinctrl set <pin> op dh|dl``)."""
+    chime: bool = True
+    """A chime through the speaker when a person is called (even with the voice off)."""
 
     @field_validator("slip_languages")
     @classmethod

@@ -31,6 +31,15 @@ _SIMPLE = {
 
 
 def prompt_for(state: State) -> tuple[tuple[object, ...], list[Part]]:
+    """The screen's own words, and a call for staff's news when it changes."""
+    cue, parts = _screen_prompt(state)
+    h = state.help
+    if h is None or state.still_here_s is not None or state.screen is Screen.RESULT:
+        return cue, parts  # the urgent result says what happens now itself
+    return (*cue, h.status), [*parts, Say(f"help.{h.status}")]
+
+
+def _screen_prompt(state: State) -> tuple[tuple[object, ...], list[Part]]:
     s = state.screen
     if state.still_here_s is not None:
         return _still_here(state, state.still_here_s)
@@ -73,6 +82,9 @@ def _result(state: State) -> list[Part]:
         parts.append(Say(bp.advice))
         if bp.irregular_pulse:
             parts.append(Say("result.irregular"))
+    shown = g if g is not None else bp
+    if shown is not None and shown.urgent:
+        parts.append(Say("result.urgent_now"))  # what happens now (issue 16)
     return parts
 
 

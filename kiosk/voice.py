@@ -126,6 +126,25 @@ def scale_wav(data: bytes, volume: float) -> bytes:
     return out.getvalue()
 
 
+def chime_wav(rate: int = 16000) -> bytes:
+    """Two soft tones (E6 then C6, 0.35 s each, faded): 16-bit mono PCM WAV."""
+    import math
+
+    samples = array("h")
+    for freq in (1318.5, 1046.5):
+        n = int(rate * 0.35)
+        for i in range(n):
+            fade = min(1.0, i / (rate * 0.01)) * (1.0 - i / n)
+            samples.append(int(12000 * fade * math.sin(2 * math.pi * freq * i / rate)))
+    out = io.BytesIO()
+    with wave.open(out, "wb") as dst:
+        dst.setnchannels(1)
+        dst.setsampwidth(2)
+        dst.setframerate(rate)
+        dst.writeframes(samples.tobytes())
+    return out.getvalue()
+
+
 class Voice:
     def __init__(
         self,
@@ -135,8 +154,10 @@ class Voice:
         pack: Path | None,
         espeak: str = "espeak-ng",
         player: str = "aplay",
+        chime: bool = True,
     ) -> None:
         self.enabled = enabled and volume > 0
+        self.chime_enabled = chime
         self.volume = volume
         self.pack = pack
         self._espeak = shutil.which(espeak)
@@ -145,6 +166,9 @@ class Voice:
         self._warned: set[str] = set()
         self.spoken: deque[tuple[str, str]] = deque(maxlen=SPOKEN_KEPT)
         """(language, words) of the last utterances, for tests and the technician."""
+        self.chimes = 0
+        """How many times :meth:`chime` sounded (tests)."""
+        self._chime_task: asyncio.Task[None] | None = None
 
     def _warn_once(self, what: str, message: str) -> None:
         if what not in self._warned:
@@ -180,6 +204,35 @@ class Voice:
         except RuntimeError:
             return
         self._task = loop.create_task(self._speak(parts, words, language))
+
+    def chime(self) -> None:
+        """A two-tone chime: a person is called to the station (issue 16).
+        ``chime.wav`` from the voice pack when it has one, else a tone made
+        here; played beside speech (never cut off by the next prompt), at
+        least at half volume even when the voice is quiet or off."""
+        if not self.chime_enabled:
+            return
+        self.chimes += 1
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        if self._chime_task is not None and not self._chime_task.done():
+            return
+        self._chime_task = loop.create_task(self._play_chime())
+
+    async def _play_chime(self) -> None:
+        try:
+            if self._player is None:
+                self._warn_once("aplay", "aplay not found: the chime is not played")
+                return
+            pack = self.pack / "chime.wav" if self.pack is not None else None
+            data = pack.read_bytes() if pack is not None and pack.is_file() else chime_wav()
+            await self._run([self._player, "-q", "-"], scale_wav(data, max(self.volume, 0.5)))
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:  # the chime must never take the kiosk down
+            self._warn_once(type(err).__name__, f"chime failed: {err}")
 
     async def _speak(self, parts: list[Part], words: str, language: str) -> None:
         try:
@@ -219,7 +272,8 @@ class Voice:
             self._warn_once(f"rc{argv[0]}", f"{Path(argv[0]).name} exited {proc.returncode}")
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._chime_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

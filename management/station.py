@@ -20,7 +20,9 @@ reason. Reports (``hk.config-report/1``) are retained on
 
 Commands (``hk.command/1`` on ``.../cmd``, answered with
 ``hk.command-result/1`` on ``.../cmd-result``): ``logs`` (``lines``, masked),
-``resync``, ``restart``, ``repair`` (``role``). A command past its
+``resync``, ``restart``, ``repair`` (``role``), ``help_ack`` (``call``, ``by``: a
+call for staff acknowledged on the web, :mod:`management.helprelay`, which also
+sends the kiosk's calls as ``hk.help/1``). A command past its
 ``expires_at`` is answered ``ok: false`` and not run; a command id is answered
 once (ids kept in ``<data_dir>/commands-seen.json``). Answers that cannot be
 sent wait for the next connection.
@@ -45,12 +47,14 @@ from healthkiosk.errors import (
     HealthKioskError,
     RemoteConfigRefusedError,
     SchemaError,
+    SyncError,
 )
 from healthkiosk.logsetup import setup_logging
 from healthkiosk.mqtt import Connection, Message
 from management import (
     commands,
     devicestatus,
+    helprelay,
     pairings,
     signedconfig,
     stationhealth,
@@ -152,6 +156,9 @@ class StationManagement:
         self._pending: list[tuple[str, bytes, bool]] = []
         self._restart_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.help = helprelay.HelpRelay(
+            self.data_dir, self.station_id, publish=self._publish_now, clock=clock
+        )
 
     # --- the link's side ---------------------------------------------------------------
 
@@ -219,6 +226,7 @@ class StationManagement:
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._work())
+            tg.create_task(self.help.run())
             if update_orders.enabled(self.link.cfg):
                 tg.create_task(update_orders.UpdateOrders(self.link.cfg).run())
 
@@ -255,6 +263,13 @@ class StationManagement:
         if retain:
             self._pending = [p for p in self._pending if p[0] != name]
         self._pending.append((name, payload, retain))
+
+    async def _publish_now(self, name: str, payload: bytes) -> None:
+        """Publish at QoS 1 now, or raise (the caller tries again later)."""
+        conn = self._conn
+        if conn is None or not conn.connected:
+            raise SyncError("not connected", reason="not_connected")
+        await conn.publish(name, payload, timeout=PUBLISH_TIMEOUT_S)
 
     # --- configuration ---------------------------------------------------------------------
 
@@ -542,6 +557,10 @@ class StationManagement:
                 ok, detail = True, f"{n} unreceipted reading(s) queued to send again"
             elif msg.command == "restart":
                 ok, detail = await self.restart_kiosk("remote command")
+            elif msg.command == "help_ack":
+                ok, detail = await self.help.acknowledge(
+                    helprelay.HelpAckArgs.model_validate(msg.args)
+                )
             else:
                 ok, detail = await self._repair(commands.RepairArgs.model_validate(msg.args).role)
         except (HealthKioskError, OSError, ValueError, TypeError) as err:

@@ -28,6 +28,14 @@ Fleet management (administrators → stations, and the stations' answers):
   ``hk.update-report/1`` (:class:`UpdateReport`);
 - ``hk.command/1``: a remote command (:class:`Command`), answered by
   ``hk.command-result/1`` (:class:`CommandResult`).
+
+Calls for a person at the station (issue 16):
+
+- ``hk.help/1``: a station asks for staff (:class:`HelpCall`: an urgent
+  result, or the elder pressed 呼叫工作人员), on ``hk/v1/st/<id>/help``; sent
+  again with ``acknowledged_at`` when someone at the station acknowledges it.
+  An acknowledgement from the web goes back to the station as the command
+  ``help_ack`` (``args``: ``call``, ``by``) on ``.../cmd``.
 """
 
 from __future__ import annotations
@@ -64,6 +72,7 @@ UPDATE_REPORT: Final = "hk.update-report/1"
 COMMAND: Final = "hk.command/1"
 COMMAND_RESULT: Final = "hk.command-result/1"
 COUNTS: Final = "hk.counts/1"
+HELP: Final = "hk.help/1"
 
 SUPPORTED = {
     "hk.reading": 1,
@@ -77,6 +86,7 @@ SUPPORTED = {
     "hk.command": 1,
     "hk.command-result": 1,
     "hk.counts": 1,
+    "hk.help": 1,
 }
 
 MAX_BATCH = 500
@@ -566,13 +576,14 @@ class UpdateReport(_Wire):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
-CommandName = Literal["logs", "resync", "restart", "repair"]
+CommandName = Literal["logs", "resync", "restart", "repair", "help_ack"]
 
 
 class Command(_Wire):
     """``hk.command/1`` on ``hk/v1/st/<id>/cmd`` (QoS 1, not retained).
 
-    ``args``: ``logs`` takes ``lines``; ``repair`` takes ``role``. A command
+    ``args``: ``logs`` takes ``lines``; ``repair`` takes ``role``; ``help_ack``
+    takes ``call`` (the :class:`HelpCall`'s id) and ``by`` (who). A command
     past ``expires_at`` is answered with ``ok: false`` and not run.
     """
 
@@ -602,6 +613,45 @@ class CommandResult(_Wire):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
 
+HelpReason = Literal["urgent_result", "staff_call"]
+HelpWhere = Literal["station", "web"]
+
+
+class HelpCall(_Wire):
+    """``hk.help/1`` on ``hk/v1/st/<id>/help`` (QoS 1, not retained): a person is
+    wanted at the station.
+
+    ``reason``: ``urgent_result`` (the kiosk called on its own) or
+    ``staff_call`` (the elder pressed 呼叫工作人员); ``screen``: the kiosk screen
+    it came from (``result``, ``error``, ``measure_bp``...); ``detail``: what
+    that screen showed, never personal (the error's key, the result's
+    category). The same call is sent again once acknowledged: the doctor's side
+    keeps the first acknowledgement.
+    """
+
+    schema_: Literal["hk.help/1"] = Field(default=HELP, alias="schema")
+    station_id: StationId
+    id: UUID
+    reason: HelpReason
+    screen: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+    detail: Annotated[str, Field(max_length=80, pattern=r"^[A-Za-z0-9_.:-]*$")] = ""
+    called_at: AwareDatetime
+    acknowledged_at: AwareDatetime | None = None
+    acknowledged_by: Text = ""
+    acknowledged_where: HelpWhere | None = None
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _acknowledged_whole(self) -> HelpCall:
+        ack = (self.acknowledged_at is not None, self.acknowledged_where is not None)
+        if ack[0] != ack[1]:
+            raise ValueError("acknowledged_at and acknowledged_where go together")
+        if not ack[0] and self.acknowledged_by:
+            raise ValueError("acknowledged_by without acknowledged_at")
+        return self
+
+
 Message = (
     ReadingMessage
     | ReadingBatch
@@ -614,6 +664,7 @@ Message = (
     | Command
     | CommandResult
     | CountsMessage
+    | HelpCall
 )
 _BY_SCHEMA: dict[str, type[BaseModel]] = {
     READING: ReadingMessage,
@@ -627,6 +678,7 @@ _BY_SCHEMA: dict[str, type[BaseModel]] = {
     COMMAND: Command,
     COMMAND_RESULT: CommandResult,
     COUNTS: CountsMessage,
+    HELP: HelpCall,
 }
 
 
@@ -691,7 +743,7 @@ def topic(station_id: str, leaf: str) -> str:
     """``hk/v1/st/<station>/<leaf>``.
 
     Leaves: readings, receipts, status, counts, config, config-report, update,
-    update-report, cmd, cmd-result.
+    update-report, cmd, cmd-result, help.
     """
     return f"hk/v1/st/{station_id}/{leaf}"
 

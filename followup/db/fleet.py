@@ -111,3 +111,35 @@ class StationDayCount(Base):
     differs: Mapped[bool]
 
     __table_args__ = (Index("ix_station_day_counts_differs", "differs", "station_id"),)
+class HelpCallRow(Base):
+    """A station's call for staff (``hk.help/1``, issue 16), until someone
+    acknowledges it: at the station (the kiosk sends the call again,
+    acknowledged) or on the web (a button, audited, sent to the station as the
+    command ``help_ack``). The first acknowledgement wins."""
+
+    __tablename__ = "help_calls"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    """The call's UUID (the station's)."""
+    station_id: Mapped[str] = mapped_column(String(63))
+    reason: Mapped[str] = mapped_column(String(16))
+    """``urgent_result`` or ``staff_call``."""
+    screen: Mapped[str] = mapped_column(String(40))
+    """The kiosk screen it came from."""
+    detail: Mapped[str] = mapped_column(String(80), default="")
+    called_at: Mapped[datetime]
+    """The station's clock."""
+    received_at: Mapped[datetime]
+    acknowledged_at: Mapped[datetime | None]
+    acknowledged_by: Mapped[str] = mapped_column(String(200), default="")
+    acknowledged_where: Mapped[str | None] = mapped_column(String(8))
+    """``station`` or ``web``."""
+    ack_command_id: Mapped[str | None] = mapped_column(String(36))
+    """The ``help_ack`` command sent to the station (acknowledged on the web)."""
+    station_knows_at: Mapped[datetime | None]
+    """When the station said it has the acknowledgement (its call, sent again)."""
+
+    __table_args__ = (
+        Index("ix_help_calls_open", "acknowledged_at", "called_at"),
+        Index("ix_help_calls_station_called", "station_id", "called_at"),
+    )

@@ -1,4 +1,5 @@
-"""Ingest of the stations' fleet reports: configuration, update steps, command results.
+"""Ingest of the stations' fleet reports: configuration, update steps, command
+results, and their calls for staff (``hk.help/1``, issue 16).
 
 The ingest worker (:mod:`followup.ingest.worker`) subscribes to
 ``hk/v1/st/+/config-report``, ``.../update-report`` and ``.../cmd-result``
@@ -12,7 +13,10 @@ delivered to shared subscriptions) and hands those messages here.
   each of several workers) adds nothing; a command's first result wins. Text
   from the station (log output, reasons) is masked again before it is kept:
   no whole ID number reaches the database or the page even if a station
-  failed to mask it.
+  failed to mask it. A call for staff is one row per call
+  (:class:`~followup.db.fleet.HelpCallRow`): the call again, acknowledged at the
+  station, sets its acknowledgement unless the web's came first (and then says
+  the station has it).
 - :class:`FleetIngest` ties them together for the worker and counts what it
   stored and refused; a malformed message is dead-lettered with its reason and
   logged, and never stops the worker.
@@ -33,29 +37,42 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
-from followup.db.fleet import StationCommand, StationConfigReport, StationUpdateReport
+from followup.db.fleet import (
+    HelpCallRow,
+    StationCommand,
+    StationConfigReport,
+    StationUpdateReport,
+)
 from followup.db.models import DeadLetter
 from healthkiosk.errors import SchemaError
 from healthkiosk.idnumber import mask_in_payload, mask_in_text
-from sync.schema import CommandResult, ConfigReport, UpdateReport, from_dict, to_dict
+from sync.schema import (
+    CommandResult,
+    ConfigReport,
+    HelpCall,
+    UpdateReport,
+    from_dict,
+    to_dict,
+)
 
 log = logging.getLogger(__name__)
 
-LEAVES = ("config-report", "update-report", "cmd-result")
+LEAVES = ("config-report", "update-report", "cmd-result", "help")
 FILTERS = tuple(f"hk/v1/st/+/{leaf}" for leaf in LEAVES)
 """The topic filters the ingest subscribes to for fleet reports."""
 MAX_REPORT_BYTES = 256 * 1024
 """A command result carries logs (up to 200,000 characters); reports are small."""
 MAX_DEAD_LETTER_BYTES = 64 * 1024
 _TOPIC = re.compile(
-    r"^hk/v1/st/(?P<station>[a-z0-9][a-z0-9-]{0,62})/(?P<leaf>config-report|update-report|cmd-result)$"
+    r"^hk/v1/st/(?P<station>[a-z0-9][a-z0-9-]{0,62})/(?P<leaf>config-report|update-report|cmd-result|help)$"
 )
-_EXPECTED: dict[str, type[ConfigReport | UpdateReport | CommandResult]] = {
+_EXPECTED: dict[str, type[ConfigReport | UpdateReport | CommandResult | HelpCall]] = {
     "config-report": ConfigReport,
     "update-report": UpdateReport,
     "cmd-result": CommandResult,
+    "help": HelpCall,
 }
-Report = ConfigReport | UpdateReport | CommandResult
+Report = ConfigReport | UpdateReport | CommandResult | HelpCall
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +135,8 @@ class FleetStore:
         with Session(self.engine) as s, s.begin():
             if isinstance(msg, CommandResult):
                 return self._result(s, msg, received_at)
+            if isinstance(msg, HelpCall):
+                return self._help(s, msg, received_at)
             table: Any = (
                 StationConfigReport.__table__
                 if isinstance(msg, ConfigReport)
@@ -158,6 +177,43 @@ class FleetStore:
             "running_release": msg.running_release,
             "step": msg.step,
         }
+
+    @staticmethod
+    def _help(s: Session, msg: HelpCall, received_at: datetime) -> bool | Rejection:
+        """A call for staff: new, or acknowledged at the station (True when
+        something changed)."""
+        row = s.scalars(
+            select(HelpCallRow).where(HelpCallRow.id == str(msg.id)).with_for_update()
+        ).first()
+        if row is None:
+            row = HelpCallRow(
+                id=str(msg.id),
+                station_id=msg.station_id,
+                reason=msg.reason,
+                screen=msg.screen,
+                detail=msg.detail,
+                called_at=msg.called_at,
+                received_at=received_at,
+                acknowledged_by="",
+            )
+            s.add(row)
+            changed = True
+        elif row.station_id != msg.station_id:
+            return Rejection(
+                f"wrong_station: call {msg.id} came from {row.station_id!r}", msg.station_id
+            )
+        else:
+            changed = False
+        if msg.acknowledged_at is not None:
+            if row.acknowledged_at is None:
+                row.acknowledged_at = msg.acknowledged_at
+                row.acknowledged_by = mask_in_text(msg.acknowledged_by)[:200]
+                row.acknowledged_where = msg.acknowledged_where
+                changed = True
+            if row.station_knows_at is None:
+                row.station_knows_at = received_at
+                changed = True
+        return changed
 
     @staticmethod
     def _result(s: Session, msg: CommandResult, received_at: datetime) -> bool | Rejection:

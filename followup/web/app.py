@@ -37,6 +37,7 @@ from followup.web import (
     views_admin,
     views_auth,
     views_fleet,
+    views_help,
     views_list,
     views_resident,
 )
@@ -130,6 +131,8 @@ ROUTES = [
     Route("/residents/{rid:rowid}/reviews", views_resident.review, methods=["POST"]),
     Route("/residents/{rid:rowid}/ack", views_resident.ack, methods=["POST"]),
     Route("/residents/{rid:rowid}/fhir.json", views_resident.fhir, methods=["GET"]),
+    Route("/help/calls", views_help.help_calls, methods=["GET"]),
+    Route("/help/{call}/ack", views_help.acknowledge, methods=["POST"]),
     Route("/admin", views_admin.admin_page, methods=["GET"]),
     Route("/admin/users", views_admin.admin_add_user, methods=["POST"]),
     Route("/admin/users/{uid:rowid}/active", views_admin.admin_set_active, methods=["POST"]),

@@ -61,10 +61,15 @@ async def fleet_page(request: Request) -> Response:
         return load_fleet_page(session, now=at, filters=filters), source.rollouts(session)
 
     fleet, rollouts = await db(request, work)
+    from followup.web.views_help import help_context, load_calls
+
+    calls = await db(request, load_calls, now=at)
     return render(
         request,
         "fleet.html",
         {
+            **help_context(request, calls),
+            "poll_ms": int(fleet_state(request).poll_interval_s * 1000),
             "fleet": fleet,
             "rollouts": rollouts,
             "filters": filters,

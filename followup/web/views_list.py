@@ -24,6 +24,7 @@ from followup.web.listing import (
     fetch_list,
     human_ago,
 )
+from followup.web.views_help import ShownCall, help_context, load_calls
 
 
 def _lookups(session: Session) -> dict[str, Any]:
@@ -45,7 +46,8 @@ async def _list(
     at = now(request)
 
     def work(session: Session) -> tuple[ListResult, dict[str, Any]]:
-        return fetch_list(session, f, now=at, rules=st.rules, limit=limit), _lookups(session)
+        lookups: dict[str, Any] = {**_lookups(session), "calls": load_calls(session, now=at)}
+        return fetch_list(session, f, now=at, rules=st.rules, limit=limit), lookups
 
     result, lookups = await db(request, work)
     return f, errors, result, lookups
@@ -55,7 +57,9 @@ def _context(
     f: ListFilters, errors: list[str], result: ListResult, lookups: dict[str, Any], request: Request
 ) -> dict[str, Any]:
     doctor_names = dict(lookups["doctors"])
+    calls: list[ShownCall] = lookups["calls"]
     return {
+        **help_context(request, calls),
         "filters": f,
         "query": f.query_string(),
         "errors": errors,

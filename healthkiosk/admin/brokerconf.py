@@ -26,8 +26,9 @@ The accounts, each bound to one client id (= its username):
 - ``followup-ingest-1`` … ``-N``: the ingest workers: the readings through
   the shared subscription ``$share/<group>/hk/v1/st/+/readings`` only (the
   group name is a generated secret, ``credentials/ingest-group``), the
-  stations' statuses and reports; publish receipts;
-- ``followup-web``: publish urgent-reading alerts and the fleet page's commands;
+  stations' statuses, reports and calls for staff (``help``); publish receipts;
+- ``followup-web``: publish urgent-reading alerts and the fleet page's commands
+  (among them ``help_ack``, a call for staff acknowledged on the web);
 - ``followup-rollout``: publish update orders, read update reports;
 - ``followup-admin``: ``healthkiosk admin config|command``: configuration
   documents (signed by the administrator's key, checked by the station),
@@ -89,14 +90,16 @@ STATION_PUBLISHES = (
     "cmd-result",
     "config-report",
     "update-report",
+    "help",
 )
 """Leaves under ``hk/v1/st/<station>/`` a station publishes to (``counts``: the
-daily counts of issue 19's loss visibility)."""
+daily counts of issue 19's loss visibility; ``help``: its calls for staff,
+``hk.help/1``)."""
 STATION_READS = ("receipts", "status", "config", "cmd", "update")
 """Leaves under ``hk/v1/st/<station>/`` a station subscribes to."""
 GROUP_READS = ("config", "update")
 """Leaves under ``hk/v1/grp/<group>/`` a station subscribes to."""
-INGEST_READS = ("status", "counts", "cmd-result", "config-report", "update-report")
+INGEST_READS = ("status", "counts", "cmd-result", "config-report", "update-report", "help")
 """Leaves the ingest subscribes to for every station (besides the readings)."""
 
 

@@ -34,8 +34,10 @@ from kiosk.flow.clock import RealClock
 from kiosk.flow.ports import Devices
 from kiosk.flow.state import Screen, State
 from kiosk.flow.visit import VisitFlow
+from kiosk.helpdesk import FileHelpDesk
 from kiosk.prompts import prompt_for
 from kiosk.slip.model import SlipSettings
+from kiosk.staffalert import StationAlert, lamp_from
 from kiosk.voice import Voice
 from management import techpin
 from management.techpin import PinFile
@@ -184,6 +186,7 @@ async def run_kiosk(
         enabled=config.kiosk.voice_enabled,
         volume=config.kiosk.voice_volume,
         pack=config.kiosk.voice_pack,
+        chime=config.kiosk.chime,
     )
     rules = load_rules(config.rules)  # checked: every problem named, or no start
     missing_words = check_words(category_words())
@@ -207,6 +210,8 @@ async def run_kiosk(
             slip=SlipSettings.from_config(config),
             clock_synced=trust.trusted,
             pin_attempts=PinFile(techpin.path_for(config.data_dir)),
+            help_desk=FileHelpDesk(config.data_dir),
+            staff_alert=StationAlert(voice, lamp_from(config.kiosk)),
         )
         app = build_app(flow, config, voice)
         loop = asyncio.get_running_loop()

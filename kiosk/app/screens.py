@@ -26,6 +26,10 @@ from kiosk.prompts import checkin_key
 
 Updater = Callable[[State], None]
 
+CALL_STAFF_MM = 62.0
+"""呼叫工作人员 at body size, with its padding (the widest of both languages)."""
+STAFF_HERE_MM = 62.0
+
 
 def _live(state: State) -> State:
     """The state without the values updated in place."""
@@ -124,6 +128,47 @@ class Renderer:
             width_mm=34,
         )
 
+    def call_staff_button(self, state: State, *, primary: bool = False) -> Btn:
+        """呼叫工作人员 (issue 16)."""
+        return self.button(
+            state,
+            "help.call",
+            self.flow.call_staff,
+            tid="btn.call_staff",
+            primary=primary,
+            width_mm=CALL_STAFF_MM,
+        )
+
+    def help_panel(self, state: State, *, ack: bool = False) -> Widget | None:
+        """A call for staff under way: what happens now (on yellow), and with
+        ``ack``, for the staff, "staff here" to acknowledge it (where staff
+        stand: the error, thank-you and attract screens); None without a call."""
+        from kivy.core.window import Window
+
+        h = state.help
+        if h is None:
+            return None
+        m = self.m
+        ack = ack and h.open
+        room = Window.width - m.x(3) - (m.x(STAFF_HERE_MM) + m.gap_x if ack else 0)
+        words = self._wrapped(self.t(state, f"help.{h.status}"), tid="help.status", width=room)
+        panel = _Panel(spacing=m.gap_x, size_hint_y=None, bg=theme.NOTICE_BG)
+        panel.height = max(words.height, m.button_h if ack else 0)
+        panel.tid = "help.panel"
+        panel.add_widget(words)
+        if ack:
+            panel.add_widget(
+                self.button(
+                    state,
+                    "help.staff_here",
+                    self.flow.staff_here,
+                    tid="btn.staff_here",
+                    primary=False,
+                    width_mm=STAFF_HERE_MM,
+                )
+            )
+        return panel
+
     def page(
         self,
         state: State,
@@ -132,8 +177,23 @@ class Renderer:
         body: list[Widget],
         actions: list[Btn] | None = None,
         back: bool = True,
+        staff: bool = False,
+        ack: bool = False,
     ) -> BoxLayout:
+        """``staff``: the elder may be stuck here: 呼叫工作人员 is offered (beside
+        a single action, else on a row of its own), or, once called, what
+        happens now (:meth:`help_panel`)."""
         m = self.m
+        actions = list(actions or [])
+        help_row: Widget | None = self.help_panel(state, ack=ack)
+        if help_row is None and staff:
+            call = self.call_staff_button(state)
+            if len(actions) <= 1:
+                actions.insert(0, call)
+            else:
+                help_row = BoxLayout(size_hint_y=None, height=m.button_h)
+                help_row.add_widget(Widget())
+                help_row.add_widget(call)
         col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2.5))
         top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         if back:
@@ -149,6 +209,11 @@ class Renderer:
             mid.add_widget(w)
         mid.add_widget(Widget())
         col.add_widget(mid)
+        if help_row is not None:
+            col.add_widget(help_row)
+            buttons = any(isinstance(w, Btn) for w in help_row.children)
+            if actions and buttons:  # buttons 8 mm apart (the column's spacing is less)
+                col.add_widget(Widget(size_hint_y=None, height=m.gap_y - m.y(2.5) * 2))
         if actions:
             row = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
             for b in actions:
@@ -201,7 +266,8 @@ class Renderer:
         col.add_widget(
             self.label(self.t(state, "attract.title"), tid="attract.title", size=m.body * 1.6)
         )
-        col.add_widget(self.txt(state, "attract.body", lines=2))
+        panel = self.help_panel(state, ack=True)  # a call for staff still open: said here too
+        col.add_widget(panel if panel is not None else self.txt(state, "attract.body", lines=2))
         col.add_widget(Widget())
         start = self.button(state, "attract.start", self.flow.start_checkin)
         start.height = m.y(18)
@@ -301,7 +367,7 @@ class Renderer:
             b.height = m.y(30)
             row.add_widget(b)
         spacer = Widget(size_hint_y=None, height=m.y(5.5))
-        return self.page(state, title="choose.title", body=[spacer, row])
+        return self.page(state, title="choose.title", body=[spacer, row], staff=True)
 
     def _countdown_label(self, state: State, key: str, tid: str) -> Txt:
         label = self.label("", tid=tid)
@@ -321,7 +387,7 @@ class Renderer:
         start = self.button(
             state, "prep_bp.start", self.flow.start_bp if state.ready else None, tid="btn.start_bp"
         )
-        return self.page(state, title="prep_bp.title", body=body, actions=[start])
+        return self.page(state, title="prep_bp.title", body=body, actions=[start], staff=True)
 
     def _screen_measure_bp(self, state: State) -> Widget:
         m = self.m
@@ -357,7 +423,16 @@ class Renderer:
         col.add_widget(top)
         col.add_widget(row)
         col.add_widget(Widget())
-        col.add_widget(self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel"))
+        panel = self.help_panel(state)
+        cancel = self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel")
+        if panel is not None:
+            col.add_widget(panel)
+            col.add_widget(cancel)
+        else:
+            bottom = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
+            bottom.add_widget(self.call_staff_button(state))
+            bottom.add_widget(cancel)
+            col.add_widget(bottom)
         return col
 
     def _screen_bp_pause(self, state: State) -> Widget:
@@ -374,6 +449,7 @@ class Renderer:
             body=body,
             actions=[self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel")],
             back=False,
+            staff=True,
         )
 
     def _screen_glucose_meal(self, state: State) -> Widget:
@@ -397,6 +473,7 @@ class Renderer:
             title="glucose_meal.title",
             body=[self.txt(state, "glucose_meal.question", tid="glucose_meal.question", lines=2)],
             actions=actions,
+            staff=True,
         )
 
     def _screen_prep_glucose(self, state: State) -> Widget:
@@ -409,6 +486,7 @@ class Renderer:
                     state, "prep_glucose.ready", self.flow.start_glucose, tid="btn.glucose_ready"
                 )
             ],
+            staff=True,
         )
 
     def _screen_measure_glucose(self, state: State) -> Widget:
@@ -422,6 +500,7 @@ class Renderer:
             body=body,
             actions=[self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel")],
             back=False,
+            staff=True,
         )
 
     def _screen_saving(self, state: State) -> Widget:
@@ -456,6 +535,10 @@ class Renderer:
         top.add_widget(big)
         unit_label = Txt(unit, font_size=m.body, tid="result.unit")
         top.add_widget(unit_label)
+        if urgent and state.help is not None:  # a person is called: said at once
+            told = Txt(self.t(state, f"help.result.{state.help.status}"), font_size=m.body,
+                       tid="help.result", halign="right")  # fmt: skip
+            top.add_widget(told)
         col.add_widget(top)
         cat_row = BoxLayout(spacing=m.x(2), size_hint_y=None, height=m.body * 1.2)
         style = theme.category_style(kind, category, urgent)
@@ -485,32 +568,43 @@ class Renderer:
         col.add_widget(cat_row)
         advice_label = self.txt(state, advice, tid="result.advice")
         if urgent:
+            # The urgent instruction and what happens now, nothing else
+            # (docs/clinical.md, "Wording on the kiosk"; issue 16).
+            from kivy.core.window import Window
+
             banner = _Panel(orientation="vertical", bg=theme.NOTICE_BG, size_hint_y=None)
-            banner.height = advice_label.height
             advice_label.tid = "result.urgent"
+            now = self._wrapped(self.t(state, "result.urgent_now"), tid="result.urgent_now",
+                                width=Window.width - m.x(3))  # fmt: skip
+            banner.height = advice_label.height + now.height
             banner.add_widget(advice_label)
+            banner.add_widget(now)
             col.add_widget(banner)
         else:
             col.add_widget(advice_label)
-        sentence = text(lang, explanation.key, **explanation.as_dict())
-        col.add_widget(self.label(sentence, tid="result.explanation"))
+            sentence = text(lang, explanation.key, **explanation.as_dict())
+            col.add_widget(self.label(sentence, tid="result.explanation"))
         for note in notes:
             col.add_widget(self.txt(state, note, tid="result.note"))
         col.add_widget(Widget())
         actions = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         actions.add_widget(self.lang_button(state))
         if self.flow.glucose_pending:
+            # After an urgent result more measuring is a small second choice (issue 16).
             actions.add_widget(
-                self.button(state, "result.next_glucose", self.flow.next_glucose, tid="btn.next")
-            )
+                self.button(state, "result.glucose_too" if urgent else "result.next_glucose",
+                            self.flow.next_glucose, tid="btn.next", primary=not urgent,
+                            width_mm=46 if urgent else None)
+            )  # fmt: skip
         if self.flow.summary_next:  # the visit has several results: they come next
             actions.add_widget(
                 self.button(state, "result.all_results", self.flow.finish, tid="btn.summary")
             )
         else:
             actions.add_widget(
-                self.button(state, "btn.finish", self.flow.finish, tid="btn.finish", primary=False)
-            )
+                self.button(state, "btn.finish", self.flow.finish, tid="btn.finish",
+                            primary=urgent)
+            )  # fmt: skip
         col.add_widget(actions)
         return col
 
@@ -642,7 +736,9 @@ class Renderer:
                     primary=False,
                 )
             ]
-        return self.page(state, title="done.title", body=body, actions=actions, back=False)
+        return self.page(
+            state, title="done.title", body=body, actions=actions, back=False, ack=True
+        )
 
     def _screen_error(self, state: State) -> Widget:
         err = state.error
@@ -658,16 +754,29 @@ class Renderer:
             )
         )
         icon_row.add_widget(self.txt(state, f"error.{err.key}", tid="error.message", lines=2))
+        body: list[Widget] = [icon_row]
+        panel = self.help_panel(state, ack=True)
+        if panel is not None:
+            body.append(panel)
+        elif "call_staff" in err.actions:  # a person is needed: the main way forward
+            row = BoxLayout(size_hint_y=None, height=self.m.button_h)
+            row.add_widget(self.call_staff_button(state, primary=True))
+            row.add_widget(Widget())
+            body.append(row)
         actions = []
         if "retry" in err.actions:
-            actions.append(self.button(state, "btn.retry", self.flow.retry, tid="btn.retry"))
+            retry_first = "call_staff" not in err.actions or state.help is not None
+            actions.append(
+                self.button(state, "btn.retry", self.flow.retry, tid="btn.retry",
+                            primary=retry_first)
+            )  # fmt: skip
         actions.append(
             self.button(state, "btn.finish", self.flow.finish, tid="btn.finish", primary=False)
         )
         return self.page(
             state,
             title="error.title",
-            body=[icon_row],
+            body=body,
             actions=actions,
             back="choose" in err.actions,
         )
@@ -765,6 +874,14 @@ class Renderer:
             )
             if tech.restart_requested:
                 body.append(self.txt(state, "tech.restarting", tid="tech.restarting"))
+        if self.flow.help_open:  # a call for staff: handled here too (issue 16)
+            row = BoxLayout(size_hint_y=None, height=self.m.button_h, spacing=self.m.gap_x)
+            row.add_widget(self.txt(state, "tech.help_open", tid="tech.help_open"))
+            row.add_widget(
+                self.button(state, "tech.help_ack", self.flow.tech_help_ack, tid="btn.help_ack",
+                            width_mm=45)
+            )  # fmt: skip
+            body.append(row)
         return self.page(
             state,
             title="tech.title",

@@ -93,6 +93,8 @@ class Btn(Button):  # type: ignore[misc]
             **kw,
         )
         self._on_tap = on_tap
+        self.primary = enabled and primary
+        """Drawn as the screen's main way forward (black), for tests to tell."""
         self._border_px = border_px
         with self.canvas.after:
             Color(*theme.TEXT)

@@ -23,6 +23,27 @@ RETRY_ACTIONS = ("retry", "choose", "finish")
 DEVICE_MISSING_ACTIONS = ("retry", "finish")
 FINISH_ONLY = ("finish",)
 
+ELDER_CAN_FIX = frozenset({"body_movement", "cuff_fit", "improper_position", "strip_error"})
+"""Errors the elder mends alone (sit still, the cuff, a new strip): "Try again" first."""
+NEEDS_STAFF = frozenset(
+    {
+        "device_not_found",
+        "not_paired",
+        "bluetooth_off",
+        "link_lost",
+        "device_timeout",
+        "out_of_range",
+        "implausible",
+        "device_error",
+        "store_full",
+        "store_error",
+        "updating",
+    }
+)
+"""Errors that need a person: the screen offers 呼叫工作人员 (``call_staff``) as
+its main way forward (``out_of_range`` and ``implausible``: a meter's value a
+real hypoglycaemia or shock can produce)."""
+
 ERROR_KEYS = (
     "device_not_found",
     "not_paired",
@@ -109,8 +130,10 @@ def pair_error_key(reason: str) -> str:
 
 
 def error_actions(key: str) -> tuple[str, ...]:
+    """The ways forward, in order; ``call_staff`` first when the error needs staff."""
+    staff = ("call_staff",) if key in NEEDS_STAFF else ()
     if key in ("store_full", "store_error", "updating"):
-        return FINISH_ONLY
+        return (*staff, *FINISH_ONLY)
     if key in ("device_not_found", "not_paired", "bluetooth_off"):
-        return DEVICE_MISSING_ACTIONS
-    return RETRY_ACTIONS
+        return (*staff, *DEVICE_MISSING_ACTIONS)
+    return (*staff, *RETRY_ACTIONS)

@@ -87,7 +87,7 @@ class Leaving:
         ctx.stop_countdown()
         self.end_visit(outcome)
         ctx.done_deadline = ctx.clock.monotonic() + ctx.cfg.done_s
-        ctx.set(State(screen=Screen.DONE, language=ctx.state.language))
+        ctx.set(State(screen=Screen.DONE, language=ctx.state.language, help=ctx.state.help))
 
     def reset(self, *, outcome: str = "abandoned") -> None:
         """Back to the attract screen with nothing personal left."""
@@ -97,7 +97,7 @@ class Leaving:
         self.end_visit(outcome)
         ctx.still_deadline = None
         ctx.done_deadline = None
-        ctx.set(State(language=ctx.cfg.language))
+        ctx.set(State(language=ctx.cfg.language, help=ctx.state.help))  # a call outlives it
 
     def end_visit(self, outcome: str) -> None:
         ctx = self._ctx

@@ -169,6 +169,90 @@ def _status(role: str, info: DeviceInfo, state: object) -> DeviceStatus:
     return DeviceStatus(role=role, model=info.model, state=str(state), detail=info.label)
 
 
+@dataclass(frozen=True, slots=True)
+class HelpCallRecord:
+    """A call for staff as the flow hands it on (never personal)."""
+
+    id: str
+    reason: Literal["urgent_result", "staff_call"]
+    screen: str
+    detail: str
+    called_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class HelpAck:
+    """Someone acknowledged a call: at the station (``where="station"``) or on the web."""
+
+    call: str
+    at: datetime
+    by: str
+    where: Literal["station", "web"]
+
+
+class HelpDesk(Protocol):
+    """Where the kiosk's calls for staff go: ``kiosk-sync`` sends them to the
+    doctor's side as ``hk.help/1`` and brings back the web's acknowledgements
+    (:class:`kiosk.helpdesk.FileHelpDesk`; tests: :class:`MemoryHelpDesk`)."""
+
+    async def call(self, record: HelpCallRecord) -> None:
+        """Keep the call for sending; return once kept."""
+        ...
+
+    async def acknowledge(self, ack: HelpAck) -> None:
+        """Keep an acknowledgement (sent to the doctor's side with the call)."""
+        ...
+
+    async def web_acks(self) -> list[HelpAck]:
+        """The acknowledgements that came from the web."""
+        ...
+
+
+class StaffAlert(Protocol):
+    """What calls a person at the station itself: a chime through the speaker,
+    and a staff lamp (a GPIO light or relay) where configured
+    (:class:`kiosk.staffalert.StationAlert`; tests: :class:`RecordingAlert`)."""
+
+    def alert(self) -> None:
+        """Chime, and the lamp on. Never raises."""
+        ...
+
+    def clear(self) -> None:
+        """The lamp off. Never raises."""
+        ...
+
+
+class MemoryHelpDesk:
+    """Kept in memory (tests, a laptop without ``kiosk-sync``)."""
+
+    def __init__(self) -> None:
+        self.calls: list[HelpCallRecord] = []
+        self.acks: list[HelpAck] = []
+        self.from_web: list[HelpAck] = []
+
+    async def call(self, record: HelpCallRecord) -> None:
+        self.calls.append(record)
+
+    async def acknowledge(self, ack: HelpAck) -> None:
+        self.acks.append(ack)
+
+    async def web_acks(self) -> list[HelpAck]:
+        return list(self.from_web)
+
+
+class RecordingAlert:
+    """No hardware: records what it was asked (tests)."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def alert(self) -> None:
+        self.events.append("alert")
+
+    def clear(self) -> None:
+        self.events.append("clear")
+
+
 class VisitGate(Protocol):
     """Held from check-in to the end of a visit, so no update starts meanwhile
     (:class:`healthkiosk.visitlock.VisitLock` fits)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from healthkiosk.errors import HealthKioskError
 from kiosk.flow.context import FlowContext
@@ -27,9 +28,18 @@ HISTORY_WAIT_S = 10.0
 
 
 class Results:
-    def __init__(self, ctx: FlowContext, summary: Summary) -> None:
+    def __init__(
+        self,
+        ctx: FlowContext,
+        summary: Summary,
+        *,
+        on_urgent: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_urgent(detail)``: an urgent result is on the screen (a person is
+        called: :mod:`kiosk.flow.help`); ``detail`` is ``<kind>:<category>``."""
         self._ctx = ctx
         self._summary = summary
+        self._on_urgent = on_urgent
 
     async def save(self, reading: CompletedReading) -> bool:
         """Store the reading; False (and the error screen) when the store refused it."""
@@ -73,6 +83,8 @@ class Results:
             trend=tuple(ctx.visit.history),
             countdown_s=None,
         )
+        if shown is not None and shown.urgent and self._on_urgent is not None:
+            self._on_urgent(f"{reading.kind}:{shown.category}")
 
     async def prefetch_history(self) -> None:
         """The earlier readings, fetched while the elder chooses and measures."""

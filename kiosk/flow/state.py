@@ -17,6 +17,11 @@ Language = Literal["zh_CN", "en"]
 Choice = Literal["bp", "glucose", "both"]
 MealAnswer = Literal["fasting", "after_meal", "random"]
 PrintStatus = Literal["printing", "printed", "no_paper", "failed"]
+HelpReason = Literal["urgent_result", "staff_call"]
+HelpStatus = Literal["calling", "called", "acknowledged", "failed"]
+"""A call for staff (:mod:`kiosk.flow.help`): being sent, sent (the lamp is on
+and the doctor's side is told), someone acknowledged it, or it could not be
+kept (the chime and lamp still went off)."""
 """The take-home slip on the thank-you screen (:mod:`kiosk.flow.printing`)."""
 
 
@@ -133,6 +138,20 @@ class ErrorView:
 
 
 @dataclass(frozen=True, slots=True)
+class HelpView:
+    """A call for staff, shown on every screen until acknowledged (never personal)."""
+
+    reason: HelpReason
+    status: HelpStatus
+    screen: str
+    """The screen it was made from."""
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("calling", "called", "failed")
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceStatus:
     role: str
     model: str
@@ -193,6 +212,8 @@ class State:
     summary: tuple[SummaryItem, ...] = ()
     """The visit's results, the most urgent first (the summary screen)."""
     error: ErrorView | None = None
+    help: HelpView | None = None
+    """A call for staff (:mod:`kiosk.flow.help`); it outlives the visit until acknowledged."""
     # inactivity
     still_here_s: int | None = None
     # the take-home slip (thank-you screen)

@@ -22,6 +22,7 @@ over one shared :class:`~kiosk.flow.context.FlowContext`:
 :mod:`.technician`        PIN, device test, pairing, restart
 :mod:`.leaving`           back to the choice, thank-you, attract screen
 :mod:`.printing`          the take-home slip, printed at the end
+:mod:`.help`              calls for staff: an urgent result, 呼叫工作人员
 :mod:`.timing`            the tick: countdowns, idle, "still here?"
 :mod:`.context`           what the phases share (state, tasks, error screen)
 ========================  =====================================================
@@ -40,8 +41,19 @@ from kiosk.flow.checkin import CheckIn
 from kiosk.flow.clock import Clock
 from kiosk.flow.context import FlowContext, Listener
 from kiosk.flow.glucose import Glucose
+from kiosk.flow.help import Help
 from kiosk.flow.leaving import Leaving
-from kiosk.flow.ports import Devices, OpenGate, PinAttempts, Recorder, VisitGate
+from kiosk.flow.ports import (
+    Devices,
+    HelpDesk,
+    MemoryHelpDesk,
+    OpenGate,
+    PinAttempts,
+    Recorder,
+    RecordingAlert,
+    StaffAlert,
+    VisitGate,
+)
 from kiosk.flow.printing import Printing
 from kiosk.flow.result import Results
 from kiosk.flow.state import Choice, Language, MealAnswer, Screen, State
@@ -65,10 +77,14 @@ class VisitFlow:
         slip: SlipSettings | None = None,
         clock_synced: Callable[[], bool | None] | None = None,
         pin_attempts: PinAttempts | None = None,
+        help_desk: HelpDesk | None = None,
+        staff_alert: StaffAlert | None = None,
     ) -> None:
         """``clock_synced``: whether the wall clock is synchronised now
         (:meth:`healthkiosk.clocktrust.ClockTrust.trusted`); each reading is
-        marked with it (None, not known, without it)."""
+        marked with it (None, not known, without it). ``help_desk`` and
+        ``staff_alert``: where calls for staff go (:mod:`kiosk.flow.help`;
+        by default kept in memory, and no chime or lamp)."""
         self._ctx = ctx = FlowContext(
             config=config,
             rules=rules,
@@ -81,7 +97,8 @@ class VisitFlow:
         )
         self._closed = False
         summary = Summary(ctx)
-        self._results = results = Results(ctx, summary)
+        self._help = Help(ctx, help_desk or MemoryHelpDesk(), staff_alert or RecordingAlert())
+        self._results = results = Results(ctx, summary, on_urgent=self._urgent)
         self._printing = Printing(ctx, slip or SlipSettings(station=""))
         self._leaving = leaving = Leaving(ctx, summary, on_finished=self._printing.visit_finished)
         self._timing = Timing(ctx, leaving)
@@ -115,6 +132,7 @@ class VisitFlow:
     async def run(self) -> None:
         """Tick until :meth:`close`; owns every device task of the visit."""
         async with self._ctx.task_group():
+            self._ctx.spawn(lambda: self._help.run(lambda: self._closed), "help-watch", keep=True)
             while not self._closed:
                 self._timing.tick()
                 await self._ctx.clock.sleep(TICK_S)
@@ -228,6 +246,30 @@ class VisitFlow:
     def print_slip(self) -> None:
         """ "Print slip" on the thank-you screen: the visit's slip (again)."""
         self._printing.print_now()
+
+    # --- calls for staff (kiosk.flow.help) -----------------------------------------
+
+    def call_staff(self) -> None:
+        """呼叫工作人员: the elder calls a person to the station."""
+        err = self._ctx.state.error
+        self._help.call("staff_call", detail=err.key if err is not None else "")
+
+    def staff_here(self) -> None:
+        """Staff at the kiosk acknowledge the open call (the kiosk's button)."""
+        self._help.acknowledge(by="kiosk")
+
+    def tech_help_ack(self) -> None:
+        """The technician acknowledges the open call from their screen."""
+        if self._ctx.state.screen is Screen.TECHNICIAN:
+            self._help.acknowledge(by="technician")
+
+    @property
+    def help_open(self) -> bool:
+        """A call for staff waits for someone to come."""
+        return self._help.call_id is not None
+
+    def _urgent(self, detail: str) -> None:
+        self._help.call("urgent_result", detail=detail)
 
     # --- technician (kiosk.flow.technician) --------------------------------------
 

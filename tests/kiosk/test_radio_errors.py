@@ -28,7 +28,7 @@ from kiosk.flow.errors import error_actions, error_key
 def test_radio_reasons_ask_for_the_staff(reason: str, key: str) -> None:
     err = DeviceConnectionError("from the driver", reason=reason)
     assert error_key(err) == key
-    assert error_actions(key) == ("retry", "finish")
+    assert error_actions(key) == ("call_staff", "retry", "finish")  # 呼叫工作人员 first
 
 
 def test_every_reason_the_drivers_can_give_is_mapped() -> None:

@@ -492,3 +492,52 @@ def test_expired_commands_are_not_run_and_an_id_is_answered_once(fleet: Fleet) -
     # No answer from a station that is not there: exit 3.
     cp = fleet.admin("admin", "command", "st-zz", "resync", "--wait", "1", check=False)
     assert cp.returncode == 3
+
+
+def test_help_calls_are_sent_and_a_web_acknowledgement_is_kept_for_the_kiosk(
+    fleet: Fleet,
+) -> None:
+    """Issue 16: the kiosk app's call (its file) goes out as ``hk.help/1``; the
+    web's ``help_ack`` comes back into the file the kiosk app reads; the call
+    acknowledged goes out again."""
+    from sync import helpfile
+
+    st = fleet.stations["st-a"]
+    now = datetime.now(UTC)
+    call = helpfile.CallRecord(
+        id=str(uuid.uuid4()), reason="staff_call", screen="error", detail="device_timeout",
+        called_at=now,
+    )  # fmt: skip
+
+    async def listen(write: Callable[[], None]) -> dict[str, Any]:
+        async with connect(fleet.settings()) as conn:
+            await conn.subscribe([(topic("st-a", "help"), 1)], timeout=5.0)
+            write()
+            msg = await conn.next_message(timeout=15.0)
+            return dict(json.loads(msg.payload))
+
+    path = helpfile.calls_path(st.dir)
+    sent = asyncio.run(listen(lambda: helpfile.write_calls(path, [call], now=now)))
+    assert sent["schema"] == "hk.help/1" and sent["id"] == call.id
+    assert (sent["station_id"], sent["screen"], sent["detail"]) == (
+        "st-a", "error", "device_timeout"
+    )  # fmt: skip
+    assert sent["acknowledged_at"] is None
+
+    ack = Command(
+        id=uuid.uuid4(), command="help_ack", args={"call": call.id, "by": "dr-li"},
+        issued_at=now, expires_at=now + timedelta(minutes=5), issued_by="dr-li",
+    )  # fmt: skip
+    results = fleet.command_results("st-a", [ack], listen_s=5.0)
+    assert [r["ok"] for r in results] == [True], results
+    assert results[0]["detail"] == f"call {call.id} acknowledged"
+    acks = helpfile.read_acks(helpfile.acks_path(st.dir))
+    assert [(a.call, a.by, a.where) for a in acks] == [(call.id, "dr-li", "web")]
+
+    # The kiosk app takes it into its call: sent again, acknowledged.
+    done = call.model_copy(
+        update={"acknowledged_at": acks[0].at, "acknowledged_by": "dr-li",
+                "acknowledged_where": "web"}
+    )  # fmt: skip
+    again = asyncio.run(listen(lambda: helpfile.write_calls(path, [done], now=now)))
+    assert again["id"] == call.id and again["acknowledged_where"] == "web"

@@ -20,7 +20,7 @@ from healthkiosk.errors import StoreFullError
 from healthkiosk.readings import DeviceMemoryRecord
 from healthkiosk.rules import RulesConfig, load_rules
 from kiosk.flow import CompletedReading, Devices, FakeClock, ResidentIdentity, State, StoreStatus
-from kiosk.flow.ports import CouldNotMeasure, PinAttempts
+from kiosk.flow.ports import CouldNotMeasure, MemoryHelpDesk, PinAttempts, RecordingAlert
 from kiosk.flow.state import Screen, TrendPoint
 from kiosk.flow.visit import VisitFlow
 from tests.support.fake_devices import (
@@ -97,6 +97,8 @@ class Harness:
     reader: FakeIdCardReader
     recorder: MemoryRecorder
     states: list[State]
+    help_desk: MemoryHelpDesk = field(default_factory=MemoryHelpDesk)
+    alert: RecordingAlert = field(default_factory=RecordingAlert)
 
     @property
     def state(self) -> State:
@@ -152,6 +154,7 @@ async def running_harness(
     glucose = FakeGlucoseMeter(clock=clock, seed=1)
     reader = FakeIdCardReader(clock=clock)
     recorder = MemoryRecorder()
+    help_desk, alert = MemoryHelpDesk(), RecordingAlert()
     flow = VisitFlow(
         config=kiosk_config,
         rules=rules,
@@ -161,13 +164,15 @@ async def running_harness(
         version="test",
         clock_synced=clock_synced,
         pin_attempts=pin_attempts,
+        help_desk=help_desk,
+        staff_alert=alert,
     )
     recorder.flow = flow
     states: list[State] = []
     flow.subscribe(states.append)
     task = asyncio.create_task(flow.run())
     await clock.settle()
-    yield Harness(flow, clock, bp, glucose, reader, recorder, states)
+    yield Harness(flow, clock, bp, glucose, reader, recorder, states, help_desk, alert)
     flow.close()
     await clock.advance(1)
     await asyncio.wait_for(task, 5)

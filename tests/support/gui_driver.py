@@ -82,7 +82,8 @@ class Driver:
         for w in top_layer.walk(restrict=True):
             if isinstance(w, Button) and w.get_root_window() is not None:
                 x, y = w.to_window(w.x, w.y)
-                out.append({"tid": getattr(w, "tid", ""), "rect": [x, y, w.width, w.height]})
+                out.append({"tid": getattr(w, "tid", ""), "rect": [x, y, w.width, w.height],
+                            "primary": bool(getattr(w, "primary", False))})  # fmt: skip
         return out
 
     def check_overflow(self, name: str) -> None:
@@ -684,6 +685,57 @@ async def with_emulated_printer(printed: Path, **fakes: Any) -> AsyncIterator[An
             await printer.close()
 
 
+async def help_urgent(d: Driver) -> None:
+    """Issue 16: a card check-in, an urgent blood pressure: the result says what
+    happens now, the doctor is told (the call goes through kiosk-sync; the test
+    checks the broker and the doctor's list), more measuring is a small choice."""
+    bp = d.r.devices.blood_pressure
+    bp.queue(BpOutcome(186, 116, 80), BpOutcome(184, 114, 78))
+    await d.tap("attract.start")
+    await d.wait_for("checkin.prompt")
+    d.r.devices.id_card.present(demo_card())
+    await d.tap("confirm.yes")
+    await d.tap("btn.both")
+    await d.wait_for("prep_bp.ready", within=30)
+    await d.record("prep_bp-staff")
+    await d.tap("btn.start_bp")
+    await d.wait_for("result.value", text="185/115", within=60)
+    await d.wait_for("help.result", text="已通知医生", within=20)
+    await d.record("result-urgent")
+    d.steps[-1]["chimes"] = d.r.voice.chimes
+    await d.tap("btn.summary" if "btn.summary" in d.widgets() else "btn.finish")
+    await d.wait_for("help.status", within=30)  # the thank-you, then the attract screen
+    await d.wait_for("attract.start", within=30)
+    await d.record("attract-help-open")
+
+
+async def help_error(d: Driver) -> None:
+    """Issue 16: a meter that cannot be found needs staff: 呼叫工作人员 is the
+    error's main way forward; pressed, the screen says staff are called; the
+    test acknowledges on the web, and the kiosk says so (waits up to 150 s)."""
+    from healthkiosk.errors import DeviceNotFoundError
+
+    gl = d.r.devices.glucose
+    gl.queue(GlucoseOutcome(error=DeviceNotFoundError("no meter")))
+    await d.tap("attract.start")
+    await d.wait_for("checkin.prompt")
+    d.r.devices.id_card.present(demo_card())
+    await d.tap("confirm.yes")
+    await d.tap("btn.glucose")
+    await d.wait_for("btn.meal.fasting")
+    await d.record("glucose_meal-staff")
+    await d.tap("btn.meal.fasting")
+    await d.tap("btn.glucose_ready")
+    await d.wait_for("error.message", within=30)
+    await d.record("error-needs-staff")
+    await d.tap("btn.call_staff")
+    await d.wait_for("help.status", text="已通知工作人员", within=20)
+    await d.record("error-staff-called")
+    await d.wait_for("help.status", text="工作人员已收到", within=150)
+    await d.record("error-staff-acknowledged")
+    d.steps[-1]["chimes"] = d.r.voice.chimes
+
+
 SCENARIOS = {
     "visit_both": visit_both,
     "visit_prints": visit_prints,
@@ -692,6 +744,8 @@ SCENARIOS = {
     "error_layouts": error_layouts,
     "summary_layouts": summary_layouts,
     "store_full": store_full,
+    "help_urgent": help_urgent,
+    "help_error": help_error,
 }
 
 

@@ -245,6 +245,31 @@ async def test_acl_tls_and_anonymous(
         await f.publish("hk/v1/st/st-b/receipts", b"{}", timeout=5)
 
 
+async def test_help_calls_go_from_a_station_to_the_ingest_and_acks_back(
+    mosquitto: Callable[..., Mosquitto],
+) -> None:
+    """Issue 16: a station publishes its calls for staff on its own ``help`` leaf
+    only; every ingest worker reads them; the web's ``help_ack`` reaches the station."""
+    broker = mosquitto(["st-a", "st-b"])
+    async with (
+        connect(_settings(broker, "followup-ingest-1")) as ingest,
+        connect(_settings(broker, "st-a")) as a,
+    ):
+        await ingest.subscribe([("hk/v1/st/+/help", 1)], timeout=5)
+        await a.subscribe([("hk/v1/st/st-a/cmd", 1)], timeout=5)
+        await a.publish("hk/v1/st/st-a/help", b"call", timeout=5)
+        got = await ingest.next_message(timeout=5)
+        assert (got.topic, got.payload) == ("hk/v1/st/st-a/help", b"call")
+        with pytest.raises(PublishRefusedError):  # never in another station's name
+            await a.publish("hk/v1/st/st-b/help", b"call", timeout=5)
+        with pytest.raises(SubscribeRefusedError):  # nor reading the others' calls
+            await a.subscribe([("hk/v1/st/+/help", 1)], timeout=5)
+        async with connect(_settings(broker, "followup-web")) as web:
+            await web.publish("hk/v1/st/st-a/cmd", b"ack", timeout=5)
+        got = await a.next_message(timeout=5)
+        assert (got.topic, got.payload) == ("hk/v1/st/st-a/cmd", b"ack")
+
+
 def test_refused_publish_stays_in_outbox_with_an_alert(
     mosquitto: Callable[..., Mosquitto], deploy, tmp_path: Path
 ) -> None:

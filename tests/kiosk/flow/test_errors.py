@@ -96,20 +96,25 @@ async def test_implausible_reading_is_a_device_event_not_a_reading(
             DeviceConnectionError("link lost"),
             "deflating",
             "link_lost",
-            ("retry", "choose", "finish"),
+            ("call_staff", "retry", "choose", "finish"),
         ),
-        (DeviceNotFoundError("no monitor"), "start", "device_not_found", ("retry", "finish")),
+        (
+            DeviceNotFoundError("no monitor"),
+            "start",
+            "device_not_found",
+            ("call_staff", "retry", "finish"),
+        ),
         (
             DeviceError("radio off", reason="bluetooth_off"),
             "start",
             "bluetooth_off",
-            ("retry", "finish"),
+            ("call_staff", "retry", "finish"),
         ),
         (
             DeviceNotFoundError("not paired", reason="not_paired"),
             "start",
             "not_paired",
-            ("retry", "finish"),
+            ("call_staff", "retry", "finish"),
         ),
         (
             MeasurementError("E2", problem=MeasurementProblem.CUFF_FIT),
@@ -127,7 +132,7 @@ async def test_implausible_reading_is_a_device_event_not_a_reading(
             ProtocolError("garbage", raw=b"\x00"),
             "deflating",
             "device_error",
-            ("retry", "choose", "finish"),
+            ("call_staff", "retry", "choose", "finish"),
         ),
     ],
 )
@@ -177,7 +182,8 @@ async def test_glucose_errors(h: Harness, outcome: GlucoseOutcome, key: str) -> 
     await start_glucose(h)
     await h.screen(Screen.ERROR)
     assert h.state.error is not None and h.state.error.key == key
-    assert h.state.error.actions == ("retry", "choose", "finish")
+    staff = () if key == "strip_error" else ("call_staff",)  # the elder mends a strip alone
+    assert h.state.error.actions == (*staff, "retry", "choose", "finish")
     assert h.recorder.saved == []
     h.flow.retry()
     await h.screen(Screen.RESULT)
@@ -191,7 +197,7 @@ async def test_store_full_never_says_saved(h: Harness) -> None:
     await start_glucose(h)
     await h.screen(Screen.ERROR)
     assert h.state.error is not None and h.state.error.key == "store_full"
-    assert h.state.error.actions == ("finish",)
+    assert h.state.error.actions == ("call_staff", "finish")
     assert h.state.glucose_result is None
     assert all(s.glucose_result is None for s in h.states)
     h.flow.finish()
@@ -231,7 +237,7 @@ async def test_missing_devices(h: Harness, kiosk_config: KioskConfig, rules: Rul
     flow.confirm()
     flow.choose("bp")
     assert flow.state.error is not None and flow.state.error.key == "device_not_found"
-    assert flow.state.error.actions == ("retry", "finish")
+    assert flow.state.error.actions == ("call_staff", "retry", "finish")
     flow.retry()
     assert flow.state.screen is Screen.ERROR
     flow.finish()

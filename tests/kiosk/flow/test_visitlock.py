@@ -77,7 +77,7 @@ async def test_no_visit_begins_while_an_update_holds_the_lock(kit) -> None:  # t
         await clock.settle()
         st = flow.state
         assert st.screen is Screen.ERROR and st.error is not None
-        assert st.error.key == "updating" and st.error.actions == ("finish",)
+        assert st.error.key == "updating" and st.error.actions == ("call_staff", "finish")
         flow.finish()
         await clock.advance(5)
         assert flow.state.screen is Screen.ATTRACT
