@@ -9,7 +9,19 @@ from uuid import UUID
 
 from healthkiosk import __version__
 from healthkiosk.idnumber import IdNumber
-from sync.schema import BloodPressureValues, GlucoseValues, WireClassification, WireDevice
+from sync.schema import (
+    VALUES_BY_KIND,
+    BloodPressureValues,
+    GlucoseValues,
+    Spo2Values,
+    TemperatureValues,
+    WeightValues,
+    WireClassification,
+    WireDevice,
+)
+
+ReadingValues = BloodPressureValues | GlucoseValues | WeightValues | Spo2Values | TemperatureValues
+"""The values of a reading (a device event is not one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +48,7 @@ class NewReading:
     resident: ResidentDetails
     measured_at: datetime
     """The kiosk's clock when the reading was complete (timezone-aware)."""
-    values: BloodPressureValues | GlucoseValues
+    values: ReadingValues
     device: WireDevice
     classification: WireClassification
     device_time: datetime | None = None
@@ -49,7 +61,7 @@ class NewReading:
 
     @property
     def kind(self) -> str:
-        return "blood_pressure" if isinstance(self.values, BloodPressureValues) else "glucose"
+        return next(k for k, model in VALUES_BY_KIND.items() if isinstance(self.values, model))
 
 
 @dataclass(frozen=True, slots=True)
