@@ -12,6 +12,8 @@ Create Date: 2026-12-07
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,7 +22,7 @@ down_revision: str | None = "kiosk_rule_set"
 branch_labels: str | None = None
 depends_on: str | None = None
 
-_COLUMNS = (
+_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("weight_kg", sa.Double()),
     ("height_m", sa.Double()),
     ("height_source", sa.String(length=10)),
