@@ -22,7 +22,7 @@ class Oximetry(VitalStep):
 
     async def measure_task(self) -> None:
         ctx = self._ctx
-        oximeter = ctx.devices.oximeter
+        oximeter = ctx.devices.pulse_oximeter
         if oximeter is None:
             ctx.show_error("device_not_found", retry=self.start)
             return

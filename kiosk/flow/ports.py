@@ -162,9 +162,9 @@ class Devices:
     """Optional: a QR-code scanner (an elder service card); reads like a card reader."""
     printer: ReceiptPrinter | None = None
     """Optional: a receipt printer for the take-home slip."""
-    scale: WeightScale | None = None
+    weight: WeightScale | None = None
     """Optional: a weight scale (weight and BMI)."""
-    oximeter: PulseOximeter | None = None
+    pulse_oximeter: PulseOximeter | None = None
     """Optional: a pulse oximeter (SpO2 and pulse)."""
     thermometer: Thermometer | None = None
     """Optional: a body thermometer."""
@@ -177,8 +177,8 @@ class Devices:
             ("id_card", self.id_card),
             ("qr_code", self.qr_code),
             ("printer", self.printer),
-            ("scale", self.scale),
-            ("oximeter", self.oximeter),
+            ("weight", self.weight),
+            ("pulse_oximeter", self.pulse_oximeter),
             ("thermometer", self.thermometer),
         ):
             if dev is None and role in OPTIONAL_ROLES:
@@ -190,7 +190,7 @@ class Devices:
         return tuple(out)
 
 
-OPTIONAL_ROLES = ("qr_code", "printer", "scale", "oximeter", "thermometer")
+OPTIONAL_ROLES = ("qr_code", "printer", "weight", "pulse_oximeter", "thermometer")
 """A station without one of these lacks nothing (the choice does not offer it)."""
 
 

@@ -199,7 +199,8 @@ class VisitFlow:
         elif choice == "vitals":
             self._vitals.begin(ORDER)
         elif choice in ("weight", "spo2", "temperature"):
-            self._vitals.begin((choice,))
+            # the chosen one, then "Next" offers those after it (never forced)
+            self._vitals.begin(ORDER[ORDER.index(choice) :])
         else:
             self._bp.prepare()
 

@@ -131,7 +131,7 @@ class Vitals:
 
     def available(self, kind: VitalKind) -> bool:
         d = self._ctx.devices
-        return {"weight": d.scale, "spo2": d.oximeter, "temperature": d.thermometer}[
+        return {"weight": d.weight, "spo2": d.pulse_oximeter, "temperature": d.thermometer}[
             kind
         ] is not None
 

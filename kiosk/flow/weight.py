@@ -27,7 +27,7 @@ class Weight(VitalStep):
 
     async def measure_task(self) -> None:
         ctx = self._ctx
-        scale = ctx.devices.scale
+        scale = ctx.devices.weight
         if scale is None:
             ctx.show_error("device_not_found", retry=self.start)
             return

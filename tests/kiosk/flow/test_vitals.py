@@ -41,7 +41,7 @@ async def v(kiosk_config: KioskConfig, rules: RulesConfig) -> AsyncIterator[Vita
     clock = FakeClock()
     scale, ox, th = fake_scale(clock), fake_oximeter(clock), fake_thermometer(clock)
     async with running_harness(
-        kiosk_config, rules, clock=clock, scale=scale, oximeter=ox, thermometer=th
+        kiosk_config, rules, clock=clock, weight=scale, pulse_oximeter=ox, thermometer=th
     ) as h:
         yield Vitals(h, scale, ox, th)
 
