@@ -302,7 +302,7 @@ class Renderer:
         if any(self.flow.can_measure(c) for c, _ in vitals):  # a station with any of them
             rows.append(vitals)
         tall = m.y(30) if len(rows) == 1 else m.y(24)
-        body: list[Widget] = [Widget(size_hint_y=None, height=m.y(5.5 if len(rows) == 1 else 0))]
+        body: list[Widget] = [Widget(size_hint_y=None, height=m.y(5.5 if len(rows) == 1 else 4.5))]
         box = BoxLayout(orientation="vertical", spacing=m.gap_y, size_hint_y=None)
         box.height = len(rows) * tall + (len(rows) - 1) * m.gap_y
         for choices in rows:

@@ -116,7 +116,7 @@ TEXTS: dict[str, str] = {
     "measure_weight.title": N_("Weight"),
     "measure_weight.body": N_("Take off your shoes. Step on the scale and stand still"),
     "height.title": N_("Your height"),
-    "height.prompt": N_("Type your height in cm"),
+    "height.prompt": N_("Height in cm?"),
     "height.wrong": N_("That is not a height. Type it in whole cm"),
     "measure_spo2.title": N_("Blood oxygen"),
     "measure_spo2.body": N_(
@@ -205,7 +205,7 @@ TEXTS: dict[str, str] = {
     "advice.spo2.very_low": N_("Please see the doctor now"),
     "advice.spo2.urgent": N_("Please see the doctor now"),
     "advice.temperature.normal": N_("Keep it up."),
-    "advice.temperature.low_fever": N_("Rest and drink water. See your doctor if it stays."),
+    "advice.temperature.low_fever": N_("Rest and drink water."),
     "advice.temperature.fever": N_("Please see your doctor today."),
     "advice.temperature.high_fever": N_("Please see your doctor today."),
     "advice.temperature.urgent": N_("Please see the doctor now"),
