@@ -19,6 +19,7 @@ from followup.db.models import Reading, Resident, Station
 from followup.db.status_store import refresh_residents
 from followup.ingest.store import IngestStore
 from followup.web.fhir_export import readings_bundle
+from followup.web.listing import ListFilters, fetch_list
 from healthkiosk.rules import load_rules
 from sync.schema import ReadingMessage, from_dict
 from tests.support.synckit import id_number
@@ -101,6 +102,15 @@ def test_stored_classified_listed_alerted_and_exported(followup_url: str) -> Non
             assert refreshed[ids[5]].status.status == "urgent"
             assert refreshed[ids[6]].status.status == "abnormal"
             s.commit()
+
+            # The list, filtered by what put each resident on it.
+            def listed(kind: str) -> dict[str, set[int]]:
+                got = fetch_list(s, ListFilters(kind=kind), now=AT, rules=rules)
+                return {k: {r.resident_id for r in v} for k, v in got.sections.items() if v}
+
+            assert listed("spo2") == {"urgent": {ids[1]}}
+            assert listed("temperature") == {"urgent": {ids[5]}, "abnormal": {ids[3], ids[6]}}
+            assert listed("blood_pressure") == {}
 
             payload = alert_payload(o, raised_at=AT + timedelta(seconds=5))
             assert payload["summary"] == "SpO2 88 %, pulse 104"
