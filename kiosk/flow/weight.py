@@ -84,6 +84,8 @@ class Weight(VitalStep):
         except ImplausibleValueError:
             ctx.update(height_error=True)
             return
+        ctx.visit.weight = None  # taken: a second tap on OK does nothing
+        ctx.update(screen=Screen.SAVING, height_typed="", height_error=False)
         ctx.spawn(lambda: self._classify(m, height_m, "keypad"), "classify-weight")
 
     async def _classify(self, m: WeightMeasurement, height_m: float, source: HeightSource) -> None:

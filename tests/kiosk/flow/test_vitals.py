@@ -126,10 +126,12 @@ async def test_no_height_from_the_scale_is_typed_then_known_next_time(v: Vitals)
         h.flow.height_key(d)
     assert h.state.height_typed == "160" and not h.state.height_error
     h.flow.submit_height()
+    h.flow.submit_height()  # a second tap: one reading only
     await result(h)
     r = h.state.vital_result
     assert r is not None and (r.shown, r.category) == ("50.0", "normal")  # BMI 19.5
     assert r.explanation.as_dict() == {"bmi": "19.5", "low": "18.5", "high": "24.0"}
+    assert len(h.recorder.saved) == 1
     assert h.recorder.saved[-1].values.height_source == "keypad"  # type: ignore[union-attr]
     # Another visit of the same resident: the height is known, not asked again.
     h.flow.finish()
