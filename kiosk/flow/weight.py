@@ -10,6 +10,8 @@ height and the BMI must be plausible first.
 
 from __future__ import annotations
 
+import asyncio
+
 from healthkiosk.errors import HealthKioskError, ImplausibleValueError
 from healthkiosk.readings import WeightMeasurement
 from healthkiosk.rules import check_height_plausible, classify_weight
@@ -18,6 +20,8 @@ from kiosk.flow.ports import HeightSource, WeightValues
 from kiosk.flow.state import Screen
 from kiosk.flow.vitals import VitalStep
 
+KNOWN_HEIGHT_WAIT_S = 10.0
+"""How long the store may take to say the resident's known height."""
 HEIGHT_DIGITS = 3
 """A height is typed in whole cm: three digits."""
 
@@ -45,9 +49,11 @@ class Weight(VitalStep):
             return
         assert ctx.visit.identity is not None
         try:
-            known = await ctx.recorder.known_height(ctx.visit.identity)
-        except HealthKioskError:
-            known = None
+            known = await asyncio.wait_for(
+                ctx.recorder.known_height(ctx.visit.identity), KNOWN_HEIGHT_WAIT_S
+            )
+        except (HealthKioskError, TimeoutError):
+            known = None  # not known in time: the elder types it
         if known is not None:
             await self._classify(m, known, "known")
             return
