@@ -198,6 +198,12 @@ class DevicesConfig(_Section):
     """A QR-code scanner for check-in with an elder service card (``serial-qr``)."""
     printer: PrinterConfig | None = None
     """A thermal receipt printer for the take-home slip (none: the slip is not printed)."""
+    weight: DeviceConfig | None = None
+    """A weight scale (``ble-weight-standard``): weight and BMI."""
+    pulse_oximeter: DeviceConfig | None = None
+    """A pulse oximeter (``ble-plx-standard``): SpO2 and pulse."""
+    thermometer: DeviceConfig | None = None
+    """A body thermometer (``ble-thermometer-standard``)."""
 
 
 class KioskConfig(_Section):

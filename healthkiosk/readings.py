@@ -279,8 +279,9 @@ class TemperatureMeasurement:
 
 
 Measurement = BloodPressureMeasurement | GlucoseMeasurement
-"""What the store and the wire schema take today (weight, oximetry and
-temperature join them with the visit integration of issue #17)."""
+"""The readings with a memory download and a trend (blood pressure, glucose);
+weight, oximetry and temperature reach the store and the wire schema through
+the visit (``kiosk/flow/vitals.py``, ``hk.reading/1`` minor 1.1)."""
 
 
 AnyMeasurement = (

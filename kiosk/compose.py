@@ -33,7 +33,16 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ROLES = ("blood_pressure", "glucose", "id_card", "qr_code", "printer")
+ROLES = (
+    "blood_pressure",
+    "glucose",
+    "id_card",
+    "qr_code",
+    "printer",
+    "weight",
+    "pulse_oximeter",
+    "thermometer",
+)
 READERS = ("id_card", "qr_code", "printer")
 """Devices that keep no time; every other (measuring) role's driver may set
 its device's clock, and is given the station's clock state to ask first."""
@@ -119,6 +128,9 @@ def _reconnecting(
         ReconnectingGlucoseMeter,
         ReconnectingIdCardReader,
         ReconnectingPrinter,
+        ReconnectingPulseOximeter,
+        ReconnectingThermometer,
+        ReconnectingWeightScale,
     )
 
     spec = get_driver(dc.driver)
@@ -147,6 +159,9 @@ def _reconnecting(
         "glucose": ReconnectingGlucoseMeter,
         "id_card": ReconnectingIdCardReader,
         "qr_code": ReconnectingIdCardReader,
+        "weight": ReconnectingWeightScale,
+        "pulse_oximeter": ReconnectingPulseOximeter,
+        "thermometer": ReconnectingThermometer,
     }[role]
     return cls(
         opener,

@@ -54,6 +54,9 @@ class DeferredRecorder:
     async def known_name(self, id_number: str) -> str | None:
         return await (await self._get()).known_name(id_number)
 
+    async def known_height(self, resident: ResidentIdentity) -> float | None:
+        return await (await self._get()).known_height(resident)
+
     async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:
         await (await self._get()).record_event(device=device, kind=kind, detail=detail)
 

@@ -8,6 +8,7 @@ left: the question and the seconds, never every tick.
 
 from __future__ import annotations
 
+from kiosk.flow.kinds import category_key, name_key, unit_key
 from kiosk.flow.state import Screen, State
 from kiosk.voice import Number, Part, Say
 
@@ -22,6 +23,10 @@ _SIMPLE = {
     Screen.GLUCOSE_MEAL: ["glucose_meal.title"],
     Screen.PREP_GLUCOSE: ["prep_glucose.body"],
     Screen.MEASURE_GLUCOSE: ["measure_glucose.body"],
+    Screen.MEASURE_WEIGHT: ["measure_weight.body"],
+    Screen.HEIGHT: ["height.prompt"],
+    Screen.MEASURE_SPO2: ["measure_spo2.body"],
+    Screen.MEASURE_TEMPERATURE: ["measure_temperature.body"],
     Screen.DONE: ["done.title", "done.body"],
     Screen.TECH_PIN: [],
     Screen.TECHNICIAN: [],
@@ -51,7 +56,7 @@ def _screen_prompt(state: State) -> tuple[tuple[object, ...], list[Part]]:
     if s is Screen.ERROR and state.error is not None:
         return (*cue, state.error.key), [Say(f"error.{state.error.key}")]
     if s is Screen.RESULT:
-        return (*cue, state.bp_result, state.glucose_result), _result(state)
+        return (*cue, state.bp_result, state.glucose_result, state.vital_result), _result(state)
     if s is Screen.SUMMARY:
         return (*cue, state.summary), _summary(state)
     if s is Screen.DONE and state.print_status not in (None, "printing"):
@@ -70,8 +75,11 @@ def _still_here(state: State, left: int) -> tuple[tuple[object, ...], list[Part]
 
 def _result(state: State) -> list[Part]:
     parts: list[Part] = [Say("result.title")]
-    g, bp = state.glucose_result, state.bp_result
-    if g is not None:
+    g, bp, v = state.glucose_result, state.bp_result, state.vital_result
+    if v is not None:
+        parts += [Number(float(v.shown), 0 if v.kind == "spo2" else 1), Say(unit_key(v.kind))]
+        parts += [Say(category_key(v.kind, v.category)), Say(v.advice)]
+    elif g is not None:
         if g.mmol_per_l is not None:
             parts += [Number(g.mmol_per_l, 1), Say("result.glucose_unit")]
         parts.append(Say(f"cat.glucose.{g.category}"))
@@ -93,8 +101,11 @@ def _summary(state: State) -> list[Part]:
     (the numbers were said on each result screen)."""
     parts: list[Part] = [Say("summary.title")]
     for item in state.summary:
-        kind = "bp" if item.kind == "blood_pressure" else "glucose"
-        parts += [Say(f"summary.{kind}"), Say(f"cat.{kind}.{item.category}"), Say(item.advice)]
+        parts += [
+            Say(name_key(item.kind)),
+            Say(category_key(item.kind, item.category)),
+            Say(item.advice),
+        ]
     return parts
 
 

@@ -28,7 +28,10 @@ from healthkiosk.readings import (
     DeviceMemoryRecord,
     GlucoseMeasurement,
     IdCardData,
+    OximetryMeasurement,
+    TemperatureMeasurement,
     Transport,
+    WeightMeasurement,
 )
 from management.devicestatus import DeviceBook
 
@@ -207,6 +210,31 @@ class ReconnectingGlucoseMeter(_Reconnecting):
     ) -> list[GlucoseMeasurement]:
         result: list[GlucoseMeasurement] = await self._call(
             "download", after_sequence=after_sequence, on_progress=on_progress
+        )
+        return result
+
+
+class ReconnectingWeightScale(_Reconnecting):
+    async def measure(self, *, timeout_s: float = 120.0) -> WeightMeasurement:
+        result: WeightMeasurement = await self._call("measure", timeout_s=timeout_s)
+        return result
+
+
+class ReconnectingPulseOximeter(_Reconnecting):
+    async def measure(self, *, timeout_s: float = 120.0) -> OximetryMeasurement:
+        result: OximetryMeasurement = await self._call("measure", timeout_s=timeout_s)
+        return result
+
+
+class ReconnectingThermometer(_Reconnecting):
+    async def measure(
+        self,
+        *,
+        on_intermediate: Callable[[float], None] | None = None,
+        timeout_s: float = 120.0,
+    ) -> TemperatureMeasurement:
+        result: TemperatureMeasurement = await self._call(
+            "measure", on_intermediate=on_intermediate, timeout_s=timeout_s
         )
         return result
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from healthkiosk.idnumber import parse as parse_id_number
 from healthkiosk.readings import DeviceInfo, DeviceMemoryRecord
+from kiosk.flow import ports
 from kiosk.flow.ports import (
     BpValues,
     CompletedReading,
@@ -35,15 +36,19 @@ from kiosk.flow.ports import (
 )
 from kiosk.flow.state import TrendPoint
 from sync.schema import (
+    VALUES_BY_KIND,
     BloodPressureValues,
     DeviceEventValues,
     GlucoseValues,
+    Spo2Values,
+    TemperatureValues,
+    WeightValues,
     WireClassification,
     WireDevice,
 )
 from sync.store import devices, readings, residents, stats, visits
 from sync.store.idhash import IdHasher
-from sync.store.records import NewReading, ResidentDetails
+from sync.store.records import NewReading, ReadingValues, ResidentDetails
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +57,38 @@ def new_reading(r: CompletedReading) -> NewReading:
     """The store's view of a completed reading (validated: raises ``ValueError``
     for anything ``hk.reading/1`` could not carry)."""
     v = r.values
-    values: BloodPressureValues | GlucoseValues
-    if isinstance(v, BpValues):
+    values: ReadingValues
+    if isinstance(v, ports.WeightValues):
+        values = WeightValues.model_validate(
+            {
+                "weight_kg": v.weight_kg,
+                "height_m": v.height_m,
+                "height_source": v.height_source,
+                "bmi": v.bmi,
+                "device_bmi": v.device_bmi,
+                "original_value": v.original_value,
+                "original_unit": v.original_unit,
+            }
+        )
+    elif isinstance(v, ports.Spo2Values):
+        values = Spo2Values.model_validate(
+            {
+                "spo2_percent": v.spo2_percent,
+                "pulse": v.pulse,
+                "mode": v.mode,
+                "pulse_amplitude_index": v.pulse_amplitude_index,
+            }
+        )
+    elif isinstance(v, ports.TemperatureValues):
+        values = TemperatureValues.model_validate(
+            {
+                "celsius": v.celsius,
+                "original_value": v.original_value,
+                "original_unit": v.original_unit,
+                "site": v.site,
+            }
+        )
+    elif isinstance(v, BpValues):
         values = BloodPressureValues.model_validate(
             {
                 "systolic": v.systolic,
@@ -74,7 +109,7 @@ def new_reading(r: CompletedReading) -> NewReading:
                 "out_of_range": v.out_of_range,
             }
         )
-    if (r.kind == "blood_pressure") != isinstance(values, BloodPressureValues):
+    if not isinstance(values, VALUES_BY_KIND[r.kind]):
         raise ValueError(f"values do not match kind {r.kind!r}")
     return NewReading(
         uuid=UUID(r.uuid),
@@ -205,6 +240,14 @@ class StoreRecorder:
     async def known_name(self, id_number: str) -> str | None:
         return await asyncio.to_thread(
             residents.known_name, self._sessions, hasher=self._hasher, id_number=id_number
+        )
+
+    async def known_height(self, resident: ResidentIdentity) -> float | None:
+        return await asyncio.to_thread(
+            readings.last_height,
+            self._sessions,
+            hasher=self._hasher,
+            id_number=resident.id_number,
         )
 
     async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:

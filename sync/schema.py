@@ -7,7 +7,9 @@ unknown fields are ignored, and every known field is checked.
 
 Messages:
 
-- ``hk.reading/1``: one reading (:class:`ReadingMessage`), or a device event
+- ``hk.reading/1``: one reading (:class:`ReadingMessage`): blood pressure,
+  glucose and, from minor version 1.1 (:data:`READING_MINOR`), weight with BMI,
+  oxygen saturation and body temperature; or a device event
   (``kind`` ``device_event``, :class:`DeviceEventValues`: a value the rules
   refused, which the doctor's side shows); the classification names the rule
   set that made it (:class:`WireRuleSet`);
@@ -73,6 +75,13 @@ COMMAND: Final = "hk.command/1"
 COMMAND_RESULT: Final = "hk.command-result/1"
 COUNTS: Final = "hk.counts/1"
 HELP: Final = "hk.help/1"
+
+READING_MINOR: Final = 1
+"""The minor version of ``hk.reading/1`` this software writes: 1 adds the
+kinds ``weight``, ``spo2`` and ``temperature`` (issue #17). Minor versions
+only add: a receiver of minor 0 ignores the new fields and refuses a reading
+of a kind it does not know, one by one (a batch's other readings are stored,
+see ``followup/ingest/check.py``), so upgrade the doctor's side first."""
 
 SUPPORTED = {
     "hk.reading": 1,
@@ -210,6 +219,46 @@ class GlucoseValues(_Wire):
         return self
 
 
+class WeightValues(_Wire):
+    """``kind`` ``weight`` (minor 1.1): a weight in kg at 0.1 with the height it
+    was divided by and the BMI (kg/m² at 0.1) the kiosk classified."""
+
+    weight_kg: float = Field(ge=0, le=500, allow_inf_nan=False)
+    height_m: float = Field(gt=0, le=3, allow_inf_nan=False)
+    height_source: Literal["scale", "keypad", "known"]
+    """Where the height came from: sent by the scale, typed by the elder, or the
+    resident's height known from an earlier visit."""
+    bmi: float = Field(ge=0, le=200, allow_inf_nan=False)
+    device_bmi: float | None = Field(default=None, ge=0, le=200, allow_inf_nan=False)
+    """The BMI the scale itself sent (kept, never classified)."""
+    original_value: float | None = Field(default=None, allow_inf_nan=False)
+    original_unit: Literal["kg", "lb"] = "kg"
+
+
+class Spo2Values(_Wire):
+    """``kind`` ``spo2`` (minor 1.1): a stable pulse oximetry reading."""
+
+    spo2_percent: int = Field(ge=0, le=100)
+    pulse: int | None = Field(default=None, ge=0, le=400)
+    mode: Literal["spot_check", "continuous"] = "spot_check"
+    pulse_amplitude_index: float | None = Field(default=None, allow_inf_nan=False)
+
+
+TemperatureSiteName = Literal[
+    "armpit", "body", "ear", "finger", "gastrointestinal_tract", "mouth", "rectum", "toe",
+    "tympanum",
+]  # fmt: skip
+
+
+class TemperatureValues(_Wire):
+    """``kind`` ``temperature`` (minor 1.1): body temperature in °C at 0.1."""
+
+    celsius: float = Field(ge=0, le=60, allow_inf_nan=False)
+    original_value: float | None = Field(default=None, allow_inf_nan=False)
+    original_unit: Literal["C", "F"] = "C"
+    site: TemperatureSiteName | None = None
+
+
 RULES_DIGEST_PATTERN: Final = r"^[0-9a-f]{64}$"
 
 
@@ -230,6 +279,7 @@ class WireClassification(_Wire):
     category: Literal[
         "low", "normal", "high_normal", "grade_1", "grade_2", "grade_3",
         "very_low", "impaired_fasting", "above_normal", "high", "very_high",
+        "underweight", "overweight", "obese", "low_fever", "fever", "high_fever",
     ]  # fmt: skip
     urgent: bool
     isolated_systolic: bool | None = None
@@ -286,6 +336,17 @@ class DeviceEventValues(_Wire):
         return self
 
 
+VALUES_BY_KIND: Final[dict[str, type[_Wire]]] = {
+    "blood_pressure": BloodPressureValues,
+    "glucose": GlucoseValues,
+    "device_event": DeviceEventValues,
+    "weight": WeightValues,
+    "spo2": Spo2Values,
+    "temperature": TemperatureValues,
+}
+"""The values model each reading ``kind`` names."""
+
+
 class ReadingMessage(_Wire):
     """``hk.reading/1``: one reading as the kiosk stored and showed it."""
 
@@ -295,14 +356,22 @@ class ReadingMessage(_Wire):
     station_seq: Count
     """The station's monotonic sequence number: orders readings whatever the clocks say."""
     resident: WireResident
-    kind: Literal["blood_pressure", "glucose", "device_event"]
-    """``device_event`` (added within version 1): see :class:`DeviceEventValues`.
-    A receiver older than that refuses it with a reason (receipt ``rejected``)."""
+    kind: Literal["blood_pressure", "glucose", "device_event", "weight", "spo2", "temperature"]
+    """``device_event`` (added within version 1): see :class:`DeviceEventValues`;
+    ``weight``, ``spo2``, ``temperature`` (minor 1.1, :data:`READING_MINOR`).
+    A receiver older than those refuses them with a reason (receipt ``rejected``)."""
     measured_at: WireTime
     """The kiosk's clock when the reading was complete."""
     device_time: WireTime | None = None
     """The device's own clock for the same reading, when it has one."""
-    values: BloodPressureValues | GlucoseValues | DeviceEventValues
+    values: (
+        BloodPressureValues
+        | GlucoseValues
+        | DeviceEventValues
+        | WeightValues
+        | Spo2Values
+        | TemperatureValues
+    )
     device: WireDevice
     classification: WireClassification | None = None
     """Required for a blood pressure or glucose reading; absent for a device event."""
@@ -322,11 +391,7 @@ class ReadingMessage(_Wire):
         # Validate the values against the model their kind names, so an error
         # says "values.systolic: ..." rather than trying every model.
         kind = info.data.get("kind")
-        by_kind: dict[str, type[_Wire]] = {
-            "blood_pressure": BloodPressureValues,
-            "glucose": GlucoseValues,
-            "device_event": DeviceEventValues,
-        }
+        by_kind = VALUES_BY_KIND
         model = by_kind.get(kind) if isinstance(kind, str) else None
         if model is not None and isinstance(value, dict):
             return model.model_validate(value)
@@ -334,11 +399,7 @@ class ReadingMessage(_Wire):
 
     @model_validator(mode="after")
     def _kind_matches(self) -> ReadingMessage:
-        by_kind: dict[str, type[_Wire]] = {
-            "blood_pressure": BloodPressureValues,
-            "glucose": GlucoseValues,
-            "device_event": DeviceEventValues,
-        }
+        by_kind = VALUES_BY_KIND
         expected = by_kind[self.kind]
         if not isinstance(self.values, expected):
             raise ValueError(f"values do not match kind {self.kind!r}")

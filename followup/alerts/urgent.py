@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from followup.db.alerts import Alert
 from followup.db.models import Reading
-from followup.db.status_store import summarise
+from followup.db.status_store import VitalColumns, summarise
 from healthkiosk.errors import HealthKioskError
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ def alert_payload(
             reading.out_of_range,
             irregular_pulse=reading.irregular_pulse,
             event=reading.event,
+            vitals=VitalColumns.of(reading),
         ),
         "measured_at": reading.measured_at.isoformat(),
         "raised_at": raised_at.isoformat(),

@@ -148,6 +148,15 @@ class Reading(Base):
     glucose_mmol_per_l: Mapped[float | None]
     meal_context: Mapped[str | None] = mapped_column(String(20))
     out_of_range: Mapped[str | None] = mapped_column(String(2))
+    weight_kg: Mapped[float | None]
+    """``weight``: kg at 0.1, with the height (m) the BMI used and the BMI."""
+    height_m: Mapped[float | None]
+    bmi: Mapped[float | None]
+    spo2_percent: Mapped[int | None]
+    """``spo2``: whole percent (the oximeter's pulse in ``pulse_bpm``)."""
+    temperature_c: Mapped[float | None]
+    """``temperature``: °C at 0.1, and where it was taken."""
+    temperature_site: Mapped[str | None] = mapped_column(String(30))
 
     device_model: Mapped[str] = mapped_column(String(200))
     device_serial: Mapped[str] = mapped_column(String(100), default="")

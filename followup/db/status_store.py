@@ -45,6 +45,10 @@ BP_MAX = 400
 GLUCOSE_MAX = 100.0
 """The wire schema's bounds for the measurement columns (:mod:`sync.schema`)."""
 log = logging.getLogger(__name__)
+FactKind = Literal["blood_pressure", "glucose", "device_event", "weight", "spo2", "temperature"]
+FACT_KINDS: tuple[FactKind, ...] = (
+    "blood_pressure", "glucose", "device_event", "weight", "spo2", "temperature",
+)  # fmt: skip
 LEVELS = {"urgent": 2, "abnormal": 1, "overdue": 0, "fine": 0}
 
 
@@ -54,6 +58,22 @@ class Refreshed:
     status: ResidentStatus
     urgent_readings: tuple[str, ...]
     """UUIDs of unreviewed readings that are urgent under the rules."""
+
+
+@dataclass(frozen=True, slots=True)
+class VitalColumns:
+    """A weight, SpO2 or temperature reading's own columns."""
+
+    weight_kg: float | None = None
+    height_m: float | None = None
+    bmi: float | None = None
+    spo2_percent: int | None = None
+    pulse_bpm: int | None = None
+    celsius: float | None = None
+
+    @classmethod
+    def of(cls, r: Reading) -> VitalColumns:
+        return cls(r.weight_kg, r.height_m, r.bmi, r.spo2_percent, r.pulse_bpm, r.temperature_c)
 
 
 def summarise(  # noqa: PLR0917  (one reading's columns, in order)
@@ -66,8 +86,17 @@ def summarise(  # noqa: PLR0917  (one reading's columns, in order)
     *,
     irregular_pulse: bool = False,
     event: dict[str, Any] | None = None,
+    vitals: VitalColumns | None = None,
 ) -> str:
     """A reading in a few words, as the list and the alerts show it."""
+    v = vitals or VitalColumns()
+    if kind == "weight":
+        return f"weight {v.weight_kg or 0:.1f} kg, BMI {v.bmi or 0:.1f}"
+    if kind == "spo2":
+        pulse = f", pulse {v.pulse_bpm}" if v.pulse_bpm is not None else ""
+        return f"SpO2 {v.spo2_percent} %{pulse}"
+    if kind == "temperature":
+        return f"temperature {v.celsius or 0:.1f} °C"
     if kind == "device_event":
         facts = event_facts(event)
         return f"{facts.measurement.replace('_', ' ')}: {reported_value(facts)} reported"
@@ -147,6 +176,12 @@ def _refresh_chunk(
             Reading.station_id,
             Reading.irregular_pulse,
             Reading.event,
+            Reading.weight_kg,
+            Reading.height_m,
+            Reading.bmi,
+            Reading.spo2_percent,
+            Reading.pulse_bpm,
+            Reading.temperature_c,
         ).where(
             Reading.resident_id.in_(ids),
             Reading.reviewed_at.is_(None),
@@ -155,12 +190,11 @@ def _refresh_chunk(
     ).all()
     open_by: dict[int, list[ReadingFacts]] = {}
     info: dict[str, tuple[str, str]] = {}
-    for u, rid, kind, at, s, d, g, meal, oor, station, irregular, event in open_rows:
+    for u, rid, kind, at, s, d, g, meal, oor, station, irregular, event, *vital in open_rows:
         first_at = spans.get((rid, kind), (at, at))[0]
         is_event = kind == "device_event"
-        fact_kind: Literal["blood_pressure", "glucose", "device_event"] = (
-            "device_event" if is_event else "glucose" if kind == "glucose" else "blood_pressure"
-        )
+        fact_kind: FactKind = kind if kind in FACT_KINDS else "blood_pressure"
+        vc = VitalColumns(*vital)
         open_by.setdefault(rid, []).append(
             ReadingFacts(
                 uuid=u,
@@ -174,9 +208,17 @@ def _refresh_chunk(
                 first_of_kind=at <= first_at,
                 irregular_pulse=bool(irregular),
                 event=event_facts(event) if is_event else None,
+                weight_kg=vc.weight_kg,
+                height_m=vc.height_m,
+                spo2_percent=vc.spo2_percent,
+                pulse_bpm=vc.pulse_bpm,
+                celsius=vc.celsius,
+                age=age_on(residents[rid].birth_date, at.date()) if rid in residents else None,
             )
         )
-        summary = summarise(kind, s, d, g, meal, oor, irregular_pulse=bool(irregular), event=event)
+        summary = summarise(
+            kind, s, d, g, meal, oor, irregular_pulse=bool(irregular), event=event, vitals=vc
+        )
         info[u] = (summary, station)
     latest_review: dict[int, Review] = {}
     for rev in session.scalars(

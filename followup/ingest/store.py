@@ -34,14 +34,17 @@ from healthkiosk.atomicfile import write_atomic
 from healthkiosk.errors import ImplausibleValueError
 from healthkiosk.idnumber import mask, mask_in_payload, mask_in_text
 from healthkiosk.rules import RulesConfig, load_rules, rules_digest
-from healthkiosk.rules.status import ReadingFacts, classify_reading
+from healthkiosk.rules.status import ReadingFacts, age_on, classify_reading
 from sync import schema
 from sync.schema import (
     BloodPressureValues,
     DeviceEventValues,
     GlucoseValues,
     ReadingMessage,
+    Spo2Values,
     StatusMessage,
+    TemperatureValues,
+    WeightValues,
     to_dict,
 )
 
@@ -305,6 +308,12 @@ class IngestStore:
             "glucose_mmol_per_l": None,
             "meal_context": None,
             "out_of_range": None,
+            "weight_kg": None,
+            "height_m": None,
+            "bmi": None,
+            "spo2_percent": None,
+            "temperature_c": None,
+            "temperature_site": None,
             "device_model": r.device.model,
             "device_serial": r.device.serial,
             "category": "",
@@ -340,25 +349,38 @@ class IngestStore:
                 meal_context=v.meal_context,
                 out_of_range=v.out_of_range,
             )
+        elif isinstance(v, WeightValues):
+            row.update(weight_kg=v.weight_kg, height_m=v.height_m, bmi=v.bmi)
+        elif isinstance(v, Spo2Values):
+            row.update(spo2_percent=v.spo2_percent, pulse_bpm=v.pulse)
+        elif isinstance(v, TemperatureValues):
+            row.update(temperature_c=v.celsius, temperature_site=v.site)
         c = r.classification
         if c is not None:  # the schema requires it for a reading
             row.update(category=c.category, urgent=c.urgent, isolated_systolic=c.isolated_systolic)
             if c.rules is not None:
                 row.update(kiosk_rules_name=c.rules.name, kiosk_rules_digest=c.rules.digest)
-        row.update(self._classify(row))
+        birth = r.resident.birth_date
+        row.update(self._classify(row, age=age_on(birth, when.measured_at.date())))
         return row
 
-    def _classify(self, row: dict[str, Any]) -> dict[str, Any]:
+    def _classify(self, row: dict[str, Any], *, age: int | None = None) -> dict[str, Any]:
         """The doctor's side's own classification of a reading's columns."""
         facts = ReadingFacts(
             uuid=row["uuid"],
-            kind="glucose" if row["kind"] == "glucose" else "blood_pressure",
+            kind=row["kind"],
             measured_at=row["measured_at"],
             systolic=row["systolic_mmhg"],
             diastolic=row["diastolic_mmhg"],
             glucose_mmol_per_l=row["glucose_mmol_per_l"],
             meal=row["meal_context"],
             out_of_range=row["out_of_range"],
+            weight_kg=row["weight_kg"],
+            height_m=row["height_m"],
+            spo2_percent=row["spo2_percent"],
+            pulse_bpm=row["pulse_bpm"],
+            celsius=row["temperature_c"],
+            age=age,
         )
         try:
             c = classify_reading(facts, self.rules)

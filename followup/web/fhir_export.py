@@ -3,7 +3,11 @@
 LOINC (verified): 85354-9 blood pressure panel with 8480-6 systolic and
 8462-4 diastolic in mm[Hg]; 8867-4 heart rate in /min; capillary glucose by
 glucometer in mmol/L 14743-9, fasting 14770-2 (the moles/volume twins of
-41653-7 / 41604-0; never the serum lab codes). Each Observation carries the
+41653-7 / 41604-0; never the serum lab codes); 29463-7 body weight in kg
+with 39156-5 BMI in kg/m2 (and 8302-2 body height in m, the height the BMI
+used); 59408-5 oxygen saturation in arterial blood by pulse oximetry in %
+(with 8867-4 heart rate); 8310-5 body temperature in Cel, its site as the
+body site. Each Observation carries the
 reading UUID as its identifier; the station is an Organization (performer
 beside the resident, who measured themself) and the meter a Device.
 
@@ -58,8 +62,13 @@ def _interpretation(category: str, urgent: bool) -> list[dict[str, Any]] | None:
         "above_normal",
         "high",
         "very_high",
+        "overweight",
+        "obese",
+        "low_fever",
+        "fever",
+        "high_fever",
     }
-    if category in ("low", "very_low"):
+    if category in ("low", "very_low", "underweight"):
         code = "LL" if urgent else "L"
     elif category in high:
         code = "HH" if urgent else "H"
@@ -163,6 +172,8 @@ def _observations(
     if interp:
         base["interpretation"] = interp
     out: list[dict[str, Any]] = []
+    if r.kind in ("weight", "spo2", "temperature"):
+        return _vital_observations(r, base)
     if r.kind == "blood_pressure":
         bp = {
             **base,
@@ -210,4 +221,60 @@ def _observations(
     if r.meal_context and not fasting:
         obs["note"] = [{"text": f"meal context: {r.meal_context}"}]
     out.append({"fullUrl": f"urn:uuid:{r.uuid}", "resource": obs})
+    return out
+
+
+def _derived(r: Reading, base: dict[str, Any], part: str) -> dict[str, Any]:
+    """A second Observation of one reading (its own identifier, derived from the first)."""
+    obs = {
+        **base,
+        "identifier": [{"system": f"urn:healthkiosk:reading-{part}", "value": r.uuid}],
+        "derivedFrom": [{"reference": f"urn:uuid:{r.uuid}"}],
+    }
+    obs.pop("interpretation", None)
+    return obs
+
+
+def _vital_observations(r: Reading, base: dict[str, Any]) -> list[dict[str, Any]]:
+    """Weight (with BMI and height), SpO2 (with heart rate), body temperature.
+
+    The classification (the BMI's band for a weight) is the interpretation of
+    the BMI, the SpO2 and the temperature; the weight, height and heart rate
+    carry none."""
+    vital = _category("vital-signs")
+    out: list[dict[str, Any]] = []
+    if r.kind == "weight":
+        weight = {**base, "category": vital, "code": _code("29463-7", "Body weight"),
+                  "valueQuantity": _qty(r.weight_kg or 0.0, "kg", "kg")}  # fmt: skip
+        weight.pop("interpretation", None)
+        out.append({"fullUrl": f"urn:uuid:{r.uuid}", "resource": weight})
+        bmi = {**_derived(r, base, "bmi"), "category": vital,
+               "code": _code("39156-5", "Body mass index (BMI) [Ratio]"),
+               "valueQuantity": _qty(r.bmi or 0.0, "kg/m2", "kg/m2")}  # fmt: skip
+        if "interpretation" in base:
+            bmi["interpretation"] = base["interpretation"]
+        out.append({"fullUrl": _urn("bmi", r.uuid), "resource": bmi})
+        if r.height_m is not None:
+            height = {**_derived(r, base, "height"), "category": vital,
+                      "code": _code("8302-2", "Body height"),
+                      "valueQuantity": _qty(r.height_m, "m", "m")}  # fmt: skip
+            out.append({"fullUrl": _urn("height", r.uuid), "resource": height})
+        return out
+    if r.kind == "spo2":
+        spo2 = {**base, "category": vital,
+                "code": _code("59408-5",
+                              "Oxygen saturation in Arterial blood by Pulse oximetry"),
+                "valueQuantity": _qty(r.spo2_percent or 0, "%", "%")}  # fmt: skip
+        out.append({"fullUrl": f"urn:uuid:{r.uuid}", "resource": spo2})
+        if r.pulse_bpm is not None:
+            pulse = {**_derived(r, base, "pulse"), "category": vital,
+                     "code": _code("8867-4", "Heart rate"),
+                     "valueQuantity": _qty(r.pulse_bpm, "beats/minute", "/min")}  # fmt: skip
+            out.append({"fullUrl": _urn("pulse", r.uuid), "resource": pulse})
+        return out
+    temp = {**base, "category": vital, "code": _code("8310-5", "Body temperature"),
+            "valueQuantity": _qty(r.temperature_c or 0.0, "Cel", "Cel")}  # fmt: skip
+    if r.temperature_site:
+        temp["bodySite"] = {"text": r.temperature_site.replace("_", " ")}
+    out.append({"fullUrl": f"urn:uuid:{r.uuid}", "resource": temp})
     return out

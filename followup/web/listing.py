@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from followup.db.alerts import Alert
@@ -23,7 +23,8 @@ SECTION_TITLES = {
     "overdue": "Overdue",
     "overdue_long": "Overdue more than a year",
 }
-KINDS = ("blood_pressure", "glucose")
+KINDS = ("blood_pressure", "glucose", "spo2", "temperature")
+"""What can put a resident on the list (a weight, its BMI, never does)."""
 STATUSES = ("urgent", "abnormal", "overdue")
 
 
@@ -144,6 +145,8 @@ def _section_where(
     if f.kind:
         if trig:
             w.append(S.trigger_kind == f.kind)
+        elif f.kind in ("spo2", "temperature"):
+            w.append(false())  # no programme is overdue for these
         else:
             needs_resident = True
             w.append(

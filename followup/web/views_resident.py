@@ -86,7 +86,9 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
             shown=r.out_of_range if r.kind == "glucose" else None,
         )
         for r in reversed(readings)
-        if r.kind != "device_event"  # a value the rules refused is not a point of the trend
+        # a value the rules refused is not a point of the trend; weight, SpO2 and
+        # temperature have no chart (yet): their table rows show them
+        if r.kind in ("blood_pressure", "glucose")
     ]
     latest_received = max((r.received_at for r in readings), default=None)
     return {

@@ -24,6 +24,17 @@ CATEGORY_NAMES: dict[str, tuple[str, str]] = {
     "glucose.above_normal": ("高于正常", "above normal"),
     "glucose.high": ("达糖尿病切点", "high"),
     "glucose.very_high": ("血糖很高", "very high"),
+    "weight.underweight": ("体重过低", "underweight"),
+    "weight.normal": ("体重正常", "normal"),
+    "weight.overweight": ("超重", "overweight"),
+    "weight.obese": ("肥胖", "obese"),
+    "spo2.very_low": ("血氧很低", "very low"),
+    "spo2.low": ("血氧偏低", "low"),
+    "spo2.normal": ("血氧正常", "normal"),
+    "temperature.normal": ("体温正常", "normal"),
+    "temperature.low_fever": ("低热", "low fever"),
+    "temperature.fever": ("中等度热", "fever"),
+    "temperature.high_fever": ("高热", "high fever"),
 }
 
 

@@ -4,7 +4,8 @@
 summarised in docs/clinical.md, "Urgency and follow-up":
 
 - **urgent** (contact today): an unreviewed reading meeting the urgent
-  criterion (BP ≥ 180 and/or ≥ 110; glucose ≤ 3.9 or ≥ 16.7; a meter's LO/HI);
+  criterion (BP ≥ 180 and/or ≥ 110; glucose ≤ 3.9 or ≥ 16.7; a meter's LO/HI;
+  SpO2 below 90 %; a high fever in an elder or someone of unknown age);
 - **abnormal** (review within ``followup.abnormal_review_days``): an
   unreviewed reading that is uncontrolled for a resident managed for that
   condition (BP ≥ 140/90, or ≥ 150/90 from ``elderly_age``; fasting glucose
@@ -14,7 +15,9 @@ summarised in docs/clinical.md, "Urgency and follow-up":
   flagged for a confirmatory measurement on another day; a blood pressure
   with an irregular pulse is at least abnormal, with "rhythm check" as its
   reason (``followup.rhythm_check``); a device event (a value the rules
-  refused, "could not measure") is abnormal (``device_event.<event>``);
+  refused, "could not measure") is abnormal (``device_event.<event>``); a low
+  SpO2 and any fever are abnormal; a BMI is never on the list by itself (it
+  is recorded for the follow-up forms);
 - **overdue**: a doctor's next follow-up date has passed with no contact
   since, or a resident enrolled in hypertension or diabetes management has had
   no reading and no follow-up for ``overdue_days``; more than
@@ -40,6 +43,7 @@ from healthkiosk.rules.classify import (
     classify_glucose_out_of_range,
 )
 from healthkiosk.rules.config import RulesConfig
+from healthkiosk.rules.vitals import classify_spo2, classify_temperature, classify_weight
 
 Level = Literal["urgent", "abnormal", "fine"]
 Status = Literal["urgent", "abnormal", "overdue", "fine"]
@@ -52,7 +56,7 @@ class ReadingFacts:
     """What the status needs to know about one reading (values in stored units)."""
 
     uuid: str
-    kind: Literal["blood_pressure", "glucose", "device_event"]
+    kind: Literal["blood_pressure", "glucose", "device_event", "weight", "spo2", "temperature"]
     measured_at: datetime
     systolic: int | None = None
     diastolic: int | None = None
@@ -65,6 +69,14 @@ class ReadingFacts:
     """The monitor reported an irregular pulse (blood pressure)."""
     event: DeviceEventFacts | None = None
     """For ``kind`` ``device_event``: what the device reported."""
+    weight_kg: float | None = None
+    height_m: float | None = None
+    spo2_percent: int | None = None
+    pulse_bpm: int | None = None
+    """The oximeter's pulse (``spo2``)."""
+    celsius: float | None = None
+    age: int | None = None
+    """The resident's age when measured, where known (a high fever's urgency)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +158,18 @@ def _age_is_elderly(resident: ResidentFacts, rules: RulesConfig) -> bool:
 
 def classify_reading(reading: ReadingFacts, rules: RulesConfig) -> Classification:
     """Classify a stored reading under the configured rules (raises if implausible)."""
+    if reading.kind == "weight":
+        if reading.weight_kg is None or reading.height_m is None:
+            raise ImplausibleValueError("weight without weight and height", reason="missing_values")
+        return classify_weight(reading.weight_kg, reading.height_m, rules.bmi)
+    if reading.kind == "spo2":
+        if reading.spo2_percent is None:
+            raise ImplausibleValueError("SpO2 without a value", reason="missing_values")
+        return classify_spo2(reading.spo2_percent, rules.spo2, pulse_bpm=reading.pulse_bpm)
+    if reading.kind == "temperature":
+        if reading.celsius is None:
+            raise ImplausibleValueError("temperature without a value", reason="missing_values")
+        return classify_temperature(reading.celsius, rules.temperature, age=reading.age)
     if reading.kind == "blood_pressure":
         if reading.systolic is None or reading.diastolic is None:
             raise ImplausibleValueError("blood pressure without values", reason="missing_values")
@@ -190,6 +214,8 @@ def _assess_measurement(
     reading: ReadingFacts, resident: ResidentFacts, rules: RulesConfig
 ) -> ReadingAssessment:
     fu = rules.followup
+    if reading.kind == "temperature" and reading.age is None:
+        reading = replace(reading, age=resident.age)
     try:
         c = classify_reading(reading, rules)
     except ImplausibleValueError as err:
@@ -198,6 +224,9 @@ def _assess_measurement(
         )
     if c.urgent:
         return ReadingAssessment(reading.uuid, "urgent", c.rule, c.threshold, c)
+    if reading.kind in ("weight", "spo2", "temperature"):
+        level: Level = "fine" if reading.kind == "weight" or c.category == "normal" else "abnormal"
+        return ReadingAssessment(reading.uuid, level, c.rule, c.threshold, c)
     if reading.kind == "blood_pressure":
         sys_, dia = reading.systolic or 0, reading.diastolic or 0
         raised = sys_ >= fu.controlled_systolic_below or dia >= fu.controlled_diastolic_below

@@ -20,6 +20,7 @@ from kiosk.app import theme
 from kiosk.app.i18n import text
 from kiosk.app.metrics import Metrics
 from kiosk.app.widgets import Btn, CategoryIcon, Gauge, TrendChart, Txt
+from kiosk.flow.kinds import category_key, unit_key
 from kiosk.flow.state import Choice, MealAnswer, Screen, State, SummaryItem
 from kiosk.flow.visit import VisitFlow
 from kiosk.prompts import checkin_key
@@ -356,18 +357,31 @@ class Renderer:
 
     def _screen_choose(self, state: State) -> Widget:
         m = self.m
-        row = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.y(30))
-        choices: tuple[tuple[Choice, str], ...] = (
-            ("bp", "choose.bp"),
-            ("glucose", "choose.glucose"),
-            ("both", "choose.both"),
+        rows: list[tuple[tuple[Choice, str], ...]] = [
+            (("bp", "choose.bp"), ("glucose", "choose.glucose"), ("both", "choose.both"))
+        ]
+        vitals: tuple[tuple[Choice, str], ...] = (
+            ("weight", "choose.weight"),
+            ("spo2", "choose.spo2"),
+            ("temperature", "choose.temperature"),
         )
-        for choice, key in choices:
-            b = self.button(state, key, partial(self.flow.choose, choice), tid=f"btn.{choice}")
-            b.height = m.y(30)
-            row.add_widget(b)
-        spacer = Widget(size_hint_y=None, height=m.y(5.5))
-        return self.page(state, title="choose.title", body=[spacer, row], staff=True)
+        if any(self.flow.can_measure(c) for c, _ in vitals):  # a station with any of them
+            rows.append(vitals)
+        tall = m.y(30) if len(rows) == 1 else m.y(24)
+        body: list[Widget] = [Widget(size_hint_y=None, height=m.y(5.5 if len(rows) == 1 else 4.5))]
+        box = BoxLayout(orientation="vertical", spacing=m.gap_y, size_hint_y=None)
+        box.height = len(rows) * tall + (len(rows) - 1) * m.gap_y
+        for choices in rows:
+            row = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=tall)
+            for choice, key in choices:
+                can = self.flow.can_measure(choice)
+                on_tap = partial(self.flow.choose, choice) if can else None
+                b = self.button(state, key, on_tap, tid=f"btn.{choice}")
+                b.height = tall
+                row.add_widget(b)
+            box.add_widget(row)
+        body.append(box)
+        return self.page(state, title="choose.title", body=body, staff=True)
 
     def _countdown_label(self, state: State, key: str, tid: str) -> Txt:
         label = self.label("", tid=tid)
@@ -503,15 +517,89 @@ class Renderer:
             staff=True,
         )
 
+    def _measure_vital(self, state: State, kind: str) -> Widget:
+        body: list[Widget] = [
+            self.txt(state, f"measure_{kind}.body", tid=f"measure_{kind}.body", lines=2),
+            self._countdown_label(state, "measure.wait", "measure.wait"),
+        ]
+        return self.page(
+            state,
+            title=f"measure_{kind}.title",
+            body=body,
+            actions=[self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel")],
+            back=False,
+        )
+
+    def _screen_measure_weight(self, state: State) -> Widget:
+        return self._measure_vital(state, "weight")
+
+    def _screen_measure_spo2(self, state: State) -> Widget:
+        return self._measure_vital(state, "spo2")
+
+    def _screen_measure_temperature(self, state: State) -> Widget:
+        return self._measure_vital(state, "temperature")
+
+    def _screen_height(self, state: State) -> Widget:
+        """The height in whole cm on a keypad (the scale sent none, none is known)."""
+        m = self.m
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5, 0.5), spacing=m.gap_y)
+        top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
+        top.add_widget(self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30))
+        title = self.txt(state, "height.prompt", tid="height.prompt")
+        title.size_hint_y = 1
+        top.add_widget(title)
+        top.add_widget(self.lang_button(state))
+        col.add_widget(top)
+        row = BoxLayout(spacing=m.gap_x)
+        left = BoxLayout(orientation="vertical", spacing=m.y(1.5))
+        typed = state.height_typed or "_"
+        left.add_widget(self.label(f"{typed} cm", tid="height.typed", size=m.body * 1.3))
+        if state.height_error:
+            left.add_widget(self.txt(state, "height.wrong", tid="height.wrong", lines=2))
+        left.add_widget(Widget())
+        ok = self.flow.submit_height if state.height_typed else None
+        left.add_widget(self.button(state, "checkin.ok", ok, tid="btn.height_ok"))
+        row.add_widget(left)
+        keys = BoxLayout(
+            orientation="vertical",
+            spacing=m.gap_y,
+            size_hint_x=None,
+            width=4 * m.button_w + 3 * m.gap_x,
+        )
+        for line in ("1234", "5678", "90<"):
+            r = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.button_h)
+            for ch in line:
+                tap = self.flow.height_backspace if ch == "<" else partial(self.flow.height_key, ch)
+                r.add_widget(
+                    Btn("←" if ch == "<" else ch, font_size=m.body,
+                        tid="hkey.back" if ch == "<" else f"hkey.{ch}", on_tap=tap, primary=False)
+                )  # fmt: skip
+            if len(line) < 4:
+                r.add_widget(Widget())
+            keys.add_widget(r)
+        row.add_widget(keys)
+        col.add_widget(row)
+        return col
+
     def _screen_saving(self, state: State) -> Widget:
         return self.page(state, title="saving.title", body=[], back=False)
 
     def _screen_result(self, state: State) -> Widget:
         m = self.m
         lang = state.language
-        g, bp = state.glucose_result, state.bp_result
+        g, bp, v = state.glucose_result, state.bp_result, state.vital_result
         col = BoxLayout(orientation="vertical", padding=m.pad(1.5, 1), spacing=m.y(1))
-        if g is not None:
+        notes: list[str]
+        kind: str
+        lines: list[str] = []
+        if v is not None:
+            digits, unit = v.shown, self.t(state, unit_key(v.kind))
+            kind, category, urgent = v.kind, v.category, v.urgent
+            explanation, advice = v.explanation, v.advice
+            notes = []
+            lines = [text(lang, n.key, **n.as_dict()) for n in v.notes]
+            series: list[list[float]] = []
+        elif g is not None:
             digits = g.shown or f"{g.mmol_per_l:.1f}"
             unit = self.t(state, "result.glucose_unit")
             kind, category, urgent = "glucose", g.category, g.urgent
@@ -542,6 +630,7 @@ class Renderer:
         col.add_widget(top)
         cat_row = BoxLayout(spacing=m.x(2), size_hint_y=None, height=m.body * 1.2)
         style = theme.category_style(kind, category, urgent)
+        cat_words = self.t(state, category_key({"bp": "blood_pressure"}.get(kind, kind), category))
         cat_row.add_widget(
             CategoryIcon(
                 shape=style.shape,
@@ -552,7 +641,7 @@ class Renderer:
             )
         )
         cat_label = Txt(
-            self.t(state, f"cat.{kind}.{category}"),
+            cat_words,
             font_size=m.body,
             tid="result.category",
             size_hint_x=None,
@@ -586,9 +675,15 @@ class Renderer:
             col.add_widget(self.label(sentence, tid="result.explanation"))
         for note in notes:
             col.add_widget(self.txt(state, note, tid="result.note"))
+        for i, words in enumerate(lines):
+            col.add_widget(self.label(words, tid=f"result.line.{i}"))
         col.add_widget(Widget())
         actions = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         actions.add_widget(self.lang_button(state))
+        if self.flow.vitals_pending:
+            actions.add_widget(
+                self.button(state, "result.next", self.flow.next_vital, tid="btn.next")
+            )
         if self.flow.glucose_pending:
             # After an urgent result more measuring is a small second choice (issue 16).
             actions.add_widget(
@@ -662,15 +757,16 @@ class Renderer:
     def _summary_item(self, state: State, i: int, item: SummaryItem, text_w: float) -> Widget:
         m = self.m
         line = m.body * 1.2
-        kind = "bp" if item.kind == "blood_pressure" else "glucose"
-        unit = self.t(state, f"result.{kind}_unit")
+        unit = self.t(state, unit_key(item.kind))
         value = Txt(f"{item.shown} {unit}", font_size=m.body, tid=f"summary.{i}.value",
                     size_hint_x=None, wrap=False)  # fmt: skip
         value.texture_update()
         value.width = value.texture_size[0] + 4
         cat_w = text_w - value.width - m.x(2)
         category = self._wrapped(
-            self.t(state, f"cat.{kind}.{item.category}"), tid=f"summary.{i}.category", width=cat_w
+            self.t(state, category_key(item.kind, item.category)),
+            tid=f"summary.{i}.category",
+            width=cat_w,
         )
         first = BoxLayout(spacing=m.x(2), size_hint_y=None, height=max(line, category.height))
         first.add_widget(value)
@@ -691,7 +787,7 @@ class Renderer:
                 self._wrapped(self.t(state, note), tid=f"summary.{i}.note", width=text_w)
             )
         words.height = sum(w.height for w in words.children)
-        style = theme.category_style(kind, item.category, item.urgent)
+        style = theme.category_style(item.kind, item.category, item.urgent)
         icon_col = BoxLayout(orientation="vertical", size_hint_x=None, width=line)
         icon_col.add_widget(
             CategoryIcon(shape=style.shape, colour=style.colour, tid=f"summary.{i}.icon",

@@ -63,10 +63,10 @@ def category_style(kind: str, category: str, urgent: bool) -> CategoryStyle:
         return CategoryStyle(OKABE_ITO["vermillion"], "octagon")
     if category == "normal":
         return CategoryStyle(OKABE_ITO["bluish_green"], "circle")
-    if category in ("low", "very_low"):
+    if category in ("low", "very_low", "underweight"):
         return CategoryStyle(OKABE_ITO["sky_blue"], "down")
-    if category in ("high_normal", "impaired_fasting"):
+    if category in ("high_normal", "impaired_fasting", "overweight", "low_fever"):
         return CategoryStyle(OKABE_ITO["yellow"], "triangle")
-    if category in ("grade_1", "above_normal"):
+    if category in ("grade_1", "above_normal", "obese", "fever"):
         return CategoryStyle(OKABE_ITO["orange"], "triangle")
     return CategoryStyle(OKABE_ITO["vermillion"], "diamond")

@@ -31,7 +31,12 @@ from typing import Any, Literal, Protocol
 
 from healthkiosk.config import KioskConfig
 from healthkiosk.errors import HealthKioskError
-from healthkiosk.readings import BloodPressureMeasurement, DeviceInfo, DeviceMemoryRecord
+from healthkiosk.readings import (
+    BloodPressureMeasurement,
+    DeviceInfo,
+    DeviceMemoryRecord,
+    WeightMeasurement,
+)
 from healthkiosk.rules import RulesConfig, rule_set_id
 from kiosk.flow.clock import Clock
 from kiosk.flow.errors import error_actions, error_key
@@ -44,6 +49,8 @@ from kiosk.flow.state import (
     State,
     SummaryItem,
     TrendPoint,
+    VitalKind,
+    VitalResult,
 )
 
 log = logging.getLogger(__name__)
@@ -76,11 +83,17 @@ class VisitRecord:
     """The blood pressure measurements kept so far, with the kiosk's clock when each arrived."""
     glucose_pending: bool = False
     """Choice "both": glucose is still to come after the blood pressure result."""
+    vitals_pending: list[VitalKind] = field(default_factory=list)
+    """Choice "vitals": the measurements still to come after the result shown."""
+    weight: WeightMeasurement | None = None
+    """The weight waiting for its height (the height screen)."""
     history: list[TrendPoint] | None = None
     """The resident's earlier readings (fetched at confirmation) plus this visit's."""
     results: list[SummaryItem] = field(default_factory=list)
     """Every result of this visit saved and shown, in order (:mod:`kiosk.flow.summary`)."""
-    slip_results: list[tuple[BpResult | GlucoseResult, datetime]] = field(default_factory=list)
+    slip_results: list[tuple[BpResult | GlucoseResult | VitalResult, datetime]] = field(
+        default_factory=list
+    )
     """Every saved result shown in this visit, with when it was measured (the take-home slip)."""
     steps: dict[str, asyncio.Event] = field(default_factory=dict)
     """Per role, set once the device has taken the baseline of this visit's step."""

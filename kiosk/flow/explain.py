@@ -7,7 +7,14 @@ disagree. No clinical number is written here.
 
 from __future__ import annotations
 
-from healthkiosk.rules import BloodPressureRules, Classification, GlucoseRules
+from healthkiosk.rules import (
+    BloodPressureRules,
+    BmiRules,
+    Classification,
+    GlucoseRules,
+    Spo2Rules,
+    TemperatureRules,
+)
 from kiosk.flow.state import Explanation
 
 
@@ -77,3 +84,57 @@ def explain_glucose(c: Classification, rules: GlucoseRules) -> Explanation:
 
 def advice_glucose(c: Classification) -> str:
     return f"advice.glucose.{c.category}"
+
+
+def explain_bmi(c: Classification, rules: BmiRules) -> Explanation:
+    """``BMI 25.1: 24.0 or more.`` (the band's edge from the rules)."""
+    bmi = _mmol(float(c.values["bmi"]))
+    if c.category == "underweight":
+        return Explanation(
+            "explain.bmi.below", (("bmi", bmi), ("threshold", _mmol(rules.normal_min)))
+        )
+    if c.category == "normal":
+        return Explanation(
+            "explain.bmi.between",
+            (("bmi", bmi), ("low", _mmol(rules.normal_min)), ("high", _mmol(rules.overweight_min))),
+        )
+    edge = rules.overweight_min if c.category == "overweight" else rules.obese_min
+    return Explanation("explain.bmi.at_least", (("bmi", bmi), ("threshold", _mmol(edge))))
+
+
+def height_note(height_m: float) -> Explanation:
+    """The height the BMI used, in whole cm."""
+    return Explanation("result.height", (("height", str(round(height_m * 100))),))
+
+
+def pulse_note(pulse: int) -> Explanation:
+    return Explanation("result.pulse", (("pulse", str(pulse)),))
+
+
+def explain_spo2(c: Classification, rules: Spo2Rules) -> Explanation:
+    """``93 %: below 95 %.``"""
+    value = str(c.values["spo2_percent"])
+    if c.category == "normal":
+        return Explanation(
+            "explain.spo2.at_least", (("value", value), ("threshold", str(rules.normal_min)))
+        )
+    edge = rules.urgent_below if c.category == "very_low" else rules.normal_min
+    return Explanation("explain.spo2.below", (("value", value), ("threshold", str(edge))))
+
+
+def explain_temperature(c: Classification, rules: TemperatureRules) -> Explanation:
+    """``37.5 °C: 37.3 °C or more.``"""
+    value = _mmol(float(c.values["celsius"]))
+    if c.category == "normal":
+        return Explanation(
+            "explain.temperature.below",
+            (("value", value), ("threshold", _mmol(rules.low_fever_min))),
+        )
+    edge = {
+        "low_fever": rules.low_fever_min,
+        "fever": rules.fever_min,
+        "high_fever": rules.high_fever_min,
+    }[c.category]
+    return Explanation(
+        "explain.temperature.at_least", (("value", value), ("threshold", _mmol(edge)))
+    )

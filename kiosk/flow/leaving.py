@@ -24,6 +24,10 @@ CANCELLABLE = frozenset(
         Screen.PREP_BP,
         Screen.PREP_GLUCOSE,
         Screen.GLUCOSE_MEAL,
+        Screen.MEASURE_WEIGHT,
+        Screen.HEIGHT,
+        Screen.MEASURE_SPO2,
+        Screen.MEASURE_TEMPERATURE,
         Screen.ERROR,
     }
 )
@@ -52,6 +56,8 @@ class Leaving:
         ctx.cancel_tasks()
         ctx.stop_countdown()
         ctx.visit.bp = []
+        ctx.visit.weight = None
+        ctx.visit.vitals_pending = []
         ctx.retry_action = None
         ctx.idle_from_now()
         ctx.update(
@@ -62,6 +68,8 @@ class Leaving:
             error=None,
             notice=None,
             ready=False,
+            height_typed="",
+            height_error=False,
         )
 
     def finish(self) -> None:

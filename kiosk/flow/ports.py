@@ -13,10 +13,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal, Protocol
 
-from drivers.base import BloodPressureMonitor, GlucoseMeter, IdCardReader, ReceiptPrinter
+from drivers.base import (
+    BloodPressureMonitor,
+    GlucoseMeter,
+    IdCardReader,
+    PulseOximeter,
+    ReceiptPrinter,
+    Thermometer,
+    WeightScale,
+)
 from healthkiosk.readings import DeviceInfo, DeviceMemoryRecord
 from healthkiosk.rules import RuleSetId
-from kiosk.flow.state import DeviceStatus, MealAnswer, TrendPoint
+from kiosk.flow.state import DeviceStatus, MealAnswer, ReadingKind, TrendPoint
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,18 +58,54 @@ class GlucoseValues:
     out_of_range: str | None
 
 
+HeightSource = Literal["scale", "keypad", "known"]
+
+
+@dataclass(frozen=True, slots=True)
+class WeightValues:
+    """kg and BMI at 0.1; the height (m) the BMI used and where it came from."""
+
+    weight_kg: float
+    height_m: float
+    height_source: HeightSource
+    bmi: float
+    device_bmi: float | None
+    original_value: float | None
+    original_unit: str
+
+
+@dataclass(frozen=True, slots=True)
+class Spo2Values:
+    spo2_percent: int
+    pulse: int | None
+    mode: str
+    """``spot_check`` or ``continuous``."""
+    pulse_amplitude_index: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class TemperatureValues:
+    celsius: float
+    original_value: float | None
+    original_unit: str
+    site: str | None
+
+
+VitalValues = WeightValues | Spo2Values | TemperatureValues
+
+
 @dataclass(frozen=True, slots=True)
 class CompletedReading:
     """A reading the flow has finished: classified, ready to be stored and sent."""
 
     uuid: str
     visit_uuid: str
-    kind: Literal["blood_pressure", "glucose"]
+    kind: ReadingKind
     measured_at: datetime
     device_time: datetime | None
     resident: ResidentIdentity
     device: DeviceInfo
-    values: BpValues | GlucoseValues
+    values: BpValues | GlucoseValues | VitalValues
     category: str
     urgent: bool
     isolated_systolic: bool | None
@@ -126,6 +170,10 @@ class Recorder(Protocol):
         """The name stored for a typed ID number (a card gave it before), if any."""
         ...
 
+    async def known_height(self, resident: ResidentIdentity) -> float | None:
+        """The height (m) of the resident's last weight reading, if any."""
+        ...
+
     async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:
         """Keep something a device said that is not a valid reading."""
         ...
@@ -146,6 +194,12 @@ class Devices:
     """Optional: a QR-code scanner (an elder service card); reads like a card reader."""
     printer: ReceiptPrinter | None = None
     """Optional: a receipt printer for the take-home slip."""
+    weight: WeightScale | None = None
+    """Optional: a weight scale (weight and BMI)."""
+    pulse_oximeter: PulseOximeter | None = None
+    """Optional: a pulse oximeter (SpO2 and pulse)."""
+    thermometer: Thermometer | None = None
+    """Optional: a body thermometer."""
 
     def statuses(self) -> tuple[DeviceStatus, ...]:
         out = []
@@ -155,14 +209,21 @@ class Devices:
             ("id_card", self.id_card),
             ("qr_code", self.qr_code),
             ("printer", self.printer),
+            ("weight", self.weight),
+            ("pulse_oximeter", self.pulse_oximeter),
+            ("thermometer", self.thermometer),
         ):
-            if dev is None and role in ("qr_code", "printer"):
+            if dev is None and role in OPTIONAL_ROLES:
                 continue  # optional: a station without one lacks nothing
             if dev is None:
                 out.append(DeviceStatus(role=role, model="", state="missing"))
             else:
                 out.append(_status(role, dev.info, getattr(dev, "state", "ready")))
         return tuple(out)
+
+
+OPTIONAL_ROLES = ("qr_code", "printer", "weight", "pulse_oximeter", "thermometer")
+"""A station without one of these lacks nothing (the choice does not offer it)."""
 
 
 def _status(role: str, info: DeviceInfo, state: object) -> DeviceStatus:

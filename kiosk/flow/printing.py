@@ -31,7 +31,15 @@ from datetime import datetime
 from drivers.printer.escpos_codec import Raster
 from healthkiosk.errors import HealthKioskError, PrinterError, PrinterProblem
 from kiosk.flow.context import FlowContext, VisitRecord
-from kiosk.flow.state import BpResult, GlucoseResult, PrintStatus, Screen, State, TrendPoint
+from kiosk.flow.state import (
+    BpResult,
+    GlucoseResult,
+    PrintStatus,
+    Screen,
+    State,
+    TrendPoint,
+    VitalResult,
+)
 from kiosk.slip.model import (
     EARLIER_PER_KIND,
     Slip,
@@ -136,7 +144,19 @@ def draw(slip: Slip, dot_width: int) -> Raster:
 # --- the slip of a visit ---------------------------------------------------------
 
 
-def result_of(r: BpResult | GlucoseResult) -> SlipResult:
+def result_of(r: BpResult | GlucoseResult | VitalResult) -> SlipResult:
+    if isinstance(r, VitalResult):
+        return SlipResult(
+            kind=r.kind,
+            value=r.shown,
+            category=r.category,
+            urgent=r.urgent,
+            advice=r.advice,
+            lines=(
+                (r.explanation.key, r.explanation.params),
+                *((n.key, n.params) for n in r.notes),
+            ),
+        )
     if isinstance(r, BpResult):
         return SlipResult(
             kind="blood_pressure",
@@ -183,7 +203,7 @@ def slip_for_visit(
     settings: SlipSettings,
     *,
     name: str | None,
-    results: Sequence[BpResult | GlucoseResult],
+    results: Sequence[BpResult | GlucoseResult | VitalResult],
     history: Iterable[TrendPoint] = (),
     measured: Sequence[datetime] = (),
     at: datetime,

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from healthkiosk.errors import HealthKioskError
 from kiosk.flow.context import FlowContext
 from kiosk.flow.errors import error_key
-from kiosk.flow.ports import BpValues, CompletedReading
-from kiosk.flow.state import BpResult, GlucoseResult, Screen, TrendPoint
+from kiosk.flow.ports import BpValues, CompletedReading, GlucoseValues
+from kiosk.flow.state import BpResult, GlucoseResult, Screen, TrendPoint, VitalResult
 from kiosk.flow.summary import Summary
 
 log = logging.getLogger(__name__)
@@ -63,23 +63,26 @@ class Results:
         *,
         bp_result: BpResult | None = None,
         glucose_result: GlucoseResult | None = None,
+        vital_result: VitalResult | None = None,
     ) -> None:
-        """The result screen for a saved reading, with the trend."""
+        """The result screen for a saved reading, with the trend (a weight,
+        SpO2 or temperature result shows without one)."""
         ctx = self._ctx
         if ctx.visit.history is None:
             ctx.visit.history = await self._fetch_history()
         point = trend_point(reading)
         if point is not None:
             ctx.visit.history = [*ctx.visit.history, point][-TREND_LIMIT:]
-        shown = bp_result or glucose_result
+        shown = bp_result or glucose_result or vital_result
         if shown is not None:
             ctx.visit.slip_results.append((shown, reading.measured_at))
-        self._summary.add(bp=bp_result, glucose=glucose_result)
+        self._summary.add(bp=bp_result, glucose=glucose_result, vital=vital_result)
         ctx.idle_from_now()
         ctx.update(
             screen=Screen.RESULT,
             bp_result=bp_result or ctx.state.bp_result,
             glucose_result=glucose_result or ctx.state.glucose_result,
+            vital_result=vital_result,
             trend=tuple(ctx.visit.history),
             countdown_s=None,
         )
@@ -118,6 +121,8 @@ def trend_point(r: CompletedReading) -> TrendPoint | None:
     """The reading as a point of the trend; None for a meter's LO or HI, which
     is not a number (never drawn as 0.0: the result shows LO or HI itself)."""
     v = r.values
+    if not isinstance(v, BpValues | GlucoseValues):
+        return None  # weight, SpO2, temperature: no trend chart (yet)
     if isinstance(v, BpValues):
         return TrendPoint(
             r.measured_at, "blood_pressure", (float(v.systolic), float(v.diastolic)), r.category

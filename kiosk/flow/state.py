@@ -14,7 +14,10 @@ from enum import StrEnum
 from typing import Literal
 
 Language = Literal["zh_CN", "en"]
-Choice = Literal["bp", "glucose", "both"]
+Choice = Literal["bp", "glucose", "both", "weight", "spo2", "temperature", "vitals"]
+"""``vitals``: weight, SpO2 and temperature, one after the other."""
+VitalKind = Literal["weight", "spo2", "temperature"]
+ReadingKind = Literal["blood_pressure", "glucose", "weight", "spo2", "temperature"]
 MealAnswer = Literal["fasting", "after_meal", "random"]
 PrintStatus = Literal["printing", "printed", "no_paper", "failed"]
 HelpReason = Literal["urgent_result", "staff_call"]
@@ -36,6 +39,11 @@ class Screen(StrEnum):
     GLUCOSE_MEAL = "glucose_meal"
     PREP_GLUCOSE = "prep_glucose"
     MEASURE_GLUCOSE = "measure_glucose"
+    MEASURE_WEIGHT = "measure_weight"
+    HEIGHT = "height"
+    """The elder types their height (cm): the scale sent none and none is known."""
+    MEASURE_SPO2 = "measure_spo2"
+    MEASURE_TEMPERATURE = "measure_temperature"
     SAVING = "saving"
     RESULT = "result"
     SUMMARY = "summary"
@@ -46,7 +54,15 @@ class Screen(StrEnum):
 
 
 BUSY_SCREENS = frozenset(
-    {Screen.MEASURE_BP, Screen.BP_PAUSE, Screen.MEASURE_GLUCOSE, Screen.SAVING}
+    {
+        Screen.MEASURE_BP,
+        Screen.BP_PAUSE,
+        Screen.MEASURE_GLUCOSE,
+        Screen.MEASURE_WEIGHT,
+        Screen.MEASURE_SPO2,
+        Screen.MEASURE_TEMPERATURE,
+        Screen.SAVING,
+    }
 )
 """A measurement runs: never interrupted by the inactivity timeout."""
 
@@ -104,12 +120,29 @@ class GlucoseResult:
 
 
 @dataclass(frozen=True, slots=True)
+class VitalResult:
+    """A weight (with its BMI), oxygen saturation or temperature result."""
+
+    kind: VitalKind
+    shown: str
+    """The value as shown: ``68.4`` (kg), ``96`` (%), ``37.5`` (°C)."""
+    category: str
+    urgent: bool
+    rule: str
+    explanation: Explanation
+    advice: str
+    saved: bool
+    notes: tuple[Explanation, ...] = ()
+    """Lines beside it: the BMI and the height it used, the oximeter's pulse."""
+
+
+@dataclass(frozen=True, slots=True)
 class SummaryItem:
     """One result of the visit as the final screen lists it (:mod:`kiosk.flow.summary`)."""
 
-    kind: Literal["blood_pressure", "glucose"]
+    kind: ReadingKind
     shown: str
-    """The value as on its result screen: ``185/115``, ``6.4``, ``LO``."""
+    """The value as on its result screen: ``185/115``, ``6.4``, ``LO``, ``68.4``."""
     category: str
     urgent: bool
     advice: str
@@ -208,6 +241,13 @@ class State:
     # results
     bp_result: BpResult | None = None
     glucose_result: GlucoseResult | None = None
+    vital_result: VitalResult | None = None
+    """The weight, SpO2 or temperature result on the result screen (shown instead
+    of a blood pressure or glucose one while set)."""
+    height_typed: str = ""
+    """The height typed on the height screen, in cm."""
+    height_error: bool = False
+    """The typed height is not a height (outside the plausible range)."""
     trend: tuple[TrendPoint, ...] = ()
     summary: tuple[SummaryItem, ...] = ()
     """The visit's results, the most urgent first (the summary screen)."""
@@ -236,6 +276,8 @@ class State:
             self.resident
             or self.bp_result
             or self.glucose_result
+            or self.vital_result
+            or self.height_typed
             or self.trend
             or self.keypad
             or self.summary

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from kiosk.flow.context import FlowContext
-from kiosk.flow.state import BpResult, GlucoseResult, Screen, SummaryItem
+from kiosk.flow.state import BpResult, GlucoseResult, ReadingKind, Screen, SummaryItem, VitalResult
 
 SEVERITY: dict[str, int] = {
     "normal": 0,
@@ -39,6 +39,12 @@ SEVERITY: dict[str, int] = {
     "grade_3": 4,
     "very_low": 4,
     "very_high": 4,
+    "underweight": 1,
+    "overweight": 1,
+    "obese": 2,
+    "low_fever": 1,
+    "fever": 2,
+    "high_fever": 3,
 }
 """How far from normal each category is, in the order of the kiosk's words
 (docs/clinical.md: 正常, 稍高, 偏高, 高, 很高); an urgent result comes first whatever
@@ -57,11 +63,15 @@ def glucose_item(r: GlucoseResult) -> SummaryItem:
     return _item("glucose", shown, r.category, r.urgent, r.advice, notes)
 
 
+def vital_item(r: VitalResult) -> SummaryItem:
+    return _item(r.kind, r.shown, r.category, r.urgent, r.advice, ())
+
+
 def _item(  # noqa: PLR0917  (one result's parts, in order)
-    kind: str, shown: str, category: str, urgent: bool, advice: str, notes: tuple[str, ...]
+    kind: ReadingKind, shown: str, category: str, urgent: bool, advice: str, notes: tuple[str, ...]
 ) -> SummaryItem:
     return SummaryItem(
-        kind="blood_pressure" if kind == "blood_pressure" else "glucose",
+        kind=kind,
         shown=shown,
         category=category,
         urgent=urgent,
@@ -79,9 +89,19 @@ class Summary:
     def __init__(self, ctx: FlowContext) -> None:
         self._ctx = ctx
 
-    def add(self, *, bp: BpResult | None = None, glucose: GlucoseResult | None = None) -> None:
+    def add(
+        self,
+        *,
+        bp: BpResult | None = None,
+        glucose: GlucoseResult | None = None,
+        vital: VitalResult | None = None,
+    ) -> None:
         """A saved result of this visit, shown on its result screen."""
-        for item in (bp_item(bp) if bp else None, glucose_item(glucose) if glucose else None):
+        for item in (
+            bp_item(bp) if bp else None,
+            glucose_item(glucose) if glucose else None,
+            vital_item(vital) if vital else None,
+        ):
             if item is not None:
                 self._ctx.visit.results.append(item)
 

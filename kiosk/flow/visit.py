@@ -17,6 +17,8 @@ over one shared :class:`~kiosk.flow.context.FlowContext`:
 :mod:`.checkin`           ID card, keypad, QR code, "is this you?"
 :mod:`.bloodpressure`     the rest, 2–3 readings with a pause, the average
 :mod:`.glucose`           the fasting question, the measurement
+:mod:`.vitals`            weight (:mod:`.weight`, with the height), SpO2
+                          (:mod:`.oximetry`), temperature (:mod:`.temperature`)
 :mod:`.result`            saving, the result screen and its trend
 :mod:`.summary`           the end of a visit: every result, the most urgent first
 :mod:`.technician`        PIN, device test, pairing, restart
@@ -43,6 +45,7 @@ from kiosk.flow.context import FlowContext, Listener
 from kiosk.flow.glucose import Glucose
 from kiosk.flow.help import Help
 from kiosk.flow.leaving import Leaving
+from kiosk.flow.oximetry import Oximetry
 from kiosk.flow.ports import (
     Devices,
     HelpDesk,
@@ -59,7 +62,10 @@ from kiosk.flow.result import Results
 from kiosk.flow.state import Choice, Language, MealAnswer, Screen, State
 from kiosk.flow.summary import Summary
 from kiosk.flow.technician import Technician
+from kiosk.flow.temperature import Temperature
 from kiosk.flow.timing import TICK_S, Timing
+from kiosk.flow.vitals import ORDER, Vitals
+from kiosk.flow.weight import Weight
 from kiosk.slip.model import SlipSettings
 
 
@@ -105,6 +111,15 @@ class VisitFlow:
         self._checkin = CheckIn(ctx, results)
         self._bp = BloodPressure(ctx, results)
         self._glucose = Glucose(ctx, results)
+        self._weight = Weight(ctx, results)
+        self._vitals = Vitals(
+            ctx,
+            {
+                "weight": self._weight.start,
+                "spo2": Oximetry(ctx, results).start,
+                "temperature": Temperature(ctx, results).start,
+            },
+        )
         self._tech = Technician(ctx, pin_attempts)
 
     # --- observing -----------------------------------------------------------
@@ -121,6 +136,11 @@ class VisitFlow:
     def glucose_pending(self) -> bool:
         """The result shows blood pressure and glucose is still to come."""
         return self._results.glucose_pending
+
+    @property
+    def vitals_pending(self) -> bool:
+        """The result shows and another of the chosen weight, SpO2, temperature is to come."""
+        return self._vitals.pending
 
     @property
     def summary_next(self) -> bool:
@@ -182,13 +202,34 @@ class VisitFlow:
             return
         ctx.touch()
         ctx.update(
-            choice=choice, bp_result=None, glucose_result=None, trend=(), error=None, notice=None
+            choice=choice,
+            bp_result=None,
+            glucose_result=None,
+            vital_result=None,
+            trend=(),
+            error=None,
+            notice=None,
         )
         ctx.visit.glucose_pending = choice == "both"
+        ctx.visit.vitals_pending = []
         if choice == "glucose":
             self._glucose.ask_meal()
+        elif choice == "vitals":
+            self._vitals.begin(ORDER)
+        elif choice in ("weight", "spo2", "temperature"):
+            # the chosen one, then "Next" offers those after it (never forced)
+            self._vitals.begin(ORDER[ORDER.index(choice) :])
         else:
             self._bp.prepare()
+
+    def can_measure(self, choice: Choice) -> bool:
+        """Whether the station has the device for ``choice`` (the choice screen
+        offers weight, SpO2 and temperature only where it has)."""
+        if choice == "vitals":
+            return any(self._vitals.available(k) for k in ORDER)
+        if choice in ("weight", "spo2", "temperature"):
+            return self._vitals.available(choice)
+        return True
 
     # --- blood pressure (kiosk.flow.bloodpressure) ------------------------------
 
@@ -207,6 +248,21 @@ class VisitFlow:
 
     def start_glucose(self) -> None:
         self._glucose.start()
+
+    # --- weight, SpO2, temperature (kiosk.flow.vitals) -------------------------
+
+    def next_vital(self) -> None:
+        """From a weight, SpO2 or temperature result, on to the next chosen one."""
+        self._vitals.next()
+
+    def height_key(self, digit: str) -> None:
+        self._weight.key(digit)
+
+    def height_backspace(self) -> None:
+        self._weight.backspace()
+
+    def submit_height(self) -> None:
+        self._weight.submit()
 
     # --- errors and leaving (kiosk.flow.context, kiosk.flow.leaving) ------------
 

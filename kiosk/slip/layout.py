@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from kiosk.app.i18n import text
+from kiosk.flow.kinds import category_key, name_key, unit_key
 from kiosk.slip.model import Slip, SlipPoint, SlipResult
 
 Style = Literal["title", "value", "heading", "body", "small", "rule"]
@@ -86,19 +87,17 @@ class _Writer:
         return self.t(lang, key, year=local.year, month=local.month, day=local.day)
 
     def kind_word(self, lang: str, r: SlipResult | SlipPoint) -> str:
-        word = self.t(lang, "choose.bp" if r.kind == "blood_pressure" else "choose.glucose")
+        word = self.t(lang, name_key(r.kind))
         meal = getattr(r, "meal", None)
         if meal is not None:
             word += self.t(lang, "slip.with_meal", meal=self.t(lang, f"slip.meal.{meal}"))
         return word
 
     def category(self, lang: str, r: SlipResult | SlipPoint) -> str:
-        kind = "bp" if r.kind == "blood_pressure" else "glucose"
-        return self.t(lang, f"cat.{kind}.{r.category}")
+        return self.t(lang, category_key(r.kind, r.category))
 
     def unit(self, lang: str, r: SlipResult) -> str:
-        key = "result.bp_unit" if r.kind == "blood_pressure" else "result.glucose_unit"
-        return self.t(lang, key)
+        return self.t(lang, unit_key(r.kind))
 
     def result(self, r: SlipResult) -> Iterator[Block]:
         yield from self.pair("heading", lambda lang: self.kind_word(lang, r))
@@ -109,6 +108,8 @@ class _Writer:
             yield from self.both("body", "result.pulse", pulse=r.pulse)
         for note in r.notes:
             yield from self.both("body", note)
+        for key, params in r.lines:
+            yield from self.both("body", key, **dict(params))
 
     def earlier(self) -> Iterator[Block]:
         points = self.slip.earlier

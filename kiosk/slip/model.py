@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from healthkiosk.config import Config
 
-Kind = Literal["blood_pressure", "glucose"]
+Kind = Literal["blood_pressure", "glucose", "weight", "spo2", "temperature"]
 Meal = Literal["fasting", "after_meal", "random"]
 EARLIER_PER_KIND = 3
 """The slip lists this many earlier results of each kind of measurement."""
@@ -63,6 +63,8 @@ class SlipResult:
     pulse: int | None = None
     meal: Meal | None = None
     notes: tuple[str, ...] = ()
+    lines: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    """Text keys with their values beside the result (the BMI and the height it used)."""
     """Text keys: ``result.irregular``, ``result.close_to_limit``."""
 
 

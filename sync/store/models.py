@@ -66,8 +66,9 @@ class Reading(Base):
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
-    """blood_pressure, glucose, or device_event (a value the rules refused:
-    ``event`` holds it, the classification columns are empty)."""
+    """blood_pressure, glucose, weight, spo2, temperature, or device_event (a
+    value the rules refused: ``event`` holds it, the classification columns are
+    empty)."""
     measured_at: Mapped[datetime] = mapped_column(index=True)
     """The kiosk's clock."""
     device_time: Mapped[datetime | None]
@@ -91,6 +92,23 @@ class Reading(Base):
 
     # device event: the hk.reading/1 DeviceEventValues as sent
     event: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+
+    # weight in kg and BMI in kg/m², each at 0.1; the height in m it was divided by
+    # (the scale's own value and unit in original_value/original_unit)
+    weight_kg: Mapped[float | None]
+    height_m: Mapped[float | None]
+    height_source: Mapped[str | None] = mapped_column(String(10))
+    """scale, keypad or known (an earlier visit's)."""
+    bmi: Mapped[float | None]
+    device_bmi: Mapped[float | None]
+    """The BMI the scale sent itself (kept, never classified)."""
+    # oxygen saturation, whole percent (the oximeter's pulse in pulse_bpm)
+    spo2_percent: Mapped[int | None]
+    oximetry_mode: Mapped[str | None] = mapped_column(String(20))
+    pulse_amplitude_index: Mapped[float | None]
+    # body temperature, °C at 0.1 (the thermometer's own in original_value/original_unit)
+    temperature_c: Mapped[float | None]
+    temperature_site: Mapped[str | None] = mapped_column(String(30))
 
     # device
     device_model: Mapped[str] = mapped_column(String(100))

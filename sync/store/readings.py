@@ -208,3 +208,21 @@ def recent_readings(
             .limit(limit)
         ).all()
     return [PastReading(*row) for row in reversed(rows)]
+
+
+def last_height(
+    factory: sessionmaker[Session], *, hasher: IdHasher, id_number: IdNumber | str
+) -> float | None:
+    """The height (m) of the resident's last weight reading here, if any."""
+    digest = hasher.hash(id_number)
+    with factory() as session:
+        height: float | None = session.scalar(
+            select(Reading.height_m)
+            .join(Resident)
+            .where(
+                Resident.id_hash == digest, Reading.kind == "weight", Reading.height_m.is_not(None)
+            )
+            .order_by(Reading.measured_at.desc(), Reading.station_seq.desc())
+            .limit(1)
+        )
+    return height

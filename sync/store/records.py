@@ -10,12 +10,20 @@ from uuid import UUID
 from healthkiosk import __version__
 from healthkiosk.idnumber import IdNumber
 from sync.schema import (
+    VALUES_BY_KIND,
     BloodPressureValues,
     DeviceEventValues,
     GlucoseValues,
+    Spo2Values,
+    TemperatureValues,
+    WeightValues,
     WireClassification,
     WireDevice,
 )
+
+ReadingValues = BloodPressureValues | GlucoseValues | WeightValues | Spo2Values | TemperatureValues
+"""The values of a reading (a device event is not one: it is stored and sent
+beside them, never classified)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +50,7 @@ class NewReading:
     resident: ResidentDetails
     measured_at: datetime
     """The kiosk's clock when the reading was complete (timezone-aware)."""
-    values: BloodPressureValues | GlucoseValues | DeviceEventValues
+    values: ReadingValues | DeviceEventValues
     device: WireDevice
     classification: WireClassification | None
     """None only for a device event (a value the rules refused: never classified)."""
@@ -56,9 +64,7 @@ class NewReading:
 
     @property
     def kind(self) -> str:
-        if isinstance(self.values, DeviceEventValues):
-            return "device_event"
-        return "blood_pressure" if isinstance(self.values, BloodPressureValues) else "glucose"
+        return next(k for k, model in VALUES_BY_KIND.items() if isinstance(self.values, model))
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,13 +16,16 @@ from sync.schema import (
     DeviceEventValues,
     GlucoseValues,
     ReadingMessage,
+    Spo2Values,
+    TemperatureValues,
+    WeightValues,
     WireBpMeasurement,
     WireClassification,
     WireDevice,
     WireResident,
 )
 from sync.store.models import Reading, Resident
-from sync.store.records import NewReading, ResidentDetails
+from sync.store.records import NewReading, ReadingValues, ResidentDetails
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -38,7 +41,7 @@ def measurement_dict(m: WireBpMeasurement) -> dict[str, Any]:
     return out
 
 
-def values_of(row: Reading) -> BloodPressureValues | GlucoseValues | DeviceEventValues:
+def values_of(row: Reading) -> ReadingValues | DeviceEventValues:
     if row.kind == "device_event":
         return DeviceEventValues.model_validate(row.event or {})
     if row.kind == "blood_pressure":
@@ -61,6 +64,36 @@ def values_of(row: Reading) -> BloodPressureValues | GlucoseValues | DeviceEvent
                 "original_value": row.original_value,
                 "original_unit": row.original_unit or "mmol/L",
                 "out_of_range": row.out_of_range,
+            }
+        )
+    if row.kind == "weight":
+        return WeightValues.model_validate(
+            {
+                "weight_kg": row.weight_kg,
+                "height_m": row.height_m,
+                "height_source": row.height_source,
+                "bmi": row.bmi,
+                "device_bmi": row.device_bmi,
+                "original_value": row.original_value,
+                "original_unit": row.original_unit or "kg",
+            }
+        )
+    if row.kind == "spo2":
+        return Spo2Values.model_validate(
+            {
+                "spo2_percent": row.spo2_percent,
+                "pulse": row.pulse_bpm,
+                "mode": row.oximetry_mode or "spot_check",
+                "pulse_amplitude_index": row.pulse_amplitude_index,
+            }
+        )
+    if row.kind == "temperature":
+        return TemperatureValues.model_validate(
+            {
+                "celsius": row.temperature_c,
+                "original_value": row.original_value,
+                "original_unit": row.original_unit or "C",
+                "site": row.temperature_site,
             }
         )
     raise ValueError(f"unknown reading kind {row.kind!r}")
@@ -174,6 +207,16 @@ def columns(reading: NewReading, *, station_seq: int, created_at: datetime) -> d
         "original_value": None,
         "original_unit": None,
         "out_of_range": None,
+        "weight_kg": None,
+        "height_m": None,
+        "height_source": None,
+        "bmi": None,
+        "device_bmi": None,
+        "spo2_percent": None,
+        "oximetry_mode": None,
+        "pulse_amplitude_index": None,
+        "temperature_c": None,
+        "temperature_site": None,
         "device_model": d.model,
         "device_manufacturer": d.manufacturer,
         "device_serial": d.serial,
@@ -202,6 +245,30 @@ def columns(reading: NewReading, *, station_seq: int, created_at: datetime) -> d
             pulse_bpm=v.pulse,
             irregular_pulse=v.irregular_pulse,
             measurements=[measurement_dict(m) for m in v.measurements],
+        )
+    elif isinstance(v, WeightValues):
+        out.update(
+            weight_kg=v.weight_kg,
+            height_m=v.height_m,
+            height_source=v.height_source,
+            bmi=v.bmi,
+            device_bmi=v.device_bmi,
+            original_value=v.original_value,
+            original_unit=v.original_unit,
+        )
+    elif isinstance(v, Spo2Values):
+        out.update(
+            spo2_percent=v.spo2_percent,
+            pulse_bpm=v.pulse,
+            oximetry_mode=v.mode,
+            pulse_amplitude_index=v.pulse_amplitude_index,
+        )
+    elif isinstance(v, TemperatureValues):
+        out.update(
+            temperature_c=v.celsius,
+            original_value=v.original_value,
+            original_unit=v.original_unit,
+            temperature_site=v.site,
         )
     else:
         out.update(

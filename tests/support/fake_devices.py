@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from drivers.printer.escpos_codec import Raster
 from healthkiosk.errors import DeviceError, DeviceTimeoutError
@@ -37,7 +38,14 @@ from healthkiosk.readings import (
     GlucoseMeasurement,
     GlucoseUnit,
     IdCardData,
+    OximetryMeasurement,
+    OximetryMode,
+    TemperatureMeasurement,
+    TemperatureSite,
+    TemperatureUnit,
     Transport,
+    WeightMeasurement,
+    WeightUnit,
 )
 from kiosk.flow.clock import Clock, RealClock
 from kiosk.flow.ports import Devices
@@ -291,6 +299,80 @@ class FakeGlucoseMeter(_Checkable):
 
     async def close(self) -> None:
         self.state = "closed"
+
+
+VitalMeasurement = WeightMeasurement | OximetryMeasurement | TemperatureMeasurement
+
+
+class FakeVitalDevice(_Checkable):
+    """A scale, oximeter or thermometer: each ``measure()`` takes ``delay_s``,
+    then returns the next scripted measurement or raises the scripted error
+    (none scripted: it waits until the timeout, as a device nobody uses)."""
+
+    def __init__(self, model: str, serial: str, *, clock: Clock, delay_s: float = 3.0) -> None:
+        self._clock = clock
+        self._delay_s = delay_s
+        self._info = _info(model, serial)
+        self.script: deque[VitalMeasurement | DeviceError] = deque()
+        self.state = "ready"
+        self.calls = 0
+
+    @property
+    def info(self) -> DeviceInfo:
+        return self._info
+
+    def queue(self, *outcomes: VitalMeasurement | DeviceError) -> None:
+        self.script.extend(outcomes)
+
+    async def measure(
+        self, *, timeout_s: float = 120.0, on_intermediate: Callable[[float], None] | None = None
+    ) -> Any:
+        self.calls += 1
+        if not self.script:
+            await self._clock.sleep(timeout_s)
+            raise DeviceTimeoutError("nothing measured in time", device=self._info.label)
+        await self._clock.sleep(self._delay_s)
+        outcome = self.script.popleft()
+        if isinstance(outcome, DeviceError):
+            raise outcome
+        return outcome
+
+    async def close(self) -> None:
+        self.state = "closed"
+
+
+def fake_scale(clock: Clock) -> FakeVitalDevice:
+    return FakeVitalDevice("Simulated weight scale", "SIM-WS-0001", clock=clock)
+
+
+def fake_oximeter(clock: Clock) -> FakeVitalDevice:
+    return FakeVitalDevice("Simulated pulse oximeter", "SIM-OX-0001", clock=clock)
+
+
+def fake_thermometer(clock: Clock) -> FakeVitalDevice:
+    return FakeVitalDevice("Simulated thermometer", "SIM-TH-0001", clock=clock)
+
+
+def weight(
+    kg: float, *, height_m: float | None = None, device: FakeVitalDevice
+) -> WeightMeasurement:
+    return WeightMeasurement(
+        weight_kg=kg, original_value=kg, original_unit=WeightUnit.KG, device=device.info,
+        height_m=height_m,
+    )  # fmt: skip
+
+
+def oximetry(spo2: int, pulse: int | None, *, device: FakeVitalDevice) -> OximetryMeasurement:
+    return OximetryMeasurement(
+        spo2_percent=spo2, pulse_bpm=pulse, device=device.info, mode=OximetryMode.SPOT_CHECK
+    )
+
+
+def temperature(celsius: float, *, device: FakeVitalDevice) -> TemperatureMeasurement:
+    return TemperatureMeasurement(
+        celsius=celsius, original_value=celsius, original_unit=TemperatureUnit.CELSIUS,
+        device=device.info, site=TemperatureSite.ARMPIT,
+    )  # fmt: skip
 
 
 def demo_card(

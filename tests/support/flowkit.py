@@ -20,7 +20,13 @@ from healthkiosk.errors import StoreFullError
 from healthkiosk.readings import DeviceMemoryRecord
 from healthkiosk.rules import RulesConfig, load_rules
 from kiosk.flow import CompletedReading, Devices, FakeClock, ResidentIdentity, State, StoreStatus
-from kiosk.flow.ports import CouldNotMeasure, MemoryHelpDesk, PinAttempts, RecordingAlert
+from kiosk.flow.ports import (
+    CouldNotMeasure,
+    MemoryHelpDesk,
+    PinAttempts,
+    RecordingAlert,
+    WeightValues,
+)
 from kiosk.flow.state import Screen, TrendPoint
 from kiosk.flow.visit import VisitFlow
 from tests.support.fake_devices import (
@@ -62,7 +68,7 @@ class MemoryRecorder:
     async def recent(self, resident: ResidentIdentity, *, limit: int) -> list[TrendPoint]:
         mine = [r for r in self.saved if r.resident.id_number == resident.id_number]
         out = []
-        for r in mine[-limit:]:
+        for r in [r for r in mine if r.kind in ("blood_pressure", "glucose")][-limit:]:
             v = r.values
             values = (
                 (float(v.systolic), float(v.diastolic))
@@ -74,6 +80,14 @@ class MemoryRecorder:
 
     async def known_name(self, id_number: str) -> str | None:
         return self.names.get(id_number)
+
+    async def known_height(self, resident: ResidentIdentity) -> float | None:
+        heights = [
+            r.values.height_m
+            for r in self.saved
+            if isinstance(r.values, WeightValues) and r.resident.id_number == resident.id_number
+        ]
+        return heights[-1] if heights else None
 
     async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:
         self.events.append((device, kind, detail))
@@ -143,13 +157,15 @@ async def running_harness(
     *,
     clock_synced: Callable[[], bool | None] | None = None,
     pin_attempts: PinAttempts | None = None,
+    clock: FakeClock | None = None,
     **devices: Any,
 ) -> AsyncIterator[Harness]:
     """A flow running on a fake clock with the simulated devices; ``devices``
     (by role, e.g. ``blood_pressure=...``) stand in for some of them (the
     Harness's simulated twin of a replaced role is then unused);
-    ``clock_synced`` says whether the wall clock is synchronised."""
-    clock = FakeClock()
+    ``clock_synced`` says whether the wall clock is synchronised; ``clock``: the
+    fake clock the replacing devices run on (a new one by default)."""
+    clock = clock or FakeClock()
     bp = FakeBloodPressureMonitor(clock=clock, seed=1)
     glucose = FakeGlucoseMeter(clock=clock, seed=1)
     reader = FakeIdCardReader(clock=clock)
@@ -191,8 +207,8 @@ def check_invariants(st: State) -> None:
     if st.screen is Screen.ERROR:
         assert st.error is not None, st
     if st.screen is Screen.RESULT:
-        assert st.bp_result is not None or st.glucose_result is not None, st
-        for r in (st.bp_result, st.glucose_result):
+        assert any(r is not None for r in (st.bp_result, st.glucose_result, st.vital_result)), st
+        for r in (st.bp_result, st.glucose_result, st.vital_result):
             assert r is None or r.saved, st
     if st.screen is Screen.SUMMARY:
         assert len(st.summary) > 1, st

@@ -734,10 +734,71 @@ async def help_error(d: Driver) -> None:
     await d.wait_for("help.status", text="工作人员已收到", within=150)
     await d.record("error-staff-acknowledged")
     d.steps[-1]["chimes"] = d.r.voice.chimes
+async def visit_vitals(d: Driver) -> None:
+    """Keypad check-in, weight (no height from the scale: the height keypad), then
+    "Next" to blood oxygen (urgent) and temperature, the summary, in both languages."""
+    from tests.support.fake_devices import oximetry, temperature, weight
+
+    dev = d.r.devices
+    dev.weight.queue(weight(70.2, device=dev.weight))
+    dev.pulse_oximeter.queue(oximetry(87, 96, device=dev.pulse_oximeter))
+    dev.thermometer.queue(temperature(37.6, device=dev.thermometer))
+    await d.wait_for("attract.start")
+    await d.tap("attract.start")
+    await d.wait_for("key.1")
+    for ch in demo_card().id_number:
+        await d.tap(f"key.{ch}")
+    await d.tap("btn.ok")
+    await d.wait_for("confirm.id")
+    await d.tap("confirm.yes")
+    await d.wait_for("btn.weight")
+    await d.record("choose")
+    await d.tap("btn.weight")
+    await d.wait_for("measure_weight.body")
+    await d.record("measure_weight")
+    await d.wait_for("height.prompt", within=30)
+    for ch in "1659":  # the fourth digit is not taken
+        await d.tap(f"hkey.{ch}")
+    await d.record("height")
+    await d.tap("btn.height_ok")
+    await d.wait_for("result.value", text="70.2", within=30)
+    await d.record("result-weight")
+    await d.tap("btn.next")
+    await d.wait_for("measure_spo2.body")
+    await d.record("measure_spo2")
+    await d.wait_for("result.value", text="87", within=30)
+    await d.record("result-spo2")
+    await d.tap("btn.next")
+    await d.wait_for("measure_temperature.body")
+    await d.record("measure_temperature")
+    await d.wait_for("result.value", text="37.6", within=30)
+    await d.record("result-temperature")
+    await summary_visit(d, "vitals")
+
+
+@asynccontextmanager
+async def with_vitals(**fakes: Any) -> AsyncIterator[Any]:
+    """The fakes with a scale, an oximeter and a thermometer beside them."""
+    from dataclasses import replace
+
+    from kiosk.flow.clock import RealClock
+    from tests.support.fake_devices import FakeVitalDevice
+
+    clock = RealClock()
+    async with open_fake_devices(**fakes) as devices:
+        yield replace(
+            devices,
+            weight=FakeVitalDevice("Simulated weight scale", "SIM-WS-1", clock=clock, delay_s=1),
+            pulse_oximeter=FakeVitalDevice("Simulated oximeter", "SIM-OX-1", clock=clock,
+                                           delay_s=1),
+            thermometer=FakeVitalDevice("Simulated thermometer", "SIM-TH-1", clock=clock,
+                                        delay_s=1),
+        )  # fmt: skip
 
 
 SCENARIOS = {
     "visit_both": visit_both,
+    "visit_vitals": visit_vitals,
     "visit_prints": visit_prints,
     "visit_errors": visit_errors,
     "screen_tour": screen_tour,
@@ -776,6 +837,8 @@ def main() -> int:
     def devices() -> Any:
         if a.printed:
             return with_emulated_printer(Path(a.printed), speed=40.0, start_delay_s=8.0)
+        if a.scenario == "visit_vitals":
+            return with_vitals(speed=40.0, start_delay_s=8.0)
         return open_fake_devices(speed=40.0, start_delay_s=8.0)
 
     error = None

@@ -96,7 +96,8 @@ def wait(what: str, probe: Callable[[], T | None], *, within: float, sup: Superv
         time.sleep(0.05)
 
 
-def write_config(tmp: Path, broker_port: int, web_port: int) -> Path:
+def write_config(tmp: Path, broker_port: int, web_port: int, *, devices: str = "") -> Path:
+    """The whole system's configuration; ``devices``: more ``[devices.*]`` tables."""
     cfg = tmp / "healthkiosk.toml"
     cfg.write_text(
         f"""
@@ -129,7 +130,7 @@ step_s = 0.1  # cuff pressure every 0.1 s: the measuring screen shows for about 
 
 [devices.glucose]
 driver = "ble-glucose-standard"
-
+{devices}
 [kiosk]
 language = "zh_CN"
 resolution = [{SIZE[0]}, {SIZE[1]}]
@@ -326,14 +327,15 @@ def leftovers(markers: list[str]) -> list[str]:
 
 
 @contextmanager
-def system(tmp: Path) -> Iterator[tuple[Supervisor, Path, str, str]]:
-    """Xvfb, Mosquitto, ingest, web, kiosk-sync and the kiosk: (sup, config, display, url)."""
+def system(tmp: Path, *, devices: str = "") -> Iterator[tuple[Supervisor, Path, str, str]]:
+    """Xvfb, Mosquitto, ingest, web, kiosk-sync and the kiosk: (sup, config, display, url);
+    ``devices``: more ``[devices.*]`` tables for the kiosk."""
     for tool in ("Xvfb", "xdotool"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed (./scripts/test installs it)")
     mosquitto = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     broker_port, web_port = free_port(), free_port()
-    cfg = write_config(tmp, broker_port, web_port)
+    cfg = write_config(tmp, broker_port, web_port, devices=devices)
     (tmp / "mosquitto.conf").write_text(
         f"listener {broker_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
         "log_dest stderr\nlog_type error\nlog_type warning\n",

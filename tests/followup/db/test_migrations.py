@@ -30,7 +30,7 @@ from healthkiosk.errors import StoreError
 from tests.support.followup_data import add_resident
 from tests.support.synckit import REPO
 
-HEAD = "help_calls"
+HEAD = "vital_signs"
 LEVEL_DUE_ON = "ix_resident_status_level_due_on"
 
 

@@ -233,6 +233,50 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
 
 
 @pytest.mark.parametrize("panel", VISIT_PANELS)
+def test_visit_vitals_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
+    """Weight (the height typed on the keypad), blood oxygen, temperature, one
+    after the other by "Next", in both languages: fitting the panel, the
+    words and classes, the summary with the urgent SpO2 first, the store."""
+    report, store = run_scenario(xvfb, tmp_path, "visit_vitals", panel)
+    assert report["overflows"] == []
+    check_buttons(report, panel)
+    choose = step(report, "choose")
+    assert {"btn.weight", "btn.spo2", "btn.temperature"} <= {b["tid"] for b in choose["buttons"]}
+    assert choose["texts"]["zh_CN"]["btn.spo2"] == "血氧"
+    assert step(report, "height")["texts"]["zh_CN"]["height.typed"] == "165 cm"
+    weight = step(report, "result-weight")["texts"]
+    assert weight["zh_CN"]["result.value"] == "70.2"
+    assert weight["zh_CN"]["result.category"] == "超重"
+    # 70.2 kg / 1.65² = 25.8: overweight (WS/T 428-2013, from 24.0)
+    assert weight["en"]["result.category"] == "A little heavy"
+    assert weight["en"]["result.explanation"] == "BMI 25.8: 24.0 or more."
+    assert weight["en"]["result.line.0"] == "Height 165 cm"
+    spo2 = step(report, "result-spo2")["texts"]
+    assert (spo2["zh_CN"]["result.value"], spo2["zh_CN"]["result.unit"]) == ("87", "%")
+    assert spo2["zh_CN"]["result.category"] == "很低"
+    assert spo2["zh_CN"]["result.urgent"] == "请马上找医生"
+    assert spo2["en"]["result.explanation"] == "87 %: below 90 %."
+    temp = step(report, "result-temperature")["texts"]
+    assert temp["en"]["result.category"] == "Slight fever"
+    assert temp["zh_CN"]["result.category"] == "低热"
+    pages = [step(report, s["name"])["texts"]["en"] for s in report["steps"]
+             if s["name"].startswith("summary-vitals")]  # fmt: skip
+    assert pages[0]["summary.0.value"] == "87 %"  # the urgent one first
+    shown = [v for p in pages for k, v in p.items() if k.endswith(".value")]
+    assert sorted(shown) == sorted(["87 %", "70.2 kg", "37.6 °C"])
+    with sqlite3.connect(store) as db:
+        rows = db.execute(
+            "SELECT kind, weight_kg, height_m, height_source, bmi, spo2_percent, temperature_c,"
+            " category, urgent FROM readings ORDER BY station_seq"
+        ).fetchall()
+    assert rows == [
+        ("weight", 70.2, 1.65, "keypad", 25.8, None, None, "overweight", 0),
+        ("spo2", None, None, None, None, 87, None, "very_low", 1),
+        ("temperature", None, None, None, None, None, 37.6, "low_fever", 0),
+    ]
+
+
+@pytest.mark.parametrize("panel", VISIT_PANELS)
 def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     report, store = run_scenario(xvfb, tmp_path, "visit_errors", panel, idle_s=2, seed=True)
     assert report["overflows"] == []

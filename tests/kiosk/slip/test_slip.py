@@ -232,3 +232,51 @@ def test_the_slip_configuration_is_checked() -> None:
         with pytest.raises(ConfigError) as err:
             from_mapping(bad)
         assert err.value.key == key, bad
+
+
+def test_weight_spo2_and_temperature_on_the_slip() -> None:
+    """Each as on its result screen: the value and unit, the category word,
+    the advice, and the lines beside it (the BMI and height, the pulse); the
+    urgent SpO2 first."""
+    from kiosk.flow.state import VitalResult
+
+    def vital(
+        kind: str,
+        shown: str,
+        category: str,
+        *,
+        urgent: bool = False,
+        explanation: Explanation,
+        notes: tuple[Explanation, ...] = (),
+    ) -> VitalResult:
+        return VitalResult(
+            kind=kind, shown=shown, category=category, urgent=urgent,  # type: ignore[arg-type]
+            rule=f"{kind}.{category}", explanation=explanation,
+            advice=f"advice.{kind}.urgent" if urgent else f"advice.{kind}.{category}",
+            saved=True, notes=notes,
+        )  # fmt: skip
+
+    results = [
+        vital("weight", "68.4", "overweight",
+              explanation=Explanation("explain.bmi.at_least",
+                                      (("bmi", "25.1"), ("threshold", "24.0"))),
+              notes=(Explanation("result.height", (("height", "165"),)),)),
+        vital("spo2", "88", "very_low", urgent=True,
+              explanation=Explanation("explain.spo2.below", (("value", "88"), ("threshold", "90"))),
+              notes=(Explanation("result.pulse", (("pulse", "104"),)),)),
+        vital("temperature", "37.5", "low_fever",
+              explanation=Explanation("explain.temperature.at_least",
+                                      (("value", "37.5"), ("threshold", "37.3")))),
+    ]  # fmt: skip
+    slip = slip_for_visit(SETTINGS, name="王秀英", results=results, at=AT)
+    texts = [b.text for b in layout(slip)]
+    spo2, weight, temp = texts.index("血氧"), texts.index("体重"), texts.index("体温")
+    assert spo2 < weight < temp  # the urgent one first
+    assert texts[spo2 + 2 : spo2 + 6] == ["88 %", "很低", "Very low", "请马上找医生"]
+    assert "88%：低于 90%。" in texts
+    assert "脉搏 104" in texts and "Pulse 104" in texts
+    assert texts[weight + 2 : weight + 4] == ["68.4 公斤", "超重"]
+    assert "体重指数 25.1：达到 24.0 或以上。" in texts
+    assert "BMI 25.1: 24.0 or more." in texts
+    assert "身高 165 厘米" in texts and "Height 165 cm" in texts
+    assert "37.5 °C" in texts and "低热" in texts and "Slight fever" in texts

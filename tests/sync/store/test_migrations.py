@@ -22,7 +22,7 @@ from sync.store.idhash import IdHasher
 from sync.store.models import Base, OutboxEntry, Reading, Resident
 from tests.support.store_builders import bp_average, make_id, resident, save
 
-HEAD = "device_memory"
+HEAD = "vital_signs"
 
 
 def _pragma(factory: sessionmaker[Session], name: str) -> object:
