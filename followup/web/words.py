@@ -198,7 +198,7 @@ _WORDS_IN_REASONS = {
     "fasting": "空腹", "after_meal": "餐后", "random": "随机", "blood_pressure": "血压",
     "glucose": "血糖", "id_card": "身份证读卡器", "blood pressure": "血压",
     "glucose out of range": "超出测量范围", "out of range": "超出测量范围",
-    "error": "错误", "unknown": "未知",
+    "error": "错误", "unknown": "未知", ">=": "≥", "<=": "≤",
 }  # fmt: skip
 
 
