@@ -87,7 +87,7 @@ OUTCOME_WORDS = {
     "verify": N_("verify"),
     "install": N_("install"),
     "start": N_("start"),
-    "health": N_("health check"),
+    "health": N_("health"),
     "wait_visit": N_("waiting for the visit to end"),
     "switch": N_("switch"),
     "first_start": N_("first start"),
