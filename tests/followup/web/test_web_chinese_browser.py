@@ -77,7 +77,7 @@ def test_a_chinese_doctor_in_the_browser(server: str, chinese_page: Any, zh: ZhW
     assert english_words(page.content()) == []
     shot(page, "zh-03-print")
     page.goto(f"{server}/list")
-    row.locator("a").first.click()
+    row.locator("a[href^='/residents/']").click()
     page.wait_for_url(f"{server}/residents/{zh.wang_id}")
     for uuid, at in zh.readings.items():
         cell = page.locator(f"tr[data-uuid='{uuid}'] td.measured")
