@@ -344,10 +344,13 @@ _FIELDS = (
 
 
 def _doctors(session: Session) -> dict[str, int]:
-    """Doctors' accounts by display name and by username (a name two share is left out)."""
+    """Active doctors' accounts by display name and by username (a name two share is
+    left out: it names nobody for certain)."""
     seen: dict[str, set[int]] = {}
     for uid, username, display in session.execute(
-        select(User.id, User.username, User.display_name).where(User.role == "doctor")
+        select(User.id, User.username, User.display_name).where(
+            User.role == "doctor", User.active.is_(True)
+        )
     ):
         for key in {username.strip(), (display or "").strip()} - {""}:
             seen.setdefault(key, set()).add(uid)

@@ -82,6 +82,9 @@ def env(followup_url: str, tmp_path: Path) -> Iterator[Env]:
                        display_name="王医生", now=now)  # fmt: skip
         add_user(s, username="dr.zhou", password="p" * 12, role="doctor",
                  display_name="周医生", now=now)  # fmt: skip
+        gone = add_user(s, username="dr.gone", password="p" * 12, role="doctor",
+                        display_name="离职医生", now=now)  # fmt: skip
+        gone.active = False
         doctor_id = doc.id
     try:
         yield Env(engine, config, key, doctor_id, tmp_path)
@@ -186,6 +189,7 @@ def test_bad_lines_are_each_reported_and_nothing_is_imported(env: Env) -> None:
         [idn("19700101", 17), "郑", "", "", "", "", "", "", "是", "", "2099-01-01"],  # 10
         ["", "无号", "", "", "", "", "", "", "", "", ""],  # 11: no ID number
         [idn("19700101", 19), "冯", "", "1970-13-01", "", "", "", "", "", "", ""],  # 12: date
+        [idn("19700101", 21), "秦", "", "", "", "", "", "离职医生", "", "", ""],  # 13: disabled
     ]  # fmt: skip
     path = write_csv(env.tmp / "bad.csv", rows)
     r = env.run(str(path))
@@ -202,13 +206,14 @@ def test_bad_lines_are_each_reported_and_nothing_is_imported(env: Env) -> None:
         10: "enrolment date",
         11: "no ID number",
         12: "not a date",
+        13: "no doctor's account",
     }
     reported = [ln for ln in out.splitlines() if ln.startswith("第 ")]
     assert len(reported) == len(expected), out
     for line, reason in expected.items():
         (hit,) = [ln for ln in reported if ln.startswith(f"第 {line} 行 line {line}:")]
         assert reason in hit, (line, hit)
-    assert "10 bad line(s) of 11: nothing imported" in out
+    assert "11 bad line(s) of 12: nothing imported" in out
     _no_id_number_in(out + r.stderr)
     assert bad_check not in out
     assert env.residents() == {}  # not even line 2, which was good
