@@ -111,6 +111,10 @@ class Resident(Base):
     area: Mapped[str | None] = mapped_column(String(200))
     hypertension_programme: Mapped[bool] = mapped_column(default=False)
     diabetes_programme: Mapped[bool] = mapped_column(default=False)
+    hypertension_enrolled_on: Mapped[date | None]
+    """When the resident was taken into hypertension management (the roster's 纳入管理日期)."""
+    diabetes_enrolled_on: Mapped[date | None]
+    """When the resident was taken into type 2 diabetes management."""
     responsible_doctor_id: Mapped[int | None] = mapped_column(index=True)
     home_station_id: Mapped[str | None] = mapped_column(String(63), index=True)
     created_at: Mapped[datetime]

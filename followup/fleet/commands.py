@@ -20,11 +20,17 @@ from sync.schema import Command, CommandName
 
 Publish = Callable[[str, bytes], Awaitable[None]]
 
+
+def N_(message: str) -> str:
+    """Marks a word for the pages' catalog (translated where shown)."""
+    return message
+
+
 COMMANDS: dict[CommandName, str] = {
-    "logs": "Fetch recent logs",
-    "resync": "Force a re-sync",
-    "restart": "Restart the kiosk app",
-    "repair": "Re-pair a device",
+    "logs": N_("Fetch recent logs"),
+    "resync": N_("Force a re-sync"),
+    "restart": N_("Restart the kiosk app"),
+    "repair": N_("Re-pair a device"),
 }
 DEVICE_ROLES = ("blood_pressure", "glucose", "id_card")
 LOG_LINES = (50, 200, 1000)
@@ -42,17 +48,17 @@ def command_from_form(
         try:
             lines = int(str(form.get("lines") or LOG_LINES[0]))
         except ValueError:
-            return "The number of log lines must be a number."
+            return N_("The number of log lines must be a number.")
         if lines not in LOG_LINES:
-            return f"The number of log lines must be one of {', '.join(map(str, LOG_LINES))}."
+            return N_("Choose the number of log lines from the list.")
         args["lines"] = lines
     elif name == "repair":
         role = str(form.get("role") or "")
         if role not in DEVICE_ROLES:
-            return "Choose which device to re-pair."
+            return N_("Choose which device to re-pair.")
         args["role"] = role
     elif name not in COMMANDS:
-        return "Unknown command."
+        return N_("Unknown command.")
     return Command.model_validate(
         {
             "schema": "hk.command/1",

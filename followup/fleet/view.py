@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -55,17 +55,33 @@ VERSION_UNKNOWN = "unknown"
 """The version filter's value for stations that never reported one."""
 ALERTS_ANY = "any"
 """The alert filter's value for "needing attention" (any alert)."""
+
+
+def N_(message: str) -> str:
+    """Marks a word for the pages' catalog (translated where shown: followup/web/i18n.py)."""
+    return message
+
+
+def _english(message: str, **params: Any) -> str:
+    return message % params if params else message
+
+
 ALERT_TITLES: dict[AlertKind, str] = {
-    AlertKind.OFFLINE: "Offline over 1 h",
-    AlertKind.NEVER_SEEN: "Never reported",
-    AlertKind.BACKLOG: "Backlog over 100",
-    AlertKind.DISK: "Disk under 10 % free",
-    AlertKind.DEVICE_UNSEEN: "Device not seen for a day",
-    AlertKind.DEVICE_BATTERY: "Device battery under 20 %",
-    AlertKind.CLOCK: "Clock not synchronised",
-    AlertKind.TECH_PIN: "Technician PIN guessed at",
-    AlertKind.COUNTS: "Readings missing (daily counts differ)",
+    AlertKind.OFFLINE: N_("Offline over 1 h"),
+    AlertKind.NEVER_SEEN: N_("Never reported"),
+    AlertKind.BACKLOG: N_("Backlog over 100"),
+    AlertKind.DISK: N_("Disk under 10 % free"),
+    AlertKind.DEVICE_UNSEEN: N_("Device not seen for a day"),
+    AlertKind.DEVICE_BATTERY: N_("Device battery under 20 %"),
+    AlertKind.CLOCK: N_("Clock not synchronised"),
+    AlertKind.TECH_PIN: N_("Technician PIN guessed at"),
+    AlertKind.COUNTS: N_("Readings missing (daily counts differ)"),
 }
+ALERT_CODES = (
+    N_("any"), N_("offline"), N_("never_seen"), N_("backlog"), N_("disk"),
+    N_("device_unseen"), N_("device_battery"), N_("clock"), N_("tech_pin"),
+)  # fmt: skip
+"""The alert filter's values as the pages name them (the ids are the values)."""
 SEARCH_MAX = 63
 
 
@@ -137,9 +153,14 @@ class FleetFilters:
     page: int = 1
 
     @classmethod
-    def from_query(cls, q: Mapping[str, str]) -> tuple[FleetFilters, list[str]]:
+    def from_query(
+        cls, q: Mapping[str, str], _: Callable[..., str] | None = None
+    ) -> tuple[FleetFilters, list[str]]:
         """The filters of a query string, and what was wrong with it (a wrong value is
-        dropped and said, never echoed back unescaped)."""
+        dropped and said, never echoed back unescaped), in the words ``_`` translates
+        (the page's gettext; English without it)."""
+        if _ is None:
+            _ = _english
         errors: list[str] = []
 
         def text(name: str, limit: int) -> str | None:
@@ -148,7 +169,9 @@ class FleetFilters:
         alert = text("alert", 20)
         allowed = (ALERTS_ANY, *(k.value for k in AlertKind))
         if alert is not None and alert not in allowed:
-            errors.append(f"alert: not one of {', '.join(allowed)}")
+            errors.append(
+                _("alert: not one of %(allowed)s", allowed=", ".join(_(v) for v in allowed))
+            )
             alert = None
         page = 1
         raw_page = (q.get("page") or "").strip()
@@ -161,7 +184,7 @@ class FleetFilters:
             ):
                 page = int(raw_page)
             else:
-                errors.append(f"page: not a page number (1 to {MAX_PAGE})")
+                errors.append(_("page: not a page number (1 to %(max)s)", max=MAX_PAGE))
         search = text("q", SEARCH_MAX)
         return (
             cls(
@@ -296,7 +319,7 @@ def _status(raw: object, station_id: str) -> tuple[StatusMessage | None, str | N
     except ValidationError as err:
         # Stored by an older or newer ingest: show the station, say why no status.
         log.warning("station %s: stored status unreadable: %s", station_id, err.errors()[0])
-        return None, "the stored status could not be read"
+        return None, N_("the stored status could not be read")
 
 
 def _config(r: StationConfigReport) -> ConfigSummary:

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from xml.sax.saxutils import escape
 
+from followup.web.i18n import N_, Lang
+from followup.web.words import CATEGORY_NAMES
 from healthkiosk.rules import RulesConfig
 
 W, H = 760, 230
@@ -43,8 +46,32 @@ def _y(v: float, lo: float, hi: float) -> float:
     return TOP + (hi - v) / (hi - lo) * (H - TOP - BOTTOM)
 
 
+def _tr(message: str, words: Lang | None, **params: Any) -> str:
+    """``message`` in the page's language (English without one)."""
+    if words is None:
+        return message % params if params else message
+    return words.gettext(message, **params)
+
+
+def _day(at: datetime, words: Lang | None) -> str:
+    return words.format_date(at) if words is not None else f"{at:%Y-%m-%d}"
+
+
+def _band_name(category: str, words: Lang | None) -> str:
+    if words is not None and words.zh:
+        return CATEGORY_NAMES.get(f"blood_pressure.{category}", (category, ""))[0]
+    return category
+
+
 def _frame(  # noqa: PLR0917
-    title: str, lo: float, hi: float, ticks: Sequence[float], t0: datetime, t1: datetime, unit: str
+    title: str,
+    lo: float,
+    hi: float,
+    ticks: Sequence[float],
+    t0: datetime,
+    t1: datetime,
+    unit: str,
+    words: Lang | None = None,
 ) -> list[str]:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H}" role="img" '
@@ -60,8 +87,9 @@ def _frame(  # noqa: PLR0917
         )
     out.append(f'<text x="4" y="{TOP + 8}" font-size="11">{escape(unit)}</text>')
     out.append(
-        f'<text x="{LEFT}" y="{H - 8}" font-size="11">{t0:%Y-%m-%d}</text>'
-        f'<text x="{W - RIGHT}" y="{H - 8}" font-size="11" text-anchor="end">{t1:%Y-%m-%d}</text>'
+        f'<text x="{LEFT}" y="{H - 8}" font-size="11">{escape(_day(t0, words))}</text>'
+        f'<text x="{W - RIGHT}" y="{H - 8}" font-size="11" text-anchor="end">'
+        f"{escape(_day(t1, words))}</text>"
     )
     return out
 
@@ -96,14 +124,19 @@ def _polyline(pts: list[tuple[float, float]], color: str, label: str) -> list[st
     return out
 
 
-def blood_pressure_svg(points: Sequence[Point], rules: RulesConfig) -> str:
+def blood_pressure_svg(
+    points: Sequence[Point], rules: RulesConfig, words: Lang | None = None
+) -> str:
     bp = [p for p in points if p.systolic is not None and p.diastolic is not None]
     if not bp:
         return ""
     lo, hi = 40.0, 220.0
     t0, t1 = min(p.at for p in bp), max(p.at for p in bp)
     # A plain scale every 20 mmHg; the thresholds are the bands below, from the rules.
-    out = _frame("Blood pressure trend", lo, hi, tuple(range(60, 201, 20)), t0, t1, "mmHg")
+    out = _frame(
+        _tr(N_("Blood pressure trend"), words), lo, hi, tuple(range(60, 201, 20)), t0, t1,
+        "mmHg", words,
+    )  # fmt: skip
     bands = rules.blood_pressure.active_bands
     for i, band in enumerate(bands):
         if band.systolic_min is None:
@@ -117,7 +150,12 @@ def blood_pressure_svg(points: Sequence[Point], rules: RulesConfig) -> str:
                 lo,
                 hi,
                 BAND_FILL.get(band.category, "#eee"),
-                f"systolic {band.category} from {band.systolic_min} mmHg",
+                _tr(
+                    N_("systolic %(category)s from %(n)s mmHg"),
+                    words,
+                    category=_band_name(band.category, words),
+                    n=band.systolic_min,
+                ),
             ),
         )
         if band.diastolic_min is not None:
@@ -127,24 +165,29 @@ def blood_pressure_svg(points: Sequence[Point], rules: RulesConfig) -> str:
                     lo,
                     hi,
                     "#5577aa",
-                    f"diastolic {band.category} {band.diastolic_min}",
+                    _tr(
+                        N_("diastolic %(category)s %(n)s"),
+                        words,
+                        category=_band_name(band.category, words),
+                        n=band.diastolic_min,
+                    ),
                 )
             )
     out += _polyline(
         [(_x(p.at, t0, t1), _y(float(p.systolic or 0), lo, hi)) for p in bp],
         "#b00020",
-        "systolic",
+        _tr(N_("systolic"), words),
     )
     out += _polyline(
         [(_x(p.at, t0, t1), _y(float(p.diastolic or 0), lo, hi)) for p in bp],
         "#1d4ed8",
-        "diastolic",
+        _tr(N_("diastolic"), words),
     )
     out.append("</svg>")
     return "".join(out)
 
 
-def glucose_svg(points: Sequence[Point], rules: RulesConfig) -> str:
+def glucose_svg(points: Sequence[Point], rules: RulesConfig, words: Lang | None = None) -> str:
     gl = [p for p in points if p.glucose is not None]
     edge = [p for p in points if p.glucose is None and p.shown in ("LO", "HI")]
     if not gl and not edge:
@@ -156,9 +199,11 @@ def glucose_svg(points: Sequence[Point], rules: RulesConfig) -> str:
     ticks = tuple(
         sorted({lo, g.very_low_max, g.fasting_high_min, g.random_high_min, g.very_high_min, hi})
     )
-    out = _frame("Blood glucose trend", lo, hi, ticks, t0, t1, "mmol/L")
-    out.insert(3, _band(lo, g.very_low_max, lo, hi, "#ffb8b8", f"very low <= {g.very_low_max}"))
-    out.insert(3, _band(g.very_high_min, hi, lo, hi, "#ffb8b8", f"very high >= {g.very_high_min}"))
+    out = _frame(_tr(N_("Blood glucose trend"), words), lo, hi, ticks, t0, t1, "mmol/L", words)
+    very_low = _tr(N_("very low <= %(n)s"), words, n=g.very_low_max)
+    very_high = _tr(N_("very high >= %(n)s"), words, n=g.very_high_min)
+    out.insert(3, _band(lo, g.very_low_max, lo, hi, "#ffb8b8", very_low))
+    out.insert(3, _band(g.very_high_min, hi, lo, hi, "#ffb8b8", very_high))
     out.insert(
         3,
         _band(
@@ -167,26 +212,33 @@ def glucose_svg(points: Sequence[Point], rules: RulesConfig) -> str:
             lo,
             hi,
             "#ffe6bf",
-            f"fasting high >= {g.fasting_high_min}",
+            _tr(N_("fasting high >= %(n)s"), words, n=g.fasting_high_min),
         ),
     )
     out.append(
         _hline(
-            g.fasting_impaired_min, lo, hi, "#a16207", f"fasting impaired {g.fasting_impaired_min}"
+            g.fasting_impaired_min,
+            lo,
+            hi,
+            "#a16207",
+            _tr(N_("fasting impaired %(n)s"), words, n=g.fasting_impaired_min),
         )
     )
-    out.append(_hline(g.random_high_min, lo, hi, "#a16207", f"random high {g.random_high_min}"))
+    random_high = _tr(N_("random high %(n)s"), words, n=g.random_high_min)
+    out.append(_hline(g.random_high_min, lo, hi, "#a16207", random_high))
     pts = [(_x(p.at, t0, t1), _y(p.glucose or 0.0, lo, hi), p.fasting) for p in gl]
     if pts:
         coords = " ".join(f"{x:.1f},{y:.1f}" for x, y, _ in pts)
         out.append(f'<polyline points="{coords}" fill="none" stroke="#047857" stroke-width="1"/>')
+        fasting_word, random_word = _tr(N_("fasting"), words), _tr(N_("random"), words)
         for x, y, fasting in pts:
             fill = "#047857" if fasting else "#ffffff"
             out.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{fill}" stroke="#047857">'
-                f"<title>{'fasting' if fasting else 'random'}</title></circle>"
+                f"<title>{escape(fasting_word if fasting else random_word)}</title></circle>"
             )
     for p in edge:  # LO at the bottom edge, HI at the top: marked, not joined to the line
+        shows = _tr(N_("meter shows %(value)s"), words, value=p.shown)
         x = _x(p.at, t0, t1)
         y = _y(lo if p.shown == "LO" else hi, lo, hi)
         dy = -12 if p.shown == "LO" else 20
@@ -194,7 +246,7 @@ def glucose_svg(points: Sequence[Point], rules: RulesConfig) -> str:
             f'<g class="meter-{(p.shown or "").lower()}"><rect x="{x - 4:.1f}" y="{y - 4:.1f}" '
             f'width="8" height="8" fill="#b00020"/><text x="{x:.1f}" y="{y + dy:.1f}" '
             f'font-size="11" text-anchor="middle" fill="#b00020">{p.shown}</text>'
-            f"<title>meter shows {p.shown}</title></g>"
+            f"<title>{escape(shows)}</title></g>"
         )
     out.append("</svg>")
     return "".join(out)

@@ -23,8 +23,19 @@ from starlette.templating import Jinja2Templates
 
 from followup.web.accounts import CurrentUser, Lockout, SessionPolicy, session_user
 from followup.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, N_, Lang, load_zone, negotiate
-from followup.web.listing import human_drift
-from followup.web.words import category_name, event_text, short_digest
+from followup.web.words import (
+    category_label,
+    category_name,
+    event_text,
+    kind_name,
+    meal_name,
+    outcome_name,
+    reason_text,
+    sex_name,
+    short_digest,
+    status_name,
+    summary_text,
+)
 from healthkiosk.rules import RulesConfig
 
 T = TypeVar("T")
@@ -107,6 +118,18 @@ def _npgettext(context: Context, ctx: str, singular: str, plural: str, n: int) -
     return _lang(context).catalog.npgettext(ctx, singular, plural, n)
 
 
+def _drift(lang: Lang, seconds: float | None) -> str:
+    """A device clock's drift: 准时 / 快 12 秒 (on time / 12 s ahead)."""
+    if seconds is None:
+        return ""
+    if abs(seconds) < 1.5:
+        return lang.gettext("on time")
+    amount = lang.duration(abs(seconds))
+    if seconds > 0:
+        return lang.gettext("%(time)s ahead", time=amount)
+    return lang.gettext("%(time)s behind", time=amount)
+
+
 def make_templates() -> Jinja2Templates:
     """The templates, with gettext (``{% trans %}``, ``_()``) in the page's language and
     the filters ``dt`` (date and time, labelled), ``date``, ``time``, ``ago`` and
@@ -130,8 +153,12 @@ def make_templates() -> Jinja2Templates:
     env.filters["time"] = pass_context(lambda c, v: _lang(c).format_time(v))
     env.globals["category_name"] = category_name
     env.globals["event_text"] = event_text
+    for fn in (category_label, reason_text, summary_text, sex_name, meal_name, kind_name,
+               status_name):  # fmt: skip
+        env.globals[fn.__name__] = fn
+    env.globals["outcome_name"] = pass_context(lambda c, v: outcome_name(_lang(c), v))
     env.filters["short_digest"] = short_digest
-    env.filters["drift"] = human_drift
+    env.filters["drift"] = pass_context(lambda c, v: _drift(_lang(c), v))
     return Jinja2Templates(env=env)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -13,19 +13,34 @@ from sqlalchemy.orm import Session
 from followup.db.alerts import Alert
 from followup.db.models import Resident
 from followup.db.status import ResidentStatusRow
+from followup.web.i18n import N_
 from healthkiosk.rules import RulesConfig
 from healthkiosk.rules.status import age_on
 
 SECTIONS = ("urgent", "abnormal", "overdue", "overdue_long")
 SECTION_TITLES = {
-    "urgent": "Urgent — contact today",
-    "abnormal": "Abnormal — review",
-    "overdue": "Overdue",
-    "overdue_long": "Overdue more than a year",
+    "urgent": N_("Urgent — contact today"),
+    "abnormal": N_("Abnormal — review"),
+    "overdue": N_("Overdue"),
+    "overdue_long": N_("Overdue more than a year"),
 }
+"""English message ids, translated where shown."""
+FIELD_NAMES = {
+    "station": N_("Station"),
+    "kind": N_("Kind"),
+    "status": N_("Status"),
+    "from": N_("from"),
+    "to": N_("to"),
+    "doctor": N_("Responsible doctor"),
+}
+"""The filters' names (message ids), as the page and its errors call them."""
 KINDS = ("blood_pressure", "glucose", "spo2", "temperature")
 """What can put a resident on the list (a weight, its BMI, never does)."""
 STATUSES = ("urgent", "abnormal", "overdue")
+
+
+def _english(message: str, **params: Any) -> str:
+    return message % params if params else message
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +54,10 @@ class ListFilters:
     """A user id, or "none" for residents without a responsible doctor."""
 
     @classmethod
-    def from_query(cls, q: Mapping[str, str]) -> tuple[ListFilters, list[str]]:
+    def from_query(
+        cls, q: Mapping[str, str], gettext: Callable[..., str] = _english
+    ) -> tuple[ListFilters, list[str]]:
+        """The filters, and what was wrong (in words ``gettext`` translates: the page's gettext)."""
         errors: list[str] = []
 
         def pick(name: str, allowed: tuple[str, ...] | None = None) -> str | None:
@@ -47,7 +65,9 @@ class ListFilters:
             if not v:
                 return None
             if allowed is not None and v not in allowed:
-                errors.append(f"{name}: not one of {', '.join(allowed)}")
+                errors.append(
+                    gettext("%(name)s: not one of the list", name=gettext(FIELD_NAMES[name]))
+                )
                 return None
             return v
 
@@ -58,12 +78,14 @@ class ListFilters:
             try:
                 return date.fromisoformat(v)
             except ValueError:
-                errors.append(f"{name}: not a date (YYYY-MM-DD)")
+                errors.append(
+                    gettext("%(name)s: not a date (YYYY-MM-DD)", name=gettext(FIELD_NAMES[name]))
+                )
                 return None
 
         doctor = pick("doctor")
         if doctor is not None and doctor != "none" and not doctor.isdigit():
-            errors.append("doctor: unknown")
+            errors.append(gettext("doctor: unknown"))
             doctor = None
         return (
             cls(
@@ -276,40 +298,3 @@ def _with_alert(row: ListRow, a: Alert) -> ListRow:
     from dataclasses import replace
 
     return replace(row, alert_raised_at=a.raised_at, alert_acknowledged_at=a.acknowledged_at)
-
-
-def human_ago(then: datetime | None, now: datetime) -> str:
-    if then is None:
-        return ""
-    s = int((now - then).total_seconds())
-    if s < 0:
-        return "in the future"
-    if s < 90:
-        return f"{s} s ago"
-    if s < 90 * 60:
-        return f"{s // 60} min ago"
-    if s < 36 * 3600:
-        return f"{s // 3600} h ago"
-    return f"{s // 86400} d ago"
-
-
-def human_drift(seconds: float | None) -> str:
-    """A device clock's drift: "on time", "12 s ahead", "3 min behind"."""
-    if seconds is None:
-        return ""
-    if abs(seconds) < 1.5:
-        return "on time"
-    return f"{human_duration(abs(seconds))} {'ahead' if seconds > 0 else 'behind'}"
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    s = int(seconds)
-    if s < 120:
-        return f"{s} s"
-    if s < 120 * 60:
-        return f"{s // 60} min"
-    if s < 48 * 3600:
-        return f"{s // 3600} h {(s % 3600) // 60} min"
-    return f"{s // 86400} d"

@@ -12,10 +12,18 @@ from starlette.responses import RedirectResponse, Response
 from followup.db.audit import AuditEvent
 from followup.db.audit_log import audit
 from followup.db.auth import ROLES, User
-from followup.web.accounts import AccountError, add_user, end_sessions
-from followup.web.common import db, error, now, remote, render, require
+from followup.web.accounts import MIN_PASSWORD, AccountError, add_user, end_sessions
+from followup.web.common import db, error, flash, lang, now, remote, render, require
+from followup.web.i18n import N_
 
 AUDIT_PAGE = 200
+ACCOUNT_ERRORS = {
+    "password_short": N_("password must have at least %(n)s characters"),
+    "username_invalid": N_("username must be 1-64 of a-z 0-9 . _ -"),
+    "role_invalid": N_("role must be one of %(roles)s"),
+    "username_taken": N_("user %(name)s exists"),
+}
+"""What :class:`AccountError` says, by its reason, in the page's language."""
 
 
 def _users(session: Session) -> list[dict[str, Any]]:
@@ -58,7 +66,12 @@ async def admin_add_user(request: Request) -> Response:
                 now=at,
             )
         except AccountError as err:
-            return str(err)
+            words = ACCOUNT_ERRORS.get(err.reason or "")
+            if words is None:
+                return str(err)
+            return lang(request).gettext(
+                words, n=MIN_PASSWORD, roles=", ".join(ROLES), name=repr(username.strip().lower())
+            )
         audit(
             session,
             action="user_add",
@@ -77,7 +90,7 @@ async def admin_add_user(request: Request) -> Response:
         return render(
             request, "admin_users.html", {"users": users, "roles": ROLES, "errors": [problem]}, 400
         )
-    request.session["flash"] = "Account created."
+    flash(request, "Account created.")
     return RedirectResponse("/admin", status_code=303)
 
 

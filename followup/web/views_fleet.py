@@ -28,7 +28,7 @@ from followup.fleet.view import (
     load_fleet_page,
     load_station,
 )
-from followup.web.common import db, error, now, remote, render, require
+from followup.web.common import db, error, flash, lang, now, remote, render, require
 from healthkiosk.errors import PublishRefusedError, SyncError
 from sync.schema import encode, topic
 
@@ -53,7 +53,8 @@ def fleet_state(request: Request) -> FleetState:
 
 @require("admin")
 async def fleet_page(request: Request) -> Response:
-    filters, errors = FleetFilters.from_query(request.query_params)
+    words = lang(request)
+    filters, errors = FleetFilters.from_query(request.query_params, words.gettext)
     at = now(request)
     source = fleet_state(request).rollouts
 
@@ -76,7 +77,7 @@ async def fleet_page(request: Request) -> Response:
             "errors": errors,
             "href": lambda **changes: fleet_href(filters, **changes),
             "pager": pager(fleet, filters),
-            "alert_titles": ALERT_TITLES,
+            "alert_titles": {k: words.gettext(v) for k, v in ALERT_TITLES.items()},
             "alerts_any": ALERTS_ANY,
             "version_unknown": VERSION_UNKNOWN,
         },
@@ -129,7 +130,7 @@ async def station_page(request: Request) -> Response:
         {
             "d": detail,
             "s": detail.row,
-            "commands": COMMANDS,
+            "commands": {k: lang(request).gettext(v) for k, v in COMMANDS.items()},
             "roles": DEVICE_ROLES,
             "log_lines": LOG_LINES,
             "mqtt": fleet_state(request).commands is not None,
@@ -146,7 +147,10 @@ async def station_commands(request: Request) -> Response:
     if sid is None:
         return error(request, 404, "No such station.")
     cmds = await db(request, load_commands, sid)
-    return render(request, "_fleet_commands.html", {"cmds": cmds, "station_id": sid})
+    commands = {k: lang(request).gettext(v) for k, v in COMMANDS.items()}
+    return render(
+        request, "_fleet_commands.html", {"cmds": cmds, "station_id": sid, "commands": commands}
+    )
 
 
 @require("admin")
@@ -211,11 +215,13 @@ async def send_command(request: Request) -> Response:
                 row.publish_error = problem
 
         await db(request, mark)
-        request.session["flash"] = (
-            f"Could not send “{COMMANDS[cmd.command]}”: {problem}"
-            if problem
-            else f"“{COMMANDS[cmd.command]}” sent to {sid}; the result appears below."
-        )
+        label = lang(request).gettext(COMMANDS[cmd.command])
+        if problem:
+            flash(request, "Could not send “%(command)s”: %(problem)s", command=label,
+                  problem=problem)  # fmt: skip
+        else:
+            flash(request, "“%(command)s” sent to %(station)s; the result appears below.",
+                  command=label, station=sid)  # fmt: skip
     else:
-        request.session["flash"] = "Not sent: this server has no MQTT connection."
+        flash(request, "Not sent: this server has no MQTT connection.")
     return RedirectResponse(f"/admin/fleet/{sid}#commands", status_code=303)

@@ -14,17 +14,39 @@ from starlette.responses import Response
 from followup.db.audit_log import audit
 from followup.db.auth import User
 from followup.db.models import Station
-from followup.web.common import db, now, remote, render, require, state
+from followup.web.common import db, lang, now, remote, render, require, state
+from followup.web.i18n import N_
 from followup.web.listing import (
+    FIELD_NAMES,
     KINDS,
     SECTION_TITLES,
     STATUSES,
     ListFilters,
     ListResult,
     fetch_list,
-    human_ago,
 )
 from followup.web.views_help import ShownCall, help_context, load_calls
+from followup.web.words import reason_text, sex_name, summary_text
+
+CSV_COLUMNS = (
+    N_("section"),
+    N_("resident_id"),
+    N_("name"),
+    N_("sex"),
+    N_("age"),
+    N_("area"),
+    N_("phone"),
+    N_("station"),
+    N_("reading"),
+    N_("measured_at"),
+    N_("how_long_ago"),
+    N_("reason"),
+    N_("review_due"),
+    N_("days_overdue"),
+    N_("responsible_doctor"),
+)
+"""The CSV's header in the page's language: Chinese words, or the English column ids
+(an English CSV keeps its section keys too; times are the district's, labelled)."""
 
 
 def _lookups(session: Session) -> dict[str, Any]:
@@ -41,7 +63,7 @@ def _lookups(session: Session) -> dict[str, Any]:
 async def _list(
     request: Request, limit: int | None
 ) -> tuple[ListFilters, list[str], ListResult, dict[str, Any]]:
-    f, errors = ListFilters.from_query(request.query_params)
+    f, errors = ListFilters.from_query(request.query_params, lang(request).gettext)
     st = state(request)
     at = now(request)
 
@@ -58,8 +80,10 @@ def _context(
 ) -> dict[str, Any]:
     doctor_names = dict(lookups["doctors"])
     calls: list[ShownCall] = lookups["calls"]
+    words = lang(request)
     return {
         **help_context(request, calls),
+        "filter_names": {k: words.gettext(v) for k, v in FIELD_NAMES.items()},
         "filters": f,
         "query": f.query_string(),
         "errors": errors,
@@ -123,25 +147,8 @@ async def list_csv(request: Request) -> Response:
     doctors = dict(lookups["doctors"])
     out = io.StringIO()
     w = csv.writer(out)
-    w.writerow(
-        [
-            "section",
-            "resident_id",
-            "name",
-            "sex",
-            "age",
-            "area",
-            "phone",
-            "station",
-            "reading",
-            "measured_at",
-            "how_long_ago",
-            "reason",
-            "review_due",
-            "days_overdue",
-            "responsible_doctor",
-        ]
-    )
+    words = lang(request)
+    w.writerow([words.gettext(c) for c in CSV_COLUMNS])
     n = 0
     for section, rows in result.sections.items():
         for r in rows:
@@ -150,19 +157,19 @@ async def list_csv(request: Request) -> Response:
                 [
                     _cell(v)
                     for v in (
-                        section,
+                        words.gettext(SECTION_TITLES[section]) if words.zh else section,
                         r.resident_id,
                         r.name,
-                        r.sex,
+                        sex_name(words, r.sex),
                         r.age,
                         r.area,
                         r.phone,
                         r.station_id,
-                        r.trigger_summary,
-                        r.trigger_at.isoformat() if r.trigger_at else "",
-                        human_ago(r.trigger_at, at),
-                        r.reason,
-                        r.review_due_on.isoformat() if r.review_due_on else "",
+                        summary_text(words, r.trigger_summary),
+                        words.format_datetime(r.trigger_at),
+                        words.ago(r.trigger_at, at),
+                        reason_text(words, r.reason),
+                        words.format_date(r.review_due_on),
                         r.days_overdue,
                         doctors.get(r.doctor_id or -1, ""),
                     )

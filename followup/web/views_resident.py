@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -20,8 +21,9 @@ from followup.db.reviews import METHODS, OUTCOMES, REMOVE_REASONS, Review
 from followup.db.status import ResidentStatusRow
 from followup.db.status_store import refresh_residents
 from followup.web.chart import Point, blood_pressure_svg, glucose_svg
-from followup.web.common import db, error, now, remote, render, require, state
+from followup.web.common import db, error, flash, lang, now, remote, render, require, state
 from followup.web.fhir_export import readings_bundle
+from followup.web.i18n import N_
 from healthkiosk.rules.status import age_on
 
 MAX_READINGS_SHOWN = 2000
@@ -101,8 +103,8 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
         "alerts": alerts,
         "status": status,
         "stations": stations,
-        "bp_svg": blood_pressure_svg(points, rules),
-        "glucose_svg": glucose_svg(points, rules),
+        "points": points,
+        "points_all": points,
         "seen_until": latest_received.isoformat() if latest_received else "",
         "open_count": sum(1 for r in readings if r.reviewed_at is None),
         "default_next": (at.date() + timedelta(days=rules.followup.next_follow_up_days)),
@@ -127,6 +129,13 @@ async def _show(
     except NotFound:
         return error(request, 404, "No such resident.")
     data["revealed"] = revealed
+    words = lang(request)
+    data["bp_svg"] = blood_pressure_svg(data.pop("points"), st.rules, words)
+    data["glucose_svg"] = glucose_svg(data["points_all"], st.rules, words)
+    del data["points_all"]
+    today = lang(request).today(at)  # the district's date
+    data["default_next"] = today + timedelta(days=st.rules.followup.next_follow_up_days)
+    data["age"] = age_on(data["resident"].birth_date, today)
     data["errors"] = errors or []
     return render(request, "resident.html", data, status_code)
 
@@ -171,20 +180,21 @@ async def edit(request: Request) -> Response:
     at = now(request)
     st = state(request)
     errors: list[str] = []
+    words = lang(request)
     phone = str(form.get("phone") or "").strip()
     address = str(form.get("address") or "").strip()
     area = str(form.get("area") or "").strip()
     if len(phone) > 40:
-        errors.append("phone: at most 40 characters")
+        errors.append(words.gettext("phone: at most 40 characters"))
     if len(address) > 300:
-        errors.append("address: at most 300 characters")
+        errors.append(words.gettext("address: at most 300 characters"))
     if len(area) > 200:
-        errors.append("area: at most 200 characters")
+        errors.append(words.gettext("area: at most 200 characters"))
     doctor_raw = str(form.get("responsible_doctor") or "").strip()
     doctor_id: int | None = None
     if doctor_raw:
         if not doctor_raw.isdigit():
-            errors.append("responsible doctor: unknown")
+            errors.append(words.gettext("responsible doctor: unknown"))
         else:
             doctor_id = int(doctor_raw)
     if errors:
@@ -197,7 +207,7 @@ async def edit(request: Request) -> Response:
         if doctor_id is not None:
             d = session.get(User, doctor_id)
             if d is None or d.role != "doctor" or not d.active:
-                return "responsible doctor: unknown"
+                return N_("responsible doctor: unknown")
         new = {
             "phone": phone or None,
             "address": address or None,
@@ -228,35 +238,36 @@ async def edit(request: Request) -> Response:
     if problem == "missing":
         return error(request, 404, "No such resident.")
     if problem:
-        return await _show(request, errors=[problem], status_code=400)
-    request.session["flash"] = "Resident details saved."
+        return await _show(request, errors=[words.gettext(problem)], status_code=400)
+    flash(request, "Resident details saved.")
     return RedirectResponse(f"/residents/{rid}", status_code=303)
 
 
 def _parse_review(
-    form: Any, today: date, next_default_days: int
+    form: Any, today: date, next_default_days: int, gettext: Callable[..., str]
 ) -> tuple[dict[str, Any], list[str]]:
+    """The review's fields, and what is wrong (in the words ``gettext`` translates)."""
     errors: list[str] = []
     method = str(form.get("method") or "phone")
     outcome = str(form.get("outcome") or "")
     reason = str(form.get("remove_reason") or "") or None
     note = str(form.get("note") or "").strip()
     if method not in METHODS:
-        errors.append("method: choose one of the list")
+        errors.append(gettext("method: choose one of the list"))
     if outcome not in OUTCOMES:
-        errors.append("outcome: choose one of the list")
+        errors.append(gettext("outcome: choose one of the list"))
     if outcome == "removed":
         if reason not in REMOVE_REASONS:
-            errors.append("remove: choose a reason")
+            errors.append(gettext("remove: choose a reason"))
     else:
         reason = None
     if len(note) > 2000:
-        errors.append("note: at most 2000 characters")
+        errors.append(gettext("note: at most 2000 characters"))
     next_on: date | None = None
     if outcome == "remind_later":
         raw = str(form.get("remind_days") or "")
         if not raw.isdigit() or not 1 <= int(raw) <= 365:
-            errors.append("remind later: choose the number of days")
+            errors.append(gettext("remind later: choose the number of days"))
         else:
             next_on = today + timedelta(days=int(raw))
     elif outcome != "removed":
@@ -265,10 +276,10 @@ def _parse_review(
             try:
                 next_on = date.fromisoformat(raw)
             except ValueError:
-                errors.append("next follow-up: not a date (YYYY-MM-DD)")
+                errors.append(gettext("next follow-up: not a date (YYYY-MM-DD)"))
             else:
                 if next_on < today:
-                    errors.append("next follow-up: must not be in the past")
+                    errors.append(gettext("next follow-up: must not be in the past"))
         else:
             next_on = today + timedelta(days=next_default_days)
     seen_raw = str(form.get("seen_until") or "")
@@ -277,10 +288,10 @@ def _parse_review(
         try:
             seen_until = datetime.fromisoformat(seen_raw)
         except ValueError:
-            errors.append("the page is out of date: reload it")
+            errors.append(gettext("the page is out of date: reload it"))
         else:
             if seen_until.tzinfo is None:
-                errors.append("the page is out of date: reload it")
+                errors.append(gettext("the page is out of date: reload it"))
     return {
         "method": method,
         "outcome": outcome,
@@ -298,7 +309,9 @@ async def review(request: Request) -> Response:
     user = request.state.user
     at = now(request)
     st = state(request)
-    fields, errors = _parse_review(form, at.date(), st.rules.followup.next_follow_up_days)
+    fields, errors = _parse_review(
+        form, lang(request).today(at), st.rules.followup.next_follow_up_days, lang(request).gettext
+    )
     if errors:
         return await _show(request, errors=errors, status_code=400)
     seen_until = fields.pop("seen_until")
@@ -342,12 +355,15 @@ async def review(request: Request) -> Response:
             remote=remote(request),
         )
         refresh_residents(session, [rid], rules=st.rules, now=at)
-        return res.name or f"resident {rid}"
+        return res.name or ""
 
     name = await db(request, work)
     if name is None:
         return error(request, 404, "No such resident.")
-    request.session["flash"] = f"Review saved for {name}."
+    if name:
+        flash(request, "Review saved for %(name)s.", name=name)
+    else:
+        flash(request, "Review saved.")
     return RedirectResponse("/list", status_code=303)
 
 
@@ -373,7 +389,7 @@ async def ack(request: Request) -> Response:
         return len(acked)
 
     n = await db(request, work)
-    request.session["flash"] = f"{n} alert(s) acknowledged."
+    flash(request, "%(n)s alert(s) acknowledged.", n=n)
     return RedirectResponse("/list", status_code=303)
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def register(fsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -54,6 +55,19 @@ def register(fsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     r.add_argument("--database-url")
     r.set_defaults(handler=_rebuild)
+
+    ro = fsub.add_parser("roster", help="the resident roster from the district's 公卫 system")
+    rosub = ro.add_subparsers(dest="roster_command", metavar="ACTION", required=True)
+    ri = rosub.add_parser(
+        "import",
+        help="import a roster (CSV or XLSX; every row checked, all or nothing; "
+        "a re-import updates, matched by ID number)",
+    )
+    ri.add_argument("file", type=Path, help="the roster, .csv (UTF-8 or GBK) or .xlsx")
+    ri.add_argument("--dry-run", action="store_true", help="check and report, write nothing")
+    ri.add_argument("--encoding", help="the CSV's encoding (default: UTF-8, else GB18030)")
+    ri.add_argument("--database-url")
+    ri.set_defaults(handler=_roster_import)
 
 
 def _url(args: argparse.Namespace, cfg: object) -> str:
@@ -222,3 +236,55 @@ def _rebuild(args: argparse.Namespace) -> int:
     finally:
         engine.dispose()
     return 0
+
+
+def _roster_import(args: argparse.Namespace) -> int:
+    """Exit 0: imported (or a clean dry run); 1: bad lines, nothing imported; 2: unreadable."""
+    import sys
+    from datetime import UTC, datetime
+
+    from sqlalchemy.orm import Session
+
+    from followup.db.audit_log import audit_cli
+    from followup.db.engine import make_engine
+    from followup.db.status_store import refresh_residents
+    from followup.ingest.store import load_or_create_key
+    from followup.roster import RosterError, import_roster, read_rows
+    from healthkiosk.cli.common import load
+    from healthkiosk.rules import load_rules
+
+    cfg = load(args)
+    try:
+        cols, rows = read_rows(args.file, encoding=args.encoding)
+    except (RosterError, OSError, UnicodeDecodeError, LookupError) as e:
+        print(f"healthkiosk: {e}", file=sys.stderr)
+        return 2
+    key = load_or_create_key(cfg.followup_id_hash_key_path)
+    rules = load_rules(cfg.rules)
+    engine = make_engine(_url(args, cfg))
+    now = datetime.now(UTC)
+    try:
+        with Session(engine) as session:  # one transaction: all rows or none
+            report = import_roster(session, rows, cols, key=key, now=now, dry_run=args.dry_run)
+            if report.bad or args.dry_run:
+                session.rollback()
+            else:
+                refresh_residents(session, report.resident_ids, rules=rules, now=now)
+                audit_cli(
+                    session,
+                    action="roster_import",
+                    now=now,
+                    target=args.file.name,
+                    detail={
+                        "rows": report.rows,
+                        "created": report.created,
+                        "updated": report.updated,
+                        "unchanged": report.unchanged,
+                    },
+                )
+                session.commit()
+    finally:
+        engine.dispose()
+    for line in report.lines():
+        print(line)
+    return 1 if report.bad else 0

@@ -515,7 +515,7 @@ def test_a_visit_by_touch_reaches_the_doctors_list_and_a_review_clears_it(tmp_pa
                                  "urgent", "BPS-EMU-1", "open",
                                  "the station's clock was not synchronised"):  # fmt: skip
                     assert expected in bp_row, (expected, bp_row)
-                for expected in (f"glucose {GLUCOSE} mmol/L (after_meal)", "normal", "GLS-EMU-1"):
+                for expected in (f"glucose {GLUCOSE} mmol/L (after a meal)", "normal", "GLS-EMU-1"):
                     assert expected in glucose_row, (expected, glucose_row)
                 assert "urgent" not in glucose_row
                 page.screenshot(path=str(SHOTS / "web-02-resident.png"), full_page=True)

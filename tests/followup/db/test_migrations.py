@@ -27,10 +27,9 @@ from followup.db.engine import make_engine
 from followup.db.models import Reading, Resident, Station
 from followup.db.status import ResidentStatusRow
 from healthkiosk.errors import StoreError
-from tests.support.followup_data import add_resident
 from tests.support.synckit import REPO
 
-HEAD = "vital_signs"
+HEAD = "roster"
 LEVEL_DUE_ON = "ix_resident_status_level_due_on"
 
 
@@ -118,7 +117,16 @@ def _as_an_older_release_left_it(url: str) -> None:
                 {"status": STATUS},
             )
         with Session(engine) as s, s.begin():
-            person = add_resident(s, name="Wang Fang")
+            # the resident in the columns 0001 had (0007 adds the enrolment dates)
+            person_id = s.execute(
+                text(
+                    "INSERT INTO residents (id_hash, id_number, id_masked, name, sex,"
+                    " hypertension_programme, diabetes_programme, created_at, updated_at)"
+                    " VALUES ('h-1', '11010119550501001X', '110***********001X', 'Wang Fang',"
+                    " 'female', false, false, :at, :at) RETURNING id"
+                ),
+                {"at": datetime(2026, 3, 1, 8, tzinfo=UTC)},
+            ).scalar_one()
             # the reading in the columns 0001 had (later revisions add columns to readings)
             s.execute(
                 text(
@@ -129,7 +137,7 @@ def _as_an_older_release_left_it(url: str) -> None:
                     " :at, :at, false, 7.4, 'random', 'Sinocare GA-3', '', 'normal', false,"
                     " '0.1.0', '{}')"
                 ),
-                {"rid": person.id, "at": datetime(2026, 3, 1, 8, tzinfo=UTC)},
+                {"rid": person_id, "at": datetime(2026, 3, 1, 8, tzinfo=UTC)},
             )
     finally:
         engine.dispose()

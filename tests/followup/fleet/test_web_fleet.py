@@ -299,7 +299,9 @@ def test_rollouts_section_reads_the_rollout_tables(fleet: World) -> None:
 def _cells(html: str, rollout: str) -> list[str]:
     m = re.search(rf'<tr data-rollout="{rollout}">(.*?)</tr>', html, re.S)
     assert m, rollout
-    return [re.sub(r"\s+", " ", c).strip() for c in re.findall(r"<td>(.*?)</td>", m.group(1), re.S)]
+    return [
+        re.sub(r"\s+", " ", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", m.group(1), re.S)
+    ]
 
 
 def test_station_page_shows_status_reports_and_history(admin_c: TestClient) -> None:
@@ -364,7 +366,7 @@ def test_result_shown_escaped_in_a_pre(
     assert FleetStore(fleet.engine).apply(result, received_at=fleet.now) is True
     fragment = admin_c.get("/admin/fleet/st-001/commands").text
     assert 'data-pending="0"' in fragment and "✔ succeeded" in fragment
-    assert '<pre class="command-output">&lt;script&gt;alert(1)&lt;/script&gt;' in fragment
+    assert '<pre class="command-output" lang="en">&lt;script&gt;alert(1)&lt;/script&gt;' in fragment
     assert "<script>alert" not in fragment
 
 

@@ -129,7 +129,7 @@ def test_login_list_resident_review_and_list_without_it(
     page.goto(f"{server}/list/print")
     shot(page, "04-list-print")
     page.goto(f"{server}/list")
-    urgent_row.locator("a").click()
+    urgent_row.locator("a[href^='/residents/']").click()
     page.wait_for_url(f"{server}/residents/{world.urgent_id}")
     assert page.locator("#identity").is_visible()
     assert page.locator("svg.chart").count() == 1
