@@ -37,6 +37,7 @@ from followup.web import (
     views_auth,
     views_fleet,
     views_list,
+    views_record,
     views_resident,
 )
 from followup.web.common import AppState, WebSettings, make_templates
@@ -114,6 +115,12 @@ ROUTES = [
     Route("/residents/{rid:int}/reviews", views_resident.review, methods=["POST"]),
     Route("/residents/{rid:int}/ack", views_resident.ack, methods=["POST"]),
     Route("/residents/{rid:int}/fhir.json", views_resident.fhir, methods=["GET"]),
+    Route("/residents/{rid:int}/records/{kind}/new", views_record.record_form, methods=["GET"]),
+    Route("/residents/{rid:int}/records/{kind}", views_record.record_save, methods=["POST"]),
+    Route("/records", views_record.records_page, methods=["GET"]),
+    Route("/records.csv", views_record.records_csv, methods=["GET"]),
+    Route("/records.xlsx", views_record.records_xlsx, methods=["GET"]),
+    Route("/records/{record_id:int}/print", views_record.record_print, methods=["GET"]),
     Route("/admin", views_admin.admin_page, methods=["GET"]),
     Route("/admin/users", views_admin.admin_add_user, methods=["POST"]),
     Route("/admin/users/{uid:int}/active", views_admin.admin_set_active, methods=["POST"]),
