@@ -40,7 +40,10 @@ class SourceReading:
     uuid: str
     kind: str
     measured_at: datetime
-    text: str
+    systolic: int | None = None
+    diastolic: int | None = None
+    pulse: int | None = None
+    glucose: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,18 +112,16 @@ def compute_prefill(readings: Iterable[ReadingLike], *, since: datetime | None) 
             r.uuid,
             r.kind,
             r.measured_at,
-            f"{r.systolic_mmhg}/{r.diastolic_mmhg} mmHg"
-            + (f", {r.pulse_bpm}/min" if r.pulse_bpm is not None else ""),
+            systolic=r.systolic_mmhg,
+            diastolic=r.diastolic_mmhg,
+            pulse=r.pulse_bpm,
         )
         for r in bp
     ]
     if latest is not None:
         sources.append(
             SourceReading(
-                latest.uuid,
-                latest.kind,
-                latest.measured_at,
-                f"{latest.glucose_mmol_per_l:.1f} mmol/L",
+                latest.uuid, latest.kind, latest.measured_at, glucose=latest.glucose_mmol_per_l
             )
         )
     sources.sort(key=lambda s: s.measured_at)
