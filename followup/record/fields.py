@@ -271,11 +271,13 @@ def parse_form(kind: str, form: Mapping[str, Any], symptoms: list[str]) -> Recor
             data[name] = raw
     data["adverse_reactions"] = form.get("adverse_reactions") == "yes"
     medicines = []
+    rows_used = []  # the form's row number of each medicine kept
     for i in range(1, MEDICINE_ROWS + 1):
         name = str(form.get(f"medicine_{i}_name") or "").strip()
         times = str(form.get(f"medicine_{i}_times") or "").strip()
         mg = str(form.get(f"medicine_{i}_mg") or "").strip()
         if name or times or mg:
+            rows_used.append(i)
             medicines.append(
                 {"name": name, "times_per_day": times or None, "mg_per_time": mg or None}
             )
@@ -283,19 +285,19 @@ def parse_form(kind: str, form: Mapping[str, Any], symptoms: list[str]) -> Recor
     try:
         return RecordContent.model_validate(data)
     except ValidationError as err:
-        problems = [_problem(e) for e in err.errors()]
+        problems = [_problem(e, rows_used) for e in err.errors()]
         raise RecordFormError(problems) from None
 
 
 _MEDICINE_COLUMNS = {"name": "name", "times_per_day": "times", "mg_per_time": "mg"}
 
 
-def _problem(e: Any) -> tuple[str, str, dict[str, Any]]:
+def _problem(e: Any, medicine_rows: list[int]) -> tuple[str, str, dict[str, Any]]:
     loc: tuple[Any, ...] = tuple(e.get("loc") or ())
     field = str(loc[0]) if loc else ""
     if field == "medicines" and len(loc) >= 3:
         column = _MEDICINE_COLUMNS.get(str(loc[2]), "name")
-        field = f"medicine_{int(loc[1]) + 1}_{column}"
+        field = f"medicine_{medicine_rows[int(loc[1])]}_{column}"
     t = e.get("type", "")
     ctx = e.get("ctx") or {}
     if t == "value_error":
