@@ -238,6 +238,17 @@ async def record_save(request: Request) -> Response:
             for f, m, p in err.problems
         ]
         return await _show_form(request, kind, submitted=form, errors=messages, status_code=400)
+    if content.visit_date > words.today(at):
+        return await _show_form(
+            request,
+            kind,
+            submitted=form,
+            errors=[
+                f"{words.gettext(F.LABELS['visit_date'])}: "
+                + words.gettext("must not be in the future")
+            ],
+            status_code=400,
+        )
     seen_raw = str(form.get("seen_until") or "")
     seen_until: datetime | None = None
     if seen_raw:

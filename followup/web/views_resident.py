@@ -16,6 +16,7 @@ from followup.db.alerts import Alert
 from followup.db.audit_log import audit
 from followup.db.auth import User
 from followup.db.models import Reading, Resident, Station
+from followup.db.records import FollowUpRecord
 from followup.db.reviews import (
     METHODS,
     OUTCOME_NAMES,
@@ -26,6 +27,8 @@ from followup.db.reviews import (
 )
 from followup.db.status import ResidentStatusRow
 from followup.db.status_store import refresh_residents
+from followup.record.fields import CLASSIFICATIONS
+from followup.record.fields import KINDS as RECORD_KINDS
 from followup.web.chart import Point, blood_pressure_svg, glucose_svg
 from followup.web.common import db, error, now, remote, render, require, state
 from followup.web.fhir_export import readings_bundle
@@ -116,6 +119,15 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
         "remove_reasons": REMOVE_REASONS,
         "methods": METHODS,
         "remind_days": REMIND_DAYS,
+        "records": list(
+            session.scalars(
+                select(FollowUpRecord)
+                .where(FollowUpRecord.resident_id == rid)
+                .order_by(FollowUpRecord.created_at.desc(), FollowUpRecord.id.desc())
+            )
+        ),
+        "record_kinds": RECORD_KINDS,
+        "record_classes": CLASSIFICATIONS,
     }
 
 

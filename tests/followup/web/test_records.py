@@ -94,6 +94,8 @@ def test_saving_makes_the_review_and_the_resident_leaves_the_list(
     assert printed.status_code == 200
     assert "150/92" in printed.text and "硝苯地平控释片" in printed.text
     assert f'data-resident="{world.urgent_id}"' not in doctor.get("/list").text
+    history = doctor.get(f"/residents/{world.urgent_id}").text
+    assert f'href="{r.headers["location"]}"' in history and "Follow-up record" in history
     with Session(world.engine) as s:
         rec = s.scalars(select(FollowUpRecord)).one()
         rev = s.get(Review, rec.review_id)
@@ -129,6 +131,15 @@ def test_a_bad_form_is_refused_field_by_field(doctor: TestClient, world: World) 
     r = _post(doctor, world.urgent_id, "hypertension", _form(world, diastolic_mmhg="160"))
     assert r.status_code == 400
     assert "the diastolic must be below the systolic" in r.text
+    tomorrow = (world.now + timedelta(days=2)).date().isoformat()
+    r = _post(
+        doctor,
+        world.urgent_id,
+        "hypertension",
+        _form(world, visit_date=tomorrow, next_visit_on=tomorrow),
+    )
+    assert r.status_code == 400
+    assert "Visit date: must not be in the future" in r.text
     with Session(world.engine) as s:
         assert s.scalars(select(FollowUpRecord)).all() == []
         assert s.scalars(select(Review)).all() == []
