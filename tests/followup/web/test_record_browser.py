@@ -277,6 +277,16 @@ def test_diabetes_record_from_the_list_to_the_print_and_back(
     assert page.locator(f"tr[data-resident='{clinic.dm_id}']").count() == 0
     assert page.locator(f"tr[data-resident='{clinic.htn_id}']").count() == 1
     shot(page, "record-dm-08-list-without-resident")
+    page.goto(f"{server}/residents/{clinic.dm_id}")
+    history = page.locator("#record-history").inner_text()
+    assert "2型糖尿病患者随访服务记录表" in history and "控制不满意" in history
+    shot(page, "record-dm-09-resident-history")
+    page.goto(f"{server}/records")
+    assert page.locator("#records-table tbody tr").count() == 1
+    shot(page, "record-dm-10-records-and-export")
+    with page.expect_download() as download:
+        page.click("#export-xlsx")
+    assert download.value.suggested_filename.endswith(".xlsx")
     with Session(clinic.engine) as s:
         rec = s.scalars(select(FollowUpRecord)).one()
         assert rec.kind == "diabetes" and rec.fasting_glucose_mmol_per_l == 7.6
