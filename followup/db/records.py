@@ -105,19 +105,25 @@ MAX_PREFILL_READINGS = 1000
 
 
 def load_prefill(
-    session: Session, resident_id: int, kind: str, *, now: datetime, rules: RulesConfig
+    session: Session,
+    resident_id: int,
+    kind: str,
+    *,
+    now: datetime,
+    rules: RulesConfig,
+    received_until: datetime | None = None,
 ) -> Prefill:
-    """The kiosk's readings since the last follow-up record of ``kind``, as the form's pre-fill."""
+    """The kiosk's readings since the last follow-up record of ``kind``, as the form's
+    pre-fill; with ``received_until`` only those that had arrived by then (what the
+    doctor's form showed, when the record is saved)."""
     start, since = period_start(session, resident_id, kind, now=now, rules=rules)
-    readings = session.scalars(
-        select(Reading)
-        .where(
-            Reading.resident_id == resident_id,
-            Reading.measured_at > start,
-            Reading.measured_at <= now,
-            Reading.kind.in_(("blood_pressure", "glucose")),
-        )
-        .order_by(Reading.measured_at.desc())
-        .limit(MAX_PREFILL_READINGS)
+    q = select(Reading).where(
+        Reading.resident_id == resident_id,
+        Reading.measured_at > start,
+        Reading.measured_at <= now,
+        Reading.kind.in_(("blood_pressure", "glucose")),
     )
+    if received_until is not None:
+        q = q.where(Reading.received_at <= received_until)
+    readings = session.scalars(q.order_by(Reading.measured_at.desc()).limit(MAX_PREFILL_READINGS))
     return compute_prefill(list(readings), since=since)

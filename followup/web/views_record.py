@@ -271,7 +271,9 @@ async def record_save(request: Request) -> Response:
         res = session.get(Resident, rid)
         if res is None:
             return None
-        prefill = load_prefill(session, rid, kind, now=at, rules=st.rules)
+        prefill = load_prefill(
+            session, rid, kind, now=at, rules=st.rules, received_until=seen_until
+        )
         rev = save_review(
             session,
             resident_id=rid,
