@@ -54,7 +54,7 @@ def clinic(tmp_path: Path) -> Iterator[Clinic]:
     now = datetime.now(UTC)
     with Session(engine) as s, s.begin():
         add_station(s, "st-001", "东街卫生站")
-        add_user(
+        doctor = add_user(
             s, username="dr.wang", password=PASSWORD, role="doctor", now=now, display_name="王医生"
         )
         htn = add_resident(s, name="张伟", birth=date(1950, 3, 4), sex="male", hypertension=True)
@@ -68,6 +68,7 @@ def clinic(tmp_path: Path) -> Iterator[Clinic]:
         glucose_at = _at(1, 23, 20)  # 07:20 the next morning in Beijing
         add_reading(s, dm, measured_at=glucose_at, glucose=7.6, meal="fasting")
         add_reading(s, dm, measured_at=_at(1, 23, 30), systolic=136, diastolic=84, pulse=70)
+        htn.responsible_doctor_id = dm.responsible_doctor_id = doctor.id  # "my list"
         ids = (htn.id, dm.id)
     yield Clinic(engine, *ids, bp_times=bp_times, glucose_at=glucose_at)
     engine.dispose()
