@@ -100,7 +100,7 @@ def page(server: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--lang=zh-CN"], headless=True)
         try:
             ctx = b.new_context(
                 viewport={"width": 1280, "height": 900},
