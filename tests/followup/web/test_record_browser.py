@@ -293,3 +293,47 @@ def test_diabetes_record_from_the_list_to_the_print_and_back(
         assert rec.kind == "diabetes" and rec.fasting_glucose_mmol_per_l == 7.6
         assert rec.form.foot_pulse == "weakened" and rec.form.hypoglycaemia == "occasional"
     assert console.errors == []
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_a_full_record_prints_on_one_a4_page(server: str, clinic: Clinic, language: str) -> None:
+    """Every row filled, long English words too: each form still prints on one A4 page."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            ctx = b.new_context(
+                viewport={"width": 1280, "height": 900},
+                extra_http_headers={"Accept-Language": language},
+            )
+            page = ctx.new_page()
+            console = Console(page)
+            login(page, server, "dr.wang")
+            page.wait_for_url(f"{server}/list")
+            for kind, rid in (("hypertension", clinic.htn_id), ("diabetes", clinic.dm_id)):
+                page.goto(f"{server}/residents/{rid}/records/{kind}/new")
+                for i in (1, 2, 3):
+                    page.fill(f"input[name=medicine_{i}_name]", "Nifedipine controlled release")
+                    page.fill(f"input[name=medicine_{i}_times]", "1")
+                    page.fill(f"input[name=medicine_{i}_mg]", "30")
+                if kind == "diabetes":
+                    page.fill("input[name=insulin_type]", "Insulin glargine")
+                    page.fill("input[name=insulin_usage]", "10 units at bedtime, subcutaneous")
+                    page.fill("input[name=hba1c_percent]", "7.1")
+                page.fill("input[name=symptoms_other]", "Tired after meals, thirsty at night")
+                page.fill("input[name=medication_adjustment]", "Add a second medicine")
+                page.fill("input[name=referral_reason]", "Not controlled twice in a row")
+                page.fill("input[name=referral_institution]", "District hospital, cardiology")
+                page.fill("input[name=referral_contact]", "Dr Liu 13900000000")
+                page.fill("textarea[name=remarks]", "Review in two weeks")
+                page.click("#save-record")
+                page.wait_for_url(f"{server}/records/*/print")
+                page.emulate_media(media="print")
+                name = f"record-full-{kind}-{language}"
+                shot(page, name)
+                assert _pdf_pages(page, name) == 1
+                page.emulate_media(media="screen")
+            assert console.errors == []
+        finally:
+            b.close()
