@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from followup.web.i18n import N_
+from healthkiosk.readings import body_mass_index
 
 KINDS: dict[str, str] = {
     "hypertension": N_("Hypertension follow-up record"),
@@ -236,11 +237,12 @@ class RecordContent(BaseModel):
 
 
 def bmi_of(weight_kg: float | None, height_cm: float | None) -> float | None:
-    """体质指数 = 体重(kg) / 身高(m)², to one decimal (half up)."""
+    """体质指数 = 体重(kg) / 身高(m)², to 0.1, halves up (the one BMI of the house)."""
     if weight_kg is None or height_cm is None:
         return None
-    value = Decimal(str(weight_kg)) / (Decimal(str(height_cm)) / 100) ** 2
-    return float(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    return body_mass_index(
+        weight_kg=Decimal(str(weight_kg)), height_m=Decimal(str(height_cm)) / 100
+    )
 
 
 class RecordFormError(ValueError):

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Protocol
 
 from healthkiosk.rules import RulesConfig
+from healthkiosk.rules.classify import round_half_up
 from healthkiosk.rules.status import age_on
 
 
@@ -79,8 +80,8 @@ class Prefill:
 
 
 def _half_up(values: list[int]) -> int:
-    mean = Decimal(sum(values)) / Decimal(len(values))
-    return int(mean.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """The mean, whole, halves up (the rules' one rounding of blood pressure)."""
+    return round_half_up(Decimal(sum(values)) / Decimal(len(values)))
 
 
 def _measurement(r: ReadingLike) -> bool:
