@@ -1,4 +1,5 @@
-"""Follow-up list benchmark: generate residents and readings, time the list and a resident page.
+"""Follow-up list benchmark: generate residents and readings, time the list, a resident page
+and the hypertension follow-up record form (pre-filled from the readings).
 
     python bench/followup.py sqlite:///tmp/bench.sqlite --residents 2000 --readings 40000
     python bench/followup.py postgresql+psycopg://postgres@127.0.0.1:5432/hk_bench \\
@@ -146,6 +147,7 @@ def measure(url: str, n: int) -> None:
         for name, path in (
             ("list", lambda: "/list"),
             ("resident", lambda: f"/residents/{random.choice(ids)}"),
+            ("record", lambda: f"/residents/{random.choice(ids)}/records/hypertension/new"),
         ):
             times = []
             for _ in range(n):

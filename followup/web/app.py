@@ -39,6 +39,7 @@ from followup.web import (
     views_fleet,
     views_help,
     views_list,
+    views_record,
     views_resident,
 )
 from followup.web.common import AppState, WebSettings, make_templates
@@ -131,6 +132,12 @@ ROUTES = [
     Route("/residents/{rid:rowid}/reviews", views_resident.review, methods=["POST"]),
     Route("/residents/{rid:rowid}/ack", views_resident.ack, methods=["POST"]),
     Route("/residents/{rid:rowid}/fhir.json", views_resident.fhir, methods=["GET"]),
+    Route("/residents/{rid:rowid}/records/{kind}/new", views_record.record_form, methods=["GET"]),
+    Route("/residents/{rid:rowid}/records/{kind}", views_record.record_save, methods=["POST"]),
+    Route("/records", views_record.records_page, methods=["GET"]),
+    Route("/records.csv", views_record.records_csv, methods=["GET"]),
+    Route("/records.xlsx", views_record.records_xlsx, methods=["GET"]),
+    Route("/records/{record_id:rowid}/print", views_record.record_print, methods=["GET"]),
     Route("/help/calls", views_help.help_calls, methods=["GET"]),
     Route("/help/{call}/ack", views_help.acknowledge, methods=["POST"]),
     Route("/admin", views_admin.admin_page, methods=["GET"]),

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -17,9 +17,19 @@ from followup.db.alerts import Alert
 from followup.db.audit_log import audit
 from followup.db.auth import User
 from followup.db.models import Reading, Resident, Station
-from followup.db.reviews import METHODS, OUTCOMES, REMOVE_REASONS, Review
+from followup.db.records import FollowUpRecord
+from followup.db.reviews import (
+    METHODS,
+    OUTCOME_NAMES,
+    OUTCOMES,
+    REMOVE_REASONS,
+    Review,
+    save_review,
+)
 from followup.db.status import ResidentStatusRow
 from followup.db.status_store import refresh_residents
+from followup.record.fields import CLASSIFICATIONS
+from followup.record.fields import KINDS as RECORD_KINDS
 from followup.web.chart import Point, blood_pressure_svg, glucose_svg
 from followup.web.common import db, error, flash, lang, now, remote, render, require, state
 from followup.web.fhir_export import readings_bundle
@@ -109,9 +119,19 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
         "open_count": sum(1 for r in readings if r.reviewed_at is None),
         "default_next": (at.date() + timedelta(days=rules.followup.next_follow_up_days)),
         "outcomes": OUTCOMES,
+        "outcome_names": OUTCOME_NAMES,
         "remove_reasons": REMOVE_REASONS,
         "methods": METHODS,
         "remind_days": REMIND_DAYS,
+        "records": list(
+            session.scalars(
+                select(FollowUpRecord)
+                .where(FollowUpRecord.resident_id == rid)
+                .order_by(FollowUpRecord.created_at.desc(), FollowUpRecord.id.desc())
+            )
+        ),
+        "record_kinds": RECORD_KINDS,
+        "record_classes": CLASSIFICATIONS,
     }
 
 
@@ -320,41 +340,10 @@ async def review(request: Request) -> Response:
         res = session.get(Resident, rid)
         if res is None:
             return None
-        covered: list[str] = []
-        if seen_until is not None:
-            covered = list(
-                session.scalars(
-                    select(Reading.uuid).where(
-                        Reading.resident_id == rid,
-                        Reading.reviewed_at.is_(None),
-                        Reading.received_at <= seen_until,
-                    )
-                )
-            )
-            if covered:
-                session.execute(
-                    update(Reading).where(Reading.uuid.in_(covered)).values(reviewed_at=at)
-                )
-        rev = Review(resident_id=rid, doctor_id=user.id, created_at=at, readings=covered, **fields)
-        session.add(rev)
-        acked = acknowledge(session, rid, user_id=user.id, now=at)
-        session.flush()
-        audit(
-            session,
-            action="review",
-            now=at,
-            user_id=user.id,
-            username=user.username,
-            target=f"resident:{rid}",
-            detail={
-                "review": rev.id,
-                "outcome": rev.outcome,
-                "readings": len(covered),
-                "alerts_acknowledged": [a.reading_uuid for a in acked],
-            },
-            remote=remote(request),
+        rev = save_review(
+            session, resident_id=rid, doctor_id=user.id, now=at, seen_until=seen_until, **fields
         )
-        refresh_residents(session, [rid], rules=st.rules, now=at)
+        after_review(session, request, rev, now=at)
         return res.name or ""
 
     name = await db(request, work)
@@ -365,6 +354,29 @@ async def review(request: Request) -> Response:
     else:
         flash(request, "Review saved.")
     return RedirectResponse("/list", status_code=303)
+
+
+def after_review(session: Session, request: Request, rev: Review, *, now: datetime) -> None:
+    """What every saved review does next: the resident's urgent alerts acknowledged, the
+    audit entry, the list's status refreshed (in the review's transaction)."""
+    user = request.state.user
+    acked = acknowledge(session, rev.resident_id, user_id=user.id, now=now)
+    audit(
+        session,
+        action="review",
+        now=now,
+        user_id=user.id,
+        username=user.username,
+        target=f"resident:{rev.resident_id}",
+        detail={
+            "review": rev.id,
+            "outcome": rev.outcome,
+            "readings": len(rev.readings),
+            "alerts_acknowledged": [a.reading_uuid for a in acked],
+        },
+        remote=remote(request),
+    )
+    refresh_residents(session, [rev.resident_id], rules=state(request).rules, now=now)
 
 
 @require("doctor")

@@ -260,6 +260,7 @@ REVIEW_WORDS = (
     # the English; the pages translate them; a test checks that each is here)
     N_("Contacted: agreed to come"),
     N_("Remind later"),
+    N_("Follow-up record"),
     N_("Home visit done"),
     N_("Referred"),
     N_("Remove from list"),
