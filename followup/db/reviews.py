@@ -12,13 +12,20 @@ from followup.db.base import Base
 
 # Simple.org's call outcomes (docs/clinical.md, "Follow-up list"), with the 规范's home
 # visit and referral.
+NO_ANSWER = "no_answer"
 OUTCOMES = {
     "agreed_to_visit": "Contacted: agreed to come",
+    NO_ANSWER: "No answer",
     "remind_later": "Remind later",
     "home_visit_done": "Home visit done",
     "referred": "Referred",
     "removed": "Remove from list",
 }
+FOLLOWUP_DONE = frozenset({"agreed_to_visit", "home_visit_done", "referred", "followup_record"})
+"""Outcomes that count as a follow-up done (the dashboard's 4 a year; docs/clinical.md,
+"Dashboard"): a contact. "no answer" (未接通) is a call attempt: it leaves the resident on
+the list and changes no status; "remind later" and "remove" are not follow-ups either.
+``followup_record``: a national follow-up record saved as the review (the forms)."""
 REMOVE_REASONS = {
     "already_seen": "Already seen / visited",
     "not_responding": "Not responding",
