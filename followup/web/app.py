@@ -26,6 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from followup.alerts.escalation import escalate_once
 from followup.alerts.urgent import Publish, alert_payload, deliver, record_alerts
 from followup.db.alerts import Alert
 from followup.db.status_store import catch_up
@@ -193,6 +194,15 @@ def create_app(
                 await refresh_once(hk, publish)
             except Exception:  # a bad row must not stop the list from updating
                 log.exception("status refresh failed")
+            try:
+                await escalate_once(
+                    hk.sessions,
+                    settings.duty_chain,
+                    webhook_url=settings.webhook_url,
+                    now=hk.clock(),
+                )
+            except Exception:  # nor a failed escalation
+                log.exception("escalation failed")
             await asyncio.sleep(settings.refresh_interval_s)
 
     @contextlib.asynccontextmanager
