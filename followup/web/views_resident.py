@@ -16,11 +16,11 @@ from followup.db.alerts import Alert
 from followup.db.audit_log import audit
 from followup.db.auth import User
 from followup.db.models import Reading, Resident, Station
-from followup.db.reviews import METHODS, OUTCOMES, REMOVE_REASONS, Review
+from followup.db.reviews import METHODS, NO_ANSWER, OUTCOMES, REMOVE_REASONS, Review
 from followup.db.status import ResidentStatusRow
 from followup.db.status_store import refresh_residents
 from followup.web.chart import Point, blood_pressure_svg, glucose_svg
-from followup.web.common import db, error, now, remote, render, require, state
+from followup.web.common import db, error, flash, now, remote, render, require, state
 from followup.web.fhir_export import readings_bundle
 from healthkiosk.rules.status import age_on
 
@@ -257,6 +257,8 @@ def _parse_review(
             errors.append("remind later: choose the number of days")
         else:
             next_on = today + timedelta(days=int(raw))
+    elif outcome == NO_ANSWER:
+        next_on = None  # a call attempt: the resident stays on the list as they were
     elif outcome != "removed":
         raw = str(form.get("next_follow_up_on") or "").strip()
         if raw:
@@ -306,7 +308,8 @@ async def review(request: Request) -> Response:
         if res is None:
             return None
         covered: list[str] = []
-        if seen_until is not None:
+        attempt = fields["outcome"] == NO_ANSWER
+        if seen_until is not None and not attempt:
             covered = list(
                 session.scalars(
                     select(Reading.uuid).where(
@@ -345,6 +348,9 @@ async def review(request: Request) -> Response:
     name = await db(request, work)
     if name is None:
         return error(request, 404, "No such resident.")
+    if fields["outcome"] == NO_ANSWER:
+        flash(request, "No answer recorded for %(name)s: kept on the list.", name=name)
+        return RedirectResponse("/list", status_code=303)
     request.session["flash"] = f"Review saved for {name}."
     return RedirectResponse("/list", status_code=303)
 
