@@ -15,6 +15,7 @@ from followup.alerts.urgent import acknowledge
 from followup.db.alerts import Alert
 from followup.db.audit_log import audit
 from followup.db.auth import User
+from followup.db.escalation import EscalationStep
 from followup.db.models import Reading, Resident, Station
 from followup.db.reviews import METHODS, NO_ANSWER, OUTCOMES, REMOVE_REASONS, Review
 from followup.db.status import ResidentStatusRow
@@ -22,6 +23,7 @@ from followup.db.status_store import refresh_residents
 from followup.web.chart import Point, blood_pressure_svg, glucose_svg
 from followup.web.common import db, error, flash, now, remote, render, require, state
 from followup.web.fhir_export import readings_bundle
+from followup.web.i18n import N_
 from healthkiosk.rules.status import age_on
 
 MAX_READINGS_SHOWN = 2000
@@ -30,6 +32,12 @@ MAX_READINGS_SHOWN = 2000
 OLDEST_FIRST = (Reading.measured_at, Reading.station_id, Reading.station_seq)
 NEWEST_FIRST = tuple(c.desc() for c in OLDEST_FIRST)
 REMIND_DAYS = (1, 3, 7, 14, 30)
+ESCALATION_ROLES = {
+    "doctor": N_("Responsible doctor"),
+    "station": N_("Station duty phone"),
+    "centre": N_("Health centre"),
+}
+ESCALATION_STATUS = {"sent": N_("sent"), "failed": N_("failed"), "skipped": N_("skipped")}
 
 
 class NotFound(Exception):
@@ -74,6 +82,13 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
             .order_by(Alert.raised_at, Alert.reading_uuid)
         )
     )
+    steps = list(
+        session.scalars(
+            select(EscalationStep)
+            .where(EscalationStep.resident_id == rid)
+            .order_by(EscalationStep.at, EscalationStep.step)
+        )
+    )
     status = session.get(ResidentStatusRow, rid)
     stations = {s.id: s.name or s.id for s in session.scalars(select(Station))}
     points = [
@@ -97,6 +112,9 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
         "users": users,
         "doctors": doctors,
         "alerts": alerts,
+        "escalation_steps": steps,
+        "role_words": ESCALATION_ROLES,
+        "step_status": ESCALATION_STATUS,
         "status": status,
         "stations": stations,
         "bp_svg": blood_pressure_svg(points, rules),

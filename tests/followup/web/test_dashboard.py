@@ -3,10 +3,13 @@ on SQLite and PostgreSQL, at every boundary of the control-rate definition."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
 
 from followup.db.engine import make_engine
 from followup.web.dashboard import Dashboard, Scope, compute
@@ -105,3 +108,53 @@ def test_scope_from_the_query() -> None:
     assert Scope.from_query({"area": "东村"}, default_doctor=7) == Scope(None, "东村")
     assert Scope.from_query({"doctor": "3", "area": "东村"}, default_doctor=7) == Scope(3, "东村")
     assert Scope.from_query({"doctor": "x"}, default_doctor=None) == Scope(None, None)
+
+
+# --- the pages ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def dr_a(tmp_path: Any) -> Iterator[tuple[Any, District]]:
+    from followup.web.accounts import Lockout
+    from followup.web.app import create_app
+    from followup.web.common import WebSettings
+    from tests.support.web import login
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'dash.sqlite'}")
+    with Session(engine) as s:
+        d = build(s)
+        s.commit()
+    settings = WebSettings(secret_key="k" * 64, lockout=Lockout(max_failures=5))
+    app = create_app(engine, RULES, settings, clock=lambda: NOW, run_refresher=False)
+    with TestClient(app, headers={"Accept-Language": "zh-CN"}) as c:
+        login(c, "dr.a")
+        yield c, d
+    engine.dispose()
+
+
+def _linked(page: str) -> dict[str, int]:
+    return {k: int(n) for k, n in re.findall(r'data-figure="(\w+)" href="[^"]+">(\d+)</a>', page)}
+
+
+def test_the_page_shows_the_figures_each_linked_to_its_residents(dr_a: Any) -> None:
+    c, d = dr_a
+    page = c.get("/dashboard").text
+    assert "<h1>工作概况 · 2026</h1>" in page and "血压控制率" in page
+    figs = _linked(page)
+    assert figs["managed"] == 17 and figs["bp_controlled"] == 5 and figs["lost"] == 2
+    assert figs["followup_overdue"] == 14 and figs["urgent_open"] == 1
+    assert re.search(r'data-rate="bp_controlled">38\.5%<', page)
+    assert re.search(r'data-rate="glucose_controlled">25\.0%<', page)
+    assert page.count("<svg") == 3
+    for key, n in figs.items():
+        sub = c.get(f"/dashboard/residents?figure={key}&doctor={d.doctor_a}")
+        assert sub.status_code == 200
+        ids = {int(x) for x in re.findall(r'data-resident="(\d+)"', sub.text)}
+        assert len(ids) == n, key
+    sub = c.get(f"/dashboard/residents?figure=bp_uncontrolled&doctor={d.doctor_a}").text
+    assert {int(x) for x in re.findall(r'data-resident="(\d+)"', sub)} == d.of(
+        "h2", "h3", "h5", "h6", "h8"
+    )
+    area = _linked(c.get("/dashboard?area=东村").text)
+    assert area["managed"] == 14 and area["lost"] == 2
+    assert c.get("/dashboard/residents?figure=nope").status_code == 404
