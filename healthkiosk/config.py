@@ -245,6 +245,8 @@ class EscalationConfig(_Section):
     """A station's id → its duty phone (the second link)."""
     centre_phone: str | None = None
     """The health centre's duty phone (the last link)."""
+    give_up_after_hours: float = Field(default=24.0, gt=0)
+    """Alerts older than this are no longer escalated (the list still shows them)."""
 
 
 class FollowupConfig(_Section):

@@ -54,6 +54,9 @@ class DutyChain:
     station_phones: Mapping[str, str] = field(default_factory=dict)
     """A station's id → its duty phone."""
     centre_phone: str | None = None
+    give_up_after_hours: float = 24.0
+    """An alert older than this is not escalated any more (nor, after an upgrade,
+    alerts left open long ago): the list still shows it."""
 
     @property
     def wait(self) -> timedelta:
@@ -156,6 +159,8 @@ def plan(
         taken.setdefault((st.subject_kind, st.subject_ref), []).append(st)
     out: list[Planned] = []
     for s in subjects:
+        if now - s.raised_at > timedelta(hours=chain.give_up_after_hours):
+            continue
         steps = taken.get((s.kind, s.ref), [])
         n = len(steps)
         sent = [st.at for st in steps if st.status != "skipped"]

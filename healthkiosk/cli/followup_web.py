@@ -97,6 +97,7 @@ def _serve(args: argparse.Namespace) -> int:
             doctor_phones=dict(esc.doctor_phones),
             station_phones=dict(esc.station_phones),
             centre_phone=esc.centre_phone,
+            give_up_after_hours=esc.give_up_after_hours,
         ),
     )
     # One broker account (bound to one client id) for the alerts and the commands:

@@ -30,6 +30,7 @@ from followup.db.audit import AuditEvent
 from followup.db.engine import make_engine
 from followup.web.accounts import add_user
 from tests.support.followup_data import add_reading, add_resident, add_station
+from tests.support.web import PASSWORD
 
 T0 = datetime(2026, 5, 10, 2, 0, tzinfo=UTC)
 CHAIN = DutyChain(
@@ -80,7 +81,7 @@ def case(followup_url: str) -> Iterator[Case]:
     with sessions.begin() as s:
         add_station(s)
         doc = add_user(
-            s, username="dr.li", password="x" * 12, role="doctor", now=T0, display_name="Dr Li"
+            s, username="dr.li", password=PASSWORD, role="doctor", now=T0, display_name="Dr Li"
         )
         r = add_resident(s, name="Wang Fang", hypertension=True)
         r.responsible_doctor_id = doc.id
@@ -181,6 +182,11 @@ def test_a_failed_webhook_is_recorded_and_the_chain_moves_on(case: Case, hook: s
     assert [(s.role, s.status) for s in _run(case, hook, 30)] == [("station", "sent")]
 
 
+def test_an_alert_older_than_the_give_up_time_is_not_escalated(case: Case, hook: str) -> None:
+    assert _run(case, hook, 24 * 60 + 1) == []
+    assert [s.role for s in _run(case, hook, 24 * 60 - 1)] == ["doctor"]
+
+
 def test_without_a_webhook_nothing_is_escalated(case: Case) -> None:
     assert _run(case, None, 60) == []
     assert _steps(case) == []
@@ -214,3 +220,25 @@ def test_a_help_call_uses_the_same_chain(case: Case, hook: str) -> None:
             e.target for e in s.scalars(select(AuditEvent).where(AuditEvent.action == "escalation"))
         }
     assert targets == {"station:st-001"}
+
+
+def test_each_step_shows_on_the_resident_page(case: Case, hook: str) -> None:
+    from starlette.testclient import TestClient
+
+    from followup.web.accounts import Lockout
+    from followup.web.app import create_app
+    from followup.web.common import WebSettings
+    from healthkiosk.rules import load_rules
+    from tests.support.web import login
+
+    _run(case, hook, 15, DutyChain(after_minutes=15, station_phones=dict(CHAIN.station_phones)))
+    settings = WebSettings(secret_key="k" * 64, lockout=Lockout(max_failures=5))
+    engine = case.sessions.kw["bind"]
+    app = create_app(engine, load_rules(), settings, clock=lambda: T0, run_refresher=False)
+    with TestClient(app, headers={"Accept-Language": "zh-CN"}) as c:
+        login(c, "dr.li")
+        page = c.get(f"/residents/{case.resident_id}").text
+    section = page[page.index('<section id="escalation">') : page.index('<section id="history">')]
+    assert 'data-step="1" data-role="doctor"' in section and "跳过（未配置）" in section
+    assert 'data-step="2" data-role="station"' in section and "站点值班电话 · st-001" in section
+    assert "已发送" in section and "北京时间" in section
