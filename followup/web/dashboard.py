@@ -8,6 +8,7 @@ are read in three queries and counted here. Months and ages go by the district's
 from __future__ import annotations
 
 import statistics
+from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -175,7 +176,10 @@ def compute(
     d.followups_due = len(people) * periods_ended(today.year, month_now, fu)
 
     # Control: the last reading of the year so far, by the month's end.
-    bp_last: dict[int, list[tuple[int, bool]]] = defaultdict(list)
+    # Only the last reading of each month matters: the month by bisecting the district's
+    # month starts, the (dearer) local date and age only for the month's last reading.
+    starts = [datetime(today.year, m, 1, tzinfo=tz) for m in range(1, 13)]
+    bp_rows: dict[tuple[int, int], tuple[datetime, int, int]] = {}
     """resident -> [(month, controlled)] of the last reading in each month it has one."""
     for rid, at, sys_, dia in session.execute(
         select(
@@ -193,9 +197,11 @@ def compute(
         )
         .order_by(Reading.resident_id, Reading.measured_at)
     ):
+        bp_rows[rid, bisect_right(starts, at)] = (at, sys_ or 0, dia or 0)  # not None: WHERE
+    bp_last: dict[int, list[tuple[int, bool]]] = defaultdict(list)
+    for (rid, month), (at, sys_, dia) in sorted(bp_rows.items()):
         on = _local_date(at, tz)
-        ok = bp_controlled_on(sys_ or 0, dia or 0, people[rid][0], on, fu)  # not None: WHERE
-        _keep_last(bp_last[rid], on.month, ok)
+        bp_last[rid].append((month, bp_controlled_on(sys_, dia, people[rid][0], on, fu)))
     gl_last: dict[int, list[tuple[int, bool]]] = defaultdict(list)
     for rid, at, value in session.execute(
         select(Reading.resident_id, Reading.measured_at, Reading.glucose_mmol_per_l)
@@ -211,8 +217,9 @@ def compute(
         )
         .order_by(Reading.resident_id, Reading.measured_at)
     ):
-        on = _local_date(at, tz)
-        _keep_last(gl_last[rid], on.month, fasting_glucose_controlled(value or 0.0, fu))
+        _keep_last(
+            gl_last[rid], bisect_right(starts, at), fasting_glucose_controlled(value or 0.0, fu)
+        )
     _control(d, "bp", ht, bp_last)
     _control(d, "glucose", dm, gl_last)
 
