@@ -177,3 +177,12 @@ def test_the_call_sheet_has_outcome_columns(dr_a: TestClient) -> None:
         assert f">{col}</th>" in page
     assert 'class="no-answer"' not in page  # no buttons on paper
     assert page.count('<td class="outcome">☐</td>') == 4 * 4  # 4 rows × 4 boxes
+
+
+def test_no_answer_leaves_an_overdue_resident_overdue(doctor: TestClient, world: World) -> None:
+    """A call attempt is not a contact: the status refresher ignores it."""
+    assert world.overdue_id in _rows(doctor.get("/list").text, "overdue")
+    _no_answer(doctor, world.overdue_id)
+    page = doctor.get("/list").text
+    assert world.overdue_id in _rows(page, "overdue")
+    assert re.search(rf'data-resident="{world.overdue_id}".*?data-attempts="1"', page, re.S)
