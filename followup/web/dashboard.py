@@ -10,12 +10,12 @@ from __future__ import annotations
 import statistics
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import ColumnElement, exists, or_, select
+from sqlalchemy import ColumnElement, Select, exists, or_, select
 from sqlalchemy.orm import Session
 
 from followup.db.alerts import Alert
@@ -28,6 +28,10 @@ from healthkiosk.rules.control import (
     next_due,
     periods_ended,
 )
+
+IN_LIST_MAX = 10_000
+"""Up to this many residents in scope, their rows are read by id (see :func:`_each`)."""
+IN_CHUNK = 1_000
 
 FIGURES = (
     "managed",
@@ -154,15 +158,17 @@ def compute(
     # Follow-ups done this year (reviews that are a contact), per resident and month.
     done_by: dict[int, int] = defaultdict(int)
     done_month = [0] * 13
-    for rid, at in session.execute(
-        select(Review.resident_id, Review.created_at)
-        .join(R, R.id == Review.resident_id)
-        .where(
-            *scope.where(),
+    by_ids = len(people) <= IN_LIST_MAX
+    for rid, at in _each(
+        session,
+        select(Review.resident_id, Review.created_at).where(
             Review.created_at >= year_start,
             Review.created_at <= now,
             Review.outcome.in_(sorted(FOLLOWUP_DONE)),
-        )
+        ),
+        Review.resident_id,
+        set(people) if by_ids else None,
+        scope.where(),
     ):
         done_by[rid] += 1
         done_month[_local_date(at, tz).month] += 1
@@ -181,21 +187,22 @@ def compute(
     starts = [datetime(today.year, m, 1, tzinfo=tz) for m in range(1, 13)]
     bp_rows: dict[tuple[int, int], tuple[datetime, int, int]] = {}
     """resident -> [(month, controlled)] of the last reading in each month it has one."""
-    for rid, at, sys_, dia in session.execute(
+    for rid, at, sys_, dia in _each(
+        session,
         select(
             Reading.resident_id, Reading.measured_at, Reading.systolic_mmhg, Reading.diastolic_mmhg
         )
-        .join(R, R.id == Reading.resident_id)
         .where(
-            *scope.where(),
-            R.hypertension_programme.is_(True),
             Reading.kind == "blood_pressure",
             Reading.systolic_mmhg.is_not(None),
             Reading.diastolic_mmhg.is_not(None),
             Reading.measured_at >= year_start,
             Reading.measured_at <= now,
         )
-        .order_by(Reading.resident_id, Reading.measured_at)
+        .order_by(Reading.resident_id, Reading.measured_at),
+        Reading.resident_id,
+        ht if by_ids else None,
+        [*scope.where(), R.hypertension_programme.is_(True)],
     ):
         bp_rows[rid, bisect_right(starts, at)] = (at, sys_ or 0, dia or 0)  # not None: WHERE
     bp_last: dict[int, list[tuple[int, bool]]] = defaultdict(list)
@@ -203,19 +210,20 @@ def compute(
         on = _local_date(at, tz)
         bp_last[rid].append((month, bp_controlled_on(sys_, dia, people[rid][0], on, fu)))
     gl_last: dict[int, list[tuple[int, bool]]] = defaultdict(list)
-    for rid, at, value in session.execute(
+    for rid, at, value in _each(
+        session,
         select(Reading.resident_id, Reading.measured_at, Reading.glucose_mmol_per_l)
-        .join(R, R.id == Reading.resident_id)
         .where(
-            *scope.where(),
-            R.diabetes_programme.is_(True),
             Reading.kind == "glucose",
             Reading.meal_context == "fasting",
             Reading.glucose_mmol_per_l.is_not(None),
             Reading.measured_at >= year_start,
             Reading.measured_at <= now,
         )
-        .order_by(Reading.resident_id, Reading.measured_at)
+        .order_by(Reading.resident_id, Reading.measured_at),
+        Reading.resident_id,
+        dm if by_ids else None,
+        [*scope.where(), R.diabetes_programme.is_(True)],
     ):
         _keep_last(
             gl_last[rid], bisect_right(starts, at), fasting_glucose_controlled(value or 0.0, fu)
@@ -229,10 +237,14 @@ def compute(
     by_doctor: dict[int, list[float]] = defaultdict(list)
     d.residents["urgent"], d.residents["urgent_open"] = set(), set()
     all_ack: list[float] = []
-    for rid, measured, acked, who in session.execute(
-        select(Alert.resident_id, Alert.measured_at, Alert.acknowledged_at, Alert.acknowledged_by)
-        .join(R, R.id == Alert.resident_id)
-        .where(*scope.where(), Alert.measured_at >= year_start, Alert.measured_at <= now)
+    for rid, measured, acked, who in _each(
+        session,
+        select(
+            Alert.resident_id, Alert.measured_at, Alert.acknowledged_at, Alert.acknowledged_by
+        ).where(Alert.measured_at >= year_start, Alert.measured_at <= now),
+        Alert.resident_id,
+        set(people) if by_ids else None,
+        scope.where(),
     ):
         m = _local_date(measured, tz).month
         urgent_month[m] += 1
@@ -283,6 +295,25 @@ def compute(
             )
         )
     return d
+
+
+def _each(
+    session: Session,
+    base: Select[*tuple[Any, ...]],
+    column: Any,
+    ids: set[int] | None,
+    where: list[ColumnElement[bool]],
+) -> Iterator[Any]:
+    """The rows of ``base`` for the scope's residents: by their ids, in chunks (each an
+    index probe on ``(resident_id, ...)``: a doctor's or an area's few thousand), or
+    (``ids`` None: a whole district) joined to the residents under ``where``. Rows come
+    in ``base``'s order within the ascending ids."""
+    if ids is None:
+        yield from session.execute(base.join(Resident, Resident.id == column).where(*where))
+        return
+    ordered = sorted(ids)
+    for k in range(0, len(ordered), IN_CHUNK):
+        yield from session.execute(base.where(column.in_(ordered[k : k + IN_CHUNK])))
 
 
 def _keep_last(months: list[tuple[int, bool]], month: int, ok: bool) -> None:

@@ -158,3 +158,19 @@ def test_the_page_shows_the_figures_each_linked_to_its_residents(dr_a: Any) -> N
     area = _linked(c.get("/dashboard?area=东村").text)
     assert area["managed"] == 14 and area["lost"] == 2
     assert c.get("/dashboard/residents?figure=nope").status_code == 404
+
+
+def test_the_whole_district_path_counts_the_same(
+    district: tuple[Session, District], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Over ``IN_LIST_MAX`` residents the rows are read by a join instead of by id."""
+    import followup.web.dashboard as dashboard
+
+    s, d = district
+    for scope in (Scope(doctor=d.doctor_a), Scope(area="东村"), Scope()):
+        by_ids = _dash(s, scope)
+        monkeypatch.setattr(dashboard, "IN_LIST_MAX", 0)
+        joined = _dash(s, scope)
+        monkeypatch.setattr(dashboard, "IN_LIST_MAX", 10_000)
+        assert joined.residents == by_ids.residents
+        assert joined.months == by_ids.months and joined.per_doctor == by_ids.per_doctor
