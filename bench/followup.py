@@ -93,7 +93,7 @@ def generate(url: str, residents: int, readings: int, seed: int) -> None:
                 "hypertension_programme": i % 3 == 0,
                 "diabetes_programme": i % 5 == 0,
                 "home_station_id": f"st-{i % 20:03d}",
-                "responsible_doctor_id": ids[i % doctors],
+                "responsible_doctor_id": ids[min((i - 1) // PER_DOCTOR, doctors - 1)],
                 "created_at": now - timedelta(days=3 * 365),
                 "updated_at": now,
             }
@@ -147,7 +147,9 @@ def generate(url: str, residents: int, readings: int, seed: int) -> None:
                     "acknowledged_at": at + timedelta(minutes=rng.randint(1, 600))
                     if acked
                     else None,
-                    "acknowledged_by": ids[rid % doctors] if acked else None,
+                    "acknowledged_by": ids[min((rid - 1) // PER_DOCTOR, doctors - 1)]
+                    if acked
+                    else None,
                 }
             )
         if len(batch) >= CHUNK:
@@ -169,7 +171,7 @@ def generate(url: str, residents: int, readings: int, seed: int) -> None:
             reviews.append(
                 {
                     "resident_id": i,
-                    "doctor_id": ids[i % doctors],
+                    "doctor_id": ids[min((i - 1) // PER_DOCTOR, doctors - 1)],
                     "created_at": now - timedelta(minutes=rng.randint(1, 500 * 24 * 60)),
                     "method": "phone",
                     "outcome": rng.choice(outcomes),
