@@ -158,6 +158,8 @@ def compute(
     # Follow-ups done this year (reviews that are a contact), per resident and month.
     done_by: dict[int, int] = defaultdict(int)
     done_month = [0] * 13
+    starts = [datetime(today.year, m, 1, tzinfo=tz) for m in range(1, 13)]
+    """The district's month starts: a time's month is ``bisect_right(starts, at)``."""
     by_ids = len(people) <= IN_LIST_MAX
     for rid, at in _each(
         session,
@@ -171,7 +173,7 @@ def compute(
         scope.where(),
     ):
         done_by[rid] += 1
-        done_month[_local_date(at, tz).month] += 1
+        done_month[bisect_right(starts, at)] += 1
     for state in ("overdue", "due", "on_track", "done"):
         d.residents[f"followup_{state}"] = set()
     for rid in people:
@@ -184,7 +186,6 @@ def compute(
     # Control: the last reading of the year so far, by the month's end.
     # Only the last reading of each month matters: the month by bisecting the district's
     # month starts, the (dearer) local date and age only for the month's last reading.
-    starts = [datetime(today.year, m, 1, tzinfo=tz) for m in range(1, 13)]
     bp_rows: dict[tuple[int, int], tuple[datetime, int, int]] = {}
     """resident -> [(month, controlled)] of the last reading in each month it has one."""
     for rid, at, sys_, dia in _each(
@@ -246,7 +247,7 @@ def compute(
         set(people) if by_ids else None,
         scope.where(),
     ):
-        m = _local_date(measured, tz).month
+        m = bisect_right(starts, measured)
         urgent_month[m] += 1
         d.residents["urgent"].add(rid)
         if acked is None:
