@@ -10,9 +10,9 @@ taken (the chain moves on after the same wait, so an urgent reading never stalls
 The timer runs from the alert (the first step) and then from the last step taken.
 
 What is escalated comes from *sources*: ``open_alerts`` here; another kind (a
-station's help call) adds a function ``(session) -> [Subject]`` returning its open,
-unacknowledged items, and passes it in ``sources``; the chain, the timer, the
-delivery and the records are the same.
+station's help call) adds a function ``(session, since) -> [Subject]`` returning its
+open, unacknowledged items raised since ``since``, and passes it in ``sources``; the
+chain, the timer, the delivery and the records are the same.
 """
 
 from __future__ import annotations
@@ -78,16 +78,16 @@ class Subject:
     path: str = ""
 
 
-Source = Callable[[Session], Iterable[Subject]]
+Source = Callable[[Session, datetime], Iterable[Subject]]
 
 
-def open_alerts(session: Session) -> list[Subject]:
-    """Urgent-reading alerts not yet acknowledged."""
+def open_alerts(session: Session, since: datetime) -> list[Subject]:
+    """Urgent-reading alerts raised since ``since`` and not yet acknowledged."""
     rows = session.execute(
         select(Alert, Reading, Resident.responsible_doctor_id)
         .join(Reading, Reading.uuid == Alert.reading_uuid)
         .join(Resident, Resident.id == Alert.resident_id)
-        .where(Alert.acknowledged_at.is_(None))
+        .where(Alert.acknowledged_at.is_(None), Alert.raised_at >= since)
         .order_by(Alert.raised_at, Alert.reading_uuid)
     )
     return [
@@ -210,7 +210,8 @@ async def escalate_once(
 
     def claim() -> list[tuple[Planned, int]]:
         with sessions.begin() as session:
-            subjects = [s for src in srcs for s in src(session)]
+            since = now - timedelta(hours=chain.give_up_after_hours)
+            subjects = [s for src in srcs for s in src(session, since)]
             planned = plan(session, subjects, chain, now=now)
             out = []
             for p in planned:

@@ -155,7 +155,7 @@ def test_acknowledging_stops_the_chain(case: Case, hook: str) -> None:
                 s, case.resident_id, user_id=case.doctor_id, now=T0 + timedelta(minutes=20)
             )
         ] == [case.reading]
-        assert open_alerts(s) == []
+        assert open_alerts(s, T0 - timedelta(hours=1)) == []
     assert _run(case, hook, 60) == []
     assert [r for _n, r, _t, _s in _steps(case)] == ["doctor"]
 
@@ -195,7 +195,8 @@ def test_without_a_webhook_nothing_is_escalated(case: Case) -> None:
 def test_a_help_call_uses_the_same_chain(case: Case, hook: str) -> None:
     """Another source (a station's help call, branch elderhelp) plugs into the chain."""
 
-    def help_calls(session: Session) -> list[Subject]:
+    def help_calls(session: Session, since: datetime) -> list[Subject]:
+        assert since == T0 + timedelta(minutes=15) - timedelta(hours=24)
         return [
             Subject(
                 kind="help_call",
