@@ -140,6 +140,9 @@ def test_no_answer_keeps_the_resident_on_the_list_and_counts(
     assert re.search(
         rf'data-resident="{rid}".*?data-attempts="2".*?2 calls not answered', page, re.S
     )
+    csv_rows = dr_a.get("/list.csv").text.lstrip("\ufeff").splitlines()
+    assert csv_rows[0].endswith(",call_attempts")
+    assert any(r.split(",")[1] == str(rid) and r.endswith(",2") for r in csv_rows[1:])
     with Session(world.engine) as s:
         assert s.scalars(select(Reading.reviewed_at).where(Reading.resident_id == rid)).all() == [
             None
