@@ -5,7 +5,12 @@ and the hypertension follow-up record form (pre-filled from the readings).
     python bench/followup.py postgresql+psycopg://postgres@127.0.0.1:5432/hk_bench \\
         --residents 100000 --readings 5000000
 
-Prints p50/p95 in-process server time (ASGI request to response, no network).
+Prints p50/p95 in-process server time (ASGI request to response, no network) of the
+follow-up list (the bench doctor's own residents, then everyone's), a resident's page,
+the dashboard (the doctor's, then an area's) and the residents behind a dashboard
+figure. Residents are spread over one doctor per 2,000 (as a district staffs them);
+the bench doctor is one of them. With ``--browser`` it then prints the browser's first
+contentful paint of the list (Debian's Chromium through Playwright, a real server).
 With ``--ingest`` it then prints the ingest throughput with two workers on the
 shared subscription, from ``bench/city.py`` (100 stations, a burst of 100
 readings each, a fresh database on the same server; on SQLite, a SQLite file).
@@ -19,6 +24,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -28,8 +34,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
+from followup.db.alerts import Alert
 from followup.db.engine import make_engine
 from followup.db.models import Reading, Resident, Station
+from followup.db.reviews import FOLLOWUP_DONE, NO_ANSWER, Review
 from followup.db.status_store import refresh_residents
 from followup.web.accounts import add_user
 from followup.web.app import create_app
@@ -37,6 +45,7 @@ from followup.web.common import WebSettings
 from healthkiosk.rules import load_rules
 
 CHUNK = 20_000
+PER_DOCTOR = 2_000
 
 
 def generate(url: str, residents: int, readings: int, seed: int) -> None:
@@ -57,6 +66,18 @@ def generate(url: str, residents: int, readings: int, seed: int) -> None:
                 for i in range(20)
             ],
         )
+    doctors = max(1, residents // PER_DOCTOR)
+    with Session(engine) as s, s.begin():
+        ids = [
+            add_user(
+                s,
+                username="bench" if k == 0 else f"doctor{k}",
+                password="bench password",
+                role="doctor",
+                now=now,
+            ).id
+            for k in range(doctors)
+        ]
     rows = []
     for i in range(1, residents + 1):
         rows.append(
@@ -73,7 +94,8 @@ def generate(url: str, residents: int, readings: int, seed: int) -> None:
                 "hypertension_programme": i % 3 == 0,
                 "diabetes_programme": i % 5 == 0,
                 "home_station_id": f"st-{i % 20:03d}",
-                "created_at": now,
+                "responsible_doctor_id": ids[min((i - 1) // PER_DOCTOR, doctors - 1)],
+                "created_at": now - timedelta(days=3 * 365),
                 "updated_at": now,
             }
         )
@@ -85,6 +107,7 @@ def generate(url: str, residents: int, readings: int, seed: int) -> None:
         with engine.begin() as c:
             c.execute(insert(Resident), rows)
     batch = []
+    alerts: list[dict[str, object]] = []
     for n in range(readings):
         rid = rng.randint(1, residents)
         at = now - timedelta(minutes=rng.randint(1, 3 * 365 * 24 * 60))
@@ -113,6 +136,23 @@ def generate(url: str, residents: int, readings: int, seed: int) -> None:
                 "reviewed_at": at if rng.random() < 0.9 else None,
             }
         )
+        urgent = bp and (s_ >= 180 or d_ >= 110)
+        if urgent and at > now - timedelta(days=365) and rng.random() < 0.1:
+            acked = rng.random() < 0.95
+            alerts.append(
+                {
+                    "reading_uuid": batch[-1]["uuid"],
+                    "resident_id": rid,
+                    "measured_at": at,
+                    "raised_at": at,
+                    "acknowledged_at": at + timedelta(minutes=rng.randint(1, 600))
+                    if acked
+                    else None,
+                    "acknowledged_by": ids[min((rid - 1) // PER_DOCTOR, doctors - 1)]
+                    if acked
+                    else None,
+                }
+            )
         if len(batch) >= CHUNK:
             with engine.begin() as c:
                 c.execute(insert(Reading), batch)
@@ -120,12 +160,37 @@ def generate(url: str, residents: int, readings: int, seed: int) -> None:
     if batch:
         with engine.begin() as c:
             c.execute(insert(Reading), batch)
+    for k in range(0, len(alerts), CHUNK):
+        with engine.begin() as c:
+            c.execute(insert(Alert), alerts[k : k + CHUNK])
+    reviews = []
+    outcomes = [*sorted(FOLLOWUP_DONE - {"followup_record"}), NO_ANSWER]
+    for i in range(1, residents + 1):
+        if not (i % 3 == 0 or i % 5 == 0):
+            continue
+        for _ in range(rng.randint(0, 5)):
+            reviews.append(
+                {
+                    "resident_id": i,
+                    "doctor_id": ids[min((i - 1) // PER_DOCTOR, doctors - 1)],
+                    "created_at": now - timedelta(minutes=rng.randint(1, 500 * 24 * 60)),
+                    "method": "phone",
+                    "outcome": rng.choice(outcomes),
+                    "note": "",
+                    "readings": [],
+                }
+            )
+        if len(reviews) >= CHUNK:
+            with engine.begin() as c:
+                c.execute(insert(Review), reviews)
+            reviews = []
+    if reviews:
+        with engine.begin() as c:
+            c.execute(insert(Review), reviews)
     rules = load_rules()
     for i in range(1, residents + 1, 5000):
         with Session(engine) as s, s.begin():
             refresh_residents(s, range(i, min(i + 5000, residents + 1)), rules=rules, now=now)
-    with Session(engine) as s, s.begin():
-        add_user(s, username="bench", password="bench password", role="doctor", now=now)
     engine.dispose()
 
 
@@ -144,11 +209,16 @@ def measure(url: str, n: int) -> None:
         c.post("/login", data={"username": "bench", "password": "bench password", "csrf": tok})
         with Session(engine) as s:
             ids = list(s.scalars(select(Resident.id).limit(2000)))
-        for name, path in (
+        pages: tuple[tuple[str, Callable[[], str]], ...] = (
             ("list", lambda: "/list"),
+            ("list all", lambda: "/list?doctor=all"),
             ("resident", lambda: f"/residents/{random.choice(ids)}"),
             ("record", lambda: f"/residents/{random.choice(ids)}/records/hypertension/new"),
-        ):
+            ("dashboard", lambda: "/dashboard"),
+            ("dash area", lambda: "/dashboard?doctor=all&area=Village+1"),
+            ("dash figure", lambda: "/dashboard/residents?figure=bp_uncontrolled"),
+        )
+        for name, path in pages:
             times = []
             for _ in range(n):
                 t = time.perf_counter()
@@ -156,7 +226,7 @@ def measure(url: str, n: int) -> None:
                 times.append((time.perf_counter() - t) * 1000)
                 assert r.status_code == 200
             print(
-                f"{name:9s} p50 {statistics.median(times):7.1f} ms"
+                f"{name:11s} p50 {statistics.median(times):7.1f} ms"
                 f"  p95 {pct(times, 95):7.1f} ms  (n={n})"
             )
     engine.dispose()
@@ -173,6 +243,11 @@ def main() -> int:
     ap.add_argument(
         "--ingest", action="store_true", help="also measure ingest throughput (bench/city.py)"
     )
+    ap.add_argument(
+        "--browser",
+        action="store_true",
+        help="also the list's first contentful paint in Chromium (Playwright)",
+    )
     a = ap.parse_args()
     if not a.skip_generate:
         t = time.perf_counter()
@@ -182,9 +257,65 @@ def main() -> int:
             f"{time.perf_counter() - t:.1f} s"
         )
     measure(a.url, a.requests)
+    if a.browser:
+        browser_fcp(a.url, a.requests)
     if a.ingest:
         return bench_ingest(a.url)
     return 0
+
+
+def browser_fcp(url: str, n: int) -> None:
+    """The list's first contentful paint in Debian's Chromium (a real server on loopback)."""
+    import socket
+    import threading
+
+    import uvicorn
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    engine = make_engine(url, create=False)
+    app = create_app(engine, load_rules(), WebSettings(secret_key="b" * 64), run_refresher=False)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    base = f"http://127.0.0.1:{port}"
+    fcp: list[float] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--headless", "--no-sandbox", "--disable-gpu"],
+            )
+            page = browser.new_page(locale="zh-CN")
+            page.goto(f"{base}/login")
+            page.fill("input[name=username]", "bench")
+            page.fill("input[name=password]", "bench password")
+            page.click("button[type=submit]")
+            page.wait_for_load_state()
+            for _ in range(max(3, n // 5)):
+                page.goto(f"{base}/list")
+                value = page.evaluate(
+                    "() => { const e = performance.getEntriesByName('first-contentful-paint');"
+                    " return e.length ? e[0].startTime : null; }"
+                )
+                if value is not None:
+                    fcp.append(float(value))
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()
+    if fcp:
+        print(
+            f"{'list FCP':11s} p50 {statistics.median(fcp):7.1f} ms  p95 {pct(fcp, 95):7.1f} ms"
+            f"  (n={len(fcp)}, Chromium, first contentful paint)"
+        )
+    else:
+        print("list FCP    not reported by the browser")
 
 
 def bench_ingest(url: str) -> int:

@@ -249,6 +249,22 @@ class KioskConfig(_Section):
         return value
 
 
+class EscalationConfig(_Section):
+    """``[followup.escalation]``: an urgent reading nobody acknowledged within
+    ``after_minutes`` goes to the next person of the duty chain through
+    ``followup.alert_webhook`` (docs/guides/doctor.md, "Escalation")."""
+
+    after_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+    doctor_phones: dict[str, str] = Field(default_factory=dict)
+    """A doctor's username → phone (the chain's first link: the responsible doctor)."""
+    station_phones: dict[str, str] = Field(default_factory=dict)
+    """A station's id → its duty phone (the second link)."""
+    centre_phone: str | None = None
+    """The health centre's duty phone (the last link)."""
+    give_up_after_hours: float = Field(default=24.0, gt=0)
+    """Alerts older than this are no longer escalated (the list still shows them)."""
+
+
 class FollowupConfig(_Section):
     database_url: str | None = None
     """SQLAlchemy URL; default SQLite at ``<data_dir>/followup.sqlite``."""
@@ -270,6 +286,7 @@ class FollowupConfig(_Section):
     client ids, e.g. the demo's)."""
     secret_key_file: Path | None = None
     alert_webhook: str | None = None
+    escalation: EscalationConfig = Field(default_factory=EscalationConfig)
     id_hash_key_file: Path | None = None
     """Key of the keyed hash that finds residents by ID number; default
     ``<data_dir>/followup-id-hash.key`` (created on first use)."""

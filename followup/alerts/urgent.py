@@ -100,7 +100,7 @@ def record_alerts(
     return new
 
 
-def _post_json(url: str, body: bytes, timeout: float) -> int:
+def post_json(url: str, body: bytes, timeout: float) -> int:
     req = urllib.request.Request(  # noqa: S310  (the URL is the operator's configuration)
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )
@@ -129,7 +129,7 @@ async def deliver(
     if webhook_url:
         try:
             code = await asyncio.wait_for(
-                asyncio.to_thread(_post_json, webhook_url, body, timeout_s), timeout_s + 1
+                asyncio.to_thread(post_json, webhook_url, body, timeout_s), timeout_s + 1
             )
             hook = str(code)
         except (TimeoutError, OSError, ValueError) as err:

@@ -108,7 +108,7 @@ class Resident(Base):
     birth_date: Mapped[date | None]
     phone: Mapped[str | None] = mapped_column(String(40))
     address: Mapped[str | None] = mapped_column(String(300))
-    area: Mapped[str | None] = mapped_column(String(200))
+    area: Mapped[str | None] = mapped_column(String(200), index=True)
     hypertension_programme: Mapped[bool] = mapped_column(default=False)
     diabetes_programme: Mapped[bool] = mapped_column(default=False)
     hypertension_enrolled_on: Mapped[date | None]

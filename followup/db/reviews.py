@@ -13,13 +13,23 @@ from followup.db.models import Reading
 
 # Simple.org's call outcomes (docs/clinical.md, "Follow-up list"), with the 规范's home
 # visit and referral.
+NO_ANSWER = "no_answer"
 OUTCOMES = {
     "agreed_to_visit": "Contacted: agreed to come",
+    NO_ANSWER: "No answer",
     "remind_later": "Remind later",
     "home_visit_done": "Home visit done",
     "referred": "Referred",
     "removed": "Remove from list",
 }
+RECORD_OUTCOME = "follow_up_record"
+"""The outcome of a review made by a follow-up record (随访服务记录表); not one of the
+review form's choices."""
+FOLLOWUP_DONE = frozenset({"agreed_to_visit", "home_visit_done", "referred", RECORD_OUTCOME})
+"""Outcomes that count as a follow-up done (the dashboard's 4 a year; docs/clinical.md,
+"Dashboard"): a contact. "no answer" (未接通) is a call attempt: it leaves the resident on
+the list and changes no status; "remind later" and "remove" are not follow-ups either.
+``followup_record``: a national follow-up record saved as the review (the forms)."""
 REMOVE_REASONS = {
     "already_seen": "Already seen / visited",
     "not_responding": "Not responding",
@@ -50,9 +60,6 @@ class Review(Base):
     __table_args__ = (Index("ix_reviews_resident_created", "resident_id", "created_at"),)
 
 
-RECORD_OUTCOME = "follow_up_record"
-"""The outcome of a review made by a follow-up record (随访服务记录表); not one of the
-review form's choices."""
 OUTCOME_NAMES = {**OUTCOMES, RECORD_OUTCOME: "Follow-up record"}
 """Every outcome a saved review can have, for showing the history."""
 

@@ -21,7 +21,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from followup.db.models import DeadLetter, Reading, Resident
-from followup.db.reviews import Review
+from followup.db.reviews import NO_ANSWER, Review
 from followup.db.status import ResidentStatusRow, StatusWatermark
 from healthkiosk.idnumber import mask_in_payload
 from healthkiosk.rules import RulesConfig
@@ -222,8 +222,10 @@ def _refresh_chunk(
         info[u] = (summary, station)
     latest_review: dict[int, Review] = {}
     for rev in session.scalars(
-        select(Review).where(Review.resident_id.in_(ids)).order_by(Review.created_at, Review.id)
-    ):
+        select(Review)
+        .where(Review.resident_id.in_(ids), Review.outcome != NO_ANSWER)
+        .order_by(Review.created_at, Review.id)
+    ):  # a call not answered is an attempt, not a contact: the status stays
         latest_review[rev.resident_id] = rev
     existing = {
         row.resident_id: row

@@ -27,6 +27,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from followup.alerts.escalation import escalate_once
 from followup.alerts.urgent import Publish, alert_payload, deliver, record_alerts
 from followup.db.alerts import Alert
 from followup.db.status_store import catch_up
@@ -36,6 +37,7 @@ from followup.web import (
     views_account,
     views_admin,
     views_auth,
+    views_dashboard,
     views_fleet,
     views_help,
     views_list,
@@ -126,6 +128,8 @@ ROUTES = [
     Route("/list/rows", views_list.list_rows, methods=["GET"]),
     Route("/list/print", views_list.list_print, methods=["GET"]),
     Route("/list.csv", views_list.list_csv, methods=["GET"]),
+    Route("/dashboard", views_dashboard.dashboard_page, methods=["GET"]),
+    Route("/dashboard/residents", views_dashboard.dashboard_residents, methods=["GET"]),
     Route("/residents/{rid:rowid}", views_resident.resident_page, methods=["GET"]),
     Route("/residents/{rid:rowid}/edit", views_resident.edit, methods=["POST"]),
     Route("/residents/{rid:rowid}/reveal", views_resident.reveal, methods=["POST"]),
@@ -219,6 +223,15 @@ def create_app(
                 await refresh_once(hk, publish)
             except Exception:  # a bad row must not stop the list from updating
                 log.exception("status refresh failed")
+            try:
+                await escalate_once(
+                    hk.sessions,
+                    settings.duty_chain,
+                    webhook_url=settings.webhook_url,
+                    now=hk.clock(),
+                )
+            except Exception:  # nor a failed escalation
+                log.exception("escalation failed")
             await asyncio.sleep(settings.refresh_interval_s)
 
     @contextlib.asynccontextmanager

@@ -250,3 +250,82 @@ def glucose_svg(points: Sequence[Point], rules: RulesConfig, words: Lang | None 
         )
     out.append("</svg>")
     return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    label: str
+    color: str
+    values: Sequence[float | None]
+    """One value per month (None: nothing to show that month)."""
+    bars: bool = False
+
+
+def monthly_svg(title: str, months: Sequence[str], series: Sequence[Series], unit: str) -> str:
+    """A chart by month (the dashboard): lines or bars, with its legend; labels come
+    translated from the caller."""
+    if not months:
+        return ""
+    top = max((v for s in series for v in s.values if v is not None), default=0.0)
+    hi = max(1.0, top * 1.1)
+    lo = 0.0
+    step = _nice_step(hi)
+    ticks = [i * step for i in range(int(hi / step) + 1)]
+    inner = W - LEFT - RIGHT
+    slot = inner / len(months)
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {H + 20}" role="img" '
+        f'class="chart" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="{LEFT}" y="{TOP}" width="{inner}" height="{H - TOP - BOTTOM}" '
+        'fill="#fbfbfb" stroke="#999"/>',
+    ]
+    for t in ticks:
+        y = _y(t, lo, hi)
+        out.append(
+            f'<text x="{LEFT - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{t:g}</text>'
+        )
+    out.append(f'<text x="4" y="{TOP + 8}" font-size="11">{escape(unit)}</text>')
+    for i, m in enumerate(months):
+        out.append(
+            f'<text x="{LEFT + slot * (i + 0.5):.1f}" y="{H - 10}" font-size="11" '
+            f'text-anchor="middle">{escape(m)}</text>'
+        )
+    bar_series = [s for s in series if s.bars]
+    for k, s in enumerate(bar_series):
+        width = slot * 0.7 / len(bar_series)
+        for i, v in enumerate(s.values):
+            if v is None:
+                continue
+            x = LEFT + slot * i + slot * 0.15 + k * width
+            y = _y(v, lo, hi)
+            out.append(
+                f'<rect x="{x:.1f}" y="{y:.1f}" width="{width:.1f}" '
+                f'height="{_y(0, lo, hi) - y:.1f}" fill="{s.color}">'
+                f"<title>{escape(s.label)} {escape(months[i])}: {v:g}</title></rect>"
+            )
+    for s in series:
+        if s.bars:
+            continue
+        pts = [
+            (LEFT + slot * (i + 0.5), _y(v, lo, hi))
+            for i, v in enumerate(s.values)
+            if v is not None
+        ]
+        out += _polyline(pts, s.color, s.label)
+    x = LEFT
+    for s in series:  # the legend, under the months
+        out.append(
+            f'<rect x="{x}" y="{H + 4}" width="12" height="12" fill="{s.color}"/>'
+            f'<text x="{x + 16}" y="{H + 14}" font-size="12">{escape(s.label)}</text>'
+        )
+        x += 28 + 13 * len(s.label)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _nice_step(hi: float) -> float:
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 5000, 10000):
+        if hi / step <= 8:
+            return float(step)
+    return float(10 ** len(str(int(hi))))

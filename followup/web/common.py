@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from followup.alerts.escalation import DutyChain
 from followup.web.accounts import CurrentUser, Lockout, SessionPolicy, session_user
 from followup.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, N_, Lang, load_zone, negotiate
 from followup.web.words import (
@@ -65,6 +66,9 @@ class WebSettings:
     list_limit: int = 100
     timezone: str = DEFAULT_TIMEZONE
     """The district's time zone (``followup.timezone``): every time is shown in it."""
+    duty_chain: DutyChain = DutyChain()  # noqa: RUF009  (frozen)
+    """``[followup.escalation]``: unacknowledged urgent readings go along it (through
+    ``webhook_url``; without a webhook nothing is escalated)."""
 
     def __post_init__(self) -> None:
         load_zone(self.timezone)  # raises ConfigError naming followup.timezone

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select
@@ -51,7 +51,8 @@ class ListFilters:
     date_from: date | None = None
     date_to: date | None = None
     doctor: str | None = None
-    """A user id, or "none" for residents without a responsible doctor."""
+    """A user id, "none" for residents without a responsible doctor, "all" (or None)
+    for everyone's. The page defaults to the signed-in doctor's own (views_list)."""
 
     @classmethod
     def from_query(
@@ -84,7 +85,7 @@ class ListFilters:
                 return None
 
         doctor = pick("doctor")
-        if doctor is not None and doctor != "none" and not doctor.isdigit():
+        if doctor is not None and doctor not in ("none", "all") and not doctor.isdigit():
             errors.append(gettext("doctor: unknown"))
             doctor = None
         return (
@@ -137,6 +138,21 @@ class ListRow:
     days_overdue: int | None
     alert_raised_at: datetime | None = None
     alert_acknowledged_at: datetime | None = None
+    attempts: int = 0
+    """Calls not answered (未接通) since the last contact."""
+    last_attempt_at: datetime | None = None
+
+    def waiting_days(self, today: date, tz: tzinfo) -> int | None:
+        """Whole days (the district's days) since the reading that put the resident on
+        the list."""
+        if self.trigger_at is None:
+            return None
+        return (today - self.trigger_at.astimezone(tz).date()).days
+
+    def late(self, today: date) -> bool:
+        """Past the review-by date (or, overdue, past the due date): shown in red."""
+        due = self.review_due_on if self.section in ("urgent", "abnormal") else self.due_on
+        return due is not None and due < today
 
 
 @dataclass
@@ -185,7 +201,7 @@ def _section_where(
     if f.doctor == "none":
         needs_resident = True
         w.append(R.responsible_doctor_id.is_(None))
-    elif f.doctor:
+    elif f.doctor and f.doctor != "all":
         needs_resident = True
         w.append(R.responsible_doctor_id == int(f.doctor))
     return w, needs_resident
@@ -241,8 +257,8 @@ def fetch_list(
         if not f.wants(section):
             continue
         q = _section_query(section, f, today=today, rules=rules, columns=[S, R])
-        if section in ("urgent", "abnormal"):
-            q = q.order_by(S.trigger_at.desc(), S.resident_id)
+        if section in ("urgent", "abnormal"):  # the longest waiting at the top
+            q = q.order_by(S.trigger_at, S.resident_id)
         else:
             q = q.order_by(S.due_on, S.resident_id)
         if limit is not None:
@@ -272,6 +288,7 @@ def fetch_list(
                 )
             )
         result.sections[section] = rows
+    _with_attempts(session, result)
     urgent = result.sections.get("urgent", [])
     if urgent:
         alerts = {
@@ -292,6 +309,34 @@ def fetch_list(
             enriched.append(_with_alert(row, a) if a is not None else row)
         result.sections["urgent"] = enriched
     return result
+
+
+def _with_attempts(session: Session, result: ListResult) -> None:
+    """Each row's calls not answered since the resident's last contact (one query)."""
+    from dataclasses import replace
+
+    from followup.db.reviews import NO_ANSWER, Review
+
+    ids = {r.resident_id for rows in result.sections.values() for r in rows}
+    if not ids:
+        return
+    trail: dict[int, list[datetime]] = {}
+    for rid, outcome, at in session.execute(
+        select(Review.resident_id, Review.outcome, Review.created_at)
+        .where(Review.resident_id.in_(sorted(ids)))
+        .order_by(Review.resident_id, Review.created_at, Review.id)
+    ):
+        if outcome == NO_ANSWER:
+            trail.setdefault(rid, []).append(at)
+        else:
+            trail.pop(rid, None)  # a contact: the count starts again
+    for section, rows in result.sections.items():
+        result.sections[section] = [
+            replace(r, attempts=len(trail[r.resident_id]), last_attempt_at=trail[r.resident_id][-1])
+            if r.resident_id in trail
+            else r
+            for r in rows
+        ]
 
 
 def _with_alert(row: ListRow, a: Alert) -> ListRow:

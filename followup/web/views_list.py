@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from starlette.responses import Response
 
 from followup.db.audit_log import audit
 from followup.db.auth import User
-from followup.db.models import Station
+from followup.db.models import Resident, Station
 from followup.web.common import db, lang, now, remote, render, require, state
 from followup.web.i18n import N_
 from followup.web.listing import (
@@ -44,6 +45,7 @@ CSV_COLUMNS = (
     N_("review_due"),
     N_("days_overdue"),
     N_("responsible_doctor"),
+    N_("call_attempts"),
 )
 """The CSV's header in the page's language: Chinese words, or the English column ids
 (an English CSV keeps its section keys too; times are the district's, labelled)."""
@@ -66,17 +68,37 @@ async def _list(
     f, errors = ListFilters.from_query(request.query_params, lang(request).gettext)
     st = state(request)
     at = now(request)
+    user = request.state.user
 
-    def work(session: Session) -> tuple[ListResult, dict[str, Any]]:
+    def work(session: Session) -> tuple[ListFilters, ListResult, dict[str, Any]]:
+        chosen = f
+        if "doctor" not in request.query_params:
+            chosen = replace(f, doctor=_default_doctor(session, user.id))
+        result = fetch_list(session, chosen, now=at, rules=st.rules, limit=limit)
         lookups: dict[str, Any] = {**_lookups(session), "calls": load_calls(session, now=at)}
-        return fetch_list(session, f, now=at, rules=st.rules, limit=limit), lookups
+        return chosen, result, lookups
 
-    result, lookups = await db(request, work)
-    return f, errors, result, lookups
+    chosen, result, lookups = await db(request, work)
+    return chosen, errors, result, lookups
+
+
+def _default_doctor(session: Session, user_id: int) -> str:
+    """The signed-in doctor's own residents, when they are responsible for any;
+    else everyone's (a doctor without a roster yet)."""
+    mine = session.scalar(
+        select(Resident.id).where(Resident.responsible_doctor_id == user_id).limit(1)
+    )
+    return str(user_id) if mine is not None else "all"
 
 
 def _context(
-    f: ListFilters, errors: list[str], result: ListResult, lookups: dict[str, Any], request: Request
+    f: ListFilters,
+    errors: list[str],
+    result: ListResult,
+    lookups: dict[str, Any],
+    request: Request,
+    *,
+    printing: bool = False,
 ) -> dict[str, Any]:
     doctor_names = dict(lookups["doctors"])
     calls: list[ShownCall] = lookups["calls"]
@@ -94,6 +116,10 @@ def _context(
         "doctor_names": doctor_names,
         "poll_ms": int(state(request).settings.poll_interval_s * 1000),
         "limit": state(request).settings.list_limit,
+        "today": lang(request).today(now(request)),
+        "tz": state(request).tz,
+        "printing": printing,
+        "mine": f.doctor == str(request.state.user.id),
         **lookups,
     }
 
@@ -129,7 +155,9 @@ async def list_print(request: Request) -> Response:
         )
 
     await db(request, log)
-    return render(request, "print.html", _context(f, errors, result, lookups, request))
+    return render(
+        request, "print.html", _context(f, errors, result, lookups, request, printing=True)
+    )
 
 
 def _cell(value: object) -> str:
@@ -172,6 +200,7 @@ async def list_csv(request: Request) -> Response:
                         words.format_date(r.review_due_on),
                         r.days_overdue,
                         doctors.get(r.doctor_id or -1, ""),
+                        r.attempts,
                     )
                 ]
             )

@@ -16,10 +16,12 @@ from followup.alerts.urgent import acknowledge
 from followup.db.alerts import Alert
 from followup.db.audit_log import audit
 from followup.db.auth import User
+from followup.db.escalation import EscalationStep
 from followup.db.models import Reading, Resident, Station
 from followup.db.records import FollowUpRecord
 from followup.db.reviews import (
     METHODS,
+    NO_ANSWER,
     OUTCOME_NAMES,
     OUTCOMES,
     REMOVE_REASONS,
@@ -42,6 +44,12 @@ MAX_READINGS_SHOWN = 2000
 OLDEST_FIRST = (Reading.measured_at, Reading.station_id, Reading.station_seq)
 NEWEST_FIRST = tuple(c.desc() for c in OLDEST_FIRST)
 REMIND_DAYS = (1, 3, 7, 14, 30)
+ESCALATION_ROLES = {
+    "doctor": N_("Responsible doctor"),
+    "station": N_("Station duty phone"),
+    "centre": N_("Health centre"),
+}
+ESCALATION_STATUS = {"sent": N_("sent"), "failed": N_("failed"), "skipped": N_("skipped")}
 
 
 class NotFound(Exception):
@@ -86,6 +94,13 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
             .order_by(Alert.raised_at, Alert.reading_uuid)
         )
     )
+    steps = list(
+        session.scalars(
+            select(EscalationStep)
+            .where(EscalationStep.resident_id == rid)
+            .order_by(EscalationStep.at, EscalationStep.step)
+        )
+    )
     status = session.get(ResidentStatusRow, rid)
     stations = {s.id: s.name or s.id for s in session.scalars(select(Station))}
     points = [
@@ -111,6 +126,9 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
         "users": users,
         "doctors": doctors,
         "alerts": alerts,
+        "escalation_steps": steps,
+        "role_words": ESCALATION_ROLES,
+        "step_status": ESCALATION_STATUS,
         "status": status,
         "stations": stations,
         "points": points,
@@ -290,6 +308,8 @@ def _parse_review(
             errors.append(gettext("remind later: choose the number of days"))
         else:
             next_on = today + timedelta(days=int(raw))
+    elif outcome == NO_ANSWER:
+        next_on = None  # a call attempt: the resident stays on the list as they were
     elif outcome != "removed":
         raw = str(form.get("next_follow_up_on") or "").strip()
         if raw:
@@ -340,8 +360,14 @@ async def review(request: Request) -> Response:
         res = session.get(Resident, rid)
         if res is None:
             return None
+        attempt = fields["outcome"] == NO_ANSWER  # a call attempt: the readings stay open
         rev = save_review(
-            session, resident_id=rid, doctor_id=user.id, now=at, seen_until=seen_until, **fields
+            session,
+            resident_id=rid,
+            doctor_id=user.id,
+            now=at,
+            seen_until=None if attempt else seen_until,
+            **fields,
         )
         after_review(session, request, rev, now=at)
         return res.name or ""
@@ -349,7 +375,9 @@ async def review(request: Request) -> Response:
     name = await db(request, work)
     if name is None:
         return error(request, 404, "No such resident.")
-    if name:
+    if fields["outcome"] == NO_ANSWER:
+        flash(request, "No answer recorded for %(name)s: kept on the list.", name=name)
+    elif name:
         flash(request, "Review saved for %(name)s.", name=name)
     else:
         flash(request, "Review saved.")

@@ -85,6 +85,7 @@ def _url(args: argparse.Namespace, cfg: object) -> str:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from followup.alerts.escalation import DutyChain
     from followup.alerts.publish import make_publisher
     from followup.db.engine import make_engine
     from followup.web.app import create_app
@@ -98,12 +99,20 @@ def _serve(args: argparse.Namespace) -> int:
     rules = load_rules(cfg.rules)
     held_rule_sets(cfg.rules, cfg.followup.rule_sets)  # every rule set it holds, checked
     engine = make_engine(_url(args, cfg))
+    esc = cfg.followup.escalation
     key_path = cfg.followup.secret_key_file or cfg.data_dir / "followup-secret.key"
     settings = WebSettings(
         secret_key=load_or_create_secret(key_path),
         https_only=args.https_only,
         webhook_url=cfg.followup.alert_webhook,
         timezone=cfg.followup.timezone,
+        duty_chain=DutyChain(
+            after_minutes=esc.after_minutes,
+            doctor_phones=dict(esc.doctor_phones),
+            station_phones=dict(esc.station_phones),
+            centre_phone=esc.centre_phone,
+            give_up_after_hours=esc.give_up_after_hours,
+        ),
     )
     # One broker account (bound to one client id) for the alerts and the commands:
     # one publisher, its calls take turns.

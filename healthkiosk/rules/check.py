@@ -333,6 +333,13 @@ def _check_followup(
                         "control could never be judged",
                     )
                 )
+    if 12 % f.followups_per_year:
+        out.append(
+            Problem(
+                f"{key}.followups_per_year",
+                f"{f.followups_per_year} does not divide the year's 12 months",
+            )
+        )
     if f.elderly_controlled_systolic_below < f.controlled_systolic_below:
         out.append(
             Problem(

@@ -123,7 +123,16 @@ class FollowupRules(_Rules):
     controlled_systolic_below: int = 140
     controlled_diastolic_below: int = 90
     controlled_fasting_glucose_below: float = 7.0
+    """The dashboard's fasting glucose control: the last fasting reading below this
+    (规范: 空腹血糖 < 7.0 mmol/L counts as controlled)."""
     screening_age: int = 35
+    followups_per_year: int = Field(default=4, ge=1, le=12)
+    """At least this many follow-ups a year for each enrolled resident (规范: 4); the
+    year is split into this many equal periods, the k-th follow-up due by the end of
+    the k-th (a divisor of 12)."""
+    lost_to_followup_days: int = Field(default=365, ge=1)
+    """An enrolled resident with no reading and no follow-up for this long is lost to
+    follow-up (the dashboard)."""
 
 
 class RulesConfig(_Rules):

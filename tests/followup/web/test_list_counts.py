@@ -43,7 +43,7 @@ def test_grouped_counts_equal_each_sections_count_under_every_filter(world: Worl
             [None, "st-002"],
             [None, "blood_pressure", "glucose"],
             [None, "urgent", "overdue"],
-            [None, "none", str(world.doctor_id)],
+            [None, "none", "all", str(world.doctor_id)],
             [None, (now - timedelta(days=400)).date()],
         )
     ]
