@@ -14,7 +14,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from kiosk.flow.ports import CompletedReading, Recorder, ResidentIdentity, StoreStatus
+from kiosk.flow.ports import (
+    CompletedReading,
+    KnownResident,
+    Recorder,
+    ResidentIdentity,
+    StoreStatus,
+)
 from kiosk.flow.state import TrendPoint
 
 
@@ -44,8 +50,8 @@ class DeferredRecorder:
     async def recent(self, resident: ResidentIdentity, *, limit: int) -> list[TrendPoint]:
         return await (await self._get()).recent(resident, limit=limit)
 
-    async def known_name(self, id_number: str) -> str | None:
-        return await (await self._get()).known_name(id_number)
+    async def known_resident(self, id_number: str) -> KnownResident | None:
+        return await (await self._get()).known_resident(id_number)
 
     async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:
         await (await self._get()).record_event(device=device, kind=kind, detail=detail)

@@ -23,7 +23,13 @@ from uuid import UUID
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthkiosk.idnumber import parse as parse_id_number
-from kiosk.flow.ports import BpValues, CompletedReading, ResidentIdentity, StoreStatus
+from kiosk.flow.ports import (
+    BpValues,
+    CompletedReading,
+    KnownResident,
+    ResidentIdentity,
+    StoreStatus,
+)
 from kiosk.flow.state import TrendPoint
 from sync.schema import BloodPressureValues, GlucoseValues, WireClassification, WireDevice
 from sync.store import devices, readings, residents, stats, visits
@@ -141,10 +147,11 @@ class StoreRecorder:
                 )
         return points
 
-    async def known_name(self, id_number: str) -> str | None:
-        return await asyncio.to_thread(
-            residents.known_name, self._sessions, hasher=self._hasher, id_number=id_number
+    async def known_resident(self, id_number: str) -> KnownResident | None:
+        seen = await asyncio.to_thread(
+            residents.seen_resident, self._sessions, hasher=self._hasher, id_number=id_number
         )
+        return None if seen is None else KnownResident(name=seen.name, last_seen=seen.last_seen)
 
     async def record_event(self, *, device: str, kind: str, detail: dict[str, Any]) -> None:
         await asyncio.to_thread(

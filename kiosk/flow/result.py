@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 
 from healthkiosk.errors import HealthKioskError
 from kiosk.flow.context import FlowContext
@@ -70,7 +71,9 @@ class Results:
             screen=Screen.RESULT,
             bp_result=bp_result or ctx.state.bp_result,
             glucose_result=glucose_result or ctx.state.glucose_result,
-            trend=tuple(ctx.visit.history),
+            trend=tuple(
+                replace(p, day=p.at.astimezone(ctx.zone).date()) for p in ctx.visit.history
+            ),
             countdown_s=None,
         )
 

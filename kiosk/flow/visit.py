@@ -78,6 +78,7 @@ class VisitFlow:
             version=version,
             gate=visit_gate or OpenGate(),
             clock_synced=clock_synced or (lambda: None),
+            zone=(slip or SlipSettings(station="")).zone,
         )
         self._closed = False
         summary = Summary(ctx)
@@ -146,6 +147,9 @@ class VisitFlow:
 
     def backspace(self) -> None:
         self._checkin.backspace()
+
+    def clear_keypad(self) -> None:
+        self._checkin.clear()
 
     def submit_id(self) -> None:
         self._checkin.submit_id()

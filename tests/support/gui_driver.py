@@ -69,7 +69,7 @@ class Driver:
         from kivy.uix.label import Label
 
         return {
-            tid: w.text
+            tid: getattr(w, "words", w.text)  # a label broken into lines: its words
             for tid, w in self.widgets().items()
             if isinstance(w, Label) and w.get_root_window() is not None
         }
@@ -287,8 +287,14 @@ async def visit_both(d: Driver) -> None:
     await d.wait_for("result.value", text="6.4", within=30)
     await d.record("result-glucose")
     await d.tap("btn.summary")  # two results: the summary of both comes next
-    await d.wait_for("summary.1.value")
+    await d.wait_for("summary.0.value")
     await d.record("summary")
+    if "btn.more" in d.widgets():  # the glucose's note takes it to a second page
+        await d.tap("btn.more")
+        await d.wait_for("summary.1.value")
+        await d.record("summary-page2")
+    await d.tap("btn.replay")  # "Repeat": the summary said again
+    await d.frame(3)
     await d.tap("btn.finish")
     await d.wait_for("done.body")
     await d.record("done")
