@@ -1048,6 +1048,8 @@ class _Panel(BoxLayout):  # type: ignore[misc]
         super().__init__(**kw)
         from kivy.graphics import Color, Rectangle
 
+        self.bg = bg
+        """What the texts in it are read against (the tests' contrast check)."""
         with self.canvas.before:
             Color(*bg)
             self._rect = Rectangle(pos=self.pos, size=self.size)
