@@ -756,17 +756,25 @@ class Renderer:
         items = [self._summary_item(state, i, it, text_w) for i, it in enumerate(state.summary)]
         reminder = self._wrapped(self.t(state, "summary.reminder"), tid="summary.reminder",
                                  width=Window.width - 2 * pad_x)  # fmt: skip
-        room = Window.height - 2 * pad_y - reminder.height - 2 * m.button_h - 4 * gap
+        # "Repeat" beside the buttons below; where the results need pages (and
+        # the page button takes its room there), beside the title instead.
+        line = m.body * 1.2
+        room = Window.height - 2 * pad_y - reminder.height - line - m.button_h - 4 * gap
         pages = _pages([w.height for w in items], room, gap)
+        replay_on_top = len(pages) > 1
+        if replay_on_top:
+            pages = _pages([w.height for w in items], room - (m.button_h - line), gap)
         if state.summary != self._summary_of:
             self._summary_of, self._summary_page = state.summary, 0
         page = min(self._summary_page, len(pages) - 1)
         col = BoxLayout(orientation="vertical", padding=[pad_x, pad_y, pad_x, pad_y], spacing=gap)
-        head = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
+        head = BoxLayout(size_hint_y=None, height=m.button_h if replay_on_top else line,
+                         spacing=m.gap_x)  # fmt: skip
         title = self.txt(state, "summary.title", tid="summary.title")
         title.size_hint_y = 1
         head.add_widget(title)
-        head.add_widget(self.replay_button(state))
+        if replay_on_top:
+            head.add_widget(self.replay_button(state))
         col.add_widget(head)
         shown = [items[i] for i in pages[page]]
         listing = BoxLayout(orientation="vertical", spacing=gap, size_hint_y=None)
@@ -779,6 +787,8 @@ class Renderer:
         col.add_widget(reminder)
         actions = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         actions.add_widget(self.lang_button(state))
+        if not replay_on_top:
+            actions.add_widget(self.replay_button(state))
         if len(pages) > 1:  # the last page's button goes back to the first
             more = partial(self._turn_summary_page, len(pages))
             key = "summary.more" if page + 1 < len(pages) else "summary.first"

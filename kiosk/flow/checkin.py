@@ -184,6 +184,7 @@ class CheckIn:
 
     async def _card_read(self, card: IdCardData) -> None:
         ctx = self._ctx
+        ctx.touch()  # a card on the reader: the elder is here
         try:
             parse(card.id_number, today=ctx.clock.now().date())
         except IdNumberError:
@@ -198,8 +199,12 @@ class CheckIn:
         ctx = self._ctx
         ident = ctx.visit.identity
         assert ident is not None
+        # The elder just acted (a card, OK): a "still here?" that came while the
+        # store was asked who they are goes away with the check-in screen.
+        ctx.still_deadline = None
         ctx.idle_from_now()
         ctx.update(
+            still_here_s=None,
             screen=Screen.CONFIRM,
             keypad="",
             keypad_error=None,

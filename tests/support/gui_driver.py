@@ -168,7 +168,8 @@ class Driver:
                 return w
             await asyncio.sleep(0.02)
         raise AssertionError(
-            f"{tid!r} (text {text!r}) not on screen; on screen: {sorted(self.texts().items())}"
+            f"{tid!r} (text {text!r}) not on screen; on screen: {sorted(self.texts().items())}; "
+            f"screens: {self.r.flow.state.history}"
         )
 
     async def gone(self, tid: str, *, within: float = 20.0) -> None:
