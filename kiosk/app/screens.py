@@ -474,7 +474,8 @@ class Renderer:
         start = self.button(
             state, "prep_bp.start", self.flow.start_bp if state.ready else None, tid="btn.start_bp"
         )
-        return self.page(state, title="prep_bp.title", body=[self._with_picture(picture, words)],
+        # no title line: the words and the picture say it, and need the room
+        return self.page(state, title="", body=[self._with_picture(picture, words)],
                          actions=[start])  # fmt: skip
 
     def _screen_measure_bp(self, state: State) -> Widget:
@@ -532,7 +533,8 @@ class Renderer:
         next_no = len(state.bp_taken) + 1
 
         def update(s: State) -> None:
-            words = self.t(s, "bp_pause.body", n=next_no, time=fmt_time(s.language, s.countdown_s))
+            key = f"bp_pause.body_{min(3, max(2, next_no))}"
+            words = self.t(s, key, time=fmt_time(s.language, s.countdown_s))
             body_label.text = "\n".join(wrap(words, self._measure(m.body), width - 4))
             body_label.words = words
 

@@ -108,6 +108,29 @@ class Driver:
                     }
                 )
         self._check_summary_fits(name)
+        self._check_texts_clear_of_buttons(name)
+
+    def _check_texts_clear_of_buttons(self, name: str) -> None:
+        """No text of the page lies over a button (a page taller than the panel
+        squeezes its words under its buttons)."""
+        from kivy.uix.button import Button
+        from kivy.uix.label import Label
+
+        page = self.r.app.root.children[-1]
+        boxes = []
+        for w in page.walk(restrict=True):
+            if w.get_root_window() is None:
+                continue
+            x, y = w.to_window(w.x, w.y)
+            boxes.append((w, (x, y, x + w.width, y + w.height)))
+        buttons = [(w, b) for w, b in boxes if isinstance(w, Button)]
+        for w, (x0, y0, x1, y1) in boxes:
+            if isinstance(w, Button) or not isinstance(w, Label) or not w.text:
+                continue
+            for btn, (bx0, by0, bx1, by1) in buttons:
+                if min(x1, bx1) - max(x0, bx0) > 2 and min(y1, by1) - max(y0, by0) > 2:
+                    self.overflows.append({"step": name, "tid": getattr(w, "tid", ""),
+                                           "under": getattr(btn, "tid", "")})  # fmt: skip
 
     def check_elder_norms(self, name: str) -> None:
         """The 适老化 numbers on what is on screen now: every text at least 18 dp

@@ -181,6 +181,21 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     wrong = step(report, "checkin-wrong-digit")["texts"]
     assert wrong["zh_CN"]["checkin.error"] == "号码有误，请逐位核对"
     assert wrong["en"]["checkin.error"] == "Wrong: check each digit"
+    # the cuff pressure with its unit, and "keep still" once the cuff fills
+    measuring = step(report, "measure_bp")["texts"]
+    assert measuring["zh_CN"]["gauge.unit"] == "mmHg" and int(measuring["zh_CN"]["gauge.value"])
+    assert measuring["zh_CN"]["measure_bp.body"] == "袖带正在充气。请坐好别动，不要说话"
+    # the pause: keep the cuff on, the second reading comes by itself; Stop small
+    pause = step(report, "bp_pause")
+    import re
+
+    assert re.fullmatch(r"不要取下袖带，\d+ 秒后测第二次", pause["texts"]["zh_CN"]["bp_pause.body"])
+    stop = next(b for b in pause["buttons"] if b["tid"] == "btn.cancel")
+    assert stop["rect"][2] / report["px_per_mm"][0] < 40  # not the big button
+    # "Repeat" on every screen that speaks
+    for st in report["steps"]:
+        if st["screen"] not in ("attract",) and st["name"] != "back-to-attract":
+            assert "btn.replay" in st.get("widgets", ["btn.replay"]), st["name"]
     confirm = step(report, "confirm")["texts"]["zh_CN"]
     assert confirm["confirm.id"].startswith("110") and "*" * 11 in confirm["confirm.id"]
     result = step(report, "result-bp")["texts"]
