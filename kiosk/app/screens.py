@@ -189,7 +189,7 @@ class Renderer:
             top.add_widget(
                 self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30)
             )
-        replay = spoken(state)
+        replay = spoken(replace(state, still_here_s=None))  # the screen's own words
         if replay:  # "Repeat" where the title was; the title heads the words
             top.add_widget(self.replay_button(state))
             top.add_widget(Widget())
@@ -529,25 +529,30 @@ class Renderer:
         m = self.m
         taken = "  ".join(f"{s}/{d}" for s, d, _ in state.bp_taken)
         width = Window.width - m.x(3)
-        body_label = self.label("", tid="bp_pause.body", lines=2)
+        body_label = self.label("", tid="bp_pause.body", lines=1)
         next_no = len(state.bp_taken) + 1
 
         def update(s: State) -> None:
             key = f"bp_pause.body_{min(3, max(2, next_no))}"
             words = self.t(s, key, time=fmt_time(s.language, s.countdown_s))
-            body_label.text = "\n".join(wrap(words, self._measure(m.body), width - 4))
+            lines = wrap(words, self._measure(m.body), width - 4)
+            body_label.text = "\n".join(lines)
+            body_label.height = m.body * 1.2 * max(1, len(lines))
             body_label.words = words
 
         self._updaters.append(update)
+        update(state)
         body: list[Widget] = [
             body_label,
             self.txt(state, "bp_pause.taken", tid="bp_pause.taken", readings=taken),
         ]
         if state.bp_readings_needed > 2 and len(state.bp_taken) == 2:
-            body.append(self.txt(state, "bp_pause.third", tid="bp_pause.third", lines=2))
+            body.append(self.broken(self.t(state, "bp_pause.third"), tid="bp_pause.third",
+                                    width=width))  # fmt: skip
         stop = self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel",
                            primary=False, width_mm=30)  # fmt: skip
-        return self.page(state, title="bp_pause.title", body=body, actions=[Widget(), stop],
+        # no title line: the words say it all, and need the room
+        return self.page(state, title="", body=body, actions=[Widget(), stop],
                          back=False)  # fmt: skip
 
     def _screen_glucose_meal(self, state: State) -> Widget:

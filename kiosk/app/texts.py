@@ -90,10 +90,7 @@ TEXTS: dict[str, str] = {
     "choose.both": N_("Both"),
     # prepare blood pressure
     "prep_bp.title": N_("Blood pressure"),
-    "prep_bp.body": N_(
-        "Sit with your back supported, feet flat. Cuff on the bare left arm, at heart level. "
-        "Do not talk."
-    ),
+    "prep_bp.body": N_("Sit back, feet flat. Cuff on the bare left arm, at heart level."),
     "prep_bp.rest": N_("Rest quietly: {time}"),
     "prep_bp.ready": N_("Rest is over. Press start"),
     "prep_bp.start": N_("Start"),
