@@ -1,6 +1,6 @@
 """Kiosk benchmark: start-up time, memory, and notification-to-screen latency.
 
-    python bench/kiosk.py [--runs 3] [--visits 200]
+    python bench/kiosk.py [--runs 3] [--visits 200] [--against REV]
 
 Prints, in one run:
 
@@ -17,6 +17,15 @@ Prints, in one run:
   The path measured includes classification, the SQLite commit of the
   reading and its outbox row (``synchronous=FULL``), the trend query and
   rendering.
+
+With ``--against REV`` (a commit, e.g. ``main`` or the commit before a
+change) the same latency run is made, in the same run of this script and
+alternating with this tree's, on that commit's code (``git archive`` into a
+temporary folder, run with this environment's Python): p50 and p99 of both
+and the ratio of the p99s (target: this tree's <= 1.1x the other's). Time is
+also split, for this tree, into the flow's part (notification to the result
+state: classification, the SQLite commit, the trend) and the screen's part
+(the result state to the frame that shows it: widgets built, drawn).
 
 Needs an X display; without ``DISPLAY`` it starts its own Xvfb.
 """
@@ -154,8 +163,15 @@ def child_kiosk(out: Path, visits: int, devices: str) -> None:
         shown = asyncio.Event()
         waiting = {"result": False}
 
+        state_at: list[float] = []
+        flow_part: list[float] = []
+
         def on_result(_m: object) -> None:
             notified.append(time.perf_counter())
+
+        def on_state(state: State) -> None:
+            if state.screen is Screen.RESULT and notified and not state_at:
+                state_at.append(time.perf_counter())
 
         def on_rendered(state: State) -> None:
             if state.screen is Screen.RESULT and notified:
@@ -164,9 +180,15 @@ def child_kiosk(out: Path, visits: int, devices: str) -> None:
         def on_flip(*_: Any) -> None:
             if waiting["result"]:
                 waiting["result"] = False
-                samples.append(time.perf_counter() - notified.pop())
+                t0 = notified.pop()
+                samples.append(time.perf_counter() - t0)
+                if state_at:
+                    flow_part.append(state_at[0] - t0)
+                state_at.clear()
                 notified.clear()
                 shown.set()
+
+        flow.subscribe(on_state)
 
         if devices == "fakes":
             bp.on_result = on_result
@@ -188,6 +210,7 @@ def child_kiosk(out: Path, visits: int, devices: str) -> None:
             # (kiosk/app/gcpolicy.py), as it does in service.
             await asyncio.sleep(IDLE_BETWEEN_VISITS_S)
         result["latency_s"] = samples
+        result["flow_s"] = flow_part
         result["rss_after_mb"] = rss_mb()
 
     asyncio.run(
@@ -223,7 +246,10 @@ def start_xvfb() -> subprocess.Popen[bytes] | None:
     raise SystemExit("no free X display")
 
 
-def run_child(kind: str, visits: int, devices: str = "twins") -> dict[str, Any]:
+def run_child(
+    kind: str, visits: int, devices: str = "twins", *, tree: Path = ROOT
+) -> dict[str, Any]:
+    """One child process, from ``tree``'s copy of this script and its code."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.json"
         env = {
@@ -233,18 +259,29 @@ def run_child(kind: str, visits: int, devices: str = "twins") -> dict[str, Any]:
             "KIVY_NO_CONSOLELOG": "1",
             "KIVY_NO_FILELOG": "1",
             "SDL_AUDIODRIVER": "dummy",
+            "PYTHONPATH": str(tree),
         }
         start = time.time()
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", kind, "--out", str(out), "--visits", str(visits),
-             "--devices", devices],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+            [sys.executable, str(tree / "bench" / "kiosk.py"), "--child", kind, "--out", str(out),
+             "--visits", str(visits), "--devices", devices],
+            cwd=tree, env=env, capture_output=True, text=True, timeout=1200, check=False,
         )  # fmt: skip
         if not out.exists():
             raise SystemExit(f"{kind} child failed:\n{proc.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(out.read_text())
         result["startup_s"] = result["first_frame"] - start
         return result
+
+
+def checkout(rev: str, into: Path) -> Path:
+    """The code of commit ``rev`` in ``into`` (``git archive``: no worktree to clean up)."""
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()  # fmt: skip
+    archive = subprocess.run(["git", "archive", "--format=tar", sha], cwd=ROOT, check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
 
 
 def pct(values: list[float], p: float) -> float:
@@ -258,6 +295,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--visits", type=int, default=200)
     ap.add_argument("--devices", choices=["twins", "fakes"], default="twins")
+    ap.add_argument("--against", metavar="REV", help="also time this commit's code (p99 ratio)")
     ap.add_argument("--child", choices=["bare", "kiosk"])
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -268,16 +306,28 @@ def main() -> int:
         child_kiosk(Path(a.out), a.visits, a.devices)
         return 0
     xvfb = start_xvfb()
-    try:
-        bare = [run_child("bare", 0) for _ in range(a.runs)]
-        # Start-up and memory with the tests' in-memory fakes (an emulated
-        # twin's radio stack is test equipment a station does not start);
-        # the latency run with the devices asked for.
-        kiosk = [run_child("kiosk", 0, "fakes") for _ in range(a.runs)]
-        visits = run_child("kiosk", a.visits, a.devices) if a.visits else {"latency_s": []}
-    finally:
-        if xvfb is not None:
-            xvfb.terminate()
+    other: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="hk-bench-against-") as old_tree:
+        try:
+            bare = [run_child("bare", 0) for _ in range(a.runs)]
+            # Start-up and memory with the tests' in-memory fakes (an emulated
+            # twin's radio stack is test equipment a station does not start);
+            # the latency run with the devices asked for.
+            kiosk = [run_child("kiosk", 0, "fakes") for _ in range(a.runs)]
+            visits: dict[str, Any] = {"latency_s": [], "flow_s": []}
+            tree = checkout(a.against, Path(old_tree)) if a.against else None
+            if a.visits:  # halves, alternating with the other commit's, for the same load
+                half = a.visits // 2 if tree else a.visits
+                for _ in range(2 if tree else 1):
+                    if tree is not None:
+                        other += run_child("kiosk", half, a.devices, tree=tree)["latency_s"]
+                    run = run_child("kiosk", half, a.devices)
+                    visits["latency_s"] += run["latency_s"]
+                    visits["flow_s"] += run.get("flow_s", [])
+                    visits["rss_after_mb"] = run["rss_after_mb"]
+        finally:
+            if xvfb is not None:
+                xvfb.terminate()
     t_bare = statistics.median(r["startup_s"] for r in bare)
     t_kiosk = statistics.median(r["startup_s"] for r in kiosk)
     m_bare = statistics.median(r["rss_mb"] for r in bare)
@@ -296,7 +346,20 @@ def main() -> int:
         print(f"notification ({a.devices}) -> result on screen over {len(lat)} visits: "
               f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms "
               f"(target p99 <= 50) {'OK' if ok_l else 'MISSED'}")  # fmt: skip
-    return 0 if ok_t and ok_m and ok_l else 1
+    ok_r = True
+    if lat and visits["flow_s"]:
+        part = [s * 1000 for s in visits["flow_s"]]
+        print(f"  where the time goes: notification -> result state (flow: classify, save, "
+              f"trend) p50 {pct(part, 50):.1f} ms, p99 {pct(part, 99):.1f} ms; the rest is the "
+              f"screen (build the result widgets, draw the frame)")  # fmt: skip
+    if lat and other:
+        old = [s * 1000 for s in other]
+        ratio = pct(lat, 99) / pct(old, 99)
+        ok_r = ratio <= 1.1
+        print(f"against {a.against}: p50 {pct(old, 50):.1f} ms, p99 {pct(old, 99):.1f} ms "
+              f"({len(old)} visits); p99 this tree / {a.against}: {ratio:.2f} "
+              f"(target <= 1.1) {'OK' if ok_r else 'MISSED'}")  # fmt: skip
+    return 0 if ok_t and ok_m and ok_l and ok_r else 1
 
 
 if __name__ == "__main__":

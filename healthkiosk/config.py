@@ -223,6 +223,9 @@ class KioskConfig(_Section):
     voice_pack: Path | None = None
     done_s: float = Field(default=8.0, gt=0)
     """The thank-you screen stays this long before the attract screen."""
+    card_reader_side: Literal["left", "right", "below"] = "below"
+    """Where the ID card reader is, seen from the elder: the check-in screen's
+    arrow points there (and its keypad keeps to the other side)."""
     measure_timeout_s: float = Field(default=180.0, gt=0)
     """How long the kiosk waits for a device's measurement (shown as a countdown)."""
     slip_languages: tuple[Literal["zh_CN", "en"], ...] = Field(

@@ -18,6 +18,7 @@ from healthkiosk.readings import DeviceMemoryRecord
 from kiosk.flow.ports import (
     CompletedReading,
     CouldNotMeasure,
+    KnownResident,
     Recorder,
     ResidentIdentity,
     StoreStatus,
@@ -51,8 +52,8 @@ class DeferredRecorder:
     async def recent(self, resident: ResidentIdentity, *, limit: int) -> list[TrendPoint]:
         return await (await self._get()).recent(resident, limit=limit)
 
-    async def known_name(self, id_number: str) -> str | None:
-        return await (await self._get()).known_name(id_number)
+    async def known_resident(self, id_number: str) -> KnownResident | None:
+        return await (await self._get()).known_resident(id_number)
 
     async def known_height(self, resident: ResidentIdentity) -> float | None:
         return await (await self._get()).known_height(resident)

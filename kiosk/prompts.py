@@ -18,8 +18,7 @@ STILL_HERE_SPOKEN_AT = (10, 5)
 _SIMPLE = {
     Screen.CONFIRM: ["confirm.title"],
     Screen.CHOOSE: ["choose.title"],
-    Screen.MEASURE_BP: ["measure_bp.body"],
-    Screen.BP_PAUSE: ["bp_pause.title"],
+    Screen.BP_PAUSE: ["bp_pause.spoken"],
     Screen.GLUCOSE_MEAL: ["glucose_meal.title"],
     Screen.PREP_GLUCOSE: ["prep_glucose.body"],
     Screen.MEASURE_GLUCOSE: ["measure_glucose.body"],
@@ -27,7 +26,7 @@ _SIMPLE = {
     Screen.HEIGHT: ["height.prompt"],
     Screen.MEASURE_SPO2: ["measure_spo2.body"],
     Screen.MEASURE_TEMPERATURE: ["measure_temperature.body"],
-    Screen.DONE: ["done.title", "done.body"],
+    Screen.DONE: ["done.title", "done.body", "summary.reminder"],
     Screen.TECH_PIN: [],
     Screen.TECHNICIAN: [],
     Screen.SAVING: [],
@@ -50,7 +49,12 @@ def _screen_prompt(state: State) -> tuple[tuple[object, ...], list[Part]]:
         return _still_here(state, state.still_here_s)
     cue: tuple[object, ...] = (s, state.language)
     if s is Screen.CHECKIN:
+        if state.keypad_error:  # what is wrong with the number, said as it shows
+            return (*cue, state.keypad_error, state.keypad), [Say(state.keypad_error)]
         return cue, [Say(checkin_key(state))]
+    if s is Screen.MEASURE_BP:  # "press start", then "keep still" once the cuff fills
+        key = "measure_bp.inflating" if state.cuff_inflating else "measure_bp.body"
+        return (*cue, state.bp_reading_no, key), [Say(key)]
     if s is Screen.PREP_BP:
         return (*cue, state.ready), [Say("prep_bp.ready" if state.ready else "prep_bp.body")]
     if s is Screen.ERROR and state.error is not None:
@@ -106,7 +110,13 @@ def _summary(state: State) -> list[Part]:
             Say(category_key(item.kind, item.category)),
             Say(item.advice),
         ]
+    parts.append(Say("summary.reminder"))
     return parts
+
+
+def spoken(state: State) -> bool:
+    """Whether the screen says something (it then offers "Repeat")."""
+    return bool(prompt_for(state)[1])
 
 
 def checkin_key(state: State) -> str:

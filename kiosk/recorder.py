@@ -31,6 +31,7 @@ from kiosk.flow.ports import (
     BpValues,
     CompletedReading,
     CouldNotMeasure,
+    KnownResident,
     ResidentIdentity,
     StoreStatus,
 )
@@ -237,10 +238,11 @@ class StoreRecorder:
                 )
         return points
 
-    async def known_name(self, id_number: str) -> str | None:
-        return await asyncio.to_thread(
-            residents.known_name, self._sessions, hasher=self._hasher, id_number=id_number
+    async def known_resident(self, id_number: str) -> KnownResident | None:
+        seen = await asyncio.to_thread(
+            residents.seen_resident, self._sessions, hasher=self._hasher, id_number=id_number
         )
+        return None if seen is None else KnownResident(name=seen.name, last_seen=seen.last_seen)
 
     async def known_height(self, resident: ResidentIdentity) -> float | None:
         return await asyncio.to_thread(

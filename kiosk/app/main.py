@@ -121,9 +121,21 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
             )
             self.metrics = metrics
             root = Root()
-            self.renderer = Renderer(root, flow, metrics)
+            self.renderer = Renderer(
+                root,
+                flow,
+                metrics,
+                card_reader_side=config.kiosk.card_reader_side,
+                on_replay=self._replay,
+            )
             flow.subscribe(self._on_state)
             return root
+
+        def _replay(self) -> None:
+            """Says the words of the screen now again ("Repeat")."""
+            state = flow.state
+            _cue, parts = prompt_for(state)
+            voice.say(parts, state.language)
 
         def _on_state(self, state: State) -> None:
             # Render once per frame, just before it is drawn: the flow's call

@@ -19,11 +19,13 @@ from kivy.uix.widget import Widget
 from kiosk.app import theme
 from kiosk.app.i18n import text
 from kiosk.app.metrics import Metrics
-from kiosk.app.widgets import Btn, CategoryIcon, Gauge, TrendChart, Txt
+from kiosk.app.pictures import FingerPrick, SeatedForBloodPressure
+from kiosk.app.widgets import Btn, CategoryIcon, Gauge, ReaderArrow, TrendChart, Txt
 from kiosk.flow.kinds import category_key, unit_key
-from kiosk.flow.state import Choice, MealAnswer, Screen, State, SummaryItem
+from kiosk.flow.state import Choice, MealAnswer, Screen, State, SummaryItem, TrendPoint
 from kiosk.flow.visit import VisitFlow
-from kiosk.prompts import checkin_key
+from kiosk.linebreak import wrap
+from kiosk.prompts import checkin_key, spoken
 
 Updater = Callable[[State], None]
 
@@ -46,10 +48,21 @@ def fmt_time(language: str, seconds: int | None) -> str:
 
 
 class Renderer:
-    def __init__(self, root: FloatLayout, flow: VisitFlow, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        root: FloatLayout,
+        flow: VisitFlow,
+        metrics: Metrics,
+        *,
+        card_reader_side: str = "below",
+        on_replay: Callable[[], None] | None = None,
+    ) -> None:
         self.root = root
         self.flow = flow
         self.m = metrics
+        self.card_reader_side = card_reader_side
+        self.on_replay = on_replay
+        """Says the screen's words again ("Repeat"); the app's voice."""
         self._shown: State | None = None
         self._overlay_shown: bool = False
         self._page: Widget | None = None
@@ -95,6 +108,43 @@ class Renderer:
         font = size or self.m.body
         return Txt(words, font_size=font, tid=tid, size_hint_y=None, height=font * 1.2 * lines)
 
+    def broken(self, words: str, *, tid: str, width: float, size: float | None = None) -> Txt:
+        """``words`` in lines ``width`` wide, broken by the Chinese rules
+        (:func:`kiosk.linebreak.wrap`: no line starts with "，" or "）"), as many
+        lines tall as they need."""
+        font = size or self.m.body
+        lines = wrap(words, self._measure(font), width - 4)
+        label = Txt("\n".join(lines), font_size=font, tid=tid, size_hint=(None, None),
+                    width=width)  # fmt: skip
+        label.height = font * 1.2 * max(1, len(lines))
+        label.words = words  # as written, before the line breaks (tests read it)
+        return label
+
+    def _measure(self, font: float) -> Callable[[str], float]:
+        from kivy.core.text import Label as CoreLabel
+
+        def width(words: str) -> float:
+            return float(CoreLabel(font_size=font).get_extents(words)[0])
+
+        return width
+
+    def fitted(self, state: State, key: str, on_tap: Callable[[], None] | None, *, tid: str,
+               primary: bool = False, least_mm: float = 15.0) -> Btn:  # fmt: skip
+        """A button just wide enough for its words (and at least ``least_mm``)."""
+        words = self.t(state, key)
+        width = max(self.m.x(least_mm), self._measure(self.m.body)(words) + self.m.x(1.6))
+        return Btn(words, font_size=self.m.body, tid=tid, on_tap=on_tap, primary=primary,
+                   size_hint=(None, None), width=width, height=self.m.button_h)  # fmt: skip
+
+    def replay_button(self, state: State) -> Btn:
+        """Says the screen's words again ("Repeat", 重听)."""
+        return self.fitted(state, "btn.replay", self._replay, tid="btn.replay", least_mm=20)
+
+    def _replay(self) -> None:
+        self.flow.touch()
+        if self.on_replay is not None:
+            self.on_replay()
+
     def button(
         self,
         state: State,
@@ -120,13 +170,12 @@ class Renderer:
 
     def lang_button(self, state: State) -> Btn:
         other = "en" if state.language == "zh_CN" else "zh_CN"
-        return self.button(
+        return self.fitted(
             state,
             "lang.switch",
             lambda: self.flow.set_language(other),  # type: ignore[arg-type]
             tid="btn.lang",
-            primary=False,
-            width_mm=34,
+            least_mm=20,
         )
 
     def call_staff_button(self, state: State, *, primary: bool = False) -> Btn:
@@ -201,8 +250,15 @@ class Renderer:
             top.add_widget(
                 self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30)
             )
-        top.add_widget(self.txt(state, title, tid="title", lines=1) if title else Widget())
-        top.children[0].size_hint_y = 1
+        replay = spoken(replace(state, still_here_s=None))  # the screen's own words
+        if replay:  # "Repeat" where the title was; the title heads the words
+            top.add_widget(self.replay_button(state))
+            top.add_widget(Widget())
+            if title:
+                body = [self.txt(state, title, tid="title"), *body]
+        else:
+            top.add_widget(self.txt(state, title, tid="title", lines=1) if title else Widget())
+            top.children[0].size_hint_y = 1
         top.add_widget(self.lang_button(state))
         col.add_widget(top)
         mid = BoxLayout(orientation="vertical", spacing=m.y(1.5))
@@ -276,75 +332,146 @@ class Renderer:
         return col
 
     def _screen_checkin(self, state: State) -> Widget:
+        """A phone-style keypad (1 2 3 / 4 5 6 / 7 8 9 / Delete 0 Clear) the
+        whole height of the panel, on the side away from the card reader; beside
+        it "Back" and "Repeat" above, the prompt with an arrow to the reader
+        (or the number typed so far in groups of 6, 8 and 4, with how many are
+        missing or what is wrong), and the language and OK (X in its place
+        when the last character is due) below."""
+        from kivy.core.window import Window
+
         m = self.m
-        # Keys are buttons too: 8 mm between every key and the top bar.
-        col = BoxLayout(orientation="vertical", padding=m.pad(1.5, 0.5), spacing=m.gap_y)
-        top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
-        top.add_widget(self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30))
-        prompt = checkin_key(state)
-        title = self.txt(state, prompt, tid="checkin.prompt")
-        title.size_hint_y = 1
-        top.add_widget(title)
-        top.add_widget(self.lang_button(state))
-        col.add_widget(top)
-        row = BoxLayout(spacing=m.gap_x)
-        left = BoxLayout(orientation="vertical", spacing=m.y(1.5))
-        typed = state.keypad
-        shown = f"{typed[:9]}\n{typed[9:]}" if len(typed) > 9 else typed or "_"
-        left.add_widget(self.label(shown, tid="checkin.number", lines=2))
-        if state.keypad_error:
-            left.add_widget(self.txt(state, state.keypad_error, tid="checkin.error", lines=2))
+        measure = self._measure(m.body)
+        # Two Chinese characters ("删除", "清空") in each key, in either language:
+        # a longer English word is set smaller to fit rather than the keys widened.
+        room = max(measure(text(lang, "checkin.del_key")) for lang in ("zh_CN", "en"))
+        room = max(m.x(15) - m.x(1.6), min(room, measure("删除")))
+        key_w = room + m.x(1.6)
+        keys_w = 3 * key_w + 2 * m.gap_x
+        pad_x = m.x(1.5)
+        left_w = Window.width - 2 * pad_x - keys_w - m.gap_x
+        row = BoxLayout(padding=m.pad(1.5, 0.5), spacing=m.gap_x)
+        left = BoxLayout(orientation="vertical", spacing=m.y(0.5), size_hint_x=None, width=left_w)
+        top = BoxLayout(size_hint_y=None, height=m.button_h)
+        back = self.fitted(state, "btn.back", self.flow.back, tid="btn.back", least_mm=20)
+        lang = self.lang_button(state)
+        between = max(m.gap_x, left_w - back.width - lang.width)
+        for w in (back, Widget(size_hint_x=None, width=between), lang):
+            top.add_widget(w)
+        left.add_widget(top)
+        left.add_widget(self._checkin_words(state, left_w))
         left.add_widget(Widget())
-        left.add_widget(
-            self.button(
-                state,
-                "checkin.ok",
-                self.flow.submit_id if state.keypad_valid else None,
-                tid="btn.ok",
-            )
-        )
-        row.add_widget(left)
-        keys = BoxLayout(
-            orientation="vertical",
-            spacing=m.gap_y,
-            size_hint_x=None,
-            width=4 * m.button_w + 3 * m.gap_x,
-        )
-        for line in ("1234", "5678", "90X<"):
+        bottom = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
+        bottom.add_widget(self.replay_button(state))
+        typed = state.keypad
+        if len(typed) == 17 and not state.keypad_error:  # the last may be X
+            bottom.add_widget(
+                Btn("X", font_size=m.body, tid="key.X", on_tap=partial(self.flow.key, "X"),
+                    primary=False)
+            )  # fmt: skip
+        else:
+            bottom.add_widget(
+                self.button(state, "checkin.ok", self.flow.submit_id if typed else None,
+                            tid="btn.ok")
+            )  # fmt: skip
+        left.add_widget(bottom)
+        keys = BoxLayout(orientation="vertical", spacing=m.gap_y, size_hint_x=None, width=keys_w)
+        for line in ("123", "456", "789", "<0C"):
             r = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.button_h)
             for ch in line:
-                if ch == "<":
-                    b = Btn(
-                        "←",
-                        font_size=m.body,
-                        tid="key.back",
-                        on_tap=self.flow.backspace,
-                        primary=False,
+                if ch in "<C":
+                    key, tid, tap = (
+                        ("checkin.del_key", "key.back", self.flow.backspace)
+                        if ch == "<"
+                        else ("checkin.clear", "key.clear", self.flow.clear_keypad)
                     )
+                    words = self.t(state, key)
+                    size = m.body * min(1.0, room / max(1.0, measure(words)))
+                    b = Btn(words, font_size=size, tid=tid, on_tap=tap, primary=False)
                 else:
-                    b = Btn(
-                        ch,
-                        font_size=m.body,
-                        tid=f"key.{ch}",
-                        on_tap=partial(self.flow.key, ch),
-                        primary=False,
-                    )
+                    b = Btn(ch, font_size=m.body, tid=f"key.{ch}",
+                            on_tap=partial(self.flow.key, ch), primary=False)  # fmt: skip
                 r.add_widget(b)
             keys.add_widget(r)
-        row.add_widget(keys)
-        col.add_widget(row)
-        return col
+        if self.card_reader_side == "right":  # keypad away from the reader
+            row.add_widget(keys)
+            row.add_widget(left)
+        else:
+            row.add_widget(left)
+            row.add_widget(keys)
+        return row
+
+    def _checkin_words(self, state: State, width: float) -> Widget:
+        m = self.m
+        box = BoxLayout(orientation="vertical", spacing=0, size_hint_y=None)
+        typed = state.keypad
+        if typed:
+            groups = " ".join(p for p in (typed[:6], typed[6:14], typed[14:]) if p)
+            box.add_widget(self.broken(groups, tid="checkin.number", width=width))
+            if state.keypad_error:
+                box.add_widget(self.broken(self._id_error(state), tid="checkin.error",
+                                           width=width))  # fmt: skip
+            elif len(typed) < 18:
+                box.add_widget(self.broken(self.t(state, "checkin.left", n=18 - len(typed)),
+                                           tid="checkin.left", width=width))  # fmt: skip
+        else:
+            arrow = state.card_reader and not state.keypad_error
+            side = self.card_reader_side
+            arrow_w = m.x(14) if arrow and side != "below" else 0.0
+            prompt = self.broken(self.t(state, checkin_key(state)), tid="checkin.prompt",
+                                 width=width - arrow_w - (m.x(2) if arrow_w else 0))  # fmt: skip
+            if arrow and side != "below":
+                line = BoxLayout(spacing=m.x(2), size_hint_y=None, height=prompt.height)
+                pointer = ReaderArrow(side=side, tid="checkin.arrow", size_hint=(None, None),
+                                      width=arrow_w, height=m.y(10))  # fmt: skip
+                holder = BoxLayout(orientation="vertical", size_hint_x=None, width=arrow_w)
+                holder.add_widget(pointer)
+                holder.add_widget(Widget())
+                for w in (holder, prompt) if side == "left" else (prompt, holder):
+                    line.add_widget(w)
+                box.add_widget(line)
+            else:
+                box.add_widget(prompt)
+                if arrow:
+                    box.add_widget(ReaderArrow(side="below", tid="checkin.arrow",
+                                               size_hint=(None, None), width=m.x(12),
+                                               height=m.y(11)))  # fmt: skip
+            if state.keypad_error:
+                box.add_widget(self.broken(self._id_error(state), tid="checkin.error",
+                                           width=width))  # fmt: skip
+        box.height = sum(w.height for w in box.children) + box.spacing * (len(box.children) - 1)
+        return box
+
+    def _id_error(self, state: State) -> str:
+        assert state.keypad_error is not None
+        return self.t(state, state.keypad_error)
 
     def _screen_confirm(self, state: State) -> Widget:
+        """ "Is this you?": the name masked (王*明), a returning resident greeted
+        with the day of the last visit here, "first visit" only when this
+        station has never seen them; the masked ID number and birth year."""
         res = state.resident
         assert res is not None
-        name = res.name or self.t(state, "confirm.unknown_name")
-        body: list[Widget] = [
-            self.label(name, tid="confirm.name", size=self.m.body * 1.3),
-            self.label(res.masked_id, tid="confirm.id"),
-        ]
+        body: list[Widget] = []
+        if res.returning:
+            greeting = (
+                self.t(state, "confirm.welcome_back", name=res.masked_name)
+                if res.masked_name
+                else self.t(state, "confirm.welcome_back_anon")
+            )
+            body.append(self.label(greeting, tid="confirm.name"))
+            if res.last_visit is not None:
+                day = self.day(state, res.last_visit, full=True)
+                body.append(self.txt(state, "confirm.last_visit", tid="confirm.last", date=day))
+        else:
+            if res.masked_name:
+                body.append(self.label(res.masked_name, tid="confirm.name"))
+            if res.returning is False:
+                body.append(self.txt(state, "confirm.first_visit", tid="confirm.first"))
+        who = res.masked_id
         if res.birth_year:
-            body.append(self.txt(state, "confirm.born", tid="confirm.born", year=res.birth_year))
+            who += "  " + self.t(state, "confirm.born", year=res.birth_year)
+        body.append(self.label(who, tid="confirm.id"))
         return self.page(
             state,
             title="confirm.title",
@@ -354,6 +481,10 @@ class Renderer:
                 self.button(state, "confirm.yes", self.flow.confirm),
             ],
         )
+
+    def day(self, state: State, d: Any, *, full: bool = False) -> str:
+        key = "date.full" if full else "date.short"
+        return self.t(state, key, year=d.year, month=d.month, day=d.day)
 
     def _screen_choose(self, state: State) -> Widget:
         m = self.m
@@ -392,28 +523,57 @@ class Renderer:
         self._updaters.append(update)
         return label
 
+    def _with_picture(self, picture: Widget, words: list[Widget]) -> Widget:
+        """A picture on the left, the words beside it."""
+        m = self.m
+        row = BoxLayout(spacing=m.x(3), size_hint_y=None)
+        row.height = max(m.y(30), sum(w.height for w in words))
+        picture.size_hint_x = None
+        picture.width = m.y(30) * 1.0
+        row.add_widget(picture)
+        col = BoxLayout(orientation="vertical")
+        for w in words:
+            col.add_widget(w)
+        col.add_widget(Widget())
+        row.add_widget(col)
+        return row
+
     def _screen_prep_bp(self, state: State) -> Widget:
-        body: list[Widget] = [self.txt(state, "prep_bp.body", tid="prep_bp.body", lines=3)]
+        from kivy.core.window import Window
+
+        m = self.m
+        width = Window.width - m.x(3) - m.y(30) - m.x(3)
+        words: list[Widget] = [
+            self.broken(self.t(state, "prep_bp.body"), tid="prep_bp.body", width=width)
+        ]
         if state.ready:
-            body.append(self.txt(state, "prep_bp.ready", tid="prep_bp.ready"))
+            words.append(self.txt(state, "prep_bp.ready", tid="prep_bp.ready"))
         else:
-            body.append(self._countdown_label(state, "prep_bp.rest", "prep_bp.rest"))
+            words.append(self._countdown_label(state, "prep_bp.rest", "prep_bp.rest"))
+        picture = SeatedForBloodPressure(tid="picture.seated")
         start = self.button(
             state, "prep_bp.start", self.flow.start_bp if state.ready else None, tid="btn.start_bp"
         )
-        return self.page(state, title="prep_bp.title", body=body, actions=[start], staff=True)
+        # no title line: the words and the picture say it, and need the room
+        return self.page(state, title="", body=[self._with_picture(picture, words)],
+                         actions=[start], staff=True)  # fmt: skip
 
     def _screen_measure_bp(self, state: State) -> Widget:
         m = self.m
         row = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.y(44))
-        gauge = Gauge(maximum=300, font_size=m.body, tid="gauge", size_hint_x=None, width=m.y(44))
+        gauge = Gauge(maximum=300, font_size=m.body, unit=self.t(state, "result.bp_unit"),
+                      tid="gauge", size_hint_x=None, width=m.y(44))  # fmt: skip
         self._updaters.append(lambda s: gauge.set_value(s.cuff_mmhg))
         row.add_widget(gauge)
         words = BoxLayout(orientation="vertical")
         if state.notice:
             words.add_widget(self.txt(state, "measure_bp.again", tid="measure_bp.again"))
-        words.add_widget(self.txt(state, "measure_bp.body", tid="measure_bp.body", lines=3))
-        words.add_widget(Widget())
+        key = "measure_bp.inflating" if state.cuff_inflating else "measure_bp.body"
+        words.add_widget(self.txt(state, key, tid="measure_bp.body", lines=3))
+        if not state.cuff_inflating:
+            words.add_widget(SeatedForBloodPressure(tid="picture.seated"))
+        else:
+            words.add_widget(Widget())
         row.add_widget(words)
         return self._measure_page(state, row)
 
@@ -421,6 +581,7 @@ class Renderer:
         m = self.m
         col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2.5))
         top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
+        top.add_widget(self.replay_button(state))
         top.add_widget(
             self.label(
                 self.t(
@@ -450,21 +611,38 @@ class Renderer:
         return col
 
     def _screen_bp_pause(self, state: State) -> Widget:
+        """Between two readings: keep the cuff on, the next comes by itself in N
+        seconds; "Stop" small, on the side, not the main button."""
+        from kivy.core.window import Window
+
+        m = self.m
         taken = "  ".join(f"{s}/{d}" for s, d, _ in state.bp_taken)
+        width = Window.width - m.x(3)
+        body_label = self.label("", tid="bp_pause.body", lines=1)
+        next_no = len(state.bp_taken) + 1
+
+        def update(s: State) -> None:
+            key = f"bp_pause.body_{min(3, max(2, next_no))}"
+            words = self.t(s, key, time=fmt_time(s.language, s.countdown_s))
+            lines = wrap(words, self._measure(m.body), width - 4)
+            body_label.text = "\n".join(lines)
+            body_label.height = m.body * 1.2 * max(1, len(lines))
+            body_label.words = words
+
+        self._updaters.append(update)
+        update(state)
         body: list[Widget] = [
-            self._countdown_label(state, "bp_pause.body", "bp_pause.body"),
+            body_label,
             self.txt(state, "bp_pause.taken", tid="bp_pause.taken", readings=taken),
         ]
         if state.bp_readings_needed > 2 and len(state.bp_taken) == 2:
-            body.append(self.txt(state, "bp_pause.third", tid="bp_pause.third", lines=2))
-        return self.page(
-            state,
-            title="bp_pause.title",
-            body=body,
-            actions=[self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel")],
-            back=False,
-            staff=True,
-        )
+            body.append(self.broken(self.t(state, "bp_pause.third"), tid="bp_pause.third",
+                                    width=width))  # fmt: skip
+        stop = self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel",
+                           primary=False, width_mm=30)  # fmt: skip
+        # no title line: the words say it all, and need the room
+        return self.page(state, title="", body=body, actions=[Widget(), stop],
+                         back=False, staff=True)  # fmt: skip
 
     def _screen_glucose_meal(self, state: State) -> Widget:
         answers: tuple[tuple[MealAnswer | None, str], ...] = (
@@ -491,10 +669,17 @@ class Renderer:
         )
 
     def _screen_prep_glucose(self, state: State) -> Widget:
+        from kivy.core.window import Window
+
+        m = self.m
+        width = Window.width - m.x(3) - m.y(30) - m.x(3)
+        words: list[Widget] = [
+            self.broken(self.t(state, "prep_glucose.body"), tid="prep_glucose.body", width=width)
+        ]
         return self.page(
             state,
             title="prep_glucose.title",
-            body=[self.txt(state, "prep_glucose.body", tid="prep_glucose.body", lines=3)],
+            body=[self._with_picture(FingerPrick(tid="picture.finger"), words)],
             actions=[
                 self.button(
                     state, "prep_glucose.ready", self.flow.start_glucose, tid="btn.glucose_ready"
@@ -504,14 +689,20 @@ class Renderer:
         )
 
     def _screen_measure_glucose(self, state: State) -> Widget:
-        body: list[Widget] = [
-            self.txt(state, "measure_glucose.body", tid="measure_glucose.body", lines=2),
+        from kivy.core.window import Window
+
+        m = self.m
+        width = Window.width - m.x(3) - m.y(30) - m.x(3)
+        words: list[Widget] = [
+            self.broken(
+                self.t(state, "measure_glucose.body"), tid="measure_glucose.body", width=width
+            ),
             self._countdown_label(state, "measure_glucose.wait", "measure_glucose.wait"),
         ]
         return self.page(
             state,
             title="measure_glucose.title",
-            body=body,
+            body=[self._with_picture(FingerPrick(tid="picture.finger"), words)],
             actions=[self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel")],
             back=False,
             staff=True,
@@ -606,7 +797,8 @@ class Renderer:
             explanation, advice = g.explanation, g.advice
             # an urgent result carries only the urgent instruction
             notes = ["result.close_to_limit"] if g.close_to_limit and not g.urgent else []
-            series = [[p.values[0] for p in state.trend if p.kind == "glucose"]]
+            points = [p for p in state.trend if p.kind == "glucose"]
+            series = [[p.values[0] for p in points]]
         else:
             assert bp is not None
             digits = f"{bp.systolic}/{bp.diastolic}"
@@ -614,19 +806,40 @@ class Renderer:
             kind, category, urgent = "bp", bp.category, bp.urgent
             explanation, advice = bp.explanation, bp.advice
             notes = ["result.irregular"] if bp.irregular_pulse else []
-            pts = [p for p in state.trend if p.kind == "blood_pressure"]
-            series = [[p.values[0] for p in pts], [p.values[1] for p in pts]]
+            points = [p for p in state.trend if p.kind == "blood_pressure"]
+            series = [[p.values[0] for p in points], [p.values[1] for p in points]]
         top = BoxLayout(size_hint_y=None, height=m.result * 1.2, spacing=m.x(3))
         big = Txt(digits, font_size=m.result, tid="result.value", size_hint_x=None, wrap=False)
         big.texture_update()
         big.width = big.texture_size[0] + 4
         top.add_widget(big)
-        unit_label = Txt(unit, font_size=m.body, tid="result.unit")
-        top.add_widget(unit_label)
+        unit_label = Txt(unit, font_size=m.body, tid="result.unit", size_hint_x=None, wrap=False)
+        unit_label.texture_update()
+        unit_label.width = unit_label.texture_size[0] + 4
+        earlier = points[:-1]
+        if earlier:  # the unit, and under it the last earlier reading with its day
+            stack = BoxLayout(orientation="vertical", size_hint_x=None)
+            stack.add_widget(unit_label)
+            last = self._last_time(state, earlier[-1])
+            last.texture_update()
+            stack.width = max(unit_label.width, last.texture_size[0] + 4)
+            last.width = stack.width
+            stack.add_widget(last)
+            top.add_widget(stack)
+        else:
+            top.add_widget(unit_label)
         if urgent and state.help is not None:  # a person is called: said at once
             told = Txt(self.t(state, f"help.result.{state.help.status}"), font_size=m.body,
                        tid="help.result", halign="right")  # fmt: skip
             top.add_widget(told)
+        else:
+            top.add_widget(Widget())
+        replay = BoxLayout(orientation="vertical", size_hint_x=None)
+        replay.add_widget(Widget())
+        button = self.replay_button(state)
+        replay.width = button.width
+        replay.add_widget(button)
+        top.add_widget(replay)
         col.add_widget(top)
         cat_row = BoxLayout(spacing=m.x(2), size_hint_y=None, height=m.body * 1.2)
         style = theme.category_style(kind, category, urgent)
@@ -650,8 +863,11 @@ class Renderer:
         cat_label.texture_update()
         cat_label.width = cat_label.texture_size[0] + 4
         cat_row.add_widget(cat_label)
-        if any(len(s) >= 2 for s in series):
-            cat_row.add_widget(TrendChart(series=series, tid="result.trend"))
+        shown = series[0][-5:]
+        if earlier and len(shown) >= 2:  # the readings, each dot labelled with its day
+            days = [self._point_day(state, p) for p in [*earlier, None]][-len(shown) :]
+            cat_row.add_widget(TrendChart(series=[s[-len(shown) :] for s in series], labels=days,
+                                          font_size=m.body * 0.5, tid="result.trend"))  # fmt: skip
         else:
             cat_row.add_widget(Widget())
         col.add_widget(cat_row)
@@ -703,6 +919,23 @@ class Renderer:
         col.add_widget(actions)
         return col
 
+    def _last_time(self, state: State, last: TrendPoint) -> Txt:
+        """The last earlier reading in words with its day: "上次 3月2日 135/85"."""
+        value = (
+            f"{last.values[0]:.0f}/{last.values[1]:.0f}"
+            if last.kind == "blood_pressure"
+            else f"{last.values[0]:.1f}"
+        )
+        words = self.t(state, "result.last_time", date=self._point_day(state, last), value=value)
+        return Txt(words, font_size=self.m.body * 0.6, tid="result.last", size_hint_x=None,
+                   wrap=False)  # fmt: skip
+
+    def _point_day(self, state: State, p: TrendPoint | None) -> str:
+        """A trend point's day; None is this reading (today)."""
+        if p is None or p.day is None:
+            return self.t(state, "result.today")
+        return self.day(state, p.day)
+
     # --- the summary of the visit (kiosk.flow.summary) ---------------------------
 
     def _screen_summary(self, state: State) -> Widget:
@@ -713,17 +946,32 @@ class Renderer:
         from kivy.core.window import Window
 
         m = self.m
-        pad_x, pad_y, gap = m.x(1.5), m.y(1), m.y(1)
+        pad_x, pad_y, gap = m.x(1.5), m.y(0.5), m.y(0.5)
         icon_w = m.body * 1.2
         text_w = Window.width - 2 * pad_x - icon_w - m.x(2)
         items = [self._summary_item(state, i, it, text_w) for i, it in enumerate(state.summary)]
-        room = Window.height - 2 * pad_y - m.body * 1.2 - m.button_h - 3 * gap
+        reminder = self._wrapped(self.t(state, "summary.reminder"), tid="summary.reminder",
+                                 width=Window.width - 2 * pad_x)  # fmt: skip
+        # "Repeat" beside the buttons below; where the results need pages (and
+        # the page button takes its room there), beside the title instead.
+        line = m.body * 1.2
+        room = Window.height - 2 * pad_y - reminder.height - line - m.button_h - 4 * gap
         pages = _pages([w.height for w in items], room, gap)
+        replay_on_top = len(pages) > 1
+        if replay_on_top:
+            pages = _pages([w.height for w in items], room - (m.button_h - line), gap)
         if state.summary != self._summary_of:
             self._summary_of, self._summary_page = state.summary, 0
         page = min(self._summary_page, len(pages) - 1)
         col = BoxLayout(orientation="vertical", padding=[pad_x, pad_y, pad_x, pad_y], spacing=gap)
-        col.add_widget(self.txt(state, "summary.title", tid="summary.title"))
+        head = BoxLayout(size_hint_y=None, height=m.button_h if replay_on_top else line,
+                         spacing=m.gap_x)  # fmt: skip
+        title = self.txt(state, "summary.title", tid="summary.title")
+        title.size_hint_y = 1
+        head.add_widget(title)
+        if replay_on_top:
+            head.add_widget(self.replay_button(state))
+        col.add_widget(head)
         shown = [items[i] for i in pages[page]]
         listing = BoxLayout(orientation="vertical", spacing=gap, size_hint_y=None)
         listing.height = sum(w.height for w in shown) + gap * (len(shown) - 1)
@@ -732,8 +980,11 @@ class Renderer:
             listing.add_widget(w)
         col.add_widget(listing)
         col.add_widget(Widget())
+        col.add_widget(reminder)
         actions = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         actions.add_widget(self.lang_button(state))
+        if not replay_on_top:
+            actions.add_widget(self.replay_button(state))
         if len(pages) > 1:  # the last page's button goes back to the first
             more = partial(self._turn_summary_page, len(pages))
             key = "summary.more" if page + 1 < len(pages) else "summary.first"
@@ -818,7 +1069,10 @@ class Renderer:
         return self._one_line
 
     def _screen_done(self, state: State) -> Widget:
-        body: list[Widget] = [self.txt(state, "done.body", tid="done.body", lines=2)]
+        body: list[Widget] = [
+            self.txt(state, "done.body", tid="done.body"),
+            self.txt(state, "summary.reminder", tid="done.reminder", lines=2),
+        ]
         if state.print_status is not None:
             body.append(self.txt(state, f"print.{state.print_status}", tid="print.status", lines=2))
         actions = None
@@ -1024,6 +1278,8 @@ class _Panel(BoxLayout):  # type: ignore[misc]
         super().__init__(**kw)
         from kivy.graphics import Color, Rectangle
 
+        self.bg = bg
+        """What the texts in it are read against (the tests' contrast check)."""
         with self.canvas.before:
             Color(*bg)
             self._rect = Rectangle(pos=self.pos, size=self.size)

@@ -167,16 +167,21 @@ def _polygon(shape: str, cx: float, cy: float, r: float) -> list[tuple[float, fl
 
 
 class Gauge(Widget):  # type: ignore[misc]
-    """The live cuff pressure: an arc from 0 to ``maximum`` mmHg and the number."""
+    """The live cuff pressure: an arc from 0 to ``maximum`` mmHg, the number
+    and its unit under it."""
 
     tid = StringProperty("")
 
-    def __init__(self, *, maximum: float, font_size: float, tid: str = "", **kw: Any) -> None:
+    def __init__(
+        self, *, maximum: float, font_size: float, unit: str = "", tid: str = "", **kw: Any
+    ) -> None:
         super().__init__(tid=tid, **kw)
         self.maximum = maximum
         self.value: float | None = None
         self.label = Txt("", font_size=font_size, halign="center", tid=f"{tid}.value")
+        self.unit = Txt(unit, font_size=font_size * 0.7, halign="center", tid=f"{tid}.unit")
         self.add_widget(self.label)
+        self.add_widget(self.unit)
         self.bind(pos=self._draw, size=self._draw)
 
     def set_value(self, value: float | None) -> None:
@@ -189,8 +194,10 @@ class Gauge(Widget):  # type: ignore[misc]
         s = min(self.width, self.height)
         cx, cy = self.center
         r = s / 2 - 6
-        self.label.size = (s * 0.8, s * 0.4)
-        self.label.center = (cx, cy)
+        self.label.size = (s * 0.8, self.label.font_size * 1.2)
+        self.label.center = (cx, cy + self.label.height * 0.35)
+        self.unit.size = (s * 0.8, self.unit.font_size * 1.2)
+        self.unit.center = (cx, cy - self.unit.height * 0.75)
         self.label.text = "" if self.value is None else f"{round(self.value)}"
         self.canvas.before.clear()
         frac = 0.0 if self.value is None else max(0.0, min(1.0, self.value / self.maximum))
@@ -203,16 +210,33 @@ class Gauge(Widget):  # type: ignore[misc]
 
 
 class TrendChart(Widget):  # type: ignore[misc]
-    """The resident's last readings as small lines (no text: the numbers are above)."""
+    """The resident's readings as lines with a dot for each, every dot labelled
+    with its day under it (labels that would overlap the one before are left
+    out, the last always kept: it is today). The words above the chart say
+    the last earlier reading in full ("上次 3月2日 135/85")."""
 
     tid = StringProperty("")
 
-    def __init__(self, *, series: Sequence[Sequence[float]], tid: str = "", **kw: Any) -> None:
+    def __init__(
+        self,
+        *,
+        series: Sequence[Sequence[float]],
+        labels: Sequence[str] = (),
+        font_size: float = 14.0,
+        tid: str = "",
+        **kw: Any,
+    ) -> None:
         super().__init__(tid=tid, **kw)
         self.series = [list(s) for s in series]
+        self.labels = list(labels)
+        self.font_size = font_size
+        self.shown_labels: list[str] = []
+        """The labels drawn (tests read them)."""
         self.bind(pos=self._draw, size=self._draw)
 
     def _draw(self, *_: Any) -> None:
+        from kivy.core.text import Label as CoreLabel
+
         self.canvas.clear()
         values = [v for s in self.series for v in s]
         if not values:
@@ -221,17 +245,90 @@ class TrendChart(Widget):  # type: ignore[misc]
         span = (hi - lo) or 1.0
         pad = 8.0
         n = max(len(s) for s in self.series)
-        colours = [theme.OKABE_ITO["blue"], theme.OKABE_ITO["orange"]]
+        textures = []
+        for words in self.labels[-n:] if self.labels else []:
+            core = CoreLabel(text=words, font_size=self.font_size, color=theme.TEXT)
+            core.refresh()
+            textures.append(core.texture)
+        label_h = max((t.height for t in textures), default=0.0)
+        bottom = self.y + label_h + 2
+        plot_h = max(1.0, self.height - label_h - 2 - 2 * pad)
+        inner_w = self.width - 2 * pad
+
+        def x_of(j: int) -> float:
+            return float(self.x + pad + inner_w * (j / max(1, n - 1)) if n > 1 else self.center_x)
+
+        colours = [theme.OKABE_ITO["blue"], theme.OKABE_ITO["vermillion"]]
         with self.canvas:
             Color(*hex_rgba("#F2F2F2"))
-            Rectangle(pos=self.pos, size=self.size)
+            Rectangle(pos=(self.x, bottom), size=(self.width, self.height - label_h - 2))
             for i, s in enumerate(self.series):
                 Color(*hex_rgba(colours[i % 2]))
                 pts: list[float] = []
+                offset = n - len(s)
                 for j, v in enumerate(s):
-                    x = self.x + pad + (self.width - 2 * pad) * (j / max(1, n - 1))
-                    y = self.y + pad + (self.height - 2 * pad) * ((v - lo) / span)
+                    x = x_of(j + offset)
+                    y = bottom + pad + plot_h * ((v - lo) / span)
                     pts += [x, y]
                     Ellipse(pos=(x - 5, y - 5), size=(10, 10))
                 if len(pts) >= 4:
                     Line(points=pts, width=2)
+            # day labels under the dots, right to left so today's always shows
+            self.shown_labels = []
+            Color(1, 1, 1, 1)
+            left_edge = self.right + 1e9
+            offset = n - len(textures)
+            for j in range(len(textures) - 1, -1, -1):
+                tex = textures[j]
+                cx = x_of(j + offset)
+                x0 = min(max(self.x, cx - tex.width / 2), self.right - tex.width)
+                if x0 + tex.width > left_edge - 4:
+                    continue
+                Rectangle(texture=tex, pos=(x0, self.y), size=tex.size)
+                left_edge = x0
+                self.shown_labels.insert(0, self.labels[-n:][j])
+
+
+class ReaderArrow(Widget):  # type: ignore[misc]
+    """A thick arrow pointing to where the ID card reader is (``left``,
+    ``right``, ``below``), in Okabe–Ito blue, pulsing gently so the eye finds it."""
+
+    tid = StringProperty("")
+
+    def __init__(self, *, side: str, tid: str = "", **kw: Any) -> None:
+        super().__init__(tid=tid, **kw)
+        self.side = side
+        self.bind(pos=self._draw, size=self._draw)
+        from kivy.animation import Animation
+
+        self._pulse = Animation(opacity=0.35, duration=0.6) + Animation(opacity=1.0, duration=0.6)
+        self._pulse.repeat = True
+        self._pulse.start(self)
+
+    def stop(self) -> None:
+        self._pulse.cancel(self)
+
+    def _draw(self, *_: Any) -> None:
+        self.canvas.clear()
+        w, h = self.width, self.height
+        # an arrow pointing right in a unit square, turned for the side
+        shape = [(0.0, 0.35), (0.55, 0.35), (0.55, 0.1), (1.0, 0.5), (0.55, 0.9), (0.55, 0.65),
+                 (0.0, 0.65)]  # fmt: skip
+        if self.side == "left":
+            shape = [(1 - x, y) for x, y in shape]
+        elif self.side == "below":
+            shape = [(y, 1 - x) for x, y in shape]
+        pts = [(self.x + x * w, self.y + y * h) for x, y in shape]
+        verts: list[float] = []
+        for x, y in pts:
+            verts += [x, y, 0, 0]
+        with self.canvas:
+            Color(*hex_rgba(theme.OKABE_ITO["blue"]))
+            # the arrow as a fan from its tip's base: concave, so two pieces
+            body = [0, 1, 5, 6]
+            head = [2, 3, 4]
+            for idx in (body, head):
+                Mesh(vertices=[c for i in idx for c in verts[4 * i : 4 * i + 4]],
+                     indices=list(range(len(idx))), mode="triangle_fan")  # fmt: skip
+            Color(*theme.TEXT)
+            Line(points=[c for p in pts for c in p], close=True, width=1.5)

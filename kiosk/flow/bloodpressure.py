@@ -40,6 +40,11 @@ Taken = tuple[int, int, int | None]
 """One kept measurement as the screen lists it: systolic, diastolic, pulse."""
 
 
+INFLATING_MMHG = 10
+"""A cuff pressure from this up: the monitor has started, the instruction
+changes from "press start" to "keep still"."""
+
+
 class BloodPressure:
     def __init__(self, ctx: FlowContext, results: Results) -> None:
         self._ctx = ctx
@@ -88,14 +93,18 @@ class BloodPressure:
             screen=Screen.MEASURE_BP,
             bp_reading_no=len(ctx.visit.bp) + 1,
             cuff_mmhg=None,
+            cuff_inflating=False,
             countdown_s=None,
             error=None,
         )
         ctx.spawn(self._measure_task, "measure-bp")
 
     def _on_cuff(self, pressure: CuffPressure) -> None:
-        if self._ctx.state.screen is Screen.MEASURE_BP:
-            self._ctx.update(cuff_mmhg=round(pressure.mmhg))
+        st = self._ctx.state
+        if st.screen is Screen.MEASURE_BP:
+            mmhg = round(pressure.mmhg)
+            inflating = st.cuff_inflating or mmhg >= INFLATING_MMHG
+            self._ctx.update(cuff_mmhg=mmhg, cuff_inflating=inflating)
 
     async def _measure_task(self) -> None:
         ctx = self._ctx

@@ -13,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from datetime import date
 
 from drivers.base import IdCardReader
-from healthkiosk.errors import DeviceError, DeviceTimeoutError, IdNumberError
-from healthkiosk.idnumber import parse
+from healthkiosk.errors import DeviceError, DeviceTimeoutError, HealthKioskError, IdNumberError
+from healthkiosk.idnumber import check_character, parse
 from healthkiosk.readings import IdCardData
 from kiosk.flow.context import FlowContext
-from kiosk.flow.ports import ResidentIdentity
+from kiosk.flow.ports import KnownResident, ResidentIdentity
 from kiosk.flow.result import Results
 from kiosk.flow.state import ResidentView, Screen
+from kiosk.slip.model import mask_name
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +73,10 @@ class CheckIn:
             ctx.update(keypad_error="id_x_position")
             return
         typed = st.keypad + char
-        error: str | None = None
-        valid = False
-        if len(typed) == ID_LENGTH:
-            try:
-                parse(typed, today=ctx.clock.now().date())
-                valid = True
-            except IdNumberError as err:
-                error = err.reason
-        ctx.update(keypad=typed, keypad_error=error, keypad_valid=valid)
+        error = typed_problem(typed, today=ctx.clock.now().date())
+        ctx.update(
+            keypad=typed, keypad_error=error, keypad_valid=len(typed) == ID_LENGTH and not error
+        )
 
     def backspace(self) -> None:
         ctx = self._ctx
@@ -87,29 +84,58 @@ class CheckIn:
         if st.screen is not Screen.CHECKIN:
             return
         ctx.touch()
-        ctx.update(keypad=st.keypad[:-1], keypad_error=None, keypad_valid=False)
+        typed = st.keypad[:-1]
+        ctx.update(
+            keypad=typed,
+            keypad_error=typed_problem(typed, today=ctx.clock.now().date()),
+            keypad_valid=False,
+        )
 
-    def submit_id(self) -> None:
+    def clear(self) -> None:
+        """Clear: start the number again."""
         ctx = self._ctx
-        st = ctx.state
-        if st.screen is not Screen.CHECKIN or not st.keypad_valid:
+        if ctx.state.screen is not Screen.CHECKIN:
             return
         ctx.touch()
-        number = parse(st.keypad, today=ctx.clock.now().date())
-        ctx.spawn(lambda: self._submit(number.value), "known-name")
+        ctx.update(keypad="", keypad_error=None, keypad_valid=False)
 
-    async def _submit(self, id_number: str) -> None:
+    def submit_id(self) -> None:
+        """OK: a whole valid number checks in; a short one says how many are missing."""
         ctx = self._ctx
-        name = await asyncio.wait_for(ctx.recorder.known_name(id_number), NAME_WAIT_S)
+        st = ctx.state
+        if st.screen is not Screen.CHECKIN or not st.keypad:
+            return
+        ctx.touch()
+        if len(st.keypad) < ID_LENGTH:
+            ctx.update(keypad_error="id_length")
+            return
+        if not st.keypad_valid:
+            return
+        number = parse(st.keypad, today=ctx.clock.now().date())
+        ctx.spawn(lambda: self._submit(number.value), "known-resident")
+
+    async def _submit(self, id_number: str, name: str | None = None) -> None:
+        """Who this is, as far as this station knows them, then "is this you?"."""
+        ctx = self._ctx
         number = parse(id_number, today=ctx.clock.now().date())
+        known: KnownResident | None = None
+        returning: bool | None = None
+        try:
+            known = await asyncio.wait_for(ctx.recorder.known_resident(number.value), NAME_WAIT_S)
+            returning = known is not None
+        except (HealthKioskError, TimeoutError) as err:
+            log.warning("resident not looked up: %s", getattr(err, "reason", "timeout"))
+        if ctx.state.screen is not Screen.CHECKIN:
+            return
         ctx.visit.identity = ResidentIdentity(
             id_number=number.value,
             masked_id=number.masked,
-            name=name,
+            name=name or (known.name if known else None),
             sex=number.sex.value,
             birth_date=number.birth_date,
         )
-        self._confirm_screen()
+        last = known.last_seen.astimezone(ctx.zone).date() if known else None
+        self._confirm_screen(returning=returning, last_visit=last)
 
     # --- card reader and QR scanner -------------------------------------------
 
@@ -120,7 +146,7 @@ class CheckIn:
             reader, flag="card_reader", unreadable="card_unreadable", what="ID card reader"
         )
         if card is not None:
-            self._card_read(card)
+            await self._card_read(card)
 
     async def _read_codes(self) -> None:
         scanner = self._ctx.devices.qr_code
@@ -156,31 +182,29 @@ class CheckIn:
             return card if ctx.state.screen is Screen.CHECKIN else None
         return None
 
-    def _card_read(self, card: IdCardData) -> None:
+    async def _card_read(self, card: IdCardData) -> None:
         ctx = self._ctx
+        ctx.touch()  # a card on the reader: the elder is here
         try:
-            number = parse(card.id_number, today=ctx.clock.now().date())
+            parse(card.id_number, today=ctx.clock.now().date())
         except IdNumberError:
             ctx.update(keypad_error="card_unreadable")
             ctx.spawn(self._read_cards, "read-card")
             return
-        ctx.visit.identity = ResidentIdentity(
-            id_number=number.value,
-            masked_id=number.masked,
-            name=card.name or None,
-            sex=number.sex.value,
-            birth_date=number.birth_date,
-        )
-        self._confirm_screen()
+        await self._submit(card.id_number, name=card.name or None)
 
     # --- "is this you?" --------------------------------------------------------
 
-    def _confirm_screen(self) -> None:
+    def _confirm_screen(self, *, returning: bool | None, last_visit: date | None) -> None:
         ctx = self._ctx
         ident = ctx.visit.identity
         assert ident is not None
+        # The elder just acted (a card, OK): a "still here?" that came while the
+        # store was asked who they are goes away with the check-in screen.
+        ctx.still_deadline = None
         ctx.idle_from_now()
         ctx.update(
+            still_here_s=None,
             screen=Screen.CONFIRM,
             keypad="",
             keypad_error=None,
@@ -192,6 +216,9 @@ class CheckIn:
                 name=ident.name,
                 birth_year=ident.birth_date.year if ident.birth_date else 0,
                 sex=ident.sex,
+                masked_name=mask_name(ident.name),
+                returning=returning,
+                last_visit=last_visit,
             ),
         )
 
@@ -214,3 +241,32 @@ class CheckIn:
         ctx.visit.identity = None
         ctx.update(screen=Screen.ATTRACT, resident=None)
         self.start()
+
+
+def typed_problem(typed: str, *, today: date) -> str | None:
+    """What is wrong with a number as far as it is typed, as soon as it can be
+    told, naming the part: ``id_region`` (the first two digits are no
+    province), ``id_birth_date`` (digits 7 to 14 are no possible birth date),
+    then, at 18 characters, ``id_check_digit`` (a digit anywhere is wrong:
+    check each one). None while nothing is wrong yet."""
+    if len(typed) >= 2 and (problem := _probe(typed[:2], "19700101", today)):
+        return problem
+    if len(typed) >= 14 and (problem := _probe("11", typed[6:14], today)):
+        return problem
+    if len(typed) == ID_LENGTH:
+        try:
+            parse(typed, today=today)
+        except IdNumberError as err:
+            return err.reason
+    return None
+
+
+def _probe(province: str, born: str, today: date) -> str | None:
+    """The core's verdict on a number with this province and birth date and a
+    right check digit: ``id_region``, ``id_birth_date`` or None."""
+    first = province + "0000" + born + "000"
+    try:
+        parse(first + check_character(first), today=today)
+    except IdNumberError as err:
+        return err.reason
+    return None

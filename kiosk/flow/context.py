@@ -26,7 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal, Protocol
 
 from healthkiosk.config import KioskConfig
@@ -111,8 +111,11 @@ class FlowContext:
         version: str,
         gate: VisitGate,
         clock_synced: Callable[[], bool | None] = lambda: None,
+        zone: tzinfo = UTC,
     ) -> None:
         self.cfg = config
+        self.zone = zone
+        """The station's time zone: the days the screens name (last visit, the trend)."""
         self.rules = rules
         self.rule_set = rule_set_id(rules)
         """Its name and digest, carried by every reading classified here."""

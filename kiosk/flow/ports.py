@@ -39,6 +39,16 @@ class ResidentIdentity:
 
 
 @dataclass(frozen=True, slots=True)
+class KnownResident:
+    """A resident this station has seen before (from the kiosk's store)."""
+
+    name: str | None
+    """The name a card gave at an earlier visit, if any."""
+    last_seen: datetime
+    """When a reading of theirs was last saved here (UTC)."""
+
+
+@dataclass(frozen=True, slots=True)
 class BpValues:
     systolic: int
     diastolic: int
@@ -166,8 +176,9 @@ class Recorder(Protocol):
         """The resident's last readings, oldest first (for the trend chart)."""
         ...
 
-    async def known_name(self, id_number: str) -> str | None:
-        """The name stored for a typed ID number (a card gave it before), if any."""
+    async def known_resident(self, id_number: str) -> KnownResident | None:
+        """The resident as this station knows them (name, last visit); None on a
+        first visit here."""
         ...
 
     async def known_height(self, resident: ResidentIdentity) -> float | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 
 from healthkiosk.errors import HealthKioskError
 from kiosk.flow.context import FlowContext
@@ -83,7 +84,9 @@ class Results:
             bp_result=bp_result or ctx.state.bp_result,
             glucose_result=glucose_result or ctx.state.glucose_result,
             vital_result=vital_result,
-            trend=tuple(ctx.visit.history),
+            trend=tuple(
+                replace(p, day=p.at.astimezone(ctx.zone).date()) for p in ctx.visit.history
+            ),
             countdown_s=None,
         )
         if shown is not None and shown.urgent and self._on_urgent is not None:

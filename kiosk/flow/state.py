@@ -9,7 +9,7 @@ flow tests and GUI tests compare snapshots.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
@@ -75,6 +75,13 @@ class ResidentView:
     name: str | None
     birth_year: int
     sex: str
+    masked_name: str | None = None
+    """The name as the screen shows it (王*明): all but the first and last hidden."""
+    returning: bool | None = None
+    """Seen by this station before (True), never (False), or not known (None:
+    the store did not answer): "first visit" only when False."""
+    last_visit: date | None = None
+    """The day (station's time zone) of the last visit here, when returning."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +165,8 @@ class TrendPoint:
     values: tuple[float, ...]
     """(systolic, diastolic) or (mmol/L,)."""
     category: str
+    day: date | None = None
+    """The day of the reading in the station's time zone (the trend's labels)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +229,9 @@ class State:
     # check-in
     keypad: str = ""
     keypad_error: str | None = None
-    """``id_check_digit``, ``id_format``, ``id_region``, ``id_birth_date`` as typed."""
+    """What is wrong with the number typed (:func:`kiosk.flow.checkin.typed_problem`):
+    ``id_region``, ``id_birth_date``, ``id_check_digit`` as typed, ``id_length``
+    when OK is pressed early, ``id_x_position``; a card's ``card_unreadable``."""
     keypad_valid: bool = False
     card_reader: bool = False
     """A card reader is waiting for a card on the check-in screen."""
@@ -235,6 +246,9 @@ class State:
     bp_reading_no: int = 0
     bp_readings_needed: int = 0
     bp_taken: tuple[tuple[int, int, int | None], ...] = ()
+    cuff_inflating: bool = False
+    """The cuff has started to fill: the instruction is "keep still", no longer
+    "press start"."""
     notice: str | None = None
     """A discarded reading: ``body_movement``, ``cuff_fit``, ``improper_position``."""
     meal: MealAnswer | None = None

@@ -100,6 +100,7 @@ class VisitFlow:
             version=version,
             gate=visit_gate or OpenGate(),
             clock_synced=clock_synced or (lambda: None),
+            zone=(slip or SlipSettings(station="")).zone,
         )
         self._closed = False
         summary = Summary(ctx)
@@ -184,6 +185,9 @@ class VisitFlow:
 
     def backspace(self) -> None:
         self._checkin.backspace()
+
+    def clear_keypad(self) -> None:
+        self._checkin.clear()
 
     def submit_id(self) -> None:
         self._checkin.submit_id()

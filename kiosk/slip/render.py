@@ -25,13 +25,13 @@ Every line is drawn on its own and pasted at the left margin, so
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kiosk import linebreak
 from kiosk.slip.layout import Block, Style, layout
 from kiosk.slip.model import Slip
 
@@ -75,14 +75,6 @@ FONT_FILES: dict[bool, tuple[tuple[Path, str], ...]] = {
 }
 """Where the slip's faces are looked for, in order of preference, with the
 family each must be (regular, bold). Bold falls back to regular."""
-
-NOT_AT_START = set("、。，．；：？！）］｝〕〉》」』】〗〙〛”’…—·・～％‰℃°,.;:?!)]}%")
-NOT_AT_END = set("（［｛〔〈《「『【〖〘〚“‘／([{￥¥$")
-_ATOM = re.compile(
-    r"[0-9][0-9.,/%:°℃+\-]*(?: (?:mmHg|mmol/L|mg/dL|kPa|bpm))? ?"  # a number with its unit
-    r"|[A-Za-z][0-9A-Za-z.,/%:°℃+\-]* ?"  # a word
-    r"|\S ?| "
-)
 
 
 class SlipFontError(RuntimeError):
@@ -199,57 +191,9 @@ def font_for(style: Style, words: str) -> tuple[FreeTypeFont, int]:
 # --- lines -----------------------------------------------------------------------------
 
 
-def atoms(words: str) -> list[str]:
-    """Pieces a line may break between: each Chinese character, each run of
-    Latin letters and digits with its units (a trailing space kept), a
-    closing mark glued to what precedes it and an opening one to what follows."""
-    raw = _ATOM.findall(words)
-    out: list[str] = []
-    for piece in raw:
-        if out and (piece[0] in NOT_AT_START or out[-1].rstrip()[-1:] in NOT_AT_END):
-            out[-1] += piece
-        else:
-            out.append(piece)
-    return out
-
-
 def wrap(words: str, f: FreeTypeFont, width: int) -> list[str]:
-    """``words`` in lines no wider than ``width`` dots. A short run after the
-    line's last space goes down with what follows ("14:05 北 / 京时间" becomes
-    "14:05 / 北京时间"); an atom wider than a whole line alone is cut by character."""
-    lines: list[str] = []
-    line: list[str] = []
-
-    def text(parts: list[str]) -> str:
-        return "".join(parts).rstrip()
-
-    for atom in atoms(words):
-        if f.getlength(text([*line, atom])) <= width:
-            line.append(atom)
-            continue
-        cut = max((i + 1 for i, a in enumerate(line) if a.endswith(" ")), default=0)
-        carry = line[cut:] if 0 < cut < len(line) else []
-        if carry and f.getlength(text(carry)) > width / 3:
-            carry = []
-        if text(line[: len(line) - len(carry)]):
-            lines.append(text(line[: len(line) - len(carry)]))
-        line = carry
-        if f.getlength(text([*line, atom])) <= width:
-            line.append(atom)
-            continue
-        if text(line):
-            lines.append(text(line))
-        piece = ""
-        for ch in atom:  # wider than a line: cut it, still not before a closing mark
-            too_wide = f.getlength((piece + ch).rstrip()) > width
-            if too_wide and piece.strip() and ch not in NOT_AT_START:
-                lines.append(piece.rstrip())
-                piece = ""
-            piece += ch
-        line = [piece]
-    if text(line):
-        lines.append(text(line))
-    return lines
+    """``words`` in lines no wider than ``width`` dots (:func:`kiosk.linebreak.wrap`)."""
+    return linebreak.wrap(words, f.getlength, width)
 
 
 def line_height(style: Style) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -39,10 +40,23 @@ def refresh_resident(resident: Resident, details: ResidentDetails, *, now: datet
     resident.first_seen = min(resident.first_seen, now)
 
 
-def known_name(
+@dataclass(frozen=True, slots=True)
+class SeenResident:
+    """A resident this station has seen: the name a card gave (if any) and
+    when a reading of theirs was last saved here."""
+
+    name: str | None
+    last_seen: datetime
+
+
+def seen_resident(
     factory: sessionmaker[Session], *, hasher: IdHasher, id_number: IdNumber | str
-) -> str | None:
-    """The name stored for a resident (a card gave it before), if any."""
+) -> SeenResident | None:
+    """The resident of this ID number as this station knows them; None for a
+    first visit here."""
     digest = hasher.hash(id_number)
     with factory() as session:
-        return session.scalar(select(Resident.name).where(Resident.id_hash == digest))
+        row = session.execute(
+            select(Resident.name, Resident.last_seen).where(Resident.id_hash == digest)
+        ).first()
+    return None if row is None else SeenResident(name=row.name, last_seen=row.last_seen)

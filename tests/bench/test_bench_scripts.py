@@ -93,3 +93,14 @@ def test_kiosk_start_memory_and_latency() -> None:
     assert re.search(rf"RSS once started: bare {FIGURE} MB, kiosk {FIGURE} MB", out)
     latency = rf"notification \(twins\) -> result on screen over 5 visits: p50 {FIGURE} ms"
     assert re.search(latency, out)
+
+
+@pytest.mark.gui
+def test_kiosk_latency_against_another_commit() -> None:
+    """``--against REV``: the same latency run on that commit's code, in turns
+    with this tree's, and the ratio of the p99s; where this tree's time goes."""
+    out = run("bench/kiosk.py", "--runs", "1", "--visits", "4", "--against", "HEAD",
+              may_miss=True)  # fmt: skip
+    assert re.search(rf"against HEAD: p50 {FIGURE} ms, p99 {FIGURE} ms \(4 visits\); "
+                     rf"p99 this tree / HEAD: {FIGURE}", out), out  # fmt: skip
+    assert re.search(rf"where the time goes: .* p50 {FIGURE} ms", out), out

@@ -145,8 +145,10 @@ async def test_trend_names_visits_events_and_status(
     trend = await recorder.recent(WHO, limit=8)
     assert len(trend) == 8 and trend[0].values == (124.0, 80.0) and trend[-1].kind == "glucose"
     assert await recorder.recent(other, limit=8) == []
-    assert await recorder.known_name(CARD.id_number) == "王秀英"
-    assert await recorder.known_name(other.id_number) is None
+    known = await recorder.known_resident(CARD.id_number)
+    assert known is not None and known.name == "王秀英"
+    assert known.last_seen == T0 + timedelta(minutes=11)  # the last reading saved
+    assert await recorder.known_resident(other.id_number) is None
     await recorder.end_visit("10000000-0000-4000-8000-000000000001", outcome="timeout", at=T0)
     await recorder.record_event(device="M1", kind="body_movement", detail={"systolic_mmhg": 150})
     status = await recorder.status()

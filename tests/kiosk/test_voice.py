@@ -153,7 +153,7 @@ async def test_still_here_countdown_is_spoken_at_a_few_moments(h: Harness) -> No
         ("en", "Are you still here? 20 seconds until the screen resets"),
         ("en", "Are you still here? 10 seconds until the screen resets"),
         ("en", "Are you still here? 5 seconds until the screen resets"),
-        ("en", "Thank you Take care. Goodbye"),
+        ("en", "Thank you Take care. Goodbye Take your ID card. Take off the cuff"),
     ]
 
 

@@ -10,18 +10,19 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from healthkiosk.config import KioskConfig
-from healthkiosk.errors import StoreFullError
+from healthkiosk.errors import StoreError, StoreFullError
 from healthkiosk.readings import DeviceMemoryRecord
 from healthkiosk.rules import RulesConfig, load_rules
 from kiosk.flow import CompletedReading, Devices, FakeClock, ResidentIdentity, State, StoreStatus
 from kiosk.flow.ports import (
     CouldNotMeasure,
+    KnownResident,
     MemoryHelpDesk,
     PinAttempts,
     RecordingAlert,
@@ -34,6 +35,9 @@ from tests.support.fake_devices import (
     FakeGlucoseMeter,
     FakeIdCardReader,
 )
+
+NAMED_SEEN = datetime(2026, 3, 2, 1, 30, tzinfo=UTC)
+"""When a resident known by ``MemoryRecorder.names`` was last seen (3月2日 in Beijing)."""
 
 
 @dataclass
@@ -48,6 +52,8 @@ class MemoryRecorder:
     visits: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     full: bool = False
+    unanswered: bool = False
+    """The store fails to say who a resident is."""
     saving: list[str] = field(default_factory=list)
     """Screen at the moment each save ran (it must not say saved yet)."""
     flow: VisitFlow | None = None
@@ -78,8 +84,15 @@ class MemoryRecorder:
             out.append(TrendPoint(r.measured_at, r.kind, values, r.category))
         return out
 
-    async def known_name(self, id_number: str) -> str | None:
-        return self.names.get(id_number)
+    async def known_resident(self, id_number: str) -> KnownResident | None:
+        """Known from ``names`` (no visit date: seen at ``NAMED_SEEN``) or from a
+        reading saved here."""
+        mine = [r.measured_at for r in self.saved if r.resident.id_number == id_number]
+        if self.unanswered:
+            raise StoreError("test: the store does not answer")
+        if not mine and id_number not in self.names:
+            return None
+        return KnownResident(self.names.get(id_number), max(mine, default=NAMED_SEEN))
 
     async def known_height(self, resident: ResidentIdentity) -> float | None:
         heights = [

@@ -51,6 +51,8 @@ class Driver:
         self.tag = tag
         self.steps: list[dict[str, Any]] = []
         self.overflows: list[dict[str, Any]] = []
+        self.elder: list[dict[str, Any]] = []
+        """Where a screen misses the 适老化 numbers (:meth:`check_elder_norms`)."""
         self.shot_files: list[str] = []
         self.config: Any = None
 
@@ -69,7 +71,7 @@ class Driver:
         from kivy.uix.label import Label
 
         return {
-            tid: w.text
+            tid: getattr(w, "words", w.text)  # a label broken into lines: its words
             for tid, w in self.widgets().items()
             if isinstance(w, Label) and w.get_root_window() is not None
         }
@@ -107,6 +109,57 @@ class Driver:
                     }
                 )
         self._check_summary_fits(name)
+        self._check_texts_clear_of_buttons(name)
+
+    def _check_texts_clear_of_buttons(self, name: str) -> None:
+        """No text of the page lies over a button (a page taller than the panel
+        squeezes its words under its buttons)."""
+        from kivy.uix.button import Button
+        from kivy.uix.label import Label
+
+        page = self.r.app.root.children[-1]
+        boxes = []
+        for w in page.walk(restrict=True):
+            if w.get_root_window() is None:
+                continue
+            x, y = w.to_window(w.x, w.y)
+            boxes.append((w, (x, y, x + w.width, y + w.height)))
+        buttons = [(w, b) for w, b in boxes if isinstance(w, Button)]
+        for w, (x0, y0, x1, y1) in boxes:
+            if isinstance(w, Button) or not isinstance(w, Label) or not w.text:
+                continue
+            for btn, (bx0, by0, bx1, by1) in buttons:
+                if min(x1, bx1) - max(x0, bx0) > 2 and min(y1, by1) - max(y0, by0) > 2:
+                    self.overflows.append({"step": name, "tid": getattr(w, "tid", ""),
+                                           "under": getattr(btn, "tid", "")})  # fmt: skip
+
+    def check_elder_norms(self, name: str) -> None:
+        """The 适老化 numbers on what is on screen now: every text at least 18 dp
+        (18/160 inch on the glass of this panel), the key numbers (a result, the
+        cuff pressure, the typed ID number) at least 30 dp, every text against
+        what is behind it at 7:1 or more. (Targets and their gaps:
+        ``check_buttons`` in the tests, from the recorded button boxes.)"""
+        from kivy.uix.button import Button
+        from kivy.uix.label import Label
+
+        from kiosk.app import theme
+
+        px_per_mm = self.r.app.metrics.px_per_mm_y
+        dp_mm = 25.4 / 160
+        for w in self.r.app.root.walk(restrict=True):
+            if not isinstance(w, Label) or not w.text or w.get_root_window() is None:
+                continue
+            tid = getattr(w, "tid", "")
+            font_mm = w.font_size / px_per_mm
+            least = 30 if tid in KEY_NUMBERS or tid.endswith(".value") else 18
+            if font_mm < least * dp_mm - 1e-6:
+                self.elder.append({"step": name, "tid": tid, "what": "size",
+                                   "dp": round(font_mm / dp_mm, 1), "least": least})  # fmt: skip
+            fg, bg = _colours(w, Button, theme)
+            ratio = contrast(fg, bg)
+            if ratio < 7.0:
+                self.elder.append({"step": name, "tid": tid, "what": "contrast",
+                                   "ratio": round(ratio, 2)})  # fmt: skip
 
     def _check_summary_fits(self, name: str) -> None:
         """The summary's results lie on the panel, between its title and its
@@ -139,7 +192,8 @@ class Driver:
                 return w
             await asyncio.sleep(0.02)
         raise AssertionError(
-            f"{tid!r} (text {text!r}) not on screen; on screen: {sorted(self.texts().items())}"
+            f"{tid!r} (text {text!r}) not on screen; on screen: {sorted(self.texts().items())}; "
+            f"screens: {self.r.flow.state.history}"
         )
 
     async def gone(self, tid: str, *, within: float = 20.0) -> None:
@@ -201,6 +255,7 @@ class Driver:
             step.setdefault("button_sets", []).append(self.buttons())
             step.setdefault("widgets", sorted(self.widgets()))
             self.check_overflow(f"{name}/{language}")
+            self.check_elder_norms(f"{name}/{language}")
             self.screenshot(f"{name}-{language}")
         if both_languages:
             await self.tap("btn.lang")  # back to where we were
@@ -214,6 +269,41 @@ class Driver:
         self.r.app.root.export_to_png(str(path))
         self.shot_seconds = getattr(self, "shot_seconds", 0.0) + time.monotonic() - t
         self.shot_files.append(path.name)
+
+
+KEY_NUMBERS = frozenset({"result.value", "gauge.value", "checkin.number"})
+"""Numbers an elder came for: at least 30 dp."""
+
+
+def _colours(w: Any, button: type, theme: Any) -> tuple[Any, Any]:
+    """A label's text colour and the colour behind it: its own button's, a
+    banner's, else the page's."""
+    if isinstance(w, button):
+        fg = w.disabled_color if w.disabled else w.color
+        return fg, w.background_color
+    node, seen = w.parent, set()
+    while node is not None and id(node) not in seen:  # up to the window (its own parent)
+        seen.add(id(node))
+        if isinstance(node, button):
+            return w.color, node.background_color
+        bg = getattr(node, "bg", None)
+        if bg is not None:
+            return w.color, bg
+        node = node.parent
+    return w.color, theme.BACKGROUND
+
+
+def contrast(a: Any, b: Any) -> float:
+    """WCAG 2 contrast ratio of two RGB(A) colours (alpha ignored: all opaque)."""
+
+    def lum(c: Any) -> float:
+        def ch(v: float) -> float:
+            return v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+
+        return 0.2126 * ch(c[0]) + 0.7152 * ch(c[1]) + 0.0722 * ch(c[2])
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
 
 
 async def confirm_and_choose_both(d: Driver, bp: Any) -> None:
@@ -288,13 +378,82 @@ async def visit_both(d: Driver) -> None:
     await d.wait_for("result.value", text="6.4", within=30)
     await d.record("result-glucose")
     await d.tap("btn.summary")  # two results: the summary of both comes next
-    await d.wait_for("summary.1.value")
+    await d.wait_for("summary.0.value")
     await d.record("summary")
+    if "btn.more" in d.widgets():  # the glucose's note takes it to a second page
+        await d.tap("btn.more")
+        await d.wait_for("summary.1.value")
+        await d.record("summary-page2")
+    await d.tap("btn.replay")  # "Repeat": the summary said again
+    await d.frame(3)
     await d.tap("btn.finish")
     await d.wait_for("done.body")
     await d.record("done")
     await d.wait_for("attract.start", within=30)
     d.steps.append({"name": "back-to-attract", "screen": "attract", "texts": {"any": d.texts()}})
+
+
+async def checkin_elder(d: Driver) -> None:
+    """Check-in by keypad as an elder may get it wrong: the prompt with the
+    arrow to the card reader; a region that is no province, a birth date that
+    is no date, OK before all 18 are typed, one digit wrong anywhere (each
+    named on screen and said); Delete and Clear; then the right number of a
+    resident this station has seen (the store seeded with her card's name and
+    two readings): greeted by her masked name and the day of her last visit.
+    Her blood pressure then shows the dated trend."""
+    bp = d.r.devices.blood_pressure
+    bp.queue(BpOutcome(138, 86, 70), BpOutcome(136, 84, 70))
+    number = demo_card().id_number
+    await d.wait_for("attract.start")
+    await d.tap("attract.start")
+    await d.wait_for("checkin.arrow")
+    await d.record("checkin-prompt")
+
+    async def typed(chars: str) -> None:
+        for ch in chars:
+            await d.tap(f"key.{ch}")
+
+    async def clear() -> None:
+        await d.tap("key.clear")
+        await d.wait_for("checkin.prompt")
+
+    await typed("99")
+    await d.wait_for("checkin.error")
+    await d.record("checkin-region")
+    await clear()
+    await typed(number[:6] + "19501301")
+    await d.wait_for("checkin.error")
+    await d.record("checkin-birth_date")
+    await clear()
+    await typed(number[:12])
+    await d.wait_for("checkin.left")
+    await d.record("checkin-left")
+    await d.tap("btn.ok")
+    await d.wait_for("checkin.error")
+    await d.record("checkin-length")
+    await clear()
+    wrong = "1" if number[17] != "1" else "2"
+    await typed(number[:17])
+    await d.record("checkin-seventeen", both_languages=False)
+    await typed(wrong)
+    await d.wait_for("checkin.error")
+    await d.record("checkin-check_digit")
+    await d.tap("btn.replay")  # "Repeat": what is wrong, said again
+    await d.frame(3)
+    await d.tap("key.back")
+    await d.gone("checkin.error")
+    await typed(number[17])
+    await d.tap("btn.ok")
+    await d.wait_for("confirm.name")
+    await d.record("confirm-returning")
+    await d.tap("confirm.yes")
+    await d.tap("btn.bp")
+    await d.wait_for("prep_bp.ready", within=30)
+    await d.tap("btn.start_bp")
+    await d.wait_for("result.value", text="137/85", within=60)
+    await d.record("result-trend")
+    await d.tap("btn.finish")
+    await d.wait_for("attract.start", within=30)
 
 
 async def summary_visit(d: Driver, tag: str) -> None:
@@ -384,7 +543,7 @@ async def visit_errors(d: Driver) -> None:
     await d.tap("attract.start")
     await d.wait_for("checkin.prompt")
     d.r.devices.id_card.present(demo_card())
-    await d.wait_for("confirm.name", text="王秀英")
+    await d.wait_for("confirm.name", text="王*英")
     await d.tap("confirm.yes")
     # Walk away: the "still here?" question comes after idle_timeout_s.
     await d.wait_for("btn.still_here", within=30)
@@ -473,8 +632,12 @@ async def screen_tour(d: Driver) -> None:
     gl.gate.set()
     await d.wait_for("result.value", text="5.6", within=30)
     await d.tap("btn.summary")  # blood pressure and glucose: the summary of both
-    await d.wait_for("summary.1.value")
+    await d.wait_for("summary.0.value")
     await d.record("summary")
+    if "btn.more" in d.widgets():  # the glucose's note takes it to a second page
+        await d.tap("btn.more")
+        await d.wait_for("summary.1.value")
+        await d.record("summary-page2")
     await d.tap("btn.finish")
     await d.wait_for("attract.start", within=30)
 
@@ -623,7 +786,7 @@ async def visit_prints(d: Driver) -> None:
     await d.tap("attract.start")
     await d.wait_for("checkin.prompt")
     d.r.devices.id_card.present(demo_card())
-    await d.wait_for("confirm.name", text="王秀英")
+    await d.wait_for("confirm.name", text="王*英")
     await d.tap("confirm.yes")
     await d.tap("btn.bp")
     await d.wait_for("prep_bp.ready", within=30)
@@ -797,6 +960,7 @@ async def with_vitals(**fakes: Any) -> AsyncIterator[Any]:
 
 
 SCENARIOS = {
+    "checkin_elder": checkin_elder,
     "visit_both": visit_both,
     "visit_vitals": visit_vitals,
     "visit_prints": visit_prints,
@@ -851,7 +1015,7 @@ def main() -> int:
         code = 1
     d = report.pop("driver", None)
     if d is not None:
-        report.update(steps=d.steps, overflows=d.overflows, shots=d.shot_files)
+        report.update(steps=d.steps, overflows=d.overflows, shots=d.shot_files, elder=d.elder)
         report["printed"] = getattr(d, "printed", [])
         report["printer_errors"] = getattr(d, "printer_errors", [])
         report["shot_seconds"] = round(getattr(d, "shot_seconds", 0.0), 2)

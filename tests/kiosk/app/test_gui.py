@@ -74,6 +74,7 @@ def run_scenario(
     seed: bool = False,
     min_free_mb: int = 1,
     station: str = "",
+    kiosk: str = "",
     printed: Path | None = None,
 ) -> tuple[dict, Path]:
     (w, h), (wmm, hmm) = PANELS[panel]
@@ -98,6 +99,7 @@ result_timeout_s = {result_s}
 done_s = 1.5
 voice_enabled = true
 voice_volume = 0.05
+{kiosk}
 [rules.blood_pressure.protocol]
 rest_s = 1.5
 pause_s = 2.5
@@ -130,6 +132,13 @@ pause_s = 2.5
     assert result["error"] is None, result["error"] + "\n" + proc.stderr[-3000:]
     assert proc.returncode == 0, proc.stderr[-3000:]
     return result, data / "kiosk.sqlite"
+
+
+def check_elder_norms(report: dict) -> None:
+    """The 适老化 numbers held on every screen recorded, in both languages:
+    text >= 18 dp and key numbers >= 30 dp on this panel's glass, contrast >=
+    7:1 (the driver measured them; targets and gaps: :func:`check_buttons`)."""
+    assert report["elder"] == [], report["elder"][:10]
 
 
 def check_buttons(report: dict, panel: str) -> None:
@@ -168,9 +177,25 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     # Body text is at least 6 mm tall (cap height) on this panel.
     assert report["body_font_px"] * report["cap_ratio"] / report["px_per_mm"][1] >= 6.0
     check_buttons(report, panel)
+    check_elder_norms(report)
     wrong = step(report, "checkin-wrong-digit")["texts"]
-    assert wrong["zh_CN"]["checkin.error"] == "最后一位不对，请核对号码"
-    assert wrong["en"]["checkin.error"] == "Last digit is wrong"
+    assert wrong["zh_CN"]["checkin.error"] == "号码有误，请逐位核对"
+    assert wrong["en"]["checkin.error"] == "Wrong: check each digit"
+    # the cuff pressure with its unit, and "keep still" once the cuff fills
+    measuring = step(report, "measure_bp")["texts"]
+    assert measuring["zh_CN"]["gauge.unit"] == "mmHg" and int(measuring["zh_CN"]["gauge.value"])
+    assert measuring["zh_CN"]["measure_bp.body"] == "袖带正在充气。请坐好别动，不要说话"
+    # the pause: keep the cuff on, the second reading comes by itself; Stop small
+    pause = step(report, "bp_pause")
+    import re
+
+    assert re.fullmatch(r"不要取下袖带，\d+ 秒后测第二次", pause["texts"]["zh_CN"]["bp_pause.body"])
+    stop = next(b for b in pause["buttons"] if b["tid"] == "btn.cancel")
+    assert stop["rect"][2] / report["px_per_mm"][0] < 40  # not the big button
+    # "Repeat" on every screen that speaks
+    for st in report["steps"]:
+        if st["screen"] not in ("attract",) and st["name"] != "back-to-attract":
+            assert "btn.replay" in st.get("widgets", ["btn.replay"]), st["name"]
     confirm = step(report, "confirm")["texts"]["zh_CN"]
     assert confirm["confirm.id"].startswith("110") and "*" * 11 in confirm["confirm.id"]
     result = step(report, "result-bp")["texts"]
@@ -194,11 +219,17 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     assert glucose["en"]["result.explanation"] == "6.4: 6.1 or more."
     # The visit ends on both results, the urgent blood pressure first.
     summary = step(report, "summary")["texts"]["zh_CN"]
+    if "summary.1.value" not in summary:  # on a second page at 800x480 (the glucose's note)
+        summary.update(step(report, "summary-page2")["texts"]["zh_CN"])
+    assert summary["summary.reminder"] == "请取回身份证，取下袖带"
     assert (summary["summary.0.value"], summary["summary.1.value"]) == (
         "184/110 mmHg",
         "6.4 mmol/L",
     )
     assert summary["summary.0.urgent"] == "请马上找医生"
+    # "Repeat" said the summary again, reminders and all
+    said = [words for _, words in report["spoken"] if words.startswith("您今天的结果")]
+    assert len(said) >= 2 and said[-1].endswith("请取回身份证，取下袖带"), said
     after = step(report, "back-to-attract")["texts"]["any"]
     assert "184/110" not in json.dumps(after, ensure_ascii=False)
     assert not any("*" in v for v in after.values())
@@ -281,6 +312,7 @@ def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: s
     report, store = run_scenario(xvfb, tmp_path, "visit_errors", panel, idle_s=2, seed=True)
     assert report["overflows"] == []
     check_buttons(report, panel)
+    check_elder_norms(report)
     err = step(report, "error-body_movement")["texts"]
     assert err["zh_CN"]["error.message"] == "您动了。请坐好别动，再试一次"
     assert err["en"]["error.message"] == "You moved. Sit still and try again"
@@ -316,17 +348,21 @@ def test_screen_tour_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     report, _ = run_scenario(xvfb, tmp_path, "screen_tour", panel, result_s=2)
     assert report["overflows"] == []
     check_buttons(report, panel)
+    check_elder_norms(report)
     assert report["body_font_px"] * report["cap_ratio"] / report["px_per_mm"][1] >= 6.0
     screens = [s["screen"] for s in report["steps"]]
+    pages = screens.count("summary")
     assert screens == ["attract", "checkin", "confirm", "choose", "prep_bp", "measure_bp",
                        "result", "result", "glucose_meal", "prep_glucose", "error",
-                       "measure_glucose", "summary"]  # fmt: skip
+                       "measure_glucose"] + ["summary"] * pages  # fmt: skip
     summary = step(report, "summary")["texts"]
     zh, en = summary["zh_CN"], summary["en"]
+    if pages == 2:  # the glucose's note takes it to a second page on a 7" panel
+        assert zh["btn.more"] == "下一页 1/2" and en["btn.more"] == "Next page 1/2"
+        zh = {**zh, **step(report, "summary-page2")["texts"]["zh_CN"]}
     assert (zh["summary.0.value"], zh["summary.1.value"]) == ("127/83 mmHg", "5.6 mmol/L")
-    # In English the glucose's note takes two lines: it may go on to a second page.
+    assert zh["summary.reminder"] == "请取回身份证，取下袖带"
     assert en["summary.0.value"] == "127/83 mmHg"
-    assert "summary.1.value" in en or en["btn.more"] == "Next page 1/2"
     over = step(report, "still_here-result")
     assert over["texts"]["zh_CN"]["still_here.title"] == "您还在吗？"
     assert over["texts"]["zh_CN"]["result.value"] == "127/83"  # the result stays behind it
@@ -364,6 +400,7 @@ def test_every_error_message_fits(xvfb: str, tmp_path: Path) -> None:
     ):
         assert report["overflows"] == []
         check_buttons(report, panel)
+        check_elder_norms(report)
         for st in report["steps"]:
             key = st["name"].removeprefix("error-")
             assert key not in shown, key
@@ -404,6 +441,7 @@ def test_a_visit_that_prints_by_touch(xvfb: str, tmp_path: Path) -> None:
                              printed=printed)  # fmt: skip
     assert report["overflows"] == []
     check_buttons(report, panel)
+    check_elder_norms(report)
     done = step(report, "done-printed")
     assert done["texts"]["zh_CN"]["print.status"] == "请取走小票"
     assert done["texts"]["en"]["print.status"] == "Please take your slip"
@@ -466,6 +504,7 @@ def test_the_summary_fits_the_smallest_panel_in_both_languages(xvfb: str, tmp_pa
     report, store = run_scenario(xvfb, tmp_path, "summary_layouts", panel)
     assert report["overflows"] == []
     check_buttons(report, panel)
+    check_elder_norms(report)
     for language in ("zh_CN", "en"):
 
         def t(key: str, language: str = language) -> str:
@@ -507,3 +546,72 @@ def test_the_summary_fits_the_smallest_panel_in_both_languages(xvfb: str, tmp_pa
         assert (SHOTS / panel / name).stat().st_size > 1000
     with sqlite3.connect(store) as db:
         assert db.execute("SELECT count(*) FROM readings").fetchone() == (7,)
+
+
+ELDER_PANELS = ("800x480", "1024x600", "1280x800")
+"""The 适老化 checks' panels: the two 7" panels and a 10" one."""
+
+
+@pytest.mark.parametrize("panel", ELDER_PANELS)
+def test_keypad_check_in_as_an_elder_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
+    """Each kind of wrong number on the 3x4 keypad, named on screen and said;
+    then a resident this station has seen, greeted by her masked name and the
+    day of her last visit, and her result with the dated trend."""
+    from datetime import date, timedelta
+
+    from kiosk.app.i18n import text
+
+    report, _ = run_scenario(xvfb, tmp_path, "checkin_elder", panel, seed=True,
+                             kiosk='card_reader_side = "left"')  # fmt: skip
+    assert report["overflows"] == []
+    check_buttons(report, panel)
+    check_elder_norms(report)
+    prompt = step(report, "checkin-prompt")
+    assert prompt["texts"]["zh_CN"]["checkin.prompt"] == "请放身份证，或输入身份证号（18位）"
+    assert "checkin.arrow" in prompt["widgets"]
+    keys = [b["tid"] for b in prompt["buttons"] if b["tid"].startswith("key.")]
+    rows: dict[int, list[tuple[float, str]]] = {}
+    for b in prompt["buttons"]:
+        if b["tid"].startswith("key."):
+            rows.setdefault(round(b["rect"][1]), []).append((b["rect"][0], b["tid"][4:]))
+    layout = [[k for _, k in sorted(r)] for _, r in sorted(rows.items(), reverse=True)]
+    assert layout == [["1", "2", "3"], ["4", "5", "6"], ["7", "8", "9"], ["back", "0", "clear"]]
+    assert sorted(keys) == sorted([f"key.{c}" for c in "0123456789"] + ["key.back", "key.clear"])
+    zh = {name: step(report, f"checkin-{name}")["texts"]["zh_CN"]
+          for name in ("region", "birth_date", "length", "check_digit")}  # fmt: skip
+    en = {name: step(report, f"checkin-{name}")["texts"]["en"] for name in zh}
+    assert zh["region"]["checkin.error"] == "开头的地区码不对，请核对前6位"
+    assert zh["birth_date"]["checkin.error"] == "出生日期不对，请核对第7到14位"
+    assert zh["length"]["checkin.error"] == "号码不够18位"
+    assert zh["check_digit"]["checkin.error"] == "号码有误，请逐位核对"
+    for name, key in (("region", "id_region"), ("birth_date", "id_birth_date"),
+                      ("length", "id_length"), ("check_digit", "id_check_digit")):  # fmt: skip
+        assert en[name]["checkin.error"] == text("en", key)
+        said = [w for lang, w in report["spoken"] if w == text(lang, key)]
+        assert said, (name, report["spoken"])  # each is said as it shows
+    from tests.support.fake_devices import demo_card
+
+    number = demo_card().id_number
+    # the digits typed in groups of 6, 8 and 4, and how many are missing
+    left = step(report, "checkin-left")["texts"]
+    assert left["zh_CN"]["checkin.number"] == f"{number[:6]} {number[6:12]}"
+    assert left["zh_CN"]["checkin.left"] == "还差 6 位"
+    whole = step(report, "checkin-check_digit")["texts"]["zh_CN"]["checkin.number"]
+    assert whole.split(" ") == [number[:6], number[6:14], number[14:17] + whole[-1]]
+    assert "key.X" in step(report, "checkin-seventeen")["widgets"]  # X when it is due
+    # "Repeat" said what is wrong once more
+    assert sum(w == "号码有误，请逐位核对" for _, w in report["spoken"]) >= 2
+    confirm = step(report, "confirm-returning")["texts"]
+    last = date.today() - timedelta(days=20)  # the seed's later reading, 20 days ago
+    days = {f"{d.year}年{d.month}月{d.day}日" for d in (last - timedelta(days=1), last)}
+    assert confirm["zh_CN"]["confirm.name"] == "王*英，欢迎回来"
+    assert confirm["zh_CN"]["confirm.last"].removeprefix("上次来：") in days
+    assert confirm["en"]["confirm.name"] == "Welcome back, 王*英"
+    assert "王秀英" not in json.dumps(confirm, ensure_ascii=False)
+    assert "confirm.first" not in confirm["zh_CN"]
+    trend = step(report, "result-trend")
+    assert trend["texts"]["zh_CN"]["result.last"].startswith("上次 ")
+    assert trend["texts"]["zh_CN"]["result.last"].endswith(" 126/82")
+    assert "result.trend" in trend["widgets"]
+    for name in report["shots"]:
+        assert (SHOTS / panel / name).stat().st_size > 1000

@@ -15,6 +15,7 @@ from healthkiosk.config import from_mapping
 from healthkiosk.errors import ConfigError
 from kiosk.flow.printing import slip_for_visit
 from kiosk.flow.state import BpResult, Explanation, GlucoseResult, TrendPoint
+from kiosk.linebreak import NOT_AT_END, NOT_AT_START
 from kiosk.slip import render as rd
 from kiosk.slip.layout import layout
 from kiosk.slip.model import Slip, SlipSettings, mask_name, sample_slip
@@ -187,8 +188,8 @@ def test_lines_never_start_with_a_closing_mark_and_keep_numbers_whole() -> None:
         lines = rd.wrap(words, f, width)
         assert "".join(lines).replace(" ", "") == words.replace(" ", "")
         for line in lines:
-            assert line[0] not in rd.NOT_AT_START, (width, lines)
-            assert line[-1] not in rd.NOT_AT_END, (width, lines)
+            assert line[0] not in NOT_AT_START, (width, lines)
+            assert line[-1] not in NOT_AT_END, (width, lines)
             # Only a closing mark kept with what it closes may stick out.
             assert f.getlength(line) <= width or f.getlength(line[:-1]) <= width, (width, line)
         if width >= f.getlength("184/110 mmHg，"):

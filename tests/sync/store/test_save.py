@@ -27,7 +27,7 @@ from sync.store.devices import record_device_event
 from sync.store.idhash import IdHasher, load_or_create_key
 from sync.store.models import DeviceEvent, OutboxEntry, Reading, Resident, Visit
 from sync.store.readings import recent_readings, save_reading
-from sync.store.residents import known_name
+from sync.store.residents import seen_resident
 from sync.store.visits import end_visit
 from tests.support.store_builders import (
     REPO,
@@ -136,8 +136,10 @@ def test_a_later_reading_adds_what_is_newly_known_of_the_resident(
     with factory() as s:
         person = s.scalars(select(Resident)).one()
         assert person.name == "李四"
-    assert known_name(factory, hasher=hasher, id_number=number) == "李四"
-    assert known_name(factory, hasher=hasher, id_number=make_id(seq=10)) is None
+    seen = seen_resident(factory, hasher=hasher, id_number=number)
+    assert seen is not None and seen.name == "李四"
+    assert seen.last_seen.tzinfo is not None
+    assert seen_resident(factory, hasher=hasher, id_number=make_id(seq=10)) is None
 
 
 def test_a_time_without_its_offset_is_refused_before_anything_is_written(
