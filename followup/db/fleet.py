@@ -111,6 +111,8 @@ class StationDayCount(Base):
     differs: Mapped[bool]
 
     __table_args__ = (Index("ix_station_day_counts_differs", "differs", "station_id"),)
+
+
 class HelpCallRow(Base):
     """A station's call for staff (``hk.help/1``, issue 16), until someone
     acknowledges it: at the station (the kiosk sends the call again,

@@ -210,7 +210,7 @@ def to_csv(head: Sequence[str], body: Iterable[Sequence[Any]]) -> str:
 
 def to_xlsx(head: Sequence[str], body: Iterable[Sequence[Any]], *, title: str) -> bytes:
     """An XLSX workbook of one sheet; every text cell is stored as text (never a formula)."""
-    from openpyxl import Workbook  # type: ignore[import-untyped]
+    from openpyxl import Workbook
 
     wb = Workbook()
     ws = wb.worksheets[0]

@@ -897,6 +897,8 @@ async def help_error(d: Driver) -> None:
     await d.wait_for("help.status", text="工作人员已收到", within=150)
     await d.record("error-staff-acknowledged")
     d.steps[-1]["chimes"] = d.r.voice.chimes
+
+
 async def visit_vitals(d: Driver) -> None:
     """Keypad check-in, weight (no height from the scale: the height keypad), then
     "Next" to blood oxygen (urgent) and temperature, the summary, in both languages."""
