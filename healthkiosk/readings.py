@@ -40,6 +40,8 @@ class MealContext(StrEnum):
     RANDOM = "random"
 
 
+_TENTH = Decimal("0.1")
+
 MG_PER_DL_PER_MMOL_PER_L = 18.016
 """1 mmol/L of glucose is 18.016 mg/dL (molar mass 180.16 g/mol): docs/clinical.md."""
 
@@ -47,9 +49,20 @@ KPA_TO_MMHG = 7.500616827
 """1 kPa in mmHg."""
 
 
-def mg_per_dl_to_mmol_per_l(value: float) -> float:
-    """Convert, round to the meters' 0.1 mmol/L (docs/clinical.md, "Units and conversions")."""
-    return round(value / MG_PER_DL_PER_MMOL_PER_L + 1e-9, 1)
+def round_tenth(value: Decimal | float | int) -> float:
+    """To 0.1, halves up on the decimal value as written (6.05 → 6.1, where
+    ``round(6.05, 1)`` gives 6.0): the one rounding of every value shown at
+    0.1 (glucose, weight, BMI, temperature) by the codecs, the drivers and the
+    rules alike (docs/clinical.md, "Units and conversions")."""
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    return float(d.quantize(_TENTH, rounding=ROUND_HALF_UP))
+
+
+def mg_per_dl_to_mmol_per_l(value: Decimal | float) -> float:
+    """Convert, round to the meters' 0.1 mmol/L, halves up (docs/clinical.md,
+    "Units and conversions")."""
+    d = value if isinstance(value, Decimal) else Decimal(str(value))
+    return round_tenth(d / Decimal(str(MG_PER_DL_PER_MMOL_PER_L)))
 
 
 def kpa_to_mmhg(value: float) -> int:
@@ -78,13 +91,6 @@ KG_PER_LB = 0.45359237
 M_PER_IN = 0.0254
 """The international inch (1959), exactly."""
 
-_TENTH = Decimal("0.1")
-
-
-def _tenth(value: Decimal) -> float:
-    """To 0.1, halves up (one rounding everywhere: docs/clinical.md, "Units and conversions")."""
-    return float(value.quantize(_TENTH, rounding=ROUND_HALF_UP))
-
 
 def _exact(value: Decimal | float | int) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
@@ -95,7 +101,7 @@ def weight_to_kg(value: Decimal | float, unit: WeightUnit) -> float:
     d = _exact(value)
     if unit is WeightUnit.LB:
         d *= Decimal(str(KG_PER_LB))
-    return _tenth(d)
+    return round_tenth(d)
 
 
 def height_to_m(value: Decimal | float, unit: HeightUnit) -> float:
@@ -111,7 +117,7 @@ def temperature_to_celsius(value: Decimal | float, unit: TemperatureUnit) -> flo
     d = _exact(value)
     if unit is TemperatureUnit.FAHRENHEIT:
         d = (d - 32) * 5 / 9
-    return _tenth(d)
+    return round_tenth(d)
 
 
 def body_mass_index(*, weight_kg: Decimal | float, height_m: Decimal | float) -> float:
@@ -119,7 +125,7 @@ def body_mass_index(*, weight_kg: Decimal | float, height_m: Decimal | float) ->
     h = _exact(height_m)
     if h <= 0:
         raise ValueError(f"height {height_m} m is not a height")
-    return _tenth(_exact(weight_kg) / (h * h))
+    return round_tenth(_exact(weight_kg) / (h * h))
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from healthkiosk.readings import DeviceMemoryRecord
-from kiosk.flow.ports import CompletedReading, Recorder, ResidentIdentity, StoreStatus
+from kiosk.flow.ports import (
+    CompletedReading,
+    CouldNotMeasure,
+    Recorder,
+    ResidentIdentity,
+    StoreStatus,
+)
 from kiosk.flow.state import TrendPoint
 
 
@@ -53,6 +59,9 @@ class DeferredRecorder:
 
     async def record_memory(self, *, role: str, record: DeviceMemoryRecord) -> None:
         await (await self._get()).record_memory(role=role, record=record)
+
+    async def save_event(self, event: CouldNotMeasure) -> None:
+        await (await self._get()).save_event(event)
 
     async def status(self) -> StoreStatus:
         return await (await self._get()).status()

@@ -25,10 +25,22 @@ from uuid import UUID
 from sqlalchemy.orm import Session, sessionmaker
 
 from healthkiosk.idnumber import parse as parse_id_number
-from healthkiosk.readings import DeviceMemoryRecord
-from kiosk.flow.ports import BpValues, CompletedReading, ResidentIdentity, StoreStatus
+from healthkiosk.readings import DeviceInfo, DeviceMemoryRecord
+from kiosk.flow.ports import (
+    BpValues,
+    CompletedReading,
+    CouldNotMeasure,
+    ResidentIdentity,
+    StoreStatus,
+)
 from kiosk.flow.state import TrendPoint
-from sync.schema import BloodPressureValues, GlucoseValues, WireClassification, WireDevice
+from sync.schema import (
+    BloodPressureValues,
+    DeviceEventValues,
+    GlucoseValues,
+    WireClassification,
+    WireDevice,
+)
 from sync.store import devices, readings, residents, stats, visits
 from sync.store.idhash import IdHasher
 from sync.store.records import NewReading, ResidentDetails
@@ -64,28 +76,14 @@ def new_reading(r: CompletedReading) -> NewReading:
         )
     if (r.kind == "blood_pressure") != isinstance(values, BloodPressureValues):
         raise ValueError(f"values do not match kind {r.kind!r}")
-    d = r.device
     return NewReading(
         uuid=UUID(r.uuid),
         visit_uuid=r.visit_uuid,
-        resident=ResidentDetails(
-            id_number=parse_id_number(r.resident.id_number),
-            name=r.resident.name,
-            sex=r.resident.sex,
-            birth_date=r.resident.birth_date,
-        ),
+        resident=_resident(r.resident),
         measured_at=r.measured_at,
         device_time=r.device_time,
         values=values,
-        device=WireDevice.model_validate(
-            {
-                "model": d.model,
-                "manufacturer": d.manufacturer,
-                "serial": d.serial,
-                "firmware": d.firmware,
-                "transport": d.transport.value,
-            }
-        ),
+        device=_device(r.device),
         classification=WireClassification.model_validate(
             {
                 "category": r.category,
@@ -110,6 +108,46 @@ def memory_values(record: DeviceMemoryRecord) -> dict[str, Any]:
     return out
 
 
+def _resident(who: ResidentIdentity) -> ResidentDetails:
+    return ResidentDetails(
+        id_number=parse_id_number(who.id_number),
+        name=who.name,
+        sex=who.sex,
+        birth_date=who.birth_date,
+    )
+
+
+def _device(d: DeviceInfo) -> WireDevice:
+    return WireDevice.model_validate(
+        {
+            "model": d.model,
+            "manufacturer": d.manufacturer,
+            "serial": d.serial,
+            "firmware": d.firmware,
+            "transport": d.transport.value,
+        }
+    )
+
+
+def new_event(e: CouldNotMeasure) -> NewReading:
+    """The store's view of a refused value: an ``hk.reading/1`` device event
+    (validated: ``ValueError`` for anything the message could not carry)."""
+    values = DeviceEventValues.model_validate(
+        {"event": "implausible_value", "measurement": e.measurement, "reason": e.reason} | e.values
+    )
+    return NewReading(
+        uuid=UUID(e.uuid),
+        visit_uuid=e.visit_uuid,
+        resident=_resident(e.resident),
+        measured_at=e.measured_at,
+        device_time=e.device_time,
+        values=values,
+        device=_device(e.device),
+        classification=None,
+        clock_synced=e.clock_synced,
+    )
+
+
 class StoreRecorder:
     """Implements :class:`kiosk.flow.ports.Recorder` on the kiosk's SQLite store."""
 
@@ -122,6 +160,16 @@ class StoreRecorder:
 
     async def save(self, reading: CompletedReading) -> None:
         new = new_reading(reading)
+        await asyncio.to_thread(
+            readings.save_reading,
+            self._sessions,
+            hasher=self._hasher,
+            reading=new,
+            min_free_mb=self._min_free_mb,
+        )
+
+    async def save_event(self, event: CouldNotMeasure) -> None:
+        new = new_event(event)
         await asyncio.to_thread(
             readings.save_reading,
             self._sessions,

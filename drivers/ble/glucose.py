@@ -49,7 +49,8 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from decimal import Decimal
+from typing import Any, Literal
 
 from drivers.ble import racp, uuids
 from drivers.ble.glucose_codec import (
@@ -61,6 +62,7 @@ from drivers.ble.glucose_codec import (
     decode_measurement,
     meal_context,
 )
+from drivers.ble.ieee11073 import Special
 from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
 from drivers.ble.options import BleOptions
 from drivers.ble.pairing import PAIRING_WINDOW_S, Step, pair_device
@@ -122,6 +124,26 @@ class _LinkLostDuringReport(Exception):
         self.pending = pending
 
 
+def shown_out_of_range(record: GlucoseRecord) -> Literal["LO", "HI"] | None:
+    """``"HI"``/``"LO"`` when the meter shows that instead of a number, in
+    every encoding the Glucose Service allows (docs/clinical.md, "Meter HI
+    and LO, device memory, irregular pulse"):
+    the Sensor Status Annunciation's "result higher/lower than the device can
+    process" whatever concentration comes with it (a limit, 0, ±INF or none),
+    or a concentration of +INF / -INF (IEEE 11073-20601 SFLOAT) without it."""
+    status = record.sensor_status
+    if status is not None and status.result_too_high:
+        return "HI"
+    if status is not None and status.result_too_low:
+        return "LO"
+    special = None if record.concentration is None else record.concentration.special
+    if special is Special.PLUS_INF:
+        return "HI"
+    if special is Special.MINUS_INF:
+        return "LO"
+    return None
+
+
 def record_to_reading(
     record: GlucoseRecord, context: GlucoseContext | None, *, device: DeviceInfo, opts: BleOptions
 ) -> GlucoseMeasurement:
@@ -154,31 +176,31 @@ def record_to_reading(
                     device=label,
                     code=code,
                 )
-    if record.concentration is None or record.unit is None:
+    out_of_range = shown_out_of_range(record)
+    mmol = record.mmol_per_l
+    original = None if record.concentration is None else record.concentration.decimal
+    if out_of_range is not None and (mmol is None or original is None or mmol <= 0):
+        # The meter shows LO/HI: whatever came with the flag (0, +INF, -INF or
+        # no concentration at all) is not a number; a limit that came is kept.
+        mmol, original = 0.0, Decimal(0)
+    elif record.concentration is None or record.unit is None:
         raise MeasurementError(
             "record without a concentration", problem=MeasurementProblem.NO_VALUE, device=label
         )
-    mmol = record.mmol_per_l
-    original = record.concentration.decimal
     if mmol is None or original is None:
-        special = str(record.concentration.special)
+        special = "" if record.concentration is None else str(record.concentration.special)
         raise MeasurementError(
             f"meter sent no value ({special})",
             problem=MeasurementProblem.NO_VALUE,
             device=label,
             code=special,
         )
-    if not 0 < mmol <= DEVICE_LIMIT_MMOL_PER_L:
+    if out_of_range is None and not 0 < mmol <= DEVICE_LIMIT_MMOL_PER_L:
         raise MeasurementError(
             f"{mmol} mmol/L is outside what a meter can measure",
             problem=MeasurementProblem.OUT_OF_RANGE,
             device=label,
         )
-    out_of_range = None
-    if status is not None and status.result_too_high:
-        out_of_range = "HI"
-    elif status is not None and status.result_too_low:
-        out_of_range = "LO"
     when: datetime | None = None
     if not (status is not None and status.time_fault):
         when = record.base_time.to_datetime(opts.tz)

@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, fields
-from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from drivers.ble.gatt_time import DateTime, TimeCodecError, decode_date_time, encode_date_time
 from drivers.ble.ieee11073 import Nfloat, NfloatError, decode_sfloat, encode_sfloat
 from healthkiosk.errors import ProtocolError
-from healthkiosk.readings import MealContext, mg_per_dl_to_mmol_per_l
+from healthkiosk.readings import MealContext, mg_per_dl_to_mmol_per_l, round_tenth
 
 
 class GlucoseCodecError(ProtocolError):
@@ -136,7 +135,7 @@ def concentration_to_mmol_per_l(value: Nfloat, unit: ConcentrationUnit) -> float
         return None
     if unit is ConcentrationUnit.KG_PER_L:
         return mg_per_dl_to_mmol_per_l(float(d * MG_PER_DL_PER_KG_PER_L))
-    return float((d * 1000).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+    return round_tenth(d * 1000)
 
 
 _F_OFFSET, _F_CONC, _F_MOL, _F_STATUS, _F_CONTEXT = 0x01, 0x02, 0x04, 0x08, 0x10

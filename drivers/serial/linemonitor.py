@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
 from drivers.memory import StepWindow
+from drivers.recorded import blood_pressure_json, glucose_json
 from drivers.serial import lineformat as lf
 from drivers.serial.common import ClockOptions, aware, ensure_open, local_now, named, on_link_error
 from drivers.serial.opener import port_opener
@@ -57,7 +60,9 @@ from healthkiosk.readings import (
     Transport,
     kpa_to_mmhg,
     mg_per_dl_to_mmol_per_l,
+    round_tenth,
 )
+from healthkiosk.rules import RulesConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,72 @@ class LineOptions(ClockOptions):
     format: str | dict[str, Any] = "bp-csv-sum8"
     baudrate: int | None = Field(default=None, gt=0)  # type: ignore[assignment]
     dump_timeout_s: float = Field(default=120.0, gt=0)
+
+
+def _mmhg(fmt: lf.LineFormat, value: float) -> int:
+    return kpa_to_mmhg(value) if fmt.unit == "kPa" else int(value + 0.5)
+
+
+def _check_range(record: lf.LineRecord, fmt: lf.LineFormat, info: DeviceInfo) -> None:
+    field = lf.LineCodec(fmt).out_of_range_field(record)
+    if field is not None:
+        raise MeasurementError(
+            f"{field} outside the device's measuring range",
+            problem=MeasurementProblem.OUT_OF_RANGE, device=info.label, code=field,
+        )  # fmt: skip
+
+
+def line_blood_pressure(
+    record: lf.LineRecord, fmt: lf.LineFormat, info: DeviceInfo, device_time: datetime | None
+) -> BloodPressureMeasurement:
+    """A decoded line → the kiosk's blood pressure, or MeasurementError. Pure:
+    the driver's own conversion (``devices reading line:FORMAT`` runs it too)."""
+    _check_range(record, fmt, info)
+    if record.systolic is None or record.diastolic is None:
+        raise MeasurementError(
+            "no pressure in the line", problem=MeasurementProblem.NO_VALUE, device=info.label
+        )
+    return BloodPressureMeasurement(
+        systolic_mmhg=_mmhg(fmt, record.systolic),
+        diastolic_mmhg=_mmhg(fmt, record.diastolic),
+        pulse_bpm=None if record.pulse is None else int(record.pulse + 0.5),
+        mean_arterial_mmhg=(
+            None if record.mean_arterial is None else _mmhg(fmt, record.mean_arterial)
+        ),
+        device=info,
+        device_time=device_time,
+        original_unit=PressureUnit(fmt.unit),
+    )
+
+
+def line_glucose(
+    record: lf.LineRecord, fmt: lf.LineFormat, info: DeviceInfo, device_time: datetime | None
+) -> GlucoseMeasurement:
+    """A decoded line → the kiosk's glucose, or MeasurementError. Pure (as above)."""
+    unit = GlucoseUnit(fmt.unit)
+    if record.out_of_range is not None:
+        # Not a number: the value carried is the meter's limit (its range in
+        # the format, else 0), and ``out_of_range`` says LO or HI.
+        limits = fmt.field_ranges.get("glucose", lf.FieldRange())
+        limit = limits.min if record.out_of_range == "LO" else limits.max
+        value = 0.0 if limit is None else limit
+        mmol = mg_per_dl_to_mmol_per_l(value) if unit is GlucoseUnit.MG_PER_DL else value
+        return GlucoseMeasurement(
+            mmol_per_l=mmol, original_value=value, original_unit=unit, device=info,
+            device_time=device_time, sequence_number=record.sequence,
+            out_of_range=record.out_of_range,
+        )  # fmt: skip
+    _check_range(record, fmt, info)
+    if record.glucose is None:
+        raise MeasurementError(
+            "no glucose value in the line", problem=MeasurementProblem.NO_VALUE, device=info.label
+        )
+    value = record.glucose
+    mmol = mg_per_dl_to_mmol_per_l(value) if unit is GlucoseUnit.MG_PER_DL else round_tenth(value)
+    return GlucoseMeasurement(
+        mmol_per_l=mmol, original_value=value, original_unit=unit, device=info,
+        device_time=device_time, sequence_number=record.sequence,
+    )  # fmt: skip
 
 
 class LineDevice:
@@ -181,14 +252,6 @@ class LineDevice:
                 return None
         return aware(record.when, self.zone)
 
-    def _check_range(self, record: lf.LineRecord) -> None:
-        field = self.codec.out_of_range_field(record)
-        if field is not None:
-            raise MeasurementError(
-                f"{field} outside the device's measuring range",
-                problem=MeasurementProblem.OUT_OF_RANGE, device=self._info.label, code=field,
-            )  # fmt: skip
-
     def _raise_device_error(self, event: lf.LineDeviceError) -> None:
         raise MeasurementError(
             f"the device reported {event.code}", problem=event.problem,
@@ -212,15 +275,12 @@ class LineDevice:
                 if isinstance(event, lf.LineDeviceError):
                     self._raise_device_error(event)
                 if isinstance(event, lf.CuffLine) and on_cuff is not None:
-                    on_cuff(CuffPressure(mmhg=self._mmhg(event.pressure)))
+                    on_cuff(CuffPressure(mmhg=_mmhg(self.fmt, event.pressure)))
         except DeviceConnectionError as err:
             self._framer = lf.LineFramer(self.fmt.terminator_bytes)
             self._pending.clear()
             await on_link_error(self.link, err)
             raise
-
-    def _mmhg(self, value: float) -> int:
-        return kpa_to_mmhg(value) if self.fmt.unit == "kPa" else int(value + 0.5)
 
 
 class LineBloodPressureMonitor(LineDevice):
@@ -241,22 +301,8 @@ class LineBloodPressureMonitor(LineDevice):
         return self._bp(record, live=False)
 
     def _bp(self, record: lf.LineRecord, *, live: bool) -> BloodPressureMeasurement:
-        self._check_range(record)
-        if record.systolic is None or record.diastolic is None:
-            raise MeasurementError(
-                "no pressure in the line", problem=MeasurementProblem.NO_VALUE,
-                device=self._info.label,
-            )  # fmt: skip
-        return BloodPressureMeasurement(
-            systolic_mmhg=self._mmhg(record.systolic),
-            diastolic_mmhg=self._mmhg(record.diastolic),
-            pulse_bpm=None if record.pulse is None else int(record.pulse + 0.5),
-            mean_arterial_mmhg=(
-                None if record.mean_arterial is None else self._mmhg(record.mean_arterial)
-            ),
-            device=self._info,
-            device_time=self._device_time(record, live=live),
-            original_unit=PressureUnit(self.fmt.unit),
+        return line_blood_pressure(
+            record, self.fmt, self._info, self._device_time(record, live=live)
         )
 
 
@@ -266,31 +312,7 @@ class LineGlucoseMeter(LineDevice):
     kind = "glucose"
 
     def _glucose(self, record: lf.LineRecord, *, live: bool) -> GlucoseMeasurement:
-        unit = GlucoseUnit(self.fmt.unit)
-        if record.out_of_range is not None:
-            # Not a number: the value carried is the meter's limit (its range in
-            # the format, else 0), and ``out_of_range`` says LO or HI.
-            limits = self.fmt.field_ranges.get("glucose", lf.FieldRange())
-            limit = limits.min if record.out_of_range == "LO" else limits.max
-            value = 0.0 if limit is None else limit
-            mmol = mg_per_dl_to_mmol_per_l(value) if unit is GlucoseUnit.MG_PER_DL else value
-            return GlucoseMeasurement(
-                mmol_per_l=mmol, original_value=value, original_unit=unit, device=self._info,
-                device_time=self._device_time(record, live=live),
-                sequence_number=record.sequence, out_of_range=record.out_of_range,
-            )  # fmt: skip
-        self._check_range(record)
-        if record.glucose is None:
-            raise MeasurementError(
-                "no glucose value in the line", problem=MeasurementProblem.NO_VALUE,
-                device=self._info.label,
-            )  # fmt: skip
-        value = record.glucose
-        mmol = mg_per_dl_to_mmol_per_l(value) if unit is GlucoseUnit.MG_PER_DL else round(value, 1)
-        return GlucoseMeasurement(
-            mmol_per_l=mmol, original_value=value, original_unit=unit, device=self._info,
-            device_time=self._device_time(record, live=live), sequence_number=record.sequence,
-        )  # fmt: skip
+        return line_glucose(record, self.fmt, self._info, self._device_time(record, live=live))
 
     async def measure(self, *, timeout_s: float = 180.0) -> GlucoseMeasurement:
         return self._glucose(await self._next_record(timeout_s), live=True)
@@ -382,3 +404,52 @@ open_blood_pressure = port_opener(_make_bp)
 """Opener of ``serial-line-bp`` (``options.format``: default ``bp-csv-sum8``)."""
 open_glucose = port_opener(_make_glucose)
 """Opener of ``serial-line-glucose`` (default format :data:`GLUCOSE_FORMAT`)."""
+
+
+_M = TypeVar("_M", BloodPressureMeasurement, GlucoseMeasurement)
+_ESCAPE = re.compile(r"\\(x[0-9A-Fa-f]{2}|[\\rnt])")
+
+
+def _unescape(text: str) -> str:
+    """``\\x02``, ``\\r``, ``\\n``, ``\\t`` and ``\\\\`` as a shell passes them."""
+
+    def one(m: re.Match[str]) -> str:
+        code = m.group(1)
+        simple = {"\\": "\\", "r": "\r", "n": "\n", "t": "\t"}
+        return simple[code] if code in simple else chr(int(code[1:], 16))
+
+    return _ESCAPE.sub(one, text)
+
+
+def line_to_reading_json(
+    format_name: str, text: str, *, rules: RulesConfig, tz: ZoneInfo
+) -> dict[str, Any]:
+    """``devices reading line:FORMAT TEXT``: what the kiosk would record from a
+    line the device printed (escapes such as ``\\x02`` allowed; the terminator
+    may be left off), through the driver's own conversion. A line that is not
+    a measurement (or does not decode) raises :class:`LineFormatError`."""
+    fmt = lf.load_format(format_name)
+    raw = _unescape(text).encode(fmt.encoding, errors="replace")
+    terminator = fmt.terminator_bytes
+    if raw.endswith(terminator):
+        raw = raw[: -len(terminator)]
+    decoded = lf.LineCodec(fmt).decode(raw)
+    if not isinstance(decoded, lf.LineRecord | lf.LineDeviceError):
+        raise lf.LineFormatError(f"not a measurement line ({type(decoded).__name__})", raw=raw)
+    event: lf.LineRecord | lf.LineDeviceError = decoded
+    info = DeviceInfo(model=fmt.model or f"line format {fmt.name}", transport=Transport.SERIAL)
+
+    def measurement(convert: Callable[..., _M]) -> Callable[[], _M]:
+        def make() -> _M:
+            if isinstance(event, lf.LineDeviceError):
+                raise MeasurementError(
+                    f"the device reported {event.code}", problem=event.problem, device=info.label
+                )
+            when = None if event.when is None else aware(event.when, tz)
+            return convert(event, fmt, info, when)
+
+        return make
+
+    if fmt.kind == "glucose":
+        return glucose_json(measurement(line_glucose), rules)
+    return blood_pressure_json(measurement(line_blood_pressure), rules)

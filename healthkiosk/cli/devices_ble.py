@@ -30,7 +30,8 @@ DECODE_KINDS = (
     "plx-features",
     "temperature",
 )
-READING_KINDS = ("weight", "plx-spot", "plx-continuous", "temperature")
+READING_KINDS = ("bpm", "glucose", "weight", "plx-spot", "plx-continuous", "temperature")
+"""And ``line:FORMAT`` for a serial line format (shipped name or a TOML file)."""
 """``devices reading`` kinds of the issue #17 drivers (bpm, glucose and the
 serial line formats are issue #14's, on its own branch)."""
 
@@ -84,8 +85,16 @@ def register(dsub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "reading",
         help="what the kiosk would record from captured bytes (recorded, reason, values), as JSON",
     )
-    q.add_argument("kind", choices=READING_KINDS)
-    q.add_argument("hex", nargs="+", help="the bytes in hex (spaces, dashes, colons allowed)")
+    q.add_argument(
+        "kind", metavar="KIND", help=f"one of {', '.join(READING_KINDS)}, or line:FORMAT"
+    )
+    q.add_argument(
+        "hex",
+        nargs="+",
+        metavar="HEX",
+        help="the bytes in hex (quote a HEX with spaces); glucose: the measurement, then its"
+        " context as a second HEX if captured; line:FORMAT: the line's TEXT",
+    )
     q.set_defaults(handler=_reading)
 
 
@@ -131,15 +140,35 @@ def _reading(args: argparse.Namespace) -> int:
     from healthkiosk.rules import load_rules
 
     cfg = load(args, log=False)
+    rules, tz = load_rules(cfg.rules), ZoneInfo(cfg.station.timezone)
+    if args.kind.startswith("line:"):
+        from drivers.serial.linemonitor import line_to_reading_json
+        from healthkiosk.errors import ConfigError
+
+        try:
+            result = line_to_reading_json(
+                args.kind.removeprefix("line:"), " ".join(args.hex), rules=rules, tz=tz
+            )
+        except (ProtocolError, ConfigError) as err:
+            print(f"healthkiosk: {args.kind}: {err}", file=sys.stderr)
+            return 2
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    if args.kind not in READING_KINDS:
+        kinds = ", ".join(READING_KINDS)
+        print(f"healthkiosk: no reading kind {args.kind!r} ({kinds}, line:FORMAT)", file=sys.stderr)
+        return 2
+    context = None
     try:
-        data = parse_hex(" ".join(args.hex))
+        if args.kind == "glucose" and len(args.hex) == 2:
+            data, context = parse_hex(args.hex[0]), parse_hex(args.hex[1])
+        else:
+            data = parse_hex(" ".join(args.hex))
     except ValueError as err:
         print(f"healthkiosk: {err}", file=sys.stderr)
         return 2
     try:
-        result = reading_to_json(
-            args.kind, data, rules=load_rules(cfg.rules), tz=ZoneInfo(cfg.station.timezone)
-        )
+        result = reading_to_json(args.kind, data, rules=rules, tz=tz, context=context)
     except ProtocolError as err:
         print(f"healthkiosk: {args.kind}: {err} (bytes {data.hex(' ')})", file=sys.stderr)
         return 2

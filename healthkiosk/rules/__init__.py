@@ -6,6 +6,7 @@ this module, so the two never disagree. Every threshold is configuration
 holds a clinical number.
 """
 
+from healthkiosk.readings import round_tenth
 from healthkiosk.rules.categories import CATEGORY_KEYS
 from healthkiosk.rules.check import check_rules, check_words
 from healthkiosk.rules.classify import (
@@ -18,7 +19,6 @@ from healthkiosk.rules.classify import (
     classify_glucose_out_of_range,
     needs_third_measurement,
     round_half_up,
-    round_tenth_half_up,
 )
 from healthkiosk.rules.config import (
     BloodPressureRules,
@@ -47,7 +47,6 @@ from healthkiosk.rules.vitals import (
     classify_spo2,
     classify_temperature,
     classify_weight,
-    round_tenth,
 )
 from healthkiosk.rules.vitals_config import BmiRules, Spo2Rules, TemperatureRules
 
@@ -87,7 +86,6 @@ __all__ = [
     "needs_third_measurement",
     "round_half_up",
     "round_tenth",
-    "round_tenth_half_up",
     "rule_set_id",
     "rules_digest",
     "rules_name",

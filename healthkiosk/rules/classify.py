@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from healthkiosk.errors import ImplausibleValueError
+from healthkiosk.readings import round_tenth
 from healthkiosk.rules.config import BloodPressureRules, GlucoseRules
 
 Meal = Literal["fasting", "after_meal", "random"]
@@ -52,13 +53,6 @@ class Classification:
 def round_half_up(value: float | Decimal) -> int:
     """Whole mmHg, halves up (139.5 → 140): docs/clinical.md, "Blood pressure"."""
     return int(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-
-def round_tenth_half_up(value: float | Decimal) -> float:
-    """To 0.1 (a meter's resolution), halves up on the decimal value as written
-    (6.05 → 6.1, where ``round(6.05, 1)`` gives 6.0): the one rounding of
-    glucose everywhere (docs/clinical.md, "Blood glucose")."""
-    return float(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def average_blood_pressure(
@@ -174,7 +168,7 @@ def classify_glucose(mmol_per_l: float, meal: Meal, rules: GlucoseRules) -> Clas
     """Classify at the meter's resolution (0.1 mmol/L, halves up); no answer
     about meals is random. An urgent result is never "close to the limit":
     it carries only the urgent instruction (docs/clinical.md, "Wording on the kiosk")."""
-    value = round_tenth_half_up(mmol_per_l)
+    value = round_tenth(mmol_per_l)
     check_glucose_plausible(value, rules)
     context = "fasting" if meal == "fasting" else "random"
     if context == "fasting":

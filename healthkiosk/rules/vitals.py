@@ -10,17 +10,10 @@ classified: an implausible value raises :class:`ImplausibleValueError` (its
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal
-
 from healthkiosk.errors import ImplausibleValueError
-from healthkiosk.readings import body_mass_index
+from healthkiosk.readings import body_mass_index, round_tenth
 from healthkiosk.rules.classify import Classification, round_half_up
 from healthkiosk.rules.vitals_config import BmiRules, Spo2Rules, TemperatureRules
-
-
-def round_tenth(value: float | Decimal) -> float:
-    """To 0.1, halves up (37.25 → 37.3), as the kiosk shows it."""
-    return float(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
 def _check(value: float, bounds: tuple[float, float], what: str, unit: str, reason: str) -> None:

@@ -148,6 +148,11 @@ class BloodPressure:
             await ctx.record_event(
                 m.device.label, "implausible", {**_bp_detail(m), "why": err.reason}
             )
+            await ctx.could_not_measure(
+                "blood_pressure", err.reason, device=m.device, device_time=m.device_time,
+                values={"systolic": m.systolic_mmhg, "diastolic": m.diastolic_mmhg,
+                        "pulse": m.pulse_bpm},
+            )  # fmt: skip
             ctx.show_error("implausible", device=m.device.model, retry=self._measure)
             return True
         return False

@@ -22,19 +22,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from healthkiosk.config import KioskConfig
 from healthkiosk.errors import HealthKioskError
-from healthkiosk.readings import BloodPressureMeasurement, DeviceMemoryRecord
+from healthkiosk.readings import BloodPressureMeasurement, DeviceInfo, DeviceMemoryRecord
 from healthkiosk.rules import RulesConfig, rule_set_id
 from kiosk.flow.clock import Clock
 from kiosk.flow.errors import error_actions, error_key
-from kiosk.flow.ports import Devices, Recorder, ResidentIdentity, VisitGate
+from kiosk.flow.ports import CouldNotMeasure, Devices, Recorder, ResidentIdentity, VisitGate
 from kiosk.flow.state import (
     BpResult,
     ErrorView,
@@ -286,6 +287,39 @@ class FlowContext:
                 )
             except (HealthKioskError, TimeoutError) as err:
                 log.warning("device-memory record not kept: %s", err)
+
+    async def could_not_measure(
+        self,
+        measurement: Literal["blood_pressure", "glucose"],
+        reason: str,
+        *,
+        device: DeviceInfo,
+        device_time: datetime | None,
+        values: dict[str, Any],
+    ) -> None:
+        """A value the rules refused during this elder's measurement: stored and
+        sent to the doctor as a device event ("could not measure"), never
+        silence. Best effort like :meth:`record_event`: the elder is not held
+        up by a full or broken store (it is logged)."""
+        identity, visit_uuid = self.visit.identity, self.visit.uuid
+        if identity is None or visit_uuid is None:
+            return
+        event = CouldNotMeasure(
+            uuid=str(uuid.uuid4()),
+            visit_uuid=visit_uuid,
+            measurement=measurement,
+            reason=reason,
+            measured_at=self.clock.now(),
+            device_time=device_time,
+            resident=identity,
+            device=device,
+            values=values,
+            clock_synced=self.clock_synced(),
+        )
+        try:
+            await asyncio.wait_for(self.recorder.save_event(event), EVENT_WAIT_S)
+        except (HealthKioskError, TimeoutError, ValueError) as err:
+            log.warning("could-not-measure event not kept: %s", err)
 
     async def record_event(self, device: str, kind: str, detail: dict[str, Any]) -> None:
         """Keep something a device said that is not a valid reading (best effort)."""

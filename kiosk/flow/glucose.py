@@ -15,13 +15,12 @@ from dataclasses import replace
 from typing import Any
 
 from healthkiosk.errors import HealthKioskError, ImplausibleValueError
-from healthkiosk.readings import GlucoseMeasurement
+from healthkiosk.readings import GlucoseMeasurement, round_tenth
 from healthkiosk.rules import (
     Classification,
     check_glucose_plausible,
     classify_glucose,
     classify_glucose_out_of_range,
-    round_tenth_half_up,
 )
 from kiosk.flow.context import FlowContext
 from kiosk.flow.explain import advice_glucose, explain_glucose
@@ -109,10 +108,16 @@ class Glucose:
         if m.out_of_range in ("LO", "HI"):
             return classify_glucose_out_of_range("LO" if m.out_of_range == "LO" else "HI", rules)
         try:
-            check_glucose_plausible(round_tenth_half_up(m.mmol_per_l), rules)
+            check_glucose_plausible(round_tenth(m.mmol_per_l), rules)
         except ImplausibleValueError as err:
             detail = {**_glucose_detail(m), "why": err.reason}
             await ctx.record_event(m.device.label, "implausible", detail)
+            await ctx.could_not_measure(
+                "glucose", err.reason, device=m.device, device_time=m.device_time,
+                values={"mmol_per_l": round_tenth(m.mmol_per_l), "meal_context": meal,
+                        "original_value": m.original_value,
+                        "original_unit": m.original_unit.value},
+            )  # fmt: skip
             ctx.show_error("implausible", device=m.device.model, retry=self._measure)
             return None
         return classify_glucose(m.mmol_per_l, meal, rules)
@@ -122,7 +127,7 @@ class Glucose:
         identity, visit_uuid = ctx.visit.identity, ctx.visit.uuid
         assert identity is not None and visit_uuid is not None
         shown = m.out_of_range if m.out_of_range in ("LO", "HI") else None
-        value = None if shown else round_tenth_half_up(m.mmol_per_l)
+        value = None if shown else round_tenth(m.mmol_per_l)
         reading = CompletedReading(
             uuid=str(uuid.uuid4()),
             visit_uuid=visit_uuid,

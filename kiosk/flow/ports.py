@@ -75,6 +75,29 @@ class CompletedReading:
 
 
 @dataclass(frozen=True, slots=True)
+class CouldNotMeasure:
+    """A value a device reported during this elder's measurement that the rules
+    refused (docs/clinical.md, "Plausibility"): stored and sent to the doctor as
+    an ``hk.reading/1`` device event ("could not measure: 0.9 mmol/L
+    reported"), never classified, never silence."""
+
+    uuid: str
+    visit_uuid: str
+    measurement: Literal["blood_pressure", "glucose"]
+    reason: str
+    """The plausibility check that refused it (ImplausibleValueError.reason)."""
+    measured_at: datetime
+    device_time: datetime | None
+    resident: ResidentIdentity
+    device: DeviceInfo
+    values: dict[str, Any]
+    """What the device reported, in the kiosk's units: ``systolic``,
+    ``diastolic``, ``pulse``; or ``mmol_per_l``, ``meal_context``,
+    ``original_value``, ``original_unit``."""
+    clock_synced: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoreStatus:
     pending: int
     delivered: int
@@ -84,6 +107,11 @@ class StoreStatus:
 class Recorder(Protocol):
     async def save(self, reading: CompletedReading) -> None:
         """Store the reading and its outbox row in one transaction; return when committed."""
+        ...
+
+    async def save_event(self, event: CouldNotMeasure) -> None:
+        """Store a refused value as a device event with its outbox row (it goes
+        to the doctor as a reading does); return when committed."""
         ...
 
     async def end_visit(self, visit_uuid: str, *, outcome: str, at: datetime) -> None:

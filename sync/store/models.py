@@ -66,7 +66,8 @@ class Reading(Base):
     resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), index=True)
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
-    """blood_pressure or glucose."""
+    """blood_pressure, glucose, or device_event (a value the rules refused:
+    ``event`` holds it, the classification columns are empty)."""
     measured_at: Mapped[datetime] = mapped_column(index=True)
     """The kiosk's clock."""
     device_time: Mapped[datetime | None]
@@ -87,6 +88,9 @@ class Reading(Base):
     original_value: Mapped[float | None]
     original_unit: Mapped[str | None] = mapped_column(String(10))
     out_of_range: Mapped[str | None] = mapped_column(String(2))
+
+    # device event: the hk.reading/1 DeviceEventValues as sent
+    event: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     # device
     device_model: Mapped[str] = mapped_column(String(100))

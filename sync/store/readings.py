@@ -63,12 +63,13 @@ def save_reading(
     ensure_free_space(store_path(factory), min_free_mb=min_free_mb)
     with write_session(factory) as session:
         (saved,) = add_readings(session, hasher, [reading], now=datetime.now(UTC)).saved
+    c = reading.classification
     log.info(
         "saved %s reading seq %d (%s%s) for resident #%d",
         reading.kind,
         saved.station_seq,
-        reading.classification.category,
-        ", urgent" if reading.classification.urgent else "",
+        "could not measure" if c is None else c.category,
+        ", urgent" if c is not None and c.urgent else "",
         saved.resident_id,
     )
     return saved

@@ -9,7 +9,13 @@ from uuid import UUID
 
 from healthkiosk import __version__
 from healthkiosk.idnumber import IdNumber
-from sync.schema import BloodPressureValues, GlucoseValues, WireClassification, WireDevice
+from sync.schema import (
+    BloodPressureValues,
+    DeviceEventValues,
+    GlucoseValues,
+    WireClassification,
+    WireDevice,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,9 +42,10 @@ class NewReading:
     resident: ResidentDetails
     measured_at: datetime
     """The kiosk's clock when the reading was complete (timezone-aware)."""
-    values: BloodPressureValues | GlucoseValues
+    values: BloodPressureValues | GlucoseValues | DeviceEventValues
     device: WireDevice
-    classification: WireClassification
+    classification: WireClassification | None
+    """None only for a device event (a value the rules refused: never classified)."""
     device_time: datetime | None = None
     visit_uuid: str | None = None
     """The visit (created on its first reading); None for an imported reading."""
@@ -49,6 +56,8 @@ class NewReading:
 
     @property
     def kind(self) -> str:
+        if isinstance(self.values, DeviceEventValues):
+            return "device_event"
         return "blood_pressure" if isinstance(self.values, BloodPressureValues) else "glucose"
 
 

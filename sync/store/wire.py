@@ -38,7 +38,9 @@ def measurement_dict(m: WireBpMeasurement) -> dict[str, Any]:
     return out
 
 
-def values_of(row: Reading) -> BloodPressureValues | GlucoseValues:
+def values_of(row: Reading) -> BloodPressureValues | GlucoseValues | DeviceEventValues:
+    if row.kind == "device_event":
+        return DeviceEventValues.model_validate(row.event or {})
     if row.kind == "blood_pressure":
         return BloodPressureValues.model_validate(
             {
@@ -76,7 +78,9 @@ def device_of(row: Reading) -> WireDevice:
     )
 
 
-def classification_of(row: Reading) -> WireClassification:
+def classification_of(row: Reading) -> WireClassification | None:
+    if row.kind == "device_event":
+        return None
     rules = None
     if row.rules_digest is not None:
         rules = {"name": row.rules_name or "", "digest": row.rules_digest}
@@ -152,6 +156,7 @@ def columns(reading: NewReading, *, station_seq: int, created_at: datetime) -> d
     ``visit_id`` (set by whoever stores it)."""
     c = reading.classification
     d = reading.device
+    rules = None if c is None else c.rules
     out: dict[str, Any] = {
         "uuid": str(reading.uuid),
         "station_seq": station_seq,
@@ -174,19 +179,22 @@ def columns(reading: NewReading, *, station_seq: int, created_at: datetime) -> d
         "device_serial": d.serial,
         "device_firmware": d.firmware,
         "device_transport": d.transport,
-        "category": c.category,
-        "urgent": c.urgent,
-        "isolated_systolic": c.isolated_systolic,
-        "close_to_limit": c.close_to_limit,
-        "rule": c.rule,
-        "rules_name": c.rules.name if c.rules is not None else None,
-        "rules_digest": c.rules.digest if c.rules is not None else None,
+        "category": "" if c is None else c.category,
+        "urgent": False if c is None else c.urgent,
+        "isolated_systolic": None if c is None else c.isolated_systolic,
+        "close_to_limit": False if c is None else c.close_to_limit,
+        "rule": None if c is None else c.rule,
+        "rules_name": rules.name if rules is not None else None,
+        "rules_digest": rules.digest if rules is not None else None,
+        "event": None,
         "software_version": reading.software_version,
         "created_at": created_at,
         "clock_synced": reading.clock_synced,
     }
     v = reading.values
-    if isinstance(v, BloodPressureValues):
+    if isinstance(v, DeviceEventValues):
+        out["event"] = v.model_dump(mode="json")
+    elif isinstance(v, BloodPressureValues):
         out.update(
             systolic_mmhg=v.systolic,
             diastolic_mmhg=v.diastolic,

@@ -241,3 +241,45 @@ async def test_device_memory_is_kept_apart_from_readings_and_never_sent(
     assert "BPS-EMU-1" in label and device_time.startswith("2026-03-01 05:00")
     assert '"systolic_mmhg": 152' in values and '"irregular_pulse": true' in values
     assert device_memory_counts(recorder._sessions) == {"blood_pressure": 1}
+
+
+async def test_a_refused_value_is_stored_and_sent_as_a_device_event(tmp_path: Path) -> None:
+    """Issue 14, finding 9: the outbox row leaves as hk.reading/1 kind
+    device_event (no classification), and it is not a point of the trend."""
+    from sqlalchemy import select
+
+    from kiosk.flow.ports import CouldNotMeasure
+    from sync.schema import DeviceEventValues, ReadingMessage, decode, encode
+    from sync.store.models import Reading
+    from sync.store.wire import to_message
+
+    rec = open_recorder(tmp_path)
+    await rec.save(reading(1, kind="glucose"))
+    await rec.save_event(
+        CouldNotMeasure(
+            uuid="20000000-0000-4000-8000-000000000001",
+            visit_uuid="10000000-0000-4000-8000-000000000001",
+            measurement="glucose",
+            reason="glucose_out_of_range",
+            measured_at=T0 + timedelta(minutes=5),
+            device_time=None,
+            resident=WHO,
+            device=DEV,
+            values={"mmol_per_l": 0.9, "meal_context": "fasting", "original_value": 16.2,
+                    "original_unit": "mg/dL"},
+            clock_synced=True,
+        )
+    )  # fmt: skip
+    with open_store(tmp_path / "kiosk.sqlite")() as s:
+        row = s.scalars(select(Reading).where(Reading.kind == "device_event")).one()
+        msg = decode(encode(to_message(row, "st-1")))
+    assert isinstance(msg, ReadingMessage) and msg.kind == "device_event"
+    assert msg.classification is None and msg.clock_synced is True
+    assert isinstance(msg.values, DeviceEventValues)
+    assert (msg.values.measurement, msg.values.reason, msg.values.mmol_per_l) == (
+        "glucose", "glucose_out_of_range", 0.9,
+    )  # fmt: skip
+    assert msg.resident.id_number == CARD.id_number
+    assert [p.kind for p in await rec.recent(WHO, limit=8)] == ["glucose"]
+    status = await rec.status()
+    assert status.pending == 2  # both wait for the doctor's receipt

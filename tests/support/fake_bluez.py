@@ -156,6 +156,23 @@ def _write_config(tmp_dir: str) -> tuple[str, str]:
     return config, socket
 
 
+async def _connect(address: str, socket: str, *, within_s: float = 30.0) -> MessageBus:
+    """The daemon's socket may exist before it listens (a loaded machine):
+    retry until it answers, then give up with the last error."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within_s
+    while True:
+        try:
+            if await asyncio.to_thread(os.path.exists, socket):
+                return await MessageBus(bus_address=address).connect()
+        except (ConnectionRefusedError, FileNotFoundError):
+            if loop.time() > deadline:
+                raise
+        if loop.time() > deadline:
+            raise TimeoutError(f"dbus-daemon did not listen on {socket} within {within_s} s")
+        await asyncio.sleep(0.05)
+
+
 @asynccontextmanager
 async def fake_bluez(tmp_dir: str) -> AsyncIterator[tuple[str, FakeBlueZ]]:
     """A private bus with a fake ``org.bluez`` on it: (its address, the state)."""
@@ -168,11 +185,7 @@ async def fake_bluez(tmp_dir: str) -> AsyncIterator[tuple[str, FakeBlueZ]]:
     )
     address = f"unix:path={socket}"
     try:
-        for _ in range(100):
-            if await asyncio.to_thread(os.path.exists, socket):
-                break
-            await asyncio.sleep(0.05)
-        bus = await MessageBus(bus_address=address).connect()
+        bus = await _connect(address, socket)
         state = FakeBlueZ(bus)
         bus.export(ADAPTER, _Adapter(state))
         bus.export("/org/bluez", _AgentManager(state))

@@ -20,7 +20,7 @@ from healthkiosk.errors import StoreFullError
 from healthkiosk.readings import DeviceMemoryRecord
 from healthkiosk.rules import RulesConfig, load_rules
 from kiosk.flow import CompletedReading, Devices, FakeClock, ResidentIdentity, State, StoreStatus
-from kiosk.flow.ports import PinAttempts
+from kiosk.flow.ports import CouldNotMeasure, PinAttempts
 from kiosk.flow.state import Screen, TrendPoint
 from kiosk.flow.visit import VisitFlow
 from tests.support.fake_devices import (
@@ -38,6 +38,7 @@ class MemoryRecorder:
     events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
     memory: list[tuple[str, DeviceMemoryRecord]] = field(default_factory=list)
     """Device-memory records kept, with the role of their device."""
+    could_not_measure: list[CouldNotMeasure] = field(default_factory=list)
     visits: dict[str, tuple[str, datetime]] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     full: bool = False
@@ -79,6 +80,9 @@ class MemoryRecorder:
 
     async def record_memory(self, *, role: str, record: DeviceMemoryRecord) -> None:
         self.memory.append((role, record))
+
+    async def save_event(self, event: CouldNotMeasure) -> None:
+        self.could_not_measure.append(event)
 
     async def status(self) -> StoreStatus:
         return StoreStatus(pending=len(self.saved), delivered=0, last_delivered=None)

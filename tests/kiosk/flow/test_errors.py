@@ -246,3 +246,38 @@ async def test_card_reader_failure_falls_back_to_keypad(h: Harness) -> None:
     h.reader.present(DeviceConnectionError("unplugged"))
     await h.clock.advance(0.2)
     assert h.state.screen is Screen.CHECKIN and not h.state.card_reader
+
+
+async def test_an_implausible_pressure_reaches_the_doctor_as_could_not_measure(h: Harness) -> None:
+    """Issue 14, finding 9: a value the rules refuse is not silence: the flow
+    hands it to the store as a device event that goes to the doctor."""
+    h.bp.queue(BpOutcome(320, 95, 70))
+    await ready_to_choose(h)
+    await start_bp(h)
+    await h.screen(Screen.ERROR)
+    [event] = h.recorder.could_not_measure
+    assert (event.measurement, event.reason) == ("blood_pressure", "systolic_out_of_range")
+    assert (event.values["systolic"], event.values["diastolic"]) == (320, 95)
+    assert event.resident.id_number == demo_card().id_number and event.visit_uuid
+    assert h.recorder.saved == []
+
+
+async def test_an_out_of_range_glucose_reaches_the_doctor_as_could_not_measure(
+    h: Harness,
+) -> None:
+    """0.9 mmol/L on a meter that reads down to 0.6: "reading looks wrong" for
+    the elder, "could not measure: 0.9 mmol/L reported" for the doctor."""
+    h.glucose.queue(GlucoseOutcome(0.9))
+    h.flow.start_checkin()
+    await h.settle()
+    h.reader.present(demo_card())
+    await h.screen(Screen.CONFIRM, max_s=1)
+    h.flow.confirm()
+    h.flow.choose("glucose")
+    h.flow.answer_meal("fasting")
+    h.flow.start_glucose()
+    await h.screen(Screen.ERROR)
+    [event] = h.recorder.could_not_measure
+    assert (event.measurement, event.reason) == ("glucose", "glucose_out_of_range")
+    assert event.values["mmol_per_l"] == 0.9 and event.values["meal_context"] == "fasting"
+    assert h.recorder.saved == []

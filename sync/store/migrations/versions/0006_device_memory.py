@@ -5,7 +5,7 @@ printed while no visit waited are kept here for the technician (the station's
 status counts them), never attributed to a resident and never sent as readings.
 
 Revision ID: device_memory
-Revises: kiosk_rule_set
+Revises: device_event_readings
 Create Date: 2026-12-07
 """
 
@@ -16,7 +16,7 @@ from alembic import op
 
 
 revision: str = "device_memory"
-down_revision: str | None = "kiosk_rule_set"
+down_revision: str | None = "device_event_readings"
 branch_labels: str | None = None
 depends_on: str | None = None
 
