@@ -236,23 +236,21 @@ def omron_twin(**kw: Any) -> OmronEmulator:
 
 
 async def test_omron_a_record_made_between_visits_is_device_memory(backend: BleBackend) -> None:
-    async with omron_twin(stored=2, measure_after_s=None) as em:
+    async with omron_twin(stored=2, measure_after_s=0.3) as em:
         bpm = omron(em, backend)
         await begin(bpm)
-        task = asyncio.create_task(bpm.measure(timeout_s=15))
-        await asyncio.sleep(0.5)
-        em.measure_now()  # by hand: a timed measurement could fire again in the next step
-        first = await task
+        first = await bpm.measure(timeout_s=15)
         memory(bpm)
+        em.measure_after_s = None
+        await asyncio.sleep(0.6)  # a measurement the twin still had pending lands between visits
         em.add_record(em.record_at(em.device_now() - timedelta(hours=2), systolic=165))
         await begin(bpm)
         task = asyncio.create_task(bpm.measure(timeout_s=15))
         await asyncio.sleep(0.5)
-        em.values = (128, 82, 70)
-        em.measure_now()  # the next elder measures (another value: within one second
-        reading = await task  # of the first, the device times alone could be equal)
+        em.add_record(em.record_at(em.device_now(), systolic=139))  # the next elder measures
+        reading = await task
         await bpm.close()
-    assert first.systolic_mmhg == 132 and reading.systolic_mmhg == 128
+    assert first.systolic_mmhg == 132 and reading.systolic_mmhg == 139
     assert [(r.systolic_mmhg, why) for r, why in memory(bpm)] == [(165, "before_step")]
 
 

@@ -212,9 +212,15 @@ async def test_line_bp_garbage_lines_skipped() -> None:
 
 
 async def test_line_glucose_1000_records_full_and_incremental() -> None:
-    async with twins.connect("serial-line-glucose", options=lopts({"records": 1000})) as meter:
+    options = lopts({"records": 1000, "measure_after_s": None})
+    async with (
+        twins.start("serial-line-glucose", options=options) as twin,
+        twins.open_driver(twin, options=options) as meter,
+    ):
         full = await meter.download()
         assert [r.sequence_number for r in full] == list(range(1, 1001))
+        await meter.begin_step()  # the visit's step, then the elder's test
+        twin.emulator.schedule_measurement(0.3)
         reading = await meter.measure(timeout_s=10)
         assert reading.sequence_number == 1001
         newer = await meter.download(after_sequence=1000)
