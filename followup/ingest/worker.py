@@ -16,9 +16,10 @@ its commit leaves the messages unacknowledged: the broker delivers them again.
 
 No payload stops the worker (issue 19): whatever one message makes fail
 (validation, the database refusing a value, arithmetic), that message alone is
-dead-lettered with the reason and acknowledged, and the others are stored. Only
-a database that is down (it does not answer ``SELECT 1``) leaves the messages
-unacknowledged: the worker reconnects and gets them again.
+dead-lettered with the reason and acknowledged, and the others are stored. An
+operational error (a deadlock) is tried again first; only a database that is
+down (it takes no write transaction) leaves the messages unacknowledged: the
+worker reconnects and gets them again.
 """
 
 from __future__ import annotations

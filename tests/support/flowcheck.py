@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from followup.db.engine import make_engine
 from followup.db.models import Reading as FReading
 from followup.db.models import Station
-from sync.schema import BloodPressureValues, to_dict
+from followup.ingest.store import stored_payload
+from sync.schema import BloodPressureValues
 from sync.store.db import open_store
 from sync.store.models import Reading as KReading
 from sync.store.wire import to_message
@@ -57,7 +58,10 @@ def assert_same_readings(store: Path, url: str, station: str, expected: int) -> 
     engine = make_engine(url)
     try:
         with sessions() as ks:
-            kiosk = {r.uuid: to_dict(to_message(r, station)) for r in ks.scalars(select(KReading))}
+            # As the doctor's side keeps it: the ID number masked (issue 19).
+            kiosk = {
+                r.uuid: stored_payload(to_message(r, station)) for r in ks.scalars(select(KReading))
+            }
             krows = {r.uuid: r for r in ks.scalars(select(KReading))}
         with Session(engine) as fs:
             rows = list(fs.scalars(select(FReading)))
