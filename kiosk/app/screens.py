@@ -1069,12 +1069,16 @@ class Renderer:
         return self._one_line
 
     def _screen_done(self, state: State) -> Widget:
+        from kivy.core.window import Window
+
+        width = Window.width - self.m.x(3)
         body: list[Widget] = [
             self.txt(state, "done.body", tid="done.body"),
-            self.txt(state, "summary.reminder", tid="done.reminder", lines=2),
+            self.broken(self.t(state, "summary.reminder"), tid="done.reminder", width=width),
         ]
         if state.print_status is not None:
-            body.append(self.txt(state, f"print.{state.print_status}", tid="print.status", lines=2))
+            body.append(self.broken(self.t(state, f"print.{state.print_status}"),
+                                    tid="print.status", width=width))  # fmt: skip
         actions = None
         if state.print_status is not None or state.can_print:
             actions = [
@@ -1086,9 +1090,8 @@ class Renderer:
                     primary=False,
                 )
             ]
-        return self.page(
-            state, title="done.title", body=body, actions=actions, back=False, ack=True
-        )
+        # "谢谢" is said; the words under "Repeat" start with the goodbye
+        return self.page(state, title="", body=body, actions=actions, back=False, ack=True)
 
     def _screen_error(self, state: State) -> Widget:
         err = state.error
