@@ -3,7 +3,8 @@
 Pure: it takes the readings (anything with the :class:`ReadingLike` attributes) and
 gives the form's pre-fill: the average blood pressure and pulse of the period's
 blood-pressure readings (rounded half up, as a doctor would), the latest fasting
-glucose, and the readings it came from (their times are shown beside the values).
+glucose, the latest weight with its height and BMI (the station's scale), and the
+readings it came from (their times are shown beside the values).
 A device event, a glucose the meter showed only as LO/HI and a value the doctor's
 side's rules found implausible are not measurements and are left out.
 """
@@ -30,6 +31,9 @@ class ReadingLike(Protocol):
     pulse_bpm: int | None
     glucose_mmol_per_l: float | None
     meal_context: str | None
+    weight_kg: float | None
+    height_m: float | None
+    bmi: float | None
     server_category: str | None
     server_rules_digest: str | None
 
@@ -45,6 +49,7 @@ class SourceReading:
     diastolic: int | None = None
     pulse: int | None = None
     glucose: float | None = None
+    weight_kg: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,10 @@ class Prefill:
     pulse_count: int = 0
     fasting_glucose_mmol_per_l: float | None = None
     fasting_glucose_at: datetime | None = None
+    weight_kg: float | None = None
+    """The latest weight the station's scale took, kg at 0.1, with its height and BMI."""
+    height_cm: float | None = None
+    bmi: float | None = None
     first_at: datetime | None = None
     last_at: datetime | None = None
     sources: tuple[SourceReading, ...] = field(default=())
@@ -75,6 +84,9 @@ class Prefill:
             "fasting_glucose_at": (
                 self.fasting_glucose_at.isoformat() if self.fasting_glucose_at else None
             ),
+            "weight_kg": self.weight_kg,
+            "height_cm": self.height_cm,
+            "bmi": self.bmi,
             "readings": [s.uuid for s in self.sources],
         }
 
@@ -85,7 +97,7 @@ def _half_up(values: list[int]) -> int:
 
 
 def _measurement(r: ReadingLike) -> bool:
-    if r.kind not in ("blood_pressure", "glucose"):
+    if r.kind not in ("blood_pressure", "glucose", "weight"):
         return False
     # classified by the doctor's side's rules and found implausible: not a value
     return not (r.server_rules_digest is not None and r.server_category is None)
@@ -108,6 +120,8 @@ def compute_prefill(readings: Iterable[ReadingLike], *, since: datetime | None) 
         if r.kind == "glucose" and r.meal_context == "fasting" and r.glucose_mmol_per_l is not None
     ]
     latest = fasting[-1] if fasting else None
+    weights = [r for r in used if r.kind == "weight" and r.weight_kg is not None]
+    weighed = weights[-1] if weights else None
     sources = [
         SourceReading(
             r.uuid,
@@ -125,6 +139,12 @@ def compute_prefill(readings: Iterable[ReadingLike], *, since: datetime | None) 
                 latest.uuid, latest.kind, latest.measured_at, glucose=latest.glucose_mmol_per_l
             )
         )
+    if weighed is not None:
+        sources.append(
+            SourceReading(
+                weighed.uuid, weighed.kind, weighed.measured_at, weight_kg=weighed.weight_kg
+            )
+        )
     sources.sort(key=lambda s: s.measured_at)
     return Prefill(
         since=since,
@@ -139,6 +159,13 @@ def compute_prefill(readings: Iterable[ReadingLike], *, since: datetime | None) 
         pulse_count=len(pulses),
         fasting_glucose_mmol_per_l=latest.glucose_mmol_per_l if latest else None,
         fasting_glucose_at=latest.measured_at if latest else None,
+        weight_kg=weighed.weight_kg if weighed else None,
+        height_cm=(
+            float(round_half_up(Decimal(str(weighed.height_m)) * 100))
+            if weighed and weighed.height_m
+            else None
+        ),
+        bmi=weighed.bmi if weighed else None,
         first_at=sources[0].measured_at if sources else None,
         last_at=sources[-1].measured_at if sources else None,
         sources=tuple(sources),

@@ -122,6 +122,11 @@ def _defaults(
             or "",
         }
     )
+    if prefill.weight_kg is not None:  # the station's scale: newer than the last record's
+        values["weight_kg"] = _text(prefill.weight_kg)
+        values["bmi"] = _text(prefill.bmi)
+        if prefill.height_cm is not None:
+            values["height_cm"] = _text(prefill.height_cm)
     if kind == "diabetes":
         values["fasting_glucose_mmol_per_l"] = _text(prefill.fasting_glucose_mmol_per_l)
     return values, [], medicines

@@ -27,6 +27,9 @@ class R:
     pulse_bpm: int | None = None
     glucose_mmol_per_l: float | None = None
     meal_context: str | None = None
+    weight_kg: float | None = None
+    height_m: float | None = None
+    bmi: float | None = None
     server_category: str | None = "normal"
     server_rules_digest: str | None = "d" * 64
 
@@ -133,3 +136,15 @@ def test_diabetes_suggestion_at_the_boundary(value: float, expected: str) -> Non
         "diabetes", p, birth_date=None, today=date(2026, 3, 2), rules=RULES
     )
     assert got == expected
+
+
+def test_the_latest_weight_with_its_height_and_bmi() -> None:
+    """The station's scale (issue 17): the newest weight of the period fills weight,
+    height (cm, halves up) and BMI; an older one does not."""
+    old = R("w1", "weight", T0, weight_kg=71.0, height_m=1.62, bmi=27.1)
+    new = R("w2", "weight", T0 + timedelta(hours=5), weight_kg=70.2, height_m=1.625, bmi=26.6)
+    p = compute_prefill([new, bp(1, 150, 90), old], since=None)
+    assert (p.weight_kg, p.height_cm, p.bmi) == (70.2, 163.0, 26.6)
+    assert [s.uuid for s in p.sources] == ["bp1", "w2"]
+    assert p.as_dict()["weight_kg"] == 70.2
+    assert compute_prefill([bp(1, 150, 90)], since=None).weight_kg is None
