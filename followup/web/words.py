@@ -78,6 +78,13 @@ KIND_NAMES = {
     "glucose": ("血糖", "glucose"),
     "id_card": ("身份证读卡器", "ID card reader"),
     "device_event": ("无法测量", "could not measure"),
+    "weight": ("体重", "weight"),
+    "spo2": ("血氧", "SpO2"),
+    "temperature": ("体温", "temperature"),
+    "pulse_oximeter": ("血氧仪", "pulse oximeter"),
+    "thermometer": ("体温计", "thermometer"),
+    "printer": ("小票打印机", "receipt printer"),
+    "qr_code": ("二维码扫描器", "QR code scanner"),
 }
 OUTCOME_WORDS = {
     "applied": N_("applied"),
@@ -260,6 +267,7 @@ REVIEW_WORDS = (
     # the English; the pages translate them; a test checks that each is here)
     N_("Contacted: agreed to come"),
     N_("Remind later"),
+    N_("No answer"),
     N_("Follow-up record"),
     N_("Home visit done"),
     N_("Referred"),

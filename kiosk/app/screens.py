@@ -236,14 +236,9 @@ class Renderer:
         m = self.m
         actions = list(actions or [])
         help_row: Widget | None = self.help_panel(state, ack=ack)
-        if help_row is None and staff:
-            call = self.call_staff_button(state)
-            if len(actions) <= 1:
-                actions.insert(0, call)
-            else:
-                help_row = BoxLayout(size_hint_y=None, height=m.button_h)
-                help_row.add_widget(Widget())
-                help_row.add_widget(call)
+        # 呼叫工作人员 in the top bar, beside the language: always in the same
+        # place, and no row taken from the screen's own words
+        call = self.call_staff_button(state) if help_row is None and staff else None
         col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2.5))
         top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         if back:
@@ -259,6 +254,8 @@ class Renderer:
         else:
             top.add_widget(self.txt(state, title, tid="title", lines=1) if title else Widget())
             top.children[0].size_hint_y = 1
+        if call is not None:
+            top.add_widget(call)
         top.add_widget(self.lang_button(state))
         col.add_widget(top)
         mid = BoxLayout(orientation="vertical", spacing=m.y(1.5))
@@ -641,6 +638,7 @@ class Renderer:
         stop = self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel",
                            primary=False, width_mm=30)  # fmt: skip
         # no title line: the words say it all, and need the room
+        # no title line: the words say it all, and need the room
         return self.page(state, title="", body=body, actions=[Widget(), stop],
                          back=False, staff=True)  # fmt: skip
 
@@ -660,9 +658,10 @@ class Renderer:
             )
             for answer, key in answers
         ]
+        # no title line: the question says it, and the call for staff needs the room
         return self.page(
             state,
-            title="glucose_meal.title",
+            title="",
             body=[self.txt(state, "glucose_meal.question", tid="glucose_meal.question", lines=2)],
             actions=actions,
             staff=True,
@@ -789,6 +788,7 @@ class Renderer:
             explanation, advice = v.explanation, v.advice
             notes = []
             lines = [text(lang, n.key, **n.as_dict()) for n in v.notes]
+            points: list[TrendPoint] = []  # no trend of the vitals on the kiosk yet
             series: list[list[float]] = []
         elif g is not None:
             digits = g.shown or f"{g.mmol_per_l:.1f}"
@@ -828,12 +828,7 @@ class Renderer:
             top.add_widget(stack)
         else:
             top.add_widget(unit_label)
-        if urgent and state.help is not None:  # a person is called: said at once
-            told = Txt(self.t(state, f"help.result.{state.help.status}"), font_size=m.body,
-                       tid="help.result", halign="right")  # fmt: skip
-            top.add_widget(told)
-        else:
-            top.add_widget(Widget())
+        top.add_widget(Widget())
         replay = BoxLayout(orientation="vertical", size_hint_x=None)
         replay.add_widget(Widget())
         button = self.replay_button(state)
@@ -863,7 +858,7 @@ class Renderer:
         cat_label.texture_update()
         cat_label.width = cat_label.texture_size[0] + 4
         cat_row.add_widget(cat_label)
-        shown = series[0][-5:]
+        shown = series[0][-5:] if series else []
         if earlier and len(shown) >= 2:  # the readings, each dot labelled with its day
             days = [self._point_day(state, p) for p in [*earlier, None]][-len(shown) :]
             cat_row.add_widget(TrendChart(series=[s[-len(shown) :] for s in series], labels=days,
@@ -884,6 +879,11 @@ class Renderer:
             banner.height = advice_label.height + now.height
             banner.add_widget(advice_label)
             banner.add_widget(now)
+            if state.help is not None:  # a person is called: said at once
+                told = self._wrapped(self.t(state, f"help.result.{state.help.status}"),
+                                     tid="help.result", width=Window.width - m.x(3))  # fmt: skip
+                banner.height += told.height
+                banner.add_widget(told)
             col.add_widget(banner)
         else:
             col.add_widget(advice_label)
@@ -1126,12 +1126,10 @@ class Renderer:
         actions.append(
             self.button(state, "btn.finish", self.flow.finish, tid="btn.finish", primary=False)
         )
+        # no title line: the message under its warning sign says it, and the
+        # call for staff needs the room at 800x480
         return self.page(
-            state,
-            title="error.title",
-            body=body,
-            actions=actions,
-            back="choose" in err.actions,
+            state, title="", body=body, actions=actions, back="choose" in err.actions
         )
 
     def _screen_tech_pin(self, state: State) -> Widget:

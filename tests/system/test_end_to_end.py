@@ -243,7 +243,7 @@ def visit(k: Kiosk) -> dict[str, str]:
     for i, ch in enumerate(ID_NUMBER, start=1):
         k.tap(f"key.{ch}")
         wait(f"{i} characters typed",
-             lambda i=i: len(k.text("checkin.number").replace("\n", "")) == i,  # type: ignore[misc]
+             lambda i=i: len(k.text("checkin.number").replace("\n", "").replace(" ", "")) == i,  # type: ignore[misc]
              within=10, sup=k.sup)  # fmt: skip
     k.shot("checkin-typed")
     k.tap("btn.ok")

@@ -22,7 +22,7 @@ from tests.support.web import (
     login,
 )
 
-PARAMS = re.compile(r"\{(\w+):int\}")
+PARAMS = re.compile(r"\{(\w+):(?:int|rowid)\}")
 
 
 def _routes() -> list[tuple[str, str]]:
