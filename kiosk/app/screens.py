@@ -238,7 +238,10 @@ class Renderer:
         help_row: Widget | None = self.help_panel(state, ack=ack)
         # 呼叫工作人员 in the top bar, beside the language: always in the same
         # place, and no row taken from the screen's own words
-        call = self.call_staff_button(state) if help_row is None and staff else None
+        call = None
+        if help_row is None and staff:
+            call = self.fitted(state, "help.call", self.flow.call_staff, tid="btn.call_staff",
+                               least_mm=20)  # fmt: skip
         col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2.5))
         top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         if back:
@@ -1128,9 +1131,7 @@ class Renderer:
         )
         # no title line: the message under its warning sign says it, and the
         # call for staff needs the room at 800x480
-        return self.page(
-            state, title="", body=body, actions=actions, back="choose" in err.actions
-        )
+        return self.page(state, title="", body=body, actions=actions, back="choose" in err.actions)
 
     def _screen_tech_pin(self, state: State) -> Widget:
         m = self.m
