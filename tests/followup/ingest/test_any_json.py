@@ -128,9 +128,12 @@ def _put(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
         return value
     doc = json.loads(json.dumps(doc))
     node = doc
-    for key in path[:-1]:
-        node = node[key]
-    node[path[-1]] = value
+    try:
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = value
+    except (KeyError, IndexError, TypeError):
+        pass  # an earlier change of this payload took that place away: nothing to put
     return doc
 
 
