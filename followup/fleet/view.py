@@ -79,7 +79,7 @@ ALERT_TITLES: dict[AlertKind, str] = {
 }
 ALERT_CODES = (
     N_("any"), N_("offline"), N_("never_seen"), N_("backlog"), N_("disk"),
-    N_("device_unseen"), N_("device_battery"), N_("clock"), N_("tech_pin"),
+    N_("device_unseen"), N_("device_battery"), N_("clock"), N_("tech_pin"), N_("counts"),
 )  # fmt: skip
 """The alert filter's values as the pages name them (the ids are the values)."""
 SEARCH_MAX = 63
