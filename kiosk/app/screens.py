@@ -229,19 +229,24 @@ class Renderer:
         back: bool = True,
         staff: bool = False,
         ack: bool = False,
+        help_shown: bool = True,
     ) -> BoxLayout:
         """``staff``: the elder may be stuck here: 呼叫工作人员 is offered (beside
         a single action, else on a row of its own), or, once called, what
         happens now (:meth:`help_panel`)."""
         m = self.m
         actions = list(actions or [])
-        help_row: Widget | None = self.help_panel(state, ack=ack)
+        help_row: Widget | None = self.help_panel(state, ack=ack) if help_shown else None
         # 呼叫工作人员 in the top bar, beside the language: always in the same
         # place, and no row taken from the screen's own words
         call = None
         if help_row is None and staff:
             call = self.fitted(state, "help.call", self.flow.call_staff, tid="btn.call_staff",
                                least_mm=20)  # fmt: skip
+            crowded = back and bool(spoken(replace(state, still_here_s=None)))
+            if crowded and len([a for a in actions if isinstance(a, Btn)]) <= 1:
+                actions.insert(0, call)  # the top bar has Back and Repeat already
+                call = None
         col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2.5))
         top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         if back:
@@ -512,7 +517,8 @@ class Renderer:
                 row.add_widget(b)
             box.add_widget(row)
         body.append(box)
-        return self.page(state, title="choose.title", body=body, staff=True)
+        # no title line: the buttons say what to choose, and need the room
+        return self.page(state, title="", body=body, staff=True)
 
     def _countdown_label(self, state: State, key: str, tid: str) -> Txt:
         label = self.label("", tid=tid)
@@ -680,7 +686,7 @@ class Renderer:
         ]
         return self.page(
             state,
-            title="prep_glucose.title",
+            title="",  # the words and the picture say it, and need the room
             body=[self._with_picture(FingerPrick(tid="picture.finger"), words)],
             actions=[
                 self.button(
@@ -1094,7 +1100,8 @@ class Renderer:
                 )
             ]
         # "谢谢" is said; the words under "Repeat" start with the goodbye
-        return self.page(state, title="", body=body, actions=actions, back=False, ack=True)
+        # a call still open is said on the start screen next (with "staff here")
+        return self.page(state, title="", body=body, actions=actions, back=False, help_shown=False)
 
     def _screen_error(self, state: State) -> Widget:
         err = state.error
@@ -1111,7 +1118,8 @@ class Renderer:
         )
         icon_row.add_widget(self.txt(state, f"error.{err.key}", tid="error.message", lines=2))
         body: list[Widget] = [icon_row]
-        panel = self.help_panel(state, ack=True)
+        # words only: the elder needs the room; staff acknowledge on the start screen
+        panel = self.help_panel(state, ack=False)
         if panel is not None:
             body.append(panel)
         elif "call_staff" in err.actions:  # a person is needed: the main way forward
