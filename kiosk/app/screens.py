@@ -247,6 +247,11 @@ class Renderer:
             if crowded and len([a for a in actions if isinstance(a, Btn)]) <= 1:
                 actions.insert(0, call)  # the top bar has Back and Repeat already
                 call = None
+            elif crowded:  # on a row of its own, at the right
+                help_row = BoxLayout(size_hint_y=None, height=m.button_h)
+                help_row.add_widget(Widget())
+                help_row.add_widget(call)
+                call = None
         col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2.5))
         top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
         if back:
@@ -709,7 +714,7 @@ class Renderer:
         ]
         return self.page(
             state,
-            title="measure_glucose.title",
+            title="",  # the words and the picture say it, and need the room
             body=[self._with_picture(FingerPrick(tid="picture.finger"), words)],
             actions=[self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel")],
             back=False,
@@ -723,7 +728,7 @@ class Renderer:
         ]
         return self.page(
             state,
-            title=f"measure_{kind}.title",
+            title="",  # the words say it, and need the room at 800x480
             body=body,
             actions=[self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel")],
             back=False,
@@ -885,14 +890,23 @@ class Renderer:
             advice_label.tid = "result.urgent"
             now = self._wrapped(self.t(state, "result.urgent_now"), tid="result.urgent_now",
                                 width=Window.width - m.x(3))  # fmt: skip
-            banner.height = advice_label.height + now.height
-            banner.add_widget(advice_label)
-            banner.add_widget(now)
-            if state.help is not None:  # a person is called: said at once
-                told = self._wrapped(self.t(state, f"help.result.{state.help.status}"),
-                                     tid="help.result", width=Window.width - m.x(3))  # fmt: skip
-                banner.height += told.height
-                banner.add_widget(told)
+            if state.help is not None:  # a person is called: said at once, beside it
+                words = self.t(state, f"help.result.{state.help.status}")
+                told = Txt(words, font_size=m.body, tid="help.result", size_hint_x=None,
+                           wrap=False)  # fmt: skip
+                told.width = self._measure(m.body)(words) + m.x(2)
+                now = self._wrapped(self.t(state, "result.urgent_now"), tid="result.urgent_now",
+                                    width=Window.width - m.x(3) - told.width)  # fmt: skip
+                line = BoxLayout(size_hint_y=None, height=now.height)
+                line.add_widget(now)
+                line.add_widget(told)
+                banner.height = advice_label.height + line.height
+                banner.add_widget(advice_label)
+                banner.add_widget(line)
+            else:
+                banner.height = advice_label.height + now.height
+                banner.add_widget(advice_label)
+                banner.add_widget(now)
             col.add_widget(banner)
         else:
             col.add_widget(advice_label)
