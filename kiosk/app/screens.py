@@ -508,7 +508,7 @@ class Renderer:
         )
         if any(self.flow.can_measure(c) for c, _ in vitals):  # a station with any of them
             rows.append(vitals)
-        tall = m.y(30) if len(rows) == 1 else m.y(24)
+        tall = m.y(30) if len(rows) == 1 else m.y(20)  # two rows: 20 mm, over the 15 mm norm
         body: list[Widget] = [Widget(size_hint_y=None, height=m.y(5.5 if len(rows) == 1 else 4.5))]
         box = BoxLayout(orientation="vertical", spacing=m.gap_y, size_hint_y=None)
         box.height = len(rows) * tall + (len(rows) - 1) * m.gap_y
@@ -822,7 +822,8 @@ class Renderer:
             notes = ["result.irregular"] if bp.irregular_pulse else []
             points = [p for p in state.trend if p.kind == "blood_pressure"]
             series = [[p.values[0] for p in points], [p.values[1] for p in points]]
-        top = BoxLayout(size_hint_y=None, height=m.result * 1.2, spacing=m.x(3))
+        # as tall as the number, and never less than the Repeat button in it
+        top = BoxLayout(size_hint_y=None, height=max(m.result * 1.2, m.button_h), spacing=m.x(3))
         big = Txt(digits, font_size=m.result, tid="result.value", size_hint_x=None, wrap=False)
         big.texture_update()
         big.width = big.texture_size[0] + 4
