@@ -508,7 +508,7 @@ class Renderer:
         )
         if any(self.flow.can_measure(c) for c, _ in vitals):  # a station with any of them
             rows.append(vitals)
-        tall = m.y(30) if len(rows) == 1 else m.y(20)  # two rows: 20 mm, over the 15 mm norm
+        tall = m.y(30) if len(rows) == 1 else m.y(24)
         body: list[Widget] = [Widget(size_hint_y=None, height=m.y(5.5 if len(rows) == 1 else 4.5))]
         box = BoxLayout(orientation="vertical", spacing=m.gap_y, size_hint_y=None)
         box.height = len(rows) * tall + (len(rows) - 1) * m.gap_y
@@ -522,8 +522,9 @@ class Renderer:
                 row.add_widget(b)
             box.add_widget(row)
         body.append(box)
-        # no title line: the buttons say what to choose, and need the room
-        return self.page(state, title="", body=body, staff=True)
+        # no title line: the buttons say what to choose, and need the room; an
+        # elder is not stuck here (a choice or Back), so no call for staff
+        return self.page(state, title="", body=body)
 
     def _countdown_label(self, state: State, key: str, tid: str) -> Txt:
         label = self.label("", tid=tid)
@@ -822,8 +823,7 @@ class Renderer:
             notes = ["result.irregular"] if bp.irregular_pulse else []
             points = [p for p in state.trend if p.kind == "blood_pressure"]
             series = [[p.values[0] for p in points], [p.values[1] for p in points]]
-        # as tall as the number, and never less than the Repeat button in it
-        top = BoxLayout(size_hint_y=None, height=max(m.result * 1.2, m.button_h), spacing=m.x(3))
+        top = BoxLayout(size_hint_y=None, height=m.result * 1.2, spacing=m.x(3))
         big = Txt(digits, font_size=m.result, tid="result.value", size_hint_x=None, wrap=False)
         big.texture_update()
         big.width = big.texture_size[0] + 4
@@ -874,7 +874,13 @@ class Renderer:
         cat_label.width = cat_label.texture_size[0] + 4
         cat_row.add_widget(cat_label)
         shown = series[0][-5:] if series else []
-        if earlier and len(shown) >= 2:  # the readings, each dot labelled with its day
+        if urgent and state.help is not None:  # a person is called: said at once, no trend
+            words = self.t(state, f"help.result.{state.help.status}")
+            cat_row.add_widget(Widget())
+            told = Txt(words, font_size=m.body, tid="help.result", size_hint_x=None, wrap=False)
+            told.width = self._measure(m.body)(words) + m.x(2)
+            cat_row.add_widget(told)
+        elif earlier and len(shown) >= 2:  # the readings, each dot labelled with its day
             days = [self._point_day(state, p) for p in [*earlier, None]][-len(shown) :]
             cat_row.add_widget(TrendChart(series=[s[-len(shown) :] for s in series], labels=days,
                                           font_size=m.body * 0.5, tid="result.trend"))  # fmt: skip
@@ -891,23 +897,9 @@ class Renderer:
             advice_label.tid = "result.urgent"
             now = self._wrapped(self.t(state, "result.urgent_now"), tid="result.urgent_now",
                                 width=Window.width - m.x(3))  # fmt: skip
-            if state.help is not None:  # a person is called: said at once, beside it
-                words = self.t(state, f"help.result.{state.help.status}")
-                told = Txt(words, font_size=m.body, tid="help.result", size_hint_x=None,
-                           wrap=False)  # fmt: skip
-                told.width = self._measure(m.body)(words) + m.x(2)
-                now = self._wrapped(self.t(state, "result.urgent_now"), tid="result.urgent_now",
-                                    width=Window.width - m.x(3) - told.width)  # fmt: skip
-                line = BoxLayout(size_hint_y=None, height=now.height)
-                line.add_widget(now)
-                line.add_widget(told)
-                banner.height = advice_label.height + line.height
-                banner.add_widget(advice_label)
-                banner.add_widget(line)
-            else:
-                banner.height = advice_label.height + now.height
-                banner.add_widget(advice_label)
-                banner.add_widget(now)
+            banner.height = advice_label.height + now.height
+            banner.add_widget(advice_label)
+            banner.add_widget(now)
             col.add_widget(banner)
         else:
             col.add_widget(advice_label)
