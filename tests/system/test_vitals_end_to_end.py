@@ -93,9 +93,10 @@ def visit(k: Kiosk) -> dict[str, str]:
     for kind, value in (("weight", WEIGHT_KG), ("spo2", str(SPO2)), ("temperature", CELSIUS)):
         k.wait_for("result.value", text=value, within=90)
         k.screen("result")
-        for tid in ("result.value", "result.unit", "result.category", "result.explanation"):
+        for tid in ("result.value", "result.unit", "result.category"):
             seen[f"{kind}:{tid}"] = k.text(tid)
-        for tid in ("result.urgent", "result.advice", "result.line.0"):
+        # an urgent result carries the instruction only, no explanation (issue 16)
+        for tid in ("result.explanation", "result.urgent", "result.advice", "result.line.0"):
             w = k.widget(tid)
             if w is not None:
                 seen[f"{kind}:{tid}"] = str(w["text"])
