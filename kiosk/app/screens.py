@@ -823,7 +823,8 @@ class Renderer:
             notes = ["result.irregular"] if bp.irregular_pulse else []
             points = [p for p in state.trend if p.kind == "blood_pressure"]
             series = [[p.values[0] for p in points], [p.values[1] for p in points]]
-        top = BoxLayout(size_hint_y=None, height=m.result * 1.2, spacing=m.x(3))
+        # as tall as the number, never lower than the Repeat button in it
+        top = BoxLayout(size_hint_y=None, height=max(m.result * 1.2, m.button_h), spacing=m.x(3))
         big = Txt(digits, font_size=m.result, tid="result.value", size_hint_x=None, wrap=False)
         big.texture_update()
         big.width = big.texture_size[0] + 4
