@@ -117,8 +117,9 @@ def visit(k: Kiosk) -> dict[str, str]:
         k.shot(f"summary-{page + 1}")
         if "summary.2.value" in seen or k.widget("btn.more") is None:
             break
+        shown = max(i for i in range(3) if f"summary.{i}.value" in seen)
         k.tap("btn.more")
-        k.wait_for("summary.2.value")
+        k.wait_for(f"summary.{shown + 1}.value")  # the next page (the reminders take room)
     k.tap("btn.finish")
     k.screen("done")
     k.screen("attract", within=30)
