@@ -793,7 +793,8 @@ class Renderer:
         m = self.m
         lang = state.language
         g, bp, v = state.glucose_result, state.bp_result, state.vital_result
-        col = BoxLayout(orientation="vertical", padding=m.pad(1.5, 1), spacing=m.y(1))
+        # tight: an urgent result's banner, its lines and the Repeat button fit 800x480
+        col = BoxLayout(orientation="vertical", padding=m.pad(1.5, 0.5), spacing=m.y(0.4))
         notes: list[str]
         kind: str
         lines: list[str] = []
