@@ -24,17 +24,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from drivers.ble import and_custom, uuids
 from drivers.ble.bps import StandardBpsMonitor, record_to_reading
 from drivers.ble.bps_codec import BpsCodecError, decode_measurement
 from drivers.ble.gatt_time import DateTime, encode_date_time
-from drivers.ble.link import BleBackend, BleLink, naming, open_on_link
+from drivers.ble.link import BleBackend, BleLink, naming
 from drivers.ble.options import BleOptions
+from drivers.ble.standard import opener
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -160,18 +159,4 @@ class AndUa651Monitor(StandardBpsMonitor):
             log.info("%s: disconnect command: %s", self.info.label, err)
 
 
-@asynccontextmanager
-async def open_device(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    backend: BleBackend | None = None,
-) -> AsyncIterator[AndUa651Monitor]:
-    opts = BleOptions.parse(options)
-    async with open_on_link(
-        lambda addr, via: AndUa651Monitor(address=addr, backend=via, options=opts),
-        address=address,
-        backend=backend,
-    ) as device:
-        yield device
+open_device = opener(AndUa651Monitor)

@@ -39,11 +39,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from drivers.ble import uuids
 from drivers.ble.bps_codec import (
@@ -53,10 +51,10 @@ from drivers.ble.bps_codec import (
     decode_measurement,
 )
 from drivers.ble.ieee11073 import Nfloat
-from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
+from drivers.ble.link import BleBackend, BleLink, naming
 from drivers.ble.options import BleOptions
 from drivers.ble.pairing import PAIRING_WINDOW_S, Step, pair_device
-from drivers.memory import StepWindow
+from drivers.ble.standard import StandardDevice, opener
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -69,7 +67,6 @@ from healthkiosk.readings import (
     BloodPressureStatus,
     CuffPressure,
     DeviceInfo,
-    DeviceMemoryRecord,
     MemoryReason,
     PressureUnit,
     kpa_to_mmhg,
@@ -158,41 +155,19 @@ def record_to_reading(
     )
 
 
-class StandardBpsMonitor:
+class StandardBpsMonitor(StandardDevice):
     """A :class:`drivers.base.BloodPressureMonitor` over the standard profile."""
 
     MODEL = "Blood Pressure Service monitor"
     service_uuid = uuids.BLOOD_PRESSURE_SERVICE
 
     def __init__(self, *, address: str | None, backend: BleBackend, options: BleOptions) -> None:
-        self.address = address
-        self.backend = backend
-        self.options = options
-        self._info = DeviceInfo(
-            model=self.MODEL, transport=backend.transport, address=address or ""
-        )
-        self._link: BleLink | None = None
-        self.clock_set_at: datetime | None = None
-        self.battery_percent: int | None = None
-        """Battery Level read at the last connection."""
+        super().__init__(address=address, backend=backend, options=options)
         self.clock_drift_s: float | None = None
         """Device clock − station clock at the last connection (None: no readable clock)."""
         self._drift_now: float | None = None
         """The drift of records made from now on (0 once this station set the clock)."""
         self.settle_s = float(options.extra.get("settle_s", SETTLE_S))
-        self.window = StepWindow(self.MODEL)
-
-    @property
-    def info(self) -> DeviceInfo:
-        return self._info
-
-    async def begin_step(self) -> None:
-        """The visit's step begins (the monitor connects for each measurement:
-        what it has stored is drained then)."""
-        self.window.begin()
-
-    def take_memory(self) -> list[DeviceMemoryRecord]:
-        return self.window.take()
 
     def _dated_before_step(self, reading: BloodPressureMeasurement, drift_s: float | None) -> bool:
         return self.window.before_step(
@@ -213,21 +188,8 @@ class StandardBpsMonitor:
         if reading is not None:
             self.window.keep(reading, reason)
 
-    async def connect(self, *, scan_timeout_s: float) -> BleLink:
-        device = await find_device(
-            service_uuid=self.service_uuid,
-            address=self.address,
-            backend=self.backend,
-            timeout_s=self.options.scan_timeout_s or scan_timeout_s,
-            label=self.MODEL,
-        )
-        link = BleLink(device, backend=self.backend, label=self.MODEL)
-        self._link = link
-        await link.connect(timeout_s=self.options.connect_timeout_s)
-        self._info = await link.read_device_info(model_fallback=self.MODEL)
-        self.battery_percent = await link.read_battery_level()
+    async def _on_connect(self, link: BleLink) -> None:
         await self.set_clock(link)
-        return link
 
     async def set_clock(self, link: BleLink) -> None:
         drift = await link.read_clock_drift(self.options.tz)
@@ -392,25 +354,5 @@ class StandardBpsMonitor:
         self._info = paired.info
         return paired.info
 
-    async def close(self) -> None:
-        link, self._link = self._link, None
-        if link is not None:
-            await link.close()
 
-
-@asynccontextmanager
-async def open_device(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    backend: BleBackend | None = None,
-) -> AsyncIterator[StandardBpsMonitor]:
-    """The registry's opener (see drivers/registry.py)."""
-    opts = BleOptions.parse(options)
-    async with open_on_link(
-        lambda addr, via: StandardBpsMonitor(address=addr, backend=via, options=opts),
-        address=address,
-        backend=backend,
-    ) as device:
-        yield device
+open_device = opener(StandardBpsMonitor)

@@ -46,8 +46,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
@@ -56,7 +55,7 @@ from typing import Any
 from drivers.ble import racp, uuids
 from drivers.ble.glucose import RacpFailed
 from drivers.ble.ieee11073 import Nfloat
-from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
+from drivers.ble.link import BleBackend, BleLink, naming
 from drivers.ble.options import BleOptions
 from drivers.ble.plx_codec import (
     ContinuousRecord,
@@ -70,7 +69,7 @@ from drivers.ble.plx_codec import (
     decode_spot_check,
 )
 from drivers.ble.racp import OpCode, RacpRequest, RacpResponse, ResponseCode
-from drivers.memory import StepWindow
+from drivers.ble.standard import StandardDevice, opener
 from healthkiosk.errors import (
     DeviceConnectionError,
     DeviceError,
@@ -82,7 +81,6 @@ from healthkiosk.errors import (
 )
 from healthkiosk.readings import (
     DeviceInfo,
-    DeviceMemoryRecord,
     MemoryReason,
     OximetryMeasurement,
     OximetryMode,
@@ -325,16 +323,14 @@ def _enqueue(events: asyncio.Queue[tuple[str, bytes]], kind: str) -> Callable[[b
     return lambda raw: events.put_nowait((kind, raw))
 
 
-class StandardPulseOximeter:
+class StandardPulseOximeter(StandardDevice):
     """A :class:`drivers.base.PulseOximeter` over the Pulse Oximeter Service."""
 
     MODEL = "Pulse Oximeter Service oximeter"
     service_uuid = uuids.PULSE_OXIMETER_SERVICE
 
     def __init__(self, *, address: str | None, backend: BleBackend, options: BleOptions) -> None:
-        self.address = address
-        self.backend = backend
-        self.options = options
+        super().__init__(address=address, backend=backend, options=options)
         extra = options.extra
         self.stable_frames = int(extra.get("stable_frames", 5))
         self.stable_spo2_spread = int(extra.get("stable_spo2_spread", 1))
@@ -342,42 +338,18 @@ class StandardPulseOximeter:
         self.stable_within_s = float(extra.get("stable_within_s", 60.0))
         self.record_timeout_s = float(extra.get("record_timeout_s", 10.0))
         self.delete_after_download = bool(extra.get("delete_after_download", False))
-        self._info = DeviceInfo(
-            model=self.MODEL, transport=backend.transport, address=address or ""
-        )
-        self._link: BleLink | None = None
-        self.clock_set_at: datetime | None = None
-        self.battery_percent: int | None = None
         self.features: PlxFeatures | None = None
         self.memory: list[OximetryMeasurement] = []
-        self.window = StepWindow(self.MODEL)
         """Stored spot-checks the oximeter sent during the last measurement."""
         self.skipped: list[tuple[int, MeasurementError]] = []
         """Records of the last download that gave no reading (index, why)."""
 
-    @property
-    def info(self) -> DeviceInfo:
-        return self._info
-
-    async def connect(self, *, scan_timeout_s: float) -> BleLink:
-        device = await find_device(
-            service_uuid=self.service_uuid,
-            address=self.address,
-            backend=self.backend,
-            timeout_s=self.options.scan_timeout_s or scan_timeout_s,
-            label=self.MODEL,
-        )
-        link = BleLink(device, backend=self.backend, label=self.MODEL)
-        self._link = link
-        await link.connect(timeout_s=self.options.connect_timeout_s)
-        self._info = await link.read_device_info(model_fallback=self.MODEL)
-        self.battery_percent = await link.read_battery_level()
+    async def _on_connect(self, link: BleLink) -> None:
         self.features = await self._read_features(link)
         if self.options.may_set_clock():
             now = datetime.now(self.options.tz)
             if await link.set_current_time(now):
                 self.clock_set_at = now
-        return link
 
     async def _read_features(self, link: BleLink) -> PlxFeatures | None:
         if not link.has(uuids.PLX_FEATURES):
@@ -394,14 +366,6 @@ class StandardPulseOximeter:
         return support is not None and (support.validated_data or support.fully_qualified_data)
 
     # --- a measurement ---------------------------------------------------------
-    async def begin_step(self) -> None:
-        """The visit's step begins: what the device sends from its storage, or
-        dated (by its own clock) before now, is device memory."""
-        self.window.begin()
-
-    def take_memory(self) -> list[DeviceMemoryRecord]:
-        return self.window.take()
-
     async def measure(self, *, timeout_s: float = 120.0) -> OximetryMeasurement:
         stabiliser: Stabiliser | None = None
         started = asyncio.get_running_loop().time()
@@ -648,28 +612,8 @@ class StandardPulseOximeter:
                 self.skipped.append((index, err))
         return readings
 
-    async def close(self) -> None:
-        link, self._link = self._link, None
-        if link is not None:
-            await link.close()
 
-
-@asynccontextmanager
-async def open_device(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    backend: BleBackend | None = None,
-) -> AsyncIterator[StandardPulseOximeter]:
-    """The registry's opener (see drivers/registry.py)."""
-    opts = BleOptions.parse(options)
-    async with open_on_link(
-        lambda addr, via: StandardPulseOximeter(address=addr, backend=via, options=opts),
-        address=address,
-        backend=backend,
-    ) as device:
-        yield device
+open_device = opener(StandardPulseOximeter)
 
 
 CAPTURED = DeviceInfo(model="captured bytes", transport=Transport.BLE)

@@ -38,13 +38,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta, tzinfo
+from collections.abc import Callable
+from datetime import datetime, tzinfo
 from typing import Any
 
 from drivers.ble import uuids
-from drivers.ble.burst import collect_burst, pick_new, read_clock_offset
+from drivers.ble.burst import pick_new
 from drivers.ble.hts_codec import (
     HtsCodecError,
     TemperatureRecord,
@@ -53,20 +52,16 @@ from drivers.ble.hts_codec import (
     decode_temperature_type,
     site_of,
 )
-from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
+from drivers.ble.link import BleBackend, BleLink, naming
 from drivers.ble.options import BleOptions
-from drivers.memory import STEP_TOLERANCE_S, StepWindow
+from drivers.ble.standard import BurstDevice, opener
 from healthkiosk.errors import (
-    DeviceConnectionError,
-    DeviceError,
-    DeviceTimeoutError,
     ImplausibleValueError,
     MeasurementError,
     MeasurementProblem,
 )
 from healthkiosk.readings import (
     DeviceInfo,
-    DeviceMemoryRecord,
     MemoryReason,
     TemperatureMeasurement,
     TemperatureSite,
@@ -78,8 +73,6 @@ from healthkiosk.rules import TemperatureRules, check_temperature_plausible
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SETTLE_S = 1.0
-DEFAULT_MAX_AGE_S = 300.0
 DEVICE_RANGE_C = (10.0, 50.0)
 """What a clinical thermometer can report (lowest accepted, first refused): a
 value outside is a device fault, not a body temperature. (Clinical
@@ -123,57 +116,20 @@ def record_to_reading(
     )
 
 
-class StandardThermometer:
+class StandardThermometer(BurstDevice[TemperatureMeasurement, bytes]):
     """A :class:`drivers.base.Thermometer` over the Health Thermometer Service."""
 
     MODEL = "Health Thermometer Service thermometer"
     service_uuid = uuids.HEALTH_THERMOMETER_SERVICE
+    WHAT = "temperature"
 
     def __init__(self, *, address: str | None, backend: BleBackend, options: BleOptions) -> None:
-        self.address = address
-        self.backend = backend
-        self.options = options
-        self.settle_s = float(options.extra.get("settle_s", DEFAULT_SETTLE_S))
-        self.max_age_s = float(options.extra.get("max_age_s", DEFAULT_MAX_AGE_S))
-        self._info = DeviceInfo(
-            model=self.MODEL, transport=backend.transport, address=address or ""
-        )
-        self._link: BleLink | None = None
-        self.clock_set_at: datetime | None = None
-        self.battery_percent: int | None = None
-        self.clock_offset: timedelta | None = None
-        """The thermometer's clock minus the station's, read at the last connection."""
+        super().__init__(address=address, backend=backend, options=options)
         self.site: TemperatureSite | None = None
         """The site of the Temperature Type characteristic, when the thermometer has one."""
-        self.memory: list[TemperatureMeasurement] = []
-        self.window = StepWindow(self.MODEL)
-        """Stored measurements sent before the last result, oldest first."""
 
-    @property
-    def clock_drift_s(self) -> float | None:
-        """``clock_offset`` in seconds, as the station's status reports it."""
-        return None if self.clock_offset is None else self.clock_offset.total_seconds()
-
-    @property
-    def info(self) -> DeviceInfo:
-        return self._info
-
-    async def connect(self, *, scan_timeout_s: float) -> BleLink:
-        device = await find_device(
-            service_uuid=self.service_uuid,
-            address=self.address,
-            backend=self.backend,
-            timeout_s=self.options.scan_timeout_s or scan_timeout_s,
-            label=self.MODEL,
-        )
-        link = BleLink(device, backend=self.backend, label=self.MODEL)
-        self._link = link
-        await link.connect(timeout_s=self.options.connect_timeout_s)
-        self._info = await link.read_device_info(model_fallback=self.MODEL)
-        self.battery_percent = await link.read_battery_level()
+    async def _read_service(self, link: BleLink) -> None:
         self.site = await self._read_site(link)
-        self.clock_offset = await read_clock_offset(link, self.options.tz)
-        return link
 
     async def _read_site(self, link: BleLink) -> TemperatureSite | None:
         uuid = uuids.TEMPERATURE_TYPE
@@ -186,43 +142,15 @@ class StandardThermometer:
             log.warning("%s: unreadable Temperature Type %s", self._info.label, raw.hex())
             return None
 
-    async def begin_step(self) -> None:
-        """The visit's step begins: what the device sends from its storage, or
-        dated (by its own clock) before now, is device memory."""
-        self.window.begin()
-
-    def take_memory(self) -> list[DeviceMemoryRecord]:
-        return self.window.take()
-
-    def _max_age_s(self) -> float:
-        """A stored record is older than ``max_age_s``, or than the step."""
-        started = self.window.started_at
-        if started is None:
-            return self.max_age_s
-        since = (datetime.now(UTC) - started).total_seconds()
-        return min(self.max_age_s, since + STEP_TOLERANCE_S)
-
     async def measure(
         self,
         *,
         on_intermediate: Callable[[float], None] | None = None,
         timeout_s: float = 120.0,
     ) -> TemperatureMeasurement:
-        try:
-            async with asyncio.timeout(timeout_s) as deadline:
-                link = await self.connect(scan_timeout_s=timeout_s)
-                try:
-                    reading = await self._until_new(link, on_intermediate, deadline.when() or 0.0)
-                    await self._set_clock(link)
-                finally:
-                    await link.close()
-                    self._link = None
-        except DeviceError:
-            raise
-        except TimeoutError:
-            raise DeviceTimeoutError(
-                f"no new temperature within {timeout_s:.0f} s", device=self._info.label
-            ) from None
+        reading = await self._measure(
+            lambda link, deadline: self._until_new(link, on_intermediate, deadline), timeout_s
+        )
         log.info("%s: measured %.1f °C", self._info.label, reading.celsius)
         return reading
 
@@ -239,39 +167,9 @@ class StandardThermometer:
                 lambda raw: self._intermediate(raw, on_intermediate),
             )
         await link.subscribe(uuids.TEMPERATURE_MEASUREMENT, results.put_nowait)
-        arrived: list[bytes] = []
-        while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            try:
-                arrived += await collect_burst(
-                    link,
-                    results,
-                    what="a temperature",
-                    is_result=lambda _raw: True,
-                    timeout_s=remaining,
-                    settle_s=self.settle_s,
-                )
-            except DeviceConnectionError as err:
-                if arrived:
-                    raise DeviceConnectionError(
-                        f"link lost before a new temperature ({len(self.memory)} stored kept)",
-                        device=self._info.label,
-                    ) from err
-                raise
-            reading = self._result(arrived)
-            if reading is not None:
-                return reading
-
-    async def _set_clock(self, link: BleLink) -> None:
-        """After the measurement, while the thermometer is still connected."""
-        if not self.options.may_set_clock() or link.lost.is_set():
-            return
-        now = datetime.now(self.options.tz)
-        try:
-            if await link.set_current_time(now):
-                self.clock_set_at = now
-        except DeviceError as err:
-            log.info("%s: clock not set: %s", self._info.label, err)
+        return await self._collect(
+            link, results, is_result=lambda _raw: True, result=self._result, deadline=deadline
+        )
 
     def _intermediate(self, raw: bytes, callback: Callable[[float], None]) -> None:
         try:
@@ -314,28 +212,8 @@ class StandardThermometer:
             record, device=self._info, tz=self.options.tz, default_site=self.site
         )
 
-    async def close(self) -> None:
-        link, self._link = self._link, None
-        if link is not None:
-            await link.close()
 
-
-@asynccontextmanager
-async def open_device(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    backend: BleBackend | None = None,
-) -> AsyncIterator[StandardThermometer]:
-    """The registry's opener (see drivers/registry.py)."""
-    opts = BleOptions.parse(options)
-    async with open_on_link(
-        lambda addr, via: StandardThermometer(address=addr, backend=via, options=opts),
-        address=address,
-        backend=backend,
-    ) as device:
-        yield device
+open_device = opener(StandardThermometer)
 
 
 CAPTURED = DeviceInfo(model="captured bytes", transport=Transport.BLE)

@@ -43,16 +43,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
 from drivers.ble import uuids
-from drivers.ble.burst import collect_burst, pick_new, read_clock_offset
-from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
+from drivers.ble.burst import pick_new
+from drivers.ble.link import BleBackend, BleLink, naming
 from drivers.ble.options import BleOptions
+from drivers.ble.standard import BurstDevice, opener
 from drivers.ble.weight_codec import (
     BodyCompositionRecord,
     WeightCodecError,
@@ -63,11 +62,7 @@ from drivers.ble.weight_codec import (
     decode_weight_scale_feature,
     merge_packets,
 )
-from drivers.memory import STEP_TOLERANCE_S, StepWindow
 from healthkiosk.errors import (
-    DeviceConnectionError,
-    DeviceError,
-    DeviceTimeoutError,
     ImplausibleValueError,
     MeasurementError,
     MeasurementProblem,
@@ -76,7 +71,6 @@ from healthkiosk.readings import (
     KG_PER_LB,
     BodyComposition,
     DeviceInfo,
-    DeviceMemoryRecord,
     HeightUnit,
     MemoryReason,
     Transport,
@@ -95,8 +89,6 @@ from healthkiosk.rules import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_SETTLE_S = 1.0
-DEFAULT_MAX_AGE_S = 300.0
 WEIGHT, BODY = "w", "b"
 
 
@@ -169,56 +161,19 @@ def record_to_reading(
     )
 
 
-class StandardWeightScale:
+class StandardWeightScale(BurstDevice[WeightMeasurement, tuple[str, bytes]]):
     """A :class:`drivers.base.WeightScale` over the Weight Scale Service."""
 
     MODEL = "Weight Scale Service scale"
     service_uuid = uuids.WEIGHT_SCALE_SERVICE
+    WHAT = "weight"
 
     def __init__(self, *, address: str | None, backend: BleBackend, options: BleOptions) -> None:
-        self.address = address
-        self.backend = backend
-        self.options = options
-        self.settle_s = float(options.extra.get("settle_s", DEFAULT_SETTLE_S))
-        self.max_age_s = float(options.extra.get("max_age_s", DEFAULT_MAX_AGE_S))
-        self._info = DeviceInfo(
-            model=self.MODEL, transport=backend.transport, address=address or ""
-        )
-        self._link: BleLink | None = None
-        self.clock_set_at: datetime | None = None
-        self.battery_percent: int | None = None
+        super().__init__(address=address, backend=backend, options=options)
         self.feature: WeightScaleFeature | None = None
-        self.clock_offset: timedelta | None = None
-        """The scale's clock minus the station's, read at the last connection."""
-        self.memory: list[WeightMeasurement] = []
-        self.window = StepWindow(self.MODEL)
-        """Stored measurements the scale sent before the last result, oldest first."""
 
-    @property
-    def clock_drift_s(self) -> float | None:
-        """``clock_offset`` in seconds, as the station's status reports it."""
-        return None if self.clock_offset is None else self.clock_offset.total_seconds()
-
-    @property
-    def info(self) -> DeviceInfo:
-        return self._info
-
-    async def connect(self, *, scan_timeout_s: float) -> BleLink:
-        device = await find_device(
-            service_uuid=self.service_uuid,
-            address=self.address,
-            backend=self.backend,
-            timeout_s=self.options.scan_timeout_s or scan_timeout_s,
-            label=self.MODEL,
-        )
-        link = BleLink(device, backend=self.backend, label=self.MODEL)
-        self._link = link
-        await link.connect(timeout_s=self.options.connect_timeout_s)
-        self._info = await link.read_device_info(model_fallback=self.MODEL)
-        self.battery_percent = await link.read_battery_level()
+    async def _read_service(self, link: BleLink) -> None:
         self.feature = await self._read_feature(link)
-        self.clock_offset = await read_clock_offset(link, self.options.tz)
-        return link
 
     async def _read_feature(self, link: BleLink) -> WeightScaleFeature | None:
         uuid = uuids.WEIGHT_SCALE_FEATURE
@@ -233,38 +188,8 @@ class StandardWeightScale:
         log.info("%s: %s", self._info.label, feature.as_dict())
         return feature
 
-    async def begin_step(self) -> None:
-        """The visit's step begins: what the device sends from its storage, or
-        dated (by its own clock) before now, is device memory."""
-        self.window.begin()
-
-    def take_memory(self) -> list[DeviceMemoryRecord]:
-        return self.window.take()
-
-    def _max_age_s(self) -> float:
-        """A stored record is older than ``max_age_s``, or than the step."""
-        started = self.window.started_at
-        if started is None:
-            return self.max_age_s
-        since = (datetime.now(UTC) - started).total_seconds()
-        return min(self.max_age_s, since + STEP_TOLERANCE_S)
-
     async def measure(self, *, timeout_s: float = 120.0) -> WeightMeasurement:
-        try:
-            async with asyncio.timeout(timeout_s) as deadline:
-                link = await self.connect(scan_timeout_s=timeout_s)
-                try:
-                    reading = await self._until_new(link, deadline.when() or 0.0)
-                    await self._set_clock(link)
-                finally:
-                    await link.close()
-                    self._link = None
-        except DeviceError:
-            raise
-        except TimeoutError:
-            raise DeviceTimeoutError(
-                f"no new weight within {timeout_s:.0f} s", device=self._info.label
-            ) from None
+        reading = await self._measure(self._until_new, timeout_s)
         log.info("%s: measured %.1f kg", self._info.label, reading.weight_kg)
         return reading
 
@@ -275,40 +200,13 @@ class StandardWeightScale:
                 uuids.BODY_COMPOSITION_MEASUREMENT, lambda raw: events.put_nowait((BODY, raw))
             )
         await link.subscribe(uuids.WEIGHT_MEASUREMENT, lambda raw: events.put_nowait((WEIGHT, raw)))
-        arrived: list[tuple[str, bytes]] = []
-        while True:
-            remaining = deadline - asyncio.get_running_loop().time()
-            try:
-                arrived += await collect_burst(
-                    link,
-                    events,
-                    what="a weight",
-                    is_result=lambda event: event[0] == WEIGHT,
-                    timeout_s=remaining,
-                    settle_s=self.settle_s,
-                )
-            except DeviceConnectionError as err:
-                if arrived:  # only stored records came before the link went
-                    raise DeviceConnectionError(
-                        f"link lost before a new weight ({len(self.memory)} stored kept)",
-                        device=self._info.label,
-                    ) from err
-                raise
-            reading = self._result(arrived)
-            if reading is not None:
-                return reading
-
-    async def _set_clock(self, link: BleLink) -> None:
-        """After the measurement (its time stamps are in the clock whose offset
-        was read at connection), while the scale is still connected."""
-        if not self.options.may_set_clock() or link.lost.is_set():
-            return
-        now = datetime.now(self.options.tz)
-        try:
-            if await link.set_current_time(now):
-                self.clock_set_at = now
-        except DeviceError as err:
-            log.info("%s: clock not set: %s", self._info.label, err)
+        return await self._collect(
+            link,
+            events,
+            is_result=lambda event: event[0] == WEIGHT,
+            result=self._result,
+            deadline=deadline,
+        )
 
     def _result(self, events: list[tuple[str, bytes]]) -> WeightMeasurement | None:
         """The reading of the newest weight that is not a stored one (None when
@@ -357,11 +255,6 @@ class StandardWeightScale:
         body = bodies[-1] if bodies and _same_measurement(bodies[-1], last) else None
         return record_to_reading(last, device=self._info, tz=tz, body=body)
 
-    async def close(self) -> None:
-        link, self._link = self._link, None
-        if link is not None:
-            await link.close()
-
 
 def _same_measurement(body: BodyCompositionRecord, weight: WeightRecord) -> bool:
     """A body composition belongs to the weight with the same time stamp and
@@ -372,22 +265,7 @@ def _same_measurement(body: BodyCompositionRecord, weight: WeightRecord) -> bool
     return body.user_id is None or weight.user_id is None or body.user_id == weight.user_id
 
 
-@asynccontextmanager
-async def open_device(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    backend: BleBackend | None = None,
-) -> AsyncIterator[StandardWeightScale]:
-    """The registry's opener (see drivers/registry.py)."""
-    opts = BleOptions.parse(options)
-    async with open_on_link(
-        lambda addr, via: StandardWeightScale(address=addr, backend=via, options=opts),
-        address=address,
-        backend=backend,
-    ) as device:
-        yield device
+open_device = opener(StandardWeightScale)
 
 
 CAPTURED = DeviceInfo(model="captured bytes", transport=Transport.BLE)
