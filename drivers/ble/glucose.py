@@ -46,11 +46,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 from drivers.ble import racp, uuids
 from drivers.ble.glucose_codec import (
@@ -63,10 +62,11 @@ from drivers.ble.glucose_codec import (
     meal_context,
 )
 from drivers.ble.ieee11073 import Special
-from drivers.ble.link import BleBackend, BleLink, find_device, naming, open_on_link
+from drivers.ble.link import BleBackend, BleLink, find_device, naming
 from drivers.ble.options import BleOptions
 from drivers.ble.pairing import PAIRING_WINDOW_S, Step, pair_device
 from drivers.ble.racp import OpCode, RacpRequest, RacpResponse, ResponseCode
+from drivers.ble.standard import opener
 from drivers.memory import StepWindow
 from healthkiosk.errors import (
     DeviceConnectionError,
@@ -624,19 +624,4 @@ class StandardGlucoseMeter:
             await link.close()
 
 
-@asynccontextmanager
-async def open_device(
-    *,
-    port: str | None = None,
-    address: str | None = None,
-    options: Mapping[str, Any] | None = None,
-    backend: BleBackend | None = None,
-) -> AsyncIterator[StandardGlucoseMeter]:
-    """The registry's opener (see drivers/registry.py)."""
-    opts = BleOptions.parse(options)
-    async with open_on_link(
-        lambda addr, via: StandardGlucoseMeter(address=addr, backend=via, options=opts),
-        address=address,
-        backend=backend,
-    ) as device:
-        yield device
+open_device = opener(StandardGlucoseMeter)

@@ -383,11 +383,11 @@ def naming(err: E, device: str) -> E:
     return type(err)(str(err), raw=err.raw, device=device)
 
 
-class _Closable(Protocol):
+class Closable(Protocol):
     async def close(self) -> None: ...
 
 
-_D = TypeVar("_D", bound=_Closable)
+_D = TypeVar("_D", bound=Closable)
 
 
 @asynccontextmanager

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from drivers.ble.burst import collect_burst, read_clock_offset
-from drivers.ble.link import BleBackend, BleLink, find_device, open_on_link
+from drivers.ble.link import BleBackend, BleLink, Closable, find_device, open_on_link
 from drivers.ble.options import BleOptions
 from drivers.memory import STEP_TOLERANCE_S, StepWindow
 from healthkiosk.errors import DeviceConnectionError, DeviceError, DeviceTimeoutError
@@ -202,8 +202,8 @@ class BurstDevice(StandardDevice, Generic[M, E]):
             log.info("%s: clock not set: %s", self._info.label, err)
 
 
-_D = TypeVar("_D", bound=StandardDevice)
-_D_co = TypeVar("_D_co", bound=StandardDevice, covariant=True)
+_D = TypeVar("_D", bound=Closable)
+_D_co = TypeVar("_D_co", bound=Closable, covariant=True)
 
 
 class _Made(Protocol[_D_co]):
