@@ -16,7 +16,7 @@ else is read-only.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from healthkiosk.errors import ConfigError
@@ -89,133 +89,107 @@ class ModelLayout:
         return self.users[number - 1]
 
 
+_BIG_ENDIAN = ModelLayout(
+    model="",
+    sold_as="",
+    record=RecordFormat.BIG_ENDIAN_14,
+    record_size=14,
+    users=(),
+    read_block=0x38,
+    settings_read=0x0260,
+    settings_write=0x0286,
+    unread_size=8,
+    time=TimeFormat.SHORT_10,
+    counter_verified=False,
+    clock_verified=False,
+    little_endian=False,
+)
+"""The 0x0260 family: 14-byte big-endian records, settings read at 0x0260."""
+
+_LITTLE_ENDIAN = ModelLayout(
+    model="",
+    sold_as="",
+    record=RecordFormat.LITTLE_ENDIAN_16,
+    record_size=16,
+    users=(),
+    read_block=0x10,
+    settings_read=0x0010,
+    settings_write=0x0054,
+    unread_size=16,
+    time=TimeFormat.LONG_16,
+    counter_verified=False,
+    clock_verified=False,
+    little_endian=True,
+    year_bits=6,
+)
+"""The 0x0010 family: 16-byte little-endian records, settings read at 0x0010."""
+
 MODELS: dict[str, ModelLayout] = {
     m.model: m
     for m in (
-        ModelLayout(
+        replace(
+            _BIG_ENDIAN,
             model="HEM-7322T",
             sold_as="M700 Intelli IT, M6",
             users=(UserArea(0x02AC, 100), UserArea(0x0824, 100)),
-            read_block=0x38,
-            settings_read=0x0260,
-            settings_write=0x0286,
-            unread_size=8,
-            time=TimeFormat.SHORT_10,
             counter_verified=True,
             clock_verified=True,
-            record=RecordFormat.BIG_ENDIAN_14,
-            record_size=14,
-            little_endian=False,
         ),
-        ModelLayout(
+        replace(
+            _BIG_ENDIAN,
             model="HEM-7600T",
             sold_as="Evolv",
             users=(UserArea(0x02AC, 100),),
-            read_block=0x38,
-            settings_read=0x0260,
-            settings_write=0x0286,
-            unread_size=8,
-            time=TimeFormat.SHORT_10,
             counter_verified=True,
             clock_verified=True,
-            record=RecordFormat.BIG_ENDIAN_14,
-            record_size=14,
-            little_endian=False,
         ),
-        ModelLayout(
+        replace(
+            _LITTLE_ENDIAN,
             model="HEM-7361T",
             sold_as="M500 / M7 Intelli IT",
             users=(UserArea(0x0098, 100), UserArea(0x06D8, 100)),
-            read_block=0x10,
-            settings_read=0x0010,
-            settings_write=0x0054,
-            unread_size=16,
-            time=TimeFormat.LONG_16,
             counter_verified=True,
             clock_verified=True,
-            record=RecordFormat.LITTLE_ENDIAN_16,
-            record_size=16,
-            little_endian=True,
-            year_bits=6,
         ),
-        ModelLayout(
+        replace(
+            _LITTLE_ENDIAN,
             model="HEM-7155T",
             sold_as="M400 / M4 / X4 smart",
             users=(UserArea(0x0098, 60), UserArea(0x0458, 60)),
-            read_block=0x10,
-            settings_read=0x0010,
-            settings_write=0x0054,
-            unread_size=16,
-            time=TimeFormat.LONG_16,
             counter_verified=True,
             clock_verified=True,
-            record=RecordFormat.LITTLE_ENDIAN_16,
-            record_size=16,
-            little_endian=True,
-            year_bits=6,
         ),
-        ModelLayout(
+        replace(
+            _LITTLE_ENDIAN,
             model="HEM-7150T",
             sold_as="BP7250",
             users=(UserArea(0x0098, 60),),
-            read_block=0x10,
-            settings_read=0x0010,
-            settings_write=0x0054,
-            unread_size=16,
-            time=TimeFormat.LONG_16,
-            counter_verified=False,
-            clock_verified=False,
-            record=RecordFormat.LITTLE_ENDIAN_16,
-            record_size=16,
-            little_endian=True,
-            year_bits=6,
         ),
-        ModelLayout(
+        replace(
+            _LITTLE_ENDIAN,
             model="HEM-7342T",
             sold_as="BP7450",
             users=(UserArea(0x0098, 100), UserArea(0x06D8, 100)),
-            read_block=0x10,
-            settings_read=0x0010,
-            settings_write=0x0054,
-            unread_size=16,
-            time=TimeFormat.LONG_16,
-            counter_verified=False,
-            clock_verified=False,
-            record=RecordFormat.LITTLE_ENDIAN_16,
-            record_size=16,
-            little_endian=True,
-            year_bits=6,
         ),
-        ModelLayout(
+        replace(
+            _BIG_ENDIAN,
             model="HEM-6232T",
             sold_as="RS7 Intelli IT (wrist)",
             record=RecordFormat.BIG_ENDIAN_14_WRIST,
-            record_size=14,
             users=(UserArea(0x02E8, 100), UserArea(0x0860, 100)),
-            read_block=0x38,
-            settings_read=0x0260,
             settings_write=0x02A4,
-            unread_size=8,
             time=None,  # omblepy: "probably not correct"
-            counter_verified=False,
-            clock_verified=False,
-            little_endian=False,
             year_bits=6,
         ),
-        ModelLayout(
+        replace(
+            _BIG_ENDIAN,
             model="HEM-7530T",
             sold_as="Complete",
-            record=RecordFormat.BIG_ENDIAN_14,
-            record_size=14,
             users=(UserArea(0x02E8, 90),),
             read_block=0x10,
-            settings_read=0x0260,
             settings_write=0x02A4,
             unread_size=None,
             time=None,
-            counter_verified=False,
-            clock_verified=False,
-            little_endian=False,
             year_bits=6,
         ),
     )
