@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,9 @@ from PIL import Image
 from tests.support.slipcheck import find_line
 
 pytestmark = pytest.mark.timeout(120)
+
+CONSOLE_SCRIPT = str(Path(sys.executable).with_name("healthkiosk"))
+"""This environment's console script, whatever the PATH."""
 
 
 def healthkiosk(tmp_path: Path, config: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,7 +29,7 @@ def healthkiosk(tmp_path: Path, config: str, *args: str) -> subprocess.Completed
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
     env.pop("HEALTHKIOSK_CONFIG", None)
     return subprocess.run(
-        ["healthkiosk", "--config", str(cfg), "devices", "print-test", *args],
+        [CONSOLE_SCRIPT, "--config", str(cfg), "devices", "print-test", *args],
         capture_output=True, text=True, timeout=100, env=env, check=False,
     )  # fmt: skip
 
