@@ -50,6 +50,7 @@ from healthkiosk.mqtt import MqttSettings, connect  # noqa: E402
 from healthkiosk.rules import classify_blood_pressure, classify_glucose, load_rules  # noqa: E402
 from tests.support.synckit import (  # noqa: E402
     Mosquitto,
+    Notify,
     PgCluster,
     create_database,
     drop_database,
@@ -184,6 +185,7 @@ async def run(args: argparse.Namespace, tmp: Path, db_url: str) -> int:
             "logging": {"level": "WARNING"},
         },
     )
+    notify = Notify(tmp)
     workers = [
         subprocess.Popen(
             [
@@ -198,13 +200,20 @@ async def run(args: argparse.Namespace, tmp: Path, db_url: str) -> int:
                 f"followup-ingest-{i + 1}",
             ],
             cwd=ROOT,
+            env={**os.environ, "NOTIFY_SOCKET": str(notify.path)},
             stdout=subprocess.DEVNULL,
             stderr=open(tmp / f"ingest-{i}.log", "wb"),
         )
         for i in range(args.workers)
     ]
     try:
-        await asyncio.sleep(3.0)  # the workers subscribe
+        # Every worker subscribed before anything is published: a shared
+        # subscription with no subscriber yet drops what the stations send.
+        subscribed = await asyncio.to_thread(_subscribed, notify, args.workers, 60.0)
+        notify.close()
+        if subscribed < args.workers:
+            print(f"only {subscribed} of {args.workers} ingest workers subscribed within 60 s")
+            return 1
         rng = random.Random(args.seed)
         stations = [
             Station(s, broker.password(s), broker.port, random.Random(rng.random())) for s in sids
@@ -321,6 +330,16 @@ async def run(args: argparse.Namespace, tmp: Path, db_url: str) -> int:
     )
     print("RESULT: " + ("nothing lost, nothing duplicated" if ok else "FAILED"))
     return 0 if ok else 1
+
+
+def _subscribed(notify: Notify, workers: int, timeout_s: float) -> int:
+    """How many workers said STATUS=connected (sd_notify) within ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    seen = 0
+    while seen < workers and time.monotonic() < deadline:
+        seen += sum("STATUS=connected" in m for m in notify.drain())
+        time.sleep(0.01)
+    return seen
 
 
 def main() -> int:
