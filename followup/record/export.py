@@ -12,8 +12,9 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from followup.messages import N_
 from followup.record.fields import (
     ADHERENCE,
     CLASSIFICATIONS,
@@ -29,7 +30,16 @@ from followup.record.fields import (
     WAYS,
     RecordContent,
 )
-from followup.web.i18n import N_, Lang
+
+
+class Words(Protocol):
+    """The page's language, as the export needs it (the web layer's
+    :class:`followup.web.i18n.Lang` is one): the record package gives message ids
+    and times, the caller's words translate and label them."""
+
+    def gettext(self, message: str, **params: Any) -> str: ...
+
+    def format_datetime(self, at: datetime | None) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +57,11 @@ class ExportRow:
     saved_at: datetime
 
 
-Getter = Callable[[ExportRow, Lang], Any]
+Getter = Callable[[ExportRow, Words], Any]
 
 
 def _choice(words: dict[str, str], attr: str) -> Getter:
-    def get(r: ExportRow, lang: Lang) -> Any:
+    def get(r: ExportRow, lang: Words) -> Any:
         v = getattr(r.content, attr)
         return lang.gettext(words[v]) if v is not None else ""
 
@@ -62,7 +72,7 @@ def _value(attr: str) -> Getter:
     return lambda r, _lang: getattr(r.content, attr)
 
 
-def _symptoms(r: ExportRow, lang: Lang) -> str:
+def _symptoms(r: ExportRow, lang: Words) -> str:
     names = list(SYMPTOMS[r.content.kind])
     return "、".join(
         f"{names.index(s) + 1}{lang.gettext(SYMPTOMS[r.content.kind][s])}"
@@ -70,7 +80,7 @@ def _symptoms(r: ExportRow, lang: Lang) -> str:
     )
 
 
-def _foot(r: ExportRow, lang: Lang) -> str:
+def _foot(r: ExportRow, lang: Words) -> str:
     c = r.content
     if c.foot_pulse is None:
         return ""
@@ -79,7 +89,7 @@ def _foot(r: ExportRow, lang: Lang) -> str:
 
 
 def _medicine(i: int, what: str) -> Getter:
-    def get(r: ExportRow, _lang: Lang) -> Any:
+    def get(r: ExportRow, _lang: Words) -> Any:
         meds = r.content.medicines
         if i >= len(meds):
             return ""
@@ -166,7 +176,7 @@ _MEDICINE_HEADERS = {
 }
 
 
-def headers(lang: Lang) -> list[str]:
+def headers(lang: Words) -> list[str]:
     out = []
     for key, _get in COLUMNS:
         if key.startswith("medicine:"):
@@ -193,7 +203,7 @@ def inert(value: object) -> str:
     return text
 
 
-def table(rows: Iterable[ExportRow], lang: Lang) -> tuple[list[str], list[list[Any]]]:
+def table(rows: Iterable[ExportRow], lang: Words) -> tuple[list[str], list[list[Any]]]:
     """The headers and one list of values per record (None as "")."""
     return headers(lang), [[_plain(get(r, lang)) for _k, get in COLUMNS] for r in rows]
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from followup.web.i18n import N_
+from followup.messages import N_
 from healthkiosk.readings import body_mass_index
 
 KINDS: dict[str, str] = {

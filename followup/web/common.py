@@ -22,8 +22,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from followup.alerts.escalation import DutyChain
+from followup.messages import N_
 from followup.web.accounts import CurrentUser, Lockout, SessionPolicy, session_user
-from followup.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, N_, Lang, load_zone, negotiate
+from followup.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, Lang, load_zone, negotiate
 from followup.web.words import (
     category_label,
     category_name,

@@ -12,9 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from followup.db.audit import AuditEvent
 from followup.db.audit_log import audit
 from followup.db.auth import ROLES, User
+from followup.messages import N_
 from followup.web.accounts import MIN_PASSWORD, AccountError, add_user, end_sessions
 from followup.web.common import db, error, flash, lang, now, remote, render, require
-from followup.web.i18n import N_
 
 AUDIT_PAGE = 200
 ACCOUNT_ERRORS = {

@@ -26,8 +26,8 @@ from followup.db.audit_log import audit
 from followup.db.fleet import HelpCallRow, StationCommand
 from followup.db.models import Station
 from followup.fleet.commands import TTL
+from followup.messages import N_
 from followup.web.common import db, error, lang, now, remote, render, require
-from followup.web.i18n import N_
 from followup.web.views_fleet import fleet_state
 from healthkiosk.errors import PublishRefusedError, SyncError
 from sync.schema import Command, encode, topic
