@@ -1,4 +1,5 @@
-"""Follow-up records as a table for the district's system: CSV and XLSX, one row per record.
+"""Follow-up records as a table for the district's system: CSV and XLSX, one row per record
+(its current version; a corrected record says who corrected it last, and when).
 
 Headers and choices in the page's language (Chinese first: the forms' own words);
 the ID number masked unless the doctor asked to reveal it (the caller audits that).
@@ -55,6 +56,9 @@ class ExportRow:
     birth_date: date | None
     doctor: str
     saved_at: datetime
+    corrected_at: datetime | None = None
+    """When the current version was saved, if the record was corrected."""
+    corrected_by: str = ""
 
 
 Getter = Callable[[ExportRow, Words], Any]
@@ -168,6 +172,8 @@ COLUMNS: list[tuple[str, Getter]] = [
     (N_("Remarks"), _value("remarks")),
     (N_("Saved by"), lambda r, _l: r.doctor),
     (N_("Saved at"), lambda r, lang: lang.format_datetime(r.saved_at)),
+    (N_("Corrected by"), lambda r, _l: r.corrected_by),
+    (N_("Corrected at"), lambda r, lang: lang.format_datetime(r.corrected_at)),
 ]
 _MEDICINE_HEADERS = {
     "name": N_("Medicine %(n)s: name"),
