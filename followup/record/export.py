@@ -53,6 +53,7 @@ class ExportRow:
     id_number: str
     """Masked, or whole for a doctor who revealed (the caller decides)."""
     sex: str
+    """In the page's words (the caller translates it)."""
     birth_date: date | None
     doctor: str
     saved_at: datetime

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.middleware.sessions import SessionMiddleware
@@ -33,6 +34,7 @@ from followup.db.alerts import Alert
 from followup.db.status_store import catch_up
 from followup.fleet.rollouts import RolloutTables
 from followup.fleet.view import RolloutSource
+from followup.messages import N_
 from followup.web import (
     views_account,
     views_admin,
@@ -44,7 +46,7 @@ from followup.web import (
     views_record,
     views_resident,
 )
-from followup.web.common import AppState, WebSettings, make_templates
+from followup.web.common import AppState, WebSettings, current_user, error, make_templates
 from healthkiosk.rules import RulesConfig
 
 log = logging.getLogger(__name__)
@@ -94,6 +96,24 @@ class SessionCookies:
             await self.secure(scope, receive, send)
         else:
             await self.plain(scope, receive, send)
+
+
+HTTP_ERRORS = {
+    404: N_("No such page."),
+    405: N_("This page does not take that kind of request."),
+}
+"""What the error page says for a request no route takes (in the page's language)."""
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """A request no route takes (404, 405): the site's error page in the page's language,
+    with the signed-in doctor's links, never the framework's plain English."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    request.state.user = await current_user(request)
+    response = error(request, status, HTTP_ERRORS.get(status, N_("The request was refused.")))
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)
+    return response
 
 
 async def healthz(request: Request) -> Response:
@@ -259,6 +279,7 @@ def create_app(
             ),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error},
     )
     app.state.hk = hk
     app.state.fleet = views_fleet.FleetState(

@@ -36,6 +36,7 @@ from followup.record.prefill import Prefill, suggested_classification
 from followup.web.common import db, error, flash, lang, now, remote, render, require, state
 from followup.web.i18n import Lang
 from followup.web.views_resident import after_review
+from followup.web.words import sex_name
 
 CARRIED = (
     "height_cm",
@@ -622,7 +623,7 @@ async def _export(request: Request, fmt: str) -> Response:
                 content=rec.form,
                 name=res.name,
                 id_number=res.id_number if reveal else res.id_masked,
-                sex=res.sex,
+                sex=sex_name(words, res.sex),
                 birth_date=res.birth_date,
                 doctor=doctors.get(rec.doctor_id, ""),
                 saved_at=rec.created_at,
