@@ -20,7 +20,7 @@ import csv
 import io
 import re
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,7 @@ class Walk:
         self.console_seen = 0
         self.last_status = 200
 
-    def check(self, name: str, *, status: int = 200) -> None:
+    def check(self, name: str, *, status: int = 200, screenshot: bool = True) -> None:
         """The page now shown: its words, times and dates; its width at both sizes; the
         console errors since the last page (an error page's own status is not one)."""
         page = self.page
@@ -134,7 +134,8 @@ class Walk:
             if scroll > inner:
                 self.findings.append(f"{name}: {scroll}px wide in a {width}x{height} window")
         page.set_viewport_size({"width": SIZES[0][0], "height": SIZES[0][1]})
-        shot(page, f"zh-session-{self.seen:02d}-{name}")
+        if screenshot:
+            shot(page, f"zh-session-{self.seen:02d}-{name}")
         self.seen += 1
 
     def open(self, path: str, name: str, *, status: int = 200) -> None:
@@ -246,6 +247,14 @@ def test_a_chinese_doctors_browser_session(session_site: str, zh_browser: Any, z
 
     # a resident: the ID revealed, details saved, an alert acknowledged, a call attempt
     w.open(f"/residents/{zh.wang_id}", "resident")
+    for uuid, at in zh.readings.items():  # the readings' own times, in Beijing
+        cell = page.locator(f"tr[data-uuid='{uuid}'] td.measured")
+        if cell.count():
+            local = at.astimezone(UTC) + timedelta(hours=8)
+            assert (
+                cell.inner_text()
+                == f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}{LABEL}"
+            )
     page.click("#identity button[type=submit]")
     w.check("resident-id-revealed")
     page.fill("#contact input[name=phone]", "13800000001")
@@ -319,7 +328,7 @@ def test_a_chinese_doctors_browser_session(session_site: str, zh_browser: Any, z
     assert figures
     for i, href in enumerate(figures):
         page.goto(href)
-        w.check(f"dashboard-figure-{i}")
+        w.check(f"dashboard-figure-{i}", screenshot=i == 0)
 
     # the calls for staff (on the list), one acknowledged
     w.open("/list", "list-with-help-call")
@@ -376,3 +385,16 @@ def test_a_chinese_doctors_browser_session(session_site: str, zh_browser: Any, z
 
     assert w.findings == [], "\n".join(w.findings)
     assert w.seen >= 40
+
+
+def test_the_checker_finds_what_a_chinese_page_must_not_show() -> None:
+    """(The walk could not pass by finding nothing.)"""
+    assert problems_in("血压 186/104 mmHg，2026年12月7日 10:00（北京时间）") == []
+    assert problems_in("Save the correction") == [
+        "English 'Save'",
+        "English 'the'",
+        "English 'correction'",
+    ]
+    assert problems_in("保存于 10:00") == ["a time without （北京时间）: '10:00'"]
+    assert problems_in("下次随访 2026-12-07") == ["a date not in the Chinese form: '2026-12-07'"]
+    assert problems_in("空腹血糖 7.6 mmol/L，BMI 25.7 kg/m²") == []
