@@ -26,7 +26,16 @@ from followup.web.accounts import add_user
 from followup.web.app import create_app
 from followup.web.common import WebSettings
 from healthkiosk.rules import load_rules
-from tests.support.browser import ARGS, CHROMIUM, SHOTS, Console, free_port, login, shot
+from tests.support.browser import (
+    ARGS,
+    CHROMIUM,
+    SHOTS,
+    Console,
+    free_port,
+    login,
+    shot,
+    zh_env,
+)
 from tests.support.followup_data import add_reading, add_resident, add_station
 from tests.support.web import PASSWORD
 
@@ -100,7 +109,9 @@ def page(server: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--lang=zh-CN"], headless=True)
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, args=[*ARGS, "--lang=zh-CN"], headless=True, env=zh_env()
+        )
         try:
             ctx = b.new_context(
                 viewport={"width": 1280, "height": 900},

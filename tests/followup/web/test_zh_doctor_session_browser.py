@@ -38,7 +38,7 @@ from sync.schema import HelpCall
 from tests.followup.web.test_web_browser import _serve
 from tests.followup.web.test_web_chinese import ZhWorld
 from tests.followup.web.test_web_chinese import zh as zh  # noqa: PLC0414 - the fixture
-from tests.support.browser import ARGS, CHROMIUM, Console, shot
+from tests.support.browser import ARGS, CHROMIUM, Console, shot, zh_env
 from tests.support.web import PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -196,7 +196,7 @@ def zh_browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--lang=zh-CN"])
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--lang=zh-CN"], env=zh_env())
         try:
             yield b
         finally:
