@@ -29,6 +29,7 @@ from followup.db.records import (
 )
 from followup.db.reviews import RECORD_OUTCOME, save_review
 from followup.db.status_store import refresh_residents
+from followup.messages import N_
 from followup.record import fields as F
 from followup.record.export import ExportRow, table, to_csv, to_xlsx
 from followup.record.fields import RecordContent, RecordFormError, parse_form
@@ -61,6 +62,8 @@ CARRIED = (
 """What the last record of the kind carries into the new one (goals, height, medicines):
 what rarely changes between two visits."""
 EXPORT_LIMIT = 50_000
+FILTER_NAMES = {"kind": N_("Form"), "from": N_("Visit date from"), "to": N_("Visit date to")}
+"""The records' filters, named in the page's words when one is not valid."""
 
 
 def _kind(request: Request) -> str | None:
@@ -589,7 +592,7 @@ async def records_page(request: Request) -> Response:
             "kind": kind or "",
             "start": start.isoformat() if start else "",
             "end": end.isoformat() if end else "",
-            "errors": errors,
+            "errors": [lang(request).gettext(FILTER_NAMES[e]) for e in errors],
         },
     )
 

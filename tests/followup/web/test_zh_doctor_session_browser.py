@@ -244,6 +244,11 @@ def test_a_chinese_doctors_browser_session(session_site: str, zh_browser: Any, z
     page.wait_for_url(f"{base}/list")
     page.locator(f"tr[data-resident='{zh.wang_id}']").first.wait_for(timeout=20_000)
     w.check("my-list")
+    ack = page.locator(f"tr[data-resident='{zh.wang_id}'] form[action$='/ack'] button")
+    assert ack.count() >= 1
+    ack.first.click()
+    page.wait_for_url(f"{base}/list")
+    w.check("list-alert-acknowledged")
 
     # a resident: the ID revealed, details saved, an alert acknowledged, a call attempt
     w.open(f"/residents/{zh.wang_id}", "resident")
@@ -265,11 +270,13 @@ def test_a_chinese_doctors_browser_session(session_site: str, zh_browser: Any, z
     page.click("#review button[type=submit]")
     page.wait_for_url(f"{base}/list")
     w.check("list-after-no-answer")
-    ack = page.locator(f"tr[data-resident='{zh.wang_id}'] form[action$='/ack'] button")
-    if ack.count():
-        ack.first.click()
-        page.wait_for_url(f"{base}/list")
-        w.check("list-alert-acknowledged")
+    page.goto(f"{base}/residents/{zh.li_id}")
+    page.check("input[name=outcome][value=agreed_to_visit]")
+    page.fill("textarea[name=note]", "电话联系：明天来门诊")
+    page.click("#review button[type=submit]")
+    page.wait_for_url(f"{base}/list")
+    w.check("list-after-review")
+    assert page.locator(".flash").inner_text() == "李秀英 的复核已保存。"
 
     # the national records, pre-filled, saved, printed, corrected
     page.goto(f"{base}/residents/{zh.wang_id}")
@@ -310,6 +317,9 @@ def test_a_chinese_doctors_browser_session(session_site: str, zh_browser: Any, z
     assert "已修改" in page.locator("#record-history").inner_text()
 
     # the records and their exports
+    w.open("/records?kind=x&from=2026-13-01&to=x", "records-bad-filters")
+    assert "筛选条件无效：记录表、随访日期从、随访日期止" in page.locator(".errors").inner_text()
+    w.open("/records.csv?from=x", "records-export-bad-filters", status=400)
     w.open("/records", "records")
     w.table("records.csv", _csv_rows(w.download("#export-csv", "records-csv")))
     w.table("records.xlsx", _xlsx_rows(w.download("#export-xlsx", "records-xlsx")))
