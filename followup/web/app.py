@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -47,6 +47,7 @@ from followup.web import (
     views_resident,
 )
 from followup.web.common import AppState, WebSettings, current_user, error, make_templates
+from followup.web.i18n import Lang, negotiate
 from healthkiosk.rules import RulesConfig
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,34 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, HTTPException) and exc.headers:
         response.headers.update(exc.headers)
     return response
+
+
+SERVER_ERROR = N_("Something went wrong on the server (it is logged). Try again in a moment.")
+
+
+def server_error_page(hk: AppState) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The site's error page for an error no view caught (500), in the browser's language.
+    It runs outside the session (the framework's outermost layer): no account, no forms."""
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        words = Lang(negotiate(request.headers.get("accept-language")), hk.tz)
+        page = hk.templates.get_template("error.html").render(
+            {
+                "lang": words,
+                "status": 500,
+                "message": words.gettext(SERVER_ERROR),
+                "user": None,
+                "csrf": "",
+                "nonce": "",
+                "flash": None,
+                "role_names": {},
+                "now": hk.clock(),
+                "request": request,
+            }
+        )
+        return HTMLResponse(page, status_code=500, headers={"Cache-Control": "no-store"})
+
+    return server_error
 
 
 async def healthz(request: Request) -> Response:
@@ -279,7 +308,7 @@ def create_app(
             ),
         ],
         lifespan=lifespan,
-        exception_handlers={HTTPException: http_error},
+        exception_handlers={HTTPException: http_error, 500: server_error_page(hk)},
     )
     app.state.hk = hk
     app.state.fleet = views_fleet.FleetState(
