@@ -37,6 +37,9 @@ hk_system_packages() {
         command -v Xvfb >/dev/null 2>&1 || want+=(xvfb)
         command -v xdotool >/dev/null 2>&1 || want+=(xdotool)
         command -v chromium >/dev/null 2>&1 || want+=(chromium)
+        # Chromium's own zh-CN words and formats (a date input shows 2026/12/07 in a
+        # zh-CN browser, not the en-US 12/07/2026): the Chinese pages' browser tests.
+        [ -f /usr/lib/chromium/locales/zh-CN.pak ] || want+=(chromium-l10n)
         ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || want+=(postgresql)
         # systemd: systemd-analyze verifies the units, and tests/systemd runs
         # kiosk-sync under a `systemd --user` of its own (no D-Bus needed).

@@ -16,14 +16,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from followup.messages import N_
 from sync.schema import Command, CommandName
 
 Publish = Callable[[str, bytes], Awaitable[None]]
-
-
-def N_(message: str) -> str:
-    """Marks a word for the pages' catalog (translated where shown)."""
-    return message
 
 
 COMMANDS: dict[CommandName, str] = {

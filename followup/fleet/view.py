@@ -40,6 +40,7 @@ from followup.fleet.alerts import (
     StationView,
     station_alerts,
 )
+from followup.messages import N_
 from sync.schema import DeviceStatus, StatusMessage
 
 log = logging.getLogger(__name__)
@@ -55,11 +56,6 @@ VERSION_UNKNOWN = "unknown"
 """The version filter's value for stations that never reported one."""
 ALERTS_ANY = "any"
 """The alert filter's value for "needing attention" (any alert)."""
-
-
-def N_(message: str) -> str:
-    """Marks a word for the pages' catalog (translated where shown: followup/web/i18n.py)."""
-    return message
 
 
 def _english(message: str, **params: Any) -> str:

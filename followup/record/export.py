@@ -1,4 +1,5 @@
-"""Follow-up records as a table for the district's system: CSV and XLSX, one row per record.
+"""Follow-up records as a table for the district's system: CSV and XLSX, one row per record
+(its current version; a corrected record says who corrected it last, and when).
 
 Headers and choices in the page's language (Chinese first: the forms' own words);
 the ID number masked unless the doctor asked to reveal it (the caller audits that).
@@ -12,8 +13,9 @@ import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
+from followup.messages import N_
 from followup.record.fields import (
     ADHERENCE,
     CLASSIFICATIONS,
@@ -29,7 +31,16 @@ from followup.record.fields import (
     WAYS,
     RecordContent,
 )
-from followup.web.i18n import N_, Lang
+
+
+class Words(Protocol):
+    """The page's language, as the export needs it (the web layer's
+    :class:`followup.web.i18n.Lang` is one): the record package gives message ids
+    and times, the caller's words translate and label them."""
+
+    def gettext(self, message: str, **params: Any) -> str: ...
+
+    def format_datetime(self, at: datetime | None) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,16 +53,20 @@ class ExportRow:
     id_number: str
     """Masked, or whole for a doctor who revealed (the caller decides)."""
     sex: str
+    """In the page's words (the caller translates it)."""
     birth_date: date | None
     doctor: str
     saved_at: datetime
+    corrected_at: datetime | None = None
+    """When the current version was saved, if the record was corrected."""
+    corrected_by: str = ""
 
 
-Getter = Callable[[ExportRow, Lang], Any]
+Getter = Callable[[ExportRow, Words], Any]
 
 
 def _choice(words: dict[str, str], attr: str) -> Getter:
-    def get(r: ExportRow, lang: Lang) -> Any:
+    def get(r: ExportRow, lang: Words) -> Any:
         v = getattr(r.content, attr)
         return lang.gettext(words[v]) if v is not None else ""
 
@@ -62,7 +77,7 @@ def _value(attr: str) -> Getter:
     return lambda r, _lang: getattr(r.content, attr)
 
 
-def _symptoms(r: ExportRow, lang: Lang) -> str:
+def _symptoms(r: ExportRow, lang: Words) -> str:
     names = list(SYMPTOMS[r.content.kind])
     return "、".join(
         f"{names.index(s) + 1}{lang.gettext(SYMPTOMS[r.content.kind][s])}"
@@ -70,7 +85,7 @@ def _symptoms(r: ExportRow, lang: Lang) -> str:
     )
 
 
-def _foot(r: ExportRow, lang: Lang) -> str:
+def _foot(r: ExportRow, lang: Words) -> str:
     c = r.content
     if c.foot_pulse is None:
         return ""
@@ -79,7 +94,7 @@ def _foot(r: ExportRow, lang: Lang) -> str:
 
 
 def _medicine(i: int, what: str) -> Getter:
-    def get(r: ExportRow, _lang: Lang) -> Any:
+    def get(r: ExportRow, _lang: Words) -> Any:
         meds = r.content.medicines
         if i >= len(meds):
             return ""
@@ -158,6 +173,8 @@ COLUMNS: list[tuple[str, Getter]] = [
     (N_("Remarks"), _value("remarks")),
     (N_("Saved by"), lambda r, _l: r.doctor),
     (N_("Saved at"), lambda r, lang: lang.format_datetime(r.saved_at)),
+    (N_("Corrected by"), lambda r, _l: r.corrected_by),
+    (N_("Corrected at"), lambda r, lang: lang.format_datetime(r.corrected_at)),
 ]
 _MEDICINE_HEADERS = {
     "name": N_("Medicine %(n)s: name"),
@@ -166,7 +183,7 @@ _MEDICINE_HEADERS = {
 }
 
 
-def headers(lang: Lang) -> list[str]:
+def headers(lang: Words) -> list[str]:
     out = []
     for key, _get in COLUMNS:
         if key.startswith("medicine:"):
@@ -193,7 +210,7 @@ def inert(value: object) -> str:
     return text
 
 
-def table(rows: Iterable[ExportRow], lang: Lang) -> tuple[list[str], list[list[Any]]]:
+def table(rows: Iterable[ExportRow], lang: Words) -> tuple[list[str], list[list[Any]]]:
     """The headers and one list of values per record (None as "")."""
     return headers(lang), [[_plain(get(r, lang)) for _k, get in COLUMNS] for r in rows]
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from followup.web.i18n import N_
+from followup.messages import N_
 from healthkiosk.readings import body_mass_index
 
 KINDS: dict[str, str] = {
@@ -383,3 +383,33 @@ LABELS: dict[str, str] = {
     "medicine_3_mg": N_("Medicine 3: mg each time"),
 }
 """Each field's name on the form (message ids; the Chinese are the forms' words)."""
+
+
+def changed_fields(before: RecordContent, after: RecordContent) -> list[str]:
+    """The fields ``after`` changes from ``before``, in the form's order, by their names
+    in :data:`LABELS` (a medicine's row and column: ``medicine_2_mg``). The symptoms
+    are one field, compared as a set (the boxes' order is not a change)."""
+    changed: list[str] = []
+    for name in RecordContent.model_fields:
+        if name == "kind":
+            continue
+        if name == "medicines":
+            changed.extend(_medicine_changes(before.medicines, after.medicines))
+            continue
+        old, new = getattr(before, name), getattr(after, name)
+        if name == "symptoms":
+            old, new = set(old), set(new)
+        if old != new:
+            changed.append(name)
+    return changed
+
+
+def _medicine_changes(before: tuple[Medicine, ...], after: tuple[Medicine, ...]) -> list[str]:
+    out = []
+    for i in range(MEDICINE_ROWS):
+        old = before[i] if i < len(before) else None
+        new = after[i] if i < len(after) else None
+        for attr, column in _MEDICINE_COLUMNS.items():
+            if getattr(old, attr, None) != getattr(new, attr, None):
+                out.append(f"medicine_{i + 1}_{column}")
+    return out

@@ -42,7 +42,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from followup.db.auth import ROLES, LoginAttempt, LoginRate, User, WebSession
-from followup.web.i18n import N_
+from followup.messages import N_
 from healthkiosk.errors import HealthKioskError
 
 _HASHER = PasswordHasher()

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,11 +19,12 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -33,6 +34,7 @@ from followup.db.alerts import Alert
 from followup.db.status_store import catch_up
 from followup.fleet.rollouts import RolloutTables
 from followup.fleet.view import RolloutSource
+from followup.messages import N_
 from followup.web import (
     views_account,
     views_admin,
@@ -44,7 +46,8 @@ from followup.web import (
     views_record,
     views_resident,
 )
-from followup.web.common import AppState, WebSettings, make_templates
+from followup.web.common import AppState, WebSettings, current_user, error, make_templates
+from followup.web.i18n import Lang, negotiate
 from healthkiosk.rules import RulesConfig
 
 log = logging.getLogger(__name__)
@@ -96,6 +99,52 @@ class SessionCookies:
             await self.plain(scope, receive, send)
 
 
+HTTP_ERRORS = {
+    404: N_("No such page."),
+    405: N_("This page does not take that kind of request."),
+}
+"""What the error page says for a request no route takes (in the page's language)."""
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    """A request no route takes (404, 405): the site's error page in the page's language,
+    with the signed-in doctor's links, never the framework's plain English."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    request.state.user = await current_user(request)
+    response = error(request, status, HTTP_ERRORS.get(status, N_("The request was refused.")))
+    if isinstance(exc, HTTPException) and exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+SERVER_ERROR = N_("Something went wrong on the server (it is logged). Try again in a moment.")
+
+
+def server_error_page(hk: AppState) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """The site's error page for an error no view caught (500), in the browser's language.
+    It runs outside the session (the framework's outermost layer): no account, no forms."""
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        words = Lang(negotiate(request.headers.get("accept-language")), hk.tz)
+        page = hk.templates.get_template("error.html").render(
+            {
+                "lang": words,
+                "status": 500,
+                "message": words.gettext(SERVER_ERROR),
+                "user": None,
+                "csrf": "",
+                "nonce": "",
+                "flash": None,
+                "role_names": {},
+                "now": hk.clock(),
+                "request": request,
+            }
+        )
+        return HTMLResponse(page, status_code=500, headers={"Cache-Control": "no-store"})
+
+    return server_error
+
+
 async def healthz(request: Request) -> Response:
     """Liveness for the service manager: no data, no session."""
     return PlainTextResponse("ok")
@@ -142,6 +191,8 @@ ROUTES = [
     Route("/records.csv", views_record.records_csv, methods=["GET"]),
     Route("/records.xlsx", views_record.records_xlsx, methods=["GET"]),
     Route("/records/{record_id:rowid}/print", views_record.record_print, methods=["GET"]),
+    Route("/records/{record_id:rowid}/edit", views_record.record_edit_form, methods=["GET"]),
+    Route("/records/{record_id:rowid}/edit", views_record.record_correct, methods=["POST"]),
     Route("/help/calls", views_help.help_calls, methods=["GET"]),
     Route("/help/{call}/ack", views_help.acknowledge, methods=["POST"]),
     Route("/admin", views_admin.admin_page, methods=["GET"]),
@@ -257,6 +308,7 @@ def create_app(
             ),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, 500: server_error_page(hk)},
     )
     app.state.hk = hk
     app.state.fleet = views_fleet.FleetState(

@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
-from followup.web.i18n import N_, Lang
+from followup.messages import N_
+from followup.web.i18n import Lang
 from followup.web.words import CATEGORY_NAMES
 from healthkiosk.rules import RulesConfig
 

@@ -22,8 +22,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from followup.alerts.escalation import DutyChain
+from followup.messages import N_
 from followup.web.accounts import CurrentUser, Lockout, SessionPolicy, session_user
-from followup.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, N_, Lang, load_zone, negotiate
+from followup.web.i18n import DEFAULT_TIMEZONE, LANGUAGES, Lang, load_zone, negotiate
 from followup.web.words import (
     category_label,
     category_name,
@@ -246,6 +247,7 @@ def render(
 
 SESSION_KEY = "sid"
 """The session token's key in the signed cookie."""
+SESSION_ENDED = N_("Your session has ended (signed out, or unused too long): please sign in again.")
 
 
 async def current_user(request: Request) -> CurrentUser | None:
@@ -266,11 +268,14 @@ def require(*roles: str) -> Callable[[Endpoint], Endpoint]:
 
     def deco(fn: Endpoint) -> Endpoint:
         async def wrapper(request: Request) -> Response:
+            ended = request.session.get(SESSION_KEY) is not None  # a session, no longer live
             user = await current_user(request)
             if user is None:
                 if request.method == "GET":
+                    if ended:
+                        flash(request, SESSION_ENDED)
                     return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
-                return error(request, 401, "Please sign in.")
+                return error(request, 401, SESSION_ENDED if ended else N_("Please sign in."))
             request.state.user = user
             if user.role not in roles:
                 return error(request, 403, "Your role does not allow this page.")

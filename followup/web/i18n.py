@@ -2,7 +2,7 @@
 
 Simplified Chinese first, English kept. Message ids are the English texts (in
 the templates with ``{% trans %}`` / ``_()``, in Python with :meth:`Lang.gettext`
-and, for module-level words translated later, :func:`N_`). The catalog source
+and, for module-level words translated later, :func:`followup.messages.N_`). The catalog source
 is ``followup/web/locale/zh_CN/LC_MESSAGES/followup.po`` (Babel extracts the
 ids; ``docs/guides/doctor.md`` has the commands). It is compiled to a ``.mo``
 in memory when first used (:func:`translations`), from the ``.po`` shipped as
@@ -42,11 +42,6 @@ HTML_LANG = {"zh_CN": "zh-CN", "en": "en"}
 _BEIJING_ZONES = frozenset(
     {"Asia/Shanghai", "Asia/Chongqing", "Asia/Chungking", "Asia/Harbin", "PRC"}
 )
-
-
-def N_(message: str) -> str:
-    """Marks a module-level text for extraction; it is translated where shown."""
-    return message
 
 
 def load_zone(name: str) -> ZoneInfo:

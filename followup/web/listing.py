@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from followup.db.alerts import Alert
 from followup.db.models import Resident
 from followup.db.status import ResidentStatusRow
-from followup.web.i18n import N_
+from followup.messages import N_
 from healthkiosk.rules import RulesConfig
 from healthkiosk.rules.status import age_on
 

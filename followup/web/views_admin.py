@@ -12,9 +12,9 @@ from starlette.responses import RedirectResponse, Response
 from followup.db.audit import AuditEvent
 from followup.db.audit_log import audit
 from followup.db.auth import ROLES, User
+from followup.messages import N_
 from followup.web.accounts import MIN_PASSWORD, AccountError, add_user, end_sessions
 from followup.web.common import db, error, flash, lang, now, remote, render, require
-from followup.web.i18n import N_
 
 AUDIT_PAGE = 200
 ACCOUNT_ERRORS = {
@@ -24,6 +24,39 @@ ACCOUNT_ERRORS = {
     "username_taken": N_("user %(name)s exists"),
 }
 """What :class:`AccountError` says, by its reason, in the page's language."""
+ACTION_NAMES = {
+    "login": N_("signed in"),
+    "login_failed": N_("sign-in failed"),
+    "account_language": N_("language of the pages changed"),
+    "user_add": N_("account created"),
+    "user_enable": N_("account enabled"),
+    "user_disable": N_("account disabled"),
+    "user_password": N_("password changed"),
+    "reveal_id": N_("whole ID number shown"),
+    "resident_edit": N_("resident's details changed"),
+    "review": N_("review saved"),
+    "alert_ack": N_("urgent alert acknowledged"),
+    "followup_record": N_("follow-up record saved"),
+    "followup_record_correct": N_("follow-up record corrected"),
+    "print_record": N_("follow-up record printed"),
+    "export_records": N_("follow-up records exported"),
+    "print_list": N_("follow-up list printed"),
+    "export_csv": N_("follow-up list exported"),
+    "export_fhir": N_("readings exported (FHIR)"),
+    "help_ack": N_("call for staff acknowledged"),
+    "escalation": N_("escalation step"),
+    "fleet_command": N_("command sent to a station"),
+    "config_set": N_("station configuration set"),
+    "config_clear": N_("station configuration cleared"),
+    "station_add": N_("station added"),
+    "roster_import": N_("roster imported"),
+    "release_publish": N_("release published"),
+    "status_rebuild": N_("statuses rebuilt"),
+    "rollout.start": N_("rollout started"),
+    "rollout.pause": N_("rollout paused"),
+    "rollout.resume": N_("rollout resumed"),
+}
+"""Each audited action in words (the audit log shows the code beside them)."""
 
 
 def _users(session: Session) -> list[dict[str, Any]]:
@@ -143,4 +176,8 @@ async def admin_audit(request: Request) -> Response:
         return events
 
     events = await db(request, work)
-    return render(request, "admin_audit.html", {"events": events, "action": action})
+    words = lang(request)
+    names = {k: words.gettext(v) for k, v in ACTION_NAMES.items()}
+    return render(
+        request, "admin_audit.html", {"events": events, "action": action, "action_names": names}
+    )

@@ -12,10 +12,11 @@ from starlette.responses import Response
 
 from followup.db.auth import User
 from followup.db.models import Resident
+from followup.messages import N_
 from followup.web.chart import Series, monthly_svg
 from followup.web.common import db, error, lang, now, render, require, state
 from followup.web.dashboard import FIGURES, Dashboard, Scope, compute
-from followup.web.i18n import N_, Lang
+from followup.web.i18n import Lang
 from healthkiosk.rules.status import age_on
 
 MAX_RESIDENTS_SHOWN = 500

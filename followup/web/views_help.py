@@ -26,8 +26,8 @@ from followup.db.audit_log import audit
 from followup.db.fleet import HelpCallRow, StationCommand
 from followup.db.models import Station
 from followup.fleet.commands import TTL
+from followup.messages import N_
 from followup.web.common import db, error, lang, now, remote, render, require
-from followup.web.i18n import N_
 from followup.web.views_fleet import fleet_state
 from healthkiosk.errors import PublishRefusedError, SyncError
 from sync.schema import Command, encode, topic
@@ -56,6 +56,32 @@ SCREENS = {
     "done": N_("thank-you screen"),
     "error": N_("an error"),
 }
+
+DETAILS = {
+    "device_not_found": N_("device not found"),
+    "not_paired": N_("device not paired"),
+    "bluetooth_off": N_("Bluetooth is off"),
+    "link_lost": N_("connection to the device lost"),
+    "device_timeout": N_("the device did not answer in time"),
+    "body_movement": N_("moved during the measurement"),
+    "cuff_fit": N_("cuff not fitted right"),
+    "improper_position": N_("not sitting right for the measurement"),
+    "strip_error": N_("test strip error"),
+    "out_of_range": N_("beyond the meter's range"),
+    "implausible": N_("a value that cannot be right"),
+    "device_error": N_("device error"),
+    "store_full": N_("the station's storage is full"),
+    "store_error": N_("the station's storage failed"),
+    "updating": N_("the station is updating"),
+}
+"""The error a station's screen showed (a call's ``detail``: the kiosk's error keys)."""
+NOT_TOLD = {
+    "no_mqtt": N_("this server has no MQTT connection"),
+    "refused": N_("the broker refused it"),
+    "not_sent": N_("it could not be sent"),
+}
+"""Why a station was not told of an acknowledgement, in the page's words (the
+command's row and the log keep the error itself)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +114,7 @@ def help_context(request: Request, calls: list[ShownCall]) -> dict[str, object]:
         "help_open": sum(1 for c in calls if c.row.acknowledged_at is None),
         "help_reasons": {k: words.gettext(v) for k, v in REASONS.items()},
         "help_screens": {k: words.gettext(v) for k, v in SCREENS.items()},
+        "help_details": {k: words.gettext(v) for k, v in DETAILS.items()},
     }
 
 
@@ -123,14 +150,14 @@ async def acknowledge(request: Request) -> Response:
     )
     publish = fleet_state(request).commands
 
-    def record(session: Session) -> str | None:
+    def record(session: Session) -> tuple[str, str] | None:
         row = session.scalars(
             select(HelpCallRow).where(HelpCallRow.id == call_id).with_for_update()
         ).first()
         if row is None:
             return None
         if row.acknowledged_at is not None:
-            return ""
+            return "", ""
         row.acknowledged_at = at
         row.acknowledged_by = user.display_name or user.username
         row.acknowledged_where = "web"
@@ -157,25 +184,28 @@ async def acknowledge(request: Request) -> Response:
             detail={"call": call_id, "reason": row.reason, "screen": row.screen},
             remote=remote(request),
         )
-        return row.station_id
+        st = session.get(Station, row.station_id)
+        return row.station_id, (st.name if st is not None and st.name else row.station_id)
 
-    station = await db(request, record)
-    if station is None:
+    found = await db(request, record)
+    if found is None:
         return error(request, 404, "No such call for staff.")
+    station, station_name = found
     words = lang(request)
     if station == "":
         request.session["flash"] = words.gettext("That call was already acknowledged.")
         return RedirectResponse(back, status_code=303)
     problem: str | None = None
+    why = ""
     if publish is None:
-        problem = "this server has no MQTT connection"
+        problem, why = "this server has no MQTT connection", "no_mqtt"
     else:
         try:
             await publish(topic(station, "cmd"), encode(cmd))
         except PublishRefusedError as err:
-            problem = f"the broker refused it: {err}"
+            problem, why = f"the broker refused it: {err}", "refused"
         except (SyncError, OSError) as err:
-            problem = f"not sent: {err}"
+            problem, why = f"not sent: {err}", "not_sent"
     sent_at = now(request)
 
     def mark(session: Session) -> None:
@@ -188,10 +218,11 @@ async def acknowledge(request: Request) -> Response:
     if problem:
         log.warning("help_ack to %s: %s", station, problem)
         request.session["flash"] = words.gettext(
-            "Acknowledged here, but the station was not told: %(problem)s", problem=problem
+            "Acknowledged here, but the station was not told: %(problem)s",
+            problem=words.gettext(NOT_TOLD[why]),
         )
     else:
         request.session["flash"] = words.gettext(
-            "Call acknowledged; the station %(station)s is told.", station=station
+            "Call acknowledged; the station %(station)s is told.", station=station_name
         )
     return RedirectResponse(back, status_code=303)

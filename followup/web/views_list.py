@@ -15,8 +15,8 @@ from starlette.responses import Response
 from followup.db.audit_log import audit
 from followup.db.auth import User
 from followup.db.models import Resident, Station
+from followup.messages import N_
 from followup.web.common import db, lang, now, remote, render, require, state
-from followup.web.i18n import N_
 from followup.web.listing import (
     FIELD_NAMES,
     KINDS,

@@ -1,5 +1,6 @@
 """The national follow-up record (随访服务记录表): the form pre-filled from the kiosk, saving
-it as the review, its A4 print, and the export of records (CSV, XLSX)."""
+it as the review, correcting a saved record (every version kept), its A4 print, and the
+export of records (CSV, XLSX)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,29 @@ from starlette.responses import RedirectResponse, Response
 from followup.db.audit_log import audit
 from followup.db.auth import User
 from followup.db.models import Reading, Resident
-from followup.db.records import FollowUpRecord, last_record, load_prefill, new_record
+from followup.db.records import (
+    WAY_TO_METHOD,
+    FollowUpRecord,
+    FollowUpRecordVersion,
+    StaleRecord,
+    correct_record,
+    last_record,
+    load_prefill,
+    new_record,
+    versions_of,
+)
 from followup.db.reviews import RECORD_OUTCOME, save_review
+from followup.db.status_store import refresh_residents
+from followup.messages import N_
 from followup.record import fields as F
 from followup.record.export import ExportRow, table, to_csv, to_xlsx
-from followup.record.fields import RecordFormError, parse_form
+from followup.record.fields import RecordContent, RecordFormError, parse_form
 from followup.record.prefill import Prefill, suggested_classification
 from followup.web.common import db, error, flash, lang, now, remote, render, require, state
+from followup.web.i18n import Lang
 from followup.web.views_resident import after_review
+from followup.web.words import sex_name
 
-WAY_TO_METHOD = {"clinic": "clinic", "home": "visit", "phone": "phone"}
-"""随访方式 → the review's method."""
 CARRIED = (
     "height_cm",
     "weight_target_kg",
@@ -49,6 +62,8 @@ CARRIED = (
 """What the last record of the kind carries into the new one (goals, height, medicines):
 what rarely changes between two visits."""
 EXPORT_LIMIT = 50_000
+FILTER_NAMES = {"kind": N_("Form"), "from": N_("Visit date from"), "to": N_("Visit date to")}
+"""The records' filters, named in the page's words when one is not valid."""
 
 
 def _kind(request: Request) -> str | None:
@@ -130,6 +145,24 @@ def _defaults(
     if kind == "diabetes":
         values["fasting_glucose_mmol_per_l"] = _text(prefill.fasting_glucose_mmol_per_l)
     return values, [], medicines
+
+
+def _content_values(
+    content: RecordContent,
+) -> tuple[dict[str, str], list[str], list[dict[str, str]]]:
+    """A saved form's values as the form shows them (to correct it)."""
+    values: dict[str, str] = {}
+    for name in RecordContent.model_fields:
+        if name in ("kind", "symptoms", "medicines", "adverse_reactions"):
+            continue
+        v = getattr(content, name)
+        values[name] = v.isoformat() if isinstance(v, date) else _text(v)
+    values["adverse_reactions"] = "yes" if content.adverse_reactions else "no"
+    medicines = [
+        {"name": m.name, "times": _text(m.times_per_day), "mg": _text(m.mg_per_time)}
+        for m in content.medicines
+    ]
+    return values, list(content.symptoms), medicines
 
 
 def _submitted(form: FormData) -> tuple[dict[str, str], list[str], list[dict[str, str]]]:
@@ -226,34 +259,38 @@ def _field_label(name: str) -> str:
     return F.LABELS.get(name, name)
 
 
+def _checked(
+    kind: str, form: FormData, words: Lang, at: datetime
+) -> tuple[RecordContent | None, list[str]]:
+    """The submitted form as a record's content, or what is wrong with it (in the
+    page's words): the same checks for a new record and for a correction."""
+    try:
+        content = parse_form(kind, form, [str(s) for s in form.getlist("symptoms")])
+    except RecordFormError as err:
+        return None, [
+            (f"{words.gettext(_field_label(f))}: " if f else "") + words.gettext(m, **p)
+            for f, m, p in err.problems
+        ]
+    if content.visit_date > words.today(at):
+        return None, [
+            f"{words.gettext(F.LABELS['visit_date'])}: "
+            + words.gettext("must not be in the future")
+        ]
+    return content, []
+
+
 @require("doctor")
 async def record_save(request: Request) -> Response:
     kind = _kind(request)
     if kind is None:
         return error(request, 404, "No such form.")
-    rid: int = request.path_params["rid"]
     form = await request.form()
     words = lang(request)
     at = now(request)
-    try:
-        content = parse_form(kind, form, [str(s) for s in form.getlist("symptoms")])
-    except RecordFormError as err:
-        messages = [
-            (f"{words.gettext(_field_label(f))}: " if f else "") + words.gettext(m, **p)
-            for f, m, p in err.problems
-        ]
-        return await _show_form(request, kind, submitted=form, errors=messages, status_code=400)
-    if content.visit_date > words.today(at):
-        return await _show_form(
-            request,
-            kind,
-            submitted=form,
-            errors=[
-                f"{words.gettext(F.LABELS['visit_date'])}: "
-                + words.gettext("must not be in the future")
-            ],
-            status_code=400,
-        )
+    rid: int = request.path_params["rid"]
+    content, problems = _checked(kind, form, words, at)
+    if content is None:
+        return await _show_form(request, kind, submitted=form, errors=problems, status_code=400)
     seen_raw = str(form.get("seen_until") or "")
     seen_until: datetime | None = None
     if seen_raw:
@@ -321,9 +358,26 @@ async def record_save(request: Request) -> Response:
     return RedirectResponse(f"/records/{record_id}/print", status_code=303)
 
 
+def _user_names(session: Session) -> dict[int, str]:
+    return {u.id: u.display_name or u.username for u in session.scalars(select(User))}
+
+
+def _version_param(request: Request) -> int | None:
+    """``?version=N``: an earlier version to show (0 when not a version number, which no
+    record has); None without it."""
+    raw = request.query_params.get("version")
+    if raw is None or raw == "":
+        return None
+    return int(raw) if raw.isdigit() and len(raw) <= 6 else 0
+
+
 @require("doctor")
 async def record_print(request: Request) -> Response:
+    """The record's A4 print: its current version, or with ``?version=N`` an earlier one
+    (marked as replaced); below the paper (not printed), every version: who saved it,
+    when, what it changed."""
     record_id: int = request.path_params["record_id"]
+    wanted = _version_param(request)
     user = request.state.user
     at = now(request)
 
@@ -331,8 +385,14 @@ async def record_print(request: Request) -> Response:
         rec = session.get(FollowUpRecord, record_id)
         if rec is None:
             return None
+        versions = versions_of(session, rec.id)
+        shown: FollowUpRecordVersion | None = None
+        if wanted is not None and wanted != rec.version:
+            shown = next((v for v in versions if v.version == wanted), None)
+            if shown is None:
+                return {"missing_version": True}
         res = session.get(Resident, rec.resident_id)
-        doctor = session.get(User, rec.doctor_id)
+        names = _user_names(session)
         audit(
             session,
             action="print_record",
@@ -340,20 +400,160 @@ async def record_print(request: Request) -> Response:
             user_id=user.id,
             username=user.username,
             target=f"resident:{rec.resident_id}",
-            detail={"record": rec.id},
+            detail={"record": rec.id, "version": shown.version if shown else rec.version},
             remote=remote(request),
         )
         return {
             "record": rec,
-            "form": rec.form,
+            "form": shown.form if shown else rec.form,
+            "shown_version": shown,
+            "versions": versions,
             "resident": res,
-            "doctor_name": (doctor.display_name or doctor.username) if doctor else "",
+            "user_names": names,
+            "doctor_name": names.get(rec.doctor_id, ""),
+            "corrected_by": names.get(rec.updated_by, "") if rec.updated_by else "",
         }
 
     data = await db(request, work)
     if data is None:
         return error(request, 404, "No such record.")
+    if data.get("missing_version"):
+        return error(request, 404, "No such version of this record.")
     return render(request, "record_print.html", {**data, **_choices()})
+
+
+def _load_record(session: Session, record_id: int) -> dict[str, Any] | None:
+    rec = session.get(FollowUpRecord, record_id)
+    if rec is None:
+        return None
+    return {
+        "record": rec,
+        "resident": session.get(Resident, rec.resident_id),
+        "saved_by": _user_names(session).get(rec.updated_by or rec.doctor_id, ""),
+    }
+
+
+async def _show_correction(
+    request: Request,
+    record_id: int,
+    *,
+    submitted: FormData | None = None,
+    errors: list[str] | None = None,
+    status_code: int = 200,
+    version: int | None = None,
+) -> Response:
+    """The record form filled with a saved record's current version (or what the doctor
+    sent back, with what is wrong), to correct it."""
+    data = await db(request, _load_record, record_id)
+    if data is None:
+        return error(request, 404, "No such record.")
+    rec: FollowUpRecord = data["record"]
+    if submitted is None:
+        values, symptoms, medicines = _content_values(rec.form)
+    else:
+        values, symptoms, medicines = _submitted(submitted)
+    while len(medicines) < F.MEDICINE_ROWS:
+        medicines.append({"name": "", "times": "", "mg": ""})
+    return render(
+        request,
+        "record_form.html",
+        {
+            **data,
+            **_choices(),
+            "kind": rec.kind,
+            "editing": True,
+            "form_version": version if version is not None else rec.version,
+            "values": values,
+            "checked": set(symptoms),
+            "medicines": medicines,
+            "errors": errors or [],
+        },
+        status_code,
+    )
+
+
+def _record_kind(session: Session, record_id: int) -> str | None:
+    rec = session.get(FollowUpRecord, record_id)
+    return rec.kind if rec is not None else None
+
+
+@require("doctor")
+async def record_edit_form(request: Request) -> Response:
+    return await _show_correction(request, request.path_params["record_id"])
+
+
+@require("doctor")
+async def record_correct(request: Request) -> Response:
+    """Save a correction of a saved record as its next version (audited with the fields it
+    changed); the list's status follows the corrected next visit."""
+    record_id: int = request.path_params["record_id"]
+    form = await request.form()
+    words = lang(request)
+    at = now(request)
+    raw_version = str(form.get("version") or "")
+    if not raw_version.isdigit() or len(raw_version) > 6:
+        return error(request, 400, "The form is out of date: open the record again.")
+    expected = int(raw_version)
+    kind = await db(request, _record_kind, record_id)
+    if kind is None:
+        return error(request, 404, "No such record.")
+    content, problems = _checked(kind, form, words, at)
+    if content is None:
+        return await _show_correction(
+            request, record_id, submitted=form, errors=problems, status_code=400, version=expected
+        )
+    user = request.state.user
+    st = state(request)
+
+    def work(session: Session) -> tuple[list[str], int, str]:
+        rec = session.get(FollowUpRecord, record_id)
+        if rec is None:
+            raise LookupError(record_id)
+        changed = correct_record(
+            session, rec, content, user_id=user.id, now=at, expected_version=expected
+        )
+        res = session.get(Resident, rec.resident_id)
+        if changed:
+            audit(
+                session,
+                action="followup_record_correct",
+                now=at,
+                user_id=user.id,
+                username=user.username,
+                target=f"resident:{rec.resident_id}",
+                detail={
+                    "record": rec.id,
+                    "kind": rec.kind,
+                    "version": rec.version,
+                    "changed": changed,
+                },
+                remote=remote(request),
+            )
+            refresh_residents(session, [rec.resident_id], rules=st.rules, now=at)
+        return changed, rec.version, (res.name if res and res.name else f"#{rec.resident_id}")
+
+    try:
+        changed, _version, name = await db(request, work)
+    except LookupError:
+        return error(request, 404, "No such record.")
+    except StaleRecord:
+        # Nothing is overwritten unseen: the form shows the version saved meanwhile.
+        return await _show_correction(
+            request,
+            record_id,
+            errors=[
+                words.gettext(
+                    "Someone saved a correction of this record meanwhile: the form now shows"
+                    " their version; make your correction again."
+                )
+            ],
+            status_code=409,
+        )
+    if changed:
+        flash(request, "Follow-up record of %(name)s corrected.", name=name)
+    else:
+        flash(request, "Nothing was changed: the record stays as it was.")
+    return RedirectResponse(f"/records/{record_id}/print", status_code=303)
 
 
 def _export_filters(request: Request) -> tuple[str | None, date | None, date | None, list[str]]:
@@ -392,7 +592,7 @@ async def records_page(request: Request) -> Response:
             "kind": kind or "",
             "start": start.isoformat() if start else "",
             "end": end.isoformat() if end else "",
-            "errors": errors,
+            "errors": [lang(request).gettext(FILTER_NAMES[e]) for e in errors],
         },
     )
 
@@ -426,10 +626,12 @@ async def _export(request: Request, fmt: str) -> Response:
                 content=rec.form,
                 name=res.name,
                 id_number=res.id_number if reveal else res.id_masked,
-                sex=res.sex,
+                sex=sex_name(words, res.sex),
                 birth_date=res.birth_date,
                 doctor=doctors.get(rec.doctor_id, ""),
                 saved_at=rec.created_at,
+                corrected_at=rec.updated_at,
+                corrected_by=doctors.get(rec.updated_by, "") if rec.updated_by else "",
             )
             for rec, res in pairs
         ]

@@ -30,12 +30,12 @@ from followup.db.reviews import (
 )
 from followup.db.status import ResidentStatusRow
 from followup.db.status_store import refresh_residents
+from followup.messages import N_
 from followup.record.fields import CLASSIFICATIONS
 from followup.record.fields import KINDS as RECORD_KINDS
 from followup.web.chart import Point, blood_pressure_svg, glucose_svg
 from followup.web.common import db, error, flash, lang, now, remote, render, require, state
 from followup.web.fhir_export import readings_bundle
-from followup.web.i18n import N_
 from healthkiosk.rules.status import age_on
 
 MAX_READINGS_SHOWN = 2000

@@ -11,7 +11,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from followup.web.i18n import N_, Lang
+from followup.messages import N_
+from followup.web.i18n import Lang
 from healthkiosk.rules.status import COULD_NOT_MEASURE, could_not_measure
 
 CATEGORY_NAMES: dict[str, tuple[str, str]] = {

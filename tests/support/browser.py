@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,12 @@ ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]  # fmt: skip
+
+
+def zh_env() -> dict[str, str]:
+    """Chromium's environment on a Chinese desktop: its own words and formats are
+    Chinese (a date input reads 2026/12/07, not 12/07/2026; Debian's chromium-l10n)."""
+    return {**os.environ, "LANG": "zh_CN.UTF-8", "LANGUAGE": "zh_CN:zh"}
 
 
 def free_port() -> int:

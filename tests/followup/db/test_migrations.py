@@ -29,7 +29,7 @@ from followup.db.status import ResidentStatusRow
 from healthkiosk.errors import StoreError
 from tests.support.synckit import REPO
 
-HEAD = "triage"
+HEAD = "record_versions"
 LEVEL_DUE_ON = "ix_resident_status_level_due_on"
 
 
@@ -57,7 +57,7 @@ def test_fresh_database_is_at_head_and_agrees_with_the_models(followup_url: str)
         assert migrate.current_revision(engine) == HEAD
         names = set(inspect(engine).get_table_names())
         assert names == {t.name for t in Base.metadata.sorted_tables} | {"alembic_version"}
-        assert len(names) == 23  # every table module's 22, not only models.py's 4
+        assert len(names) == 24  # every table module's 23, not only models.py's 4
         assert _indexes(engine, "resident_status")[LEVEL_DUE_ON] == ["level", "due_on"]
         assert _indexes(engine, "readings")["ix_readings_received_at"] == ["received_at"]
         uniques = {
@@ -332,3 +332,65 @@ def test_db_commands_on_a_database_made_by_create_all(tmp_path: Path) -> None:
     assert r.returncode == 1 and "made before migrations" in r.stdout, r.stderr
     r = _cli(tmp_path, "upgrade", "--database-url", url)
     assert r.returncode == 0 and f"to {HEAD} (head)" in r.stdout, r.stderr
+
+
+def test_records_saved_before_versions_get_their_first_version(followup_url: str) -> None:
+    """0013 (record_versions): a record saved before it is its own first version, by
+    whoever saved it, when; its next correction is version 2."""
+    from datetime import date
+
+    from followup.db.records import FollowUpRecord, FollowUpRecordVersion, new_record
+    from followup.db.reviews import RECORD_OUTCOME, save_review
+    from followup.record.fields import RecordContent
+    from followup.record.prefill import compute_prefill
+    from followup.web.accounts import add_user
+    from tests.support.followup_data import add_resident, add_station
+
+    at = datetime(2026, 12, 1, 2, 30, tzinfo=UTC)
+    engine = make_engine(followup_url)
+    try:
+        with Session(engine) as s, s.begin():
+            add_station(s)
+            doctor = add_user(s, username="dr.li", password="x" * 12, role="doctor", now=at)
+            res = add_resident(s, name="赵敏", hypertension=True)
+            rev = save_review(
+                s,
+                resident_id=res.id,
+                doctor_id=doctor.id,
+                now=at,
+                seen_until=None,
+                method="clinic",
+                outcome=RECORD_OUTCOME,
+            )
+            content = RecordContent(
+                kind="hypertension",
+                visit_date=date(2026, 12, 1),
+                way="clinic",
+                classification="satisfactory",
+                next_visit_on=date(2027, 3, 1),
+                doctor_signature="李医生",
+            )
+            s.add(
+                new_record(
+                    resident_id=res.id,
+                    doctor_id=doctor.id,
+                    review_id=rev.id,
+                    content=content,
+                    prefill=compute_prefill([], since=None),
+                    now=at,
+                )
+            )
+            doctor_id = doctor.id
+        migrate.downgrade(engine, "triage")
+        assert "followup_record_versions" not in inspect(engine).get_table_names()
+        migrate.upgrade(engine)
+        assert _diff(engine) == []
+        with Session(engine) as s:
+            rec = s.scalars(select(FollowUpRecord)).one()
+            assert (rec.version, rec.updated_at, rec.updated_by) == (1, None, None)
+            first = s.scalars(select(FollowUpRecordVersion)).one()
+            assert (first.record_id, first.version, first.saved_by) == (rec.id, 1, doctor_id)
+            assert first.saved_at == at and first.changed == []
+            assert first.form == content == rec.form
+    finally:
+        engine.dispose()

@@ -92,7 +92,7 @@ def _call_row(page: str) -> str:
 def test_a_call_shows_on_the_list_and_its_live_rows(doctor_c: TestClient) -> None:
     row = _call_row(doctor_c.get("/list").text)
     assert "West station" in row and "st-002" in row
-    assert "Pressed “call staff”" in row and "an error (device_not_found)" in row
+    assert "Pressed “call staff”" in row and "an error (device not found)" in row
     assert "Acknowledge" in row
     assert _call_row(doctor_c.get("/list/rows").text) == row  # swapped in live
     zh = doctor_c.get("/help/calls", headers={"Accept-Language": "zh-CN"}).text

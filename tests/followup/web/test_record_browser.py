@@ -26,7 +26,16 @@ from followup.web.accounts import add_user
 from followup.web.app import create_app
 from followup.web.common import WebSettings
 from healthkiosk.rules import load_rules
-from tests.support.browser import ARGS, CHROMIUM, SHOTS, Console, free_port, login, shot
+from tests.support.browser import (
+    ARGS,
+    CHROMIUM,
+    SHOTS,
+    Console,
+    free_port,
+    login,
+    shot,
+    zh_env,
+)
 from tests.support.followup_data import add_reading, add_resident, add_station
 from tests.support.web import PASSWORD
 
@@ -100,7 +109,9 @@ def page(server: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[*ARGS, "--lang=zh-CN"], headless=True)
+        b = p.chromium.launch(
+            executable_path=CHROMIUM, args=[*ARGS, "--lang=zh-CN"], headless=True, env=zh_env()
+        )
         try:
             ctx = b.new_context(
                 viewport={"width": 1280, "height": 900},
@@ -337,3 +348,57 @@ def test_a_full_record_prints_on_one_a4_page(server: str, clinic: Clinic, langua
             assert console.errors == []
         finally:
             b.close()
+
+
+def _chinese_date(d: date) -> str:
+    return f"{d.year}年{d.month}月{d.day}日"
+
+
+def test_a_saved_record_is_corrected_and_the_print_and_history_show_it(
+    server: str, page: Any, clinic: Clinic
+) -> None:
+    """Open a saved record, change the next visit date and a medicine's dose, save: the
+    print shows the new values, the resident's history says 已修改 with the time."""
+    console = Console(page)
+    login(page, server, "dr.wang")
+    page.wait_for_url(f"{server}/list")
+    page.goto(f"{server}/residents/{clinic.htn_id}/records/hypertension/new")
+    page.fill("input[name=medicine_1_name]", "硝苯地平控释片")
+    page.fill("input[name=medicine_1_times]", "1")
+    page.fill("input[name=medicine_1_mg]", "30")
+    page.click("#save-record")
+    page.wait_for_url(f"{server}/records/*/print")
+    record_url = page.url
+    first_next = page.locator("#p-next").inner_text()
+
+    page.goto(f"{server}/residents/{clinic.htn_id}")
+    page.locator("#record-history a.correct").click()
+    page.wait_for_url(f"{server}/records/*/edit")
+    assert page.locator("#record-title").inner_text() == "高血压患者随访服务记录表"
+    assert "此前的每一版都会保留" in page.locator("#correcting").inner_text()
+    assert page.input_value("input[name=medicine_1_mg]") == "30"
+    shot(page, "record-correct-01-form")
+    later = datetime.now(UTC).date() + timedelta(days=60)
+    page.fill("input[name=next_visit_on]", later.isoformat())
+    page.fill("input[name=medicine_1_mg]", "60")
+    page.click("#save-record")
+    page.wait_for_url(record_url)
+    assert page.locator(".flash").inner_text() == "已修改张伟的随访记录。"
+    assert page.locator("#p-next").inner_text() == _chinese_date(later) != first_next
+    medicine = page.locator("#record-paper td.medicine").first.inner_text()
+    assert "硝苯地平控释片" in medicine and "每次(mg) 60" in medicine.replace("　", " ")
+    assert "（第 2 版）" in page.locator("#p-corrected").inner_text()
+    changed = page.locator("#version-history tr[data-version='2'] td.changed").inner_text()
+    assert changed == "药物1每次剂量(mg)、下次随访日期"
+    shot(page, "record-correct-02-print")
+    page.emulate_media(media="print")
+    assert not page.locator("#versions").is_visible()
+    assert _pdf_pages(page, "record-correct-03-print-a4") == 1
+    page.emulate_media(media="screen")
+
+    page.goto(f"{server}/residents/{clinic.htn_id}")
+    cell = page.locator("#record-history td.corrected").inner_text()
+    assert cell.startswith("已修改 ") and cell.endswith("（北京时间）")
+    assert page.locator("#record-history").inner_text().count(_chinese_date(later)) == 1
+    shot(page, "record-correct-04-resident-history")
+    assert console.errors == []
