@@ -78,8 +78,6 @@ async def _compute(request: Request) -> tuple[Dashboard, dict[str, Any]]:
 
 def _charts(d: Dashboard, words: Lang) -> dict[str, str]:
     months = [f"{m.month}月" if words.zh else MONTHS_EN[m.month - 1] for m in d.months]
-    ht = d.count("managed_hypertension")
-    dm = d.count("managed_diabetes")
 
     def pct(n: int, of: int) -> float | None:
         return None if of == 0 else round(100 * n / of, 1)
@@ -101,12 +99,12 @@ def _charts(d: Dashboard, words: Lang) -> dict[str, str]:
                 Series(
                     words.gettext("blood pressure"),
                     "#b00020",
-                    [pct(m.bp_controlled, ht) for m in d.months],
+                    [pct(m.bp_controlled, m.managed_hypertension) for m in d.months],
                 ),
                 Series(
                     words.gettext("fasting glucose"),
                     "#1d4ed8",
-                    [pct(m.glucose_controlled, dm) for m in d.months],
+                    [pct(m.glucose_controlled, m.managed_diabetes) for m in d.months],
                 ),
             ],
             "%",

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from followup.db.engine import make_engine
-from followup.web.dashboard import Dashboard, Scope, compute
+from followup.web.dashboard import Dashboard, Scope, Year, compute
 from healthkiosk.rules import load_rules
 from tests.support.dashboard_data import BEIJING, NOW, District, build
 
@@ -160,17 +160,40 @@ def test_the_page_shows_the_figures_each_linked_to_its_residents(dr_a: Any) -> N
     assert c.get("/dashboard/residents?figure=nope").status_code == 404
 
 
-def test_the_whole_district_path_counts_the_same(
-    district: tuple[Session, District], monkeypatch: pytest.MonkeyPatch
+def test_the_last_reading_of_each_month_is_the_one_read_row_by_row(
+    district: tuple[Session, District],
 ) -> None:
-    """Over ``IN_LIST_MAX`` residents the rows are read by a join instead of by id."""
-    import followup.web.dashboard as dashboard
+    """The window function (``dashboard_facts.last_of_each_month``) against every reading
+    of the year read one by one, on both databases."""
+    from bisect import bisect_right
 
-    s, d = district
-    for scope in (Scope(doctor=d.doctor_a), Scope(area="东村"), Scope()):
-        by_ids = _dash(s, scope)
-        monkeypatch.setattr(dashboard, "IN_LIST_MAX", 0)
-        joined = _dash(s, scope)
-        monkeypatch.setattr(dashboard, "IN_LIST_MAX", 10_000)
-        assert joined.residents == by_ids.residents
-        assert joined.months == by_ids.months and joined.per_doctor == by_ids.per_doctor
+    from sqlalchemy import select
+
+    from followup.db.models import BP_FOR_CONTROL, FASTING_GLUCOSE, Reading, Resident
+    from followup.web import dashboard_facts as facts
+
+    s, _d = district
+    year = Year.of(NOW, BEIJING)
+    for kind, where, values in (
+        ("blood_pressure", BP_FOR_CONTROL, (Reading.systolic_mmhg, Reading.diastolic_mmhg)),
+        ("glucose", FASTING_GLUCOSE, (Reading.glucose_mmol_per_l,)),
+    ):
+        expected: dict[tuple[int, int], tuple[Any, ...]] = {}
+        rows = s.execute(
+            select(Reading.resident_id, Reading.measured_at, *values)
+            .join(Resident, Resident.id == Reading.resident_id)
+            .where(*Scope().where(), where, Reading.measured_at >= year.starts[0])
+            .where(Reading.measured_at <= NOW)
+            .order_by(Reading.measured_at)
+        )
+        for rid, at, *v in rows:
+            programme = s.get(Resident, rid)
+            assert programme is not None
+            if kind == "glucose" and not programme.diabetes_programme:
+                continue
+            if kind == "blood_pressure" and not programme.hypertension_programme:
+                continue
+            expected[rid, bisect_right(year.starts, at)] = (at, *v)
+        got = facts.last_of_each_month(s, Scope(), kind=kind, month_starts=year.starts, until=NOW)
+        assert {(r.resident_id, r.month): (r.measured_at, *r.values) for r in got} == expected
+        assert len(got) == len(expected) > 0, kind
