@@ -11,10 +11,10 @@ from __future__ import annotations
 import calendar
 import statistics
 from bisect import bisect_right
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,7 @@ from followup.web.dashboard_facts import Person, Scope
 from healthkiosk.rules import RulesConfig
 from healthkiosk.rules.config import FollowupRules
 from healthkiosk.rules.control import (
+    bp_controlled,
     bp_controlled_on,
     fasting_glucose_controlled,
     first_period,
@@ -30,6 +31,7 @@ from healthkiosk.rules.control import (
     next_due,
     periods_ended,
 )
+from healthkiosk.rules.status import age_on
 
 __all__ = ["FIGURES", "Dashboard", "DoctorAck", "Month", "Scope", "Year", "compute"]
 
@@ -120,6 +122,11 @@ class Year:
     def day(self, at: datetime) -> date:
         return at.astimezone(self.tz).date()
 
+    def start_of(self, day: date) -> datetime:
+        """The instant the district's ``day`` begins: ``at >= start_of(d)`` is
+        ``day(at) >= d`` (one comparison instead of a time zone conversion)."""
+        return datetime(day.year, day.month, day.day, tzinfo=self.tz).astimezone(UTC)
+
     def month(self, at: datetime) -> int:
         return bisect_right(self.starts, at)
 
@@ -136,11 +143,10 @@ class Managed:
     hypertension_since: date | None
     """None: not in hypertension management; ``date.min``: since a day not known."""
     diabetes_since: date | None
-
-    @property
-    def since(self) -> date:
-        """Under management (either programme) since."""
-        return min(d for d in (self.hypertension_since, self.diabetes_since) if d is not None)
+    since: date
+    """Under management (either programme) since."""
+    first: int
+    """The first of the year's periods a follow-up is owed for."""
 
     def since_in(self, kind: str) -> date | None:
         """In the programme whose control ``kind`` of reading measures, since."""
@@ -153,18 +159,21 @@ def compute(
     fu = rules.followup
     year = Year.of(now, tz)
     d = Dashboard(scope=scope, today=year.today)
-    managed = _managed(facts.people(session, scope), year.today)
+    managed = _managed(facts.people(session, scope), year, fu)
     _under_management(d, managed)
-    reviews = facts.followups(session, scope, since=year.starts[0], until=now)
+    reviews = facts.followups(session, managed, since=year.starts[0], until=now)
     done_month = _followups(d, managed, reviews, year, fu)
-    bp = _last_readings(session, scope, "blood_pressure", managed, year)
+    bp = _last_readings(
+        session, d.residents["managed_hypertension"], "blood_pressure", managed, year
+    )
     bp_ok = _bp_control(bp, managed, year, fu)
-    glucose_ok = _glucose_control(_last_readings(session, scope, "glucose", managed, year), fu)
+    glucose = _last_readings(session, d.residents["managed_diabetes"], "glucose", managed, year)
+    glucose_ok = _glucose_control(glucose, fu)
     _control(d, "bp", d.residents["managed_hypertension"], bp_ok)
     _control(d, "glucose", d.residents["managed_diabetes"], glucose_ok)
-    alerts = facts.alerts(session, scope, since=year.starts[0], until=now)
-    urgent_month, ack_month = _urgent(d, alerts, managed, year)
-    d.residents["lost"] = _lost(session, scope, managed, year, fu)
+    alerts = facts.alerts(session, managed, since=year.starts[0], until=now)
+    urgent_month, ack_month = _urgent(d, alerts, year)
+    d.residents["lost"] = _lost(session, managed, year, fu)
     d.months = _months(
         managed,
         year,
@@ -176,18 +185,19 @@ def compute(
     return d
 
 
-def _managed(people: dict[int, Person], today: date) -> dict[int, Managed]:
+def _managed(people: dict[int, Person], year: Year, fu: FollowupRules) -> dict[int, Managed]:
     """The residents under management today (enrolled by today in either programme)."""
     out: dict[int, Managed] = {}
     for rid, p in people.items():
-        ht = managed_on(p.hypertension, p.hypertension_enrolled_on, today)
-        dm = managed_on(p.diabetes, p.diabetes_enrolled_on, today)
-        if ht or dm:
-            out[rid] = Managed(
-                p,
-                (p.hypertension_enrolled_on or date.min) if ht else None,
-                (p.diabetes_enrolled_on or date.min) if dm else None,
-            )
+        ht = managed_on(p.hypertension, p.hypertension_enrolled_on, year.today)
+        dm = managed_on(p.diabetes, p.diabetes_enrolled_on, year.today)
+        if not (ht or dm):
+            continue
+        ht_since = (p.hypertension_enrolled_on or date.min) if ht else None
+        dm_since = (p.diabetes_enrolled_on or date.min) if dm else None
+        since = min(d for d in (ht_since, dm_since) if d is not None)
+        first = first_period(since, year.today.year, fu)
+        out[rid] = Managed(p, ht_since, dm_since, since, first)
     return out
 
 
@@ -199,10 +209,6 @@ def _under_management(d: Dashboard, managed: dict[int, Managed]) -> None:
     d.residents["managed_diabetes"] = {
         rid for rid, m in managed.items() if m.diabetes_since is not None
     }
-
-
-def _first_period(m: Managed, year: Year, fu: FollowupRules) -> int:
-    return first_period(m.since, year.today.year, fu)
 
 
 def _followups(
@@ -217,23 +223,30 @@ def _followups(
     done_by: dict[int, int] = defaultdict(int)
     done_month = [0] * 13
     for rid, at in done:
-        m = managed.get(rid)
-        if m is None or year.day(at) < m.since:
+        m = managed[rid]
+        if m.since.year == year.today.year and at < year.start_of(m.since):
             continue  # not under management then: not a management follow-up
         done_by[rid] += 1
         done_month[year.month(at)] += 1
     for state in ("overdue", "due", "on_track", "done"):
         d.residents[f"followup_{state}"] = set()
+    states: dict[tuple[int, int], tuple[date | None, str]] = {}  # a few (done, first) pairs
     for rid, m in managed.items():
-        due_on, state = next_due(done_by[rid], year.today, fu, first=_first_period(m, year, fu))
-        d.next_due[rid] = (done_by[rid], due_on, state)
+        key = (done_by[rid], m.first)
+        if key not in states:
+            states[key] = next_due(key[0], year.today, fu, first=key[1])
+        due_on, state = states[key]
+        d.next_due[rid] = (key[0], due_on, state)
         d.residents[f"followup_{state}"].add(rid)
     d.followups_done = sum(done_month)
-    d.followups_due = sum(
-        periods_ended(year.today.year, year.today.month, fu, first=_first_period(m, year, fu))
-        for m in managed.values()
-    )
+    d.followups_due = _due_by(managed, year.today.month, year, fu)
     return done_month
+
+
+def _due_by(managed: dict[int, Managed], month: int, year: Year, fu: FollowupRules) -> int:
+    """The follow-ups owed by the end of ``month``: each resident's periods ended."""
+    firsts = Counter(m.first for m in managed.values())
+    return sum(n * periods_ended(year.today.year, month, fu, first=f) for f, n in firsts.items())
 
 
 Months = dict[int, list[tuple[int, datetime, tuple[float, ...]]]]
@@ -243,35 +256,48 @@ Control = dict[int, list[tuple[int, bool]]]
 
 
 def _last_readings(
-    session: Session, scope: Scope, kind: str, managed: dict[int, Managed], year: Year
+    session: Session, ids: set[int], kind: str, managed: dict[int, Managed], year: Year
 ) -> Months:
-    """The months' last blood pressure or fasting glucose readings, each made from the
-    day of enrolment in its programme on (a month whose last reading came before that
-    day had none after it either)."""
+    """The months' last blood pressure or fasting glucose readings of these residents,
+    each made from the day of enrolment in its programme on (a month whose last reading
+    came before that day had none after it either)."""
     rows = facts.last_of_each_month(
-        session, scope, kind=kind, month_starts=year.starts, until=year.now
+        session, ids, kind=kind, month_starts=year.starts, until=year.now
     )
+    starts: dict[int, datetime] = {}
+    for rid in ids:
+        since = managed[rid].since_in(kind)
+        if since is not None and since.year == year.today.year:
+            starts[rid] = year.start_of(since)
     out: Months = defaultdict(list)
     for r in rows:
-        m = managed.get(r.resident_id)
-        start = None if m is None else m.since_in(kind)
-        if start is None or year.day(r.measured_at) < start:
-            continue
-        out[r.resident_id].append((r.month, r.measured_at, r.values))
+        start = starts.get(r.resident_id)
+        if start is None or r.measured_at >= start:
+            out[r.resident_id].append((r.month, r.measured_at, r.values))
     return out
 
 
 def _bp_control(
     rows: Months, managed: dict[int, Managed], year: Year, fu: FollowupRules
 ) -> Control:
-    """Controlled by the limit of the resident's age on the reading's day."""
+    """Controlled by the limit of the resident's age on the reading's day (that day is
+    worked out only for a resident who reaches ``elderly_age`` this year)."""
     out: Control = {}
+    jan1, dec31 = year.ends[-1].replace(month=1, day=1), year.ends[-1]
     for rid, months in rows.items():
         birth = managed[rid].person.birth_date
-        out[rid] = [
-            (m, bp_controlled_on(int(v[0]), int(v[1]), birth, year.day(at), fu))
-            for m, at, v in months
-        ]
+        before, after = age_on(birth, jan1), age_on(birth, dec31)
+        if (
+            before is None
+            or after is None
+            or (before >= fu.elderly_age) == (after >= fu.elderly_age)
+        ):
+            out[rid] = [(m, bp_controlled(int(v[0]), int(v[1]), after, fu)) for m, _at, v in months]
+        else:
+            out[rid] = [
+                (m, bp_controlled_on(int(v[0]), int(v[1]), birth, year.day(at), fu))
+                for m, at, v in months
+            ]
     return out
 
 
@@ -292,7 +318,7 @@ def _control(d: Dashboard, prefix: str, in_programme: set[int], last: Control) -
 
 
 def _urgent(
-    d: Dashboard, alerts: Iterable[facts.AlertFact], managed: dict[int, Managed], year: Year
+    d: Dashboard, alerts: Iterable[facts.AlertFact], year: Year
 ) -> tuple[list[int], dict[int, list[float]]]:
     """Urgent readings, and the times to acknowledge (overall, per doctor); returns the
     urgent readings of each month and their times to acknowledge."""
@@ -302,8 +328,6 @@ def _urgent(
     d.residents["urgent"], d.residents["urgent_open"] = set(), set()
     all_ack: list[float] = []
     for a in alerts:
-        if a.resident_id not in managed:
-            continue
         m = year.month(a.measured_at)
         urgent_month[m] += 1
         d.residents["urgent"].add(a.resident_id)
@@ -323,18 +347,15 @@ def _urgent(
     return urgent_month, ack_month
 
 
-def _lost(
-    session: Session, scope: Scope, managed: dict[int, Managed], year: Year, fu: FollowupRules
-) -> set[int]:
+def _lost(session: Session, managed: dict[int, Managed], year: Year, fu: FollowupRules) -> set[int]:
     """No reading and no follow-up for ``lost_to_followup_days``, known and under
     management for at least that long."""
     cutoff = year.now - timedelta(days=fu.lost_to_followup_days)
-    since = year.day(cutoff)
-    return {
-        rid
-        for rid in facts.without_contact(session, scope, since=cutoff)
-        if rid in managed and managed[rid].since <= since
+    day = year.day(cutoff)
+    long_known = {
+        rid for rid, m in managed.items() if m.person.created_at < cutoff and m.since <= day
     }
+    return facts.without_contact(session, long_known, since=cutoff)
 
 
 def _each_month(counted_from: dict[int, int], last: Control | None, months: int) -> list[int]:
@@ -379,12 +400,15 @@ def _months(
     ht = {
         rid: year.month_of(m.hypertension_since)
         for rid, m in managed.items()
-        if m.hypertension_since
+        if m.hypertension_since is not None
     }
-    dm = {rid: year.month_of(m.diabetes_since) for rid, m in managed.items() if m.diabetes_since}
+    dm = {
+        rid: year.month_of(m.diabetes_since)
+        for rid, m in managed.items()
+        if m.diabetes_since is not None
+    }
     ht_n, dm_n = _each_month(ht, None, now), _each_month(dm, None, now)
     bp_n, gl_n = _each_month(ht, bp_ok, now), _each_month(dm, glucose_ok, now)
-    firsts = [_first_period(m, year, fu) for m in managed.values()]
     out = []
     done_cum = 0
     for month in range(1, now + 1):
@@ -393,9 +417,7 @@ def _months(
             Month(
                 month=month,
                 followups_done=done_cum,
-                followups_due=sum(
-                    periods_ended(year.today.year, month, fu, first=f) for f in firsts
-                ),
+                followups_due=_due_by(managed, month, year, fu),
                 bp_controlled=bp_n[month],
                 glucose_controlled=gl_n[month],
                 urgent=urgent_month[month],

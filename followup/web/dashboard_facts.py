@@ -1,21 +1,25 @@
 """What the dashboard counts, read by SQL: the scope's residents, this year's follow-ups,
 the last reading of each month, the urgent alerts and who has had no contact.
 
-Every query joins the scope's residents (:class:`Scope`), so a doctor's or an area's
-thousand residents cost one index probe each, and the readings come from partial
-covering indexes (migration ``0013_dashboard``: an index-only scan, no table rows).
-Only the last reading of each resident's month leaves the database (a window
-function): what the control rates need, whatever the number of readings.
+The scope's residents are read first (:func:`people`); everything else is read by
+their ids, passed as one parameter (:func:`_among`): each resident an index probe,
+whatever the planner guesses of a join (PostgreSQL's default ``random_page_cost``
+scans the whole of ``reviews`` for a doctor's thousand residents: ten times slower),
+and no statement with a thousand parameters to compile. The readings come from
+partial covering indexes (migration ``0013_dashboard``: an index-only scan), and only
+each resident's last reading of each month leaves the database (a window function).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import json
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, exists, func, or_, select
+from sqlalchemy import ColumnElement, Integer, any_, bindparam, case, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from followup.db.alerts import Alert
@@ -106,43 +110,47 @@ def people(session: Session, scope: Scope) -> dict[int, Person]:
     }
 
 
+def _among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
+    """``column`` is one of ``ids``, bound as one parameter: an array on PostgreSQL
+    (``= ANY``), a JSON list on SQLite (``IN json_each``)."""
+    values = sorted(ids)
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam("ids", values, type_=ARRAY(Integer)))  # type: ignore[no-any-return]
+    listed = func.json_each(bindparam("ids", json.dumps(values))).table_valued("value")
+    return column.in_(select(listed.c.value))  # type: ignore[no-any-return]
+
+
 def followups(
-    session: Session, scope: Scope, *, since: datetime, until: datetime
+    session: Session, ids: Collection[int], *, since: datetime, until: datetime
 ) -> list[tuple[int, datetime]]:
-    """The follow-ups (reviews that are a contact) between ``since`` and ``until``:
-    (resident, when), oldest first."""
-    q = (
-        select(Review.resident_id, Review.created_at)
-        .join(Resident, Resident.id == Review.resident_id)
-        .where(
-            *scope.where(),
-            Review.created_at >= since,
-            Review.created_at <= until,
-            Review.outcome.in_(sorted(FOLLOWUP_DONE)),
-        )
-        .order_by(Review.created_at)
+    """These residents' follow-ups (reviews that are a contact) between ``since`` and
+    ``until``: (resident, when)."""
+    q = select(Review.resident_id, Review.created_at).where(
+        _among(session, Review.resident_id, ids),
+        Review.created_at >= since,
+        Review.created_at <= until,
+        Review.outcome.in_(sorted(FOLLOWUP_DONE)),
     )
     return [(rid, at) for rid, at in session.execute(q)]
 
 
 def last_of_each_month(
     session: Session,
-    scope: Scope,
+    ids: Collection[int],
     *,
     kind: str,
     month_starts: Sequence[datetime],
     until: datetime,
 ) -> list[LastOfMonth]:
-    """Each resident's last blood pressure (``kind`` "blood_pressure": residents in
-    hypertension management) or fasting glucose ("glucose": diabetes management)
-    reading of each month from ``month_starts[0]`` to ``until``; by resident, oldest
-    first. A reading's month is the last of ``month_starts`` at or before it."""
+    """These residents' last blood pressure (``kind`` "blood_pressure") or fasting
+    glucose ("glucose") reading of each month from ``month_starts[0]`` to ``until``;
+    by resident, oldest first. A reading's month is the last of ``month_starts`` at or
+    before it."""
     if kind == "blood_pressure":
         values: tuple[Any, ...] = (Reading.systolic_mmhg, Reading.diastolic_mmhg)
-        where, programme = BP_FOR_CONTROL, Resident.hypertension_programme
+        usable = BP_FOR_CONTROL
     else:
-        values, where = (Reading.glucose_mmol_per_l,), FASTING_GLUCOSE
-        programme = Resident.diabetes_programme
+        values, usable = (Reading.glucose_mmol_per_l,), FASTING_GLUCOSE
     month = case(
         *((Reading.measured_at < start, m) for m, start in enumerate(month_starts[1:], 1)),
         else_=len(month_starts),
@@ -157,11 +165,9 @@ def last_of_each_month(
             .over(partition_by=(Reading.resident_id, month), order_by=Reading.measured_at.desc())
             .label("nth"),
         )
-        .join(Resident, Resident.id == Reading.resident_id)
         .where(
-            *scope.where(),
-            programme.is_(True),
-            where,
+            _among(session, Reading.resident_id, ids),
+            usable,
             Reading.measured_at >= month_starts[0],
             Reading.measured_at <= until,
         )
@@ -175,23 +181,25 @@ def last_of_each_month(
     return [LastOfMonth(rid, int(m), at, tuple(rest)) for rid, m, at, *rest in session.execute(q)]
 
 
-def alerts(session: Session, scope: Scope, *, since: datetime, until: datetime) -> list[AlertFact]:
-    """The urgent alerts of readings made between ``since`` and ``until``."""
-    q = (
-        select(Alert.resident_id, Alert.measured_at, Alert.acknowledged_at, Alert.acknowledged_by)
-        .join(Resident, Resident.id == Alert.resident_id)
-        .where(*scope.where(), Alert.measured_at >= since, Alert.measured_at <= until)
+def alerts(
+    session: Session, ids: Collection[int], *, since: datetime, until: datetime
+) -> list[AlertFact]:
+    """These residents' urgent alerts of readings made between ``since`` and ``until``."""
+    q = select(
+        Alert.resident_id, Alert.measured_at, Alert.acknowledged_at, Alert.acknowledged_by
+    ).where(
+        _among(session, Alert.resident_id, ids),
+        Alert.measured_at >= since,
+        Alert.measured_at <= until,
     )
     return [AlertFact(*row) for row in session.execute(q)]
 
 
-def without_contact(session: Session, scope: Scope, *, since: datetime) -> set[int]:
-    """The scope's residents known before ``since`` with no reading and no follow-up
-    from then on."""
+def without_contact(session: Session, ids: Collection[int], *, since: datetime) -> set[int]:
+    """Those of these residents with no reading and no follow-up from ``since`` on."""
     R = Resident
     q = select(R.id).where(
-        *scope.where(),
-        R.created_at < since,
+        _among(session, R.id, ids),
         ~exists().where(Reading.resident_id == R.id, Reading.measured_at >= since),
         ~exists().where(
             Review.resident_id == R.id,
