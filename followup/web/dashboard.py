@@ -1,37 +1,29 @@
 """The dashboard's figures: per doctor or per area, this year, by month (docs/clinical.md,
 "Dashboard"). Every figure keeps the residents behind it, so each links to them.
 
-The facts come from :mod:`followup.web.dashboard_facts` (SQL: the last reading of each
-month, not every reading); they are counted here. Months, ages and enrolment days go by
-the district's day; a resident counts from the day of enrolment in a programme.
+The facts come from :mod:`followup.web.dashboard_facts` (SQL); who is under management
+since when from :mod:`~followup.web.dashboard_people`, the control rates from
+:mod:`~followup.web.dashboard_control`; the follow-ups, urgent readings and the lost are
+counted here. Months, ages and enrolment days go by the district's day.
 """
 
 from __future__ import annotations
 
-import calendar
 import statistics
-from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from sqlalchemy.orm import Session
 
 from followup.web import dashboard_facts as facts
-from followup.web.dashboard_facts import Person, Scope
+from followup.web.dashboard_control import ControlFigures, control_figures
+from followup.web.dashboard_facts import Scope
+from followup.web.dashboard_people import Managed, Year, under_management
 from healthkiosk.rules import RulesConfig
 from healthkiosk.rules.config import FollowupRules
-from healthkiosk.rules.control import (
-    bp_controlled,
-    bp_controlled_on,
-    fasting_glucose_controlled,
-    first_period,
-    managed_on,
-    next_due,
-    periods_ended,
-)
-from healthkiosk.rules.status import age_on
+from healthkiosk.rules.control import next_due, periods_ended
 
 __all__ = ["FIGURES", "Dashboard", "DoctorAck", "Month", "Scope", "Year", "compute"]
 
@@ -100,77 +92,20 @@ class Dashboard:
         return None if n == 0 else self.count(key) / n
 
 
-@dataclass(frozen=True, slots=True)
-class Year:
-    """The district's calendar for the dashboard: today, this year's month starts (the
-    instants) and month ends (the days), and a moment's day."""
-
-    now: datetime
-    tz: tzinfo
-    today: date
-    starts: tuple[datetime, ...]
-    ends: tuple[date, ...]
-
-    @classmethod
-    def of(cls, now: datetime, tz: tzinfo) -> Year:
-        today = now.astimezone(tz).date()
-        y = today.year
-        starts = tuple(datetime(y, m, 1, tzinfo=tz) for m in range(1, 13))
-        ends = tuple(date(y, m, calendar.monthrange(y, m)[1]) for m in range(1, 13))
-        return cls(now, tz, today, starts, ends)
-
-    def day(self, at: datetime) -> date:
-        return at.astimezone(self.tz).date()
-
-    def start_of(self, day: date) -> datetime:
-        """The instant the district's ``day`` begins: ``at >= start_of(d)`` is
-        ``day(at) >= d`` (one comparison instead of a time zone conversion)."""
-        return datetime(day.year, day.month, day.day, tzinfo=self.tz).astimezone(UTC)
-
-    def month(self, at: datetime) -> int:
-        return bisect_right(self.starts, at)
-
-    def month_of(self, day: date) -> int:
-        """The month of this year a day falls in (1 for a day before the year)."""
-        return 1 if day.year < self.today.year else day.month
-
-
-@dataclass(frozen=True, slots=True)
-class Managed:
-    """A resident under management today: since when, in each programme."""
-
-    person: Person
-    hypertension_since: date | None
-    """None: not in hypertension management; ``date.min``: since a day not known."""
-    diabetes_since: date | None
-    since: date
-    """Under management (either programme) since."""
-    first: int
-    """The first of the year's periods a follow-up is owed for."""
-
-    def since_in(self, kind: str) -> date | None:
-        """In the programme whose control ``kind`` of reading measures, since."""
-        return self.hypertension_since if kind == "blood_pressure" else self.diabetes_since
-
-
 def compute(
     session: Session, scope: Scope, *, now: datetime, tz: tzinfo, rules: RulesConfig
 ) -> Dashboard:
     fu = rules.followup
     year = Year.of(now, tz)
     d = Dashboard(scope=scope, today=year.today)
-    managed = _managed(facts.people(session, scope), year, fu)
+    managed = under_management(facts.people(session, scope), year, fu)
     _under_management(d, managed)
     reviews = facts.followups(session, managed, since=year.starts[0], until=now)
     done_month = _followups(d, managed, reviews, year, fu)
-    bp = _last_readings(
-        session, d.residents["managed_hypertension"], "blood_pressure", managed, year
-    )
-    bp_ok = _bp_control(bp, managed, year, fu)
-    glucose = _last_readings(session, d.residents["managed_diabetes"], "glucose", managed, year)
-    glucose_ok = _glucose_control(glucose, fu)
-    _control(d, "bp", d.residents["managed_hypertension"], bp_ok)
-    _control(d, "glucose", d.residents["managed_diabetes"], glucose_ok)
+    bp = control_figures(session, "blood_pressure", managed, year, fu)
+    glucose = control_figures(session, "glucose", managed, year, fu)
+    _control(d, "bp", d.residents["managed_hypertension"], bp)
+    _control(d, "glucose", d.residents["managed_diabetes"], glucose)
     alerts = facts.alerts(session, managed, since=year.starts[0], until=now)
     urgent_month, ack_month = _urgent(d, alerts, year)
     d.residents["lost"] = _lost(session, managed, year, fu)
@@ -179,26 +114,10 @@ def compute(
         year,
         fu,
         done_month=done_month,
-        control=(bp_ok, glucose_ok),
+        control=(bp, glucose),
         urgent=(urgent_month, ack_month),
     )
     return d
-
-
-def _managed(people: dict[int, Person], year: Year, fu: FollowupRules) -> dict[int, Managed]:
-    """The residents under management today (enrolled by today in either programme)."""
-    out: dict[int, Managed] = {}
-    for rid, p in people.items():
-        ht = managed_on(p.hypertension, p.hypertension_enrolled_on, year.today)
-        dm = managed_on(p.diabetes, p.diabetes_enrolled_on, year.today)
-        if not (ht or dm):
-            continue
-        ht_since = (p.hypertension_enrolled_on or date.min) if ht else None
-        dm_since = (p.diabetes_enrolled_on or date.min) if dm else None
-        since = min(d for d in (ht_since, dm_since) if d is not None)
-        first = first_period(since, year.today.year, fu)
-        out[rid] = Managed(p, ht_since, dm_since, since, first)
-    return out
 
 
 def _under_management(d: Dashboard, managed: dict[int, Managed]) -> None:
@@ -249,72 +168,11 @@ def _due_by(managed: dict[int, Managed], month: int, year: Year, fu: FollowupRul
     return sum(n * periods_ended(year.today.year, month, fu, first=f) for f, n in firsts.items())
 
 
-Months = dict[int, list[tuple[int, datetime, tuple[float, ...]]]]
-"""Resident → (month, when, values) of its last reading of each month, oldest first."""
-Control = dict[int, list[tuple[int, bool]]]
-"""Resident → (month, controlled) of its last reading of each month, oldest first."""
-
-
-def _last_readings(
-    session: Session, ids: set[int], kind: str, managed: dict[int, Managed], year: Year
-) -> Months:
-    """The months' last blood pressure or fasting glucose readings of these residents,
-    each made from the day of enrolment in its programme on (a month whose last reading
-    came before that day had none after it either)."""
-    rows = facts.last_of_each_month(
-        session, ids, kind=kind, month_starts=year.starts, until=year.now
-    )
-    starts: dict[int, datetime] = {}
-    for rid in ids:
-        since = managed[rid].since_in(kind)
-        if since is not None and since.year == year.today.year:
-            starts[rid] = year.start_of(since)
-    out: Months = defaultdict(list)
-    for r in rows:
-        start = starts.get(r.resident_id)
-        if start is None or r.measured_at >= start:
-            out[r.resident_id].append((r.month, r.measured_at, r.values))
-    return out
-
-
-def _bp_control(
-    rows: Months, managed: dict[int, Managed], year: Year, fu: FollowupRules
-) -> Control:
-    """Controlled by the limit of the resident's age on the reading's day (that day is
-    worked out only for a resident who reaches ``elderly_age`` this year)."""
-    out: Control = {}
-    jan1, dec31 = year.ends[-1].replace(month=1, day=1), year.ends[-1]
-    for rid, months in rows.items():
-        birth = managed[rid].person.birth_date
-        before, after = age_on(birth, jan1), age_on(birth, dec31)
-        if (
-            before is None
-            or after is None
-            or (before >= fu.elderly_age) == (after >= fu.elderly_age)
-        ):
-            out[rid] = [(m, bp_controlled(int(v[0]), int(v[1]), after, fu)) for m, _at, v in months]
-        else:
-            out[rid] = [
-                (m, bp_controlled_on(int(v[0]), int(v[1]), birth, year.day(at), fu))
-                for m, at, v in months
-            ]
-    return out
-
-
-def _glucose_control(rows: Months, fu: FollowupRules) -> Control:
-    return {
-        rid: [(m, fasting_glucose_controlled(v[0], fu)) for m, _at, v in months]
-        for rid, months in rows.items()
-    }
-
-
-def _control(d: Dashboard, prefix: str, in_programme: set[int], last: Control) -> None:
+def _control(d: Dashboard, prefix: str, in_programme: set[int], c: ControlFigures) -> None:
     """Today's figures: the last reading of the year so far."""
-    seen = {rid for rid in in_programme if last.get(rid)}
-    ok = {rid for rid in seen if last[rid][-1][1]}
-    d.residents[f"{prefix}_controlled"] = ok
-    d.residents[f"{prefix}_uncontrolled"] = seen - ok
-    d.residents[f"{prefix}_no_reading"] = in_programme - seen
+    d.residents[f"{prefix}_controlled"] = c.controlled
+    d.residents[f"{prefix}_uncontrolled"] = c.with_reading - c.controlled
+    d.residents[f"{prefix}_no_reading"] = in_programme - c.with_reading
 
 
 def _urgent(
@@ -358,28 +216,12 @@ def _lost(session: Session, managed: dict[int, Managed], year: Year, fu: Followu
     return facts.without_contact(session, long_known, since=cutoff)
 
 
-def _each_month(counted_from: dict[int, int], last: Control | None, months: int) -> list[int]:
-    """Per month (index 1 to ``months``), the residents counted by then (from their month
-    in ``counted_from``) and, with ``last``, whose last reading up to the month's end was
-    controlled: one pass over the readings, each covering the months until the next."""
-    diff = [0] * (months + 2)
-
-    def add(lo: int, hi: int) -> None:
-        if lo < hi:
-            diff[lo] += 1
-            diff[hi] -= 1
-
-    for rid, start in counted_from.items():
-        if last is None:
-            add(start, months + 1)
-            continue
-        rows = last.get(rid, [])
-        for k, (m, ok) in enumerate(rows):
-            if ok:
-                add(max(m, start), rows[k + 1][0] if k + 1 < len(rows) else months + 1)
+def _in_programme_by_month(since: list[date], year: Year) -> list[int]:
+    """Per month (index 1 to this month), the residents in a programme by its end."""
+    starting = Counter(year.month_of(day) for day in since)
     out, n = [0], 0
-    for month in range(1, months + 1):
-        n += diff[month]
+    for month in range(1, year.today.month + 1):
+        n += starting[month]
         out.append(n)
     return out
 
@@ -390,36 +232,29 @@ def _months(
     fu: FollowupRules,
     *,
     done_month: list[int],
-    control: tuple[Control, Control],
+    control: tuple[ControlFigures, ControlFigures],
     urgent: tuple[list[int], dict[int, list[float]]],
 ) -> list[Month]:
     """The year's months so far: each figure by the month's end."""
-    bp_ok, glucose_ok = control
+    bp, glucose = control
     urgent_month, ack_month = urgent
-    now = year.today.month
-    ht = {
-        rid: year.month_of(m.hypertension_since)
-        for rid, m in managed.items()
-        if m.hypertension_since is not None
-    }
-    dm = {
-        rid: year.month_of(m.diabetes_since)
-        for rid, m in managed.items()
-        if m.diabetes_since is not None
-    }
-    ht_n, dm_n = _each_month(ht, None, now), _each_month(dm, None, now)
-    bp_n, gl_n = _each_month(ht, bp_ok, now), _each_month(dm, glucose_ok, now)
+    ht_n = _in_programme_by_month(
+        [m.hypertension_since for m in managed.values() if m.hypertension_since is not None], year
+    )
+    dm_n = _in_programme_by_month(
+        [m.diabetes_since for m in managed.values() if m.diabetes_since is not None], year
+    )
     out = []
     done_cum = 0
-    for month in range(1, now + 1):
+    for month in range(1, year.today.month + 1):
         done_cum += done_month[month]
         out.append(
             Month(
                 month=month,
                 followups_done=done_cum,
                 followups_due=_due_by(managed, month, year, fu),
-                bp_controlled=bp_n[month],
-                glucose_controlled=gl_n[month],
+                bp_controlled=bp.by_month[month],
+                glucose_controlled=glucose.by_month[month],
                 urgent=urgent_month[month],
                 median_ack_s=statistics.median(ack_month[month]) if ack_month[month] else None,
                 managed_hypertension=ht_n[month],

@@ -18,9 +18,22 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, any_, bindparam, case, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    case,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import BindParameter
 
 from followup.db.alerts import Alert
 from followup.db.models import BP_FOR_CONTROL, FASTING_GLUCOSE, Reading, Resident
@@ -115,8 +128,9 @@ def _among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement
     (``= ANY``), a JSON list on SQLite (``IN json_each``)."""
     values = sorted(ids)
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("ids", values, type_=ARRAY(Integer)))  # type: ignore[no-any-return]
-    listed = func.json_each(bindparam("ids", json.dumps(values))).table_valued("value")
+        return column == any_(bindparam("ids", values, type_=ARRAY(Integer), unique=True))  # type: ignore[no-any-return]
+    as_json: BindParameter[str] = bindparam("ids", json.dumps(values), unique=True)
+    listed = func.json_each(as_json).table_valued("value")
     return column.in_(select(listed.c.value))  # type: ignore[no-any-return]
 
 
@@ -134,6 +148,58 @@ def followups(
     return [(rid, at) for rid, at in session.execute(q)]
 
 
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Control as :mod:`healthkiosk.rules.control` decides it, for residents whose limit
+    is the same all year: systolic and diastolic below their limits (the elderly
+    systolic limit for those born by ``elderly_born_by``, 65 or over all year; a birth
+    date not known: the stricter limit), fasting glucose below its limit."""
+
+    systolic_below: int
+    elderly_systolic_below: int
+    diastolic_below: int
+    elderly_born_by: date
+    glucose_below: float
+
+
+def _ranked(
+    session: Session,
+    ids: Collection[int],
+    *,
+    kind: str,
+    month_starts: Sequence[datetime],
+    until: datetime,
+    columns: Sequence[Any],
+    with_resident: bool = False,
+) -> Any:
+    """These residents' usable readings of ``kind`` from ``month_starts[0]`` to ``until``
+    with their month (``month``), ``columns`` (of ``readings``; with ``with_resident``
+    also of ``residents``) and ``nth``: 1 for each resident's last reading of a month."""
+    usable = BP_FOR_CONTROL if kind == "blood_pressure" else FASTING_GLUCOSE
+    month = case(
+        *((Reading.measured_at < start, m) for m, start in enumerate(month_starts[1:], 1)),
+        else_=len(month_starts),
+    )
+    q = select(
+        Reading.resident_id.label("rid"),
+        month.label("month"),
+        *columns,
+        func.row_number()
+        .over(partition_by=(Reading.resident_id, month), order_by=Reading.measured_at.desc())
+        .label("nth"),
+    ).select_from(Reading)
+    if with_resident:  # each of them by its key, not a hash of everyone
+        q = q.join(Resident, Resident.id == Reading.resident_id).where(
+            _among(session, Resident.id, ids)
+        )
+    return q.where(
+        _among(session, Reading.resident_id, ids),
+        usable,
+        Reading.measured_at >= month_starts[0],
+        Reading.measured_at <= until,
+    ).subquery()
+
+
 def last_of_each_month(
     session: Session,
     ids: Collection[int],
@@ -146,32 +212,14 @@ def last_of_each_month(
     glucose ("glucose") reading of each month from ``month_starts[0]`` to ``until``;
     by resident, oldest first. A reading's month is the last of ``month_starts`` at or
     before it."""
-    if kind == "blood_pressure":
-        values: tuple[Any, ...] = (Reading.systolic_mmhg, Reading.diastolic_mmhg)
-        usable = BP_FOR_CONTROL
-    else:
-        values, usable = (Reading.glucose_mmol_per_l,), FASTING_GLUCOSE
-    month = case(
-        *((Reading.measured_at < start, m) for m, start in enumerate(month_starts[1:], 1)),
-        else_=len(month_starts),
+    values: tuple[Any, ...] = (
+        (Reading.systolic_mmhg, Reading.diastolic_mmhg)
+        if kind == "blood_pressure"
+        else (Reading.glucose_mmol_per_l,)
     )
-    ranked = (
-        select(
-            Reading.resident_id.label("rid"),
-            month.label("month"),
-            Reading.measured_at.label("at"),
-            *values,
-            func.row_number()
-            .over(partition_by=(Reading.resident_id, month), order_by=Reading.measured_at.desc())
-            .label("nth"),
-        )
-        .where(
-            _among(session, Reading.resident_id, ids),
-            usable,
-            Reading.measured_at >= month_starts[0],
-            Reading.measured_at <= until,
-        )
-        .subquery()
+    columns = (Reading.measured_at.label("at"), *values)
+    ranked = _ranked(
+        session, ids, kind=kind, month_starts=month_starts, until=until, columns=columns
     )
     q = (
         select(ranked.c.rid, ranked.c.month, ranked.c.at, *list(ranked.c)[3:-1])
@@ -179,6 +227,59 @@ def last_of_each_month(
         .order_by(ranked.c.rid, ranked.c.at)
     )
     return [LastOfMonth(rid, int(m), at, tuple(rest)) for rid, m, at, *rest in session.execute(q)]
+
+
+def controlled_months(
+    session: Session,
+    ids: Collection[int],
+    *,
+    kind: str,
+    month_starts: Sequence[datetime],
+    until: datetime,
+    limits: Limits,
+) -> dict[int, int]:
+    """For residents whose limit is the same all year (``limits``), counted in SQL:
+    resident → a bit mask whose bit m (1-12) says the last reading up to the end of
+    month m was controlled (a resident with no reading is not in it). Each month's last
+    reading, controlled, sets the bits from its month to the month before the next
+    one's (``lead``): one row per resident leaves the database, not one per reading."""
+    if kind == "blood_pressure":
+        systolic_limit = case(
+            (Resident.birth_date <= limits.elderly_born_by, limits.elderly_systolic_below),
+            else_=limits.systolic_below,
+        )
+        ok: ColumnElement[bool] = and_(
+            Reading.systolic_mmhg < systolic_limit,
+            Reading.diastolic_mmhg < limits.diastolic_below,
+        )
+    else:
+        ok = Reading.glucose_mmol_per_l < limits.glucose_below
+    ranked = _ranked(
+        session,
+        ids,
+        kind=kind,
+        month_starts=month_starts,
+        until=until,
+        columns=[ok.label("ok")],
+        with_resident=kind == "blood_pressure",
+    )
+    lasts = (
+        select(
+            ranked.c.rid,
+            ranked.c.month,
+            ranked.c.ok,
+            func.lead(ranked.c.month)
+            .over(partition_by=ranked.c.rid, order_by=ranked.c.month)
+            .label("next"),
+        )
+        .where(ranked.c.nth == 1)
+        .subquery()
+    )
+    one = literal(1, Integer)
+    until_next = one.op("<<")(func.coalesce(lasts.c.next, len(month_starts) + 1))
+    bits = case((lasts.c.ok, until_next - one.op("<<")(lasts.c.month)), else_=0)
+    q = select(lasts.c.rid, func.sum(bits)).group_by(lasts.c.rid)
+    return {rid: int(mask) for rid, mask in session.execute(q)}
 
 
 def alerts(

@@ -191,3 +191,21 @@ def test_the_last_reading_of_each_month_is_the_one_read_row_by_row(
         assert {(r.resident_id, r.month): (r.measured_at, *r.values) for r in got} == expected
         assert len(got) == len(expected) > 0, kind
         assert [r.resident_id for r in got] == sorted(r.resident_id for r in got)
+
+
+def test_the_rules_in_python_count_as_sql_does(
+    district: tuple[Session, District], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Residents whose limit holds all year are decided and counted by SQL
+    (``dashboard_facts.controlled_months``); here everyone goes the other way (each
+    month's last reading decided by ``healthkiosk.rules.control``): the same figures."""
+    import followup.web.dashboard_control as control
+
+    s, d = district
+    for scope in (Scope(doctor=d.doctor_a), Scope(area="东村"), Scope()):
+        split = _dash(s, scope)
+        monkeypatch.setattr(control, "_steady", lambda *_args: False)
+        in_python = _dash(s, scope)
+        monkeypatch.undo()
+        assert in_python.residents == split.residents
+        assert in_python.months == split.months
