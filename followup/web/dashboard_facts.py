@@ -25,6 +25,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     case,
+    cast,
     exists,
     func,
     literal,
@@ -124,14 +125,19 @@ def people(session: Session, scope: Scope) -> dict[int, Person]:
 
 
 def _among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
-    """``column`` is one of ``ids``, bound as one parameter: an array on PostgreSQL
-    (``= ANY``), a JSON list on SQLite (``IN json_each``)."""
+    """``column`` is one of ``ids``, bound as one text parameter: an array literal on
+    PostgreSQL (``= ANY(CAST(... AS INTEGER[]))``; psycopg's own list adapter checks each
+    element with a regular expression: a tenth of the dashboard's time), a JSON list on
+    SQLite (``IN json_each``)."""
     values = sorted(ids)
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam("ids", values, type_=ARRAY(Integer), unique=True))  # type: ignore[no-any-return]
+        listed: BindParameter[str] = bindparam(
+            "ids", "{" + ",".join(map(str, values)) + "}", unique=True
+        )
+        return column == any_(cast(listed, ARRAY(Integer)))  # type: ignore[no-any-return]
     as_json: BindParameter[str] = bindparam("ids", json.dumps(values), unique=True)
-    listed = func.json_each(as_json).table_valued("value")
-    return column.in_(select(listed.c.value))  # type: ignore[no-any-return]
+    each = func.json_each(as_json).table_valued("value")
+    return column.in_(select(each.c.value))  # type: ignore[no-any-return]
 
 
 def followups(

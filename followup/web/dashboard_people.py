@@ -29,7 +29,8 @@ class Year:
     def of(cls, now: datetime, tz: tzinfo) -> Year:
         today = now.astimezone(tz).date()
         y = today.year
-        starts = tuple(datetime(y, m, 1, tzinfo=tz) for m in range(1, 13))
+        # In UTC: comparing with the readings' UTC times needs no time zone lookup.
+        starts = tuple(datetime(y, m, 1, tzinfo=tz).astimezone(UTC) for m in range(1, 13))
         ends = tuple(date(y, m, calendar.monthrange(y, m)[1]) for m in range(1, 13))
         return cls(now, tz, today, starts, ends)
 
