@@ -22,7 +22,6 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     and_,
-    any_,
     bindparam,
     case,
     cast,
@@ -125,19 +124,24 @@ def people(session: Session, scope: Scope) -> dict[int, Person]:
 
 
 def _among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
-    """``column`` is one of ``ids``, bound as one text parameter: an array literal on
-    PostgreSQL (``= ANY(CAST(... AS INTEGER[]))``; psycopg's own list adapter checks each
-    element with a regular expression: a tenth of the dashboard's time), a JSON list on
-    SQLite (``IN json_each``)."""
+    """``column`` is one of ``ids``: ``IN`` the rows of a table function over one text
+    parameter, ``unnest`` of an array literal on PostgreSQL, ``json_each`` of a JSON list
+    on SQLite. The planner joins that like a table: an index probe per resident for a
+    doctor's thousand, a hash for a whole district (``= ANY`` of a bound array tests
+    every row against every id: minutes at 50,000), and no thousand-parameter
+    statement to compile (nor psycopg's list adapter, a regular expression per id)."""
     values = sorted(ids)
     if session.get_bind().dialect.name == "postgresql":
-        listed: BindParameter[str] = bindparam(
+        literal_array: BindParameter[str] = bindparam(
             "ids", "{" + ",".join(map(str, values)) + "}", unique=True
         )
-        return column == any_(cast(listed, ARRAY(Integer)))  # type: ignore[no-any-return]
-    as_json: BindParameter[str] = bindparam("ids", json.dumps(values), unique=True)
-    each = func.json_each(as_json).table_valued("value")
-    return column.in_(select(each.c.value))  # type: ignore[no-any-return]
+        table = (
+            func.unnest(cast(literal_array, ARRAY(Integer))).table_valued("value").render_derived()
+        )
+    else:
+        as_json: BindParameter[str] = bindparam("ids", json.dumps(values), unique=True)
+        table = func.json_each(as_json).table_valued("value")
+    return column.in_(select(table.c.value))  # type: ignore[no-any-return]
 
 
 def followups(
