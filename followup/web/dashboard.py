@@ -158,13 +158,15 @@ def _followups(
         d.next_due[rid] = (key[0], due_on, state)
         d.residents[f"followup_{state}"].add(rid)
     d.followups_done = sum(done_month)
-    d.followups_due = _due_by(managed, year.today.month, year, fu)
+    d.followups_due = _due_by(
+        Counter(m.first for m in managed.values()), year.today.month, year, fu
+    )
     return done_month
 
 
-def _due_by(managed: dict[int, Managed], month: int, year: Year, fu: FollowupRules) -> int:
-    """The follow-ups owed by the end of ``month``: each resident's periods ended."""
-    firsts = Counter(m.first for m in managed.values())
+def _due_by(firsts: Counter[int], month: int, year: Year, fu: FollowupRules) -> int:
+    """The follow-ups owed by the end of ``month``: each resident's periods ended (the
+    residents counted by the first period they owe)."""
     return sum(n * periods_ended(year.today.year, month, fu, first=f) for f, n in firsts.items())
 
 
@@ -244,6 +246,7 @@ def _months(
     dm_n = _in_programme_by_month(
         [m.diabetes_since for m in managed.values() if m.diabetes_since is not None], year
     )
+    firsts = Counter(m.first for m in managed.values())
     out = []
     done_cum = 0
     for month in range(1, year.today.month + 1):
@@ -252,7 +255,7 @@ def _months(
             Month(
                 month=month,
                 followups_done=done_cum,
-                followups_due=_due_by(managed, month, year, fu),
+                followups_due=_due_by(firsts, month, year, fu),
                 bp_controlled=bp.by_month[month],
                 glucose_controlled=glucose.by_month[month],
                 urgent=urgent_month[month],
