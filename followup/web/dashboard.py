@@ -93,8 +93,17 @@ class Dashboard:
 
 
 def compute(
-    session: Session, scope: Scope, *, now: datetime, tz: tzinfo, rules: RulesConfig
+    session: Session,
+    scope: Scope,
+    *,
+    now: datetime,
+    tz: tzinfo,
+    rules: RulesConfig,
+    figure: str | None = None,
 ) -> Dashboard:
+    """The dashboard of ``scope``; with ``figure`` (one of :data:`FIGURES`) only what
+    the residents behind that figure need: who is under management, everyone's
+    follow-ups (that page shows each one's) and the figure's own kind, no months."""
     fu = rules.followup
     year = Year.of(now, tz)
     d = Dashboard(scope=scope, today=year.today)
@@ -102,6 +111,9 @@ def compute(
     _under_management(d, managed)
     reviews = facts.followups(session, managed, since=year.starts[0], until=now)
     done_month = _followups(d, managed, reviews, year, fu)
+    if figure is not None:
+        _one_figure(session, d, figure, managed=managed, year=year, fu=fu)
+        return d
     bp = control_figures(session, "blood_pressure", managed, year, fu)
     glucose = control_figures(session, "glucose", managed, year, fu)
     _control(d, "bp", d.residents["managed_hypertension"], bp)
@@ -118,6 +130,29 @@ def compute(
         urgent=(urgent_month, ack_month),
     )
     return d
+
+
+def _one_figure(
+    session: Session,
+    d: Dashboard,
+    figure: str,
+    *,
+    managed: dict[int, Managed],
+    year: Year,
+    fu: FollowupRules,
+) -> None:
+    """The figures of ``figure``'s kind (control, urgent readings, the lost); under
+    management and follow-ups are there already."""
+    if figure.startswith("bp_"):
+        bp = control_figures(session, "blood_pressure", managed, year, fu)
+        _control(d, "bp", d.residents["managed_hypertension"], bp)
+    elif figure.startswith("glucose_"):
+        glucose = control_figures(session, "glucose", managed, year, fu)
+        _control(d, "glucose", d.residents["managed_diabetes"], glucose)
+    elif figure.startswith("urgent"):
+        _urgent(d, facts.alerts(session, managed, since=year.starts[0], until=year.now), year)
+    elif figure == "lost":
+        d.residents["lost"] = _lost(session, managed, year, fu)
 
 
 def _under_management(d: Dashboard, managed: dict[int, Managed]) -> None:

@@ -64,14 +64,15 @@ def _lookups(session: Session) -> dict[str, Any]:
     return {"doctors": doctors, "areas": areas}
 
 
-async def _compute(request: Request) -> tuple[Dashboard, dict[str, Any]]:
+async def _compute(request: Request, figure: str | None = None) -> tuple[Dashboard, dict[str, Any]]:
     st = state(request)
     at = now(request)
     user = request.state.user
     scope = Scope.from_query(request.query_params, default_doctor=user.id)
 
     def work(session: Session) -> tuple[Dashboard, dict[str, Any]]:
-        return compute(session, scope, now=at, tz=st.tz, rules=st.rules), _lookups(session)
+        d = compute(session, scope, now=at, tz=st.tz, rules=st.rules, figure=figure)
+        return d, _lookups(session)
 
     return await db(request, work)
 
@@ -147,7 +148,7 @@ async def dashboard_residents(request: Request) -> Response:
     figure = request.query_params.get("figure", "")
     if figure not in FIGURES:
         return error(request, 404, "No such figure.")
-    d, lookups = await _compute(request)
+    d, lookups = await _compute(request, figure)
     ids = sorted(d.residents.get(figure, set()))
 
     def work(session: Session) -> list[Resident]:

@@ -209,3 +209,17 @@ def test_the_rules_in_python_count_as_sql_does(
         monkeypatch.undo()
         assert in_python.residents == split.residents
         assert in_python.months == split.months
+
+
+def test_one_figure_alone_is_the_same_figure(district: tuple[Session, District]) -> None:
+    """The residents behind a figure compute only that figure's kind: the same residents."""
+    from followup.web.dashboard import FIGURES
+
+    s, d = district
+    whole = _dash(s, Scope(doctor=d.doctor_a))
+    for figure in FIGURES:
+        alone = compute(
+            s, Scope(doctor=d.doctor_a), now=NOW, tz=BEIJING, rules=RULES, figure=figure
+        )
+        assert alone.residents[figure] == whole.residents[figure], figure
+        assert alone.next_due == whole.next_due
