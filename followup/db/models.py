@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, false
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, Text, and_, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from followup.db.base import Base
@@ -197,6 +197,39 @@ class Reading(Base):
         Index("ix_readings_station_seq", "station_id", "station_seq"),
         Index("ix_readings_open", "reviewed_at", "urgent", "category"),
     )
+
+
+BP_FOR_CONTROL = and_(
+    Reading.kind == "blood_pressure",
+    Reading.systolic_mmhg.is_not(None),
+    Reading.diastolic_mmhg.is_not(None),
+)
+"""A blood pressure reading the dashboard's control rate can use."""
+FASTING_GLUCOSE = and_(
+    Reading.kind == "glucose",
+    Reading.meal_context == "fasting",
+    Reading.glucose_mmol_per_l.is_not(None),
+)
+"""A fasting glucose reading (the dashboard's glucose control rate)."""
+# The dashboard's last reading of each month: index-only scans of each resident's
+# readings of the year with their values (migration 0013_dashboard).
+Index(
+    "ix_readings_bp_control",
+    Reading.resident_id,
+    Reading.measured_at,
+    Reading.systolic_mmhg,
+    Reading.diastolic_mmhg,
+    postgresql_where=BP_FOR_CONTROL,
+    sqlite_where=BP_FOR_CONTROL,
+)
+Index(
+    "ix_readings_fasting_glucose",
+    Reading.resident_id,
+    Reading.measured_at,
+    Reading.glucose_mmol_per_l,
+    postgresql_where=FASTING_GLUCOSE,
+    sqlite_where=FASTING_GLUCOSE,
+)
 
 
 class DeadLetter(Base):

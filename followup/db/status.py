@@ -33,6 +33,9 @@ class ResidentStatusRow(Base):
     review_due_on: Mapped[date | None]
     due_on: Mapped[date | None]
     """Overdue from the day after this date unless a contact comes first."""
+    doctor_id: Mapped[int | None]
+    """The resident's responsible doctor, copied at each refresh (a resident's edit and
+    the roster import refresh): the list of one doctor's residents is an index range."""
     updated_at: Mapped[datetime]
 
     __table_args__ = (
@@ -41,6 +44,8 @@ class ResidentStatusRow(Base):
         # The list's counts (level and due date only): an index-only scan,
         # about a third of a sequential scan's time at 100,000 residents.
         Index("ix_resident_status_level_due_on", "level", "due_on"),
+        Index("ix_resident_status_doctor_level_trigger", "doctor_id", "level", "trigger_at"),
+        Index("ix_resident_status_doctor_level_due_on", "doctor_id", "level", "due_on"),
     )
 
 

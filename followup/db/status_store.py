@@ -265,6 +265,7 @@ def _refresh_chunk(
         row.screening = bool(trig and trig.screening)
         row.review_due_on = st.review_due_on
         row.due_on = st.due_on
+        row.doctor_id = resident.responsible_doctor_id
         row.updated_at = now
         urgent = tuple(
             r.uuid for r in readings if assess_reading(r, facts, rules).level == "urgent"

@@ -198,13 +198,19 @@ def _section_where(
         w.append(
             S.trigger_at < _start(f.date_to + timedelta(days=1)) if trig else S.due_on <= f.date_to
         )
-    if f.doctor == "none":
-        needs_resident = True
-        w.append(R.responsible_doctor_id.is_(None))
-    elif f.doctor and f.doctor != "all":
-        needs_resident = True
-        w.append(R.responsible_doctor_id == int(f.doctor))
+    w.extend(_doctor_where(f))
     return w, needs_resident
+
+
+def _doctor_where(f: ListFilters) -> list[ColumnElement[bool]]:
+    """The doctor filter, on the status row's copy of the responsible doctor (an index
+    range: ``ix_resident_status_doctor_*``)."""
+    S = ResidentStatusRow
+    if f.doctor == "none":
+        return [S.doctor_id.is_(None)]
+    if f.doctor and f.doctor != "all":
+        return [S.doctor_id == int(f.doctor)]
+    return []
 
 
 def _section_query(
@@ -229,8 +235,9 @@ def count_sections(
     q = select(*(func.count().filter(c) for c in each.values())).select_from(S)
     if any(needs for _w, needs in conds.values()):
         q = q.join(R, R.id == S.resident_id)
-    # Only rows on some section: urgent, abnormal or past due (the indexes serve this).
-    q = q.where(or_(S.level > 0, S.due_on < today))
+    # Only rows on some section: urgent, abnormal or past due (the indexes serve this),
+    # of the doctor asked for (each section's condition has it too).
+    q = q.where(or_(S.level > 0, S.due_on < today), *_doctor_where(f))
     row = session.execute(q).one()
     return {s: int(n or 0) for s, n in zip(each, row, strict=True)}
 

@@ -7,6 +7,7 @@ the kiosk"). Display words only: no threshold here.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -231,7 +232,10 @@ def _local_times(lang: Lang, text: str) -> str:
     return _UTC_TIME.sub(one, text)
 
 
+@functools.lru_cache(maxsize=4096)
 def _phrase(lang: Lang, part: str) -> str:
+    """One part of a stored text in ``lang`` (remembered: the list shows the same few
+    reasons and readings hundreds of times, each a scan of every pattern above)."""
     if not lang.zh:
         return _local_times(lang, part)
     for pattern, zh in _REASONS:

@@ -1,5 +1,6 @@
 """Control and the year's follow-ups, as the dashboard counts them (docs/clinical.md,
-"Dashboard"): 国家基本公共卫生服务规范(第三版)'s control rates and four follow-ups a year.
+"Dashboard"): 国家基本公共卫生服务规范(第三版)'s control rates and four follow-ups a year,
+owed from the period a resident was enrolled in (the roster's 纳入管理日期).
 
 Pure functions: no database, no clock.
 """
@@ -41,19 +42,40 @@ def period_end(year: int, k: int, rules: FollowupRules) -> date:
     return date(year, month, calendar.monthrange(year, month)[1])
 
 
-def periods_ended(year: int, by_month: int, rules: FollowupRules) -> int:
-    """How many periods have ended by the end of ``by_month`` (1-12) of ``year``."""
-    return by_month // (12 // rules.followups_per_year)
+def managed_on(programme: bool, enrolled_on: date | None, day: date) -> bool:
+    """Under a programme's management on ``day``: enrolled in it by then (an unknown
+    enrolment date: since before any day that matters)."""
+    return programme and (enrolled_on is None or enrolled_on <= day)
 
 
-def next_due(done: int, today: date, rules: FollowupRules) -> tuple[date | None, FollowupState]:
+def first_period(enrolled_on: date | None, year: int, rules: FollowupRules) -> int:
+    """The first of ``year``'s periods (1-based) a resident owes a follow-up for: the
+    period the enrolment falls in, 1 when enrolled before the year or on an unknown date,
+    ``followups_per_year + 1`` (none owed) when enrolled after it."""
+    if enrolled_on is None or enrolled_on.year < year:
+        return 1
+    if enrolled_on.year > year:
+        return rules.followups_per_year + 1
+    return (enrolled_on.month - 1) // (12 // rules.followups_per_year) + 1
+
+
+def periods_ended(year: int, by_month: int, rules: FollowupRules, *, first: int = 1) -> int:
+    """How many of the periods owed (from the ``first``, see :func:`first_period`) have
+    ended by the end of ``by_month`` (1-12) of ``year``."""
+    return max(0, by_month // (12 // rules.followups_per_year) - (first - 1))
+
+
+def next_due(
+    done: int, today: date, rules: FollowupRules, *, first: int = 1
+) -> tuple[date | None, FollowupState]:
     """The next follow-up's due date this year and the resident's state, after ``done``
-    follow-ups this year: ``overdue`` (its date has passed), ``due`` (by the end of the
-    current period), ``on_track`` (later), ``done`` (the year's follow-ups are all done)."""
+    follow-ups this year, owed from period ``first`` on (:func:`first_period`):
+    ``overdue`` (its date has passed), ``due`` (by the end of the current period),
+    ``on_track`` (later), ``done`` (the year's follow-ups are all done)."""
     n = rules.followups_per_year
-    if done >= n:
+    if first + done > n:
         return None, "done"
-    due_on = period_end(today.year, done + 1, rules)
+    due_on = period_end(today.year, first + done, rules)
     if due_on < today:
         return due_on, "overdue"
     current = next(k for k in range(1, n + 1) if period_end(today.year, k, rules) >= today)

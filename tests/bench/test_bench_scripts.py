@@ -65,7 +65,7 @@ def test_followup_pages_on_sqlite(tmp_path: Path) -> None:
     assert re.search(rf"list\s+p50\s+{FIGURE} ms\s+p95\s+{FIGURE} ms", out)
     assert re.search(rf"resident\s+p50\s+{FIGURE} ms\s+p95\s+{FIGURE} ms", out)
     assert re.search(rf"record\s+p50\s+{FIGURE} ms\s+p95\s+{FIGURE} ms", out)
-    for page in ("list all", "dashboard", "dash area", "dash figure"):
+    for page in ("list all", "dashboard", "dash area", "dash figure", "dash all"):
         assert re.search(rf"{page}\s+p50\s+{FIGURE} ms\s+p95\s+{FIGURE} ms", out), page
 
 

@@ -29,7 +29,7 @@ from followup.db.status import ResidentStatusRow
 from healthkiosk.errors import StoreError
 from tests.support.synckit import REPO
 
-HEAD = "record_versions"
+HEAD = "district_speed"
 LEVEL_DUE_ON = "ix_resident_status_level_due_on"
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from followup.db.engine import make_engine
-from followup.web.dashboard import Dashboard, Scope, compute
+from followup.web.dashboard import Dashboard, Scope, Year, compute
 from healthkiosk.rules import load_rules
 from tests.support.dashboard_data import BEIJING, NOW, District, build
 
@@ -160,17 +160,66 @@ def test_the_page_shows_the_figures_each_linked_to_its_residents(dr_a: Any) -> N
     assert c.get("/dashboard/residents?figure=nope").status_code == 404
 
 
-def test_the_whole_district_path_counts_the_same(
+def test_the_last_reading_of_each_month_is_the_one_read_row_by_row(
+    district: tuple[Session, District],
+) -> None:
+    """The window function (``dashboard_facts.last_of_each_month``) against every reading
+    of the year read one by one, on both databases."""
+    from bisect import bisect_right
+
+    from sqlalchemy import select
+
+    from followup.db.models import BP_FOR_CONTROL, FASTING_GLUCOSE, Reading, Resident
+    from followup.web import dashboard_facts as facts
+
+    s, _d = district
+    year = Year.of(NOW, BEIJING)
+    everyone = set(s.scalars(select(Resident.id)))
+    for kind, usable, values in (
+        ("blood_pressure", BP_FOR_CONTROL, (Reading.systolic_mmhg, Reading.diastolic_mmhg)),
+        ("glucose", FASTING_GLUCOSE, (Reading.glucose_mmol_per_l,)),
+    ):
+        expected: dict[tuple[int, int], tuple[Any, ...]] = {}
+        rows = s.execute(
+            select(Reading.resident_id, Reading.measured_at, *values)
+            .where(usable, Reading.measured_at >= year.starts[0], Reading.measured_at <= NOW)
+            .order_by(Reading.measured_at)
+        )
+        for rid, at, *v in rows:
+            expected[rid, bisect_right(year.starts, at)] = (at, *v)
+        got = facts.last_of_each_month(s, everyone, kind=kind, month_starts=year.starts, until=NOW)
+        assert {(r.resident_id, r.month): (r.measured_at, *r.values) for r in got} == expected
+        assert len(got) == len(expected) > 0, kind
+        assert [r.resident_id for r in got] == sorted(r.resident_id for r in got)
+
+
+def test_the_rules_in_python_count_as_sql_does(
     district: tuple[Session, District], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Over ``IN_LIST_MAX`` residents the rows are read by a join instead of by id."""
-    import followup.web.dashboard as dashboard
+    """Residents whose limit holds all year are decided and counted by SQL
+    (``dashboard_facts.controlled_months``); here everyone goes the other way (each
+    month's last reading decided by ``healthkiosk.rules.control``): the same figures."""
+    import followup.web.dashboard_control as control
 
     s, d = district
     for scope in (Scope(doctor=d.doctor_a), Scope(area="东村"), Scope()):
-        by_ids = _dash(s, scope)
-        monkeypatch.setattr(dashboard, "IN_LIST_MAX", 0)
-        joined = _dash(s, scope)
-        monkeypatch.setattr(dashboard, "IN_LIST_MAX", 10_000)
-        assert joined.residents == by_ids.residents
-        assert joined.months == by_ids.months and joined.per_doctor == by_ids.per_doctor
+        split = _dash(s, scope)
+        monkeypatch.setattr(control, "_steady", lambda *_args: False)
+        in_python = _dash(s, scope)
+        monkeypatch.undo()
+        assert in_python.residents == split.residents
+        assert in_python.months == split.months
+
+
+def test_one_figure_alone_is_the_same_figure(district: tuple[Session, District]) -> None:
+    """The residents behind a figure compute only that figure's kind: the same residents."""
+    from followup.web.dashboard import FIGURES
+
+    s, d = district
+    whole = _dash(s, Scope(doctor=d.doctor_a))
+    for figure in FIGURES:
+        alone = compute(
+            s, Scope(doctor=d.doctor_a), now=NOW, tz=BEIJING, rules=RULES, figure=figure
+        )
+        assert alone.residents[figure] == whole.residents[figure], figure
+        assert alone.next_due == whole.next_due

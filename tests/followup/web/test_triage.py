@@ -95,6 +95,21 @@ def test_my_residents_by_default_longest_waiting_first(
     assert f'data-src="/list/rows?doctor={ids["dr.a"]}"' in page
 
 
+def test_a_resident_given_to_another_doctor_moves_to_their_list(
+    dr_a: TestClient, town: tuple[World, dict[str, int]]
+) -> None:
+    """The list filters on the status row's copy of the responsible doctor: the edit
+    that changes the doctor refreshes it."""
+    _w, ids = town
+    rid = ids["b_urgent"]
+    assert rid not in _rows(dr_a.get("/list").text, "urgent")
+    token = csrf(dr_a, f"/residents/{rid}")
+    form = {"csrf": token, "hypertension": "on", "responsible_doctor": str(ids["dr.a"])}
+    assert dr_a.post(f"/residents/{rid}/edit", data=form).status_code == 200
+    assert rid in _rows(dr_a.get("/list").text, "urgent")
+    assert rid not in _rows(dr_a.get(f"/list?doctor={ids['dr.b']}").text, "urgent")
+
+
 def test_waiting_days_red_past_the_review_by_date(dr_a: TestClient, town: Any) -> None:
     _w, ids = town
     page = dr_a.get("/list").text

@@ -11,6 +11,8 @@ from healthkiosk.rules.control import (
     bp_controlled,
     bp_controlled_on,
     fasting_glucose_controlled,
+    first_period,
+    managed_on,
     next_due,
     period_end,
     periods_ended,
@@ -59,6 +61,41 @@ def test_four_periods_and_next_due() -> None:
     assert next_due(1, date(2026, 4, 1), FU) == (date(2026, 6, 30), "due")
     assert next_due(2, date(2026, 4, 1), FU) == (date(2026, 9, 30), "on_track")
     assert next_due(4, date(2026, 4, 1), FU) == (None, "done")
+
+
+def test_follow_ups_are_owed_from_the_period_of_enrolment() -> None:
+    # Enrolled 10 May 2026: the second quarter's, third's and fourth's, by 30 Jun,
+    # 30 Sep and 31 Dec; the first quarter's is not owed.
+    assert [
+        first_period(d, 2026, FU)
+        for d in (
+            None,
+            date(2025, 11, 3),
+            date(2026, 1, 1),
+            date(2026, 3, 31),
+            date(2026, 4, 1),
+            date(2026, 5, 10),
+            date(2026, 12, 31),
+            date(2027, 1, 1),
+        )
+    ] == [1, 1, 1, 1, 2, 2, 4, 5]
+    assert [periods_ended(2026, m, FU, first=2) for m in (3, 5, 6, 9, 12)] == [0, 0, 1, 2, 3]
+    assert periods_ended(2026, 12, FU, first=5) == 0
+    may10 = date(2026, 5, 10)
+    assert next_due(0, may10, FU, first=2) == (date(2026, 6, 30), "due")
+    assert next_due(0, date(2026, 7, 1), FU, first=2) == (date(2026, 6, 30), "overdue")
+    assert next_due(1, may10, FU, first=2) == (date(2026, 9, 30), "on_track")
+    assert next_due(2, may10, FU, first=2) == (date(2026, 12, 31), "on_track")
+    assert next_due(3, may10, FU, first=2) == (None, "done")
+    assert next_due(0, date(2026, 12, 31), FU, first=4) == (date(2026, 12, 31), "due")
+
+
+def test_under_management_from_the_day_of_enrolment() -> None:
+    may10 = date(2026, 5, 10)
+    assert managed_on(True, may10, may10)
+    assert not managed_on(True, may10, date(2026, 5, 9))
+    assert managed_on(True, None, date(2000, 1, 1))  # no date known: always
+    assert not managed_on(False, None, may10)
 
 
 def test_followups_per_year_must_divide_the_year() -> None:
