@@ -72,6 +72,7 @@ class Renderer:
         self._last: State | None = None
         self._summary_page = 0
         self._summary_of: tuple[SummaryItem, ...] = ()
+        self._widths: dict[str, float] = {}
 
     # --- entry -----------------------------------------------------------------
 
@@ -128,11 +129,19 @@ class Renderer:
 
         return width
 
+    def _ui_width(self, words: str) -> float:
+        """The width of the kiosk's own words (a button's, from
+        :mod:`kiosk.app.texts`; never a resident's) at body size, kept: the
+        same buttons are measured again at every visit."""
+        if words not in self._widths:
+            self._widths[words] = self._measure(self.m.body)(words)
+        return self._widths[words]
+
     def fitted(self, state: State, key: str, on_tap: Callable[[], None] | None, *, tid: str,
                primary: bool = False, least_mm: float = 15.0) -> Btn:  # fmt: skip
         """A button just wide enough for its words (and at least ``least_mm``)."""
         words = self.t(state, key)
-        width = max(self.m.x(least_mm), self._measure(self.m.body)(words) + self.m.x(1.6))
+        width = max(self.m.x(least_mm), self._ui_width(words) + self.m.x(1.6))
         return Btn(words, font_size=self.m.body, tid=tid, on_tap=on_tap, primary=primary,
                    size_hint=(None, None), width=width, height=self.m.button_h)  # fmt: skip
 
@@ -191,8 +200,7 @@ class Renderer:
 
     def _fit_w(self, words: str, least_mm: float = 15.0) -> float:
         """The width of a button just wide enough for ``words`` (every line of them)."""
-        measure = self._measure(self.m.body)
-        widest = max(measure(line) for line in words.split("\n"))
+        widest = max(self._ui_width(line) for line in words.split("\n"))
         return max(self.m.x(least_mm), widest + self.m.x(1.6))
 
     @property
