@@ -1,13 +1,18 @@
 """Kiosk benchmark: start-up time, memory, and notification-to-screen latency.
 
-    python bench/kiosk.py [--runs 3] [--visits 200] [--against REV]
+    python bench/kiosk.py [--runs 3] [--visits 200] [--against REV [--rounds 2]]
 
 Prints, in one run:
 
 - time from process start to the first frame drawn, and RSS once started,
   for the kiosk (on the tests' in-memory fake devices, ``tests/support``) and
   for a bare Kivy app (one Label), with the ratio (target: time ≤ 1.5× bare,
-  RSS ≤ bare + 80 MB);
+  RSS ≤ bare + 80 MB), and where the start-up time goes: each step's median
+  (the kiosk's steps are :data:`kiosk.app.main.STARTUP_STEPS`, which the
+  kiosk also logs at its first frame). The trees are byte-compiled first, as
+  ``pip`` compiles a station's install (an environment with
+  ``PYTHONDONTWRITEBYTECODE`` would otherwise compile the kiosk's own modules
+  at every start, and not Kivy's);
 - the latency from the monitor's measurement indication (the moment the
   device hands its result over; ``--devices twins``: the standard BLE
   monitor's emulated twin over bumble, every role a twin as with
@@ -22,7 +27,9 @@ With ``--against REV`` (a commit, e.g. ``main`` or the commit before a
 change) the same latency run is made, in the same run of this script and
 alternating with this tree's, on that commit's code (``git archive`` into a
 temporary folder, run with this environment's Python): p50 and p99 of both
-and the ratio of the p99s (target: this tree's <= 1.1x the other's). Time is
+and the ratio of the p99s (target: this tree's <= 1.1x the other's), in
+``--rounds`` parts each, in turn (more parts when other work loads the
+machine unevenly). Time is
 also split, for this tree, into the flow's part (notification to the result
 state: classification, the SQLite commit, the trend) and the screen's part
 (the result state to the frame that shows it: widgets built, drawn).
@@ -60,6 +67,7 @@ def rss_mb() -> float:
 
 
 def child_bare(out: Path) -> None:
+    result: dict[str, Any] = {"startup": {"python": time.time()}}
     os.environ.setdefault("KIVY_NO_ARGS", "1")
     from kivy.config import Config
 
@@ -70,7 +78,7 @@ def child_bare(out: Path) -> None:
     from kivy.core.window import Window
     from kivy.uix.label import Label
 
-    result: dict[str, Any] = {}
+    result["startup"]["kivy_imported"] = time.time()
 
     class Bare(App):  # type: ignore[misc]
         def build(self) -> Any:
@@ -79,7 +87,7 @@ def child_bare(out: Path) -> None:
 
         def _flip(self, *_: Any) -> None:
             if "first_frame" not in result:
-                result["first_frame"] = time.time()
+                result["first_frame"] = result["startup"]["first_frame"] = time.time()
                 Clock.schedule_once(self._done, 2.0)
 
         def _done(self, *_: Any) -> None:
@@ -91,10 +99,13 @@ def child_bare(out: Path) -> None:
 
 
 def child_kiosk(out: Path, visits: int, devices: str) -> None:
+    python = time.time()
     sys.path.insert(0, str(ROOT))
     from healthkiosk.config import from_mapping
     from kiosk.app.main import Running, run_kiosk
     from kiosk.flow.state import Screen, State
+
+    imported = time.time()
 
     data = Path(tempfile.mkdtemp(prefix="hk-bench-"))
     settings: dict[str, Any] = {
@@ -156,6 +167,8 @@ def child_kiosk(out: Path, visits: int, devices: str) -> None:
         from kivy.core.window import Window
 
         result["first_frame"] = await r.first_frame_at
+        marks = getattr(r, "startup", {})  # an older tree's kiosk has no marks
+        result["startup"] = {"python": python, "imported": imported, **marks}
         await asyncio.sleep(2.0)
         result["rss_mb"] = rss_mb()
         flow, bp = r.flow, r.devices.blood_pressure
@@ -270,8 +283,54 @@ def run_child(
         if not out.exists():
             raise SystemExit(f"{kind} child failed:\n{proc.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(out.read_text())
+        result["started"] = start
         result["startup_s"] = result["first_frame"] - start
         return result
+
+
+def compile_tree(tree: Path) -> None:
+    """Byte-compile ``tree``'s Python files, as ``pip`` does for a station's
+    install: the kiosk starts from bytecode there, and Kivy here (its wheel was
+    compiled when installed), whatever ``PYTHONDONTWRITEBYTECODE`` says."""
+    import compileall
+    import re
+
+    skip = re.compile(r"[/\\](\.venv|\.git|artifacts|node_modules)[/\\]")
+    compileall.compile_dir(tree, quiet=2, rx=skip, workers=1)
+
+
+STEPS_BEFORE_APP = (
+    ("python", "the interpreter started, the bench's own imports"),
+    ("imported", "the kiosk's imports (configuration, flow, app)"),
+)
+"""The bench child's marks before :data:`kiosk.app.main.STARTUP_STEPS`."""
+
+
+def startup_steps(runs: list[dict[str, Any]]) -> list[tuple[str, float]]:
+    """Each start-up step's median seconds over ``runs``, in order (a step
+    from the mark before it; the first from the process's start)."""
+    names = list(runs[0]["startup"])
+    out = []
+    for i, name in enumerate(names):
+        took = [
+            r["startup"][name] - (r["startup"][names[i - 1]] if i else r["started"]) for r in runs
+        ]
+        out.append((name, statistics.median(took)))
+    return out
+
+
+def print_startup(kiosk: list[dict[str, Any]], bare: list[dict[str, Any]]) -> None:
+    sys.path.insert(0, str(ROOT))  # the package, not this script (bench/kiosk.py)
+    from kiosk.app import main as kiosk_main
+
+    labels = dict(STEPS_BEFORE_APP) | dict(getattr(kiosk_main, "STARTUP_STEPS", ()))
+    labels["kivy_imported"] = "Kivy imported, its window made"
+    bare_steps = dict(startup_steps(bare))
+    print(f"  where the start-up goes (median s of {len(kiosk)} runs; each step up to its mark):")
+    print(f"    {'step':<56} kiosk   bare")
+    for name, took in startup_steps(kiosk):
+        other = f"{bare_steps[name]:.3f}" if name in bare_steps else "    -"
+        print(f"    {labels.get(name, name):<56} {took:.3f}  {other}")
 
 
 def checkout(rev: str, into: Path) -> Path:
@@ -296,6 +355,13 @@ def main() -> int:
     ap.add_argument("--visits", type=int, default=200)
     ap.add_argument("--devices", choices=["twins", "fakes"], default="twins")
     ap.add_argument("--against", metavar="REV", help="also time this commit's code (p99 ratio)")
+    ap.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="with --against: the visits in this many parts for each tree, in turn "
+        "(more parts: both trees meet the same load from other work)",
+    )
     ap.add_argument("--child", choices=["bare", "kiosk"])
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -307,24 +373,38 @@ def main() -> int:
         return 0
     xvfb = start_xvfb()
     other: list[float] = []
+    other_flow: list[float] = []
+    other_rss = float("nan")
+    compile_tree(ROOT)
     with tempfile.TemporaryDirectory(prefix="hk-bench-against-") as old_tree:
         try:
-            bare = [run_child("bare", 0) for _ in range(a.runs)]
             # Start-up and memory with the tests' in-memory fakes (an emulated
             # twin's radio stack is test equipment a station does not start);
-            # the latency run with the devices asked for.
-            kiosk = [run_child("kiosk", 0, "fakes") for _ in range(a.runs)]
+            # the latency run with the devices asked for. Bare and kiosk in
+            # turn, so that both meet the same load from other work.
+            bare: list[dict[str, Any]] = []
+            kiosk: list[dict[str, Any]] = []
+            for _ in range(a.runs):
+                bare.append(run_child("bare", 0))
+                kiosk.append(run_child("kiosk", 0, "fakes"))
             visits: dict[str, Any] = {"latency_s": [], "flow_s": []}
             tree = checkout(a.against, Path(old_tree)) if a.against else None
-            if a.visits:  # halves, alternating with the other commit's, for the same load
-                half = a.visits // 2 if tree else a.visits
-                for _ in range(2 if tree else 1):
+            if tree is not None:
+                compile_tree(tree)
+            if a.visits:  # in parts, in turn with the other commit's, for the same load
+                rounds = max(1, a.rounds) if tree else 1
+                part = a.visits // rounds
+                for _ in range(rounds):
                     if tree is not None:
-                        other += run_child("kiosk", half, a.devices, tree=tree)["latency_s"]
-                    run = run_child("kiosk", half, a.devices)
+                        old = run_child("kiosk", part, a.devices, tree=tree)
+                        other += old["latency_s"]
+                        other_flow += old.get("flow_s", [])
+                        other_rss = old["rss_after_mb"]
+                    run = run_child("kiosk", part, a.devices)
                     visits["latency_s"] += run["latency_s"]
                     visits["flow_s"] += run.get("flow_s", [])
                     visits["rss_after_mb"] = run["rss_after_mb"]
+                    visits["per_process"] = part
         finally:
             if xvfb is not None:
                 xvfb.terminate()
@@ -335,13 +415,23 @@ def main() -> int:
     lat = [s * 1000 for s in visits["latency_s"]]
     ok_t, ok_m = t_kiosk <= 1.5 * t_bare, m_kiosk <= m_bare + 80
     ok_l = bool(lat) and pct(lat, 99) <= 50
-    print(f"runs: {a.runs} each, window {SIZE[0]}x{SIZE[1]}, DISPLAY {os.environ.get('DISPLAY')}")
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"runs: {a.runs} each, window {SIZE[0]}x{SIZE[1]}, DISPLAY {os.environ.get('DISPLAY')}, "
+          f"load average {load} (1, 5, 15 min) at the end; bytecode compiled first")  # fmt: skip
+    pairs = sorted(k["startup_s"] / b["startup_s"] for b, k in zip(bare, kiosk, strict=True))
     print(f"start-up to first frame: bare {t_bare:.2f} s, kiosk {t_kiosk:.2f} s, "
-          f"ratio {t_kiosk / t_bare:.2f} (target <= 1.5) {'OK' if ok_t else 'MISSED'}")  # fmt: skip
+          f"ratio {t_kiosk / t_bare:.2f} (target <= 1.5) {'OK' if ok_t else 'MISSED'}; "
+          f"each kiosk run over the bare run before it: median {statistics.median(pairs):.2f}, "
+          f"{pairs[0]:.2f}-{pairs[-1]:.2f}")  # fmt: skip
+    each = {k: " ".join(f"{r['startup_s']:.2f}" for r in runs)
+            for k, runs in (("bare", bare), ("kiosk", kiosk))}  # fmt: skip
+    print(f"  each run: bare {each['bare']} s, kiosk {each['kiosk']} s")
+    print_startup(kiosk, bare)
     print(f"RSS once started: bare {m_bare:.0f} MB, kiosk {m_kiosk:.0f} MB, "
           f"+{m_kiosk - m_bare:.0f} MB (target <= +80) {'OK' if ok_m else 'MISSED'}")  # fmt: skip
     if lat:
-        print(f"RSS after {len(lat)} visits ({a.devices}): {visits['rss_after_mb']:.0f} MB")
+        print(f"RSS after {visits['per_process']} visits in one process ({a.devices}): "
+              f"{visits['rss_after_mb']:.0f} MB")  # fmt: skip
     if lat:
         print(f"notification ({a.devices}) -> result on screen over {len(lat)} visits: "
               f"p50 {pct(lat, 50):.1f} ms, p99 {pct(lat, 99):.1f} ms, max {max(lat):.1f} ms "
@@ -358,7 +448,12 @@ def main() -> int:
         ok_r = ratio <= 1.1
         print(f"against {a.against}: p50 {pct(old, 50):.1f} ms, p99 {pct(old, 99):.1f} ms "
               f"({len(old)} visits); p99 this tree / {a.against}: {ratio:.2f} "
-              f"(target <= 1.1) {'OK' if ok_r else 'MISSED'}")  # fmt: skip
+              f"(target <= 1.1) {'OK' if ok_r else 'MISSED'}; p50 this tree / "
+              f"{a.against}: {pct(lat, 50) / pct(old, 50):.2f}")  # fmt: skip
+        if other_flow:
+            part = [s * 1000 for s in other_flow]
+            print(f"  {a.against}'s flow part p50 {pct(part, 50):.1f} ms, p99 {pct(part, 99):.1f} "
+                  f"ms; RSS after its last part: {other_rss:.0f} MB")  # fmt: skip
     return 0 if ok_t and ok_m and ok_l and ok_r else 1
 
 

@@ -38,9 +38,15 @@ def prompt_for(state: State) -> tuple[tuple[object, ...], list[Part]]:
     """The screen's own words, and a call for staff's news when it changes."""
     cue, parts = _screen_prompt(state)
     h = state.help
-    if h is None or state.still_here_s is not None or state.screen is Screen.RESULT:
+    if h is None or state.still_here_s is not None or _urgent_result(state):
         return cue, parts  # the urgent result says what happens now itself
     return (*cue, h.status), [*parts, Say(f"help.{h.status}")]
+
+
+def _urgent_result(state: State) -> bool:
+    """An urgent result is on the screen."""
+    shown = state.vital_result or state.glucose_result or state.bp_result
+    return state.screen is Screen.RESULT and shown is not None and shown.urgent
 
 
 def _screen_prompt(state: State) -> tuple[tuple[object, ...], list[Part]]:
@@ -94,8 +100,7 @@ def _result(state: State) -> list[Part]:
         parts.append(Say(bp.advice))
         if bp.irregular_pulse:
             parts.append(Say("result.irregular"))
-    shown = g if g is not None else bp
-    if shown is not None and shown.urgent:
+    if _urgent_result(state):
         parts.append(Say("result.urgent_now"))  # what happens now (issue 16)
     return parts
 

@@ -38,31 +38,43 @@ def _first_face_offset(data: bytes) -> int:
 
 
 def face_name(path: Path) -> str:
-    """The family name (name ID 1) of the face at index 0, as Kivy/SDL opens it."""
-    data = path.read_bytes()
-    base = _first_face_offset(data)
-    (num_tables,) = struct.unpack_from(">H", data, base + 4)
-    for i in range(num_tables):
-        tag, _check, offset, _length = struct.unpack_from(">4sIII", data, base + 12 + 16 * i)
-        if tag != b"name":
-            continue
-        _fmt, count, string_offset = struct.unpack_from(">HHH", data, offset)
-        fallback = ""
-        for j in range(count):
-            platform, encoding, language, name_id, length, off = struct.unpack_from(
-                ">HHHHHH", data, offset + 6 + 12 * j
-            )
-            if name_id != 1:
-                continue
-            raw = data[offset + string_offset + off : offset + string_offset + off + length]
-            if platform == 3 and language == 0x0409:
-                return raw.decode("utf-16-be")
-            if platform == 3 and not fallback:
-                fallback = raw.decode("utf-16-be")
-            elif platform == 1 and encoding == 0 and not fallback:
-                fallback = raw.decode("latin-1")
-        return fallback
+    """The family name (name ID 1) of the face at index 0, as Kivy/SDL opens it.
+
+    Reads the table directory and the ``name`` table only, not the whole
+    file (a CJK ``.ttc`` is several megabytes, read at every start)."""
+    with path.open("rb") as f:
+        head = f.read(16)
+        base = _first_face_offset(head)
+        f.seek(base)
+        directory = f.read(12)
+        (num_tables,) = struct.unpack_from(">H", directory, 4)
+        directory += f.read(16 * num_tables)
+        for i in range(num_tables):
+            tag, _check, offset, length = struct.unpack_from(">4sIII", directory, 12 + 16 * i)
+            if tag == b"name":
+                f.seek(offset)
+                return _family(f.read(length))
     return ""
+
+
+def _family(table: bytes) -> str:
+    """Name ID 1 of a ``name`` table: Windows English first, else any Windows, else Mac Roman."""
+    _fmt, count, string_offset = struct.unpack_from(">HHH", table, 0)
+    fallback = ""
+    for j in range(count):
+        platform, encoding, language, name_id, length, off = struct.unpack_from(
+            ">HHHHHH", table, 6 + 12 * j
+        )
+        if name_id != 1:
+            continue
+        raw = table[string_offset + off : string_offset + off + length]
+        if platform == 3 and language == 0x0409:
+            return raw.decode("utf-16-be")
+        if platform == 3 and not fallback:
+            fallback = raw.decode("utf-16-be")
+        elif platform == 1 and encoding == 0 and not fallback:
+            fallback = raw.decode("latin-1")
+    return fallback
 
 
 def register_default_font() -> Path | None:

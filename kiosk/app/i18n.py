@@ -33,6 +33,8 @@ def _unquote(token: str) -> str:
     if len(body) < 2 or body[0] != '"' or body[-1] != '"':
         raise ValueError(f"not a quoted .po string: {token!r}")
     body = body[1:-1]
+    if "\\" not in body:  # most lines: nothing to unescape (read at every start)
+        return body
     out, i = [], 0
     while i < len(body):
         ch = body[i]

@@ -11,6 +11,7 @@ screen (the service manager starts the kiosk again).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import sys
 import time
@@ -60,6 +61,31 @@ class Running:
     devices: Devices
     voice: Voice
     first_frame_at: asyncio.Future[float]
+    startup: dict[str, float]
+    """When each step of the start-up ended (:func:`time.time`), in order:
+    :data:`STARTUP_STEPS`."""
+
+
+STARTUP_STEPS = (
+    ("run_kiosk", "imports and configuration before the app"),
+    ("kivy_configured", "Kivy's configuration"),
+    ("rules", "the rules and their words (both catalogs)"),
+    ("devices", "the devices opened"),
+    ("flow", "the visit flow"),
+    ("kivy_imported", "Kivy imported, its window made"),
+    ("app_built", "the app built (font, sizes, renderer)"),
+    ("first_render", "the first screen built"),
+    ("first_frame", "the first frame drawn"),
+)
+"""The start-up's steps, each ending at its mark, with what it does."""
+
+
+def startup_summary(marks: dict[str, float]) -> str:
+    """The start-up's steps in seconds, for the log (from the first mark on)."""
+    names = [n for n, _ in STARTUP_STEPS if n in marks]
+    steps = [f"{b} {marks[b] - marks[a]:.2f}" for a, b in itertools.pairwise(names)]
+    total = marks[names[-1]] - marks[names[0]]
+    return f"{total:.2f} s from run_kiosk: " + ", ".join(steps)
 
 
 Extra = Callable[[Running], Awaitable[None]]
@@ -68,8 +94,11 @@ OpenDevices = Callable[[], AbstractAsyncContextManager[Devices]]
 ones (:func:`kiosk.compose.open_devices`)."""
 
 
-def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
-    """Create the Kivy App (imports Kivy: call :func:`configure_kivy` first)."""
+def build_app(
+    flow: VisitFlow, config: Config, voice: Voice, marks: dict[str, float] | None = None
+) -> Any:
+    """Create the Kivy App (imports Kivy: call :func:`configure_kivy` first);
+    ``marks``: where the start-up's steps end (:data:`STARTUP_STEPS`)."""
     from kivy.app import App
     from kivy.clock import Clock
     from kivy.core.window import Window
@@ -80,6 +109,9 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
     from kiosk.app.fonts import register_default_font
     from kiosk.app.metrics import Metrics, measure_cap_ratio
     from kiosk.app.screens import Renderer
+
+    steps: dict[str, float] = {} if marks is None else marks
+    steps["kivy_imported"] = time.time()
 
     class Root(FloatLayout):  # type: ignore[misc]
         def __init__(self, **kw: Any) -> None:
@@ -129,6 +161,7 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
                 on_replay=self._replay,
             )
             flow.subscribe(self._on_state)
+            steps["app_built"] = time.time()
             return root
 
         def _replay(self) -> None:
@@ -158,6 +191,7 @@ def build_app(flow: VisitFlow, config: Config, voice: Voice) -> Any:
             assert self.renderer is not None
             was_idle = self._idle
             self.renderer.render(state)
+            steps.setdefault("first_render", time.time())
             self._idle = state.screen is Screen.ATTRACT
             if self._idle and not was_idle:
                 # The visit is over and the attract screen is drawn: the one
@@ -187,7 +221,9 @@ async def run_kiosk(
     ``devices``: how the devices are opened (``healthkiosk run --simulate``
     gives the emulated twins'; tests give fakes); by default the configured
     ones. ``extra`` runs beside the app (demo keys, a test's scenario)."""
+    marks: dict[str, float] = {"run_kiosk": time.time()}
     configure_kivy(size=config.kiosk.resolution, fullscreen=fullscreen)
+    marks["kivy_configured"] = time.time()
     # Database work runs in worker threads while the UI thread draws frames;
     # a short GIL switch interval lets a reading's commit through between
     # frames instead of waiting 5 ms at every SQLite call.
@@ -204,6 +240,7 @@ async def run_kiosk(
     missing_words = check_words(category_words())
     if missing_words:  # a category the result screen could not name: refuse to start
         raise RulesError(missing_words)
+    marks["rules"] = time.time()
     # Whether the station's clock is synchronised: each reading is marked with
     # it, and the drivers set no device clock while it is not.
     trust = clocktrust.shared(config.station.clock)
@@ -211,6 +248,7 @@ async def run_kiosk(
         devices() if devices is not None else open_devices(config, clock_trusted=trust.trusted)
     )
     async with opening as opened:
+        marks["devices"] = time.time()
         flow = VisitFlow(
             config=config.kiosk,
             rules=rules,
@@ -225,13 +263,16 @@ async def run_kiosk(
             help_desk=FileHelpDesk(config.data_dir),
             staff_alert=StationAlert(voice, lamp_from(config.kiosk)),
         )
-        app = build_app(flow, config, voice)
+        marks["flow"] = time.time()
+        app = build_app(flow, config, voice, marks)
         loop = asyncio.get_running_loop()
         first_frame: asyncio.Future[float] = loop.create_future()
 
         def on_flip(*_: Any) -> None:
             if not first_frame.done():
-                first_frame.set_result(time.time())
+                marks["first_frame"] = time.time()
+                first_frame.set_result(marks["first_frame"])
+                log.info("first frame: %s", startup_summary(marks))
                 recorder.open_soon()
                 # The first frame is on screen: READY=1 to systemd and the
                 # health file the updater waits for after a switch.
@@ -244,7 +285,7 @@ async def run_kiosk(
             install_probe(app)  # only when HEALTHKIOSK_KIOSK_PROBE is set (tests)
 
         app.bind(on_start=on_start)
-        running = Running(app, flow, opened, voice, first_frame)
+        running = Running(app, flow, opened, voice, first_frame, marks)
         async with asyncio.TaskGroup() as tg:
             flow_task = tg.create_task(flow.run(), name="visit-flow")
             # Pinged from the loop that also draws the frames: a frozen UI

@@ -72,6 +72,7 @@ class Renderer:
         self._last: State | None = None
         self._summary_page = 0
         self._summary_of: tuple[SummaryItem, ...] = ()
+        self._widths: dict[str, float] = {}
 
     # --- entry -----------------------------------------------------------------
 
@@ -128,11 +129,19 @@ class Renderer:
 
         return width
 
+    def _ui_width(self, words: str) -> float:
+        """The width of the kiosk's own words (a button's, from
+        :mod:`kiosk.app.texts`; never a resident's) at body size, kept: the
+        same buttons are measured again at every visit."""
+        if words not in self._widths:
+            self._widths[words] = self._measure(self.m.body)(words)
+        return self._widths[words]
+
     def fitted(self, state: State, key: str, on_tap: Callable[[], None] | None, *, tid: str,
                primary: bool = False, least_mm: float = 15.0) -> Btn:  # fmt: skip
         """A button just wide enough for its words (and at least ``least_mm``)."""
         words = self.t(state, key)
-        width = max(self.m.x(least_mm), self._measure(self.m.body)(words) + self.m.x(1.6))
+        width = max(self.m.x(least_mm), self._ui_width(words) + self.m.x(1.6))
         return Btn(words, font_size=self.m.body, tid=tid, on_tap=on_tap, primary=primary,
                    size_hint=(None, None), width=width, height=self.m.button_h)  # fmt: skip
 
@@ -189,6 +198,90 @@ class Renderer:
             width_mm=CALL_STAFF_MM,
         )
 
+    def _fit_w(self, words: str, least_mm: float = 15.0) -> float:
+        """The width of a button just wide enough for ``words`` (every line of them)."""
+        widest = max(self._ui_width(line) for line in words.split("\n"))
+        return max(self.m.x(least_mm), widest + self.m.x(1.6))
+
+    @property
+    def two_lines_h(self) -> float:
+        """The height of a button or a row holding two lines of body text."""
+        return max(self.m.button_h, 2 * self.m.body * 1.2 + self.m.y(1.5))
+
+    def call_staff_two_lines(self, state: State, *, room: float) -> Btn:
+        """呼叫工作人员 as tall as two lines, for a row without room for it on
+        one: on one line where it fits in ``room`` (English, a wide panel),
+        else broken where its translation breaks it (呼叫 / 工作人员)."""
+        words = self.t(state, "help.call")
+        if self._fit_w(words) > room:
+            words = self.t(state, "help.call.lines")
+        button = Btn(words, font_size=self.m.body, tid="btn.call_staff",
+                     on_tap=self.flow.call_staff, primary=False, size_hint=(None, None),
+                     width=self._fit_w(words), height=self.two_lines_h)  # fmt: skip
+        button.words = self.t(state, "help.call")  # as on one line (tests read it)
+        return button
+
+    def call_status(self, state: State, *, width: float, height: float) -> Widget:
+        """Where 呼叫工作人员 was, once pressed: what happens now in a few
+        words on yellow (the whole sentence is said aloud)."""
+        assert state.help is not None
+        words = self.broken(self.t(state, f"help.short.{state.help.status}"), tid="help.status",
+                            width=width)  # fmt: skip
+        words.halign = "center"
+        panel = _Panel(orientation="vertical", bg=theme.NOTICE_BG, size_hint=(None, None),
+                       width=width, height=height)  # fmt: skip
+        panel.tid = "help.panel"
+        for w in (Widget(), words, Widget()):
+            panel.add_widget(w)
+        return panel
+
+    def room_beside(self, widgets: list[Widget]) -> float:
+        """The width left across the panel beside ``widgets`` in a row, with
+        8 mm between them and the one to come (each at its narrowest; those
+        that stretch share the rest evenly, so each as wide as the widest)."""
+        from kivy.core.window import Window
+
+        m = self.m
+        fixed = sum(w.width for w in widgets if w.size_hint_x is None)
+        stretch = [self._fit_w(w.text) for w in widgets if w.size_hint_x is not None]
+        used = fixed + len(stretch) * max(stretch, default=0.0)  # they share the rest evenly
+        return float(Window.width - m.x(3) - used - m.gap_x * len(widgets))
+
+    def call_in(self, state: State, *, room: float, spare_h: float, row_h: float) -> Widget | None:
+        """呼叫工作人员 for ``room`` px of a row ``row_h`` tall: on one line
+        where it fits, else on two, as long as the row grows by no more than
+        the page's ``spare_h``; else None (no room: a small panel, long words).
+        Once called, what happens now in its place, by the same rule."""
+        m = self.m
+
+        def grows_by(height: float) -> float:
+            return max(0.0, height - row_h)
+
+        if state.help is None:
+            if self._fit_w(self.t(state, "help.call")) <= room and grows_by(m.button_h) <= spare_h:
+                return self.fitted(state, "help.call", self.flow.call_staff, tid="btn.call_staff")
+            two = self._fit_w(self.t(state, "help.call.lines"))
+            if two <= room and grows_by(self.two_lines_h) <= spare_h:
+                return self.call_staff_two_lines(state, room=room)
+            return None
+        words = self.t(state, f"help.short.{state.help.status}")
+        if self._fit_w(words) <= room and grows_by(m.button_h) <= spare_h:
+            return self.call_status(state, width=self._fit_w(words), height=m.button_h)
+        width = self._lines_width(words, 2)
+        if width <= room and grows_by(self.two_lines_h) <= spare_h:
+            return self.call_status(state, width=width, height=self.two_lines_h)
+        return None
+
+    def _lines_width(self, words: str, lines: int) -> float:
+        """The narrowest box (with a button's margins) that holds ``words`` in
+        ``lines`` lines of body text, broken by the Chinese rules."""
+        m = self.m
+        measure = self._measure(m.body)
+        width = self._fit_w(words) / lines
+        while len(wrap(words, measure, width - 4)) > lines:
+            width += m.x(1)
+        return width
+
     def help_panel(self, state: State, *, ack: bool = False) -> Widget | None:
         """A call for staff under way: what happens now (on yellow), and with
         ``ack``, for the staff, "staff here" to acknowledge it (where staff
@@ -228,18 +321,36 @@ class Renderer:
         actions: list[Btn] | None = None,
         back: bool = True,
         staff: bool = False,
+        staff_top: bool = False,
         ack: bool = False,
         help_shown: bool = True,
     ) -> BoxLayout:
         """``staff``: the elder may be stuck here: 呼叫工作人员 is offered (beside
         a single action, else on a row of its own), or, once called, what
-        happens now (:meth:`help_panel`)."""
+        happens now (:meth:`help_panel`). ``staff_top``: where Back and Repeat
+        fill the top bar and the actions and the page have no room for it,
+        the call is in the top bar all the same, as tall as two lines (the bar
+        grows by a line), and once pressed what happens now takes its place
+        (:meth:`call_status`)."""
+        from kivy.core.window import Window
+
         m = self.m
         actions = list(actions or [])
-        help_row: Widget | None = self.help_panel(state, ack=ack) if help_shown else None
+        help_row: Widget | None = None
+        if help_shown and not staff_top:
+            help_row = self.help_panel(state, ack=ack)
         # 呼叫工作人员 in the top bar, beside the language: always in the same
         # place, and no row taken from the screen's own words
-        call = None
+        call: Widget | None = None
+        if staff_top:
+            staff = False
+            lang = self.lang_button(state)
+            room = Window.width - m.x(3) - lang.width - m.gap_x * (2 + bool(back))
+            room -= (m.x(30) if back else 0) + self.replay_button(state).width  # spoken screens
+            if state.help is not None:
+                call = self.call_status(state, width=room, height=self.two_lines_h)
+            else:
+                call = self.call_staff_two_lines(state, room=room)
         if help_row is None and staff:
             call = self.fitted(state, "help.call", self.flow.call_staff, tid="btn.call_staff",
                                least_mm=20)  # fmt: skip
@@ -253,7 +364,8 @@ class Renderer:
                 help_row.add_widget(call)
                 call = None
         col = BoxLayout(orientation="vertical", padding=m.pad(1.5), spacing=m.y(2.5))
-        top = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
+        top = BoxLayout(size_hint_y=None, height=self.two_lines_h if staff_top else m.button_h,
+                        spacing=m.gap_x)  # fmt: skip
         if back:
             top.add_widget(
                 self.button(state, "btn.back", self.flow.back, primary=False, width_mm=30)
@@ -261,15 +373,23 @@ class Renderer:
         replay = spoken(replace(state, still_here_s=None))  # the screen's own words
         if replay:  # "Repeat" where the title was; the title heads the words
             top.add_widget(self.replay_button(state))
-            top.add_widget(Widget())
+            if not staff_top:
+                top.add_widget(Widget())
             if title:
                 body = [self.txt(state, title, tid="title"), *body]
         else:
             top.add_widget(self.txt(state, title, tid="title", lines=1) if title else Widget())
             top.children[0].size_hint_y = 1
-        if call is not None:
+        if call is not None and staff_top:  # at the right of the room left
+            slot = BoxLayout(size_hint_y=None, height=self.two_lines_h)
+            slot.add_widget(Widget())
+            slot.add_widget(call)
+            top.add_widget(slot)
+        elif call is not None:
             top.add_widget(call)
         top.add_widget(self.lang_button(state))
+        for w in top.children:  # the buttons at the top of a taller bar
+            w.pos_hint = {"top": 1}
         col.add_widget(top)
         mid = BoxLayout(orientation="vertical", spacing=m.y(1.5))
         for w in body:
@@ -344,34 +464,58 @@ class Renderer:
     def _screen_checkin(self, state: State) -> Widget:
         """A phone-style keypad (1 2 3 / 4 5 6 / 7 8 9 / Delete 0 Clear) the
         whole height of the panel, on the side away from the card reader; beside
-        it "Back" and "Repeat" above, the prompt with an arrow to the reader
-        (or the number typed so far in groups of 6, 8 and 4, with how many are
-        missing or what is wrong), and the language and OK (X in its place
-        when the last character is due) below."""
+        it 呼叫工作人员 (on two lines) and the language above, the prompt with
+        an arrow to the reader (or the number typed so far in groups of 6, 8
+        and 4, with how many are missing or what is wrong), and "Back",
+        "Repeat" and OK (X in its place when the last character is due) below.
+        Once staff are called, what happens now takes the call's place."""
         from kivy.core.window import Window
 
         m = self.m
         measure = self._measure(m.body)
+        langs = ("zh_CN", "en")
         # Two Chinese characters ("删除", "清空") in each key, in either language:
         # a longer English word is set smaller to fit rather than the keys widened.
-        room = max(measure(text(lang, "checkin.del_key")) for lang in ("zh_CN", "en"))
+        room = max(measure(text(lang, "checkin.del_key")) for lang in langs)
         room = max(m.x(15) - m.x(1.6), min(room, measure("删除")))
-        key_w = room + m.x(1.6)
-        keys_w = 3 * key_w + 2 * m.gap_x
         pad_x = m.x(1.5)
-        left_w = Window.width - 2 * pad_x - keys_w - m.gap_x
+
+        # The column beside the keypad holds, in either language, the call for
+        # staff and the language above, and Back, Repeat and OK (15 mm) below;
+        # where the panel is too narrow for both at that, the keys are narrower
+        # (never under 15 mm) and their two words set smaller to fit.
+        def column(lang: str) -> float:
+            above = self._fit_w(text(lang, "help.call.lines")) + self._fit_w(
+                text(lang, "lang.switch"), 20
+            )
+            below = sum(self._fit_w(text(lang, k), 20) for k in ("btn.back", "btn.replay"))
+            return max(above, below + m.x(15) + m.gap_x) + m.gap_x
+
+        need = max(column(lang) for lang in langs)
+        usable = Window.width - 2 * pad_x - m.gap_x
+        key_w = max(m.x(15), min(room + m.x(1.6), (usable - need - 2 * m.gap_x) / 3))
+        keys_w = 3 * key_w + 2 * m.gap_x
+        left_w = usable - keys_w
         row = BoxLayout(padding=m.pad(1.5, 0.5), spacing=m.gap_x)
         left = BoxLayout(orientation="vertical", spacing=m.y(0.5), size_hint_x=None, width=left_w)
-        top = BoxLayout(size_hint_y=None, height=m.button_h)
-        back = self.fitted(state, "btn.back", self.flow.back, tid="btn.back", least_mm=20)
+        top = BoxLayout(size_hint_y=None, height=self.two_lines_h)  # at least 8 mm between
         lang = self.lang_button(state)
-        between = max(m.gap_x, left_w - back.width - lang.width)
-        for w in (back, Widget(size_hint_x=None, width=between), lang):
-            top.add_widget(w)
+        if state.help is not None:  # called: what happens now, where the call was
+            top.add_widget(self.call_status(state, width=left_w - lang.width - m.gap_x,
+                                            height=self.two_lines_h))  # fmt: skip
+        else:
+            top.add_widget(self.call_staff_two_lines(state, room=left_w - lang.width - m.gap_x))
+        top.add_widget(Widget())
+        holder = BoxLayout(orientation="vertical", size_hint_x=None, width=lang.width)
+        holder.add_widget(lang)  # at the top, as on every screen
+        holder.add_widget(Widget())
+        top.add_widget(holder)
         left.add_widget(top)
         left.add_widget(self._checkin_words(state, left_w))
         left.add_widget(Widget())
         bottom = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
+        bottom.add_widget(self.fitted(state, "btn.back", self.flow.back, tid="btn.back",
+                                      least_mm=20))  # fmt: skip
         bottom.add_widget(self.replay_button(state))
         typed = state.keypad
         if len(typed) == 17 and not state.keypad_error:  # the last may be X
@@ -385,6 +529,7 @@ class Renderer:
                             tid="btn.ok")
             )  # fmt: skip
         left.add_widget(bottom)
+        label_room = key_w - m.x(1.6)
         keys = BoxLayout(orientation="vertical", spacing=m.gap_y, size_hint_x=None, width=keys_w)
         for line in ("123", "456", "789", "<0C"):
             r = BoxLayout(spacing=m.gap_x, size_hint_y=None, height=m.button_h)
@@ -396,7 +541,7 @@ class Renderer:
                         else ("checkin.clear", "key.clear", self.flow.clear_keypad)
                     )
                     words = self.t(state, key)
-                    size = m.body * min(1.0, room / max(1.0, measure(words)))
+                    size = m.body * min(1.0, label_room / max(1.0, measure(words)))
                     b = Btn(words, font_size=size, tid=tid, on_tap=tap, primary=False)
                 else:
                     b = Btn(ch, font_size=m.body, tid=f"key.{ch}",
@@ -482,14 +627,17 @@ class Renderer:
         if res.birth_year:
             who += "  " + self.t(state, "confirm.born", year=res.birth_year)
         body.append(self.label(who, tid="confirm.id"))
+        # no title line: "这是您吗？" is said, and the call for staff in the top
+        # bar needs its room at 800x480
         return self.page(
             state,
-            title="confirm.title",
+            title="",
             body=body,
             actions=[
                 self.button(state, "confirm.no", self.flow.not_me, primary=False),
                 self.button(state, "confirm.yes", self.flow.confirm),
             ],
+            staff_top=True,
         )
 
     def day(self, state: State, d: Any, *, full: bool = False) -> str:
@@ -912,28 +1060,38 @@ class Renderer:
         for i, words in enumerate(lines):
             col.add_widget(self.label(words, tid=f"result.line.{i}"))
         col.add_widget(Widget())
-        actions = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
-        actions.add_widget(self.lang_button(state))
+        buttons: list[Widget] = [self.lang_button(state)]
         if self.flow.vitals_pending:
-            actions.add_widget(
-                self.button(state, "result.next", self.flow.next_vital, tid="btn.next")
-            )
+            buttons.append(self.button(state, "result.next", self.flow.next_vital, tid="btn.next"))
         if self.flow.glucose_pending:
             # After an urgent result more measuring is a small second choice (issue 16).
-            actions.add_widget(
+            buttons.append(
                 self.button(state, "result.glucose_too" if urgent else "result.next_glucose",
                             self.flow.next_glucose, tid="btn.next", primary=not urgent,
                             width_mm=46 if urgent else None)
             )  # fmt: skip
         if self.flow.summary_next:  # the visit has several results: they come next
-            actions.add_widget(
+            buttons.append(
                 self.button(state, "result.all_results", self.flow.finish, tid="btn.summary")
             )
         else:
-            actions.add_widget(
+            buttons.append(
                 self.button(state, "btn.finish", self.flow.finish, tid="btn.finish",
                             primary=urgent)
             )  # fmt: skip
+        if not urgent:  # 呼叫工作人员 beside the language (an urgent result has called)
+            from kivy.core.window import Window
+
+            fixed = [w.height for w in col.children if w.size_hint_y is None]
+            spare = Window.height - m.y(1) - sum(fixed) - m.button_h - col.spacing * len(fixed)
+            call = self.call_in(state, room=self.room_beside(buttons), row_h=m.button_h,
+                                spare_h=spare - col.spacing)  # fmt: skip
+            if call is not None:
+                buttons.insert(1, call)
+        actions = BoxLayout(size_hint_y=None, spacing=m.gap_x)
+        actions.height = max(b.height for b in buttons)
+        for b in buttons:
+            actions.add_widget(b)
         col.add_widget(actions)
         return col
 
@@ -977,7 +1135,8 @@ class Renderer:
         pages = _pages([w.height for w in items], room, gap)
         replay_on_top = len(pages) > 1
         if replay_on_top:
-            pages = _pages([w.height for w in items], room - (m.button_h - line), gap)
+            room -= m.button_h - line
+            pages = _pages([w.height for w in items], room, gap)
         if state.summary != self._summary_of:
             self._summary_of, self._summary_page = state.summary, 0
         page = min(self._summary_page, len(pages) - 1)
@@ -999,22 +1158,41 @@ class Renderer:
         col.add_widget(listing)
         col.add_widget(Widget())
         col.add_widget(reminder)
-        actions = BoxLayout(size_hint_y=None, height=m.button_h, spacing=m.gap_x)
-        actions.add_widget(self.lang_button(state))
+        buttons: list[Widget] = [self.lang_button(state)]
         if not replay_on_top:
-            actions.add_widget(self.replay_button(state))
+            buttons.append(self.replay_button(state))
         if len(pages) > 1:  # the last page's button goes back to the first
             more = partial(self._turn_summary_page, len(pages))
             key = "summary.more" if page + 1 < len(pages) else "summary.first"
-            actions.add_widget(
+            buttons.append(
                 self.button(state, key, more, tid="btn.more", primary=False,
                             n=page + 1, pages=len(pages))
             )  # fmt: skip
         finish_mm = 40 if len(pages) > 1 else None  # room for the page button's words
-        actions.add_widget(
+        buttons.append(
             self.button(state, "btn.finish", self.flow.finish, tid="btn.finish",
                         width_mm=finish_mm)
         )  # fmt: skip
+        # 呼叫工作人员 beside the language, or beside the title, on the pages
+        # with room for it (never a page more for it: at 800x480 two results
+        # fill a page)
+        spare = room - listing.height
+        call = self.call_in(state, room=self.room_beside(buttons), row_h=m.button_h,
+                            spare_h=spare)  # fmt: skip
+        if call is not None:
+            buttons.insert(1, call)
+        else:
+            beside = [w for w in head.children if isinstance(w, Btn)]
+            title_w = self._fit_w(title.text) + m.gap_x  # words, not a button: no margins
+            call = self.call_in(state, room=self.room_beside(beside) - title_w,
+                                row_h=head.height, spare_h=spare)  # fmt: skip
+            if call is not None:
+                head.height = max(head.height, call.height)
+                head.add_widget(call, index=len(beside))  # before "Repeat"
+        actions = BoxLayout(size_hint_y=None, spacing=m.gap_x)
+        actions.height = max(b.height for b in buttons)
+        for b in buttons:
+            actions.add_widget(b)
         col.add_widget(actions)
         return col
 

@@ -168,6 +168,13 @@ TEXTS: dict[str, str] = {
     "help.result.called": N_("Doctor notified"),
     "help.result.failed": N_("Staff called"),
     "help.result.acknowledged": N_("Staff are coming"),
+    # 呼叫工作人员 on two lines where a row has no room for it on one; and, in
+    # its place once pressed, what happens now in a few words
+    "help.call.lines": N_("Call\nstaff"),
+    "help.short.calling": N_("Calling staff"),
+    "help.short.called": N_("Staff called. Please wait"),
+    "help.short.failed": N_("Bell rang. Please wait"),
+    "help.short.acknowledged": N_("Staff are coming"),
     "tech.help_open": N_("A call for staff is open"),
     "tech.help_ack": N_("Call handled"),
     # category words, in order of severity (docs/clinical.md, "Wording on the kiosk")

@@ -3,8 +3,11 @@ screen where the elder may be stuck (issue 16).
 
 :meth:`Help.call` is made by the flow itself for an urgent result (from
 :mod:`~kiosk.flow.result`) and by the elder's button (the screen's
-``call_staff``, offered on the error screens that need staff first of all,
-:data:`kiosk.flow.errors.NEEDS_STAFF`). At once, before anything is written:
+``call_staff``: on check-in, "is this you?", the preparation, measuring and
+pause screens, a result and the summary, and first of all on the error
+screens that need staff, :data:`kiosk.flow.errors.NEEDS_STAFF`). The call
+names the screen it came from and, where it helps, what is on it
+(:func:`call_detail`). At once, before anything is written:
 the station alerts (:class:`~kiosk.flow.ports.StaffAlert`: a chime, the staff
 lamp) and the screen says a person is coming; then the call is kept through
 the :class:`~kiosk.flow.ports.HelpDesk` (``kiosk-sync`` sends it to the
@@ -31,7 +34,7 @@ from typing import Literal
 from healthkiosk.errors import HealthKioskError
 from kiosk.flow.context import FlowContext
 from kiosk.flow.ports import HelpAck, HelpCallRecord, HelpDesk, StaffAlert
-from kiosk.flow.state import HelpReason, HelpView
+from kiosk.flow.state import HelpReason, HelpView, Screen, State
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,28 @@ POLL_S = 1.0
 ACKNOWLEDGED_SHOWN_S = 20.0
 """How long "staff have seen it" stays on the screen."""
 DESK_WAIT_S = 10.0
+
+
+def call_detail(state: State) -> str:
+    """What the staff's call says of where the elder is stuck, beside the
+    screen's name (never personal): the error's key, what is wrong with the
+    number typed at check-in (``id_check_digit``...), the result on screen or
+    the summary's most urgent one (``blood_pressure:grade_1``); else nothing."""
+    if state.error is not None:
+        return state.error.key
+    if state.screen is Screen.CHECKIN:
+        return state.keypad_error or ""
+    if state.screen is Screen.RESULT:
+        if state.vital_result is not None:
+            return f"{state.vital_result.kind}:{state.vital_result.category}"
+        if state.glucose_result is not None:
+            return f"glucose:{state.glucose_result.category}"
+        if state.bp_result is not None:
+            return f"blood_pressure:{state.bp_result.category}"
+    if state.screen is Screen.SUMMARY and state.summary:
+        first = state.summary[0]  # the most urgent first
+        return f"{first.kind}:{first.category}"
+    return ""
 
 
 class Help:

@@ -10,6 +10,12 @@
   result and summary screens, which give the elder longer to read) asks
   "still here?" for ``still_here_s``; unanswered, the visit ends (completed
   on those screens: the readings are saved). Measuring and saving are never interrupted.
+- a result or summary screen of a visit with an urgent result is held while
+  the call for staff is open (:mod:`kiosk.flow.help`): the screen told the
+  elder to sit down and wait there ("请坐下休息，不要离开，工作人员马上来"), so
+  no "still here?" and no end of the visit until staff acknowledge the call
+  (at the station or from the web); from the acknowledgement on, the screen's
+  usual ``result_timeout_s`` and ``still_here_s`` apply.
 """
 
 from __future__ import annotations
@@ -42,10 +48,19 @@ class Timing:
             if deadline is not None and now >= deadline:
                 self._leaving.reset()
             return
-        if _busy(st):
+        if _busy(st) or self._waiting_for_staff(st):
             self._hold_idle(now)
             return
         self._idle(now)
+
+    def _waiting_for_staff(self, st: State) -> bool:
+        """An urgent result of this visit on screen while its call for staff is open."""
+        return (
+            st.screen in (Screen.RESULT, Screen.SUMMARY)
+            and st.help is not None
+            and st.help.open
+            and any(r.urgent for r in self._ctx.visit.results)
+        )
 
     def still_here(self) -> None:
         """The elder answered "still here?"."""
@@ -69,7 +84,8 @@ class Timing:
             done()
 
     def _hold_idle(self, now: float) -> None:
-        """A measurement runs (or the rest before one): no idle time passes."""
+        """A measurement runs (or the rest before one), or the elder waits for
+        staff on an urgent result: no idle time passes."""
         ctx = self._ctx
         ctx.still_deadline = None
         ctx.last_touch = now

@@ -43,7 +43,7 @@ from kiosk.flow.checkin import CheckIn
 from kiosk.flow.clock import Clock
 from kiosk.flow.context import FlowContext, Listener
 from kiosk.flow.glucose import Glucose
-from kiosk.flow.help import Help
+from kiosk.flow.help import Help, call_detail
 from kiosk.flow.leaving import Leaving
 from kiosk.flow.oximetry import Oximetry
 from kiosk.flow.ports import (
@@ -310,9 +310,9 @@ class VisitFlow:
     # --- calls for staff (kiosk.flow.help) -----------------------------------------
 
     def call_staff(self) -> None:
-        """呼叫工作人员: the elder calls a person to the station."""
-        err = self._ctx.state.error
-        self._help.call("staff_call", detail=err.key if err is not None else "")
+        """呼叫工作人员: the elder calls a person to the station (the call names
+        the screen and what is wrong there: :func:`~kiosk.flow.help.call_detail`)."""
+        self._help.call("staff_call", detail=call_detail(self._ctx.state))
 
     def staff_here(self) -> None:
         """Staff at the kiosk acknowledge the open call (the kiosk's button)."""

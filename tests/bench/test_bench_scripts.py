@@ -91,6 +91,10 @@ def test_kiosk_start_memory_and_latency() -> None:
     out = run("bench/kiosk.py", "--runs", "1", "--visits", "5", may_miss=True)
     assert re.search(rf"start-up to first frame: bare {FIGURE} s, kiosk {FIGURE} s, ratio", out)
     assert re.search(rf"RSS once started: bare {FIGURE} MB, kiosk {FIGURE} MB", out)
+    # where the start-up goes: each step, the kiosk's beside bare Kivy's
+    assert re.search(rf"the kiosk's imports \(configuration, flow, app\)\s+{FIGURE}\s+-", out)
+    assert re.search(rf"Kivy imported, its window made\s+{FIGURE}\s+{FIGURE}", out), out
+    assert re.search(rf"the first frame drawn\s+{FIGURE}\s+{FIGURE}", out), out
     latency = rf"notification \(twins\) -> result on screen over 5 visits: p50 {FIGURE} ms"
     assert re.search(latency, out)
 

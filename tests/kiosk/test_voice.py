@@ -164,3 +164,26 @@ def test_still_here_is_spoken_in_chinese() -> None:
 
     _, parts = prompt_for(State(screen=Screen.CHOOSE, still_here_s=20))
     assert _words(parts, "zh_CN") == "您还在吗？ 20 秒后回到首页"
+
+
+def test_a_result_says_what_happens_now_or_the_call_for_staff() -> None:
+    """An urgent result (SpO2 too) says what happens now, not the call's news;
+    a call pressed on a normal result is said like on any other screen."""
+    from kiosk.flow.state import Explanation, HelpView, Screen, State, VitalResult
+    from kiosk.prompts import prompt_for
+    from kiosk.voice import _words
+
+    def spo2(value: str, category: str, urgent: bool) -> VitalResult:
+        return VitalResult(kind="spo2", shown=value, category=category, urgent=urgent,
+                           rule="r", explanation=Explanation("e"),
+                           advice="advice.spo2.normal", saved=True)  # fmt: skip
+
+    called = HelpView(reason="urgent_result", status="called", screen="result")
+    urgent = State(screen=Screen.RESULT, vital_result=spo2("87", "very_low", True), help=called)
+    words = _words(prompt_for(urgent)[1], "zh_CN")
+    assert words.endswith("请坐下休息，不要离开，工作人员马上来")
+    assert "已通知工作人员" not in words
+    asked = HelpView(reason="staff_call", status="called", screen="result")
+    normal = State(screen=Screen.RESULT, vital_result=spo2("97", "normal", False), help=asked)
+    words = _words(prompt_for(normal)[1], "zh_CN")
+    assert words.endswith("已通知工作人员，请稍候") and "工作人员马上来" not in words

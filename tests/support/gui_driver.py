@@ -400,7 +400,11 @@ async def checkin_elder(d: Driver) -> None:
     named on screen and said); Delete and Clear; then the right number of a
     resident this station has seen (the store seeded with her card's name and
     two readings): greeted by her masked name and the day of her last visit.
-    Her blood pressure then shows the dated trend."""
+    Stuck on the wrong digit, she calls staff (呼叫工作人员 beside the keypad);
+    the call stays open while she goes on. Her blood pressure then shows the
+    dated trend."""
+    from kiosk.app.i18n import text
+
     bp = d.r.devices.blood_pressure
     bp.queue(BpOutcome(138, 86, 70), BpOutcome(136, 84, 70))
     number = demo_card().id_number
@@ -440,6 +444,12 @@ async def checkin_elder(d: Driver) -> None:
     await d.record("checkin-check_digit")
     await d.tap("btn.replay")  # "Repeat": what is wrong, said again
     await d.frame(3)
+    # Stuck on the number: 呼叫工作人员, beside the keypad. What happens now
+    # takes its place; the call stays open through the visit (the test reads
+    # the call kiosk-sync would send: from check-in, naming what is wrong).
+    await d.tap("btn.call_staff")
+    await d.wait_for("help.status", text=text(d.r.flow.state.language, "help.short.called")[:3])
+    await d.record("checkin-staff-called")
     await d.tap("key.back")
     await d.gone("checkin.error")
     await typed(number[17])

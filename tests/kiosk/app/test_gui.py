@@ -198,6 +198,9 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
             assert "btn.replay" in st.get("widgets", ["btn.replay"]), st["name"]
     confirm = step(report, "confirm")["texts"]["zh_CN"]
     assert confirm["confirm.id"].startswith("110") and "*" * 11 in confirm["confirm.id"]
+    # 呼叫工作人员 on "is this you?" too (issue 16), in the top bar
+    assert confirm["btn.call_staff"] == "呼叫工作人员"
+    assert step(report, "confirm")["texts"]["en"]["btn.call_staff"] == "Call staff"
     result = step(report, "result-bp")["texts"]
     assert result["zh_CN"]["result.value"] == "184/110"
     assert result["zh_CN"]["result.category"] == "很高"
@@ -277,6 +280,11 @@ def test_visit_vitals_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     assert step(report, "height")["texts"]["zh_CN"]["height.typed"] == "165 cm"
     weight = step(report, "result-weight")["texts"]
     assert weight["zh_CN"]["result.value"] == "70.2"
+    # 呼叫工作人员 beside "Next" and "Finish": on one line in English; in
+    # Chinese at 800x480 only on two, in a taller row the height line leaves
+    # no room for (docs/kiosk.md: the screens without it)
+    assert weight["en"]["btn.call_staff"] == "Call staff"
+    assert ("btn.call_staff" in weight["zh_CN"]) == (panel != "800x480")
     assert weight["zh_CN"]["result.category"] == "超重"
     # 70.2 kg / 1.65² = 25.8: overweight (WS/T 428-2013, from 24.0)
     assert weight["en"]["result.category"] == "A little heavy"
@@ -320,6 +328,9 @@ def test_errors_idle_and_technician_by_touch(xvfb: str, tmp_path: Path, panel: s
     assert step(report, "still_here")["texts"]["zh_CN"]["still_here.title"] == "您还在吗？"
     result = step(report, "result-normal")["texts"]
     assert result["en"]["result.category"] == "Normal"
+    # a result that is not urgent offers 呼叫工作人员 beside the language (issue 16)
+    assert result["zh_CN"]["btn.call_staff"] == "呼叫工作人员"
+    assert result["en"]["btn.call_staff"] == "Call staff"
     assert "result.trend" in {b for b in step(report, "result-normal")["widgets"]}
     tech = step(report, "technician")["texts"]["en"]
     assert tech["tech.version"].startswith("Version ")
@@ -556,14 +567,15 @@ ELDER_PANELS = ("800x480", "1024x600", "1280x800")
 @pytest.mark.parametrize("panel", ELDER_PANELS)
 def test_keypad_check_in_as_an_elder_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     """Each kind of wrong number on the 3x4 keypad, named on screen and said;
-    then a resident this station has seen, greeted by her masked name and the
-    day of her last visit, and her result with the dated trend."""
+    呼叫工作人员 pressed beside the keypad (the call names check-in and what is
+    wrong); then a resident this station has seen, greeted by her masked name
+    and the day of her last visit, and her result with the dated trend."""
     from datetime import date, timedelta
 
     from kiosk.app.i18n import text
 
-    report, _ = run_scenario(xvfb, tmp_path, "checkin_elder", panel, seed=True,
-                             kiosk='card_reader_side = "left"')  # fmt: skip
+    report, store = run_scenario(xvfb, tmp_path, "checkin_elder", panel, seed=True,
+                                 kiosk='card_reader_side = "left"')  # fmt: skip
     assert report["overflows"] == []
     check_buttons(report, panel)
     check_elder_norms(report)
@@ -602,6 +614,22 @@ def test_keypad_check_in_as_an_elder_by_touch(xvfb: str, tmp_path: Path, panel: 
     assert "key.X" in step(report, "checkin-seventeen")["widgets"]  # X when it is due
     # "Repeat" said what is wrong once more
     assert sum(w == "号码有误，请逐位核对" for _, w in report["spoken"]) >= 2
+    # 呼叫工作人员 beside the keypad (issue 16); pressed, what happens now takes
+    # its place, and the call names the screen and what is wrong there.
+    assert prompt["texts"]["zh_CN"]["btn.call_staff"] == "呼叫工作人员"
+    assert prompt["texts"]["en"]["btn.call_staff"] == "Call staff"
+    called = step(report, "checkin-staff-called")
+    assert called["texts"]["zh_CN"]["help.status"] == "已呼叫，请稍候"
+    assert called["texts"]["en"]["help.status"] == "Staff called. Please wait"
+    assert called["texts"]["zh_CN"]["checkin.error"] == "号码有误，请逐位核对"  # still there
+    assert "btn.call_staff" not in called["widgets"]
+    assert any(w == "已通知工作人员，请稍候" for _, w in report["spoken"])  # and said
+    from sync import helpfile
+
+    calls = helpfile.read_calls(helpfile.calls_path(store.parent))
+    assert [(c.reason, c.screen, c.detail) for c in calls] == [
+        ("staff_call", "checkin", "id_check_digit")
+    ]
     confirm = step(report, "confirm-returning")["texts"]
     last = date.today() - timedelta(days=20)  # the seed's later reading, 20 days ago
     days = {f"{d.year}年{d.month}月{d.day}日" for d in (last - timedelta(days=1), last)}
