@@ -303,7 +303,7 @@ def test_a_staff_call_from_an_error_acknowledged_on_the_web(xvfb: str, tmp_path:
             row = page.locator(f"#help-calls tr[data-call='{call_id}']")
             row.wait_for(timeout=30_000)
             words = row.inner_text()
-            assert "Pressed “call staff”" in words and "an error (device_not_found)" in words
+            assert "Pressed “call staff”" in words and "an error (device not found)" in words
             page.screenshot(path=str(SHOTS / "web-staff-call.png"), full_page=True)
             row.locator("button").click()
             page.wait_for_url(f"{s.url}/list")
