@@ -57,7 +57,6 @@ from drivers.ble.pairing import PAIRING_WINDOW_S, Step, pair_device
 from drivers.ble.standard import StandardDevice, opener
 from healthkiosk.errors import (
     DeviceConnectionError,
-    DeviceError,
     DeviceTimeoutError,
     MeasurementError,
     MeasurementProblem,
@@ -210,22 +209,11 @@ class StandardBpsMonitor(StandardDevice):
     ) -> BloodPressureMeasurement:
         if not self.window.open:
             self.window.begin()
-        try:
-            async with asyncio.timeout(timeout_s) as deadline:
-                link = await self.connect(scan_timeout_s=timeout_s)
-                try:
-                    raw = await self._wait_for_result(
-                        link, on_cuff_pressure, deadline.when() or 0.0
-                    )
-                finally:
-                    await link.close()
-                    self._link = None
-        except DeviceError:
-            raise
-        except TimeoutError:
-            raise DeviceTimeoutError(
-                f"no result within {timeout_s:.0f} s", device=self._info.label
-            ) from None
+        raw = await self._on_link(
+            lambda link, deadline: self._wait_for_result(link, on_cuff_pressure, deadline),
+            timeout_s,
+            waited_for="result",
+        )
         try:
             record = decode_measurement(raw)
         except BpsCodecError as err:

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M")
 E = TypeVar("E")
+_T = TypeVar("_T")
 
 DEFAULT_SETTLE_S = 1.0
 """Quiet this long after a burst's last record: the burst is over."""
@@ -80,6 +81,31 @@ class StandardDevice:
 
     async def _on_connect(self, link: BleLink) -> None:
         """What the device's own service reads once connected (its features)."""
+
+    async def _on_link(
+        self,
+        work: Callable[[BleLink, float], Awaitable[_T]],
+        timeout_s: float,
+        *,
+        waited_for: str,
+    ) -> _T:
+        """Connect, do ``work(link, deadline)`` (the loop time it must end by),
+        close; all within ``timeout_s``, else DeviceTimeoutError naming
+        ``waited_for``."""
+        try:
+            async with asyncio.timeout(timeout_s) as deadline:
+                link = await self.connect(scan_timeout_s=timeout_s)
+                try:
+                    return await work(link, deadline.when() or 0.0)
+                finally:
+                    await link.close()
+                    self._link = None
+        except DeviceError:
+            raise
+        except TimeoutError:
+            raise DeviceTimeoutError(
+                f"no {waited_for} within {timeout_s:.0f} s", device=self._info.label
+            ) from None
 
     async def begin_step(self) -> None:
         """The visit's step begins: what the device sends from its storage, or
@@ -138,22 +164,13 @@ class BurstDevice(StandardDevice, Generic[M, E]):
     ) -> M:
         """Connect, wait for a new measurement (``until_new(link, deadline)``),
         set the device's clock, close."""
-        try:
-            async with asyncio.timeout(timeout_s) as deadline:
-                link = await self.connect(scan_timeout_s=timeout_s)
-                try:
-                    reading = await until_new(link, deadline.when() or 0.0)
-                    await self._set_clock(link)
-                finally:
-                    await link.close()
-                    self._link = None
-        except DeviceError:
-            raise
-        except TimeoutError:
-            raise DeviceTimeoutError(
-                f"no new {self.WHAT} within {timeout_s:.0f} s", device=self._info.label
-            ) from None
-        return reading
+
+        async def measured(link: BleLink, deadline: float) -> M:
+            reading = await until_new(link, deadline)
+            await self._set_clock(link)
+            return reading
+
+        return await self._on_link(measured, timeout_s, waited_for=f"new {self.WHAT}")
 
     async def _collect(
         self,
