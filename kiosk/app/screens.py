@@ -881,6 +881,7 @@ class Renderer:
             body=body,
             actions=[self.button(state, "btn.cancel", self.flow.cancel, tid="btn.cancel")],
             back=False,
+            staff=True,
         )
 
     def _screen_measure_weight(self, state: State) -> Widget:
@@ -1088,12 +1089,53 @@ class Renderer:
                                 spare_h=spare - col.spacing)  # fmt: skip
             if call is not None:
                 buttons.insert(1, call)
+            else:  # no room in the row below: at the top, before "Repeat"
+                call = self.call_in(state, room=self._room_before_replay(top),
+                                    row_h=top.height, spare_h=spare - col.spacing)  # fmt: skip
+                if call is not None:
+                    top.height = max(top.height, call.height)
+                    self._before_replay(top, call)
+        elif state.help is not None and state.help.open:
+            # the staff the urgent result called acknowledge it here, where
+            # they find the elder (as on the error and thank-you screens)
+            here = self.fitted(state, "help.staff_here", self.flow.staff_here,
+                               tid="btn.staff_here")  # fmt: skip
+            if here.width <= self._room_before_replay(top):
+                self._before_replay(top, here)
+            elif here.width <= self.room_beside(buttons):
+                buttons.insert(1, here)
         actions = BoxLayout(size_hint_y=None, spacing=m.gap_x)
         actions.height = max(b.height for b in buttons)
         for b in buttons:
             actions.add_widget(b)
         col.add_widget(actions)
         return col
+
+    def _room_before_replay(self, top: BoxLayout) -> float:
+        """The width a result's top row (the number, its unit, the room
+        between, "Repeat") has left for one more button between, 8 mm from
+        "Repeat"."""
+        from kivy.core.window import Window
+
+        m = self.m
+        fixed = sum(w.width for w in top.children if w.size_hint_x is None)
+        gaps = top.spacing * (len(top.children) - 1)
+        return float(Window.width - m.x(3) - fixed - gaps - (m.gap_x - top.spacing))
+
+    def _before_replay(self, top: BoxLayout, button: Widget) -> None:
+        """``button`` in a result's top row, in the room before "Repeat" (at
+        its right, 8 mm from "Repeat", at the foot of the row as it is)."""
+        m = self.m
+        room = next(w for w in top.children if w.size_hint_x is not None)
+        holder = BoxLayout(padding=[0, 0, m.gap_x - top.spacing, 0])
+        holder.add_widget(Widget())
+        foot = BoxLayout(orientation="vertical", size_hint_x=None, width=button.width)
+        foot.add_widget(Widget())
+        foot.add_widget(button)
+        holder.add_widget(foot)
+        index = top.children.index(room)
+        top.remove_widget(room)
+        top.add_widget(holder, index=index)
 
     def _last_time(self, state: State, last: TrendPoint) -> Txt:
         """The last earlier reading in words with its day: "上次 3月2日 135/85"."""

@@ -943,6 +943,10 @@ async def visit_vitals(d: Driver) -> None:
     await d.record("measure_spo2")
     await d.wait_for("result.value", text="87", within=30)
     await d.record("result-spo2")
+    # the staff the urgent result called acknowledge it on that screen
+    await d.tap("btn.staff_here")
+    await d.wait_for("help.result", text="工作人员马上来", within=10)
+    await d.record("result-spo2-staff-here")
     await d.tap("btn.next")
     await d.wait_for("measure_temperature.body")
     await d.record("measure_temperature")

@@ -280,11 +280,13 @@ def test_visit_vitals_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     assert step(report, "height")["texts"]["zh_CN"]["height.typed"] == "165 cm"
     weight = step(report, "result-weight")["texts"]
     assert weight["zh_CN"]["result.value"] == "70.2"
-    # 呼叫工作人员 beside "Next" and "Finish": on one line in English; in
-    # Chinese at 800x480 only on two, in a taller row the height line leaves
-    # no room for (docs/kiosk.md: the screens without it)
-    assert weight["en"]["btn.call_staff"] == "Call staff"
-    assert ("btn.call_staff" in weight["zh_CN"]) == (panel != "800x480")
+    # 呼叫工作人员 on the measuring screens, and on the result: beside "Next"
+    # and "Finish", or, where that row has no room (Chinese at 800x480), at
+    # the top before "Repeat"
+    for name in ("measure_weight", "measure_spo2", "result-weight"):
+        texts = step(report, name)["texts"]
+        assert texts["zh_CN"]["btn.call_staff"] == "呼叫工作人员", name
+        assert texts["en"]["btn.call_staff"] == "Call staff", name
     assert weight["zh_CN"]["result.category"] == "超重"
     # 70.2 kg / 1.65² = 25.8: overweight (WS/T 428-2013, from 24.0)
     assert weight["en"]["result.category"] == "A little heavy"
@@ -296,6 +298,12 @@ def test_visit_vitals_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     assert spo2["zh_CN"]["result.urgent"] == "请马上找医生"
     assert "result.explanation" not in spo2["en"]  # urgent: the instruction only (issue 16)
     assert spo2["en"]["result.urgent_now"]
+    # the urgent result called staff at once; they acknowledge it there
+    assert spo2["zh_CN"]["btn.staff_here"] == "工作人员已到"
+    assert "btn.call_staff" not in spo2["zh_CN"]
+    here = step(report, "result-spo2-staff-here")["texts"]
+    assert here["zh_CN"]["help.result"] == "工作人员马上来"
+    assert "btn.staff_here" not in here["zh_CN"]
     temp = step(report, "result-temperature")["texts"]
     assert temp["en"]["result.category"] == "Slight fever"
     assert temp["zh_CN"]["result.category"] == "低热"
@@ -570,7 +578,8 @@ def test_keypad_check_in_as_an_elder_by_touch(xvfb: str, tmp_path: Path, panel: 
     呼叫工作人员 pressed beside the keypad (the call names check-in and what is
     wrong); then a resident this station has seen, greeted by her masked name
     and the day of her last visit, and her result with the dated trend."""
-    from datetime import date, timedelta
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
 
     from kiosk.app.i18n import text
 
@@ -631,7 +640,10 @@ def test_keypad_check_in_as_an_elder_by_touch(xvfb: str, tmp_path: Path, panel: 
         ("staff_call", "checkin", "id_check_digit")
     ]
     confirm = step(report, "confirm-returning")["texts"]
-    last = date.today() - timedelta(days=20)  # the seed's later reading, 20 days ago
+    # the seed's later reading, 20 days ago, on the station's day (Beijing's:
+    # from 16:00 UTC that is the next calendar day), a day earlier if the
+    # visit crossed midnight
+    last = (datetime.now(ZoneInfo("Asia/Shanghai")) - timedelta(days=20)).date()
     days = {f"{d.year}年{d.month}月{d.day}日" for d in (last - timedelta(days=1), last)}
     assert confirm["zh_CN"]["confirm.name"] == "王*英，欢迎回来"
     assert confirm["zh_CN"]["confirm.last"].removeprefix("上次来：") in days
