@@ -48,6 +48,7 @@ from followup.db.status_store import refresh_residents
 from followup.web.accounts import add_user
 from followup.web.app import create_app
 from followup.web.common import WebSettings
+from followup.web.i18n import DEFAULT_TIMEZONE, load_zone
 from healthkiosk.rules import load_rules
 
 CHUNK = 20_000
@@ -222,9 +223,12 @@ def generate(url: str, residents: int, readings: int, seed: int) -> None:
             reviews = []
     _write(engine, Review.__table__, reviews)
     rules = load_rules()
+    tz = load_zone(DEFAULT_TIMEZONE)  # the web app's default
     for i in range(1, residents + 1, 5000):
         with Session(engine) as s, s.begin():
-            refresh_residents(s, range(i, min(i + 5000, residents + 1)), rules=rules, now=now)
+            refresh_residents(
+                s, range(i, min(i + 5000, residents + 1)), rules=rules, now=now, tz=tz
+            )
     print(f"  statuses refreshed at {time.perf_counter() - t0:.0f} s", flush=True)
     if engine.dialect.name == "postgresql":
         # What autovacuum does soon after a bulk load: the planner's statistics and the

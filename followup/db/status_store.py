@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, Literal
 
 from sqlalchemy import and_, func, or_, select
@@ -135,20 +135,26 @@ def resident_facts(resident: Resident, today: date) -> ResidentFacts:
 
 
 def refresh_residents(
-    session: Session, resident_ids: Iterable[int], *, rules: RulesConfig, now: datetime
+    session: Session,
+    resident_ids: Iterable[int],
+    *,
+    rules: RulesConfig,
+    now: datetime,
+    tz: tzinfo,
 ) -> list[Refreshed]:
-    """Recompute and store the status of these residents (in the caller's transaction)."""
+    """Recompute and store the status of these residents (in the caller's transaction);
+    their dates (review by, due, overdue) are the district's days, in ``tz``."""
     ids = sorted(set(resident_ids))
     out: list[Refreshed] = []
     for i in range(0, len(ids), CHUNK):
-        out.extend(_refresh_chunk(session, ids[i : i + CHUNK], rules=rules, now=now))
+        out.extend(_refresh_chunk(session, ids[i : i + CHUNK], rules=rules, now=now, tz=tz))
     return out
 
 
 def _refresh_chunk(
-    session: Session, ids: Sequence[int], *, rules: RulesConfig, now: datetime
+    session: Session, ids: Sequence[int], *, rules: RulesConfig, now: datetime, tz: tzinfo
 ) -> list[Refreshed]:
-    today = now.date()
+    today = now.astimezone(tz).date()
     residents = {r.id: r for r in session.scalars(select(Resident).where(Resident.id.in_(ids)))}
     spans: dict[tuple[int, str], tuple[datetime, datetime]] = {}
     for rid, kind, first, last in session.execute(
@@ -213,7 +219,9 @@ def _refresh_chunk(
                 spo2_percent=vc.spo2_percent,
                 pulse_bpm=vc.pulse_bpm,
                 celsius=vc.celsius,
-                age=age_on(residents[rid].birth_date, at.date()) if rid in residents else None,
+                age=age_on(residents[rid].birth_date, at.astimezone(tz).date())
+                if rid in residents
+                else None,
             )
         )
         summary = summarise(
@@ -248,7 +256,7 @@ def _refresh_chunk(
             removed=bool(last_rev and last_rev.outcome == "removed"),
         )
         readings = open_by.get(rid, [])
-        st = resident_status(facts, readings, contacts, today=today, rules=rules)
+        st = resident_status(facts, readings, contacts, today=today, tz=tz, rules=rules)
         row = existing.get(rid)
         if row is None:
             row = ResidentStatusRow(resident_id=rid, updated_at=now)
@@ -288,6 +296,7 @@ def catch_up(
     *,
     rules: RulesConfig,
     now: datetime,
+    tz: tzinfo,
     overlap: timedelta = timedelta(seconds=30),
 ) -> tuple[list[Refreshed], dict[str, datetime]]:
     """Refresh every resident with readings received since the watermark.
@@ -320,28 +329,33 @@ def catch_up(
         window.setdefault(rid, []).append(u)
         if newest is None or received > newest:
             newest = received
-    refreshed = isolated_refresh(session, window, rules=rules, now=now) if window else []
+    refreshed = isolated_refresh(session, window, rules=rules, now=now, tz=tz) if window else []
     if newest is not None and newest != wm.received_at:
         wm.received_at = newest
     return refreshed, seen
 
 
 def isolated_refresh(
-    session: Session, window: dict[int, list[str]], *, rules: RulesConfig, now: datetime
+    session: Session,
+    window: dict[int, list[str]],
+    *,
+    rules: RulesConfig,
+    now: datetime,
+    tz: tzinfo,
 ) -> list[Refreshed]:
     """:func:`refresh_residents` for ``window``'s residents (resident → the
     readings that brought it here), all at once; if that fails, one resident at
     a time, setting aside what makes one fail."""
     try:
         with session.begin_nested():
-            return refresh_residents(session, window, rules=rules, now=now)
+            return refresh_residents(session, window, rules=rules, now=now, tz=tz)
     except Exception:
         log.warning("status refresh failed; refreshing one resident at a time")
     out: list[Refreshed] = []
     for rid in sorted(window):
         try:
             with session.begin_nested():
-                out.extend(refresh_residents(session, [rid], rules=rules, now=now))
+                out.extend(refresh_residents(session, [rid], rules=rules, now=now, tz=tz))
             continue
         except Exception as err:
             error = err
@@ -349,7 +363,7 @@ def isolated_refresh(
         set_aside(session, culprits, reason=_reason(error), now=now)
         try:
             with session.begin_nested():
-                out.extend(refresh_residents(session, [rid], rules=rules, now=now))
+                out.extend(refresh_residents(session, [rid], rules=rules, now=now, tz=tz))
         except Exception:
             # Not these readings after all: this resident waits, nobody else does.
             log.exception("resident %s: status not refreshed", rid)

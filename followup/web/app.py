@@ -215,7 +215,7 @@ async def refresh_once(hk: AppState, publish: Publish | None) -> int:
 
     def work() -> list[dict[str, Any]]:
         with hk.sessions.begin() as session:
-            refreshed, seen = catch_up(session, rules=hk.rules, now=at)
+            refreshed, seen = catch_up(session, rules=hk.rules, now=at, tz=hk.tz)
             fresh = [u for r in refreshed for u in r.urgent_readings if u in seen]
             return [
                 alert_payload(r, raised_at=at, late_after=late_after)

@@ -253,10 +253,13 @@ def fetch_list(
     f: ListFilters,
     *,
     now: datetime,
+    tz: tzinfo,
     rules: RulesConfig,
     limit: int | None = 100,
 ) -> ListResult:
-    today = now.date()
+    """The list's sections at ``now``; "today" (overdue, review by) is the district's
+    day, in ``tz``."""
+    today = now.astimezone(tz).date()
     result = ListResult()
     S, R = ResidentStatusRow, Resident
     result.counts = count_sections(session, f, today=today, rules=rules)

@@ -74,7 +74,7 @@ async def _list(
         chosen = f
         if "doctor" not in request.query_params:
             chosen = replace(f, doctor=_default_doctor(session, user.id))
-        result = fetch_list(session, chosen, now=at, rules=st.rules, limit=limit)
+        result = fetch_list(session, chosen, now=at, tz=st.tz, rules=st.rules, limit=limit)
         lookups: dict[str, Any] = {**_lookups(session), "calls": load_calls(session, now=at)}
         return chosen, result, lookups
 

@@ -529,7 +529,7 @@ async def record_correct(request: Request) -> Response:
                 },
                 remote=remote(request),
             )
-            refresh_residents(session, [rec.resident_id], rules=st.rules, now=at)
+            refresh_residents(session, [rec.resident_id], rules=st.rules, now=at, tz=st.tz)
         return changed, rec.version, (res.name if res and res.name else f"#{rec.resident_id}")
 
     try:

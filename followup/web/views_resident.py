@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import select
@@ -61,7 +61,8 @@ def _resident_id(request: Request) -> int:
     return rid
 
 
-def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str, Any]:
+def _page_data(session: Session, rid: int, at: datetime, rules: Any, tz: tzinfo) -> dict[str, Any]:
+    today = at.astimezone(tz).date()  # the district's day
     res = session.get(Resident, rid)
     if res is None:
         raise NotFound
@@ -120,7 +121,7 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
     latest_received = max((r.received_at for r in readings), default=None)
     return {
         "resident": res,
-        "age": age_on(res.birth_date, at.date()),
+        "age": age_on(res.birth_date, today),
         "readings": readings,
         "reviews": reviews,
         "users": users,
@@ -135,7 +136,7 @@ def _page_data(session: Session, rid: int, at: datetime, rules: Any) -> dict[str
         "points_all": points,
         "seen_until": latest_received.isoformat() if latest_received else "",
         "open_count": sum(1 for r in readings if r.reviewed_at is None),
-        "default_next": (at.date() + timedelta(days=rules.followup.next_follow_up_days)),
+        "default_next": today + timedelta(days=rules.followup.next_follow_up_days),
         "outcomes": OUTCOMES,
         "outcome_names": OUTCOME_NAMES,
         "remove_reasons": REMOVE_REASONS,
@@ -163,7 +164,7 @@ async def _show(
     st = state(request)
     at = now(request)
     try:
-        data = await db(request, _page_data, _resident_id(request), at, st.rules)
+        data = await db(request, _page_data, _resident_id(request), at, st.rules, st.tz)
     except NotFound:
         return error(request, 404, "No such resident.")
     data["revealed"] = revealed
@@ -269,7 +270,7 @@ async def edit(request: Request) -> Response:
             remote=remote(request),
         )
         session.flush()
-        refresh_residents(session, [rid], rules=st.rules, now=at)
+        refresh_residents(session, [rid], rules=st.rules, now=at, tz=st.tz)
         return None
 
     problem = await db(request, work)
@@ -404,7 +405,13 @@ def after_review(session: Session, request: Request, rev: Review, *, now: dateti
         },
         remote=remote(request),
     )
-    refresh_residents(session, [rev.resident_id], rules=state(request).rules, now=now)
+    refresh_residents(
+        session,
+        [rev.resident_id],
+        rules=state(request).rules,
+        now=now,
+        tz=state(request).tz,
+    )
 
 
 @require("doctor")

@@ -227,18 +227,22 @@ def _rebuild(args: argparse.Namespace) -> int:
     from followup.db.engine import make_engine
     from followup.db.models import Resident
     from followup.db.status_store import refresh_residents
+    from followup.web.i18n import load_zone
     from healthkiosk.cli.common import load
     from healthkiosk.rules import load_rules
 
     cfg = load(args)
     rules = load_rules(cfg.rules)
+    tz = load_zone(cfg.followup.timezone)
     engine = make_engine(_url(args, cfg))
     try:
         with Session(engine) as session:
             ids = list(session.scalars(select(Resident.id)))
         for i in range(0, len(ids), 5000):
             with Session(engine) as session, session.begin():
-                refresh_residents(session, ids[i : i + 5000], rules=rules, now=datetime.now(UTC))
+                refresh_residents(
+                    session, ids[i : i + 5000], rules=rules, now=datetime.now(UTC), tz=tz
+                )
         with Session(engine) as session, session.begin():
             audit_cli(session, action="status_rebuild", detail={"residents": len(ids)})
         print(f"refreshed {len(ids)} residents")
@@ -259,6 +263,7 @@ def _roster_import(args: argparse.Namespace) -> int:
     from followup.db.status_store import refresh_residents
     from followup.ingest.store import load_or_create_key
     from followup.roster import RosterError, import_roster, read_rows
+    from followup.web.i18n import load_zone
     from healthkiosk.cli.common import load
     from healthkiosk.rules import load_rules
 
@@ -270,6 +275,7 @@ def _roster_import(args: argparse.Namespace) -> int:
         return 2
     key = load_or_create_key(cfg.followup_id_hash_key_path)
     rules = load_rules(cfg.rules)
+    tz = load_zone(cfg.followup.timezone)
     engine = make_engine(_url(args, cfg))
     now = datetime.now(UTC)
     try:
@@ -278,7 +284,7 @@ def _roster_import(args: argparse.Namespace) -> int:
             if report.bad or args.dry_run:
                 session.rollback()
             else:
-                refresh_residents(session, report.resident_ids, rules=rules, now=now)
+                refresh_residents(session, report.resident_ids, rules=rules, now=now, tz=tz)
                 audit_cli(
                     session,
                     action="roster_import",

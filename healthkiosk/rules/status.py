@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Literal
 
 from healthkiosk.errors import ImplausibleValueError
@@ -286,9 +286,10 @@ def _assess_measurement(
 
 
 def followup_due_on(
-    resident: ResidentFacts, contacts: ContactFacts, rules: RulesConfig
+    resident: ResidentFacts, contacts: ContactFacts, rules: RulesConfig, *, tz: tzinfo
 ) -> date | None:
-    """The date from which the resident is overdue if nothing happens before it."""
+    """The date from which the resident is overdue if nothing happens before it (days
+    are the district's, in ``tz``)."""
     reading_at = contacts.last_reading_at
     review_at = contacts.last_review_at
     review_is_last = review_at is not None and (reading_at is None or review_at >= reading_at)
@@ -301,7 +302,7 @@ def followup_due_on(
     last = max((t for t in (reading_at, review_at) if t is not None), default=None)
     if last is None:
         return None
-    return last.date() + timedelta(days=rules.followup.overdue_days)
+    return last.astimezone(tz).date() + timedelta(days=rules.followup.overdue_days)
 
 
 def _more_urgent(
@@ -316,9 +317,14 @@ def resident_status(
     contacts: ContactFacts,
     *,
     today: date,
+    tz: tzinfo,
     rules: RulesConfig,
 ) -> ResidentStatus:
-    """The status from the unreviewed readings and the last contacts (the more urgent wins)."""
+    """The status from the unreviewed readings and the last contacts (the more urgent wins).
+
+    ``today`` and every date the status holds are the district's days: a reading's day
+    is its time in ``tz`` (an urgent reading at 00:30 in Beijing is reviewed by that
+    day, not by the day before, which UTC would make it)."""
     best: ReadingAssessment | None = None
     best_at: datetime | None = None
     for reading in open_readings:
@@ -327,11 +333,11 @@ def resident_status(
             continue
         if best is None or best_at is None or _more_urgent(a, reading.measured_at, best, best_at):
             best, best_at = a, reading.measured_at
-    due = followup_due_on(resident, contacts, rules)
+    due = followup_due_on(resident, contacts, rules, tz=tz)
     days_overdue = (today - due).days if due is not None and today > due else None
     long_overdue = days_overdue is not None and days_overdue > rules.followup.long_overdue_days
     if best is not None and best_at is not None:
-        review_due = best_at.date() + timedelta(
+        review_due = best_at.astimezone(tz).date() + timedelta(
             days=0 if best.level == "urgent" else rules.followup.abnormal_review_days
         )
         return ResidentStatus(

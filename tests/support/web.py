@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
@@ -27,6 +28,16 @@ class World:
     overdue_id: int
     doctor_id: int
     admin_id: int
+
+
+DISTRICT = ZoneInfo("Asia/Shanghai")
+"""The web app's time zone by default (``WebSettings.timezone``)."""
+
+
+def district_day(at: datetime) -> date:
+    """The district's calendar day at ``at``: the web app's "today" (from 16:00 UTC
+    Beijing is already on the next day)."""
+    return at.astimezone(DISTRICT).date()
 
 
 def csrf(client: TestClient, path: str = "/login") -> str:

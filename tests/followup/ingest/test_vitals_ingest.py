@@ -23,6 +23,7 @@ from followup.web.listing import ListFilters, fetch_list
 from healthkiosk.rules import load_rules
 from sync.schema import ReadingMessage, from_dict
 from tests.support.synckit import id_number
+from tests.support.web import DISTRICT
 
 AT = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
@@ -91,7 +92,7 @@ def test_stored_classified_listed_alerted_and_exported(followup_url: str) -> Non
             ids = {r.station_seq: r.resident_id for r in rows.values()}
             refreshed = {
                 x.resident_id: x
-                for x in refresh_residents(s, set(ids.values()), rules=rules, now=AT)
+                for x in refresh_residents(s, set(ids.values()), rules=rules, now=AT, tz=DISTRICT)
             }
             first = refreshed[ids[1]]
             assert first.status.status == "urgent"  # the SpO2, not the weight
@@ -105,7 +106,7 @@ def test_stored_classified_listed_alerted_and_exported(followup_url: str) -> Non
 
             # The list, filtered by what put each resident on it.
             def listed(kind: str) -> dict[str, set[int]]:
-                got = fetch_list(s, ListFilters(kind=kind), now=AT, rules=rules)
+                got = fetch_list(s, ListFilters(kind=kind), now=AT, tz=DISTRICT, rules=rules)
                 return {k: {r.resident_id for r in v} for k, v in got.sections.items() if v}
 
             assert listed("spo2") == {"urgent": {ids[1]}}

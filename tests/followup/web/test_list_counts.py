@@ -12,7 +12,7 @@ from followup.db.status_store import refresh_residents
 from followup.web.listing import SECTIONS, ListFilters, _section_query, count_sections
 from healthkiosk.rules import load_rules
 from tests.support.followup_data import add_reading, add_resident
-from tests.support.web import World
+from tests.support.web import DISTRICT, World, district_day
 
 
 def test_grouped_counts_equal_each_sections_count_under_every_filter(world: World) -> None:
@@ -36,7 +36,7 @@ def test_grouped_counts_equal_each_sections_count_under_every_filter(world: Worl
             r = add_resident(s, name=f"L{days}", hypertension=True, station="st-002")
             add_reading(s, r, measured_at=now - timedelta(days=days), systolic=118, diastolic=76)
             ids.append(r.id)
-        refresh_residents(s, ids, rules=rules, now=now)
+        refresh_residents(s, ids, rules=rules, now=now, tz=DISTRICT)
     filters = [
         ListFilters(station=st, kind=k, status=stt, doctor=d, date_from=df)
         for st, k, stt, d, df in itertools.product(
@@ -50,16 +50,18 @@ def test_grouped_counts_equal_each_sections_count_under_every_filter(world: Worl
     nonzero = 0
     with Session(world.engine) as s:
         for f in filters:
-            got = count_sections(s, f, today=now.date(), rules=rules)
+            got = count_sections(s, f, today=district_day(now), rules=rules)
             want = {
                 sec: s.scalar(
-                    _section_query(sec, f, today=now.date(), rules=rules, columns=[func.count()])
+                    _section_query(
+                        sec, f, today=district_day(now), rules=rules, columns=[func.count()]
+                    )
                 )
                 for sec in SECTIONS
                 if f.wants(sec)
             }
             assert got == want, f
             nonzero += sum(1 for v in got.values() if v)
-        unfiltered = count_sections(s, ListFilters(), today=now.date(), rules=rules)
+        unfiltered = count_sections(s, ListFilters(), today=district_day(now), rules=rules)
     assert all(unfiltered[sec] > 0 for sec in SECTIONS), unfiltered
     assert nonzero > 50

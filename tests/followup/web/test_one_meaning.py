@@ -24,7 +24,7 @@ from followup.ingest.store import IngestStore, id_hash
 from healthkiosk.rules import load_rules
 from sync.schema import ReadingMessage, encode, from_dict
 from tests.support.synckit import id_number
-from tests.support.web import World
+from tests.support.web import DISTRICT, World
 
 KEY = b"k" * 32
 SERVER = load_rules()  # the doctor's side runs the office thresholds (cn2018)
@@ -69,7 +69,7 @@ def ingest(world: World, *msgs: ReadingMessage) -> int:
     want = id_hash(KEY, msgs[0].resident.id_number)
     with Session(world.engine) as s, s.begin():
         rid = s.scalars(select(Resident.id).where(Resident.id_hash == want)).one()
-        refresh_residents(s, [rid], rules=SERVER, now=world.now)
+        refresh_residents(s, [rid], rules=SERVER, now=world.now, tz=DISTRICT)
     return rid
 
 

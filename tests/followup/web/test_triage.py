@@ -20,7 +20,7 @@ from followup.db.models import Reading
 from followup.db.reviews import Review
 from followup.web.accounts import add_user
 from tests.support.followup_data import add_reading, add_resident, add_station
-from tests.support.web import PASSWORD, World, csrf, login, make_client
+from tests.support.web import DISTRICT, PASSWORD, World, csrf, login, make_client
 
 
 def _rows(page: str, section: str) -> list[int]:
@@ -33,24 +33,26 @@ def _rows(page: str, section: str) -> list[int]:
 def town(followup_url: str) -> Iterator[tuple[World, dict[str, int]]]:
     engine = make_engine(followup_url)
     now = datetime.now(UTC)
+    # "today" is the district's day (Beijing's: from 16:00 UTC the next calendar
+    # day): today's readings fall between its midnight and now, in this order
+    midnight = now.astimezone(DISTRICT).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = now - midnight
     ids: dict[str, int] = {}
     with Session(engine) as s, s.begin():
         add_station(s)
         a = add_user(s, username="dr.a", password=PASSWORD, role="doctor", now=now)
         b = add_user(s, username="dr.b", password=PASSWORD, role="doctor", now=now)
         add_user(s, username="dr.new", password=PASSWORD, role="doctor", now=now)
-        for name, doctor, hours, bp in (
-            ("recent_urgent", a, 2, (186, 112)),
-            ("old_urgent", a, 30, (190, 100)),
-            ("late_abnormal", a, 20 * 24, (150, 95)),  # review by 14 days: past
-            ("fresh_abnormal", a, 3 * 24, (152, 96)),
-            ("b_urgent", b, 1, (200, 120)),
+        for name, doctor, ago, bp in (
+            ("recent_urgent", a, today / 2, (186, 112)),
+            ("old_urgent", a, timedelta(hours=30), (190, 100)),
+            ("late_abnormal", a, timedelta(days=20), (150, 95)),  # review by 14 days: past
+            ("fresh_abnormal", a, timedelta(days=3), (152, 96)),
+            ("b_urgent", b, today / 4, (200, 120)),
         ):
             r = add_resident(s, name=name, hypertension=True)
             r.responsible_doctor_id = doctor.id
-            add_reading(
-                s, r, measured_at=now - timedelta(hours=hours), systolic=bp[0], diastolic=bp[1]
-            )
+            add_reading(s, r, measured_at=now - ago, systolic=bp[0], diastolic=bp[1])
             ids[name] = r.id
         ids["dr.a"], ids["dr.b"] = a.id, b.id
     w = World(engine, now, ids["recent_urgent"], ids["late_abnormal"], 0, ids["dr.a"], ids["dr.b"])

@@ -35,8 +35,10 @@ from followup.web.common import AppState, WebSettings, make_templates
 from healthkiosk.rules import load_rules
 from tests.support.followup_data import add_reading, add_resident
 from tests.support.web import (
+    DISTRICT,
     World,
     csrf,
+    district_day,
 )
 
 
@@ -137,7 +139,7 @@ def test_review_removes_the_reading_and_a_missed_date_puts_back(
     # the next follow-up date passes with no contact: back on the list (overdue)
     rules = load_rules()
     with Session(world.engine) as s, s.begin():
-        refresh_residents(s, [rid], rules=rules, now=world.now + timedelta(days=4))
+        refresh_residents(s, [rid], rules=rules, now=world.now + timedelta(days=4), tz=DISTRICT)
         row = s.get(ResidentStatusRow, rid)
         assert row is not None and row.level == 0
         assert row.due_on == world.now.date() + timedelta(days=3)
@@ -152,7 +154,7 @@ def test_remind_later_and_remove_with_reason(doctor: TestClient, world: World) -
     with Session(world.engine) as s:
         rev = s.scalar(select(Review).where(Review.resident_id == rid))
         assert rev is not None
-        assert rev.next_follow_up_on == world.now.date() + timedelta(days=14)
+        assert rev.next_follow_up_on == district_day(world.now) + timedelta(days=14)
     r = _review(doctor, world.overdue_id, outcome="removed")
     assert r.status_code == 400 and "choose a reason" in r.text
     r = _review(doctor, world.overdue_id, outcome="removed", remove_reason="moved")
@@ -164,7 +166,7 @@ def test_remind_later_and_remove_with_reason(doctor: TestClient, world: World) -
 
 def test_default_next_follow_up_from_rules(doctor: TestClient, world: World) -> None:
     page = doctor.get(f"/residents/{world.overdue_id}").text
-    default = world.now.date() + timedelta(days=load_rules().followup.next_follow_up_days)
+    default = district_day(world.now) + timedelta(days=load_rules().followup.next_follow_up_days)
     assert f'name="next_follow_up_on" value="{default.isoformat()}"' in page
 
 

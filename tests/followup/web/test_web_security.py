@@ -16,6 +16,7 @@ from followup.db.reviews import Review
 from followup.web.accounts import FAILED
 from followup.web.app import PUBLIC_PATHS, ROUTES
 from tests.support.web import (
+    DISTRICT,
     PASSWORD,
     World,
     csrf,
@@ -317,7 +318,7 @@ def test_resident_name_from_ingest_is_inert(doctor: TestClient, world: World) ->
     from healthkiosk.rules import load_rules
 
     with Session(world.engine) as s, s.begin():
-        refresh_residents(s, [world.abnormal_id], rules=load_rules(), now=world.now)
+        refresh_residents(s, [world.abnormal_id], rules=load_rules(), now=world.now, tz=DISTRICT)
     _inert(doctor.get("/list").text, evil)
     _inert(doctor.get(f"/residents/{world.abnormal_id}").text, evil)
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -105,17 +106,43 @@ def test_urgent_beats_abnormal_and_latest_wins_ties() -> None:
     r1 = bp(150, 95, at=T0, uuid="a")
     r2 = bp(185, 95, at=T0 - timedelta(days=3), uuid="b")
     r3 = bp(160, 95, at=T0 + timedelta(hours=1), uuid="c")
-    s = resident_status(OTHER_40, [r1, r2, r3], ContactFacts(), today=TODAY, rules=RULES)
+    s = resident_status(OTHER_40, [r1, r2, r3], ContactFacts(), today=TODAY, tz=UTC, rules=RULES)
     assert s.status == "urgent" and s.trigger is not None and s.trigger.uuid == "b"
-    s = resident_status(OTHER_40, [r1, r3], ContactFacts(), today=TODAY, rules=RULES)
+    s = resident_status(OTHER_40, [r1, r3], ContactFacts(), today=TODAY, tz=UTC, rules=RULES)
     assert s.status == "abnormal" and s.trigger is not None and s.trigger.uuid == "c"
     assert s.review_due_on == (T0 + timedelta(hours=1)).date() + timedelta(days=14)
+
+
+def test_the_days_are_the_districts() -> None:
+    """An urgent reading at 00:30 in Beijing (16:30 UTC the day before) is to be
+    reviewed that Beijing day, and is not late on it; an abnormal one 14 days on; the
+    follow-up interval counts from the same day."""
+    beijing = ZoneInfo("Asia/Shanghai")
+    at = datetime(2026, 3, 2, 0, 30, tzinfo=beijing)
+    day = date(2026, 3, 2)
+    urgent = bp(185, 95, at=at.astimezone(UTC), uuid="u")
+    s = resident_status(OTHER_40, [urgent], ContactFacts(), today=day, tz=beijing, rules=RULES)
+    assert s.status == "urgent" and s.review_due_on == day
+    abnormal = bp(150, 95, at=at.astimezone(UTC), uuid="a")
+    s = resident_status(OTHER_40, [abnormal], ContactFacts(), today=day, tz=beijing, rules=RULES)
+    assert s.review_due_on == day + timedelta(days=14)
+    c = ContactFacts(last_reading_at=at.astimezone(UTC))
+    days = RULES.followup.overdue_days
+    s = resident_status(HTN_60, [], c, today=day + timedelta(days=days), tz=beijing, rules=RULES)
+    assert s.status == "fine"
+    s = resident_status(
+        HTN_60, [], c, today=day + timedelta(days=days + 1), tz=beijing, rules=RULES
+    )
+    assert (s.status, s.days_overdue) == ("overdue", 1)
+    # in UTC days the same reading was the day before, and so late on its own day
+    s = resident_status(OTHER_40, [urgent], ContactFacts(), today=day, tz=UTC, rules=RULES)
+    assert s.review_due_on == day - timedelta(days=1)
 
 
 def _overdue(
     resident: ResidentFacts, contacts: ContactFacts, today: date
 ) -> tuple[str, int | None]:
-    s = resident_status(resident, [], contacts, today=today, rules=RULES)
+    s = resident_status(resident, [], contacts, today=today, tz=UTC, rules=RULES)
     return s.status, s.days_overdue
 
 
@@ -151,16 +178,16 @@ def test_removed_is_not_overdue() -> None:
 def test_long_overdue_over_a_year() -> None:
     c = ContactFacts(last_reading_at=T0)
     due = TODAY + timedelta(days=90)
-    s = resident_status(HTN_60, [], c, today=due + timedelta(days=365), rules=RULES)
+    s = resident_status(HTN_60, [], c, today=due + timedelta(days=365), tz=UTC, rules=RULES)
     assert s.status == "overdue" and not s.long_overdue
-    s = resident_status(HTN_60, [], c, today=due + timedelta(days=366), rules=RULES)
+    s = resident_status(HTN_60, [], c, today=due + timedelta(days=366), tz=UTC, rules=RULES)
     assert s.long_overdue
 
 
 def test_followup_intervals_are_configuration() -> None:
     rules = load_rules({"followup": {"overdue_days": 30, "elderly_controlled_systolic_below": 145}})
     c = ContactFacts(last_reading_at=T0)
-    s = resident_status(HTN_60, [], c, today=TODAY + timedelta(days=31), rules=rules)
+    s = resident_status(HTN_60, [], c, today=TODAY + timedelta(days=31), tz=UTC, rules=rules)
     assert s.status == "overdue"
     assert assess_reading(bp(146, 80), HTN_65, rules).level == "abnormal"
 
@@ -224,7 +251,7 @@ def test_an_irregular_pulse_is_not_fine_its_reason_reads_rhythm_check(
     assert (a.level, a.rule) == ("abnormal", "followup.rhythm_check")
     assert a.reason == "心律检查 / rhythm check: irregular pulse at 118/76 mmHg"
     readings = [bp_irregular(118, 76)]
-    st = resident_status(resident, readings, ContactFacts(), today=TODAY, rules=RULES)
+    st = resident_status(resident, readings, ContactFacts(), today=TODAY, tz=UTC, rules=RULES)
     assert st.status == "abnormal" and st.trigger is not None
     assert st.trigger.rule == "followup.rhythm_check"
 
