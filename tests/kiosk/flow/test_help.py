@@ -3,6 +3,8 @@ from an error; acknowledged at the station or from the web."""
 
 from __future__ import annotations
 
+import dataclasses
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -263,7 +265,16 @@ async def test_a_call_from_the_keypad_names_what_is_wrong_with_the_number(h: Har
     assert (call.reason, call.screen, call.detail) == ("staff_call", "checkin", "id_region")
     assert h.state.help is not None and h.state.help.screen == "checkin"
     assert h.state.screen is Screen.CHECKIN and h.state.keypad == "99"  # nothing else changes
-    assert "99" not in repr(call)  # what was typed stays on the kiosk
+    # what was typed stays on the kiosk: the call's words are the three above,
+    # the rest a random id and a time (a repr could hold "99" in either)
+    assert {f.name for f in dataclasses.fields(call)} == {
+        "id",
+        "reason",
+        "screen",
+        "detail",
+        "called_at",
+    }
+    assert uuid.UUID(call.id).version == 4
 
 
 async def test_a_call_from_the_confirm_screen(h: Harness) -> None:
