@@ -101,6 +101,12 @@ def child_bare(out: Path) -> None:
 def child_kiosk(out: Path, visits: int, devices: str) -> None:
     python = time.time()
     sys.path.insert(0, str(ROOT))
+    try:  # as `healthkiosk run` starts (an older tree has no such policy)
+        from kiosk.app.gcpolicy import hold_until_first_frame
+    except ImportError:
+        pass
+    else:
+        hold_until_first_frame()
     from healthkiosk.config import from_mapping
     from kiosk.app.main import Running, run_kiosk
     from kiosk.flow.state import Screen, State

@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from kiosk.app.gcpolicy import hold_until_first_frame
+
+    hold_until_first_frame()  # no collection while starting up (kiosk/app/gcpolicy.py)
     import asyncio
 
     from healthkiosk.cli.common import load

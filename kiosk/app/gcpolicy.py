@@ -13,6 +13,14 @@ survived (:func:`gc.freeze`): frozen objects are never walked again until the
 next idle collection, so a collection during a visit only looks at what the
 visit itself allocated. Nothing leaks: every idle collection unfreezes first,
 so garbage made by the previous visit is collected then.
+
+Start-up is the other moment nobody should wait for a collection: importing
+Kivy, the drivers and SQLAlchemy allocates hundreds of thousands of
+long-lived objects, and each allocation threshold crossed starts a
+collection that walks them again (tens of ms on a Raspberry Pi). So the
+service holds collections off from its first line to its first frame
+(:func:`hold_until_first_frame`, :func:`first_frame_drawn`); the idle
+collection after the first frame then collects and freezes all of it once.
 """
 
 from __future__ import annotations
@@ -22,6 +30,18 @@ import logging
 import time
 
 log = logging.getLogger(__name__)
+
+
+def hold_until_first_frame() -> None:
+    """No automatic collection until :func:`first_frame_drawn` (the service's
+    start-up: imports and the first screen)."""
+    gc.disable()
+
+
+def first_frame_drawn() -> None:
+    """The first frame is on screen: automatic collections again (the idle
+    collection, scheduled by the app, follows)."""
+    gc.enable()
 
 
 def collect_when_idle() -> float:

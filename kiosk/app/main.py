@@ -26,7 +26,7 @@ from healthkiosk.config import Config
 from healthkiosk.rules import RulesError, check_words, load_rules
 from healthkiosk.visitlock import VisitLock
 from kiosk.app.boot import configure_kivy
-from kiosk.app.gcpolicy import collect_when_idle
+from kiosk.app.gcpolicy import collect_when_idle, first_frame_drawn
 from kiosk.app.i18n import category_words
 from kiosk.app.probe import install as install_probe
 from kiosk.compose import open_devices, open_recorder
@@ -271,6 +271,7 @@ async def run_kiosk(
         def on_flip(*_: Any) -> None:
             if not first_frame.done():
                 marks["first_frame"] = time.time()
+                first_frame_drawn()  # collections were held off (kiosk/app/gcpolicy.py)
                 first_frame.set_result(marks["first_frame"])
                 log.info("first frame: %s", startup_summary(marks))
                 recorder.open_soon()
