@@ -240,11 +240,14 @@ def visit(k: Kiosk) -> dict[str, str]:
     k.shot("attract")
     k.tap("attract.start")
     k.screen("checkin")
+
+    def typed() -> int:  # the number appears with the first digit drawn
+        w = k.widget("checkin.number")
+        return len((w["text"] or "").replace("\n", "").replace(" ", "")) if w else 0
+
     for i, ch in enumerate(ID_NUMBER, start=1):
         k.tap(f"key.{ch}")
-        wait(f"{i} characters typed",
-             lambda i=i: len(k.text("checkin.number").replace("\n", "").replace(" ", "")) == i,  # type: ignore[misc]
-             within=10, sup=k.sup)  # fmt: skip
+        wait(f"{i} characters typed", lambda i=i: typed() == i, within=10, sup=k.sup)  # type: ignore[misc]
     k.shot("checkin-typed")
     k.tap("btn.ok")
     k.screen("confirm")
