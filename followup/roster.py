@@ -24,7 +24,7 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -364,12 +364,14 @@ def import_roster(
     *,
     key: bytes,
     now: datetime,
+    tz: tzinfo,
     dry_run: bool = False,
 ) -> RosterReport:
     """Check every row, then (no bad line, not a dry run) write them all in the
-    caller's transaction. With a bad line nothing is written: the caller rolls back."""
+    caller's transaction. With a bad line nothing is written: the caller rolls back.
+    "Today" (no enrolment or birth date after it) is the district's day, in ``tz``."""
     report = RosterReport(dry_run=dry_run)
-    today = now.date()
+    today = now.astimezone(tz).date()
     good: list[RosterRow] = []
     first_line: dict[str, int] = {}
     doctors = _doctors(session)

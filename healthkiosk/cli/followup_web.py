@@ -280,7 +280,9 @@ def _roster_import(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     try:
         with Session(engine) as session:  # one transaction: all rows or none
-            report = import_roster(session, rows, cols, key=key, now=now, dry_run=args.dry_run)
+            report = import_roster(
+                session, rows, cols, key=key, now=now, tz=tz, dry_run=args.dry_run
+            )
             if report.bad or args.dry_run:
                 session.rollback()
             else:
