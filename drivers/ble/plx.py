@@ -368,31 +368,29 @@ class StandardPulseOximeter(StandardDevice):
     # --- a measurement ---------------------------------------------------------
     async def measure(self, *, timeout_s: float = 120.0) -> OximetryMeasurement:
         stabiliser: Stabiliser | None = None
-        started = asyncio.get_running_loop().time()
-        try:
-            async with asyncio.timeout(timeout_s) as deadline:
-                link = await self.connect(scan_timeout_s=timeout_s)
-                stabiliser = Stabiliser(
-                    device=self._info,
-                    require_qualified=self._require_qualified,
-                    frames=self.stable_frames,
-                    spo2_spread=self.stable_spo2_spread,
-                    pulse_spread=self.stable_pulse_spread,
-                )
-                try:
-                    reading = await self._wait_stable(link, stabiliser, deadline.when() or 0.0)
-                finally:
-                    await link.close()
-                    self._link = None
-        except DeviceError:
-            raise
-        except TimeoutError:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+
+        async def stable(link: BleLink, deadline: float) -> OximetryMeasurement:
+            nonlocal stabiliser
+            stabiliser = Stabiliser(
+                device=self._info,
+                require_qualified=self._require_qualified,
+                frames=self.stable_frames,
+                spo2_spread=self.stable_spo2_spread,
+                pulse_spread=self.stable_pulse_spread,
+            )
+            return await self._wait_stable(link, stabiliser, deadline)
+
+        def timed_out() -> DeviceError | None:
+            """Frames came but never a stable reading: why (not a bare timeout)."""
             if stabiliser is not None and stabiliser.seen:
-                waited = asyncio.get_running_loop().time() - started
-                raise stabiliser.failure(waited) from None
-            raise DeviceTimeoutError(
-                f"no oximetry reading within {timeout_s:.0f} s", device=self._info.label
-            ) from None
+                return stabiliser.failure(loop.time() - started)
+            return None
+
+        reading = await self._on_link(
+            stable, timeout_s, waited_for="oximetry reading", on_timeout=timed_out
+        )
         log.info(
             "%s: SpO2 %d %%, pulse %s (%s)",
             self._info.label,

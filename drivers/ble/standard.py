@@ -88,9 +88,11 @@ class StandardDevice:
         timeout_s: float,
         *,
         waited_for: str,
+        on_timeout: Callable[[], DeviceError | None] = lambda: None,
     ) -> _T:
         """Connect, do ``work(link, deadline)`` (the loop time it must end by),
-        close; all within ``timeout_s``, else DeviceTimeoutError naming
+        close; all within ``timeout_s``, else the error ``on_timeout`` gives
+        (what the device showed meanwhile), else DeviceTimeoutError naming
         ``waited_for``."""
         try:
             async with asyncio.timeout(timeout_s) as deadline:
@@ -103,7 +105,7 @@ class StandardDevice:
         except DeviceError:
             raise
         except TimeoutError:
-            raise DeviceTimeoutError(
+            raise on_timeout() or DeviceTimeoutError(
                 f"no {waited_for} within {timeout_s:.0f} s", device=self._info.label
             ) from None
 

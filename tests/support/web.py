@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
@@ -13,6 +12,7 @@ from starlette.testclient import TestClient
 from followup.web.accounts import Lockout
 from followup.web.app import create_app
 from followup.web.common import WebSettings
+from followup.web.i18n import DEFAULT_TIMEZONE, load_zone
 from healthkiosk.rules import load_rules
 
 PASSWORD = "correct horse battery"
@@ -30,7 +30,7 @@ class World:
     admin_id: int
 
 
-DISTRICT = ZoneInfo("Asia/Shanghai")
+DISTRICT = load_zone(DEFAULT_TIMEZONE)
 """The web app's time zone by default (``WebSettings.timezone``)."""
 
 
