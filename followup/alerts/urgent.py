@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime, timedelta
@@ -104,8 +105,12 @@ def post_json(url: str, body: bytes, timeout: float) -> int:
     req = urllib.request.Request(  # noqa: S310  (the URL is the operator's configuration)
         url, data=body, method="POST", headers={"Content-Type": "application/json"}
     )
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-        return int(resp.status)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        err.close()  # it holds the response's socket, left open until collected
+        raise
 
 
 async def deliver(
