@@ -19,7 +19,7 @@ import json
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -137,9 +137,13 @@ class IngestStore:
         *,
         key: bytes,
         rules: RulesConfig | None = None,
+        tz: tzinfo,
         max_ahead: timedelta = AHEAD_TOLERANCE,
     ) -> None:
         self.engine = engine
+        self.tz = tz
+        """The district's time zone (``followup.timezone``): a resident's age on a
+        reading is counted on the district's day of it, as the doctor's pages count."""
         self.max_ahead = max_ahead
         """``followup.max_clock_ahead_s``: a station's time further ahead is not believed."""
         self.key = key
@@ -361,7 +365,8 @@ class IngestStore:
             if c.rules is not None:
                 row.update(kiosk_rules_name=c.rules.name, kiosk_rules_digest=c.rules.digest)
         birth = r.resident.birth_date
-        row.update(self._classify(row, age=age_on(birth, when.measured_at.date())))
+        day = when.measured_at.astimezone(self.tz).date()
+        row.update(self._classify(row, age=age_on(birth, day)))
         return row
 
     def _classify(self, row: dict[str, Any], *, age: int | None = None) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
@@ -80,6 +81,7 @@ class IngestWorker:
             engine,
             key=key,
             rules=load_rules(cfg.rules),
+            tz=ZoneInfo(cfg.followup.timezone),
             max_ahead=timedelta(seconds=cfg.followup.max_clock_ahead_s),
         )
         self.fleet = FleetIngest(engine)

@@ -27,6 +27,7 @@ from followup.web.accounts import add_user
 from healthkiosk.idnumber import check_character, mask
 from sync.schema import ReadingMessage, from_dict
 from tests.support.synckit import REPO, write_config
+from tests.support.web import DISTRICT
 
 
 def idn(born: str, seq: int, region: str = "110101") -> str:
@@ -273,7 +274,7 @@ def test_a_re_import_updates_without_duplicating_and_readings_find_the_roster(
 ) -> None:
     at = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
     # A resident who typed their ID number at a kiosk before the roster came: no name.
-    IngestStore(env.engine, key=env.key).store([_reading(ZHAO, 1)], [], received_at=at)
+    IngestStore(env.engine, key=env.key, tz=DISTRICT).store([_reading(ZHAO, 1)], [], received_at=at)
     (typed,) = env.residents().values()
     assert typed.name is None
     first = write_csv(env.tmp / "first.csv", GOOD)
@@ -311,7 +312,7 @@ def test_a_re_import_updates_without_duplicating_and_readings_find_the_roster(
     assert wang.diabetes_enrolled_on == date(2021, 3, 15)
     assert env.resident(ZHAO).phone == "13700001111"  # an empty cell keeps what is stored
     # A later reading with the ID number goes to the roster's resident.
-    IngestStore(env.engine, key=env.key).store([_reading(zhou, 2)], [], received_at=at)
+    IngestStore(env.engine, key=env.key, tz=DISTRICT).store([_reading(zhou, 2)], [], received_at=at)
     zhou_id = env.resident(zhou).id
     with Session(env.engine) as s:
         assert s.scalar(select(func.count()).select_from(Resident)) == 4

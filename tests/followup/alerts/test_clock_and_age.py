@@ -30,7 +30,7 @@ from followup.web.common import AppState, WebSettings, make_templates
 from healthkiosk.idnumber import check_character
 from healthkiosk.rules import load_rules
 from sync.schema import ReadingMessage
-from tests.support.web import district_day
+from tests.support.web import DISTRICT, district_day
 
 FIRST17 = "31010419460823041"
 NUMBER = FIRST17 + check_character(FIRST17)
@@ -86,7 +86,7 @@ def test_an_urgent_reading_on_a_wrong_old_station_clock_still_raises_its_alert(
     history. Now: it arrives, it is urgent now, its alert is raised."""
     now = datetime.now(UTC).replace(microsecond=0)
     wrong = now - timedelta(days=400)
-    IngestStore(engine, key=b"k" * 32).store(
+    IngestStore(engine, key=b"k" * 32, tz=DISTRICT).store(
         [message(measured_at=wrong, clock_synced=False, seq=1)], [], received_at=now
     )
     assert asyncio.run(refresh_once(app_state(engine, now), None)) == 1
@@ -108,7 +108,7 @@ def test_a_late_backlog_from_a_trusted_clock_raises_its_alert_marked_late(
     its time is its own (its clock was synchronised), the alert is raised, late."""
     now = datetime.now(UTC).replace(microsecond=0)
     made = now - timedelta(days=3)
-    IngestStore(engine, key=b"k" * 32).store(
+    IngestStore(engine, key=b"k" * 32, tz=DISTRICT).store(
         [message(measured_at=made, clock_synced=True, seq=1)], [], received_at=now
     )
     assert asyncio.run(refresh_once(app_state(engine, now), None)) == 1
@@ -137,7 +137,7 @@ def test_which_time_a_reading_is_given(
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     claimed = now + offset
-    IngestStore(engine, key=b"k" * 32).store(
+    IngestStore(engine, key=b"k" * 32, tz=DISTRICT).store(
         [message(measured_at=claimed, clock_synced=said, seq=1)], [], received_at=now
     )
     with Session(engine) as s:
@@ -153,7 +153,7 @@ def test_readings_of_an_unsynchronised_station_are_ordered_by_arrival(engine: En
     """Two readings of one resident: one an hour ago from a good clock, one now
     from a clock a year behind. The newer is the one that arrived last."""
     now = datetime.now(UTC).replace(microsecond=0)
-    store = IngestStore(engine, key=b"k" * 32)
+    store = IngestStore(engine, key=b"k" * 32, tz=DISTRICT)
     hour_ago = now - timedelta(hours=1)
     store.store(
         [message(measured_at=hour_ago, clock_synced=True, seq=1, systolic=150)],
@@ -179,7 +179,7 @@ def test_the_residents_page_says_when_a_time_is_the_arrival(engine: Engine) -> N
 
     now = datetime.now(UTC).replace(microsecond=0)
     wrong = datetime(2001, 1, 1, 8, 0, tzinfo=UTC)
-    IngestStore(engine, key=b"k" * 32).store(
+    IngestStore(engine, key=b"k" * 32, tz=DISTRICT).store(
         [message(measured_at=wrong, clock_synced=False, seq=1)], [], received_at=now
     )
     with Session(engine) as s, s.begin():
@@ -197,10 +197,10 @@ def test_how_far_ahead_a_station_is_believed_is_configured(engine: Engine) -> No
     (the arrival time), and the station's own time where the district allows an hour."""
     now = datetime.now(UTC).replace(microsecond=0)
     ahead = now + timedelta(minutes=30)
-    IngestStore(engine, key=b"k" * 32).store(
+    IngestStore(engine, key=b"k" * 32, tz=DISTRICT).store(
         [message(measured_at=ahead, clock_synced=True, seq=1)], [], received_at=now
     )
-    IngestStore(engine, key=b"k" * 32, max_ahead=timedelta(hours=1)).store(
+    IngestStore(engine, key=b"k" * 32, tz=DISTRICT, max_ahead=timedelta(hours=1)).store(
         [message(measured_at=ahead, clock_synced=True, seq=2)], [], received_at=now
     )
     with Session(engine) as s:

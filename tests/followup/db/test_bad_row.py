@@ -24,6 +24,7 @@ from followup.web.app import refresh_once
 from sync.schema import encode
 from tests.followup.alerts.test_clock_and_age import STATION, app_state, message
 from tests.support.followup_data import add_reading, add_resident, add_station
+from tests.support.web import DISTRICT
 
 FAR = datetime(9999, 12, 31, 23, 0, tzinfo=UTC)
 
@@ -64,7 +65,7 @@ def test_a_row_dated_9999_is_set_aside_and_a_later_urgent_reading_alerts(
     state = app_state(engine, now)
     asyncio.run(refresh_once(state, None))  # the bad row is set aside, not fatal
     later = now + timedelta(seconds=5)
-    IngestStore(engine, key=b"k" * 32).store(
+    IngestStore(engine, key=b"k" * 32, tz=DISTRICT).store(
         [message(measured_at=later, clock_synced=True, seq=2, systolic=185)],
         [],
         received_at=later,

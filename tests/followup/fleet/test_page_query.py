@@ -15,6 +15,7 @@ from followup.fleet.alerts import AlertKind, StationView, station_alerts
 from followup.fleet.view import FleetFilters, load_fleet_page
 from followup.ingest.store import IngestStore
 from sync.schema import StatusMessage, to_dict
+from tests.support.web import DISTRICT
 
 NOW = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
@@ -162,7 +163,7 @@ def test_status_columns_follow_the_status_and_can_be_recomputed(followup_url: st
 
 def test_the_ingest_keeps_the_status_columns(followup_url: str) -> None:
     engine = make_engine(followup_url)
-    store = IngestStore(engine, key=b"k" * 32)
+    store = IngestStore(engine, key=b"k" * 32, tz=DISTRICT)
     first = StatusMessage.model_validate(_status("st-new", backlog=250, version="0.5.0"))
     assert store.apply_status(first, received_at=NOW) is True
     with Session(engine) as s:
@@ -180,7 +181,7 @@ def test_the_ingest_keeps_the_status_columns(followup_url: str) -> None:
 
 def test_the_clock_alert_in_sql_agrees_with_the_rule(followup_url: str) -> None:
     engine = make_engine(followup_url)
-    store = IngestStore(engine, key=b"k" * 32)
+    store = IngestStore(engine, key=b"k" * 32, tz=DISTRICT)
     for sid, synced in (("st-clock-ok", True), ("st-clock-off", False), ("st-clock-old", None)):
         msg = StatusMessage.model_validate(_status(sid, clock_synced=synced))
         assert store.apply_status(msg, received_at=NOW) is True

@@ -20,6 +20,7 @@ from followup.ingest.store import DeadLetterIn, IngestStore
 from healthkiosk.idnumber import mask
 from sync.schema import encode
 from tests.followup.alerts.test_clock_and_age import NUMBER, STATION, message
+from tests.support.web import DISTRICT
 
 TOPIC = f"hk/v1/st/{STATION}/readings"
 
@@ -45,7 +46,7 @@ def test_no_whole_id_number_in_payloads_or_dead_letters(engine: Engine) -> None:
         DeadLetterIn(TOPIC, STATION, "invalid", escaped),
         DeadLetterIn(TOPIC, STATION, "not_json", b"\xff\xfe " + NUMBER.encode() + b" \x00"),
     ]
-    IngestStore(engine, key=b"k" * 32).store([good], letters, received_at=now)
+    IngestStore(engine, key=b"k" * 32, tz=DISTRICT).store([good], letters, received_at=now)
     with Session(engine) as s:
         reading = s.scalars(select(Reading)).one()
         resident = s.scalars(select(Resident)).one()

@@ -17,6 +17,7 @@ from followup.ingest.store import IngestStore
 from healthkiosk.idnumber import mask
 from sync.schema import ReadingMessage, from_dict
 from tests.support.synckit import id_number
+from tests.support.web import DISTRICT
 
 AT = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 ID = id_number(7)
@@ -47,7 +48,7 @@ def test_the_first_reading_makes_the_resident_and_later_ones_keep_the_doctors_ed
 ) -> None:
     engine = make_engine(followup_url)
     try:
-        store = IngestStore(engine, key=b"k" * 32)
+        store = IngestStore(engine, key=b"k" * 32, tz=DISTRICT)
         first = reading(1, name="张三", sex="male", birth_date="1950-03-07")
         store.store([first], [], received_at=AT)
         with Session(engine) as s:
@@ -58,7 +59,7 @@ def test_the_first_reading_makes_the_resident_and_later_ones_keep_the_doctors_ed
             s.execute(update(Resident).values(phone="13800000000", name="张三 (edited)"))
             s.commit()
         # A fresh worker (no cache), a later reading with the card's words again.
-        IngestStore(engine, key=b"k" * 32).store(
+        IngestStore(engine, key=b"k" * 32, tz=DISTRICT).store(
             [reading(2, name="张三", sex="male", birth_date="1950-03-07")], [], received_at=AT
         )
         with Session(engine) as s:

@@ -7,10 +7,10 @@ is not on the list; the FHIR export codes them with LOINC."""
 from __future__ import annotations
 
 import uuid as uuidlib
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from followup.alerts.urgent import alert_payload
@@ -29,7 +29,7 @@ AT = datetime(2026, 12, 7, 8, 0, tzinfo=UTC)
 
 
 def message(kind: str, values: dict[str, Any], category: str, urgent: bool, *, who: int,
-            seq: int, born: str = "1948-06-12") -> ReadingMessage:  # fmt: skip
+            seq: int, born: str = "1948-06-12", at: datetime = AT) -> ReadingMessage:  # fmt: skip
     msg = from_dict(
         {
             "schema": "hk.reading/1",
@@ -38,7 +38,7 @@ def message(kind: str, values: dict[str, Any], category: str, urgent: bool, *, w
             "station_seq": seq,
             "resident": {"id_number": id_number(who), "birth_date": born},
             "kind": kind,
-            "measured_at": AT.isoformat(),
+            "measured_at": at.isoformat(),
             "values": values,
             "device": {"model": f"{kind}-EMU-1", "serial": "S1", "transport": "ble"},
             "classification": {"category": category, "urgent": urgent},
@@ -59,7 +59,7 @@ def test_stored_classified_listed_alerted_and_exported(followup_url: str) -> Non
     engine = make_engine(followup_url)
     rules = load_rules({})
     try:
-        store = IngestStore(engine, key=b"k" * 32, rules=rules)
+        store = IngestStore(engine, key=b"k" * 32, tz=DISTRICT, rules=rules)
         msgs = [
             message("weight", WEIGHT, "overweight", False, who=1, seq=1),
             message("spo2", SPO2_LOW, "very_low", True, who=1, seq=2),
@@ -156,3 +156,34 @@ def test_stored_classified_listed_alerted_and_exported(followup_url: str) -> Non
     assert temp["valueQuantity"]["code"] == "Cel" and temp["valueQuantity"]["value"] == 38.4
     assert temp["bodySite"] == {"text": "armpit"}
     assert temp["interpretation"][0]["coding"][0]["code"] == "H"
+
+
+def test_an_age_is_counted_on_the_districts_day(followup_url: str) -> None:
+    """A high fever at 01:00 in Beijing on a resident's birthday is a fever at
+    the elder's age of that day (urgent), though it is still the day before in UTC."""
+    rules = load_rules({})
+    elder = rules.temperature.high_fever_urgent_from_age
+    at = datetime(2026, 12, 7, 17, 0, tzinfo=UTC)  # 2026-12-08 01:00 in Beijing
+    assert at.astimezone(DISTRICT).date() == date(2026, 12, 8)
+    born = date(2026 - elder, 12, 8).isoformat()
+    fever = {"celsius": 39.6}
+    engine = make_engine(followup_url)
+    try:
+        msgs = [message("temperature", fever, "high_fever", True, who=7, seq=1, born=born, at=at)]
+        IngestStore(engine, key=b"k" * 32, rules=rules, tz=DISTRICT).store(
+            msgs, [], received_at=at + timedelta(seconds=2)
+        )
+        with Session(engine) as s:
+            (row,) = s.scalars(select(Reading)).all()
+            assert (row.server_category, row.server_urgent) == ("high_fever", True)
+        # Counted in UTC, the same reading would be a day short of the age.
+        with Session(engine) as s, s.begin():
+            s.execute(delete(Reading))
+        IngestStore(engine, key=b"k" * 32, rules=rules, tz=UTC).store(
+            msgs, [], received_at=at + timedelta(seconds=2)
+        )
+        with Session(engine) as s:
+            (row,) = s.scalars(select(Reading)).all()
+            assert row.server_urgent is False
+    finally:
+        engine.dispose()

@@ -65,7 +65,7 @@ def ingest(world: World, *msgs: ReadingMessage) -> int:
         checked = check_readings("hk/v1/st/st-001/readings", encode(msg), max_bytes=512 * 1024)
         assert checked.rejections == [] and checked.readings == [msg]
     # the ingest's rules: the configured ones, here the shipped defaults (SERVER)
-    IngestStore(world.engine, key=KEY).store(list(msgs), [], received_at=world.now)
+    IngestStore(world.engine, key=KEY, tz=DISTRICT).store(list(msgs), [], received_at=world.now)
     want = id_hash(KEY, msgs[0].resident.id_number)
     with Session(world.engine) as s, s.begin():
         rid = s.scalars(select(Resident.id).where(Resident.id_hash == want)).one()
