@@ -316,6 +316,9 @@ class FakeVitalDevice(_Checkable):
         self.script: deque[VitalMeasurement | DeviceError] = deque()
         self.state = "ready"
         self.calls = 0
+        self.gate: asyncio.Event | None = None
+        """Set: each measurement also waits for it (a test that reads the
+        measuring screen before the result comes, however slow the machine)."""
 
     @property
     def info(self) -> DeviceInfo:
@@ -332,6 +335,8 @@ class FakeVitalDevice(_Checkable):
             await self._clock.sleep(timeout_s)
             raise DeviceTimeoutError("nothing measured in time", device=self._info.label)
         await self._clock.sleep(self._delay_s)
+        if self.gate is not None:
+            await self.gate.wait()
         outcome = self.script.popleft()
         if isinstance(outcome, DeviceError):
             raise outcome

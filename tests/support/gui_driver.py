@@ -928,9 +928,13 @@ async def visit_vitals(d: Driver) -> None:
     await d.tap("confirm.yes")
     await d.wait_for("btn.weight")
     await d.record("choose")
+    # each measuring screen read in both languages before its result comes
+    for device in (dev.weight, dev.pulse_oximeter):
+        device.gate = asyncio.Event()
     await d.tap("btn.weight")
     await d.wait_for("measure_weight.body")
     await d.record("measure_weight")
+    dev.weight.gate.set()
     await d.wait_for("height.prompt", within=30)
     for ch in "1659":  # the fourth digit is not taken
         await d.tap(f"hkey.{ch}")
@@ -941,6 +945,7 @@ async def visit_vitals(d: Driver) -> None:
     await d.tap("btn.next")
     await d.wait_for("measure_spo2.body")
     await d.record("measure_spo2")
+    dev.pulse_oximeter.gate.set()
     await d.wait_for("result.value", text="87", within=30)
     await d.record("result-spo2")
     # the staff the urgent result called acknowledge it on that screen
