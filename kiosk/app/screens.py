@@ -1055,7 +1055,8 @@ class Renderer:
         else:
             col.add_widget(advice_label)
             sentence = text(lang, explanation.key, **explanation.as_dict())
-            col.add_widget(self.label(sentence, tid="result.explanation"))
+            explanation_label = self.label(sentence, tid="result.explanation")
+            col.add_widget(explanation_label)
         for note in notes:
             col.add_widget(self.txt(state, note, tid="result.note"))
         for i, words in enumerate(lines):
@@ -1095,6 +1096,9 @@ class Renderer:
                 if call is not None:
                     top.height = max(top.height, call.height)
                     self._before_replay(top, call)
+                else:  # nor there: at the right of the advice, its words narrower
+                    self._beside_words(state, col, [advice_label, explanation_label],
+                                       spare_h=spare - col.spacing)  # fmt: skip
         elif state.help is not None and state.help.open:
             # the staff the urgent result called acknowledge it here, where
             # they find the elder (as on the error and thank-you screens)
@@ -1110,6 +1114,47 @@ class Renderer:
             actions.add_widget(b)
         col.add_widget(actions)
         return col
+
+    def _beside_words(self, state: State, col: BoxLayout, labels: list[Txt], *,
+                      spare_h: float) -> bool:  # fmt: skip
+        """呼叫工作人员 (or, once called, its few words on yellow) at the
+        right of ``labels`` (consecutive one-line rows of ``col``), at their
+        top, the words broken into the narrower column beside it: where the
+        page has the height that takes (``spare_h``), with 8 mm clear above
+        the row of buttons below. False (nothing changed) where it has not."""
+        from kivy.core.window import Window
+
+        m = self.m
+        full = Window.width - m.x(3)
+        old_h = sum(w.height for w in labels)
+        index = col.children.index(labels[-1])  # Kivy keeps children last first
+        below = sum(w.height for w in col.children[:index] if w.size_hint_y is None)
+        room = full * 0.45  # the words keep at least half the panel
+        while (call := self.call_in(state, room=room, spare_h=float("inf"), row_h=0)) is not None:
+            text_w = full - m.gap_x - call.width
+            narrow = [self.broken(w.text, tid=w.tid, width=text_w) for w in labels]
+            height = max(sum(w.height for w in narrow), call.height)
+            clear = max(0.0, m.gap_y - (height - call.height) - below)
+            if height - old_h + clear <= spare_h:
+                break
+            room = call.width - 1  # the narrower form (two lines), if there is one
+        else:
+            return False
+        words = BoxLayout(orientation="vertical")
+        for w in narrow:
+            words.add_widget(w)
+        words.add_widget(Widget())
+        side = BoxLayout(orientation="vertical", size_hint_x=None, width=call.width)
+        side.add_widget(call)
+        side.add_widget(Widget())
+        row = BoxLayout(size_hint_y=None, height=height, spacing=m.gap_x)
+        row.add_widget(words)
+        row.add_widget(side)
+        at = col.children.index(labels[0])
+        for w in labels:
+            col.remove_widget(w)
+        col.add_widget(row, index=at - len(labels) + 1)
+        return True
 
     def _room_before_replay(self, top: BoxLayout) -> float:
         """The width a result's top row (the number, its unit, the room
@@ -1198,7 +1243,8 @@ class Renderer:
         for w in shown:
             listing.add_widget(w)
         col.add_widget(listing)
-        col.add_widget(Widget())
+        filler = Widget()
+        col.add_widget(filler)
         col.add_widget(reminder)
         buttons: list[Widget] = [self.lang_button(state)]
         if not replay_on_top:
@@ -1231,6 +1277,19 @@ class Renderer:
             if call is not None:
                 head.height = max(head.height, call.height)
                 head.add_widget(call, index=len(beside))  # before "Repeat"
+        if call is None and not replay_on_top:
+            # nor there: "Repeat" up beside the title, the call in its place
+            # (the page's filler and the gap it takes go to the taller title row)
+            rest = [b for b in buttons if b.tid != "btn.replay"]
+            call = self.call_in(state, room=self.room_beside(rest), row_h=m.button_h,
+                                spare_h=spare + gap - (m.button_h - line))  # fmt: skip
+            if call is not None:
+                replay = next(b for b in buttons if b not in rest)
+                buttons.remove(replay)
+                head.height = m.button_h
+                head.add_widget(replay)
+                buttons.insert(1, call)
+                col.remove_widget(filler)
         actions = BoxLayout(size_hint_y=None, spacing=m.gap_x)
         actions.height = max(b.height for b in buttons)
         for b in buttons:

@@ -2,8 +2,8 @@
 
 Each scenario runs in its own process (Kivy does not re-initialise in one
 process). Whole visits run at 800×480 (the first official 7" panel) and
-1280×800 (a 10" panel); a tour of one screen of each kind at 1024×600 (7")
-and 1280×720 (the official Touch Display 2, 7"); every error message at
+1280×800 (a 10" panel); a tour of one screen of each kind at 800×480, 1024×600
+(7") and 1280×720 (the official Touch Display 2, 7"); every error message at
 800×480, the smallest. Screenshots of every screen in both languages go to
 ``artifacts/screenshots/kiosk/`` (kept by CI, not committed).
 """
@@ -32,8 +32,8 @@ PANELS = {
 }
 VISIT_PANELS = ("1280x800", "800x480")
 """Whole visits by touch."""
-TOUR_PANELS = ("1024x600", "1280x720")
-"""A tour of one screen of each kind (the whole visits cover the others)."""
+TOUR_PANELS = ("800x480", "1024x600", "1280x720")
+"""A tour of one screen of each kind (the whole visits cover the other sizes)."""
 
 pytestmark = pytest.mark.gui
 
@@ -383,6 +383,11 @@ def test_screen_tour_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     assert (zh["summary.0.value"], zh["summary.1.value"]) == ("127/83 mmHg", "5.6 mmol/L")
     assert zh["summary.reminder"] == "请取回身份证，取下袖带"
     assert en["summary.0.value"] == "127/83 mmHg"
+    # 呼叫工作人员 on the result with two buttons beside "Finish": in their
+    # row, or, where it has no room (Chinese at 800x480), beside the advice
+    result = step(report, "result-bp")["texts"]
+    assert result["zh_CN"]["btn.call_staff"] == "呼叫工作人员"
+    assert result["en"]["btn.call_staff"] == "Call staff"
     over = step(report, "still_here-result")
     assert over["texts"]["zh_CN"]["still_here.title"] == "您还在吗？"
     assert over["texts"]["zh_CN"]["result.value"] == "127/83"  # the result stays behind it
@@ -560,6 +565,14 @@ def test_the_summary_fits_the_smallest_panel_in_both_languages(xvfb: str, tmp_pa
             [f"2.9 {t('result.glucose_unit')}", f"165/101 {t('result.bp_unit')}",
              f"149/91 {t('result.bp_unit')}"]
         )  # fmt: skip
+    # the call the urgent result made, said where 呼叫工作人员 was: beside the
+    # advice of a result with two buttons beside "Finish", and on a summary
+    # page with two results ("Repeat" up beside the title), in Chinese at
+    # 800x480 (the English words need two lines: no room for them there)
+    called = text("zh_CN", "help.short.called")
+    assert step(report, "result-next-or-summary")["texts"]["zh_CN"]["help.status"] == called
+    [urgent] = _pages(report, "urgent", "zh_CN")
+    assert urgent["help.status"] == called
     both = {b["tid"] for b in step(report, "result-next-or-summary")["buttons"]}
     assert {"btn.next", "btn.summary"} <= both  # glucose still to come, or all results now
     for name in report["shots"]:
