@@ -73,6 +73,8 @@ class Renderer:
         self._summary_page = 0
         self._summary_of: tuple[SummaryItem, ...] = ()
         self._widths: dict[str, float] = {}
+        self._pool: dict[tuple[str, str, bool], Btn] = {}
+        self._taken: set[int] = set()
 
     # --- entry -----------------------------------------------------------------
 
@@ -92,6 +94,7 @@ class Renderer:
         if self._page is not None:
             self.root.remove_widget(self._page)
         self._updaters = []
+        self._taken = set()
         builder = getattr(self, f"_screen_{state.screen.value}")
         page: Widget = builder(state)
         self._page = page
@@ -142,8 +145,34 @@ class Renderer:
         """A button just wide enough for its words (and at least ``least_mm``)."""
         words = self.t(state, key)
         width = max(self.m.x(least_mm), self._ui_width(words) + self.m.x(1.6))
-        return Btn(words, font_size=self.m.body, tid=tid, on_tap=on_tap, primary=primary,
-                   size_hint=(None, None), width=width, height=self.m.button_h)  # fmt: skip
+        size = {"size_hint": (None, None), "width": width, "height": self.m.button_h}
+        return self._pooled(words, tid=tid, on_tap=on_tap, primary=primary, **size)
+
+    def _pooled(self, words: str, *, tid: str, on_tap: Callable[[], None] | None,
+                primary: bool, **geometry: Any) -> Btn:  # fmt: skip
+        """A button with ``words``: the same few ("Repeat", the language,
+        呼叫工作人员, "Finish") are on nearly every screen, so each is built
+        once and moved to the next page, its size set again (a Kivy button
+        costs milliseconds to build, and notification to result is timed:
+        bench/kiosk.py). Never one the page being built has taken already,
+        nor one a finger is still on; a disabled one is always new."""
+        if on_tap is None:
+            return Btn(words, font_size=self.m.body, tid=tid, on_tap=None, primary=primary,
+                       **geometry)  # fmt: skip
+        key = (words, tid, primary)
+        button = self._pool.get(key)
+        if button is None or id(button) in self._taken or button.state == "down":
+            button = Btn(words, font_size=self.m.body, tid=tid, on_tap=on_tap, primary=primary,
+                         **geometry)  # fmt: skip
+            self._pool[key] = button
+        else:
+            if button.parent is not None:
+                button.parent.remove_widget(button)
+            button.retarget(on_tap)
+            for name, value in geometry.items():
+                setattr(button, name, value)
+        self._taken.add(id(button))
+        return button
 
     def replay_button(self, state: State) -> Btn:
         """Says the screen's words again ("Repeat", 重听)."""
@@ -165,17 +194,11 @@ class Renderer:
         width_mm: float | None = None,
         **p: Any,
     ) -> Btn:
-        kw: dict[str, Any] = {"size_hint_y": None, "height": self.m.button_h}
+        kw: dict[str, Any] = {"size_hint": (1, None), "height": self.m.button_h}
         if width_mm is not None:
-            kw.update(size_hint_x=None, width=self.m.x(width_mm))
-        return Btn(
-            self.t(state, key, **p),
-            font_size=self.m.body,
-            tid=tid or key,
-            on_tap=on_tap,
-            primary=primary,
-            **kw,
-        )
+            kw.update(size_hint=(None, None), width=self.m.x(width_mm))
+        return self._pooled(self.t(state, key, **p), tid=tid or key, on_tap=on_tap,
+                            primary=primary, **kw)  # fmt: skip
 
     def lang_button(self, state: State) -> Btn:
         other = "en" if state.language == "zh_CN" else "zh_CN"

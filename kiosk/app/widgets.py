@@ -115,6 +115,10 @@ class Btn(Button):  # type: ignore[misc]
         if self._on_tap is not None:
             self._on_tap()
 
+    def retarget(self, on_tap: Callable[[], None]) -> None:
+        """What a tap does from now on (a button reused on a new screen)."""
+        self._on_tap = on_tap
+
 
 class CategoryIcon(Widget):  # type: ignore[misc]
     """A shape in an Okabe–Ito colour: circle (fine), triangle (raised),
