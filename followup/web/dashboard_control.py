@@ -53,6 +53,7 @@ def control_figures(
         month_starts=year.starts,
         until=year.now,
         limits=limits(year, fu),
+        birth_dates={rid: managed[rid].person.birth_date for rid in steady},
     )
     changing = set(since) - steady
     decided = _decide(session, kind, changing, managed=managed, year=year, fu=fu)

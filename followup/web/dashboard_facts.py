@@ -2,7 +2,7 @@
 the last reading of each month, the urgent alerts and who has had no contact.
 
 The scope's residents are read first (:func:`people`); everything else is read by
-their ids, passed as one parameter (:func:`_among`): each resident an index probe,
+their ids, passed as one parameter (:func:`among`): each resident an index probe,
 whatever the planner guesses of a join (PostgreSQL's default ``random_page_cost``
 scans the whole of ``reviews`` for a doctor's thousand residents: ten times slower),
 and no statement with a thousand parameters to compile. The readings come from
@@ -13,7 +13,7 @@ each resident's last reading of each month leaves the database (a window functio
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
@@ -123,7 +124,7 @@ def people(session: Session, scope: Scope) -> dict[int, Person]:
     }
 
 
-def _among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
+def among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
     """``column`` is one of ``ids``: ``IN`` the rows of a table function over one text
     parameter, ``unnest`` of an array literal on PostgreSQL, ``json_each`` of a JSON list
     on SQLite. The planner joins that like a table: an index probe per resident for a
@@ -144,13 +145,43 @@ def _among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement
     return column.in_(select(table.c.value))  # type: ignore[no-any-return]
 
 
+def _with_number(session: Session, numbers: Mapping[int, int]) -> Any:
+    """``numbers`` (resident → a number) as a table of ``value`` (the resident) and
+    ``number``, to join: ``unnest`` of two array literals on PostgreSQL, ``json_each`` of
+    a JSON list of pairs on SQLite (one parameter each, as :func:`among`). Joined, not
+    tested with ``IN``: the planner probes each resident's readings by the index (a
+    semi-join of ``IN`` could read the whole year's readings of everyone and hash them)."""
+    values = sorted(numbers)
+    if session.get_bind().dialect.name == "postgresql":
+        ids_array: BindParameter[str] = bindparam(
+            "ids", "{" + ",".join(map(str, values)) + "}", unique=True
+        )
+        numbers_array: BindParameter[str] = bindparam(
+            "numbers", "{" + ",".join(str(numbers[v]) for v in values) + "}", unique=True
+        )
+        table = (
+            func.unnest(cast(ids_array, ARRAY(Integer)), cast(numbers_array, ARRAY(Integer)))
+            .table_valued("value", "number")
+            .render_derived()
+        )
+        return select(table.c.value, table.c.number).subquery()
+    pairs: BindParameter[str] = bindparam(
+        "pairs", json.dumps([[v, numbers[v]] for v in values]), unique=True
+    )
+    each = func.json_each(pairs).table_valued("value")
+    return select(
+        cast(func.json_extract(each.c.value, "$[0]"), Integer).label("value"),
+        cast(func.json_extract(each.c.value, "$[1]"), Integer).label("number"),
+    ).subquery()
+
+
 def followups(
     session: Session, ids: Collection[int], *, since: datetime, until: datetime
 ) -> list[tuple[int, datetime]]:
     """These residents' follow-ups (reviews that are a contact) between ``since`` and
     ``until``: (resident, when)."""
     q = select(Review.resident_id, Review.created_at).where(
-        _among(session, Review.resident_id, ids),
+        among(session, Review.resident_id, ids),
         Review.created_at >= since,
         Review.created_at <= until,
         Review.outcome.in_(sorted(FOLLOWUP_DONE)),
@@ -171,42 +202,68 @@ class Limits:
     elderly_born_by: date
     glucose_below: float
 
+    def systolic_below_for(self, birth_date: date | None) -> int:
+        """The systolic limit all year of a resident born on ``birth_date``."""
+        if birth_date is not None and birth_date <= self.elderly_born_by:
+            return self.elderly_systolic_below
+        return self.systolic_below
+
 
 def _ranked(
     session: Session,
-    ids: Collection[int],
+    ids: Collection[int] | Mapping[int, int],
     *,
     kind: str,
     month_starts: Sequence[datetime],
     until: datetime,
-    columns: Sequence[Any],
-    with_resident: bool = False,
+    columns: Callable[[Any, Any], Sequence[Any]],
 ) -> Any:
     """These residents' usable readings of ``kind`` from ``month_starts[0]`` to ``until``
-    with their month (``month``), ``columns`` (of ``readings``; with ``with_resident``
-    also of ``residents``) and ``nth``: 1 for each resident's last reading of a month."""
+    with their month (``month``), ``columns`` (given the residents' table, whose
+    ``number`` is each one's number in ``ids`` when it is a mapping, and the readings',
+    with the columns of ``readings``) and ``nth``: 1 for each resident's last reading of
+    a month.
+
+    On PostgreSQL each resident's readings are a ``LATERAL`` subquery: an index-only
+    probe of the partial index per resident whatever the planner's statistics say (a
+    plain join, planned from a table not yet analysed, hashed the whole year's
+    readings of everyone: seconds). SQLite joins by the index anyway (no ``LATERAL``)."""
     usable = BP_FOR_CONTROL if kind == "blood_pressure" else FASTING_GLUCOSE
+    who = _with_number(session, ids if isinstance(ids, Mapping) else dict.fromkeys(ids, 0))
+    in_year = (Reading.measured_at >= month_starts[0], Reading.measured_at <= until)
+    values = (
+        (Reading.systolic_mmhg, Reading.diastolic_mmhg)
+        if kind == "blood_pressure"
+        else (Reading.glucose_mmol_per_l,)
+    )
+    r: Any
+    if session.get_bind().dialect.name == "postgresql":
+        r = (
+            select(Reading.resident_id, Reading.measured_at, *values)
+            .where(Reading.resident_id == who.c.value, usable, *in_year)
+            .offset(0)  # kept a subquery: the planner may not flatten it into a join
+            .lateral("r")
+        )
+        joined = select().select_from(who).join(r, true())
+    else:
+        r = Reading.__table__
+        joined = (
+            select()
+            .select_from(who)
+            .join(r, Reading.resident_id == who.c.value)
+            .where(usable, *in_year)
+        )
     month = case(
-        *((Reading.measured_at < start, m) for m, start in enumerate(month_starts[1:], 1)),
+        *((r.c.measured_at < start, m) for m, start in enumerate(month_starts[1:], 1)),
         else_=len(month_starts),
     )
-    q = select(
-        Reading.resident_id.label("rid"),
+    return joined.add_columns(
+        r.c.resident_id.label("rid"),
         month.label("month"),
-        *columns,
+        *columns(who, r),
         func.row_number()
-        .over(partition_by=(Reading.resident_id, month), order_by=Reading.measured_at.desc())
+        .over(partition_by=(r.c.resident_id, month), order_by=r.c.measured_at.desc())
         .label("nth"),
-    ).select_from(Reading)
-    if with_resident:  # each of them by its key, not a hash of everyone
-        q = q.join(Resident, Resident.id == Reading.resident_id).where(
-            _among(session, Resident.id, ids)
-        )
-    return q.where(
-        _among(session, Reading.resident_id, ids),
-        usable,
-        Reading.measured_at >= month_starts[0],
-        Reading.measured_at <= until,
     ).subquery()
 
 
@@ -222,14 +279,16 @@ def last_of_each_month(
     glucose ("glucose") reading of each month from ``month_starts[0]`` to ``until``;
     by resident, oldest first. A reading's month is the last of ``month_starts`` at or
     before it."""
-    values: tuple[Any, ...] = (
-        (Reading.systolic_mmhg, Reading.diastolic_mmhg)
-        if kind == "blood_pressure"
-        else (Reading.glucose_mmol_per_l,)
+    values = (
+        ("systolic_mmhg", "diastolic_mmhg") if kind == "blood_pressure" else ("glucose_mmol_per_l",)
     )
-    columns = (Reading.measured_at.label("at"), *values)
     ranked = _ranked(
-        session, ids, kind=kind, month_starts=month_starts, until=until, columns=columns
+        session,
+        ids,
+        kind=kind,
+        month_starts=month_starts,
+        until=until,
+        columns=lambda _who, r: (r.c.measured_at.label("at"), *(r.c[v] for v in values)),
     )
     q = (
         select(ranked.c.rid, ranked.c.month, ranked.c.at, *list(ranked.c)[3:-1])
@@ -247,31 +306,36 @@ def controlled_months(
     month_starts: Sequence[datetime],
     until: datetime,
     limits: Limits,
+    birth_dates: Mapping[int, date | None] | None = None,
 ) -> dict[int, int]:
-    """For residents whose limit is the same all year (``limits``), counted in SQL:
-    resident → a bit mask whose bit m (1-12) says the last reading up to the end of
-    month m was controlled (a resident with no reading is not in it). Each month's last
-    reading, controlled, sets the bits from its month to the month before the next
-    one's (``lead``): one row per resident leaves the database, not one per reading."""
+    """For residents whose limit is the same all year (``limits``; blood pressure: by
+    ``birth_dates``, each resident's), counted in SQL: resident → a bit mask whose bit m
+    (1-12) says the last reading up to the end of month m was controlled (a resident with
+    no reading is not in it). Each month's last reading, controlled, sets the bits from
+    its month to the month before the next one's (``lead``): one row per resident leaves
+    the database, not one per reading. Each resident's systolic limit goes with its id
+    (no join of ``residents``: at a district's size its whole table was hashed)."""
     if kind == "blood_pressure":
-        systolic_limit = case(
-            (Resident.birth_date <= limits.elderly_born_by, limits.elderly_systolic_below),
-            else_=limits.systolic_below,
-        )
-        ok: ColumnElement[bool] = and_(
-            Reading.systolic_mmhg < systolic_limit,
-            Reading.diastolic_mmhg < limits.diastolic_below,
-        )
+        born = birth_dates or {}
+        who: Collection[int] | Mapping[int, int] = {
+            rid: limits.systolic_below_for(born.get(rid)) for rid in ids
+        }
+
+        def ok(t: Any, r: Any) -> ColumnElement[bool]:
+            return and_(r.c.systolic_mmhg < t.c.number, r.c.diastolic_mmhg < limits.diastolic_below)
     else:
-        ok = Reading.glucose_mmol_per_l < limits.glucose_below
+        who = ids
+
+        def ok(t: Any, r: Any) -> ColumnElement[bool]:
+            return r.c.glucose_mmol_per_l < limits.glucose_below  # type: ignore[no-any-return]
+
     ranked = _ranked(
         session,
-        ids,
+        who,
         kind=kind,
         month_starts=month_starts,
         until=until,
-        columns=[ok.label("ok")],
-        with_resident=kind == "blood_pressure",
+        columns=lambda t, r: [ok(t, r).label("ok")],
     )
     lasts = (
         select(
@@ -299,7 +363,7 @@ def alerts(
     q = select(
         Alert.resident_id, Alert.measured_at, Alert.acknowledged_at, Alert.acknowledged_by
     ).where(
-        _among(session, Alert.resident_id, ids),
+        among(session, Alert.resident_id, ids),
         Alert.measured_at >= since,
         Alert.measured_at <= until,
     )
@@ -310,7 +374,7 @@ def without_contact(session: Session, ids: Collection[int], *, since: datetime) 
     """Those of these residents with no reading and no follow-up from ``since`` on."""
     R = Resident
     q = select(R.id).where(
-        _among(session, R.id, ids),
+        among(session, R.id, ids),
         ~exists().where(Reading.resident_id == R.id, Reading.measured_at >= since),
         ~exists().where(
             Review.resident_id == R.id,

@@ -221,6 +221,28 @@ def _section_query(
     return select(*columns).select_from(S).join(R, R.id == S.resident_id).where(*where)
 
 
+ROW_COLUMNS = (
+    Resident.id,
+    Resident.name,
+    Resident.sex,
+    Resident.birth_date,
+    Resident.area,
+    Resident.phone,
+    Resident.responsible_doctor_id,
+    ResidentStatusRow.trigger_uuid,
+    ResidentStatusRow.trigger_station_id,
+    ResidentStatusRow.trigger_summary,
+    ResidentStatusRow.trigger_at,
+    ResidentStatusRow.reason,
+    ResidentStatusRow.rule,
+    ResidentStatusRow.screening,
+    ResidentStatusRow.review_due_on,
+    ResidentStatusRow.due_on,
+)
+"""What a row of the list shows: these columns, not both tables' whole rows as ORM
+objects (no identity map to fill for up to 400 rows a page)."""
+
+
 def count_sections(
     session: Session, f: ListFilters, *, today: date, rules: RulesConfig
 ) -> dict[str, int]:
@@ -261,12 +283,13 @@ def fetch_list(
     day, in ``tz``."""
     today = now.astimezone(tz).date()
     result = ListResult()
-    S, R = ResidentStatusRow, Resident
+    S = ResidentStatusRow
     result.counts = count_sections(session, f, today=today, rules=rules)
+    triggers: dict[int, str | None] = {}
     for section in SECTIONS:
         if not f.wants(section):
             continue
-        q = _section_query(section, f, today=today, rules=rules, columns=[S, R])
+        q = _section_query(section, f, today=today, rules=rules, columns=ROW_COLUMNS)
         if section in ("urgent", "abnormal"):  # the longest waiting at the top
             q = q.order_by(S.trigger_at, S.resident_id)
         else:
@@ -274,50 +297,46 @@ def fetch_list(
         if limit is not None:
             q = q.limit(limit)
         rows: list[ListRow] = []
-        for st, res in session.execute(q):
-            days = (today - st.due_on).days if st.due_on and section.startswith("overdue") else None
+        overdue = section.startswith("overdue")
+        for r in session.execute(q):
+            days = (today - r.due_on).days if r.due_on and overdue else None
+            if section == "urgent":
+                triggers[r.id] = r.trigger_uuid
             rows.append(
                 ListRow(
                     section=section,
-                    resident_id=res.id,
-                    name=res.name or "",
-                    sex=res.sex,
-                    age=age_on(res.birth_date, today),
-                    area=res.area or "",
-                    phone=res.phone or "",
-                    station_id=st.trigger_station_id or "",
-                    doctor_id=res.responsible_doctor_id,
-                    trigger_summary=st.trigger_summary or "",
-                    trigger_at=st.trigger_at,
-                    reason=st.reason or "",
-                    rule=st.rule or "",
-                    screening=st.screening,
-                    review_due_on=st.review_due_on,
-                    due_on=st.due_on,
+                    resident_id=r.id,
+                    name=r.name or "",
+                    sex=r.sex,
+                    age=age_on(r.birth_date, today),
+                    area=r.area or "",
+                    phone=r.phone or "",
+                    station_id=r.trigger_station_id or "",
+                    doctor_id=r.responsible_doctor_id,
+                    trigger_summary=r.trigger_summary or "",
+                    trigger_at=r.trigger_at,
+                    reason=r.reason or "",
+                    rule=r.rule or "",
+                    screening=r.screening,
+                    review_due_on=r.review_due_on,
+                    due_on=r.due_on,
                     days_overdue=days,
                 )
             )
         result.sections[section] = rows
     _with_attempts(session, result)
-    urgent = result.sections.get("urgent", [])
-    if urgent:
+    uuids = sorted({u for u in triggers.values() if u is not None})
+    if uuids:
         alerts = {
             a.reading_uuid: a
-            for a in session.scalars(
-                select(Alert).where(Alert.resident_id.in_([r.resident_id for r in urgent]))
-            )
+            for a in session.scalars(select(Alert).where(Alert.reading_uuid.in_(uuids)))
         }
-        trig = {
-            st.resident_id: st.trigger_uuid
-            for st in session.scalars(
-                select(S).where(S.resident_id.in_([r.resident_id for r in urgent]))
-            )
-        }
-        enriched = []
-        for row in urgent:
-            a = alerts.get(trig.get(row.resident_id) or "")
-            enriched.append(_with_alert(row, a) if a is not None else row)
-        result.sections["urgent"] = enriched
+        result.sections["urgent"] = [
+            _with_alert(row, a)
+            if (a := alerts.get(triggers.get(row.resident_id) or "")) is not None
+            else row
+            for row in result.sections["urgent"]
+        ]
     return result
 
 
@@ -326,6 +345,7 @@ def _with_attempts(session: Session, result: ListResult) -> None:
     from dataclasses import replace
 
     from followup.db.reviews import NO_ANSWER, Review
+    from followup.web.dashboard_facts import among
 
     ids = {r.resident_id for rows in result.sections.values() for r in rows}
     if not ids:
@@ -333,7 +353,7 @@ def _with_attempts(session: Session, result: ListResult) -> None:
     trail: dict[int, list[datetime]] = {}
     for rid, outcome, at in session.execute(
         select(Review.resident_id, Review.outcome, Review.created_at)
-        .where(Review.resident_id.in_(sorted(ids)))
+        .where(among(session, Review.resident_id, ids))
         .order_by(Review.resident_id, Review.created_at, Review.id)
     ):
         if outcome == NO_ANSWER:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import Row, select, text
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
@@ -152,15 +152,18 @@ async def dashboard_residents(request: Request) -> Response:
     d, lookups = await _compute(request, figure)
     ids = sorted(d.residents.get(figure, set()))
 
-    def work(session: Session) -> list[Resident]:
+    def work(session: Session) -> list[Row[Any]]:
         shown = ids[:MAX_RESIDENTS_SHOWN]
         if not shown:
             return []
-        return list(
-            session.scalars(select(Resident).where(Resident.id.in_(shown)).order_by(Resident.id))
+        R = Resident  # what the page shows of each, not whole rows as ORM objects
+        q = select(
+            R.id, R.name, R.id_masked, R.birth_date, R.area, R.phone, R.responsible_doctor_id
         )
+        return list(session.execute(q.where(R.id.in_(shown)).order_by(R.id)))
 
     residents = await db(request, work)
+    words = lang(request)
     return render(
         request,
         "dashboard_residents.html",
@@ -171,7 +174,7 @@ async def dashboard_residents(request: Request) -> Response:
             "residents": residents,
             "total": len(ids),
             "ages": {r.id: age_on(r.birth_date, d.today) for r in residents},
-            "states": STATE_NAMES,
+            "state_words": {k: words.gettext(v) for k, v in STATE_NAMES.items()},
             "query": d.scope.query_string(),
             "doctor_names": dict(lookups["doctors"]),
         },

@@ -223,3 +223,20 @@ def test_one_figure_alone_is_the_same_figure(district: tuple[Session, District])
         )
         assert alone.residents[figure] == whole.residents[figure], figure
         assert alone.next_due == whole.next_due
+
+
+def test_each_residents_systolic_limit_goes_with_its_id() -> None:
+    """SQL compares each steady resident's readings with the limit sent beside its id
+    (``dashboard_facts.controlled_months``): 150 for one 65 or over all year (born by
+    1 January 65 years before), 140 otherwise and when the birth date is not known."""
+    from datetime import date, timedelta
+
+    from followup.web.dashboard_control import limits
+
+    lim = limits(Year.of(NOW, BEIJING), RULES.followup)
+    born_by = date(NOW.astimezone(BEIJING).year - RULES.followup.elderly_age, 1, 1)
+    assert lim.elderly_born_by == born_by
+    assert lim.systolic_below_for(born_by) == RULES.followup.elderly_controlled_systolic_below
+    assert lim.systolic_below_for(born_by - timedelta(days=9000)) == 150
+    assert lim.systolic_below_for(born_by + timedelta(days=1)) == 140
+    assert lim.systolic_below_for(None) == RULES.followup.controlled_systolic_below == 140
