@@ -251,8 +251,10 @@ def _freeze_startup_objects() -> None:
     out of the garbage collector's full collections: each one scanned all of it, a pause
     of tens of milliseconds in whichever request set it off (issue 15). Objects made by
     requests are collected as before; :func:`gc.unfreeze` at shutdown gives the rest
-    back (a test process starts many apps)."""
-    gc.collect()
+    back (a test process starts many apps). No collection first: freezing is a move of
+    lists, a collection of the whole heap is not (in the tests, where every app's start
+    paid one, about 100 s of the CI's time); what start-up left as garbage stays until
+    shutdown."""
     gc.freeze()
 
 
