@@ -73,11 +73,13 @@ def free_port() -> int:
 
 
 def _display_number(log: Path) -> str | None:
+    """The display number Xvfb wrote (``-displayfd 1``): a line of digits, not
+    always the log's first (its warnings on stderr may come before it)."""
     try:
-        first = log.read_text(errors="replace").split("\n", 1)
+        lines = log.read_text(errors="replace").split("\n")
     except OSError:
         return None
-    return first[0].strip() if len(first) == 2 and first[0].strip().isdigit() else None
+    return next((line.strip() for line in lines[:-1] if line.strip().isdigit()), None)
 
 
 def wait(what: str, probe: Callable[[], T | None], *, within: float, sup: Supervisor) -> T:
