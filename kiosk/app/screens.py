@@ -1139,12 +1139,12 @@ class Renderer:
         return col
 
     def _beside_words(self, state: State, col: BoxLayout, labels: list[Txt], *,
-                      spare_h: float) -> bool:  # fmt: skip
+                      spare_h: float) -> None:  # fmt: skip
         """呼叫工作人员 (or, once called, its few words on yellow) at the
         right of ``labels`` (consecutive one-line rows of ``col``), at their
         top, the words broken into the narrower column beside it: where the
         page has the height that takes (``spare_h``), with 8 mm clear above
-        the row of buttons below. False (nothing changed) where it has not."""
+        the row of buttons below; nowhere (nothing changed) where it has not."""
         from kivy.core.window import Window
 
         m = self.m
@@ -1162,7 +1162,7 @@ class Renderer:
                 break
             room = call.width - 1  # the narrower form (two lines), if there is one
         else:
-            return False
+            return
         words = BoxLayout(orientation="vertical")
         for w in narrow:
             words.add_widget(w)
@@ -1177,7 +1177,6 @@ class Renderer:
         for w in labels:
             col.remove_widget(w)
         col.add_widget(row, index=at - len(labels) + 1)
-        return True
 
     def _room_before_replay(self, top: BoxLayout) -> float:
         """The width a result's top row (the number, its unit, the room
