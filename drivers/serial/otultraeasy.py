@@ -206,6 +206,19 @@ class OneTouchUltraEasy:
     async def record(self, index: int) -> lb.EasyRecord:
         return lb.parse_record(await self._session_request(lb.record_request(index)))
 
+    async def _count_and_newest(self) -> tuple[int, lb.EasyRecord | None]:
+        """The record count and the newest record, read as one: a test that
+        completes between the two requests would otherwise pair the new record
+        with the old count (and so with the previous test's sequence number),
+        so the count is read again after the record until it stands still."""
+        count = await self.count()
+        while True:
+            newest = await self.record(0) if count else None
+            again = await self.count()
+            if again == count:
+                return count, newest
+            count = again
+
     def _measurement(self, record: lb.EasyRecord, sequence: int) -> GlucoseMeasurement:
         mg_dl = min(max(record.mg_dl, lb.RANGE_MG_DL[0]), lb.RANGE_MG_DL[1])
         return GlucoseMeasurement(
@@ -260,8 +273,7 @@ class OneTouchUltraEasy:
         """The visit's step begins: the count and newest record now are the
         baseline; the records added since the count last seen are device memory."""
         self.window.begin()
-        count = await self.count()
-        newest = await self.record(0) if count else None
+        count, newest = await self._count_and_newest()
         if self._last_count is not None and count > self._last_count:
             for index in range(count - self._last_count - 1, -1, -1):  # oldest first
                 record = newest if index == 0 else await self.record(index)
@@ -280,13 +292,11 @@ class OneTouchUltraEasy:
             if self._baseline is None:
                 await self.begin_step()
             while True:
-                count = await self.count()
-                if count:
-                    newest = await self.record(0)
-                    if self._baseline is None or newest != self._baseline[1]:
-                        self._baseline = (count, newest)
-                        self._last_count = count
-                        return self._measurement(newest, count - 1)
+                count, newest = await self._count_and_newest()
+                if newest is not None and (self._baseline is None or newest != self._baseline[1]):
+                    self._baseline = (count, newest)
+                    self._last_count = count
+                    return self._measurement(newest, count - 1)
                 await asyncio.sleep(self.options.poll_interval_s)
 
         try:

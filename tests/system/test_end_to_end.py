@@ -227,6 +227,12 @@ class Kiosk:
             env={**os.environ, "DISPLAY": self.display}, check=True, timeout=10,
         )  # fmt: skip
 
+    def typed(self) -> int:
+        """How many characters of the ID number are on the check-in screen (the
+        number appears with the first digit drawn)."""
+        w = self.widget("checkin.number")
+        return len((w["text"] or "").replace("\n", "").replace(" ", "")) if w else 0
+
     def shot(self, name: str) -> None:
         time.sleep(0.15)  # the frame after the change
         path = SHOTS / f"kiosk-{len(self.shots) + 1:02d}-{name}.png"
@@ -242,14 +248,9 @@ def visit(k: Kiosk) -> dict[str, str]:
     k.shot("attract")
     k.tap("attract.start")
     k.screen("checkin")
-
-    def typed() -> int:  # the number appears with the first digit drawn
-        w = k.widget("checkin.number")
-        return len((w["text"] or "").replace("\n", "").replace(" ", "")) if w else 0
-
     for i, ch in enumerate(ID_NUMBER, start=1):
         k.tap(f"key.{ch}")
-        wait(f"{i} characters typed", lambda i=i: typed() == i, within=10, sup=k.sup)  # type: ignore[misc]
+        wait(f"{i} characters typed", lambda i=i: k.typed() == i, within=10, sup=k.sup)  # type: ignore[misc]
     k.shot("checkin-typed")
     k.tap("btn.ok")
     k.screen("confirm")

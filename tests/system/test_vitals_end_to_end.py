@@ -79,9 +79,7 @@ def visit(k: Kiosk) -> dict[str, str]:
     k.screen("checkin")
     for i, ch in enumerate(ID_NUMBER, start=1):
         k.tap(f"key.{ch}")
-        wait(f"{i} characters typed",
-             lambda i=i: len(k.text("checkin.number").replace("\n", "").replace(" ", "")) == i,  # type: ignore[misc]
-             within=10, sup=k.sup)  # fmt: skip
+        wait(f"{i} characters typed", lambda i=i: k.typed() == i, within=10, sup=k.sup)  # type: ignore[misc]
     k.tap("btn.ok")
     k.screen("confirm")
     k.tap("confirm.yes")

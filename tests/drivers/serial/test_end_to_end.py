@@ -127,6 +127,34 @@ async def test_meter_drop_mid_measurement(name: str) -> None:
             await meter.measure(timeout_s=10)
 
 
+async def test_ultraeasy_test_completing_between_count_and_record_keeps_its_own_number() -> None:
+    """The meter is polled with two requests (the count, then the newest record);
+    a test that completes between them is still numbered by its own count."""
+    options = opts({"records": 3, "measure_after_s": None})
+    async with (
+        twins.start("onetouch-ultraeasy", options=options) as twin,
+        twins.open_driver(twin, options=options) as meter,
+    ):
+        await meter.begin_step()
+        emulator = twin.emulator
+        answer = emulator.answer
+        tested = False
+
+        def answer_then_test(message: bytes) -> tuple[bytes | None, bool]:
+            nonlocal tested
+            reply = answer(message)
+            if message == lb.record_request(lb.COUNT_RECORD) and not tested:
+                tested = True  # the elder's test lands just after the count went out
+                emulator.memory.insert(0, lb.EasyRecord(emulator.clock(), 142))
+            return reply
+
+        emulator.answer = answer_then_test  # type: ignore[method-assign]
+        reading = await meter.measure(timeout_s=5)
+    assert tested
+    assert reading.original_value == 142
+    assert reading.sequence_number == 3  # the fourth record, numbered from 0
+
+
 async def test_ultraeasy_drop_mid_download_keeps_and_resumes_after_replug() -> None:
     emu = {"fault": "drop_download", "records": 20, "replug_after_s": 0.3, "measure_after_s": None}
     async with twins.connect("onetouch-ultraeasy", options=opts(emu, reconnect_max_s=5)) as meter:
