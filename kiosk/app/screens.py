@@ -1131,6 +1131,15 @@ class Renderer:
                 self._before_replay(top, here)
             elif here.width <= self.room_beside(buttons):
                 buttons.insert(1, here)
+            else:
+                # No room for both (800x480): the staff come first. The small
+                # "measure glucose too" takes this place once they have come
+                # (acknowledged here or on the web, the page is built again).
+                more = [b for b in buttons if getattr(b, "tid", "") == "btn.next"]
+                if more and here.width <= self.room_beside(
+                    [b for b in buttons if b is not more[0]]
+                ):
+                    buttons[buttons.index(more[0])] = here
         actions = BoxLayout(size_hint_y=None, spacing=m.gap_x)
         actions.height = max(b.height for b in buttons)
         for b in buttons:

@@ -214,6 +214,19 @@ def test_visit_both_by_touch(xvfb: str, tmp_path: Path, panel: str) -> None:
     assert [b["tid"] for b in step(report, "result-bp")["buttons"] if b["primary"]] == [
         "btn.finish"
     ]
+    # The staff the result called acknowledge it on that screen ("工作人员已到"). Where
+    # the row has no room for that and "measure glucose too" (Chinese at 800x480), the
+    # staff come first: the small second choice takes its place once they have come.
+    shown = step(report, "result-bp")["widgets"]
+    assert "btn.staff_here" in shown
+    if panel == "800x480":
+        assert "btn.next" not in shown
+        later = step(report, "result-bp-staff-here")
+        assert later["texts"]["zh_CN"]["btn.next"] == "也测血糖"
+        assert "btn.staff_here" not in later["widgets"]
+        assert [b["tid"] for b in later["buttons"] if b["primary"]] == ["btn.finish"]
+    else:
+        assert "btn.next" in shown
     assert result["en"]["result.note"].startswith("Irregular pulse")
     glucose = step(report, "result-glucose")["texts"]
     assert glucose["zh_CN"]["result.value"] == "6.4"
