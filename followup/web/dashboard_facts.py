@@ -16,15 +16,11 @@ import json
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    Float,
     Integer,
-    Select,
-    String,
     and_,
     bindparam,
     case,
@@ -135,82 +131,48 @@ def among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[
     doctor's thousand, a hash for a whole district (``= ANY`` of a bound array tests
     every row against every id: minutes at 50,000), and no thousand-parameter
     statement to compile (nor psycopg's list adapter, a regular expression per id)."""
-    dialect = session.get_bind().dialect.name
-    value: BindParameter[str] = bindparam("ids", _ids_param(dialect, ids), unique=True)
-    return column.in_(select(_ids_table(dialect, value).c.value))  # type: ignore[no-any-return]
-
-
-def _ids_table(dialect: str, param: BindParameter[str]) -> Any:
-    """The table of ``value`` of :func:`among` over the text parameter ``param``."""
-    if dialect == "postgresql":
-        return func.unnest(cast(param, ARRAY(Integer))).table_valued("value").render_derived()
-    return func.json_each(param).table_valued("value")
-
-
-def _ids_param(dialect: str, ids: Collection[int]) -> str:
-    """``ids`` as :func:`_ids_table`'s parameter: an array literal, or a JSON list."""
     values = sorted(ids)
-    if dialect == "postgresql":
-        return "{" + ",".join(map(str, values)) + "}"
-    return json.dumps(values)
-
-
-def _in_ids(dialect: str, column: Any) -> ColumnElement[bool]:
-    """:func:`among` for a statement built once: the residents are its ``ids`` parameter
-    (:func:`_ids_param`)."""
-    ids: BindParameter[str] = bindparam("ids", type_=String())
-    return column.in_(select(_ids_table(dialect, ids).c.value))  # type: ignore[no-any-return]
-
-
-def _numbered_table(dialect: str) -> Any:
-    """A table of ``value`` (a resident) and ``number`` from the parameters of
-    :func:`_numbered_params`, to join: ``unnest`` of two array literals on PostgreSQL,
-    ``json_each`` of a JSON list of pairs on SQLite (one parameter each, as :func:`among`).
-    Joined, not tested with ``IN``: the planner probes each resident's readings by the
-    index (a semi-join of ``IN`` could read the whole year's readings of everyone and
-    hash them)."""
-    if dialect == "postgresql":
-        ids, numbers = bindparam("ids", type_=String()), bindparam("numbers", type_=String())
+    if session.get_bind().dialect.name == "postgresql":
+        literal_array: BindParameter[str] = bindparam(
+            "ids", "{" + ",".join(map(str, values)) + "}", unique=True
+        )
         table = (
-            func.unnest(cast(ids, ARRAY(Integer)), cast(numbers, ARRAY(Integer)))
+            func.unnest(cast(literal_array, ARRAY(Integer))).table_valued("value").render_derived()
+        )
+    else:
+        as_json: BindParameter[str] = bindparam("ids", json.dumps(values), unique=True)
+        table = func.json_each(as_json).table_valued("value")
+    return column.in_(select(table.c.value))  # type: ignore[no-any-return]
+
+
+def _with_number(session: Session, numbers: Mapping[int, int]) -> Any:
+    """``numbers`` (resident → a number) as a table of ``value`` (the resident) and
+    ``number``, to join: ``unnest`` of two array literals on PostgreSQL, ``json_each`` of
+    a JSON list of pairs on SQLite (one parameter each, as :func:`among`). Joined, not
+    tested with ``IN``: the planner probes each resident's readings by the index (a
+    semi-join of ``IN`` could read the whole year's readings of everyone and hash them)."""
+    values = sorted(numbers)
+    if session.get_bind().dialect.name == "postgresql":
+        ids_array: BindParameter[str] = bindparam(
+            "ids", "{" + ",".join(map(str, values)) + "}", unique=True
+        )
+        numbers_array: BindParameter[str] = bindparam(
+            "numbers", "{" + ",".join(str(numbers[v]) for v in values) + "}", unique=True
+        )
+        table = (
+            func.unnest(cast(ids_array, ARRAY(Integer)), cast(numbers_array, ARRAY(Integer)))
             .table_valued("value", "number")
             .render_derived()
         )
         return select(table.c.value, table.c.number).subquery()
-    each = func.json_each(bindparam("pairs", type_=String())).table_valued("value")
+    pairs: BindParameter[str] = bindparam(
+        "pairs", json.dumps([[v, numbers[v]] for v in values]), unique=True
+    )
+    each = func.json_each(pairs).table_valued("value")
     return select(
         cast(func.json_extract(each.c.value, "$[0]"), Integer).label("value"),
         cast(func.json_extract(each.c.value, "$[1]"), Integer).label("number"),
     ).subquery()
-
-
-def _numbered_params(dialect: str, numbers: Mapping[int, int]) -> dict[str, str]:
-    """``numbers`` (resident → a number) as the parameters of :func:`_numbered_table`."""
-    values = sorted(numbers)
-    if dialect == "postgresql":
-        return {
-            "ids": "{" + ",".join(map(str, values)) + "}",
-            "numbers": "{" + ",".join(str(numbers[v]) for v in values) + "}",
-        }
-    return {"pairs": json.dumps([[v, numbers[v]] for v in values])}
-
-
-def _month_params(month_starts: Sequence[datetime], until: datetime) -> dict[str, datetime]:
-    """The year's month starts (``month_1`` .. ``month_12``) and ``until``."""
-    if len(month_starts) != MONTHS:
-        raise ValueError(f"{MONTHS} month starts expected, not {len(month_starts)}")
-    return {"until": until, **{f"month_{m}": at for m, at in enumerate(month_starts, 1)}}
-
-
-@cache
-def _followups_statement(dialect: str) -> Select[int, datetime]:
-    at_type = Review.created_at.type
-    return select(Review.resident_id, Review.created_at).where(
-        _in_ids(dialect, Review.resident_id),
-        Review.created_at >= bindparam("since", type_=at_type),
-        Review.created_at <= bindparam("until", type_=at_type),
-        Review.outcome.in_(sorted(FOLLOWUP_DONE)),
-    )
 
 
 def followups(
@@ -218,9 +180,13 @@ def followups(
 ) -> list[tuple[int, datetime]]:
     """These residents' follow-ups (reviews that are a contact) between ``since`` and
     ``until``: (resident, when)."""
-    dialect = session.get_bind().dialect.name
-    params = {"ids": _ids_param(dialect, ids), "since": since, "until": until}
-    return [(rid, at) for rid, at in session.execute(_followups_statement(dialect), params)]
+    q = select(Review.resident_id, Review.created_at).where(
+        among(session, Review.resident_id, ids),
+        Review.created_at >= since,
+        Review.created_at <= until,
+        Review.outcome.in_(sorted(FOLLOWUP_DONE)),
+    )
+    return [(rid, at) for rid, at in session.execute(q)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,42 +209,35 @@ class Limits:
         return self.systolic_below
 
 
-MONTHS = 12
-"""The months of the year (``Year.starts``): the statements below are built for them."""
-
-
 def _ranked(
-    dialect: str,
+    session: Session,
+    ids: Collection[int] | Mapping[int, int],
     *,
     kind: str,
+    month_starts: Sequence[datetime],
+    until: datetime,
     columns: Callable[[Any, Any], Sequence[Any]],
 ) -> Any:
-    """The residents' (:func:`_numbered_table`) usable readings of ``kind`` from
-    ``month_1`` to ``until`` (parameters: :func:`_month_params`) with their month
-    (``month``), ``columns`` (given the residents' table, whose ``number`` is each one's
-    number, and the readings', with the columns of ``readings``) and ``nth``: 1 for each
-    resident's last reading of a month. Built once per dialect and shape (the callers
-    cache the statement): a request binds parameters only.
+    """These residents' usable readings of ``kind`` from ``month_starts[0]`` to ``until``
+    with their month (``month``), ``columns`` (given the residents' table, whose
+    ``number`` is each one's number in ``ids`` when it is a mapping, and the readings',
+    with the columns of ``readings``) and ``nth``: 1 for each resident's last reading of
+    a month.
 
     On PostgreSQL each resident's readings are a ``LATERAL`` subquery: an index-only
     probe of the partial index per resident whatever the planner's statistics say (a
     plain join, planned from a table not yet analysed, hashed the whole year's
     readings of everyone: seconds). SQLite joins by the index anyway (no ``LATERAL``)."""
     usable = BP_FOR_CONTROL if kind == "blood_pressure" else FASTING_GLUCOSE
-    who = _numbered_table(dialect)
-    at_type = Reading.measured_at.type
-    starts = [bindparam(f"month_{m}", type_=at_type) for m in range(1, MONTHS + 1)]
-    in_year = (
-        Reading.measured_at >= starts[0],
-        Reading.measured_at <= bindparam("until", type_=at_type),
-    )
+    who = _with_number(session, ids if isinstance(ids, Mapping) else dict.fromkeys(ids, 0))
+    in_year = (Reading.measured_at >= month_starts[0], Reading.measured_at <= until)
     values = (
         (Reading.systolic_mmhg, Reading.diastolic_mmhg)
         if kind == "blood_pressure"
         else (Reading.glucose_mmol_per_l,)
     )
     r: Any
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         r = (
             select(Reading.resident_id, Reading.measured_at, *values)
             .where(Reading.resident_id == who.c.value, usable, *in_year)
@@ -295,8 +254,8 @@ def _ranked(
             .where(usable, *in_year)
         )
     month = case(
-        *((r.c.measured_at < start, m) for m, start in enumerate(starts[1:], 1)),
-        else_=MONTHS,
+        *((r.c.measured_at < start, m) for m, start in enumerate(month_starts[1:], 1)),
+        else_=len(month_starts),
     )
     return joined.add_columns(
         r.c.resident_id.label("rid"),
@@ -306,23 +265,6 @@ def _ranked(
         .over(partition_by=(r.c.resident_id, month), order_by=r.c.measured_at.desc())
         .label("nth"),
     ).subquery()
-
-
-@cache
-def _last_of_each_month_statement(dialect: str, kind: str) -> Select[Any]:
-    values = (
-        ("systolic_mmhg", "diastolic_mmhg") if kind == "blood_pressure" else ("glucose_mmol_per_l",)
-    )
-    ranked = _ranked(
-        dialect,
-        kind=kind,
-        columns=lambda _who, r: (r.c.measured_at.label("at"), *(r.c[v] for v in values)),
-    )
-    return (
-        select(ranked.c.rid, ranked.c.month, ranked.c.at, *list(ranked.c)[3:-1])
-        .where(ranked.c.nth == 1)
-        .order_by(ranked.c.rid, ranked.c.at)
-    )
 
 
 def last_of_each_month(
@@ -337,53 +279,23 @@ def last_of_each_month(
     glucose ("glucose") reading of each month from ``month_starts[0]`` to ``until``;
     by resident, oldest first. A reading's month is the last of ``month_starts`` at or
     before it."""
-    dialect = session.get_bind().dialect.name
-    q = _last_of_each_month_statement(dialect, kind)
-    params = {
-        **_numbered_params(dialect, dict.fromkeys(ids, 0)),
-        **_month_params(month_starts, until),
-    }
-    return [
-        LastOfMonth(rid, int(m), at, tuple(rest))
-        for rid, m, at, *rest in session.execute(q, params)
-    ]
-
-
-@cache
-def _controlled_months_statement(dialect: str, kind: str) -> Select[Any]:
-    """Parameters: the residents (:func:`_numbered_params`, each one's systolic limit
-    as its number), the months (:func:`_month_params`), ``diastolic_below`` and
-    ``glucose_below``."""
-    if kind == "blood_pressure":
-
-        def ok(t: Any, r: Any) -> ColumnElement[bool]:
-            return and_(
-                r.c.systolic_mmhg < t.c.number,
-                r.c.diastolic_mmhg < bindparam("diastolic_below", type_=Integer()),
-            )
-    else:
-
-        def ok(t: Any, r: Any) -> ColumnElement[bool]:
-            limit = bindparam("glucose_below", type_=Float())
-            return r.c.glucose_mmol_per_l < limit  # type: ignore[no-any-return]
-
-    ranked = _ranked(dialect, kind=kind, columns=lambda t, r: [ok(t, r).label("ok")])
-    lasts = (
-        select(
-            ranked.c.rid,
-            ranked.c.month,
-            ranked.c.ok,
-            func.lead(ranked.c.month)
-            .over(partition_by=ranked.c.rid, order_by=ranked.c.month)
-            .label("next"),
-        )
-        .where(ranked.c.nth == 1)
-        .subquery()
+    values = (
+        ("systolic_mmhg", "diastolic_mmhg") if kind == "blood_pressure" else ("glucose_mmol_per_l",)
     )
-    one = literal(1, Integer)
-    until_next = one.op("<<")(func.coalesce(lasts.c.next, MONTHS + 1))
-    bits = case((lasts.c.ok, until_next - one.op("<<")(lasts.c.month)), else_=0)
-    return select(lasts.c.rid, func.sum(bits)).group_by(lasts.c.rid)
+    ranked = _ranked(
+        session,
+        ids,
+        kind=kind,
+        month_starts=month_starts,
+        until=until,
+        columns=lambda _who, r: (r.c.measured_at.label("at"), *(r.c[v] for v in values)),
+    )
+    q = (
+        select(ranked.c.rid, ranked.c.month, ranked.c.at, *list(ranked.c)[3:-1])
+        .where(ranked.c.nth == 1)
+        .order_by(ranked.c.rid, ranked.c.at)
+    )
+    return [LastOfMonth(rid, int(m), at, tuple(rest)) for rid, m, at, *rest in session.execute(q)]
 
 
 def controlled_months(
@@ -405,47 +317,64 @@ def controlled_months(
     (no join of ``residents``: at a district's size its whole table was hashed)."""
     if kind == "blood_pressure":
         born = birth_dates or {}
-        who = {rid: limits.systolic_below_for(born.get(rid)) for rid in ids}
+        who: Collection[int] | Mapping[int, int] = {
+            rid: limits.systolic_below_for(born.get(rid)) for rid in ids
+        }
+
+        def ok(t: Any, r: Any) -> ColumnElement[bool]:
+            return and_(r.c.systolic_mmhg < t.c.number, r.c.diastolic_mmhg < limits.diastolic_below)
     else:
-        who = dict.fromkeys(ids, 0)
-    dialect = session.get_bind().dialect.name
-    q = _controlled_months_statement(dialect, kind)
-    params = {
-        **_numbered_params(dialect, who),
-        **_month_params(month_starts, until),
-        "diastolic_below": limits.diastolic_below,
-        "glucose_below": limits.glucose_below,
-    }
-    return {rid: int(mask) for rid, mask in session.execute(q, params)}
+        who = ids
 
+        def ok(t: Any, r: Any) -> ColumnElement[bool]:
+            return r.c.glucose_mmol_per_l < limits.glucose_below  # type: ignore[no-any-return]
 
-@cache
-def _alerts_statement(dialect: str) -> Select[int, datetime, datetime | None, int | None]:
-    at_type = Alert.measured_at.type
-    return select(
-        Alert.resident_id, Alert.measured_at, Alert.acknowledged_at, Alert.acknowledged_by
-    ).where(
-        _in_ids(dialect, Alert.resident_id),
-        Alert.measured_at >= bindparam("since", type_=at_type),
-        Alert.measured_at <= bindparam("until", type_=at_type),
+    ranked = _ranked(
+        session,
+        who,
+        kind=kind,
+        month_starts=month_starts,
+        until=until,
+        columns=lambda t, r: [ok(t, r).label("ok")],
     )
+    lasts = (
+        select(
+            ranked.c.rid,
+            ranked.c.month,
+            ranked.c.ok,
+            func.lead(ranked.c.month)
+            .over(partition_by=ranked.c.rid, order_by=ranked.c.month)
+            .label("next"),
+        )
+        .where(ranked.c.nth == 1)
+        .subquery()
+    )
+    one = literal(1, Integer)
+    until_next = one.op("<<")(func.coalesce(lasts.c.next, len(month_starts) + 1))
+    bits = case((lasts.c.ok, until_next - one.op("<<")(lasts.c.month)), else_=0)
+    q = select(lasts.c.rid, func.sum(bits)).group_by(lasts.c.rid)
+    return {rid: int(mask) for rid, mask in session.execute(q)}
 
 
 def alerts(
     session: Session, ids: Collection[int], *, since: datetime, until: datetime
 ) -> list[AlertFact]:
     """These residents' urgent alerts of readings made between ``since`` and ``until``."""
-    dialect = session.get_bind().dialect.name
-    params = {"ids": _ids_param(dialect, ids), "since": since, "until": until}
-    return [AlertFact(*row) for row in session.execute(_alerts_statement(dialect), params)]
+    q = select(
+        Alert.resident_id, Alert.measured_at, Alert.acknowledged_at, Alert.acknowledged_by
+    ).where(
+        among(session, Alert.resident_id, ids),
+        Alert.measured_at >= since,
+        Alert.measured_at <= until,
+    )
+    return [AlertFact(*row) for row in session.execute(q)]
 
 
-@cache
-def _without_contact_statement(dialect: str) -> Select[Any]:
+def without_contact(session: Session, ids: Collection[int], *, since: datetime) -> set[int]:
+    """Those of these residents with no reading and no follow-up from ``since`` on."""
     R = Resident
-    since = bindparam("since", type_=Reading.measured_at.type)
-    return select(R.id).where(
-        _in_ids(dialect, R.id),
+    q = select(R.id).where(
+        among(session, R.id, ids),
         ~exists().where(Reading.resident_id == R.id, Reading.measured_at >= since),
         ~exists().where(
             Review.resident_id == R.id,
@@ -453,10 +382,4 @@ def _without_contact_statement(dialect: str) -> Select[Any]:
             Review.outcome.in_(sorted(FOLLOWUP_DONE)),
         ),
     )
-
-
-def without_contact(session: Session, ids: Collection[int], *, since: datetime) -> set[int]:
-    """Those of these residents with no reading and no follow-up from ``since`` on."""
-    dialect = session.get_bind().dialect.name
-    params = {"ids": _ids_param(dialect, ids), "since": since}
-    return set(session.scalars(_without_contact_statement(dialect), params))
+    return set(session.scalars(q))
