@@ -244,12 +244,14 @@ class Renderer:
         button.words = self.t(state, "help.call")  # as on one line (tests read it)
         return button
 
-    def call_status(self, state: State, *, width: float, height: float) -> Widget:
+    def call_status(self, state: State, *, width: float, height: float,
+                    key: str | None = None) -> Widget:  # fmt: skip
         """Where 呼叫工作人员 was, once pressed: what happens now in a few
-        words on yellow (the whole sentence is said aloud)."""
+        words on yellow (``key``: the text, ``help.short.<status>`` by
+        default; the whole sentence is said aloud)."""
         assert state.help is not None
-        words = self.broken(self.t(state, f"help.short.{state.help.status}"), tid="help.status",
-                            width=width)  # fmt: skip
+        key = key or f"help.short.{state.help.status}"
+        words = self.broken(self.t(state, key), tid="help.status", width=width)
         words.halign = "center"
         panel = _Panel(orientation="vertical", bg=theme.NOTICE_BG, size_hint=(None, None),
                        width=width, height=height)  # fmt: skip
@@ -293,6 +295,10 @@ class Renderer:
         width = self._lines_width(words, 2)
         if width <= room and grows_by(self.two_lines_h) <= spare_h:
             return self.call_status(state, width=width, height=self.two_lines_h)
+        fewest = self.t(state, f"help.tiny.{state.help.status}")
+        if self._fit_w(fewest) <= room and grows_by(m.button_h) <= spare_h:
+            return self.call_status(state, width=self._fit_w(fewest), height=m.button_h,
+                                    key=f"help.tiny.{state.help.status}")  # fmt: skip
         return None
 
     def _lines_width(self, words: str, lines: int) -> float:

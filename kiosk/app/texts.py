@@ -175,6 +175,12 @@ TEXTS: dict[str, str] = {
     "help.short.called": N_("Staff called. Please wait"),
     "help.short.failed": N_("Bell rang. Please wait"),
     "help.short.acknowledged": N_("Staff are coming"),
+    # and the fewest words, on one line, where even those have no room (the
+    # whole sentence is said)
+    "help.tiny.calling": NC_("help status", "Calling"),
+    "help.tiny.called": NC_("help status", "Staff called"),
+    "help.tiny.failed": NC_("help status", "Bell rang"),
+    "help.tiny.acknowledged": NC_("help status", "Staff coming"),
     "tech.help_open": N_("A call for staff is open"),
     "tech.help_ack": N_("Call handled"),
     # category words, in order of severity (docs/clinical.md, "Wording on the kiosk")
@@ -244,7 +250,7 @@ TEXTS: dict[str, str] = {
     "advice.temperature.high_fever": N_("Please see your doctor today."),
     "advice.temperature.urgent": N_("Please see the doctor now"),
     # the summary of the visit
-    "summary.title": N_("Your results today"),
+    "summary.title": N_("Your results"),
     "summary.more": N_("Next page {n}/{pages}"),
     "summary.first": N_("First page {n}/{pages}"),
     "summary.bp": N_("Blood pressure"),

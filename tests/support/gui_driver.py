@@ -497,7 +497,7 @@ async def summary_layouts(d: Driver) -> None:
 
     bp, gl = d.r.devices.blood_pressure, d.r.devices.glucose
 
-    async def check_in_and_measure(meal: str) -> None:
+    async def check_in_and_measure(meal: str, *, urgent: bool = False) -> None:
         await d.tap("attract.start")
         await d.wait_for("checkin.prompt")
         d.r.devices.id_card.present(demo_card())
@@ -505,6 +505,10 @@ async def summary_layouts(d: Driver) -> None:
         await d.tap("btn.both")
         await d.wait_for("prep_bp.ready", within=30)
         await d.tap("btn.start_bp")
+        if urgent:  # the result called staff; at 800x480 they come first
+            await d.wait_for("help.result", text="已通知医生", within=60)
+            if "btn.next" not in d.widgets():
+                await d.tap("btn.staff_here")
         await d.wait_for("btn.next", within=60)
         await d.tap("btn.next")
         await d.tap(f"btn.meal.{meal}")
@@ -512,7 +516,7 @@ async def summary_layouts(d: Driver) -> None:
 
     bp.queue(BpOutcome(186, 116, 80), BpOutcome(184, 114, 78))
     gl.queue(GlucoseOutcome(6.4))
-    await check_in_and_measure("after_meal")
+    await check_in_and_measure("after_meal", urgent=True)
     await d.wait_for("result.value", text="6.4", within=30)
     await summary_visit(d, "urgent")
 

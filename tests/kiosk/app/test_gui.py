@@ -578,14 +578,23 @@ def test_the_summary_fits_the_smallest_panel_in_both_languages(xvfb: str, tmp_pa
             [f"2.9 {t('result.glucose_unit')}", f"165/101 {t('result.bp_unit')}",
              f"149/91 {t('result.bp_unit')}"]
         )  # fmt: skip
-    # the call the urgent result made, said where 呼叫工作人员 was: beside the
-    # advice of a result with two buttons beside "Finish", and on a summary
-    # page with two results ("Repeat" up beside the title), in Chinese at
-    # 800x480 (the English words need two lines: no room for them there)
-    called = text("zh_CN", "help.short.called")
-    assert step(report, "result-next-or-summary")["texts"]["zh_CN"]["help.status"] == called
-    [urgent] = _pages(report, "urgent", "zh_CN")
-    assert urgent["help.status"] == called
+    # A call, said where 呼叫工作人员 was, on every summary page in both languages
+    # (in the fewest words where a page has no room for more): the urgent result's
+    # call, acknowledged by the staff who came (工作人员已到, to measure glucose
+    # too), then the call the third visit's very low glucose (urgent) made.
+    for name in ("urgent", "notes"):
+        for language in ("zh_CN", "en"):
+            for page in _pages(report, name, language):
+                assert page["help.status"] in (
+                    text(language, "help.short.acknowledged"),
+                    text(language, "help.tiny.acknowledged"),
+                ), (name, language)
+    for language in ("zh_CN", "en"):
+        for page in _pages(report, "three", language):
+            assert page["help.status"] == text(language, "help.short.called"), language
+    # no call open at the third visit's blood pressure: 呼叫工作人员 on its result
+    called = step(report, "result-next-or-summary")["texts"]["zh_CN"]
+    assert called["btn.call_staff"] == "呼叫工作人员"
     both = {b["tid"] for b in step(report, "result-next-or-summary")["buttons"]}
     assert {"btn.next", "btn.summary"} <= both  # glucose still to come, or all results now
     for name in report["shots"]:
