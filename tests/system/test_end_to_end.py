@@ -270,6 +270,12 @@ def visit(k: Kiosk) -> dict[str, str]:
     for tid in ("result.value", "result.category", "result.urgent"):
         seen[f"bp:{tid}"] = k.text(tid)
     k.shot("result-bp")
+    # The urgent result called staff; where its row has no room for "staff here" beside
+    # "measure glucose too" (800x480), the staff come first, then glucose is offered.
+    k.wait_for("btn.staff_here")
+    if k.widget("btn.next") is None:
+        k.tap("btn.staff_here")
+        k.wait_for("btn.next")
     k.tap("btn.next")
     k.screen("glucose_meal")
     k.shot("glucose_meal")
