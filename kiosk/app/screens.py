@@ -295,10 +295,10 @@ class Renderer:
         width = self._lines_width(words, 2)
         if width <= room and grows_by(self.two_lines_h) <= spare_h:
             return self.call_status(state, width=width, height=self.two_lines_h)
-        fewest = self.t(state, f"help.tiny.{state.help.status}")
-        if self._fit_w(fewest) <= room and grows_by(m.button_h) <= spare_h:
-            return self.call_status(state, width=self._fit_w(fewest), height=m.button_h,
-                                    key=f"help.tiny.{state.help.status}")  # fmt: skip
+        tiny = f"help.tiny.{state.help.status}"
+        width = self._fit_w(self.t(state, tiny))
+        if width <= room and grows_by(m.button_h) <= spare_h:
+            return self.call_status(state, width=width, height=m.button_h, key=tiny)
         return None
 
     def _lines_width(self, words: str, lines: int) -> float:
@@ -1141,11 +1141,11 @@ class Renderer:
                 # No room for both (800x480): the staff come first. The small
                 # "measure glucose too" takes this place once they have come
                 # (acknowledged here or on the web, the page is built again).
-                more = [b for b in buttons if getattr(b, "tid", "") == "btn.next"]
-                if more and here.width <= self.room_beside(
-                    [b for b in buttons if b is not more[0]]
+                more = next((b for b in buttons if b.tid == "btn.next"), None)
+                if more is not None and here.width <= self.room_beside(
+                    [b for b in buttons if b is not more]
                 ):
-                    buttons[buttons.index(more[0])] = here
+                    buttons[buttons.index(more)] = here
         actions = BoxLayout(size_hint_y=None, spacing=m.gap_x)
         actions.height = max(b.height for b in buttons)
         for b in buttons:

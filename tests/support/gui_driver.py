@@ -320,6 +320,18 @@ async def confirm_and_choose_both(d: Driver, bp: Any) -> None:
     await d.tap("btn.both")
 
 
+async def staff_first(d: Driver, *, within: float = 20.0) -> bool:
+    """An urgent result has called staff ("工作人员已到" on it for them); where its row
+    has no room for that beside "measure glucose too" (800x480), the staff come first:
+    they acknowledge, and measuring more is offered again. True if they had to."""
+    await d.wait_for("btn.staff_here", within=within)
+    if "btn.next" in d.widgets():
+        return False
+    await d.tap("btn.staff_here")
+    await d.wait_for("btn.next")
+    return True
+
+
 async def visit_both(d: Driver) -> None:
     """Keypad check-in, blood pressure (urgent, irregular, a third reading) then glucose."""
     from healthkiosk.readings import BloodPressureStatus
@@ -364,9 +376,7 @@ async def visit_both(d: Driver) -> None:
     await d.record("bp_pause-third")
     await d.wait_for("result.value", within=60)
     await d.record("result-bp")
-    if "btn.next" not in d.widgets():  # no room for both (800x480): the staff first
-        await d.tap("btn.staff_here")  # they have come: measuring more is offered again
-        await d.wait_for("btn.next")
+    if await staff_first(d):
         await d.record("result-bp-staff-here")
     await d.tap("btn.next")
     await d.wait_for("btn.meal.fasting")
@@ -505,10 +515,8 @@ async def summary_layouts(d: Driver) -> None:
         await d.tap("btn.both")
         await d.wait_for("prep_bp.ready", within=30)
         await d.tap("btn.start_bp")
-        if urgent:  # the result called staff; at 800x480 they come first
-            await d.wait_for("help.result", text="已通知医生", within=60)
-            if "btn.next" not in d.widgets():
-                await d.tap("btn.staff_here")
+        if urgent:
+            await staff_first(d, within=60)
         await d.wait_for("btn.next", within=60)
         await d.tap("btn.next")
         await d.tap(f"btn.meal.{meal}")
